@@ -1,0 +1,301 @@
+//! The agent's configuration: a TOML file, with command-line flags on top. Every error names
+//! the key (or flag) and says how to fix it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use eceprobe_checks::catalog::validate_ece_url;
+use eceprobe_checks::{
+    CheckId, CheckSpec, Cloud, ProbeSettings, ProxyTarget, Role, Timeouts, TrustOptions,
+};
+use serde::Deserialize;
+
+/// `agent.toml`. Unknown keys are errors: a misspelt key silently ignored is a probe that
+/// does not test what the administrator thinks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub role: Option<Role>,
+    pub cloud: Option<Cloud>,
+    /// Tenant id or domain for the OpenID configuration URL; `common` by default.
+    pub tenant: Option<String>,
+    /// ECE's External Application URL (checklist C2); adds the `ece-url` check.
+    pub ece_url: Option<String>,
+    /// HTTP CONNECT proxy for the HTTPS checks, e.g. "http://proxy.corp:8080".
+    pub proxy: Option<String>,
+    /// Run only these checks (default: all).
+    pub checks: Option<Vec<String>>,
+    /// curl-style overrides "HOST:PORT:ADDR[,ADDR...]".
+    #[serde(default)]
+    pub resolve: Vec<String>,
+    #[serde(default)]
+    pub hosts: HostsConfig,
+    #[serde(default)]
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Overrides of the cloud profile's host names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostsConfig {
+    pub login: Option<String>,
+    pub outlook: Option<String>,
+    pub smtp: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Trust the operating system's store (default true).
+    pub os_store: Option<bool>,
+    /// Extra trusted root PEM files.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    /// Count Microsoft's published roots as expected (default true).
+    pub microsoft_roots: Option<bool>,
+    /// Extra expected root PEM files (roots that are not an interception).
+    #[serde(default)]
+    pub expected_roots: Vec<PathBuf>,
+}
+
+/// Per-stage timeouts, in milliseconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    pub dns_ms: Option<u64>,
+    pub tcp_ms: Option<u64>,
+    pub tls_ms: Option<u64>,
+    pub protocol_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Resolved addresses probed per check (1-32, default 8).
+    pub max_addresses: Option<usize>,
+    /// Warn when a certificate expires within this many days (default 30).
+    pub cert_warning_days: Option<u32>,
+}
+
+/// What the command line adds on top of the file.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub role: Option<Role>,
+    pub cloud: Option<Cloud>,
+    pub tenant: Option<String>,
+    pub ece_url: Option<String>,
+    pub proxy: Option<String>,
+    pub checks: Vec<CheckId>,
+    pub ca_files: Vec<PathBuf>,
+    pub expected_roots: Vec<PathBuf>,
+    pub resolve: Vec<String>,
+}
+
+/// A configuration error: which key, what is wrong, how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Everything needed to run the checks.
+pub struct Resolved {
+    pub role: Role,
+    pub cloud: Cloud,
+    pub specs: Vec<CheckSpec>,
+    pub settings: ProbeSettings,
+    pub trust: TrustOptions,
+}
+
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn read_pem(key: &str, path: &Path) -> Result<(String, String), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    Ok((format!("{key} {}", path.display()), text))
+}
+
+fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(invalid(key, "must be at least 1 (milliseconds)")),
+        Some(ms) if ms > 600_000 => Err(invalid(key, "must be at most 600000 (10 minutes)")),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// Merges the file and the flags, validates everything, reads the PEM files.
+pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError> {
+    let role = cli.role.or(file.role).unwrap_or_default();
+    let cloud = cli.cloud.or(file.cloud).unwrap_or_default();
+    let tenant = cli.tenant.or(file.tenant).unwrap_or_else(|| "common".into());
+    let tenant_ok = !tenant.is_empty()
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !tenant_ok {
+        return Err(invalid(
+            "tenant",
+            format!("'{tenant}' is not a tenant id or domain (e.g. contoso.onmicrosoft.com, a GUID, or common)"),
+        ));
+    }
+    let ece_url = cli.ece_url.or(file.ece_url);
+    if let Some(url) = &ece_url {
+        validate_ece_url(url).map_err(|m| invalid("ece_url", m))?;
+    }
+    let mut hosts = cloud.hosts();
+    for (key, value, slot) in [
+        ("hosts.login", file.hosts.login, &mut hosts.login),
+        ("hosts.outlook", file.hosts.outlook, &mut hosts.outlook),
+        ("hosts.smtp", file.hosts.smtp, &mut hosts.smtp),
+    ] {
+        if let Some(v) = value {
+            if v.is_empty() || v.contains(['/', ':', ' ']) {
+                return Err(invalid(key, format!("'{v}' is not a host name")));
+            }
+            *slot = v;
+        }
+    }
+    let mut specs = eceprobe_checks::catalog(&hosts, &tenant, ece_url.as_deref());
+    let mut only = cli.checks;
+    if only.is_empty() {
+        for name in file.checks.unwrap_or_default() {
+            only.push(name.parse().map_err(|m: String| invalid("checks", m))?);
+        }
+    }
+    if !only.is_empty() {
+        if only.contains(&CheckId::EceUrl) && ece_url.is_none() {
+            return Err(invalid(
+                "checks",
+                "ece-url needs the External Application URL: set ece_url or --ece-url",
+            ));
+        }
+        specs.retain(|s| only.contains(&s.id));
+    }
+
+    let mut settings = ProbeSettings {
+        role,
+        ..ProbeSettings::default()
+    };
+    let d = Timeouts::default();
+    let t = &file.timeouts;
+    settings.timeouts = Timeouts {
+        dns: millis("timeouts.dns_ms", t.dns_ms, d.dns)?,
+        tcp: millis("timeouts.tcp_ms", t.tcp_ms, d.tcp)?,
+        tls: millis("timeouts.tls_ms", t.tls_ms, d.tls)?,
+        protocol: millis("timeouts.protocol_ms", t.protocol_ms, d.protocol)?,
+    };
+    if let Some(n) = file.limits.max_addresses {
+        if !(1..=32).contains(&n) {
+            return Err(invalid("limits.max_addresses", "must be between 1 and 32"));
+        }
+        settings.max_addresses = n;
+    }
+    if let Some(days) = file.limits.cert_warning_days {
+        settings.cert_warning_days = days;
+    }
+    for spec in file.resolve.iter() {
+        settings.overrides.add_spec(spec).map_err(|m| invalid("resolve", m))?;
+    }
+    for spec in cli.resolve.iter() {
+        settings.overrides.add_spec(spec).map_err(|m| invalid("--resolve", m))?;
+    }
+    if let Some(p) = cli.proxy.or(file.proxy) {
+        let proxy: ProxyTarget = p.parse().map_err(|m: String| invalid("proxy", m))?;
+        settings.proxy = Some(proxy);
+    }
+
+    let mut trust = TrustOptions {
+        os_store: file.trust.os_store.unwrap_or(true),
+        microsoft_roots: file.trust.microsoft_roots.unwrap_or(true),
+        ..TrustOptions::default()
+    };
+    for p in &file.trust.ca_files {
+        trust.extra_cas.push(read_pem("trust.ca_files", p)?);
+    }
+    for p in &cli.ca_files {
+        trust.extra_cas.push(read_pem("--ca-file", p)?);
+    }
+    for p in &file.trust.expected_roots {
+        trust.extra_expected_roots.push(read_pem("trust.expected_roots", p)?);
+    }
+    for p in &cli.expected_roots {
+        trust.extra_expected_roots.push(read_pem("--expected-roots", p)?);
+    }
+    Ok(Resolved {
+        role,
+        cloud,
+        specs,
+        settings,
+        trust,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Resolved, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "agent.toml".into(),
+            message: e.to_string(),
+        })?;
+        resolve(file, Overrides::default())
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("rol = \"services\"", "rol"),
+            ("role = \"database\"", "database"),
+            ("[timeouts]\ntcp_ms = 0", "timeouts.tcp_ms"),
+            ("resolve = [\"outlook.office365.com:993\"]", "resolve"),
+            ("ece_url = \"ece.example.com\"", "ece_url"),
+            ("proxy = \"http://u:p@proxy:8080\"", "proxy"),
+            ("checks = [\"imap\", \"ftp\"]", "ftp"),
+            ("tenant = \"../x\"", "tenant"),
+            ("[limits]\nmax_addresses = 99", "limits.max_addresses"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).err().unwrap().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn file_and_defaults() {
+        let r = parse("role = \"application\"\ncloud = \"gcc-high\"\nchecks = [\"smtp\"]\n[hosts]\nsmtp = \"smtp.example.us\"").unwrap();
+        assert_eq!(r.role, Role::Application);
+        assert_eq!(r.specs.len(), 1);
+        assert_eq!(r.specs[0].target(), "smtp.example.us:587");
+        let all = parse("").unwrap();
+        assert_eq!(all.specs.len(), 5, "ece-url only runs when configured");
+    }
+}

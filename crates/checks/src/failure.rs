@@ -1,0 +1,256 @@
+//! The failure taxonomy: every way a check can fail or degrade, and the one place that says
+//! what each means for ECE and what to do about it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CheckId, Role};
+
+/// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
+/// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
+/// inserts `proxy` (the CONNECT exchange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Dns,
+    Tcp,
+    Proxy,
+    Starttls,
+    Tls,
+    Protocol,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Dns => "dns",
+            Stage::Tcp => "tcp",
+            Stage::Proxy => "proxy",
+            Stage::Starttls => "starttls",
+            Stage::Tls => "tls",
+            Stage::Protocol => "protocol",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong (a failure) or what looks degraded (a warning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The name does not exist (NXDOMAIN) or has no address.
+    DnsNxdomain,
+    /// The resolver did not answer within the DNS timeout.
+    DnsTimeout,
+    /// The resolver answered with a temporary or other failure (SERVFAIL, no DNS server).
+    DnsFailure,
+    /// The port actively refused the connection (RST): a firewall reject or nothing listening.
+    TcpRefused,
+    /// No answer to the connection attempt within the TCP timeout: a firewall drop.
+    TcpTimeout,
+    /// No route to the network or host (ICMP unreachable).
+    TcpUnreachable,
+    /// Any other socket error while connecting.
+    TcpError,
+    /// Some of the resolved addresses work and others do not.
+    PartialReachability,
+    /// The CONNECT proxy could not be reached.
+    ProxyUnreachable,
+    /// The proxy wants credentials (407).
+    ProxyAuthRequired,
+    /// The proxy refused the CONNECT (403 or similar).
+    ProxyDenied,
+    /// The proxy could not reach the target (502/503/504).
+    ProxyUpstreamFailed,
+    /// The proxy answered something that is not HTTP or not a CONNECT reply.
+    ProxyUnexpected,
+    /// The certificate chain does not end at a root this host trusts.
+    TlsUntrusted,
+    /// The certificate is not valid for the host name.
+    TlsNameMismatch,
+    /// A certificate in the chain has expired.
+    TlsExpired,
+    /// A certificate in the chain is not valid yet (or the host clock is wrong).
+    TlsNotYetValid,
+    /// The server (or a middlebox) only offers TLS below 1.2, which Microsoft 365 refuses.
+    TlsVersionUnsupported,
+    /// The TLS handshake failed for another reason.
+    TlsHandshakeFailed,
+    /// The TLS handshake did not finish within the TLS timeout.
+    TlsTimeout,
+    /// The peer closed or reset the connection during the handshake.
+    TlsClosed,
+    /// The chain is trusted here but does not end at a root Microsoft uses: a
+    /// TLS-inspecting proxy sits in between. A warning unless something else fails.
+    TlsIntercepted,
+    /// A certificate in the chain expires soon (warning).
+    CertExpiringSoon,
+    /// The server did not answer within the protocol timeout.
+    ProtocolTimeout,
+    /// The server's reply is not what the protocol (or Microsoft) says.
+    ProtocolUnexpected,
+    /// A reply line exceeded the line-length bound (hostile or broken server).
+    ProtocolLineTooLong,
+    /// The server sent more than the dialog's byte budget.
+    ProtocolTooMuchData,
+    /// The server closed the connection mid-dialog.
+    ProtocolClosed,
+    /// SMTP: the server does not offer STARTTLS on 587.
+    StarttlsMissing,
+    /// IMAP/POP3/SMTP: XOAUTH2 is not among the advertised SASL mechanisms.
+    Xoauth2Missing,
+    /// HTTPS: the status code is not the one expected.
+    HttpStatus,
+    /// login-https: the OpenID configuration is not JSON or lacks `token_endpoint`.
+    OpenidInvalid,
+    /// ece-url: the External Application URL is not `https://`.
+    EceUrlNotHttps,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::DnsNxdomain => "dns_nxdomain",
+            FailureKind::DnsTimeout => "dns_timeout",
+            FailureKind::DnsFailure => "dns_failure",
+            FailureKind::TcpRefused => "tcp_refused",
+            FailureKind::TcpTimeout => "tcp_timeout",
+            FailureKind::TcpUnreachable => "tcp_unreachable",
+            FailureKind::TcpError => "tcp_error",
+            FailureKind::PartialReachability => "partial_reachability",
+            FailureKind::ProxyUnreachable => "proxy_unreachable",
+            FailureKind::ProxyAuthRequired => "proxy_auth_required",
+            FailureKind::ProxyDenied => "proxy_denied",
+            FailureKind::ProxyUpstreamFailed => "proxy_upstream_failed",
+            FailureKind::ProxyUnexpected => "proxy_unexpected",
+            FailureKind::TlsUntrusted => "tls_untrusted",
+            FailureKind::TlsNameMismatch => "tls_name_mismatch",
+            FailureKind::TlsExpired => "tls_expired",
+            FailureKind::TlsNotYetValid => "tls_not_yet_valid",
+            FailureKind::TlsVersionUnsupported => "tls_version_unsupported",
+            FailureKind::TlsHandshakeFailed => "tls_handshake_failed",
+            FailureKind::TlsTimeout => "tls_timeout",
+            FailureKind::TlsClosed => "tls_closed",
+            FailureKind::TlsIntercepted => "tls_intercepted",
+            FailureKind::CertExpiringSoon => "cert_expiring_soon",
+            FailureKind::ProtocolTimeout => "protocol_timeout",
+            FailureKind::ProtocolUnexpected => "protocol_unexpected",
+            FailureKind::ProtocolLineTooLong => "protocol_line_too_long",
+            FailureKind::ProtocolTooMuchData => "protocol_too_much_data",
+            FailureKind::ProtocolClosed => "protocol_closed",
+            FailureKind::StarttlsMissing => "starttls_missing",
+            FailureKind::Xoauth2Missing => "xoauth2_missing",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::OpenidInvalid => "openid_invalid",
+            FailureKind::EceUrlNotHttps => "ece_url_not_https",
+        }
+    }
+
+    /// The remediation hint: what to do, which checklist item it breaks and which ECE
+    /// process needs the endpoint (from the server's role).
+    pub fn hint(self, check: CheckId, role: Role, host: &str, port: u16) -> String {
+        let who = check.needed_by(role);
+        let fix = match self {
+            FailureKind::DnsNxdomain => format!(
+                "{host} does not resolve from this server: fix the DNS servers or forwarders it uses (C9)"
+            ),
+            FailureKind::DnsTimeout | FailureKind::DnsFailure => format!(
+                "the DNS servers of this host did not resolve {host}: check that they are reachable and forward external names (C9)"
+            ),
+            FailureKind::TcpRefused => format!(
+                "TCP {port} to {host} is rejected: open outbound TCP {port} to {host} on the firewall (C10)"
+            ),
+            FailureKind::TcpTimeout => format!(
+                "TCP {port} to {host} gets no answer (silently dropped): open outbound TCP {port} to {host} on the firewall (C10)"
+            ),
+            FailureKind::TcpUnreachable => format!(
+                "no route to {host}: check this server's default route or the firewall's ICMP rejects for TCP {port} (C10)"
+            ),
+            FailureKind::TcpError => format!(
+                "the connection to {host}:{port} failed: check the firewall and network path (C10)"
+            ),
+            FailureKind::PartialReachability => format!(
+                "only some of {host}'s addresses answer on {port}: the firewall must allow all of Microsoft's ranges for *.office365.com / login.microsoftonline.com, not single IPs (C9, C10)"
+            ),
+            FailureKind::ProxyUnreachable => {
+                "the configured HTTP proxy cannot be reached: check the proxy address and the route to it (C8)".to_string()
+            }
+            FailureKind::ProxyAuthRequired => format!(
+                "the proxy asks for credentials to reach {host}: exempt {host} from proxy authentication (C8, C9)"
+            ),
+            FailureKind::ProxyDenied => format!(
+                "the proxy refuses CONNECT to {host}:{port}: allow {host} on the proxy (C9)"
+            ),
+            FailureKind::ProxyUpstreamFailed => format!(
+                "the proxy could not reach {host}:{port}: the proxy's own outbound rules or DNS block it (C9, C10)"
+            ),
+            FailureKind::ProxyUnexpected => {
+                "the proxy did not answer CONNECT as an HTTP proxy: check the proxy address and port (C8)".to_string()
+            }
+            FailureKind::TlsUntrusted => format!(
+                "the certificate {host} presents does not chain to a root this server trusts: update the OS root certificates, or a proxy is intercepting TLS (C9)"
+            ),
+            FailureKind::TlsNameMismatch => format!(
+                "the certificate presented is not for {host}: something other than Microsoft answers on this address (DNS override, proxy or wrong host) (C9)"
+            ),
+            FailureKind::TlsExpired | FailureKind::TlsNotYetValid => format!(
+                "the certificate {host} presents is outside its validity dates: check this server's clock, then whether a proxy presents its own certificate (C9)"
+            ),
+            FailureKind::TlsVersionUnsupported => format!(
+                "{host} only negotiated TLS below 1.2, which Microsoft 365 refuses: a middlebox is downgrading TLS, or TLS 1.2 is disabled on this host (C10)"
+            ),
+            FailureKind::TlsHandshakeFailed | FailureKind::TlsClosed | FailureKind::TlsTimeout => format!(
+                "the TLS handshake with {host}:{port} failed: a firewall or proxy that inspects TLS is the usual cause; allow TLS 1.2+ to {host} untouched (C9, C10)"
+            ),
+            FailureKind::TlsIntercepted => format!(
+                "TLS to {host} is intercepted: the chain ends at a root Microsoft does not use; exempt {host} from TLS inspection (C9)"
+            ),
+            FailureKind::CertExpiringSoon => format!(
+                "a certificate {host} presents expires soon: if it is not Microsoft's, renew it (C2 for the ECE URL)"
+            ),
+            FailureKind::ProtocolTimeout
+            | FailureKind::ProtocolUnexpected
+            | FailureKind::ProtocolLineTooLong
+            | FailureKind::ProtocolTooMuchData
+            | FailureKind::ProtocolClosed => format!(
+                "{host}:{port} does not speak the protocol as Microsoft 365 does: something in between (proxy, IPS, wrong DNS) answers instead (C9, C10)"
+            ),
+            FailureKind::StarttlsMissing => format!(
+                "{host}:{port} does not offer STARTTLS: a firewall or SMTP inspection strips it; exempt {host}:587 from SMTP inspection (C10)"
+            ),
+            FailureKind::Xoauth2Missing => format!(
+                "{host} does not advertise XOAUTH2: something in between rewrites the capabilities, or this is not Microsoft 365 (C5, C10)"
+            ),
+            FailureKind::HttpStatus | FailureKind::OpenidInvalid => format!(
+                "{host} did not answer as Microsoft's sign-in service: a proxy or captive portal answers instead, or the tenant is wrong (C8, C9)"
+            ),
+            FailureKind::EceUrlNotHttps => {
+                "the External Application URL must start with https:// (C2)".to_string()
+            }
+        };
+        format!("{fix}; needed by {who}")
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure or warning as reported: the kind, the stage it happened at, what was seen,
+/// and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FailureKind,
+    pub stage: Stage,
+    /// What was observed, e.g. "connection refused" or "reachable on 3 of 6 addresses".
+    pub detail: String,
+    pub hint: String,
+}

@@ -1,0 +1,43 @@
+//! The eceprobe probe engine.
+//!
+//! For each check of the catalog ([`catalog`]) a [`Prober`] runs the stages
+//! dns -> tcp -> (proxy) -> (starttls) -> tls -> protocol against every resolved address and
+//! reports a [`CheckReport`]: what each stage saw and took, and for a failure its kind
+//! ([`FailureKind`]) and a remediation hint naming the checklist item and the ECE process.
+//!
+//! This crate knows nothing of transport to a collector or of storage.
+
+pub mod catalog;
+mod failure;
+mod http;
+mod lines;
+mod mail;
+mod net;
+mod probe;
+mod report;
+mod settings;
+pub mod tls;
+
+pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
+pub use failure::{FailureKind, Finding, Stage};
+pub use lines::LineLimits;
+pub use probe::Prober;
+pub use report::{
+    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Outcome, ProtocolInfo,
+    StageReport, SuiteReport, TlsInfo,
+};
+pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
+pub use tls::{Trust, TrustError, TrustOptions};
+
+/// A stage's failure before it is placed in a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StageError {
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+impl StageError {
+    pub(crate) fn new(kind: FailureKind, detail: String) -> Self {
+        StageError { kind, detail }
+    }
+}

@@ -1,0 +1,245 @@
+//! The network stages before TLS: name resolution, TCP connect, and the HTTP CONNECT tunnel.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::failure::FailureKind;
+use crate::lines::{LineLimits, LineStream};
+use crate::report::{AddressSource, DnsReport};
+use crate::settings::ProbeSettings;
+use crate::StageError;
+
+/// Resolves `host:port` the way the host itself does (the OS resolver, so hosts files and
+/// corporate DNS count), unless an override routes it elsewhere.
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+    settings: &ProbeSettings,
+) -> Result<DnsReport, (StageError, u64)> {
+    let start = Instant::now();
+    if let Some(addrs) = settings.overrides.get(host, port) {
+        return Ok(DnsReport {
+            source: AddressSource::Override,
+            duration_us: 0,
+            addresses: addrs.to_vec(),
+        });
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(DnsReport {
+            source: AddressSource::System,
+            duration_us: 0,
+            addresses: vec![SocketAddr::new(ip, port)],
+        });
+    }
+    let lookup = tokio::net::lookup_host((host, port));
+    let result = tokio::time::timeout(settings.timeouts.dns, lookup).await;
+    let took = micros(start);
+    match result {
+        Err(_) => Err((
+            StageError::new(
+                FailureKind::DnsTimeout,
+                format!(
+                    "no answer for {host} within {} ms",
+                    settings.timeouts.dns.as_millis()
+                ),
+            ),
+            took,
+        )),
+        Ok(Err(e)) => Err((classify_dns_error(host, &e), took)),
+        Ok(Ok(iter)) => {
+            let mut addresses: Vec<SocketAddr> = Vec::new();
+            for a in iter {
+                if !addresses.contains(&a) {
+                    addresses.push(a);
+                }
+            }
+            if addresses.is_empty() {
+                return Err((
+                    StageError::new(FailureKind::DnsNxdomain, format!("{host} has no address")),
+                    took,
+                ));
+            }
+            Ok(DnsReport {
+                source: AddressSource::System,
+                duration_us: took,
+                addresses,
+            })
+        }
+    }
+}
+
+/// getaddrinfo's errors reach us as text on Unix and as WSA codes on Windows; both are
+/// mapped to "the name does not exist" versus "the resolver failed".
+fn classify_dns_error(host: &str, e: &io::Error) -> StageError {
+    const WSAHOST_NOT_FOUND: i32 = 11001;
+    const WSANO_DATA: i32 = 11004;
+    let text = e.to_string();
+    let nx_text = [
+        "not known",
+        "No address associated",
+        "nodename nor servname",
+        "No such host",
+    ]
+    .iter()
+    .any(|t| text.contains(t));
+    let nx_code = matches!(e.raw_os_error(), Some(WSAHOST_NOT_FOUND | WSANO_DATA));
+    if nx_text || nx_code {
+        StageError::new(
+            FailureKind::DnsNxdomain,
+            format!("{host} does not resolve ({text})"),
+        )
+    } else {
+        StageError::new(
+            FailureKind::DnsFailure,
+            format!("resolving {host} failed ({text})"),
+        )
+    }
+}
+
+/// Opens a TCP connection within the timeout.
+pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, StageError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(StageError::new(
+            FailureKind::TcpTimeout,
+            format!("no answer from {addr} within {} ms", timeout.as_millis()),
+        )),
+        Ok(Err(e)) => Err(classify_connect_error(addr, &e)),
+        Ok(Ok(stream)) => {
+            // Dialog lines are small and latency is what we measure.
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+    }
+}
+
+fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> StageError {
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailureKind::TcpRefused,
+        io::ErrorKind::TimedOut => FailureKind::TcpTimeout,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            FailureKind::TcpUnreachable
+        }
+        _ => FailureKind::TcpError,
+    };
+    StageError::new(kind, format!("connecting to {addr}: {e}"))
+}
+
+/// Asks an HTTP proxy for a tunnel to `host:port` over an open connection. The reply head is
+/// read with the same bounds as any server dialog.
+pub(crate) async fn connect_tunnel(
+    stream: TcpStream,
+    host: &str,
+    port: u16,
+    limits: LineLimits,
+    timeout: Duration,
+) -> Result<TcpStream, StageError> {
+    let mut lines = LineStream::new(stream, limits, Instant::now() + timeout);
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    lines
+        .send(&format!(
+            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: eceprobe/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .await
+        .map_err(as_proxy_error)?;
+    let status_line = lines.read_line().await.map_err(as_proxy_error)?;
+    let status = parse_status_line(&status_line).ok_or_else(|| {
+        StageError::new(
+            FailureKind::ProxyUnexpected,
+            format!("the proxy answered '{}' to CONNECT", truncate(&status_line)),
+        )
+    })?;
+    // Skip the rest of the head, bounded like any dialog.
+    while !lines.read_line().await.map_err(as_proxy_error)?.is_empty() {}
+    let kind = match status {
+        200..=299 => return lines.into_inner(),
+        407 => FailureKind::ProxyAuthRequired,
+        502..=504 => FailureKind::ProxyUpstreamFailed,
+        _ => FailureKind::ProxyDenied,
+    };
+    Err(StageError::new(
+        kind,
+        format!(
+            "the proxy answered '{}' to CONNECT {authority}",
+            truncate(&status_line)
+        ),
+    ))
+}
+
+/// A proxy that times out or closes is reported as a proxy problem, not a protocol one.
+fn as_proxy_error(e: StageError) -> StageError {
+    StageError::new(FailureKind::ProxyUnexpected, e.detail)
+}
+
+/// `HTTP/1.x NNN reason` -> NNN.
+pub(crate) fn parse_status_line(line: &str) -> Option<u16> {
+    let mut parts = line.split_whitespace();
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/") {
+        return None;
+    }
+    let code = parts.next()?;
+    if code.len() != 3 {
+        return None;
+    }
+    code.parse().ok()
+}
+
+/// Server text is shown to people; keep it to one screen line.
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 160;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+pub(crate) fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(parse_status_line("HTTP/1.1 200 Connection established"), Some(200));
+        assert_eq!(parse_status_line("HTTP/1.0 407 Proxy Authentication Required"), Some(407));
+        assert_eq!(parse_status_line("SSH-2.0-OpenSSH"), None);
+        assert_eq!(parse_status_line("HTTP/1.1 20"), None);
+    }
+
+    #[test]
+    fn resolver_errors_are_told_apart() {
+        // The texts glibc's gai_strerror gives, as std wraps them, and Windows' WSA codes.
+        let nx = io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(classify_dns_error("h", &nx).kind, FailureKind::DnsNxdomain);
+        let again = io::Error::other("failed to lookup address information: Temporary failure in name resolution");
+        assert_eq!(classify_dns_error("h", &again).kind, FailureKind::DnsFailure);
+        let win = io::Error::from_raw_os_error(11001);
+        assert_eq!(classify_dns_error("h", &win).kind, FailureKind::DnsNxdomain);
+    }
+
+    #[test]
+    fn connect_errors_are_told_apart() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let e = |k| classify_connect_error(a, &io::Error::from(k)).kind;
+        assert_eq!(e(io::ErrorKind::ConnectionRefused), FailureKind::TcpRefused);
+        assert_eq!(e(io::ErrorKind::HostUnreachable), FailureKind::TcpUnreachable);
+        assert_eq!(e(io::ErrorKind::NetworkUnreachable), FailureKind::TcpUnreachable);
+        assert_eq!(e(io::ErrorKind::PermissionDenied), FailureKind::TcpError);
+    }
+}

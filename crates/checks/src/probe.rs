@@ -1,0 +1,381 @@
+//! Running checks: one attempt per resolved address through every stage, concurrently, then
+//! one verdict per check; and a suite of checks, concurrently too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::catalog::{CheckSpec, Dialog};
+use crate::failure::{FailureKind, Finding, Stage};
+use crate::lines::LineStream;
+use crate::net::{connect, connect_tunnel, micros, resolve};
+use crate::report::{
+    AddressAttempt, AddressSource, CheckReport, DnsReport, Outcome, ProtocolInfo, StageReport,
+    SuiteReport, TlsInfo,
+};
+use crate::settings::ProbeSettings;
+use crate::tls::Trust;
+use crate::{http, mail, StageError};
+
+/// Runs checks with one set of settings and trust. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Prober {
+    settings: Arc<ProbeSettings>,
+    trust: Trust,
+}
+
+impl Prober {
+    pub fn new(settings: ProbeSettings, trust: Trust) -> Self {
+        Prober {
+            settings: Arc::new(settings),
+            trust,
+        }
+    }
+
+    /// Runs every check at once; the suite takes about as long as its slowest check.
+    pub async fn suite(&self, specs: &[CheckSpec]) -> SuiteReport {
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let start = Instant::now();
+        let mut set = JoinSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let prober = self.clone();
+            let spec = spec.clone();
+            set.spawn(async move { (i, prober.check(&spec).await) });
+        }
+        let mut checks: Vec<Option<CheckReport>> = vec![None; specs.len()];
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, report)) => checks[i] = Some(report),
+                Err(e) => tracing::error!(error = %e, "a check task failed"),
+            }
+        }
+        SuiteReport {
+            started_unix,
+            duration_us: micros(start),
+            checks: checks.into_iter().flatten().collect(),
+        }
+    }
+
+    /// Runs one check.
+    pub async fn check(&self, spec: &CheckSpec) -> CheckReport {
+        let start = Instant::now();
+        let mut report = CheckReport {
+            check: spec.id,
+            host: spec.host.clone(),
+            port: spec.port,
+            outcome: Outcome::Fail,
+            failure: None,
+            warnings: Vec::new(),
+            duration_us: 0,
+            dns: None,
+            via_proxy: None,
+            attempts: Vec::new(),
+            used_address: None,
+        };
+        if let Some((kind, detail)) = &spec.invalid {
+            report.failure = Some(self.finding(spec, *kind, Stage::Dns, detail.clone()));
+            report.duration_us = micros(start);
+            return report;
+        }
+        let proxy = match spec.dialog {
+            Dialog::Https { .. } => self.settings.proxy.as_ref(),
+            _ => None,
+        };
+        let resolved = match proxy {
+            Some(p) => {
+                report.via_proxy = Some(format!("{}:{}", p.host, p.port));
+                resolve(&p.host, p.port, &self.settings).await.map(|mut d| {
+                    d.source = AddressSource::Proxy;
+                    // A proxy is one hop: try its first address only.
+                    d.addresses.truncate(1);
+                    d
+                })
+            }
+            None => resolve(&spec.host, spec.port, &self.settings).await,
+        };
+        let dns = match resolved {
+            Ok(dns) => dns,
+            Err((err, took)) => {
+                let kind = match (proxy, err.kind) {
+                    (Some(_), _) => FailureKind::ProxyUnreachable,
+                    (None, k) => k,
+                };
+                report.failure = Some(self.finding(spec, kind, Stage::Dns, err.detail));
+                report.dns = Some(DnsReport {
+                    source: AddressSource::System,
+                    duration_us: took,
+                    addresses: Vec::new(),
+                });
+                report.duration_us = micros(start);
+                return report;
+            }
+        };
+        report.attempts = self.attempts(spec, &dns, proxy.is_some()).await;
+        report.dns = Some(dns);
+        self.conclude(spec, &mut report);
+        report.duration_us = micros(start);
+        report
+    }
+
+    async fn attempts(&self, spec: &CheckSpec, dns: &DnsReport, via_proxy: bool) -> Vec<AddressAttempt> {
+        let mut set = JoinSet::new();
+        let addrs: Vec<SocketAddr> = dns
+            .addresses
+            .iter()
+            .take(self.settings.max_addresses.max(1))
+            .copied()
+            .collect();
+        for (i, addr) in addrs.iter().copied().enumerate() {
+            let prober = self.clone();
+            let spec = spec.clone();
+            set.spawn(async move { (i, prober.attempt(&spec, addr, via_proxy).await) });
+        }
+        let mut out: Vec<Option<AddressAttempt>> = vec![None; addrs.len()];
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, attempt)) => out[i] = Some(attempt),
+                Err(e) => tracing::error!(error = %e, check = %spec.id, "an address attempt failed"),
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Turns the attempts into the check's verdict.
+    fn conclude(&self, spec: &CheckSpec, report: &mut CheckReport) {
+        let any_v4 = report.attempts.iter().any(|a| a.address.is_ipv4());
+        // A host without IPv6 routing cannot use the IPv6 addresses, and neither can ECE
+        // (Java prefers IPv4): those attempts are kept in the report but not counted.
+        let counts = |a: &&AddressAttempt| {
+            !(any_v4
+                && a.address.is_ipv6()
+                && a.failure.as_ref().is_some_and(|f| f.kind == FailureKind::TcpUnreachable))
+        };
+        let counted: Vec<&AddressAttempt> = report.attempts.iter().filter(counts).collect();
+        let passed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| a.passed()).collect();
+        let used = passed.first().copied().or_else(|| {
+            // Furthest stage reached wins; ties go to resolver order.
+            counted
+                .iter()
+                .copied()
+                .max_by_key(|a| (a.stages.iter().filter(|s| s.ok).count(), std::cmp::Reverse(a.address)))
+        });
+        report.used_address = used.map(|a| a.address);
+        if let Some(u) = used {
+            report.warnings = u.warnings.clone();
+        }
+        let failed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| !a.passed()).collect();
+        report.failure = match (passed.len(), failed.first()) {
+            (_, None) => None,
+            (0, Some(_)) => used.and_then(|u| u.failure.clone()),
+            (ok, Some(first)) => {
+                let stage = first.failure.as_ref().map_or(Stage::Tcp, |f| f.stage);
+                let broken: Vec<String> = failed
+                    .iter()
+                    .filter_map(|a| a.failure.as_ref().map(|f| format!("{} {}", a.address.ip(), f.kind)))
+                    .collect();
+                let detail = format!(
+                    "reachable on {ok} of {} addresses; failing: {}",
+                    counted.len(),
+                    broken.join(", ")
+                );
+                Some(self.finding(spec, FailureKind::PartialReachability, stage, detail))
+            }
+        };
+        report.outcome = match (&report.failure, report.warnings.is_empty()) {
+            (Some(_), _) => Outcome::Fail,
+            (None, true) => Outcome::Pass,
+            (None, false) => Outcome::Warn,
+        };
+    }
+
+    fn finding(&self, spec: &CheckSpec, kind: FailureKind, stage: Stage, detail: String) -> Finding {
+        Finding {
+            kind,
+            stage,
+            hint: kind.hint(spec.id, self.settings.role, &spec.host, spec.port),
+            detail,
+        }
+    }
+
+    /// One address through every stage. Never returns early without saying why.
+    async fn attempt(&self, spec: &CheckSpec, addr: SocketAddr, via_proxy: bool) -> AddressAttempt {
+        let mut run = Attempt {
+            out: AddressAttempt {
+                address: addr,
+                stages: Vec::new(),
+                tls: None,
+                protocol: None,
+                failure: None,
+                warnings: Vec::new(),
+            },
+            started: Instant::now(),
+        };
+        if let Err((stage, err)) = self.stages(spec, addr, via_proxy, &mut run).await {
+            run.end(stage, false);
+            run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
+        }
+        if let Some(tls) = &run.out.tls {
+            run.out.warnings = self.tls_warnings(spec, tls);
+        }
+        run.out
+    }
+
+    async fn stages(
+        &self,
+        spec: &CheckSpec,
+        addr: SocketAddr,
+        via_proxy: bool,
+        run: &mut Attempt,
+    ) -> Result<(), (Stage, StageError)> {
+        let t = self.settings.timeouts;
+        let tcp = connect(addr, t.tcp).await.map_err(|e| (Stage::Tcp, e))?;
+        run.end(Stage::Tcp, true);
+        let local = tcp.local_addr().ok();
+        let tcp = if via_proxy {
+            let tunnel = connect_tunnel(tcp, &spec.host, spec.port, self.settings.lines, t.tcp)
+                .await
+                .map_err(|e| (Stage::Proxy, e))?;
+            run.end(Stage::Proxy, true);
+            tunnel
+        } else {
+            tcp
+        };
+        let mut info = ProtocolInfo::default();
+        let result = self.dialog(spec, tcp, local, run, &mut info).await;
+        if info != ProtocolInfo::default() {
+            run.out.protocol = Some(info);
+        }
+        result?;
+        run.end(Stage::Protocol, true);
+        Ok(())
+    }
+
+    async fn dialog(
+        &self,
+        spec: &CheckSpec,
+        tcp: TcpStream,
+        local: Option<SocketAddr>,
+        run: &mut Attempt,
+        info: &mut ProtocolInfo,
+    ) -> Result<(), (Stage, StageError)> {
+        let t = self.settings.timeouts;
+        let limits = self.settings.lines;
+        let proto = |e| (Stage::Protocol, e);
+        match &spec.dialog {
+            Dialog::Imap | Dialog::Pop3 => {
+                let tls = self.tls(spec, tcp, &[], run).await?;
+                let mut lines = LineStream::new(tls, limits, Instant::now() + t.protocol);
+                let r = if spec.dialog == Dialog::Imap {
+                    mail::imap(&mut lines, info).await
+                } else {
+                    mail::pop3(&mut lines, info).await
+                };
+                info.bytes_received = lines.received();
+                r.map_err(proto)
+            }
+            Dialog::Smtp => {
+                let helo = match local {
+                    Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
+                    Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+                    None => "eceprobe.invalid".to_string(),
+                };
+                let mut plain = LineStream::new(tcp, limits, Instant::now() + t.protocol);
+                let r = mail::smtp_plain(&mut plain, info, &helo).await;
+                info.bytes_received = plain.received();
+                r.map_err(|e| (Stage::Starttls, e))?;
+                let tcp = plain.into_inner().map_err(|e| (Stage::Starttls, e))?;
+                run.end(Stage::Starttls, true);
+                let tls = self.tls(spec, tcp, &[], run).await?;
+                let before = info.bytes_received;
+                let mut lines = LineStream::new(tls, limits, Instant::now() + t.protocol);
+                let r = mail::smtp_secure(&mut lines, info, &helo).await;
+                info.bytes_received = before + lines.received();
+                r.map_err(proto)
+            }
+            Dialog::Https { path, expect } => {
+                let tls = self.tls(spec, tcp, &[b"http/1.1"], run).await?;
+                let req = http::HttpGet {
+                    host: &spec.host,
+                    port: spec.port,
+                    path,
+                    expect,
+                    max_bytes: self.settings.max_http_bytes,
+                };
+                http::get(tls, req, Instant::now() + t.protocol, info)
+                    .await
+                    .map_err(proto)
+            }
+        }
+    }
+
+    async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        spec: &CheckSpec,
+        stream: S,
+        alpn: &[&[u8]],
+        run: &mut Attempt,
+    ) -> Result<tokio_rustls::client::TlsStream<S>, (Stage, StageError)> {
+        let (info, result) = self
+            .trust
+            .handshake(&spec.host, stream, alpn, self.settings.timeouts.tls)
+            .await;
+        let chain_root = info.chain_root.clone();
+        run.out.tls = Some(info);
+        let tls = result.map_err(|mut e| {
+            if let Some(root) = chain_root {
+                e.detail = format!("{}; the chain presented ends at '{root}'", e.detail);
+            }
+            (Stage::Tls, e)
+        })?;
+        run.end(Stage::Tls, true);
+        Ok(tls)
+    }
+
+    /// Degraded but working TLS: interception, certificates about to expire.
+    fn tls_warnings(&self, spec: &CheckSpec, tls: &TlsInfo) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if tls.expected_root == Some(false) {
+            let root = tls.chain_root.as_deref().unwrap_or("an unknown CA");
+            let detail = format!("the chain is trusted here but ends at '{root}', not at a root Microsoft uses");
+            out.push(self.finding(spec, FailureKind::TlsIntercepted, Stage::Tls, detail));
+        }
+        if tls.trusted {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default();
+            let horizon = i64::from(self.settings.cert_warning_days) * 86_400;
+            if let Some(c) = tls.chain.iter().find(|c| c.not_after_unix - now < horizon) {
+                let detail = format!("'{}' expires {}", c.subject, c.not_after);
+                out.push(self.finding(spec, FailureKind::CertExpiringSoon, Stage::Tls, detail));
+            }
+        }
+        out
+    }
+}
+
+/// Stage timing for one attempt: each stage's duration runs from the end of the previous.
+struct Attempt {
+    out: AddressAttempt,
+    started: Instant,
+}
+
+impl Attempt {
+    fn end(&mut self, stage: Stage, ok: bool) {
+        let now = Instant::now();
+        self.out.stages.push(StageReport {
+            stage,
+            ok,
+            duration_us: u64::try_from((now - self.started).as_micros()).unwrap_or(u64::MAX),
+        });
+        self.started = now;
+    }
+}

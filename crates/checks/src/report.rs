@@ -1,0 +1,181 @@
+//! What a probe reports: plain data, serialisable, with no behaviour beyond summaries.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::CheckId;
+use crate::failure::{FailureKind, Finding, Stage};
+
+/// The verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    /// Works, but something is degraded (interception, certificate expiring soon).
+    Warn,
+    Fail,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Warn => "WARN",
+            Outcome::Fail => "FAIL",
+        }
+    }
+}
+
+/// One stage as it ran: how long it took and whether it succeeded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageReport {
+    pub stage: Stage,
+    pub ok: bool,
+    pub duration_us: u64,
+}
+
+/// Where the addresses came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSource {
+    /// The operating system's resolver.
+    System,
+    /// A `resolve` override from the configuration or the command line.
+    Override,
+    /// Through an HTTP CONNECT proxy, which resolves the name itself.
+    Proxy,
+}
+
+/// The DNS stage of a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsReport {
+    pub source: AddressSource,
+    pub duration_us: u64,
+    /// Every address the name resolved to (for a proxy: the proxy's addresses).
+    pub addresses: Vec<SocketAddr>,
+}
+
+/// A certificate as presented, kept even when verification fails so that "down" and
+/// "bad certificate" can be told apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    /// DNS names of the subjectAltName extension.
+    pub dns_names: Vec<String>,
+    /// RFC 3339, UTC.
+    pub not_after: String,
+    pub not_after_unix: i64,
+    /// Lower-case hex SHA-256 of the DER certificate.
+    pub sha256: String,
+}
+
+/// The TLS session, or what was seen of it before it failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// e.g. "TLSv1.3"; None when the handshake did not finish.
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    /// The chain as the server sent it, leaf first.
+    pub chain: Vec<CertInfo>,
+    /// Whether the chain verified against this host's trust (OS store + extra CAs).
+    pub trusted: bool,
+    /// Whether the chain ends at one of the expected (Microsoft's) roots. None when the
+    /// chain was not trusted, since then the question has no reliable answer.
+    pub expected_root: Option<bool>,
+    /// The name of the CA the presented chain ends at (the issuer of its last certificate).
+    pub chain_root: Option<String>,
+}
+
+/// What the protocol dialog saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolInfo {
+    /// The first line of the server's greeting (IMAP/POP3/SMTP).
+    pub greeting: Option<String>,
+    /// The Microsoft front-end server named by the greeting (decoded from its base64
+    /// UTF-16LE blob for IMAP/POP3, the host in SMTP's 220 line): useful in a support case.
+    pub front_end: Option<String>,
+    /// Capabilities as advertised (IMAP CAPABILITY, POP3 CAPA, SMTP EHLO keywords after TLS).
+    pub capabilities: Vec<String>,
+    /// SASL mechanisms advertised.
+    pub sasl_mechanisms: Vec<String>,
+    /// SMTP: EHLO keywords before STARTTLS.
+    pub capabilities_before_tls: Vec<String>,
+    pub http_status: Option<u16>,
+    /// login-https: the token endpoint the OpenID configuration names.
+    pub token_endpoint: Option<String>,
+    /// Bytes received from the server during the dialog (bounded by the limits).
+    pub bytes_received: u64,
+}
+
+/// One resolved address, probed through every stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressAttempt {
+    pub address: SocketAddr,
+    pub stages: Vec<StageReport>,
+    pub tls: Option<TlsInfo>,
+    pub protocol: Option<ProtocolInfo>,
+    pub failure: Option<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl AddressAttempt {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The result of one check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub check: CheckId,
+    pub host: String,
+    pub port: u16,
+    pub outcome: Outcome,
+    /// Why the check failed; None when it passed.
+    pub failure: Option<Finding>,
+    pub warnings: Vec<Finding>,
+    pub duration_us: u64,
+    /// None when the check failed before resolving (e.g. an invalid ECE URL).
+    pub dns: Option<DnsReport>,
+    /// The HTTP CONNECT proxy used, as host:port.
+    pub via_proxy: Option<String>,
+    /// Addresses probed (at most the configured maximum, in resolver order).
+    pub attempts: Vec<AddressAttempt>,
+    /// The attempt that represents the check: the first that passed, else the one that got
+    /// furthest. Its TLS and protocol details are the check's.
+    pub used_address: Option<SocketAddr>,
+}
+
+impl CheckReport {
+    pub fn target(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The representative attempt (see `used_address`).
+    pub fn used_attempt(&self) -> Option<&AddressAttempt> {
+        let used = self.used_address?;
+        self.attempts.iter().find(|a| a.address == used)
+    }
+
+    /// Whether the failure (or a warning) is of this kind.
+    pub fn has_kind(&self, kind: FailureKind) -> bool {
+        self.failure.iter().chain(&self.warnings).any(|f| f.kind == kind)
+    }
+}
+
+/// A whole suite run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuiteReport {
+    /// Seconds since the Unix epoch when the suite started.
+    pub started_unix: u64,
+    pub duration_us: u64,
+    pub checks: Vec<CheckReport>,
+}
+
+impl SuiteReport {
+    pub fn all_passed(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome != Outcome::Fail)
+    }
+}
