@@ -155,7 +155,10 @@ fn millis(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, 
 pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError> {
     let role = cli.role.or(file.role).unwrap_or_default();
     let cloud = cli.cloud.or(file.cloud).unwrap_or_default();
-    let tenant = cli.tenant.or(file.tenant).unwrap_or_else(|| "common".into());
+    let tenant = cli
+        .tenant
+        .or(file.tenant)
+        .unwrap_or_else(|| "common".into());
     let tenant_ok = !tenant.is_empty()
         && tenant
             .chars()
@@ -222,10 +225,16 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         settings.cert_warning_days = days;
     }
     for spec in file.resolve.iter() {
-        settings.overrides.add_spec(spec).map_err(|m| invalid("resolve", m))?;
+        settings
+            .overrides
+            .add_spec(spec)
+            .map_err(|m| invalid("resolve", m))?;
     }
     for spec in cli.resolve.iter() {
-        settings.overrides.add_spec(spec).map_err(|m| invalid("--resolve", m))?;
+        settings
+            .overrides
+            .add_spec(spec)
+            .map_err(|m| invalid("--resolve", m))?;
     }
     if let Some(p) = cli.proxy.or(file.proxy) {
         let proxy: ProxyTarget = p.parse().map_err(|m: String| invalid("proxy", m))?;
@@ -244,10 +253,14 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         trust.extra_cas.push(read_pem("--ca-file", p)?);
     }
     for p in &file.trust.expected_roots {
-        trust.extra_expected_roots.push(read_pem("trust.expected_roots", p)?);
+        trust
+            .extra_expected_roots
+            .push(read_pem("trust.expected_roots", p)?);
     }
     for p in &cli.expected_roots {
-        trust.extra_expected_roots.push(read_pem("--expected-roots", p)?);
+        trust
+            .extra_expected_roots
+            .push(read_pem("--expected-roots", p)?);
     }
     Ok(Resolved {
         role,

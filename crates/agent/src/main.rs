@@ -96,7 +96,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_CANNOT_RUN } else { EXIT_PASS });
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_CANNOT_RUN
+            } else {
+                EXIT_PASS
+            });
         }
     };
     init_logging(&cli.log_level);

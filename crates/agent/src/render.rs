@@ -27,7 +27,10 @@ fn pass_detail(c: &CheckReport) -> String {
             if p.token_endpoint.is_some() {
                 parts.push("token endpoint found".into());
             }
-            if p.sasl_mechanisms.iter().any(|m| m.eq_ignore_ascii_case("XOAUTH2")) {
+            if p.sasl_mechanisms
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case("XOAUTH2"))
+            {
                 parts.push("XOAUTH2 offered".into());
             }
         }
@@ -60,7 +63,10 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         "DETAIL".to_string(),
     ]];
     for c in &report.checks {
-        let stage = c.failure.as_ref().map_or("-".to_string(), |f| f.stage.to_string());
+        let stage = c
+            .failure
+            .as_ref()
+            .map_or("-".to_string(), |f| f.stage.to_string());
         rows.push([
             c.check.to_string(),
             c.target(),
@@ -91,8 +97,16 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         .iter()
         .flat_map(|c| c.failure.iter().chain(&c.warnings).map(move |f| (c, f)))
         .collect();
-    let failed = report.checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
-    let warned = report.checks.iter().filter(|c| c.outcome == Outcome::Warn).count();
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .count();
+    let warned = report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Warn)
+        .count();
     let _ = writeln!(
         out,
         "\n{} checks: {} passed, {failed} failed, {warned} with warnings ({})",

@@ -41,14 +41,18 @@ impl CheckId {
     /// The ECE processes that need this endpoint on a server of this role (checklist C8).
     pub fn needed_by(self, role: Role) -> &'static str {
         match (self, role) {
-            (CheckId::LoginHttps, Role::Services) => "token refresh on the services server (retriever, dispatcher)",
+            (CheckId::LoginHttps, Role::Services) => {
+                "token refresh on the services server (retriever, dispatcher)"
+            }
             (CheckId::LoginHttps, Role::Application) => "token creation on the application server",
             (CheckId::LoginHttps, Role::Both) => "token creation and refresh",
             (CheckId::OutlookHttps, _) => "ECE's OAuth2 mail (the *.office365.com web endpoints)",
             (CheckId::Imap, _) => "the retriever (incoming mail over IMAP)",
             (CheckId::Pop3, _) => "the retriever (incoming mail over POP3)",
             (CheckId::Smtp, Role::Services) => "the dispatcher (outgoing mail)",
-            (CheckId::Smtp, Role::Application) => "alarm notifications sent by the application server",
+            (CheckId::Smtp, Role::Application) => {
+                "alarm notifications sent by the application server"
+            }
             (CheckId::Smtp, Role::Both) => "the dispatcher and alarm notifications",
             (CheckId::EceUrl, _) => "the OAuth2 redirect back to ECE (External Application URL)",
         }
@@ -91,7 +95,9 @@ impl FromStr for Role {
             "services" => Ok(Role::Services),
             "application" => Ok(Role::Application),
             "both" => Ok(Role::Both),
-            _ => Err(format!("unknown role '{s}' (use services, application or both)")),
+            _ => Err(format!(
+                "unknown role '{s}' (use services, application or both)"
+            )),
         }
     }
 }
@@ -115,7 +121,9 @@ impl FromStr for Cloud {
             "gcc-high" => Ok(Cloud::GccHigh),
             "dod" => Ok(Cloud::Dod),
             "china" => Ok(Cloud::China),
-            _ => Err(format!("unknown cloud '{s}' (use global, gcc-high, dod or china)")),
+            _ => Err(format!(
+                "unknown cloud '{s}' (use global, gcc-high, dod or china)"
+            )),
         }
     }
 }
@@ -357,8 +365,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (CheckId::LoginHttps, "login.microsoftonline.com:443".to_string()),
-                (CheckId::OutlookHttps, "outlook.office365.com:443".to_string()),
+                (
+                    CheckId::LoginHttps,
+                    "login.microsoftonline.com:443".to_string()
+                ),
+                (
+                    CheckId::OutlookHttps,
+                    "outlook.office365.com:443".to_string()
+                ),
                 (CheckId::Imap, "outlook.office365.com:993".to_string()),
                 (CheckId::Pop3, "outlook.office365.com:995".to_string()),
                 (CheckId::Smtp, "smtp.office365.com:587".to_string()),

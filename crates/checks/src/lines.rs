@@ -66,23 +66,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineStream<S> {
             }
             let mut chunk = [0u8; CHUNK];
             let want = CHUNK.min(self.limits.max_line - self.buf.len());
-            let n = match tokio::time::timeout_at(self.deadline, self.stream.read(&mut chunk[..want])).await
-            {
-                Err(_) => return Err(self.timeout()),
-                Ok(Err(e)) => {
-                    return Err(StageError::new(
-                        FailureKind::ProtocolClosed,
-                        format!("reading the reply failed: {e}"),
-                    ))
-                }
-                Ok(Ok(0)) => {
-                    return Err(StageError::new(
-                        FailureKind::ProtocolClosed,
-                        format!("the server closed the connection after {} bytes", self.received),
-                    ))
-                }
-                Ok(Ok(n)) => n,
-            };
+            let n =
+                match tokio::time::timeout_at(self.deadline, self.stream.read(&mut chunk[..want]))
+                    .await
+                {
+                    Err(_) => return Err(self.timeout()),
+                    Ok(Err(e)) => {
+                        return Err(StageError::new(
+                            FailureKind::ProtocolClosed,
+                            format!("reading the reply failed: {e}"),
+                        ))
+                    }
+                    Ok(Ok(0)) => {
+                        return Err(StageError::new(
+                            FailureKind::ProtocolClosed,
+                            format!(
+                                "the server closed the connection after {} bytes",
+                                self.received
+                            ),
+                        ))
+                    }
+                    Ok(Ok(n)) => n,
+                };
             self.received += n as u64;
             if self.received > self.limits.max_total {
                 return Err(StageError::new(

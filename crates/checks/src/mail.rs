@@ -78,7 +78,10 @@ pub(crate) async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
             }
             break;
         } else if !line.starts_with("* ") {
-            return Err(unexpected("IMAP reply is not an untagged or tagged response", &line));
+            return Err(unexpected(
+                "IMAP reply is not an untagged or tagged response",
+                &line,
+            ));
         }
     }
     info.sasl_mechanisms = info

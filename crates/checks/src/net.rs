@@ -216,8 +216,14 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        assert_eq!(parse_status_line("HTTP/1.1 200 Connection established"), Some(200));
-        assert_eq!(parse_status_line("HTTP/1.0 407 Proxy Authentication Required"), Some(407));
+        assert_eq!(
+            parse_status_line("HTTP/1.1 200 Connection established"),
+            Some(200)
+        );
+        assert_eq!(
+            parse_status_line("HTTP/1.0 407 Proxy Authentication Required"),
+            Some(407)
+        );
         assert_eq!(parse_status_line("SSH-2.0-OpenSSH"), None);
         assert_eq!(parse_status_line("HTTP/1.1 20"), None);
     }
@@ -225,10 +231,16 @@ mod tests {
     #[test]
     fn resolver_errors_are_told_apart() {
         // The texts glibc's gai_strerror gives, as std wraps them, and Windows' WSA codes.
-        let nx = io::Error::other("failed to lookup address information: Name or service not known");
+        let nx =
+            io::Error::other("failed to lookup address information: Name or service not known");
         assert_eq!(classify_dns_error("h", &nx).kind, FailureKind::DnsNxdomain);
-        let again = io::Error::other("failed to lookup address information: Temporary failure in name resolution");
-        assert_eq!(classify_dns_error("h", &again).kind, FailureKind::DnsFailure);
+        let again = io::Error::other(
+            "failed to lookup address information: Temporary failure in name resolution",
+        );
+        assert_eq!(
+            classify_dns_error("h", &again).kind,
+            FailureKind::DnsFailure
+        );
         let win = io::Error::from_raw_os_error(11001);
         assert_eq!(classify_dns_error("h", &win).kind, FailureKind::DnsNxdomain);
     }
@@ -238,8 +250,14 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let e = |k| classify_connect_error(a, &io::Error::from(k)).kind;
         assert_eq!(e(io::ErrorKind::ConnectionRefused), FailureKind::TcpRefused);
-        assert_eq!(e(io::ErrorKind::HostUnreachable), FailureKind::TcpUnreachable);
-        assert_eq!(e(io::ErrorKind::NetworkUnreachable), FailureKind::TcpUnreachable);
+        assert_eq!(
+            e(io::ErrorKind::HostUnreachable),
+            FailureKind::TcpUnreachable
+        );
+        assert_eq!(
+            e(io::ErrorKind::NetworkUnreachable),
+            FailureKind::TcpUnreachable
+        );
         assert_eq!(e(io::ErrorKind::PermissionDenied), FailureKind::TcpError);
     }
 }

@@ -125,7 +125,12 @@ impl Prober {
         report
     }
 
-    async fn attempts(&self, spec: &CheckSpec, dns: &DnsReport, via_proxy: bool) -> Vec<AddressAttempt> {
+    async fn attempts(
+        &self,
+        spec: &CheckSpec,
+        dns: &DnsReport,
+        via_proxy: bool,
+    ) -> Vec<AddressAttempt> {
         let mut set = JoinSet::new();
         let addrs: Vec<SocketAddr> = dns
             .addresses
@@ -142,7 +147,9 @@ impl Prober {
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((i, attempt)) => out[i] = Some(attempt),
-                Err(e) => tracing::error!(error = %e, check = %spec.id, "an address attempt failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, check = %spec.id, "an address attempt failed")
+                }
             }
         }
         out.into_iter().flatten().collect()
@@ -156,22 +163,27 @@ impl Prober {
         let counts = |a: &&AddressAttempt| {
             !(any_v4
                 && a.address.is_ipv6()
-                && a.failure.as_ref().is_some_and(|f| f.kind == FailureKind::TcpUnreachable))
+                && a.failure
+                    .as_ref()
+                    .is_some_and(|f| f.kind == FailureKind::TcpUnreachable))
         };
         let counted: Vec<&AddressAttempt> = report.attempts.iter().filter(counts).collect();
         let passed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| a.passed()).collect();
         let used = passed.first().copied().or_else(|| {
             // Furthest stage reached wins; ties go to resolver order.
-            counted
-                .iter()
-                .copied()
-                .max_by_key(|a| (a.stages.iter().filter(|s| s.ok).count(), std::cmp::Reverse(a.address)))
+            counted.iter().copied().max_by_key(|a| {
+                (
+                    a.stages.iter().filter(|s| s.ok).count(),
+                    std::cmp::Reverse(a.address),
+                )
+            })
         });
         report.used_address = used.map(|a| a.address);
         if let Some(u) = used {
             report.warnings = u.warnings.clone();
         }
-        let failed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| !a.passed()).collect();
+        let failed: Vec<&AddressAttempt> =
+            counted.iter().copied().filter(|a| !a.passed()).collect();
         report.failure = match (passed.len(), failed.first()) {
             (_, None) => None,
             (0, Some(_)) => used.and_then(|u| u.failure.clone()),
@@ -179,7 +191,11 @@ impl Prober {
                 let stage = first.failure.as_ref().map_or(Stage::Tcp, |f| f.stage);
                 let broken: Vec<String> = failed
                     .iter()
-                    .filter_map(|a| a.failure.as_ref().map(|f| format!("{} {}", a.address.ip(), f.kind)))
+                    .filter_map(|a| {
+                        a.failure
+                            .as_ref()
+                            .map(|f| format!("{} {}", a.address.ip(), f.kind))
+                    })
                     .collect();
                 let detail = format!(
                     "reachable on {ok} of {} addresses; failing: {}",
@@ -196,7 +212,13 @@ impl Prober {
         };
     }
 
-    fn finding(&self, spec: &CheckSpec, kind: FailureKind, stage: Stage, detail: String) -> Finding {
+    fn finding(
+        &self,
+        spec: &CheckSpec,
+        kind: FailureKind,
+        stage: Stage,
+        detail: String,
+    ) -> Finding {
         Finding {
             kind,
             stage,
@@ -344,7 +366,9 @@ impl Prober {
         let mut out = Vec::new();
         if tls.expected_root == Some(false) {
             let root = tls.chain_root.as_deref().unwrap_or("an unknown CA");
-            let detail = format!("the chain is trusted here but ends at '{root}', not at a root Microsoft uses");
+            let detail = format!(
+                "the chain is trusted here but ends at '{root}', not at a root Microsoft uses"
+            );
             out.push(self.finding(spec, FailureKind::TlsIntercepted, Stage::Tls, detail));
         }
         if tls.trusted {

@@ -161,7 +161,10 @@ impl CheckReport {
 
     /// Whether the failure (or a warning) is of this kind.
     pub fn has_kind(&self, kind: FailureKind) -> bool {
-        self.failure.iter().chain(&self.warnings).any(|f| f.kind == kind)
+        self.failure
+            .iter()
+            .chain(&self.warnings)
+            .any(|f| f.kind == kind)
     }
 }
 

@@ -136,7 +136,11 @@ impl ResolveOverrides {
             let addr = match (a.parse::<SocketAddr>(), a.parse::<IpAddr>()) {
                 (Ok(sa), _) => sa,
                 (_, Ok(ip)) => SocketAddr::new(ip, port),
-                _ => return Err(format!("resolve '{spec}': '{a}' is not an IP address; {usage}")),
+                _ => {
+                    return Err(format!(
+                        "resolve '{spec}': '{a}' is not an IP address; {usage}"
+                    ))
+                }
             };
             list.push(addr);
         }
@@ -152,12 +156,16 @@ mod tests {
     #[test]
     fn resolve_specs() {
         let mut o = ResolveOverrides::default();
-        o.add_spec("Outlook.Office365.com:993:127.0.0.1:4000,127.0.0.2").unwrap();
+        o.add_spec("Outlook.Office365.com:993:127.0.0.1:4000,127.0.0.2")
+            .unwrap();
         o.add_spec("smtp.office365.com:587:[::1]:2525").unwrap();
         o.add_spec("login.microsoftonline.com:443:::1").unwrap();
         assert_eq!(
             o.get("outlook.office365.com", 993).unwrap(),
-            &["127.0.0.1:4000".parse().unwrap(), "127.0.0.2:993".parse().unwrap()]
+            &[
+                "127.0.0.1:4000".parse().unwrap(),
+                "127.0.0.2:993".parse().unwrap()
+            ]
         );
         assert_eq!(
             o.get("smtp.office365.com", 587).unwrap(),
@@ -177,11 +185,22 @@ mod tests {
     #[test]
     fn proxy_specs() {
         let p: ProxyTarget = "http://proxy.corp:8080/".parse().unwrap();
-        assert_eq!(p, ProxyTarget { host: "proxy.corp".into(), port: 8080 });
+        assert_eq!(
+            p,
+            ProxyTarget {
+                host: "proxy.corp".into(),
+                port: 8080
+            }
+        );
         assert!("proxy.corp".parse::<ProxyTarget>().is_err());
         assert!("https://proxy.corp:8080".parse::<ProxyTarget>().is_err());
-        let err = "http://user:secret@proxy:8080".parse::<ProxyTarget>().unwrap_err();
+        let err = "http://user:secret@proxy:8080"
+            .parse::<ProxyTarget>()
+            .unwrap_err();
         assert!(err.contains("credentials"));
-        assert!(!err.contains("secret"), "the error must not echo the password: {err}");
+        assert!(
+            !err.contains("secret"),
+            "the error must not echo the password: {err}"
+        );
     }
 }

@@ -55,7 +55,9 @@ impl Default for TrustOptions {
 pub enum TrustError {
     #[error("{label}: no usable certificate in PEM ({reason}); give a PEM file with one or more '-----BEGIN CERTIFICATE-----' blocks")]
     BadPem { label: String, reason: String },
-    #[error("no trusted roots at all: the OS store is empty or disabled and no extra CA was given")]
+    #[error(
+        "no trusted roots at all: the OS store is empty or disabled and no extra CA was given"
+    )]
     NoRoots,
     #[error("no expected roots: enable Microsoft's roots or give expected root PEMs")]
     NoExpectedRoots,
@@ -101,7 +103,11 @@ impl Trust {
         }
         let mut expected = RootCertStore::empty();
         if opts.microsoft_roots {
-            add_pem(&mut expected, "built-in Microsoft roots", MICROSOFT_ROOTS_PEM)?;
+            add_pem(
+                &mut expected,
+                "built-in Microsoft roots",
+                MICROSOFT_ROOTS_PEM,
+            )?;
         }
         for (label, pem) in &opts.extra_expected_roots {
             add_pem(&mut expected, label, pem.as_bytes())?;
@@ -175,7 +181,7 @@ impl Trust {
             Ok(Err(e)) => Err(classify_tls_error(&e)),
             Ok(Ok(tls)) => {
                 let (_, conn) = tls.get_ref();
-                info.version = conn.protocol_version().and_then(|v| v.as_str()).map(String::from);
+                info.version = conn.protocol_version().map(version_name);
                 info.cipher = conn
                     .negotiated_cipher_suite()
                     .and_then(|c| c.suite().as_str())
@@ -184,6 +190,15 @@ impl Trust {
             }
         };
         (info, result)
+    }
+}
+
+/// "TLSv1.2", as openssl and most admins' tools write it.
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -207,16 +222,17 @@ fn add_pem(store: &mut RootCertStore, label: &str, pem: &[u8]) -> Result<(), Tru
 /// Maps a handshake error to the taxonomy.
 fn classify_tls_error(e: &std::io::Error) -> StageError {
     use rustls::Error as E;
-    let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     let (kind, detail) = match tls {
         Some(E::InvalidCertificate(ce)) => (
             match ce {
                 CertificateError::UnknownIssuer | CertificateError::BadSignature => {
                     FailureKind::TlsUntrusted
                 }
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                    FailureKind::TlsNameMismatch
-                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => FailureKind::TlsNameMismatch,
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                     FailureKind::TlsExpired
                 }
@@ -266,7 +282,9 @@ struct CapturingVerifier {
 
 impl std::fmt::Debug for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Seen").field("certs", &self.chain.len()).finish()
+        f.debug_struct("Seen")
+            .field("certs", &self.chain.len())
+            .finish()
     }
 }
 

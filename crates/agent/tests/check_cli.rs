@@ -1,0 +1,157 @@
+//! `eceprobe-agent check` as an administrator runs it: the real binary against a simulated
+//! Microsoft 365 on loopback, reading its table, JSON and exit code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Output;
+
+use eceprobe_testlab::{Endpoint, Fault, LabConfig, Testlab};
+
+async fn agent(args: &[String]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))
+        .args(args)
+        .output()
+        .await
+        .expect("the agent runs")
+}
+
+/// The flags that point the agent at the lab: --resolve for every endpoint, the lab CA as
+/// trusted and expected root (it stands in for Microsoft's).
+fn lab_args(lab: &Testlab, dir: &Path) -> Vec<String> {
+    let (ca, _) = lab.write_ca_files(dir).unwrap();
+    let mut args: Vec<String> = vec!["check".into()];
+    for r in lab.resolve_args() {
+        args.push("--resolve".into());
+        args.push(r);
+    }
+    let ca = ca.display().to_string();
+    args.extend([
+        "--ca-file".into(),
+        ca.clone(),
+        "--expected-roots".into(),
+        ca,
+    ]);
+    args.extend(["--ece-url".into(), "https://ece.example.com/".into()]);
+    args
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_lab_prints_all_pass_and_exits_0() {
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(&lab_args(&lab, dir.path())).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for check in [
+        "login-https",
+        "outlook-https",
+        "imap",
+        "pop3",
+        "smtp",
+        "ece-url",
+    ] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(check))
+            .unwrap_or_else(|| panic!("no {check} row:\n{text}"));
+        assert!(row.contains("PASS"), "{row}");
+    }
+    assert!(text.contains("6 checks: 6 passed, 0 failed"), "{text}");
+    assert!(!text.contains("What to do"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_port_is_named_with_stage_and_hint_and_exits_1() {
+    let lab = Testlab::start(LabConfig::healthy().fault(Endpoint::Imap, Fault::Refuse))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent(&lab_args(&lab, dir.path())).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let row = text.lines().find(|l| l.starts_with("imap ")).unwrap();
+    assert!(
+        row.contains("FAIL") && row.contains(" tcp ") && row.contains("tcp_refused"),
+        "{row}"
+    );
+    assert!(text.contains("outlook.office365.com:993"), "{text}");
+    let hint = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("imap (tcp_refused)"))
+        .unwrap();
+    assert!(
+        hint.contains("open outbound TCP 993")
+            && hint.contains("C10")
+            && hint.contains("retriever"),
+        "{hint}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_carries_the_stage_detail() {
+    let lab = Testlab::start(LabConfig::healthy().fault(Endpoint::Smtp, Fault::NoStarttls))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = lab_args(&lab, dir.path());
+    args.extend(["--json".into(), "--role".into(), "application".into()]);
+    let out = agent(&args).await;
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(doc["role"], "application");
+    let checks = doc["report"]["checks"].as_array().unwrap();
+    let smtp = checks.iter().find(|c| c["check"] == "smtp").unwrap();
+    assert_eq!(smtp["failure"]["kind"], "starttls_missing");
+    assert_eq!(smtp["failure"]["stage"], "starttls");
+    assert!(smtp["failure"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("alarm notifications"));
+    let imap = checks.iter().find(|c| c["check"] == "imap").unwrap();
+    assert_eq!(imap["outcome"], "pass");
+    assert!(
+        imap["attempts"][0]["tls"]["chain"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configuration_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(&cfg, "role = \"services\"\n[timeouts]\ntcp_ms = 0\n").unwrap();
+    let out = agent(&["check".into(), "--config".into(), cfg.display().to_string()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("timeouts.tcp_ms") && err.contains("at least 1"),
+        "{err}"
+    );
+
+    std::fs::write(&cfg, "rol = \"services\"\n").unwrap();
+    let out = agent(&["check".into(), "--config".into(), cfg.display().to_string()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rol") && err.contains("agent.toml"), "{err}");
+
+    let out = agent(&[
+        "check".into(),
+        "--ca-file".into(),
+        "/nonexistent/ca.pem".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-file"));
+}

@@ -1,0 +1,300 @@
+//! Every check against a healthy simulated Microsoft 365, and every fault producing the
+//! right failure kind at the right stage.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{assert_fails, lab, lab_with, LabOptions};
+use eceprobe_checks::{CheckId, FailureKind, Outcome, Stage};
+use eceprobe_testlab::{Endpoint, Fault, LabConfig};
+
+#[tokio::test]
+async fn healthy_lab_passes_every_check_with_details() {
+    let l = lab(LabConfig::healthy()).await;
+    let suite = l.prober.suite(&l.specs).await;
+    assert_eq!(suite.checks.len(), 6);
+    for c in &suite.checks {
+        assert_eq!(
+            c.outcome,
+            Outcome::Pass,
+            "{} failed: {:#?}",
+            c.check,
+            c.failure
+        );
+        let used = c.used_attempt().expect("a used address");
+        let tls = used.tls.as_ref().expect("TLS details");
+        assert!(
+            tls.trusted && tls.expected_root == Some(true),
+            "{}",
+            c.check
+        );
+        assert_eq!(
+            tls.chain.len(),
+            2,
+            "leaf + intermediate, as Microsoft sends"
+        );
+        assert!(
+            tls.chain[0].dns_names.contains(&c.host),
+            "{:?}",
+            tls.chain[0]
+        );
+        assert_eq!(tls.chain[0].sha256.len(), 64);
+        assert!(tls
+            .version
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("TLSv1."));
+        assert!(tls.cipher.is_some());
+    }
+    let by_id = |id| suite.checks.iter().find(|c| c.check == id).unwrap();
+
+    let imap = by_id(CheckId::Imap)
+        .used_attempt()
+        .unwrap()
+        .protocol
+        .clone()
+        .unwrap();
+    assert_eq!(
+        imap.front_end.as_deref(),
+        Some("LAB1PR01CA0001.outlook.office365.com"),
+        "the front-end server decoded from the greeting blob"
+    );
+    assert!(imap.sasl_mechanisms.contains(&"XOAUTH2".to_string()));
+    assert!(imap
+        .greeting
+        .unwrap()
+        .starts_with("* OK The Microsoft Exchange IMAP4"));
+
+    let pop3 = by_id(CheckId::Pop3)
+        .used_attempt()
+        .unwrap()
+        .protocol
+        .clone()
+        .unwrap();
+    assert_eq!(pop3.sasl_mechanisms, vec!["PLAIN", "XOAUTH2"]);
+
+    let smtp = by_id(CheckId::Smtp);
+    let stages: Vec<Stage> = smtp
+        .used_attempt()
+        .unwrap()
+        .stages
+        .iter()
+        .map(|s| s.stage)
+        .collect();
+    assert_eq!(
+        stages,
+        vec![Stage::Tcp, Stage::Starttls, Stage::Tls, Stage::Protocol]
+    );
+    let sp = smtp.used_attempt().unwrap().protocol.clone().unwrap();
+    assert!(sp.capabilities_before_tls.iter().any(|k| k == "STARTTLS"));
+    assert!(!sp.capabilities.iter().any(|k| k == "STARTTLS"));
+    assert_eq!(sp.sasl_mechanisms, vec!["LOGIN", "XOAUTH2"]);
+
+    let login = by_id(CheckId::LoginHttps)
+        .used_attempt()
+        .unwrap()
+        .protocol
+        .clone()
+        .unwrap();
+    assert_eq!(login.http_status, Some(200));
+    assert_eq!(
+        login.token_endpoint.as_deref(),
+        Some("https://login.microsoftonline.com/common/oauth2/v2.0/token")
+    );
+    let outlook = by_id(CheckId::OutlookHttps)
+        .used_attempt()
+        .unwrap()
+        .protocol
+        .clone()
+        .unwrap();
+    assert_eq!(outlook.http_status, Some(302));
+}
+
+/// (endpoint, fault, check, expected kind, expected stage)
+fn fault_table() -> Vec<(Endpoint, Fault, CheckId, FailureKind, Stage)> {
+    use CheckId as C;
+    use Endpoint as E;
+    use FailureKind as K;
+    vec![
+        (E::Imap, Fault::Refuse, C::Imap, K::TcpRefused, Stage::Tcp),
+        (
+            E::Pop3,
+            Fault::BlackHole,
+            C::Pop3,
+            K::TcpTimeout,
+            Stage::Tcp,
+        ),
+        (E::Imap, Fault::Silent, C::Imap, K::TlsTimeout, Stage::Tls),
+        (
+            E::Smtp,
+            Fault::Silent,
+            C::Smtp,
+            K::ProtocolTimeout,
+            Stage::Starttls,
+        ),
+        (
+            E::Imap,
+            Fault::UntrustedCert,
+            C::Imap,
+            K::TlsUntrusted,
+            Stage::Tls,
+        ),
+        (
+            E::Login,
+            Fault::ExpiredCert,
+            C::LoginHttps,
+            K::TlsExpired,
+            Stage::Tls,
+        ),
+        (
+            E::OutlookHttps,
+            Fault::WrongNameCert,
+            C::OutlookHttps,
+            K::TlsNameMismatch,
+            Stage::Tls,
+        ),
+        (
+            E::Smtp,
+            Fault::ExpiredCert,
+            C::Smtp,
+            K::TlsExpired,
+            Stage::Tls,
+        ),
+        (
+            E::Pop3,
+            Fault::TlsLegacyOnly,
+            C::Pop3,
+            K::TlsVersionUnsupported,
+            Stage::Tls,
+        ),
+        (
+            E::Imap,
+            Fault::NoXoauth2,
+            C::Imap,
+            K::Xoauth2Missing,
+            Stage::Protocol,
+        ),
+        (
+            E::Pop3,
+            Fault::NoXoauth2,
+            C::Pop3,
+            K::Xoauth2Missing,
+            Stage::Protocol,
+        ),
+        (
+            E::Smtp,
+            Fault::NoXoauth2,
+            C::Smtp,
+            K::Xoauth2Missing,
+            Stage::Protocol,
+        ),
+        (
+            E::Smtp,
+            Fault::NoStarttls,
+            C::Smtp,
+            K::StarttlsMissing,
+            Stage::Starttls,
+        ),
+        (
+            E::Login,
+            Fault::HttpStatus(503),
+            C::LoginHttps,
+            K::HttpStatus,
+            Stage::Protocol,
+        ),
+        (
+            E::Login,
+            Fault::NoTokenEndpoint,
+            C::LoginHttps,
+            K::OpenidInvalid,
+            Stage::Protocol,
+        ),
+        (
+            E::Imap,
+            Fault::Garbage,
+            C::Imap,
+            K::ProtocolUnexpected,
+            Stage::Protocol,
+        ),
+        (
+            E::Smtp,
+            Fault::Garbage,
+            C::Smtp,
+            K::ProtocolUnexpected,
+            Stage::Starttls,
+        ),
+        (
+            E::EceWeb,
+            Fault::Refuse,
+            C::EceUrl,
+            K::TcpRefused,
+            Stage::Tcp,
+        ),
+        (
+            E::EceWeb,
+            Fault::ExpiredCert,
+            C::EceUrl,
+            K::TlsExpired,
+            Stage::Tls,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_fault_gives_its_kind_at_its_stage() {
+    for (endpoint, fault, check, kind, stage) in fault_table() {
+        let l = lab(LabConfig::healthy().fault(endpoint, fault.clone())).await;
+        let report = l.run(check).await;
+        assert_eq!(report.outcome, Outcome::Fail, "{endpoint:?} {fault:?}");
+        assert_fails(&report, kind, stage);
+        l.lab.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_certificates_are_kept_so_down_and_bad_cert_differ() {
+    let l = lab(LabConfig::healthy().fault(Endpoint::Imap, Fault::UntrustedCert)).await;
+    let report = l.run(CheckId::Imap).await;
+    let tls = report.used_attempt().unwrap().tls.clone().unwrap();
+    assert!(!tls.trusted);
+    assert!(
+        !tls.chain.is_empty(),
+        "the untrusted chain is still reported"
+    );
+    assert!(tls.chain[0]
+        .dns_names
+        .contains(&"outlook.office365.com".to_string()));
+    assert!(
+        report.failure.unwrap().detail.contains("ends at"),
+        "the failure names the CA the chain ends at"
+    );
+}
+
+#[tokio::test]
+async fn interception_is_a_warning_naming_the_proxy_ca() {
+    let l = lab(LabConfig::healthy().fault(Endpoint::Imap, Fault::InterceptedCert)).await;
+    let report = l.run(CheckId::Imap).await;
+    assert_eq!(report.outcome, Outcome::Warn, "{report:#?}");
+    let w = &report.warnings[0];
+    assert_eq!((w.kind, w.stage), (FailureKind::TlsIntercepted, Stage::Tls));
+    let tls = report.used_attempt().unwrap().tls.clone().unwrap();
+    assert_eq!(tls.expected_root, Some(false));
+    let root = tls.chain_root.unwrap();
+    assert!(w.detail.contains(&root), "{} / {root}", w.detail);
+
+    // A host that does not trust the proxy's CA cannot even connect.
+    let opts = LabOptions {
+        trust_interceptor: false,
+        ..LabOptions::default()
+    };
+    let l = lab_with(
+        LabConfig::healthy().fault(Endpoint::Imap, Fault::InterceptedCert),
+        opts,
+    )
+    .await;
+    assert_fails(
+        &l.run(CheckId::Imap).await,
+        FailureKind::TlsUntrusted,
+        Stage::Tls,
+    );
+}
