@@ -10,6 +10,7 @@
 mod certs;
 mod clock;
 mod config;
+pub mod dns;
 mod faults;
 mod https;
 mod imap;
