@@ -120,7 +120,9 @@ impl Prober {
         };
         report.attempts = self.attempts(spec, &dns, proxy.is_some()).await;
         report.dns = Some(dns);
-        self.conclude(spec, &mut report);
+        conclude(&mut report, |kind, stage, detail| {
+            self.finding(spec, kind, stage, detail)
+        });
         report.duration_us = micros(start);
         report
     }
@@ -153,63 +155,6 @@ impl Prober {
             }
         }
         out.into_iter().flatten().collect()
-    }
-
-    /// Turns the attempts into the check's verdict.
-    fn conclude(&self, spec: &CheckSpec, report: &mut CheckReport) {
-        let any_v4 = report.attempts.iter().any(|a| a.address.is_ipv4());
-        // A host without IPv6 routing cannot use the IPv6 addresses, and neither can ECE
-        // (Java prefers IPv4): those attempts are kept in the report but not counted.
-        let counts = |a: &&AddressAttempt| {
-            !(any_v4
-                && a.address.is_ipv6()
-                && a.failure
-                    .as_ref()
-                    .is_some_and(|f| f.kind == FailureKind::TcpUnreachable))
-        };
-        let counted: Vec<&AddressAttempt> = report.attempts.iter().filter(counts).collect();
-        let passed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| a.passed()).collect();
-        let used = passed.first().copied().or_else(|| {
-            // Furthest stage reached wins; ties go to resolver order.
-            counted.iter().copied().max_by_key(|a| {
-                (
-                    a.stages.iter().filter(|s| s.ok).count(),
-                    std::cmp::Reverse(a.address),
-                )
-            })
-        });
-        report.used_address = used.map(|a| a.address);
-        if let Some(u) = used {
-            report.warnings = u.warnings.clone();
-        }
-        let failed: Vec<&AddressAttempt> =
-            counted.iter().copied().filter(|a| !a.passed()).collect();
-        report.failure = match (passed.len(), failed.first()) {
-            (_, None) => None,
-            (0, Some(_)) => used.and_then(|u| u.failure.clone()),
-            (ok, Some(first)) => {
-                let stage = first.failure.as_ref().map_or(Stage::Tcp, |f| f.stage);
-                let broken: Vec<String> = failed
-                    .iter()
-                    .filter_map(|a| {
-                        a.failure
-                            .as_ref()
-                            .map(|f| format!("{} {}", a.address.ip(), f.kind))
-                    })
-                    .collect();
-                let detail = format!(
-                    "reachable on {ok} of {} addresses; failing: {}",
-                    counted.len(),
-                    broken.join(", ")
-                );
-                Some(self.finding(spec, FailureKind::PartialReachability, stage, detail))
-            }
-        };
-        report.outcome = match (&report.failure, report.warnings.is_empty()) {
-            (Some(_), _) => Outcome::Fail,
-            (None, true) => Outcome::Pass,
-            (None, false) => Outcome::Warn,
-        };
     }
 
     fn finding(
@@ -386,6 +331,65 @@ impl Prober {
     }
 }
 
+/// Turns the attempts into the check's verdict.
+fn conclude(report: &mut CheckReport, finding: impl Fn(FailureKind, Stage, String) -> Finding) {
+    let any_v4 = report.attempts.iter().any(|a| a.address.is_ipv4());
+    // A host without IPv6 routing cannot use the IPv6 addresses, and neither can ECE
+    // (Java prefers IPv4): those attempts are kept in the report but not counted.
+    let counts = |a: &&AddressAttempt| {
+        !(any_v4
+            && a.address.is_ipv6()
+            && a.failure
+                .as_ref()
+                .is_some_and(|f| f.kind == FailureKind::TcpUnreachable))
+    };
+    let counted: Vec<&AddressAttempt> = report.attempts.iter().filter(counts).collect();
+    let passed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| a.passed()).collect();
+    let used = passed.first().copied().or_else(|| {
+        // Furthest stage reached wins; ties go to the first in resolver order
+        // (max_by_key keeps the last maximum, hence the reversed index).
+        counted
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, a)| {
+                let reached = a.stages.iter().filter(|s| s.ok).count();
+                (reached, std::cmp::Reverse(*i))
+            })
+            .map(|(_, a)| *a)
+    });
+    report.used_address = used.map(|a| a.address);
+    if let Some(u) = used {
+        report.warnings = u.warnings.clone();
+    }
+    let failed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| !a.passed()).collect();
+    report.failure = match (passed.len(), failed.first()) {
+        (_, None) => None,
+        (0, Some(_)) => used.and_then(|u| u.failure.clone()),
+        (ok, Some(first)) => {
+            let stage = first.failure.as_ref().map_or(Stage::Tcp, |f| f.stage);
+            let broken: Vec<String> = failed
+                .iter()
+                .filter_map(|a| {
+                    a.failure
+                        .as_ref()
+                        .map(|f| format!("{} {}", a.address.ip(), f.kind))
+                })
+                .collect();
+            let detail = format!(
+                "reachable on {ok} of {} addresses; failing: {}",
+                counted.len(),
+                broken.join(", ")
+            );
+            Some(finding(FailureKind::PartialReachability, stage, detail))
+        }
+    };
+    report.outcome = match (&report.failure, report.warnings.is_empty()) {
+        (Some(_), _) => Outcome::Fail,
+        (None, true) => Outcome::Pass,
+        (None, false) => Outcome::Warn,
+    };
+}
+
 /// Stage timing for one attempt: each stage's duration runs from the end of the previous.
 struct Attempt {
     out: AddressAttempt,
@@ -401,5 +405,94 @@ impl Attempt {
             duration_us: u64::try_from((now - self.started).as_micros()).unwrap_or(u64::MAX),
         });
         self.started = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(addr: &str, failure: Option<FailureKind>) -> AddressAttempt {
+        let ok_stages = if failure.is_some() { 0 } else { 3 };
+        AddressAttempt {
+            address: addr.parse().unwrap(),
+            stages: (0..ok_stages)
+                .map(|_| StageReport {
+                    stage: Stage::Tcp,
+                    ok: true,
+                    duration_us: 1,
+                })
+                .collect(),
+            tls: None,
+            protocol: None,
+            failure: failure.map(|kind| Finding {
+                kind,
+                stage: Stage::Tcp,
+                detail: String::new(),
+                hint: String::new(),
+            }),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn verdict(attempts: Vec<AddressAttempt>) -> CheckReport {
+        let mut report = CheckReport {
+            check: crate::CheckId::Imap,
+            host: "outlook.office365.com".into(),
+            port: 993,
+            outcome: Outcome::Fail,
+            failure: None,
+            warnings: Vec::new(),
+            duration_us: 0,
+            dns: None,
+            via_proxy: None,
+            attempts,
+            used_address: None,
+        };
+        conclude(&mut report, |kind, stage, detail| Finding {
+            kind,
+            stage,
+            detail,
+            hint: String::new(),
+        });
+        report
+    }
+
+    #[test]
+    fn ipv6_without_a_route_does_not_count_when_ipv4_works() {
+        let r = verdict(vec![
+            attempt("192.0.2.1:993", None),
+            attempt("[2001:db8::1]:993", Some(FailureKind::TcpUnreachable)),
+        ]);
+        assert_eq!(r.outcome, Outcome::Pass);
+        assert_eq!(r.used_address, Some("192.0.2.1:993".parse().unwrap()));
+        // But an IPv6 address that is refused is a real firewall gap.
+        let r = verdict(vec![
+            attempt("192.0.2.1:993", None),
+            attempt("[2001:db8::1]:993", Some(FailureKind::TcpRefused)),
+        ]);
+        assert_eq!(r.failure.unwrap().kind, FailureKind::PartialReachability);
+        // And when only IPv6 answers, the unreachable address is the failure.
+        let r = verdict(vec![attempt(
+            "[2001:db8::1]:993",
+            Some(FailureKind::TcpUnreachable),
+        )]);
+        assert_eq!(r.failure.unwrap().kind, FailureKind::TcpUnreachable);
+    }
+
+    #[test]
+    fn the_used_address_is_the_one_that_got_furthest() {
+        let mut further = attempt("192.0.2.2:993", Some(FailureKind::TlsUntrusted));
+        further.stages.push(StageReport {
+            stage: Stage::Tcp,
+            ok: true,
+            duration_us: 1,
+        });
+        let r = verdict(vec![
+            attempt("192.0.2.1:993", Some(FailureKind::TcpTimeout)),
+            further,
+        ]);
+        assert_eq!(r.used_address, Some("192.0.2.2:993".parse().unwrap()));
+        assert_eq!(r.failure.unwrap().kind, FailureKind::TlsUntrusted);
     }
 }

@@ -88,3 +88,31 @@ async fn one_byte_per_interval_times_out_on_the_stage_clock() {
         "a trickling server held the probe for {took:?}"
     );
 }
+
+#[tokio::test]
+async fn hostile_https_servers_are_bounded_too() {
+    for (fault, kind) in [
+        (
+            Fault::HugeBanner(10 << 20),
+            FailureKind::ProtocolTooMuchData,
+        ),
+        // Endless 'A's are not an HTTP status line: refused at once, nothing buffered.
+        (Fault::EndlessLine, FailureKind::ProtocolUnexpected),
+        (Fault::Garbage, FailureKind::ProtocolUnexpected),
+        (
+            Fault::Trickle(Duration::from_millis(200)),
+            FailureKind::ProtocolTimeout,
+        ),
+    ] {
+        let l = lab(LabConfig::healthy().fault(Endpoint::Login, fault.clone())).await;
+        let start = Instant::now();
+        let report = l.run(CheckId::LoginHttps).await;
+        assert_fails(&report, kind, Stage::Protocol);
+        let limit = test_timeouts().tls + test_timeouts().protocol + Duration::from_secs(1);
+        assert!(
+            start.elapsed() < limit,
+            "{fault:?} held the probe {:?}",
+            start.elapsed()
+        );
+    }
+}

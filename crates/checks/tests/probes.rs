@@ -298,3 +298,52 @@ async fn interception_is_a_warning_naming_the_proxy_ca() {
         Stage::Tls,
     );
 }
+
+#[tokio::test]
+async fn a_certificate_expiring_soon_is_a_warning() {
+    let l = lab(LabConfig::healthy().fault(Endpoint::EceWeb, Fault::ExpiringCert(10))).await;
+    let report = l.run(CheckId::EceUrl).await;
+    assert_eq!(report.outcome, Outcome::Warn, "{report:#?}");
+    assert_eq!(report.warnings[0].kind, FailureKind::CertExpiringSoon);
+    assert!(
+        report.warnings[0].hint.contains("C2"),
+        "{}",
+        report.warnings[0].hint
+    );
+    // 60 days left is fine with the default 30-day horizon.
+    let l = lab(LabConfig::healthy().fault(Endpoint::EceWeb, Fault::ExpiringCert(60))).await;
+    assert_eq!(l.run(CheckId::EceUrl).await.outcome, Outcome::Pass);
+}
+
+#[tokio::test]
+async fn sovereign_cloud_profiles_probe_their_own_hosts() {
+    use eceprobe_checks::{catalog, Cloud};
+    let hosts = Cloud::GccHigh.hosts();
+    let lab_hosts = eceprobe_testlab::Hostnames {
+        login: hosts.login.clone(),
+        outlook: hosts.outlook.clone(),
+        smtp: hosts.smtp.clone(),
+        ece: "ece.agency.example".into(),
+    };
+    let mut l = lab(LabConfig::healthy().hostnames(lab_hosts)).await;
+    l.specs = catalog(&hosts, "agency.onmicrosoft.us", None);
+    let suite = l.prober.suite(&l.specs).await;
+    assert!(suite.all_passed(), "{suite:#?}");
+    let login = suite
+        .checks
+        .iter()
+        .find(|c| c.check == CheckId::LoginHttps)
+        .unwrap();
+    assert_eq!(login.host, "login.microsoftonline.us");
+    let endpoint = login
+        .used_attempt()
+        .unwrap()
+        .protocol
+        .clone()
+        .unwrap()
+        .token_endpoint;
+    assert_eq!(
+        endpoint.as_deref(),
+        Some("https://login.microsoftonline.us/agency.onmicrosoft.us/oauth2/v2.0/token")
+    );
+}

@@ -92,6 +92,25 @@ async fn proxy_refusals_have_their_own_kinds() {
 }
 
 #[tokio::test]
+async fn a_proxy_that_cannot_reach_the_target_is_upstream_failed() {
+    let opts = LabOptions {
+        proxy: true,
+        ..LabOptions::default()
+    };
+    let mut l = lab_with(LabConfig::healthy().proxy(ProxyMode::Allow), opts).await;
+    // The lab's proxy knows no such host and answers 502, as a real one does when its own
+    // DNS or firewall fails.
+    l.specs = eceprobe_checks::catalog(
+        &eceprobe_checks::Cloud::Global.hosts(),
+        "common",
+        Some("https://unknown.example.org/"),
+    );
+    let report = l.run(CheckId::EceUrl).await;
+    assert_fails(&report, FailureKind::ProxyUpstreamFailed, Stage::Proxy);
+    assert!(report.failure.unwrap().detail.contains("502"));
+}
+
+#[tokio::test]
 async fn a_suite_runs_its_checks_concurrently() {
     let delay = Duration::from_millis(300);
     let cfg = LabConfig::healthy()
