@@ -42,7 +42,14 @@ enum Command {
         dir: PathBuf,
     },
     /// Block 993 and 995 (refused, dropped), then run `eceprobe-agent check` against the lab.
-    Demo,
+    Demo {
+        /// The agent to run (default: eceprobe-agent beside this binary).
+        #[arg(long, value_name = "PATH")]
+        agent: Option<PathBuf>,
+        /// Run the agent through this program, e.g. wine64 for a Windows build.
+        #[arg(long, value_name = "PROGRAM")]
+        via: Option<PathBuf>,
+    },
     /// Answer DNS queries on UDP: --rule SUFFIX=ANSWER, ANSWER = an IP, nxdomain, servfail or
     /// silent. Names matching no rule get NXDOMAIN. Serves until stdin closes.
     DnsStub {
@@ -149,7 +156,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { faults, proxy, dir } => serve(faults, proxy, &dir).await,
-            Command::Demo => demo().await,
+            Command::Demo { agent, via } => demo(agent, via).await,
             Command::DnsStub { listen, rules } => dns_stub(listen, rules).await,
         }
     });
@@ -222,10 +229,13 @@ async fn serve(
     Ok(0)
 }
 
-async fn demo() -> anyhow::Result<u8> {
-    let agent = std::env::current_exe()
-        .context("locating this binary")?
-        .with_file_name(format!("eceprobe-agent{}", std::env::consts::EXE_SUFFIX));
+async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8> {
+    let agent = match agent {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name(format!("eceprobe-agent{}", std::env::consts::EXE_SUFFIX)),
+    };
     if !agent.exists() {
         bail!(
             "{} not found: build it first (cargo build --release)",
@@ -245,7 +255,15 @@ async fn demo() -> anyhow::Result<u8> {
     println!("running: eceprobe-agent check --role application (pointed at the lab)\n");
     let mut args = agent_args(&lab, &ca);
     args.extend(["--role".into(), "application".into()]);
-    let status = tokio::process::Command::new(&agent)
+    let mut command = match &via {
+        Some(runner) => {
+            let mut c = tokio::process::Command::new(runner);
+            c.arg(&agent);
+            c
+        }
+        None => tokio::process::Command::new(&agent),
+    };
+    let status = command
         .args(&args)
         .status()
         .await
