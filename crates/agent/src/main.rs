@@ -167,6 +167,9 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             serde_json::to_value(cfg.cloud)?.as_str().unwrap_or("?"),
         );
         print!("{}", render::table(&report, &heading));
+        if !cfg.specs.iter().any(|s| s.id == CheckId::EceUrl) {
+            println!("\nNote: ece-url was not checked; give --ece-url (ECE's External Application URL, checklist C2).");
+        }
     }
     Ok(if report.all_passed() {
         EXIT_PASS

@@ -155,3 +155,50 @@ async fn bad_configuration_exits_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-file"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interception_is_a_warning_that_still_exits_0() {
+    let lab =
+        Testlab::start(LabConfig::healthy().fault(Endpoint::OutlookHttps, Fault::InterceptedCert))
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, interceptor) = lab.write_ca_files(dir.path()).unwrap();
+    // This host trusts the inspection proxy's CA (as a domain-joined server would).
+    let mut args = lab_args(&lab, dir.path());
+    args.extend(["--ca-file".into(), interceptor.display().to_string()]);
+    let out = agent(&args).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("outlook-https"))
+        .unwrap();
+    assert!(
+        row.contains("WARN") && row.contains("tls_intercepted"),
+        "{row}"
+    );
+    assert!(
+        row.contains("eceprobe testlab Interception CA"),
+        "the proxy's CA is named: {row}"
+    );
+    assert!(
+        text.contains("exempt outlook.office365.com from TLS inspection"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_ece_url_the_table_says_it_was_not_checked() {
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = lab_args(&lab, dir.path())
+        .into_iter()
+        .take_while(|a| a != "--ece-url")
+        .collect();
+    let out = agent(&args).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("5 checks: 5 passed"), "{text}");
+    assert!(text.contains("ece-url was not checked"), "{text}");
+}
