@@ -15,24 +15,10 @@ async fn agent(args: &[String]) -> Output {
         .expect("the agent runs")
 }
 
-/// The flags that point the agent at the lab: --resolve for every endpoint, the lab CA as
-/// trusted and expected root (it stands in for Microsoft's).
+/// The flags that point the agent at the lab (the lab CA stands in for Microsoft's roots).
 fn lab_args(lab: &Testlab, dir: &Path) -> Vec<String> {
     let (ca, _) = lab.write_ca_files(dir).unwrap();
-    let mut args: Vec<String> = vec!["check".into()];
-    for r in lab.resolve_args() {
-        args.push("--resolve".into());
-        args.push(r);
-    }
-    let ca = ca.display().to_string();
-    args.extend([
-        "--ca-file".into(),
-        ca.clone(),
-        "--expected-roots".into(),
-        ca,
-    ]);
-    args.extend(["--ece-url".into(), "https://ece.example.com/".into()]);
-    args
+    lab.agent_check_args(&ca)
 }
 
 fn stdout(o: &Output) -> String {

@@ -250,6 +250,28 @@ impl Testlab {
             .collect()
     }
 
+    /// The `eceprobe-agent check` arguments that aim the agent at this lab: a `--resolve` per
+    /// endpoint, `ca` (the lab CA file from [`Testlab::write_ca_files`]) as trusted and as
+    /// expected root (it stands in for Microsoft's), and the lab's ECE URL.
+    pub fn agent_check_args(&self, ca: &Path) -> Vec<String> {
+        let mut args = vec!["check".to_string()];
+        for r in self.resolve_args() {
+            args.extend(["--resolve".to_string(), r]);
+        }
+        let ca = ca.display().to_string();
+        args.extend([
+            "--ca-file".into(),
+            ca.clone(),
+            "--expected-roots".into(),
+            ca,
+        ]);
+        args.extend([
+            "--ece-url".into(),
+            format!("https://{}/", self.hostnames.ece),
+        ]);
+        args
+    }
+
     pub fn proxy_addr(&self) -> Option<SocketAddr> {
         self.proxy_addr
     }

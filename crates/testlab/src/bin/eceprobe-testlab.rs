@@ -169,26 +169,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The `eceprobe-agent check` arguments that aim it at this lab.
-fn agent_args(lab: &Testlab, ca: &Path) -> Vec<String> {
-    let mut args = vec!["check".to_string()];
-    for r in lab.resolve_args() {
-        args.extend(["--resolve".to_string(), r]);
-    }
-    let ca = ca.display().to_string();
-    args.extend([
-        "--ca-file".into(),
-        ca.clone(),
-        "--expected-roots".into(),
-        ca,
-    ]);
-    args.extend([
-        "--ece-url".into(),
-        format!("https://{}/", lab.hostnames().ece),
-    ]);
-    args
-}
-
 async fn serve(
     faults: Vec<(Endpoint, Fault)>,
     proxy: Option<ProxyMode>,
@@ -220,7 +200,7 @@ async fn serve(
     }
     println!(
         "\nprobe it with:\n  eceprobe-agent {}\n\nCtrl-C stops.",
-        agent_args(&lab, &ca).join(" ")
+        lab.agent_check_args(&ca).join(" ")
     );
     tokio::signal::ctrl_c()
         .await
@@ -253,7 +233,7 @@ async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8
         "testlab: a simulated Microsoft 365 on loopback; its firewall refuses 993 and drops 995."
     );
     println!("running: eceprobe-agent check --role application (pointed at the lab)\n");
-    let mut args = agent_args(&lab, &ca);
+    let mut args = lab.agent_check_args(&ca);
     args.extend(["--role".into(), "application".into()]);
     let mut command = match &via {
         Some(runner) => {
