@@ -13,7 +13,8 @@ fn shape(text: &str) -> Vec<String> {
             let mut prev = ' ';
             for c in line.trim().chars() {
                 let c = if c.is_ascii_digit() { 'N' } else { c };
-                if !(c == ' ' && prev == ' ') && !(c == 'N' && prev == 'N') {
+                let repeat = c == prev && (c == ' ' || c == 'N');
+                if !repeat {
                     out.push(c);
                 }
                 prev = c;
