@@ -203,7 +203,18 @@ impl Prober {
         run: &mut Attempt,
     ) -> Result<(), (Stage, StageError)> {
         let t = self.settings.timeouts;
-        let tcp = connect(addr, t.tcp).await.map_err(|e| (Stage::Tcp, e))?;
+        let tcp = connect(addr, t.tcp).await.map_err(|e| {
+            // Through a proxy, the connection that failed is the one to the proxy: the fix
+            // is there, not on the firewall rule for Microsoft's host.
+            let e = match via_proxy {
+                true => StageError::new(
+                    FailureKind::ProxyUnreachable,
+                    format!("{} ({})", e.detail, e.kind),
+                ),
+                false => e,
+            };
+            (Stage::Tcp, e)
+        })?;
         run.end(Stage::Tcp, true);
         let local = tcp.local_addr().ok();
         let tcp = if via_proxy {

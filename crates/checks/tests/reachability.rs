@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_fails, lab, lab_with, LabOptions};
+use common::{assert_fails, lab, lab_with, LabOptions, Proxy};
 use eceprobe_checks::{AddressSource, CheckId, FailureKind, Outcome, Stage};
 use eceprobe_testlab::{Endpoint, Fault, LabConfig, ProxyMode};
 
@@ -45,7 +45,7 @@ async fn all_addresses_failing_reports_the_common_failure() {
 #[tokio::test]
 async fn https_through_a_connect_proxy() {
     let opts = LabOptions {
-        proxy: true,
+        proxy: Proxy::Lab,
         ..LabOptions::default()
     };
     let l = lab_with(LabConfig::healthy().proxy(ProxyMode::Allow), opts).await;
@@ -83,7 +83,7 @@ async fn proxy_refusals_have_their_own_kinds() {
         (ProxyMode::RequireAuth407, FailureKind::ProxyAuthRequired),
     ] {
         let opts = LabOptions {
-            proxy: true,
+            proxy: Proxy::Lab,
             ..LabOptions::default()
         };
         let l = lab_with(LabConfig::healthy().proxy(mode), opts).await;
@@ -92,9 +92,25 @@ async fn proxy_refusals_have_their_own_kinds() {
 }
 
 #[tokio::test]
+async fn an_unreachable_proxy_is_named_as_such() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let opts = LabOptions {
+        proxy: Proxy::At(closed.to_string()),
+        ..LabOptions::default()
+    };
+    let l = lab_with(LabConfig::healthy(), opts).await;
+    let report = l.run(CheckId::LoginHttps).await;
+    assert_fails(&report, FailureKind::ProxyUnreachable, Stage::Tcp);
+    assert!(report.failure.unwrap().hint.contains("proxy"));
+}
+
+#[tokio::test]
 async fn a_proxy_that_cannot_reach_the_target_is_upstream_failed() {
     let opts = LabOptions {
-        proxy: true,
+        proxy: Proxy::Lab,
         ..LabOptions::default()
     };
     let mut l = lab_with(LabConfig::healthy().proxy(ProxyMode::Allow), opts).await;

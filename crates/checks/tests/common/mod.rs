@@ -30,14 +30,23 @@ pub struct Lab {
 pub struct LabOptions {
     /// Trust the interception proxy's CA too (as a host whose admins deployed it would).
     pub trust_interceptor: bool,
-    pub proxy: bool,
+    pub proxy: Proxy,
+}
+
+/// Which CONNECT proxy the prober is given.
+pub enum Proxy {
+    None,
+    /// The lab's own proxy.
+    Lab,
+    /// Somewhere else, e.g. a port nothing listens on.
+    At(String),
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
         LabOptions {
             trust_interceptor: true,
-            proxy: false,
+            proxy: Proxy::None,
         }
     }
 }
@@ -69,10 +78,12 @@ pub async fn lab_with(cfg: LabConfig, opts: LabOptions) -> Lab {
             .add_spec(&spec)
             .expect("testlab's resolve args parse");
     }
-    if opts.proxy {
-        let addr = lab.proxy_addr().expect("lab has a proxy");
-        settings.proxy = Some(addr.to_string().parse().expect("proxy address parses"));
-    }
+    let proxy = match opts.proxy {
+        Proxy::None => None,
+        Proxy::Lab => Some(lab.proxy_addr().expect("lab has a proxy").to_string()),
+        Proxy::At(addr) => Some(addr),
+    };
+    settings.proxy = proxy.map(|p| p.parse().expect("proxy address parses"));
     let prober = Prober::new(settings, Trust::new(&trust).expect("trust builds"));
     let specs = catalog(&Cloud::Global.hosts(), "common", Some(ECE_URL));
     Lab { lab, prober, specs }
