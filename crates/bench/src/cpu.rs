@@ -62,10 +62,17 @@ fn utime_plus_stime(stat: &str) -> Option<u64> {
 /// On-CPU time of `pid` (`None`: this process) so far, in ns precision: the sum over its
 /// threads of the first field of `/proc/<pid>/task/<tid>/schedstat`. Threads that have
 /// exited are not counted (none of the three processes measured retires threads mid-run).
+///
+/// A running thread's figure is only brought up to date when it is scheduled, so for this
+/// process the calling thread first yields (which updates it); other processes' threads are
+/// read while they wait for work, when their figures are current.
 pub fn sched_cpu(pid: Option<u32>) -> Result<Duration> {
     let dir = match pid {
         Some(p) => format!("/proc/{p}/task"),
-        None => "/proc/self/task".to_string(),
+        None => {
+            std::thread::yield_now();
+            "/proc/self/task".to_string()
+        }
     };
     let mut total = 0u64;
     for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
