@@ -1,15 +1,14 @@
 //! TLS: which roots this host trusts, which roots Microsoft uses, and a handshake that keeps
 //! the certificate chain and both verdicts even when verification fails.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -19,7 +18,9 @@ use crate::report::TlsInfo;
 use crate::StageError;
 
 mod certinfo;
+mod verifier;
 pub use certinfo::cert_info;
+use verifier::{Anchors, CapturingVerifier};
 
 /// The roots Microsoft's services chain to (M365-FACTS.md, "Certificates"): DigiCert Global
 /// Root CA/G2/G3, DigiCert TLS ECC P384 Root G5, DigiCert TLS RSA4096 Root G5, Microsoft ECC
@@ -69,8 +70,7 @@ pub enum TrustError {
 #[derive(Clone)]
 pub struct Trust {
     provider: Arc<CryptoProvider>,
-    trusted: Arc<WebPkiServerVerifier>,
-    expected: Arc<WebPkiServerVerifier>,
+    anchors: Arc<Anchors>,
     /// Certificates of the OS store that could not be loaded (logged, not fatal).
     pub os_store_errors: usize,
 }
@@ -115,14 +115,23 @@ impl Trust {
         if expected.is_empty() {
             return Err(TrustError::NoExpectedRoots);
         }
-        let build = |roots: RootCertStore| {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let trusted = Arc::new(trusted);
+        let rustls_verifier =
+            WebPkiServerVerifier::builder_with_provider(trusted.clone(), provider.clone())
                 .build()
-                .map_err(|e| TrustError::Verifier(e.to_string()))
+                .map_err(|e| TrustError::Verifier(e.to_string()))?;
+        let anchors = Anchors {
+            trusted_roots: trusted,
+            rustls_verifier,
+            expected_spkis: expected
+                .roots
+                .iter()
+                .map(|a| a.subject_public_key_info.as_ref().to_vec())
+                .collect(),
+            algorithms: provider.signature_verification_algorithms,
         };
         Ok(Trust {
-            trusted: build(trusted)?,
-            expected: build(expected)?,
+            anchors: Arc::new(anchors),
             provider,
             os_store_errors,
         })
@@ -140,11 +149,7 @@ impl Trust {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let capture = Arc::new(CapturingVerifier {
-            trusted: self.trusted.clone(),
-            expected: self.expected.clone(),
-            seen: Mutex::new(Seen::default()),
-        });
+        let capture = Arc::new(CapturingVerifier::new(self.anchors.clone()));
         let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map(|b| {
@@ -261,98 +266,4 @@ fn classify_tls_error(e: &std::io::Error) -> StageError {
         },
     };
     StageError::new(kind, detail)
-}
-
-#[derive(Default)]
-struct Seen {
-    chain: Vec<CertificateDer<'static>>,
-    trusted: bool,
-    expected_root: Option<bool>,
-}
-
-/// Delegates every decision to webpki (the host's trust), and on the side records the chain
-/// and whether it also verifies against the expected roots alone: a chain this host trusts
-/// that does not reach an expected root was re-signed by something in between.
-#[derive(Debug)]
-struct CapturingVerifier {
-    trusted: Arc<WebPkiServerVerifier>,
-    expected: Arc<WebPkiServerVerifier>,
-    seen: Mutex<Seen>,
-}
-
-impl std::fmt::Debug for Seen {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Seen")
-            .field("certs", &self.chain.len())
-            .finish()
-    }
-}
-
-impl CapturingVerifier {
-    fn info(&self) -> TlsInfo {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let chain: Vec<_> = seen.chain.iter().filter_map(|c| cert_info(c)).collect();
-        TlsInfo {
-            version: None,
-            cipher: None,
-            chain_root: chain.last().map(|c| c.issuer.clone()),
-            chain,
-            trusted: seen.trusted,
-            expected_root: seen.expected_root,
-        }
-    }
-}
-
-impl ServerCertVerifier for CapturingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.trusted.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
-        let expected_root = verdict.is_ok().then(|| {
-            self.expected
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                .is_ok()
-        });
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        seen.trusted = verdict.is_ok();
-        seen.expected_root = expected_root;
-        verdict
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.trusted.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.trusted.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.trusted.supported_verify_schemes()
-    }
 }
