@@ -34,7 +34,7 @@ do_install() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 wine64 >/dev/null
-  rustc -vV | head -2
+  rustc --version
   test -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std"
 }
 
