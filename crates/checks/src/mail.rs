@@ -56,17 +56,31 @@ pub(crate) fn front_end_from_greeting(greeting: &str) -> Option<String> {
     plausible.then_some(name)
 }
 
+/// Reads an Exchange IMAP/POP3 greeting: keeps it and the front-end server it names, and
+/// checks that it starts with `ok`.
+async fn exchange_greeting<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut LineStream<S>,
+    info: &mut ProtocolInfo,
+    ok: &str,
+    proto: &str,
+) -> Result<(), StageError> {
+    let greeting = lines.read_line().await?;
+    info.front_end = front_end_from_greeting(&greeting);
+    info.greeting = Some(truncate(&greeting));
+    if greeting.starts_with(ok) {
+        Ok(())
+    } else {
+        let what = format!("{proto} greeting is not '{ok}'");
+        Err(unexpected(&what, &greeting))
+    }
+}
+
 /// IMAP over implicit TLS: `* OK` greeting, then `CAPABILITY` must list `AUTH=XOAUTH2`.
 pub(crate) async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
     info: &mut ProtocolInfo,
 ) -> Result<(), StageError> {
-    let greeting = lines.read_line().await?;
-    info.front_end = front_end_from_greeting(&greeting);
-    info.greeting = Some(truncate(&greeting));
-    if !greeting.starts_with("* OK") {
-        return Err(unexpected("IMAP greeting is not '* OK'", &greeting));
-    }
+    exchange_greeting(lines, info, "* OK", "IMAP").await?;
     lines.send("a1 CAPABILITY").await?;
     loop {
         let line = lines.read_line().await?;
@@ -100,12 +114,7 @@ pub(crate) async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
     info: &mut ProtocolInfo,
 ) -> Result<(), StageError> {
-    let greeting = lines.read_line().await?;
-    info.front_end = front_end_from_greeting(&greeting);
-    info.greeting = Some(truncate(&greeting));
-    if !greeting.starts_with("+OK") {
-        return Err(unexpected("POP3 greeting is not '+OK'", &greeting));
-    }
+    exchange_greeting(lines, info, "+OK", "POP3").await?;
     lines.send("CAPA").await?;
     let status = lines.read_line().await?;
     if !status.starts_with("+OK") {
