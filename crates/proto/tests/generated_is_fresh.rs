@@ -1,0 +1,42 @@
+//! The generated code is committed so that no build machine (Windows included) needs
+//! protoc. This test regenerates it from `proto/` with protox (a protobuf compiler in
+//! Rust) and fails on any difference. To update after editing a .proto file:
+//! `ECEPROBE_REGENERATE=1 cargo test -p eceprobe-proto --test generated_is_fresh`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+#[test]
+fn generated_code_matches_the_proto_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let protos = root.join("proto");
+    let committed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/generated");
+    let fds = protox::compile(["eceprobe/v1/agent.proto"], [&protos]).expect("the .proto files compile");
+    let out = tempfile::tempdir().unwrap();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .build_transport(false)
+        .out_dir(out.path())
+        .compile_fds(fds)
+        .expect("code generation");
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let fresh = std::fs::read_to_string(entry.path()).unwrap();
+        let committed_path = committed_dir.join(&name);
+        let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+        if fresh != committed {
+            if std::env::var_os("ECEPROBE_REGENERATE").is_some() {
+                std::fs::write(&committed_path, &fresh).unwrap();
+            } else {
+                stale.push(committed_path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "generated code is stale: {stale:?}; run ECEPROBE_REGENERATE=1 cargo test -p eceprobe-proto --test generated_is_fresh and commit the result"
+    );
+}
