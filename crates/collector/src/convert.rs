@@ -1,0 +1,195 @@
+//! From the wire to storage rows, validating what an agent sent. Every rejection says what
+//! was wrong in terms the agent's operator can act on.
+
+use std::str::FromStr;
+
+use eceprobe_checks::CheckId;
+use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
+use prost::Message;
+
+use crate::store::{AgentRecord, NewResult};
+
+/// Results accepted in one batch.
+pub const MAX_BATCH: usize = 500;
+const MAX_ID: usize = 128;
+const MAX_TEXT: usize = 256;
+
+/// Why an agent's message was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidInput {
+    #[error("hello: agent_id '{0}' must be 1-128 characters of letters, digits, '.', '-', '_'")]
+    AgentId(String),
+    #[error("hello: {field} is longer than {MAX_TEXT} characters")]
+    TooLong { field: &'static str },
+    #[error("batch: {0} results, at most {MAX_BATCH} per batch")]
+    BatchTooLarge(usize),
+    #[error("batch: result {index} has sequence 0; sequences start at 1")]
+    ZeroSeq { index: usize },
+    #[error("batch: sequence goes backwards or repeats at result {index} ({seq} after {previous}); results must be in increasing order")]
+    SeqOrder {
+        index: usize,
+        seq: u64,
+        previous: u64,
+    },
+    #[error("batch: result seq {seq} names unknown check '{check}'")]
+    UnknownCheck { seq: u64, check: String },
+    #[error("batch: result seq {seq} has no outcome")]
+    NoOutcome { seq: u64 },
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+fn role_name(role: i32) -> &'static str {
+    match Role::try_from(role) {
+        Ok(Role::Services) => "services",
+        Ok(Role::Application) => "application",
+        Ok(Role::Both) => "both",
+        _ => "unspecified",
+    }
+}
+
+/// Checks a Hello and turns it into the agent's record.
+pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, InvalidInput> {
+    if !valid_id(&hello.agent_id) {
+        return Err(InvalidInput::AgentId(
+            hello.agent_id.chars().take(MAX_ID).collect(),
+        ));
+    }
+    for (field, value) in [
+        ("hostname", &hello.hostname),
+        ("deployment", &hello.deployment),
+        ("agent_version", &hello.agent_version),
+        ("os", &hello.os),
+        ("ece_version", &hello.ece_version),
+        ("ece_es", &hello.ece_es),
+    ] {
+        if value.len() > MAX_TEXT {
+            return Err(InvalidInput::TooLong { field });
+        }
+    }
+    Ok(AgentRecord {
+        agent_id: hello.agent_id.clone(),
+        hostname: hello.hostname.clone(),
+        role: role_name(hello.role).to_string(),
+        deployment: hello.deployment.clone(),
+        agent_version: hello.agent_version.clone(),
+        os: hello.os.clone(),
+        ece_version: hello.ece_version.clone(),
+        ece_es: hello.ece_es.clone(),
+        probe_interval_s: hello.probe_interval_s,
+        seen_unix_ms: now_unix_ms,
+    })
+}
+
+/// Checks a batch (size, order, check ids, outcomes) and turns it into rows. The whole batch
+/// is refused on the first problem: a partial store would leave a hole the agent never
+/// resends.
+pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInput> {
+    if results.len() > MAX_BATCH {
+        return Err(InvalidInput::BatchTooLarge(results.len()));
+    }
+    let mut previous = 0u64;
+    let mut rows = Vec::with_capacity(results.len());
+    for (index, r) in results.iter().enumerate() {
+        if r.seq == 0 {
+            return Err(InvalidInput::ZeroSeq { index });
+        }
+        if r.seq <= previous {
+            return Err(InvalidInput::SeqOrder {
+                index,
+                seq: r.seq,
+                previous,
+            });
+        }
+        previous = r.seq;
+        if CheckId::from_str(&r.check).is_err() {
+            return Err(InvalidInput::UnknownCheck {
+                seq: r.seq,
+                check: r.check.chars().take(MAX_ID).collect(),
+            });
+        }
+        let outcome = match Outcome::try_from(r.outcome) {
+            Ok(Outcome::Pass) => "pass",
+            Ok(Outcome::Warn) => "warn",
+            Ok(Outcome::Fail) => "fail",
+            _ => return Err(InvalidInput::NoOutcome { seq: r.seq }),
+        };
+        rows.push(NewResult {
+            seq: r.seq,
+            check: r.check.clone(),
+            started_unix_ms: r.started_unix_ms,
+            outcome: outcome.to_string(),
+            failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
+            failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
+            duration_us: r.duration_us,
+            detail: r.encode_to_vec(),
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(seq: u64, check: &str) -> CheckResult {
+        CheckResult {
+            seq,
+            check: check.into(),
+            outcome: Outcome::Pass as i32,
+            ..CheckResult::default()
+        }
+    }
+
+    #[test]
+    fn batches_are_validated_with_named_problems() {
+        assert_eq!(
+            batch_rows(&[result(1, "imap"), result(2, "smtp")])
+                .unwrap()
+                .len(),
+            2
+        );
+        let err = batch_rows(&[result(2, "imap"), result(2, "smtp")]).unwrap_err();
+        assert!(err.to_string().contains("backwards or repeats"), "{err}");
+        let err = batch_rows(&[result(1, "ftp")]).unwrap_err();
+        assert!(err.to_string().contains("unknown check 'ftp'"), "{err}");
+        assert!(matches!(
+            batch_rows(&[result(0, "imap")]),
+            Err(InvalidInput::ZeroSeq { .. })
+        ));
+        let mut no_outcome = result(1, "imap");
+        no_outcome.outcome = 0;
+        assert!(matches!(
+            batch_rows(&[no_outcome]),
+            Err(InvalidInput::NoOutcome { .. })
+        ));
+        let big: Vec<_> = (1..=501).map(|s| result(s, "imap")).collect();
+        assert!(matches!(
+            batch_rows(&big),
+            Err(InvalidInput::BatchTooLarge(501))
+        ));
+    }
+
+    #[test]
+    fn hello_ids_are_checked() {
+        let mut hello = Hello {
+            agent_id: "app-1.contoso".into(),
+            role: Role::Application as i32,
+            ..Hello::default()
+        };
+        assert_eq!(agent_record(&hello, 0).unwrap().role, "application");
+        hello.agent_id = "bad id/../".into();
+        assert!(matches!(
+            agent_record(&hello, 0),
+            Err(InvalidInput::AgentId(_))
+        ));
+        hello.agent_id = String::new();
+        assert!(agent_record(&hello, 0).is_err());
+    }
+}

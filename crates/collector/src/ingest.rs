@@ -1,0 +1,197 @@
+//! `AgentLink.Connect`: one task per agent stream. Every wait is bounded (hello, idle,
+//! a peer that stops reading), so one misbehaving agent only ever costs its own task.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eceprobe_proto::v1::agent_link_server::AgentLink;
+use eceprobe_proto::v1::{
+    agent_message, collector_message, Ack, AgentMessage, CollectorMessage, Welcome,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::convert::{agent_record, batch_rows};
+use crate::store::Store;
+
+/// How long ingest waits for each thing an agent owes it.
+#[derive(Clone, Copy, Debug)]
+pub struct IngestLimits {
+    /// From connect to Hello.
+    pub hello: Duration,
+    /// Between two messages (agents heartbeat well within this).
+    pub idle: Duration,
+    /// For the agent to take a reply off the stream before it is dropped as not reading.
+    pub send: Duration,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            hello: Duration::from_secs(10),
+            idle: Duration::from_secs(600),
+            send: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Replies queued per stream before the agent must read them.
+const OUTBOUND_QUEUE: usize = 16;
+
+pub struct Ingest {
+    store: Store,
+    limits: IngestLimits,
+}
+
+impl Ingest {
+    pub fn new(store: Store, limits: IngestLimits) -> Self {
+        Ingest { store, limits }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+fn reply(body: collector_message::Body) -> CollectorMessage {
+    CollectorMessage { body: Some(body) }
+}
+
+#[tonic::async_trait]
+impl AgentLink for Ingest {
+    type ConnectStream = ReceiverStream<Result<CollectorMessage, Status>>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let peer = request.remote_addr();
+        let mut inbound = request.into_inner();
+        let first = tokio::time::timeout(self.limits.hello, inbound.message())
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded("no hello within the time allowed: send Hello first")
+            })??;
+        let Some(AgentMessage {
+            body: Some(agent_message::Body::Hello(hello)),
+        }) = first
+        else {
+            return Err(Status::invalid_argument(
+                "the first message on a stream must be Hello",
+            ));
+        };
+        let record =
+            agent_record(&hello, now_ms()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let agent_id = record.agent_id.clone();
+        self.store
+            .upsert_agent(&record)
+            .await
+            .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        let last_stored_seq = self
+            .store
+            .last_seq(&agent_id)
+            .await
+            .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        tracing::info!(agent = %agent_id, ?peer, last_stored_seq, "agent connected");
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let welcome = reply(collector_message::Body::Welcome(Welcome {
+            last_stored_seq,
+        }));
+        tx.try_send(Ok(welcome))
+            .map_err(|_| Status::internal("could not queue the welcome"))?;
+        let session = Session {
+            store: self.store.clone(),
+            limits: self.limits,
+            agent_id,
+            tx,
+        };
+        tokio::spawn(session.run(inbound));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// One agent's stream after Hello.
+struct Session {
+    store: Store,
+    limits: IngestLimits,
+    agent_id: String,
+    tx: mpsc::Sender<Result<CollectorMessage, Status>>,
+}
+
+impl Session {
+    async fn run(self, mut inbound: Streaming<AgentMessage>) {
+        let end = loop {
+            let next = match tokio::time::timeout(self.limits.idle, inbound.message()).await {
+                Err(_) => {
+                    break Some(Status::deadline_exceeded(
+                        "no message within the idle limit",
+                    ))
+                }
+                // Undecodable or oversized input, or the agent went away: say why, if it
+                // still listens.
+                Ok(Err(status)) => break Some(status),
+                Ok(Ok(None)) => break None,
+                Ok(Ok(Some(msg))) => msg,
+            };
+            match self.handle(next).await {
+                Ok(Some(ack)) => {
+                    if !self.send(Ok(ack)).await {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(status) => break Some(status),
+            }
+        };
+        if let Some(status) = end {
+            tracing::warn!(agent = %self.agent_id, %status, "closing agent stream");
+            let _ = self.send(Err(status)).await;
+        }
+        tracing::info!(agent = %self.agent_id, "agent disconnected");
+    }
+
+    /// Queues a reply; false when the agent does not read it in time (then the stream ends).
+    async fn send(&self, msg: Result<CollectorMessage, Status>) -> bool {
+        match tokio::time::timeout(self.limits.send, self.tx.send(msg)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::warn!(agent = %self.agent_id, "agent does not read its stream; dropping it");
+                false
+            }
+        }
+    }
+
+    async fn handle(&self, msg: AgentMessage) -> Result<Option<CollectorMessage>, Status> {
+        match msg.body {
+            Some(agent_message::Body::Batch(batch)) => {
+                let rows = batch_rows(&batch.results)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let outcome = self
+                    .store
+                    .insert_results(&self.agent_id, rows, now_ms())
+                    .await
+                    .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+                tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, "batch stored");
+                let ack = Ack {
+                    up_to_seq: outcome.max_seq,
+                };
+                Ok(Some(reply(collector_message::Body::Ack(ack))))
+            }
+            Some(agent_message::Body::Heartbeat(_)) => {
+                self.store
+                    .touch_agent(&self.agent_id, now_ms())
+                    .await
+                    .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+                Ok(None)
+            }
+            Some(agent_message::Body::Hello(_)) => Err(Status::invalid_argument(
+                "Hello may only be sent once, as the first message",
+            )),
+            None => Err(Status::invalid_argument("empty message")),
+        }
+    }
+}

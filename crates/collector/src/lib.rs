@@ -1,0 +1,12 @@
+//! The eceprobe collector: agents stream probe results over gRPC (`AgentLink`), the
+//! collector validates them and stores them in SQLite, idempotently on (agent, sequence).
+//!
+//! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
+//! - [`convert`]: wire results to storage rows, with the validation that names bad input.
+//! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
+//! - [`server`]: binds the gRPC server.
+
+pub mod convert;
+pub mod ingest;
+pub mod server;
+pub mod store;

@@ -1,0 +1,438 @@
+//! Storage: agents, their results (history) and the latest result per check, in SQLite.
+//!
+//! Knows nothing of gRPC or HTTP: plain structs in, plain structs out. A result's full
+//! detail is an opaque blob (the caller stores the protobuf-encoded result there).
+//!
+//! One writer task owns the only write connection and takes requests from a bounded queue;
+//! it drains what is queued (at most [`MAX_BATCH_REQUESTS`] requests or about
+//! [`MAX_BATCH_ROWS`] rows) into one transaction, each request inside its own savepoint so a
+//! failing request is rolled back alone, commits once, then answers every request. Many
+//! agents' inserts thus share few commits. Reads go through a separate read-only pool: WAL
+//! lets them run while the writer writes.
+//!
+//! Idempotence: results are keyed on `(agent_id, seq)`; a resent result is counted as a
+//! duplicate and never stored twice. The `latest` table holds one row per `(agent_id,
+//! check)`, replaced only by a higher seq in the same transaction as the insert, so
+//! current-state queries never scan history and pruning never touches current state.
+
+mod rows;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::ConnectOptions;
+use tokio::sync::{mpsc, oneshot};
+
+use writer::{Msg, Op, Reply};
+
+/// `history` returns at most this many rows, whatever limit it is asked for.
+pub const MAX_HISTORY_LIMIT: u32 = 10_000;
+/// One `insert_results` call takes at most this many results.
+pub const MAX_RESULTS_PER_INSERT: usize = 10_000;
+/// The writer puts at most this many queued requests into one transaction...
+pub const MAX_BATCH_REQUESTS: usize = 256;
+/// ...and stops adding requests once the transaction holds about this many rows.
+pub const MAX_BATCH_ROWS: usize = 5_000;
+/// Write requests waiting for the writer; callers wait (backpressure) beyond this.
+const WRITE_QUEUE_DEPTH: usize = 1_024;
+/// Rows one prune step deletes; `prune_before` takes as many steps as it needs, each its
+/// own request, so inserts are never held up behind a long delete.
+const PRUNE_CHUNK: u32 = 5_000;
+/// Connections of the read-only pool.
+const READ_POOL_SIZE: u32 = 4;
+/// How long a statement waits for a lock held by another connection before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An agent (one ECE server) as it described itself, and when it was last heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub agent_id: String,
+    pub hostname: String,
+    pub role: String,
+    pub deployment: String,
+    pub agent_version: String,
+    pub os: String,
+    pub ece_version: String,
+    pub ece_es: String,
+    pub probe_interval_s: u32,
+    pub seen_unix_ms: i64,
+}
+
+/// One result as an agent sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResult {
+    /// The agent's sequence number for this result (at most `i64::MAX`).
+    pub seq: u64,
+    pub check: String,
+    pub started_unix_ms: i64,
+    /// `pass`, `warn` or `fail`.
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub failure_stage: Option<String>,
+    /// At most `i64::MAX`.
+    pub duration_us: u64,
+    /// The full result, opaque to the store.
+    pub detail: Vec<u8>,
+}
+
+/// A result as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    pub agent_id: String,
+    pub seq: u64,
+    pub check: String,
+    pub started_unix_ms: i64,
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub failure_stage: Option<String>,
+    pub duration_us: u64,
+    pub detail: Vec<u8>,
+    pub received_unix_ms: i64,
+}
+
+/// What one `insert_results` call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// Results stored by this call.
+    pub inserted: u64,
+    /// Results already stored (same agent and seq), not stored again.
+    pub duplicates: u64,
+    /// The highest seq stored for this agent after the insert (survives pruning).
+    pub max_seq: u64,
+}
+
+/// Why a store operation failed; the message names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot apply the schema migrations to the SQLite database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed; `what` says what the store was doing.
+    #[error("{what}: {source}")]
+    Database { what: String, source: sqlx::Error },
+    /// The batch transaction this request was part of failed as a whole (nothing of it
+    /// was stored); `stage` says where.
+    #[error("the write transaction failed at {stage}; nothing of it was stored: {source}")]
+    Transaction {
+        stage: &'static str,
+        source: Arc<sqlx::Error>,
+    },
+    #[error("unknown agent {agent_id}: upsert_agent must record it before {what}")]
+    UnknownAgent {
+        agent_id: String,
+        what: &'static str,
+    },
+    #[error(
+        "{field} {value} of agent {agent_id} is out of range: the store keeps values up to {max}",
+        max = i64::MAX
+    )]
+    OutOfRange {
+        agent_id: String,
+        field: &'static str,
+        value: u64,
+    },
+    #[error(
+        "{count} results in one insert for agent {agent_id}: at most {max} per call",
+        max = MAX_RESULTS_PER_INSERT
+    )]
+    TooManyResults { agent_id: String, count: usize },
+    #[error("corrupt row in table {table}: {what}")]
+    Corrupt { table: &'static str, what: String },
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The store: cheap to clone (an `Arc` inside); every clone talks to the same writer task
+/// and read pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writes: mpsc::Sender<Msg>,
+    reads: SqlitePool,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing, with its directory) the SQLite file: WAL,
+    /// synchronous=NORMAL, foreign keys, busy timeout, embedded migrations. Starts the
+    /// writer task, so it must run inside a tokio runtime.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // An ack promises the result is stored: FULL keeps that promise through a power
+            // cut, and batching makes its fsync cheap (one per transaction, ~120 us here).
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .connect()
+            .await
+            .map_err(open_err)?;
+        if let Err(source) = MIGRATOR.run(&mut conn).await {
+            close_quietly(conn).await;
+            return Err(StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        let read_options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let reads = match SqlitePoolOptions::new()
+            .max_connections(READ_POOL_SIZE)
+            .connect_with(read_options)
+            .await
+        {
+            Ok(reads) => reads,
+            Err(source) => {
+                close_quietly(conn).await;
+                return Err(open_err(source));
+            }
+        };
+        let commits = Arc::new(AtomicU64::new(0));
+        let (writes, queue) = mpsc::channel(WRITE_QUEUE_DEPTH);
+        tokio::spawn(writer::run(conn, queue, Arc::clone(&commits)));
+        tracing::debug!(path = %path.display(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writes,
+                reads,
+                commits,
+            }),
+        })
+    }
+
+    /// The SQLite file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Write transactions committed since `open` (each holds one or more requests).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Records an agent, or updates everything it declares; `seen_unix_ms` only moves
+    /// forward.
+    pub async fn upsert_agent(&self, a: &AgentRecord) -> Result<(), StoreError> {
+        let agent = Box::new(a.clone());
+        self.write(|reply| Op::UpsertAgent { agent, reply }).await
+    }
+
+    /// Marks an agent as heard from (only moves forward); the agent must be recorded.
+    pub async fn touch_agent(&self, agent_id: &str, seen_unix_ms: i64) -> Result<(), StoreError> {
+        let agent_id = agent_id.to_owned();
+        self.write(|reply| Op::Touch {
+            agent_id,
+            seen_unix_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Every recorded agent, by id.
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_AGENTS)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("listing agents", e))?;
+        rows.iter().map(rows::agent).collect()
+    }
+
+    /// Highest seq stored for the agent, 0 if none (or if the agent is unknown). Kept with
+    /// the agent, so pruning history does not lower it.
+    pub async fn last_seq(&self, agent_id: &str) -> Result<u64, StoreError> {
+        let max_seq: Option<i64> =
+            sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = ?1")
+                .bind(agent_id)
+                .fetch_optional(&self.inner.reads)
+                .await
+                .map_err(|e| read_error(format!("reading the last seq of agent {agent_id}"), e))?;
+        rows::unsigned_from_db("agents", max_seq.unwrap_or(0))
+    }
+
+    /// Stores an agent's results, idempotent on `(agent_id, seq)`: a resent result is
+    /// counted as a duplicate, never stored twice. In the same transaction, the latest-state
+    /// row of each check is replaced when the new result has a higher seq. The call is
+    /// atomic: on error nothing of it is stored. The agent must be recorded
+    /// (`upsert_agent`) first.
+    pub async fn insert_results(
+        &self,
+        agent_id: &str,
+        results: Vec<NewResult>,
+        received_unix_ms: i64,
+    ) -> Result<InsertOutcome, StoreError> {
+        if results.len() > MAX_RESULTS_PER_INSERT {
+            return Err(StoreError::TooManyResults {
+                agent_id: agent_id.to_owned(),
+                count: results.len(),
+            });
+        }
+        let agent_id = agent_id.to_owned();
+        self.write(|reply| Op::Insert {
+            agent_id,
+            results,
+            received_unix_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// The latest result per check for an agent, by check (from the latest-state table).
+    pub async fn latest(&self, agent_id: &str) -> Result<Vec<StoredResult>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_LATEST_OF_AGENT)
+            .bind(agent_id)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| {
+                read_error(format!("reading the latest results of agent {agent_id}"), e)
+            })?;
+        rows.iter().map(|r| rows::result(r, "latest")).collect()
+    }
+
+    /// The latest result per check of every agent, by agent then check (from the
+    /// latest-state table; one row per agent and check, never history).
+    pub async fn latest_all(&self) -> Result<Vec<StoredResult>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_LATEST_ALL)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("reading the latest results of all agents", e))?;
+        rows.iter().map(|r| rows::result(r, "latest")).collect()
+    }
+
+    /// History of one check on one agent, newest (highest seq) first, at most `limit`
+    /// rows, and never more than [`MAX_HISTORY_LIMIT`].
+    pub async fn history(
+        &self,
+        agent_id: &str,
+        check: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let limit = limit.min(MAX_HISTORY_LIMIT);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(rows::SELECT_HISTORY)
+            .bind(agent_id)
+            .bind(check)
+            .bind(limit)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| {
+                read_error(
+                    format!("reading the history of {check} on agent {agent_id}"),
+                    e,
+                )
+            })?;
+        rows.iter().map(|r| rows::result(r, "results")).collect()
+    }
+
+    /// Deletes history rows received before the cutoff (never the latest-state rows, nor
+    /// the agents' last seq); returns how many. Deletes in steps of a bounded size, each
+    /// its own transaction, so writes from agents go on in between.
+    pub async fn prune_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .write(|reply| Op::Prune {
+                    cutoff_unix_ms,
+                    limit: PRUNE_CHUNK,
+                    reply,
+                })
+                .await?;
+            total += deleted;
+            if deleted < u64::from(PRUNE_CHUNK) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Stops the writer once the requests queued before this call are written, closes
+    /// the write connection (checkpointing the WAL) and the read pool. Other clones of the
+    /// store get [`StoreError::Closed`] afterwards.
+    pub async fn close(self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.writes.send(Msg::Shutdown(reply)).await.is_ok() {
+            // An error means the writer is already gone: nothing left to wait for.
+            let _ = done.await;
+        }
+        self.inner.reads.close().await;
+        tracing::debug!(path = %self.inner.path.display(), "store closed");
+    }
+
+    /// Queues one write request and waits for its answer (after its batch commits).
+    async fn write<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writes
+            .send(Msg::Write(op(reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// A failed read: a closed pool means a closed store.
+fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreError {
+    match source {
+        sqlx::Error::PoolClosed => StoreError::Closed,
+        source => StoreError::Database {
+            what: what.into(),
+            source,
+        },
+    }
+}
+
+async fn close_quietly(conn: sqlx::SqliteConnection) {
+    use sqlx::Connection;
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the SQLite write connection failed");
+    }
+}

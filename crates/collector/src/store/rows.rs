@@ -1,0 +1,77 @@
+//! The read queries and the conversion of their rows into the store's structs.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{AgentRecord, StoreError, StoredResult};
+
+pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
+     agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms \
+     FROM agents ORDER BY agent_id";
+
+pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
+     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
+     detail FROM latest WHERE agent_id = ?1 ORDER BY check_id";
+
+pub(super) const SELECT_LATEST_ALL: &str = "SELECT agent_id, seq, check_id, \
+     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
+     detail FROM latest ORDER BY agent_id, check_id";
+
+/// Walks `results_by_check` backwards from the newest seq: no sort, no scan.
+pub(super) const SELECT_HISTORY: &str = "SELECT agent_id, seq, check_id, \
+     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
+     detail FROM results WHERE agent_id = ?1 AND check_id = ?2 ORDER BY seq DESC LIMIT ?3";
+
+fn column<'r, T>(row: &'r SqliteRow, table: &'static str, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| StoreError::Corrupt {
+        table,
+        what: format!("column {name}: {e}"),
+    })
+}
+
+/// A seq or duration as stored (INTEGER, i64) back to the u64 the store was given.
+pub(super) fn unsigned_from_db(table: &'static str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        table,
+        what: format!("negative value {value} where an unsigned one was stored"),
+    })
+}
+
+pub(super) fn agent(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
+    const T: &str = "agents";
+    let interval: i64 = column(row, T, "probe_interval_s")?;
+    Ok(AgentRecord {
+        agent_id: column(row, T, "agent_id")?,
+        hostname: column(row, T, "hostname")?,
+        role: column(row, T, "role")?,
+        deployment: column(row, T, "deployment")?,
+        agent_version: column(row, T, "agent_version")?,
+        os: column(row, T, "os")?,
+        ece_version: column(row, T, "ece_version")?,
+        ece_es: column(row, T, "ece_es")?,
+        probe_interval_s: u32::try_from(interval).map_err(|_| StoreError::Corrupt {
+            table: T,
+            what: format!("probe_interval_s {interval} is not a u32"),
+        })?,
+        seen_unix_ms: column(row, T, "seen_unix_ms")?,
+    })
+}
+
+/// A row of `results` or `latest` (same columns).
+pub(super) fn result(row: &SqliteRow, table: &'static str) -> Result<StoredResult, StoreError> {
+    Ok(StoredResult {
+        agent_id: column(row, table, "agent_id")?,
+        seq: unsigned_from_db(table, column(row, table, "seq")?)?,
+        check: column(row, table, "check_id")?,
+        started_unix_ms: column(row, table, "started_unix_ms")?,
+        outcome: column(row, table, "outcome")?,
+        failure_kind: column(row, table, "failure_kind")?,
+        failure_stage: column(row, table, "failure_stage")?,
+        duration_us: unsigned_from_db(table, column(row, table, "duration_us")?)?,
+        detail: column(row, table, "detail")?,
+        received_unix_ms: column(row, table, "received_unix_ms")?,
+    })
+}

@@ -1,0 +1,527 @@
+//! The store against a real SQLite file in a temporary directory.
+
+use std::path::Path;
+
+use super::*;
+
+fn agent(id: &str, seen_unix_ms: i64) -> AgentRecord {
+    AgentRecord {
+        agent_id: id.to_owned(),
+        hostname: format!("{id}.ece.example"),
+        role: "services".to_owned(),
+        deployment: "prod".to_owned(),
+        agent_version: "0.1.0".to_owned(),
+        os: "windows".to_owned(),
+        ece_version: "12.6(1)".to_owned(),
+        ece_es: "ES1".to_owned(),
+        probe_interval_s: 60,
+        seen_unix_ms,
+    }
+}
+
+fn result(seq: u64, check: &str, outcome: &str) -> NewResult {
+    NewResult {
+        seq,
+        check: check.to_owned(),
+        started_unix_ms: 1_700_000_000_000 + i64::try_from(seq).unwrap_or(0),
+        outcome: outcome.to_owned(),
+        failure_kind: (outcome == "fail").then(|| "tcp_refused".to_owned()),
+        failure_stage: (outcome == "fail").then(|| "tcp".to_owned()),
+        duration_us: seq.saturating_add(1_000),
+        detail: format!("detail {check} {seq}").into_bytes(),
+    }
+}
+
+async fn open(path: &Path) -> Store {
+    Store::open(path).await.expect("open the store")
+}
+
+async fn open_temp() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir.path().join("eceprobe.db")).await;
+    (dir, store)
+}
+
+/// Counts rows through the read pool.
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&store.inner.reads)
+        .await
+        .expect("count rows")
+}
+
+#[tokio::test]
+async fn resent_results_are_counted_as_duplicates_not_stored_twice() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    let batch = || {
+        (1..=5)
+            .map(|s| result(s, "imap", "pass"))
+            .collect::<Vec<_>>()
+    };
+
+    let first = store.insert_results("a1", batch(), 10).await.unwrap();
+    assert_eq!(
+        first,
+        InsertOutcome {
+            inserted: 5,
+            duplicates: 0,
+            max_seq: 5
+        }
+    );
+    let resent = store.insert_results("a1", batch(), 20).await.unwrap();
+    assert_eq!(
+        resent,
+        InsertOutcome {
+            inserted: 0,
+            duplicates: 5,
+            max_seq: 5
+        }
+    );
+    // Overlapping resend: 4 and 5 again, 6 new.
+    let overlap = vec![
+        result(4, "imap", "pass"),
+        result(5, "imap", "pass"),
+        result(6, "imap", "pass"),
+    ];
+    let third = store.insert_results("a1", overlap, 30).await.unwrap();
+    assert_eq!(
+        third,
+        InsertOutcome {
+            inserted: 1,
+            duplicates: 2,
+            max_seq: 6
+        }
+    );
+
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 6);
+    assert_eq!(store.last_seq("a1").await.unwrap(), 6);
+    // The first copy is the one kept.
+    let history = store.history("a1", "imap", 100).await.unwrap();
+    let five = history.iter().find(|r| r.seq == 5).unwrap();
+    assert_eq!(five.received_unix_ms, 10);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn latest_keeps_the_highest_seq_when_an_older_one_arrives_later() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    store
+        .insert_results(
+            "a1",
+            vec![result(10, "imap", "fail"), result(11, "smtp", "pass")],
+            100,
+        )
+        .await
+        .unwrap();
+    // Older results arrive late (a resend from the spool after a reconnect), one of them
+    // in the same call as a newer one of another check.
+    let late = vec![
+        result(3, "imap", "pass"),
+        result(4, "smtp", "fail"),
+        result(12, "pop3", "warn"),
+    ];
+    let out = store.insert_results("a1", late, 200).await.unwrap();
+    assert_eq!(out.inserted, 3);
+    assert_eq!(out.max_seq, 12);
+
+    let latest = store.latest("a1").await.unwrap();
+    let by_check: Vec<(&str, u64, &str)> = latest
+        .iter()
+        .map(|r| (r.check.as_str(), r.seq, r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        by_check,
+        vec![
+            ("imap", 10, "fail"),
+            ("pop3", 12, "warn"),
+            ("smtp", 11, "pass")
+        ]
+    );
+    let imap = &latest[0];
+    assert_eq!(imap.failure_kind.as_deref(), Some("tcp_refused"));
+    assert_eq!(imap.failure_stage.as_deref(), Some("tcp"));
+    assert_eq!(imap.detail, b"detail imap 10".to_vec());
+    assert_eq!(imap.received_unix_ms, 100);
+    assert_eq!(imap.duration_us, 1_010);
+
+    // A newer one replaces it.
+    store
+        .insert_results("a1", vec![result(13, "imap", "pass")], 300)
+        .await
+        .unwrap();
+    let latest = store.latest("a1").await.unwrap();
+    assert_eq!((latest[0].seq, latest[0].outcome.as_str()), (13, "pass"));
+    // History has everything.
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 6);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    // open creates the missing directory too.
+    let path = dir.path().join("var").join("lib").join("eceprobe.db");
+    let store = open(&path).await;
+    store.upsert_agent(&agent("a1", 5)).await.unwrap();
+    store.upsert_agent(&agent("a2", 6)).await.unwrap();
+    store
+        .insert_results(
+            "a1",
+            vec![result(1, "imap", "pass"), result(2, "smtp", "fail")],
+            50,
+        )
+        .await
+        .unwrap();
+    let before_latest = store.latest_all().await.unwrap();
+    store.close().await;
+
+    let store = open(&path).await;
+    let agents = store.agents().await.unwrap();
+    assert_eq!(agents, vec![agent("a1", 5), agent("a2", 6)]);
+    assert_eq!(store.last_seq("a1").await.unwrap(), 2);
+    assert_eq!(store.last_seq("a2").await.unwrap(), 0);
+    assert_eq!(store.latest_all().await.unwrap(), before_latest);
+    assert_eq!(store.history("a1", "smtp", 10).await.unwrap().len(), 1);
+    // Migrations are not applied twice, and the reopened store writes.
+    let again = store
+        .insert_results(
+            "a1",
+            vec![result(2, "smtp", "fail"), result(3, "imap", "pass")],
+            60,
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.duplicates, again.max_seq), (1, 1, 3));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn prune_removes_old_history_but_keeps_latest_and_last_seq() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    store.upsert_agent(&agent("a2", 1)).await.unwrap();
+    // Old: a1 seq 1..=3 (imap, smtp, imap) and all of a2; new: a1 seq 4 (smtp).
+    store
+        .insert_results(
+            "a1",
+            vec![
+                result(1, "imap", "pass"),
+                result(2, "smtp", "pass"),
+                result(3, "imap", "fail"),
+            ],
+            1_000,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_results("a2", vec![result(7, "pop3", "warn")], 1_500)
+        .await
+        .unwrap();
+    store
+        .insert_results("a1", vec![result(4, "smtp", "fail")], 3_000)
+        .await
+        .unwrap();
+    let latest_before = store.latest_all().await.unwrap();
+
+    assert_eq!(store.prune_before(2_000).await.unwrap(), 4);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 1);
+    assert_eq!(store.history("a1", "smtp", 10).await.unwrap().len(), 1);
+    assert!(store.history("a1", "imap", 10).await.unwrap().is_empty());
+    // Current state and the agents' high-water marks are untouched.
+    assert_eq!(store.latest_all().await.unwrap(), latest_before);
+    assert_eq!(store.latest("a2").await.unwrap()[0].seq, 7);
+    assert_eq!(store.last_seq("a2").await.unwrap(), 7);
+    assert_eq!(store.last_seq("a1").await.unwrap(), 4);
+    // Nothing older left: a second prune deletes nothing.
+    assert_eq!(store.prune_before(2_000).await.unwrap(), 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn prune_deletes_in_bounded_steps() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    let total = u64::from(PRUNE_CHUNK) * 2 + 7;
+    let mut seq = 0;
+    while seq < total {
+        let batch: Vec<_> = (seq + 1..=(seq + 5_000).min(total))
+            .map(|s| result(s, "imap", "pass"))
+            .collect();
+        seq += batch.len() as u64;
+        store.insert_results("a1", batch, 10).await.unwrap();
+    }
+    let commits = store.commits();
+    assert_eq!(store.prune_before(11).await.unwrap(), total);
+    // Three steps, three transactions.
+    assert_eq!(store.commits() - commits, 3);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 0);
+    assert_eq!(store.latest("a1").await.unwrap()[0].seq, total);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_from_50_agents_all_land_in_few_commits() {
+    const AGENTS: u64 = 50;
+    const CALLS: u64 = 20;
+    const PER_CALL: u64 = 5;
+    let (_dir, store) = open_temp().await;
+    let commits_before = store.commits();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for a in 0..AGENTS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let id = format!("agent-{a:02}");
+            store.upsert_agent(&agent(&id, 1)).await?;
+            let checks = ["imap", "pop3", "smtp", "login-https", "outlook-https"];
+            for call in 0..CALLS {
+                let results = (1..=PER_CALL)
+                    .map(|i| {
+                        let seq = call * PER_CALL + i;
+                        result(seq, checks[(i - 1) as usize], "pass")
+                    })
+                    .collect();
+                let out = store.insert_results(&id, results, 1_000).await?;
+                assert_eq!(out.inserted, PER_CALL);
+                assert_eq!(out.max_seq, (call + 1) * PER_CALL);
+            }
+            Ok::<_, StoreError>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task ran").expect("inserts succeed");
+    }
+
+    let inserts = AGENTS * CALLS;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM results").await,
+        i64::try_from(AGENTS * CALLS * PER_CALL).unwrap()
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM latest").await,
+        i64::try_from(AGENTS * PER_CALL).unwrap()
+    );
+    assert_eq!(store.agents().await.unwrap().len(), 50);
+    for a in [0, 17, 49] {
+        let id = format!("agent-{a:02}");
+        assert_eq!(store.last_seq(&id).await.unwrap(), CALLS * PER_CALL);
+    }
+    let commits = store.commits() - commits_before;
+    // 50 agent upserts + 1000 inserts went through fewer transactions than inserts alone.
+    assert!(
+        commits < inserts,
+        "{commits} commits for {inserts} inserts: not batched"
+    );
+    eprintln!("{} write requests in {commits} commits", inserts + AGENTS);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_failing_request_does_not_fail_the_others_in_its_batch() {
+    let (_dir, store) = open_temp().await;
+    for id in ["good-1", "bad", "good-2"] {
+        store.upsert_agent(&agent(id, 1)).await.unwrap();
+    }
+    let commits = store.commits();
+    // On this current-thread runtime the writer runs only once all three are queued, so
+    // they share one transaction. The bad one stores seq 1 before reaching a seq SQLite
+    // cannot hold: its savepoint rollback must undo seq 1 too, and only that.
+    let (good_1, bad, good_2) = tokio::join!(
+        store.insert_results("good-1", vec![result(1, "imap", "pass")], 10),
+        store.insert_results(
+            "bad",
+            vec![result(1, "imap", "pass"), result(u64::MAX, "imap", "pass")],
+            10
+        ),
+        store.insert_results("good-2", vec![result(1, "smtp", "fail")], 10),
+    );
+    assert_eq!(
+        store.commits() - commits,
+        1,
+        "the three requests shared one commit"
+    );
+    assert_eq!(good_1.unwrap().inserted, 1);
+    assert_eq!(good_2.unwrap().inserted, 1);
+    let err = bad.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::OutOfRange { field: "seq", value, .. } if *value == u64::MAX),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("seq 18446744073709551615"), "{message}");
+    assert!(message.contains("agent bad"), "{message}");
+
+    assert_eq!(store.history("good-1", "imap", 10).await.unwrap().len(), 1);
+    assert_eq!(store.history("good-2", "smtp", 10).await.unwrap().len(), 1);
+    assert!(store.history("bad", "imap", 10).await.unwrap().is_empty());
+    assert!(store.latest("bad").await.unwrap().is_empty());
+    assert_eq!(store.last_seq("bad").await.unwrap(), 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_constraint_violation_is_rolled_back_alone() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    store.upsert_agent(&agent("a2", 1)).await.unwrap();
+    let commits = store.commits();
+    // SQLite's CHECK on outcome rejects the second row of a2's request.
+    let (ok, bad, touched) = tokio::join!(
+        store.insert_results("a1", vec![result(1, "imap", "pass")], 10),
+        store.insert_results(
+            "a2",
+            vec![result(1, "imap", "pass"), result(2, "imap", "maybe")],
+            10
+        ),
+        store.touch_agent("a2", 99),
+    );
+    assert_eq!(store.commits() - commits, 1);
+    assert_eq!(ok.unwrap().inserted, 1);
+    touched.unwrap();
+    let message = bad.unwrap_err().to_string();
+    assert!(
+        message.contains("storing result seq 2 (imap) of agent a2"),
+        "{message}"
+    );
+    assert!(message.contains("CHECK constraint failed"), "{message}");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 1);
+    assert!(store.latest("a2").await.unwrap().is_empty());
+    let a2 = store.agents().await.unwrap().remove(1);
+    assert_eq!(a2.seen_unix_ms, 99);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn writes_for_an_unknown_agent_are_refused() {
+    let (_dir, store) = open_temp().await;
+    let err = store
+        .insert_results("ghost", vec![result(1, "imap", "pass")], 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownAgent { .. }), "{err:?}");
+    assert!(err.to_string().contains("unknown agent ghost"), "{err}");
+    let err = store.touch_agent("ghost", 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::UnknownAgent { .. }), "{err:?}");
+    assert_eq!(store.last_seq("ghost").await.unwrap(), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn history_is_newest_first_and_bounded() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    store.upsert_agent(&agent("a2", 1)).await.unwrap();
+    // Out of order, interleaved with another check and another agent.
+    let results = [5, 1, 9, 3, 7]
+        .into_iter()
+        .flat_map(|s| [result(s, "imap", "pass"), result(s + 100, "smtp", "pass")])
+        .collect();
+    store.insert_results("a1", results, 1).await.unwrap();
+    store
+        .insert_results("a2", vec![result(50, "imap", "pass")], 1)
+        .await
+        .unwrap();
+
+    let seqs = |rs: Vec<StoredResult>| rs.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(store.history("a1", "imap", 100).await.unwrap()),
+        vec![9, 7, 5, 3, 1]
+    );
+    assert_eq!(
+        seqs(store.history("a1", "imap", 2).await.unwrap()),
+        vec![9, 7]
+    );
+    assert!(store.history("a1", "imap", 0).await.unwrap().is_empty());
+    assert!(store.history("a1", "pop3", 10).await.unwrap().is_empty());
+
+    // The cap: a huge limit returns at most MAX_HISTORY_LIMIT rows.
+    let many: Vec<_> = (1000..1000 + u64::from(MAX_HISTORY_LIMIT) + 5)
+        .map(|s| result(s, "pop3", "pass"))
+        .collect();
+    let (first, rest) = many.split_at(MAX_RESULTS_PER_INSERT);
+    store.insert_results("a1", first.to_vec(), 2).await.unwrap();
+    store.insert_results("a1", rest.to_vec(), 2).await.unwrap();
+    let capped = store.history("a1", "pop3", u32::MAX).await.unwrap();
+    assert_eq!(capped.len(), MAX_HISTORY_LIMIT as usize);
+    assert_eq!(capped[0].seq, 1000 + u64::from(MAX_HISTORY_LIMIT) + 4);
+
+    // One call is bounded too.
+    let too_many = (0..=MAX_RESULTS_PER_INSERT as u64)
+        .map(|s| result(s, "imap", "pass"))
+        .collect();
+    let err = store.insert_results("a1", too_many, 3).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooManyResults { .. }), "{err:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn upsert_updates_the_agent_and_seen_only_moves_forward() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 100)).await.unwrap();
+    let mut changed = agent("a1", 50);
+    changed.role = "application".to_owned();
+    changed.ece_es = "ES2".to_owned();
+    changed.probe_interval_s = u32::MAX;
+    store.upsert_agent(&changed).await.unwrap();
+    let stored = store.agents().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    // Everything declared is updated; seen does not go back from 100 to 50.
+    assert_eq!(
+        stored[0],
+        AgentRecord {
+            seen_unix_ms: 100,
+            ..changed.clone()
+        }
+    );
+    store.touch_agent("a1", 90).await.unwrap();
+    assert_eq!(store.agents().await.unwrap()[0].seen_unix_ms, 100);
+    store.touch_agent("a1", 200).await.unwrap();
+    assert_eq!(store.agents().await.unwrap()[0].seen_unix_ms, 200);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn open_sets_wal_and_foreign_keys() {
+    let (dir, store) = open_temp().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.inner.reads)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&store.inner.reads)
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    // The read pool cannot write.
+    let err = sqlx::query("DELETE FROM agents")
+        .execute(&store.inner.reads)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    store.close().await;
+    // A directory where the file should be: open names the path.
+    let err = Store::open(dir.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_work_from_its_clones() {
+    let (_dir, store) = open_temp().await;
+    let clone = store.clone();
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    store.close().await;
+    let err = clone.upsert_agent(&agent("a2", 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Closed), "{err:?}");
+    let err = clone.agents().await.unwrap_err();
+    assert!(matches!(err, StoreError::Closed), "{err:?}");
+    // Closing a clone of a closed store returns at once.
+    clone.close().await;
+}
