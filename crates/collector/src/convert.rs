@@ -7,7 +7,8 @@ use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
-use crate::store::{AgentRecord, NewResult};
+use crate::gaps::{AgentView, CheckView};
+use crate::store::{AgentRecord, NewResult, StoredResult};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -132,6 +133,41 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
         });
     }
     Ok(rows)
+}
+
+/// An agent as the gap engine sees it.
+pub fn agent_view(a: &AgentRecord) -> AgentView {
+    let role = match a.role.as_str() {
+        "services" => eceprobe_checks::Role::Services,
+        "application" => eceprobe_checks::Role::Application,
+        // Undeclared means the server may do either: it needs both sets of checks.
+        _ => eceprobe_checks::Role::Both,
+    };
+    AgentView {
+        agent_id: a.agent_id.clone(),
+        role,
+        deployment: a.deployment.clone(),
+        probe_interval_s: a.probe_interval_s,
+        seen_unix_ms: a.seen_unix_ms,
+    }
+}
+
+/// A stored latest result as the gap engine sees it; None for a check this collector does
+/// not know (ingest refuses those, so only an older database could hold one). Warnings come
+/// from the stored detail.
+pub fn check_view(r: &StoredResult) -> Option<CheckView> {
+    let check = CheckId::from_str(&r.check).ok()?;
+    let warning_kinds = CheckResult::decode(r.detail.as_slice())
+        .map(|d| d.warnings.into_iter().map(|w| w.kind).collect())
+        .unwrap_or_default();
+    Some(CheckView {
+        agent_id: r.agent_id.clone(),
+        check,
+        outcome: r.outcome.clone(),
+        failure_kind: r.failure_kind.clone(),
+        warning_kinds,
+        duration_us: r.duration_us,
+    })
 }
 
 #[cfg(test)]

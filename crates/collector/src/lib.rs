@@ -7,6 +7,7 @@
 //! - [`server`]: binds the gRPC server.
 
 pub mod convert;
+pub mod gaps;
 pub mod ingest;
 pub mod server;
 pub mod store;

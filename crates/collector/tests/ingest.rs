@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use eceprobe_collector::convert::{agent_view, check_view};
+use eceprobe_collector::gaps::{evaluate, FindingKind, Policy, Severity};
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::{
@@ -280,4 +282,72 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     collector.kill();
     assert_eq!(stored_rows(&db, "good").await.len(), 5);
     assert!(stored_rows(&db, "bad-1").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_results_feed_the_gap_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eceprobe.db");
+    let collector = Collector::start(&db);
+    let (mut agent, _) = Agent::connect(collector.addr, "svc-9").await;
+    let mut imap = result(1, "imap");
+    imap.outcome = Outcome::Fail as i32;
+    imap.failure = Some(eceprobe_proto::v1::Finding {
+        kind: "tcp_timeout".into(),
+        stage: "tcp".into(),
+        ..Default::default()
+    });
+    let mut smtp = result(2, "smtp");
+    smtp.outcome = Outcome::Warn as i32;
+    smtp.warnings = vec![eceprobe_proto::v1::Finding {
+        kind: "tls_intercepted".into(),
+        stage: "tls".into(),
+        ..Default::default()
+    }];
+    let login = result(3, "login-https");
+    let batch = msg(agent_message::Body::Batch(ResultBatch {
+        results: vec![imap, smtp, login],
+    }));
+    assert_eq!(agent.send_expect_ack(batch).await, 3);
+    drop(agent);
+    collector.kill();
+
+    let store = Store::open(&db).await.unwrap();
+    let agents: Vec<_> = store
+        .agents()
+        .await
+        .unwrap()
+        .iter()
+        .map(agent_view)
+        .collect();
+    let checks: Vec<_> = store
+        .latest_all()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(check_view)
+        .collect();
+    store.close().await;
+    let now = agents[0].seen_unix_ms;
+    let found = evaluate(&Policy::default(), &agents, &checks, now);
+    let gaps: Vec<_> = found
+        .iter()
+        .filter(|f| f.severity == Severity::Gap)
+        .map(|f| (f.check.to_string(), f.kind, f.detail.clone()))
+        .collect();
+    assert!(
+        gaps.contains(&("imap".into(), FindingKind::Failing, "tcp_timeout".into())),
+        "{gaps:?}"
+    );
+    for missing in ["outlook-https", "pop3"] {
+        assert!(
+            gaps.iter()
+                .any(|g| g.0 == missing && g.1 == FindingKind::Missing),
+            "{gaps:?}"
+        );
+    }
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    assert!(found
+        .iter()
+        .any(|f| f.kind == FindingKind::Intercepted && f.check.to_string() == "smtp"));
 }

@@ -1,0 +1,334 @@
+//! The gap engine: from each agent's latest results and the policy, what is missing, failing
+//! or stale (gaps) and what is degraded (warnings). Pure: no storage, no clock of its own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use eceprobe_checks::{CheckId, Role};
+use serde::Serialize;
+
+use super::policy::Policy;
+
+/// What the engine needs to know of an agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentView {
+    pub agent_id: String,
+    pub role: Role,
+    pub deployment: String,
+    pub probe_interval_s: u32,
+    pub seen_unix_ms: i64,
+}
+
+/// An agent's latest result for one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckView {
+    pub agent_id: String,
+    pub check: CheckId,
+    /// "pass", "warn" or "fail".
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub warning_kinds: Vec<String>,
+    pub duration_us: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Gap,
+    Warning,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A check fails now.
+    Failing,
+    /// A required check was never reported.
+    Missing,
+    /// The agent has been silent for too many intervals.
+    Stale,
+    /// Passing, but slower than the policy allows.
+    Slow,
+    CertExpiring,
+    Intercepted,
+    /// The token endpoint works from an application server but not from a services server
+    /// of the same deployment: creation works, refresh (which runs there) will not (C8).
+    RefreshBlockedOnServices,
+}
+
+/// One gap or warning.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GapFinding {
+    pub deployment: String,
+    pub agent_id: String,
+    pub check: CheckId,
+    pub severity: Severity,
+    pub kind: FindingKind,
+    pub detail: String,
+}
+
+/// A probe interval of 0 (not declared) counts as the agent default.
+const DEFAULT_INTERVAL_S: u32 = 60;
+
+pub fn evaluate(
+    policy: &Policy,
+    agents: &[AgentView],
+    checks: &[CheckView],
+    now_unix_ms: i64,
+) -> Vec<GapFinding> {
+    let mut by_agent: HashMap<&str, Vec<&CheckView>> = HashMap::new();
+    for c in checks {
+        by_agent.entry(c.agent_id.as_str()).or_default().push(c);
+    }
+    let mut out = Vec::new();
+    let mut live: Vec<&AgentView> = Vec::new();
+    for agent in agents {
+        let finding = |check, severity, kind, detail: String| GapFinding {
+            deployment: agent.deployment.clone(),
+            agent_id: agent.agent_id.clone(),
+            check,
+            severity,
+            kind,
+            detail,
+        };
+        let required = policy.required(agent.role);
+        let interval = match agent.probe_interval_s {
+            0 => DEFAULT_INTERVAL_S,
+            s => s,
+        };
+        let silent_ms = now_unix_ms.saturating_sub(agent.seen_unix_ms);
+        let stale_ms = i64::from(interval) * i64::from(policy.stale_after_intervals) * 1000;
+        if silent_ms > stale_ms {
+            for check in &required {
+                let detail = format!("agent silent for {} s", silent_ms / 1000);
+                out.push(finding(*check, Severity::Gap, FindingKind::Stale, detail));
+            }
+            continue;
+        }
+        live.push(agent);
+        let reported: BTreeMap<CheckId, &CheckView> = by_agent
+            .get(agent.agent_id.as_str())
+            .map(|v| v.iter().map(|c| (c.check, *c)).collect())
+            .unwrap_or_default();
+        for check in &required {
+            if !reported.contains_key(check) {
+                let detail = "never reported".to_string();
+                out.push(finding(*check, Severity::Gap, FindingKind::Missing, detail));
+            }
+        }
+        for (check, c) in &reported {
+            let is_required = required.contains(check);
+            if c.outcome == "fail" {
+                let kind = c.failure_kind.clone().unwrap_or_else(|| "failed".into());
+                let (severity, detail) = match is_required {
+                    true => (Severity::Gap, kind),
+                    false => (
+                        Severity::Warning,
+                        format!("{kind} (not required by the policy)"),
+                    ),
+                };
+                out.push(finding(*check, severity, FindingKind::Failing, detail));
+                continue;
+            }
+            for w in &c.warning_kinds {
+                let kind = match w.as_str() {
+                    "tls_intercepted" => FindingKind::Intercepted,
+                    "cert_expiring_soon" => FindingKind::CertExpiring,
+                    _ => continue,
+                };
+                out.push(finding(*check, Severity::Warning, kind, w.clone()));
+            }
+            if u128::from(c.duration_us) > policy.slow.as_micros() {
+                let detail = format!("{} ms", c.duration_us / 1000);
+                out.push(finding(
+                    *check,
+                    Severity::Warning,
+                    FindingKind::Slow,
+                    detail,
+                ));
+            }
+        }
+    }
+    out.extend(refresh_findings(&live, &by_agent));
+    out.sort();
+    out
+}
+
+/// Deployment level: sign-in reachable from an application server but not from a services
+/// server means tokens are created fine and then never refreshed.
+fn refresh_findings(
+    live: &[&AgentView],
+    by_agent: &HashMap<&str, Vec<&CheckView>>,
+) -> Vec<GapFinding> {
+    let login = |a: &AgentView| {
+        by_agent
+            .get(a.agent_id.as_str())
+            .and_then(|v| v.iter().find(|c| c.check == CheckId::LoginHttps))
+            .map(|c| c.outcome != "fail")
+    };
+    let mut out = Vec::new();
+    for services in live.iter().filter(|a| a.role == Role::Services) {
+        if login(services) != Some(false) {
+            continue;
+        }
+        let working = live.iter().find(|a| {
+            a.deployment == services.deployment
+                && a.role == Role::Application
+                && login(a) == Some(true)
+        });
+        if let Some(app) = working {
+            out.push(GapFinding {
+                deployment: services.deployment.clone(),
+                agent_id: services.agent_id.clone(),
+                check: CheckId::LoginHttps,
+                severity: Severity::Gap,
+                kind: FindingKind::RefreshBlockedOnServices,
+                detail: format!(
+                    "login.microsoftonline.com works from application server {} but not from this services server: tokens are created but never refreshed (C8)",
+                    app.agent_id
+                ),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn agent(id: &str, role: Role) -> AgentView {
+        AgentView {
+            agent_id: id.into(),
+            role,
+            deployment: "prod".into(),
+            probe_interval_s: 60,
+            seen_unix_ms: NOW - 1000,
+        }
+    }
+
+    fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
+        CheckView {
+            agent_id: agent.into(),
+            check,
+            outcome: outcome.into(),
+            failure_kind: (outcome == "fail").then(|| "tcp_refused".to_string()),
+            warning_kinds: Vec::new(),
+            duration_us: 20_000,
+        }
+    }
+
+    fn all_pass(agent: &str) -> Vec<CheckView> {
+        [
+            CheckId::LoginHttps,
+            CheckId::OutlookHttps,
+            CheckId::Imap,
+            CheckId::Pop3,
+            CheckId::Smtp,
+        ]
+        .into_iter()
+        .map(|c| check(agent, c, "pass"))
+        .collect()
+    }
+
+    fn gaps(f: &[GapFinding]) -> Vec<(String, CheckId, FindingKind)> {
+        f.iter()
+            .filter(|g| g.severity == Severity::Gap)
+            .map(|g| (g.agent_id.clone(), g.check, g.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_fleet_has_no_findings() {
+        let agents = [
+            agent("svc", Role::Services),
+            agent("app", Role::Application),
+        ];
+        let checks = [all_pass("svc"), all_pass("app")].concat();
+        assert!(evaluate(&Policy::default(), &agents, &checks, NOW).is_empty());
+    }
+
+    #[test]
+    fn failing_missing_and_stale_are_gaps() {
+        let mut silent = agent("old", Role::Application);
+        silent.seen_unix_ms = NOW - 4 * 60_000;
+        let agents = [
+            agent("svc", Role::Services),
+            agent("app", Role::Application),
+            silent,
+        ];
+        let mut checks = all_pass("svc");
+        checks[2] = check("svc", CheckId::Imap, "fail");
+        let mut app = all_pass("app");
+        app.retain(|c| c.check != CheckId::Pop3);
+        checks.extend(app);
+        let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+        assert!(found.contains(&("svc".into(), CheckId::Imap, FindingKind::Failing)));
+        assert!(found.contains(&("app".into(), CheckId::Pop3, FindingKind::Missing)));
+        assert_eq!(
+            found
+                .iter()
+                .filter(|g| g.0 == "old" && g.2 == FindingKind::Stale)
+                .count(),
+            5
+        );
+        assert_eq!(found.len(), 7);
+    }
+
+    #[test]
+    fn the_retriever_policy_relaxes_pop3() {
+        let agents = [agent("svc", Role::Services)];
+        let mut checks = all_pass("svc");
+        checks[3] = check("svc", CheckId::Pop3, "fail");
+        let policy = Policy::from_toml("retriever = \"imap\"").unwrap();
+        let found = evaluate(&policy, &agents, &checks, NOW);
+        assert!(gaps(&found).is_empty());
+        assert_eq!(
+            found[0].severity,
+            Severity::Warning,
+            "still shown, as a warning"
+        );
+    }
+
+    #[test]
+    fn warnings_for_interception_expiry_and_slowness() {
+        let agents = [agent("svc", Role::Services)];
+        let mut checks = all_pass("svc");
+        checks[0].warning_kinds = vec!["tls_intercepted".into()];
+        checks[1].warning_kinds = vec!["cert_expiring_soon".into()];
+        checks[2].duration_us = 6_000_000;
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        let kinds: Vec<FindingKind> = found.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            found.iter().filter(|f| f.severity == Severity::Gap).count(),
+            0
+        );
+        for k in [
+            FindingKind::Intercepted,
+            FindingKind::CertExpiring,
+            FindingKind::Slow,
+        ] {
+            assert!(kinds.contains(&k), "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn refresh_blocked_on_the_services_server_is_a_deployment_gap() {
+        let agents = [
+            agent("svc", Role::Services),
+            agent("app", Role::Application),
+        ];
+        let mut checks = all_pass("svc");
+        checks[0] = check("svc", CheckId::LoginHttps, "fail");
+        checks.extend(all_pass("app"));
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        let refresh: Vec<_> = found
+            .iter()
+            .filter(|f| f.kind == FindingKind::RefreshBlockedOnServices)
+            .collect();
+        assert_eq!(refresh.len(), 1);
+        assert_eq!(refresh[0].agent_id, "svc");
+        assert!(refresh[0].detail.contains("app"), "{}", refresh[0].detail);
+    }
+}

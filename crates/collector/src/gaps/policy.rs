@@ -1,0 +1,196 @@
+//! Which checks each server role needs (checklist C8-C10), from a TOML file or the
+//! checklist's minimum. Every error names the key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use eceprobe_checks::{CheckId, Role};
+use serde::Deserialize;
+
+/// How mail is retrieved: the retriever needs only the protocol ECE is configured with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retriever {
+    Imap,
+    Pop3,
+    #[default]
+    Both,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    retriever: Option<Retriever>,
+    /// An agent silent for this many probe intervals is stale (default 3).
+    stale_after_intervals: Option<u32>,
+    /// A passing check slower than this is a warning (default 5000).
+    slow_ms: Option<u64>,
+    /// Per role, the checks required, replacing the default: `[roles] services = [...]`.
+    #[serde(default)]
+    roles: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("policy: {0}")]
+    Parse(String),
+    #[error("policy: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// The policy in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    required: BTreeMap<RoleKey, BTreeSet<CheckId>>,
+    pub stale_after_intervals: u32,
+    pub slow: Duration,
+}
+
+/// `Role` as a map key (services, application; `both` needs the union).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum RoleKey {
+    Services,
+    Application,
+}
+
+const MICROSOFT_CHECKS: [CheckId; 5] = [
+    CheckId::LoginHttps,
+    CheckId::OutlookHttps,
+    CheckId::Imap,
+    CheckId::Pop3,
+    CheckId::Smtp,
+];
+
+impl Default for Policy {
+    /// The checklist's minimum: both server kinds reach every Microsoft endpoint (C8, C10).
+    fn default() -> Self {
+        Policy::with_retriever(Retriever::Both)
+    }
+}
+
+impl Policy {
+    fn with_retriever(retriever: Retriever) -> Policy {
+        let checks: BTreeSet<CheckId> = MICROSOFT_CHECKS
+            .into_iter()
+            .filter(|c| {
+                !matches!(
+                    (retriever, c),
+                    (Retriever::Imap, CheckId::Pop3) | (Retriever::Pop3, CheckId::Imap)
+                )
+            })
+            .collect();
+        Policy {
+            required: [
+                (RoleKey::Services, checks.clone()),
+                (RoleKey::Application, checks),
+            ]
+            .into(),
+            stale_after_intervals: 3,
+            slow: Duration::from_secs(5),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
+        let mut policy = Policy::with_retriever(file.retriever.unwrap_or_default());
+        if let Some(n) = file.stale_after_intervals {
+            if n == 0 {
+                return Err(invalid("stale_after_intervals", "must be at least 1"));
+            }
+            policy.stale_after_intervals = n;
+        }
+        if let Some(ms) = file.slow_ms {
+            policy.slow = Duration::from_millis(ms);
+        }
+        for (role, checks) in file.roles {
+            let key = match role.as_str() {
+                "services" => RoleKey::Services,
+                "application" => RoleKey::Application,
+                other => {
+                    return Err(invalid(
+                        &format!("roles.{other}"),
+                        "unknown role: use services or application",
+                    ))
+                }
+            };
+            let mut set = BTreeSet::new();
+            for c in checks {
+                set.insert(
+                    CheckId::from_str(&c).map_err(|m| invalid(&format!("roles.{role}"), &m))?,
+                );
+            }
+            policy.required.insert(key, set);
+        }
+        Ok(policy)
+    }
+
+    /// The checks a server of this role must pass.
+    pub fn required(&self, role: Role) -> BTreeSet<CheckId> {
+        let of = |k| self.required.get(&k).cloned().unwrap_or_default();
+        match role {
+            Role::Services => of(RoleKey::Services),
+            Role::Application => of(RoleKey::Application),
+            Role::Both => of(RoleKey::Services)
+                .union(&of(RoleKey::Application))
+                .copied()
+                .collect(),
+        }
+    }
+}
+
+fn invalid(key: &str, message: &str) -> PolicyError {
+    PolicyError::Invalid {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_checklist_minimum() {
+        let p = Policy::default();
+        for role in [Role::Services, Role::Application, Role::Both] {
+            assert_eq!(p.required(role).len(), 5, "{role:?}");
+            assert!(!p.required(role).contains(&CheckId::EceUrl));
+        }
+    }
+
+    #[test]
+    fn retriever_relaxes_the_other_protocol() {
+        let p = Policy::from_toml("retriever = \"imap\"").unwrap();
+        assert!(p.required(Role::Services).contains(&CheckId::Imap));
+        assert!(!p.required(Role::Services).contains(&CheckId::Pop3));
+    }
+
+    #[test]
+    fn roles_can_be_replaced_and_errors_name_the_key() {
+        let p = Policy::from_toml("[roles]\napplication = [\"login-https\", \"smtp\"]").unwrap();
+        assert_eq!(p.required(Role::Application).len(), 2);
+        assert_eq!(p.required(Role::Services).len(), 5);
+        assert_eq!(p.required(Role::Both).len(), 5);
+        let err = Policy::from_toml("[roles]\nservices = [\"ftp\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("roles.services") && err.contains("ftp"),
+            "{err}"
+        );
+        let err = Policy::from_toml("[roles]\ndb = []")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roles.db"), "{err}");
+        let err = Policy::from_toml("stale_after_intervals = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stale_after_intervals"), "{err}");
+        let err = Policy::from_toml("retriver = \"imap\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retriver"), "{err}");
+    }
+}
