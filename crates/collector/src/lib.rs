@@ -4,10 +4,13 @@
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
+//! - [`gaps`]: the policy and the gap engine.
+//! - [`query`]: the `Query` service (servers, gaps, latest results, history).
 //! - [`server`]: binds the gRPC server.
 
 pub mod convert;
 pub mod gaps;
 pub mod ingest;
+pub mod query;
 pub mod server;
 pub mod store;

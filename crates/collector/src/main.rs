@@ -1,14 +1,18 @@
 //! `eceprobe-collector`: receives agents' probe results and keeps them.
 
+mod admin;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use eceprobe_collector::gaps::Policy;
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::server::Bound;
 use eceprobe_collector::store::Store;
+use eceprobe_proto::v1::{CheckHistoryRequest, GapsRequest};
 
 #[derive(Parser)]
 #[command(
@@ -34,7 +38,60 @@ enum Command {
         /// The SQLite database file (created if missing).
         #[arg(long, default_value = "eceprobe.db")]
         db: PathBuf,
+        /// Role policy (TOML): which checks each server role needs. Default: the
+        /// checklist's minimum (every Microsoft check for both roles).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
+    /// List the servers (agents) the collector knows.
+    Servers {
+        #[command(flatten)]
+        target: Target,
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
+    /// Current gaps and warnings, filterable.
+    Gaps {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        deployment: Option<String>,
+        #[arg(long = "server")]
+        agent_id: Option<String>,
+        #[arg(long)]
+        check: Option<String>,
+        /// gap or warning.
+        #[arg(long)]
+        severity: Option<String>,
+    },
+    /// A server's latest result for each check, with what to do.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// The server's agent id.
+        server: String,
+    },
+    /// The history of one check on one server, newest first.
+    History {
+        #[command(flatten)]
+        target: Target,
+        server: String,
+        check: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// Where the admin commands find the collector, and how they print.
+#[derive(clap::Args)]
+struct Target {
+    /// The collector's gRPC address.
+    #[arg(long, default_value = "http://127.0.0.1:7443")]
+    collector: String,
+    /// JSON for scripts instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -59,9 +116,53 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve { listen, db } => serve(listen, db).await,
+        let text = match cli.command {
+            Command::Serve { listen, db, policy } => return serve(listen, db, policy).await,
+            Command::Servers { target, deployment } => {
+                admin::servers(
+                    &target.collector,
+                    deployment.unwrap_or_default(),
+                    target.json,
+                )
+                .await
+            }
+            Command::Gaps {
+                target,
+                deployment,
+                agent_id,
+                check,
+                severity,
+            } => {
+                let filter = GapsRequest {
+                    deployment: deployment.unwrap_or_default(),
+                    agent_id: agent_id.unwrap_or_default(),
+                    check: check.unwrap_or_default(),
+                    severity: severity.unwrap_or_default(),
+                };
+                admin::gaps(&target.collector, filter, target.json).await
+            }
+            Command::Show { target, server } => {
+                admin::show(&target.collector, server, target.json).await
+            }
+            Command::History {
+                target,
+                server,
+                check,
+                limit,
+            } => {
+                let req = CheckHistoryRequest {
+                    agent_id: server,
+                    check,
+                    limit,
+                };
+                admin::history(&target.collector, req, target.json).await
+            }
+        }?;
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
         }
+        Ok(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,7 +173,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(listen: SocketAddr, db: PathBuf) -> anyhow::Result<()> {
+async fn serve(listen: SocketAddr, db: PathBuf, policy: Option<PathBuf>) -> anyhow::Result<()> {
+    let policy = match policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the policy {}", path.display()))?;
+            Policy::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => Policy::default(),
+    };
     let store = Store::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
@@ -86,7 +195,7 @@ async fn serve(listen: SocketAddr, db: PathBuf) -> anyhow::Result<()> {
         tracing::info!("shutting down");
     };
     bound
-        .serve(store.clone(), IngestLimits::default(), shutdown)
+        .serve(store.clone(), IngestLimits::default(), policy, shutdown)
         .await?;
     store.close().await;
     Ok(())

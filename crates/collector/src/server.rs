@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 
 use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
+use eceprobe_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::gaps::Policy;
 use crate::ingest::{Ingest, IngestLimits};
+use crate::query::QueryService;
 use crate::store::Store;
 
 /// Largest message accepted from an agent: a full batch of detailed results fits well
@@ -51,12 +54,16 @@ impl Bound {
         self,
         store: Store,
         limits: IngestLimits,
+        policy: Policy,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let ingest = AgentLinkServer::new(Ingest::new(store, limits))
+        let ingest = AgentLinkServer::new(Ingest::new(store.clone(), limits))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let query =
+            QueryServer::new(QueryService::new(store, policy)).max_decoding_message_size(64 * 1024);
         tonic::transport::Server::builder()
             .add_service(ingest)
+            .add_service(query)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await?;
         Ok(())

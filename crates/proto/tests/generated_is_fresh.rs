@@ -11,8 +11,11 @@ fn generated_code_matches_the_proto_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let protos = root.join("proto");
     let committed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/generated");
-    let fds =
-        protox::compile(["eceprobe/v1/agent.proto"], [&protos]).expect("the .proto files compile");
+    let fds = protox::compile(
+        ["eceprobe/v1/agent.proto", "eceprobe/v1/query.proto"],
+        [&protos],
+    )
+    .expect("the .proto files compile");
     let out = tempfile::tempdir().unwrap();
     tonic_prost_build::configure()
         .build_server(true)

@@ -1,0 +1,265 @@
+//! The admin CLI: asks a running collector's Query API and prints tables for people or JSON
+//! for scripts.
+
+use anyhow::Context;
+use eceprobe_proto::v1::query_client::QueryClient;
+use eceprobe_proto::v1::{
+    CheckHistoryRequest, CheckResult, Gap, GapsRequest, ListServersRequest, Outcome, Server,
+    ServerResultsRequest,
+};
+use serde_json::{json, Value};
+use tonic::transport::Channel;
+
+pub async fn client(url: &str) -> anyhow::Result<QueryClient<Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .with_context(|| format!("'{url}' is not a collector URL (e.g. http://127.0.0.1:7443)"))?
+        .connect()
+        .await
+        .with_context(|| {
+            format!("cannot reach the collector at {url}: is `eceprobe-collector serve` running?")
+        })?;
+    Ok(QueryClient::new(channel))
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn ago(unix_ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let s = (now - unix_ms).max(0) / 1000;
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+fn server_json(s: &Server) -> Value {
+    json!({
+        "agent_id": s.agent_id, "hostname": s.hostname, "role": s.role,
+        "deployment": s.deployment, "agent_version": s.agent_version, "os": s.os,
+        "ece_version": s.ece_version, "ece_es": s.ece_es,
+        "probe_interval_s": s.probe_interval_s, "seen_unix_ms": s.seen_unix_ms,
+        "last_seq": s.last_seq,
+    })
+}
+
+fn gap_json(g: &Gap) -> Value {
+    json!({
+        "deployment": g.deployment, "agent_id": g.agent_id, "check": g.check,
+        "severity": g.severity, "kind": g.kind, "detail": g.detail,
+    })
+}
+
+fn outcome(r: &CheckResult) -> &'static str {
+    match Outcome::try_from(r.outcome) {
+        Ok(Outcome::Pass) => "PASS",
+        Ok(Outcome::Warn) => "WARN",
+        Ok(Outcome::Fail) => "FAIL",
+        _ => "?",
+    }
+}
+
+fn result_json(r: &CheckResult) -> Value {
+    let finding = |f: &eceprobe_proto::v1::Finding| json!({"kind": f.kind, "stage": f.stage, "detail": f.detail, "hint": f.hint});
+    json!({
+        "seq": r.seq, "check": r.check, "target": format!("{}:{}", r.host, r.port),
+        "outcome": outcome(r).to_lowercase(), "started_unix_ms": r.started_unix_ms,
+        "duration_us": r.duration_us, "used_address": r.used_address,
+        "via_proxy": r.via_proxy,
+        "failure": r.failure.as_ref().map(finding),
+        "warnings": r.warnings.iter().map(finding).collect::<Vec<_>>(),
+        "addresses": r.dns.as_ref().map(|d| d.addresses.clone()).unwrap_or_default(),
+    })
+}
+
+fn result_rows(results: &[CheckResult]) -> Vec<Vec<String>> {
+    results
+        .iter()
+        .map(|r| {
+            let (stage, detail) = match (&r.failure, r.warnings.first()) {
+                (Some(f), _) => (f.stage.clone(), format!("{}: {}", f.kind, f.detail)),
+                (None, Some(w)) => ("-".into(), format!("{}: {}", w.kind, w.detail)),
+                (None, None) => ("-".into(), String::new()),
+            };
+            vec![
+                r.check.clone(),
+                format!("{}:{}", r.host, r.port),
+                outcome(r).into(),
+                stage,
+                format!("{} ms", r.duration_us.div_ceil(1000)),
+                ago(r.started_unix_ms),
+                detail,
+            ]
+        })
+        .collect()
+}
+
+pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Result<String> {
+    let resp = client(url)
+        .await?
+        .list_servers(ListServersRequest { deployment })
+        .await?;
+    let servers = resp.into_inner().servers;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(
+            &servers.iter().map(server_json).collect::<Vec<_>>(),
+        )?);
+    }
+    let rows = servers
+        .iter()
+        .map(|s| {
+            vec![
+                s.deployment.clone(),
+                s.agent_id.clone(),
+                s.hostname.clone(),
+                s.role.clone(),
+                s.agent_version.clone(),
+                ago(s.seen_unix_ms),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &[
+            "DEPLOYMENT",
+            "SERVER",
+            "HOSTNAME",
+            "ROLE",
+            "AGENT",
+            "LAST SEEN",
+        ],
+        rows,
+    ))
+}
+
+pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Result<String> {
+    let gaps = client(url)
+        .await?
+        .current_gaps(filter)
+        .await?
+        .into_inner()
+        .gaps;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(
+            &gaps.iter().map(gap_json).collect::<Vec<_>>(),
+        )?);
+    }
+    if gaps.is_empty() {
+        return Ok("no gaps\n".into());
+    }
+    let rows = gaps
+        .iter()
+        .map(|g| {
+            vec![
+                g.deployment.clone(),
+                g.agent_id.clone(),
+                g.check.clone(),
+                g.severity.to_uppercase(),
+                g.kind.clone(),
+                g.detail.clone(),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &[
+            "DEPLOYMENT",
+            "SERVER",
+            "CHECK",
+            "SEVERITY",
+            "KIND",
+            "DETAIL",
+        ],
+        rows,
+    ))
+}
+
+pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<String> {
+    let resp = client(url)
+        .await?
+        .server_results(ServerResultsRequest { agent_id })
+        .await?
+        .into_inner();
+    let server = resp.server.unwrap_or_default();
+    if as_json {
+        let doc = json!({
+            "server": server_json(&server),
+            "latest": resp.latest.iter().map(result_json).collect::<Vec<_>>(),
+        });
+        return Ok(serde_json::to_string_pretty(&doc)?);
+    }
+    let mut out = format!(
+        "{} ({}), role {}, deployment {}, agent {}, last seen {}\n\n",
+        server.agent_id,
+        server.hostname,
+        server.role,
+        server.deployment,
+        server.agent_version,
+        ago(server.seen_unix_ms)
+    );
+    out.push_str(&table(
+        &[
+            "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
+        ],
+        result_rows(&resp.latest),
+    ));
+    let hints: Vec<String> = resp
+        .latest
+        .iter()
+        .filter_map(|r| {
+            r.failure
+                .as_ref()
+                .map(|f| format!("  {} ({}): {}", r.check, f.kind, f.hint))
+        })
+        .collect();
+    if !hints.is_empty() {
+        out.push_str("\nWhat to do:\n");
+        out.push_str(&hints.join("\n"));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyhow::Result<String> {
+    let results = client(url)
+        .await?
+        .check_history(req)
+        .await?
+        .into_inner()
+        .results;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(
+            &results.iter().map(result_json).collect::<Vec<_>>(),
+        )?);
+    }
+    Ok(table(
+        &[
+            "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
+        ],
+        result_rows(&results),
+    ))
+}
