@@ -338,10 +338,13 @@ const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      ON CONFLICT (agent_id, seq) DO NOTHING";
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
-/// late (a resend from an agent's spool) goes to history only.
+/// late (a resend from an agent's spool) goes to history only. The row is copied from the
+/// result just stored, so the two tables cannot disagree and the detail is bound once.
 const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     detail) SELECT agent_id, seq, check_id, started_unix_ms, received_unix_ms, outcome, \
+     failure_kind, failure_stage, duration_us, detail FROM results \
+     WHERE agent_id = ?1 AND seq = ?2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
@@ -402,14 +405,6 @@ async fn insert_results(
         sqlx::query(UPSERT_LATEST)
             .bind(agent_id)
             .bind(seq)
-            .bind(&r.check)
-            .bind(r.started_unix_ms)
-            .bind(received_unix_ms)
-            .bind(&r.outcome)
-            .bind(r.failure_kind.as_deref())
-            .bind(r.failure_stage.as_deref())
-            .bind(duration_us)
-            .bind(r.detail.as_slice())
             .execute(&mut *conn)
             .await
             .map_err(db_error(format!("updating the latest state: {}", what())))?;
