@@ -4,8 +4,8 @@
 use anyhow::Context;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckResult, Gap, GapsRequest, ListServersRequest, Outcome, Server,
-    ServerResultsRequest,
+    CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
+    Outcome, Server, ServerResultsRequest,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -65,7 +65,7 @@ fn server_json(s: &Server) -> Value {
         "deployment": s.deployment, "agent_version": s.agent_version, "os": s.os,
         "ece_version": s.ece_version, "ece_es": s.ece_es,
         "probe_interval_s": s.probe_interval_s, "seen_unix_ms": s.seen_unix_ms,
-        "last_seq": s.last_seq,
+        "last_seq": s.last_seq, "spool_dropped": s.spool_dropped,
     })
 }
 
@@ -73,7 +73,31 @@ fn gap_json(g: &Gap) -> Value {
     json!({
         "deployment": g.deployment, "agent_id": g.agent_id, "check": g.check,
         "severity": g.severity, "kind": g.kind, "detail": g.detail,
+        "opened_unix_ms": g.opened_unix_ms,
+        "closed_unix_ms": (g.closed_unix_ms != 0).then_some(g.closed_unix_ms),
     })
+}
+
+/// A Unix time in ms as "2026-11-28 15:23Z" (UTC: the collector and its servers may sit in
+/// different time zones).
+fn utc(unix_ms: i64) -> String {
+    let minutes = unix_ms.div_euclid(60_000);
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
 }
 
 fn outcome(r: &CheckResult) -> &'static str {
@@ -181,6 +205,7 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
                 g.check.clone(),
                 g.severity.to_uppercase(),
                 g.kind.clone(),
+                utc(g.opened_unix_ms),
                 g.detail.clone(),
             ]
         })
@@ -192,6 +217,60 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
             "CHECK",
             "SEVERITY",
             "KIND",
+            "SINCE",
+            "DETAIL",
+        ],
+        rows,
+    ))
+}
+
+pub async fn gap_history(
+    url: &str,
+    filter: GapHistoryRequest,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let gaps = client(url)
+        .await?
+        .gap_history(filter)
+        .await?
+        .into_inner()
+        .gaps;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(
+            &gaps.iter().map(gap_json).collect::<Vec<_>>(),
+        )?);
+    }
+    if gaps.is_empty() {
+        return Ok("no gaps in that period\n".into());
+    }
+    let rows = gaps
+        .iter()
+        .map(|g| {
+            let closed = match g.closed_unix_ms {
+                0 => "open".to_string(),
+                t => utc(t),
+            };
+            vec![
+                g.deployment.clone(),
+                g.agent_id.clone(),
+                g.check.clone(),
+                g.severity.to_uppercase(),
+                g.kind.clone(),
+                utc(g.opened_unix_ms),
+                closed,
+                g.detail.clone(),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &[
+            "DEPLOYMENT",
+            "SERVER",
+            "CHECK",
+            "SEVERITY",
+            "KIND",
+            "OPENED",
+            "CLOSED",
             "DETAIL",
         ],
         rows,
@@ -262,4 +341,19 @@ pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyh
         ],
         result_rows(&results),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00Z");
+        // 2026-11-28 15:23:17 UTC
+        assert_eq!(utc(1_795_879_397_000), "2026-11-28 15:23Z");
+        // Leap day.
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00Z");
+        assert_eq!(utc(-60_000), "1969-12-31 23:59Z");
+    }
 }

@@ -8,7 +8,7 @@ use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, NewResult, StoredResult};
+use crate::store::{AgentRecord, CheckState, NewResult};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -36,6 +36,17 @@ pub enum InvalidInput {
     UnknownCheck { seq: u64, check: String },
     #[error("batch: result seq {seq} has no outcome")]
     NoOutcome { seq: u64 },
+    #[error("batch: result seq {seq} has warning kind '{kind}'; kinds are 1-64 characters of a-z, 0-9 and '_'")]
+    WarningKind { seq: u64, kind: String },
+}
+
+/// A finding kind as the probe engine names them (`tls_intercepted`).
+fn valid_kind(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.len() <= 64
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn valid_id(id: &str) -> bool {
@@ -121,6 +132,16 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             Ok(Outcome::Fail) => "fail",
             _ => return Err(InvalidInput::NoOutcome { seq: r.seq }),
         };
+        let mut warning_kinds = Vec::with_capacity(r.warnings.len());
+        for w in &r.warnings {
+            if !valid_kind(&w.kind) {
+                return Err(InvalidInput::WarningKind {
+                    seq: r.seq,
+                    kind: w.kind.chars().take(MAX_ID).collect(),
+                });
+            }
+            warning_kinds.push(w.kind.clone());
+        }
         rows.push(NewResult {
             seq: r.seq,
             check: r.check.clone(),
@@ -129,6 +150,7 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
             failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
             duration_us: r.duration_us,
+            warning_kinds,
             detail: r.encode_to_vec(),
         });
     }
@@ -152,20 +174,16 @@ pub fn agent_view(a: &AgentRecord) -> AgentView {
     }
 }
 
-/// A stored latest result as the gap engine sees it; None for a check this collector does
-/// not know (ingest refuses those, so only an older database could hold one). Warnings come
-/// from the stored detail.
-pub fn check_view(r: &StoredResult) -> Option<CheckView> {
+/// A check's latest state as the gap engine sees it; None for a check this collector does
+/// not know (ingest refuses those, so only an older database could hold one).
+pub fn check_view(r: &CheckState) -> Option<CheckView> {
     let check = CheckId::from_str(&r.check).ok()?;
-    let warning_kinds = CheckResult::decode(r.detail.as_slice())
-        .map(|d| d.warnings.into_iter().map(|w| w.kind).collect())
-        .unwrap_or_default();
     Some(CheckView {
         agent_id: r.agent_id.clone(),
         check,
         outcome: r.outcome.clone(),
         failure_kind: r.failure_kind.clone(),
-        warning_kinds,
+        warning_kinds: r.warning_kinds.clone(),
         duration_us: r.duration_us,
     })
 }
@@ -199,6 +217,17 @@ mod tests {
             batch_rows(&[result(0, "imap")]),
             Err(InvalidInput::ZeroSeq { .. })
         ));
+        let mut odd_warning = result(1, "imap");
+        odd_warning.warnings.push(eceprobe_proto::v1::Finding {
+            kind: "tls_intercepted,extra".into(),
+            ..Default::default()
+        });
+        let err = batch_rows(&[odd_warning]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("warning kind 'tls_intercepted,extra'"),
+            "{err}"
+        );
         let mut no_outcome = result(1, "imap");
         no_outcome.outcome = 0;
         assert!(matches!(

@@ -1,13 +1,14 @@
 //! `AgentLink.Connect`: one task per agent stream. Every wait is bounded (hello, idle,
 //! a peer that stops reading), so one misbehaving agent only ever costs its own task.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use eceprobe_proto::v1::agent_link_server::AgentLink;
 use eceprobe_proto::v1::{
     agent_message, collector_message, Ack, AgentMessage, CollectorMessage, Welcome,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -41,11 +42,17 @@ const OUTBOUND_QUEUE: usize = 16;
 pub struct Ingest {
     store: Store,
     limits: IngestLimits,
+    stored: Arc<Notify>,
 }
 
 impl Ingest {
-    pub fn new(store: Store, limits: IngestLimits) -> Self {
-        Ingest { store, limits }
+    /// `stored` is notified whenever new results are stored (the gap tracker waits on it).
+    pub fn new(store: Store, limits: IngestLimits, stored: Arc<Notify>) -> Self {
+        Ingest {
+            store,
+            limits,
+            stored,
+        }
     }
 }
 
@@ -105,6 +112,7 @@ impl AgentLink for Ingest {
         let session = Session {
             store: self.store.clone(),
             limits: self.limits,
+            stored: Arc::clone(&self.stored),
             agent_id,
             tx,
         };
@@ -117,6 +125,7 @@ impl AgentLink for Ingest {
 struct Session {
     store: Store,
     limits: IngestLimits,
+    stored: Arc<Notify>,
     agent_id: String,
     tx: mpsc::Sender<Result<CollectorMessage, Status>>,
 }
@@ -176,14 +185,17 @@ impl Session {
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
                 tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, "batch stored");
+                if outcome.inserted > 0 {
+                    self.stored.notify_one();
+                }
                 let ack = Ack {
                     up_to_seq: outcome.max_seq,
                 };
                 Ok(Some(reply(collector_message::Body::Ack(ack))))
             }
-            Some(agent_message::Body::Heartbeat(_)) => {
+            Some(agent_message::Body::Heartbeat(beat)) => {
                 self.store
-                    .touch_agent(&self.agent_id, now_ms())
+                    .touch_agent(&self.agent_id, now_ms(), beat.spool_dropped)
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
                 Ok(None)

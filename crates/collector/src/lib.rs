@@ -4,13 +4,18 @@
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
-//! - [`gaps`]: the policy and the gap engine.
+//! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
+//!   closing.
 //! - [`query`]: the `Query` service (servers, gaps, latest results, history).
 //! - [`server`]: binds the gRPC server.
+//! - [`config`]: the collector's TOML configuration.
+//! - [`retention`]: deletes history and closed gaps past their age.
 
+pub mod config;
 pub mod convert;
 pub mod gaps;
 pub mod ingest;
 pub mod query;
+pub mod retention;
 pub mod server;
 pub mod store;

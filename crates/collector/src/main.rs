@@ -8,11 +8,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use eceprobe_collector::gaps::Policy;
+use eceprobe_collector::config::Config;
+use eceprobe_collector::gaps::{now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
+use eceprobe_collector::retention;
 use eceprobe_collector::server::Bound;
 use eceprobe_collector::store::Store;
-use eceprobe_proto::v1::{CheckHistoryRequest, GapsRequest};
+use eceprobe_proto::v1::{CheckHistoryRequest, GapHistoryRequest, GapsRequest};
 
 #[derive(Parser)]
 #[command(
@@ -32,12 +34,17 @@ struct Cli {
 enum Command {
     /// Accept agents' streams and store their results.
     Serve {
-        /// gRPC address for agents. Plaintext, so loopback only until TLS lands.
-        #[arg(long, default_value = "127.0.0.1:7443")]
-        listen: SocketAddr,
-        /// The SQLite database file (created if missing).
-        #[arg(long, default_value = "eceprobe.db")]
-        db: PathBuf,
+        /// Configuration file (TOML: listen, database, policy_file, evaluate_every_s,
+        /// [retention]); the flags below override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// gRPC address for agents (default 127.0.0.1:7443). Plaintext, so loopback only
+        /// until TLS lands.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// The SQLite database file, created if missing (default eceprobe.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
         /// Role policy (TOML): which checks each server role needs. Default: the
         /// checklist's minimum (every Microsoft check for both roles).
         #[arg(long, value_name = "FILE")]
@@ -64,6 +71,15 @@ enum Command {
         /// gap or warning.
         #[arg(long)]
         severity: Option<String>,
+        /// Gaps that opened and closed, newest first, instead of the open ones.
+        #[arg(long)]
+        history: bool,
+        /// With --history: only gaps open in the last this many hours.
+        #[arg(long, value_name = "HOURS", requires = "history")]
+        since_hours: Option<u32>,
+        /// With --history: at most this many.
+        #[arg(long, default_value_t = 50, requires = "history")]
+        limit: u32,
     },
     /// A server's latest result for each check, with what to do.
     Show {
@@ -117,7 +133,21 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let text = match cli.command {
-            Command::Serve { listen, db, policy } => return serve(listen, db, policy).await,
+            Command::Serve {
+                config,
+                listen,
+                db,
+                policy,
+            } => {
+                let mut settings = match config {
+                    Some(path) => Config::load(&path)?,
+                    None => Config::default(),
+                };
+                settings.listen = listen.unwrap_or(settings.listen);
+                settings.database = db.unwrap_or(settings.database);
+                settings.policy_file = policy.or(settings.policy_file);
+                return serve(settings).await;
+            }
             Command::Servers { target, deployment } => {
                 admin::servers(
                     &target.collector,
@@ -132,6 +162,30 @@ fn main() -> ExitCode {
                 agent_id,
                 check,
                 severity,
+                history,
+                since_hours,
+                limit,
+            } if history => {
+                let since_unix_ms = since_hours
+                    .map(|h| now_ms().saturating_sub(i64::from(h) * 3_600_000))
+                    .unwrap_or(0);
+                let filter = GapHistoryRequest {
+                    deployment: deployment.unwrap_or_default(),
+                    agent_id: agent_id.unwrap_or_default(),
+                    check: check.unwrap_or_default(),
+                    severity: severity.unwrap_or_default(),
+                    since_unix_ms,
+                    limit,
+                };
+                admin::gap_history(&target.collector, filter, target.json).await
+            }
+            Command::Gaps {
+                target,
+                deployment,
+                agent_id,
+                check,
+                severity,
+                ..
             } => {
                 let filter = GapsRequest {
                     deployment: deployment.unwrap_or_default(),
@@ -173,30 +227,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(listen: SocketAddr, db: PathBuf, policy: Option<PathBuf>) -> anyhow::Result<()> {
-    let policy = match policy {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading the policy {}", path.display()))?;
-            Policy::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-        }
-        None => Policy::default(),
-    };
-    let store = Store::open(&db)
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let policy = config.policy()?;
+    let db = &config.database;
+    let store = Store::open(db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
-    let bound = Bound::bind(listen).await?;
+    let bound = Bound::bind(config.listen).await?;
     let addr = bound.local_addr().context("reading the bound address")?;
     // Scripts and tests read this line to find the port when --listen asks for port 0.
     println!("listening on {addr}");
-    tracing::info!(%addr, db = %db.display(), "collector serving");
+    tracing::info!(%addr, db = %db.display(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
+    let tracker = Tracker::new(store.clone(), policy);
+    let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every));
+    let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
-    bound
-        .serve(store.clone(), IngestLimits::default(), policy, shutdown)
-        .await?;
+    let served = bound
+        .serve(store.clone(), IngestLimits::default(), tracker, shutdown)
+        .await;
+    evaluating.abort();
+    pruning.abort();
     store.close().await;
+    served?;
     Ok(())
 }

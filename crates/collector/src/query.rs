@@ -1,29 +1,30 @@
-//! The `Query` service: read-only answers from the store and the gap engine.
+//! The `Query` service: read-only answers from the store (gaps as the tracker recorded them).
 
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckHistoryResponse, CheckResult, Gap, GapsRequest, GapsResponse,
-    ListServersRequest, ListServersResponse, Server, ServerResultsRequest, ServerResultsResponse,
+    CheckHistoryRequest, CheckHistoryResponse, CheckResult, Gap, GapHistoryRequest,
+    GapHistoryResponse, GapsRequest, GapsResponse, ListServersRequest, ListServersResponse, Server,
+    ServerResultsRequest, ServerResultsResponse,
 };
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{agent_view, check_view};
-use crate::gaps::{evaluate, Policy, Severity};
-use crate::store::{AgentRecord, Store, StoredResult, MAX_HISTORY_LIMIT};
+use crate::gaps::Tracker;
+use crate::store::{
+    GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
+};
 
 pub struct QueryService {
     store: Store,
-    policy: Policy,
+    tracker: Tracker,
 }
 
 impl QueryService {
-    pub fn new(store: Store, policy: Policy) -> Self {
-        QueryService { store, policy }
+    pub fn new(store: Store, tracker: Tracker) -> Self {
+        QueryService { store, tracker }
     }
 }
 
@@ -31,7 +32,8 @@ fn storage(e: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("storage: {e}"))
 }
 
-fn server(a: &AgentRecord, last_seq: u64) -> Server {
+fn server(known: &KnownAgent) -> Server {
+    let a = &known.record;
     Server {
         agent_id: a.agent_id.clone(),
         hostname: a.hostname.clone(),
@@ -43,7 +45,8 @@ fn server(a: &AgentRecord, last_seq: u64) -> Server {
         ece_es: a.ece_es.clone(),
         probe_interval_s: a.probe_interval_s,
         seen_unix_ms: a.seen_unix_ms,
-        last_seq,
+        last_seq: known.last_seq,
+        spool_dropped: known.spool_dropped,
     }
 }
 
@@ -57,6 +60,35 @@ fn detail(r: &StoredResult) -> CheckResult {
         duration_us: r.duration_us,
         ..CheckResult::default()
     })
+}
+
+fn gap(g: GapRecord) -> Gap {
+    Gap {
+        deployment: g.deployment,
+        agent_id: g.agent_id,
+        check: g.check,
+        severity: g.severity,
+        kind: g.kind,
+        detail: g.detail,
+        opened_unix_ms: g.opened_unix_ms,
+        closed_unix_ms: g.closed_unix_ms.unwrap_or(0),
+        gap_id: u64::try_from(g.gap_id).unwrap_or(0),
+    }
+}
+
+/// Empty means any.
+fn optional(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn severity_filter(severity: String) -> Result<Option<String>, Status> {
+    match severity.as_str() {
+        "" => Ok(None),
+        "gap" | "warning" => Ok(Some(severity)),
+        other => Err(Status::invalid_argument(format!(
+            "severity '{other}': use gap or warning"
+        ))),
+    }
 }
 
 fn check_filter(check: &str) -> Result<Option<CheckId>, Status> {
@@ -75,13 +107,15 @@ impl Query for QueryService {
         request: Request<ListServersRequest>,
     ) -> Result<Response<ListServersResponse>, Status> {
         let want = request.into_inner().deployment;
-        let mut servers = Vec::new();
-        for a in self.store.agents().await.map_err(storage)? {
-            if want.is_empty() || a.deployment == want {
-                let last = self.store.last_seq(&a.agent_id).await.map_err(storage)?;
-                servers.push(server(&a, last));
-            }
-        }
+        let mut servers: Vec<Server> = self
+            .store
+            .agents()
+            .await
+            .map_err(storage)?
+            .iter()
+            .filter(|a| want.is_empty() || a.record.deployment == want)
+            .map(server)
+            .collect();
         servers.sort_by(|x, y| (&x.deployment, &x.agent_id).cmp(&(&y.deployment, &y.agent_id)));
         Ok(Response::new(ListServersResponse { servers }))
     }
@@ -91,55 +125,44 @@ impl Query for QueryService {
         request: Request<GapsRequest>,
     ) -> Result<Response<GapsResponse>, Status> {
         let req = request.into_inner();
-        let check = check_filter(&req.check)?;
-        let severity = match req.severity.as_str() {
-            "" => None,
-            "gap" => Some(Severity::Gap),
-            "warning" => Some(Severity::Warning),
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "severity '{other}': use gap or warning"
-                )))
-            }
+        let filter = GapFilter {
+            check: check_filter(&req.check)?.map(|c| c.to_string()),
+            severity: severity_filter(req.severity)?,
+            deployment: optional(req.deployment),
+            agent_id: optional(req.agent_id),
+            open_only: true,
+            since_unix_ms: None,
+            limit: MAX_GAPS_LIMIT,
         };
-        let agents: Vec<_> = self
-            .store
-            .agents()
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(agent_view)
-            .collect();
-        let checks: Vec<_> = self
-            .store
-            .latest_all()
-            .await
-            .map_err(storage)?
-            .iter()
-            .filter_map(check_view)
-            .collect();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or_default();
-        let gaps = evaluate(&self.policy, &agents, &checks, now)
-            .into_iter()
-            .filter(|g| req.deployment.is_empty() || g.deployment == req.deployment)
-            .filter(|g| req.agent_id.is_empty() || g.agent_id == req.agent_id)
-            .filter(|g| check.is_none_or(|c| g.check == c))
-            .filter(|g| severity.is_none_or(|s| g.severity == s))
-            .map(|g| Gap {
-                deployment: g.deployment,
-                agent_id: g.agent_id,
-                check: g.check.to_string(),
-                severity: enum_name(&g.severity),
-                kind: enum_name(&g.kind),
-                detail: g.detail,
-            })
-            .collect();
+        // Read the time first: the gaps read next are at least this fresh.
+        let evaluated_unix_ms = self.tracker.last_evaluated_unix_ms();
+        let gaps = self.store.gaps(&filter).await.map_err(storage)?;
         Ok(Response::new(GapsResponse {
-            gaps,
-            evaluated_unix_ms: now,
+            gaps: gaps.into_iter().map(gap).collect(),
+            evaluated_unix_ms,
+        }))
+    }
+
+    async fn gap_history(
+        &self,
+        request: Request<GapHistoryRequest>,
+    ) -> Result<Response<GapHistoryResponse>, Status> {
+        let req = request.into_inner();
+        let filter = GapFilter {
+            check: check_filter(&req.check)?.map(|c| c.to_string()),
+            severity: severity_filter(req.severity)?,
+            deployment: optional(req.deployment),
+            agent_id: optional(req.agent_id),
+            open_only: false,
+            since_unix_ms: (req.since_unix_ms != 0).then_some(req.since_unix_ms),
+            limit: match req.limit {
+                0 => 100,
+                n => n.min(MAX_GAPS_LIMIT),
+            },
+        };
+        let gaps = self.store.gaps(&filter).await.map_err(storage)?;
+        Ok(Response::new(GapHistoryResponse {
+            gaps: gaps.into_iter().map(gap).collect(),
         }))
     }
 
@@ -149,10 +172,9 @@ impl Query for QueryService {
     ) -> Result<Response<ServerResultsResponse>, Status> {
         let id = request.into_inner().agent_id;
         let agents = self.store.agents().await.map_err(storage)?;
-        let Some(agent) = agents.iter().find(|a| a.agent_id == id) else {
+        let Some(agent) = agents.iter().find(|a| a.record.agent_id == id) else {
             return Err(Status::not_found(format!("no server with agent id '{id}'")));
         };
-        let last = self.store.last_seq(&id).await.map_err(storage)?;
         let mut latest: Vec<CheckResult> = self
             .store
             .latest(&id)
@@ -163,7 +185,7 @@ impl Query for QueryService {
             .collect();
         latest.sort_by(|a, b| a.check.cmp(&b.check));
         Ok(Response::new(ServerResultsResponse {
-            server: Some(server(agent, last)),
+            server: Some(server(agent)),
             latest,
         }))
     }
@@ -190,12 +212,4 @@ impl Query for QueryService {
             .collect();
         Ok(Response::new(CheckHistoryResponse { results }))
     }
-}
-
-/// The serde name of a unit enum variant ("gap", "refresh_blocked_on_services").
-fn enum_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|j| j.as_str().map(String::from))
-        .unwrap_or_default()
 }

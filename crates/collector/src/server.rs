@@ -7,7 +7,7 @@ use eceprobe_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::gaps::Policy;
+use crate::gaps::Tracker;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::query::QueryService;
 use crate::store::Store;
@@ -49,18 +49,20 @@ impl Bound {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes. Ingest wakes the tracker when results are stored;
+    /// the Query API reads the gaps the tracker recorded (running the tracker is the
+    /// caller's: see [`Tracker::run`]).
     pub async fn serve(
         self,
         store: Store,
         limits: IngestLimits,
-        policy: Policy,
+        tracker: Tracker,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let ingest = AgentLinkServer::new(Ingest::new(store.clone(), limits))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let query =
-            QueryServer::new(QueryService::new(store, policy)).max_decoding_message_size(64 * 1024);
+        let ingest = Ingest::new(store.clone(), limits, tracker.results_stored());
+        let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let query = QueryServer::new(QueryService::new(store, tracker))
+            .max_decoding_message_size(64 * 1024);
         tonic::transport::Server::builder()
             .add_service(ingest)
             .add_service(query)

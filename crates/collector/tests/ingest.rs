@@ -9,13 +9,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use eceprobe_collector::convert::{agent_view, check_view};
-use eceprobe_collector::gaps::{evaluate, FindingKind, Policy, Severity};
+use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
+use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    agent_message, collector_message, AgentMessage, CheckResult, CollectorMessage, Heartbeat,
-    Hello, Outcome, ResultBatch, Role,
+    agent_message, collector_message, AgentMessage, CheckResult, CollectorMessage, Gap,
+    GapHistoryRequest, GapsRequest, Heartbeat, Hello, Outcome, ResultBatch, Role,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -28,10 +28,15 @@ struct Collector {
 
 impl Collector {
     fn start(db: &Path) -> Collector {
+        Collector::start_with(db, &[])
+    }
+
+    fn start_with(db: &Path, args: &[&str]) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .arg("--log-level=warn")
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -71,14 +76,14 @@ fn msg(body: agent_message::Body) -> AgentMessage {
     AgentMessage { body: Some(body) }
 }
 
-fn hello(id: &str) -> AgentMessage {
+fn hello(id: &str, probe_interval_s: u32) -> AgentMessage {
     msg(agent_message::Body::Hello(Hello {
         agent_id: id.into(),
         hostname: format!("{id}.contoso.local"),
         role: Role::Services as i32,
         deployment: "prod".into(),
         agent_version: "0.1.0".into(),
-        probe_interval_s: 60,
+        probe_interval_s,
         ..Hello::default()
     }))
 }
@@ -108,9 +113,14 @@ fn batch(seqs: impl IntoIterator<Item = u64>) -> AgentMessage {
 impl Agent {
     /// Opens a stream and says hello; returns the agent and the collector's last stored seq.
     async fn connect(addr: SocketAddr, id: &str) -> (Agent, u64) {
+        Agent::connect_every(addr, id, 60).await
+    }
+
+    /// An agent that declares it probes every `probe_interval_s` seconds.
+    async fn connect_every(addr: SocketAddr, id: &str, probe_interval_s: u32) -> (Agent, u64) {
         let mut client = AgentLinkClient::connect_to(addr).await;
         let (tx, rx) = mpsc::channel(16);
-        tx.send(hello(id)).await.unwrap();
+        tx.send(hello(id, probe_interval_s)).await.unwrap();
         let rx = client
             .connect(ReceiverStream::new(rx))
             .await
@@ -149,18 +159,27 @@ impl Agent {
     }
 }
 
+async fn channel(addr: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 trait ConnectTo {
-    async fn connect_to(addr: SocketAddr) -> AgentLinkClient<tonic::transport::Channel>;
+    async fn connect_to(addr: SocketAddr) -> Self;
 }
 
 impl ConnectTo for AgentLinkClient<tonic::transport::Channel> {
     async fn connect_to(addr: SocketAddr) -> Self {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        AgentLinkClient::new(channel)
+        AgentLinkClient::new(channel(addr).await)
+    }
+}
+
+impl ConnectTo for QueryClient<tonic::transport::Channel> {
+    async fn connect_to(addr: SocketAddr) -> Self {
+        QueryClient::new(channel(addr).await)
     }
 }
 
@@ -250,7 +269,7 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     assert!(err.message().contains("backwards"), "{err}");
 
     let (mut bad, _) = Agent::connect(collector.addr, "bad-3").await;
-    let err = bad.send_expect_error(hello("bad-3")).await;
+    let err = bad.send_expect_error(hello("bad-3", 60)).await;
     assert!(
         err.message().contains("Hello may only be sent once"),
         "{err}"
@@ -284,19 +303,69 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     assert!(stored_rows(&db, "bad-1").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn stored_results_feed_the_gap_engine() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("eceprobe.db");
-    let collector = Collector::start(&db);
-    let (mut agent, _) = Agent::connect(collector.addr, "svc-9").await;
-    let mut imap = result(1, "imap");
-    imap.outcome = Outcome::Fail as i32;
-    imap.failure = Some(eceprobe_proto::v1::Finding {
-        kind: "tcp_timeout".into(),
+async fn current_gaps(addr: SocketAddr) -> Vec<Gap> {
+    let mut client = QueryClient::connect_to(addr).await;
+    client
+        .current_gaps(GapsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .gaps
+}
+
+/// Polls the current gaps until `done` holds (the tracker runs within seconds of new
+/// results, and on its timer for silent agents).
+async fn wait_for_gaps(addr: SocketAddr, what: &str, done: impl Fn(&[Gap]) -> bool) -> Vec<Gap> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let gaps = current_gaps(addr).await;
+        if done(&gaps) {
+            return gaps;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; gaps now: {gaps:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn has(gaps: &[Gap], agent: &str, check: &str, kind: &str) -> bool {
+    gaps.iter()
+        .any(|g| g.agent_id == agent && g.check == check && g.kind == kind)
+}
+
+fn failing(seq: u64, check: &str, kind: &str) -> CheckResult {
+    let mut r = result(seq, check);
+    r.outcome = Outcome::Fail as i32;
+    r.failure = Some(eceprobe_proto::v1::Finding {
+        kind: kind.into(),
         stage: "tcp".into(),
         ..Default::default()
     });
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eceprobe.db");
+    // Evaluate every second; an agent silent for 2 of its 1 s intervals is stale.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "stale_after_intervals = 2\n",
+    )
+    .unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
+    )
+    .unwrap();
+    let collector = Collector::start_with(&db, &["--config", config.to_str().unwrap()]);
+    let addr = collector.addr;
+    let (mut agent, _) = Agent::connect_every(addr, "svc-9", 1).await;
+
     let mut smtp = result(2, "smtp");
     smtp.outcome = Outcome::Warn as i32;
     smtp.warnings = vec![eceprobe_proto::v1::Finding {
@@ -304,52 +373,100 @@ async fn stored_results_feed_the_gap_engine() {
         stage: "tls".into(),
         ..Default::default()
     }];
-    let login = result(3, "login-https");
-    let batch = msg(agent_message::Body::Batch(ResultBatch {
-        results: vec![imap, smtp, login],
-    }));
+    let first = vec![
+        failing(1, "imap", "tcp_timeout"),
+        smtp,
+        result(3, "login-https"),
+    ];
+    let sent_at = now_ms();
+    let batch = msg(agent_message::Body::Batch(ResultBatch { results: first }));
     assert_eq!(agent.send_expect_ack(batch).await, 3);
-    drop(agent);
-    collector.kill();
-
-    let store = Store::open(&db).await.unwrap();
-    let agents: Vec<_> = store
-        .agents()
-        .await
-        .unwrap()
-        .iter()
-        .map(agent_view)
-        .collect();
-    let checks: Vec<_> = store
-        .latest_all()
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(check_view)
-        .collect();
-    store.close().await;
-    let now = agents[0].seen_unix_ms;
-    let found = evaluate(&Policy::default(), &agents, &checks, now);
-    let gaps: Vec<_> = found
-        .iter()
-        .filter(|f| f.severity == Severity::Gap)
-        .map(|f| (f.check.to_string(), f.kind, f.detail.clone()))
-        .collect();
+    let gaps = wait_for_gaps(addr, "the imap gap", |g| has(g, "svc-9", "imap", "failing")).await;
+    let imap = gaps.iter().find(|g| g.check == "imap").unwrap();
+    assert_eq!(
+        (imap.severity.as_str(), imap.detail.as_str()),
+        ("gap", "tcp_timeout")
+    );
     assert!(
-        gaps.contains(&("imap".into(), FindingKind::Failing, "tcp_timeout".into())),
-        "{gaps:?}"
+        imap.opened_unix_ms >= sent_at && imap.closed_unix_ms == 0,
+        "{imap:?}"
     );
     for missing in ["outlook-https", "pop3"] {
-        assert!(
-            gaps.iter()
-                .any(|g| g.0 == missing && g.1 == FindingKind::Missing),
-            "{gaps:?}"
-        );
+        assert!(has(&gaps, "svc-9", missing, "missing"), "{gaps:#?}");
     }
-    assert_eq!(gaps.len(), 3, "{gaps:?}");
-    assert!(found
-        .iter()
-        .any(|f| f.kind == FindingKind::Intercepted && f.check.to_string() == "smtp"));
+    assert!(has(&gaps, "svc-9", "smtp", "intercepted"), "{gaps:#?}");
+    assert_eq!(gaps.len(), 4, "{gaps:#?}");
+
+    // The firewall is fixed: imap passes, the other checks report.
+    let fixed: Vec<CheckResult> = [(4, "imap"), (5, "outlook-https"), (6, "pop3")]
+        .into_iter()
+        .map(|(s, c)| result(s, c))
+        .collect();
+    let batch = msg(agent_message::Body::Batch(ResultBatch { results: fixed }));
+    assert_eq!(agent.send_expect_ack(batch).await, 6);
+    let gaps = wait_for_gaps(addr, "the gaps to close", |g| {
+        g.iter().all(|g| g.kind == "intercepted")
+    })
+    .await;
+    assert_eq!(
+        gaps.len(),
+        1,
+        "only the interception warning stays: {gaps:#?}"
+    );
+
+    let mut query = QueryClient::connect_to(addr).await;
+    let history = query
+        .gap_history(GapHistoryRequest {
+            agent_id: "svc-9".into(),
+            check: "imap".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .gaps;
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(history[0].gap_id, imap.gap_id);
+    assert!(history[0].closed_unix_ms >= history[0].opened_unix_ms);
+    assert_eq!(history[0].opened_unix_ms, imap.opened_unix_ms);
+
+    // The agent goes silent (no results, no heartbeat): within a few seconds every check
+    // its role needs is a stale gap.
+    drop(agent);
+    let gaps = wait_for_gaps(addr, "stale gaps", |g| {
+        g.iter().filter(|g| g.kind == "stale").count() == 5
+    })
+    .await;
+    assert!(
+        gaps.iter()
+            .all(|g| g.kind == "stale" && g.severity == "gap"),
+        "{gaps:#?}"
+    );
+    let stale_opened = gaps[0].opened_unix_ms;
+
+    // Gaps outlive a crash of the collector: the same gaps, opened at the same time.
+    collector.kill();
+    let collector = Collector::start_with(&db, &["--config", config.to_str().unwrap()]);
+    let again = current_gaps(collector.addr).await;
+    assert_eq!(again.len(), 5, "{again:#?}");
+    assert!(
+        again.iter().all(|g| g.opened_unix_ms == stale_opened),
+        "{again:#?}"
+    );
+
+    // The agent comes back: stale gaps close.
+    let (mut agent, last) = Agent::connect_every(collector.addr, "svc-9", 1).await;
+    assert_eq!(last, 6);
+    let back: Vec<CheckResult> = ["login-https", "outlook-https", "imap", "pop3", "smtp"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| result(7 + i as u64, c))
+        .collect();
+    let batch = msg(agent_message::Body::Batch(ResultBatch { results: back }));
+    assert_eq!(agent.send_expect_ack(batch).await, 11);
+    wait_for_gaps(collector.addr, "every gap to close", |g| g.is_empty()).await;
+    drop(agent);
+    collector.kill();
 }
 
 /// Runs the admin CLI against a collector; returns (exit code, stdout, stderr).
@@ -388,6 +505,7 @@ async fn the_admin_cli_answers_from_the_query_api() {
     assert_eq!(agent.send_expect_ack(batch).await, 5);
 
     let addr = collector.addr;
+    wait_for_gaps(addr, "the imap gap", |g| !g.is_empty()).await;
     let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["servers"]))
         .await
         .unwrap();

@@ -55,6 +55,30 @@ pub enum FindingKind {
     RefreshBlockedOnServices,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Gap => "gap",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl FindingKind {
+    /// The name used in the store, the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Failing => "failing",
+            FindingKind::Missing => "missing",
+            FindingKind::Stale => "stale",
+            FindingKind::Slow => "slow",
+            FindingKind::CertExpiring => "cert_expiring",
+            FindingKind::Intercepted => "intercepted",
+            FindingKind::RefreshBlockedOnServices => "refresh_blocked_on_services",
+        }
+    }
+}
+
 /// One gap or warning.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct GapFinding {
@@ -98,8 +122,15 @@ pub fn evaluate(
         let silent_ms = now_unix_ms.saturating_sub(agent.seen_unix_ms);
         let stale_ms = i64::from(interval) * i64::from(policy.stale_after_intervals) * 1000;
         if silent_ms > stale_ms {
+            // The detail stays the same while the agent stays silent: the gap's opening time
+            // says since when.
+            let detail = format!(
+                "no result or heartbeat for over {} s ({} probe intervals)",
+                stale_ms / 1000,
+                policy.stale_after_intervals
+            );
             for check in &required {
-                let detail = format!("agent silent for {} s", silent_ms / 1000);
+                let detail = detail.clone();
                 out.push(finding(*check, Severity::Gap, FindingKind::Stale, detail));
             }
             continue;
@@ -237,6 +268,24 @@ mod tests {
             .filter(|g| g.severity == Severity::Gap)
             .map(|g| (g.agent_id.clone(), g.check, g.kind))
             .collect()
+    }
+
+    #[test]
+    fn names_match_the_serde_names() {
+        for k in [
+            FindingKind::Failing,
+            FindingKind::Missing,
+            FindingKind::Stale,
+            FindingKind::Slow,
+            FindingKind::CertExpiring,
+            FindingKind::Intercepted,
+            FindingKind::RefreshBlockedOnServices,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for s in [Severity::Gap, Severity::Warning] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Gaps: what each server's role requires (the policy) against what its agent reports.
 //!
-//! Today this evaluates the current state; opening and closing gaps with timestamps (and
-//! serving them through the Query API) builds on it.
+//! `engine` evaluates the current state (pure); `tracker` runs it on a timer and after new
+//! results, and records in the store when each gap opened and closed.
 
 mod engine;
 mod policy;
+mod tracker;
 
 pub use engine::{evaluate, AgentView, CheckView, FindingKind, GapFinding, Severity};
 pub use policy::{Policy, PolicyError, Retriever};
+pub use tracker::{now_ms, Tracker, MIN_SPACING};

@@ -15,7 +15,9 @@
 //! check)`, replaced only by a higher seq in the same transaction as the insert, so
 //! current-state queries never scan history and pruning never touches current state.
 
+mod gaps;
 mod rows;
+mod types;
 mod writer;
 
 #[cfg(test)]
@@ -32,12 +34,18 @@ use sqlx::sqlite::{
 use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
+pub use types::{
+    AgentRecord, CheckState, FoundGap, GapChanges, GapFilter, GapRecord, InsertOutcome, KnownAgent,
+    NewResult, StoreError, StoredResult,
+};
 use writer::{Msg, Op, Reply};
 
 /// `history` returns at most this many rows, whatever limit it is asked for.
 pub const MAX_HISTORY_LIMIT: u32 = 10_000;
 /// One `insert_results` call takes at most this many results.
 pub const MAX_RESULTS_PER_INSERT: usize = 10_000;
+/// A gap query returns at most this many gaps.
+pub const MAX_GAPS_LIMIT: u32 = 10_000;
 /// The writer puts at most this many queued requests into one transaction...
 pub const MAX_BATCH_REQUESTS: usize = 256;
 /// ...and stops adding requests once the transaction holds about this many rows.
@@ -53,114 +61,6 @@ const READ_POOL_SIZE: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// An agent (one ECE server) as it described itself, and when it was last heard from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentRecord {
-    pub agent_id: String,
-    pub hostname: String,
-    pub role: String,
-    pub deployment: String,
-    pub agent_version: String,
-    pub os: String,
-    pub ece_version: String,
-    pub ece_es: String,
-    pub probe_interval_s: u32,
-    pub seen_unix_ms: i64,
-}
-
-/// One result as an agent sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewResult {
-    /// The agent's sequence number for this result (at most `i64::MAX`).
-    pub seq: u64,
-    pub check: String,
-    pub started_unix_ms: i64,
-    /// `pass`, `warn` or `fail`.
-    pub outcome: String,
-    pub failure_kind: Option<String>,
-    pub failure_stage: Option<String>,
-    /// At most `i64::MAX`.
-    pub duration_us: u64,
-    /// The full result, opaque to the store.
-    pub detail: Vec<u8>,
-}
-
-/// A result as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResult {
-    pub agent_id: String,
-    pub seq: u64,
-    pub check: String,
-    pub started_unix_ms: i64,
-    pub outcome: String,
-    pub failure_kind: Option<String>,
-    pub failure_stage: Option<String>,
-    pub duration_us: u64,
-    pub detail: Vec<u8>,
-    pub received_unix_ms: i64,
-}
-
-/// What one `insert_results` call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InsertOutcome {
-    /// Results stored by this call.
-    pub inserted: u64,
-    /// Results already stored (same agent and seq), not stored again.
-    pub duplicates: u64,
-    /// The highest seq stored for this agent after the insert (survives pruning).
-    pub max_seq: u64,
-}
-
-/// Why a store operation failed; the message names what failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot create the database directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot open the SQLite database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot apply the schema migrations to the SQLite database {path}: {source}")]
-    Migrate {
-        path: PathBuf,
-        source: sqlx::migrate::MigrateError,
-    },
-    /// A statement failed; `what` says what the store was doing.
-    #[error("{what}: {source}")]
-    Database { what: String, source: sqlx::Error },
-    /// The batch transaction this request was part of failed as a whole (nothing of it
-    /// was stored); `stage` says where.
-    #[error("the write transaction failed at {stage}; nothing of it was stored: {source}")]
-    Transaction {
-        stage: &'static str,
-        source: Arc<sqlx::Error>,
-    },
-    #[error("unknown agent {agent_id}: upsert_agent must record it before {what}")]
-    UnknownAgent {
-        agent_id: String,
-        what: &'static str,
-    },
-    #[error(
-        "{field} {value} of agent {agent_id} is out of range: the store keeps values up to {max}",
-        max = i64::MAX
-    )]
-    OutOfRange {
-        agent_id: String,
-        field: &'static str,
-        value: u64,
-    },
-    #[error(
-        "{count} results in one insert for agent {agent_id}: at most {max} per call",
-        max = MAX_RESULTS_PER_INSERT
-    )]
-    TooManyResults { agent_id: String, count: usize },
-    #[error("corrupt row in table {table}: {what}")]
-    Corrupt { table: &'static str, what: String },
-    #[error("the store is closed")]
-    Closed,
-}
 
 /// The store: cheap to clone (an `Arc` inside); every clone talks to the same writer task
 /// and read pool.
@@ -266,19 +166,26 @@ impl Store {
         self.write(|reply| Op::UpsertAgent { agent, reply }).await
     }
 
-    /// Marks an agent as heard from (only moves forward); the agent must be recorded.
-    pub async fn touch_agent(&self, agent_id: &str, seen_unix_ms: i64) -> Result<(), StoreError> {
+    /// Marks an agent as heard from (only moves forward) and records how many results its
+    /// spool has dropped so far; the agent must be recorded.
+    pub async fn touch_agent(
+        &self,
+        agent_id: &str,
+        seen_unix_ms: i64,
+        spool_dropped: u64,
+    ) -> Result<(), StoreError> {
         let agent_id = agent_id.to_owned();
         self.write(|reply| Op::Touch {
             agent_id,
             seen_unix_ms,
+            spool_dropped,
             reply,
         })
         .await
     }
 
     /// Every recorded agent, by id.
-    pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+    pub async fn agents(&self) -> Result<Vec<KnownAgent>, StoreError> {
         let rows = sqlx::query(rows::SELECT_AGENTS)
             .fetch_all(&self.inner.reads)
             .await
@@ -337,14 +244,14 @@ impl Store {
         rows.iter().map(|r| rows::result(r, "latest")).collect()
     }
 
-    /// The latest result per check of every agent, by agent then check (from the
-    /// latest-state table; one row per agent and check, never history).
-    pub async fn latest_all(&self) -> Result<Vec<StoredResult>, StoreError> {
-        let rows = sqlx::query(rows::SELECT_LATEST_ALL)
+    /// The latest state of every check of every agent, by agent then check, without the
+    /// detail blobs (from the latest-state table; never history).
+    pub async fn latest_states(&self) -> Result<Vec<CheckState>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_STATES)
             .fetch_all(&self.inner.reads)
             .await
-            .map_err(|e| read_error("reading the latest results of all agents", e))?;
-        rows.iter().map(|r| rows::result(r, "latest")).collect()
+            .map_err(|e| read_error("reading the latest state of all agents", e))?;
+        rows.iter().map(rows::state).collect()
     }
 
     /// History of one check on one agent, newest (highest seq) first, at most `limit`
@@ -382,6 +289,47 @@ impl Store {
         loop {
             let deleted = self
                 .write(|reply| Op::Prune {
+                    cutoff_unix_ms,
+                    limit: PRUNE_CHUNK,
+                    reply,
+                })
+                .await?;
+            total += deleted;
+            if deleted < u64::from(PRUNE_CHUNK) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Makes the open gaps exactly `found` (keyed on agent, check, kind and severity), in
+    /// one transaction: new ones open at `now`, ones no longer found close at `now`, ones
+    /// still found keep their opening time and take the new detail.
+    pub async fn reconcile_gaps(
+        &self,
+        found: Vec<FoundGap>,
+        now_unix_ms: i64,
+    ) -> Result<GapChanges, StoreError> {
+        self.write(|reply| Op::ReconcileGaps {
+            found,
+            now_unix_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Gaps matching the filter: the open ones, or history (open and closed, newest
+    /// opened first).
+    pub async fn gaps(&self, filter: &GapFilter) -> Result<Vec<GapRecord>, StoreError> {
+        gaps::select(&self.inner.reads, filter).await
+    }
+
+    /// Deletes gaps closed before the cutoff (never open ones), in bounded steps; returns
+    /// how many.
+    pub async fn prune_gaps_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .write(|reply| Op::PruneGaps {
                     cutoff_unix_ms,
                     limit: PRUNE_CHUNK,
                     reply,

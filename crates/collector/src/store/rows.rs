@@ -3,26 +3,31 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{AgentRecord, StoreError, StoredResult};
+use super::{AgentRecord, CheckState, KnownAgent, StoreError, StoredResult};
 
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
-     agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms \
-     FROM agents ORDER BY agent_id";
+     agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, \
+     spool_dropped FROM agents ORDER BY agent_id";
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail FROM latest WHERE agent_id = ?1 ORDER BY check_id";
+     warning_kinds, detail FROM latest WHERE agent_id = ?1 ORDER BY check_id";
 
-pub(super) const SELECT_LATEST_ALL: &str = "SELECT agent_id, seq, check_id, \
-     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail FROM latest ORDER BY agent_id, check_id";
+/// The latest state of the whole fleet, without detail blobs.
+pub(super) const SELECT_STATES: &str = "SELECT agent_id, check_id, seq, outcome, \
+     failure_kind, warning_kinds, duration_us, received_unix_ms FROM latest \
+     ORDER BY agent_id, check_id";
 
 /// Walks `results_by_check` backwards from the newest seq: no sort, no scan.
 pub(super) const SELECT_HISTORY: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail FROM results WHERE agent_id = ?1 AND check_id = ?2 ORDER BY seq DESC LIMIT ?3";
+     warning_kinds, detail FROM results WHERE agent_id = ?1 AND check_id = ?2 ORDER BY seq DESC LIMIT ?3";
 
-fn column<'r, T>(row: &'r SqliteRow, table: &'static str, name: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(
+    row: &'r SqliteRow,
+    table: &'static str,
+    name: &str,
+) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
@@ -40,10 +45,10 @@ pub(super) fn unsigned_from_db(table: &'static str, value: i64) -> Result<u64, S
     })
 }
 
-pub(super) fn agent(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
+pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
     const T: &str = "agents";
     let interval: i64 = column(row, T, "probe_interval_s")?;
-    Ok(AgentRecord {
+    let record = AgentRecord {
         agent_id: column(row, T, "agent_id")?,
         hostname: column(row, T, "hostname")?,
         role: column(row, T, "role")?,
@@ -57,6 +62,11 @@ pub(super) fn agent(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
             what: format!("probe_interval_s {interval} is not a u32"),
         })?,
         seen_unix_ms: column(row, T, "seen_unix_ms")?,
+    };
+    Ok(KnownAgent {
+        record,
+        last_seq: unsigned_from_db(T, column(row, T, "max_seq")?)?,
+        spool_dropped: unsigned_from_db(T, column(row, T, "spool_dropped")?)?,
     })
 }
 
@@ -71,7 +81,35 @@ pub(super) fn result(row: &SqliteRow, table: &'static str) -> Result<StoredResul
         failure_kind: column(row, table, "failure_kind")?,
         failure_stage: column(row, table, "failure_stage")?,
         duration_us: unsigned_from_db(table, column(row, table, "duration_us")?)?,
+        warning_kinds: split_kinds(column(row, table, "warning_kinds")?),
         detail: column(row, table, "detail")?,
         received_unix_ms: column(row, table, "received_unix_ms")?,
     })
+}
+
+pub(super) fn state(row: &SqliteRow) -> Result<CheckState, StoreError> {
+    const T: &str = "latest";
+    Ok(CheckState {
+        agent_id: column(row, T, "agent_id")?,
+        check: column(row, T, "check_id")?,
+        seq: unsigned_from_db(T, column(row, T, "seq")?)?,
+        outcome: column(row, T, "outcome")?,
+        failure_kind: column(row, T, "failure_kind")?,
+        warning_kinds: split_kinds(column(row, T, "warning_kinds")?),
+        duration_us: unsigned_from_db(T, column(row, T, "duration_us")?)?,
+        received_unix_ms: column(row, T, "received_unix_ms")?,
+    })
+}
+
+/// Warning kinds are stored comma-separated ('' for none).
+pub(super) fn join_kinds(kinds: &[String]) -> String {
+    kinds.join(",")
+}
+
+fn split_kinds(stored: String) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -28,6 +28,7 @@ fn result(seq: u64, check: &str, outcome: &str) -> NewResult {
         failure_kind: (outcome == "fail").then(|| "tcp_refused".to_owned()),
         failure_stage: (outcome == "fail").then(|| "tcp".to_owned()),
         duration_us: seq.saturating_add(1_000),
+        warning_kinds: Vec::new(),
         detail: format!("detail {check} {seq}").into_bytes(),
     }
 }
@@ -174,15 +175,21 @@ async fn data_survives_close_and_reopen() {
         )
         .await
         .unwrap();
-    let before_latest = store.latest_all().await.unwrap();
+    let before_latest = store.latest_states().await.unwrap();
     store.close().await;
 
     let store = open(&path).await;
     let agents = store.agents().await.unwrap();
-    assert_eq!(agents, vec![agent("a1", 5), agent("a2", 6)]);
+    let records: Vec<_> = agents.iter().map(|a| a.record.clone()).collect();
+    // Results are news from the agent: a1 was seen when they arrived (50).
+    assert_eq!(records, vec![agent("a1", 50), agent("a2", 6)]);
+    assert_eq!(
+        agents.iter().map(|a| a.last_seq).collect::<Vec<_>>(),
+        vec![2, 0]
+    );
     assert_eq!(store.last_seq("a1").await.unwrap(), 2);
     assert_eq!(store.last_seq("a2").await.unwrap(), 0);
-    assert_eq!(store.latest_all().await.unwrap(), before_latest);
+    assert_eq!(store.latest_states().await.unwrap(), before_latest);
     assert_eq!(store.history("a1", "smtp", 10).await.unwrap().len(), 1);
     // Migrations are not applied twice, and the reopened store writes.
     let again = store
@@ -223,14 +230,14 @@ async fn prune_removes_old_history_but_keeps_latest_and_last_seq() {
         .insert_results("a1", vec![result(4, "smtp", "fail")], 3_000)
         .await
         .unwrap();
-    let latest_before = store.latest_all().await.unwrap();
+    let latest_before = store.latest_states().await.unwrap();
 
     assert_eq!(store.prune_before(2_000).await.unwrap(), 4);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 1);
     assert_eq!(store.history("a1", "smtp", 10).await.unwrap().len(), 1);
     assert!(store.history("a1", "imap", 10).await.unwrap().is_empty());
     // Current state and the agents' high-water marks are untouched.
-    assert_eq!(store.latest_all().await.unwrap(), latest_before);
+    assert_eq!(store.latest_states().await.unwrap(), latest_before);
     assert_eq!(store.latest("a2").await.unwrap()[0].seq, 7);
     assert_eq!(store.last_seq("a2").await.unwrap(), 7);
     assert_eq!(store.last_seq("a1").await.unwrap(), 4);
@@ -375,7 +382,7 @@ async fn a_constraint_violation_is_rolled_back_alone() {
             vec![result(1, "imap", "pass"), result(2, "imap", "maybe")],
             10
         ),
-        store.touch_agent("a2", 99),
+        store.touch_agent("a2", 99, 7),
     );
     assert_eq!(store.commits() - commits, 1);
     assert_eq!(ok.unwrap().inserted, 1);
@@ -389,7 +396,8 @@ async fn a_constraint_violation_is_rolled_back_alone() {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 1);
     assert!(store.latest("a2").await.unwrap().is_empty());
     let a2 = store.agents().await.unwrap().remove(1);
-    assert_eq!(a2.seen_unix_ms, 99);
+    assert_eq!(a2.record.seen_unix_ms, 99);
+    assert_eq!(a2.spool_dropped, 7, "the heartbeat's dropped count is kept");
     store.close().await;
 }
 
@@ -402,7 +410,7 @@ async fn writes_for_an_unknown_agent_are_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::UnknownAgent { .. }), "{err:?}");
     assert!(err.to_string().contains("unknown agent ghost"), "{err}");
-    let err = store.touch_agent("ghost", 1).await.unwrap_err();
+    let err = store.touch_agent("ghost", 1, 0).await.unwrap_err();
     assert!(matches!(err, StoreError::UnknownAgent { .. }), "{err:?}");
     assert_eq!(store.last_seq("ghost").await.unwrap(), 0);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM results").await, 0);
@@ -470,16 +478,16 @@ async fn upsert_updates_the_agent_and_seen_only_moves_forward() {
     assert_eq!(stored.len(), 1);
     // Everything declared is updated; seen does not go back from 100 to 50.
     assert_eq!(
-        stored[0],
+        stored[0].record,
         AgentRecord {
             seen_unix_ms: 100,
             ..changed.clone()
         }
     );
-    store.touch_agent("a1", 90).await.unwrap();
-    assert_eq!(store.agents().await.unwrap()[0].seen_unix_ms, 100);
-    store.touch_agent("a1", 200).await.unwrap();
-    assert_eq!(store.agents().await.unwrap()[0].seen_unix_ms, 200);
+    store.touch_agent("a1", 90, 0).await.unwrap();
+    assert_eq!(store.agents().await.unwrap()[0].record.seen_unix_ms, 100);
+    store.touch_agent("a1", 200, 0).await.unwrap();
+    assert_eq!(store.agents().await.unwrap()[0].record.seen_unix_ms, 200);
     store.close().await;
 }
 
@@ -524,4 +532,134 @@ async fn a_closed_store_refuses_work_from_its_clones() {
     assert!(matches!(err, StoreError::Closed), "{err:?}");
     // Closing a clone of a closed store returns at once.
     clone.close().await;
+}
+
+fn found(agent: &str, check: &str, kind: &str, detail: &str) -> FoundGap {
+    FoundGap {
+        agent_id: agent.to_owned(),
+        check: check.to_owned(),
+        kind: kind.to_owned(),
+        severity: "gap".to_owned(),
+        deployment: "prod".to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn open_only() -> GapFilter {
+    GapFilter {
+        open_only: true,
+        ..GapFilter::default()
+    }
+}
+
+#[tokio::test]
+async fn gaps_open_stay_open_with_their_time_and_close() {
+    let (_dir, store) = open_temp().await;
+    let first = vec![
+        found("a1", "imap", "failing", "tcp_refused"),
+        found("a2", "smtp", "missing", "never reported"),
+    ];
+    let changes = store.reconcile_gaps(first.clone(), 1_000).await.unwrap();
+    assert_eq!((changes.opened.len(), changes.closed.len()), (2, 0));
+
+    // Found again, one with a new detail: nothing opens, the time is kept.
+    let mut again = first.clone();
+    again[0].detail = "tcp_timeout".to_owned();
+    let changes = store.reconcile_gaps(again, 2_000).await.unwrap();
+    assert_eq!(
+        (changes.opened.len(), changes.closed.len(), changes.updated),
+        (0, 0, 1)
+    );
+    let open = store.gaps(&open_only()).await.unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0].agent_id, "a1");
+    assert_eq!(
+        (open[0].detail.as_str(), open[0].opened_unix_ms),
+        ("tcp_timeout", 1_000)
+    );
+
+    // a1's imap is fixed: it closes; a2's stays.
+    let changes = store
+        .reconcile_gaps(vec![first[1].clone()], 3_000)
+        .await
+        .unwrap();
+    assert_eq!(changes.closed.len(), 1);
+    assert_eq!(changes.closed[0].closed_unix_ms, Some(3_000));
+    let open = store.gaps(&open_only()).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].agent_id, "a2");
+
+    // It fails again: a new gap, a new opening time; history shows both, newest first.
+    store.reconcile_gaps(first.clone(), 4_000).await.unwrap();
+    let imap_history = store
+        .gaps(&GapFilter {
+            agent_id: Some("a1".to_owned()),
+            check: Some("imap".to_owned()),
+            ..GapFilter::default()
+        })
+        .await
+        .unwrap();
+    let spans: Vec<_> = imap_history
+        .iter()
+        .map(|g| (g.opened_unix_ms, g.closed_unix_ms))
+        .collect();
+    assert_eq!(spans, vec![(4_000, None), (1_000, Some(3_000))]);
+    // since: gaps closed before it are left out.
+    let recent = store
+        .gaps(&GapFilter {
+            since_unix_ms: Some(3_500),
+            ..GapFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 2, "{recent:?}");
+    assert!(recent.iter().all(|g| g.closed_unix_ms.is_none()));
+
+    // Pruning removes closed gaps before the cutoff, never open ones.
+    assert_eq!(store.prune_gaps_before(10_000).await.unwrap(), 1);
+    assert_eq!(store.gaps(&GapFilter::default()).await.unwrap().len(), 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn open_gaps_are_read_from_the_partial_index() {
+    use sqlx::Row;
+    let (_dir, store) = open_temp().await;
+    let rows = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT gap_id FROM gaps WHERE closed_unix_ms IS NULL \
+         ORDER BY deployment",
+    )
+    .fetch_all(&store.inner.reads)
+    .await
+    .unwrap();
+    let plan: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+    assert!(
+        plan.iter().any(|p| p.contains("gaps_open")),
+        "open gaps must come from the partial index: {plan:?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn warning_kinds_and_spool_counts_round_trip() {
+    let (_dir, store) = open_temp().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    let mut r = result(1, "smtp", "warn");
+    r.warning_kinds = vec![
+        "tls_intercepted".to_owned(),
+        "cert_expiring_soon".to_owned(),
+    ];
+    store
+        .insert_results("a1", vec![r.clone()], 5)
+        .await
+        .unwrap();
+    let states = store.latest_states().await.unwrap();
+    assert_eq!(states[0].warning_kinds, r.warning_kinds);
+    assert_eq!(
+        store.history("a1", "smtp", 1).await.unwrap()[0].warning_kinds,
+        r.warning_kinds
+    );
+    store.touch_agent("a1", 6, 42).await.unwrap();
+    assert_eq!(store.agents().await.unwrap()[0].spool_dropped, 42);
+    store.close().await;
 }

@@ -11,7 +11,8 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AgentRecord, InsertOutcome, NewResult, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    gaps, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult, StoreError,
+    MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// Where a request's answer goes, once its batch is committed (or has failed).
@@ -34,6 +35,7 @@ pub(super) enum Op {
     Touch {
         agent_id: String,
         seen_unix_ms: i64,
+        spool_dropped: u64,
         reply: Reply<()>,
     },
     Insert {
@@ -47,6 +49,16 @@ pub(super) enum Op {
         limit: u32,
         reply: Reply<u64>,
     },
+    ReconcileGaps {
+        found: Vec<FoundGap>,
+        now_unix_ms: i64,
+        reply: Reply<GapChanges>,
+    },
+    PruneGaps {
+        cutoff_unix_ms: i64,
+        limit: u32,
+        reply: Reply<u64>,
+    },
 }
 
 impl Op {
@@ -54,7 +66,10 @@ impl Op {
     fn rows(&self) -> usize {
         match self {
             Op::Insert { results, .. } => results.len().max(1),
-            Op::Prune { limit, .. } => usize::try_from(*limit).unwrap_or(MAX_BATCH_ROWS),
+            Op::Prune { limit, .. } | Op::PruneGaps { limit, .. } => {
+                usize::try_from(*limit).unwrap_or(MAX_BATCH_ROWS)
+            }
+            Op::ReconcileGaps { found, .. } => found.len().max(1),
             Op::UpsertAgent { .. } | Op::Touch { .. } => 1,
         }
     }
@@ -68,7 +83,10 @@ impl Op {
             Op::Insert { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Op::Prune { reply, .. } => {
+            Op::Prune { reply, .. } | Op::PruneGaps { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Op::ReconcileGaps { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -248,8 +266,12 @@ async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
         Op::Touch {
             agent_id,
             seen_unix_ms,
+            spool_dropped,
             reply,
-        } => settle(reply, touch_agent(conn, &agent_id, seen_unix_ms).await),
+        } => settle(
+            reply,
+            touch_agent(conn, &agent_id, seen_unix_ms, spool_dropped).await,
+        ),
         Op::Insert {
             agent_id,
             results,
@@ -264,6 +286,16 @@ async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
             limit,
             reply,
         } => settle(reply, prune(conn, cutoff_unix_ms, limit).await),
+        Op::ReconcileGaps {
+            found,
+            now_unix_ms,
+            reply,
+        } => settle(reply, gaps::reconcile(conn, found, now_unix_ms).await),
+        Op::PruneGaps {
+            cutoff_unix_ms,
+            limit,
+            reply,
+        } => settle(reply, gaps::prune_closed(conn, cutoff_unix_ms, limit).await),
     }
 }
 
@@ -315,14 +347,19 @@ async fn touch_agent(
     conn: &mut SqliteConnection,
     agent_id: &str,
     seen_unix_ms: i64,
+    spool_dropped: u64,
 ) -> Result<(), StoreError> {
-    let done =
-        sqlx::query("UPDATE agents SET seen_unix_ms = MAX(seen_unix_ms, ?2) WHERE agent_id = ?1")
-            .bind(agent_id)
-            .bind(seen_unix_ms)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error(format!("marking agent {agent_id} as seen")))?;
+    let spool_dropped = to_db(agent_id, "spool_dropped", spool_dropped)?;
+    let done = sqlx::query(
+        "UPDATE agents SET seen_unix_ms = MAX(seen_unix_ms, ?2), spool_dropped = ?3 \
+         WHERE agent_id = ?1",
+    )
+    .bind(agent_id)
+    .bind(seen_unix_ms)
+    .bind(spool_dropped)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error(format!("marking agent {agent_id} as seen")))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::UnknownAgent {
             agent_id: agent_id.to_owned(),
@@ -334,7 +371,7 @@ async fn touch_agent(
 
 const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     warning_kinds, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
      ON CONFLICT (agent_id, seq) DO NOTHING";
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
@@ -342,14 +379,15 @@ const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
 /// result just stored, so the two tables cannot disagree and the detail is bound once.
 const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     detail) SELECT agent_id, seq, check_id, started_unix_ms, received_unix_ms, outcome, \
-     failure_kind, failure_stage, duration_us, detail FROM results \
+     warning_kinds, detail) SELECT agent_id, seq, check_id, started_unix_ms, \
+     received_unix_ms, outcome, failure_kind, failure_stage, duration_us, warning_kinds, \
+     detail FROM results \
      WHERE agent_id = ?1 AND seq = ?2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
      failure_stage = excluded.failure_stage, duration_us = excluded.duration_us, \
-     detail = excluded.detail \
+     warning_kinds = excluded.warning_kinds, detail = excluded.detail \
      WHERE excluded.seq > latest.seq";
 
 async fn insert_results(
@@ -392,6 +430,7 @@ async fn insert_results(
             .bind(r.failure_kind.as_deref())
             .bind(r.failure_stage.as_deref())
             .bind(duration_us)
+            .bind(super::rows::join_kinds(&r.warning_kinds))
             .bind(r.detail.as_slice())
             .execute(&mut *conn)
             .await
@@ -409,17 +448,21 @@ async fn insert_results(
             .await
             .map_err(db_error(format!("updating the latest state: {}", what())))?;
     }
-    if let Some(highest) = highest_inserted.filter(|h| *h > max_seq) {
-        sqlx::query("UPDATE agents SET max_seq = ?2 WHERE agent_id = ?1")
-            .bind(agent_id)
-            .bind(highest)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error(format!(
-                "raising the last seq of agent {agent_id}"
-            )))?;
-        max_seq = highest;
-    }
+    // A batch is news from the agent, as a heartbeat is: it keeps the agent from going
+    // stale. The last seq only ever rises.
+    max_seq = max_seq.max(highest_inserted.unwrap_or(0));
+    sqlx::query(
+        "UPDATE agents SET max_seq = ?2, seen_unix_ms = MAX(seen_unix_ms, ?3) \
+         WHERE agent_id = ?1",
+    )
+    .bind(agent_id)
+    .bind(max_seq)
+    .bind(received_unix_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error(format!(
+        "updating agent {agent_id} after its results"
+    )))?;
     outcome.max_seq = super::rows::unsigned_from_db("agents", max_seq)?;
     Ok(outcome)
 }

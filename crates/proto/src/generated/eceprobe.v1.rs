@@ -635,6 +635,9 @@ pub struct Server {
     pub seen_unix_ms: i64,
     #[prost(uint64, tag = "11")]
     pub last_seq: u64,
+    /// Results the agent's spool had to drop (its disk budget was full), as last reported.
+    #[prost(uint64, tag = "12")]
+    pub spool_dropped: u64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListServersResponse {
@@ -671,13 +674,44 @@ pub struct Gap {
     pub kind: ::prost::alloc::string::String,
     #[prost(string, tag = "6")]
     pub detail: ::prost::alloc::string::String,
+    #[prost(int64, tag = "7")]
+    pub opened_unix_ms: i64,
+    /// 0 while the gap is open.
+    #[prost(int64, tag = "8")]
+    pub closed_unix_ms: i64,
+    #[prost(uint64, tag = "9")]
+    pub gap_id: u64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GapsResponse {
     #[prost(message, repeated, tag = "1")]
     pub gaps: ::prost::alloc::vec::Vec<Gap>,
+    /// When the gaps were last brought up to date (0: not yet since the collector started).
     #[prost(int64, tag = "2")]
     pub evaluated_unix_ms: i64,
+}
+/// Every filter is optional (empty or 0 = any).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GapHistoryRequest {
+    #[prost(string, tag = "1")]
+    pub deployment: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub agent_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub check: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub severity: ::prost::alloc::string::String,
+    /// Only gaps open at or after this time.
+    #[prost(int64, tag = "5")]
+    pub since_unix_ms: i64,
+    /// At most this many (default 100, at most 10000).
+    #[prost(uint32, tag = "6")]
+    pub limit: u32,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GapHistoryResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub gaps: ::prost::alloc::vec::Vec<Gap>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ServerResultsRequest {
@@ -810,7 +844,7 @@ pub mod query_client {
                 .insert(GrpcMethod::new("eceprobe.v1.Query", "ListServers"));
             self.inner.unary(req, path, codec).await
         }
-        /// Gaps and warnings as of now, from each server's latest results and the policy.
+        /// Gaps and warnings open now, each with when it opened.
         pub async fn current_gaps(
             &mut self,
             request: impl tonic::IntoRequest<super::GapsRequest>,
@@ -830,6 +864,31 @@ pub mod query_client {
             let mut req = request.into_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("eceprobe.v1.Query", "CurrentGaps"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Gaps and warnings that opened (and maybe closed), newest opened first.
+        pub async fn gap_history(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GapHistoryRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GapHistoryResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/GapHistory",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "GapHistory"));
             self.inner.unary(req, path, codec).await
         }
         /// A server's latest result per check, with every stage's detail.
@@ -904,11 +963,19 @@ pub mod query_server {
             tonic::Response<super::ListServersResponse>,
             tonic::Status,
         >;
-        /// Gaps and warnings as of now, from each server's latest results and the policy.
+        /// Gaps and warnings open now, each with when it opened.
         async fn current_gaps(
             &self,
             request: tonic::Request<super::GapsRequest>,
         ) -> std::result::Result<tonic::Response<super::GapsResponse>, tonic::Status>;
+        /// Gaps and warnings that opened (and maybe closed), newest opened first.
+        async fn gap_history(
+            &self,
+            request: tonic::Request<super::GapHistoryRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GapHistoryResponse>,
+            tonic::Status,
+        >;
         /// A server's latest result per check, with every stage's detail.
         async fn server_results(
             &self,
@@ -1073,6 +1140,49 @@ pub mod query_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CurrentGapsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/GapHistory" => {
+                    #[allow(non_camel_case_types)]
+                    struct GapHistorySvc<T: Query>(pub Arc<T>);
+                    impl<T: Query> tonic::server::UnaryService<super::GapHistoryRequest>
+                    for GapHistorySvc<T> {
+                        type Response = super::GapHistoryResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GapHistoryRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::gap_history(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GapHistorySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

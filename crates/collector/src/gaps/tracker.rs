@@ -1,0 +1,115 @@
+//! The tracker: evaluates the fleet's latest state against the policy and records, in the
+//! store, which gaps opened and which closed. It runs on a timer (so silent agents become
+//! stale gaps) and soon after new results are stored (so a fix shows within seconds), but
+//! never more often than once per [`MIN_SPACING`].
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use super::{evaluate, GapFinding, Policy};
+use crate::convert::{agent_view, check_view};
+use crate::store::{FoundGap, GapChanges, Store, StoreError};
+
+/// Evaluations are at least this far apart, however fast results arrive.
+pub const MIN_SPACING: Duration = Duration::from_secs(1);
+
+/// Evaluates and records gaps; cheap to clone.
+#[derive(Clone)]
+pub struct Tracker {
+    store: Store,
+    policy: Arc<Policy>,
+    stored: Arc<Notify>,
+    last_evaluated: Arc<AtomicI64>,
+}
+
+impl Tracker {
+    pub fn new(store: Store, policy: Policy) -> Tracker {
+        Tracker {
+            store,
+            policy: Arc::new(policy),
+            stored: Arc::new(Notify::new()),
+            last_evaluated: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Notify this when new results are stored: the next evaluation comes sooner.
+    pub fn results_stored(&self) -> Arc<Notify> {
+        Arc::clone(&self.stored)
+    }
+
+    /// When the recorded gaps were last brought up to date (Unix ms; 0 = not yet).
+    pub fn last_evaluated_unix_ms(&self) -> i64 {
+        self.last_evaluated.load(Ordering::Relaxed)
+    }
+
+    /// One evaluation as of `now`: reads agents and latest states, finds the gaps and
+    /// records what opened and closed.
+    pub async fn evaluate_at(&self, now_unix_ms: i64) -> Result<GapChanges, StoreError> {
+        let agents: Vec<_> = self
+            .store
+            .agents()
+            .await?
+            .iter()
+            .map(|a| agent_view(&a.record))
+            .collect();
+        let checks: Vec<_> = self
+            .store
+            .latest_states()
+            .await?
+            .iter()
+            .filter_map(check_view)
+            .collect();
+        let found = evaluate(&self.policy, &agents, &checks, now_unix_ms)
+            .into_iter()
+            .map(found_gap)
+            .collect();
+        let changes = self.store.reconcile_gaps(found, now_unix_ms).await?;
+        self.last_evaluated
+            .fetch_max(now_unix_ms, Ordering::Relaxed);
+        for g in &changes.opened {
+            tracing::info!(deployment = %g.deployment, agent = %g.agent_id, check = %g.check, kind = %g.kind, severity = %g.severity, detail = %g.detail, "gap opened");
+        }
+        for g in &changes.closed {
+            tracing::info!(deployment = %g.deployment, agent = %g.agent_id, check = %g.check, kind = %g.kind, severity = %g.severity, "gap closed");
+        }
+        Ok(changes)
+    }
+
+    /// Evaluates every `every`, and within [`MIN_SPACING`] of new results, forever (abort
+    /// the task to stop it; a write already queued still completes in the store). A failed
+    /// evaluation is logged and retried at the next turn.
+    pub async fn run(self, every: Duration) {
+        loop {
+            if let Err(e) = self.evaluate_at(now_ms()).await {
+                tracing::warn!(error = %e, "gap evaluation failed; retrying at the next turn");
+            }
+            tokio::time::sleep(MIN_SPACING).await;
+            let rest = every.saturating_sub(MIN_SPACING);
+            tokio::select! {
+                () = tokio::time::sleep(rest) => {}
+                () = self.stored.notified() => {}
+            }
+        }
+    }
+}
+
+fn found_gap(g: GapFinding) -> FoundGap {
+    FoundGap {
+        agent_id: g.agent_id,
+        check: g.check.to_string(),
+        kind: g.kind.as_str().to_owned(),
+        severity: g.severity.as_str().to_owned(),
+        deployment: g.deployment,
+        detail: g.detail,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}

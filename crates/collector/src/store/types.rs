@@ -1,0 +1,191 @@
+//! What goes into the store and what comes out: plain structs, no SQL.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::MAX_RESULTS_PER_INSERT;
+
+/// An agent (one ECE server) as it described itself, and when it was last heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub agent_id: String,
+    pub hostname: String,
+    pub role: String,
+    pub deployment: String,
+    pub agent_version: String,
+    pub os: String,
+    pub ece_version: String,
+    pub ece_es: String,
+    pub probe_interval_s: u32,
+    pub seen_unix_ms: i64,
+}
+
+/// An agent as stored: what it declared, and what the collector counts about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAgent {
+    pub record: AgentRecord,
+    /// The highest seq stored (survives pruning).
+    pub last_seq: u64,
+    /// Results the agent's spool had to drop, as its last heartbeat said.
+    pub spool_dropped: u64,
+}
+
+/// One result as an agent sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResult {
+    /// The agent's sequence number for this result (at most `i64::MAX`).
+    pub seq: u64,
+    pub check: String,
+    pub started_unix_ms: i64,
+    /// `pass`, `warn` or `fail`.
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub failure_stage: Option<String>,
+    /// At most `i64::MAX`.
+    pub duration_us: u64,
+    /// Warning kinds (`tls_intercepted`, ...): plain identifiers, no commas.
+    pub warning_kinds: Vec<String>,
+    /// The full result, opaque to the store.
+    pub detail: Vec<u8>,
+}
+
+/// A result as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    pub agent_id: String,
+    pub seq: u64,
+    pub check: String,
+    pub started_unix_ms: i64,
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub failure_stage: Option<String>,
+    pub duration_us: u64,
+    pub warning_kinds: Vec<String>,
+    pub detail: Vec<u8>,
+    pub received_unix_ms: i64,
+}
+
+/// The latest state of one check on one agent, without the detail blob: what the gap engine
+/// reads for the whole fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckState {
+    pub agent_id: String,
+    pub check: String,
+    pub seq: u64,
+    pub outcome: String,
+    pub failure_kind: Option<String>,
+    pub warning_kinds: Vec<String>,
+    pub duration_us: u64,
+    pub received_unix_ms: i64,
+}
+
+/// A gap or warning as the engine found it now; its key is (agent, check, kind, severity).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FoundGap {
+    pub agent_id: String,
+    pub check: String,
+    pub kind: String,
+    /// `gap` or `warning`.
+    pub severity: String,
+    pub deployment: String,
+    pub detail: String,
+}
+
+/// A gap as recorded: open while `closed_unix_ms` is None.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRecord {
+    pub gap_id: i64,
+    pub deployment: String,
+    pub agent_id: String,
+    pub check: String,
+    pub kind: String,
+    pub severity: String,
+    pub detail: String,
+    pub opened_unix_ms: i64,
+    pub closed_unix_ms: Option<i64>,
+}
+
+/// Which gaps to read; every `None` filter matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GapFilter {
+    pub deployment: Option<String>,
+    pub agent_id: Option<String>,
+    pub check: Option<String>,
+    pub severity: Option<String>,
+    /// Only the gaps open now; otherwise open and closed, newest opened first.
+    pub open_only: bool,
+    /// Only gaps still open at or closed after this time (history).
+    pub since_unix_ms: Option<i64>,
+    /// At most this many (capped at [`super::MAX_GAPS_LIMIT`]).
+    pub limit: u32,
+}
+
+/// What one reconciliation changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GapChanges {
+    pub opened: Vec<GapRecord>,
+    pub closed: Vec<GapRecord>,
+    /// Still open, with a new detail.
+    pub updated: u64,
+}
+
+/// What one `insert_results` call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// Results stored by this call.
+    pub inserted: u64,
+    /// Results already stored (same agent and seq), not stored again.
+    pub duplicates: u64,
+    /// The highest seq stored for this agent after the insert (survives pruning).
+    pub max_seq: u64,
+}
+
+/// Why a store operation failed; the message names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot apply the schema migrations to the SQLite database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed; `what` says what the store was doing.
+    #[error("{what}: {source}")]
+    Database { what: String, source: sqlx::Error },
+    /// The batch transaction this request was part of failed as a whole (nothing of it
+    /// was stored); `stage` says where.
+    #[error("the write transaction failed at {stage}; nothing of it was stored: {source}")]
+    Transaction {
+        stage: &'static str,
+        source: Arc<sqlx::Error>,
+    },
+    #[error("unknown agent {agent_id}: upsert_agent must record it before {what}")]
+    UnknownAgent {
+        agent_id: String,
+        what: &'static str,
+    },
+    #[error(
+        "{field} {value} of agent {agent_id} is out of range: the store keeps values up to {max}",
+        max = i64::MAX
+    )]
+    OutOfRange {
+        agent_id: String,
+        field: &'static str,
+        value: u64,
+    },
+    #[error(
+        "{count} results in one insert for agent {agent_id}: at most {max} per call",
+        max = MAX_RESULTS_PER_INSERT
+    )]
+    TooManyResults { agent_id: String, count: usize },
+    #[error("corrupt row in table {table}: {what}")]
+    Corrupt { table: &'static str, what: String },
+    #[error("the store is closed")]
+    Closed,
+}
