@@ -8,7 +8,7 @@ use eceprobe_proto::v1::agent_link_server::AgentLink;
 use eceprobe_proto::v1::{
     agent_message, collector_message, Ack, AgentMessage, CollectorMessage, Welcome,
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -43,15 +43,24 @@ pub struct Ingest {
     store: Store,
     limits: IngestLimits,
     stored: Arc<Notify>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl Ingest {
     /// `stored` is notified whenever new results are stored (the gap tracker waits on it).
-    pub fn new(store: Store, limits: IngestLimits, stored: Arc<Notify>) -> Self {
+    /// When `stopping` turns true every stream ends with UNAVAILABLE, so a graceful
+    /// shutdown does not wait for agents that never hang up.
+    pub fn new(
+        store: Store,
+        limits: IngestLimits,
+        stored: Arc<Notify>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         Ingest {
             store,
             limits,
             stored,
+            stopping,
         }
     }
 }
@@ -113,6 +122,7 @@ impl AgentLink for Ingest {
             store: self.store.clone(),
             limits: self.limits,
             stored: Arc::clone(&self.stored),
+            stopping: self.stopping.clone(),
             agent_id,
             tx,
         };
@@ -126,14 +136,22 @@ struct Session {
     store: Store,
     limits: IngestLimits,
     stored: Arc<Notify>,
+    stopping: watch::Receiver<bool>,
     agent_id: String,
     tx: mpsc::Sender<Result<CollectorMessage, Status>>,
 }
 
 impl Session {
     async fn run(self, mut inbound: Streaming<AgentMessage>) {
+        let mut stopping = self.stopping.clone();
         let end = loop {
-            let next = match tokio::time::timeout(self.limits.idle, inbound.message()).await {
+            let message = tokio::select! {
+                _ = stopping.wait_for(|stop| *stop) => {
+                    break Some(Status::unavailable("the collector is shutting down; reconnect later"));
+                }
+                m = tokio::time::timeout(self.limits.idle, inbound.message()) => m,
+            };
+            let next = match message {
                 Err(_) => {
                     break Some(Status::deadline_exceeded(
                         "no message within the idle limit",

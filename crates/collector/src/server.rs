@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
 use eceprobe_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::gaps::Tracker;
@@ -59,7 +60,13 @@ impl Bound {
         tracker: Tracker,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let ingest = Ingest::new(store.clone(), limits, tracker.results_stored());
+        let (stop, stopping) = watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            // End the agents' streams first: graceful shutdown waits for open streams.
+            let _ = stop.send(true);
+        };
+        let ingest = Ingest::new(store.clone(), limits, tracker.results_stored(), stopping);
         let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let query = QueryServer::new(QueryService::new(store, tracker))
             .max_decoding_message_size(64 * 1024);

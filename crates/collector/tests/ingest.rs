@@ -565,3 +565,38 @@ async fn the_admin_cli_answers_from_the_query_api() {
     drop(agent);
     collector.kill();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_request_ends_agent_streams_and_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eceprobe.db");
+    let mut collector = Collector::start(&db);
+    let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
+    assert_eq!(agent.send_expect_ack(batch(1..=3)).await, 3);
+    // As Ctrl-C or the service manager would: SIGINT while the agent's stream is open.
+    let pid = collector.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(10), agent.rx.message())
+        .await
+        .expect("the collector ends the agent's stream within 10 s");
+    let err = status.expect_err("the stream ends with a status");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    assert!(err.message().contains("shutting down"), "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = collector.child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector did not exit within 10 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    assert_eq!(stored_rows(&db, "svc-1").await.len(), 3);
+}
