@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub timeouts: TimeoutsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `eceprobe-agent run`: the collector, identity, schedule and spool.
+    #[serde(default)]
+    pub run: crate::run_config::RunConfig,
 }
 
 /// Overrides of the cloud profile's host names.

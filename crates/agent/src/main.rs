@@ -2,6 +2,9 @@
 
 mod config;
 mod render;
+mod run;
+mod run_config;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,10 +36,46 @@ struct Cli {
 enum Command {
     /// Run the checks once and print what works, what does not, and what to do.
     Check(CheckArgs),
+    /// Probe on a schedule and stream the results to the collector, until stopped.
+    Run(RunArgs),
 }
 
 #[derive(Args)]
 struct CheckArgs {
+    #[command(flatten)]
+    probe: ProbeArgs,
+    /// Print the full report as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    probe: ProbeArgs,
+    /// The collector's URL, e.g. http://127.0.0.1:7443 ([run] collector).
+    #[arg(long, value_name = "URL")]
+    collector: Option<String>,
+    /// Allow a plaintext link (loopback only): for demos and tests.
+    #[arg(long)]
+    plaintext: bool,
+    /// This agent's name at the collector (default: the host name).
+    #[arg(long)]
+    agent_id: Option<String>,
+    /// The ECE deployment this server belongs to, e.g. prod.
+    #[arg(long)]
+    deployment: Option<String>,
+    /// Seconds between probe cycles (5-86400, default 60).
+    #[arg(long, value_name = "SECONDS")]
+    interval: Option<u64>,
+    /// Where results wait for the collector's ack.
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+}
+
+/// What to probe and how: shared by `check` and `run`.
+#[derive(Args)]
+struct ProbeArgs {
     /// Agent configuration file (TOML); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -67,9 +106,30 @@ struct CheckArgs {
     /// Run only this check (login-https, outlook-https, imap, pop3, smtp, ece-url). Repeatable.
     #[arg(long = "only", value_name = "CHECK", value_parser = parse_check)]
     only: Vec<CheckId>,
-    /// Print the full report as JSON instead of the table.
-    #[arg(long)]
-    json: bool,
+}
+
+impl ProbeArgs {
+    /// The configuration file (if any) with these flags on top.
+    fn resolve(self) -> anyhow::Result<(run_config::RunConfig, config::Resolved)> {
+        let mut file = match &self.config {
+            Some(path) => config::load_file(path)?,
+            None => config::FileConfig::default(),
+        };
+        let run = std::mem::take(&mut file.run);
+        let overrides = config::Overrides {
+            role: self.role,
+            cloud: self.cloud,
+            tenant: self.tenant,
+            ece_url: self.ece_url,
+            proxy: self.proxy,
+            checks: self.only,
+            ca_files: self.ca_files,
+            expected_roots: self.expected_roots,
+            resolve: self.resolve,
+        };
+        let resolved = config::resolve(file, overrides).context("configuration")?;
+        Ok((run, resolved))
+    }
 }
 
 /// The `--json` document: the report plus what it was run as.
@@ -106,6 +166,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log_level);
     let result = match cli.command {
         Command::Check(args) => check(args),
+        Command::Run(args) => run_agent(args).map(|()| EXIT_PASS),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -128,22 +189,7 @@ fn init_logging(level: &str) {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
-    let file = match &args.config {
-        Some(path) => config::load_file(path)?,
-        None => config::FileConfig::default(),
-    };
-    let overrides = config::Overrides {
-        role: args.role,
-        cloud: args.cloud,
-        tenant: args.tenant,
-        ece_url: args.ece_url,
-        proxy: args.proxy,
-        checks: args.only,
-        ca_files: args.ca_files,
-        expected_roots: args.expected_roots,
-        resolve: args.resolve,
-    };
-    let cfg = config::resolve(file, overrides).context("configuration")?;
+    let (_, cfg) = args.probe.resolve()?;
     let trust = Trust::new(&cfg.trust).context("trust")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,4 +222,57 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+fn run_agent(args: RunArgs) -> anyhow::Result<()> {
+    let (run_file, cfg) = args.probe.resolve()?;
+    let overrides = run_config::RunOverrides {
+        collector: args.collector,
+        plaintext: args.plaintext,
+        agent_id: args.agent_id,
+        deployment: args.deployment,
+        interval_s: args.interval,
+        spool_dir: args.spool_dir,
+    };
+    let settings = run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    let trust = Trust::new(&cfg.trust).context("trust")?;
+    // One thread: the agent spends its life waiting; the blocking pool takes disk writes.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stop requested");
+            let _ = stop.send(true);
+        });
+        let prober = Prober::new(cfg.settings, trust);
+        run::run(settings, prober, cfg.specs, shutdown).await
+    })
+}
+
+/// Ctrl-C, or SIGTERM from systemd.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the agent");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -8,7 +8,7 @@ use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, CheckState, NewResult};
+use crate::store::{AgentRecord, CheckState, KnownAgent, NewResult};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -158,7 +158,8 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
 }
 
 /// An agent as the gap engine sees it.
-pub fn agent_view(a: &AgentRecord) -> AgentView {
+pub fn agent_view(known: &KnownAgent) -> AgentView {
+    let a = &known.record;
     let role = match a.role.as_str() {
         "services" => eceprobe_checks::Role::Services,
         "application" => eceprobe_checks::Role::Application,
@@ -171,6 +172,7 @@ pub fn agent_view(a: &AgentRecord) -> AgentView {
         deployment: a.deployment.clone(),
         probe_interval_s: a.probe_interval_s,
         seen_unix_ms: a.seen_unix_ms,
+        first_seen_unix_ms: known.first_seen_unix_ms,
     }
 }
 

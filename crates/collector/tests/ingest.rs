@@ -365,6 +365,17 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     let collector = Collector::start_with(&db, &["--config", config.to_str().unwrap()]);
     let addr = collector.addr;
     let (mut agent, _) = Agent::connect_every(addr, "svc-9", 1).await;
+    // The agent heartbeats twice an interval, as real agents do, until it goes silent.
+    let beats = agent.tx.clone();
+    let beating = tokio::spawn(async move {
+        loop {
+            let beat = msg(agent_message::Body::Heartbeat(Heartbeat::default()));
+            if beats.send(beat).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
 
     let mut smtp = result(2, "smtp");
     smtp.outcome = Outcome::Warn as i32;
@@ -381,7 +392,11 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     let sent_at = now_ms();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: first }));
     assert_eq!(agent.send_expect_ack(batch).await, 3);
-    let gaps = wait_for_gaps(addr, "the imap gap", |g| has(g, "svc-9", "imap", "failing")).await;
+    // Missing checks count once the new agent's settling window (2 intervals) is over.
+    let gaps = wait_for_gaps(addr, "the imap and missing gaps", |g| {
+        has(g, "svc-9", "imap", "failing") && has(g, "svc-9", "pop3", "missing")
+    })
+    .await;
     let imap = gaps.iter().find(|g| g.check == "imap").unwrap();
     assert_eq!(
         (imap.severity.as_str(), imap.detail.as_str()),
@@ -432,6 +447,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
 
     // The agent goes silent (no results, no heartbeat): within a few seconds every check
     // its role needs is a stale gap.
+    beating.abort();
     drop(agent);
     let gaps = wait_for_gaps(addr, "stale gaps", |g| {
         g.iter().filter(|g| g.kind == "stale").count() == 5

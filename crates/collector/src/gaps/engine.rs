@@ -16,6 +16,7 @@ pub struct AgentView {
     pub deployment: String,
     pub probe_interval_s: u32,
     pub seen_unix_ms: i64,
+    pub first_seen_unix_ms: i64,
 }
 
 /// An agent's latest result for one check.
@@ -140,7 +141,10 @@ pub fn evaluate(
             .get(agent.agent_id.as_str())
             .map(|v| v.iter().map(|c| (c.check, *c)).collect())
             .unwrap_or_default();
-        for check in &required {
+        // A new agent gets the stale window to report everything before a check counts
+        // as missing: its first probe cycle is still running.
+        let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
+        for check in required.iter().filter(|_| !settling) {
             if !reported.contains_key(check) {
                 let detail = "never reported".to_string();
                 out.push(finding(*check, Severity::Gap, FindingKind::Missing, detail));
@@ -236,6 +240,7 @@ mod tests {
             deployment: "prod".into(),
             probe_interval_s: 60,
             seen_unix_ms: NOW - 1000,
+            first_seen_unix_ms: NOW - 3_600_000,
         }
     }
 
@@ -323,6 +328,26 @@ mod tests {
             5
         );
         assert_eq!(found.len(), 7);
+    }
+
+    #[test]
+    fn a_new_agent_has_its_stale_window_to_report_before_checks_are_missing() {
+        let mut fresh = agent("new", Role::Services);
+        fresh.first_seen_unix_ms = NOW - 60_000;
+        let checks = vec![check("new", CheckId::Imap, "fail")];
+        let found = gaps(&evaluate(
+            &Policy::default(),
+            &[fresh.clone()],
+            &checks,
+            NOW,
+        ));
+        assert_eq!(
+            found,
+            vec![("new".into(), CheckId::Imap, FindingKind::Failing)]
+        );
+        fresh.first_seen_unix_ms = NOW - 4 * 60_000;
+        let found = gaps(&evaluate(&Policy::default(), &[fresh], &checks, NOW));
+        assert_eq!(found.len(), 5, "four missing and one failing: {found:?}");
     }
 
     #[test]

@@ -48,13 +48,7 @@ impl Tracker {
     /// One evaluation as of `now`: reads agents and latest states, finds the gaps and
     /// records what opened and closed.
     pub async fn evaluate_at(&self, now_unix_ms: i64) -> Result<GapChanges, StoreError> {
-        let agents: Vec<_> = self
-            .store
-            .agents()
-            .await?
-            .iter()
-            .map(|a| agent_view(&a.record))
-            .collect();
+        let agents: Vec<_> = self.store.agents().await?.iter().map(agent_view).collect();
         let checks: Vec<_> = self
             .store
             .latest_states()

@@ -7,7 +7,7 @@ use super::{AgentRecord, CheckState, KnownAgent, StoreError, StoredResult};
 
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, \
-     spool_dropped FROM agents ORDER BY agent_id";
+     spool_dropped, first_seen_unix_ms FROM agents ORDER BY agent_id";
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
@@ -67,6 +67,7 @@ pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
         record,
         last_seq: unsigned_from_db(T, column(row, T, "max_seq")?)?,
         spool_dropped: unsigned_from_db(T, column(row, T, "spool_dropped")?)?,
+        first_seen_unix_ms: column(row, T, "first_seen_unix_ms")?,
     })
 }
 

@@ -28,6 +28,8 @@ pub struct KnownAgent {
     pub last_seq: u64,
     /// Results the agent's spool had to drop, as its last heartbeat said.
     pub spool_dropped: u64,
+    /// When the collector first heard of the agent.
+    pub first_seen_unix_ms: i64,
 }
 
 /// One result as an agent sent it.

@@ -1,0 +1,91 @@
+//! `eceprobe-agent run`: the long-lived agent. The schedule probes and spools; the uplink
+//! streams the spool to the collector. They share only the spool, so a collector outage
+//! never stops probing and a slow probe never stalls the link.
+
+mod backoff;
+mod schedule;
+mod spool_link;
+mod uplink;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use eceprobe_checks::{CheckSpec, Prober};
+use eceprobe_proto::v1::Hello;
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Endpoint;
+
+use schedule::Schedule;
+use spool_link::SharedSpool;
+use uplink::{Identity, Uplink};
+
+/// Everything `run` needs beyond the probes.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The collector's gRPC URL.
+    pub collector: String,
+    pub hello: Hello,
+    pub interval: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(
+    settings: RunSettings,
+    prober: Prober,
+    specs: Vec<CheckSpec>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
+        .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
+    let endpoint = Endpoint::from_shared(settings.collector.clone())
+        .with_context(|| format!("collector URL '{}'", settings.collector))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    tracing::info!(
+        agent = %settings.hello.agent_id,
+        collector = %settings.collector,
+        interval_s = settings.interval.as_secs(),
+        spool = %settings.spool_dir.display(),
+        "agent running"
+    );
+    let (audits_tx, audits_rx) = mpsc::channel(1);
+    let schedule = Schedule {
+        prober,
+        specs,
+        interval: settings.interval,
+        spool: spool.clone(),
+    };
+    let uplink = Uplink {
+        endpoint,
+        identity: Identity {
+            hello: settings.hello,
+        },
+        spool,
+        audits: audits_tx,
+    };
+    let probing = tokio::spawn(schedule.run(audits_rx, shutdown.clone()));
+    let linking = tokio::spawn(uplink.run(shutdown));
+    let (probed, linked) = tokio::join!(probing, linking);
+    probed.context("the probe schedule stopped unexpectedly")?;
+    linked.context("the collector link stopped unexpectedly")?;
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone). The watch guard is dropped
+/// here, so callers' futures stay `Send`.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

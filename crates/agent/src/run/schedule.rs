@@ -1,0 +1,97 @@
+//! The probe schedule: the whole suite every interval (jittered, so a fleet does not fire at
+//! once), and at once when the collector orders an audit. Every result is numbered and
+//! written to the spool before the uplink may send it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eceprobe_checks::{CheckSpec, Prober};
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+
+use super::backoff::{jittered, unit_random};
+use super::spool_link::SharedSpool;
+use super::stopped;
+use crate::wire;
+
+/// How far each interval may move from the configured one.
+const JITTER: f64 = 0.1;
+/// The first run comes within this long of the start (not a whole interval later).
+const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
+
+/// An audit the collector ordered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOrder {
+    pub audit_id: String,
+}
+
+pub struct Schedule {
+    pub prober: Prober,
+    pub specs: Vec<CheckSpec>,
+    pub interval: Duration,
+    pub spool: SharedSpool,
+}
+
+impl Schedule {
+    /// Runs until `shutdown` turns true; a probe cycle in progress is abandoned then (its
+    /// results were not spooled, so nothing half-written remains).
+    pub async fn run(
+        self,
+        mut audits: mpsc::Receiver<AuditOrder>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut wait = FIRST_RUN_WITHIN.min(self.interval).mul_f64(unit_random());
+        loop {
+            let audit_id = tokio::select! {
+                () = stopped(&mut shutdown) => return,
+                () = tokio::time::sleep(wait) => String::new(),
+                Some(order) = audits.recv() => order.audit_id,
+            };
+            tokio::select! {
+                () = stopped(&mut shutdown) => return,
+                () = self.cycle(&audit_id) => {}
+            }
+            wait = jittered(self.interval, JITTER);
+        }
+    }
+
+    /// One run of the suite, spooled as one batch.
+    async fn cycle(&self, audit_id: &str) {
+        let started_unix_ms = now_ms();
+        let report = self.prober.suite(&self.specs).await;
+        let failing = report.checks.iter().filter(|c| c.failure.is_some()).count();
+        let audit_id = audit_id.to_owned();
+        let checks = report.checks;
+        let count = checks.len();
+        let spooled = self
+            .spool
+            .append_numbered(move |first_seq| {
+                checks
+                    .iter()
+                    .zip(first_seq..)
+                    .map(|(c, seq)| {
+                        wire::check_result(c, seq, started_unix_ms, &audit_id).encode_to_vec()
+                    })
+                    .collect()
+            })
+            .await;
+        match spooled {
+            Ok((first, last)) => tracing::info!(
+                checks = count,
+                failing,
+                first_seq = first,
+                last_seq = last,
+                "probe cycle spooled"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the probe results to the spool; they are lost")
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}

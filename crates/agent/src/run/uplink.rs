@@ -1,0 +1,231 @@
+//! The uplink: one `AgentLink` stream to the collector. Hello, then the collector's Welcome
+//! says what it already stored; the spool is acked up to there and everything after it is
+//! sent in order, a few batches in flight at most. Acks drain the spool. Heartbeats carry
+//! the spool's dropped count. Any failure ends the stream; the next one starts after a
+//! jittered exponential backoff, resending from what the collector says it stored.
+
+use std::time::Duration;
+
+use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
+use eceprobe_proto::v1::{
+    agent_message, collector_message, order, AgentMessage, CheckResult, Heartbeat, Hello,
+    ResultBatch,
+};
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use super::backoff::Backoff;
+use super::schedule::AuditOrder;
+use super::spool_link::SharedSpool;
+use super::stopped;
+
+/// Results per batch (the collector takes at most 500).
+const BATCH_RECORDS: usize = 200;
+/// Bytes per batch, well under the collector's 4 MiB message limit.
+const BATCH_BYTES: usize = 1024 * 1024;
+/// Batches sent and not yet acked.
+const WINDOW: usize = 4;
+const HEARTBEAT: Duration = Duration::from_secs(30);
+/// Connecting, and waiting for the Welcome.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A batch not acked within this long means the link is broken.
+const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Who this agent is, as its Hello says.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub hello: Hello,
+}
+
+pub struct Uplink {
+    pub endpoint: Endpoint,
+    pub identity: Identity,
+    pub spool: SharedSpool,
+    pub audits: mpsc::Sender<AuditOrder>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("cannot connect to the collector: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("the collector refused the stream: {0}")]
+    Refused(tonic::Status),
+    #[error("the collector ended the stream: {0}")]
+    Ended(tonic::Status),
+    #[error("the collector closed the stream")]
+    Closed,
+    #[error("{0}")]
+    Protocol(&'static str),
+    #[error("the collector did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("spool: {0}")]
+    Spool(String),
+}
+
+impl Uplink {
+    /// Keeps a stream up until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+        loop {
+            let mut healthy = false;
+            let session_stop = shutdown.clone();
+            let result = tokio::select! {
+                () = stopped(&mut shutdown) => return,
+                r = self.session(&mut healthy, session_stop) => r,
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    if healthy {
+                        backoff.reset();
+                    }
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector link down");
+                    tokio::select! {
+                        () = stopped(&mut shutdown) => return,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One stream, from connect to its end. Ok only on shutdown.
+    async fn session(
+        &self,
+        healthy: &mut bool,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), LinkError> {
+        let channel: Channel = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect())
+            .await
+            .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))??;
+        let mut client = AgentLinkClient::new(channel);
+        let (tx, rx) = mpsc::channel::<AgentMessage>(WINDOW + 2);
+        let hello = agent_message::Body::Hello(self.identity.hello.clone());
+        tx.try_send(AgentMessage { body: Some(hello) })
+            .map_err(|_| LinkError::Protocol("could not queue the hello"))?;
+        let mut inbound =
+            tokio::time::timeout(CONNECT_TIMEOUT, client.connect(ReceiverStream::new(rx)))
+                .await
+                .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))?
+                .map_err(LinkError::Refused)?
+                .into_inner();
+        let welcome = tokio::time::timeout(CONNECT_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))?
+            .map_err(LinkError::Ended)?
+            .ok_or(LinkError::Closed)?;
+        let Some(collector_message::Body::Welcome(welcome)) = welcome.body else {
+            return Err(LinkError::Protocol(
+                "the collector's first message was not a welcome",
+            ));
+        };
+        let stored = welcome.last_stored_seq;
+        // What the collector has is delivered; new results are numbered above it even if
+        // this spool was wiped.
+        self.spool
+            .acknowledge(stored)
+            .await
+            .map_err(|e| LinkError::Spool(e.to_string()))?;
+        tracing::info!(last_stored_seq = stored, "connected to the collector");
+        *healthy = true;
+
+        let mut sent = stored;
+        let mut in_flight: usize = 0;
+        // Since when the oldest unacked batch has waited (None: nothing in flight).
+        let mut waiting_since: Option<tokio::time::Instant> = None;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let appended = self.spool.appended();
+        loop {
+            // Fill the window from the spool.
+            while in_flight < WINDOW {
+                let records = self
+                    .spool
+                    .read_after(sent, BATCH_RECORDS, BATCH_BYTES)
+                    .await
+                    .map_err(|e| LinkError::Spool(e.to_string()))?;
+                let Some(last) = records.last().map(|r| r.0) else {
+                    break;
+                };
+                let results = records
+                    .iter()
+                    .filter_map(|(seq, bytes)| match CheckResult::decode(bytes.as_slice()) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            // The spool checksums every record, so this is a bug, not a
+                            // disk error; skip the record rather than stall the link.
+                            tracing::error!(seq, error = %e, "spooled result does not decode; skipping it");
+                            None
+                        }
+                    })
+                    .collect();
+                let batch = agent_message::Body::Batch(ResultBatch { results });
+                tx.send(AgentMessage { body: Some(batch) })
+                    .await
+                    .map_err(|_| LinkError::Closed)?;
+                sent = last;
+                in_flight += 1;
+                waiting_since.get_or_insert_with(tokio::time::Instant::now);
+            }
+            let ack_deadline =
+                waiting_since.unwrap_or_else(tokio::time::Instant::now) + ACK_TIMEOUT;
+            tokio::select! {
+                () = stopped(&mut shutdown) => {
+                    // Dropping the sender ends our half of the stream cleanly.
+                    drop(tx);
+                    return Ok(());
+                }
+                message = inbound.message() => {
+                    let message = message.map_err(LinkError::Ended)?.ok_or(LinkError::Closed)?;
+                    match message.body {
+                        Some(collector_message::Body::Ack(ack)) => {
+                            in_flight = in_flight.saturating_sub(1);
+                            waiting_since = (in_flight > 0).then(tokio::time::Instant::now);
+                            self.spool
+                                .acknowledge(ack.up_to_seq)
+                                .await
+                                .map_err(|e| LinkError::Spool(e.to_string()))?;
+                        }
+                        Some(collector_message::Body::Order(o)) => self.order(o).await,
+                        Some(collector_message::Body::Welcome(_)) | None => {
+                            return Err(LinkError::Protocol("unexpected message from the collector"));
+                        }
+                    }
+                }
+                () = appended.notified() => {}
+                _ = heartbeat.tick() => {
+                    let beat = Heartbeat {
+                        unix_ms: super::now_ms(),
+                        spool_dropped: self.spool.dropped_total(),
+                    };
+                    tx.send(AgentMessage { body: Some(agent_message::Body::Heartbeat(beat)) })
+                        .await
+                        .map_err(|_| LinkError::Closed)?;
+                }
+                () = tokio::time::sleep_until(ack_deadline), if waiting_since.is_some() => {
+                    return Err(LinkError::Timeout(ACK_TIMEOUT));
+                }
+            }
+        }
+    }
+
+    async fn order(&self, o: eceprobe_proto::v1::Order) {
+        match o.kind {
+            Some(order::Kind::RunAudit(audit)) => {
+                tracing::info!(audit = %audit.audit_id, "the collector ordered an audit");
+                let order = AuditOrder {
+                    audit_id: audit.audit_id,
+                };
+                if self.audits.try_send(order).is_err() {
+                    tracing::warn!("an audit is already pending; this order joins it");
+                }
+            }
+            None => {
+                tracing::warn!(order = %o.order_id, "unknown order from a newer collector; ignored")
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The `[run]` section of `agent.toml` and its flags: where the collector is, who this
+//! agent is, how often it probes and where it spools. Every error names the key and the fix.
+//!
+//! ```toml
+//! [run]
+//! collector = "http://127.0.0.1:7443"   # plaintext: loopback only, and only with
+//! plaintext = true                      # this explicit flag
+//! agent_id = "ece-svc-01"               # default: the host name
+//! deployment = "prod"
+//! interval_s = 60
+//! spool_dir = 'C:\ProgramData\eceprobe\spool'
+//! spool_max_mb = 64
+//! ```
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use eceprobe_checks::Role;
+use eceprobe_proto::v1::{self as pb, Hello};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::run::RunSettings;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub collector: Option<String>,
+    pub plaintext: Option<bool>,
+    pub agent_id: Option<String>,
+    pub deployment: Option<String>,
+    pub interval_s: Option<u64>,
+    pub spool_dir: Option<PathBuf>,
+    pub spool_max_mb: Option<u64>,
+    /// As the ECE console shows them, reported to the collector for the audit.
+    pub ece_version: Option<String>,
+    pub ece_es: Option<String>,
+}
+
+/// Flags on top of the `[run]` section.
+#[derive(Debug, Default)]
+pub struct RunOverrides {
+    pub collector: Option<String>,
+    pub plaintext: bool,
+    pub agent_id: Option<String>,
+    pub deployment: Option<String>,
+    pub interval_s: Option<u64>,
+    pub spool_dir: Option<PathBuf>,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The spool's home when none is configured: the machine-wide data directory.
+fn default_spool_dir() -> PathBuf {
+    if cfg!(windows) {
+        let base = std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
+        PathBuf::from(base).join("eceprobe").join("spool")
+    } else {
+        PathBuf::from("/var/lib/eceprobe/spool")
+    }
+}
+
+/// This machine's name, as agents are named by default.
+fn host_name() -> Option<String> {
+    if let Ok(name) = std::env::var("COMPUTERNAME") {
+        return Some(name);
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// The collector accepts 1-128 characters of letters, digits, '.', '-', '_'.
+fn valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// Checks the collector URL: plaintext is allowed only to loopback and only when asked for.
+fn collector_url(url: &str, plaintext: bool) -> Result<String, ConfigError> {
+    const KEY: &str = "run.collector";
+    let Some(rest) = url.strip_prefix("http://") else {
+        if url.starts_with("https://") {
+            return Err(invalid(
+                KEY,
+                "TLS to the collector (https:// with an agent certificate) is not available in this version yet; use http://127.0.0.1:PORT with plaintext = true on the collector's own host",
+            ));
+        }
+        return Err(invalid(
+            KEY,
+            format!("'{url}' is not a collector URL; use e.g. http://127.0.0.1:7443"),
+        ));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(invalid(
+            KEY,
+            format!("'{url}': plaintext is only allowed to a loopback address (127.0.0.1, ::1, localhost)"),
+        ));
+    }
+    if !plaintext {
+        return Err(invalid(
+            KEY,
+            format!(
+                "'{url}' is plaintext: say so explicitly with plaintext = true (or --plaintext)"
+            ),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn role(r: Role) -> pb::Role {
+    match r {
+        Role::Services => pb::Role::Services,
+        Role::Application => pb::Role::Application,
+        Role::Both => pb::Role::Both,
+    }
+}
+
+/// The run settings from the file's `[run]` section, the flags, and the probes' role.
+pub fn resolve(
+    file: RunConfig,
+    cli: RunOverrides,
+    server_role: Role,
+) -> Result<RunSettings, ConfigError> {
+    let plaintext = cli.plaintext || file.plaintext.unwrap_or(false);
+    let url = cli.collector.or(file.collector).ok_or_else(|| {
+        invalid(
+            "run.collector",
+            "required: the collector's URL, e.g. collector = \"http://127.0.0.1:7443\" in [run] or --collector",
+        )
+    })?;
+    let collector = collector_url(&url, plaintext)?;
+    let agent_id = match cli.agent_id.or(file.agent_id) {
+        Some(id) => id,
+        None => host_name()
+            .map(|h| h.to_lowercase())
+            .ok_or_else(|| invalid("run.agent_id", "the host name cannot be read; set agent_id"))?,
+    };
+    if !valid_agent_id(&agent_id) {
+        return Err(invalid(
+            "run.agent_id",
+            format!("'{agent_id}': use 1-128 letters, digits, '.', '-' or '_'"),
+        ));
+    }
+    let interval_s = cli.interval_s.or(file.interval_s).unwrap_or(60);
+    if !(5..=86_400).contains(&interval_s) {
+        return Err(invalid(
+            "run.interval_s",
+            format!("{interval_s} is out of range: use 5 to 86400 seconds"),
+        ));
+    }
+    let spool_max_mb = file.spool_max_mb.unwrap_or(64);
+    if !(1..=4096).contains(&spool_max_mb) {
+        return Err(invalid(
+            "run.spool_max_mb",
+            format!("{spool_max_mb} is out of range: use 1 to 4096 MiB"),
+        ));
+    }
+    let hello = Hello {
+        agent_id,
+        hostname: host_name().unwrap_or_default(),
+        role: role(server_role) as i32,
+        deployment: cli.deployment.or(file.deployment).unwrap_or_default(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        os: std::env::consts::OS.to_owned(),
+        ece_version: file.ece_version.unwrap_or_default(),
+        ece_es: file.ece_es.unwrap_or_default(),
+        probe_interval_s: u32::try_from(interval_s).unwrap_or(u32::MAX),
+    };
+    Ok(RunSettings {
+        collector,
+        hello,
+        interval: Duration::from_secs(interval_s),
+        spool_dir: cli
+            .spool_dir
+            .or(file.spool_dir)
+            .unwrap_or_else(default_spool_dir),
+        spool_max_bytes: spool_max_mb * 1024 * 1024,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(collector: &str, plaintext: bool) -> Result<RunSettings, ConfigError> {
+        let file = RunConfig {
+            collector: Some(collector.into()),
+            agent_id: Some("svc-1".into()),
+            ..RunConfig::default()
+        };
+        let cli = RunOverrides {
+            plaintext,
+            ..RunOverrides::default()
+        };
+        resolve(file, cli, Role::Services)
+    }
+
+    #[test]
+    fn plaintext_only_to_loopback_and_only_when_asked() {
+        assert!(run("http://127.0.0.1:7443", true).is_ok());
+        assert!(run("http://[::1]:7443", true).is_ok());
+        assert!(run("http://localhost:7443", true).is_ok());
+        let err = run("http://127.0.0.1:7443", false).unwrap_err().to_string();
+        assert!(err.contains("plaintext = true"), "{err}");
+        let err = run("http://10.0.0.5:7443", true).unwrap_err().to_string();
+        assert!(err.contains("only allowed to a loopback"), "{err}");
+        let err = run("https://collector.corp:7443", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not available in this version"), "{err}");
+    }
+
+    #[test]
+    fn keys_are_checked_by_name() {
+        let mut file = RunConfig {
+            collector: Some("http://127.0.0.1:1".into()),
+            plaintext: Some(true),
+            agent_id: Some("bad id".into()),
+            ..RunConfig::default()
+        };
+        let err = resolve(file, RunOverrides::default(), Role::Services).unwrap_err();
+        assert!(err.to_string().starts_with("run.agent_id"), "{err}");
+        file = RunConfig {
+            collector: Some("http://127.0.0.1:1".into()),
+            plaintext: Some(true),
+            agent_id: Some("a".into()),
+            interval_s: Some(1),
+            ..RunConfig::default()
+        };
+        let err = resolve(file, RunOverrides::default(), Role::Services).unwrap_err();
+        assert!(err.to_string().starts_with("run.interval_s"), "{err}");
+        let err = resolve(
+            RunConfig::default(),
+            RunOverrides::default(),
+            Role::Services,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("run.collector: required"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_hello_says_who_and_what() {
+        let s = run("http://127.0.0.1:7443", true).unwrap();
+        assert_eq!(s.hello.agent_id, "svc-1");
+        assert_eq!(s.hello.role, pb::Role::Services as i32);
+        assert_eq!(s.hello.probe_interval_s, 60);
+        assert_eq!(s.spool_max_bytes, 64 * 1024 * 1024);
+    }
+}
