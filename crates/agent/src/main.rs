@@ -166,7 +166,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log_level);
     let result = match cli.command {
         Command::Check(args) => check(args),
-        Command::Run(args) => run_agent(args).map(|()| EXIT_PASS),
+        Command::Run(args) => run_agent(args, stop_signal()).map(|()| EXIT_PASS),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -224,7 +224,12 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn run_agent(args: RunArgs) -> anyhow::Result<()> {
+/// `run` until `stop` completes: from a terminal (Ctrl-C), systemd (SIGTERM) or the
+/// Windows service control manager.
+fn run_agent(
+    args: RunArgs,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (run_file, cfg) = args.probe.resolve()?;
     let overrides = run_config::RunOverrides {
         collector: args.collector,
@@ -244,7 +249,7 @@ fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            stop_signal().await;
+            stop.await;
             tracing::info!("stop requested");
             let _ = stop.send(true);
         });
