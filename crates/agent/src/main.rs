@@ -247,11 +247,11 @@ fn run_agent(
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             stop.await;
             tracing::info!("stop requested");
-            let _ = stop.send(true);
+            let _ = stopping.send(true);
         });
         let prober = Prober::new(cfg.settings, trust);
         run::run(settings, prober, cfg.specs, shutdown).await
