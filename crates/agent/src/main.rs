@@ -59,6 +59,9 @@ struct RunArgs {
     /// Allow a plaintext link (loopback only): for demos and tests.
     #[arg(long)]
     plaintext: bool,
+    /// The enrollment bundle (agent.pem, agent.key, ca.pem) for an https:// collector.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<PathBuf>,
     /// This agent's name at the collector (default: the host name).
     #[arg(long)]
     agent_id: Option<String>,
@@ -234,6 +237,7 @@ fn run_agent(
     let overrides = run_config::RunOverrides {
         collector: args.collector,
         plaintext: args.plaintext,
+        tls_dir: args.tls_dir,
         agent_id: args.agent_id,
         deployment: args.deployment,
         interval_s: args.interval,

@@ -3,14 +3,17 @@
 //!
 //! ```toml
 //! [run]
-//! collector = "http://127.0.0.1:7443"   # plaintext: loopback only, and only with
-//! plaintext = true                      # this explicit flag
-//! agent_id = "ece-svc-01"               # default: the host name
+//! collector = "https://collector.corp.example:7443"
+//! tls_dir = 'C:\ProgramData\eceprobe\tls'  # the bundle from `eceprobe-collector enroll`
+//! agent_id = "ece-svc-01"               # default: the host name; must match the bundle
 //! deployment = "prod"
 //! interval_s = 60
 //! spool_dir = 'C:\ProgramData\eceprobe\spool'
 //! spool_max_mb = 64
 //! ```
+//!
+//! Plaintext (`collector = "http://127.0.0.1:7443"` with `plaintext = true`) is for demos
+//! and tests: loopback only, and only when said explicitly.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -28,6 +31,10 @@ use crate::run::RunSettings;
 pub struct RunConfig {
     pub collector: Option<String>,
     pub plaintext: Option<bool>,
+    /// The enrollment bundle: agent.pem, agent.key, ca.pem.
+    pub tls_dir: Option<PathBuf>,
+    /// The name the collector's certificate carries, when the URL uses another (an IP).
+    pub server_name: Option<String>,
     pub agent_id: Option<String>,
     pub deployment: Option<String>,
     pub interval_s: Option<u64>,
@@ -43,6 +50,7 @@ pub struct RunConfig {
 pub struct RunOverrides {
     pub collector: Option<String>,
     pub plaintext: bool,
+    pub tls_dir: Option<PathBuf>,
     pub agent_id: Option<String>,
     pub deployment: Option<String>,
     pub interval_s: Option<u64>,
@@ -87,26 +95,72 @@ fn valid_agent_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
-/// Checks the collector URL: plaintext is allowed only to loopback and only when asked for.
-fn collector_url(url: &str, plaintext: bool) -> Result<String, ConfigError> {
-    const KEY: &str = "run.collector";
-    let Some(rest) = url.strip_prefix("http://") else {
-        if url.starts_with("https://") {
-            return Err(invalid(
-                KEY,
-                "TLS to the collector (https:// with an agent certificate) is not available in this version yet; use http://127.0.0.1:PORT with plaintext = true on the collector's own host",
-            ));
-        }
-        return Err(invalid(
-            KEY,
-            format!("'{url}' is not a collector URL; use e.g. http://127.0.0.1:7443"),
-        ));
-    };
+/// The host of an http(s) URL.
+fn url_host(rest: &str) -> &str {
     let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
+    match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
+/// The agent's certificate, key and the collector's CA, read from the bundle directory.
+#[derive(Clone, Debug)]
+pub struct TlsBundle {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+    /// The name to verify the collector's certificate against.
+    pub server_name: String,
+}
+
+fn load_bundle(dir: &std::path::Path, server_name: String) -> Result<TlsBundle, ConfigError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| {
+            invalid(
+                "run.tls_dir",
+                format!(
+                    "cannot read {}: {e}; copy the bundle from `eceprobe-collector enroll` (agent.pem, agent.key, ca.pem) there",
+                    path.display()
+                ),
+            )
+        })
     };
+    Ok(TlsBundle {
+        cert_pem: read("agent.pem")?,
+        key_pem: read("agent.key")?,
+        ca_pem: read("ca.pem")?,
+        server_name,
+    })
+}
+
+/// Checks the collector URL: https needs the enrollment bundle; plaintext is allowed only
+/// to loopback and only when asked for.
+fn collector_url(
+    url: &str,
+    plaintext: bool,
+    tls_dir: Option<PathBuf>,
+    server_name: Option<String>,
+) -> Result<(String, Option<TlsBundle>), ConfigError> {
+    const KEY: &str = "run.collector";
+    if let Some(rest) = url.strip_prefix("https://") {
+        let Some(dir) = tls_dir else {
+            return Err(invalid(
+                "run.tls_dir",
+                "required with an https:// collector: the directory holding this agent's enrollment bundle (agent.pem, agent.key, ca.pem)",
+            ));
+        };
+        let name = server_name.unwrap_or_else(|| url_host(rest).to_owned());
+        return Ok((url.to_owned(), Some(load_bundle(&dir, name)?)));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(invalid(
+            KEY,
+            format!("'{url}' is not a collector URL; use e.g. https://collector.corp.example:7443"),
+        ));
+    };
+    let host = url_host(rest);
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
         return Err(invalid(
@@ -118,11 +172,11 @@ fn collector_url(url: &str, plaintext: bool) -> Result<String, ConfigError> {
         return Err(invalid(
             KEY,
             format!(
-                "'{url}' is plaintext: say so explicitly with plaintext = true (or --plaintext)"
+                "'{url}' is plaintext: say so explicitly with plaintext = true (or --plaintext), or use https:// with an enrollment bundle"
             ),
         ));
     }
-    Ok(url.to_owned())
+    Ok((url.to_owned(), None))
 }
 
 fn role(r: Role) -> pb::Role {
@@ -146,7 +200,12 @@ pub fn resolve(
             "required: the collector's URL, e.g. collector = \"http://127.0.0.1:7443\" in [run] or --collector",
         )
     })?;
-    let collector = collector_url(&url, plaintext)?;
+    let (collector, tls) = collector_url(
+        &url,
+        plaintext,
+        cli.tls_dir.or(file.tls_dir),
+        file.server_name,
+    )?;
     let agent_id = match cli.agent_id.or(file.agent_id) {
         Some(id) => id,
         None => host_name()
@@ -186,6 +245,7 @@ pub fn resolve(
     };
     Ok(RunSettings {
         collector,
+        tls,
         hello,
         interval: Duration::from_secs(interval_s),
         spool_dir: cli
@@ -225,7 +285,17 @@ mod tests {
         let err = run("https://collector.corp:7443", true)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not available in this version"), "{err}");
+        assert!(err.starts_with("run.tls_dir: required"), "{err}");
+        let file = RunConfig {
+            collector: Some("https://collector.corp:7443".into()),
+            tls_dir: Some("/nonexistent/bundle".into()),
+            agent_id: Some("svc-1".into()),
+            ..RunConfig::default()
+        };
+        let err = resolve(file, RunOverrides::default(), Role::Services)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/bundle/agent.pem"), "{err}");
     }
 
     #[test]

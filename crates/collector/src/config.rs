@@ -2,7 +2,10 @@
 //! errors that name the key, so a typo never silently falls back to a default.
 //!
 //! ```toml
-//! listen = "127.0.0.1:7443"
+//! listen = "0.0.0.0:7443"          # agents (TLS unless plaintext)
+//! query_listen = "127.0.0.1:7444"   # admin CLI and dashboard; loopback only
+//! tls_dir = "pki"                   # from `eceprobe-collector ca init`
+//! plaintext = false                 # true: no TLS, agents on loopback only (demos, tests)
 //! database = "/var/lib/eceprobe/collector.db"
 //! policy_file = "policy.toml"     # relative paths are relative to this file
 //! evaluate_every_s = 15
@@ -25,7 +28,14 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The configuration in force, after defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// Where agents connect.
     pub listen: SocketAddr,
+    /// Where the admin CLI (and the dashboard) ask.
+    pub query_listen: SocketAddr,
+    /// The CA directory (`ca init`): TLS for agents, with client certificates.
+    pub tls_dir: Option<PathBuf>,
+    /// No TLS: only with this said explicitly, and only on loopback.
+    pub plaintext: bool,
     pub database: PathBuf,
     pub policy_file: Option<PathBuf>,
     /// How often the gaps are evaluated when no results arrive (stale agents).
@@ -44,6 +54,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            query_listen: SocketAddr::from(([127, 0, 0, 1], 7444)),
+            tls_dir: None,
+            plaintext: false,
             database: PathBuf::from("eceprobe.db"),
             policy_file: None,
             evaluate_every: Duration::from_secs(15),
@@ -59,6 +72,9 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<SocketAddr>,
+    query_listen: Option<SocketAddr>,
+    tls_dir: Option<PathBuf>,
+    plaintext: Option<bool>,
     database: Option<PathBuf>,
     policy_file: Option<PathBuf>,
     evaluate_every_s: Option<u64>,
@@ -122,6 +138,11 @@ impl Config {
         if let Some(listen) = file.listen {
             config.listen = listen;
         }
+        if let Some(listen) = file.query_listen {
+            config.query_listen = listen;
+        }
+        config.tls_dir = file.tls_dir.map(anchored);
+        config.plaintext = file.plaintext.unwrap_or(false);
         if let Some(db) = file.database {
             config.database = anchored(db);
         }

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::AgentTls;
 use crate::convert::{agent_record, batch_rows};
 use crate::store::Store;
 
@@ -44,6 +45,8 @@ pub struct Ingest {
     limits: IngestLimits,
     stored: Arc<Notify>,
     stopping: watch::Receiver<bool>,
+    /// None: plaintext on loopback, agents are who they say.
+    tls: Option<AgentTls>,
 }
 
 impl Ingest {
@@ -55,12 +58,14 @@ impl Ingest {
         limits: IngestLimits,
         stored: Arc<Notify>,
         stopping: watch::Receiver<bool>,
+        tls: Option<AgentTls>,
     ) -> Self {
         Ingest {
             store,
             limits,
             stored,
             stopping,
+            tls,
         }
     }
 }
@@ -85,6 +90,7 @@ impl AgentLink for Ingest {
         request: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let peer = request.remote_addr();
+        let peer_certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(self.limits.hello, inbound.message())
             .await
@@ -101,6 +107,12 @@ impl AgentLink for Ingest {
         };
         let record =
             agent_record(&hello, now_ms()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(tls) = &self.tls {
+            if let Err(status) = tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id) {
+                tracing::warn!(agent = %record.agent_id, ?peer, %status, "agent refused");
+                return Err(status);
+            }
+        }
         let agent_id = record.agent_id.clone();
         self.store
             .upsert_agent(&record)

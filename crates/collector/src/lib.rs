@@ -8,13 +8,17 @@
 //!   closing.
 //! - [`query`]: the `Query` service (servers, gaps, latest results, history).
 //! - [`server`]: binds the gRPC server.
+//! - [`auth`]: agent TLS: the server certificate, and which agent a client certificate is.
+//! - [`pki`]: the collector's CA: server certificate, agent enrollment, revocation.
 //! - [`config`]: the collector's TOML configuration.
 //! - [`retention`]: deletes history and closed gaps past their age.
 
+pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod gaps;
 pub mod ingest;
+pub mod pki;
 pub mod query;
 pub mod retention;
 pub mod server;

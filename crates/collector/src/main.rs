@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
+use eceprobe_collector::pki;
 use eceprobe_collector::gaps::{now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::retention;
@@ -33,22 +35,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Accept agents' streams and store their results.
-    Serve {
-        /// Configuration file (TOML: listen, database, policy_file, evaluate_every_s,
-        /// [retention]); the flags below override it.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// gRPC address for agents (default 127.0.0.1:7443). Plaintext, so loopback only
-        /// until TLS lands.
+    Serve(ServeArgs),
+    /// The collector's certificate authority (for agents' TLS).
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue a certificate for an agent and write its bundle (agent.pem, agent.key, ca.pem).
+    Enroll {
+        /// The agent's id (what its [run] agent_id says).
+        agent_id: String,
+        /// The CA directory.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// Where to write the bundle (default: bundles/AGENT_ID next to the CA directory).
         #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// The SQLite database file, created if missing (default eceprobe.db).
-        #[arg(long)]
-        db: Option<PathBuf>,
-        /// Role policy (TOML): which checks each server role needs. Default: the
-        /// checklist's minimum (every Microsoft check for both roles).
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
+        out: Option<PathBuf>,
+    },
+    /// Revoke every certificate issued to an agent; it is refused from its next connection.
+    Revoke {
+        agent_id: String,
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
     },
     /// List the servers (agents) the collector knows.
     Servers {
@@ -99,11 +105,51 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML: listen, query_listen, tls_dir, plaintext, database,
+    /// policy_file, evaluate_every_s, [retention]); the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address for agents (default 127.0.0.1:7443; use 0.0.0.0:7443 with --tls-dir).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address for the admin CLI's Query API, loopback only (default 127.0.0.1:7444).
+    #[arg(long)]
+    query_listen: Option<SocketAddr>,
+    /// The CA directory from `ca init`: agents connect with TLS and client certificates.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<PathBuf>,
+    /// No TLS: agents on loopback only (demos and tests).
+    #[arg(long, conflicts_with = "tls_dir")]
+    plaintext: bool,
+    /// The SQLite database file, created if missing (default eceprobe.db).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Role policy (TOML): which checks each server role needs. Default: the
+    /// checklist's minimum (every Microsoft check for both roles).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the CA and the collector's server certificate.
+    Init {
+        /// Where the CA lives (keep it private: it holds the CA key).
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        /// A DNS name or IP address agents use to reach the collector. Repeatable.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
+}
+
 /// Where the admin commands find the collector, and how they print.
 #[derive(clap::Args)]
 struct Target {
-    /// The collector's gRPC address.
-    #[arg(long, default_value = "http://127.0.0.1:7443")]
+    /// The collector's Query API.
+    #[arg(long, default_value = "http://127.0.0.1:7444")]
     collector: String,
     /// JSON for scripts instead of a table.
     #[arg(long)]
@@ -133,20 +179,46 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let text = match cli.command {
-            Command::Serve {
-                config,
-                listen,
-                db,
-                policy,
-            } => {
-                let mut settings = match config {
+            Command::Serve(args) => {
+                let mut settings = match args.config {
                     Some(path) => Config::load(&path)?,
                     None => Config::default(),
                 };
-                settings.listen = listen.unwrap_or(settings.listen);
-                settings.database = db.unwrap_or(settings.database);
-                settings.policy_file = policy.or(settings.policy_file);
+                settings.listen = args.listen.unwrap_or(settings.listen);
+                settings.query_listen = args.query_listen.unwrap_or(settings.query_listen);
+                settings.database = args.db.unwrap_or(settings.database);
+                settings.policy_file = args.policy.or(settings.policy_file);
+                if args.tls_dir.is_some() {
+                    settings.tls_dir = args.tls_dir;
+                    settings.plaintext = false;
+                }
+                settings.plaintext |= args.plaintext;
                 return serve(settings).await;
+            }
+            Command::Ca(CaCommand::Init { dir, names }) => {
+                pki::init(&dir, &names)?;
+                Ok(format!(
+                    "CA created in {dir}: ca.pem (give it to agents), ca.key (keep it here, private),\nserver.pem and server.key for `serve --tls-dir {dir}` ({names}).\nNext: eceprobe-collector enroll <agent-id> --dir {dir}",
+                    dir = dir.display(),
+                    names = names.join(", ")
+                ))
+            }
+            Command::Enroll { agent_id, dir, out } => {
+                let out = out.unwrap_or_else(|| {
+                    dir.parent()
+                        .unwrap_or(std::path::Path::new(""))
+                        .join("bundles")
+                        .join(&agent_id)
+                });
+                let sha256 = pki::enroll(&dir, &agent_id, &out)?;
+                Ok(format!(
+                    "certificate for agent {agent_id} (SHA-256 {sha256}) written to {out}:\n  agent.pem, agent.key (private), ca.pem\nCopy the three files to the agent's server (e.g. C:\\ProgramData\\eceprobe\\tls) and set in its agent.toml:\n  [run]\n  collector = \"https://<collector name>:7443\"\n  agent_id = \"{agent_id}\"\n  tls_dir = '<that directory>'",
+                    out = out.display()
+                ))
+            }
+            Command::Revoke { agent_id, dir } => {
+                let n = pki::revoke(&dir, &agent_id)?;
+                Ok(format!("{n} certificate(s) of agent {agent_id} revoked; a running collector refuses them from the next connection"))
             }
             Command::Servers { target, deployment } => {
                 admin::servers(
@@ -233,10 +305,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::open(db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
-    let bound = Bound::bind(config.listen).await?;
-    let addr = bound.local_addr().context("reading the bound address")?;
-    // Scripts and tests read this line to find the port when --listen asks for port 0.
+    let tls = match (&config.tls_dir, config.plaintext) {
+        (Some(dir), _) => Some(AgentTls::load(dir)?),
+        (None, true) => None,
+        (None, false) => anyhow::bail!(
+            "agents need TLS: create a CA with `eceprobe-collector ca init --dir pki --name <collector name>` and serve with --tls-dir pki (or tls_dir in the configuration); --plaintext serves agents on loopback only, for demos and tests"
+        ),
+    };
+    let bound = Bound::bind(config.listen, config.query_listen, tls).await?;
+    let addr = bound.agents_addr().context("reading the bound address")?;
+    let query_addr = bound.query_addr().context("reading the bound address")?;
+    // Scripts and tests read these lines to find the ports when --listen asks for port 0.
     println!("listening on {addr}");
+    println!("query on {query_addr}");
     tracing::info!(%addr, db = %db.display(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     let tracker = Tracker::new(store.clone(), policy);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every));

@@ -1,5 +1,8 @@
-//! Binding the gRPC server.
+//! Binding and serving: agents on one listener (TLS with client certificates, or plaintext
+//! on loopback when asked for explicitly), the Query API on another, loopback only, for the
+//! admin CLI and the dashboard on the collector's own host.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
@@ -8,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::AgentTls;
 use crate::gaps::Tracker;
 use crate::ingest::{Ingest, IngestLimits};
 use crate::query::QueryService;
@@ -19,8 +23,10 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("refusing plaintext gRPC on {0}: without TLS the collector only listens on loopback (TLS and agent certificates are not implemented yet)")]
+    #[error("refusing plaintext agent connections on {0}: without TLS the collector listens on loopback only; create a CA with `eceprobe-collector ca init` and serve with --tls-dir")]
     PlaintextNotLoopback(SocketAddr),
+    #[error("refusing the Query API on {0}: it has no authentication yet, so it listens on loopback only")]
+    QueryNotLoopback(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -30,24 +36,45 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// A bound, not yet serving, collector endpoint.
+/// Bound, not yet serving, listeners.
 pub struct Bound {
-    listener: TcpListener,
+    agents: TcpListener,
+    query: TcpListener,
+    tls: Option<AgentTls>,
+}
+
+async fn listen(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
 }
 
 impl Bound {
-    pub async fn bind(addr: SocketAddr) -> Result<Bound, ServeError> {
-        if !addr.ip().is_loopback() {
-            return Err(ServeError::PlaintextNotLoopback(addr));
+    /// `tls` None means plaintext, allowed on loopback only.
+    pub async fn bind(
+        agents: SocketAddr,
+        query: SocketAddr,
+        tls: Option<AgentTls>,
+    ) -> Result<Bound, ServeError> {
+        if tls.is_none() && !agents.ip().is_loopback() {
+            return Err(ServeError::PlaintextNotLoopback(agents));
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        Ok(Bound { listener })
+        if !query.ip().is_loopback() {
+            return Err(ServeError::QueryNotLoopback(query));
+        }
+        Ok(Bound {
+            agents: listen(agents).await?,
+            query: listen(query).await?,
+            tls,
+        })
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    pub fn agents_addr(&self) -> std::io::Result<SocketAddr> {
+        self.agents.local_addr()
+    }
+
+    pub fn query_addr(&self) -> std::io::Result<SocketAddr> {
+        self.query.local_addr()
     }
 
     /// Serves until `shutdown` completes. Ingest wakes the tracker when results are stored;
@@ -58,23 +85,41 @@ impl Bound {
         store: Store,
         limits: IngestLimits,
         tracker: Tracker,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let (stop, stopping) = watch::channel(false);
-        let shutdown = async move {
-            shutdown.await;
-            // End the agents' streams first: graceful shutdown waits for open streams.
-            let _ = stop.send(true);
-        };
-        let ingest = Ingest::new(store.clone(), limits, tracker.results_stored(), stopping);
+        let ingest = Ingest::new(
+            store.clone(),
+            limits,
+            tracker.results_stored(),
+            stopping.clone(),
+            self.tls.clone(),
+        );
         let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let query = QueryServer::new(QueryService::new(store, tracker))
             .max_decoding_message_size(64 * 1024);
-        tonic::transport::Server::builder()
-            .add_service(ingest)
+        let mut agents_server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            agents_server = agents_server.tls_config(tls.server_config())?;
+        }
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let agents = agents_server.add_service(ingest).serve_with_incoming_shutdown(
+            TcpListenerStream::new(self.agents),
+            stopped(stopping.clone()),
+        );
+        let queries = tonic::transport::Server::builder()
             .add_service(query)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.query), stopped(stopping));
+        let signal = async move {
+            shutdown.await;
+            // Agents' streams end first (graceful shutdown waits for open streams).
+            let _ = stop.send(true);
+        };
+        let (_, agents, queries) = tokio::join!(signal, agents, queries);
+        agents?;
+        queries?;
         Ok(())
     }
 }

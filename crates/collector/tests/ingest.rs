@@ -23,34 +23,41 @@ use tonic::Streaming;
 
 struct Collector {
     child: Child,
+    /// Where agents connect.
     addr: SocketAddr,
+    /// The Query API.
+    query: SocketAddr,
 }
 
 impl Collector {
+    /// Plaintext on loopback, as tests and demos run it.
     fn start(db: &Path) -> Collector {
-        Collector::start_with(db, &[])
+        Collector::start_with(db, &["--plaintext"])
     }
 
     fn start_with(db: &Path, args: &[&str]) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--query-listen", "127.0.0.1:0"])
+            .arg("--db")
             .arg(db)
             .arg("--log-level=warn")
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("collector said {line:?}"))
-            .parse()
-            .unwrap();
-        Collector { child, addr }
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut said = |prefix: &str| -> SocketAddr {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("collector said {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        let addr = said("listening on ");
+        let query = said("query on ");
+        Collector { child, addr, query }
     }
 
     /// Like a power cut: SIGKILL, no shutdown.
@@ -362,8 +369,11 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
     )
     .unwrap();
-    let collector = Collector::start_with(&db, &["--config", config.to_str().unwrap()]);
-    let addr = collector.addr;
+    let collector = Collector::start_with(
+        &db,
+        &["--plaintext", "--config", config.to_str().unwrap()],
+    );
+    let (addr, query) = (collector.addr, collector.query);
     let (mut agent, _) = Agent::connect_every(addr, "svc-9", 1).await;
     // The agent heartbeats twice an interval, as real agents do, until it goes silent.
     let beats = agent.tx.clone();
@@ -393,7 +403,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: first }));
     assert_eq!(agent.send_expect_ack(batch).await, 3);
     // Missing checks count once the new agent's settling window (2 intervals) is over.
-    let gaps = wait_for_gaps(addr, "the imap and missing gaps", |g| {
+    let gaps = wait_for_gaps(query, "the imap and missing gaps", |g| {
         has(g, "svc-9", "imap", "failing") && has(g, "svc-9", "pop3", "missing")
     })
     .await;
@@ -419,7 +429,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         .collect();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: fixed }));
     assert_eq!(agent.send_expect_ack(batch).await, 6);
-    let gaps = wait_for_gaps(addr, "the gaps to close", |g| {
+    let gaps = wait_for_gaps(query, "the gaps to close", |g| {
         g.iter().all(|g| g.kind == "intercepted")
     })
     .await;
@@ -429,8 +439,8 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         "only the interception warning stays: {gaps:#?}"
     );
 
-    let mut query = QueryClient::connect_to(addr).await;
-    let history = query
+    let mut query_client = QueryClient::connect_to(query).await;
+    let history = query_client
         .gap_history(GapHistoryRequest {
             agent_id: "svc-9".into(),
             check: "imap".into(),
@@ -449,7 +459,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     // its role needs is a stale gap.
     beating.abort();
     drop(agent);
-    let gaps = wait_for_gaps(addr, "stale gaps", |g| {
+    let gaps = wait_for_gaps(query, "stale gaps", |g| {
         g.iter().filter(|g| g.kind == "stale").count() == 5
     })
     .await;
@@ -462,8 +472,11 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
 
     // Gaps outlive a crash of the collector: the same gaps, opened at the same time.
     collector.kill();
-    let collector = Collector::start_with(&db, &["--config", config.to_str().unwrap()]);
-    let again = current_gaps(collector.addr).await;
+    let collector = Collector::start_with(
+        &db,
+        &["--plaintext", "--config", config.to_str().unwrap()],
+    );
+    let again = current_gaps(collector.query).await;
     assert_eq!(again.len(), 5, "{again:#?}");
     assert!(
         again.iter().all(|g| g.opened_unix_ms == stale_opened),
@@ -480,7 +493,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         .collect();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: back }));
     assert_eq!(agent.send_expect_ack(batch).await, 11);
-    wait_for_gaps(collector.addr, "every gap to close", |g| g.is_empty()).await;
+    wait_for_gaps(collector.query, "every gap to close", |g| g.is_empty()).await;
     drop(agent);
     collector.kill();
 }
@@ -520,7 +533,7 @@ async fn the_admin_cli_answers_from_the_query_api() {
     let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
     assert_eq!(agent.send_expect_ack(batch).await, 5);
 
-    let addr = collector.addr;
+    let addr = collector.query;
     wait_for_gaps(addr, "the imap gap", |g| !g.is_empty()).await;
     let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["servers"]))
         .await

@@ -14,17 +14,19 @@ use anyhow::Context;
 use eceprobe_checks::{CheckSpec, Prober};
 use eceprobe_proto::v1::Hello;
 use tokio::sync::{mpsc, watch};
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use schedule::Schedule;
 use spool_link::SharedSpool;
-use uplink::{Identity, Uplink};
+use uplink::Uplink;
 
 /// Everything `run` needs beyond the probes.
 #[derive(Clone, Debug)]
 pub struct RunSettings {
     /// The collector's gRPC URL.
     pub collector: String,
+    /// TLS with this agent's certificate (None: plaintext on loopback).
+    pub tls: Option<crate::run_config::TlsBundle>,
     pub hello: Hello,
     pub interval: Duration,
     pub spool_dir: PathBuf,
@@ -47,12 +49,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
-    let endpoint = Endpoint::from_shared(settings.collector.clone())
+    let mut endpoint = Endpoint::from_shared(settings.collector.clone())
         .with_context(|| format!("collector URL '{}'", settings.collector))?
         .connect_timeout(Duration::from_secs(10))
         .tcp_keepalive(Some(Duration::from_secs(60)))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
+    if let Some(tls) = &settings.tls {
+        // Only the collector's own CA is trusted here, not the OS store: a TLS-inspecting
+        // proxy cannot stand in for the collector.
+        let config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&tls.ca_pem))
+            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+            .domain_name(tls.server_name.clone());
+        endpoint = endpoint
+            .tls_config(config)
+            .context("the agent's TLS bundle (agent.pem, agent.key, ca.pem)")?;
+    }
     tracing::info!(
         agent = %settings.hello.agent_id,
         collector = %settings.collector,
@@ -69,9 +82,7 @@ pub async fn run(
     };
     let uplink = Uplink {
         endpoint,
-        identity: Identity {
-            hello: settings.hello,
-        },
+        hello: settings.hello,
         spool,
         audits: audits_tx,
     };

@@ -33,15 +33,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A batch not acked within this long means the link is broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Who this agent is, as its Hello says.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    pub hello: Hello,
-}
-
 pub struct Uplink {
     pub endpoint: Endpoint,
-    pub identity: Identity,
+    /// Who this agent is.
+    pub hello: Hello,
     pub spool: SharedSpool,
     pub audits: mpsc::Sender<AuditOrder>,
 }
@@ -103,7 +98,7 @@ impl Uplink {
             .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))??;
         let mut client = AgentLinkClient::new(channel);
         let (tx, rx) = mpsc::channel::<AgentMessage>(WINDOW + 2);
-        let hello = agent_message::Body::Hello(self.identity.hello.clone());
+        let hello = agent_message::Body::Hello(self.hello.clone());
         tx.try_send(AgentMessage { body: Some(hello) })
             .map_err(|_| LinkError::Protocol("could not queue the hello"))?;
         let mut inbound =
@@ -166,6 +161,7 @@ impl Uplink {
                 tx.send(AgentMessage { body: Some(batch) })
                     .await
                     .map_err(|_| LinkError::Closed)?;
+                tracing::debug!(up_to_seq = last, records = records.len(), "batch sent");
                 sent = last;
                 in_flight += 1;
                 waiting_since.get_or_insert_with(tokio::time::Instant::now);
@@ -182,6 +178,7 @@ impl Uplink {
                     let message = message.map_err(LinkError::Ended)?.ok_or(LinkError::Closed)?;
                     match message.body {
                         Some(collector_message::Body::Ack(ack)) => {
+                            tracing::debug!(up_to_seq = ack.up_to_seq, "acked");
                             in_flight = in_flight.saturating_sub(1);
                             waiting_since = (in_flight > 0).then(tokio::time::Instant::now);
                             self.spool
