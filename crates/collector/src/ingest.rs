@@ -108,7 +108,9 @@ impl AgentLink for Ingest {
         let record =
             agent_record(&hello, now_ms()).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if let Some(tls) = &self.tls {
-            if let Err(status) = tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id) {
+            if let Err(status) =
+                tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id)
+            {
                 tracing::warn!(agent = %record.agent_id, ?peer, %status, "agent refused");
                 return Err(status);
             }

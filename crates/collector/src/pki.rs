@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::Decode;
@@ -52,7 +52,9 @@ pub enum PkiError {
     NoCa(PathBuf),
     #[error("'{0}' is not an agent id: use 1-128 letters, digits, '.', '-' or '_'")]
     AgentId(String),
-    #[error("give at least one --name: the DNS name or IP address agents use to reach the collector")]
+    #[error(
+        "give at least one --name: the DNS name or IP address agents use to reach the collector"
+    )]
     NoNames,
     #[error("certificate: {0}")]
     Certificate(#[from] rcgen::Error),
@@ -201,7 +203,9 @@ pub fn init(dir: &Path, names: &[String]) -> Result<(), PkiError> {
     let issuer = load_ca(dir)?;
     let mut server = CertificateParams::default();
     server.distinguished_name = DistinguishedName::new();
-    server.distinguished_name.push(DnType::CommonName, &names[0]);
+    server
+        .distinguished_name
+        .push(DnType::CommonName, &names[0]);
     for name in names {
         server.subject_alt_names.push(match name.parse::<IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
@@ -273,7 +277,9 @@ pub fn revoke(dir: &Path, agent_id: &str) -> Result<usize, PkiError> {
         .lines()
         .filter_map(|l| {
             let mut fields = l.split('\t');
-            (fields.next() == Some(agent_id)).then(|| fields.nth(1)).flatten()
+            (fields.next() == Some(agent_id))
+                .then(|| fields.nth(1))
+                .flatten()
         })
         .collect();
     if theirs.is_empty() {
@@ -346,10 +352,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("pki");
         init(&ca, &["collector.contoso.local".into(), "127.0.0.1".into()]).unwrap();
-        assert!(matches!(
-            init(&ca, &["x".into()]),
-            Err(PkiError::Exists(_))
-        ));
+        assert!(matches!(init(&ca, &["x".into()]), Err(PkiError::Exists(_))));
         let bundle = dir.path().join("svc-1");
         let sha = enroll(&ca, "svc-1", &bundle).unwrap();
         let pem = std::fs::read_to_string(bundle.join(AGENT_CERT)).unwrap();
@@ -361,7 +364,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(bundle.join(AGENT_KEY)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(bundle.join(AGENT_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(matches!(

@@ -9,7 +9,7 @@ use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
 use eceprobe_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::auth::AgentTls;
 use crate::gaps::Tracker;
@@ -105,13 +105,15 @@ impl Bound {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let agents = agents_server.add_service(ingest).serve_with_incoming_shutdown(
-            TcpListenerStream::new(self.agents),
-            stopped(stopping.clone()),
-        );
+        // TCP_NODELAY: small replies (acks, query answers) must not wait for Nagle's
+        // algorithm; tonic's own nodelay setting does not apply to a listener passed in.
+        let incoming = |l: TcpListener| TcpIncoming::from(l).with_nodelay(Some(true));
+        let agents = agents_server
+            .add_service(ingest)
+            .serve_with_incoming_shutdown(incoming(self.agents), stopped(stopping.clone()));
         let queries = tonic::transport::Server::builder()
             .add_service(query)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.query), stopped(stopping));
+            .serve_with_incoming_shutdown(incoming(self.query), stopped(stopping));
         let signal = async move {
             shutdown.await;
             // Agents' streams end first (graceful shutdown waits for open streams).

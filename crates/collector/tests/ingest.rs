@@ -37,7 +37,13 @@ impl Collector {
 
     fn start_with(db: &Path, args: &[&str]) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--query-listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--query-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--db")
             .arg(db)
             .arg("--log-level=warn")
@@ -369,10 +375,8 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
     )
     .unwrap();
-    let collector = Collector::start_with(
-        &db,
-        &["--plaintext", "--config", config.to_str().unwrap()],
-    );
+    let collector =
+        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
     let (addr, query) = (collector.addr, collector.query);
     let (mut agent, _) = Agent::connect_every(addr, "svc-9", 1).await;
     // The agent heartbeats twice an interval, as real agents do, until it goes silent.
@@ -472,10 +476,8 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
 
     // Gaps outlive a crash of the collector: the same gaps, opened at the same time.
     collector.kill();
-    let collector = Collector::start_with(
-        &db,
-        &["--plaintext", "--config", config.to_str().unwrap()],
-    );
+    let collector =
+        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
     let again = current_gaps(collector.query).await;
     assert_eq!(again.len(), 5, "{again:#?}");
     assert!(

@@ -2,6 +2,7 @@
 //! each address, and the optional CONNECT proxy. Pure data; `Testlab::start` brings it to life.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One simulated Microsoft 365 (or ECE) service.
@@ -32,8 +33,9 @@ impl Endpoint {
         Endpoint::EceWeb,
     ];
 
-    /// The port the real service listens on; the lab listens elsewhere and the probe is
-    /// pointed at it through a resolve override.
+    /// The port the real service listens on. By default the lab listens elsewhere (an
+    /// ephemeral port) and the probe is pointed at it through a resolve override; with
+    /// [`LabConfig::real_ports`] it listens on this port.
     pub fn real_port(self) -> u16 {
         match self {
             Endpoint::Login | Endpoint::OutlookHttps | Endpoint::EceWeb => 443,
@@ -174,6 +176,10 @@ pub struct LabConfig {
     pub proxy: Option<ProxyMode>,
     /// Per endpoint (indexed by `Endpoint::index`), one fault per address.
     pub(crate) faults: [Vec<Fault>; 6],
+    /// Per endpoint, the IP of each address (one per fault); None: 127.0.0.1, 127.0.0.2...
+    pub(crate) ips: [Option<Vec<IpAddr>>; 6],
+    /// Listen on each endpoint's real port instead of an ephemeral one.
+    pub(crate) real_ports: bool,
     pub(crate) idle_timeout: Duration,
 }
 
@@ -194,6 +200,8 @@ impl LabConfig {
             hostnames: Hostnames::default(),
             proxy: None,
             faults: std::array::from_fn(|_| vec![Fault::None]),
+            ips: Default::default(),
+            real_ports: false,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
@@ -228,8 +236,36 @@ impl LabConfig {
         self
     }
 
+    /// Extension: the endpoint's addresses listen on these IPs (one per fault, in order)
+    /// instead of 127.0.0.1, 127.0.0.2, ... E.g. addresses given to an interface in a
+    /// network namespace, so that probes in other namespaces can reach the lab.
+    pub fn ips(mut self, ep: Endpoint, ips: Vec<IpAddr>) -> Self {
+        self.ips[ep.index()] = Some(ips);
+        self
+    }
+
+    /// Extension: every endpoint listens on its real port ([`Endpoint::real_port`]: 443,
+    /// 993, 995, 587) instead of an ephemeral one, so that port-based firewall rules between
+    /// the probe and the lab act as they would in front of Microsoft's servers. The three
+    /// HTTPS endpoints share port 443, so they need their own IPs ([`LabConfig::ips`]); a
+    /// refused address is then simply one nothing listens on.
+    pub fn real_ports(mut self) -> Self {
+        self.real_ports = true;
+        self
+    }
+
     /// The faults configured for an endpoint, one per address.
     pub fn faults(&self, ep: Endpoint) -> &[Fault] {
         &self.faults[ep.index()]
+    }
+
+    /// The IPs set with [`LabConfig::ips`] for an endpoint, if any.
+    pub fn ips_of(&self, ep: Endpoint) -> Option<&[IpAddr]> {
+        self.ips[ep.index()].as_deref()
+    }
+
+    /// Whether endpoints listen on their real ports.
+    pub fn uses_real_ports(&self) -> bool {
+        self.real_ports
     }
 }

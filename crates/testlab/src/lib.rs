@@ -5,6 +5,9 @@
 //! pointed at the lab through resolve overrides ([`Testlab::resolve_args`]) and trusts
 //! [`Testlab::ca_pem`] in place of Microsoft's roots. Each address of each endpoint can carry a
 //! [`Fault`] (refused, black-holed, slow, bad certificate, no XOAUTH2, hostile replies...).
+//! By default every address is on loopback (127.0.0.x) on an ephemeral port;
+//! [`LabConfig::ips`] and [`LabConfig::real_ports`] put it on chosen IPs and the real ports
+//! (443, 993, 995, 587), e.g. in a network namespace that other namespaces probe.
 //! Everything runs on the caller's tokio runtime and stops on [`Testlab::shutdown`] or drop.
 
 mod certs;
@@ -98,10 +101,13 @@ impl Testlab {
 
         for ep in Endpoint::ALL {
             for (i, fault) in cfg.faults(ep).iter().enumerate() {
-                let ip = address_ip(i).ok_or_else(|| {
-                    LabError::Config(format!("{ep}: too many addresses (at most 254)"))
-                })?;
+                let ip = endpoint_ip(&cfg, ep, i)?;
+                let port = if cfg.real_ports { ep.real_port() } else { 0 };
+                let at = SocketAddr::new(ip, port);
                 let addr = match fault {
+                    // On a real port: nothing listens there (validate made sure no other
+                    // endpoint does).
+                    Fault::Refuse if cfg.real_ports => Some(at),
                     // Reserved after every real listener is bound, so none of them can
                     // land on the port that must refuse.
                     Fault::Refuse => {
@@ -109,9 +115,9 @@ impl Testlab {
                         None
                     }
                     Fault::BlackHole => {
-                        let (addr, hole) = black_hole(ip)
+                        let (addr, hole) = black_hole(at)
                             .await
-                            .map_err(io_err(format!("{ep}: black hole on {ip}")))?;
+                            .map_err(io_err(format!("{ep}: black hole on {at}")))?;
                         let mut rx = stop.subscribe();
                         tasks.spawn(async move {
                             let _hole = hole;
@@ -120,9 +126,9 @@ impl Testlab {
                         Some(addr)
                     }
                     _ => {
-                        let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), 0))
+                        let listener = TcpListener::bind(at)
                             .await
-                            .map_err(io_err(format!("{ep}: bind {ip}")))?;
+                            .map_err(io_err(format!("{ep}: bind {at}")))?;
                         let addr = listener
                             .local_addr()
                             .map_err(io_err(format!("{ep}: local address")))?;
@@ -327,11 +333,49 @@ impl std::fmt::Debug for Testlab {
     }
 }
 
+/// The IP of address `index` of an endpoint: the configured one, else 127.0.0.{index+1}.
+fn endpoint_ip(cfg: &LabConfig, ep: Endpoint, index: usize) -> Result<IpAddr, LabError> {
+    match cfg.ips_of(ep) {
+        Some(ips) => ips.get(index).copied().ok_or_else(|| {
+            LabError::Config(format!(
+                "{ep}: {} IPs for {} addresses",
+                ips.len(),
+                cfg.faults(ep).len()
+            ))
+        }),
+        None => address_ip(index)
+            .map(IpAddr::V4)
+            .ok_or_else(|| LabError::Config(format!("{ep}: too many addresses (at most 254)"))),
+    }
+}
+
 fn validate(cfg: &LabConfig) -> Result<(), LabError> {
+    // With real ports, who is on each (ip, port), so that two endpoints never share one.
+    let mut taken: Vec<(SocketAddr, Endpoint)> = Vec::new();
     for ep in Endpoint::ALL {
         let faults = cfg.faults(ep);
         if faults.is_empty() {
             return Err(LabError::Config(format!("{ep}: no addresses")));
+        }
+        if let Some(ips) = cfg.ips_of(ep) {
+            if ips.len() != faults.len() {
+                return Err(LabError::Config(format!(
+                    "{ep}: {} IPs for {} addresses (one IP per fault)",
+                    ips.len(),
+                    faults.len()
+                )));
+            }
+        }
+        if cfg.real_ports {
+            for i in 0..faults.len() {
+                let at = SocketAddr::new(endpoint_ip(cfg, ep, i)?, ep.real_port());
+                if let Some((_, other)) = taken.iter().find(|(a, _)| *a == at) {
+                    return Err(LabError::Config(format!(
+                        "{other} and {ep} would both listen on {at}: give them their own IPs"
+                    )));
+                }
+                taken.push((at, ep));
+            }
         }
         for f in faults {
             if let Fault::HttpStatus(code) = f {

@@ -71,9 +71,13 @@ pub(crate) struct BlackHole {
     _fillers: Vec<TcpStream>,
 }
 
-pub(crate) async fn black_hole(ip: Ipv4Addr) -> io::Result<(SocketAddr, BlackHole)> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+/// A [`BlackHole`] bound at `at` (port 0: any free port).
+pub(crate) async fn black_hole(at: SocketAddr) -> io::Result<(SocketAddr, BlackHole)> {
+    let socket = match at {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(at)?;
     let listener = socket.listen(0)?;
     let addr = listener.local_addr()?;
     let mut fillers = Vec::new();
@@ -104,8 +108,8 @@ pub(crate) async fn black_hole(ip: Ipv4Addr) -> io::Result<(SocketAddr, BlackHol
 }
 
 /// A port on `ip` that nothing listens on: bound, noted, released.
-pub(crate) fn refused_port(ip: Ipv4Addr) -> io::Result<SocketAddr> {
-    let l = std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+pub(crate) fn refused_port(ip: IpAddr) -> io::Result<SocketAddr> {
+    let l = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
     l.local_addr()
 }
 

@@ -5,7 +5,7 @@
 //!   binary against it, as an application server would.
 //! - `dns-stub`: a scripted DNS server, for network-namespace tests of the OS resolver.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +40,18 @@ enum Command {
         /// Where to write the lab's CA certificates.
         #[arg(long, default_value_os_t = std::env::temp_dir().join("eceprobe-testlab"))]
         dir: PathBuf,
+        /// Serve the endpoint on these IPs (one address each) instead of 127.0.0.x, e.g.
+        /// login=10.0.0.1 or imap=10.0.0.2,10.0.0.3. Repeatable.
+        #[arg(long = "ip", value_name = "ENDPOINT=IP[,IP...]", value_parser = parse_ips)]
+        ips: Vec<(Endpoint, Vec<IpAddr>)>,
+        /// Listen on the real ports (443, 993, 995, 587) instead of ephemeral ones; the three
+        /// HTTPS endpoints (login, outlook-https, ece-web) then need their own --ip.
+        #[arg(long)]
+        real_ports: bool,
+        /// Print one JSON line once serving (ca_file, endpoints, resolve, agent_args) instead
+        /// of the text, for scripts and tests.
+        #[arg(long)]
+        json: bool,
     },
     /// Block 993 and 995 (refused, dropped), then run `eceprobe-agent check` against the lab.
     Demo {
@@ -60,17 +72,35 @@ enum Command {
     },
 }
 
-fn parse_fault(s: &str) -> Result<(Endpoint, Fault), String> {
-    let (ep, fault) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{s}': expected ENDPOINT=FAULT, e.g. imap=refuse"))?;
-    let endpoint = Endpoint::ALL
+fn parse_endpoint(ep: &str) -> Result<Endpoint, String> {
+    Endpoint::ALL
         .into_iter()
         .find(|e| e.name() == ep)
         .ok_or_else(|| {
             let names: Vec<_> = Endpoint::ALL.iter().map(|e| e.name()).collect();
             format!("unknown endpoint '{ep}' (known: {})", names.join(", "))
-        })?;
+        })
+}
+
+fn parse_ips(s: &str) -> Result<(Endpoint, Vec<IpAddr>), String> {
+    let (ep, ips) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected ENDPOINT=IP[,IP...], e.g. login=10.0.0.1"))?;
+    let ips = ips
+        .split(',')
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| format!("'{ip}' is not an IP address"))
+        })
+        .collect::<Result<Vec<IpAddr>, String>>()?;
+    Ok((parse_endpoint(ep)?, ips))
+}
+
+fn parse_fault(s: &str) -> Result<(Endpoint, Fault), String> {
+    let (ep, fault) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected ENDPOINT=FAULT, e.g. imap=refuse"))?;
+    let endpoint = parse_endpoint(ep)?;
     let (name, arg) = match fault.split_once(':') {
         Some((n, a)) => (n, Some(a)),
         None => (fault, None),
@@ -155,7 +185,23 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { faults, proxy, dir } => serve(faults, proxy, &dir).await,
+            Command::Serve {
+                faults,
+                proxy,
+                dir,
+                ips,
+                real_ports,
+                json,
+            } => {
+                let opts = ServeOptions {
+                    faults,
+                    proxy,
+                    ips,
+                    real_ports,
+                    json,
+                };
+                serve(opts, &dir).await
+            }
             Command::Demo { agent, via } => demo(agent, via).await,
             Command::DnsStub { listen, rules } => dns_stub(listen, rules).await,
         }
@@ -169,21 +215,73 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(
+struct ServeOptions {
     faults: Vec<(Endpoint, Fault)>,
     proxy: Option<ProxyMode>,
-    dir: &Path,
-) -> anyhow::Result<u8> {
+    ips: Vec<(Endpoint, Vec<IpAddr>)>,
+    real_ports: bool,
+    json: bool,
+}
+
+async fn serve(opts: ServeOptions, dir: &Path) -> anyhow::Result<u8> {
     let mut cfg = LabConfig::healthy();
-    for (ep, fault) in faults {
+    for (ep, fault) in opts.faults {
         cfg = cfg.fault(ep, fault);
     }
-    if let Some(mode) = proxy {
+    for (ep, ips) in opts.ips {
+        // Several IPs for one fault: every address gets that fault.
+        if let [fault] = cfg.faults(ep) {
+            let faults = vec![fault.clone(); ips.len()];
+            cfg = cfg.addresses(ep, faults);
+        }
+        cfg = cfg.ips(ep, ips);
+    }
+    if opts.real_ports {
+        cfg = cfg.real_ports();
+    }
+    if let Some(mode) = opts.proxy {
         cfg = cfg.proxy(mode);
     }
     let lab = Testlab::start(cfg).await.context("starting the lab")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (ca, _) = lab.write_ca_files(dir).context("writing the CA files")?;
+    let (ca, interceptor) = lab.write_ca_files(dir).context("writing the CA files")?;
+    if opts.json {
+        println!("{}", serve_json(&lab, &ca, &interceptor));
+    } else {
+        print_serving(&lab, &ca);
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    lab.shutdown().await;
+    Ok(0)
+}
+
+/// `serve --json`: where everything is, and the agent arguments that target it.
+fn serve_json(lab: &Testlab, ca: &Path, interceptor: &Path) -> serde_json::Value {
+    let endpoints: Vec<serde_json::Value> = Endpoint::ALL
+        .iter()
+        .map(|&ep| {
+            let addrs: Vec<String> = lab.addrs(ep).iter().map(|a| a.to_string()).collect();
+            serde_json::json!({
+                "endpoint": ep.name(),
+                "host": ep.host(lab.hostnames()),
+                "port": ep.real_port(),
+                "addrs": addrs,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "ca_file": ca,
+        "interceptor_ca_file": interceptor,
+        "endpoints": endpoints,
+        "proxy": lab.proxy_addr().map(|p| format!("http://{p}")),
+        "resolve": lab.resolve_args(),
+        "agent_args": lab.agent_check_args(ca),
+    })
+}
+
+fn print_serving(lab: &Testlab, ca: &Path) {
     println!("testlab is serving; lab CA: {}", ca.display());
     for ep in Endpoint::ALL {
         let addrs: Vec<String> = lab.addrs(ep).iter().map(|a| a.to_string()).collect();
@@ -200,13 +298,8 @@ async fn serve(
     }
     println!(
         "\nprobe it with:\n  eceprobe-agent {}\n\nCtrl-C stops.",
-        lab.agent_check_args(&ca).join(" ")
+        lab.agent_check_args(ca).join(" ")
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    lab.shutdown().await;
-    Ok(0)
 }
 
 async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8> {
