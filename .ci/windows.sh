@@ -4,14 +4,16 @@
 # clippy-checked with the cfg(windows) code in view, and run under Wine against testlab.
 # Based on ../shared/windows/cross-windows.sh (see its README for why each setting is there).
 #
-# Usage: .ci/windows.sh [install] [clippy] [build] [smoke]   (default: all four)
+# Usage: .ci/windows.sh [install] [clippy] [build] [smoke] [service]   (default: all five)
 # `smoke` needs the host's release build of eceprobe-testlab (cargo build --release).
+# `service` runs the agent as a Windows service under Wine's service control manager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKSPACE=$PWD
-STEPS=${*:-install clippy build smoke}
+STEPS=${*:-install clippy build smoke service}
 TARGET=x86_64-pc-windows-gnu
 WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver
 
 export PATH=/usr/bin:$PATH
 export RUSTC=/usr/bin/rustc
@@ -75,6 +77,118 @@ do_smoke() {
   # The Windows agent against the Linux testlab on loopback: the demo expects the staged
   # failures (993 refused, 995 dropped) and passes only if the agent reports them.
   timeout 300 ./target/release/eceprobe-testlab demo --agent "$EXE" --via "$WINE"
+}
+
+# The Windows service end to end, through Wine's service control manager: install, start,
+# status (RUNNING), stop, status (STOPPED), a start that fails, uninstall. The agent gets a configuration whose
+# collector is a closed loopback port (it keeps retrying, which is what a service does) and
+# whose one probe goes to loopback, so nothing leaves the machine.
+do_service() {
+  step service
+  wine_prefix
+  SVC_DATA=$WINEPREFIX/drive_c/ProgramData/eceprobe
+  # Wine builds a service's environment with ProgramData = the profile list's "Public"
+  # folder (C:\users\Public); Windows gives services C:\ProgramData. Make the prefix agree,
+  # so the service and the commands below see the same %ProgramData%\eceprobe.
+  timeout 60 "$WINE" reg add 'HKLM\Software\Microsoft\Windows NT\CurrentVersion\ProfileList' \
+    /v Public /d 'C:\ProgramData' /f >/dev/null
+  # One persistent wineserver for the whole step: Wine ends running services when no
+  # other program is left, which would happen between the commands below.
+  "$WINESERVER" -k 2>/dev/null || true
+  "$WINESERVER" -w || true
+  "$WINESERVER" -p
+  trap service_failed EXIT
+  mkdir -p "$SVC_DATA"
+  cat > "$SVC_DATA/agent.toml" <<'TOML'
+# Written by .ci/windows.sh for the Wine service test.
+role = "services"
+checks = ["imap"]
+resolve = ["outlook.office365.com:993:127.0.0.1:9"]   # a closed loopback port
+
+[run]
+collector = "http://127.0.0.1:9"   # nothing listens: the agent retries until stopped
+plaintext = true
+agent_id = "wine-ci"
+deployment = "ci"
+interval_s = 3600
+spool_dir = 'C:\ProgramData\eceprobe\spool'
+TOML
+  # A leftover from an earlier run (Wine starts it at boot, being automatic) goes first,
+  # then its log and spool, so what the checks below read comes from this run.
+  timeout 120 "$WINE" "$EXE" service uninstall >/dev/null 2>&1 || true
+  rm -rf "$SVC_DATA/logs" "$SVC_DATA/spool"
+
+  svc install
+  svc start
+  svc_status RUNNING 0
+  wait_log "agent running"     # the service body read the config and runs the agent
+  svc stop
+  svc_status STOPPED 1
+  wait_log "service stopped"   # the SCM's Stop reached run_agent, which returned Ok
+  # A broken configuration: the service reports RUNNING, then STOPPED with the agent's
+  # exit code (what Windows' recovery actions act on), and `start` says so.
+  sed -i 's/^role = .*/role = "no-such-role"/' "$SVC_DATA/agent.toml"
+  local rc=0 out
+  echo "--- eceprobe-agent service start (expect failure: broken configuration)"
+  timeout 120 "$WINE" "$EXE" service start || rc=$?
+  [ "$rc" -eq 2 ] || { echo "start with a broken configuration exited $rc, not 2"; return 1; }
+  svc_status "STOPPED, last exit: agent exit code 2" 1
+  svc uninstall
+  rc=0
+  out=$(timeout 60 "$WINE" "$EXE" service status 2>&1) || rc=$?
+  echo "$out"
+  grep -q "not installed" <<<"$out" && [ "$rc" -eq 2 ] || { echo "still installed after uninstall"; return 1; }
+
+  trap - EXIT
+  "$WINESERVER" -k 2>/dev/null || true
+}
+
+# `eceprobe-agent service ...`, bounded in time; fails the step on a non-zero exit.
+svc() {
+  echo "--- eceprobe-agent service $*"
+  timeout 120 "$WINE" "$EXE" service "$@"
+}
+
+# Polls `service status` (up to 20 s) until it prints state $1 with exit code $2.
+svc_status() {
+  local want=$1 want_rc=$2 deadline=$((SECONDS + 20)) out rc
+  echo "--- eceprobe-agent service status (expect $want)"
+  while :; do
+    rc=0
+    out=$(timeout 60 "$WINE" "$EXE" service status 2>&1) || rc=$?
+    if grep -q "^eceprobe-agent: $want" <<<"$out" && [ "$rc" -eq "$want_rc" ]; then
+      echo "$out"
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$out"
+      echo "expected $want (exit $want_rc), got exit $rc"
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+# Waits (up to 20 s) for the service log to say $1.
+wait_log() {
+  local deadline=$((SECONDS + 20))
+  until grep -q "$1" "$SVC_DATA/logs/agent.log" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "the service log never said '$1'"
+      return 1
+    fi
+    sleep 1
+  done
+  echo "agent.log: $(grep -m1 "$1" "$SVC_DATA/logs/agent.log")"
+}
+
+service_failed() {
+  local rc=$?
+  echo "=== windows service step failed (exit $rc); the service log:"
+  cat "$SVC_DATA/logs/agent.log" 2>/dev/null || echo "(no $SVC_DATA/logs/agent.log)"
+  timeout 60 "$WINE" "$EXE" service uninstall >/dev/null 2>&1 || true
+  "$WINESERVER" -k 2>/dev/null || true
+  exit "$rc"
 }
 
 for s in $STEPS; do "do_$s"; done

@@ -4,6 +4,7 @@ mod config;
 mod render;
 mod run;
 mod run_config;
+mod service;
 mod wire;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ enum Command {
     Check(CheckArgs),
     /// Probe on a schedule and stream the results to the collector, until stopped.
     Run(RunArgs),
+    /// Windows: install, uninstall, start, stop or query the agent's Windows service.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 #[derive(Args)]
@@ -166,10 +170,14 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(&cli.log_level);
+    // The Windows service logs to a file; it sets that up itself.
+    if !matches!(&cli.command, Command::Service(cmd) if cmd.logs_to_file()) {
+        init_logging(&cli.log_level);
+    }
     let result = match cli.command {
         Command::Check(args) => check(args),
         Command::Run(args) => run_agent(args, stop_signal()).map(|()| EXIT_PASS),
+        Command::Service(cmd) => service::dispatch(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -26,9 +26,9 @@ impl AgentTls {
     pub fn load(dir: &Path) -> Result<AgentTls, PkiError> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+            std::fs::read_to_string(&path).map_err(|error| match error.kind() {
                 std::io::ErrorKind::NotFound => PkiError::NoCa(dir.to_path_buf()),
-                _ => PkiError::Io { path, source },
+                _ => PkiError::Io { path, error },
             })
         };
         Ok(AgentTls {

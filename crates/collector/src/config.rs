@@ -90,10 +90,10 @@ struct RetentionFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the configuration {path}: {source}")]
+    #[error("cannot read the configuration {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("configuration {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -103,21 +103,21 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
-    #[error("cannot read the policy {path}: {source}")]
+    #[error("cannot read the policy {path}: {error}")]
     ReadPolicy {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("in {path}: {source}")]
-    Policy { path: PathBuf, source: PolicyError },
+    #[error("in {path}: {error}")]
+    Policy { path: PathBuf, error: PolicyError },
 }
 
 impl Config {
     /// Reads a configuration file; relative paths in it are taken from its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Config::from_toml(&text, path)
     }
@@ -175,13 +175,13 @@ impl Config {
         let Some(path) = &self.policy_file else {
             return Ok(Policy::default());
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadPolicy {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::ReadPolicy {
             path: path.clone(),
-            source,
+            error,
         })?;
-        Policy::from_toml(&text).map_err(|source| ConfigError::Policy {
+        Policy::from_toml(&text).map_err(|error| ConfigError::Policy {
             path: path.clone(),
-            source,
+            error,
         })
     }
 }
