@@ -182,12 +182,15 @@ pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Re
 }
 
 pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Result<String> {
-    let gaps = client(url)
-        .await?
-        .current_gaps(filter)
-        .await?
-        .into_inner()
-        .gaps;
+    let answer = client(url).await?.current_gaps(filter).await?.into_inner();
+    if answer.truncated {
+        // On stderr, so --json output stays one document.
+        eprintln!(
+            "note: only the first {} gaps are shown; narrow with --deployment, --server, --check or --severity",
+            answer.gaps.len()
+        );
+    }
+    let gaps = answer.gaps;
     if as_json {
         return Ok(serde_json::to_string_pretty(
             &gaps.iter().map(gap_json).collect::<Vec<_>>(),

@@ -17,6 +17,11 @@ use crate::store::{
     GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
 };
 
+/// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
+/// more is read from the store (which returns at most `MAX_GAPS_LIMIT`) to tell the caller
+/// that the answer was cut.
+const MAX_CURRENT_GAPS: u32 = MAX_GAPS_LIMIT - 1;
+
 pub struct QueryService {
     store: Store,
     tracker: Tracker,
@@ -132,14 +137,17 @@ impl Query for QueryService {
             agent_id: optional(req.agent_id),
             open_only: true,
             since_unix_ms: None,
-            limit: MAX_GAPS_LIMIT,
+            limit: MAX_CURRENT_GAPS + 1,
         };
         // Read the time first: the gaps read next are at least this fresh.
         let evaluated_unix_ms = self.tracker.last_evaluated_unix_ms();
-        let gaps = self.store.gaps(&filter).await.map_err(storage)?;
+        let mut gaps = self.store.gaps(&filter).await.map_err(storage)?;
+        let truncated = gaps.len() > MAX_CURRENT_GAPS as usize;
+        gaps.truncate(MAX_CURRENT_GAPS as usize);
         Ok(Response::new(GapsResponse {
             gaps: gaps.into_iter().map(gap).collect(),
             evaluated_unix_ms,
+            truncated,
         }))
     }
 
@@ -211,5 +219,51 @@ impl Query for QueryService {
             .map(detail)
             .collect();
         Ok(Response::new(CheckHistoryResponse { results }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gaps::Policy;
+    use crate::store::FoundGap;
+
+    #[tokio::test]
+    async fn a_cut_answer_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let found: Vec<FoundGap> = (0..MAX_GAPS_LIMIT + 5)
+            .map(|i| FoundGap {
+                agent_id: format!("svc-{i:05}"),
+                check: "imap".into(),
+                kind: "stale".into(),
+                severity: "gap".into(),
+                deployment: "prod".into(),
+                detail: "silent".into(),
+            })
+            .collect();
+        store.reconcile_gaps(found, 1).await.unwrap();
+        let service = QueryService::new(
+            store.clone(),
+            Tracker::new(store.clone(), Policy::default()),
+        );
+        let all = service
+            .current_gaps(Request::new(GapsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(all.truncated);
+        assert_eq!(all.gaps.len(), MAX_CURRENT_GAPS as usize);
+        let one = service
+            .current_gaps(Request::new(GapsRequest {
+                agent_id: "svc-00007".into(),
+                ..GapsRequest::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!one.truncated);
+        assert_eq!(one.gaps.len(), 1);
+        store.close().await;
     }
 }

@@ -689,6 +689,9 @@ pub struct GapsResponse {
     /// When the gaps were last brought up to date (0: not yet since the collector started).
     #[prost(int64, tag = "2")]
     pub evaluated_unix_ms: i64,
+    /// More gaps match than one answer carries (10000): narrow the filter.
+    #[prost(bool, tag = "3")]
+    pub truncated: bool,
 }
 /// Every filter is optional (empty or 0 = any).
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
