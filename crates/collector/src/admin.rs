@@ -1,6 +1,8 @@
 //! The admin CLI: asks a running collector's Query API and prints tables for people or JSON
 //! for scripts.
 
+pub mod audit;
+
 use anyhow::Context;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
@@ -22,7 +24,7 @@ pub async fn client(url: &str) -> anyhow::Result<QueryClient<Channel>> {
 }
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -80,24 +82,8 @@ fn gap_json(g: &Gap) -> Value {
 
 /// A Unix time in ms as "2026-11-28 15:23Z" (UTC: the collector and its servers may sit in
 /// different time zones).
-fn utc(unix_ms: i64) -> String {
-    let minutes = unix_ms.div_euclid(60_000);
-    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
-        minute_of_day / 60,
-        minute_of_day % 60
-    )
+pub fn utc(unix_ms: i64) -> String {
+    eceprobe_collector::civil::utc_minutes(unix_ms)
 }
 
 fn outcome(r: &CheckResult) -> &'static str {
@@ -344,19 +330,4 @@ pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyh
         ],
         result_rows(&results),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00Z");
-        // 2026-11-28 15:23:17 UTC
-        assert_eq!(utc(1_795_879_397_000), "2026-11-28 15:23Z");
-        // Leap day.
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00Z");
-        assert_eq!(utc(-60_000), "1969-12-31 23:59Z");
-    }
 }

@@ -152,6 +152,7 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             duration_us: r.duration_us,
             warning_kinds,
             detail: r.encode_to_vec(),
+            audit_id: r.audit_id.clone(),
         });
     }
     Ok(rows)

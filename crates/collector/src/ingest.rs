@@ -1,12 +1,14 @@
 //! `AgentLink.Connect`: one task per agent stream. Every wait is bounded (hello, idle,
 //! a peer that stops reading), so one misbehaving agent only ever costs its own task.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use eceprobe_proto::v1::agent_link_server::AgentLink;
 use eceprobe_proto::v1::{
-    agent_message, collector_message, Ack, AgentMessage, CollectorMessage, Welcome,
+    agent_message, collector_message, Ack, AgentMessage, CollectorMessage, Order, Welcome,
 };
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_stream::wrappers::ReceiverStream;
@@ -40,8 +42,64 @@ impl Default for IngestLimits {
 /// Replies queued per stream before the agent must read them.
 const OUTBOUND_QUEUE: usize = 16;
 
+/// Orders queued per agent stream; beyond this, [`Sessions::order`] reports it busy.
+const ORDER_QUEUE: usize = 4;
+
+/// Agent id -> (the stream's number, its order queue).
+type Registry = HashMap<String, (u64, mpsc::Sender<Order>)>;
+
+/// The agents connected now, each with the queue of orders its stream sends down. Cheap to
+/// clone; every clone is the same registry.
+#[derive(Clone, Default)]
+pub struct Sessions {
+    inner: Arc<Mutex<Registry>>,
+    next: Arc<AtomicU64>,
+}
+
+impl Sessions {
+    pub fn new() -> Sessions {
+        Sessions::default()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // Nothing panics while holding the lock; a poisoned map is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new stream of the agent: it replaces an older one (which stops getting orders).
+    fn register(&self, agent_id: &str) -> (u64, mpsc::Receiver<Order>) {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(ORDER_QUEUE);
+        self.map().insert(agent_id.to_owned(), (number, tx));
+        (number, rx)
+    }
+
+    /// The stream ended; a newer stream of the same agent stays registered.
+    fn deregister(&self, agent_id: &str, number: u64) {
+        let mut map = self.map();
+        if map.get(agent_id).is_some_and(|(n, _)| *n == number) {
+            map.remove(agent_id);
+        }
+    }
+
+    /// The agents connected now.
+    pub fn connected(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.map().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Queues an order for the agent's stream; false when it is not connected or its queue
+    /// is full.
+    pub fn order(&self, agent_id: &str, order: Order) -> bool {
+        let tx = self.map().get(agent_id).map(|(_, tx)| tx.clone());
+        tx.is_some_and(|tx| tx.try_send(order).is_ok())
+    }
+}
+
 pub struct Ingest {
     store: Store,
+    sessions: Sessions,
     limits: IngestLimits,
     stored: Arc<Notify>,
     stopping: watch::Receiver<bool>,
@@ -59,9 +117,11 @@ impl Ingest {
         stored: Arc<Notify>,
         stopping: watch::Receiver<bool>,
         tls: Option<AgentTls>,
+        sessions: Sessions,
     ) -> Self {
         Ingest {
             store,
+            sessions,
             limits,
             stored,
             stopping,
@@ -132,7 +192,12 @@ impl AgentLink for Ingest {
         }));
         tx.try_send(Ok(welcome))
             .map_err(|_| Status::internal("could not queue the welcome"))?;
+        // Registered before the welcome goes out: an agent that has its welcome can be
+        // ordered.
+        let (number, orders) = self.sessions.register(&agent_id);
         let session = Session {
+            sessions: self.sessions.clone(),
+            number,
             store: self.store.clone(),
             limits: self.limits,
             stored: Arc::clone(&self.stored),
@@ -140,13 +205,15 @@ impl AgentLink for Ingest {
             agent_id,
             tx,
         };
-        tokio::spawn(session.run(inbound));
+        tokio::spawn(session.run(inbound, orders));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
 
 /// One agent's stream after Hello.
 struct Session {
+    sessions: Sessions,
+    number: u64,
     store: Store,
     limits: IngestLimits,
     stored: Arc<Notify>,
@@ -156,12 +223,25 @@ struct Session {
 }
 
 impl Session {
-    async fn run(self, mut inbound: Streaming<AgentMessage>) {
+    async fn run(self, inbound: Streaming<AgentMessage>, orders: mpsc::Receiver<Order>) {
+        self.serve(inbound, orders).await;
+        self.sessions.deregister(&self.agent_id, self.number);
+    }
+
+    async fn serve(&self, mut inbound: Streaming<AgentMessage>, mut orders: mpsc::Receiver<Order>) {
         let mut stopping = self.stopping.clone();
         let end = loop {
             let message = tokio::select! {
-                _ = stopping.wait_for(|stop| *stop) => {
+                // The guard wait_for returns is not Send: drop it inside the branch future.
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
                     break Some(Status::unavailable("the collector is shutting down; reconnect later"));
+                }
+                Some(order) = orders.recv() => {
+                    tracing::info!(agent = %self.agent_id, order = %order.order_id, "sending an order");
+                    if !self.send(Ok(reply(collector_message::Body::Order(order)))).await {
+                        return;
+                    }
+                    continue;
                 }
                 m = tokio::time::timeout(self.limits.idle, inbound.message()) => m,
             };

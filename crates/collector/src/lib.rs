@@ -1,6 +1,8 @@
 //! The eceprobe collector: agents stream probe results over gRPC (`AgentLink`), the
 //! collector validates them and stores them in SQLite, idempotently on (agent, sequence).
 //!
+//! - [`audits`]: connectivity audits: ordering every connected agent, deciding who
+//!   answered, closing at the deadline, and the audit's verdicts, gaps and diff.
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
@@ -9,11 +11,14 @@
 //! - [`query`]: the `Query` service (servers, gaps, latest results, history).
 //! - [`server`]: binds the gRPC server.
 //! - [`auth`]: agent TLS: the server certificate, and which agent a client certificate is.
+//! - [`civil`]: UTC calendar dates without a date-time crate.
 //! - [`pki`]: the collector's CA: server certificate, agent enrollment, revocation.
 //! - [`config`]: the collector's TOML configuration.
 //! - [`retention`]: deletes history and closed gaps past their age.
 
+pub mod audits;
 pub mod auth;
+pub mod civil;
 pub mod config;
 pub mod convert;
 pub mod gaps;

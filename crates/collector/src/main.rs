@@ -103,6 +103,51 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Connectivity audits: every connected server runs the whole catalog now.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Start an audit. With --wait: print its gaps when it closes and exit 0 (no gap),
+    /// 1 (gaps, including servers that did not answer) or 2 (it could not run).
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Only this deployment (default: every deployment).
+        #[arg(long)]
+        deployment: Option<String>,
+        /// Seconds the agents have to answer (default 120, at most 3600).
+        #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+        deadline_s: u32,
+        /// Wait until the audit closes and print its gaps.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Audits, newest first.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        deployment: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One audit: verdicts per server and check, gaps, and what changed since the
+    /// previous audit of the same scope.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        audit_id: String,
+    },
+    /// What changed from one audit (the earlier) to another: new, resolved, unchanged gaps.
+    Diff {
+        #[command(flatten)]
+        target: Target,
+        from: String,
+        to: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -193,7 +238,7 @@ fn main() -> ExitCode {
                     settings.plaintext = false;
                 }
                 settings.plaintext |= args.plaintext;
-                return serve(settings).await;
+                return serve(settings).await.map(|()| 0);
             }
             Command::Ca(CaCommand::Init { dir, names }) => {
                 pki::init(&dir, &names)?;
@@ -283,19 +328,50 @@ fn main() -> ExitCode {
                 };
                 admin::history(&target.collector, req, target.json).await
             }
+            Command::Audit(AuditCommand::Run {
+                target,
+                deployment,
+                deadline_s,
+                wait,
+            }) => {
+                let url = &target.collector;
+                let deployment = deployment.unwrap_or_default();
+                let (text, code) =
+                    admin::audit::run(url, deployment, deadline_s, wait, target.json).await?;
+                print_text(&text);
+                return Ok(code);
+            }
+            Command::Audit(AuditCommand::List {
+                target,
+                deployment,
+                limit,
+            }) => {
+                let deployment = deployment.unwrap_or_default();
+                admin::audit::list(&target.collector, deployment, limit, target.json).await
+            }
+            Command::Audit(AuditCommand::Show { target, audit_id }) => {
+                admin::audit::show(&target.collector, audit_id, target.json).await
+            }
+            Command::Audit(AuditCommand::Diff { target, from, to }) => {
+                admin::audit::diff(&target.collector, from, to, target.json).await
+            }
         }?;
-        print!("{text}");
-        if !text.ends_with('\n') {
-            println!();
-        }
-        Ok(())
+        print_text(&text);
+        Ok(0)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("eceprobe-collector: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn print_text(text: &str) {
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
     }
 }
 

@@ -135,16 +135,7 @@ fn time_now_ymd() -> (i32, u8, u8) {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let days = i64::try_from(secs / 86_400).unwrap_or_default();
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::civil::civil_from_days(days);
     (
         i32::try_from(year).unwrap_or(2000),
         u8::try_from(month).unwrap_or(1),

@@ -1,17 +1,22 @@
-//! The `Query` service: read-only answers from the store (gaps as the tracker recorded them).
+//! The `Query` service: read-only answers from the store (gaps as the tracker recorded them),
+//! and audits (started here, run by [`crate::audits`]).
+
+mod audits;
 
 use std::str::FromStr;
 
 use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckHistoryResponse, CheckResult, Gap, GapHistoryRequest,
-    GapHistoryResponse, GapsRequest, GapsResponse, ListServersRequest, ListServersResponse, Server,
-    ServerResultsRequest, ServerResultsResponse,
+    Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
+    DiffAuditsRequest, Gap, GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse,
+    GetAuditRequest, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
+    ListServersResponse, RunAuditRequest, Server, ServerResultsRequest, ServerResultsResponse,
 };
 use prost::Message;
 use tonic::{Request, Response, Status};
 
+use crate::audits::Audits;
 use crate::gaps::Tracker;
 use crate::store::{
     GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
@@ -25,11 +30,19 @@ const MAX_CURRENT_GAPS: u32 = MAX_GAPS_LIMIT - 1;
 pub struct QueryService {
     store: Store,
     tracker: Tracker,
+    audits: Audits,
 }
 
+/// `ListAudits` answers at most this many.
+const MAX_AUDITS_LIMIT: u32 = 1000;
+
 impl QueryService {
-    pub fn new(store: Store, tracker: Tracker) -> Self {
-        QueryService { store, tracker }
+    pub fn new(store: Store, tracker: Tracker, audits: Audits) -> Self {
+        QueryService {
+            store,
+            tracker,
+            audits,
+        }
     }
 }
 
@@ -220,6 +233,71 @@ impl Query for QueryService {
             .collect();
         Ok(Response::new(CheckHistoryResponse { results }))
     }
+
+    async fn run_audit(
+        &self,
+        request: Request<RunAuditRequest>,
+    ) -> Result<Response<Audit>, Status> {
+        let req = request.into_inner();
+        let started = self
+            .audits
+            .start(&req.deployment, req.deadline_s)
+            .await
+            .map_err(audits::status)?;
+        // Read back, with the servers recorded in its scope.
+        let summary = self
+            .audits
+            .summary(&started.audit_id)
+            .await
+            .map_err(audits::status)?;
+        Ok(Response::new(audits::audit(&summary)))
+    }
+
+    async fn list_audits(
+        &self,
+        request: Request<ListAuditsRequest>,
+    ) -> Result<Response<ListAuditsResponse>, Status> {
+        let req = request.into_inner();
+        let limit = match req.limit {
+            0 => 50,
+            n => n.min(MAX_AUDITS_LIMIT),
+        };
+        let deployment = optional(req.deployment);
+        let found = self
+            .audits
+            .list(deployment.as_deref(), limit)
+            .await
+            .map_err(audits::status)?;
+        Ok(Response::new(ListAuditsResponse {
+            audits: found.iter().map(audits::audit).collect(),
+        }))
+    }
+
+    async fn get_audit(
+        &self,
+        request: Request<GetAuditRequest>,
+    ) -> Result<Response<AuditReport>, Status> {
+        let id = request.into_inner().audit_id;
+        let found = self.audits.findings(&id).await.map_err(audits::status)?;
+        Ok(Response::new(audits::report(&found)))
+    }
+
+    async fn diff_audits(
+        &self,
+        request: Request<DiffAuditsRequest>,
+    ) -> Result<Response<AuditDiff>, Status> {
+        let req = request.into_inner();
+        let d = self
+            .audits
+            .diff(&req.from_audit_id, &req.to_audit_id)
+            .await
+            .map_err(audits::status)?;
+        Ok(Response::new(audits::diff(
+            &req.from_audit_id,
+            &req.to_audit_id,
+            &d,
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -243,9 +321,15 @@ mod tests {
             })
             .collect();
         store.reconcile_gaps(found, 1).await.unwrap();
+        let audits = Audits::new(
+            store.clone(),
+            crate::ingest::Sessions::new(),
+            std::sync::Arc::new(Policy::default()),
+        );
         let service = QueryService::new(
             store.clone(),
             Tracker::new(store.clone(), Policy::default()),
+            audits,
         );
         let all = service
             .current_gaps(Request::new(GapsRequest::default()))

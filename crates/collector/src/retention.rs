@@ -90,6 +90,7 @@ mod tests {
             duration_us: 1,
             warning_kinds: Vec::new(),
             detail: vec![1, 2, 3],
+            audit_id: String::new(),
         };
         // seq 1 arrived on day 0, seq 2 on day 40.
         store

@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audits::Audits;
 use crate::auth::AgentTls;
 use crate::gaps::Tracker;
-use crate::ingest::{Ingest, IngestLimits};
+use crate::ingest::{Ingest, IngestLimits, Sessions};
 use crate::query::QueryService;
 use crate::store::Store;
 
@@ -79,7 +80,8 @@ impl Bound {
 
     /// Serves until `shutdown` completes. Ingest wakes the tracker when results are stored;
     /// the Query API reads the gaps the tracker recorded (running the tracker is the
-    /// caller's: see [`Tracker::run`]).
+    /// caller's: see [`Tracker::run`]) and starts audits, which order agents through
+    /// ingest's registry of connected streams.
     pub async fn serve(
         self,
         store: Store,
@@ -88,15 +90,21 @@ impl Bound {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let (stop, stopping) = watch::channel(false);
+        let sessions = Sessions::new();
+        let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy());
+        if let Err(e) = audits.resume().await {
+            tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
+        }
         let ingest = Ingest::new(
             store.clone(),
             limits,
             tracker.results_stored(),
             stopping.clone(),
             self.tls.clone(),
+            sessions,
         );
         let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let query = QueryServer::new(QueryService::new(store, tracker))
+        let query = QueryServer::new(QueryService::new(store, tracker, audits))
             .max_decoding_message_size(64 * 1024);
         let mut agents_server = tonic::transport::Server::builder();
         if let Some(tls) = &self.tls {

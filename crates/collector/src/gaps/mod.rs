@@ -9,4 +9,4 @@ mod tracker;
 
 pub use engine::{evaluate, AgentView, CheckView, FindingKind, GapFinding, Severity};
 pub use policy::{Policy, PolicyError, Retriever};
-pub use tracker::{now_ms, Tracker, MIN_SPACING};
+pub use tracker::{found_gap, now_ms, Tracker, MIN_SPACING};

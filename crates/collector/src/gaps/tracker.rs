@@ -35,6 +35,11 @@ impl Tracker {
         }
     }
 
+    /// The policy gaps are evaluated with.
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy)
+    }
+
     /// Notify this when new results are stored: the next evaluation comes sooner.
     pub fn results_stored(&self) -> Arc<Notify> {
         Arc::clone(&self.stored)
@@ -90,7 +95,8 @@ impl Tracker {
     }
 }
 
-fn found_gap(g: GapFinding) -> FoundGap {
+/// A finding as the store records it.
+pub fn found_gap(g: GapFinding) -> FoundGap {
     FoundGap {
         agent_id: g.agent_id,
         check: g.check.to_string(),

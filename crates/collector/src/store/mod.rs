@@ -15,11 +15,15 @@
 //! check)`, replaced only by a higher seq in the same transaction as the insert, so
 //! current-state queries never scan history and pruning never touches current state.
 
+mod audits;
 mod gaps;
+mod results;
 mod rows;
 mod types;
 mod writer;
 
+#[cfg(test)]
+mod audits_tests;
 #[cfg(test)]
 mod tests;
 
@@ -35,8 +39,8 @@ use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
 pub use types::{
-    AgentRecord, CheckState, FoundGap, GapChanges, GapFilter, GapRecord, InsertOutcome, KnownAgent,
-    NewResult, StoreError, StoredResult,
+    AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
+    GapFilter, GapRecord, InsertOutcome, KnownAgent, NewResult, StoreError, StoredResult,
 };
 use writer::{Msg, Op, Reply};
 
@@ -368,7 +372,7 @@ impl Store {
 }
 
 /// A failed read: a closed pool means a closed store.
-fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreError {
+pub(super) fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreError {
     match source {
         sqlx::Error::PoolClosed => StoreError::Closed,
         source => StoreError::Database {

@@ -49,6 +49,8 @@ pub struct NewResult {
     pub warning_kinds: Vec<String>,
     /// The full result, opaque to the store.
     pub detail: Vec<u8>,
+    /// The audit the result was produced for; empty for the continuous schedule.
+    pub audit_id: String,
 }
 
 /// A result as stored.
@@ -190,4 +192,36 @@ pub enum StoreError {
     Corrupt { table: &'static str, what: String },
     #[error("the store is closed")]
     Closed,
+}
+
+/// An audit as recorded: a point-in-time run of the whole catalog on every server in scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub audit_id: String,
+    /// Empty: every deployment.
+    pub deployment: String,
+    pub started_unix_ms: i64,
+    pub deadline_unix_ms: i64,
+    /// None while running.
+    pub closed_unix_ms: Option<i64>,
+}
+
+/// A server in an audit's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditServerRecord {
+    pub agent_id: String,
+    /// False: it was not connected when the audit started, so it was never ordered.
+    pub ordered: bool,
+    /// None: it has not answered (yet).
+    pub answered_unix_ms: Option<i64>,
+}
+
+/// What has arrived from one server for an audit so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProgress {
+    pub agent_id: String,
+    /// Distinct checks with a result tagged with the audit.
+    pub checks: u64,
+    /// When the last tagged result was received.
+    pub last_received_unix_ms: i64,
 }

@@ -743,6 +743,139 @@ pub struct CheckHistoryResponse {
     #[prost(message, repeated, tag = "1")]
     pub results: ::prost::alloc::vec::Vec<CheckResult>,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RunAuditRequest {
+    /// Empty: every deployment.
+    #[prost(string, tag = "1")]
+    pub deployment: ::prost::alloc::string::String,
+    /// How long agents have to answer (default 120, at most 3600).
+    #[prost(uint32, tag = "2")]
+    pub deadline_s: u32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Audit {
+    /// "a-<started unix ms>-<4 hex>": sorts by start time.
+    #[prost(string, tag = "1")]
+    pub audit_id: ::prost::alloc::string::String,
+    /// Empty: every deployment.
+    #[prost(string, tag = "2")]
+    pub deployment: ::prost::alloc::string::String,
+    #[prost(int64, tag = "3")]
+    pub started_unix_ms: i64,
+    #[prost(int64, tag = "4")]
+    pub deadline_unix_ms: i64,
+    /// 0 while running.
+    #[prost(int64, tag = "5")]
+    pub closed_unix_ms: i64,
+    /// "running" or "closed".
+    #[prost(string, tag = "6")]
+    pub state: ::prost::alloc::string::String,
+    /// Servers in scope, how many were sent the order, how many answered.
+    #[prost(uint32, tag = "7")]
+    pub servers: u32,
+    #[prost(uint32, tag = "8")]
+    pub ordered: u32,
+    #[prost(uint32, tag = "9")]
+    pub answered: u32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAuditsRequest {
+    /// Empty: every scope.
+    #[prost(string, tag = "1")]
+    pub deployment: ::prost::alloc::string::String,
+    /// At most this many (default 50, at most 1000).
+    #[prost(uint32, tag = "2")]
+    pub limit: u32,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListAuditsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub audits: ::prost::alloc::vec::Vec<Audit>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetAuditRequest {
+    #[prost(string, tag = "1")]
+    pub audit_id: ::prost::alloc::string::String,
+}
+/// One check's result in an audit, as the agent sent it for that audit.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AuditVerdict {
+    #[prost(string, tag = "1")]
+    pub check: ::prost::alloc::string::String,
+    /// "pass", "warn" or "fail".
+    #[prost(string, tag = "2")]
+    pub outcome: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub failure_kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub stage: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub detail: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub hint: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "7")]
+    pub seq: u64,
+    #[prost(string, tag = "8")]
+    pub target: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AuditServer {
+    #[prost(string, tag = "1")]
+    pub agent_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub hostname: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub role: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub deployment: ::prost::alloc::string::String,
+    /// False: the server was not connected when the audit started.
+    #[prost(bool, tag = "5")]
+    pub ordered: bool,
+    /// 0: the server did not answer (a finding of its own).
+    #[prost(int64, tag = "6")]
+    pub answered_unix_ms: i64,
+    #[prost(message, repeated, tag = "7")]
+    pub verdicts: ::prost::alloc::vec::Vec<AuditVerdict>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AuditReport {
+    #[prost(message, optional, tag = "1")]
+    pub audit: ::core::option::Option<Audit>,
+    #[prost(message, repeated, tag = "2")]
+    pub servers: ::prost::alloc::vec::Vec<AuditServer>,
+    /// The gaps and warnings the collector's policy finds in the audit's results, and a
+    /// "not_answered" gap for every server that did not answer (its check is empty).
+    /// opened_unix_ms and closed_unix_ms are 0.
+    #[prost(message, repeated, tag = "3")]
+    pub gaps: ::prost::alloc::vec::Vec<Gap>,
+    /// Against the previous closed audit of the same scope; absent when there is none.
+    #[prost(message, optional, tag = "4")]
+    pub diff: ::core::option::Option<AuditDiff>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DiffAuditsRequest {
+    /// The earlier audit.
+    #[prost(string, tag = "1")]
+    pub from_audit_id: ::prost::alloc::string::String,
+    /// The later audit.
+    #[prost(string, tag = "2")]
+    pub to_audit_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AuditDiff {
+    #[prost(string, tag = "1")]
+    pub from_audit_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub to_audit_id: ::prost::alloc::string::String,
+    /// Found in the later audit, not in the earlier one.
+    #[prost(message, repeated, tag = "3")]
+    pub new_gaps: ::prost::alloc::vec::Vec<Gap>,
+    /// Found in the earlier audit, not in the later one.
+    #[prost(message, repeated, tag = "4")]
+    pub resolved_gaps: ::prost::alloc::vec::Vec<Gap>,
+    #[prost(message, repeated, tag = "5")]
+    pub unchanged_gaps: ::prost::alloc::vec::Vec<Gap>,
+}
 /// Generated client implementations.
 pub mod query_client {
     #![allow(
@@ -944,6 +1077,100 @@ pub mod query_client {
                 .insert(GrpcMethod::new("eceprobe.v1.Query", "CheckHistory"));
             self.inner.unary(req, path, codec).await
         }
+        /// Orders every connected agent in scope to run the whole catalog now; returns at once
+        /// with the audit as started (it closes when every ordered server answered, or at the
+        /// deadline).
+        pub async fn run_audit(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RunAuditRequest>,
+        ) -> std::result::Result<tonic::Response<super::Audit>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/RunAudit",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "RunAudit"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Audits, newest started first.
+        pub async fn list_audits(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListAuditsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAuditsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/ListAudits",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "ListAudits"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// One audit: per server and check the verdict, who did not answer, the gaps found, and
+        /// what changed since the previous closed audit of the same scope.
+        pub async fn get_audit(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetAuditRequest>,
+        ) -> std::result::Result<tonic::Response<super::AuditReport>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/GetAudit",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "GetAudit"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// What changed from one audit to another (gaps new, resolved, unchanged).
+        pub async fn diff_audits(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DiffAuditsRequest>,
+        ) -> std::result::Result<tonic::Response<super::AuditDiff>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/DiffAudits",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "DiffAudits"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -995,6 +1222,32 @@ pub mod query_server {
             tonic::Response<super::CheckHistoryResponse>,
             tonic::Status,
         >;
+        /// Orders every connected agent in scope to run the whole catalog now; returns at once
+        /// with the audit as started (it closes when every ordered server answered, or at the
+        /// deadline).
+        async fn run_audit(
+            &self,
+            request: tonic::Request<super::RunAuditRequest>,
+        ) -> std::result::Result<tonic::Response<super::Audit>, tonic::Status>;
+        /// Audits, newest started first.
+        async fn list_audits(
+            &self,
+            request: tonic::Request<super::ListAuditsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAuditsResponse>,
+            tonic::Status,
+        >;
+        /// One audit: per server and check the verdict, who did not answer, the gaps found, and
+        /// what changed since the previous closed audit of the same scope.
+        async fn get_audit(
+            &self,
+            request: tonic::Request<super::GetAuditRequest>,
+        ) -> std::result::Result<tonic::Response<super::AuditReport>, tonic::Status>;
+        /// What changed from one audit to another (gaps new, resolved, unchanged).
+        async fn diff_audits(
+            &self,
+            request: tonic::Request<super::DiffAuditsRequest>,
+        ) -> std::result::Result<tonic::Response<super::AuditDiff>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct QueryServer<T> {
@@ -1276,6 +1529,178 @@ pub mod query_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CheckHistorySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/RunAudit" => {
+                    #[allow(non_camel_case_types)]
+                    struct RunAuditSvc<T: Query>(pub Arc<T>);
+                    impl<T: Query> tonic::server::UnaryService<super::RunAuditRequest>
+                    for RunAuditSvc<T> {
+                        type Response = super::Audit;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RunAuditRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::run_audit(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RunAuditSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/ListAudits" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListAuditsSvc<T: Query>(pub Arc<T>);
+                    impl<T: Query> tonic::server::UnaryService<super::ListAuditsRequest>
+                    for ListAuditsSvc<T> {
+                        type Response = super::ListAuditsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListAuditsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::list_audits(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListAuditsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/GetAudit" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetAuditSvc<T: Query>(pub Arc<T>);
+                    impl<T: Query> tonic::server::UnaryService<super::GetAuditRequest>
+                    for GetAuditSvc<T> {
+                        type Response = super::AuditReport;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetAuditRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::get_audit(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetAuditSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/DiffAudits" => {
+                    #[allow(non_camel_case_types)]
+                    struct DiffAuditsSvc<T: Query>(pub Arc<T>);
+                    impl<T: Query> tonic::server::UnaryService<super::DiffAuditsRequest>
+                    for DiffAuditsSvc<T> {
+                        type Response = super::AuditDiff;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::DiffAuditsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::diff_audits(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DiffAuditsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -1,0 +1,292 @@
+//! Connectivity audits: a point-in-time run of the whole catalog on every server in scope.
+//!
+//! Starting one orders every connected agent in scope (through ingest's [`Sessions`]) and
+//! records the servers in scope: known but not connected ones are recorded as not ordered
+//! (they are findings of their own). A watcher task per running audit then decides who
+//! answered and closes the audit.
+//!
+//! The answered rule: a server has answered when at least one result tagged with the audit
+//! has arrived and either (a) it has a tagged result for as many checks as it has ever
+//! reported (its rows in the latest-state table: its catalog as far as the collector knows),
+//! or (b) no new tagged result has arrived for [`QUIET`]. (a) closes an audit as soon as the
+//! last result lands; (b) covers an agent whose catalog shrank since. The agent spools a
+//! whole suite's results at once, so they arrive together in practice. At the deadline,
+//! servers with at least one tagged result count as answered (what is missing shows as
+//! `missing` gaps); the others as not answered.
+//!
+//! The audit closes when every ordered server answered, or at its deadline. Watchers of
+//! audits left running by a restart start again with [`Audits::resume`].
+
+pub mod report;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eceprobe_proto::v1::{order, Order, RunAudit};
+
+use crate::gaps::{now_ms, Policy};
+use crate::ingest::Sessions;
+use crate::store::{AuditRecord, AuditServerRecord, FoundGap, KnownAgent, Store, StoreError};
+pub use report::{GapDiff, NOT_ANSWERED};
+
+/// Agents have this long to answer unless asked otherwise.
+pub const DEFAULT_DEADLINE_S: u32 = 120;
+pub const MAX_DEADLINE_S: u32 = 3600;
+/// A server with tagged results and none new for this long has answered.
+pub const QUIET: Duration = Duration::from_secs(2);
+/// How often a watcher looks at an audit's progress.
+const POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("deadline_s {0}: at most {MAX_DEADLINE_S} seconds")]
+    Deadline(u32),
+    #[error("no audit with id '{0}'")]
+    Unknown(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// An audit and how many of its servers were ordered and answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSummary {
+    pub record: AuditRecord,
+    pub servers: Vec<AuditServerRecord>,
+}
+
+/// Everything an audit found.
+#[derive(Debug, Clone)]
+pub struct AuditFindings {
+    pub summary: AuditSummary,
+    /// The servers' declared facts, where known.
+    pub agents: Vec<KnownAgent>,
+    /// Every result tagged with the audit.
+    pub results: Vec<crate::store::StoredResult>,
+    pub gaps: Vec<FoundGap>,
+    /// Against the previous closed audit of the same scope: its id and the diff.
+    pub previous: Option<(String, GapDiff)>,
+}
+
+/// Starts, watches and reads audits; cheap to clone.
+#[derive(Clone)]
+pub struct Audits {
+    store: Store,
+    sessions: Sessions,
+    policy: Arc<Policy>,
+}
+
+/// Sortable and unique enough: the start time, then 16 bits that differ between audits
+/// started in the same millisecond.
+fn new_id(started_unix_ms: i64) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let salt = (nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37)) & 0xFFFF;
+    format!("a-{started_unix_ms:013}-{salt:04x}")
+}
+
+impl Audits {
+    pub fn new(store: Store, sessions: Sessions, policy: Arc<Policy>) -> Audits {
+        Audits {
+            store,
+            sessions,
+            policy,
+        }
+    }
+
+    /// Starts an audit of one deployment (empty: all) and its watcher; returns at once.
+    pub async fn start(
+        &self,
+        deployment: &str,
+        deadline_s: u32,
+    ) -> Result<AuditRecord, AuditError> {
+        let deadline_s = match deadline_s {
+            0 => DEFAULT_DEADLINE_S,
+            s if s > MAX_DEADLINE_S => return Err(AuditError::Deadline(s)),
+            s => s,
+        };
+        let started_unix_ms = now_ms();
+        let audit = AuditRecord {
+            audit_id: new_id(started_unix_ms),
+            deployment: deployment.to_owned(),
+            started_unix_ms,
+            deadline_unix_ms: started_unix_ms + i64::from(deadline_s) * 1000,
+            closed_unix_ms: None,
+        };
+        let connected: BTreeSet<String> = self.sessions.connected().into_iter().collect();
+        let servers: Vec<AuditServerRecord> = self
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .filter(|a| deployment.is_empty() || a.record.deployment == deployment)
+            .map(|a| {
+                let id = a.record.agent_id;
+                let ordered = connected.contains(&id) && self.sessions.order(&id, order_of(&audit));
+                AuditServerRecord {
+                    agent_id: id,
+                    ordered,
+                    answered_unix_ms: None,
+                }
+            })
+            .collect();
+        let ordered = servers.iter().filter(|s| s.ordered).count();
+        tracing::info!(audit = %audit.audit_id, deployment, servers = servers.len(), ordered, deadline_s, "audit started");
+        self.store.create_audit(audit.clone(), servers).await?;
+        tokio::spawn(self.clone().watch(audit.clone()));
+        Ok(audit)
+    }
+
+    /// Watches again the audits a previous run of the collector left running.
+    pub async fn resume(&self) -> Result<(), StoreError> {
+        for audit in self.store.running_audits().await? {
+            tokio::spawn(self.clone().watch(audit));
+        }
+        Ok(())
+    }
+
+    async fn watch(self, audit: AuditRecord) {
+        loop {
+            match self.step(&audit, now_ms()).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(audit = %audit.audit_id, error = %e, "audit watch failed; retrying")
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Marks who answered; closes the audit when all did or at the deadline. True when
+    /// the audit is closed.
+    async fn step(&self, audit: &AuditRecord, now: i64) -> Result<bool, StoreError> {
+        let id = &audit.audit_id;
+        let servers = self.store.audit_servers(id).await?;
+        let mut pending: Vec<&str> = servers
+            .iter()
+            .filter(|s| s.ordered && s.answered_unix_ms.is_none())
+            .map(|s| s.agent_id.as_str())
+            .collect();
+        if !pending.is_empty() {
+            let progress: HashMap<String, _> = self
+                .store
+                .audit_progress(id)
+                .await?
+                .into_iter()
+                .map(|p| (p.agent_id.clone(), p))
+                .collect();
+            let catalog = self.store.reported_checks().await?;
+            let deadline = now >= audit.deadline_unix_ms;
+            let mut still = Vec::new();
+            for agent in pending {
+                let answered = progress.get(agent).filter(|p| {
+                    let quiet = now - p.last_received_unix_ms >= QUIET.as_millis() as i64;
+                    let all = p.checks >= catalog.get(agent).copied().unwrap_or(0);
+                    p.checks > 0 && (all || quiet || deadline)
+                });
+                match answered {
+                    Some(p) => {
+                        self.store
+                            .mark_audit_answered(id, agent, p.last_received_unix_ms)
+                            .await?;
+                        tracing::info!(audit = %id, agent, checks = p.checks, "server answered the audit");
+                    }
+                    None => still.push(agent),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() && !deadline {
+                return Ok(false);
+            }
+        }
+        if self.store.close_audit(id, now).await? {
+            tracing::info!(audit = %id, not_answered = pending.len(), "audit closed");
+        }
+        Ok(true)
+    }
+
+    pub async fn summary(&self, audit_id: &str) -> Result<AuditSummary, AuditError> {
+        let record = self
+            .store
+            .audit(audit_id)
+            .await?
+            .ok_or_else(|| AuditError::Unknown(audit_id.to_owned()))?;
+        let servers = self.store.audit_servers(audit_id).await?;
+        Ok(AuditSummary { record, servers })
+    }
+
+    /// Audits newest first (`deployment` None: every scope).
+    pub async fn list(
+        &self,
+        deployment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditSummary>, AuditError> {
+        let mut out = Vec::new();
+        for record in self.store.audits(deployment, limit).await? {
+            let servers = self.store.audit_servers(&record.audit_id).await?;
+            out.push(AuditSummary { record, servers });
+        }
+        Ok(out)
+    }
+
+    /// The gaps of an audit (evaluated with the collector's policy now in force).
+    async fn gaps_of(
+        &self,
+        summary: &AuditSummary,
+        agents: &[KnownAgent],
+    ) -> Result<(Vec<crate::store::StoredResult>, Vec<FoundGap>), AuditError> {
+        let results = self.store.audit_results(&summary.record.audit_id).await?;
+        let at = summary.record.closed_unix_ms.unwrap_or_else(now_ms);
+        let gaps = report::findings(&self.policy, &summary.servers, agents, &results, at);
+        Ok((results, gaps))
+    }
+
+    pub async fn findings(&self, audit_id: &str) -> Result<AuditFindings, AuditError> {
+        let summary = self.summary(audit_id).await?;
+        let agents = self.store.agents().await?;
+        let (results, gaps) = self.gaps_of(&summary, &agents).await?;
+        let previous = match self
+            .store
+            .previous_closed_audit(&summary.record.deployment, &summary.record)
+            .await?
+        {
+            Some(before) => {
+                let before = self.summary(&before.audit_id).await?;
+                let (_, earlier) = self.gaps_of(&before, &agents).await?;
+                Some((before.record.audit_id, report::diff(&earlier, &gaps)))
+            }
+            None => None,
+        };
+        Ok(AuditFindings {
+            summary,
+            agents,
+            results,
+            gaps,
+            previous,
+        })
+    }
+
+    /// What changed from audit `from` to audit `to`.
+    pub async fn diff(&self, from: &str, to: &str) -> Result<GapDiff, AuditError> {
+        let agents = self.store.agents().await?;
+        let (_, before) = self.gaps_of(&self.summary(from).await?, &agents).await?;
+        let (_, after) = self.gaps_of(&self.summary(to).await?, &agents).await?;
+        Ok(report::diff(&before, &after))
+    }
+}
+
+fn order_of(audit: &AuditRecord) -> Order {
+    Order {
+        order_id: audit.audit_id.clone(),
+        kind: Some(order::Kind::RunAudit(RunAudit {
+            audit_id: audit.audit_id.clone(),
+            deadline_unix_ms: audit.deadline_unix_ms,
+        })),
+    }
+}

@@ -1,0 +1,247 @@
+//! What an audit found, from its records alone (pure): each server's verdicts (its latest
+//! result per check tagged with the audit), the gaps the policy finds in them, the servers
+//! that did not answer, and the diff between two audits' gaps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::convert::{agent_view, check_view};
+use crate::gaps::{evaluate, found_gap, Policy};
+use crate::store::{AuditServerRecord, CheckState, FoundGap, KnownAgent, StoredResult};
+
+/// The finding kind of a server that did not answer an audit.
+pub const NOT_ANSWERED: &str = "not_answered";
+
+/// Gaps of two audits compared on (server, check, kind, severity).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GapDiff {
+    /// In the later audit only.
+    pub new: Vec<FoundGap>,
+    /// In the earlier audit only.
+    pub resolved: Vec<FoundGap>,
+    /// In both (as the later audit found them).
+    pub unchanged: Vec<FoundGap>,
+}
+
+type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+fn key(g: &FoundGap) -> Key<'_> {
+    (&g.agent_id, &g.check, &g.kind, &g.severity)
+}
+
+pub fn diff(before: &[FoundGap], after: &[FoundGap]) -> GapDiff {
+    let earlier: BTreeSet<Key> = before.iter().map(key).collect();
+    let later: BTreeSet<Key> = after.iter().map(key).collect();
+    let mut out = GapDiff::default();
+    for g in after {
+        match earlier.contains(&key(g)) {
+            true => out.unchanged.push(g.clone()),
+            false => out.new.push(g.clone()),
+        }
+    }
+    out.resolved = before
+        .iter()
+        .filter(|g| !later.contains(&key(g)))
+        .cloned()
+        .collect();
+    for list in [&mut out.new, &mut out.resolved, &mut out.unchanged] {
+        list.sort();
+    }
+    out
+}
+
+/// Each server's latest result per check among the audit's results, by server then check.
+pub fn verdicts(results: &[StoredResult]) -> BTreeMap<&str, BTreeMap<&str, &StoredResult>> {
+    let mut out: BTreeMap<&str, BTreeMap<&str, &StoredResult>> = BTreeMap::new();
+    for r in results {
+        let slot = out
+            .entry(r.agent_id.as_str())
+            .or_default()
+            .entry(r.check.as_str())
+            .or_insert(r);
+        if r.seq > slot.seq {
+            *slot = r;
+        }
+    }
+    out
+}
+
+/// The audit's gaps: the policy over the answered servers' verdicts (as if they were the
+/// fleet's latest state at `at_unix_ms`, none stale, none still settling in), and a
+/// [`NOT_ANSWERED`] gap for every server that did not answer.
+pub fn findings(
+    policy: &Policy,
+    servers: &[AuditServerRecord],
+    agents: &[KnownAgent],
+    results: &[StoredResult],
+    at_unix_ms: i64,
+) -> Vec<FoundGap> {
+    let known: BTreeMap<&str, &KnownAgent> = agents
+        .iter()
+        .map(|a| (a.record.agent_id.as_str(), a))
+        .collect();
+    let mut out = Vec::new();
+    let mut views = Vec::new();
+    for s in servers {
+        let agent = known.get(s.agent_id.as_str());
+        if s.answered_unix_ms.is_some() {
+            if let Some(agent) = agent {
+                let mut view = agent_view(agent);
+                view.seen_unix_ms = at_unix_ms;
+                view.first_seen_unix_ms = i64::MIN;
+                views.push(view);
+            }
+            continue;
+        }
+        out.push(FoundGap {
+            agent_id: s.agent_id.clone(),
+            check: String::new(),
+            kind: NOT_ANSWERED.to_owned(),
+            severity: "gap".to_owned(),
+            deployment: agent
+                .map(|a| a.record.deployment.clone())
+                .unwrap_or_default(),
+            detail: match s.ordered {
+                true => "ordered, but sent no result for the audit before its deadline".into(),
+                false => "not connected when the audit started, so never ordered".into(),
+            },
+        });
+    }
+    let checks: Vec<_> = verdicts(results)
+        .values()
+        .flat_map(|by_check| by_check.values())
+        .filter_map(|r| check_view(&state(r)))
+        .collect();
+    out.extend(
+        evaluate(policy, &views, &checks, at_unix_ms)
+            .into_iter()
+            .map(found_gap),
+    );
+    out.sort();
+    out
+}
+
+fn state(r: &StoredResult) -> CheckState {
+    CheckState {
+        agent_id: r.agent_id.clone(),
+        check: r.check.clone(),
+        seq: r.seq,
+        outcome: r.outcome.clone(),
+        failure_kind: r.failure_kind.clone(),
+        warning_kinds: r.warning_kinds.clone(),
+        duration_us: r.duration_us,
+        received_unix_ms: r.received_unix_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AgentRecord;
+
+    fn gap(agent: &str, check: &str, kind: &str) -> FoundGap {
+        FoundGap {
+            agent_id: agent.into(),
+            check: check.into(),
+            kind: kind.into(),
+            severity: "gap".into(),
+            deployment: "prod".into(),
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn diff_sorts_gaps_into_new_resolved_and_unchanged() {
+        let before = [gap("a", "imap", "failing"), gap("b", "pop3", "failing")];
+        let mut later_detail = gap("b", "pop3", "failing");
+        later_detail.detail = "other detail, same gap".into();
+        let after = [later_detail.clone(), gap("a", "smtp", "failing")];
+        let d = diff(&before, &after);
+        assert_eq!(d.new, vec![gap("a", "smtp", "failing")]);
+        assert_eq!(d.resolved, vec![gap("a", "imap", "failing")]);
+        assert_eq!(d.unchanged, vec![later_detail]);
+        let same = diff(&after, &after);
+        assert!(same.new.is_empty() && same.resolved.is_empty());
+        assert_eq!(diff(&[], &after).new.len(), 2);
+        assert_eq!(diff(&before, &[]).resolved.len(), 2);
+    }
+
+    fn result(agent: &str, seq: u64, check: &str, outcome: &str) -> StoredResult {
+        StoredResult {
+            agent_id: agent.into(),
+            seq,
+            check: check.into(),
+            started_unix_ms: 0,
+            outcome: outcome.into(),
+            failure_kind: (outcome == "fail").then(|| "tcp_refused".into()),
+            failure_stage: (outcome == "fail").then(|| "tcp".into()),
+            duration_us: 1000,
+            warning_kinds: Vec::new(),
+            detail: Vec::new(),
+            received_unix_ms: 0,
+        }
+    }
+
+    fn known(id: &str) -> KnownAgent {
+        KnownAgent {
+            record: AgentRecord {
+                agent_id: id.into(),
+                hostname: id.into(),
+                role: "services".into(),
+                deployment: "prod".into(),
+                agent_version: "0".into(),
+                os: "linux".into(),
+                ece_version: String::new(),
+                ece_es: String::new(),
+                probe_interval_s: 60,
+                // Long silent and just enrolled: an audit's findings must ignore both.
+                seen_unix_ms: 0,
+            },
+            last_seq: 0,
+            spool_dropped: 0,
+            first_seen_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn findings_use_the_latest_audit_result_and_flag_who_did_not_answer() {
+        let servers = [
+            AuditServerRecord {
+                agent_id: "svc-1".into(),
+                ordered: true,
+                answered_unix_ms: Some(5),
+            },
+            AuditServerRecord {
+                agent_id: "svc-2".into(),
+                ordered: false,
+                answered_unix_ms: None,
+            },
+        ];
+        let mut results: Vec<_> = ["login-https", "outlook-https", "pop3", "smtp"]
+            .iter()
+            .zip(1..)
+            .map(|(c, seq)| result("svc-1", seq, c, "pass"))
+            .collect();
+        results.push(result("svc-1", 10, "imap", "fail"));
+        results.push(result("svc-1", 11, "pop3", "fail"));
+        results.push(result("svc-1", 3, "pop3", "pass"));
+        let found = findings(
+            &Policy::default(),
+            &servers,
+            &[known("svc-1"), known("svc-2")],
+            &results,
+            1_800_000_000_000,
+        );
+        let keys: Vec<_> = found
+            .iter()
+            .map(|g| (g.agent_id.as_str(), g.check.as_str(), g.kind.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("svc-1", "imap", "failing"),
+                ("svc-1", "pop3", "failing"),
+                ("svc-2", "", NOT_ANSWERED),
+            ]
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Audits as the Query API answers them: records, reports and diffs to protobuf.
+
+use eceprobe_proto::v1::{self as pb, CheckResult};
+use tonic::Status;
+
+use super::detail;
+use crate::audits::{report, AuditError, AuditFindings, AuditSummary, GapDiff};
+use crate::store::FoundGap;
+
+pub(super) fn status(e: AuditError) -> Status {
+    match e {
+        AuditError::Deadline(_) => Status::invalid_argument(e.to_string()),
+        AuditError::Unknown(_) => Status::not_found(e.to_string()),
+        AuditError::Store(e) => super::storage(e),
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+pub(super) fn audit(s: &AuditSummary) -> pb::Audit {
+    let r = &s.record;
+    pb::Audit {
+        audit_id: r.audit_id.clone(),
+        deployment: r.deployment.clone(),
+        started_unix_ms: r.started_unix_ms,
+        deadline_unix_ms: r.deadline_unix_ms,
+        closed_unix_ms: r.closed_unix_ms.unwrap_or(0),
+        state: match r.closed_unix_ms {
+            Some(_) => "closed",
+            None => "running",
+        }
+        .into(),
+        servers: count(s.servers.len()),
+        ordered: count(s.servers.iter().filter(|x| x.ordered).count()),
+        answered: count(
+            s.servers
+                .iter()
+                .filter(|x| x.answered_unix_ms.is_some())
+                .count(),
+        ),
+    }
+}
+
+fn gap(g: &FoundGap) -> pb::Gap {
+    pb::Gap {
+        deployment: g.deployment.clone(),
+        agent_id: g.agent_id.clone(),
+        check: g.check.clone(),
+        severity: g.severity.clone(),
+        kind: g.kind.clone(),
+        detail: g.detail.clone(),
+        ..pb::Gap::default()
+    }
+}
+
+pub(super) fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
+    let gaps = |v: &[FoundGap]| v.iter().map(gap).collect();
+    pb::AuditDiff {
+        from_audit_id: from.to_owned(),
+        to_audit_id: to.to_owned(),
+        new_gaps: gaps(&d.new),
+        resolved_gaps: gaps(&d.resolved),
+        unchanged_gaps: gaps(&d.unchanged),
+    }
+}
+
+fn verdict(r: &CheckResult) -> pb::AuditVerdict {
+    let outcome = match pb::Outcome::try_from(r.outcome) {
+        Ok(pb::Outcome::Pass) => "pass",
+        Ok(pb::Outcome::Warn) => "warn",
+        Ok(pb::Outcome::Fail) => "fail",
+        _ => "",
+    };
+    let f = r.failure.clone().unwrap_or_default();
+    pb::AuditVerdict {
+        check: r.check.clone(),
+        outcome: outcome.into(),
+        failure_kind: f.kind,
+        stage: f.stage,
+        detail: f.detail,
+        hint: f.hint,
+        seq: r.seq,
+        target: format!("{}:{}", r.host, r.port),
+    }
+}
+
+pub(super) fn report(f: &AuditFindings) -> pb::AuditReport {
+    let verdicts = report::verdicts(&f.results);
+    let servers = f
+        .summary
+        .servers
+        .iter()
+        .map(|s| {
+            let agent = f.agents.iter().find(|a| a.record.agent_id == s.agent_id);
+            let (hostname, role, deployment) = agent
+                .map(|a| {
+                    let r = &a.record;
+                    (r.hostname.clone(), r.role.clone(), r.deployment.clone())
+                })
+                .unwrap_or_default();
+            pb::AuditServer {
+                agent_id: s.agent_id.clone(),
+                hostname,
+                role,
+                deployment,
+                ordered: s.ordered,
+                answered_unix_ms: s.answered_unix_ms.unwrap_or(0),
+                verdicts: verdicts
+                    .get(s.agent_id.as_str())
+                    .map(|by_check| by_check.values().map(|r| verdict(&detail(r))).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let to = &f.summary.record.audit_id;
+    pb::AuditReport {
+        audit: Some(audit(&f.summary)),
+        servers,
+        gaps: f.gaps.iter().map(gap).collect(),
+        diff: f.previous.as_ref().map(|(from, d)| diff(from, to, d)),
+    }
+}

@@ -1,0 +1,432 @@
+//! Audits against a real collector process over real gRPC, with simulated agents that
+//! answer an audit order as the agent does: one batch of results tagged with the audit id.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
+use eceprobe_proto::v1::query_client::QueryClient;
+use eceprobe_proto::v1::{
+    agent_message, collector_message, order, AgentMessage, AuditReport, CheckResult,
+    CollectorMessage, Finding, GetAuditRequest, Hello, Outcome, ResultBatch, Role, RunAuditRequest,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+
+struct Collector {
+    child: Child,
+    addr: SocketAddr,
+    query: SocketAddr,
+}
+
+impl Collector {
+    fn start(db: &Path) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--query-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--db")
+            .arg(db)
+            .args(["--log-level=warn", "--plaintext"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut said = |prefix: &str| -> SocketAddr {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim().strip_prefix(prefix).unwrap().parse().unwrap()
+        };
+        let addr = said("listening on ");
+        let query = said("query on ");
+        Collector { child, addr, query }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn channel(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn msg(body: agent_message::Body) -> AgentMessage {
+    AgentMessage { body: Some(body) }
+}
+
+/// Opens an agent stream, says hello and waits for the welcome (from then on the agent can
+/// be ordered). Returns the stream and the collector's last stored seq.
+async fn connect(
+    addr: SocketAddr,
+    id: &str,
+    deployment: &str,
+) -> (mpsc::Sender<AgentMessage>, Streaming<CollectorMessage>, u64) {
+    let mut client = AgentLinkClient::new(channel(addr).await);
+    let (tx, rx) = mpsc::channel(16);
+    tx.send(msg(agent_message::Body::Hello(Hello {
+        agent_id: id.into(),
+        hostname: format!("{id}.contoso.local"),
+        role: Role::Services as i32,
+        deployment: deployment.into(),
+        agent_version: "0.1.0".into(),
+        probe_interval_s: 60,
+        ..Hello::default()
+    })))
+    .await
+    .unwrap();
+    let mut inbound = client
+        .connect(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let welcome = inbound.message().await.unwrap().unwrap().body;
+    let Some(collector_message::Body::Welcome(w)) = welcome else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    (tx, inbound, w.last_stored_seq)
+}
+
+/// What a simulated agent fails when ordered (tcp_refused), changeable between audits.
+type Failing = Arc<Mutex<Vec<&'static str>>>;
+
+struct SimAgent {
+    orders: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SimAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An agent that answers every audit order with one batch: the five Microsoft checks,
+/// tagged with the audit id, the ones in `failing` refused at the TCP stage.
+async fn answering_agent(
+    addr: SocketAddr,
+    id: &str,
+    deployment: &str,
+    failing: Failing,
+) -> SimAgent {
+    let (tx, mut inbound, last) = connect(addr, id, deployment).await;
+    let orders = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&orders);
+    let task = tokio::spawn(async move {
+        let mut seq = last;
+        while let Ok(Some(m)) = inbound.message().await {
+            let Some(collector_message::Body::Order(o)) = m.body else {
+                continue;
+            };
+            let Some(order::Kind::RunAudit(audit)) = o.kind else {
+                continue;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let failing = failing.lock().unwrap().clone();
+            let results = CHECKS
+                .iter()
+                .map(|check| {
+                    seq += 1;
+                    let fails = failing.contains(check);
+                    CheckResult {
+                        seq,
+                        check: (*check).into(),
+                        host: "outlook.office365.com".into(),
+                        port: 993,
+                        started_unix_ms: 1_800_000_000_000,
+                        outcome: match fails {
+                            true => Outcome::Fail as i32,
+                            false => Outcome::Pass as i32,
+                        },
+                        failure: fails.then(|| Finding {
+                            kind: "tcp_refused".into(),
+                            stage: "tcp".into(),
+                            detail: "Connection refused".into(),
+                            hint: "open outbound TCP on the firewall (C10)".into(),
+                        }),
+                        duration_us: 1000,
+                        audit_id: audit.audit_id.clone(),
+                        ..CheckResult::default()
+                    }
+                })
+                .collect();
+            let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
+            if tx.send(batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    SimAgent { orders, task }
+}
+
+fn failing(checks: &[&'static str]) -> Failing {
+    Arc::new(Mutex::new(checks.to_vec()))
+}
+
+async fn run_audit(query: SocketAddr, deployment: &str, deadline_s: u32) -> String {
+    QueryClient::new(channel(query).await)
+        .run_audit(RunAuditRequest {
+            deployment: deployment.into(),
+            deadline_s,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_id
+}
+
+async fn wait_closed(query: SocketAddr, audit_id: &str) -> AuditReport {
+    let mut client = QueryClient::new(channel(query).await);
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = client
+            .get_audit(GetAuditRequest {
+                audit_id: audit_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.audit.as_ref().unwrap().state == "closed" {
+            return report;
+        }
+        assert!(Instant::now() < until, "audit {audit_id} never closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn gap_keys(report: &AuditReport) -> Vec<(String, String, String)> {
+    report
+        .gaps
+        .iter()
+        .map(|g| (g.agent_id.clone(), g.check.clone(), g.kind.clone()))
+        .collect()
+}
+
+fn key(agent: &str, check: &str, kind: &str) -> (String, String, String) {
+    (agent.into(), check.into(), kind.into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_reaches_every_agent_in_scope_and_closes_when_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c.db"));
+    let svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&[])).await;
+    let svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&["imap"])).await;
+    let lab = answering_agent(collector.addr, "lab-1", "lab", failing(&[])).await;
+
+    let started = Instant::now();
+    let id = run_audit(collector.query, "prod", 60).await;
+    assert!(id.starts_with("a-"), "{id}");
+    let report = wait_closed(collector.query, &id).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed when all answered, long before its deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(svc1.orders.load(Ordering::SeqCst), 1);
+    assert_eq!(svc2.orders.load(Ordering::SeqCst), 1);
+    assert_eq!(lab.orders.load(Ordering::SeqCst), 0, "out of scope");
+
+    let audit = report.audit.as_ref().unwrap();
+    assert_eq!((audit.servers, audit.ordered, audit.answered), (2, 2, 2));
+    let servers: Vec<&str> = report.servers.iter().map(|s| s.agent_id.as_str()).collect();
+    assert_eq!(servers, ["svc-1", "svc-2"]);
+    for s in &report.servers {
+        assert!(s.ordered && s.answered_unix_ms > 0, "{s:?}");
+        assert_eq!(s.verdicts.len(), 5, "{s:?}");
+    }
+    let imap = report.servers[1]
+        .verdicts
+        .iter()
+        .find(|v| v.check == "imap")
+        .unwrap();
+    assert_eq!(
+        (
+            imap.outcome.as_str(),
+            imap.failure_kind.as_str(),
+            imap.stage.as_str()
+        ),
+        ("fail", "tcp_refused", "tcp")
+    );
+    assert!(imap.hint.contains("(C10)"), "{imap:?}");
+    assert!(report.servers[0]
+        .verdicts
+        .iter()
+        .all(|v| v.outcome == "pass"));
+    assert_eq!(gap_keys(&report), [key("svc-2", "imap", "failing")]);
+    assert!(report.diff.is_none(), "the first audit of its scope");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_agents_are_not_answered_and_the_audit_closes_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c.db"));
+    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&[])).await;
+    // Connected, reads nothing, never answers.
+    let _silent = connect(collector.addr, "svc-2", "prod").await;
+    // Known, then gone.
+    let gone = connect(collector.addr, "svc-3", "prod").await;
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let id = run_audit(collector.query, "", 2).await;
+    let report = wait_closed(collector.query, &id).await;
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.closed_unix_ms >= audit.deadline_unix_ms, "{audit:?}");
+    assert!(audit.deadline_unix_ms - audit.started_unix_ms == 2000);
+    assert_eq!((audit.servers, audit.ordered, audit.answered), (3, 2, 1));
+    let state: Vec<(&str, bool, bool)> = report
+        .servers
+        .iter()
+        .map(|s| (s.agent_id.as_str(), s.ordered, s.answered_unix_ms > 0))
+        .collect();
+    assert_eq!(
+        state,
+        [
+            ("svc-1", true, true),
+            ("svc-2", true, false),
+            ("svc-3", false, false)
+        ]
+    );
+    assert_eq!(
+        gap_keys(&report),
+        [
+            key("svc-2", "", "not_answered"),
+            key("svc-3", "", "not_answered")
+        ]
+    );
+}
+
+/// Runs the admin CLI; returns (exit code, stdout, stderr).
+async fn admin(url: String, args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+            .args(&args)
+            .args(["--collector", &url])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn kinds(gaps: &serde_json::Value) -> Vec<(String, String)> {
+    gaps.as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["check"].as_str().unwrap().to_owned(),
+                g["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_runs_waits_diffs_and_exits_by_the_gaps_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c.db"));
+    let url = format!("http://{}", collector.query);
+    let fails = failing(&["imap"]);
+    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", Arc::clone(&fails)).await;
+    let _svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&[])).await;
+    let run = ["audit", "run", "--deployment", "prod", "--wait", "--json"];
+
+    let (code, out, err) = admin(url.clone(), &run).await;
+    assert_eq!(code, Some(1), "a gap: {out}{err}");
+    let first = json(&out);
+    assert_eq!(kinds(&first["gaps"]), [("imap".into(), "failing".into())]);
+    let a = first["audit"]["audit_id"].as_str().unwrap().to_owned();
+
+    *fails.lock().unwrap() = vec!["pop3"];
+    let (code, out, err) = admin(url.clone(), &run).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    let second = json(&out);
+    let b = second["audit"]["audit_id"].as_str().unwrap().to_owned();
+    assert!(a < b, "ids sort by start: {a} {b}");
+    // The report carries the diff against the previous audit of the same scope.
+    assert_eq!(second["diff"]["from_audit_id"], a.as_str());
+    assert_eq!(
+        kinds(&second["diff"]["new"]),
+        [("pop3".into(), "failing".into())]
+    );
+
+    let (code, out, err) = admin(url.clone(), &["audit", "diff", &a, &b, "--json"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let d = json(&out);
+    assert_eq!(kinds(&d["new"]), [("pop3".into(), "failing".into())]);
+    assert_eq!(kinds(&d["resolved"]), [("imap".into(), "failing".into())]);
+    assert!(d["unchanged"].as_array().unwrap().is_empty());
+    let (code, out, _) = admin(url.clone(), &["audit", "diff", &a, &b]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("1 new, 1 resolved, 0 unchanged"), "{out}");
+
+    // Fixed: exit 0, and the table says so.
+    fails.lock().unwrap().clear();
+    let (code, out, err) = admin(url.clone(), &["audit", "run", "--wait"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("no gaps"), "{out}");
+
+    let (code, out, _) = admin(url.clone(), &["audit", "list"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("a-")).count(),
+        3,
+        "{out}"
+    );
+    let (code, out, _) = admin(url.clone(), &["audit", "show", &b]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("tcp_refused") && out.contains("(C10)"),
+        "{out}"
+    );
+
+    // Could not run: bad input, unknown audit, no collector.
+    let (code, _, err) = admin(
+        url.clone(),
+        &["audit", "run", "--deadline-s", "9999", "--wait"],
+    )
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at most 3600"), "{err}");
+    let (code, _, err) = admin(url.clone(), &["audit", "show", "a-nope"]).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no audit with id 'a-nope'"), "{err}");
+    drop(collector);
+    let (code, _, err) = admin(url, &["audit", "run", "--wait"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot reach the collector"), "{err}");
+}
