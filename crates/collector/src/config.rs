@@ -13,6 +13,7 @@
 //! [retention]
 //! results_days = 30               # raw history; 0 keeps it forever
 //! gaps_days = 400                 # closed gaps; open ones are never pruned
+//! audits_days = 400               # closed audits and their results
 //! ```
 
 use std::net::SocketAddr;
@@ -46,8 +47,12 @@ pub struct Config {
 /// How long stored things are kept; `None` keeps them forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
+    /// Raw history (results not tagged with an audit).
     pub results: Option<Duration>,
+    /// Closed gaps.
     pub gaps: Option<Duration>,
+    /// Closed audits, with the results tagged with them.
+    pub audits: Option<Duration>,
 }
 
 impl Default for Config {
@@ -63,6 +68,7 @@ impl Default for Config {
             retention: Retention {
                 results: Some(30 * DAY),
                 gaps: Some(400 * DAY),
+                audits: Some(400 * DAY),
             },
         }
     }
@@ -86,6 +92,7 @@ struct File {
 struct RetentionFile {
     results_days: Option<u32>,
     gaps_days: Option<u32>,
+    audits_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +173,7 @@ impl Config {
         config.retention = Retention {
             results: days(retention.results_days, config.retention.results),
             gaps: days(retention.gaps_days, config.retention.gaps),
+            audits: days(retention.audits_days, config.retention.audits),
         };
         Ok(config)
     }

@@ -31,6 +31,11 @@ pub(super) enum AuditOp {
         at_unix_ms: i64,
         reply: Reply<bool>,
     },
+    /// The oldest audit closed before the cutoff, with its servers and tagged results.
+    PruneOne {
+        cutoff_unix_ms: i64,
+        reply: Reply<u64>,
+    },
 }
 
 impl AuditOp {
@@ -38,6 +43,8 @@ impl AuditOp {
         match self {
             AuditOp::Create { servers, .. } => servers.len() + 1,
             AuditOp::Answered { .. } | AuditOp::Close { .. } => 1,
+            // One audit's tagged results: up to a suite per server in scope.
+            AuditOp::PruneOne { .. } => super::MAX_BATCH_ROWS,
         }
     }
 
@@ -47,6 +54,9 @@ impl AuditOp {
                 let _ = reply.send(Err(error));
             }
             AuditOp::Answered { reply, .. } | AuditOp::Close { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            AuditOp::PruneOne { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -60,8 +70,39 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
+/// Deletes the oldest audit closed before the cutoff (its servers go by cascade) and its
+/// tagged results; returns 1, or 0 when none is that old.
+async fn prune_one(conn: &mut SqliteConnection, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+    let oldest: Option<String> = sqlx::query_scalar(
+        "SELECT audit_id FROM audits WHERE state = 'closed' AND closed_unix_ms < ?1 \
+         ORDER BY closed_unix_ms LIMIT 1",
+    )
+    .bind(cutoff_unix_ms)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error("finding an audit past its retention"))?;
+    let Some(audit_id) = oldest else {
+        return Ok(0);
+    };
+    sqlx::query("DELETE FROM results WHERE audit_id = ?1 AND audit_id <> ''")
+        .bind(&audit_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("deleting an old audit's results"))?;
+    sqlx::query("DELETE FROM audits WHERE audit_id = ?1")
+        .bind(&audit_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("deleting an old audit"))?;
+    Ok(1)
+}
+
 pub(super) async fn apply(conn: &mut SqliteConnection, op: AuditOp) -> (Pending, bool) {
     match op {
+        AuditOp::PruneOne {
+            cutoff_unix_ms,
+            reply,
+        } => settle(reply, prune_one(conn, cutoff_unix_ms).await),
         AuditOp::Create {
             audit,
             servers,
@@ -211,6 +252,26 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Deletes audits closed before the cutoff, with their tagged results, one audit per
+    /// write request so agents' inserts go on in between; returns how many.
+    pub async fn prune_audits_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .write(|reply| {
+                    super::writer::Op::Audit(AuditOp::PruneOne {
+                        cutoff_unix_ms,
+                        reply,
+                    })
+                })
+                .await?;
+            if deleted == 0 {
+                return Ok(total);
+            }
+            total += deleted;
+        }
     }
 
     pub async fn audit(&self, audit_id: &str) -> Result<Option<AuditRecord>, StoreError> {

@@ -187,7 +187,8 @@ pub(super) async fn insert_results(
     Ok(outcome)
 }
 
-/// Deletes at most `limit` history rows received before the cutoff, oldest first.
+/// Deletes at most `limit` history rows received before the cutoff, oldest first; results
+/// tagged with an audit stay (they go with their audit).
 pub(super) async fn prune(
     conn: &mut SqliteConnection,
     cutoff_unix_ms: i64,
@@ -195,7 +196,7 @@ pub(super) async fn prune(
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "DELETE FROM results WHERE rowid IN (SELECT rowid FROM results \
-         WHERE received_unix_ms < ?1 ORDER BY received_unix_ms LIMIT ?2)",
+         WHERE audit_id = '' AND received_unix_ms < ?1 ORDER BY received_unix_ms LIMIT ?2)",
     )
     .bind(cutoff_unix_ms)
     .bind(limit)

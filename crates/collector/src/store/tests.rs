@@ -664,3 +664,23 @@ async fn warning_kinds_and_spool_counts_round_trip() {
     assert_eq!(store.agents().await.unwrap()[0].spool_dropped, 42);
     store.close().await;
 }
+
+#[tokio::test]
+async fn history_pruning_walks_only_untagged_rows() {
+    use sqlx::Row;
+    let (_dir, store) = open_temp().await;
+    let rows = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT rowid FROM results \
+         WHERE audit_id = '' AND received_unix_ms < 5 ORDER BY received_unix_ms LIMIT 10",
+    )
+    .fetch_all(&store.inner.reads)
+    .await
+    .unwrap();
+    let plan: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("results_untagged_by_received")),
+        "{plan:?}"
+    );
+    store.close().await;
+}
