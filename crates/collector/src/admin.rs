@@ -185,32 +185,39 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
     if gaps.is_empty() {
         return Ok("no gaps\n".into());
     }
+    Ok(gap_table(&gaps, false))
+}
+
+/// Open gaps with their SINCE, or history with OPENED and CLOSED.
+fn gap_table(gaps: &[Gap], history: bool) -> String {
     let rows = gaps
         .iter()
         .map(|g| {
-            vec![
+            let mut row = vec![
                 g.deployment.clone(),
                 g.agent_id.clone(),
                 g.check.clone(),
                 g.severity.to_uppercase(),
                 g.kind.clone(),
                 utc(g.opened_unix_ms),
-                g.detail.clone(),
-            ]
+            ];
+            if history {
+                row.push(match g.closed_unix_ms {
+                    0 => "open".to_string(),
+                    t => utc(t),
+                });
+            }
+            row.push(g.detail.clone());
+            row
         })
         .collect();
-    Ok(table(
-        &[
-            "DEPLOYMENT",
-            "SERVER",
-            "CHECK",
-            "SEVERITY",
-            "KIND",
-            "SINCE",
-            "DETAIL",
-        ],
-        rows,
-    ))
+    let mut header = vec!["DEPLOYMENT", "SERVER", "CHECK", "SEVERITY", "KIND"];
+    match history {
+        true => header.extend(["OPENED", "CLOSED"]),
+        false => header.push("SINCE"),
+    }
+    header.push("DETAIL");
+    table(&header, rows)
 }
 
 pub async fn gap_history(
@@ -232,38 +239,7 @@ pub async fn gap_history(
     if gaps.is_empty() {
         return Ok("no gaps in that period\n".into());
     }
-    let rows = gaps
-        .iter()
-        .map(|g| {
-            let closed = match g.closed_unix_ms {
-                0 => "open".to_string(),
-                t => utc(t),
-            };
-            vec![
-                g.deployment.clone(),
-                g.agent_id.clone(),
-                g.check.clone(),
-                g.severity.to_uppercase(),
-                g.kind.clone(),
-                utc(g.opened_unix_ms),
-                closed,
-                g.detail.clone(),
-            ]
-        })
-        .collect();
-    Ok(table(
-        &[
-            "DEPLOYMENT",
-            "SERVER",
-            "CHECK",
-            "SEVERITY",
-            "KIND",
-            "OPENED",
-            "CLOSED",
-            "DETAIL",
-        ],
-        rows,
-    ))
+    Ok(gap_table(&gaps, true))
 }
 
 pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<String> {

@@ -109,6 +109,22 @@ fn severity_filter(severity: String) -> Result<Option<String>, Status> {
     }
 }
 
+/// The filters current gaps and gap history share; empty strings mean any.
+fn gap_filter(
+    check: &str,
+    severity: String,
+    deployment: String,
+    agent_id: String,
+) -> Result<GapFilter, Status> {
+    Ok(GapFilter {
+        check: check_filter(check)?.map(|c| c.to_string()),
+        severity: severity_filter(severity)?,
+        deployment: optional(deployment),
+        agent_id: optional(agent_id),
+        ..GapFilter::default()
+    })
+}
+
 fn check_filter(check: &str) -> Result<Option<CheckId>, Status> {
     if check.is_empty() {
         return Ok(None);
@@ -144,13 +160,9 @@ impl Query for QueryService {
     ) -> Result<Response<GapsResponse>, Status> {
         let req = request.into_inner();
         let filter = GapFilter {
-            check: check_filter(&req.check)?.map(|c| c.to_string()),
-            severity: severity_filter(req.severity)?,
-            deployment: optional(req.deployment),
-            agent_id: optional(req.agent_id),
             open_only: true,
-            since_unix_ms: None,
             limit: MAX_CURRENT_GAPS + 1,
+            ..gap_filter(&req.check, req.severity, req.deployment, req.agent_id)?
         };
         // Read the time first: the gaps read next are at least this fresh.
         let evaluated_unix_ms = self.tracker.last_evaluated_unix_ms();
@@ -170,16 +182,12 @@ impl Query for QueryService {
     ) -> Result<Response<GapHistoryResponse>, Status> {
         let req = request.into_inner();
         let filter = GapFilter {
-            check: check_filter(&req.check)?.map(|c| c.to_string()),
-            severity: severity_filter(req.severity)?,
-            deployment: optional(req.deployment),
-            agent_id: optional(req.agent_id),
-            open_only: false,
             since_unix_ms: (req.since_unix_ms != 0).then_some(req.since_unix_ms),
             limit: match req.limit {
                 0 => 100,
                 n => n.min(MAX_GAPS_LIMIT),
             },
+            ..gap_filter(&req.check, req.severity, req.deployment, req.agent_id)?
         };
         let gaps = self.store.gaps(&filter).await.map_err(storage)?;
         Ok(Response::new(GapHistoryResponse {

@@ -2,10 +2,10 @@
 //! answer an audit order as the agent does: one batch of results tagged with the audit id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,63 +19,11 @@ use eceprobe_proto::v1::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
+use common::{channel, msg, Collector};
+
 const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
-
-struct Collector {
-    child: Child,
-    addr: SocketAddr,
-    query: SocketAddr,
-}
-
-impl Collector {
-    fn start(db: &Path) -> Collector {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--query-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--db")
-            .arg(db)
-            .args(["--log-level=warn", "--plaintext"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut said = |prefix: &str| -> SocketAddr {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            line.trim().strip_prefix(prefix).unwrap().parse().unwrap()
-        };
-        let addr = said("listening on ");
-        let query = said("query on ");
-        Collector { child, addr, query }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn channel(addr: SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn msg(body: agent_message::Body) -> AgentMessage {
-    AgentMessage { body: Some(body) }
-}
 
 /// Opens an agent stream, says hello and waits for the welcome (from then on the agent can
 /// be ordered). Returns the stream and the collector's last stored seq.

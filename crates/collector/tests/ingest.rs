@@ -3,12 +3,14 @@
 //! with a message that names it, without disturbing other agents.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::{channel, msg, Collector};
 use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
@@ -21,72 +23,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
-struct Collector {
-    child: Child,
-    /// Where agents connect.
-    addr: SocketAddr,
-    /// The Query API.
-    query: SocketAddr,
-}
-
-impl Collector {
-    /// Plaintext on loopback, as tests and demos run it.
-    fn start(db: &Path) -> Collector {
-        Collector::start_with(db, &["--plaintext"])
-    }
-
-    fn start_with(db: &Path, args: &[&str]) -> Collector {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--query-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--db")
-            .arg(db)
-            .arg("--log-level=warn")
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut said = |prefix: &str| -> SocketAddr {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            line.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("collector said {line:?}"))
-                .parse()
-                .unwrap()
-        };
-        let addr = said("listening on ");
-        let query = said("query on ");
-        Collector { child, addr, query }
-    }
-
-    /// Like a power cut: SIGKILL, no shutdown.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Agent {
     tx: mpsc::Sender<AgentMessage>,
     rx: Streaming<CollectorMessage>,
-}
-
-fn msg(body: agent_message::Body) -> AgentMessage {
-    AgentMessage { body: Some(body) }
 }
 
 fn hello(id: &str, probe_interval_s: u32) -> AgentMessage {
@@ -170,14 +109,6 @@ impl Agent {
             other => panic!("expected an error, got {other:?}"),
         }
     }
-}
-
-async fn channel(addr: SocketAddr) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
 }
 
 trait ConnectTo {

@@ -257,21 +257,13 @@ impl Store {
     /// Deletes audits closed before the cutoff, with their tagged results, one audit per
     /// write request so agents' inserts go on in between; returns how many.
     pub async fn prune_audits_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .write(|reply| {
-                    super::writer::Op::Audit(AuditOp::PruneOne {
-                        cutoff_unix_ms,
-                        reply,
-                    })
-                })
-                .await?;
-            if deleted == 0 {
-                return Ok(total);
-            }
-            total += deleted;
-        }
+        self.in_steps(1, |reply| {
+            super::writer::Op::Audit(AuditOp::PruneOne {
+                cutoff_unix_ms,
+                reply,
+            })
+        })
+        .await
     }
 
     pub async fn audit(&self, audit_id: &str) -> Result<Option<AuditRecord>, StoreError> {

@@ -25,6 +25,8 @@ mod writer;
 #[cfg(test)]
 mod audits_tests;
 #[cfg(test)]
+mod gaps_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -289,17 +291,27 @@ impl Store {
     /// the agents' last seq); returns how many. Deletes in steps of a bounded size, each
     /// its own transaction, so writes from agents go on in between.
     pub async fn prune_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+        self.in_steps(u64::from(PRUNE_CHUNK), |reply| Op::Prune {
+            cutoff_unix_ms,
+            limit: PRUNE_CHUNK,
+            reply,
+        })
+        .await
+    }
+
+    /// Runs a deleting request (each deletes at most `per_step`) until one deletes less:
+    /// every step is its own write request, so agents' inserts go on in between. Returns
+    /// the total deleted.
+    async fn in_steps(
+        &self,
+        per_step: u64,
+        step: impl Fn(Reply<u64>) -> Op,
+    ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let deleted = self
-                .write(|reply| Op::Prune {
-                    cutoff_unix_ms,
-                    limit: PRUNE_CHUNK,
-                    reply,
-                })
-                .await?;
+            let deleted = self.write(&step).await?;
             total += deleted;
-            if deleted < u64::from(PRUNE_CHUNK) {
+            if deleted < per_step {
                 return Ok(total);
             }
         }
@@ -330,20 +342,12 @@ impl Store {
     /// Deletes gaps closed before the cutoff (never open ones), in bounded steps; returns
     /// how many.
     pub async fn prune_gaps_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .write(|reply| Op::PruneGaps {
-                    cutoff_unix_ms,
-                    limit: PRUNE_CHUNK,
-                    reply,
-                })
-                .await?;
-            total += deleted;
-            if deleted < u64::from(PRUNE_CHUNK) {
-                return Ok(total);
-            }
-        }
+        self.in_steps(u64::from(PRUNE_CHUNK), |reply| Op::PruneGaps {
+            cutoff_unix_ms,
+            limit: PRUNE_CHUNK,
+            reply,
+        })
+        .await
     }
 
     /// Stops the writer once the requests queued before this call are written, closes
