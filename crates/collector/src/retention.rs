@@ -110,6 +110,7 @@ mod tests {
             started_unix_ms: 0,
             deadline_unix_ms: 1,
             closed_unix_ms: Some(closed),
+            policy: String::new(),
         };
         store
             .create_audit(audit("a-old", 0), Vec::new())

@@ -126,6 +126,28 @@ impl Policy {
         Ok(policy)
     }
 
+    /// The policy as TOML that [`Policy::from_toml`] reads back to the same policy, every
+    /// key spelled out (audits keep it as the policy they were evaluated with).
+    pub fn to_toml(&self) -> String {
+        let list = |k: RoleKey| {
+            let names: Vec<String> = self
+                .required
+                .get(&k)
+                .into_iter()
+                .flatten()
+                .map(|c| format!("\"{c}\""))
+                .collect();
+            names.join(", ")
+        };
+        format!(
+            "stale_after_intervals = {}\nslow_ms = {}\n\n[roles]\nservices = [{}]\napplication = [{}]\n",
+            self.stale_after_intervals,
+            self.slow.as_millis(),
+            list(RoleKey::Services),
+            list(RoleKey::Application),
+        )
+    }
+
     /// The checks a server of this role must pass.
     pub fn required(&self, role: Role) -> BTreeSet<CheckId> {
         let of = |k| self.required.get(&k).cloned().unwrap_or_default();
@@ -158,6 +180,22 @@ mod tests {
             assert_eq!(p.required(role).len(), 5, "{role:?}");
             assert!(!p.required(role).contains(&CheckId::EceUrl));
         }
+    }
+
+    #[test]
+    fn the_toml_form_reads_back_to_the_same_policy() {
+        for text in [
+            "",
+            "retriever = \"pop3\"\nslow_ms = 1500\nstale_after_intervals = 7",
+            "[roles]\napplication = [\"login-https\", \"smtp\"]\nservices = []",
+        ] {
+            let p = Policy::from_toml(text).unwrap();
+            let round = Policy::from_toml(&p.to_toml()).unwrap();
+            assert_eq!(round, p, "{}", p.to_toml());
+        }
+        assert!(Policy::default().to_toml().contains(
+            "services = [\"login-https\", \"outlook-https\", \"imap\", \"pop3\", \"smtp\"]"
+        ));
     }
 
     #[test]

@@ -120,5 +120,6 @@ pub(super) fn report(f: &AuditFindings) -> pb::AuditReport {
         servers,
         gaps: f.gaps.iter().map(gap).collect(),
         diff: f.previous.as_ref().map(|(from, d)| diff(from, to, d)),
+        policy: f.policy.clone(),
     }
 }

@@ -154,7 +154,7 @@ async fn create(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audits (audit_id, deployment, started_unix_ms, deadline_unix_ms, \
-         closed_unix_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         closed_unix_ms, state, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .bind(&audit.audit_id)
     .bind(&audit.deployment)
@@ -165,6 +165,7 @@ async fn create(
         Some(_) => "closed",
         None => "running",
     })
+    .bind(&audit.policy)
     .execute(&mut *conn)
     .await
     .map_err(db_error("recording an audit"))?;
@@ -191,7 +192,7 @@ pub(super) const SELECT_AUDIT_RESULTS: &str = "SELECT agent_id, seq, check_id, \
      ORDER BY agent_id, seq";
 
 const AUDIT_COLUMNS: &str =
-    "audit_id, deployment, started_unix_ms, deadline_unix_ms, closed_unix_ms";
+    "audit_id, deployment, started_unix_ms, deadline_unix_ms, closed_unix_ms, policy";
 
 fn audit(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
     const T: &str = "audits";
@@ -201,6 +202,7 @@ fn audit(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
         started_unix_ms: column(row, T, "started_unix_ms")?,
         deadline_unix_ms: column(row, T, "deadline_unix_ms")?,
         closed_unix_ms: column(row, T, "closed_unix_ms")?,
+        policy: column(row, T, "policy")?,
     })
 }
 

@@ -39,6 +39,7 @@ fn audit(id: &str, started_unix_ms: i64) -> AuditRecord {
         started_unix_ms,
         deadline_unix_ms: started_unix_ms + 1000,
         closed_unix_ms: None,
+        policy: "retriever = \"imap\"\n".to_owned(),
     }
 }
 
@@ -101,6 +102,7 @@ async fn audits_are_recorded_answered_closed_and_read_back() {
     assert!(!store.close_audit("a-1", 180).await.expect("closed once"));
     let a1 = store.audit("a-1").await.expect("read").expect("exists");
     assert_eq!(a1.closed_unix_ms, Some(170));
+    assert_eq!(a1.policy, "retriever = \"imap\"\n", "the policy is kept");
     assert_eq!(
         store.audit_servers("a-1").await.expect("servers")[0].answered_unix_ms,
         Some(150)

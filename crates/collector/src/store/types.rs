@@ -204,6 +204,9 @@ pub struct AuditRecord {
     pub deadline_unix_ms: i64,
     /// None while running.
     pub closed_unix_ms: Option<i64>,
+    /// The role policy in force when the audit started, as TOML ('' for audits recorded
+    /// before policies were kept: read with the policy in force now).
+    pub policy: String,
 }
 
 /// A server in an audit's scope.

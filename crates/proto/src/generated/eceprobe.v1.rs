@@ -851,6 +851,10 @@ pub struct AuditReport {
     /// Against the previous closed audit of the same scope; absent when there is none.
     #[prost(message, optional, tag = "4")]
     pub diff: ::core::option::Option<AuditDiff>,
+    /// The role policy the audit was evaluated with (TOML, as `serve --policy` reads it),
+    /// recorded when the audit started.
+    #[prost(string, tag = "5")]
+    pub policy: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DiffAuditsRequest {
