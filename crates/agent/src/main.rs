@@ -1,17 +1,13 @@
 //! `eceprobe-agent`: probes the Microsoft 365 endpoints ECE needs from the server it runs on.
 
-mod config;
-mod render;
-mod run;
-mod run_config;
 mod service;
-mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use eceprobe_agent::{config, render, run, run_config};
 use eceprobe_checks::{CheckId, Cloud, Prober, Role, Trust};
 
 /// Exit codes shared by every one-shot command: schedulers and CI read them.

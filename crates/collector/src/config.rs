@@ -14,6 +14,24 @@
 //! results_days = 30               # raw history; 0 keeps it forever
 //! gaps_days = 400                 # closed gaps; open ones are never pruned
 //! audits_days = 400               # closed audits and their results
+//!
+//! [http]                          # the dashboard, the JSON API and /metrics
+//! listen = "127.0.0.1:7480"         # default; beyond loopback put a TLS reverse proxy in front
+//! token_file = "dashboard.token"    # the access token (>= 32 chars); default: random per start
+//!
+//! [[webhook]]                     # repeatable: every webhook gets every event
+//! url = "https://hooks.example.com/eceprobe"   # http or https; the path may hold a token
+//! headers = { Authorization = "Bearer ..." }   # optional; values are never logged
+//! ca_file = "internal-ca.pem"     # optional: CAs trusted besides the OS store
+//! max_attempts = 8                # optional, 1-20
+//! retry_base_ms = 1000            # optional: first retry delay, doubled per attempt
+//!
+//! [[schedule]]                    # repeatable: audits started on a cron schedule
+//! name = "monday-morning"         # unique; names the schedule in logs and errors
+//! cron = "0 7 * * MON"            # minute hour day-of-month month day-of-week, or @daily...
+//! time_zone = "Europe/Madrid"     # IANA name; default "UTC"; DST-aware
+//! deployment = "prod"             # default: every deployment
+//! deadline_s = 300                # default 0: the audit default (120); at most 3600
 //! ```
 
 use std::net::SocketAddr;
@@ -23,6 +41,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::gaps::{Policy, PolicyError};
+use crate::notify::{self, WebhookConfig, WebhookUrl};
+use crate::schedule::{Schedule, ScheduleError, ScheduleSpec};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -42,6 +62,21 @@ pub struct Config {
     /// How often the gaps are evaluated when no results arrive (stale agents).
     pub evaluate_every: Duration,
     pub retention: Retention,
+    /// Audits started on a schedule (`[[schedule]]`), checked at load.
+    pub schedules: Vec<Schedule>,
+    /// Where gap and audit events are POSTed (`[[webhook]]`); none: no notifications.
+    pub webhooks: Vec<WebhookConfig>,
+    /// The dashboard (`[http]`).
+    pub http: Http,
+}
+
+/// `[http]`: where the dashboard listens and where its access token comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Http {
+    /// None: 127.0.0.1:7480, or a free loopback port when that one is taken.
+    pub listen: Option<SocketAddr>,
+    /// A file holding the token; None: a random token made at each start.
+    pub token_file: Option<PathBuf>,
 }
 
 /// How long stored things are kept; `None` keeps them forever.
@@ -70,6 +105,9 @@ impl Default for Config {
                 gaps: Some(400 * DAY),
                 audits: Some(400 * DAY),
             },
+            schedules: Vec::new(),
+            webhooks: Vec::new(),
+            http: Http::default(),
         }
     }
 }
@@ -85,6 +123,29 @@ struct File {
     policy_file: Option<PathBuf>,
     evaluate_every_s: Option<u64>,
     retention: Option<RetentionFile>,
+    #[serde(default)]
+    schedule: Vec<ScheduleSpec>,
+    #[serde(default)]
+    webhook: Vec<WebhookFile>,
+    http: Option<HttpFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    listen: Option<SocketAddr>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    url: String,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    ca_file: Option<PathBuf>,
+    max_attempts: Option<u32>,
+    retry_base_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +171,8 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    #[error("configuration {path}: {error}")]
+    Schedule { path: PathBuf, error: ScheduleError },
     #[error("cannot read the policy {path}: {error}")]
     ReadPolicy {
         path: PathBuf,
@@ -175,6 +238,25 @@ impl Config {
             gaps: days(retention.gaps_days, config.retention.gaps),
             audits: days(retention.audits_days, config.retention.audits),
         };
+        config.schedules =
+            Schedule::from_specs(file.schedule).map_err(|error| ConfigError::Schedule {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        for (i, hook) in file.webhook.into_iter().enumerate() {
+            let webhook =
+                webhook(hook, anchored).map_err(|(key, message)| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key,
+                    message: format!("[[webhook]] #{}: {message}", i + 1),
+                })?;
+            config.webhooks.push(webhook);
+        }
+        let http = file.http.unwrap_or_default();
+        config.http = Http {
+            listen: http.listen,
+            token_file: http.token_file.map(anchored),
+        };
         Ok(config)
     }
 
@@ -194,12 +276,57 @@ impl Config {
     }
 }
 
+/// One `[[webhook]]`, checked; the error names the key and never repeats a secret (the
+/// URL's path, a header's value).
+fn webhook(
+    file: WebhookFile,
+    anchored: impl Fn(PathBuf) -> PathBuf,
+) -> Result<WebhookConfig, (&'static str, String)> {
+    let url = WebhookUrl::parse(&file.url).map_err(|m| ("webhook.url", m))?;
+    let mut hook = WebhookConfig::new(url);
+    for (name, value) in &file.headers {
+        notify::check_header(name, value).map_err(|m| ("webhook.headers", m))?;
+    }
+    hook.headers = file.headers;
+    hook.ca_file = file.ca_file.map(anchored);
+    if let Some(n) = file.max_attempts {
+        if !(1..=notify::MAX_ATTEMPTS_LIMIT).contains(&n) {
+            let max = notify::MAX_ATTEMPTS_LIMIT;
+            return Err((
+                "webhook.max_attempts",
+                format!("{n} is out of range: use 1 to {max}"),
+            ));
+        }
+        hook.max_attempts = n;
+    }
+    if let Some(ms) = file.retry_base_ms {
+        if !(10..=60_000).contains(&ms) {
+            let message = format!("{ms} is out of range: use 10 to 60000 ms");
+            return Err(("webhook.retry_base_ms", message));
+        }
+        hook.retry_base = Duration::from_millis(ms);
+    }
+    Ok(hook)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("/etc/eceprobe/collector.toml"))
+    }
+
+    #[test]
+    fn the_http_section_is_read() {
+        let c = parse("[http]\nlisten = \"0.0.0.0:8080\"\ntoken_file = \"t.token\"\n").unwrap();
+        assert_eq!(c.http.listen, Some(SocketAddr::from(([0, 0, 0, 0], 8080))));
+        assert_eq!(
+            c.http.token_file.as_deref(),
+            Some(Path::new("/etc/eceprobe/t.token"))
+        );
+        let err = parse("[http]\ntoken = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("token"), "{err}");
     }
 
     #[test]
@@ -237,5 +364,117 @@ mod tests {
         assert!(err.contains("evaluate_every_s: 0 is out of range"), "{err}");
         let err = parse("listen = \"nowhere\"").unwrap_err().to_string();
         assert!(err.contains("/etc/eceprobe/collector.toml"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_are_read_and_checked_without_leaking_secrets() {
+        let c = parse(
+            "[[webhook]]\nurl = \"https://hooks.example.com/T0/SECRET\"\n\
+             headers = { Authorization = \"Bearer TOKEN\" }\nca_file = \"ca.pem\"\n\
+             max_attempts = 3\nretry_base_ms = 50\n\
+             [[webhook]]\nurl = \"http://127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 2);
+        let w = &c.webhooks[0];
+        assert_eq!(w.url.to_string(), "https://hooks.example.com:443");
+        assert_eq!(w.url.path_and_query, "/T0/SECRET");
+        assert_eq!(w.headers["Authorization"], "Bearer TOKEN");
+        assert_eq!(
+            w.ca_file.as_deref(),
+            Some(Path::new("/etc/eceprobe/ca.pem"))
+        );
+        assert_eq!(
+            (w.max_attempts, w.retry_base),
+            (3, Duration::from_millis(50))
+        );
+        assert_eq!(c.webhooks[1].max_attempts, notify::DEFAULT_MAX_ATTEMPTS);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("TOKEN"),
+            "{shown}"
+        );
+
+        for (text, expect) in [
+            (
+                "[[webhook]]\nurl = \"ftp://x/SECRET\"",
+                "webhook.url: [[webhook]] #1: must start with http:// or https://",
+            ),
+            (
+                "[[webhook]]\nurl = \"http://x\"\nmax_attempts = 0",
+                "webhook.max_attempts: [[webhook]] #1: 0 is out of range",
+            ),
+            (
+                "[[webhook]]\nurl = \"http://x\"\nretry_base_ms = 1",
+                "webhook.retry_base_ms",
+            ),
+            (
+                "[[webhook]]\nurl = \"http://x\"\nheaders = { Host = \"SECRET\" }",
+                "webhook.headers",
+            ),
+            (
+                "[[webhook]]\nurl = \"http://x\"\nheaders = { \"X-A\" = \"a\\nSECRET\" }",
+                "webhook.headers",
+            ),
+            ("[[webhook]]\nurl = \"http://x\"\nretries = 3", "retries"),
+            ("[[webhook]]\nheaders = {}", "url"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text}: {err}");
+            assert!(!err.contains("SECRET"), "{err}");
+        }
+    }
+
+    #[test]
+    fn schedules_are_read_and_checked_at_load() {
+        let c = parse(
+            "[[schedule]]\nname = \"monday\"\ncron = \"0 7 * * MON\"\n\
+             time_zone = \"Europe/Madrid\"\ndeployment = \"prod\"\ndeadline_s = 300\n\
+             [[schedule]]\nname = \"nightly\"\ncron = \"@daily\"\n",
+        )
+        .unwrap();
+        let [monday, nightly] = &c.schedules[..] else {
+            panic!("{:?}", c.schedules);
+        };
+        assert_eq!(
+            (monday.name.as_str(), monday.time_zone_name.as_str()),
+            ("monday", "Europe/Madrid")
+        );
+        assert_eq!(
+            (monday.deployment.as_str(), monday.deadline_s),
+            ("prod", 300)
+        );
+        assert_eq!(nightly.time_zone_name, "UTC", "the default zone");
+        assert_eq!((nightly.deployment.as_str(), nightly.deadline_s), ("", 0));
+        let at = "2026-11-27T12:00:00Z".parse().unwrap();
+        let next = monday.next_after(at).unwrap();
+        assert_eq!(monday.local(next), "2026-11-30 07:00 Europe/Madrid");
+
+        for (text, expect) in [
+            (
+                "[[schedule]]\nname = \"monday\"\ncron = \"0 7 * * MOM\"",
+                "configuration /etc/eceprobe/collector.toml: schedule \"monday\": cron \"0 7 * * MOM\": \
+                 day of week: unknown name 'MOM' (use 0-7 or SUN-SAT)",
+            ),
+            (
+                "[[schedule]]\nname = \"m\"\ncron = \"@daily\"\ntime_zone = \"Europe/Madird\"",
+                "schedule \"m\": time_zone: unknown time zone 'Europe/Madird'",
+            ),
+            (
+                "[[schedule]]\nname = \"m\"\ncron = \"@daily\"\ndeadline_s = 3601",
+                "schedule \"m\": deadline_s: 3601 is out of range",
+            ),
+            (
+                "[[schedule]]\nname = \"m\"\ncron = \"@daily\"\n[[schedule]]\nname = \"m\"\ncron = \"@hourly\"",
+                "schedule \"m\": name: used by more than one schedule",
+            ),
+            ("[[schedule]]\nname = \" \"\ncron = \"@daily\"", "name: must not be empty"),
+            ("[[schedule]]\nname = \"m\"", "missing field `cron`"),
+            ("[[schedule]]\ncron = \"@daily\"", "missing field `name`"),
+            ("[[schedule]]\nname = \"m\"\ncron = \"@daily\"\ntimezone = \"UTC\"", "timezone"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text}: {err}");
+        }
     }
 }

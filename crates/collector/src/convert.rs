@@ -151,11 +151,45 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
             duration_us: r.duration_us,
             warning_kinds,
+            stage_durations: stage_durations(r),
             detail: r.encode_to_vec(),
             audit_id: r.audit_id.clone(),
         });
     }
     Ok(rows)
+}
+
+/// Stage durations kept per result (more is an agent gone wrong; the rest is dropped).
+const MAX_STAGES: usize = 16;
+
+/// A result's stage durations for `/metrics`: the DNS lookup, then the stages of the
+/// representative attempt (`used_address`, else the first), a repeated stage summed. Names
+/// that are not plain identifiers are skipped rather than refused: a newer agent's stages
+/// are stored, and a timing is not worth refusing a batch (the detail keeps everything).
+fn stage_durations(r: &CheckResult) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    let mut add = |stage: &str, us: u64| {
+        if !valid_kind(stage) {
+            return;
+        }
+        if let Some((_, total)) = out.iter_mut().find(|(s, _)| s == stage) {
+            *total = total.saturating_add(us);
+        } else if out.len() < MAX_STAGES {
+            out.push((stage.to_owned(), us));
+        }
+    };
+    if let Some(dns) = &r.dns {
+        add("dns", dns.duration_us);
+    }
+    let used = r
+        .attempts
+        .iter()
+        .find(|a| !r.used_address.is_empty() && a.address == r.used_address)
+        .or_else(|| r.attempts.first());
+    for s in used.map(|a| a.stages.as_slice()).unwrap_or_default() {
+        add(&s.stage, s.duration_us);
+    }
+    out
 }
 
 /// An agent as the gap engine sees it.
@@ -242,6 +276,53 @@ mod tests {
             batch_rows(&big),
             Err(InvalidInput::BatchTooLarge(501))
         ));
+    }
+
+    #[test]
+    fn stage_durations_come_from_dns_and_the_used_address() {
+        use eceprobe_proto::v1::{Attempt, Dns, StageTiming};
+        let timing = |stage: &str, duration_us| StageTiming {
+            stage: stage.into(),
+            ok: true,
+            duration_us,
+        };
+        let mut r = result(1, "imap");
+        r.dns = Some(Dns {
+            duration_us: 7,
+            ..Dns::default()
+        });
+        r.attempts = vec![
+            Attempt {
+                address: "192.0.2.1:993".into(),
+                stages: vec![timing("tcp", 1000)],
+                ..Attempt::default()
+            },
+            Attempt {
+                address: "192.0.2.2:993".into(),
+                stages: vec![
+                    timing("tcp", 10),
+                    timing("tls", 20),
+                    timing("Bad,Name", 5),
+                    timing("tls", 1),
+                ],
+                ..Attempt::default()
+            },
+        ];
+        r.used_address = "192.0.2.2:993".into();
+        let stages = |r: &CheckResult| {
+            let rows = batch_rows(std::slice::from_ref(r)).unwrap();
+            rows[0].stage_durations.clone()
+        };
+        let named = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect()
+        };
+        assert_eq!(stages(&r), named(&[("dns", 7), ("tcp", 10), ("tls", 21)]));
+        // No representative address (nothing reached): the first attempt's stages.
+        r.used_address.clear();
+        assert_eq!(stages(&r), named(&[("dns", 7), ("tcp", 1000)]));
+        r.attempts.clear();
+        r.dns = None;
+        assert!(stages(&r).is_empty());
     }
 
     #[test]

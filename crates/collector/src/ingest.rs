@@ -97,9 +97,47 @@ impl Sessions {
     }
 }
 
+/// What ingest has stored since the collector started, for `/metrics`: counters that only
+/// rise (Prometheus derives the ingest rate from them). Shared by every stream; atomics, so
+/// counting costs a stream no lock.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    results: AtomicU64,
+    duplicates: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl IngestCounters {
+    pub fn new() -> IngestCounters {
+        IngestCounters::default()
+    }
+
+    /// Results stored (resends already stored are not counted).
+    pub fn results(&self) -> u64 {
+        self.results.load(Ordering::Relaxed)
+    }
+
+    /// Results received again and acked without storing them (resends after a reconnect).
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+
+    /// Batches stored and acked.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    fn stored(&self, inserted: u64, duplicates: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.results.fetch_add(inserted, Ordering::Relaxed);
+        self.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+    }
+}
+
 pub struct Ingest {
     store: Store,
     sessions: Sessions,
+    counters: Arc<IngestCounters>,
     limits: IngestLimits,
     stored: Arc<Notify>,
     stopping: watch::Receiver<bool>,
@@ -122,11 +160,23 @@ impl Ingest {
         Ingest {
             store,
             sessions,
+            counters: Arc::default(),
             limits,
             stored,
             stopping,
             tls,
         }
+    }
+
+    /// Counts into `counters` (the ones `/metrics` reads) instead of counters of its own.
+    pub fn with_counters(mut self, counters: Arc<IngestCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// What this ingest has stored so far.
+    pub fn counters(&self) -> Arc<IngestCounters> {
+        Arc::clone(&self.counters)
     }
 }
 
@@ -199,6 +249,7 @@ impl AgentLink for Ingest {
             sessions: self.sessions.clone(),
             number,
             store: self.store.clone(),
+            counters: Arc::clone(&self.counters),
             limits: self.limits,
             stored: Arc::clone(&self.stored),
             stopping: self.stopping.clone(),
@@ -215,6 +266,7 @@ struct Session {
     sessions: Sessions,
     number: u64,
     store: Store,
+    counters: Arc<IngestCounters>,
     limits: IngestLimits,
     stored: Arc<Notify>,
     stopping: watch::Receiver<bool>,
@@ -297,6 +349,7 @@ impl Session {
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
                 tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, "batch stored");
+                self.counters.stored(outcome.inserted, outcome.duplicates);
                 if outcome.inserted > 0 {
                     self.stored.notify_one();
                 }

@@ -12,19 +12,27 @@
 //! - [`server`]: binds the gRPC server.
 //! - [`auth`]: agent TLS: the server certificate, and which agent a client certificate is.
 //! - [`civil`]: UTC calendar dates without a date-time crate.
+//! - [`export`]: audit reports (Markdown, HTML, CSV, JSON) for a change ticket.
 //! - [`pki`]: the collector's CA: server certificate, agent enrollment, revocation.
 //! - [`config`]: the collector's TOML configuration.
 //! - [`retention`]: deletes history and closed gaps past their age.
+//! - [`schedule`]: cron schedules (time zone aware) that start audits, on a clock tests control.
+//! - [`web`]: the dashboard, the JSON API and `/metrics` over HTTP.
+//! - [`notify`]: webhook events when gaps open or close and when audits close.
 
 pub mod audits;
 pub mod auth;
 pub mod civil;
 pub mod config;
 pub mod convert;
+pub mod export;
 pub mod gaps;
 pub mod ingest;
+pub mod notify;
 pub mod pki;
 pub mod query;
 pub mod retention;
+pub mod schedule;
 pub mod server;
 pub mod store;
+pub mod web;

@@ -1,6 +1,7 @@
 //! `eceprobe-collector`: receives agents' probe results and keeps them.
 
 mod admin;
+mod demo;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,9 +13,11 @@ use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
 use eceprobe_collector::gaps::{now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
+use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
 use eceprobe_collector::retention;
-use eceprobe_collector::server::Bound;
+use eceprobe_collector::schedule::SystemClock;
+use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::{CheckHistoryRequest, GapHistoryRequest, GapsRequest};
 
@@ -25,15 +28,19 @@ use eceprobe_proto::v1::{CheckHistoryRequest, GapHistoryRequest, GapsRequest};
     about = "Collects eceprobe agents' results into SQLite"
 )]
 struct Cli {
-    /// Log level (error, warn, info, debug, trace); ECEPROBE_LOG also works.
-    #[arg(long, global = true, default_value = "info")]
-    log_level: String,
+    /// Log level (error, warn, info, debug, trace; default info, warn for `demo`);
+    /// ECEPROBE_LOG also works.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start here: a collector, a simulated Microsoft 365 and two agents on this machine
+    /// (one behind a firewall that blocks 993/995), an audit and its report.
+    Demo(demo::DemoArgs),
     /// Accept agents' streams and store their results.
     Serve(ServeArgs),
     /// The collector's certificate authority (for agents' TLS).
@@ -148,12 +155,25 @@ enum AuditCommand {
         from: String,
         to: String,
     },
+    /// A report of one audit for a change ticket: summary, what changed, each server's
+    /// verdicts and findings with the checklist item and the fix, the policy in force.
+    Report {
+        #[command(flatten)]
+        target: Target,
+        audit_id: String,
+        /// md (default; --json: json), html (self-contained, printable), csv or json.
+        #[arg(long, value_name = "md|html|csv|json")]
+        format: Option<eceprobe_collector::export::Format>,
+        /// Write the report to this file (created or replaced) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Configuration file (TOML: listen, query_listen, tls_dir, plaintext, database,
-    /// policy_file, evaluate_every_s, [retention]); the flags below override it.
+    /// policy_file, evaluate_every_s, [retention], [[webhook]]); the flags below override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address for agents (default 127.0.0.1:7443; use 0.0.0.0:7443 with --tls-dir).
@@ -203,7 +223,13 @@ struct Target {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("ECEPROBE_LOG").unwrap_or_else(|_| cli.log_level.clone());
+    let quiet = matches!(cli.command, Command::Demo(_));
+    let level = match (&cli.log_level, quiet) {
+        (Some(level), _) => level.clone(),
+        (None, true) => "warn".into(),
+        (None, false) => "info".into(),
+    };
+    let filter = std::env::var("ECEPROBE_LOG").unwrap_or(level);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter)
@@ -224,6 +250,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let text = match cli.command {
+            Command::Demo(args) => return demo::run(args).await,
             Command::Serve(args) => {
                 let mut settings = match args.config {
                     Some(path) => Config::load(&path)?,
@@ -355,6 +382,21 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Diff { target, from, to }) => {
                 admin::audit::diff(&target.collector, from, to, target.json).await
             }
+            Command::Audit(AuditCommand::Report {
+                target,
+                audit_id,
+                format,
+                out,
+            }) => {
+                use eceprobe_collector::export::Format;
+                let fallback = match target.json {
+                    true => Format::Json,
+                    false => Format::Markdown,
+                };
+                let format = format.unwrap_or(fallback);
+                let url = &target.collector;
+                admin::audit::report(url, audit_id, format, out.as_deref()).await
+            }
         }?;
         print_text(&text);
         Ok(0)
@@ -375,6 +417,24 @@ fn print_text(text: &str) {
     }
 }
 
+/// How long shutdown waits for queued webhook events.
+const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Operators check at start that each schedule fires when they meant it to.
+fn log_schedules(options: &ServeOptions) {
+    let now = options.clock.now();
+    tracing::info!("{} audit schedule(s)", options.schedules.len());
+    for s in &options.schedules {
+        let next = s.next_after(now).map(|at| s.local(at));
+        let next = next.as_deref().unwrap_or("never");
+        let scope = match s.deployment.as_str() {
+            "" => "all",
+            d => d,
+        };
+        tracing::info!(schedule = %s.name, cron = ?s.cron_text, deployment = scope, "audit schedule; next: {next}");
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = config.policy()?;
     let db = &config.database;
@@ -391,22 +451,52 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = Bound::bind(config.listen, config.query_listen, tls).await?;
     let addr = bound.agents_addr().context("reading the bound address")?;
     let query_addr = bound.query_addr().context("reading the bound address")?;
+    let token = eceprobe_collector::web::auth::load_or_generate(config.http.token_file.as_deref())?;
+    let web = eceprobe_collector::web::bind(config.http.listen)
+        .await
+        .context("binding the dashboard ([http] listen)")?;
+    let web_addr = web.local_addr().context("reading the bound address")?;
+    let bound = bound.with_dashboard(web, token.clone());
     // Scripts and tests read these lines to find the ports when --listen asks for port 0.
     println!("listening on {addr}");
     println!("query on {query_addr}");
+    // The one place the token is shown (as Jupyter does): the operator opens this URL. A
+    // reader that stopped after two lines must not make the collector fail (EPIPE).
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "dashboard on http://{web_addr}/?token={token}");
+        let _ = out.flush();
+    }
     tracing::info!(%addr, db = %db.display(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
-    let tracker = Tracker::new(store.clone(), policy);
+    // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
+    let notifier = Notifier::start(&config.webhooks)?;
+    tracing::info!("webhooks: {} configured", notifier.webhooks());
+    let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     };
+    let options = ServeOptions {
+        schedules: config.schedules,
+        clock: std::sync::Arc::new(SystemClock),
+    };
+    log_schedules(&options);
     let served = bound
-        .serve(store.clone(), IngestLimits::default(), tracker, shutdown)
+        .serve_with(
+            store.clone(),
+            IngestLimits::default(),
+            tracker,
+            options,
+            shutdown,
+        )
         .await;
     evaluating.abort();
     pruning.abort();
+    // Events are in memory only: a short grace for what is queued, then it is lost.
+    notifier.drain(WEBHOOK_GRACE).await;
     store.close().await;
     served?;
     Ok(())

@@ -96,6 +96,7 @@ mod tests {
             failure_stage: None,
             duration_us: 1,
             warning_kinds: Vec::new(),
+            stage_durations: Vec::new(),
             detail: vec![1, 2, 3],
             audit_id: String::new(),
         };

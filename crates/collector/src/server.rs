@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
 use eceprobe_proto::v1::query_server::QueryServer;
@@ -16,7 +17,10 @@ use crate::auth::AgentTls;
 use crate::gaps::Tracker;
 use crate::ingest::{Ingest, IngestLimits, Sessions};
 use crate::query::QueryService;
+use crate::schedule::{self, Clock, Schedule, SystemClock};
 use crate::store::Store;
+
+mod grpc_tools;
 
 /// Largest message accepted from an agent: a full batch of detailed results fits well
 /// within it.
@@ -35,6 +39,28 @@ pub enum ServeError {
     },
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("dashboard: {0}")]
+    Dashboard(std::io::Error),
+    #[error("gRPC reflection: the committed descriptor set does not load: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// What serving runs besides the listeners; the default runs no schedule.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Audits started on a schedule, fired by `clock`.
+    pub schedules: Vec<Schedule>,
+    /// The system clock, or a manual one in tests.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            schedules: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 /// Bound, not yet serving, listeners.
@@ -42,6 +68,8 @@ pub struct Bound {
     agents: TcpListener,
     query: TcpListener,
     tls: Option<AgentTls>,
+    /// The dashboard's listener and access token, when it is served.
+    web: Option<(TcpListener, Arc<String>)>,
 }
 
 async fn listen(addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -67,7 +95,19 @@ impl Bound {
             agents: listen(agents).await?,
             query: listen(query).await?,
             tls,
+            web: None,
         })
+    }
+
+    /// Also serves the dashboard and JSON API ([`crate::web`]) on `listener` (see
+    /// [`crate::web::bind`]), behind `token`.
+    pub fn with_dashboard(mut self, listener: TcpListener, token: String) -> Bound {
+        self.web = Some((listener, Arc::new(token)));
+        self
+    }
+
+    pub fn dashboard_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.web.as_ref().map(|(l, _)| l.local_addr())
     }
 
     pub fn agents_addr(&self) -> std::io::Result<SocketAddr> {
@@ -89,23 +129,60 @@ impl Bound {
         tracker: Tracker,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
+        let options = ServeOptions::default();
+        self.serve_with(store, limits, tracker, options, shutdown)
+            .await
+    }
+
+    /// [`Bound::serve`], with the audit schedules of `options` running until shutdown.
+    pub async fn serve_with(
+        self,
+        store: Store,
+        limits: IngestLimits,
+        tracker: Tracker,
+        options: ServeOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
         let (stop, stopping) = watch::channel(false);
         let sessions = Sessions::new();
-        let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy());
+        let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy())
+            .with_notifier(tracker.notifier());
         if let Err(e) = audits.resume().await {
             tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
         }
+        let scheduling = schedule::run(options.schedules, audits.clone(), options.clock);
         let ingest = Ingest::new(
             store.clone(),
             limits,
             tracker.results_stored(),
             stopping.clone(),
             self.tls.clone(),
-            sessions,
+            sessions.clone(),
         );
+        let web = self.web.map(|(listener, token)| {
+            let state = crate::web::WebState {
+                store: store.clone(),
+                tracker: tracker.clone(),
+                sessions: sessions.clone(),
+                audits: audits.clone(),
+                token,
+                counters: ingest.counters(),
+            };
+            (listener, state)
+        });
         let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let query = QueryServer::new(QueryService::new(store, tracker, audits))
             .max_decoding_message_size(64 * 1024);
+        // Health and reflection on both listeners (server/grpc_tools.rs).
+        use eceprobe_proto::v1::{agent_link_server, query_server};
+        let (agents_health, agents_health_service) =
+            grpc_tools::ListenerHealth::serving(agent_link_server::SERVICE_NAME).await;
+        let (query_health, query_health_service) =
+            grpc_tools::ListenerHealth::serving(query_server::SERVICE_NAME).await;
+        let (agents_reflection, agents_reflection_alpha) =
+            grpc_tools::reflection(agent_link_server::SERVICE_NAME)?;
+        let (query_reflection, query_reflection_alpha) =
+            grpc_tools::reflection(query_server::SERVICE_NAME)?;
         let mut agents_server = tonic::transport::Server::builder();
         if let Some(tls) = &self.tls {
             agents_server = agents_server.tls_config(tls.server_config())?;
@@ -118,18 +195,45 @@ impl Bound {
         let incoming = |l: TcpListener| TcpIncoming::from(l).with_nodelay(Some(true));
         let agents = agents_server
             .add_service(ingest)
+            .add_service(agents_health_service)
+            .add_service(agents_reflection)
+            .add_service(agents_reflection_alpha)
             .serve_with_incoming_shutdown(incoming(self.agents), stopped(stopping.clone()));
         let queries = tonic::transport::Server::builder()
             .add_service(query)
-            .serve_with_incoming_shutdown(incoming(self.query), stopped(stopping));
+            .add_service(query_health_service)
+            .add_service(query_reflection)
+            .add_service(query_reflection_alpha)
+            .serve_with_incoming_shutdown(incoming(self.query), stopped(stopping.clone()));
+        let dashboard = async move {
+            match web {
+                Some((listener, state)) => {
+                    crate::web::serve(listener, state, stopped(stopping)).await
+                }
+                None => Ok(()),
+            }
+        };
         let signal = async move {
-            shutdown.await;
+            // The schedules run inside this future, so they stop at shutdown (and with it
+            // if serving is dropped): no audit starts while the listeners close.
+            let schedules = async {
+                scheduling.await;
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                () = shutdown => {}
+                () = schedules => {}
+            }
+            // NOT_SERVING first, so health checkers stop routing here while we close.
+            agents_health.shutting_down().await;
+            query_health.shutting_down().await;
             // Agents' streams end first (graceful shutdown waits for open streams).
             let _ = stop.send(true);
         };
-        let (_, agents, queries) = tokio::join!(signal, agents, queries);
+        let (_, agents, queries, dashboard) = tokio::join!(signal, agents, queries, dashboard);
         agents?;
         queries?;
+        dashboard.map_err(ServeError::Dashboard)?;
         Ok(())
     }
 }

@@ -378,3 +378,71 @@ async fn the_cli_runs_waits_diffs_and_exits_by_the_gaps_found() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot reach the collector"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_writes_an_audit_report_a_spreadsheet_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("c.db"));
+    let url = format!("http://{}", collector.query);
+    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&["imap"])).await;
+    let _svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&[])).await;
+    // Known, then gone: in scope, never ordered, so not answered.
+    drop(connect(collector.addr, "svc-3", "prod").await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = run_audit(collector.query, "prod", 60).await;
+    wait_closed(collector.query, &id).await;
+
+    let file = dir.path().join("report.csv");
+    let path = file.to_str().unwrap();
+    let args = ["audit", "report", &id, "--format", "csv", "--out", path];
+    let (code, out, err) = admin(url.clone(), &args).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(out.trim_end(), format!("report written to {path}"));
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(
+        rows.len(),
+        11,
+        "5 verdicts of svc-1 and svc-2, svc-3 not answered"
+    );
+    assert!(rows.iter().all(|r| &r[col("audit_id")] == id.as_str()));
+    let find = |agent: &str, check: &str| {
+        rows.iter()
+            .find(|r| &r[col("agent_id")] == agent && &r[col("check")] == check)
+            .unwrap()
+    };
+    let imap = find("svc-1", "imap");
+    assert_eq!(&imap[col("hostname")], "svc-1.contoso.local");
+    assert_eq!(&imap[col("outcome")], "fail");
+    assert_eq!(&imap[col("failure_kind")], "tcp_refused");
+    assert_eq!(&imap[col("gap_kind")], "failing");
+    assert_eq!(&imap[col("checklist_item")], "C10");
+    assert_eq!(&imap[col("fix")], "open outbound TCP on the firewall (C10)");
+    assert_eq!(&find("svc-2", "imap")[col("gap_kind")], "");
+    let gone = find("svc-3", "");
+    assert_eq!(&gone[col("gap_kind")], "not_answered");
+    assert_eq!(&gone[col("checklist_item")], "C8");
+    assert!(gone[col("fix")].contains("not connected"), "{gone:?}");
+
+    // Markdown by default, on stdout.
+    let (code, out, err) = admin(url.clone(), &["audit", "report", &id]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(&format!("# Connectivity audit {id}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 servers in scope, 2 ordered, 2 answered"),
+        "{out}"
+    );
+
+    // A file that cannot be written is named, with the cause.
+    let bad = dir.path().join("no-such-dir").join("r.html");
+    let bad = bad.to_str().unwrap();
+    let args = ["audit", "report", &id, "--format", "html", "--out", bad];
+    let (code, _, err) = admin(url, &args).await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains(bad) && err.contains("No such file"), "{err}");
+}

@@ -7,3 +7,8 @@
 pub mod v1 {
     include!("generated/eceprobe.v1.rs");
 }
+
+/// The encoded `google.protobuf.FileDescriptorSet` of `proto/eceprobe/v1/*.proto` (with
+/// their comments), for gRPC server reflection: tools such as grpcurl learn the services
+/// and messages from the collector itself. Committed and checked like the code.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/eceprobe.v1.bin");

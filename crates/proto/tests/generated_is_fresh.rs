@@ -1,6 +1,7 @@
-//! The generated code is committed so that no build machine (Windows included) needs
-//! protoc. This test regenerates it from `proto/` with protox (a protobuf compiler in
-//! Rust) and fails on any difference. To update after editing a .proto file:
+//! The generated code (and the encoded descriptor set served for gRPC reflection) is
+//! committed so that no build machine (Windows included) needs protoc. This test
+//! regenerates both from `proto/` with protox (a protobuf compiler in Rust) and fails on
+//! any difference. To update after editing a .proto file:
 //! `ECEPROBE_REGENERATE=1 cargo test -p eceprobe-proto --test generated_is_fresh`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +17,8 @@ fn generated_code_matches_the_proto_files() {
         [&protos],
     )
     .expect("the .proto files compile");
+    // The descriptor set the collector serves for reflection: the same compilation, encoded.
+    let descriptors = prost::Message::encode_to_vec(&fds);
     let out = tempfile::tempdir().unwrap();
     tonic_prost_build::configure()
         .build_server(true)
@@ -24,13 +27,15 @@ fn generated_code_matches_the_proto_files() {
         .out_dir(out.path())
         .compile_fds(fds)
         .expect("code generation");
+    std::fs::write(out.path().join("eceprobe.v1.bin"), descriptors).unwrap();
     let mut stale = Vec::new();
     for entry in std::fs::read_dir(out.path()).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        let fresh = std::fs::read_to_string(entry.path()).unwrap();
+        // Bytes, not text: the descriptor set is binary.
+        let fresh = std::fs::read(entry.path()).unwrap();
         let committed_path = committed_dir.join(&name);
-        let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+        let committed = std::fs::read(&committed_path).unwrap_or_default();
         if fresh != committed {
             if std::env::var_os("ECEPROBE_REGENERATE").is_some() {
                 std::fs::write(&committed_path, &fresh).unwrap();

@@ -1,15 +1,18 @@
-//! `audit run|list|show|diff`: audits over the Query API, tables for people, JSON for
-//! scripts. `audit run --wait` exits 0 with no gap, 1 with gaps (a server that did not
-//! answer is one), 2 when the audit could not run (any error on the way).
+//! `audit run|list|show|diff|report`: audits over the Query API, tables for people, JSON
+//! for scripts, reports for a change ticket (`eceprobe_collector::export`). `audit run
+//! --wait` exits 0 with no gap, 1 with gaps (a server that did not answer is one), 2 when
+//! the audit could not run (any error on the way).
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use eceprobe_collector::export::json::{audit_json, diff_json, report_json};
+use eceprobe_collector::export::{self, Format};
 use eceprobe_proto::v1::{
-    Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, DiffAuditsRequest, Gap,
-    GetAuditRequest, ListAuditsRequest, RunAuditRequest,
+    Audit, AuditDiff, AuditReport, DiffAuditsRequest, Gap, GetAuditRequest, ListAuditsRequest,
+    RunAuditRequest,
 };
-use serde_json::{json, Value};
 
 use super::{client, table, utc};
 
@@ -17,59 +20,6 @@ use super::{client, table, utc};
 const WAIT_POLL: Duration = Duration::from_millis(300);
 /// Beyond the deadline, how long `--wait` gives the collector to close the audit.
 const WAIT_GRACE_MS: i64 = 30_000;
-
-fn audit_json(a: &Audit) -> Value {
-    json!({
-        "audit_id": a.audit_id, "deployment": a.deployment, "state": a.state,
-        "started_unix_ms": a.started_unix_ms, "deadline_unix_ms": a.deadline_unix_ms,
-        "closed_unix_ms": (a.closed_unix_ms != 0).then_some(a.closed_unix_ms),
-        "servers": a.servers, "ordered": a.ordered, "answered": a.answered,
-    })
-}
-
-fn verdict_json(v: &AuditVerdict) -> Value {
-    json!({
-        "check": v.check, "target": v.target, "outcome": v.outcome, "seq": v.seq,
-        "failure_kind": v.failure_kind, "stage": v.stage, "detail": v.detail, "hint": v.hint,
-    })
-}
-
-fn server_json(s: &AuditServer) -> Value {
-    json!({
-        "agent_id": s.agent_id, "hostname": s.hostname, "role": s.role,
-        "deployment": s.deployment, "ordered": s.ordered,
-        "answered_unix_ms": (s.answered_unix_ms != 0).then_some(s.answered_unix_ms),
-        "verdicts": s.verdicts.iter().map(verdict_json).collect::<Vec<_>>(),
-    })
-}
-
-fn gaps_json(gaps: &[Gap]) -> Vec<Value> {
-    gaps.iter()
-        .map(|g| {
-            json!({
-                "deployment": g.deployment, "agent_id": g.agent_id, "check": g.check,
-                "severity": g.severity, "kind": g.kind, "detail": g.detail,
-            })
-        })
-        .collect()
-}
-
-fn diff_json(d: &AuditDiff) -> Value {
-    json!({
-        "from_audit_id": d.from_audit_id, "to_audit_id": d.to_audit_id,
-        "new": gaps_json(&d.new_gaps), "resolved": gaps_json(&d.resolved_gaps),
-        "unchanged": gaps_json(&d.unchanged_gaps),
-    })
-}
-
-fn report_json(r: &AuditReport) -> Value {
-    json!({
-        "audit": r.audit.as_ref().map(audit_json),
-        "servers": r.servers.iter().map(server_json).collect::<Vec<_>>(),
-        "gaps": gaps_json(&r.gaps),
-        "diff": r.diff.as_ref().map(diff_json),
-    })
-}
 
 fn scope(deployment: &str) -> &str {
     match deployment {
@@ -317,4 +267,30 @@ pub async fn diff(url: &str, from: String, to: String, as_json: bool) -> anyhow:
         return Ok(serde_json::to_string_pretty(&diff_json(&d))?);
     }
     Ok(diff_text(&d))
+}
+
+/// `audit report`: the audit in a report format, to stdout (returned) or to a file (then the
+/// returned text says where). The audit is read before the file is touched, so a failed
+/// read never truncates an earlier report.
+pub async fn report(
+    url: &str,
+    audit_id: String,
+    format: Format,
+    out: Option<&Path>,
+) -> anyhow::Result<String> {
+    let report = client(url)
+        .await?
+        .get_audit(GetAuditRequest {
+            audit_id: audit_id.clone(),
+        })
+        .await
+        .with_context(|| format!("reading audit {audit_id}"))?
+        .into_inner();
+    let text = export::render(&report, format);
+    let Some(path) = out else {
+        return Ok(text);
+    };
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    Ok(format!("report written to {}\n", path.display()))
 }

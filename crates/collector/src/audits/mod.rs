@@ -28,6 +28,7 @@ use eceprobe_proto::v1::{order, Order, RunAudit};
 
 use crate::gaps::{now_ms, Policy};
 use crate::ingest::Sessions;
+use crate::notify::Notifier;
 use crate::store::{AuditRecord, AuditServerRecord, FoundGap, KnownAgent, Store, StoreError};
 pub use report::{GapDiff, NOT_ANSWERED};
 
@@ -77,6 +78,7 @@ pub struct Audits {
     store: Store,
     sessions: Sessions,
     policy: Arc<Policy>,
+    notifier: Notifier,
 }
 
 /// Sortable and unique enough: the start time, then 16 bits that differ between audits
@@ -97,7 +99,14 @@ impl Audits {
             store,
             sessions,
             policy,
+            notifier: Notifier::disabled(),
         }
+    }
+
+    /// Webhook events when an audit closes (its new and resolved gaps, and a summary).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Audits {
+        self.notifier = notifier;
+        self
     }
 
     /// Starts an audit of one deployment (empty: all) and its watcher; returns at once.
@@ -210,6 +219,8 @@ impl Audits {
         }
         if self.store.close_audit(id, now).await? {
             tracing::info!(audit = %id, not_answered = pending.len(), "audit closed");
+            // Only the call that closed it: a resumed or racing watcher sends nothing.
+            self.notifier.audit_closed(self, id).await;
         }
         Ok(true)
     }
@@ -344,6 +355,7 @@ mod tests {
             failure_stage: fail.then(|| "tcp".to_owned()),
             duration_us: 1,
             warning_kinds: Vec::new(),
+            stage_durations: Vec::new(),
             detail: Vec::new(),
             audit_id: audit_id.to_owned(),
         }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::{evaluate, GapFinding, Policy};
 use crate::convert::{agent_view, check_view};
+use crate::notify::Notifier;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
 
 /// Evaluations are at least this far apart, however fast results arrive.
@@ -23,6 +24,7 @@ pub struct Tracker {
     policy: Arc<Policy>,
     stored: Arc<Notify>,
     last_evaluated: Arc<AtomicI64>,
+    notifier: Notifier,
 }
 
 impl Tracker {
@@ -32,7 +34,19 @@ impl Tracker {
             policy: Arc::new(policy),
             stored: Arc::new(Notify::new()),
             last_evaluated: Arc::new(AtomicI64::new(0)),
+            notifier: Notifier::disabled(),
         }
+    }
+
+    /// Webhook events for every gap that opens or closes (and, through
+    /// [`Tracker::notifier`], for audits).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Tracker {
+        self.notifier = notifier;
+        self
+    }
+
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
     }
 
     /// The policy gaps are evaluated with.
@@ -74,6 +88,8 @@ impl Tracker {
         for g in &changes.closed {
             tracing::info!(deployment = %g.deployment, agent = %g.agent_id, check = %g.check, kind = %g.kind, severity = %g.severity, "gap closed");
         }
+        // Only after the change is recorded: an event names a gap the Query API shows.
+        self.notifier.gap_changes(&changes, now_unix_ms);
         Ok(changes)
     }
 

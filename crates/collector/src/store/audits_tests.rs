@@ -27,6 +27,7 @@ fn result(seq: u64, check: &str, audit_id: &str) -> NewResult {
         failure_stage: None,
         duration_us: 1,
         warning_kinds: Vec::new(),
+        stage_durations: Vec::new(),
         detail: vec![1],
         audit_id: audit_id.to_owned(),
     }

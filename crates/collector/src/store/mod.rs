@@ -17,9 +17,11 @@
 
 mod audits;
 mod gaps;
+pub mod metrics;
 mod results;
 mod rows;
 mod types;
+pub mod web;
 mod writer;
 
 #[cfg(test)]

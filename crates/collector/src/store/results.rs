@@ -81,7 +81,8 @@ pub(super) async fn touch_agent(
 
 const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail, audit_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+     warning_kinds, detail, audit_id, stage_durations) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
      ON CONFLICT (agent_id, seq) DO NOTHING";
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
@@ -89,15 +90,16 @@ const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
 /// result just stored, so the two tables cannot disagree and the detail is bound once.
 const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail) SELECT agent_id, seq, check_id, started_unix_ms, \
+     warning_kinds, detail, stage_durations) SELECT agent_id, seq, check_id, started_unix_ms, \
      received_unix_ms, outcome, failure_kind, failure_stage, duration_us, warning_kinds, \
-     detail FROM results \
+     detail, stage_durations FROM results \
      WHERE agent_id = ?1 AND seq = ?2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
      failure_stage = excluded.failure_stage, duration_us = excluded.duration_us, \
-     warning_kinds = excluded.warning_kinds, detail = excluded.detail \
+     warning_kinds = excluded.warning_kinds, detail = excluded.detail, \
+     stage_durations = excluded.stage_durations \
      WHERE excluded.seq > latest.seq";
 
 pub(super) async fn insert_results(
@@ -144,6 +146,7 @@ pub(super) async fn insert_results(
             .bind(super::rows::join_kinds(&r.warning_kinds))
             .bind(r.detail.as_slice())
             .bind(r.audit_id.as_str())
+            .bind(super::metrics::join_stages(&r.stage_durations))
             .execute(&mut *conn)
             .await
             .map_err(db_error(what()))?;

@@ -29,6 +29,7 @@ fn result(seq: u64, check: &str, outcome: &str) -> NewResult {
         failure_stage: (outcome == "fail").then(|| "tcp".to_owned()),
         duration_us: seq.saturating_add(1_000),
         warning_kinds: Vec::new(),
+        stage_durations: Vec::new(),
         detail: format!("detail {check} {seq}").into_bytes(),
         audit_id: String::new(),
     }

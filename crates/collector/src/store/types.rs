@@ -47,6 +47,10 @@ pub struct NewResult {
     pub duration_us: u64,
     /// Warning kinds (`tls_intercepted`, ...): plain identifiers, no commas.
     pub warning_kinds: Vec<String>,
+    /// How long each stage took, microseconds, in the order they ran (`dns`, `tcp`, `tls`,
+    /// ...): stage names are plain identifiers, no commas or colons. Kept beside the detail
+    /// so `/metrics` never decodes blobs.
+    pub stage_durations: Vec<(String, u64)>,
     /// The full result, opaque to the store.
     pub detail: Vec<u8>,
     /// The audit the result was produced for; empty for the continuous schedule.

@@ -1,0 +1,26 @@
+//! The eceprobe agent as a library: its configuration, the long-lived `run` loop and the
+//! wire conversion, for the `eceprobe-agent` binary and for callers that run agents
+//! in-process (the collector's `demo`). The binary adds the command line and the Windows
+//! service around them.
+
+pub mod config;
+pub mod render;
+pub mod run;
+pub mod run_config;
+mod wire;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Reads an `agent.toml` as `eceprobe-agent run --config FILE` does (no flags on top): the
+/// probes and the `[run]` settings.
+pub fn load_run_config(path: &Path) -> anyhow::Result<(run::RunSettings, config::Resolved)> {
+    let mut file = config::load_file(path)?;
+    let run_file = std::mem::take(&mut file.run);
+    let probes = config::resolve(file, config::Overrides::default())
+        .with_context(|| format!("configuration {}", path.display()))?;
+    let settings = run_config::resolve(run_file, run_config::RunOverrides::default(), probes.role)
+        .with_context(|| format!("configuration {}", path.display()))?;
+    Ok((settings, probes))
+}

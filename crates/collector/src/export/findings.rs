@@ -1,0 +1,202 @@
+//! The one place that says, for each finding of an audit, which checklist item (C1-C11 of
+//! the TAC checklist) it breaks and what to do. A failing check carries the probe engine's
+//! hint (`FailureKind::hint`, which names the item); the kinds the collector finds on its
+//! own (missing, stale, not answered, and the warnings) get the texts written here, so every
+//! export format says the same thing.
+
+use eceprobe_checks::{CheckId, Role};
+use eceprobe_proto::v1::{AuditServer, AuditVerdict, Gap};
+
+/// The checklist item(s) a finding breaks and the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remedy {
+    /// e.g. "C10" or "C9, C10"; empty when no item applies.
+    pub checklist_item: String,
+    pub fix: String,
+}
+
+/// The checklist items, short, for a reader who does not have the TAC checklist at hand.
+pub fn checklist_title(item: &str) -> Option<&'static str> {
+    Some(match item {
+        "C1" => "minimum ECE version and ES",
+        "C2" => "External Application URL set, https, matching the FQDN",
+        "C3" => "Azure AD app: redirect URI and token lifetime",
+        "C4" => "token generated for the mailbox account",
+        "C5" => "mailbox: SMTP AUTH and IMAP or POP3 enabled",
+        "C6" => "Exchange Online licence",
+        "C7" => "mailbox rights",
+        "C8" => "every services and application server reaches Microsoft 365 and login.microsoftonline.com",
+        "C9" => "URLs: *.office365.com and login.microsoftonline.com",
+        "C10" => "ports: TCP 443, 587, 993 and 995 from both server kinds",
+        "C11" => "Remote Connectivity Analyzer tests, from the ECE host",
+        _ => return None,
+    })
+}
+
+/// "C9, C10" as "C9 (URLs: ...); C10 (ports: ...)", for people.
+pub fn checklist_long(items: &str) -> String {
+    items
+        .split(", ")
+        .filter(|i| !i.is_empty())
+        .map(|i| match checklist_title(i) {
+            Some(t) => format!("{i} ({t})"),
+            None => i.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The checklist items a hint names: every "(C9, C10)" group in it, in order, once each.
+fn items_in(hint: &str) -> String {
+    let mut items: Vec<&str> = Vec::new();
+    for group in hint.split('(').skip(1) {
+        let Some((inside, _)) = group.split_once(')') else {
+            continue;
+        };
+        let words: Vec<&str> = inside.split(',').map(str::trim).collect();
+        let is_item = |w: &&str| {
+            w.strip_prefix('C')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        // "(C2 for the ECE URL)" names an item too: take its first word.
+        let first = words.first().and_then(|w| w.split(' ').next());
+        match words.iter().all(is_item) {
+            true => items.extend(words.iter().copied()),
+            false => items.extend(first.filter(is_item)),
+        }
+    }
+    let mut seen = Vec::new();
+    for i in items {
+        if !seen.contains(&i) {
+            seen.push(i);
+        }
+    }
+    seen.join(", ")
+}
+
+/// What process needs the check on this server's role, when both names are known.
+fn needed_by(check: &str, role: &str) -> Option<&'static str> {
+    let check: CheckId = check.parse().ok()?;
+    let role: Role = role.parse().ok()?;
+    Some(check.needed_by(role))
+}
+
+fn with_needed_by(fix: String, check: &str, server: Option<&AuditServer>) -> String {
+    match server.and_then(|s| needed_by(check, &s.role)) {
+        Some(who) => format!("{fix}; needed by {who}"),
+        None => fix,
+    }
+}
+
+/// The remedy for one finding; `verdict` is the server's verdict for the finding's check
+/// (none for a server that did not answer or a check never reported).
+pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVerdict>) -> Remedy {
+    let check = gap.check.as_str();
+    let host = verdict
+        .map(|v| v.target.as_str())
+        .filter(|t| !t.is_empty() && *t != ":0")
+        .unwrap_or("the endpoint");
+    let is_ece_url = check == "ece-url";
+    // The probe engine's hint is the authority on a failing check: it names the item.
+    let hint = verdict.map(|v| v.hint.as_str()).filter(|h| !h.is_empty());
+    if let (Some(hint), "failing") = (hint, gap.kind.as_str()) {
+        let item = match items_in(hint) {
+            i if i.is_empty() => "C8".to_owned(),
+            i => i,
+        };
+        return Remedy {
+            checklist_item: item,
+            fix: hint.to_owned(),
+        };
+    }
+    let (item, fix) = match gap.kind.as_str() {
+        "failing" => (
+            if is_ece_url { "C2" } else { "C9, C10" },
+            with_needed_by(
+                format!("{check} fails from this server ({}): look at the failing stage and its detail, then the firewall, proxy and DNS on the path to {host}", gap.detail),
+                check,
+                server,
+            ),
+        ),
+        "refresh_blocked_on_services" => (
+            "C8",
+            "open outbound TCP 443 from this services server to login.microsoftonline.com (and through its proxy, if any): tokens are created on the application server but every refresh runs here (retriever, dispatcher), so mail stops when the first token expires".to_owned(),
+        ),
+        "missing" => (
+            if is_ece_url { "C2" } else { "C8" },
+            with_needed_by(
+                format!("this server's agent never reported {check}: update eceprobe-agent to a version that runs it and check the agent's configuration (cloud, ECE URL, checks), so this server's connectivity is actually verified"),
+                check,
+                server,
+            ),
+        ),
+        "stale" => (
+            "C8",
+            "the agent on this server has gone silent: check that the eceprobe-agent service is running and reaches the collector (TCP 7443); until it reports again nothing is known of this server's connectivity".to_owned(),
+        ),
+        "not_answered" => match server.is_some_and(|s| s.ordered) {
+            true => (
+                "C8",
+                "the agent was ordered but sent no result before the deadline: check that the eceprobe-agent service is still running and read its log (stopped, hung, or probes slower than the deadline), then run the audit again, with a longer --deadline-s if needed".to_owned(),
+            ),
+            false => (
+                "C8",
+                "the agent was not connected to the collector when the audit started: start the eceprobe-agent service on this server and allow TCP 7443 from it to the collector, then run the audit again".to_owned(),
+            ),
+        },
+        "slow" => (
+            "C10",
+            with_needed_by(
+                format!("{check} to {host} works but slower than the policy allows ({}): a proxy, TLS inspection or a congested link on the path; ECE gives up on slow connections, so find the slow stage and shorten the path", gap.detail),
+                check,
+                server,
+            ),
+        ),
+        "cert_expiring" if is_ece_url => (
+            "C2",
+            "the certificate of the External Application URL expires soon: renew it before it does, or the OAuth2 redirect to ECE fails".to_owned(),
+        ),
+        "cert_expiring" => (
+            "C9",
+            format!("a certificate {host} presents expires soon: Microsoft renews its own in time, so if it is not Microsoft's (a proxy presents its own), renew it or exempt {host} from TLS inspection"),
+        ),
+        "intercepted" => (
+            "C9",
+            format!("TLS to {host} is intercepted by a proxy (the chain ends at a root Microsoft does not use): exempt *.office365.com and login.microsoftonline.com from TLS inspection, or OAuth2 mail breaks whenever the proxy's certificate is not trusted by ECE's Java"),
+        ),
+        _ => ("", format!("see the detail: {}", gap.detail)),
+    };
+    Remedy {
+        checklist_item: item.to_owned(),
+        fix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_come_from_the_hints_parentheses() {
+        assert_eq!(
+            items_in("open TCP 993 on the firewall (C10); needed by x"),
+            "C10"
+        );
+        assert_eq!(
+            items_in("only some addresses (C9, C10); needed by x"),
+            "C9, C10"
+        );
+        assert_eq!(items_in("renew it (C2 for the ECE URL)"), "C2");
+        assert_eq!(items_in("(not an item) nor (C) (C8) (C8)"), "C8");
+        assert_eq!(items_in("no parentheses"), "");
+    }
+
+    #[test]
+    fn long_names_name_the_item() {
+        assert_eq!(
+            checklist_long("C9, C10"),
+            "C9 (URLs: *.office365.com and login.microsoftonline.com); C10 (ports: TCP 443, 587, 993 and 995 from both server kinds)"
+        );
+        assert_eq!(checklist_long(""), "");
+    }
+}

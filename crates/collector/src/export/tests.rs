@@ -1,0 +1,230 @@
+//! Every format over one realistic audit ([`super::sample`]), read back with the tools a
+//! reader would use: a CSV reader, a JSON parser, an XML parser.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use eceprobe_checks::CheckId;
+
+use super::sample::{hint, sample, FORMULA, HOSTILE_HOST, ID, IMAP_DETAIL, POLICY, PREVIOUS};
+use super::{render, Format};
+
+#[test]
+fn formats_parse_and_name_their_choices() {
+    assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
+    assert_eq!("Markdown".parse::<Format>().unwrap(), Format::Markdown);
+    assert_eq!("html".parse::<Format>().unwrap().extension(), "html");
+    assert_eq!("csv".parse::<Format>().unwrap(), Format::Csv);
+    assert_eq!("json".parse::<Format>().unwrap(), Format::Json);
+    let e = "pdf".parse::<Format>().unwrap_err().to_string();
+    assert!(
+        e.contains("'pdf'") && e.contains("md") && e.contains("html"),
+        "{e}"
+    );
+    assert!(e.contains("csv") && e.contains("json"), "{e}");
+}
+
+#[test]
+fn csv_reads_back_one_row_per_verdict_and_per_unanswered_server() {
+    let text = render(&sample(), Format::Csv);
+    assert!(text.ends_with("\r\n"), "RFC 4180 line ends");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, super::csv::HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // Five verdicts of svc-1 (the slow warning on login-https's row) + app-1's not_answered.
+    assert_eq!(rows.len(), 6, "{text}");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let find = |agent: &str, check: &str| {
+        rows.iter()
+            .find(|r| &r[col("agent_id")] == agent && &r[col("check")] == check)
+            .unwrap_or_else(|| panic!("no row {agent} {check} in {text}"))
+    };
+    let imap = find("svc-1", "imap");
+    assert_eq!(&imap[col("audit_id")], ID);
+    assert_eq!(&imap[col("deployment")], "prod");
+    assert_eq!(&imap[col("hostname")], HOSTILE_HOST);
+    assert_eq!(&imap[col("target")], "outlook.office365.com:993");
+    assert_eq!(&imap[col("outcome")], "fail");
+    assert_eq!(&imap[col("failure_kind")], "tcp_timeout");
+    assert_eq!(&imap[col("stage")], "tcp");
+    assert_eq!(&imap[col("gap_severity")], "gap");
+    assert_eq!(&imap[col("gap_kind")], "failing");
+    assert_eq!(&imap[col("checklist_item")], "C10");
+    assert_eq!(&imap[col("fix")], hint(CheckId::Imap, 993));
+    assert_eq!(
+        &imap[col("detail")],
+        IMAP_DETAIL,
+        "quotes, commas, newline kept"
+    );
+    let smtp = find("svc-1", "smtp");
+    assert_eq!(
+        (&smtp[col("outcome")], &smtp[col("gap_kind")]),
+        ("pass", "")
+    );
+    let login = find("svc-1", "login-https");
+    assert_eq!(&login[col("gap_severity")], "warning");
+    assert_eq!(&login[col("gap_kind")], "slow");
+    assert_eq!(&login[col("detail")], "2300 ms");
+    let app = find("app-1", "");
+    assert_eq!(
+        &app[col("hostname")],
+        format!("'{FORMULA}"),
+        "formula guard"
+    );
+    assert_eq!(&app[col("role")], "application");
+    assert_eq!(&app[col("gap_kind")], "not_answered");
+    assert_eq!(&app[col("checklist_item")], "C8");
+    assert!(app[col("fix")].contains("eceprobe-agent service"), "{text}");
+    assert_eq!(&app[col("outcome")], "");
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "unguarded cell {cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_has_the_summary_and_each_gaps_fix() {
+    let text = render(&sample(), Format::Json);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let s = &doc["summary"];
+    assert_eq!(s["audit_id"], ID);
+    assert_eq!(s["scope"], "prod");
+    assert_eq!(s["started_utc"], "2026-11-28 15:23Z");
+    assert_eq!(s["closed_utc"], "2026-11-28 15:25Z");
+    assert_eq!(
+        (&s["servers"], &s["ordered"], &s["answered"]),
+        (&2.into(), &2.into(), &1.into())
+    );
+    assert_eq!(s["not_answered"], 1);
+    assert_eq!(s["checks_run"], 5);
+    assert_eq!((&s["gaps"], &s["warnings"]), (&3.into(), &1.into()));
+    assert_eq!(s["first_audit_of_scope"], false);
+    let changes = &s["changes"];
+    assert_eq!(changes["from_audit_id"], PREVIOUS);
+    assert_eq!(
+        (&changes["new"], &changes["resolved"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(changes["unchanged"], 2);
+    let gaps = doc["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 4);
+    let imap = gaps.iter().find(|g| g["check"] == "imap").unwrap();
+    assert_eq!(imap["checklist_item"], "C10");
+    assert_eq!(imap["fix"], hint(CheckId::Imap, 993).as_str());
+    let slow = gaps.iter().find(|g| g["kind"] == "slow").unwrap();
+    assert_eq!(slow["checklist_item"], "C10");
+    assert_eq!(doc["servers"][0]["hostname"], HOSTILE_HOST);
+    assert_eq!(doc["diff"]["new"][0]["kind"], "not_answered");
+    assert_eq!(doc["policy"], POLICY);
+
+    let mut first = sample();
+    first.diff = None;
+    first.policy.clear();
+    let doc: serde_json::Value = serde_json::from_str(&render(&first, Format::Json)).unwrap();
+    assert_eq!(doc["summary"]["first_audit_of_scope"], true);
+    assert!(doc["summary"]["changes"].is_null() && doc["policy"].is_null());
+}
+
+#[test]
+fn html_is_well_formed_self_contained_and_escapes_what_agents_send() {
+    let text = render(&sample(), Format::Html);
+    let (doctype, xml) = text.split_once('\n').unwrap();
+    assert_eq!(doctype, "<!DOCTYPE html>");
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let elements: Vec<_> = doc.descendants().filter(|n| n.is_element()).collect();
+    let named = |tag: &'static str| elements.iter().filter(move |n| n.tag_name().name() == tag);
+    for tag in ["script", "link", "img", "iframe", "object"] {
+        assert_eq!(named(tag).count(), 0, "no <{tag}> in {text}");
+    }
+    assert!(elements
+        .iter()
+        .all(|n| n.attribute("src").is_none() && n.attribute("href").is_none()));
+    assert_eq!(
+        named("meta").next().unwrap().attribute("charset"),
+        Some("utf-8")
+    );
+    let style = named("style").next().unwrap().text().unwrap();
+    assert!(style.contains("@media print") && style.contains("page-break-inside: avoid"));
+    // The hostile host name is text, shown as sent.
+    let h3: Vec<String> = named("h3")
+        .map(|n| n.text().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        h3.contains(&format!("{HOSTILE_HOST} (agent svc-1)")),
+        "{h3:?}"
+    );
+    assert!(h3.contains(&format!("{FORMULA} (agent app-1)")), "{h3:?}");
+    let in_servers = |n: &&roxmltree::Node| {
+        n.ancestors()
+            .any(|a| a.tag_name().name() == "section" && a.attribute("class") == Some("server"))
+    };
+    let rows = |class: &str| {
+        named("tr")
+            .filter(in_servers)
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    // Red: imap and pop3 verdicts and findings, app-1's not_answered. Amber: login-https's
+    // verdict and its slow finding. Green: outlook-https and smtp.
+    assert_eq!(
+        (rows("gap"), rows("warning"), rows("pass")),
+        (5, 2, 2),
+        "{text}"
+    );
+    let all_text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(all_text.contains("did not answer (ordered, no result before the deadline)"));
+    assert!(all_text.contains("C10 (ports: TCP 443, 587, 993 and 995 from both server kinds)"));
+    assert!(all_text.contains("C8 (every services and application server"));
+    assert!(all_text.contains(IMAP_DETAIL));
+    assert!(all_text.contains("1 new, 1 resolved, 2 unchanged"));
+    let green_diff = named("tr")
+        .filter(|n| n.attribute("class") == Some("pass") && !in_servers(n))
+        .count();
+    assert_eq!(green_diff, 1, "the resolved gap");
+    assert_eq!(named("pre").next().unwrap().text(), Some(POLICY));
+    let sections = named("section").filter(|n| n.attribute("class") == Some("server"));
+    assert_eq!(sections.count(), 2);
+}
+
+#[test]
+fn markdown_opens_with_the_summary_and_tables_hold_hostile_cells() {
+    let text = render(&sample(), Format::Markdown);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("# Connectivity audit {ID}"));
+    assert_eq!(
+        lines[2],
+        format!("**Audit {ID} (prod): 2 servers in scope, 2 ordered, 1 answered; 5 checks run; 3 gaps, 1 warning; since audit {PREVIOUS}: 1 new, 1 resolved, 2 unchanged.**")
+    );
+    assert!(lines.contains(&"| Checks run | 5 |"), "{text}");
+    assert!(lines.contains(&"| Started | 2026-11-28 15:23Z |"), "{text}");
+    assert!(lines.contains(&"| imap | outlook.office365.com:993 | FAIL (gap) | tcp_timeout | tcp | no answer within 5 s \\| a,b\"c<br>from 2 of 2 addresses |"), "{text}");
+    assert!(lines.contains(&"| pop3 | outlook.office365.com:995 | FAIL (gap) | tcp_timeout | tcp | no answer within 5 s |"), "{text}");
+    let fix = format!("| GAP | imap | failing | tcp_timeout | C10 (ports: TCP 443, 587, 993 and 995 from both server kinds) | {} |", hint(CheckId::Imap, 993));
+    assert!(lines.contains(&fix.as_str()), "{text}");
+    assert!(
+        text.contains(
+            "### ece-svc01.contoso.local&lt;script&gt;alert('x')&lt;/script&gt; (agent svc-1)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("<script>"));
+    assert!(text.contains("did not answer (ordered, no result before the deadline)"));
+    assert!(text.contains("## What changed since audit"));
+    assert!(text.contains(&format!("```toml\n{POLICY}```\n")), "{text}");
+    // Every table row has as many cells as its header: no `|` or newline broke one.
+    for block in text.split("\n\n").filter(|b| b.starts_with('|')) {
+        let widths: Vec<usize> = block
+            .lines()
+            .map(|l| l.replace("\\|", "").matches('|').count())
+            .collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{block}");
+    }
+
+    let mut first = sample();
+    first.diff = None;
+    let text = render(&first, Format::Markdown);
+    assert!(text.contains("first audit of this scope"), "{text}");
+}

@@ -1,0 +1,327 @@
+//! One webhook's delivery task: takes its queue in order and POSTs each event (hyper
+//! HTTP/1.1 over a TCP or rustls stream, every step on a deadline), retrying with
+//! exponential backoff and jitter, then dead-lettering.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::TlsConnector;
+
+use super::{NotifyError, Scheme, WebhookConfig, WebhookUrl};
+
+/// TCP connect and TLS handshake together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole request, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an answer's body read; the rest is ignored (the connection is closed).
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// The answer's head (hyper's floor is 8 KiB).
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+const MAX_DELAY: Duration = Duration::from_secs(60);
+const USER_AGENT_VALUE: &str = concat!("eceprobe-collector/", env!("CARGO_PKG_VERSION"));
+
+/// An event on its way: serialised once, shared by every webhook's queue.
+pub(super) struct Queued {
+    pub event_id: String,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+pub(super) struct Stats {
+    pub delivered: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub pending: AtomicU64,
+}
+
+/// Headers the request itself sets; a configured one would break the framing.
+const RESERVED: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+
+/// A configured header, parsed; the value is marked sensitive so hyper never shows it.
+pub(super) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    if RESERVED.contains(&name.as_str()) {
+        return Err(format!(
+            "'{name}' is set by the collector itself; remove it"
+        ));
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        format!("the value of '{name}' has characters a header cannot carry (e.g. a newline)")
+    })?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+/// Everything needed to POST to one webhook.
+pub(super) struct Endpoint {
+    url: WebhookUrl,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    max_attempts: u32,
+    retry_base: Duration,
+}
+
+impl Endpoint {
+    pub fn new(config: &WebhookConfig) -> Result<Endpoint, NotifyError> {
+        let target = config.url.to_string();
+        let invalid = |reason: String| NotifyError::Invalid {
+            target: target.clone(),
+            reason,
+        };
+        let headers = config
+            .headers
+            .iter()
+            .map(|(n, v)| header(n, v).map_err(&invalid))
+            .collect::<Result<_, _>>()?;
+        let tls = match config.url.scheme {
+            Scheme::Http => None,
+            Scheme::Https => {
+                let name = ServerName::try_from(config.url.host.clone())
+                    .map_err(|e| invalid(format!("host: {e}")))?;
+                Some((tls_connector(config, &target)?, name))
+            }
+        };
+        Ok(Endpoint {
+            url: config.url.clone(),
+            headers,
+            tls,
+            max_attempts: config.max_attempts.max(1),
+            retry_base: config.retry_base,
+        })
+    }
+}
+
+fn tls_connector(config: &WebhookConfig, target: &str) -> Result<TlsConnector, NotifyError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::debug!(error = %e, "could not load part of the OS trust store");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = &config.ca_file {
+        let bad = |reason: String| NotifyError::BadCa {
+            target: target.to_owned(),
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|error| NotifyError::ReadCa {
+            target: target.to_owned(),
+            path: path.clone(),
+            error,
+        })?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| bad(e.to_string()))?;
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no CERTIFICATE block found".into()));
+        }
+    }
+    if roots.is_empty() {
+        return Err(NotifyError::NoRoots {
+            target: target.to_owned(),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NotifyError::Invalid {
+            target: target.to_owned(),
+            reason: format!("TLS: {e}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(tls)))
+}
+
+/// Why an attempt failed; `permanent` ones are not retried.
+struct Failure {
+    permanent: bool,
+    message: String,
+}
+
+fn transient(message: impl Into<String>) -> Failure {
+    Failure {
+        permanent: false,
+        message: message.into(),
+    }
+}
+
+/// Delivers the queue in order until every sender is gone.
+pub(super) async fn run(endpoint: Endpoint, mut rx: mpsc::Receiver<Queued>, stats: Arc<Stats>) {
+    let target = endpoint.url.to_string();
+    while let Some(item) = rx.recv().await {
+        let mut attempt = 1;
+        loop {
+            match endpoint.post(item.body.clone()).await {
+                Ok(status) => {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(webhook = %target, event_id = %item.event_id, status, attempt, "webhook event delivered");
+                    break;
+                }
+                Err(f) if f.permanent || attempt >= endpoint.max_attempts => {
+                    stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(webhook = %target, event_id = %item.event_id, attempts = attempt, error = %f.message, "webhook event dead-lettered");
+                    break;
+                }
+                Err(f) => {
+                    let wait = backoff(endpoint.retry_base, attempt);
+                    tracing::info!(webhook = %target, event_id = %item.event_id, attempt, error = %f.message, retry_in_ms = wait.as_millis() as u64, "webhook attempt failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+        stats.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `base * 2^(attempt-1)`, capped at a minute, then a random point in its upper half so
+/// a fleet of collectors does not retry in lockstep against a recovering receiver.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(MAX_DELAY);
+    let mut byte = [0u8; 2];
+    let random = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte) {
+        Ok(()) => u16::from_be_bytes(byte),
+        Err(_) => u16::MAX / 2,
+    };
+    let half = full / 2;
+    half + half.mul_f64(f64::from(random) / f64::from(u16::MAX))
+}
+
+impl Endpoint {
+    /// One attempt: connect, POST, read the status; Ok(2xx status).
+    async fn post(&self, body: Bytes) -> Result<u16, Failure> {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let attempt = async {
+            let connect_by = Instant::now() + CONNECT_TIMEOUT;
+            let late = || transient("no connection within 10 s");
+            let addr = (self.url.host.as_str(), self.url.port);
+            let tcp = match timeout_at(connect_by, TcpStream::connect(addr)).await {
+                Err(_) => return Err(late()),
+                Ok(r) => r.map_err(|e| transient(format!("connecting: {e}")))?,
+            };
+            // Small requests: no waiting for Nagle.
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                None => self.exchange(tcp, body).await,
+                Some((connector, name)) => {
+                    let tls =
+                        match timeout_at(connect_by, connector.connect(name.clone(), tcp)).await {
+                            Err(_) => return Err(late()),
+                            Ok(r) => r.map_err(|e| transient(format!("TLS: {e}")))?,
+                        };
+                    self.exchange(tls, body).await
+                }
+            }
+        };
+        let status = match timeout_at(deadline, attempt).await {
+            Err(_) => return Err(transient("no complete answer within 30 s")),
+            Ok(r) => r?,
+        };
+        match status {
+            200..=299 => Ok(status),
+            408 | 429 | 500..=599 => Err(transient(format!("answered {status}"))),
+            400..=499 => Err(Failure {
+                permanent: true,
+                message: format!("answered {status} (a client error: not retried)"),
+            }),
+            _ => Err(transient(format!("answered {status}"))),
+        }
+    }
+
+    async fn exchange<S>(&self, stream: S, body: Bytes) -> Result<u16, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let http = |e: hyper::Error| transient(format!("HTTP: {e}"));
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(MAX_RESPONSE_HEAD)
+            .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(http)?;
+        let mut request = Request::post(self.url.path_and_query.as_str())
+            .header(HOST, self.url.host_header())
+            .header(CONTENT_TYPE, "application/json")
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            // One event per connection: events are rare, and nothing lingers.
+            .header(CONNECTION, "close")
+            .body(Full::new(body))
+            .map_err(|e| Failure {
+                permanent: true,
+                message: format!("cannot build the request: {e}"),
+            })?;
+        for (name, value) in &self.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let work = async {
+            let response = sender.send_request(request).await.map_err(http)?;
+            let status = response.status().as_u16();
+            // Read (at most) a bounded part of the body so the receiver sees a clean end;
+            // its content does not matter, nor does an error after the status.
+            let mut body = response.into_body();
+            let mut read = 0;
+            while read < MAX_RESPONSE_BODY {
+                match timeout(Duration::from_secs(5), body.frame()).await {
+                    Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+            Ok::<_, Failure>(status)
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            c = conn => match c {
+                Err(e) => Err(http(e)),
+                // The connection finished first: the answer is complete or failed already.
+                Ok(()) => work.await,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for attempt in 1..=10 {
+            let full = Duration::from_secs(1 << (attempt - 1)).min(MAX_DELAY);
+            let d = backoff(base, attempt);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        assert!(backoff(base, 40) <= MAX_DELAY);
+    }
+
+    #[test]
+    fn headers_are_checked_without_repeating_values() {
+        let (_, v) = header("Authorization", "Bearer s3cret").unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("s3cret"));
+        assert!(header("Host", "x").unwrap_err().contains("remove it"));
+        assert!(header("bad name", "x").is_err());
+        let err = header("X-Token", "a\nb-s3cret").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

@@ -1,0 +1,696 @@
+//! `/metrics`: the collector's state in the Prometheus text exposition format, version
+//! 0.0.4 (`text/plain; version=0.0.4`). Every family has its HELP and TYPE lines and its
+//! samples together; label values are escaped as the format says (backslash, double
+//! quote, newline).
+//!
+//! Everything comes from current state: the latest-state table (one row per server and
+//! check, stage durations from a column, never a detail blob), the open gaps (counted by
+//! SQLite), the agents table, ingest's counters and the sessions registry. A scrape costs
+//! one pass over `latest` whatever the history holds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::WebState;
+use crate::store::metrics::CheckMetric;
+use crate::store::StoreError;
+
+/// The Content-Type a `/metrics` response carries.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders every metric. Reads the store (three queries on the read pool); fails only
+/// when the store does.
+pub async fn render(state: &WebState) -> Result<String, StoreError> {
+    let (checks, gaps, agents) = tokio::try_join!(
+        state.store.check_metrics(),
+        state.store.open_gap_counts(),
+        state.store.agents(),
+    )?;
+    // About 100 bytes a sample line, about four lines a check.
+    let mut out = Exposition::with_capacity(checks.len() * 400 + agents.len() * 200 + 4096);
+
+    out.family(
+        "eceprobe_build_info",
+        "gauge",
+        "The collector's version; always 1.",
+    );
+    out.sample(
+        "eceprobe_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+
+    check_families(&mut out, &checks);
+
+    out.family(
+        "eceprobe_open_gaps",
+        "gauge",
+        "Gaps (severity gap) and warnings (severity warning) open now.",
+    );
+    for g in &gaps {
+        out.sample(
+            "eceprobe_open_gaps",
+            &[
+                ("deployment", &g.deployment),
+                ("severity", &g.severity),
+                ("kind", &g.kind),
+            ],
+            g.count as f64,
+        );
+    }
+
+    let mut per_deployment: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &agents {
+        *per_deployment.entry(&a.record.deployment).or_default() += 1;
+    }
+    out.family(
+        "eceprobe_agents_known",
+        "gauge",
+        "Agents (ECE servers) the collector has ever heard from.",
+    );
+    for (deployment, n) in &per_deployment {
+        out.sample(
+            "eceprobe_agents_known",
+            &[("deployment", deployment)],
+            *n as f64,
+        );
+    }
+    out.family(
+        "eceprobe_agents_connected",
+        "gauge",
+        "Agents with an open stream to this collector now.",
+    );
+    out.sample(
+        "eceprobe_agents_connected",
+        &[],
+        state.sessions.connected().len() as f64,
+    );
+    out.family(
+        "eceprobe_agent_last_seen_timestamp_seconds",
+        "gauge",
+        "When the agent was last heard from (hello, batch or heartbeat), Unix seconds.",
+    );
+    for a in &agents {
+        out.sample(
+            "eceprobe_agent_last_seen_timestamp_seconds",
+            &[
+                ("deployment", &a.record.deployment),
+                ("server", &a.record.agent_id),
+            ],
+            ms_to_seconds(a.record.seen_unix_ms),
+        );
+    }
+    out.family(
+        "eceprobe_agent_spool_dropped_total",
+        "counter",
+        "Results the agent's spool dropped unsent (disk budget full), as its last heartbeat said.",
+    );
+    for a in &agents {
+        out.sample(
+            "eceprobe_agent_spool_dropped_total",
+            &[
+                ("deployment", &a.record.deployment),
+                ("server", &a.record.agent_id),
+            ],
+            a.spool_dropped as f64,
+        );
+    }
+
+    let counters = &state.counters;
+    out.family(
+        "eceprobe_ingest_results_total",
+        "counter",
+        "Results stored since the collector started (resends already stored not counted).",
+    );
+    out.sample(
+        "eceprobe_ingest_results_total",
+        &[],
+        counters.results() as f64,
+    );
+    out.family(
+        "eceprobe_ingest_duplicate_results_total",
+        "counter",
+        "Results received again and acked without storing them, since the collector started.",
+    );
+    out.sample(
+        "eceprobe_ingest_duplicate_results_total",
+        &[],
+        counters.duplicates() as f64,
+    );
+    out.family(
+        "eceprobe_ingest_batches_total",
+        "counter",
+        "Result batches stored and acked since the collector started.",
+    );
+    out.sample(
+        "eceprobe_ingest_batches_total",
+        &[],
+        counters.batches() as f64,
+    );
+    out.family(
+        "eceprobe_gap_evaluation_timestamp_seconds",
+        "gauge",
+        "When the recorded gaps were last brought up to date, Unix seconds (0: not yet).",
+    );
+    out.sample(
+        "eceprobe_gap_evaluation_timestamp_seconds",
+        &[],
+        ms_to_seconds(state.tracker.last_evaluated_unix_ms()),
+    );
+    Ok(out.text)
+}
+
+/// The per server and check families; each is one pass over the checks, since a family's
+/// samples must be together.
+fn check_families(out: &mut Exposition, checks: &[CheckMetric]) {
+    out.family(
+        "eceprobe_check_success",
+        "gauge",
+        "1 when the check's latest result passed (with or without warnings), 0 when it failed.",
+    );
+    for c in checks {
+        let success = matches!(c.outcome.as_str(), "pass" | "warn");
+        out.sample("eceprobe_check_success", &labels(c), f64::from(success));
+    }
+    out.family(
+        "eceprobe_check_warning",
+        "gauge",
+        "1 when the check's latest result passed with warnings (e.g. TLS interception), else 0.",
+    );
+    for c in checks {
+        let warned = c.outcome == "warn";
+        out.sample("eceprobe_check_warning", &labels(c), f64::from(warned));
+    }
+    out.family(
+        "eceprobe_check_duration_seconds",
+        "gauge",
+        "How long the check's latest run took, every stage and address included.",
+    );
+    for c in checks {
+        out.sample(
+            "eceprobe_check_duration_seconds",
+            &labels(c),
+            us_to_seconds(c.duration_us),
+        );
+    }
+    out.family(
+        "eceprobe_check_stage_duration_seconds",
+        "gauge",
+        "How long each stage of the check's latest run took: dns, then the stages (tcp, \
+         proxy, starttls, tls, protocol) of the address the result describes.",
+    );
+    for c in checks {
+        for (stage, us) in &c.stage_durations {
+            out.sample(
+                "eceprobe_check_stage_duration_seconds",
+                &[
+                    ("deployment", c.deployment.as_str()),
+                    ("server", c.agent_id.as_str()),
+                    ("check", c.check.as_str()),
+                    ("stage", stage.as_str()),
+                ],
+                us_to_seconds(*us),
+            );
+        }
+    }
+}
+
+/// A check's labels: where the server is, what it does, which check.
+fn labels(c: &CheckMetric) -> [(&str, &str); 4] {
+    [
+        ("deployment", c.deployment.as_str()),
+        ("server", c.agent_id.as_str()),
+        ("role", c.role.as_str()),
+        ("check", c.check.as_str()),
+    ]
+}
+
+fn us_to_seconds(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+fn ms_to_seconds(ms: i64) -> f64 {
+    ms as f64 / 1e3
+}
+
+/// The text being built.
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn with_capacity(bytes: usize) -> Exposition {
+        Exposition {
+            text: String::with_capacity(bytes),
+        }
+    }
+
+    /// The HELP and TYPE lines that open a family.
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        self.text.push_str("# HELP ");
+        self.text.push_str(name);
+        self.text.push(' ');
+        escape_into(&mut self.text, help, false);
+        self.text.push_str("\n# TYPE ");
+        self.text.push_str(name);
+        self.text.push(' ');
+        self.text.push_str(kind);
+        self.text.push('\n');
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                self.text.push_str(label);
+                self.text.push_str("=\"");
+                escape_into(&mut self.text, value, true);
+                self.text.push('"');
+            }
+            self.text.push('}');
+        }
+        self.text.push(' ');
+        push_value(&mut self.text, value);
+        self.text.push('\n');
+    }
+}
+
+/// Escapes as the format says: in label values backslash, double quote and newline; in
+/// HELP text backslash and newline only.
+fn escape_into(out: &mut String, s: &str, label_value: bool) {
+    // Most values need nothing: copy them whole.
+    if !s
+        .bytes()
+        .any(|b| b == b'\\' || b == b'\n' || (label_value && b == b'"'))
+    {
+        out.push_str(s);
+        return;
+    }
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if label_value => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A sample value as Go's ParseFloat reads it: Rust's shortest round-trip form (never an
+/// exponent), and the format's spellings of the special values.
+fn push_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audits::Audits;
+    use crate::gaps::{Policy, Tracker};
+    use crate::ingest::{IngestCounters, Sessions};
+    use crate::store::{AgentRecord, FoundGap, NewResult, Store};
+    use eceprobe_proto::v1::CheckResult;
+
+    fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
+        AgentRecord {
+            agent_id: id.to_owned(),
+            hostname: id.to_owned(),
+            role: role.to_owned(),
+            deployment: deployment.to_owned(),
+            agent_version: "0.1.0".to_owned(),
+            os: "windows".to_owned(),
+            ece_version: "12.6(1)".to_owned(),
+            ece_es: "ES1".to_owned(),
+            probe_interval_s: 60,
+            seen_unix_ms: 1_700_000_000_500,
+        }
+    }
+
+    fn result(seq: u64, check: &str, outcome: &str, stages: &[(&str, u64)]) -> NewResult {
+        NewResult {
+            seq,
+            check: check.to_owned(),
+            started_unix_ms: 1_700_000_000_000,
+            outcome: outcome.to_owned(),
+            failure_kind: (outcome == "fail").then(|| "tcp_refused".to_owned()),
+            failure_stage: (outcome == "fail").then(|| "tcp".to_owned()),
+            duration_us: 1_500_000,
+            warning_kinds: if outcome == "warn" {
+                vec!["tls_intercepted".to_owned()]
+            } else {
+                Vec::new()
+            },
+            stage_durations: stages.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect(),
+            // Never read by /metrics: a blob that is not even protobuf proves it.
+            detail: vec![0xff; 64],
+            audit_id: String::new(),
+        }
+    }
+
+    async fn state(path: &Path) -> WebState {
+        let store = Store::open(path).await.unwrap();
+        let tracker = Tracker::new(store.clone(), Policy::default());
+        let sessions = Sessions::new();
+        let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy());
+        WebState {
+            store,
+            tracker,
+            sessions,
+            audits,
+            token: Arc::new("t".to_owned()),
+            counters: Arc::new(IngestCounters::new()),
+        }
+    }
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        let mut out = Exposition::with_capacity(0);
+        out.family("m", "gauge", "a \\ b\nc \"q\"");
+        out.sample("m", &[("l", "x\\y\"z\nw"), ("k", "plain")], 0.25);
+        out.sample("m", &[], f64::NAN);
+        assert_eq!(
+            out.text,
+            "# HELP m a \\\\ b\\nc \"q\"\n# TYPE m gauge\n\
+             m{l=\"x\\\\y\\\"z\\nw\",k=\"plain\"} 0.25\nm NaN\n"
+        );
+        let mut v = String::new();
+        push_value(&mut v, 1e-7);
+        push_value(&mut v, 3.0);
+        assert_eq!(v, "0.00000013");
+    }
+
+    #[tokio::test]
+    async fn a_small_fleet_renders_a_line_per_server_and_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(&dir.path().join("c.db")).await;
+        let store = &state.store;
+        store
+            .upsert_agent(&agent("app-1", "prod", "application"))
+            .await
+            .unwrap();
+        // A deployment name with every character the format escapes.
+        store
+            .upsert_agent(&agent("svc-1", "lab \"b\"\\\n", "services"))
+            .await
+            .unwrap();
+        store
+            .insert_results(
+                "app-1",
+                vec![
+                    result(1, "imap", "pass", &[("dns", 2_000), ("tcp", 30_000)]),
+                    result(2, "smtp", "warn", &[("tls", 1_000_000)]),
+                ],
+                1_700_000_000_000,
+            )
+            .await
+            .unwrap();
+        store
+            .insert_results("svc-1", vec![result(1, "pop3", "fail", &[])], 0)
+            .await
+            .unwrap();
+        store
+            .touch_agent("svc-1", 1_700_000_001_000, 7)
+            .await
+            .unwrap();
+        store
+            .reconcile_gaps(
+                vec![FoundGap {
+                    agent_id: "svc-1".to_owned(),
+                    check: "pop3".to_owned(),
+                    kind: "tcp_refused".to_owned(),
+                    severity: "gap".to_owned(),
+                    deployment: "prod".to_owned(),
+                    detail: String::new(),
+                }],
+                1,
+            )
+            .await
+            .unwrap();
+
+        let text = render(&state).await.unwrap();
+        let has = |line: &str| {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            )
+        };
+        has("# HELP eceprobe_check_success 1 when the check's latest result passed (with or without warnings), 0 when it failed.");
+        has("# TYPE eceprobe_check_success gauge");
+        has(
+            r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="imap"} 1"#,
+        );
+        has(
+            r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
+        );
+        has(
+            r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
+        );
+        has(
+            r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="imap"} 0"#,
+        );
+        has(
+            r#"eceprobe_check_success{deployment="lab \"b\"\\\n",server="svc-1",role="services",check="pop3"} 0"#,
+        );
+        has(
+            r#"eceprobe_check_duration_seconds{deployment="prod",server="app-1",role="application",check="imap"} 1.5"#,
+        );
+        has(
+            r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="dns"} 0.002"#,
+        );
+        has(
+            r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="tcp"} 0.03"#,
+        );
+        has(
+            r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="smtp",stage="tls"} 1"#,
+        );
+        has(r#"eceprobe_open_gaps{deployment="prod",severity="gap",kind="tcp_refused"} 1"#);
+        has(r#"eceprobe_agents_known{deployment="prod"} 1"#);
+        has("eceprobe_agents_connected 0");
+        has(r#"eceprobe_agent_spool_dropped_total{deployment="lab \"b\"\\\n",server="svc-1"} 7"#);
+        has(
+            r#"eceprobe_agent_last_seen_timestamp_seconds{deployment="lab \"b\"\\\n",server="svc-1"} 1700000001"#,
+        );
+        has("# TYPE eceprobe_ingest_results_total counter");
+        has("eceprobe_ingest_results_total 0");
+        has("eceprobe_gap_evaluation_timestamp_seconds 0");
+        has(&format!(
+            "eceprobe_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ));
+
+        // Well formed: every sample's family was opened by HELP then TYPE, and each family
+        // appears once (its samples together).
+        let mut families = Vec::new();
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap().to_owned();
+                let ty = lines.next().unwrap();
+                assert!(ty.starts_with(&format!("# TYPE {name} ")), "{ty}");
+                assert!(!families.contains(&name), "{name} twice");
+                families.push(name);
+            } else {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert_eq!(Some(&name.to_owned()), families.last(), "{line}");
+                let value = line.rsplit(' ').next().unwrap();
+                assert!(value.parse::<f64>().is_ok() || value == "NaN", "{line}");
+            }
+        }
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("eceprobe_check_success{"))
+                .count(),
+            3
+        );
+        state.store.close().await;
+    }
+
+    /// The cost of a scrape at fleet size: 10,000 servers x 6 checks, each latest row with
+    /// a 4 KiB detail blob (a TLS chain's worth). Run by hand:
+    /// `cargo test --release -p eceprobe-collector --lib web::metrics -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement, ~1 min: run by hand"]
+    async fn render_time_at_ten_thousand_servers() {
+        use std::time::Instant;
+        const SERVERS: usize = 10_000;
+        const CHECKS: [&str; 6] = [
+            "login-https",
+            "outlook-https",
+            "imap",
+            "pop3",
+            "smtp",
+            "ece-url",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let state = state(&path).await;
+        let seeding = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..SERVERS {
+            let store = state.store.clone();
+            tasks.spawn(async move {
+                let id = format!("ece-{i:05}");
+                let deployment = format!("dep-{}", i % 20);
+                let role = if i % 2 == 0 {
+                    "services"
+                } else {
+                    "application"
+                };
+                store
+                    .upsert_agent(&agent(&id, &deployment, role))
+                    .await
+                    .unwrap();
+                let rows = CHECKS
+                    .iter()
+                    .enumerate()
+                    .map(|(n, check)| {
+                        let outcome = if (i + n) % 17 == 0 { "fail" } else { "pass" };
+                        let mut r = result(
+                            n as u64 + 1,
+                            check,
+                            outcome,
+                            &[
+                                ("dns", 1_234),
+                                ("tcp", 23_456),
+                                ("tls", 45_678),
+                                ("protocol", 67_890),
+                            ],
+                        );
+                        r.detail = realistic_detail(n as u64 + 1, check);
+                        r
+                    })
+                    .collect();
+                store.insert_results(&id, rows, 0).await.unwrap();
+            });
+            while tasks.len() >= 64 {
+                tasks.join_next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(t) = tasks.join_next().await {
+            t.unwrap();
+        }
+        eprintln!("seeded in {:?}", seeding.elapsed());
+        for round in 0..5 {
+            let started = Instant::now();
+            let checks = state.store.check_metrics().await.unwrap();
+            let read = started.elapsed();
+            let text = render(&state).await.unwrap();
+            eprintln!(
+                "round {round}: check_metrics {read:?} ({} rows); render {:?}: {} lines, {} KiB",
+                checks.len(),
+                started.elapsed() - read,
+                text.lines().count(),
+                text.len() / 1024
+            );
+        }
+        // The alternative not taken: reading and decoding every latest detail blob on
+        // each scrape to find the stage timings.
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        for round in 0..3 {
+            let started = Instant::now();
+            let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT detail FROM latest")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            let read = started.elapsed();
+            let stages: usize = blobs
+                .iter()
+                .map(|b| {
+                    let r = <CheckResult as prost::Message>::decode(b.as_slice()).unwrap();
+                    r.attempts.iter().map(|a| a.stages.len()).sum::<usize>()
+                })
+                .sum();
+            eprintln!(
+                "round {round}: reading the {} latest blobs ({} MiB) {read:?}, decoding them \
+                 {:?} ({stages} stages)",
+                blobs.len(),
+                blobs.iter().map(Vec::len).sum::<usize>() >> 20,
+                started.elapsed() - read
+            );
+        }
+        pool.close().await;
+        state.store.close().await;
+    }
+
+    /// A result as an agent sends one for an HTTPS check: two addresses, a three-certificate
+    /// chain with Microsoft's long SAN lists; about 4 KiB encoded.
+    fn realistic_detail(seq: u64, check: &str) -> Vec<u8> {
+        use eceprobe_proto::v1::{Attempt, Certificate, Dns, Protocol, StageTiming, Tls};
+        let cert = |subject: &str, names: usize| Certificate {
+            subject: format!("CN={subject}, O=Microsoft Corporation, L=Redmond, C=US"),
+            issuer: "CN=DigiCert Cloud Services CA-1, O=DigiCert Inc, C=US".to_owned(),
+            dns_names: (0..names)
+                .map(|n| format!("*.service{n}.outlook.office365.com"))
+                .collect(),
+            not_after: "2026-06-30T23:59:59Z".to_owned(),
+            not_after_unix: 1_782_863_999,
+            sha256: "ab".repeat(32),
+        };
+        let attempt = |address: &str| Attempt {
+            address: address.to_owned(),
+            stages: ["tcp", "tls", "protocol"]
+                .iter()
+                .map(|s| StageTiming {
+                    stage: (*s).to_owned(),
+                    ok: true,
+                    duration_us: 12_345,
+                })
+                .collect(),
+            tls: Some(Tls {
+                version: "TLSv1_3".to_owned(),
+                cipher: "TLS13_AES_256_GCM_SHA384".to_owned(),
+                chain: vec![
+                    cert("outlook.office365.com", 40),
+                    cert("DigiCert Cloud Services CA-1", 0),
+                    cert("DigiCert Global Root G2", 0),
+                ],
+                trusted: true,
+                expected_root: Some(true),
+                chain_root: "DigiCert Global Root G2".to_owned(),
+            }),
+            protocol: Some(Protocol {
+                greeting: "* OK The Microsoft Exchange IMAP4 service is ready.".to_owned(),
+                capabilities: vec!["IMAP4rev1".to_owned(), "AUTH=XOAUTH2".to_owned()],
+                bytes_received: 512,
+                ..Protocol::default()
+            }),
+            ..Attempt::default()
+        };
+        let r = CheckResult {
+            seq,
+            started_unix_ms: 1_700_000_000_000,
+            check: check.to_owned(),
+            host: "outlook.office365.com".to_owned(),
+            port: 993,
+            outcome: 1,
+            duration_us: 120_000,
+            dns: Some(Dns {
+                source: "system".to_owned(),
+                duration_us: 1_234,
+                addresses: vec!["52.97.1.1".to_owned(), "52.97.2.2".to_owned()],
+            }),
+            attempts: vec![attempt("52.97.1.1:993"), attempt("52.97.2.2:993")],
+            used_address: "52.97.1.1:993".to_owned(),
+            ..CheckResult::default()
+        };
+        prost::Message::encode_to_vec(&r)
+    }
+}

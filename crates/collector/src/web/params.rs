@@ -1,0 +1,285 @@
+//! Every query string and path parameter, parsed into typed values before a handler reads
+//! the store. A bad value is a 400 whose message names the parameter, the value and what
+//! is accepted; an unknown key is a 400 naming the key. Empty values (what an HTML form
+//! sends for "any") mean "not given".
+
+use std::str::FromStr;
+
+use axum::extract::Query;
+use axum::http::Uri;
+use eceprobe_checks::CheckId;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::error::WebError;
+
+pub const DEFAULT_PER_PAGE: u32 = 100;
+pub const MAX_PER_PAGE: u32 = 500;
+/// Far beyond any fleet (10,000 servers at 1 per page); keeps offsets within u32.
+pub const MAX_PAGE: u32 = 1_000_000;
+pub const MAX_LIMIT: u32 = 1000;
+const MAX_ID: usize = 128;
+
+/// The raw query string as a struct of optional strings; unknown and repeated keys are
+/// refused here (`deny_unknown_fields` on every query struct).
+pub fn query<T: DeserializeOwned>(uri: &Uri) -> Result<T, WebError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .map_err(|e| WebError::bad(format!("query string: {}", e.body_text())))
+}
+
+/// For pages and endpoints that take no parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// Empty means not given.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// A short, printable echo of a bad value: the message must stay readable whatever it was.
+fn shown(value: &str) -> String {
+    let mut s: String = value.chars().filter(|c| !c.is_control()).take(64).collect();
+    if value.chars().count() > 64 {
+        s.push_str("...");
+    }
+    s
+}
+
+fn number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, WebError> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(WebError::bad(format!(
+            "{name} '{}': use a whole number from {min} to {max}",
+            shown(value)
+        ))),
+    }
+}
+
+/// Which page of a list, and how long a page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Paging {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Paging {
+    pub fn parse(page: &Option<String>, per_page: &Option<String>) -> Result<Paging, WebError> {
+        Ok(Paging {
+            page: given(page)
+                .map(|v| number("page", v, 1, MAX_PAGE))
+                .transpose()?
+                .unwrap_or(1),
+            per_page: given(per_page)
+                .map(|v| number("per_page", v, 1, MAX_PER_PAGE))
+                .transpose()?
+                .unwrap_or(DEFAULT_PER_PAGE),
+        })
+    }
+
+    /// Rows skipped: at most MAX_PAGE * MAX_PER_PAGE, which fits.
+    pub fn offset(self) -> u32 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+/// An agent id or a deployment name: 1-128 characters of letters, digits, '.', '-', '_'
+/// (what ingest accepts for agent ids).
+pub fn id(name: &str, value: &str) -> Result<String, WebError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    match ok {
+        true => Ok(value.to_owned()),
+        false => Err(WebError::bad(format!(
+            "{name} '{}': use 1 to {MAX_ID} characters of letters, digits, '.', '-' and '_'",
+            shown(value)
+        ))),
+    }
+}
+
+pub fn optional_id(name: &str, value: &Option<String>) -> Result<Option<String>, WebError> {
+    given(value).map(|v| id(name, v)).transpose()
+}
+
+pub fn check(value: &str) -> Result<CheckId, WebError> {
+    CheckId::from_str(value).map_err(|_| {
+        let names: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
+        WebError::bad(format!(
+            "check '{}': use one of {}",
+            shown(value),
+            names.join(", ")
+        ))
+    })
+}
+
+pub fn optional_check(value: &Option<String>) -> Result<Option<CheckId>, WebError> {
+    given(value).map(check).transpose()
+}
+
+/// `gap` or `warning`.
+pub fn optional_severity(value: &Option<String>) -> Result<Option<String>, WebError> {
+    match given(value) {
+        None => Ok(None),
+        Some(s @ ("gap" | "warning")) => Ok(Some(s.to_owned())),
+        Some(other) => Err(WebError::bad(format!(
+            "severity '{}': use gap or warning",
+            shown(other)
+        ))),
+    }
+}
+
+/// `limit`, 1 to [`MAX_LIMIT`].
+pub fn limit(value: &Option<String>, default: u32) -> Result<u32, WebError> {
+    Ok(given(value)
+        .map(|v| number("limit", v, 1, MAX_LIMIT))
+        .transpose()?
+        .unwrap_or(default))
+}
+
+/// An audit id as the collector makes them: `a-` 13 digits `-` 4 hex digits.
+pub fn audit_id(value: &str) -> Result<String, WebError> {
+    let b = value.as_bytes();
+    let ok = b.len() == 20
+        && value.starts_with("a-")
+        && b[2..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'-'
+        && b[16..]
+            .iter()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    match ok {
+        true => Ok(value.to_owned()),
+        false => Err(WebError::bad(format!(
+            "audit id '{}': audit ids look like a-1764000000000-1f2e",
+            shown(value)
+        ))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewQuery {
+    pub deployment: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapsQuery {
+    pub deployment: Option<String>,
+    pub server: Option<String>,
+    pub check: Option<String>,
+    pub severity: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditsQuery {
+    pub deployment: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// The body of `POST /api/audits`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartAudit {
+    #[serde(default)]
+    pub deployment: String,
+    #[serde(default)]
+    pub deadline_s: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(q: &str) -> Uri {
+        format!("/x?{q}").parse().unwrap()
+    }
+
+    #[test]
+    fn paging_is_checked_and_defaults() {
+        let q: OverviewQuery = query(&uri("")).unwrap();
+        assert_eq!(
+            Paging::parse(&q.page, &q.per_page).unwrap(),
+            Paging {
+                page: 1,
+                per_page: 100
+            }
+        );
+        for bad in [
+            "per_page=0",
+            "per_page=abc",
+            "page=-1",
+            "page=0",
+            "per_page=501",
+        ] {
+            let q: OverviewQuery = query(&uri(bad)).unwrap();
+            let err = Paging::parse(&q.page, &q.per_page).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(err.starts_with(&format!("{key} '")), "{bad}: {err}");
+        }
+        let q: OverviewQuery = query(&uri("page=&per_page=")).unwrap();
+        assert!(
+            Paging::parse(&q.page, &q.per_page).is_ok(),
+            "empty is absent"
+        );
+    }
+
+    #[test]
+    fn unknown_and_repeated_keys_are_named() {
+        let err = query::<OverviewQuery>(&uri("pgae=2"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pgae"), "{err}");
+        let err = query::<OverviewQuery>(&uri("page=1&page=2"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("page"), "{err}");
+        assert!(query::<NoQuery>(&uri("a=1")).is_err());
+    }
+
+    #[test]
+    fn ids_checks_severities_and_audits() {
+        assert!(id("server", "svc-01.prod_A").is_ok());
+        for bad in ["", "a/b", "<script>", &"x".repeat(129)] {
+            assert!(id("server", bad).is_err(), "{bad}");
+        }
+        assert_eq!(check("imap").unwrap(), CheckId::Imap);
+        let err = check("ftp").unwrap_err().to_string();
+        assert!(err.contains("'ftp'") && err.contains("imap"), "{err}");
+        assert!(optional_severity(&Some("bad".into())).is_err());
+        assert_eq!(optional_severity(&Some(String::new())).unwrap(), None);
+        assert!(audit_id("a-1764000000000-1f2e").is_ok());
+        for bad in [
+            "a-1764000000000-1F2E",
+            "a-176400000000-1f2e",
+            "b-1764000000000-1f2e",
+            "",
+        ] {
+            assert!(audit_id(bad).is_err(), "{bad}");
+        }
+        assert!(limit(&Some("1001".into()), 50).is_err());
+        assert_eq!(limit(&None, 50).unwrap(), 50);
+    }
+
+    #[test]
+    fn bad_values_are_echoed_short_and_printable() {
+        let err = id("server", &format!("\u{7}{}", "y".repeat(300)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 200 && !err.contains('\u{7}'), "{err}");
+    }
+}

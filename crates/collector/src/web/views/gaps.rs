@@ -1,0 +1,111 @@
+//! Open gaps and warnings, newest first, filtered, a page at a time, each with how many
+//! times it opened in the last 7 days (a flapping link opens again and again).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::PageInfo;
+use crate::gaps::now_ms;
+use crate::store::web::OpenGapQuery;
+use crate::web::error::WebError;
+use crate::web::params::Paging;
+use crate::web::WebState;
+
+const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GapFilters {
+    pub deployment: Option<String>,
+    pub server: Option<String>,
+    pub check: Option<String>,
+    pub severity: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GapRow {
+    pub gap_id: i64,
+    pub deployment: String,
+    pub agent_id: String,
+    pub check: String,
+    pub severity: String,
+    pub kind: String,
+    pub detail: String,
+    /// Open since.
+    pub opened_unix_ms: i64,
+    /// Openings of the same gap (server, check, kind, severity) in the last 7 days,
+    /// this one included.
+    pub times_opened_last_7_days: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GapsView {
+    pub evaluated_unix_ms: i64,
+    pub filters: GapFilters,
+    pub pagination: PageInfo,
+    pub gaps: Vec<GapRow>,
+}
+
+pub async fn build(
+    state: &WebState,
+    filters: GapFilters,
+    paging: Paging,
+) -> Result<GapsView, WebError> {
+    let evaluated_unix_ms = state.tracker.last_evaluated_unix_ms();
+    let query = OpenGapQuery {
+        deployment: filters.deployment.clone(),
+        agent_id: filters.server.clone(),
+        check: filters.check.clone(),
+        severity: filters.severity.clone(),
+        offset: paging.offset(),
+        limit: paging.per_page,
+    };
+    let (open, total) = state.store.open_gaps_page(&query).await?;
+    let mut ids: Vec<String> = open.iter().map(|g| g.agent_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let since = now_ms() - WEEK_MS;
+    let openings = state.store.gap_openings_since(&ids, since).await?;
+    let times: HashMap<(&str, &str, &str, &str), u64> = openings
+        .iter()
+        .map(|o| {
+            let key = (
+                o.agent_id.as_str(),
+                o.check.as_str(),
+                o.kind.as_str(),
+                o.severity.as_str(),
+            );
+            (key, o.times)
+        })
+        .collect();
+    let gaps = open
+        .into_iter()
+        .map(|g| {
+            let key = (
+                g.agent_id.as_str(),
+                g.check.as_str(),
+                g.kind.as_str(),
+                g.severity.as_str(),
+            );
+            // An open gap opened before the window still counts once: it is open now.
+            let times = times.get(&key).copied().unwrap_or(0).max(1);
+            GapRow {
+                gap_id: g.gap_id,
+                times_opened_last_7_days: times,
+                deployment: g.deployment,
+                agent_id: g.agent_id,
+                check: g.check,
+                severity: g.severity,
+                kind: g.kind,
+                detail: g.detail,
+                opened_unix_ms: g.opened_unix_ms,
+            }
+        })
+        .collect();
+    Ok(GapsView {
+        evaluated_unix_ms,
+        filters,
+        pagination: PageInfo::new(paging, total),
+        gaps,
+    })
+}

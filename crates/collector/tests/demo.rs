@@ -1,0 +1,78 @@
+//! `eceprobe-collector demo --once`: the newcomer's first command, run as they would run it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+fn demo(dir: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(["demo", "--once", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ERROR") && !stderr.contains("panicked"),
+        "stderr: {stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn reports(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = demo(dir.path());
+    assert_eq!(code, 1, "gaps found is exit 1; output:\n{out}");
+    for line in [
+        "ece-app-01 (application) cannot reach outlook.office365.com:993 for imap: tcp_refused",
+        "ece-app-01 (application) cannot reach outlook.office365.com:995 for pop3: tcp_timeout",
+        "2 servers in scope, 2 ordered, 2 answered",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let gap_rows: Vec<&str> = out.lines().filter(|l| l.contains(" GAP ")).collect();
+    assert_eq!(
+        gap_rows.len(),
+        2,
+        "only the firewalled server's 993 and 995:\n{out}"
+    );
+    assert!(
+        gap_rows.iter().all(|l| l.starts_with("ece-app-01")),
+        "{out}"
+    );
+
+    let md = reports(dir.path(), "md");
+    let html = reports(dir.path(), "html");
+    assert_eq!((md.len(), html.len()), (1, 1), "one report in each format");
+    assert!(
+        out.contains(&format!("report: {}", html[0].display())),
+        "the report's path is printed:\n{out}"
+    );
+    let text = std::fs::read_to_string(&md[0]).unwrap();
+    assert!(
+        text.contains("ece-svc-01") && text.contains("C10"),
+        "{text}"
+    );
+
+    // Again in the same directory: the new audit is compared with the first one.
+    let (code, out) = demo(dir.path());
+    assert_eq!(code, 1, "{out}");
+    let md = reports(dir.path(), "md");
+    assert_eq!(md.len(), 2, "a second report");
+    let second = std::fs::read_to_string(&md[1]).unwrap();
+    assert!(
+        !second.contains("first audit of this scope"),
+        "the second audit has a previous one:\n{second}"
+    );
+}

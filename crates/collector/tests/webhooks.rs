@@ -1,0 +1,498 @@
+//! Webhook notifications end to end: the real collector binary, a simulated agent over
+//! gRPC, and a real HTTP receiver that fails twice before accepting. Each change arrives
+//! (accepted) exactly once, retries carry the same event id, a probe failing again and
+//! again is one event, and no secret reaches the payload or the logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{channel, msg};
+use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
+use eceprobe_proto::v1::query_client::QueryClient;
+use eceprobe_proto::v1::{
+    agent_message, collector_message, order, AgentMessage, CheckResult, CollectorMessage,
+    GetAuditRequest, Hello, Outcome, ResultBatch, Role, RunAuditRequest,
+};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+const TOKEN: &str = "Bearer hook-token-7f3a";
+const SECRET_PATH: &str = "/hooks/T000/B000/path-secret-91c2";
+
+/// One request the receiver saw.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    authorization: String,
+    content_type: String,
+    user_agent: String,
+    body: serde_json::Value,
+    raw: String,
+    status: u16,
+}
+
+/// An HTTP/1.1 receiver on loopback that answers 500 to its first `failures` requests and
+/// 200 afterwards, recording every request (bodies bounded at 1 MiB).
+async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = Arc::clone(&log);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = Arc::clone(&seen);
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = Limited::new(body, 1 << 20).collect().await;
+                    let raw = String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap();
+                    let header = |name: &str| {
+                        parts
+                            .headers
+                            .get(name)
+                            .map_or(String::new(), |v| v.to_str().unwrap_or_default().to_owned())
+                    };
+                    let mut seen = seen.lock().unwrap();
+                    let status = if seen.len() < failures { 500 } else { 200 };
+                    seen.push(Received {
+                        path: parts.uri.to_string(),
+                        authorization: header("authorization"),
+                        content_type: header("content-type"),
+                        user_agent: header("user-agent"),
+                        body: serde_json::from_str(&raw).unwrap(),
+                        raw,
+                        status,
+                    });
+                    let answer = Response::builder()
+                        .status(status)
+                        .body(Full::new(Bytes::from_static(b"noted")))
+                        .unwrap();
+                    Ok::<_, Infallible>(answer)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    (addr, log)
+}
+
+/// The collector binary with its log (at info) in a file, so the test can read it.
+struct Collector {
+    child: Child,
+    addr: SocketAddr,
+    query: SocketAddr,
+}
+
+impl Collector {
+    fn start(db: &Path, config: &Path, log: &Path) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+            .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
+            .args(["--query-listen", "127.0.0.1:0", "--log-level=info"])
+            .arg("--db")
+            .arg(db)
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut said = |prefix: &str| -> SocketAddr {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("collector said {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        let addr = said("listening on ");
+        let query = said("query on ");
+        Collector { child, addr, query }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Agent {
+    tx: mpsc::Sender<AgentMessage>,
+    rx: Streaming<CollectorMessage>,
+}
+
+impl Agent {
+    /// Declares a 60 s probe interval: no check goes missing or stale during the test.
+    async fn connect(addr: SocketAddr, id: &str) -> Agent {
+        let mut client = AgentLinkClient::new(channel(addr).await);
+        let (tx, rx) = mpsc::channel(16);
+        let hello = msg(agent_message::Body::Hello(Hello {
+            agent_id: id.into(),
+            hostname: format!("{id}.contoso.local"),
+            role: Role::Services as i32,
+            deployment: "prod".into(),
+            agent_version: "0.1.0".into(),
+            probe_interval_s: 60,
+            ..Hello::default()
+        }));
+        tx.send(hello).await.unwrap();
+        let rx = client
+            .connect(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut agent = Agent { tx, rx };
+        match agent.next().await {
+            Some(collector_message::Body::Welcome(_)) => agent,
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    async fn next(&mut self) -> Option<collector_message::Body> {
+        let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+            .await
+            .expect("the collector answers in time")
+            .expect("the stream is healthy")?;
+        m.body
+    }
+
+    async fn send(&mut self, results: Vec<CheckResult>) {
+        let last = results.last().unwrap().seq;
+        let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
+        self.tx.send(batch).await.unwrap();
+        match self.next().await {
+            Some(collector_message::Body::Ack(a)) => assert_eq!(a.up_to_seq, last),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+}
+
+fn result(seq: u64, check: &str, failure: Option<&str>) -> CheckResult {
+    CheckResult {
+        seq,
+        check: check.into(),
+        host: "outlook.office365.com".into(),
+        port: 993,
+        started_unix_ms: 1_800_000_000_000 + seq as i64,
+        outcome: match failure {
+            Some(_) => Outcome::Fail as i32,
+            None => Outcome::Pass as i32,
+        },
+        failure: failure.map(|kind| eceprobe_proto::v1::Finding {
+            kind: kind.into(),
+            stage: "tcp".into(),
+            ..Default::default()
+        }),
+        duration_us: 1234,
+        ..CheckResult::default()
+    }
+}
+
+/// Waits until the receiver has accepted `n` requests.
+async fn accepted(log: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: Vec<Received> = log.lock().unwrap().clone();
+        if got.iter().filter(|r| r.status == 200).count() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {n} accepted events; got {got:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
+    let (hook, log) = receiver(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "evaluate_every_s = 1\n[[webhook]]\nurl = \"http://{hook}{SECRET_PATH}\"\n\
+             headers = {{ Authorization = \"{TOKEN}\" }}\nmax_attempts = 5\nretry_base_ms = 50\n"
+        ),
+    )
+    .unwrap();
+    let logs = dir.path().join("collector.log");
+    let collector = Collector::start(&dir.path().join("c.db"), &config, &logs);
+    let mut agent = Agent::connect(collector.addr, "svc-1").await;
+
+    // imap fails (the firewall): one gap opens.
+    let checks = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+    let first = checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| result(i as u64 + 1, c, (*c == "imap").then_some("tcp_refused")))
+        .collect();
+    agent.send(first).await;
+    let got = accepted(&log, 1).await;
+    assert_eq!(got.len(), 3, "two 500s, then accepted: {got:#?}");
+    let opened = &got[2].body;
+    assert_eq!(opened["event"], "gap_opened", "{opened}");
+    assert_eq!(
+        (&opened["source"], &opened["server"], &opened["check"]),
+        (&"continuous".into(), &"svc-1".into(), &"imap".into())
+    );
+    assert_eq!(
+        (&opened["kind"], &opened["severity"]),
+        (&"failing".into(), &"gap".into())
+    );
+    assert_eq!(opened["deployment"], "prod");
+    assert!(
+        got.iter().all(|r| r.body == *opened),
+        "a retry is the same event, same event_id: {got:#?}"
+    );
+
+    // The probe keeps failing (its detail changing once): the gap stays open, no event.
+    for (i, kind) in [
+        "tcp_refused",
+        "tcp_timeout",
+        "tcp_timeout",
+        "tcp_refused",
+        "tcp_refused",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        agent
+            .send(vec![result(10 + i as u64, "imap", Some(kind))])
+            .await;
+        // The tracker evaluates within a second of new results.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    assert_eq!(
+        log.lock().unwrap().len(),
+        3,
+        "no event for a failure repeated"
+    );
+
+    // Fixed: the gap closes.
+    agent.send(vec![result(20, "imap", None)]).await;
+    let got = accepted(&log, 2).await;
+    let closed = &got[3].body;
+    assert_eq!(closed["event"], "gap_closed", "{closed}");
+    assert_eq!(closed["check"], "imap");
+    assert_eq!(closed["opened_unix_ms"], opened["opened_unix_ms"]);
+    assert!(closed["closed_unix_ms"].as_i64() >= opened["opened_unix_ms"].as_i64());
+    assert_ne!(closed["event_id"], opened["event_id"]);
+    assert!(closed["at"].as_str().unwrap().ends_with('Z'));
+
+    // Nothing more arrives: exactly one accepted event per change.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = log.lock().unwrap().clone();
+    let accepted: Vec<&str> = got
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.body["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(accepted, ["gap_opened", "gap_closed"], "{got:#?}");
+    assert_eq!(got.len(), 4, "{got:#?}");
+    for r in &got {
+        assert_eq!(r.path, SECRET_PATH);
+        assert_eq!(r.authorization, TOKEN, "the configured header is sent");
+        assert_eq!(r.content_type, "application/json");
+        assert!(r.user_agent.starts_with("eceprobe-collector/"), "{r:?}");
+        assert!(
+            !r.raw.contains("hook-token") && !r.raw.contains("path-secret"),
+            "{r:?}"
+        );
+    }
+
+    // The logs name the webhook by host and port only, and never the header's value.
+    drop(agent);
+    drop(collector);
+    let text = std::fs::read_to_string(&logs).unwrap();
+    assert!(text.contains("webhooks: 1 configured"), "{text}");
+    assert!(
+        text.contains("retrying"),
+        "the failed attempts are logged: {text}"
+    );
+    assert!(text.contains(&format!("http://{hook}")), "{text}");
+    assert!(
+        !text.contains("path-secret") && !text.contains("hook-token"),
+        "{text}"
+    );
+}
+
+const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+
+/// Answers every audit order as the agent does: the five checks in one batch tagged with
+/// the audit id, the ones named in `failing` (changeable between audits) refused.
+fn answer_audits(
+    mut agent: Agent,
+    failing: Arc<Mutex<Vec<&'static str>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seq = 0;
+        while let Ok(Some(m)) = agent.rx.message().await {
+            let Some(collector_message::Body::Order(o)) = m.body else {
+                continue;
+            };
+            let Some(order::Kind::RunAudit(audit)) = o.kind else {
+                continue;
+            };
+            let failing = failing.lock().unwrap().clone();
+            let results = CHECKS
+                .iter()
+                .map(|c| {
+                    seq += 1;
+                    let mut r = result(seq, c, failing.contains(c).then_some("tcp_refused"));
+                    r.audit_id = audit.audit_id.clone();
+                    r
+                })
+                .collect();
+            let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
+            if agent.tx.send(batch).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Runs an audit of "prod" and waits until it is closed.
+async fn audit(query: SocketAddr) -> String {
+    let mut client = QueryClient::new(channel(query).await);
+    let id = client
+        .run_audit(RunAuditRequest {
+            deployment: "prod".into(),
+            deadline_s: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_id;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = client
+            .get_audit(GetAuditRequest {
+                audit_id: id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.audit.unwrap().state == "closed" {
+            return id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "audit {id} never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The events received for `audit_id`, in arrival order, once its audit_closed is in.
+async fn audit_events(log: &Mutex<Vec<Received>>, audit_id: &str) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Vec<serde_json::Value> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.body["audit_id"] == audit_id)
+            .map(|r| r.body.clone())
+            .collect();
+        if events.iter().any(|e| e["event"] == "audit_closed") {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit_closed for {audit_id}: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kinds(events: &[serde_json::Value]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap(),
+                e["check"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
+    let (hook, log) = receiver(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, format!("[[webhook]]\nurl = \"http://{hook}/\"\n")).unwrap();
+    let logs = dir.path().join("collector.log");
+    let collector = Collector::start(&dir.path().join("c.db"), &config, &logs);
+    let failing = Arc::new(Mutex::new(vec!["imap"]));
+    let agent = Agent::connect(collector.addr, "svc-1").await;
+    let answering = answer_audits(agent, Arc::clone(&failing));
+
+    // The first audit of the scope: every gap it finds is new.
+    let first = audit(collector.query).await;
+    let events = audit_events(&log, &first).await;
+    assert_eq!(
+        kinds(&events),
+        [("gap_opened", "imap"), ("audit_closed", "")],
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["source"], "audit");
+    let summary = &events[1];
+    let counts = ["servers", "answered", "gaps", "new", "resolved"].map(|k| summary[k].as_u64());
+    assert_eq!(counts, [Some(1), Some(1), Some(1), Some(1), Some(0)]);
+
+    // imap fixed, pop3 broken: the next audit sends only what changed.
+    *failing.lock().unwrap() = vec!["pop3"];
+    let second = audit(collector.query).await;
+    let events = audit_events(&log, &second).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            ("gap_opened", "pop3"),
+            ("gap_closed", "imap"),
+            ("audit_closed", "")
+        ],
+        "{events:#?}"
+    );
+    let counts = ["new", "resolved"].map(|k| events[2][k].as_u64());
+    assert_eq!(counts, [Some(1), Some(1)]);
+
+    // Each audit sent its events once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let from_audits = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.body.get("audit_id").is_some())
+        .count();
+    assert_eq!(from_audits, 5);
+    answering.abort();
+}
