@@ -2,7 +2,8 @@
 //! minute. A collector on a fresh SQLite file, testlab as Microsoft 365 on loopback, and two
 //! agents in this process: a healthy services server, and an application server whose
 //! firewall refuses 993 (IMAP) and drops 995 (POP3). It runs an audit, prints the gap
-//! table and where the report is, and serves until Ctrl-C (`--once`: exits after the
+//! table and where the report is, and serves the dashboard until Ctrl-C, printing its URL
+//! with a login token as Jupyter does (`--once`: exits after the
 //! report, with the exit codes of `audit run --wait`).
 //!
 //! Nothing here is simulated beyond testlab: the agents are the real `run` loop (spool,
@@ -120,7 +121,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             "http://127.0.0.1:7444" => String::new(),
             other => format!(" --collector {other}"),
         };
-        println!("\nServing until Ctrl-C. Ask the collector as an operator would:");
+        // Scripts (and the browser test) read this line for the URL.
+        println!("\ndashboard on {}", started.dashboard);
+        println!("\nServing until Ctrl-C. Open the dashboard above, or ask the collector as an operator would:");
         for command in ["servers", "gaps", "show ece-app-01", "audit run --wait"] {
             println!("  eceprobe-collector {command}{target}");
         }
@@ -134,6 +137,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
 struct Started {
     running: Running,
     query_url: String,
+    /// The dashboard's URL with its login token (a new token every run).
+    dashboard: String,
 }
 
 async fn start(dir: &Path) -> anyhow::Result<Started> {
@@ -165,6 +170,15 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         Ok(bound) => bound,
         Err(_) => Bound::bind(loopback, loopback, None).await?,
     };
+    let token = eceprobe_collector::web::auth::load_or_generate(None)?;
+    let web = eceprobe_collector::web::bind(None)
+        .await
+        .context("binding the dashboard")?;
+    let dashboard = format!(
+        "http://{}/?token={token}",
+        web.local_addr().context("reading the bound address")?
+    );
+    let bound = bound.with_dashboard(web, token);
     let agents_addr = bound.agents_addr().context("reading the bound address")?;
     let query_addr = bound.query_addr().context("reading the bound address")?;
     println!(
@@ -220,6 +234,7 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
     Ok(Started {
         running,
         query_url: format!("http://{query_addr}"),
+        dashboard,
     })
 }
 
