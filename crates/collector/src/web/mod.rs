@@ -18,15 +18,20 @@ pub mod views;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::audits::Audits;
 use crate::gaps::Tracker;
@@ -132,19 +137,79 @@ pub async fn bind(listen: Option<SocketAddr>) -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves the dashboard until `shutdown` completes (then finishes the requests in flight).
+/// At most this many dashboard connections at once; more are closed at accept (a browser
+/// opens a handful, Prometheus one).
+pub const MAX_CONNECTIONS: usize = 256;
+/// A request's head must arrive within this long (slow-loris clients are cut off).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// At shutdown, requests in flight get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the dashboard until `shutdown` completes, then lets requests in flight finish
+/// (within a grace period). HTTP/1.1 only; every connection bounded in time (the head) and
+/// in number; request bodies are bounded by the extractors (axum's default limit).
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Small answers must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
+    let app = router(state);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (closing, closed) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "the dashboard cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!("too many dashboard connections; closing a new one");
+            continue;
+        };
+        // Small answers must not wait for Nagle's algorithm.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on a dashboard connection");
         }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+        let service = TowerToHyperService::new(app.clone());
+        let mut closed = closed.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            let served = tokio::select! {
+                served = conn.as_mut() => served,
+                // The guard wait_for returns is not Send: drop it inside.
+                () = async { let _ = closed.wait_for(|c| *c).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "dashboard connection ended with an error");
+            }
+        });
+    }
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("dashboard requests still running at shutdown were cut off");
+    }
+    Ok(())
 }
