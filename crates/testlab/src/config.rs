@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::oauth::OAuthConfig;
+
 /// One simulated Microsoft 365 (or ECE) service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
@@ -181,6 +183,9 @@ pub struct LabConfig {
     /// Listen on each endpoint's real port instead of an ephemeral one.
     pub(crate) real_ports: bool,
     pub(crate) idle_timeout: Duration,
+    /// The app registration and users behind the token endpoint and XOAUTH2; None: every
+    /// client id is unknown (700016) and every XOAUTH2 login fails.
+    pub(crate) oauth: Option<OAuthConfig>,
 }
 
 /// How long a server waits for a client's next line or request before hanging up, so a
@@ -203,6 +208,7 @@ impl LabConfig {
             ips: Default::default(),
             real_ports: false,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            oauth: None,
         }
     }
 
@@ -252,6 +258,18 @@ impl LabConfig {
     pub fn real_ports(mut self) -> Self {
         self.real_ports = true;
         self
+    }
+
+    /// The token endpoint and the mail servers' XOAUTH2 know this app registration and these
+    /// users (see the `oauth` module).
+    pub fn oauth(mut self, cfg: OAuthConfig) -> Self {
+        self.oauth = Some(cfg);
+        self
+    }
+
+    /// The OAuth configuration, if any.
+    pub fn oauth_config(&self) -> Option<&OAuthConfig> {
+        self.oauth.as_ref()
     }
 
     /// The faults configured for an endpoint, one per address.

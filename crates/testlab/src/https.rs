@@ -1,11 +1,11 @@
-//! The three HTTPS endpoints on hyper's HTTP/1 server: Login (OpenID discovery and a stub
-//! token endpoint), Outlook's web front door, and the ECE web server. The hostile faults
+//! The three HTTPS endpoints on hyper's HTTP/1 server: Login (OpenID discovery, the token
+//! and device code endpoints), Outlook's web front door, and the ECE web server. The hostile faults
 //! bypass hyper and write raw bytes, since a broken server is exactly what hyper won't be.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::server::conn::http1;
@@ -22,11 +22,12 @@ use crate::config::Fault;
 use crate::faults::{delay_of, hostile_greeting, trickle_of, Proto};
 use crate::lineio::{read_head, request_line};
 use crate::listener::ConnCtx;
-use crate::routes::{route, Reply};
+use crate::routes::{self, route, Reply};
 use crate::tls;
 
-/// Largest request body read (and discarded) before answering, e.g. a token request form.
-const MAX_BODY: usize = 64 * 1024;
+/// Largest request body read before answering, e.g. a token request form; a larger one
+/// is answered 413.
+const MAX_BODY: usize = 16 * 1024;
 /// A keep-alive connection lives at most this many idle periods, however busy.
 const MAX_CONN_IDLES: u32 = 4;
 
@@ -62,18 +63,28 @@ async fn with_hyper(stream: TlsStream<TcpStream>, ctx: Arc<ConnCtx>) {
 async fn answer(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     // Read the body (bounded) so the client is never reset mid-upload.
-    let _ = timeout(ctx.idle, Limited::new(body, MAX_BODY).collect()).await;
+    let body = match timeout(ctx.idle, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return to_response(Reply::too_large());
+        }
+        _ => Bytes::new(),
+    };
     if let Some(d) = delay_of(&ctx.fault) {
         sleep(d).await;
     }
-    let reply = route(
+    let req = routes::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        body: &body,
+    };
+    to_response(route(
         ctx.endpoint,
         &ctx.hostnames,
         &ctx.fault,
-        parts.method.as_str(),
-        parts.uri.path(),
-    );
-    to_response(reply)
+        &ctx.oauth,
+        &req,
+    ))
 }
 
 fn to_response(reply: Reply) -> Response<Full<Bytes>> {
@@ -103,7 +114,13 @@ async fn raw(mut stream: TlsStream<TcpStream>, ctx: &ConnCtx) {
     };
     let (method, target) = request_line(&head).unwrap_or_default();
     let path = target.split('?').next().unwrap_or("/");
-    let reply = route(ctx.endpoint, &ctx.hostnames, &ctx.fault, &method, path);
+    // The body (if any) is not read on this path: a token request gets "no grant_type".
+    let req = routes::Request {
+        method: &method,
+        path,
+        body: b"",
+    };
+    let reply = route(ctx.endpoint, &ctx.hostnames, &ctx.fault, &ctx.oauth, &req);
     for byte in serialize(&reply).as_bytes() {
         match timeout(ctx.idle, stream.write_all(std::slice::from_ref(byte))).await {
             Ok(Ok(())) => sleep(interval).await,

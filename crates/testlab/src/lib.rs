@@ -19,6 +19,7 @@ mod https;
 mod imap;
 mod lineio;
 mod listener;
+pub mod oauth;
 mod pop3;
 mod proxy;
 mod routes;
@@ -39,11 +40,15 @@ use tokio::task::JoinSet;
 
 pub use certs::{INTERCEPTOR_CN, LAB_INTERMEDIATE_CN, LAB_ROOT_CN, ROGUE_CN, WRONG_NAME};
 pub use config::{Endpoint, Fault, Hostnames, LabConfig, ProxyMode, DEFAULT_IDLE_TIMEOUT};
+pub use oauth::{
+    Account, MailboxState, OAuthConfig, SmtpAuth, TokenFault, DELEGATED_SCOPES, LAB_CLIENT_ID,
+};
 pub use proxy::{PROXY_PASSWORD, PROXY_USER};
 pub use routes::LAB_TENANT_ID;
 
 use certs::{CertKind, Pki};
 use listener::{accept_loop, address_ip, black_hole, frontend_name, refused_port, ConnCtx};
+use oauth::Authority;
 use proxy::ProxyCtx;
 
 /// Why a lab could not start (or write its files).
@@ -83,6 +88,7 @@ pub struct Testlab {
     accepted: [Arc<AtomicU64>; 6],
     proxy_addr: Option<SocketAddr>,
     proxy_seen: Arc<Mutex<Vec<String>>>,
+    oauth: Arc<Authority>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -93,6 +99,7 @@ impl Testlab {
         validate(&cfg)?;
         let mut pki = Pki::generate()?;
         let hostnames = Arc::new(cfg.hostnames.clone());
+        let oauth = Arc::new(Authority::new(cfg.oauth.clone())?);
         let (stop, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let accepted: [Arc<AtomicU64>; 6] = std::array::from_fn(|_| Arc::default());
@@ -143,6 +150,7 @@ impl Testlab {
                             hostnames: hostnames.clone(),
                             frontend: frontend_name(i, &hostnames),
                             idle: cfg.idle_timeout,
+                            oauth: oauth.clone(),
                         });
                         tasks.spawn(accept_loop(
                             listener,
@@ -203,6 +211,7 @@ impl Testlab {
             accepted,
             proxy_addr,
             proxy_seen,
+            oauth,
             stop,
             tasks,
         })
@@ -293,6 +302,11 @@ impl Testlab {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// How many access tokens the lab's token endpoint minted.
+    pub fn issued_tokens(&self) -> usize {
+        self.oauth.minted()
     }
 
     /// Writes `lab-ca.pem` and `interceptor-ca.pem` into `dir`.

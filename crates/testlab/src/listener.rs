@@ -17,6 +17,7 @@ use tokio::time::{sleep, timeout};
 use tracing::{debug, warn};
 
 use crate::config::{Endpoint, Fault, Hostnames};
+use crate::oauth::Authority;
 use crate::{faults, https, imap, pop3, smtp};
 
 /// Open connections per address beyond which new ones are closed at once: the lab must not
@@ -37,6 +38,8 @@ pub(crate) struct ConnCtx {
     /// `LAB1PR01CA0001.outlook.office365.com`.
     pub frontend: String,
     pub idle: Duration,
+    /// The lab's token authority: the token endpoint mints, the mail servers verify.
+    pub oauth: Arc<Authority>,
 }
 
 impl ConnCtx {

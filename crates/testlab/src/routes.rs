@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::clock;
 use crate::config::{Endpoint, Fault, Hostnames};
+use crate::oauth::{token, Authority};
 
 /// The tenant id the lab reports for a tenant given by domain name.
 pub const LAB_TENANT_ID: &str = "ec0e1ab0-0000-4000-8000-00000000e2e0";
@@ -28,8 +28,21 @@ impl Reply {
         }
     }
 
-    fn json(status: u16, v: &Value) -> Reply {
-        Reply::new(status, "application/json; charset=utf-8", v.to_string())
+    pub(crate) fn json(status: u16, v: &Value) -> Reply {
+        Reply::json_text(status, v.to_string())
+    }
+
+    /// A JSON body already serialised (to keep a documented key order).
+    pub(crate) fn json_text(status: u16, body: String) -> Reply {
+        Reply::new(status, "application/json; charset=utf-8", body)
+    }
+
+    pub(crate) fn too_large() -> Reply {
+        Reply::new(
+            413,
+            "text/html; charset=utf-8",
+            "<html><body>413 Request Entity Too Large</body></html>",
+        )
     }
 
     fn not_found() -> Reply {
@@ -41,18 +54,27 @@ impl Reply {
     }
 }
 
+/// One request as the router sees it.
+pub(crate) struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The request body (bounded by the caller).
+    pub body: &'a [u8],
+}
+
 pub(crate) fn route(
     ep: Endpoint,
     hosts: &Hostnames,
     fault: &Fault,
-    method: &str,
-    path: &str,
+    auth: &Authority,
+    req: &Request<'_>,
 ) -> Reply {
+    let path = req.path;
     if let Fault::HttpStatus(code) = fault {
         return Reply::new(*code, "text/plain", format!("testlab: status {code}\n"));
     }
     match ep {
-        Endpoint::Login => login(hosts, fault, method, path),
+        Endpoint::Login => login(hosts, fault, auth, req),
         Endpoint::OutlookHttps if path == "/" => Reply {
             location: Some("https://outlook.office.com/owa/".into()),
             ..Reply::new(302, "text/html; charset=utf-8", "")
@@ -68,13 +90,29 @@ pub(crate) fn route(
     }
 }
 
-fn login(hosts: &Hostnames, fault: &Fault, method: &str, path: &str) -> Reply {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
-        ("GET" | "HEAD", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
-            if !valid_tenant(tenant) {
-                return bad_tenant(hosts, tenant);
-            }
+fn login(hosts: &Hostnames, fault: &Fault, auth: &Authority, req: &Request<'_>) -> Reply {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let (tenant, rest) = match segments.as_slice() {
+        [tenant, rest @ ..] => (*tenant, rest),
+        [] => return Reply::not_found(),
+    };
+    let known = matches!(
+        (req.method, rest),
+        (
+            "GET" | "HEAD",
+            ["v2.0", ".well-known", "openid-configuration"]
+        ) | ("POST", ["oauth2", "v2.0", "token" | "devicecode"])
+    );
+    if !known {
+        return Reply::not_found();
+    }
+    if !valid_tenant(tenant) {
+        return bad_tenant(hosts, auth, tenant);
+    }
+    match rest {
+        ["oauth2", "v2.0", "token"] => token::token(hosts, auth, tenant, req.body),
+        ["oauth2", "v2.0", "devicecode"] => token::devicecode(hosts, auth, tenant, req.body),
+        _ => {
             let mut doc = openid_configuration(hosts, tenant);
             if *fault == Fault::NoTokenEndpoint {
                 if let Some(obj) = doc.as_object_mut() {
@@ -83,13 +121,6 @@ fn login(hosts: &Hostnames, fault: &Fault, method: &str, path: &str) -> Reply {
             }
             Reply::json(200, &doc)
         }
-        ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
-            if !valid_tenant(tenant) {
-                return bad_tenant(hosts, tenant);
-            }
-            token_stub(hosts)
-        }
-        _ => Reply::not_found(),
     }
 }
 
@@ -149,49 +180,15 @@ fn openid_configuration(hosts: &Hostnames, tenant: &str) -> Value {
     })
 }
 
-/// Until the lab grows a token service, every token request is one the real endpoint would
-/// reject for a missing `grant_type`.
-fn token_stub(hosts: &Hostnames) -> Reply {
-    aad_error(
+fn bad_tenant(hosts: &Hostnames, auth: &Authority, tenant: &str) -> Reply {
+    crate::oauth::wire::aad_error(
         hosts,
-        400,
-        "invalid_request",
-        900_144,
-        "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
-    )
-}
-
-fn bad_tenant(hosts: &Hostnames, tenant: &str) -> Reply {
-    aad_error(
-        hosts,
+        auth,
         400,
         "invalid_tenant",
+        None,
         90_002,
-        &format!("AADSTS90002: Tenant '{tenant}' not found."),
-    )
-}
-
-fn aad_error(hosts: &Hostnames, status: u16, error: &str, code: u64, description: &str) -> Reply {
-    let now = clock::unix_now();
-    let (y, m, d) = clock::civil_from_days(now.div_euclid(86_400));
-    let secs = now.rem_euclid(86_400);
-    let timestamp = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    );
-    Reply::json(
-        status,
-        &json!({
-            "error": error,
-            "error_description": description,
-            "error_codes": [code],
-            "timestamp": timestamp,
-            "trace_id": "00000000-0000-4000-8000-0000000e0001",
-            "correlation_id": "00000000-0000-4000-8000-0000000e0002",
-            "error_uri": format!("https://{}/error?code={code}", hosts.login),
-        }),
+        &format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
     )
 }
 
@@ -199,8 +196,18 @@ fn aad_error(hosts: &Hostnames, status: u16, error: &str, code: u64, description
 mod tests {
     use super::*;
 
+    fn call(ep: Endpoint, fault: &Fault, method: &str, path: &str) -> Reply {
+        let auth = Authority::new(None).unwrap_or_else(|e| panic!("{e}"));
+        let req = Request {
+            method,
+            path,
+            body: b"",
+        };
+        route(ep, &Hostnames::default(), fault, &auth, &req)
+    }
+
     fn get(ep: Endpoint, fault: &Fault, path: &str) -> Reply {
-        route(ep, &Hostnames::default(), fault, "GET", path)
+        call(ep, fault, "GET", path)
     }
 
     fn body(r: &Reply) -> Value {
@@ -245,15 +252,21 @@ mod tests {
 
     #[test]
     fn token_stub_and_others() {
-        let r = route(
+        let r = call(
             Endpoint::Login,
-            &Hostnames::default(),
             &Fault::None,
             "POST",
             "/organizations/oauth2/v2.0/token",
         );
         assert_eq!(r.status, 400);
         assert_eq!(body(&r)["error_codes"][0], 900_144);
+        let r = call(
+            Endpoint::Login,
+            &Fault::None,
+            "POST",
+            "/bad%tenant/oauth2/v2.0/token",
+        );
+        assert_eq!(body(&r)["error_codes"][0], 90_002);
         assert_eq!(get(Endpoint::OutlookHttps, &Fault::None, "/").status, 302);
         assert_eq!(get(Endpoint::EceWeb, &Fault::None, "/").status, 200);
         assert_eq!(

@@ -2,6 +2,8 @@
 //! trusts chosen PEM roots, bounded line reads, and a raw HTTP/1.1 exchange.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod oauth;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,4 +155,49 @@ pub async fn http<S: AsyncRead + AsyncWrite + Unpin>(
         head: head.to_string(),
         body: body.to_string(),
     }
+}
+
+/// One raw HTTP/1.1 POST of a form body with `Connection: close`.
+pub async fn post_form<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    host: &str,
+    path: &str,
+    body: &str,
+) -> HttpResponse {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    send(io, &req).await;
+    let raw = String::from_utf8(read_all(io).await).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("no HTTP head");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("no status");
+    HttpResponse {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` of the pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
