@@ -1,6 +1,6 @@
 //! `eceprobe-loadgen`: measures a real collector process against the goals of issue 3
-//! (ingest rate against raw SQLite, memory of connected agents, gap query latency) and
-//! reports figures, not verdicts.
+//! (ingest rate against raw SQLite, memory of connected agents, gap query latency), and
+//! the dashboard at fleet size (issue 5), and reports figures, not verdicts.
 //!
 //! ```text
 //! cargo build --release -p eceprobe-loadgen -p eceprobe-collector
@@ -8,17 +8,20 @@
 //! target/release/eceprobe-loadgen ingest --agents 100 --batch 50 --results-per-agent 2000
 //! target/release/eceprobe-loadgen connect --agents 10000
 //! target/release/eceprobe-loadgen gaps --agents 10000 --rows 10000000 --keep-db /var/tmp/gaps.db
+//! cargo run --release -p eceprobe-loadgen -- overview --servers 10000
 //! ```
 //!
-//! Each scenario starts its own collector (`--collector-bin`, default the
+//! `ingest`, `connect` and `gaps` start their own collector (`--collector-bin`, default the
 //! `eceprobe-collector` next to this executable) on `127.0.0.1:0` with a database in a
-//! temporary work directory (kept, and named, when a run fails), and stops it with SIGINT.
+//! temporary work directory (kept, and named, when a run fails), and stop it with SIGINT.
+//! `overview` runs the collector's store and dashboard in-process (no collector binary).
 
 mod agent;
 mod collector;
 mod connect;
 mod gaps;
 mod ingest;
+mod overview;
 mod payload;
 mod procfs;
 mod raw;
@@ -40,7 +43,7 @@ use crate::report::Report;
 #[command(
     name = "eceprobe-loadgen",
     version,
-    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency"
+    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency, dashboard latency"
 )]
 struct Cli {
     /// The collector binary (default: eceprobe-collector next to this executable).
@@ -70,6 +73,9 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// CurrentGaps latency on a large seeded database.
     Gaps(gaps::GapsArgs),
+    /// The dashboard's latency (overview, pages, JSON API, /metrics) at fleet size, served
+    /// in-process, against /healthz and raw SQLite reads.
+    Overview(overview::OverviewArgs),
 }
 
 fn default_collector_bin() -> Result<PathBuf> {
@@ -84,8 +90,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut filter = std::env::var("ECEPROBE_LOG").unwrap_or_else(|_| cli.log_level.clone());
     if !filter.contains('=') {
-        // Index rebuilds while seeding are slow on purpose: no warning for each.
-        filter.push_str(",sqlx::query=error");
+        // Index rebuilds while seeding are slow on purpose: no warning for each. The
+        // collector in-process (overview) would log every seeded gap opening.
+        filter.push_str(",sqlx::query=error,eceprobe_collector=warn");
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -117,26 +124,31 @@ fn run(cli: Cli) -> Result<()> {
         .prefix("eceprobe-loadgen-")
         .tempdir()
         .context("creating the work directory")?;
-    let flags = collector::ServeFlags::probe(&bin)?;
-    tracing::debug!(?flags, "collector serve flags");
-    let launch = Launch {
-        flags,
-        bin,
-        log_level: cli.collector_log_level.clone(),
-        dir: work.path().to_path_buf(),
+    // The collector binary only for the scenarios that start one.
+    let launch = || -> Result<Launch> {
+        let flags = collector::ServeFlags::probe(&bin)?;
+        tracing::debug!(?flags, "collector serve flags");
+        Ok(Launch {
+            flags,
+            bin: bin.clone(),
+            log_level: cli.collector_log_level.clone(),
+            dir: work.path().to_path_buf(),
+        })
     };
     let scenario = match &cli.command {
         Command::Ingest(_) => "ingest",
         Command::Connect(_) => "connect",
         Command::Gaps(_) => "gaps",
+        Command::Overview(_) => "overview",
     };
     let mut report = Report::new(scenario, report::command_line());
     let started = Instant::now();
     let outcome = runtime.block_on(async {
         match &cli.command {
-            Command::Ingest(a) => ingest::run(a, &launch, &mut report).await,
-            Command::Connect(a) => connect::run(a, &launch, &mut report).await,
-            Command::Gaps(a) => gaps::run(a, &launch, &mut report).await,
+            Command::Ingest(a) => ingest::run(a, &launch()?, &mut report).await,
+            Command::Connect(a) => connect::run(a, &launch()?, &mut report).await,
+            Command::Gaps(a) => gaps::run(a, &launch()?, &mut report).await,
+            Command::Overview(a) => overview::run(a, work.path(), &mut report).await,
         }
     });
     // Whatever is still running (agents, a collector that failed) goes with the runtime.

@@ -10,6 +10,7 @@ pub struct Report {
     command: String,
     figures: Vec<(String, Value)>,
     notes: Vec<String>,
+    blocks: Vec<String>,
 }
 
 /// Rounds to 3 decimals, so the JSON does not carry float noise.
@@ -25,6 +26,7 @@ impl Report {
             command,
             figures: Vec::new(),
             notes: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
@@ -55,6 +57,12 @@ impl Report {
         self.notes.push(text.into());
     }
 
+    /// Preformatted text (a Markdown table) printed after the figures; the JSON has the
+    /// same figures by name, so it leaves blocks out.
+    pub fn block(&mut self, text: impl Into<String>) {
+        self.blocks.push(text.into());
+    }
+
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("scenario".into(), json!(self.scenario));
@@ -78,6 +86,11 @@ impl Report {
                 other => other.to_string(),
             };
             out.push_str(&format!("  {k:<width$}  {shown}\n"));
+        }
+        for b in &self.blocks {
+            out.push('\n');
+            out.push_str(b);
+            out.push('\n');
         }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
