@@ -15,11 +15,11 @@ use crate::lab::LabInfo;
 /// The lab endpoint a check probes.
 pub fn endpoint_of(check: CheckId) -> Endpoint {
     match check {
-        CheckId::LoginHttps => Endpoint::Login,
+        CheckId::LoginHttps | CheckId::OauthToken => Endpoint::Login,
         CheckId::OutlookHttps => Endpoint::OutlookHttps,
-        CheckId::Imap => Endpoint::Imap,
-        CheckId::Pop3 => Endpoint::Pop3,
-        CheckId::Smtp => Endpoint::Smtp,
+        CheckId::Imap | CheckId::OauthImap => Endpoint::Imap,
+        CheckId::Pop3 | CheckId::OauthPop3 => Endpoint::Pop3,
+        CheckId::Smtp | CheckId::OauthSmtp => Endpoint::Smtp,
         CheckId::EceUrl => Endpoint::EceWeb,
     }
 }
@@ -43,14 +43,20 @@ pub fn modules(lab: &LabInfo, ca_file: &Path) -> Result<(Vec<Module>, String)> {
             format!("      tls_config:\n        ca_file: '{ca}'\n        server_name: '{host}'\n");
         let _ = writeln!(yml, "  {}:", check.as_str());
         let target = match check {
-            CheckId::Imap | CheckId::Pop3 | CheckId::Smtp => {
+            // The OAuth checks are not in `CheckId::ALL` (they need credentials): never here.
+            CheckId::Imap
+            | CheckId::Pop3
+            | CheckId::Smtp
+            | CheckId::OauthImap
+            | CheckId::OauthPop3
+            | CheckId::OauthSmtp => {
                 yml.push_str("    prober: tcp\n    timeout: 5s\n    tcp:\n");
                 yml.push_str("      preferred_ip_protocol: ip4\n");
                 yml.push_str(&tls);
                 yml.push_str(tcp_dialog(check));
                 addr.to_string()
             }
-            CheckId::LoginHttps | CheckId::OutlookHttps | CheckId::EceUrl => {
+            CheckId::LoginHttps | CheckId::OutlookHttps | CheckId::EceUrl | CheckId::OauthToken => {
                 yml.push_str("    prober: http\n    timeout: 5s\n    http:\n");
                 yml.push_str("      preferred_ip_protocol: ip4\n      method: GET\n");
                 // Ours offers http/1.1 only (ALPN); so must theirs.

@@ -5,7 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// One check of the catalog.
+/// One check. [`CheckId::ALL`] is the network catalog every agent runs (and the
+/// collector's default columns); the OAuth checks ([`CheckId::OAUTH`]) run only for
+/// mailboxes configured with credentials, so they are known by name ([`FromStr`]) without
+/// being part of `ALL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckId {
@@ -15,6 +18,14 @@ pub enum CheckId {
     Pop3,
     Smtp,
     EceUrl,
+    /// OAuth: the refresh-token (or client-credentials) grant and the token's claims.
+    OauthToken,
+    /// OAuth: an XOAUTH2 login to the mailbox over IMAP.
+    OauthImap,
+    /// OAuth: an XOAUTH2 login to the mailbox over POP3.
+    OauthPop3,
+    /// OAuth: an XOAUTH2 login to the mailbox over SMTP submission (no mail is sent).
+    OauthSmtp,
 }
 
 impl CheckId {
@@ -27,6 +38,20 @@ impl CheckId {
         CheckId::EceUrl,
     ];
 
+    /// The OAuth checks: per mailbox, only where credentials are configured. Not in
+    /// [`CheckId::ALL`], which drives the default catalog, policy and dashboard columns.
+    pub const OAUTH: [CheckId; 4] = [
+        CheckId::OauthToken,
+        CheckId::OauthImap,
+        CheckId::OauthPop3,
+        CheckId::OauthSmtp,
+    ];
+
+    /// Every check id this version knows, for parsing names ([`FromStr`]).
+    pub fn known() -> impl Iterator<Item = CheckId> {
+        CheckId::ALL.into_iter().chain(CheckId::OAUTH)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::LoginHttps => "login-https",
@@ -35,25 +60,35 @@ impl CheckId {
             CheckId::Pop3 => "pop3",
             CheckId::Smtp => "smtp",
             CheckId::EceUrl => "ece-url",
+            CheckId::OauthToken => "oauth-token",
+            CheckId::OauthImap => "oauth-imap",
+            CheckId::OauthPop3 => "oauth-pop3",
+            CheckId::OauthSmtp => "oauth-smtp",
         }
     }
 
     /// The ECE processes that need this endpoint on a server of this role (checklist C8).
     pub fn needed_by(self, role: Role) -> &'static str {
         match (self, role) {
-            (CheckId::LoginHttps, Role::Services) => {
+            (CheckId::LoginHttps | CheckId::OauthToken, Role::Services) => {
                 "token refresh on the services server (retriever, dispatcher)"
             }
-            (CheckId::LoginHttps, Role::Application) => "token creation on the application server",
-            (CheckId::LoginHttps, Role::Both) => "token creation and refresh",
+            (CheckId::LoginHttps | CheckId::OauthToken, Role::Application) => {
+                "token creation on the application server"
+            }
+            (CheckId::LoginHttps | CheckId::OauthToken, Role::Both) => "token creation and refresh",
             (CheckId::OutlookHttps, _) => "ECE's OAuth2 mail (the *.office365.com web endpoints)",
-            (CheckId::Imap, _) => "the retriever (incoming mail over IMAP)",
-            (CheckId::Pop3, _) => "the retriever (incoming mail over POP3)",
-            (CheckId::Smtp, Role::Services) => "the dispatcher (outgoing mail)",
-            (CheckId::Smtp, Role::Application) => {
+            (CheckId::Imap | CheckId::OauthImap, _) => "the retriever (incoming mail over IMAP)",
+            (CheckId::Pop3 | CheckId::OauthPop3, _) => "the retriever (incoming mail over POP3)",
+            (CheckId::Smtp | CheckId::OauthSmtp, Role::Services) => {
+                "the dispatcher (outgoing mail)"
+            }
+            (CheckId::Smtp | CheckId::OauthSmtp, Role::Application) => {
                 "alarm notifications sent by the application server"
             }
-            (CheckId::Smtp, Role::Both) => "the dispatcher and alarm notifications",
+            (CheckId::Smtp | CheckId::OauthSmtp, Role::Both) => {
+                "the dispatcher and alarm notifications"
+            }
             (CheckId::EceUrl, _) => "the OAuth2 redirect back to ECE (External Application URL)",
         }
     }
@@ -68,13 +103,10 @@ impl fmt::Display for CheckId {
 impl FromStr for CheckId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CheckId::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
-                format!("unknown check '{s}' (known: {})", known.join(", "))
-            })
+        CheckId::known().find(|c| c.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = CheckId::known().map(|c| c.as_str()).collect();
+            format!("unknown check '{s}' (known: {})", known.join(", "))
+        })
     }
 }
 
@@ -378,6 +410,29 @@ mod tests {
                 (CheckId::Smtp, "smtp.office365.com:587".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn oauth_ids_parse_but_stay_out_of_the_default_catalog() {
+        for id in CheckId::OAUTH {
+            assert_eq!(id.as_str().parse::<CheckId>(), Ok(id));
+            assert_eq!(
+                serde_json::to_string(&id).unwrap(),
+                format!("\"{}\"", id.as_str())
+            );
+            assert!(!CheckId::ALL.contains(&id));
+        }
+        let names: Vec<_> = CheckId::OAUTH.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            ["oauth-token", "oauth-imap", "oauth-pop3", "oauth-smtp"]
+        );
+        let specs = catalog(
+            &Cloud::Global.hosts(),
+            "common",
+            Some("https://ece.example.com/"),
+        );
+        assert!(specs.iter().all(|s| CheckId::ALL.contains(&s.id)));
     }
 
     #[test]

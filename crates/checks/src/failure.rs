@@ -2,14 +2,19 @@
 //! what each means for ECE and what to do about it.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CheckId, Role};
 
+mod oauth_hints;
+use oauth_hints::oauth_fix;
+
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
 /// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
-/// inserts `proxy` (the CONNECT exchange).
+/// inserts `proxy` (the CONNECT exchange). The OAuth checks end in `token` (the grant at the
+/// token endpoint, in place of `protocol`) or `login` (XOAUTH2 after `protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -19,6 +24,10 @@ pub enum Stage {
     Starttls,
     Tls,
     Protocol,
+    /// OAuth: the grant at the token endpoint, and the token's claims.
+    Token,
+    /// OAuth: the XOAUTH2 login and proof that the mailbox session is connected.
+    Login,
 }
 
 impl Stage {
@@ -30,6 +39,8 @@ impl Stage {
             Stage::Starttls => "starttls",
             Stage::Tls => "tls",
             Stage::Protocol => "protocol",
+            Stage::Token => "token",
+            Stage::Login => "login",
         }
     }
 }
@@ -111,9 +122,136 @@ pub enum FailureKind {
     OpenidInvalid,
     /// ece-url: the External Application URL is not `https://`.
     EceUrlNotHttps,
+    /// Token endpoint, AADSTS70008 / 700082: the refresh token expired (unused for 90 days, or too old).
+    OauthRefreshTokenExpired,
+    /// AADSTS50173: the grant was revoked (password change, sessions revoked).
+    OauthGrantRevoked,
+    /// AADSTS70043: a Conditional Access sign-in frequency policy expired the refresh token.
+    OauthSigninFrequency,
+    /// AADSTS50011: the redirect URI does not match the app registration (checklist C3).
+    OauthRedirectUriMismatch,
+    /// AADSTS7000215 / 7000218: the client secret is wrong or missing (often its ID instead of its Value).
+    OauthClientSecretInvalid,
+    /// AADSTS7000222: the client secret has expired.
+    OauthClientSecretExpired,
+    /// AADSTS700016: no app with this client id in the tenant.
+    OauthAppNotFound,
+    /// AADSTS65001: the user or administrator has not consented to the app's permissions.
+    OauthConsentMissing,
+    /// AADSTS90094: the tenant requires an administrator's consent.
+    OauthAdminConsentRequired,
+    /// AADSTS50076 / 50079: multi-factor authentication is required (or the user must enrol).
+    OauthMfaRequired,
+    /// AADSTS50126: wrong user name or password.
+    OauthBadCredentials,
+    /// AADSTS53003: blocked by a Conditional Access policy.
+    OauthConditionalAccess,
+    /// AADSTS530035: blocked by the tenant's security defaults.
+    OauthSecurityDefaults,
+    /// AADSTS50020 / 50034 / 90002: the user or the tenant does not exist there.
+    OauthUserOrTenantNotFound,
+    /// AADSTS90038: the tenant lives in another national cloud.
+    OauthWrongCloud,
+    /// AADSTS70011 / 28002: the requested scope is invalid.
+    OauthInvalidScope,
+    /// AADSTS81012: the device's user differs from the user chosen (the SSO pitfall).
+    OauthDeviceUserMismatch,
+    /// AADSTS9002313: the refresh token is malformed or unknown.
+    OauthRefreshTokenInvalid,
+    /// Any other token endpoint error; the detail carries the `error` field and AADSTS code.
+    OauthTokenError,
+    /// The token was issued for another user than the mailbox (checklist C4).
+    TokenWrongUser,
+    /// The token lacks the scope (or app role) a probed protocol needs.
+    TokenScopeMissing,
+    /// The token is for another API than Exchange Online (e.g. Microsoft Graph).
+    TokenWrongAudience,
+    /// The token's lifetime (`exp - iat`) is not the 60 minutes the checklist expects (warning).
+    TokenLifetimeUnexpected,
+    /// A delegated grant returned no new refresh token: `offline_access` is missing (warning).
+    OfflineAccessMissing,
+    /// The mail server refused the XOAUTH2 login (IMAP `NO AUTHENTICATE failed.`, SMTP 535 5.7.3).
+    Xoauth2Rejected,
+    /// IMAP/POP3: authenticated but the mailbox cannot be opened (no rights, protocol disabled, licence).
+    MailboxNotConnected,
+    /// SMTP 535 5.7.139: SMTP AUTH is disabled for the tenant (blocks OAuth too).
+    SmtpAuthDisabledTenant,
+    /// SMTP 535 5.7.139: SMTP AUTH is disabled for the mailbox.
+    SmtpAuthDisabledMailbox,
+    /// POP3 `-ERR Authentication failure`: token rejected or POP3 disabled on the mailbox.
+    PopLoginRefused,
+    /// The server could not parse the XOAUTH2 data (SMTP 501 5.5.124, IMAP BAD).
+    Xoauth2Malformed,
 }
 
 impl FailureKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FailureKind; 63] = [
+        FailureKind::DnsNxdomain,
+        FailureKind::DnsTimeout,
+        FailureKind::DnsFailure,
+        FailureKind::TcpRefused,
+        FailureKind::TcpTimeout,
+        FailureKind::TcpUnreachable,
+        FailureKind::TcpError,
+        FailureKind::PartialReachability,
+        FailureKind::ProxyUnreachable,
+        FailureKind::ProxyAuthRequired,
+        FailureKind::ProxyDenied,
+        FailureKind::ProxyUpstreamFailed,
+        FailureKind::ProxyUnexpected,
+        FailureKind::TlsUntrusted,
+        FailureKind::TlsNameMismatch,
+        FailureKind::TlsExpired,
+        FailureKind::TlsNotYetValid,
+        FailureKind::TlsVersionUnsupported,
+        FailureKind::TlsHandshakeFailed,
+        FailureKind::TlsTimeout,
+        FailureKind::TlsClosed,
+        FailureKind::TlsIntercepted,
+        FailureKind::CertExpiringSoon,
+        FailureKind::ProtocolTimeout,
+        FailureKind::ProtocolUnexpected,
+        FailureKind::ProtocolLineTooLong,
+        FailureKind::ProtocolTooMuchData,
+        FailureKind::ProtocolClosed,
+        FailureKind::StarttlsMissing,
+        FailureKind::Xoauth2Missing,
+        FailureKind::HttpStatus,
+        FailureKind::OpenidInvalid,
+        FailureKind::EceUrlNotHttps,
+        FailureKind::OauthRefreshTokenExpired,
+        FailureKind::OauthGrantRevoked,
+        FailureKind::OauthSigninFrequency,
+        FailureKind::OauthRedirectUriMismatch,
+        FailureKind::OauthClientSecretInvalid,
+        FailureKind::OauthClientSecretExpired,
+        FailureKind::OauthAppNotFound,
+        FailureKind::OauthConsentMissing,
+        FailureKind::OauthAdminConsentRequired,
+        FailureKind::OauthMfaRequired,
+        FailureKind::OauthBadCredentials,
+        FailureKind::OauthConditionalAccess,
+        FailureKind::OauthSecurityDefaults,
+        FailureKind::OauthUserOrTenantNotFound,
+        FailureKind::OauthWrongCloud,
+        FailureKind::OauthInvalidScope,
+        FailureKind::OauthDeviceUserMismatch,
+        FailureKind::OauthRefreshTokenInvalid,
+        FailureKind::OauthTokenError,
+        FailureKind::TokenWrongUser,
+        FailureKind::TokenScopeMissing,
+        FailureKind::TokenWrongAudience,
+        FailureKind::TokenLifetimeUnexpected,
+        FailureKind::OfflineAccessMissing,
+        FailureKind::Xoauth2Rejected,
+        FailureKind::MailboxNotConnected,
+        FailureKind::SmtpAuthDisabledTenant,
+        FailureKind::SmtpAuthDisabledMailbox,
+        FailureKind::PopLoginRefused,
+        FailureKind::Xoauth2Malformed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::DnsNxdomain => "dns_nxdomain",
@@ -149,6 +287,36 @@ impl FailureKind {
             FailureKind::HttpStatus => "http_status",
             FailureKind::OpenidInvalid => "openid_invalid",
             FailureKind::EceUrlNotHttps => "ece_url_not_https",
+            FailureKind::OauthRefreshTokenExpired => "oauth_refresh_token_expired",
+            FailureKind::OauthGrantRevoked => "oauth_grant_revoked",
+            FailureKind::OauthSigninFrequency => "oauth_signin_frequency",
+            FailureKind::OauthRedirectUriMismatch => "oauth_redirect_uri_mismatch",
+            FailureKind::OauthClientSecretInvalid => "oauth_client_secret_invalid",
+            FailureKind::OauthClientSecretExpired => "oauth_client_secret_expired",
+            FailureKind::OauthAppNotFound => "oauth_app_not_found",
+            FailureKind::OauthConsentMissing => "oauth_consent_missing",
+            FailureKind::OauthAdminConsentRequired => "oauth_admin_consent_required",
+            FailureKind::OauthMfaRequired => "oauth_mfa_required",
+            FailureKind::OauthBadCredentials => "oauth_bad_credentials",
+            FailureKind::OauthConditionalAccess => "oauth_conditional_access",
+            FailureKind::OauthSecurityDefaults => "oauth_security_defaults",
+            FailureKind::OauthUserOrTenantNotFound => "oauth_user_or_tenant_not_found",
+            FailureKind::OauthWrongCloud => "oauth_wrong_cloud",
+            FailureKind::OauthInvalidScope => "oauth_invalid_scope",
+            FailureKind::OauthDeviceUserMismatch => "oauth_device_user_mismatch",
+            FailureKind::OauthRefreshTokenInvalid => "oauth_refresh_token_invalid",
+            FailureKind::OauthTokenError => "oauth_token_error",
+            FailureKind::TokenWrongUser => "token_wrong_user",
+            FailureKind::TokenScopeMissing => "token_scope_missing",
+            FailureKind::TokenWrongAudience => "token_wrong_audience",
+            FailureKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
+            FailureKind::OfflineAccessMissing => "offline_access_missing",
+            FailureKind::Xoauth2Rejected => "xoauth2_rejected",
+            FailureKind::MailboxNotConnected => "mailbox_not_connected",
+            FailureKind::SmtpAuthDisabledTenant => "smtp_auth_disabled_tenant",
+            FailureKind::SmtpAuthDisabledMailbox => "smtp_auth_disabled_mailbox",
+            FailureKind::PopLoginRefused => "pop_login_refused",
+            FailureKind::Xoauth2Malformed => "xoauth2_malformed",
         }
     }
 
@@ -233,8 +401,19 @@ impl FailureKind {
             FailureKind::EceUrlNotHttps => {
                 "the External Application URL must start with https:// (C2)".to_string()
             }
+            oauth => oauth_fix(oauth).to_string(),
         };
         format!("{fix}; needed by {who}")
+    }
+}
+
+impl FromStr for FailureKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown failure kind '{s}'"))
     }
 }
 
@@ -253,4 +432,38 @@ pub struct Finding {
     /// What was observed, e.g. "connection refused" or "reachable on 3 of 6 addresses".
     pub detail: String,
     pub hint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in FailureKind::ALL {
+            assert!(seen.insert(kind.as_str()), "duplicate {kind}");
+            assert_eq!(kind.as_str().parse::<FailureKind>(), Ok(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            // The collector accepts kinds of 1-64 characters of a-z, 0-9 and '_'.
+            assert!(kind.as_str().len() <= 64);
+            assert!(kind
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+        assert!("nope".parse::<FailureKind>().is_err());
+    }
+
+    #[test]
+    fn every_hint_names_a_checklist_item_and_who_needs_it() {
+        for check in CheckId::ALL.into_iter().chain(CheckId::OAUTH) {
+            for kind in FailureKind::ALL {
+                let hint = kind.hint(check, Role::Services, "host.example", 993);
+                assert!(hint.contains("(C"), "{kind}: {hint}");
+                assert!(hint.contains("; needed by "), "{kind}: {hint}");
+            }
+        }
+    }
 }

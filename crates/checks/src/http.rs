@@ -1,10 +1,11 @@
-//! The HTTPS dialog: one GET over an established TLS stream (hyper, HTTP/1.1), with the
-//! response head and body bounded and the whole exchange on the stage deadline.
+//! The HTTPS dialogs: one GET (the network checks) or one form POST (the OAuth token
+//! endpoint) over an established TLS stream (hyper, HTTP/1.1), with the response head and
+//! body bounded and the whole exchange on the stage deadline.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-use hyper::Request;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{ACCEPT, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -33,7 +34,13 @@ pub(crate) async fn get<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let exchange = exchange(stream, &req);
+    let target = Target {
+        host: req.host,
+        port: req.port,
+        path: req.path,
+        max_bytes: req.max_bytes,
+    };
+    let exchange = exchange(stream, &target, None);
     let (status, body) = match tokio::time::timeout_at(deadline, exchange).await {
         Err(_) => {
             return Err(StageError::new(
@@ -74,14 +81,62 @@ where
     }
 }
 
-async fn exchange<S>(stream: S, req: &HttpGet<'_>) -> Result<(u16, Bytes), StageError>
+/// A form POST: the body is `application/x-www-form-urlencoded` and may hold secrets, so it
+/// never appears in an error or a log line.
+pub(crate) struct HttpPost<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub path: &'a str,
+    pub form: &'a str,
+    pub max_bytes: usize,
+}
+
+/// POSTs a form and returns the status and the (bounded) body, whatever the status.
+pub(crate) async fn post_form<S>(
+    stream: S,
+    req: HttpPost<'_>,
+    deadline: Instant,
+) -> Result<(u16, Bytes), StageError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let target = Target {
+        host: req.host,
+        port: req.port,
+        path: req.path,
+        max_bytes: req.max_bytes,
+    };
+    let body = Bytes::copy_from_slice(req.form.as_bytes());
+    let exchange = exchange(stream, &target, Some(body));
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Err(_) => Err(StageError::new(
+            FailureKind::ProtocolTimeout,
+            format!("no complete HTTP response to POST {} in time", req.path),
+        )),
+        Ok(r) => r,
+    }
+}
+
+struct Target<'a> {
+    host: &'a str,
+    port: u16,
+    path: &'a str,
+    max_bytes: usize,
+}
+
+/// One request: a GET, or with `form` a POST of that urlencoded body.
+async fn exchange<S>(
+    stream: S,
+    req: &Target<'_>,
+    form: Option<Bytes>,
+) -> Result<(u16, Bytes), StageError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
         // Bounds the response head; hyper's floor is 8 KiB.
         .max_buf_size(req.max_bytes.max(8192))
-        .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(hyper_error)?;
     let host = if req.port == 443 {
@@ -89,16 +144,29 @@ where
     } else {
         format!("{}:{}", req.host, req.port)
     };
-    let request = Request::get(req.path)
+    let method = if form.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(req.path)
         .header(HOST, host)
         .header(USER_AGENT, concat!("eceprobe/", env!("CARGO_PKG_VERSION")))
-        .header(ACCEPT, "*/*")
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
+        .header(CONNECTION, "close");
+    builder = match form {
+        Some(_) => builder
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
+        None => builder.header(ACCEPT, "*/*"),
+    };
+    let request = builder
+        .body(Full::new(form.unwrap_or_default()))
         .map_err(|e| {
             StageError::new(
                 FailureKind::ProtocolUnexpected,
-                format!("cannot build GET {}: {e}", req.path),
+                format!("cannot build {method} {}: {e}", req.path),
             )
         })?;
     let work = async {

@@ -5,6 +5,9 @@
 //! reports a [`CheckReport`]: what each stage saw and took, and for a failure its kind
 //! ([`FailureKind`]) and a remediation hint naming the checklist item and the ECE process.
 //!
+//! The OAuth checks ([`oauth`]) grant a token as ECE does and log in with XOAUTH2 per
+//! mailbox, with the same stages and reports.
+//!
 //! This crate knows nothing of transport to a collector or of storage.
 
 pub mod catalog;
@@ -13,6 +16,7 @@ mod http;
 mod lines;
 mod mail;
 mod net;
+pub mod oauth;
 mod probe;
 mod report;
 mod settings;
@@ -21,10 +25,13 @@ pub mod tls;
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
 pub use failure::{FailureKind, Finding, Stage};
 pub use lines::LineLimits;
+pub use oauth::{
+    ClaimsReport, Grant, MailboxSpec, OAuthMailboxReport, OAuthTokenReport, Protocol, Secret,
+};
 pub use probe::Prober;
 pub use report::{
-    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Outcome, ProtocolInfo,
-    StageReport, SuiteReport, TlsInfo,
+    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, OAuthInfo, Outcome,
+    ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
 pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
 pub use tls::{Trust, TrustError, TrustOptions};

@@ -102,8 +102,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineStream<S> {
         }
     }
 
+    /// A new deadline for what follows (the next stage of the same dialog).
+    pub(crate) fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
     /// Sends one command line (CRLF added).
     pub(crate) async fn send(&mut self, line: &str) -> Result<(), StageError> {
+        self.send_shown(line, line).await
+    }
+
+    /// Sends a line that carries credentials: an error names it as `shown`, never the line.
+    pub(crate) async fn send_shown(&mut self, line: &str, shown: &str) -> Result<(), StageError> {
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
@@ -115,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineStream<S> {
             Err(_) => Err(self.timeout()),
             Ok(Err(e)) => Err(StageError::new(
                 FailureKind::ProtocolClosed,
-                format!("sending '{line}' failed: {e}"),
+                format!("sending '{shown}' failed: {e}"),
             )),
             Ok(Ok(())) => Ok(()),
         }

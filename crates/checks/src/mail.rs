@@ -1,5 +1,6 @@
 //! The mail dialogs: just enough IMAP, POP3 and SMTP to prove the server is Microsoft 365
-//! as ECE will meet it (greeting, capabilities, XOAUTH2 advertised), never logging in.
+//! as ECE will meet it (greeting, capabilities, XOAUTH2 advertised). The network checks
+//! never log in; the OAuth checks continue from the capabilities into `oauth::xoauth2`.
 
 use base64::Engine;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -10,14 +11,14 @@ use crate::net::truncate;
 use crate::report::ProtocolInfo;
 use crate::StageError;
 
-fn unexpected(what: &str, line: &str) -> StageError {
+pub(crate) fn unexpected(what: &str, line: &str) -> StageError {
     StageError::new(
         FailureKind::ProtocolUnexpected,
         format!("{what}: '{}'", truncate(line)),
     )
 }
 
-fn require_xoauth2(info: &ProtocolInfo, proto: &str) -> Result<(), StageError> {
+pub(crate) fn require_xoauth2(info: &ProtocolInfo, proto: &str) -> Result<(), StageError> {
     if info
         .sasl_mechanisms
         .iter()
@@ -80,6 +81,17 @@ pub(crate) async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
     info: &mut ProtocolInfo,
 ) -> Result<(), StageError> {
+    imap_capabilities(lines, info).await?;
+    // Polite close; the verdict does not wait for the reply.
+    let _ = lines.send("a2 LOGOUT").await;
+    require_xoauth2(info, "IMAP")
+}
+
+/// The IMAP greeting and `a1 CAPABILITY`: capabilities and SASL mechanisms into `info`.
+pub(crate) async fn imap_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut LineStream<S>,
+    info: &mut ProtocolInfo,
+) -> Result<(), StageError> {
     exchange_greeting(lines, info, "* OK", "IMAP").await?;
     lines.send("a1 CAPABILITY").await?;
     loop {
@@ -104,13 +116,21 @@ pub(crate) async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
         .filter_map(|c| c.strip_prefix("AUTH="))
         .map(String::from)
         .collect();
-    // Polite close; the verdict does not wait for the reply.
-    let _ = lines.send("a2 LOGOUT").await;
-    require_xoauth2(info, "IMAP")
+    Ok(())
 }
 
 /// POP3 over implicit TLS: `+OK` greeting, then `CAPA` must list `SASL ... XOAUTH2`.
 pub(crate) async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut LineStream<S>,
+    info: &mut ProtocolInfo,
+) -> Result<(), StageError> {
+    pop3_capabilities(lines, info).await?;
+    let _ = lines.send("QUIT").await;
+    require_xoauth2(info, "POP3")
+}
+
+/// The POP3 greeting and `CAPA`: capabilities and SASL mechanisms into `info`.
+pub(crate) async fn pop3_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
     info: &mut ProtocolInfo,
 ) -> Result<(), StageError> {
@@ -131,12 +151,11 @@ pub(crate) async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
         }
         info.capabilities.push(line);
     }
-    let _ = lines.send("QUIT").await;
-    require_xoauth2(info, "POP3")
+    Ok(())
 }
 
 /// One SMTP reply, possibly multi-line: the code and the text of each line.
-async fn smtp_reply<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn smtp_reply<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
 ) -> Result<(u16, Vec<String>), StageError> {
     let mut texts = Vec::new();
@@ -224,6 +243,17 @@ pub(crate) async fn smtp_secure<S: AsyncRead + AsyncWrite + Unpin>(
     info: &mut ProtocolInfo,
     helo_name: &str,
 ) -> Result<(), StageError> {
+    smtp_capabilities(lines, info, helo_name).await?;
+    let _ = lines.send("QUIT").await;
+    require_xoauth2(info, "SMTP")
+}
+
+/// `EHLO` after TLS: capabilities and the `AUTH` mechanisms into `info`.
+pub(crate) async fn smtp_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut LineStream<S>,
+    info: &mut ProtocolInfo,
+    helo_name: &str,
+) -> Result<(), StageError> {
     info.capabilities = ehlo(lines, helo_name).await?;
     info.sasl_mechanisms = info
         .capabilities
@@ -236,8 +266,7 @@ pub(crate) async fn smtp_secure<S: AsyncRead + AsyncWrite + Unpin>(
                 .then(|| words.map(String::from).collect())
         })
         .unwrap_or_default();
-    let _ = lines.send("QUIT").await;
-    require_xoauth2(info, "SMTP")
+    Ok(())
 }
 
 #[cfg(test)]

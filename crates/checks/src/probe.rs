@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
 
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Finding, Stage};
@@ -21,6 +22,9 @@ use crate::report::{
 use crate::settings::ProbeSettings;
 use crate::tls::Trust;
 use crate::{http, mail, StageError};
+
+mod single;
+pub(crate) use single::{conclude_single, new_report, Connected};
 
 /// Runs checks with one set of settings and trust. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -79,6 +83,7 @@ impl Prober {
             via_proxy: None,
             attempts: Vec::new(),
             used_address: None,
+            oauth: None,
         };
         if let Some((kind, detail)) = &spec.invalid {
             report.failure = Some(self.finding(spec, *kind, Stage::Dns, detail.clone()));
@@ -174,17 +179,7 @@ impl Prober {
 
     /// One address through every stage. Never returns early without saying why.
     async fn attempt(&self, spec: &CheckSpec, addr: SocketAddr, via_proxy: bool) -> AddressAttempt {
-        let mut run = Attempt {
-            out: AddressAttempt {
-                address: addr,
-                stages: Vec::new(),
-                tls: None,
-                protocol: None,
-                failure: None,
-                warnings: Vec::new(),
-            },
-            started: Instant::now(),
-        };
+        let mut run = Attempt::new(addr);
         if let Err((stage, err)) = self.stages(spec, addr, via_proxy, &mut run).await {
             run.end(stage, false);
             run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
@@ -245,36 +240,16 @@ impl Prober {
         info: &mut ProtocolInfo,
     ) -> Result<(), (Stage, StageError)> {
         let t = self.settings.timeouts;
-        let limits = self.settings.lines;
         let proto = |e| (Stage::Protocol, e);
         match &spec.dialog {
-            Dialog::Imap | Dialog::Pop3 => {
-                let tls = self.tls(spec, tcp, &[], run).await?;
-                let mut lines = LineStream::new(tls, limits, Instant::now() + t.protocol);
-                let r = if spec.dialog == Dialog::Imap {
-                    mail::imap(&mut lines, info).await
-                } else {
-                    mail::pop3(&mut lines, info).await
-                };
-                info.bytes_received = lines.received();
-                r.map_err(proto)
-            }
-            Dialog::Smtp => {
-                let helo = match local {
-                    Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
-                    Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
-                    None => "eceprobe.invalid".to_string(),
-                };
-                let mut plain = LineStream::new(tcp, limits, Instant::now() + t.protocol);
-                let r = mail::smtp_plain(&mut plain, info, &helo).await;
-                info.bytes_received = plain.received();
-                r.map_err(|e| (Stage::Starttls, e))?;
-                let tcp = plain.into_inner().map_err(|e| (Stage::Starttls, e))?;
-                run.end(Stage::Starttls, true);
-                let tls = self.tls(spec, tcp, &[], run).await?;
+            Dialog::Imap | Dialog::Pop3 | Dialog::Smtp => {
+                let (mut lines, helo) = self.mail_channel(spec, tcp, local, run, info).await?;
                 let before = info.bytes_received;
-                let mut lines = LineStream::new(tls, limits, Instant::now() + t.protocol);
-                let r = mail::smtp_secure(&mut lines, info, &helo).await;
+                let r = match spec.dialog {
+                    Dialog::Imap => mail::imap(&mut lines, info).await,
+                    Dialog::Pop3 => mail::pop3(&mut lines, info).await,
+                    _ => mail::smtp_secure(&mut lines, info, &helo).await,
+                };
                 info.bytes_received = before + lines.received();
                 r.map_err(proto)
             }
@@ -292,6 +267,42 @@ impl Prober {
                     .map_err(proto)
             }
         }
+    }
+
+    /// The secure channel of a mail dialog: TLS from the first byte (IMAP, POP3), or SMTP's
+    /// plain-text dialog up to STARTTLS (its own stage) and then TLS. Returns the TLS line
+    /// stream, on a fresh protocol deadline, and the name the client gives in EHLO.
+    async fn mail_channel(
+        &self,
+        spec: &CheckSpec,
+        tcp: TcpStream,
+        local: Option<SocketAddr>,
+        run: &mut Attempt,
+        info: &mut ProtocolInfo,
+    ) -> Result<(LineStream<TlsStream<TcpStream>>, String), (Stage, StageError)> {
+        let t = self.settings.timeouts;
+        let limits = self.settings.lines;
+        let helo = match local {
+            Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
+            Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+            None => "eceprobe.invalid".to_string(),
+        };
+        let tcp = if spec.dialog == Dialog::Smtp {
+            let mut plain = LineStream::new(tcp, limits, Instant::now() + t.protocol);
+            let r = mail::smtp_plain(&mut plain, info, &helo).await;
+            info.bytes_received = plain.received();
+            r.map_err(|e| (Stage::Starttls, e))?;
+            let tcp = plain.into_inner().map_err(|e| (Stage::Starttls, e))?;
+            run.end(Stage::Starttls, true);
+            tcp
+        } else {
+            tcp
+        };
+        let tls = self.tls(spec, tcp, &[], run).await?;
+        Ok((
+            LineStream::new(tls, limits, Instant::now() + t.protocol),
+            helo,
+        ))
     }
 
     async fn tls<S: AsyncRead + AsyncWrite + Unpin>(
@@ -402,13 +413,27 @@ fn conclude(report: &mut CheckReport, finding: impl Fn(FailureKind, Stage, Strin
 }
 
 /// Stage timing for one attempt: each stage's duration runs from the end of the previous.
-struct Attempt {
+pub(crate) struct Attempt {
     out: AddressAttempt,
     started: Instant,
 }
 
 impl Attempt {
-    fn end(&mut self, stage: Stage, ok: bool) {
+    fn new(address: SocketAddr) -> Attempt {
+        Attempt {
+            out: AddressAttempt {
+                address,
+                stages: Vec::new(),
+                tls: None,
+                protocol: None,
+                failure: None,
+                warnings: Vec::new(),
+            },
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) fn end(&mut self, stage: Stage, ok: bool) {
         let now = Instant::now();
         self.out.stages.push(StageReport {
             stage,
@@ -459,6 +484,7 @@ mod tests {
             via_proxy: None,
             attempts,
             used_address: None,
+            oauth: None,
         };
         conclude(&mut report, |kind, stage, detail| Finding {
             kind,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::CheckId;
 use crate::failure::{FailureKind, Finding, Stage};
+use crate::oauth::ClaimsReport;
 
 /// The verdict of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +110,34 @@ pub struct ProtocolInfo {
     pub bytes_received: u64,
 }
 
+/// What an OAuth check saw of the grant and the token: verdicts and non-secret claims only
+/// (no access token, refresh token or client secret is ever kept here).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthInfo {
+    /// The mailbox the check is for (the XOAUTH2 `user=`).
+    pub mailbox: String,
+    /// `refresh_token` (delegated, as ECE refreshes) or `client_credentials` (app-only).
+    pub grant: String,
+    /// The scopes requested from the token endpoint.
+    pub requested_scopes: Vec<String>,
+    /// The scopes the token endpoint says it granted (its `scope` field).
+    pub granted_scopes: Vec<String>,
+    /// The token endpoint's `expires_in`, in seconds: what ECE's timing relies on.
+    pub expires_in_s: Option<u64>,
+    /// Whether the answer carried a new refresh token (Microsoft rotates them on each use).
+    pub refresh_token_issued: Option<bool>,
+    /// The access token's decoded claims; None when it is not a JWT (Microsoft calls it
+    /// opaque) or for the login checks.
+    pub claims: Option<ClaimsReport>,
+    /// The token endpoint's `error` field, e.g. `invalid_grant`.
+    pub error: Option<String>,
+    /// The AADSTS number of the error (`error_codes[0]`).
+    pub aadsts: Option<u32>,
+    /// Microsoft's ids for a support case.
+    pub trace_id: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
 /// One resolved address, probed through every stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAttempt {
@@ -146,6 +175,9 @@ pub struct CheckReport {
     /// The attempt that represents the check: the first that passed, else the one that got
     /// furthest. Its TLS and protocol details are the check's.
     pub used_address: Option<SocketAddr>,
+    /// The OAuth checks: the grant and the token's non-secret claims. Never a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthInfo>,
 }
 
 impl CheckReport {
