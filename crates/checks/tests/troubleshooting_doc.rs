@@ -1,0 +1,103 @@
+//! docs/TROUBLESHOOTING.md stays complete: every failure kind the probe engine can report
+//! is in it, in backticks as reports print it, with a row in the index table that names
+//! the checklist items its hint names; and every link of the index leads to a heading.
+//!
+//! The collector's own kinds (`failing`, `missing`, `stale`, `slow`, `cert_expiring`,
+//! `intercepted`, `refresh_blocked_on_services`, `not_answered`) are not checked here: the
+//! collector has no list of them to iterate (its `FindingKind` has no `ALL`).
+
+use std::collections::BTreeSet;
+
+use eceprobe_checks::{CheckId, FailureKind, Role};
+
+fn doc() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/TROUBLESHOOTING.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The words of a text: runs of ASCII letters and digits.
+fn words(text: &str) -> BTreeSet<&str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The checklist items ("C9", "C10") inside the parentheses of a hint.
+fn items(hint: &str) -> BTreeSet<String> {
+    hint.split('(')
+        .skip(1)
+        .filter_map(|group| group.split_once(')').map(|(inside, _)| inside))
+        .flat_map(|inside| words(inside).into_iter())
+        .filter(|w| {
+            w.strip_prefix('C')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn every_failure_kind_is_documented_in_backticks() {
+    let doc = doc();
+    let missing: Vec<&str> = FailureKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|name| !doc.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/TROUBLESHOOTING.md does not mention: {missing:?}"
+    );
+}
+
+#[test]
+fn every_failure_kind_has_an_index_row_with_its_checklist_items() {
+    let doc = doc();
+    for kind in FailureKind::ALL {
+        let start = format!("| `{}` |", kind.as_str());
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no index row starting with {start}"));
+        let in_row = words(row);
+        // The items of a hint do not depend on the check, role, host or port.
+        let hint = kind.hint(CheckId::Imap, Role::Services, "host.example", 993);
+        for item in items(&hint) {
+            assert!(
+                in_row.contains(item.as_str()),
+                "{kind}: the hint names {item} but the index row does not: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_link_to_this_page_leads_to_a_heading() {
+    let doc = doc();
+    let headings: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|h| anchor(h.trim_start_matches('#')))
+        .collect();
+    let mut links = 0;
+    for part in doc.split("](#").skip(1) {
+        let target = part.split(')').next().unwrap_or_default();
+        assert!(
+            headings.contains(target),
+            "link #{target} leads to no heading"
+        );
+        links += 1;
+    }
+    assert!(links > 0, "the index links to the sections");
+}
