@@ -10,6 +10,8 @@ use eceprobe_checks::{
 };
 use serde::Deserialize;
 
+use crate::mailbox::Mailbox;
+
 /// `agent.toml`. Unknown keys are errors: a misspelt key silently ignored is a probe that
 /// does not test what the administrator thinks.
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +41,9 @@ pub struct FileConfig {
     /// `eceprobe-agent run`: the collector, identity, schedule and spool.
     #[serde(default)]
     pub run: crate::run_config::RunConfig,
+    /// `[[mailbox]]`: the OAuth checks of each mailbox ECE uses (see [`crate::mailbox`]).
+    #[serde(default)]
+    pub mailbox: Vec<crate::mailbox::MailboxConfig>,
 }
 
 /// Overrides of the cloud profile's host names.
@@ -126,6 +131,8 @@ pub struct Resolved {
     pub specs: Vec<CheckSpec>,
     pub settings: ProbeSettings,
     pub trust: TrustOptions,
+    /// The `[[mailbox]]` OAuth checks (secrets are read from their files at each run).
+    pub mailboxes: Vec<Mailbox>,
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -133,10 +140,15 @@ pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         error,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    })?;
+    // Secret files named relative to the configuration file are next to it.
+    if let Some(base) = path.parent() {
+        file.mailbox.iter_mut().for_each(|m| m.anchor_paths(base));
+    }
+    Ok(file)
 }
 
 fn read_pem(key: &str, path: &Path) -> Result<(String, String), ConfigError> {
@@ -162,11 +174,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         .tenant
         .or(file.tenant)
         .unwrap_or_else(|| "common".into());
-    let tenant_ok = !tenant.is_empty()
-        && tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if !tenant_ok {
+    if !crate::mailbox::valid_tenant(&tenant) {
         return Err(invalid(
             "tenant",
             format!("'{tenant}' is not a tenant id or domain (e.g. contoso.onmicrosoft.com, a GUID, or common)"),
@@ -195,6 +203,12 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         for name in file.checks.unwrap_or_default() {
             only.push(name.parse().map_err(|m: String| invalid("checks", m))?);
         }
+    }
+    // The mailbox checks run unless a filter names checks and none of them is an OAuth one.
+    let oauth_wanted = only.is_empty() || only.iter().any(|c| CheckId::OAUTH.contains(c));
+    let mut mailboxes = crate::mailbox::resolve(file.mailbox, &tenant, &hosts)?;
+    if !oauth_wanted {
+        mailboxes.clear();
     }
     if !only.is_empty() {
         if only.contains(&CheckId::EceUrl) && ece_url.is_none() {
@@ -271,6 +285,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         specs,
         settings,
         trust,
+        mailboxes,
     })
 }
 
@@ -303,6 +318,44 @@ mod tests {
             let err = parse(text).err().unwrap().to_string();
             assert!(err.contains(key), "{text:?} gave {err:?}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_refresh_token_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let rt = dir.path().join("support.refresh");
+        std::fs::write(&rt, "0.AX-refresh-token-value\n").unwrap();
+        std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "tenant = \"contoso.com\"\n[[mailbox]]\naddress = \"support@contoso.com\"\nclient_id = \"app\"\nrefresh_token_file = \"{}\"",
+            rt.display()
+        );
+        let err = parse(&text).err().unwrap().to_string();
+        assert!(
+            err.starts_with("mailbox[support@contoso.com].refresh_token_file: "),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("chmod 600 {}", rt.display())),
+            "{err}"
+        );
+        assert!(!err.contains("0.AX-refresh-token-value"), "{err}");
+        std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ok = parse(&text).unwrap();
+        assert_eq!(ok.mailboxes.len(), 1);
+        assert_eq!(
+            ok.mailboxes[0].tenant, "contoso.com",
+            "the top-level tenant"
+        );
+        // A filter that names no OAuth check leaves the mailboxes out.
+        let file: FileConfig = toml::from_str(&text).unwrap();
+        let only_imap = Overrides {
+            checks: vec![CheckId::Imap],
+            ..Overrides::default()
+        };
+        assert!(resolve(file, only_imap).unwrap().mailboxes.is_empty());
     }
 
     #[test]

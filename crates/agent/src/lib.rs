@@ -4,9 +4,11 @@
 //! service around them.
 
 pub mod config;
+pub mod mailbox;
 pub mod render;
 pub mod run;
 pub mod run_config;
+pub mod secret_file;
 mod wire;
 
 use std::path::Path;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use eceprobe_agent::{config, render, run, run_config};
+use eceprobe_agent::{config, mailbox, render, run, run_config};
 use eceprobe_checks::{CheckId, Cloud, Prober, Role, Trust};
 
 /// Exit codes shared by every one-shot command: schedulers and CI read them.
@@ -47,6 +47,9 @@ struct CheckArgs {
     /// Print the full report as JSON instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run the OAuth checks of this [[mailbox]] only (by address). Repeatable.
+    #[arg(long = "mailbox", value_name = "ADDRESS")]
+    mailboxes: Vec<String>,
 }
 
 #[derive(Args)]
@@ -106,7 +109,8 @@ struct ProbeArgs {
     /// Send HOST:PORT to other addresses, keeping HOST for TLS: HOST:PORT:ADDR[:PORT2][,...]. Repeatable.
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<String>,
-    /// Run only this check (login-https, outlook-https, imap, pop3, smtp, ece-url). Repeatable.
+    /// Run only this check (login-https, outlook-https, imap, pop3, smtp, ece-url; oauth-token,
+    /// oauth-imap, oauth-pop3 or oauth-smtp keeps the [[mailbox]] checks). Repeatable.
     #[arg(long = "only", value_name = "CHECK", value_parser = parse_check)]
     only: Vec<CheckId>,
 }
@@ -196,14 +200,41 @@ fn init_logging(level: &str) {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
-    let (_, cfg) = args.probe.resolve()?;
+    let (_, mut cfg) = args.probe.resolve()?;
+    if !args.mailboxes.is_empty() {
+        for wanted in &args.mailboxes {
+            if !cfg
+                .mailboxes
+                .iter()
+                .any(|m| m.address.eq_ignore_ascii_case(wanted))
+            {
+                anyhow::bail!(
+                    "--mailbox {wanted}: no [[mailbox]] with that address in the configuration"
+                );
+            }
+        }
+        cfg.mailboxes.retain(|m| {
+            args.mailboxes
+                .iter()
+                .any(|w| m.address.eq_ignore_ascii_case(w))
+        });
+    }
     let trust = Trust::new(&cfg.trust).context("trust")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let prober = Prober::new(cfg.settings, trust);
-    let report = runtime.block_on(prober.suite(&cfg.specs));
+    let report = runtime.block_on(async {
+        let mut report = prober.suite(&cfg.specs).await;
+        let started = std::time::Instant::now();
+        report
+            .checks
+            .extend(mailbox::probe_all(&prober, &cfg.mailboxes).await);
+        let extra = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        report.duration_us = report.duration_us.saturating_add(extra);
+        report
+    });
     if args.json {
         let doc = JsonOutput {
             agent_version: env!("CARGO_PKG_VERSION"),
@@ -262,7 +293,7 @@ fn run_agent(
             let _ = stopping.send(true);
         });
         let prober = Prober::new(cfg.settings, trust);
-        run::run(settings, prober, cfg.specs, shutdown).await
+        run::run_with_mailboxes(settings, prober, cfg.specs, cfg.mailboxes, shutdown).await
     })
 }
 

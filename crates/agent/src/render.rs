@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use eceprobe_checks::{CheckReport, Outcome, SuiteReport};
+use eceprobe_checks::{CheckId, CheckReport, OAuthInfo, Outcome, SuiteReport};
 
 fn duration(us: u64) -> String {
     if us >= 1_000_000 {
@@ -44,15 +44,68 @@ fn pass_detail(c: &CheckReport) -> String {
     parts.join(", ")
 }
 
+/// What an OAuth check found: for the token, whose it is, its scopes (or roles) and
+/// lifetime; for a login, that XOAUTH2 worked. Non-secret claims only.
+fn oauth_detail(c: &CheckReport, o: &OAuthInfo) -> String {
+    if c.check != CheckId::OauthToken {
+        let rest = pass_detail(c);
+        return match rest.is_empty() {
+            true => "XOAUTH2 login OK".to_string(),
+            false => format!("XOAUTH2 login OK, {rest}"),
+        };
+    }
+    let mut parts = Vec::new();
+    let claims = o.claims.as_ref();
+    match claims.and_then(|c| c.user.as_deref()) {
+        Some(user) => parts.push(format!("token user {user}")),
+        None if o.grant == "client_credentials" => parts.push("app-only token".to_string()),
+        None => parts.push("opaque token (no claims to show)".to_string()),
+    }
+    if let Some(claims) = claims {
+        if !claims.scopes.is_empty() {
+            parts.push(format!("scopes {}", claims.scopes.join(" ")));
+        }
+        if !claims.roles.is_empty() {
+            parts.push(format!("roles {}", claims.roles.join(" ")));
+        }
+    }
+    match (claims.and_then(|c| c.lifetime_s), o.expires_in_s) {
+        (Some(l), _) => parts.push(format!("lifetime {l} s")),
+        (None, Some(e)) => parts.push(format!("expires in {e} s")),
+        (None, None) => {}
+    }
+    if o.refresh_token_issued == Some(true) {
+        parts.push("refresh token rotated".to_string());
+    }
+    parts.join(", ")
+}
+
 fn detail(c: &CheckReport) -> String {
-    match (&c.failure, c.warnings.first()) {
-        (Some(f), _) => format!("{}: {}", f.kind, f.detail),
-        (None, Some(w)) => format!("{}: {}", w.kind, w.detail),
-        (None, None) => pass_detail(c),
+    match (&c.failure, c.warnings.first(), &c.oauth) {
+        (Some(f), _, _) => format!("{}: {}", f.kind, f.detail),
+        (None, Some(w), _) => format!("{}: {}", w.kind, w.detail),
+        (None, None, Some(o)) => oauth_detail(c, o),
+        (None, None, None) => pass_detail(c),
     }
 }
 
-/// The table plus hints.
+/// The TARGET column: the mailbox for the OAuth checks, host:port for the others.
+fn target(c: &CheckReport) -> String {
+    match &c.oauth {
+        Some(o) => o.mailbox.clone(),
+        None => c.target(),
+    }
+}
+
+/// Names the check in "What to do": the mailbox too for the OAuth checks.
+fn label(c: &CheckReport) -> String {
+    match &c.oauth {
+        Some(o) => format!("{} {}", c.check, o.mailbox),
+        None => c.check.to_string(),
+    }
+}
+
+/// The table plus hints. The OAuth checks come last (the caller appends them).
 pub fn table(report: &SuiteReport, heading: &str) -> String {
     let mut rows = vec![[
         "CHECK".to_string(),
@@ -69,7 +122,7 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
             .map_or("-".to_string(), |f| f.stage.to_string());
         rows.push([
             c.check.to_string(),
-            c.target(),
+            target(c),
             c.outcome.as_str().to_string(),
             stage,
             duration(c.duration_us),
@@ -117,7 +170,7 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
     if !problems.is_empty() {
         let _ = writeln!(out, "\nWhat to do:");
         for (c, f) in problems {
-            let _ = writeln!(out, "  {} ({}): {}", c.check, f.kind, f.hint);
+            let _ = writeln!(out, "  {} ({}): {}", label(c), f.kind, f.hint);
         }
     }
     out

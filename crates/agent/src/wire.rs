@@ -3,10 +3,19 @@
 //! the wire, so this mapping lives with the agent.
 
 use eceprobe_checks::{
-    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, Outcome,
+    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, OAuthInfo, Outcome,
     ProtocolInfo, StageReport, TlsInfo,
 };
 use eceprobe_proto::v1 as pb;
+
+/// The check's name on the wire: `imap`, ..., and for the OAuth checks one per mailbox,
+/// `oauth-imap/<mailbox>` (mailbox in lower case), so (agent, check) stays unique.
+pub fn check_name(report: &CheckReport) -> String {
+    match &report.oauth {
+        Some(o) => format!("{}/{}", report.check.as_str(), o.mailbox.to_lowercase()),
+        None => report.check.as_str().to_owned(),
+    }
+}
 
 /// The message for one check, numbered `seq`, started at `started_unix_ms`; `audit_id` is
 /// empty unless the collector ordered the run.
@@ -19,7 +28,7 @@ pub fn check_result(
     pb::CheckResult {
         seq,
         started_unix_ms,
-        check: report.check.as_str().to_owned(),
+        check: check_name(report),
         host: report.host.clone(),
         port: u32::from(report.port),
         outcome: outcome(report.outcome) as i32,
@@ -34,6 +43,31 @@ pub fn check_result(
             .map(|a| a.to_string())
             .unwrap_or_default(),
         audit_id: audit_id.to_owned(),
+        oauth: report.oauth.as_ref().map(oauth),
+    }
+}
+
+/// Verdicts and non-secret claims only: `OAuthInfo` holds no token by construction.
+fn oauth(o: &OAuthInfo) -> pb::OAuthInfo {
+    let claims = o.claims.clone().unwrap_or_default();
+    pb::OAuthInfo {
+        mailbox: o.mailbox.to_lowercase(),
+        grant: o.grant.clone(),
+        requested_scopes: o.requested_scopes.clone(),
+        granted_scopes: o.granted_scopes.clone(),
+        expires_in_s: o.expires_in_s.unwrap_or(0),
+        refresh_token_issued: o.refresh_token_issued.unwrap_or(false),
+        token_user: claims.user.unwrap_or_default(),
+        token_scopes: claims.scopes,
+        token_roles: claims.roles,
+        audience: claims.audience.unwrap_or_default(),
+        token_lifetime_s: claims.lifetime_s.unwrap_or(0),
+        error: o.error.clone().unwrap_or_default(),
+        aadsts: o.aadsts.unwrap_or(0),
+        trace_id: o.trace_id.clone().unwrap_or_default(),
+        correlation_id: o.correlation_id.clone().unwrap_or_default(),
+        token_tenant_id: claims.tenant_id.unwrap_or_default(),
+        token_app_id: claims.app_id.unwrap_or_default(),
     }
 }
 
@@ -118,5 +152,60 @@ fn protocol(p: &ProtocolInfo) -> pb::Protocol {
         http_status: p.http_status.map(u32::from).unwrap_or(0),
         token_endpoint: p.token_endpoint.clone().unwrap_or_default(),
         bytes_received: p.bytes_received,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eceprobe_checks::{CheckId, ClaimsReport};
+
+    fn report(check: CheckId, oauth: Option<OAuthInfo>) -> CheckReport {
+        CheckReport {
+            check,
+            host: "outlook.office365.com".into(),
+            port: 993,
+            outcome: Outcome::Pass,
+            failure: None,
+            warnings: Vec::new(),
+            duration_us: 1,
+            dns: None,
+            via_proxy: None,
+            attempts: Vec::new(),
+            used_address: None,
+            oauth,
+        }
+    }
+
+    #[test]
+    fn oauth_checks_are_named_per_mailbox_in_lower_case() {
+        assert_eq!(check_name(&report(CheckId::Imap, None)), "imap");
+        let info = OAuthInfo {
+            mailbox: "Support@Contoso.com".into(),
+            grant: "refresh_token".into(),
+            expires_in_s: Some(3599),
+            refresh_token_issued: Some(true),
+            claims: Some(ClaimsReport {
+                user: Some("ece-mail@contoso.com".into()),
+                scopes: vec!["IMAP.AccessAsUser.All".into()],
+                lifetime_s: Some(3600),
+                ..ClaimsReport::default()
+            }),
+            aadsts: None,
+            ..OAuthInfo::default()
+        };
+        let r = check_result(&report(CheckId::OauthImap, Some(info)), 7, 0, "");
+        assert_eq!(r.check, "oauth-imap/support@contoso.com");
+        let o = r.oauth.unwrap();
+        assert_eq!(o.mailbox, "support@contoso.com");
+        assert_eq!(o.token_user, "ece-mail@contoso.com");
+        assert_eq!(
+            (o.expires_in_s, o.token_lifetime_s, o.aadsts),
+            (3599, 3600, 0)
+        );
+        assert!(o.refresh_token_issued);
+        assert!(check_result(&report(CheckId::Smtp, None), 1, 0, "")
+            .oauth
+            .is_none());
     }
 }

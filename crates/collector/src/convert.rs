@@ -1,12 +1,10 @@
 //! From the wire to storage rows, validating what an agent sent. Every rejection says what
 //! was wrong in terms the agent's operator can act on.
 
-use std::str::FromStr;
-
-use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
+use crate::checkname::{CheckName, CheckNameError};
 use crate::gaps::{AgentView, CheckView};
 use crate::store::{AgentRecord, CheckState, KnownAgent, NewResult};
 
@@ -32,8 +30,9 @@ pub enum InvalidInput {
         seq: u64,
         previous: u64,
     },
-    #[error("batch: result seq {seq} names unknown check '{check}'")]
-    UnknownCheck { seq: u64, check: String },
+    /// An unknown check, or a malformed OAuth name (`oauth-imap/<mailbox>`).
+    #[error("batch: result seq {seq}: {problem}")]
+    CheckName { seq: u64, problem: CheckNameError },
     #[error("batch: result seq {seq} has no outcome")]
     NoOutcome { seq: u64 },
     #[error("batch: result seq {seq} has warning kind '{kind}'; kinds are 1-64 characters of a-z, 0-9 and '_'")]
@@ -99,7 +98,7 @@ pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, Inva
     })
 }
 
-/// Checks a batch (size, order, check ids, outcomes) and turns it into rows. The whole batch
+/// Checks a batch (size, order, check names, outcomes) and turns it into rows. The whole batch
 /// is refused on the first problem: a partial store would leave a hole the agent never
 /// resends.
 pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInput> {
@@ -120,10 +119,10 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             });
         }
         previous = r.seq;
-        if CheckId::from_str(&r.check).is_err() {
-            return Err(InvalidInput::UnknownCheck {
+        if let Err(problem) = CheckName::parse(&r.check) {
+            return Err(InvalidInput::CheckName {
                 seq: r.seq,
-                check: r.check.chars().take(MAX_ID).collect(),
+                problem,
             });
         }
         let outcome = match Outcome::try_from(r.outcome) {
@@ -211,10 +210,10 @@ pub fn agent_view(known: &KnownAgent) -> AgentView {
     }
 }
 
-/// A check's latest state as the gap engine sees it; None for a check this collector does
-/// not know (ingest refuses those, so only an older database could hold one).
+/// A check's latest state as the gap engine sees it; None for a name this collector does
+/// not accept (ingest refuses those, so only an older database could hold one).
 pub fn check_view(r: &CheckState) -> Option<CheckView> {
-    let check = CheckId::from_str(&r.check).ok()?;
+    let check = CheckName::parse(&r.check).ok()?;
     Some(CheckView {
         agent_id: r.agent_id.clone(),
         check,
@@ -276,6 +275,57 @@ mod tests {
             batch_rows(&big),
             Err(InvalidInput::BatchTooLarge(501))
         ));
+    }
+
+    #[test]
+    fn oauth_names_are_accepted_per_mailbox_and_bad_ones_refused_by_name() {
+        let good = [
+            result(1, "imap"),
+            result(2, "oauth-token/ece-mail@contoso.com"),
+            result(3, "oauth-imap/ece-mail@contoso.com"),
+            result(4, "oauth-pop3/support+eu@mail.contoso.co.uk"),
+            result(5, "oauth-smtp/ece-mail@contoso.com"),
+        ];
+        let rows = batch_rows(&good).unwrap();
+        assert_eq!(rows[1].check, "oauth-token/ece-mail@contoso.com");
+        for (name, expect) in [
+            ("oauth-imap", "oauth-imap is per mailbox"),
+            ("imap/ece-mail@contoso.com", "only the OAuth checks"),
+            ("oauth-imap/ECE-Mail@contoso.com", "lower case"),
+            ("oauth-imap/a@b@contoso.com", "exactly one '@'"),
+            ("oauth-imap/<img src=x>@contoso.com", "before the '@'"),
+            ("oauth-imap/x@contoso.com/../../etc", "after the '@'"),
+            ("oauth-ftp/x@contoso.com", "unknown check"),
+        ] {
+            let mut batch = good.to_vec();
+            batch.push(result(6, name));
+            let err = batch_rows(&batch).unwrap_err();
+            assert!(
+                matches!(err, InvalidInput::CheckName { seq: 6, .. }),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(expect), "{name}: {text}");
+            assert!(text.contains(&format!("'{name}'")), "names it: {text}");
+        }
+    }
+
+    #[test]
+    fn check_views_carry_the_mailbox() {
+        let state = |check: &str| CheckState {
+            agent_id: "svc".into(),
+            check: check.into(),
+            seq: 1,
+            outcome: "fail".into(),
+            failure_kind: None,
+            warning_kinds: Vec::new(),
+            duration_us: 0,
+            received_unix_ms: 0,
+        };
+        let v = check_view(&state("oauth-imap/ece-mail@contoso.com")).unwrap();
+        assert_eq!(v.check.mailbox(), Some("ece-mail@contoso.com"));
+        assert!(check_view(&state("oauth-imap")).is_none());
+        assert!(check_view(&state("ftp")).is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`audits`]: connectivity audits: ordering every connected agent, deciding who
 //!   answered, closing at the deadline, and the audit's verdicts, gaps and diff.
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
+//! - [`checkname`]: check names (`imap`, `oauth-imap/<mailbox>`): the one parser.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
 //! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
@@ -22,6 +23,7 @@
 
 pub mod audits;
 pub mod auth;
+pub mod checkname;
 pub mod civil;
 pub mod config;
 pub mod convert;

@@ -3,9 +3,6 @@
 
 mod audits;
 
-use std::str::FromStr;
-
-use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
@@ -17,6 +14,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::audits::Audits;
+use crate::checkname::CheckName;
 use crate::gaps::Tracker;
 use crate::store::{
     GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
@@ -125,13 +123,13 @@ fn gap_filter(
     })
 }
 
-fn check_filter(check: &str) -> Result<Option<CheckId>, Status> {
+fn check_filter(check: &str) -> Result<Option<CheckName>, Status> {
     if check.is_empty() {
         return Ok(None);
     }
-    CheckId::from_str(check)
+    CheckName::parse(check)
         .map(Some)
-        .map_err(Status::invalid_argument)
+        .map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -233,7 +231,7 @@ impl Query for QueryService {
         };
         let results = self
             .store
-            .history(&req.agent_id, check.as_str(), limit)
+            .history(&req.agent_id, &check.to_string(), limit)
             .await
             .map_err(storage)?
             .iter()

@@ -139,6 +139,7 @@ pub fn check_result(seq: u64, check: &str, started_unix_ms: i64, fail: bool) -> 
         used_address: if fail { "" } else { ADDRESSES[0] }.into(),
         attempts,
         audit_id: String::new(),
+        oauth: None,
     }
 }
 

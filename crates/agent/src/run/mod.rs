@@ -16,6 +16,7 @@ use eceprobe_proto::v1::Hello;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
+use crate::mailbox::Mailbox;
 use schedule::Schedule;
 use spool_link::SharedSpool;
 use uplink::Uplink;
@@ -40,11 +41,23 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Runs until `shutdown` turns true.
+/// Runs until `shutdown` turns true: the suite only (see [`run_with_mailboxes`]).
 pub async fn run(
     settings: RunSettings,
     prober: Prober,
     specs: Vec<CheckSpec>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    run_with_mailboxes(settings, prober, specs, Vec::new(), shutdown).await
+}
+
+/// Runs until `shutdown` turns true: each cycle (interval or audit) runs the suite, then
+/// every mailbox's OAuth checks.
+pub async fn run_with_mailboxes(
+    settings: RunSettings,
+    prober: Prober,
+    specs: Vec<CheckSpec>,
+    mailboxes: Vec<Mailbox>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
@@ -70,6 +83,7 @@ pub async fn run(
         agent = %settings.hello.agent_id,
         collector = %settings.collector,
         interval_s = settings.interval.as_secs(),
+        mailboxes = mailboxes.len(),
         spool = %settings.spool_dir.display(),
         "agent running"
     );
@@ -77,6 +91,7 @@ pub async fn run(
     let schedule = Schedule {
         prober,
         specs,
+        mailboxes,
         interval: settings.interval,
         spool: spool.clone(),
     };

@@ -1,4 +1,4 @@
-//! The probe schedule: the whole suite every interval (jittered, so a fleet does not fire at
+//! The probe schedule: the whole suite (then each `[[mailbox]]`'s OAuth checks) every interval (jittered, so a fleet does not fire at
 //! once), and at once when the collector orders an audit. Every result is numbered and
 //! written to the spool before the uplink may send it.
 
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::{jittered, unit_random};
 use super::spool_link::SharedSpool;
 use super::stopped;
+use crate::mailbox::{self, Mailbox};
 use crate::wire;
 
 /// How far each interval may move from the configured one.
@@ -27,6 +28,8 @@ pub struct AuditOrder {
 pub struct Schedule {
     pub prober: Prober,
     pub specs: Vec<CheckSpec>,
+    /// The OAuth checks, after the suite in each cycle.
+    pub mailboxes: Vec<Mailbox>,
     pub interval: Duration,
     pub spool: SharedSpool,
 }
@@ -57,7 +60,10 @@ impl Schedule {
     /// One run of the suite, spooled as one batch.
     async fn cycle(&self, audit_id: &str) {
         let started_unix_ms = now_ms();
-        let report = self.prober.suite(&self.specs).await;
+        let mut report = self.prober.suite(&self.specs).await;
+        report
+            .checks
+            .extend(mailbox::probe_all(&self.prober, &self.mailboxes).await);
         let failing = report.checks.iter().filter(|c| c.failure.is_some()).count();
         let audit_id = audit_id.to_owned();
         let checks = report.checks;

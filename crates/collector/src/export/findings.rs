@@ -2,10 +2,14 @@
 //! the TAC checklist) it breaks and what to do. A failing check carries the probe engine's
 //! hint (`FailureKind::hint`, which names the item); the kinds the collector finds on its
 //! own (missing, stale, not answered, and the warnings) get the texts written here, so every
-//! export format says the same thing.
+//! export format says the same thing. The OAuth warnings (`token_lifetime_unexpected`,
+//! `offline_access_missing`) are probe kinds: they get the probe engine's hint too, with the
+//! check's mailbox filled in.
 
-use eceprobe_checks::{CheckId, Role};
+use eceprobe_checks::{FailureKind, Role};
 use eceprobe_proto::v1::{AuditServer, AuditVerdict, Gap};
+
+use crate::checkname::CheckName;
 
 /// The checklist item(s) a finding breaks and the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,9 +80,32 @@ fn items_in(hint: &str) -> String {
 
 /// What process needs the check on this server's role, when both names are known.
 fn needed_by(check: &str, role: &str) -> Option<&'static str> {
-    let check: CheckId = check.parse().ok()?;
+    let check = CheckName::parse(check).ok()?;
     let role: Role = role.parse().ok()?;
-    Some(check.needed_by(role))
+    Some(check.id().needed_by(role))
+}
+
+/// The probe engine's hint for a probe kind on this check, for a finding whose verdict
+/// carries none (a warning, or a failing verdict without its hint); `<mailbox>` filled in.
+fn engine_hint(
+    kind: &str,
+    check: &str,
+    server: Option<&AuditServer>,
+    host: &str,
+    port: u16,
+) -> Option<String> {
+    let kind: FailureKind = kind.parse().ok()?;
+    let name = CheckName::parse(check).ok()?;
+    let role = server
+        .and_then(|s| s.role.parse().ok())
+        .unwrap_or(Role::Both);
+    let hint = kind.hint(name.id(), role, host, port);
+    Some(match name.mailbox() {
+        Some(m) => hint
+            .replace("<mailbox>", m)
+            .replace("<token user>", "the token's user"),
+        None => hint,
+    })
 }
 
 fn with_needed_by(fix: String, check: &str, server: Option<&AuditServer>) -> String {
@@ -107,6 +134,24 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         return Remedy {
             checklist_item: item,
             fix: hint.to_owned(),
+        };
+    }
+    // A mailbox's failing check without its verdict's hint (the detail is the kind), and
+    // the OAuth warnings (the finding's kind is the probe's): the probe engine's hint.
+    let is_oauth = CheckName::parse(check).is_ok_and(|n| n.is_oauth());
+    let probe_kind = match gap.kind.as_str() {
+        "failing" if is_oauth => Some(gap.detail.as_str()),
+        k @ ("token_lifetime_unexpected" | "offline_access_missing") => Some(k),
+        _ => None,
+    };
+    let (target_host, port) = verdict
+        .and_then(|v| v.target.rsplit_once(':'))
+        .map(|(h, p)| (h, p.parse().unwrap_or(0)))
+        .unwrap_or(("the endpoint", 0));
+    if let Some(fix) = probe_kind.and_then(|k| engine_hint(k, check, server, target_host, port)) {
+        return Remedy {
+            checklist_item: items_in(&fix),
+            fix,
         };
     }
     let (item, fix) = match gap.kind.as_str() {
@@ -198,5 +243,104 @@ mod tests {
             "C9 (URLs: *.office365.com and login.microsoftonline.com); C10 (ports: TCP 443, 587, 993 and 995 from both server kinds)"
         );
         assert_eq!(checklist_long(""), "");
+    }
+
+    fn server(role: &str) -> AuditServer {
+        AuditServer {
+            agent_id: "svc-1".into(),
+            role: role.into(),
+            ..AuditServer::default()
+        }
+    }
+
+    fn gap(check: &str, severity: &str, kind: &str, detail: &str) -> Gap {
+        Gap {
+            agent_id: "svc-1".into(),
+            check: check.into(),
+            severity: severity.into(),
+            kind: kind.into(),
+            detail: detail.into(),
+            ..Gap::default()
+        }
+    }
+
+    #[test]
+    fn every_oauth_hint_names_its_checklist_items() {
+        use eceprobe_checks::CheckId;
+        // The OAuth kinds are declared last, from the refresh token's expiry on.
+        let oauth = FailureKind::ALL
+            .into_iter()
+            .skip_while(|k| *k != FailureKind::OauthRefreshTokenExpired);
+        for kind in oauth {
+            let hint = kind.hint(
+                CheckId::OauthImap,
+                Role::Services,
+                "outlook.office365.com",
+                993,
+            );
+            let items = items_in(&hint);
+            assert!(!items.is_empty(), "{kind}: {hint}");
+            assert!(
+                items.split(", ").all(|i| checklist_title(i).is_some()),
+                "{kind}: {items}"
+            );
+        }
+    }
+
+    #[test]
+    fn oauth_findings_take_their_item_from_the_hint() {
+        let name = "oauth-imap/ece-mail@contoso.com";
+        let hint = FailureKind::MailboxNotConnected
+            .hint(
+                eceprobe_checks::CheckId::OauthImap,
+                Role::Services,
+                "outlook.office365.com",
+                993,
+            )
+            .replace("<mailbox>", "ece-mail@contoso.com");
+        let verdict = AuditVerdict {
+            check: name.into(),
+            outcome: "fail".into(),
+            failure_kind: "mailbox_not_connected".into(),
+            stage: "login".into(),
+            hint: hint.clone(),
+            target: "outlook.office365.com:993".into(),
+            ..AuditVerdict::default()
+        };
+        let failing = gap(name, "gap", "failing", "mailbox_not_connected");
+        let r = remedy(&failing, Some(&server("services")), Some(&verdict));
+        assert_eq!(r.checklist_item, "C5, C6, C7");
+        assert_eq!(r.fix, hint);
+        // Without the verdict's hint: the probe engine's, for this mailbox.
+        let r = remedy(&failing, Some(&server("services")), None);
+        assert_eq!(r.checklist_item, "C5, C6, C7");
+        assert!(
+            r.fix.contains("-Identity ece-mail@contoso.com"),
+            "{}",
+            r.fix
+        );
+        assert!(
+            !r.fix.contains("<mailbox>") && !r.fix.contains("<token user>"),
+            "{}",
+            r.fix
+        );
+        // The OAuth warnings.
+        let token = "oauth-token/ece-mail@contoso.com";
+        for kind in ["token_lifetime_unexpected", "offline_access_missing"] {
+            let r = remedy(
+                &gap(token, "warning", kind, kind),
+                Some(&server("services")),
+                None,
+            );
+            assert_eq!(r.checklist_item, "C3", "{kind}: {}", r.fix);
+            assert!(r.fix.contains("needed by token refresh"), "{}", r.fix);
+        }
+        // Missing and stale name the mailbox's check and who needs it.
+        let r = remedy(
+            &gap(name, "gap", "stale", ""),
+            Some(&server("services")),
+            None,
+        );
+        assert_eq!(r.checklist_item, "C8");
     }
 }

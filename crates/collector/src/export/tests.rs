@@ -228,3 +228,81 @@ fn markdown_opens_with_the_summary_and_tables_hold_hostile_cells() {
     let text = render(&first, Format::Markdown);
     assert!(text.contains("first audit of this scope"), "{text}");
 }
+
+#[test]
+fn oauth_findings_get_their_checklist_items_in_the_exports() {
+    use eceprobe_checks::{FailureKind, Role};
+    use eceprobe_proto::v1::{AuditVerdict, Gap};
+    let imap = "oauth-imap/ece-mail@contoso.com";
+    let token = "oauth-token/ece-mail@contoso.com";
+    let fix = FailureKind::MailboxNotConnected
+        .hint(
+            CheckId::OauthImap,
+            Role::Services,
+            "outlook.office365.com",
+            993,
+        )
+        .replace("<mailbox>", "ece-mail@contoso.com");
+    let mut report = sample();
+    report.servers[0].verdicts.push(AuditVerdict {
+        check: imap.into(),
+        outcome: "fail".into(),
+        failure_kind: "mailbox_not_connected".into(),
+        stage: "login".into(),
+        detail: "NO [AUTHORIZATIONFAILED] cannot open mailbox".into(),
+        hint: fix.clone(),
+        seq: 41,
+        target: "outlook.office365.com:993".into(),
+    });
+    report.servers[0].verdicts.push(AuditVerdict {
+        check: token.into(),
+        outcome: "warn".into(),
+        seq: 42,
+        target: "login.microsoftonline.com:443".into(),
+        ..AuditVerdict::default()
+    });
+    let gap = |check: &str, severity: &str, kind: &str, detail: &str| Gap {
+        deployment: "prod".into(),
+        agent_id: "svc-1".into(),
+        check: check.into(),
+        severity: severity.into(),
+        kind: kind.into(),
+        detail: detail.into(),
+        ..Gap::default()
+    };
+    report
+        .gaps
+        .push(gap(imap, "gap", "failing", "mailbox_not_connected"));
+    let lifetime = "token_lifetime_unexpected";
+    report.gaps.push(gap(token, "warning", lifetime, lifetime));
+
+    let text = render(&report, Format::Csv);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let find = |check: &str| {
+        rows.iter()
+            .find(|r| &r[col("check")] == check)
+            .unwrap_or_else(|| panic!("no row {check} in {text}"))
+    };
+    let row = find(imap);
+    assert_eq!(&row[col("gap_kind")], "failing");
+    assert_eq!(&row[col("checklist_item")], "C5, C6, C7");
+    assert_eq!(&row[col("fix")], fix);
+    let row = find(token);
+    assert_eq!(&row[col("gap_kind")], lifetime);
+    assert_eq!(&row[col("checklist_item")], "C3");
+    assert!(
+        row[col("fix")].contains("60-minute token lifetime policy"),
+        "{text}"
+    );
+
+    let md = render(&report, Format::Markdown);
+    assert!(
+        md.contains("C5 (mailbox: SMTP AUTH and IMAP or POP3 enabled)"),
+        "{md}"
+    );
+    let html = render(&report, Format::Html);
+    assert!(html.contains("ece-mail@contoso.com"), "{html}");
+}

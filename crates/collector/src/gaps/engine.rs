@@ -1,12 +1,18 @@
 //! The gap engine: from each agent's latest results and the policy, what is missing, failing
 //! or stale (gaps) and what is degraded (warnings). Pure: no storage, no clock of its own.
+//!
+//! The OAuth checks of a mailbox (`oauth-imap/<mailbox>`, see [`crate::checkname`]) are
+//! required wherever they are reported, whatever the role: the administrator configured the
+//! mailbox because ECE uses it. Their failure is a gap, they go stale with their agent, and
+//! they are never missing (the mailboxes are known only from what the agent reports).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eceprobe_checks::{CheckId, Role};
 use serde::Serialize;
 
 use super::policy::Policy;
+use crate::checkname::CheckName;
 
 /// What the engine needs to know of an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +29,7 @@ pub struct AgentView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckView {
     pub agent_id: String,
-    pub check: CheckId,
+    pub check: CheckName,
     /// "pass", "warn" or "fail".
     pub outcome: String,
     pub failure_kind: Option<String>,
@@ -51,6 +57,10 @@ pub enum FindingKind {
     Slow,
     CertExpiring,
     Intercepted,
+    /// OAuth: the access token does not live the 60 minutes the checklist expects (C3).
+    TokenLifetimeUnexpected,
+    /// OAuth: the grant returned no new refresh token; `offline_access` is missing (C3).
+    OfflineAccessMissing,
     /// The token endpoint works from an application server but not from a services server
     /// of the same deployment: creation works, refresh (which runs there) will not (C8).
     RefreshBlockedOnServices,
@@ -75,8 +85,22 @@ impl FindingKind {
             FindingKind::Slow => "slow",
             FindingKind::CertExpiring => "cert_expiring",
             FindingKind::Intercepted => "intercepted",
+            FindingKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
+            FindingKind::OfflineAccessMissing => "offline_access_missing",
             FindingKind::RefreshBlockedOnServices => "refresh_blocked_on_services",
         }
+    }
+
+    /// The warning finding a probe's warning kind gives, on any check; None for a kind
+    /// that is shown on the check but is not a finding. The one table of them.
+    pub fn of_warning(kind: &str) -> Option<FindingKind> {
+        Some(match kind {
+            "tls_intercepted" => FindingKind::Intercepted,
+            "cert_expiring_soon" => FindingKind::CertExpiring,
+            "token_lifetime_unexpected" => FindingKind::TokenLifetimeUnexpected,
+            "offline_access_missing" => FindingKind::OfflineAccessMissing,
+            _ => return None,
+        })
     }
 }
 
@@ -85,7 +109,7 @@ impl FindingKind {
 pub struct GapFinding {
     pub deployment: String,
     pub agent_id: String,
-    pub check: CheckId,
+    pub check: CheckName,
     pub severity: Severity,
     pub kind: FindingKind,
     pub detail: String,
@@ -116,6 +140,10 @@ pub fn evaluate(
             detail,
         };
         let required = policy.required(agent.role);
+        let reported: BTreeMap<&CheckName, &CheckView> = by_agent
+            .get(agent.agent_id.as_str())
+            .map(|v| v.iter().map(|c| (&c.check, *c)).collect())
+            .unwrap_or_default();
         let interval = match agent.probe_interval_s {
             0 => DEFAULT_INTERVAL_S,
             s => s,
@@ -130,28 +158,37 @@ pub fn evaluate(
                 stale_ms / 1000,
                 policy.stale_after_intervals
             );
-            for check in &required {
+            // The role's checks and the mailboxes' checks it reported.
+            let stale: BTreeSet<CheckName> = required
+                .iter()
+                .map(|c| CheckName::from(*c))
+                .chain(
+                    reported
+                        .keys()
+                        .filter(|c| c.is_oauth())
+                        .map(|c| (*c).clone()),
+                )
+                .collect();
+            for check in stale {
                 let detail = detail.clone();
-                out.push(finding(*check, Severity::Gap, FindingKind::Stale, detail));
+                out.push(finding(check, Severity::Gap, FindingKind::Stale, detail));
             }
             continue;
         }
         live.push(agent);
-        let reported: BTreeMap<CheckId, &CheckView> = by_agent
-            .get(agent.agent_id.as_str())
-            .map(|v| v.iter().map(|c| (c.check, *c)).collect())
-            .unwrap_or_default();
         // A new agent gets the stale window to report everything before a check counts
         // as missing: its first probe cycle is still running.
         let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
         for check in required.iter().filter(|_| !settling) {
-            if !reported.contains_key(check) {
+            let check = CheckName::from(*check);
+            if !reported.contains_key(&check) {
                 let detail = "never reported".to_string();
-                out.push(finding(*check, Severity::Gap, FindingKind::Missing, detail));
+                out.push(finding(check, Severity::Gap, FindingKind::Missing, detail));
             }
         }
         for (check, c) in &reported {
-            let is_required = required.contains(check);
+            // A mailbox's OAuth check is required by being configured.
+            let is_required = check.is_oauth() || required.contains(&check.id());
             if c.outcome == "fail" {
                 let kind = c.failure_kind.clone().unwrap_or_else(|| "failed".into());
                 let (severity, detail) = match is_required {
@@ -161,21 +198,28 @@ pub fn evaluate(
                         format!("{kind} (not required by the policy)"),
                     ),
                 };
-                out.push(finding(*check, severity, FindingKind::Failing, detail));
+                out.push(finding(
+                    (*check).clone(),
+                    severity,
+                    FindingKind::Failing,
+                    detail,
+                ));
                 continue;
             }
             for w in &c.warning_kinds {
-                let kind = match w.as_str() {
-                    "tls_intercepted" => FindingKind::Intercepted,
-                    "cert_expiring_soon" => FindingKind::CertExpiring,
-                    _ => continue,
-                };
-                out.push(finding(*check, Severity::Warning, kind, w.clone()));
+                if let Some(kind) = FindingKind::of_warning(w) {
+                    out.push(finding(
+                        (*check).clone(),
+                        Severity::Warning,
+                        kind,
+                        w.clone(),
+                    ));
+                }
             }
             if u128::from(c.duration_us) > policy.slow.as_micros() {
                 let detail = format!("{} ms", c.duration_us / 1000);
                 out.push(finding(
-                    *check,
+                    (*check).clone(),
                     Severity::Warning,
                     FindingKind::Slow,
                     detail,
@@ -197,7 +241,7 @@ fn refresh_findings(
     let login = |a: &AgentView| {
         by_agent
             .get(a.agent_id.as_str())
-            .and_then(|v| v.iter().find(|c| c.check == CheckId::LoginHttps))
+            .and_then(|v| v.iter().find(|c| c.check.id() == CheckId::LoginHttps))
             .map(|c| c.outcome != "fail")
     };
     let mut out = Vec::new();
@@ -214,7 +258,7 @@ fn refresh_findings(
             out.push(GapFinding {
                 deployment: services.deployment.clone(),
                 agent_id: services.agent_id.clone(),
-                check: CheckId::LoginHttps,
+                check: CheckId::LoginHttps.into(),
                 severity: Severity::Gap,
                 kind: FindingKind::RefreshBlockedOnServices,
                 detail: format!(
@@ -247,7 +291,7 @@ mod tests {
     fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
         CheckView {
             agent_id: agent.into(),
-            check,
+            check: check.into(),
             outcome: outcome.into(),
             failure_kind: (outcome == "fail").then(|| "tcp_refused".to_string()),
             warning_kinds: Vec::new(),
@@ -268,10 +312,10 @@ mod tests {
         .collect()
     }
 
-    fn gaps(f: &[GapFinding]) -> Vec<(String, CheckId, FindingKind)> {
+    fn gaps(f: &[GapFinding]) -> Vec<(String, CheckName, FindingKind)> {
         f.iter()
             .filter(|g| g.severity == Severity::Gap)
-            .map(|g| (g.agent_id.clone(), g.check, g.kind))
+            .map(|g| (g.agent_id.clone(), g.check.clone(), g.kind))
             .collect()
     }
 
@@ -284,6 +328,8 @@ mod tests {
             FindingKind::Slow,
             FindingKind::CertExpiring,
             FindingKind::Intercepted,
+            FindingKind::TokenLifetimeUnexpected,
+            FindingKind::OfflineAccessMissing,
             FindingKind::RefreshBlockedOnServices,
         ] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
@@ -315,11 +361,11 @@ mod tests {
         let mut checks = all_pass("svc");
         checks[2] = check("svc", CheckId::Imap, "fail");
         let mut app = all_pass("app");
-        app.retain(|c| c.check != CheckId::Pop3);
+        app.retain(|c| c.check.id() != CheckId::Pop3);
         checks.extend(app);
         let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
-        assert!(found.contains(&("svc".into(), CheckId::Imap, FindingKind::Failing)));
-        assert!(found.contains(&("app".into(), CheckId::Pop3, FindingKind::Missing)));
+        assert!(found.contains(&("svc".into(), CheckId::Imap.into(), FindingKind::Failing)));
+        assert!(found.contains(&("app".into(), CheckId::Pop3.into(), FindingKind::Missing)));
         assert_eq!(
             found
                 .iter()
@@ -343,7 +389,7 @@ mod tests {
         ));
         assert_eq!(
             found,
-            vec![("new".into(), CheckId::Imap, FindingKind::Failing)]
+            vec![("new".into(), CheckId::Imap.into(), FindingKind::Failing)]
         );
         fresh.first_seen_unix_ms = NOW - 4 * 60_000;
         let found = gaps(&evaluate(&Policy::default(), &[fresh], &checks, NOW));
@@ -404,5 +450,99 @@ mod tests {
         assert_eq!(refresh.len(), 1);
         assert_eq!(refresh[0].agent_id, "svc");
         assert!(refresh[0].detail.contains("app"), "{}", refresh[0].detail);
+    }
+
+    fn oauth(agent: &str, name: &str, outcome: &str, kind: Option<&str>) -> CheckView {
+        CheckView {
+            agent_id: agent.into(),
+            check: CheckName::parse(name).unwrap(),
+            outcome: outcome.into(),
+            failure_kind: kind.map(str::to_owned),
+            warning_kinds: Vec::new(),
+            duration_us: 300_000,
+        }
+    }
+
+    const IMAP: &str = "oauth-imap/ece-mail@contoso.com";
+    const TOKEN: &str = "oauth-token/ece-mail@contoso.com";
+
+    #[test]
+    fn a_failing_mailbox_check_is_a_gap_whatever_the_role_requires() {
+        // The policy requires nothing of services servers: the mailbox check still is.
+        let policy = Policy::from_toml("[roles]\nservices = []\n").unwrap();
+        let agents = [agent("svc", Role::Services)];
+        let checks = vec![
+            oauth("svc", TOKEN, "pass", None),
+            oauth("svc", IMAP, "fail", Some("mailbox_not_connected")),
+            // A catalog check the role does not need stays a warning.
+            check("svc", CheckId::Smtp, "fail"),
+        ];
+        let found = evaluate(&policy, &agents, &checks, NOW);
+        let imap = CheckName::parse(IMAP).unwrap();
+        assert_eq!(
+            gaps(&found),
+            vec![("svc".into(), imap.clone(), FindingKind::Failing)]
+        );
+        let g = found.iter().find(|f| f.check == imap).unwrap();
+        assert_eq!(g.detail, "mailbox_not_connected");
+        let smtp = found
+            .iter()
+            .find(|f| f.check.id() == CheckId::Smtp)
+            .unwrap();
+        assert_eq!(smtp.severity, Severity::Warning);
+        assert!(smtp.detail.contains("not required"), "{}", smtp.detail);
+    }
+
+    #[test]
+    fn mailbox_checks_are_never_missing_but_go_stale_with_their_agent() {
+        let agents = [agent("svc", Role::Services)];
+        let mut checks = all_pass("svc");
+        checks.push(oauth("svc", TOKEN, "pass", None));
+        checks.push(oauth("svc", IMAP, "pass", None));
+        // Another server's mailboxes are not this one's.
+        checks.push(oauth("app", "oauth-smtp/other@contoso.com", "pass", None));
+        assert!(evaluate(&Policy::default(), &agents, &checks, NOW).is_empty());
+
+        let mut silent = agent("svc", Role::Services);
+        silent.seen_unix_ms = NOW - 10 * 60_000;
+        let found = gaps(&evaluate(&Policy::default(), &[silent], &checks, NOW));
+        assert!(found.iter().all(|g| g.2 == FindingKind::Stale), "{found:?}");
+        assert_eq!(
+            found.len(),
+            5 + 2,
+            "five catalog checks and two of the mailbox"
+        );
+        for name in [TOKEN, IMAP] {
+            let name = CheckName::parse(name).unwrap();
+            assert!(found.contains(&("svc".into(), name, FindingKind::Stale)));
+        }
+    }
+
+    #[test]
+    fn oauth_warnings_are_warning_findings_of_their_kind() {
+        let agents = [agent("svc", Role::Services)];
+        let mut checks = all_pass("svc");
+        let mut token = oauth("svc", TOKEN, "warn", None);
+        token.warning_kinds = vec![
+            "token_lifetime_unexpected".into(),
+            "offline_access_missing".into(),
+            "some_future_warning".into(),
+        ];
+        checks.push(token);
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        assert!(gaps(&found).is_empty(), "{found:?}");
+        let kinds: Vec<(&str, &str)> = found
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(|f| (f.kind.as_str(), f.detail.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("token_lifetime_unexpected", "token_lifetime_unexpected"),
+                ("offline_access_missing", "offline_access_missing"),
+            ]
+        );
+        assert!(found.iter().all(|f| f.check.to_string() == TOKEN));
     }
 }

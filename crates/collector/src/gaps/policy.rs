@@ -117,9 +117,16 @@ impl Policy {
             };
             let mut set = BTreeSet::new();
             for c in checks {
-                set.insert(
-                    CheckId::from_str(&c).map_err(|m| invalid(&format!("roles.{role}"), &m))?,
-                );
+                let key = format!("roles.{role}");
+                let id = CheckId::from_str(&c).map_err(|m| invalid(&key, &m))?;
+                if CheckId::OAUTH.contains(&id) {
+                    // Per mailbox, and required wherever a mailbox is configured.
+                    return Err(invalid(
+                        &key,
+                        &format!("{id} is checked per configured mailbox and always required where it runs; list only catalog checks"),
+                    ));
+                }
+                set.insert(id);
             }
             policy.required.insert(key, set);
         }
@@ -230,5 +237,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("retriver"), "{err}");
+    }
+
+    #[test]
+    fn oauth_checks_are_not_listed_per_role() {
+        let err =
+            Policy::from_toml("[roles]\nservices = [\"imap\", \"oauth-imap\"]\n").unwrap_err();
+        assert!(err.to_string().contains("roles.services"), "{err}");
+        assert!(err.to_string().contains("per configured mailbox"), "{err}");
     }
 }

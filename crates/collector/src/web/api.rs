@@ -42,7 +42,7 @@ pub fn gaps_params(uri: &Uri) -> Result<(GapFilters, Paging), WebError> {
     let filters = GapFilters {
         deployment: params::optional_id("deployment", &q.deployment)?,
         server: params::optional_id("server", &q.server)?,
-        check: params::optional_check(&q.check)?.map(|c| c.as_str().to_owned()),
+        check: params::optional_check(&q.check)?.map(|c| c.to_string()),
         severity: params::optional_severity(&q.severity)?,
     };
     Ok((filters, Paging::parse(&q.page, &q.per_page)?))
@@ -79,7 +79,7 @@ pub async fn history(
     let check = params::check(&check)?;
     let q: HistoryQuery = params::query(&uri)?;
     let limit = params::limit(&q.limit, DEFAULT_HISTORY)?;
-    ok(&views::server::history(&state, &agent_id, check, limit).await?)
+    ok(&views::server::history(&state, &agent_id, &check, limit).await?)
 }
 
 pub async fn gaps(State(state): State<WebState>, uri: Uri) -> ApiResult {

@@ -3,8 +3,6 @@
 //! is accepted; an unknown key is a 400 naming the key. Empty values (what an HTML form
 //! sends for "any") mean "not given".
 
-use std::str::FromStr;
-
 use axum::extract::Query;
 use axum::http::Uri;
 use eceprobe_checks::CheckId;
@@ -12,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::WebError;
+use crate::checkname::{CheckName, CheckNameError};
 
 pub const DEFAULT_PER_PAGE: u32 = 100;
 pub const MAX_PER_PAGE: u32 = 500;
@@ -105,18 +104,30 @@ pub fn optional_id(name: &str, value: &Option<String>) -> Result<Option<String>,
     given(value).map(|v| id(name, v)).transpose()
 }
 
-pub fn check(value: &str) -> Result<CheckId, WebError> {
-    CheckId::from_str(value).map_err(|_| {
+/// A check name: a catalog id, or an OAuth check of a mailbox (`oauth-imap/<mailbox>`;
+/// in a path, the `/` percent-encoded as `%2F`).
+pub fn check(value: &str) -> Result<CheckName, WebError> {
+    CheckName::parse(value).map_err(|e| {
         let names: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
+        let oauth: Vec<&str> = CheckId::OAUTH.iter().map(|c| c.as_str()).collect();
+        let why = match e {
+            CheckNameError::Unknown(_) => String::new(),
+            CheckNameError::NoMailbox { id, .. } => format!(" ({id} is per mailbox)"),
+            CheckNameError::NotPerMailbox { .. } => {
+                " (only the OAuth checks name a mailbox)".to_owned()
+            }
+            CheckNameError::Mailbox { problem, .. } => format!(" (the mailbox {problem})"),
+        };
         WebError::bad(format!(
-            "check '{}': use one of {}",
+            "check '{}'{why}: use one of {}, or {}/<mailbox>",
             shown(value),
-            names.join(", ")
+            names.join(", "),
+            oauth.join("|"),
         ))
     })
 }
 
-pub fn optional_check(value: &Option<String>) -> Result<Option<CheckId>, WebError> {
+pub fn optional_check(value: &Option<String>) -> Result<Option<CheckName>, WebError> {
     given(value).map(check).transpose()
 }
 
@@ -257,9 +268,18 @@ mod tests {
         for bad in ["", "a/b", "<script>", &"x".repeat(129)] {
             assert!(id("server", bad).is_err(), "{bad}");
         }
-        assert_eq!(check("imap").unwrap(), CheckId::Imap);
+        assert_eq!(check("imap").unwrap(), CheckId::Imap.into());
         let err = check("ftp").unwrap_err().to_string();
         assert!(err.contains("'ftp'") && err.contains("imap"), "{err}");
+        let oauth = check("oauth-imap/ece-mail@contoso.com").unwrap();
+        assert_eq!(oauth.mailbox(), Some("ece-mail@contoso.com"));
+        let err = check("oauth-imap/ECE@contoso.com").unwrap_err().to_string();
+        assert!(
+            err.contains("lower case") && err.contains("oauth-imap|"),
+            "{err}"
+        );
+        let err = check("oauth-smtp").unwrap_err().to_string();
+        assert!(err.contains("per mailbox"), "{err}");
         assert!(optional_severity(&Some("bad".into())).is_err());
         assert_eq!(optional_severity(&Some(String::new())).unwrap(), None);
         assert!(audit_id("a-1764000000000-1f2e").is_ok());

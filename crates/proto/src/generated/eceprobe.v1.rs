@@ -143,6 +143,64 @@ pub struct CheckResult {
     /// Set when the result was produced for an audit order.
     #[prost(string, tag = "14")]
     pub audit_id: ::prost::alloc::string::String,
+    /// The OAuth checks ("oauth-token/<mailbox>", "oauth-imap/<mailbox>", ...): the grant and
+    /// the token's non-secret claims. Never a token, refresh token or client secret.
+    #[prost(message, optional, tag = "15")]
+    pub oauth: ::core::option::Option<OAuthInfo>,
+}
+/// What an OAuth check saw (crates/checks/src/report.rs OAuthInfo and ClaimsReport):
+/// verdicts and non-secret claims only. Empty strings and 0 mean "not known".
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OAuthInfo {
+    /// The mailbox the check is for (the XOAUTH2 user), lower case.
+    #[prost(string, tag = "1")]
+    pub mailbox: ::prost::alloc::string::String,
+    /// "refresh_token" or "client_credentials".
+    #[prost(string, tag = "2")]
+    pub grant: ::prost::alloc::string::String,
+    #[prost(string, repeated, tag = "3")]
+    pub requested_scopes: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The token endpoint's "scope" field.
+    #[prost(string, repeated, tag = "4")]
+    pub granted_scopes: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The token endpoint's "expires_in", seconds; 0 when not known.
+    #[prost(uint64, tag = "5")]
+    pub expires_in_s: u64,
+    /// Whether the answer carried a new refresh token (the token check only).
+    #[prost(bool, tag = "6")]
+    pub refresh_token_issued: bool,
+    /// The access token's claims (when it is a JWT): upn / unique_name / preferred_username.
+    #[prost(string, tag = "7")]
+    pub token_user: ::prost::alloc::string::String,
+    /// "scp", split on spaces.
+    #[prost(string, repeated, tag = "8")]
+    pub token_scopes: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// "roles" of an app-only token.
+    #[prost(string, repeated, tag = "9")]
+    pub token_roles: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// "aud".
+    #[prost(string, tag = "10")]
+    pub audience: ::prost::alloc::string::String,
+    /// exp - iat, seconds; 0 when not known.
+    #[prost(int64, tag = "11")]
+    pub token_lifetime_s: i64,
+    /// The token endpoint's "error" field, e.g. "invalid_grant".
+    #[prost(string, tag = "12")]
+    pub error: ::prost::alloc::string::String,
+    /// The AADSTS number of the error; 0 when none.
+    #[prost(uint32, tag = "13")]
+    pub aadsts: u32,
+    /// Microsoft's ids for a support case.
+    #[prost(string, tag = "14")]
+    pub trace_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "15")]
+    pub correlation_id: ::prost::alloc::string::String,
+    /// "tid": the tenant that issued the token.
+    #[prost(string, tag = "16")]
+    pub token_tenant_id: ::prost::alloc::string::String,
+    /// "appid" / "azp": the client the token was issued to.
+    #[prost(string, tag = "17")]
+    pub token_app_id: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Finding {

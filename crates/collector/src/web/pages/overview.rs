@@ -9,7 +9,7 @@ use super::{ago, duration, layout, pager, query_part, when};
 use crate::web::api::overview_params;
 use crate::web::error::PageError;
 use crate::web::params;
-use crate::web::views::cells::{Cell, CellState};
+use crate::web::views::cells::{Cell, CellState, MailboxesCell};
 use crate::web::views::overview::{build, Overview};
 use crate::web::WebState;
 
@@ -46,6 +46,24 @@ fn cell(agent_id: &str, c: &Cell) -> Markup {
                 @if let (CellState::Gap | CellState::Warn, Some(k)) = (c.state, &c.kind) {
                     br; small { (k) }
                 }
+            }
+        }
+    }
+}
+
+/// The server's mailboxes (OAuth checks): the worst state, linking to the server page's
+/// "Mailboxes (OAuth)" section.
+fn mailboxes(agent_id: &str, m: &MailboxesCell) -> Markup {
+    let title = match m.mailboxes {
+        0 => "mailboxes: no OAuth check reported".to_owned(),
+        n => format!("mailboxes: {n} with OAuth checks; {}", m.summary),
+    };
+    html! {
+        td class=(format!("cell mailboxes {}", m.state.as_str())) title=(title) {
+            @if m.mailboxes == 0 {
+                "-"
+            } @else {
+                a href=(format!("/servers/{agent_id}#mailboxes")) { (m.summary) }
             }
         }
     }
@@ -116,6 +134,7 @@ pub fn render(v: &Overview) -> Markup {
                 tr {
                     th { "server" } th { "deployment" } th { "role" } th { "agent" } th { "last seen" }
                     @for c in &v.checks { th.check { (c) } }
+                    th.check title="OAuth checks of the mailboxes configured on the server" { "mailboxes" }
                 }
             }
             tbody {
@@ -133,10 +152,11 @@ pub fn render(v: &Overview) -> Markup {
                             @if s.connected { " " span.connected title="connected now" { "connected" } }
                         }
                         @for c in &s.cells { (cell(&s.agent_id, c)) }
+                        (mailboxes(&s.agent_id, &s.mailboxes))
                     }
                 }
                 @if v.servers.is_empty() {
-                    tr { td colspan=(5 + v.checks.len()) { "No server has reported yet." } }
+                    tr { td colspan=(6 + v.checks.len()) { "No server has reported yet." } }
                 }
             }
         }

@@ -1,20 +1,23 @@
-//! `/servers/{agent_id}`: the server's facts and open gaps, then each check: its state,
-//! the failure with its remedy, stages with timings per address, TLS and the certificate
-//! chain, SASL mechanisms, and its history as a chart.
+//! `/servers/{agent_id}`: the server's facts and open gaps, its mailboxes (OAuth: each
+//! mailbox's token and logins, the token's user against the mailbox, scopes, audience,
+//! lifetime, Microsoft's error and support ids), then each check: its state, the failure
+//! with its remedy, stages with timings per address, TLS and the certificate chain, SASL
+//! mechanisms, and its history as a chart.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use eceprobe_checks::CheckId;
 use maud::{html, Markup};
 
 use super::{ago, chart, duration, layout, when};
+use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::web::api::path;
 use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};
 use crate::web::views::server::{
-    build, history, AttemptView, CheckDetail, FindingView, History, ServerView,
+    build, history, AttemptView, CheckDetail, FindingView, History, MailboxView, OAuthView,
+    ServerView,
 };
 use crate::web::WebState;
 
@@ -30,10 +33,14 @@ pub async fn page(
     params::query::<NoQuery>(&uri)?;
     let view = build(&state, &agent_id).await?;
     let mut charts = Vec::new();
-    for check in CheckId::ALL {
-        if view.checks.iter().any(|c| c.check == check.as_str()) {
-            charts.push(history(&state, &agent_id, check, CHART_POINTS).await?);
-        }
+    // Every check reported (catalog and mailboxes'); a name the collector no longer
+    // accepts (an older database) is shown without a chart.
+    for name in view
+        .checks
+        .iter()
+        .filter_map(|c| CheckName::parse(&c.check).ok())
+    {
+        charts.push(history(&state, &agent_id, &name, CHART_POINTS).await?);
     }
     let title = format!("Server {agent_id}");
     Ok(layout(&title, false, render(&view, &charts)))
@@ -108,10 +115,118 @@ fn attempt(a: &AttemptView) -> Markup {
     }
 }
 
+/// What the OAuth check saw of the grant and the token, as a definition list; only what
+/// is known.
+fn oauth_facts(o: &OAuthView, mailbox: &str) -> Markup {
+    let list = |v: &[String]| v.join(" ");
+    let mismatch = !o.token_user.is_empty() && !o.token_user.eq_ignore_ascii_case(mailbox);
+    html! {
+        dl.oauth {
+            @if !o.grant.is_empty() { dt { "grant" } dd { (o.grant) } }
+            @if !o.token_user.is_empty() {
+                dt { "token user" }
+                dd class=[mismatch.then_some("mismatch")] {
+                    (o.token_user)
+                    @if mismatch { " " strong { "(not the mailbox " (mailbox) ")" } }
+                }
+            }
+            @if !o.requested_scopes.is_empty() { dt { "requested scopes" } dd { (list(&o.requested_scopes)) } }
+            @if !o.granted_scopes.is_empty() { dt { "granted scopes" } dd { (list(&o.granted_scopes)) } }
+            @if !o.token_scopes.is_empty() { dt { "token scopes (scp)" } dd { (list(&o.token_scopes)) } }
+            @if !o.token_roles.is_empty() { dt { "token roles" } dd { (list(&o.token_roles)) } }
+            @if !o.audience.is_empty() { dt { "audience" } dd { (o.audience) } }
+            @if o.token_lifetime_s != 0 {
+                dt { "token lifetime" } dd { (o.token_lifetime_s) " s (" (o.token_lifetime_s / 60) " min)" }
+            }
+            @if o.expires_in_s != 0 { dt { "expires_in" } dd { (o.expires_in_s) " s" } }
+            @if o.grant == "refresh_token" {
+                dt { "new refresh token" } dd { (if o.refresh_token_issued { "issued" } else { "not issued" }) }
+            }
+            @if !o.token_tenant_id.is_empty() { dt { "tenant (tid)" } dd { (o.token_tenant_id) } }
+            @if !o.token_app_id.is_empty() { dt { "app (appid)" } dd { (o.token_app_id) } }
+            @if !o.error.is_empty() { dt { "error" } dd { (o.error) } }
+            @if o.aadsts != 0 { dt { "AADSTS" } dd { "AADSTS" (o.aadsts) } }
+            @if !o.trace_id.is_empty() { dt { "trace id" } dd { code { (o.trace_id) } } }
+            @if !o.correlation_id.is_empty() { dt { "correlation id" } dd { code { (o.correlation_id) } } }
+        }
+    }
+}
+
+/// One mailbox: the token user against the mailbox, its checks with the failure and what
+/// to do, and what the token check saw.
+fn mailbox(v: &ServerView, m: &MailboxView) -> Markup {
+    let detail = |name: &str| v.checks.iter().find(|c| c.check == name);
+    let token = m
+        .cells
+        .iter()
+        .filter(|c| c.check.starts_with("oauth-token/"))
+        .find_map(|c| detail(&c.check));
+    // The probe judged it a problem (not a shared mailbox reached through Full Access).
+    let wrong_user = m
+        .cells
+        .iter()
+        .any(|c| c.kind.as_deref() == Some("token_wrong_user"));
+    html! {
+        section.mailbox id=(format!("mailbox-{}", m.mailbox)) {
+            h3 class=(format!("state {}", m.state.as_str())) { (m.mailbox) ": " (m.state.as_str()) }
+            @if m.token_user_mismatch {
+                div class=(format!("finding {} token-user-mismatch", if wrong_user { "gap" } else { "warn" })) {
+                    p {
+                        strong { "Token user mismatch: " }
+                        "the token was issued for " code { (m.token_user) } ", not for the mailbox " code { (m.mailbox) } "."
+                    }
+                    p.hint {
+                        "Generate the token signing in as the mailbox itself, in a private browser window (C4); "
+                        "another user is right only for a shared mailbox that user has Full Access to (C7)."
+                    }
+                }
+            } @else if !m.token_user.is_empty() {
+                p { "Token issued for the mailbox itself (" (m.token_user) ")." }
+            }
+            table.mailbox-checks {
+                thead { tr { th { "check" } th { "state" } th { "result" } th { "failure" } th { "what to do" } } }
+                tbody {
+                    @for cell in &m.cells {
+                        @let d = detail(&cell.check);
+                        tr class=(cell.state.as_str()) {
+                            td {
+                                a href=(format!("#check-{}", cell.check)) {
+                                    (cell.check.split('/').next().unwrap_or_default())
+                                }
+                            }
+                            td { (cell.state.as_str()) }
+                            td { @if let Some(d) = d { (d.outcome) ", " (duration(d.duration_us)) " (" (d.host) ":" (d.port) ")" } }
+                            td {
+                                @if let Some(f) = d.and_then(|d| d.failure.as_ref()) {
+                                    strong { (f.kind) } @if !f.stage.is_empty() { " at stage " (f.stage) }
+                                    @if !f.detail.is_empty() { br; small { (f.detail) } }
+                                } @else if let Some(k) = &cell.kind {
+                                    (k)
+                                }
+                            }
+                            td {
+                                @if let Some(f) = d.and_then(|d| d.failure.as_ref()) { (f.hint) }
+                                @for w in d.map(|d| d.warnings.as_slice()).unwrap_or_default() {
+                                    p.hint { strong { (w.kind) ": " } (w.hint) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(o) = token.and_then(|t| t.oauth.as_ref()) {
+                h4 { "Token" }
+                (oauth_facts(o, &m.mailbox))
+            }
+        }
+    }
+}
+
 fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup {
     let state = v
         .cells
         .iter()
+        .chain(v.mailboxes.iter().flat_map(|m| &m.cells))
         .find(|cell| cell.check == c.check)
         .map(|cell| cell.state.as_str())
         .unwrap_or("pass");
@@ -125,6 +240,9 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
             }
             @if let Some(f) = &c.failure { (finding(f, "gap")) }
             @for w in &c.warnings { (finding(w, "warn")) }
+            @if let Some(o) = &c.oauth {
+                (oauth_facts(o, c.mailbox.as_deref().unwrap_or(&o.mailbox)))
+            }
             @if let Some(d) = &c.dns {
                 p { "DNS (" (d.source) ", " (duration(d.duration_us)) "): " (d.addresses.join(", ")) }
             }
@@ -169,6 +287,11 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
                 }
             }
         }
+        h2 #mailboxes { "Mailboxes (OAuth)" }
+        @if v.mailboxes.is_empty() {
+            p.muted { "No OAuth check reported: no mailbox is configured with credentials on this server's agent." }
+        }
+        @for m in &v.mailboxes { (mailbox(v, m)) }
         h2 { "Checks" }
         p.cells {
             @for c in &v.cells {

@@ -2,12 +2,16 @@
 //! headline of each check on the server page). The gap engine decides (the one place that
 //! knows what a gap is): it runs over the page's servers and their latest states, as the
 //! tracker does over the whole fleet, so a cell turns red as soon as the result is stored.
+//!
+//! The OAuth checks of each mailbox (`oauth-imap/<mailbox>`) get a cell each too (the
+//! server page's mailboxes), and the overview sums them up in one "mailboxes" cell.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use eceprobe_checks::CheckId;
 use serde::Serialize;
 
+use crate::checkname::CheckName;
 use crate::convert::{agent_view, check_view};
 use crate::gaps::{evaluate, FindingKind, GapFinding, Policy, Severity};
 use crate::store::{CheckState, KnownAgent};
@@ -30,6 +34,18 @@ pub enum CellState {
 }
 
 impl CellState {
+    /// How bad, for the worst state over several cells: gap, stale, missing, warn, pass.
+    fn rank(self) -> u8 {
+        match self {
+            CellState::NotRequired => 0,
+            CellState::Pass => 1,
+            CellState::Warn => 2,
+            CellState::Missing => 3,
+            CellState::Stale => 4,
+            CellState::Gap => 5,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CellState::Pass => "pass",
@@ -44,29 +60,48 @@ impl CellState {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
-    pub check: &'static str,
+    /// The check's name: a catalog id, or `oauth-imap/<mailbox>`.
+    pub check: String,
     pub state: CellState,
     /// The failure kind (`tcp_refused`) or the finding / warning kind (`slow`,
     /// `tls_intercepted`, `missing`); none for a pass.
     pub kind: Option<String>,
     /// The latest result's duration, when there is one.
     pub duration_us: Option<u64>,
+    /// The mailbox of an OAuth check; absent for the catalog checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
 }
 
-/// One cell per catalog check for each agent, in the agents' order.
+/// The cells of one server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerCells {
+    /// One per catalog check ([`CheckId::ALL`]), in that order.
+    pub catalog: Vec<Cell>,
+    /// One per OAuth check the server reported, by mailbox then check.
+    pub oauth: Vec<Cell>,
+}
+
+/// The cells of each agent, in the agents' order.
 pub fn cells(
     policy: &Policy,
     agents: &[KnownAgent],
     states: &[CheckState],
     now_unix_ms: i64,
-) -> Vec<Vec<Cell>> {
+) -> Vec<ServerCells> {
     let views: Vec<_> = agents.iter().map(agent_view).collect();
     let checks: Vec<_> = states.iter().filter_map(check_view).collect();
-    let mut findings: HashMap<(&str, CheckId), Vec<&GapFinding>> = HashMap::new();
+    let mut findings: HashMap<(&str, &CheckName), Vec<&GapFinding>> = HashMap::new();
     let found = evaluate(policy, &views, &checks, now_unix_ms);
+    // A silent agent gets a stale finding on each of its required checks.
+    let stale_agents: HashSet<&str> = found
+        .iter()
+        .filter(|f| f.kind == FindingKind::Stale)
+        .map(|f| f.agent_id.as_str())
+        .collect();
     for f in &found {
         findings
-            .entry((f.agent_id.as_str(), f.check))
+            .entry((f.agent_id.as_str(), &f.check))
             .or_default()
             .push(f);
     }
@@ -74,33 +109,90 @@ pub fn cells(
         .iter()
         .map(|s| ((s.agent_id.as_str(), s.check.as_str()), s))
         .collect();
+    let mut oauth_of: HashMap<&str, Vec<&CheckName>> = HashMap::new();
+    for c in checks.iter().filter(|c| c.check.is_oauth()) {
+        oauth_of
+            .entry(c.agent_id.as_str())
+            .or_default()
+            .push(&c.check);
+    }
     views
         .iter()
         .map(|agent| {
             let id = agent.agent_id.as_str();
             let required = policy.required(agent.role);
-            let stale = CheckId::ALL.iter().any(|c| {
-                findings
-                    .get(&(id, *c))
-                    .is_some_and(|f| f.iter().any(|g| g.kind == FindingKind::Stale))
-            });
-            CheckId::ALL
+            let stale = stale_agents.contains(id);
+            let of = |check: &CheckName, required: bool| {
+                let mine = findings.get(&(id, check)).map(Vec::as_slice).unwrap_or(&[]);
+                let last = latest.get(&(id, check.to_string().as_str())).copied();
+                cell(check, mine, last, required, stale)
+            };
+            let catalog = CheckId::ALL
                 .iter()
-                .map(|check| {
-                    let mine = findings
-                        .get(&(id, *check))
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]);
-                    let last = latest.get(&(id, check.as_str())).copied();
-                    cell(*check, mine, last, required.contains(check), stale)
-                })
-                .collect()
+                .map(|c| of(&CheckName::from(*c), required.contains(c)))
+                .collect();
+            let mut oauth: Vec<&CheckName> = oauth_of.get(id).cloned().unwrap_or_default();
+            oauth.sort_by(|a, b| (a.mailbox(), a.id()).cmp(&(b.mailbox(), b.id())));
+            let oauth = oauth.into_iter().map(|c| of(c, true)).collect();
+            ServerCells { catalog, oauth }
         })
         .collect()
 }
 
+/// The overview's "mailboxes" cell: the worst state over a server's mailboxes, each judged
+/// by the worst of its OAuth checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxesCell {
+    /// `not_required` when the server reported no mailbox.
+    pub state: CellState,
+    /// Mailboxes reported.
+    pub mailboxes: u32,
+    /// Mailboxes in the worst state (all of them when every one passes).
+    pub in_state: u32,
+    /// "3 ok", "gap: 1 of 3", "warn: 2 of 3", "stale: 3 of 3"; "none" without mailboxes.
+    pub summary: String,
+}
+
+/// The worst state of each mailbox over its cells (OAuth cells, by mailbox).
+pub fn mailbox_states(oauth: &[Cell]) -> BTreeMap<&str, CellState> {
+    let mut worst: BTreeMap<&str, CellState> = BTreeMap::new();
+    for c in oauth {
+        let Some(mailbox) = c.mailbox.as_deref() else {
+            continue;
+        };
+        let w = worst.entry(mailbox).or_insert(c.state);
+        if c.state.rank() > w.rank() {
+            *w = c.state;
+        }
+    }
+    worst
+}
+
+pub fn mailboxes_cell(oauth: &[Cell]) -> MailboxesCell {
+    let states = mailbox_states(oauth);
+    let total = u32::try_from(states.len()).unwrap_or(u32::MAX);
+    let worst = states
+        .values()
+        .copied()
+        .max_by_key(|s| s.rank())
+        .unwrap_or(CellState::NotRequired);
+    let in_state = states.values().filter(|s| **s == worst).count();
+    let in_state = u32::try_from(in_state).unwrap_or(u32::MAX);
+    let summary = match worst {
+        CellState::NotRequired => "none".to_owned(),
+        CellState::Pass => format!("{total} ok"),
+        other => format!("{}: {in_state} of {total}", other.as_str()),
+    };
+    MailboxesCell {
+        state: worst,
+        mailboxes: total,
+        in_state,
+        summary,
+    }
+}
+
 fn cell(
-    check: CheckId,
+    check: &CheckName,
     findings: &[&GapFinding],
     last: Option<&CheckState>,
     required: bool,
@@ -109,7 +201,8 @@ fn cell(
     let duration_us = last.map(|l| l.duration_us);
     let failure = last.and_then(|l| l.failure_kind.clone());
     let make = |state, kind: Option<String>| Cell {
-        check: check.as_str(),
+        check: check.to_string(),
+        mailbox: check.mailbox().map(str::to_owned),
         state,
         kind,
         duration_us,
@@ -139,5 +232,49 @@ fn cell(
         // Required but not reported yet (a new agent still settling in): grey.
         None if required => make(CellState::Missing, Some("missing".into())),
         None => make(CellState::NotRequired, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(check: &str, state: CellState) -> Cell {
+        Cell {
+            mailbox: CheckName::parse(check)
+                .unwrap()
+                .mailbox()
+                .map(str::to_owned),
+            check: check.into(),
+            state,
+            kind: None,
+            duration_us: None,
+        }
+    }
+
+    #[test]
+    fn the_mailboxes_cell_is_the_worst_mailbox_state() {
+        use CellState::*;
+        let none = mailboxes_cell(&[]);
+        assert_eq!((none.state, none.summary.as_str()), (NotRequired, "none"));
+        let ok = [
+            oauth("oauth-token/a@contoso.com", Pass),
+            oauth("oauth-imap/a@contoso.com", Pass),
+            oauth("oauth-imap/b@contoso.com", Pass),
+            oauth("oauth-smtp/c@contoso.com", Pass),
+        ];
+        let cell = mailboxes_cell(&ok);
+        assert_eq!((cell.state, cell.summary.as_str()), (Pass, "3 ok"));
+        let mut bad = ok.to_vec();
+        bad[1].state = Gap;
+        bad[2].state = Warn;
+        let cell = mailboxes_cell(&bad);
+        assert_eq!((cell.state, cell.mailboxes, cell.in_state), (Gap, 3, 1));
+        assert_eq!(cell.summary, "gap: 1 of 3");
+        let states = mailbox_states(&bad);
+        assert_eq!(states["a@contoso.com"], Gap, "the worst of its checks");
+        assert_eq!(states["b@contoso.com"], Warn);
+        let stale: Vec<Cell> = ok.iter().map(|c| oauth(&c.check, Stale)).collect();
+        assert_eq!(mailboxes_cell(&stale).summary, "stale: 3 of 3");
     }
 }

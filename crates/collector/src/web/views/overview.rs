@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use eceprobe_checks::CheckId;
 use serde::Serialize;
 
-use super::cells::{cells, Cell};
+use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell};
 use super::PageInfo;
 use crate::gaps::now_ms;
 use crate::web::error::WebError;
@@ -38,6 +38,9 @@ pub struct ServerRow {
     pub open_gaps: u64,
     /// One per check of the catalog, in the order of `checks`.
     pub cells: Vec<Cell>,
+    /// The column after the catalog's: the worst state over the server's mailboxes (their
+    /// OAuth checks, `oauth-*/<mailbox>`).
+    pub mailboxes: MailboxesCell,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +48,7 @@ pub struct Overview {
     /// When the recorded gaps were last brought up to date (0: not yet).
     pub evaluated_unix_ms: i64,
     pub generated_unix_ms: i64,
-    /// The columns: every check of the catalog.
+    /// The columns: every check of the catalog (then the servers' `mailboxes` cell).
     pub checks: Vec<&'static str>,
     pub deployments: Vec<DeploymentRow>,
     /// Open gaps and warnings in every deployment.
@@ -84,6 +87,7 @@ pub async fn build(
         .zip(matrix)
         .map(|(a, cells)| {
             let r = &a.record;
+            let mailboxes = mailboxes_cell(&cells.oauth);
             ServerRow {
                 agent_id: r.agent_id.clone(),
                 hostname: r.hostname.clone(),
@@ -93,7 +97,8 @@ pub async fn build(
                 last_seen_unix_ms: r.seen_unix_ms,
                 connected: connected.contains(&r.agent_id),
                 open_gaps: gaps_of.get(r.agent_id.as_str()).copied().unwrap_or(0),
-                cells,
+                cells: cells.catalog,
+                mailboxes,
             }
         })
         .collect();

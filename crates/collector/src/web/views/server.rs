@@ -1,14 +1,14 @@
 //! One server: its facts, its open gaps, and for each check the latest result decoded
 //! (stages with timings, addresses, TLS and the certificate chain, SASL mechanisms, the
-//! failure with its remedy); and the history of one check with its gaps' open and close
-//! times.
+//! failure with its remedy); its mailboxes (the OAuth checks, with what the token said of
+//! itself); and the history of one check with its gaps' open and close times.
 
-use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::{self as pb, CheckResult};
 use prost::Message;
 use serde::Serialize;
 
-use super::cells::{cells, Cell};
+use super::cells::{cells, mailbox_states, Cell, CellState};
+use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::store::{GapFilter, KnownAgent, StoredResult};
 use crate::web::error::WebError;
@@ -97,6 +97,59 @@ pub struct ProtocolView {
     pub token_endpoint: String,
 }
 
+/// What an OAuth check saw of the grant and the token (never a token): the agent's
+/// `OAuthInfo` as sent. Empty strings and 0 mean not known.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthView {
+    pub mailbox: String,
+    /// `refresh_token` or `client_credentials`.
+    pub grant: String,
+    pub requested_scopes: Vec<String>,
+    /// The token endpoint's `scope` field.
+    pub granted_scopes: Vec<String>,
+    pub expires_in_s: u64,
+    pub refresh_token_issued: bool,
+    /// The token's user (`upn`, `unique_name` or `preferred_username`).
+    pub token_user: String,
+    /// `scp` and `roles` of the token.
+    pub token_scopes: Vec<String>,
+    pub token_roles: Vec<String>,
+    /// `aud`: `https://outlook.office.com` for Exchange Online.
+    pub audience: String,
+    /// `exp - iat`, seconds.
+    pub token_lifetime_s: i64,
+    pub token_tenant_id: String,
+    pub token_app_id: String,
+    /// The token endpoint's `error` field and AADSTS number.
+    pub error: String,
+    pub aadsts: u32,
+    /// Microsoft's ids for a support case.
+    pub trace_id: String,
+    pub correlation_id: String,
+}
+
+fn oauth(o: &pb::OAuthInfo) -> OAuthView {
+    OAuthView {
+        mailbox: o.mailbox.clone(),
+        grant: o.grant.clone(),
+        requested_scopes: o.requested_scopes.clone(),
+        granted_scopes: o.granted_scopes.clone(),
+        expires_in_s: o.expires_in_s,
+        refresh_token_issued: o.refresh_token_issued,
+        token_user: o.token_user.clone(),
+        token_scopes: o.token_scopes.clone(),
+        token_roles: o.token_roles.clone(),
+        audience: o.audience.clone(),
+        token_lifetime_s: o.token_lifetime_s,
+        token_tenant_id: o.token_tenant_id.clone(),
+        token_app_id: o.token_app_id.clone(),
+        error: o.error.clone(),
+        aadsts: o.aadsts,
+        trace_id: o.trace_id.clone(),
+        correlation_id: o.correlation_id.clone(),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptView {
     pub address: String,
@@ -124,6 +177,27 @@ pub struct CheckDetail {
     pub failure: Option<FindingView>,
     pub warnings: Vec<FindingView>,
     pub attempts: Vec<AttemptView>,
+    /// The mailbox of an OAuth check (`oauth-imap/<mailbox>`); null for catalog checks.
+    pub mailbox: Option<String>,
+    /// What an OAuth check saw of the grant and the token; null for catalog checks.
+    pub oauth: Option<OAuthView>,
+}
+
+/// One mailbox configured on the server, as its OAuth checks see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxView {
+    pub mailbox: String,
+    /// The worst state over its checks.
+    pub state: CellState,
+    /// One per OAuth check reported for it (token, imap, pop3, smtp), each detailed in
+    /// `checks` under the same name.
+    pub cells: Vec<Cell>,
+    /// The user the token was issued for, from the `oauth-token` check (else a login
+    /// check); "" when not known (no JWT, app-only, or the grant failed).
+    pub token_user: String,
+    /// The token's user is known and is not the mailbox: the SSO pitfall (C4), fine only
+    /// for a shared mailbox reached through Full Access (C7).
+    pub token_user_mismatch: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,9 +206,46 @@ pub struct ServerView {
     pub server: Facts,
     /// One per catalog check, as on the overview.
     pub cells: Vec<Cell>,
+    /// The mailboxes with OAuth checks, by address.
+    pub mailboxes: Vec<MailboxView>,
     pub open_gaps: Vec<OpenGap>,
     /// The latest result of each check reported, by check.
     pub checks: Vec<CheckDetail>,
+}
+
+/// The mailboxes of a server from its OAuth cells and the checks' details.
+fn mailboxes(oauth_cells: &[Cell], checks: &[CheckDetail]) -> Vec<MailboxView> {
+    mailbox_states(oauth_cells)
+        .into_iter()
+        .map(|(mailbox, state)| {
+            let mine = || {
+                checks
+                    .iter()
+                    .filter(move |c| c.mailbox.as_deref() == Some(mailbox))
+            };
+            // The token check's claims first; a login check may carry them too.
+            let token_user = mine()
+                .filter(|c| c.check.starts_with("oauth-token/"))
+                .chain(mine())
+                .filter_map(|c| c.oauth.as_ref())
+                .map(|o| o.token_user.trim())
+                .find(|u| !u.is_empty())
+                .unwrap_or_default()
+                .to_owned();
+            MailboxView {
+                mailbox: mailbox.to_owned(),
+                state,
+                cells: oauth_cells
+                    .iter()
+                    .filter(|c| c.mailbox.as_deref() == Some(mailbox))
+                    .cloned()
+                    .collect(),
+                token_user_mismatch: !token_user.is_empty()
+                    && !token_user.eq_ignore_ascii_case(mailbox),
+                token_user,
+            }
+        })
+        .collect()
 }
 
 fn finding(f: &pb::Finding) -> FindingView {
@@ -231,6 +342,10 @@ fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
                 warnings: a.warnings.iter().map(finding).collect(),
             })
             .collect(),
+        mailbox: CheckName::parse(&r.check)
+            .ok()
+            .and_then(|n| n.mailbox().map(str::to_owned)),
+        oauth: d.oauth.as_ref().map(oauth),
     }
 }
 
@@ -267,6 +382,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let cells = cells(&policy, std::slice::from_ref(&agent), &states, now)
         .pop()
         .unwrap_or_default();
+    let checks: Vec<CheckDetail> = latest.iter().map(|r| detail(r, now / 1000)).collect();
     let connected = state
         .sessions
         .connected()
@@ -302,9 +418,10 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
             spool_dropped: agent.spool_dropped,
             connected,
         },
-        cells,
+        mailboxes: mailboxes(&cells.oauth, &checks),
+        cells: cells.catalog,
         open_gaps,
-        checks: latest.iter().map(|r| detail(r, now / 1000)).collect(),
+        checks,
     })
 }
 
@@ -329,7 +446,7 @@ pub struct GapMark {
 #[derive(Debug, Clone, Serialize)]
 pub struct History {
     pub agent_id: String,
-    pub check: &'static str,
+    pub check: String,
     /// The last `limit` results, oldest first.
     pub points: Vec<Point>,
     /// The check's gaps open at any time since the oldest point, newest opened first.
@@ -342,14 +459,12 @@ const MAX_MARKS: u32 = 1000;
 pub async fn history(
     state: &WebState,
     agent_id: &str,
-    check: CheckId,
+    check: &CheckName,
     limit: u32,
 ) -> Result<History, WebError> {
     known(state, agent_id).await?;
-    let raw = state
-        .store
-        .history_points(agent_id, check.as_str(), limit)
-        .await?;
+    let check = check.to_string();
+    let raw = state.store.history_points(agent_id, &check, limit).await?;
     let since = raw
         .first()
         .map(|p| p.started_unix_ms.min(p.received_unix_ms));
@@ -358,7 +473,7 @@ pub async fn history(
         Some(since) => {
             let filter = GapFilter {
                 agent_id: Some(agent_id.to_owned()),
-                check: Some(check.as_str().to_owned()),
+                check: Some(check.clone()),
                 since_unix_ms: Some(since),
                 limit: MAX_MARKS,
                 ..GapFilter::default()
@@ -368,7 +483,7 @@ pub async fn history(
     };
     Ok(History {
         agent_id: agent_id.to_owned(),
-        check: check.as_str(),
+        check,
         points: raw
             .into_iter()
             .map(|p| Point {

@@ -1,0 +1,221 @@
+//! A check's name as agents send it and the store keeps it: a catalog id (`imap`), or an
+//! OAuth check of one mailbox (`oauth-imap/ece-mail@contoso.com`). The one place that
+//! parses them: ingest validation, the gap engine, the dashboard's parameters, the Query
+//! API's filters and the exports all go through [`CheckName::parse`].
+//!
+//! Grammar:
+//!
+//! ```text
+//! name     = catalog-id | oauth-id "/" mailbox
+//! catalog  = login-https | outlook-https | imap | pop3 | smtp | ece-url
+//! oauth-id = oauth-token | oauth-imap | oauth-pop3 | oauth-smtp
+//! mailbox  = local "@" domain      ; 1 to 254 characters, lower case
+//! local    = 1*( a-z / 0-9 / "." / "_" / "%" / "+" / "-" )
+//! domain   = 1*( a-z / 0-9 / "." / "-" )
+//! ```
+//!
+//! An OAuth id without a mailbox, a catalog id with one, upper case, a second `@` or any
+//! other character is refused with a message naming the name.
+
+use std::fmt;
+
+use eceprobe_checks::CheckId;
+use serde::{Serialize, Serializer};
+
+/// The longest mailbox address accepted (RFC 5321's path limit less the brackets).
+pub const MAX_MAILBOX: usize = 254;
+
+/// Characters of a refused name repeated in its message.
+const MAX_SHOWN: usize = 300;
+
+/// A valid check name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckName {
+    id: CheckId,
+    /// Some exactly for the OAuth checks ([`CheckId::OAUTH`]).
+    mailbox: Option<String>,
+}
+
+/// Why a check name was refused. The name is shown escaped and shortened.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CheckNameError {
+    #[error("unknown check '{0}'")]
+    Unknown(String),
+    #[error("check '{name}': {id} is per mailbox: name it {id}/<mailbox>")]
+    NoMailbox { name: String, id: &'static str },
+    #[error("check '{name}': only the OAuth checks (oauth-token, oauth-imap, oauth-pop3, oauth-smtp) name a mailbox")]
+    NotPerMailbox { name: String },
+    #[error("check '{name}': the mailbox {problem}")]
+    Mailbox { name: String, problem: &'static str },
+}
+
+/// A name for a message: at most [`MAX_SHOWN`] characters, control characters escaped.
+pub fn shown(name: &str) -> String {
+    name.chars()
+        .take(MAX_SHOWN)
+        .flat_map(char::escape_debug)
+        .collect()
+}
+
+impl CheckName {
+    /// Parses a name as sent on the wire or stored.
+    pub fn parse(name: &str) -> Result<CheckName, CheckNameError> {
+        let (id_part, mailbox) = match name.split_once('/') {
+            Some((id, mailbox)) => (id, Some(mailbox)),
+            None => (name, None),
+        };
+        let id = CheckId::known()
+            .find(|c| c.as_str() == id_part)
+            .ok_or_else(|| CheckNameError::Unknown(shown(name)))?;
+        let oauth = CheckId::OAUTH.contains(&id);
+        match (oauth, mailbox) {
+            (false, None) => Ok(CheckName { id, mailbox: None }),
+            (false, Some(_)) => Err(CheckNameError::NotPerMailbox { name: shown(name) }),
+            (true, None) => Err(CheckNameError::NoMailbox {
+                name: shown(name),
+                id: id.as_str(),
+            }),
+            (true, Some(m)) => match mailbox_problem(m) {
+                None => Ok(CheckName {
+                    id,
+                    mailbox: Some(m.to_owned()),
+                }),
+                Some(problem) => Err(CheckNameError::Mailbox {
+                    name: shown(name),
+                    problem,
+                }),
+            },
+        }
+    }
+
+    /// The check id (`oauth-imap` for `oauth-imap/ece-mail@contoso.com`).
+    pub fn id(&self) -> CheckId {
+        self.id
+    }
+
+    /// The mailbox of an OAuth check; None for a catalog check.
+    pub fn mailbox(&self) -> Option<&str> {
+        self.mailbox.as_deref()
+    }
+
+    /// An OAuth check of a mailbox: required wherever it is reported.
+    pub fn is_oauth(&self) -> bool {
+        self.mailbox.is_some()
+    }
+}
+
+/// A catalog check (no mailbox). For the policy's ids, which are never OAuth ids.
+impl From<CheckId> for CheckName {
+    fn from(id: CheckId) -> Self {
+        CheckName { id, mailbox: None }
+    }
+}
+
+impl fmt::Display for CheckName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.mailbox {
+            None => f.write_str(self.id.as_str()),
+            Some(m) => write!(f, "{}/{m}", self.id.as_str()),
+        }
+    }
+}
+
+impl Serialize for CheckName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What is wrong with a mailbox address, if anything.
+fn mailbox_problem(m: &str) -> Option<&'static str> {
+    if m.is_empty() {
+        return Some("is empty");
+    }
+    if m.len() > MAX_MAILBOX {
+        return Some("is longer than 254 characters");
+    }
+    if m.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some("must be lower case");
+    }
+    let Some((local, domain)) = m.split_once('@') else {
+        return Some("must be an address: local@domain");
+    };
+    if domain.contains('@') {
+        return Some("must have exactly one '@'");
+    }
+    if local.is_empty() || domain.is_empty() {
+        return Some("must be an address: local@domain");
+    }
+    let local_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._%+-".contains(&b);
+    if !local.bytes().all(local_ok) {
+        return Some("has a character outside a-z 0-9 . _ % + - before the '@'");
+    }
+    let domain_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-".contains(&b);
+    if !domain.bytes().all(domain_ok) {
+        return Some("has a character outside a-z 0-9 . - after the '@'");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_and_mailbox_names_parse_and_print_back() {
+        for name in [
+            "imap",
+            "login-https",
+            "ece-url",
+            "oauth-token/ece-mail@contoso.com",
+            "oauth-imap/support+eu_2%x.y-z@mail.contoso.co.uk",
+            "oauth-pop3/a@b",
+            "oauth-smtp/x@contoso-1.com",
+        ] {
+            let parsed = CheckName::parse(name).unwrap();
+            assert_eq!(parsed.to_string(), name);
+            assert_eq!(serde_json::to_value(&parsed).unwrap(), name);
+        }
+        let n = CheckName::parse("oauth-imap/ece-mail@contoso.com").unwrap();
+        assert_eq!(n.id(), CheckId::OauthImap);
+        assert_eq!(n.mailbox(), Some("ece-mail@contoso.com"));
+        assert!(n.is_oauth());
+        let imap = CheckName::parse("imap").unwrap();
+        assert_eq!((imap.id(), imap.mailbox()), (CheckId::Imap, None));
+        assert_eq!(imap, CheckName::from(CheckId::Imap));
+        let longest = format!("oauth-imap/{}@{}", "a".repeat(64), "b".repeat(189));
+        assert!(CheckName::parse(&longest).is_ok(), "254 characters");
+    }
+
+    #[test]
+    fn bad_names_are_refused_naming_them() {
+        let refused = |name: &str, expect: &str| {
+            let err = CheckName::parse(name).unwrap_err().to_string();
+            assert!(err.contains(expect), "{name}: {err}");
+        };
+        refused("ftp", "unknown check 'ftp'");
+        refused("", "unknown check ''");
+        refused("oauth-ftp/a@b.com", "unknown check 'oauth-ftp/a@b.com'");
+        refused("oauth-imap", "oauth-imap is per mailbox");
+        refused("imap/a@b.com", "only the OAuth checks");
+        refused("oauth-imap/", "mailbox is empty");
+        refused("oauth-imap/ECE@contoso.com", "lower case");
+        refused("oauth-imap/contoso.com", "local@domain");
+        refused("oauth-imap/@contoso.com", "local@domain");
+        refused("oauth-imap/a@", "local@domain");
+        refused("oauth-imap/a@b@c.com", "exactly one '@'");
+        refused("oauth-imap/a b@c.com", "before the '@'");
+        refused("oauth-imap/<script>@c.com", "before the '@'");
+        refused("oauth-imap/a@c.com/../x", "after the '@'");
+        refused("oauth-imap/a@c_d.com", "after the '@'");
+        refused("oauth-imap/é@c.com", "before the '@'");
+        let long = format!("oauth-imap/{}@{}", "a".repeat(64), "b".repeat(190));
+        refused(&long, "longer than 254");
+        // A hostile name is repeated shortened and escaped.
+        let err = CheckName::parse(&format!("x\n\u{1b}[31m{}", "y".repeat(5000)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x\\n\\u{1b}[31m"), "{err}");
+        assert!(err.len() < 400, "{}", err.len());
+    }
+}
