@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use eceprobe_checks::catalog::validate_ece_url;
 use eceprobe_checks::{
-    CheckId, CheckSpec, Cloud, ProbeSettings, ProxyTarget, Role, Timeouts, TrustOptions,
+    CheckId, CheckSpec, Cloud, EceFacts, ProbeSettings, ProxyTarget, Role, Timeouts, TrustOptions,
 };
 use serde::Deserialize;
 
@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub tenant: Option<String>,
     /// ECE's External Application URL (checklist C2); adds the `ece-url` check.
     pub ece_url: Option<String>,
+    /// The Azure app registration's redirect URI as configured in Entra (checklist C3);
+    /// with the other ECE facts, adds the `ece-config` check.
+    pub redirect_uri: Option<String>,
     /// HTTP CONNECT proxy for the HTTPS checks, e.g. "http://proxy.corp:8080".
     pub proxy: Option<String>,
     /// Run only these checks (default: all).
@@ -96,6 +99,9 @@ pub struct Overrides {
     pub cloud: Option<Cloud>,
     pub tenant: Option<String>,
     pub ece_url: Option<String>,
+    /// The ECE version and ES (`[run] ece_version / ece_es` or their flags).
+    pub ece_version: Option<String>,
+    pub ece_es: Option<String>,
     pub proxy: Option<String>,
     pub checks: Vec<CheckId>,
     pub ca_files: Vec<PathBuf>,
@@ -133,6 +139,9 @@ pub struct Resolved {
     pub trust: TrustOptions,
     /// The `[[mailbox]]` OAuth checks (secrets are read from their files at each run).
     pub mailboxes: Vec<Mailbox>,
+    /// The declared ECE facts for the `ece-config` check; None when none is declared (or a
+    /// check filter leaves it out).
+    pub ece_facts: Option<EceFacts>,
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -198,6 +207,13 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         }
     }
     let mut specs = eceprobe_checks::catalog(&hosts, &tenant, ece_url.as_deref());
+    let facts = EceFacts {
+        version: cli.ece_version,
+        es: cli.ece_es,
+        ece_url: ece_url.clone(),
+        redirect_uri: file.redirect_uri,
+    };
+    let mut ece_facts = facts.declared().then_some(facts);
     let mut only = cli.checks;
     if only.is_empty() {
         for name in file.checks.unwrap_or_default() {
@@ -211,6 +227,14 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         mailboxes.clear();
     }
     if !only.is_empty() {
+        if !only.contains(&CheckId::EceConfig) {
+            ece_facts = None;
+        } else if ece_facts.is_none() {
+            return Err(invalid(
+                "checks",
+                "ece-config needs a declared ECE fact: ece_url, redirect_uri, or [run] ece_version / ece_es",
+            ));
+        }
         if only.contains(&CheckId::EceUrl) && ece_url.is_none() {
             return Err(invalid(
                 "checks",
@@ -286,6 +310,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         settings,
         trust,
         mailboxes,
+        ece_facts,
     })
 }
 
@@ -366,5 +391,31 @@ mod tests {
         assert_eq!(r.specs[0].target(), "smtp.example.us:587");
         let all = parse("").unwrap();
         assert_eq!(all.specs.len(), 5, "ece-url only runs when configured");
+        assert!(
+            all.ece_facts.is_none(),
+            "ece-config only runs when a fact is declared"
+        );
+    }
+
+    #[test]
+    fn redirect_uri_declares_an_ece_fact() {
+        let r = parse(
+            "ece_url = \"https://ece.example.com/\"\nredirect_uri = \"https://ece.example.com/cb\"",
+        )
+        .unwrap();
+        let facts = r.ece_facts.unwrap();
+        assert_eq!(
+            facts.redirect_uri.as_deref(),
+            Some("https://ece.example.com/cb")
+        );
+        assert_eq!(facts.ece_url.as_deref(), Some("https://ece.example.com/"));
+        let only_imap =
+            parse("redirect_uri = \"https://x.example.com/\"\nchecks = [\"imap\"]").unwrap();
+        assert!(only_imap.ece_facts.is_none());
+        assert!(parse("checks = [\"ece-config\"]").is_err());
+        assert!(
+            parse("redirect_url = \"https://x/\"").is_err(),
+            "unknown keys stay errors"
+        );
     }
 }

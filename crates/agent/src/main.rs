@@ -1,6 +1,7 @@
 //! `eceprobe-agent`: probes the Microsoft 365 endpoints ECE needs from the server it runs on.
 
 mod service;
+mod token_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Check(CheckArgs),
     /// Probe on a schedule and stream the results to the collector, until stopped.
     Run(RunArgs),
+    /// Get a mailbox's refresh token (device code sign-in) and save it if it is the mailbox's own.
+    Token(token_cmd::TokenArgs),
     /// Windows: install, uninstall, start, stop or query the agent's Windows service.
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -97,6 +100,12 @@ struct ProbeArgs {
     /// ECE's External Application URL; adds the ece-url check.
     #[arg(long, value_name = "URL")]
     ece_url: Option<String>,
+    /// ECE's version as the console shows it, e.g. 12.6(1) ([run] ece_version); adds ece-config.
+    #[arg(long, value_name = "VERSION")]
+    ece_version: Option<String>,
+    /// ECE's engineering special, e.g. ES1 or "ES12 ET1" ([run] ece_es); adds ece-config.
+    #[arg(long, value_name = "ES")]
+    ece_es: Option<String>,
     /// HTTP CONNECT proxy for the HTTPS checks, e.g. http://proxy.corp:8080.
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
@@ -109,8 +118,8 @@ struct ProbeArgs {
     /// Send HOST:PORT to other addresses, keeping HOST for TLS: HOST:PORT:ADDR[:PORT2][,...]. Repeatable.
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<String>,
-    /// Run only this check (login-https, outlook-https, imap, pop3, smtp, ece-url; oauth-token,
-    /// oauth-imap, oauth-pop3 or oauth-smtp keeps the [[mailbox]] checks). Repeatable.
+    /// Run only this check (login-https, outlook-https, imap, pop3, smtp, ece-url, ece-config;
+    /// oauth-token, oauth-imap, oauth-pop3 or oauth-smtp keeps the [[mailbox]] checks). Repeatable.
     #[arg(long = "only", value_name = "CHECK", value_parser = parse_check)]
     only: Vec<CheckId>,
 }
@@ -122,12 +131,21 @@ impl ProbeArgs {
             Some(path) => config::load_file(path)?,
             None => config::FileConfig::default(),
         };
-        let run = std::mem::take(&mut file.run);
+        let mut run = std::mem::take(&mut file.run);
+        // The flags also reach the collector's hello in `run`.
+        if self.ece_version.is_some() {
+            run.ece_version = self.ece_version;
+        }
+        if self.ece_es.is_some() {
+            run.ece_es = self.ece_es;
+        }
         let overrides = config::Overrides {
             role: self.role,
             cloud: self.cloud,
             tenant: self.tenant,
             ece_url: self.ece_url,
+            ece_version: run.ece_version.clone(),
+            ece_es: run.ece_es.clone(),
             proxy: self.proxy,
             checks: self.only,
             ca_files: self.ca_files,
@@ -177,6 +195,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check(args),
         Command::Run(args) => run_agent(args, stop_signal()).map(|()| EXIT_PASS),
+        Command::Token(args) => token_cmd::run(args),
         Command::Service(cmd) => service::dispatch(cmd),
     };
     match result {
@@ -227,6 +246,9 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let prober = Prober::new(cfg.settings, trust);
     let report = runtime.block_on(async {
         let mut report = prober.suite(&cfg.specs).await;
+        report
+            .checks
+            .extend(cfg.ece_facts.as_ref().map(eceprobe_checks::ece::evaluate));
         let started = std::time::Instant::now();
         report
             .checks
@@ -293,7 +315,15 @@ fn run_agent(
             let _ = stopping.send(true);
         });
         let prober = Prober::new(cfg.settings, trust);
-        run::run_with_mailboxes(settings, prober, cfg.specs, cfg.mailboxes, shutdown).await
+        run::run_with_mailboxes(
+            settings,
+            prober,
+            cfg.specs,
+            cfg.mailboxes,
+            cfg.ece_facts,
+            shutdown,
+        )
+        .await
     })
 }
 

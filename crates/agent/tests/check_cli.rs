@@ -29,7 +29,10 @@ fn stdout(o: &Output) -> String {
 async fn healthy_lab_prints_all_pass_and_exits_0() {
     let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = agent(&lab_args(&lab, dir.path())).await;
+    // The lab gives --ece-url, which adds ece-config: declare a supported ECE too.
+    let mut args = lab_args(&lab, dir.path());
+    args.extend(["--ece-version", "12.6(1)", "--ece-es", "ES1"].map(String::from));
+    let out = agent(&args).await;
     let text = stdout(&out);
     assert_eq!(
         out.status.code(),
@@ -44,6 +47,7 @@ async fn healthy_lab_prints_all_pass_and_exits_0() {
         "pop3",
         "smtp",
         "ece-url",
+        "ece-config",
     ] {
         let row = text
             .lines()
@@ -51,7 +55,7 @@ async fn healthy_lab_prints_all_pass_and_exits_0() {
             .unwrap_or_else(|| panic!("no {check} row:\n{text}"));
         assert!(row.contains("PASS"), "{row}");
     }
-    assert!(text.contains("6 checks: 6 passed, 0 failed"), "{text}");
+    assert!(text.contains("7 checks: 7 passed, 0 failed"), "{text}");
     assert!(!text.contains("What to do"), "{text}");
 }
 

@@ -509,6 +509,8 @@ fn converged(fleet: &Fleet, bins: &Binaries) -> Result<(), String> {
         "pop3",
         "smtp",
         "ece-url",
+        // Added by the declared ece_url (a warning without ece_version: never a gap).
+        "ece-config",
     ]
     .map(String::from)
     .into();

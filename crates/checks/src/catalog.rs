@@ -26,6 +26,9 @@ pub enum CheckId {
     OauthPop3,
     /// OAuth: an XOAUTH2 login to the mailbox over SMTP submission (no mail is sent).
     OauthSmtp,
+    /// ECE's configuration from the declared facts (checklist C1-C3; see [`crate::ece`]):
+    /// runs without network, only where a fact is declared.
+    EceConfig,
 }
 
 impl CheckId {
@@ -49,7 +52,10 @@ impl CheckId {
 
     /// Every check id this version knows, for parsing names ([`FromStr`]).
     pub fn known() -> impl Iterator<Item = CheckId> {
-        CheckId::ALL.into_iter().chain(CheckId::OAUTH)
+        CheckId::ALL
+            .into_iter()
+            .chain(CheckId::OAUTH)
+            .chain([CheckId::EceConfig])
     }
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +70,7 @@ impl CheckId {
             CheckId::OauthImap => "oauth-imap",
             CheckId::OauthPop3 => "oauth-pop3",
             CheckId::OauthSmtp => "oauth-smtp",
+            CheckId::EceConfig => "ece-config",
         }
     }
 
@@ -90,6 +97,9 @@ impl CheckId {
                 "the dispatcher and alarm notifications"
             }
             (CheckId::EceUrl, _) => "the OAuth2 redirect back to ECE (External Application URL)",
+            (CheckId::EceConfig, _) => {
+                "ECE's OAuth2 mail setup (version, External Application URL, Azure app)"
+            }
         }
     }
 }

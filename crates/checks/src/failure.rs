@@ -28,6 +28,8 @@ pub enum Stage {
     Token,
     /// OAuth: the XOAUTH2 login and proof that the mailbox session is connected.
     Login,
+    /// `ece-config`: the declared ECE facts, evaluated without network.
+    Config,
 }
 
 impl Stage {
@@ -41,6 +43,7 @@ impl Stage {
             Stage::Protocol => "protocol",
             Stage::Token => "token",
             Stage::Login => "login",
+            Stage::Config => "config",
         }
     }
 }
@@ -182,11 +185,22 @@ pub enum FailureKind {
     PopLoginRefused,
     /// The server could not parse the XOAUTH2 data (SMTP 501 5.5.124, IMAP BAD).
     Xoauth2Malformed,
+    /// ece-config: the declared ECE version is older than 11.6(1) or not a version (C1).
+    EceVersionUnsupported,
+    /// ece-config: the declared ES is below the minimum for the version (C1).
+    EceEsTooOld,
+    /// ece-config: no External Application URL is declared (C2).
+    EceUrlMissing,
+    /// ece-config: the Azure redirect URI's host differs from the External Application URL's,
+    /// or it is not https (C3).
+    RedirectUriMismatch,
+    /// ece-config: the ECE version or ES is not declared, so C1 was not checked (warning).
+    EceVersionUndeclared,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 63] = [
+    pub const ALL: [FailureKind; 68] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -250,6 +264,11 @@ impl FailureKind {
         FailureKind::SmtpAuthDisabledMailbox,
         FailureKind::PopLoginRefused,
         FailureKind::Xoauth2Malformed,
+        FailureKind::EceVersionUnsupported,
+        FailureKind::EceEsTooOld,
+        FailureKind::EceUrlMissing,
+        FailureKind::RedirectUriMismatch,
+        FailureKind::EceVersionUndeclared,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -317,6 +336,11 @@ impl FailureKind {
             FailureKind::SmtpAuthDisabledMailbox => "smtp_auth_disabled_mailbox",
             FailureKind::PopLoginRefused => "pop_login_refused",
             FailureKind::Xoauth2Malformed => "xoauth2_malformed",
+            FailureKind::EceVersionUnsupported => "ece_version_unsupported",
+            FailureKind::EceEsTooOld => "ece_es_too_old",
+            FailureKind::EceUrlMissing => "ece_url_missing",
+            FailureKind::RedirectUriMismatch => "redirect_uri_mismatch",
+            FailureKind::EceVersionUndeclared => "ece_version_undeclared",
         }
     }
 
@@ -401,6 +425,21 @@ impl FailureKind {
             FailureKind::EceUrlNotHttps => {
                 "the External Application URL must start with https:// (C2)".to_string()
             }
+            FailureKind::EceVersionUnsupported => {
+                "OAuth2 mail needs ECE 11.6(1) or later: upgrade ECE, and declare ece_version as the console shows it, e.g. 12.6(1) (C1)".to_string()
+            }
+            FailureKind::EceEsTooOld => {
+                "apply the engineering special (ES, and ET where listed) Cisco publishes for this version, latest recommended: 11.6(1) ES12 + ES12 ET1, 12.0(1) ES6, 12.5(1) ES3, 12.6(1) ES1 (C1)".to_string()
+            }
+            FailureKind::EceUrlMissing => {
+                "set the External Application URL in Partition > Apps > General settings (12.6+) or \"Web server URL or load balancer URL\" (11.5-12.5) to the https:// FQDN agents use, and declare it as ece_url (C2)".to_string()
+            }
+            FailureKind::RedirectUriMismatch => {
+                "make the Azure app registration's redirect URI an https:// URI on the same FQDN as the External Application URL, then declare it as redirect_uri (C2, C3)".to_string()
+            }
+            FailureKind::EceVersionUndeclared => {
+                "declare ece_version and ece_es in [run] (or --ece-version, --ece-es) as the ECE console shows them, so the minimum ES can be checked (C1)".to_string()
+            }
             oauth => oauth_fix(oauth).to_string(),
         };
         format!("{fix}; needed by {who}")
@@ -458,7 +497,7 @@ mod tests {
 
     #[test]
     fn every_hint_names_a_checklist_item_and_who_needs_it() {
-        for check in CheckId::ALL.into_iter().chain(CheckId::OAUTH) {
+        for check in CheckId::known() {
             for kind in FailureKind::ALL {
                 let hint = kind.hint(check, Role::Services, "host.example", 993);
                 assert!(hint.contains("(C"), "{kind}: {hint}");

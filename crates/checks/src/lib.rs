@@ -11,6 +11,7 @@
 //! This crate knows nothing of transport to a collector or of storage.
 
 pub mod catalog;
+pub mod ece;
 mod failure;
 mod http;
 mod lines;
@@ -23,6 +24,7 @@ mod settings;
 pub mod tls;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
+pub use ece::EceFacts;
 pub use failure::{FailureKind, Finding, Stage};
 pub use lines::LineLimits;
 pub use oauth::{

@@ -102,6 +102,12 @@ impl CheckName {
     pub fn is_oauth(&self) -> bool {
         self.mailbox.is_some()
     }
+
+    /// Required wherever it is reported, whatever the role: a mailbox's OAuth checks and
+    /// `ece-config`, which the administrator configured (the mailbox, the ECE facts).
+    pub fn required_when_reported(&self) -> bool {
+        self.is_oauth() || self.id == CheckId::EceConfig
+    }
 }
 
 /// A catalog check (no mailbox). For the policy's ids, which are never OAuth ids.

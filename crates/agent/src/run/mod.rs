@@ -48,16 +48,17 @@ pub async fn run(
     specs: Vec<CheckSpec>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    run_with_mailboxes(settings, prober, specs, Vec::new(), shutdown).await
+    run_with_mailboxes(settings, prober, specs, Vec::new(), None, shutdown).await
 }
 
 /// Runs until `shutdown` turns true: each cycle (interval or audit) runs the suite, then
-/// every mailbox's OAuth checks.
+/// every mailbox's OAuth checks, and `ece-config` when ECE facts are declared.
 pub async fn run_with_mailboxes(
     settings: RunSettings,
     prober: Prober,
     specs: Vec<CheckSpec>,
     mailboxes: Vec<Mailbox>,
+    ece_facts: Option<eceprobe_checks::EceFacts>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
@@ -92,6 +93,7 @@ pub async fn run_with_mailboxes(
         prober,
         specs,
         mailboxes,
+        ece_facts,
         interval: settings.interval,
         spool: spool.clone(),
     };

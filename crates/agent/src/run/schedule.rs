@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use eceprobe_checks::{CheckSpec, Prober};
+use eceprobe_checks::{CheckSpec, EceFacts, Prober};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
 
@@ -30,6 +30,8 @@ pub struct Schedule {
     pub specs: Vec<CheckSpec>,
     /// The OAuth checks, after the suite in each cycle.
     pub mailboxes: Vec<Mailbox>,
+    /// The declared ECE facts: `ece-config` is evaluated in each cycle (no network).
+    pub ece_facts: Option<EceFacts>,
     pub interval: Duration,
     pub spool: SharedSpool,
 }
@@ -61,6 +63,9 @@ impl Schedule {
     async fn cycle(&self, audit_id: &str) {
         let started_unix_ms = now_ms();
         let mut report = self.prober.suite(&self.specs).await;
+        report
+            .checks
+            .extend(self.ece_facts.as_ref().map(eceprobe_checks::ece::evaluate));
         report
             .checks
             .extend(mailbox::probe_all(&self.prober, &self.mailboxes).await);

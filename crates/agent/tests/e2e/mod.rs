@@ -18,13 +18,16 @@ use eceprobe_testlab::Testlab;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-pub const CHECKS: [&str; 6] = [
+/// What the lab's agent reports each cycle: the catalog, and `ece-config` (the lab
+/// declares an ECE URL).
+pub const CHECKS: [&str; 7] = [
     "login-https",
     "outlook-https",
     "imap",
     "pop3",
     "smtp",
     "ece-url",
+    "ece-config",
 ];
 
 /// A collector in this process; `crash` drops its listener and every stream at once.

@@ -8,10 +8,12 @@
 //!
 //! Entry points on [`Prober`]: [`Prober::oauth_token`] (check `oauth-token`),
 //! [`Prober::oauth_login`] (`oauth-imap`, `oauth-pop3`, `oauth-smtp`) and
-//! [`Prober::oauth_mailbox`] (the token, then a login per protocol).
+//! [`Prober::oauth_mailbox`] (the token, then a login per protocol); and, for obtaining a
+//! mailbox's refresh token, [`Prober::start_device_code`] and [`Prober::poll_device_code`].
 
 mod aadsts;
 mod claims;
+mod device;
 mod findings;
 mod run;
 mod secret;
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use aadsts::classify as classify_aadsts;
 pub use claims::{decode as decode_claims, ClaimsReport};
+pub use device::{DeviceCode, DeviceFlowError, DEVICE_CODE_GRANT, MAX_DEVICE_WAIT};
 pub use findings::EXPECTED_LIFETIME_S;
 pub use secret::Secret;
 pub use token::{Grant, OAuthClient, TokenGrant, TokenRefusal, OFFLINE_ACCESS};

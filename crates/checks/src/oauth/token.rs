@@ -113,7 +113,7 @@ impl OAuthClient {
 }
 
 /// WHATWG `application/x-www-form-urlencoded` byte serialisation.
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for b in s.bytes() {
         match b {

@@ -5,6 +5,8 @@
 //! required wherever they are reported, whatever the role: the administrator configured the
 //! mailbox because ECE uses it. Their failure is a gap, they go stale with their agent, and
 //! they are never missing (the mailboxes are known only from what the agent reports).
+//! `ece-config` follows the same rule ([`CheckName::required_when_reported`]): it runs only
+//! where the administrator declared ECE facts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -165,7 +167,7 @@ pub fn evaluate(
                 .chain(
                     reported
                         .keys()
-                        .filter(|c| c.is_oauth())
+                        .filter(|c| c.required_when_reported())
                         .map(|c| (*c).clone()),
                 )
                 .collect();
@@ -187,8 +189,8 @@ pub fn evaluate(
             }
         }
         for (check, c) in &reported {
-            // A mailbox's OAuth check is required by being configured.
-            let is_required = check.is_oauth() || required.contains(&check.id());
+            // A mailbox's OAuth check (and ece-config) is required by being configured.
+            let is_required = check.required_when_reported() || required.contains(&check.id());
             if c.outcome == "fail" {
                 let kind = c.failure_kind.clone().unwrap_or_else(|| "failed".into());
                 let (severity, detail) = match is_required {
@@ -491,6 +493,26 @@ mod tests {
             .unwrap();
         assert_eq!(smtp.severity, Severity::Warning);
         assert!(smtp.detail.contains("not required"), "{}", smtp.detail);
+    }
+
+    #[test]
+    fn a_failing_ece_config_is_a_gap_whatever_the_role_requires() {
+        let policy = Policy::from_toml("[roles]\nservices = []\n").unwrap();
+        let agents = [agent("svc", Role::Services)];
+        let mut ece = check("svc", CheckId::EceConfig, "fail");
+        ece.failure_kind = Some("ece_es_too_old".into());
+        let found = evaluate(&policy, &agents, &[ece], NOW);
+        assert_eq!(
+            gaps(&found),
+            vec![(
+                "svc".into(),
+                CheckId::EceConfig.into(),
+                FindingKind::Failing
+            )]
+        );
+        assert_eq!(found[0].detail, "ece_es_too_old");
+        // Never missing where it was not reported.
+        assert!(evaluate(&Policy::default(), &agents, &all_pass("svc"), NOW).is_empty());
     }
 
     #[test]

@@ -126,6 +126,14 @@ impl Policy {
                         &format!("{id} is checked per configured mailbox and always required where it runs; list only catalog checks"),
                     ));
                 }
+                if id == CheckId::EceConfig {
+                    // Runs only where ECE facts are declared; listed here it would be
+                    // "missing" on every server that declares none.
+                    return Err(invalid(
+                        &key,
+                        &format!("{id} runs where the agent declares ECE facts and is always required there; list only catalog checks"),
+                    ));
+                }
                 set.insert(id);
             }
             policy.required.insert(key, set);
@@ -245,5 +253,8 @@ mod tests {
             Policy::from_toml("[roles]\nservices = [\"imap\", \"oauth-imap\"]\n").unwrap_err();
         assert!(err.to_string().contains("roles.services"), "{err}");
         assert!(err.to_string().contains("per configured mailbox"), "{err}");
+        let err = Policy::from_toml("[roles]\napplication = [\"ece-config\"]\n").unwrap_err();
+        assert!(err.to_string().contains("roles.application"), "{err}");
+        assert!(err.to_string().contains("declares ECE facts"), "{err}");
     }
 }

@@ -1,0 +1,535 @@
+//! `eceprobe-agent token --mailbox ADDRESS`: obtains a mailbox's refresh token with the
+//! device code flow, shows which account signed in, and saves the refresh token (mode 0600)
+//! only when that account is the mailbox (or, for a shared mailbox, its `account`) and the
+//! scopes of the configured protocols and `offline_access` were granted. The wrong-user
+//! pitfall (M365-FACTS.md): a browser with Windows SSO signs in as the workstation's user.
+//!
+//! Exit codes: 0 saved, 1 refused (nothing written), 2 could not run (configuration,
+//! network, expired code). No token is ever printed or logged, the device code included.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use eceprobe_agent::{config, secret_file};
+use eceprobe_checks::oauth::{decode_claims, DeviceFlowError, TokenGrant};
+use eceprobe_checks::{
+    ClaimsReport, FailureKind, Grant, MailboxSpec, Prober, Protocol, Secret, Trust,
+};
+
+use super::{ProbeArgs, EXIT_CANNOT_RUN, EXIT_FAILED, EXIT_PASS};
+
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    probe: ProbeArgs,
+    /// The mailbox to get a refresh token for (its [[mailbox]] table, when --config is given).
+    #[arg(long, value_name = "ADDRESS")]
+    mailbox: String,
+    /// Application (client) ID (default: the mailbox's client_id).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// A file holding the client secret's Value (default: the mailbox's client_secret_file).
+    #[arg(long, value_name = "FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// Where to save the refresh token (default: the mailbox's refresh_token_file).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Protocols ECE uses on the mailbox, e.g. imap,smtp (default: the mailbox's, else all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    protocols: Vec<String>,
+}
+
+/// The mailbox as the token command needs it (no secret read yet).
+struct Target {
+    address: String,
+    tenant: String,
+    client_id: String,
+    client_secret_file: Option<PathBuf>,
+    out: PathBuf,
+    protocols: Vec<Protocol>,
+    shared: bool,
+    account: Option<String>,
+}
+
+fn parse_protocols(list: &[String]) -> anyhow::Result<Vec<Protocol>> {
+    let mut out = Vec::new();
+    for p in list {
+        let protocol = match p.trim().to_ascii_lowercase().as_str() {
+            "imap" => Protocol::Imap,
+            "pop3" | "pop" => Protocol::Pop3,
+            "smtp" => Protocol::Smtp,
+            _ => bail!("protocol '{p}': use imap, pop3 and/or smtp"),
+        };
+        if !out.contains(&protocol) {
+            out.push(protocol);
+        }
+    }
+    if out.is_empty() {
+        bail!("no protocols: list the protocols ECE uses on this mailbox (imap, pop3, smtp)");
+    }
+    Ok(out)
+}
+
+/// The verdict on a granted token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Save it; the notes are printed.
+    Save(Vec<String>),
+    /// Do not save it: what was wrong.
+    Refuse(Vec<String>),
+}
+
+/// Whether the token may be saved for `mailbox`: its user is the mailbox (case-insensitive;
+/// for a shared mailbox the `account`, or anyone with a note), every protocol's delegated
+/// scope was granted, and a refresh token came with it.
+pub(crate) fn judge(
+    mailbox: &str,
+    shared: bool,
+    account: Option<&str>,
+    protocols: &[Protocol],
+    claims: Option<&ClaimsReport>,
+    grant: &TokenGrant,
+) -> Verdict {
+    let mut wrong = Vec::new();
+    let mut notes = Vec::new();
+    let user = claims.and_then(|c| c.user.as_deref());
+    let expected = if shared { account } else { Some(mailbox) };
+    match (user, expected) {
+        (None, _) => wrong.push(
+            "the token does not say which account signed in, so it cannot be checked against the mailbox".to_string(),
+        ),
+        (Some(u), Some(want)) if !u.eq_ignore_ascii_case(want) => {
+            let alias = u
+                .split_once('@')
+                .zip(want.split_once('@'))
+                .is_some_and(|((a, _), (b, _))| a.eq_ignore_ascii_case(b));
+            let mut line = format!("signed in as {u}, not as {want}");
+            if alias {
+                line.push_str(
+                    " (the same name in another domain: if it is the mailbox's own account under another address, set that address in agent.toml)",
+                );
+            }
+            wrong.push(line);
+        }
+        (Some(u), None) => notes.push(format!(
+            "shared mailbox: signed in as {u}; that account needs FullAccess on {mailbox} (set account = \"{u}\" in its [[mailbox]] to have this checked)"
+        )),
+        _ => {}
+    }
+    let granted_scp: Vec<&str> = claims
+        .map(|c| c.scopes.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let missing: Vec<&str> = protocols
+        .iter()
+        .map(|p| p.delegated_scope())
+        .filter(|s| {
+            let suffix = format!("/{}", s.to_ascii_lowercase());
+            !grant
+                .scopes
+                .iter()
+                .any(|g| g.to_ascii_lowercase().ends_with(&suffix) || g.eq_ignore_ascii_case(s))
+                && !granted_scp.iter().any(|g| g.eq_ignore_ascii_case(s))
+        })
+        .collect();
+    if !missing.is_empty() {
+        wrong.push(format!(
+            "the token lacks {} needed for the configured protocols (consent for the app, or a Graph-prefixed scope)",
+            missing.join(", ")
+        ));
+    }
+    if grant.refresh_token.is_none() {
+        wrong.push("no refresh token came back (offline_access was not granted)".to_string());
+    }
+    if wrong.is_empty() {
+        Verdict::Save(notes)
+    } else {
+        Verdict::Refuse(wrong)
+    }
+}
+
+fn private_window_advice(who: &str) -> String {
+    format!(
+        "Use a private (InPrivate/incognito) browser window and sign in as {who} itself, with its own credentials (Windows SSO would sign you in as yourself)."
+    )
+}
+
+/// Refusals that come from the configuration rather than from the sign-in: exit 2.
+fn is_setup_error(kind: FailureKind) -> bool {
+    matches!(
+        kind,
+        FailureKind::OauthAppNotFound
+            | FailureKind::OauthClientSecretInvalid
+            | FailureKind::OauthClientSecretExpired
+            | FailureKind::OauthWrongCloud
+            | FailureKind::OauthInvalidScope
+    )
+}
+
+pub(crate) fn run(args: TokenArgs) -> anyhow::Result<u8> {
+    let TokenArgs {
+        probe,
+        mailbox,
+        client_id,
+        client_secret_file,
+        out,
+        protocols,
+    } = args;
+    let mailbox = mailbox.trim().to_string();
+    let mut file = match &probe.config {
+        Some(path) => config::load_file(path)?,
+        None => config::FileConfig::default(),
+    };
+    let tables = std::mem::take(&mut file.mailbox);
+    let table = tables.into_iter().find(|t| {
+        t.address
+            .as_deref()
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case(&mailbox))
+    });
+    if probe.config.is_some() && table.is_none() {
+        bail!("--mailbox {mailbox}: no [[mailbox]] with that address in the configuration");
+    }
+    let table = table.unwrap_or_default();
+    if table.grant.as_deref() == Some("client_credentials") {
+        bail!("mailbox[{mailbox}] uses grant = \"client_credentials\" (app-only): it needs no refresh token");
+    }
+    let tenant = probe
+        .tenant
+        .clone()
+        .or(table.tenant)
+        .or_else(|| file.tenant.clone())
+        .unwrap_or_else(|| "organizations".to_string());
+    let Some(client_id) = client_id
+        .or(table.client_id)
+        .filter(|c| !c.trim().is_empty())
+    else {
+        bail!("no client id: give --client-id or client_id in the mailbox's [[mailbox]]");
+    };
+    let Some(out) = out.or(table.refresh_token_file) else {
+        bail!("nowhere to save the refresh token: give --out FILE or refresh_token_file in the mailbox's [[mailbox]]");
+    };
+    let protocols = if !protocols.is_empty() {
+        parse_protocols(&protocols)?
+    } else if let Some(list) = &table.protocols {
+        parse_protocols(list).with_context(|| format!("mailbox[{mailbox}].protocols"))?
+    } else {
+        Protocol::ALL.to_vec()
+    };
+    let target = Target {
+        address: mailbox,
+        tenant,
+        client_id,
+        client_secret_file: client_secret_file.or(table.client_secret_file),
+        out,
+        protocols,
+        shared: table.shared.unwrap_or(false),
+        account: table.account.map(|a| a.trim().to_string()),
+    };
+    if let Some(dir) = target.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "cannot save to {}: the directory {} does not exist",
+                target.out.display(),
+                dir.display()
+            );
+        }
+    }
+    let client_secret = match &target.client_secret_file {
+        Some(path) => Some(secret_file::read(path).context("client secret")?),
+        None => None,
+    };
+
+    // The probe settings, trust and hosts as `check` uses them, without the mailbox tables
+    // (their refresh token files may not exist yet).
+    let mut hosts = probe.cloud.or(file.cloud).unwrap_or_default().hosts();
+    if let Some(login) = file.hosts.login.clone() {
+        hosts.login = login;
+    }
+    if let Some(outlook) = file.hosts.outlook.clone() {
+        hosts.outlook = outlook;
+    }
+    let overrides = config::Overrides {
+        role: probe.role,
+        cloud: probe.cloud,
+        tenant: probe.tenant,
+        ece_url: probe.ece_url,
+        proxy: probe.proxy,
+        checks: probe.only,
+        ca_files: probe.ca_files,
+        expected_roots: probe.expected_roots,
+        resolve: probe.resolve,
+        ..config::Overrides::default()
+    };
+    let resolved = config::resolve(file, overrides).context("configuration")?;
+    let trust = Trust::new(&resolved.trust).context("trust")?;
+
+    let mut spec = MailboxSpec::new(
+        &target.address,
+        hosts,
+        &target.tenant,
+        &target.client_id,
+        Grant::RefreshToken(Secret::default()),
+    );
+    spec.client_secret = client_secret;
+    spec.protocols = target.protocols.clone();
+    let client = spec.client();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let prober = Prober::new(resolved.settings, trust);
+    let who = if target.shared {
+        target
+            .account
+            .clone()
+            .unwrap_or_else(|| "the account with FullAccess on the mailbox".to_string())
+    } else {
+        target.address.clone()
+    };
+
+    let code = match runtime.block_on(prober.start_device_code(&client)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("eceprobe-agent token: could not start the sign-in: {e}");
+            if e.kind() == FailureKind::OauthClientSecretInvalid {
+                eprintln!("If the app registration is a confidential client, give its secret (client_secret_file), or enable \"Allow public client flows\" on its Authentication page.");
+            }
+            return Ok(EXIT_CANNOT_RUN);
+        }
+    };
+    println!(
+        "Getting a refresh token for {} (scopes: {}).",
+        target.address,
+        client.device_scopes().join(" ")
+    );
+    println!();
+    println!("{}", code.message);
+    println!();
+    println!("{}", private_window_advice(&who));
+    println!(
+        "Waiting for the sign-in (the code is valid for {} s)...",
+        code.expires_in
+    );
+
+    let grant = match runtime.block_on(prober.poll_device_code(&client, &code)) {
+        Ok(grant) => grant,
+        Err(e) => return Ok(flow_failed(&e, &who)),
+    };
+    let claims = decode_claims(&grant.access_token);
+    let user = claims
+        .as_ref()
+        .and_then(|c| c.user.clone())
+        .unwrap_or_else(|| "(not in the token)".to_string());
+    println!();
+    println!("Signed in as: {user}");
+    println!(
+        "Scopes: {}",
+        if grant.scopes.is_empty() {
+            "(none listed)".to_string()
+        } else {
+            grant.scopes.join(" ")
+        }
+    );
+    match (grant.expires_in, claims.as_ref().and_then(|c| c.lifetime_s)) {
+        (Some(s), _) => println!("Access token lifetime: {s} s"),
+        (None, Some(s)) => println!("Access token lifetime: {s} s (from the token's claims)"),
+        (None, None) => println!("Access token lifetime: unknown"),
+    }
+    println!(
+        "Refresh token: {}",
+        if grant.refresh_token.is_some() {
+            "issued (valid 90 days, renewed on every use)"
+        } else {
+            "not issued"
+        }
+    );
+
+    match judge(
+        &target.address,
+        target.shared,
+        target.account.as_deref(),
+        &target.protocols,
+        claims.as_ref(),
+        &grant,
+    ) {
+        Verdict::Refuse(problems) => {
+            eprintln!();
+            eprintln!(
+                "REFUSED: the refresh token was not saved ({} left as it was).",
+                target.out.display()
+            );
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+            eprintln!("{}", private_window_advice(&who));
+            eprintln!("Then run this command again.");
+            Ok(EXIT_FAILED)
+        }
+        Verdict::Save(notes) => {
+            for n in &notes {
+                println!("Note: {n}");
+            }
+            let Some(rt) = grant.refresh_token.as_ref() else {
+                return Ok(EXIT_FAILED);
+            };
+            if let Err(e) = secret_file::write_atomic(&target.out, rt) {
+                eprintln!(
+                    "eceprobe-agent token: cannot write {}: {e}",
+                    target.out.display()
+                );
+                return Ok(EXIT_CANNOT_RUN);
+            }
+            println!(
+                "Saved the refresh token to {} (mode 0600).",
+                target.out.display()
+            );
+            Ok(EXIT_PASS)
+        }
+    }
+}
+
+/// The flow ended without a token: the exit code, after saying why.
+fn flow_failed(e: &DeviceFlowError, who: &str) -> u8 {
+    eprintln!("eceprobe-agent token: {e}");
+    match e {
+        DeviceFlowError::Unreachable { .. } | DeviceFlowError::Expired { .. } => EXIT_CANNOT_RUN,
+        DeviceFlowError::Refused { kind, .. } if is_setup_error(*kind) => EXIT_CANNOT_RUN,
+        DeviceFlowError::Refused { kind, .. } => {
+            eprintln!("REFUSED: nothing was saved.");
+            match kind {
+                FailureKind::OauthConsentMissing | FailureKind::OauthAdminConsentRequired => eprintln!(
+                    "The account that signed in has not consented to the mail scopes the configured protocols need: grant consent for the app (an administrator can grant it for the tenant), or check that this is the mailbox's own account."
+                ),
+                FailureKind::OauthDeviceUserMismatch => eprintln!(
+                    "The browser is signed in as another user than the one chosen."
+                ),
+                _ => {}
+            }
+            eprintln!("{}", private_window_advice(who));
+            EXIT_FAILED
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(scopes: &[&str], refresh: bool) -> TokenGrant {
+        TokenGrant {
+            access_token: Secret::new("a.b.c"),
+            refresh_token: refresh.then(|| Secret::new("rt")),
+            expires_in: Some(3600),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn claims(user: &str) -> ClaimsReport {
+        ClaimsReport {
+            user: Some(user.into()),
+            ..ClaimsReport::default()
+        }
+    }
+
+    const ALL: [&str; 4] = [
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+        "https://outlook.office.com/POP.AccessAsUser.All",
+        "https://outlook.office.com/SMTP.Send",
+        "offline_access",
+    ];
+
+    #[test]
+    fn the_mailbox_itself_is_saved() {
+        let v = judge(
+            "Support@Contoso.com",
+            false,
+            None,
+            &Protocol::ALL,
+            Some(&claims("support@contoso.com")),
+            &grant(&ALL, true),
+        );
+        assert_eq!(v, Verdict::Save(vec![]));
+    }
+
+    #[test]
+    fn another_user_missing_scope_or_no_refresh_token_is_refused() {
+        let Verdict::Refuse(p) = judge(
+            "support@contoso.com",
+            false,
+            None,
+            &Protocol::ALL,
+            Some(&claims("admin@contoso.com")),
+            &grant(&ALL, true),
+        ) else {
+            panic!()
+        };
+        assert!(p[0].contains("admin@contoso.com"), "{p:?}");
+        let Verdict::Refuse(p) = judge(
+            "support@contoso.com",
+            false,
+            None,
+            &Protocol::ALL,
+            Some(&claims("support@contoso.com")),
+            &grant(&ALL[..2], true),
+        ) else {
+            panic!()
+        };
+        assert!(p[0].contains("SMTP.Send"), "{p:?}");
+        let Verdict::Refuse(p) = judge(
+            "support@contoso.com",
+            false,
+            None,
+            &[Protocol::Imap],
+            Some(&claims("support@contoso.com")),
+            &grant(&ALL, false),
+        ) else {
+            panic!()
+        };
+        assert!(p[0].contains("offline_access"), "{p:?}");
+        assert!(matches!(
+            judge(
+                "support@contoso.com",
+                false,
+                None,
+                &[Protocol::Imap],
+                None,
+                &grant(&ALL, true)
+            ),
+            Verdict::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn shared_mailboxes() {
+        let ok = judge(
+            "shared@contoso.com",
+            true,
+            Some("ece@contoso.com"),
+            &[Protocol::Imap],
+            Some(&claims("ECE@contoso.com")),
+            &grant(&ALL, true),
+        );
+        assert_eq!(ok, Verdict::Save(vec![]));
+        let no = judge(
+            "shared@contoso.com",
+            true,
+            Some("ece@contoso.com"),
+            &[Protocol::Imap],
+            Some(&claims("me@contoso.com")),
+            &grant(&ALL, true),
+        );
+        assert!(matches!(no, Verdict::Refuse(_)));
+        let Verdict::Save(notes) = judge(
+            "shared@contoso.com",
+            true,
+            None,
+            &[Protocol::Imap],
+            Some(&claims("me@contoso.com")),
+            &grant(&ALL, true),
+        ) else {
+            panic!()
+        };
+        assert!(notes[0].contains("FullAccess"), "{notes:?}");
+    }
+}
