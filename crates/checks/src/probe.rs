@@ -14,17 +14,36 @@ use tokio_rustls::client::TlsStream;
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Finding, Stage};
 use crate::lines::LineStream;
-use crate::net::{connect, connect_tunnel, micros, resolve};
+use crate::net::micros;
 use crate::report::{
-    AddressAttempt, AddressSource, CheckReport, DnsReport, Outcome, ProtocolInfo, StageReport,
-    SuiteReport, TlsInfo,
+    AddressAttempt, CheckReport, Outcome, ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
 use crate::settings::ProbeSettings;
 use crate::tls::Trust;
 use crate::{http, mail, StageError};
 
 mod single;
-pub(crate) use single::{conclude_single, new_report, Connected};
+mod target;
+pub(crate) use single::{conclude_single, Connected};
+use target::Target;
+
+/// An empty report for `spec`, failing until concluded.
+pub(crate) fn new_report(spec: &CheckSpec) -> CheckReport {
+    CheckReport {
+        check: spec.id,
+        host: spec.host.clone(),
+        port: spec.port,
+        outcome: Outcome::Fail,
+        failure: None,
+        warnings: Vec::new(),
+        duration_us: 0,
+        dns: None,
+        via_proxy: None,
+        attempts: Vec::new(),
+        used_address: None,
+        oauth: None,
+    }
+}
 
 /// Runs checks with one set of settings and trust. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -71,60 +90,12 @@ impl Prober {
     /// Runs one check.
     pub async fn check(&self, spec: &CheckSpec) -> CheckReport {
         let start = Instant::now();
-        let mut report = CheckReport {
-            check: spec.id,
-            host: spec.host.clone(),
-            port: spec.port,
-            outcome: Outcome::Fail,
-            failure: None,
-            warnings: Vec::new(),
-            duration_us: 0,
-            dns: None,
-            via_proxy: None,
-            attempts: Vec::new(),
-            used_address: None,
-            oauth: None,
-        };
-        if let Some((kind, detail)) = &spec.invalid {
-            report.failure = Some(self.finding(spec, *kind, Stage::Dns, detail.clone()));
+        let mut report = new_report(spec);
+        let Some(target) = self.resolve_target(spec, &mut report).await else {
             report.duration_us = micros(start);
             return report;
-        }
-        let proxy = match spec.dialog {
-            Dialog::Https { .. } => self.settings.proxy.as_ref(),
-            _ => None,
         };
-        let resolved = match proxy {
-            Some(p) => {
-                report.via_proxy = Some(format!("{}:{}", p.host, p.port));
-                resolve(&p.host, p.port, &self.settings).await.map(|mut d| {
-                    d.source = AddressSource::Proxy;
-                    // A proxy is one hop: try its first address only.
-                    d.addresses.truncate(1);
-                    d
-                })
-            }
-            None => resolve(&spec.host, spec.port, &self.settings).await,
-        };
-        let dns = match resolved {
-            Ok(dns) => dns,
-            Err((err, took)) => {
-                let kind = match (proxy, err.kind) {
-                    (Some(_), _) => FailureKind::ProxyUnreachable,
-                    (None, k) => k,
-                };
-                report.failure = Some(self.finding(spec, kind, Stage::Dns, err.detail));
-                report.dns = Some(DnsReport {
-                    source: AddressSource::System,
-                    duration_us: took,
-                    addresses: Vec::new(),
-                });
-                report.duration_us = micros(start);
-                return report;
-            }
-        };
-        report.attempts = self.attempts(spec, &dns, proxy.is_some()).await;
-        report.dns = Some(dns);
+        report.attempts = self.attempts(spec, target).await;
         conclude(&mut report, |kind, stage, detail| {
             self.finding(spec, kind, stage, detail)
         });
@@ -132,19 +103,12 @@ impl Prober {
         report
     }
 
-    async fn attempts(
-        &self,
-        spec: &CheckSpec,
-        dns: &DnsReport,
-        via_proxy: bool,
-    ) -> Vec<AddressAttempt> {
+    async fn attempts(&self, spec: &CheckSpec, target: Target) -> Vec<AddressAttempt> {
         let mut set = JoinSet::new();
-        let addrs: Vec<SocketAddr> = dns
-            .addresses
-            .iter()
-            .take(self.settings.max_addresses.max(1))
-            .copied()
-            .collect();
+        let Target {
+            addresses: addrs,
+            via_proxy,
+        } = target;
         for (i, addr) in addrs.iter().copied().enumerate() {
             let prober = self.clone();
             let spec = spec.clone();
@@ -197,30 +161,7 @@ impl Prober {
         via_proxy: bool,
         run: &mut Attempt,
     ) -> Result<(), (Stage, StageError)> {
-        let t = self.settings.timeouts;
-        let tcp = connect(addr, t.tcp).await.map_err(|e| {
-            // Through a proxy, the connection that failed is the one to the proxy: the fix
-            // is there, not on the firewall rule for Microsoft's host.
-            let e = match via_proxy {
-                true => StageError::new(
-                    FailureKind::ProxyUnreachable,
-                    format!("{} ({})", e.detail, e.kind),
-                ),
-                false => e,
-            };
-            (Stage::Tcp, e)
-        })?;
-        run.end(Stage::Tcp, true);
-        let local = tcp.local_addr().ok();
-        let tcp = if via_proxy {
-            let tunnel = connect_tunnel(tcp, &spec.host, spec.port, self.settings.lines, t.tcp)
-                .await
-                .map_err(|e| (Stage::Proxy, e))?;
-            run.end(Stage::Proxy, true);
-            tunnel
-        } else {
-            tcp
-        };
+        let (tcp, local) = self.open(spec, addr, via_proxy, run).await?;
         let mut info = ProtocolInfo::default();
         let result = self.dialog(spec, tcp, local, run, &mut info).await;
         if info != ProtocolInfo::default() {
@@ -472,20 +413,14 @@ mod tests {
     }
 
     fn verdict(attempts: Vec<AddressAttempt>) -> CheckReport {
-        let mut report = CheckReport {
-            check: crate::CheckId::Imap,
+        let mut report = new_report(&CheckSpec {
+            id: crate::CheckId::Imap,
             host: "outlook.office365.com".into(),
             port: 993,
-            outcome: Outcome::Fail,
-            failure: None,
-            warnings: Vec::new(),
-            duration_us: 0,
-            dns: None,
-            via_proxy: None,
-            attempts,
-            used_address: None,
-            oauth: None,
-        };
+            dialog: Dialog::Imap,
+            invalid: None,
+        });
+        report.attempts = attempts;
         conclude(&mut report, |kind, stage, detail| Finding {
             kind,
             stage,

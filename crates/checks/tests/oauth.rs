@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::lab;
+use common::{lab, lab_with, LabOptions, Proxy};
 use eceprobe_checks::oauth::Secret;
 use eceprobe_checks::{
     CheckId, CheckReport, Cloud, FailureKind, Grant, MailboxSpec, OAuthMailboxReport, Outcome,
     Protocol, Stage,
 };
 use eceprobe_testlab::{
-    Account, LabConfig, OAuthConfig, SmtpAuth, TokenFault, LAB_CLIENT_ID, LAB_TENANT_ID,
+    Account, LabConfig, OAuthConfig, ProxyMode, SmtpAuth, TokenFault, LAB_CLIENT_ID, LAB_TENANT_ID,
 };
 
 const USER: &str = "ece-mail@contoso.com";
@@ -527,4 +527,84 @@ async fn no_secret_reaches_a_report_or_its_debug_output() {
         }
     }
     assert!(outputs[0].contains("[redacted]"));
+}
+
+/// The token check (one connection, `probe/single.rs`'s path) goes through the proxy as the
+/// HTTPS checks of a suite do, and a failing proxy gets the same kind at the same stage on
+/// both paths: a refused proxy is `proxy_unreachable` at `tcp`, a proxy's own refusals keep
+/// their kinds at `proxy`.
+#[tokio::test]
+async fn the_token_check_meets_a_proxy_as_the_suite_does() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cases = [
+        (
+            None,
+            Proxy::At(closed.to_string()),
+            FailureKind::ProxyUnreachable,
+            Stage::Tcp,
+        ),
+        (
+            Some(ProxyMode::Deny403),
+            Proxy::Lab,
+            FailureKind::ProxyDenied,
+            Stage::Proxy,
+        ),
+        (
+            Some(ProxyMode::RequireAuth407),
+            Proxy::Lab,
+            FailureKind::ProxyAuthRequired,
+            Stage::Proxy,
+        ),
+    ];
+    for (mode, proxy, kind, stage) in cases {
+        let mut cfg = LabConfig::healthy().oauth(OAuthConfig::healthy(USER));
+        if let Some(mode) = mode {
+            cfg = cfg.proxy(mode);
+        }
+        let opts = LabOptions {
+            proxy,
+            ..LabOptions::default()
+        };
+        let l = lab_with(cfg, opts).await;
+        let suite = l.prober.suite(&l.specs).await;
+        let https = suite
+            .checks
+            .iter()
+            .find(|c| c.check == CheckId::LoginHttps)
+            .expect("the suite has login-https");
+        let token = l.prober.oauth_token(&spec(USER, USER)).await.report;
+        assert_eq!(
+            token.target(),
+            https.target(),
+            "the same host through the proxy"
+        );
+        assert_eq!(token.via_proxy, https.via_proxy);
+        assert!(token.via_proxy.is_some());
+        assert_eq!(failure(https), (kind, stage), "suite: {https:#?}");
+        assert_eq!(failure(&token), (kind, stage), "token check: {token:#?}");
+        assert_eq!(l.lab.issued_tokens(), 0);
+    }
+
+    // And a proxy that lets the grant through: the proxy stage sits between tcp and tls.
+    let opts = LabOptions {
+        proxy: Proxy::Lab,
+        ..LabOptions::default()
+    };
+    let cfg = LabConfig::healthy()
+        .oauth(OAuthConfig::healthy(USER))
+        .proxy(ProxyMode::Allow);
+    let l = lab_with(cfg, opts).await;
+    let token = l.prober.oauth_token(&spec(USER, USER)).await.report;
+    assert_pass(&token);
+    assert_eq!(
+        stages(&token),
+        [Stage::Tcp, Stage::Proxy, Stage::Tls, Stage::Token]
+    );
+    assert!(l
+        .lab
+        .proxy_connects()
+        .contains(&"login.microsoftonline.com:443".to_string()));
 }

@@ -11,11 +11,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::{Attempt, Prober};
-use crate::catalog::{CheckSpec, Dialog};
+use crate::catalog::CheckSpec;
 use crate::failure::{FailureKind, Finding, Stage};
 use crate::lines::LineStream;
-use crate::net::{connect, connect_tunnel, resolve};
-use crate::report::{AddressAttempt, AddressSource, CheckReport, DnsReport, Outcome, ProtocolInfo};
+use crate::report::{AddressAttempt, CheckReport, Outcome, ProtocolInfo};
 use crate::settings::ProbeSettings;
 use crate::StageError;
 
@@ -25,24 +24,6 @@ pub(crate) struct Connected {
     pub tcp: TcpStream,
     pub local: Option<SocketAddr>,
     pub run: Attempt,
-}
-
-/// An empty report for `spec`, failing until concluded.
-pub(crate) fn new_report(spec: &CheckSpec) -> CheckReport {
-    CheckReport {
-        check: spec.id,
-        host: spec.host.clone(),
-        port: spec.port,
-        outcome: Outcome::Fail,
-        failure: None,
-        warnings: Vec::new(),
-        duration_us: 0,
-        dns: None,
-        via_proxy: None,
-        attempts: Vec::new(),
-        used_address: None,
-        oauth: None,
-    }
 }
 
 /// The verdict of a one-connection check: the last attempt (the one that connected, else
@@ -84,80 +65,11 @@ impl Prober {
         spec: &CheckSpec,
         report: &mut CheckReport,
     ) -> Option<Connected> {
-        if let Some((kind, detail)) = &spec.invalid {
-            report.failure = Some(self.finding(spec, *kind, Stage::Dns, detail.clone()));
-            return None;
-        }
-        let proxy = match spec.dialog {
-            Dialog::Https { .. } => self.settings.proxy.as_ref(),
-            _ => None,
-        };
-        let resolved = match proxy {
-            Some(p) => {
-                report.via_proxy = Some(format!("{}:{}", p.host, p.port));
-                resolve(&p.host, p.port, &self.settings).await.map(|mut d| {
-                    d.source = AddressSource::Proxy;
-                    d.addresses.truncate(1);
-                    d
-                })
-            }
-            None => resolve(&spec.host, spec.port, &self.settings).await,
-        };
-        let dns = match resolved {
-            Ok(dns) => dns,
-            Err((err, took)) => {
-                let kind = if proxy.is_some() {
-                    FailureKind::ProxyUnreachable
-                } else {
-                    err.kind
-                };
-                report.failure = Some(self.finding(spec, kind, Stage::Dns, err.detail));
-                report.dns = Some(DnsReport {
-                    source: AddressSource::System,
-                    duration_us: took,
-                    addresses: Vec::new(),
-                });
-                return None;
-            }
-        };
-        let addrs: Vec<SocketAddr> = dns
-            .addresses
-            .iter()
-            .take(self.settings.max_addresses.max(1))
-            .copied()
-            .collect();
-        report.dns = Some(dns);
-        let t = self.settings.timeouts;
-        for addr in addrs {
+        let target = self.resolve_target(spec, report).await?;
+        for addr in target.addresses {
             let mut run = Attempt::new(addr);
-            let step = async {
-                let tcp = connect(addr, t.tcp).await.map_err(|e| match proxy {
-                    Some(_) => (
-                        Stage::Tcp,
-                        StageError::new(
-                            FailureKind::ProxyUnreachable,
-                            format!("{} ({})", e.detail, e.kind),
-                        ),
-                    ),
-                    None => (Stage::Tcp, e),
-                })?;
-                run.end(Stage::Tcp, true);
-                let local = tcp.local_addr().ok();
-                let tcp = match proxy {
-                    Some(_) => {
-                        let limits = self.settings.lines;
-                        let tunnel = connect_tunnel(tcp, &spec.host, spec.port, limits, t.tcp)
-                            .await
-                            .map_err(|e| (Stage::Proxy, e))?;
-                        run.end(Stage::Proxy, true);
-                        tunnel
-                    }
-                    None => tcp,
-                };
-                Ok::<_, (Stage, StageError)>((tcp, local))
-            };
-            let outcome = step.await;
-            match outcome {
+            let opened = self.open(spec, addr, target.via_proxy, &mut run).await;
+            match opened {
                 Ok((tcp, local)) => return Some(Connected { tcp, local, run }),
                 Err(e) => {
                     let attempt = self.finish(spec, run, ProtocolInfo::default(), Err(e));
