@@ -77,6 +77,9 @@ do_smoke() {
   # The Windows agent against the Linux testlab on loopback: the demo expects the staged
   # failures (993 refused, 995 dropped) and passes only if the agent reports them.
   timeout 300 ./target/release/eceprobe-testlab demo --agent "$EXE" --via "$WINE"
+  # A mailbox's refresh token file protected with DPAPI by the Windows agent, read,
+  # refreshed, rotated and written back protected.
+  timeout 600 ./target/release/eceprobe-testlab mailbox-demo --agent "$EXE" --via "$WINE"
 }
 
 # The Windows service end to end, through Wine's service control manager: install, start,

@@ -4,6 +4,8 @@
 //! service around them.
 
 pub mod config;
+#[cfg(windows)]
+mod dpapi;
 pub mod mailbox;
 pub mod render;
 pub mod run;

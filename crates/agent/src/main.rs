@@ -1,5 +1,6 @@
 //! `eceprobe-agent`: probes the Microsoft 365 endpoints ECE needs from the server it runs on.
 
+mod secret_cmd;
 mod service;
 mod token_cmd;
 
@@ -38,6 +39,9 @@ enum Command {
     Run(RunArgs),
     /// Get a mailbox's refresh token (device code sign-in) and save it if it is the mailbox's own.
     Token(token_cmd::TokenArgs),
+    /// Protect a secret file so the agent accepts it (Windows: DPAPI; Unix: chmod 600), or check one.
+    #[command(subcommand)]
+    Secret(secret_cmd::SecretCommand),
     /// Windows: install, uninstall, start, stop or query the agent's Windows service.
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Run(args) => run_agent(args, stop_signal()).map(|()| EXIT_PASS),
         Command::Token(args) => token_cmd::run(args),
+        Command::Secret(cmd) => secret_cmd::run(cmd),
         Command::Service(cmd) => service::dispatch(cmd),
     };
     match result {

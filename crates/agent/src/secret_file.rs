@@ -1,24 +1,39 @@
 //! The files that hold a mailbox's secrets (`refresh_token_file`, `client_secret_file`):
 //! read at each run (so a renewed file is picked up), trimmed, straight into a [`Secret`];
-//! refused when other users could read them; rotated refresh tokens written back atomically.
+//! refused when not protected; rotated refresh tokens written back atomically, protected.
 //!
-//! Unix: a file whose mode lets the group or others read it (`mode & 0o077 != 0`) is refused
-//! with the fix (`chmod 600 FILE`). Rotated tokens are written to a temporary file in the
-//! same directory created with mode 0600, fsynced, then renamed over the old one.
+//! Unix: the secret is one line of text, and a file whose mode lets the group or others read
+//! it (`mode & 0o077 != 0`) is refused with the fix (`chmod 600 FILE`, which
+//! `eceprobe-agent secret protect FILE` also does).
 //!
-//! Windows: the files are read as they are. Protecting them with the data-protection API
-//! (DPAPI) needs a foreign call, and the workspace forbids `unsafe`; the only safe wrapper
-//! found (`windows-dpapi`) is a young single-maintainer crate on `winapi` 0.3 that cannot be
-//! built or tested here, so it is not used yet. Until then the ACL of
-//! `C:\ProgramData\eceprobe` (SYSTEM and Administrators only, see deploy/windows) is what
-//! protects them. Known gap (issue 7).
+//! Windows: the file holds one line, `eceprobe-dpapi:v1:` and the base64 of the secret
+//! encrypted with the data-protection API for this machine ([`crate::dpapi`]); a plain-text
+//! file is refused with the fix (`eceprobe-agent secret protect FILE` encrypts it in place).
+//! The folder's ACL (SYSTEM and Administrators, see deploy/windows) says who may read it.
+//! On Unix a protected file is refused: only the Windows machine that wrote it can read it.
+//!
+//! Rotated tokens are written to a temporary file in the same directory (mode 0600 on Unix,
+//! encrypted on Windows), fsynced, then renamed over the old one.
 //!
 //! Nothing here logs, and no error quotes a file's content.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use eceprobe_checks::Secret;
+
+/// What starts a DPAPI-protected secret file; the base64 of the blob follows.
+pub const PROTECTED_PREFIX: &str = "eceprobe-dpapi:v1:";
+
+/// How a readable secret file holds its secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// One line of text, protected by the file's mode (Unix).
+    Plain,
+    /// Encrypted for this machine with Windows DPAPI.
+    Dpapi,
+}
 
 /// Why a secret file cannot be used. Every message names the file and the fix; none quotes
 /// its content.
@@ -39,6 +54,25 @@ pub enum SecretFileError {
     Empty { path: PathBuf },
     #[error("{} is not UTF-8 text: put the secret in it as one line of text", path.display())]
     NotText { path: PathBuf },
+    #[error(
+        "{} holds its secret in plain text: on Windows the agent reads only secret files protected with DPAPI; run `eceprobe-agent secret protect {}`",
+        path.display(),
+        path.display()
+    )]
+    Unprotected { path: PathBuf },
+    #[error(
+        "{} is protected with Windows DPAPI, which only the Windows machine that protected it can read",
+        path.display()
+    )]
+    ProtectedElsewhere { path: PathBuf },
+    #[error(
+        "{} cannot be decrypted here ({error}): it was protected on another machine, or it is damaged",
+        path.display()
+    )]
+    Undecryptable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl SecretFileError {
@@ -50,18 +84,30 @@ impl SecretFileError {
                 path.display()
             ),
             SecretFileError::TooOpen { path, .. } => format!(
-                "Run `chmod 600 {}` (on Windows: `icacls FILE /inheritance:r /grant:r SYSTEM:R Administrators:R`).",
+                "Run `chmod 600 {}` (or `eceprobe-agent secret protect {}`).",
+                path.display(),
                 path.display()
             ),
             SecretFileError::Empty { path } | SecretFileError::NotText { path } => format!(
-                "Write the secret into {} as one line of text, readable only by the agent's account.",
+                "Write the secret into {} as one line of text, then run `eceprobe-agent secret protect {}`.",
+                path.display(),
+                path.display()
+            ),
+            SecretFileError::Unprotected { path } => format!(
+                "Run `eceprobe-agent secret protect {}` on this server: it encrypts the file for this machine (DPAPI) in place.",
+                path.display()
+            ),
+            SecretFileError::ProtectedElsewhere { path }
+            | SecretFileError::Undecryptable { path, .. } => format!(
+                "Write the secret into {} again as one line of text on the server that runs the agent, then run `eceprobe-agent secret protect {}` there (`eceprobe-agent token` writes a refresh token protected already).",
+                path.display(),
                 path.display()
             ),
         }
     }
 }
 
-/// Refuses a file other users may read (Unix); Windows relies on the directory's ACL.
+/// Refuses a file other users may read (Unix); Windows relies on DPAPI and the folder's ACL.
 #[cfg(unix)]
 fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), SecretFileError> {
     use std::os::unix::fs::PermissionsExt;
@@ -80,41 +126,152 @@ fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), SecretFi
     Ok(())
 }
 
-/// Reads a secret file: checked for privacy first, then read, trimmed, and the read buffer
-/// overwritten.
+/// Reads a secret file: checked for privacy first, then read, decrypted where protected,
+/// trimmed, and every intermediate buffer overwritten.
 pub fn read(path: &Path) -> Result<Secret, SecretFileError> {
+    inspect(path).map(|(secret, _)| secret)
+}
+
+/// [`read`], also saying how the file holds the secret (for `eceprobe-agent secret check`).
+pub fn inspect(path: &Path) -> Result<(Secret, Form), SecretFileError> {
     let io = |error| SecretFileError::Read {
         path: path.to_path_buf(),
         error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     check_private(path, &meta)?;
-    let raw = std::fs::read(path).map_err(io)?;
-    let secret = match std::str::from_utf8(&raw) {
-        Ok(text) => {
-            let trimmed = text.trim();
-            if trimmed.is_empty() {
-                Err(SecretFileError::Empty {
+    let mut raw = std::fs::read(path).map_err(io)?;
+    let result = parse(path, &raw);
+    wipe(&mut raw);
+    result
+}
+
+/// The secret in a file's bytes, by its form.
+fn parse(path: &Path, raw: &[u8]) -> Result<(Secret, Form), SecretFileError> {
+    let not_text = || SecretFileError::NotText {
+        path: path.to_path_buf(),
+    };
+    let text = std::str::from_utf8(raw).map_err(|_| not_text())?.trim();
+    if text.is_empty() {
+        return Err(SecretFileError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    match text.strip_prefix(PROTECTED_PREFIX) {
+        Some(encoded) => {
+            let blob = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|e| SecretFileError::Undecryptable {
                     path: path.to_path_buf(),
-                })
-            } else {
-                Ok(Secret::new(trimmed))
-            }
+                    error: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?;
+            let mut plain = unprotect(path, &blob)?;
+            let secret = match std::str::from_utf8(&plain) {
+                Ok(t) if !t.trim().is_empty() => Ok((Secret::new(t.trim()), Form::Dpapi)),
+                Ok(_) => Err(SecretFileError::Empty {
+                    path: path.to_path_buf(),
+                }),
+                Err(_) => Err(not_text()),
+            };
+            wipe(&mut plain);
+            secret
         }
+        None if cfg!(windows) => Err(SecretFileError::Unprotected {
+            path: path.to_path_buf(),
+        }),
+        None => Ok((Secret::new(text), Form::Plain)),
+    }
+}
+
+#[cfg(windows)]
+fn unprotect(path: &Path, blob: &[u8]) -> Result<Vec<u8>, SecretFileError> {
+    crate::dpapi::unprotect(blob).map_err(|error| SecretFileError::Undecryptable {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+#[cfg(not(windows))]
+fn unprotect(path: &Path, _blob: &[u8]) -> Result<Vec<u8>, SecretFileError> {
+    Err(SecretFileError::ProtectedElsewhere {
+        path: path.to_path_buf(),
+    })
+}
+
+fn wipe(buf: &mut [u8]) {
+    buf.iter_mut().for_each(|b| *b = 0);
+    std::hint::black_box(&buf);
+}
+
+/// What `eceprobe-agent secret protect` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protected {
+    /// Encrypted for this machine (Windows) or made owner-only (Unix) just now.
+    Now(Form),
+    /// It was protected already; nothing changed.
+    Already(Form),
+}
+
+/// Makes a secret file one the agent accepts: on Windows encrypts it for this machine in
+/// place; on Unix sets its mode to 0600. The secret is checked readable first.
+pub fn protect(path: &Path) -> Result<Protected, SecretFileError> {
+    let io = |error| SecretFileError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut raw = std::fs::read(path).map_err(io)?;
+    let text = std::str::from_utf8(&raw).map(|t| t.trim().starts_with(PROTECTED_PREFIX));
+    wipe(&mut raw);
+    if let Ok(true) = text {
+        // Proves it decrypts here before calling it protected.
+        let (_, form) = inspect(path)?;
+        return Ok(Protected::Already(form));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            let (_, form) = inspect(path)?;
+            return Ok(Protected::Already(form));
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let (_, form) = inspect(path)?;
+        Ok(Protected::Now(form))
+    }
+    #[cfg(not(unix))]
+    {
+        let secret = plain_text(path)?;
+        write_atomic(path, &secret).map_err(io)?;
+        let (_, form) = inspect(path)?;
+        Ok(Protected::Now(form))
+    }
+}
+
+/// A plain-text secret file's secret (Windows `protect`: what is about to be encrypted).
+#[cfg(not(unix))]
+fn plain_text(path: &Path) -> Result<Secret, SecretFileError> {
+    let mut raw = std::fs::read(path).map_err(|error| SecretFileError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let secret = match std::str::from_utf8(&raw).map(str::trim) {
+        Ok("") => Err(SecretFileError::Empty {
+            path: path.to_path_buf(),
+        }),
+        Ok(t) => Ok(Secret::new(t)),
         Err(_) => Err(SecretFileError::NotText {
             path: path.to_path_buf(),
         }),
     };
-    let mut raw = raw;
-    raw.iter_mut().for_each(|b| *b = 0);
-    std::hint::black_box(&raw);
+    wipe(&mut raw);
     secret
 }
 
-/// Replaces `path` with `secret` (one line) atomically: a temporary file in the same
-/// directory (mode 0600 on Unix), fsynced, renamed over `path`, and the directory fsynced.
-/// On an error the temporary file is removed and `path` is untouched. Errors carry no
-/// secret.
+/// Replaces `path` with `secret` (one line; encrypted for this machine on Windows)
+/// atomically: a temporary file in the same directory (mode 0600 on Unix), fsynced, renamed
+/// over `path`, and the directory fsynced. On an error the temporary file is removed and
+/// `path` is untouched. Errors carry no secret.
 pub fn write_atomic(path: &Path, secret: &Secret) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -125,7 +282,9 @@ pub fn write_atomic(path: &Path, secret: &Secret) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "secret".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write_new(&tmp, secret).and_then(|()| std::fs::rename(&tmp, path));
+    let mut line = file_line(secret)?;
+    let result = write_new(&tmp, &line).and_then(|()| std::fs::rename(&tmp, path));
+    wipe(&mut line);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
         return result;
@@ -134,7 +293,22 @@ pub fn write_atomic(path: &Path, secret: &Secret) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_new(tmp: &Path, secret: &Secret) -> std::io::Result<()> {
+/// The file's content for `secret`: the line itself (Unix) or its DPAPI form (Windows).
+#[cfg(not(windows))]
+fn file_line(secret: &Secret) -> std::io::Result<Vec<u8>> {
+    let mut line = secret.expose().as_bytes().to_vec();
+    line.push(b'\n');
+    Ok(line)
+}
+
+#[cfg(windows)]
+fn file_line(secret: &Secret) -> std::io::Result<Vec<u8>> {
+    let blob = crate::dpapi::protect_machine(secret.expose().as_bytes())?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(blob);
+    Ok(format!("{PROTECTED_PREFIX}{encoded}\r\n").into_bytes())
+}
+
+fn write_new(tmp: &Path, content: &[u8]) -> std::io::Result<()> {
     // A leftover from a crash would make create_new fail: it is ours, remove it.
     let _ = std::fs::remove_file(tmp);
     let mut options = std::fs::OpenOptions::new();
@@ -145,8 +319,7 @@ fn write_new(tmp: &Path, secret: &Secret) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(tmp)?;
-    file.write_all(secret.expose().as_bytes())?;
-    file.write_all(b"\n")?;
+    file.write_all(content)?;
     file.sync_all()
 }
 
@@ -237,5 +410,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("x\n"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn protect_makes_a_readable_file_owner_only_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cs.txt");
+        std::fs::write(&path, "Cs8Q~secret\n").unwrap();
+        chmod(&path, 0o644);
+        assert!(matches!(read(&path), Err(SecretFileError::TooOpen { .. })));
+        assert_eq!(protect(&path).unwrap(), Protected::Now(Form::Plain));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(protect(&path).unwrap(), Protected::Already(Form::Plain));
+        assert_eq!(inspect(&path).unwrap().0.expose(), "Cs8Q~secret");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "Cs8Q~secret\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_windows_protected_file_is_refused_here_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rt.txt");
+        std::fs::write(
+            &path,
+            format!("{PROTECTED_PREFIX}AQAAANCMnd8BFdERjHoAwE/Cl+s=\r\n"),
+        )
+        .unwrap();
+        chmod(&path, 0o600);
+        let err = read(&path).unwrap_err();
+        assert!(
+            matches!(err, SecretFileError::ProtectedElsewhere { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Windows DPAPI"), "{err}");
+        assert!(err.hint().contains("secret protect"), "{}", err.hint());
+        // protect() does not pretend it can use it either.
+        assert!(protect(&path).is_err());
+        std::fs::write(&path, format!("{PROTECTED_PREFIX}not base64 at all!\n")).unwrap();
+        let err = read(&path).unwrap_err();
+        assert!(
+            matches!(err, SecretFileError::Undecryptable { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("damaged"), "{err}");
     }
 }

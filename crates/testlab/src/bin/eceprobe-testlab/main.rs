@@ -3,7 +3,11 @@
 //! - `serve`: start it (with faults) and print how to point `eceprobe-agent check` at it.
 //! - `demo`: start it with a firewall blocking 993/995 and run the agent built beside this
 //!   binary against it, as an application server would.
+//! - `mailbox-demo`: a mailbox's OAuth checks through the agent binary, its refresh token
+//!   file protected by `eceprobe-agent secret protect` (DPAPI when the agent is a .exe).
 //! - `dns-stub`: a scripted DNS server, for network-namespace tests of the OS resolver.
+
+mod mailbox_demo;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -55,6 +59,16 @@ enum Command {
     },
     /// Block 993 and 995 (refused, dropped), then run `eceprobe-agent check` against the lab.
     Demo {
+        /// The agent to run (default: eceprobe-agent beside this binary).
+        #[arg(long, value_name = "PATH")]
+        agent: Option<PathBuf>,
+        /// Run the agent through this program, e.g. wine64 for a Windows build.
+        #[arg(long, value_name = "PROGRAM")]
+        via: Option<PathBuf>,
+    },
+    /// Run a mailbox's OAuth checks through the agent: its refresh token file protected with
+    /// `eceprobe-agent secret protect`, read, refreshed, rotated and written back protected.
+    MailboxDemo {
         /// The agent to run (default: eceprobe-agent beside this binary).
         #[arg(long, value_name = "PATH")]
         agent: Option<PathBuf>,
@@ -203,6 +217,10 @@ fn main() -> ExitCode {
                 serve(opts, &dir).await
             }
             Command::Demo { agent, via } => demo(agent, via).await,
+            Command::MailboxDemo { agent, via } => match agent_path(agent) {
+                Ok(agent) => mailbox_demo::run(agent, via).await,
+                Err(e) => Err(e),
+            },
             Command::DnsStub { listen, rules } => dns_stub(listen, rules).await,
         }
     });
@@ -302,7 +320,8 @@ fn print_serving(lab: &Testlab, ca: &Path) {
     );
 }
 
-async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8> {
+/// The agent binary to run: the one given, or eceprobe-agent beside this binary.
+fn agent_path(agent: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let agent = match agent {
         Some(path) => path,
         None => std::env::current_exe()
@@ -315,6 +334,11 @@ async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8
             agent.display()
         );
     }
+    Ok(agent)
+}
+
+async fn demo(agent: Option<PathBuf>, via: Option<PathBuf>) -> anyhow::Result<u8> {
+    let agent = agent_path(agent)?;
     let cfg = LabConfig::healthy()
         .fault(Endpoint::Imap, Fault::Refuse)
         .fault(Endpoint::Pop3, Fault::BlackHole);
