@@ -221,6 +221,8 @@ pub fn check_view(r: &CheckState) -> Option<CheckView> {
         failure_kind: r.failure_kind.clone(),
         warning_kinds: r.warning_kinds.clone(),
         duration_us: r.duration_us,
+        // The collector's receiving time, not the agent's start time (its clock may be off).
+        received_unix_ms: r.received_unix_ms,
     })
 }
 
@@ -320,10 +322,14 @@ mod tests {
             failure_kind: None,
             warning_kinds: Vec::new(),
             duration_us: 0,
-            received_unix_ms: 0,
+            received_unix_ms: 1_800_000_000_000,
         };
         let v = check_view(&state("oauth-imap/ece-mail@contoso.com")).unwrap();
         assert_eq!(v.check.mailbox(), Some("ece-mail@contoso.com"));
+        assert_eq!(
+            v.received_unix_ms, 1_800_000_000_000,
+            "the collector's time"
+        );
         assert!(check_view(&state("oauth-imap")).is_none());
         assert!(check_view(&state("ftp")).is_none());
     }

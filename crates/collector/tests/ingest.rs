@@ -431,6 +431,72 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     collector.kill();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mailbox_removed_from_the_agent_closes_its_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eceprobe.db");
+    // A 1 s interval and 2 intervals to stale: the stale window is 2 s.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "stale_after_intervals = 2\n",
+    )
+    .unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
+    )
+    .unwrap();
+    let collector =
+        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
+    let (mut agent, _) = Agent::connect_every(collector.addr, "svc-m", 1).await;
+    let mailbox = "oauth-imap/old@contoso.com";
+    let catalog = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+    let mut seq = 0;
+    let mut cycle = |with_mailbox: bool| {
+        let mut results: Vec<CheckResult> = catalog
+            .iter()
+            .map(|c| {
+                seq += 1;
+                result(seq, c)
+            })
+            .collect();
+        if with_mailbox {
+            seq += 1;
+            results.push(failing(seq, mailbox, "mailbox_not_connected"));
+        }
+        (
+            msg(agent_message::Body::Batch(ResultBatch { results })),
+            seq,
+        )
+    };
+    let (batch, last) = cycle(true);
+    assert_eq!(agent.send_expect_ack(batch).await, last);
+    wait_for_gaps(collector.query, "the mailbox's gap", |g| {
+        has(g, "svc-m", mailbox, "failing")
+    })
+    .await;
+
+    // The mailbox is removed from the agent's configuration: its cycles go on without it,
+    // and once they have for over the stale window its gap closes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (batch, last) = cycle(false);
+        assert_eq!(agent.send_expect_ack(batch).await, last);
+        let gaps = current_gaps(collector.query).await;
+        if gaps.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mailbox's gap is still open: {gaps:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(agent);
+    collector.kill();
+}
+
 /// Runs the admin CLI against a collector; returns (exit code, stdout, stderr).
 fn admin(addr: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))

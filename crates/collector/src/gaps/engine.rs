@@ -7,8 +7,15 @@
 //! they are never missing (the mailboxes are known only from what the agent reports).
 //! `ece-config` follows the same rule ([`CheckName::required_when_reported`]): it runs only
 //! where the administrator declared ECE facts.
+//!
+//! Such a check is *retired* once its agent has gone on delivering results for more than
+//! its stale window (`stale_after_intervals` probe intervals) without it, by the times the
+//! collector received them: the administrator removed the mailbox (or the ECE facts) from
+//! the agent's configuration. A retired check is as if never reported: no finding of any
+//! kind, and not among the stale checks when its agent goes silent. The checks the role
+//! requires never retire (they go missing or stale instead).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use eceprobe_checks::{CheckId, Role};
 use serde::Serialize;
@@ -37,6 +44,10 @@ pub struct CheckView {
     pub failure_kind: Option<String>,
     pub warning_kinds: Vec<String>,
     pub duration_us: u64,
+    /// When the collector received (stored) the result, on the collector's clock: the
+    /// store's `received_unix_ms`, not the agent's `started_unix_ms`, whose clock may be
+    /// wrong. Compared with the agent's other results to find retired checks.
+    pub received_unix_ms: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -120,6 +131,75 @@ pub struct GapFinding {
 /// A probe interval of 0 (not declared) counts as the agent default.
 const DEFAULT_INTERVAL_S: u32 = 60;
 
+/// How long the agent may stay silent before it is stale: `stale_after_intervals` of its
+/// probe intervals, in ms.
+fn stale_window_ms(policy: &Policy, agent: &AgentView) -> i64 {
+    let interval = match agent.probe_interval_s {
+        0 => DEFAULT_INTERVAL_S,
+        s => s,
+    };
+    i64::from(interval) * i64::from(policy.stale_after_intervals) * 1000
+}
+
+/// The agent's checks it still runs: `mine` (its latest results) without the retired ones.
+/// A check required only because it is reported (a mailbox's, `ece-config`) is retired when
+/// the agent's newest result was received more than the stale window after the check's own:
+/// each probe cycle reaches the collector as one batch, so the agent has run whole cycles
+/// for that long without it. Measured against the agent's own results, not the clock or
+/// its heartbeats: an agent that delivers no results (silent, or only heartbeating)
+/// retires nothing, and a cycle slower than the window does not retire its own checks.
+fn in_force<'a>(
+    required: &BTreeSet<CheckId>,
+    stale_ms: i64,
+    mine: &[&'a CheckView],
+) -> Vec<&'a CheckView> {
+    let newest = mine
+        .iter()
+        .map(|c| c.received_unix_ms)
+        .max()
+        .unwrap_or(i64::MIN);
+    mine.iter()
+        .copied()
+        .filter(|c| {
+            let retired = c.check.required_when_reported()
+                && !required.contains(&c.check.id())
+                && newest.saturating_sub(c.received_unix_ms) > stale_ms;
+            !retired
+        })
+        .collect()
+}
+
+/// The retired checks (see the module doc) of the given agents, by (agent, check): the
+/// dashboard shows them as never reported, as the engine treats them. Checks of an agent
+/// not in `agents` are never retired.
+pub fn retired<'a>(
+    policy: &Policy,
+    agents: &[AgentView],
+    checks: &'a [CheckView],
+) -> HashSet<(&'a str, &'a CheckName)> {
+    let mut by_agent: HashMap<&str, Vec<&CheckView>> = HashMap::new();
+    for c in checks {
+        by_agent.entry(c.agent_id.as_str()).or_default().push(c);
+    }
+    let mut out = HashSet::new();
+    for agent in agents {
+        let Some(mine) = by_agent.get(agent.agent_id.as_str()) else {
+            continue;
+        };
+        let required = policy.required(agent.role);
+        let kept: HashSet<&CheckName> = in_force(&required, stale_window_ms(policy, agent), mine)
+            .into_iter()
+            .map(|c| &c.check)
+            .collect();
+        out.extend(
+            mine.iter()
+                .filter(|c| !kept.contains(&c.check))
+                .map(|c| (c.agent_id.as_str(), &c.check)),
+        );
+    }
+    out
+}
+
 pub fn evaluate(
     policy: &Policy,
     agents: &[AgentView],
@@ -142,16 +222,18 @@ pub fn evaluate(
             detail,
         };
         let required = policy.required(agent.role);
+        let stale_ms = stale_window_ms(policy, agent);
+        // Retired checks are left out here, so they raise nothing below (nor stale).
         let reported: BTreeMap<&CheckName, &CheckView> = by_agent
             .get(agent.agent_id.as_str())
-            .map(|v| v.iter().map(|c| (&c.check, *c)).collect())
+            .map(|v| {
+                in_force(&required, stale_ms, v)
+                    .into_iter()
+                    .map(|c| (&c.check, c))
+                    .collect()
+            })
             .unwrap_or_default();
-        let interval = match agent.probe_interval_s {
-            0 => DEFAULT_INTERVAL_S,
-            s => s,
-        };
         let silent_ms = now_unix_ms.saturating_sub(agent.seen_unix_ms);
-        let stale_ms = i64::from(interval) * i64::from(policy.stale_after_intervals) * 1000;
         if silent_ms > stale_ms {
             // The detail stays the same while the agent stays silent: the gap's opening time
             // says since when.
@@ -160,7 +242,7 @@ pub fn evaluate(
                 stale_ms / 1000,
                 policy.stale_after_intervals
             );
-            // The role's checks and the mailboxes' checks it reported.
+            // The role's checks and the mailboxes' checks it reported (not retired).
             let stale: BTreeSet<CheckName> = required
                 .iter()
                 .map(|c| CheckName::from(*c))
@@ -298,6 +380,7 @@ mod tests {
             failure_kind: (outcome == "fail").then(|| "tcp_refused".to_string()),
             warning_kinds: Vec::new(),
             duration_us: 20_000,
+            received_unix_ms: NOW - 1000,
         }
     }
 
@@ -462,6 +545,7 @@ mod tests {
             failure_kind: kind.map(str::to_owned),
             warning_kinds: Vec::new(),
             duration_us: 300_000,
+            received_unix_ms: NOW - 1000,
         }
     }
 
@@ -566,5 +650,152 @@ mod tests {
             ]
         );
         assert!(found.iter().all(|f| f.check.to_string() == TOKEN));
+    }
+
+    /// The stale window of the test agents: 3 intervals of 60 s.
+    const WINDOW: i64 = 3 * 60_000;
+
+    fn received(mut c: CheckView, at: i64) -> CheckView {
+        c.received_unix_ms = at;
+        c
+    }
+
+    #[test]
+    fn a_mailbox_check_the_agent_stopped_reporting_is_retired() {
+        let agents = [agent("svc", Role::Services)];
+        // The agent reports its catalog checks every cycle (the last a second ago), but the
+        // mailbox's checks and ece-config not for over a stale window: removed from its
+        // configuration. Failing, warning or slow, they raise nothing.
+        let long_ago = NOW - 1000 - WINDOW - 1;
+        let mut checks = all_pass("svc");
+        let mut token = received(oauth("svc", TOKEN, "warn", None), long_ago);
+        token.warning_kinds = vec!["offline_access_missing".into()];
+        token.duration_us = 60_000_000;
+        checks.push(token);
+        let imap = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+        checks.push(received(imap, long_ago));
+        let mut ece = received(check("svc", CheckId::EceConfig, "fail"), long_ago);
+        ece.failure_kind = Some("ece_es_too_old".into());
+        checks.push(ece);
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        assert!(found.is_empty(), "{found:?}");
+        let gone = retired(&Policy::default(), &agents, &checks);
+        let mut gone: Vec<String> = gone.iter().map(|(_, c)| c.to_string()).collect();
+        gone.sort();
+        assert_eq!(gone, ["ece-config", IMAP, TOKEN]);
+        // Another agent's newer results do not retire this one's checks.
+        let other = agent("app", Role::Application);
+        let only_old = vec![received(
+            oauth("svc", IMAP, "fail", Some("mailbox_not_connected")),
+            long_ago,
+        )];
+        let mut fleet = only_old.clone();
+        fleet.extend(all_pass("app"));
+        let found = gaps(&evaluate(
+            &Policy::default(),
+            &[agent("svc", Role::Services), other],
+            &fleet,
+            NOW,
+        ));
+        assert!(
+            found.contains(&(
+                "svc".into(),
+                CheckName::parse(IMAP).unwrap(),
+                FindingKind::Failing
+            )),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_mailbox_check_reported_within_the_stale_window_is_still_a_gap() {
+        let agents = [agent("svc", Role::Services)];
+        let imap = CheckName::parse(IMAP).unwrap();
+        // Exactly a stale window older than the agent's newest result, and a cycle older.
+        for at in [NOW - 1000 - WINDOW, NOW - 61_000] {
+            let mut checks = all_pass("svc");
+            let failing = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+            checks.push(received(failing, at));
+            let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+            assert_eq!(
+                gaps(&found),
+                vec![("svc".into(), imap.clone(), FindingKind::Failing)],
+                "received at NOW - {} ms",
+                NOW - at
+            );
+            assert_eq!(found[0].detail, "mailbox_not_connected");
+        }
+        // A cycle slower than the stale window delivers the mailbox with the rest: the agent
+        // has nothing newer, so nothing is retired however long ago that was.
+        let checks: Vec<CheckView> = all_pass("svc")
+            .into_iter()
+            .chain([oauth("svc", IMAP, "fail", Some("mailbox_not_connected"))])
+            .map(|c| received(c, NOW - 2 * WINDOW))
+            .collect();
+        let mut slow = agent("svc", Role::Services);
+        slow.seen_unix_ms = NOW - 1000; // heartbeating meanwhile
+        let found = gaps(&evaluate(&Policy::default(), &[slow], &checks, NOW));
+        assert_eq!(found, vec![("svc".into(), imap, FindingKind::Failing)]);
+    }
+
+    #[test]
+    fn a_stale_agent_lists_its_recent_mailbox_checks_but_not_the_retired_ones() {
+        let mut silent = agent("svc", Role::Services);
+        silent.seen_unix_ms = NOW - 10 * 60_000;
+        let last = silent.seen_unix_ms;
+        // Its last cycle had the catalog checks and one mailbox; another mailbox had been
+        // removed well before it went silent.
+        let mut checks: Vec<CheckView> = all_pass("svc")
+            .into_iter()
+            .map(|c| received(c, last))
+            .collect();
+        checks.push(received(oauth("svc", TOKEN, "pass", None), last));
+        checks.push(received(oauth("svc", IMAP, "fail", None), last));
+        let removed = "oauth-imap/old@contoso.com";
+        checks.push(received(
+            oauth("svc", removed, "fail", None),
+            last - WINDOW - 1,
+        ));
+        let found = gaps(&evaluate(&Policy::default(), &[silent], &checks, NOW));
+        assert!(found.iter().all(|g| g.2 == FindingKind::Stale), "{found:?}");
+        assert_eq!(
+            found.len(),
+            5 + 2,
+            "the catalog and the kept mailbox: {found:?}"
+        );
+        for name in [TOKEN, IMAP] {
+            let name = CheckName::parse(name).unwrap();
+            assert!(found.contains(&("svc".into(), name, FindingKind::Stale)));
+        }
+        assert!(
+            !found.iter().any(|g| g.1.to_string() == removed),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_catalog_check_the_role_requires_never_retires() {
+        // imap's latest result is far older than the rest: still evaluated (failing).
+        let agents = [agent("svc", Role::Services)];
+        let mut checks = all_pass("svc");
+        checks[2] = received(check("svc", CheckId::Imap, "fail"), NOW - 10 * WINDOW);
+        let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+        assert_eq!(
+            found,
+            vec![("svc".into(), CheckId::Imap.into(), FindingKind::Failing)]
+        );
+        // A catalog check the role does not require stays a warning however old.
+        checks[2] = check("svc", CheckId::Imap, "pass");
+        checks.push(received(
+            check("svc", CheckId::EceUrl, "fail"),
+            NOW - 10 * WINDOW,
+        ));
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].check.id(), found[0].severity),
+            (CheckId::EceUrl, Severity::Warning)
+        );
+        assert!(retired(&Policy::default(), &agents, &checks).is_empty());
     }
 }

@@ -7,6 +7,6 @@ mod engine;
 mod policy;
 mod tracker;
 
-pub use engine::{evaluate, AgentView, CheckView, FindingKind, GapFinding, Severity};
+pub use engine::{evaluate, retired, AgentView, CheckView, FindingKind, GapFinding, Severity};
 pub use policy::{Policy, PolicyError, Retriever};
 pub use tracker::{found_gap, now_ms, Tracker, MIN_SPACING};

@@ -129,3 +129,116 @@ pub fn now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AgentRecord, GapFilter, NewResult};
+
+    const T0: i64 = 1_800_000_000_000;
+    const MAILBOX: &str = "oauth-imap/old@contoso.com";
+
+    fn result(seq: u64, check: &str, outcome: &str) -> NewResult {
+        NewResult {
+            seq,
+            check: check.to_owned(),
+            started_unix_ms: T0,
+            outcome: outcome.to_owned(),
+            failure_kind: (outcome == "fail").then(|| "mailbox_not_connected".to_owned()),
+            failure_stage: None,
+            duration_us: 1_000,
+            warning_kinds: Vec::new(),
+            stage_durations: Vec::new(),
+            detail: Vec::new(),
+            audit_id: String::new(),
+        }
+    }
+
+    /// One probe cycle: the five catalog checks, and the mailbox's check while configured.
+    fn cycle(first_seq: u64, with_mailbox: bool) -> Vec<NewResult> {
+        let mut names = vec!["login-https", "outlook-https", "imap", "pop3", "smtp"];
+        if with_mailbox {
+            names.push(MAILBOX);
+        }
+        names
+            .into_iter()
+            .zip(first_seq..)
+            .map(|(c, seq)| result(seq, c, if c == MAILBOX { "fail" } else { "pass" }))
+            .collect()
+    }
+
+    async fn open_gaps(store: &Store) -> Vec<(String, String)> {
+        let filter = GapFilter {
+            open_only: true,
+            limit: 100,
+            ..GapFilter::default()
+        };
+        let gaps = store.gaps(&filter).await.unwrap();
+        gaps.into_iter().map(|g| (g.check, g.kind)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_removed_mailbox_closes_its_gap_once_the_agent_reports_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("eceprobe.db")).await.unwrap();
+        store
+            .upsert_agent(&AgentRecord {
+                agent_id: "svc".into(),
+                hostname: "svc.contoso.local".into(),
+                role: "services".into(),
+                deployment: "prod".into(),
+                agent_version: "0.1.0".into(),
+                os: "linux".into(),
+                ece_version: String::new(),
+                ece_es: String::new(),
+                probe_interval_s: 60,
+                seen_unix_ms: T0,
+            })
+            .await
+            .unwrap();
+        let tracker = Tracker::new(store.clone(), Policy::default());
+        store
+            .insert_results("svc", cycle(1, true), T0)
+            .await
+            .unwrap();
+        tracker.evaluate_at(T0 + 1000).await.unwrap();
+        assert_eq!(
+            open_gaps(&store).await,
+            [(MAILBOX.to_owned(), "failing".to_owned())]
+        );
+
+        // The mailbox is removed from the agent's configuration: cycles every minute
+        // without it. Within the stale window (3 minutes) its gap stays open...
+        let mut seq = 7;
+        for minute in 1..=3 {
+            let at = T0 + minute * 60_000;
+            store
+                .insert_results("svc", cycle(seq, false), at)
+                .await
+                .unwrap();
+            seq += 5;
+            tracker.evaluate_at(at + 1000).await.unwrap();
+            assert_eq!(open_gaps(&store).await.len(), 1, "minute {minute}");
+        }
+        // ...past it, the check is retired and its gap closes.
+        let at = T0 + 4 * 60_000;
+        store
+            .insert_results("svc", cycle(seq, false), at)
+            .await
+            .unwrap();
+        let changes = tracker.evaluate_at(at + 1000).await.unwrap();
+        assert_eq!(changes.closed.len(), 1, "{changes:?}");
+        assert_eq!(changes.closed[0].check, MAILBOX);
+        assert!(open_gaps(&store).await.is_empty());
+
+        // The agent then goes silent: its catalog checks go stale, the removed mailbox not.
+        tracker.evaluate_at(at + 10 * 60_000).await.unwrap();
+        let open = open_gaps(&store).await;
+        assert_eq!(open.len(), 5, "{open:?}");
+        assert!(
+            open.iter().all(|(c, k)| k == "stale" && c != MAILBOX),
+            "{open:?}"
+        );
+        store.close().await;
+    }
+}

@@ -4,7 +4,9 @@
 //! tracker does over the whole fleet, so a cell turns red as soon as the result is stored.
 //!
 //! The OAuth checks of each mailbox (`oauth-imap/<mailbox>`) get a cell each too (the
-//! server page's mailboxes), and the overview sums them up in one "mailboxes" cell.
+//! server page's mailboxes), and the overview sums them up in one "mailboxes" cell. A
+//! retired check (a mailbox removed from the agent's configuration, see the engine) shows
+//! as never reported: no cell of its mailbox.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,7 +15,7 @@ use serde::Serialize;
 
 use crate::checkname::CheckName;
 use crate::convert::{agent_view, check_view};
-use crate::gaps::{evaluate, FindingKind, GapFinding, Policy, Severity};
+use crate::gaps::{evaluate, retired, FindingKind, GapFinding, Policy, Severity};
 use crate::store::{CheckState, KnownAgent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +93,7 @@ pub fn cells(
 ) -> Vec<ServerCells> {
     let views: Vec<_> = agents.iter().map(agent_view).collect();
     let checks: Vec<_> = states.iter().filter_map(check_view).collect();
+    let gone = retired(policy, &views, &checks);
     let mut findings: HashMap<(&str, &CheckName), Vec<&GapFinding>> = HashMap::new();
     let found = evaluate(policy, &views, &checks, now_unix_ms);
     // A silent agent gets a stale finding on each of its required checks.
@@ -110,7 +113,10 @@ pub fn cells(
         .map(|s| ((s.agent_id.as_str(), s.check.as_str()), s))
         .collect();
     let mut oauth_of: HashMap<&str, Vec<&CheckName>> = HashMap::new();
-    for c in checks.iter().filter(|c| c.check.is_oauth()) {
+    let shown = checks
+        .iter()
+        .filter(|c| c.check.is_oauth() && !gone.contains(&(c.agent_id.as_str(), &c.check)));
+    for c in shown {
         oauth_of
             .entry(c.agent_id.as_str())
             .or_default()
@@ -276,5 +282,53 @@ mod tests {
         assert_eq!(states["b@contoso.com"], Warn);
         let stale: Vec<Cell> = ok.iter().map(|c| oauth(&c.check, Stale)).collect();
         assert_eq!(mailboxes_cell(&stale).summary, "stale: 3 of 3");
+    }
+
+    #[test]
+    fn a_retired_mailbox_has_no_cell() {
+        use crate::store::AgentRecord;
+        const NOW: i64 = 1_800_000_000_000;
+        let agent = KnownAgent {
+            record: AgentRecord {
+                agent_id: "svc".into(),
+                hostname: "svc".into(),
+                role: "services".into(),
+                deployment: "prod".into(),
+                agent_version: "0".into(),
+                os: "linux".into(),
+                ece_version: String::new(),
+                ece_es: String::new(),
+                probe_interval_s: 60,
+                seen_unix_ms: NOW - 1000,
+            },
+            last_seq: 0,
+            spool_dropped: 0,
+            first_seen_unix_ms: NOW - 3_600_000,
+        };
+        let state = |check: &str, outcome: &str, received_unix_ms| CheckState {
+            agent_id: "svc".into(),
+            check: check.into(),
+            seq: 1,
+            outcome: outcome.into(),
+            failure_kind: (outcome == "fail").then(|| "mailbox_not_connected".into()),
+            warning_kinds: Vec::new(),
+            duration_us: 1_000,
+            received_unix_ms,
+        };
+        let mut states: Vec<CheckState> = ["login-https", "outlook-https", "imap", "pop3", "smtp"]
+            .into_iter()
+            .map(|c| state(c, "pass", NOW - 1000))
+            .collect();
+        states.push(state("oauth-imap/kept@contoso.com", "pass", NOW - 1000));
+        // Not reported for over the stale window (3 minutes): removed from the agent.
+        states.push(state(
+            "oauth-imap/gone@contoso.com",
+            "fail",
+            NOW - 1000 - 180_001,
+        ));
+        let cells = cells(&Policy::default(), &[agent], &states, NOW);
+        let oauth: Vec<&str> = cells[0].oauth.iter().map(|c| c.check.as_str()).collect();
+        assert_eq!(oauth, ["oauth-imap/kept@contoso.com"]);
+        assert_eq!(mailboxes_cell(&cells[0].oauth).summary, "1 ok");
     }
 }
