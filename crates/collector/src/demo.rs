@@ -1,7 +1,8 @@
 //! `eceprobe-collector demo`: the whole product on one machine, for a newcomer's first
-//! minute. A collector on a fresh SQLite file, testlab as Microsoft 365 on loopback, and two
-//! agents in this process: a healthy services server, and an application server whose
-//! firewall refuses 993 (IMAP) and drops 995 (POP3). It runs an audit, prints the gap
+//! minute. A collector on a fresh SQLite file, testlab as Microsoft 365 (with a tenant) on
+//! loopback, and two agents in this process: a services server that also runs the OAuth
+//! checks of two mailboxes, one of which has SMTP AUTH turned off, and an application server
+//! whose firewall refuses 993 (IMAP) and drops 995 (POP3). It runs an audit, prints the gap
 //! table and where the report is, and serves the dashboard until Ctrl-C, printing its URL
 //! with a login token as Jupyter does (`--once`: exits after the
 //! report, with the exit codes of `audit run --wait`).
@@ -22,7 +23,7 @@ use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::server::Bound;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::{AuditReport, GetAuditRequest, ListAuditsRequest, ListServersRequest};
-use eceprobe_testlab::{Endpoint, Fault, LabConfig, Testlab};
+use eceprobe_testlab::{Account, Endpoint, Fault, LabConfig, OAuthConfig, SmtpAuth, Testlab};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -36,20 +37,40 @@ struct DemoServer {
     role: &'static str,
     /// Behind the firewall that refuses 993 and drops 995.
     firewalled: bool,
+    /// The mailboxes whose OAuth path it tests: the services server is where ECE refreshes
+    /// tokens and reads and sends mail.
+    mailboxes: &'static [&'static str],
 }
+
+/// A healthy mailbox.
+const SUPPORT: &str = "support@contoso.com";
+/// A mailbox with SMTP AUTH turned off (`Set-CASMailbox -SmtpClientAuthenticationDisabled`):
+/// it reads mail and cannot send.
+const SALES: &str = "sales@contoso.com";
 
 const SERVERS: [DemoServer; 2] = [
     DemoServer {
         agent_id: "ece-svc-01",
         role: "services",
         firewalled: false,
+        mailboxes: &[SUPPORT, SALES],
     },
     DemoServer {
         agent_id: "ece-app-01",
         role: "application",
         firewalled: true,
+        mailboxes: &[],
     },
 ];
+
+/// The lab's tenant: both mailboxes consented, SMTP AUTH off for sales@.
+fn demo_tenant() -> OAuthConfig {
+    let mut oauth = OAuthConfig::healthy(SUPPORT);
+    let mut sales = Account::healthy(SALES);
+    sales.mailbox.smtp_auth = SmtpAuth::DisabledForMailbox;
+    oauth.accounts.push(sales);
+    oauth
+}
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -144,9 +165,11 @@ struct Started {
 async fn start(dir: &Path) -> anyhow::Result<Started> {
     // Microsoft 365. IMAP and POP3 have a second address each: what the application
     // server's firewall leaves of them (993 refused, 995 dropped).
+    let tenant = demo_tenant();
     let lab_config = LabConfig::healthy()
         .addresses(Endpoint::Imap, vec![Fault::None, Fault::Refuse])
-        .addresses(Endpoint::Pop3, vec![Fault::None, Fault::BlackHole]);
+        .addresses(Endpoint::Pop3, vec![Fault::None, Fault::BlackHole])
+        .oauth(tenant.clone());
     let lab = Testlab::start(lab_config)
         .await
         .context("starting testlab")?;
@@ -199,26 +222,32 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
     let (stop_agents, agents_stop) = watch::channel(false);
     let mut agents = Vec::new();
     for server in &SERVERS {
-        let config = write_agent_config(dir, server, &lab, &lab_ca, agents_addr)?;
+        let config = write_agent_config(dir, server, &lab, &lab_ca, agents_addr, &tenant)?;
         let (mut settings, probes) = eceprobe_agent::load_run_config(&config)?;
         // Both agents run on this machine; they report as the servers they stand for.
         settings.hello.hostname = format!("{}.contoso.local", server.agent_id);
         let trust = Trust::new(&probes.trust).context("the demo agent's trust")?;
         let prober = Prober::new(probes.settings, trust);
-        agents.push(tokio::spawn(eceprobe_agent::run::run(
+        agents.push(tokio::spawn(eceprobe_agent::run::run_with_mailboxes(
             settings,
             prober,
             probes.specs,
+            probes.mailboxes,
+            probes.ece_facts,
             agents_stop.clone(),
         )));
+        let what = match (server.firewalled, server.mailboxes.is_empty()) {
+            (true, _) => ", behind a firewall that refuses 993 and drops 995".to_string(),
+            (false, false) => format!(
+                ", with the OAuth checks of {} (SMTP AUTH is off for {SALES})",
+                server.mailboxes.join(" and ")
+            ),
+            (false, true) => String::new(),
+        };
         println!(
-            "agent {} ({} server{}): {}",
+            "agent {} ({} server{what}): {}",
             server.agent_id,
             server.role,
-            match server.firewalled {
-                true => ", behind a firewall that refuses 993 and drops 995",
-                false => "",
-            },
             config.display()
         );
     }
@@ -261,6 +290,7 @@ fn write_agent_config(
     lab: &Testlab,
     lab_ca: &Path,
     collector: SocketAddr,
+    tenant: &OAuthConfig,
 ) -> anyhow::Result<PathBuf> {
     let mut resolve = Vec::new();
     for ep in Endpoint::ALL {
@@ -307,9 +337,43 @@ fn write_agent_config(
         ece = toml_string(&format!("https://{}/", lab.hostnames().ece)),
         resolve = resolve.join(", "),
     );
+    let mut text = text;
+    for mailbox in server.mailboxes {
+        text.push_str(&mailbox_table(dir, server, mailbox, tenant)?);
+    }
     let path = dir.join(format!("{}.toml", server.agent_id));
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// A `[[mailbox]]` table, its refresh token written beside the configuration as the agent
+/// wants it (owner-only on Unix, DPAPI-protected on Windows).
+fn mailbox_table(
+    dir: &Path,
+    server: &DemoServer,
+    mailbox: &str,
+    tenant: &OAuthConfig,
+) -> anyhow::Result<String> {
+    let account = tenant
+        .accounts
+        .iter()
+        .find(|a| a.user == mailbox)
+        .with_context(|| format!("the demo tenant has no account {mailbox}"))?;
+    let local = mailbox.split('@').next().unwrap_or(mailbox);
+    let file = dir.join(format!("{}-{local}.refresh", server.agent_id));
+    let token = eceprobe_checks::Secret::new(&account.refresh_token);
+    eceprobe_agent::secret_file::write_atomic(&file, &token)
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(format!(
+        "\n[[mailbox]]\n\
+         address = {address}\n\
+         client_id = {client_id}\n\
+         refresh_token_file = {file}\n\
+         protocols = [\"imap\", \"smtp\"]\n",
+        address = toml_string(mailbox),
+        client_id = toml_string(&tenant.client_id),
+        file = toml_string(&file.display().to_string()),
+    ))
 }
 
 /// Waits until both agents have said hello (an audit orders only connected agents).
@@ -350,7 +414,7 @@ async fn audit_and_report(query_url: &str, dir: &Path, deadline_s: u32) -> anyho
     let report = latest_report(query_url).await?;
     let blocked = blocked_lines(&report);
     if !blocked.is_empty() {
-        println!("\nWhat each server cannot reach:");
+        println!("\nWhat each server cannot do:");
         for line in blocked {
             println!("  {line}");
         }
@@ -389,15 +453,23 @@ async fn latest_report(query_url: &str) -> anyhow::Result<AuditReport> {
         .into_inner())
 }
 
-/// One line per failing check: the server, the address and port it cannot reach, how.
+/// One line per failing check: the server, the address and port it cannot reach (or the
+/// mailbox Microsoft refuses), how.
 fn blocked_lines(report: &AuditReport) -> Vec<String> {
     let mut out = Vec::new();
     for s in &report.servers {
         for v in s.verdicts.iter().filter(|v| v.outcome == "fail") {
-            out.push(format!(
-                "{} ({}) cannot reach {} for {}: {} at the {} stage",
-                s.agent_id, s.role, v.target, v.check, v.failure_kind, v.stage
-            ));
+            let line = match v.check.split_once('/') {
+                Some((check, mailbox)) => format!(
+                    "{} ({}) reaches {} but {mailbox} is refused for {check}: {} at the {} stage",
+                    s.agent_id, s.role, v.target, v.failure_kind, v.stage
+                ),
+                None => format!(
+                    "{} ({}) cannot reach {} for {}: {} at the {} stage",
+                    s.agent_id, s.role, v.target, v.check, v.failure_kind, v.stage
+                ),
+            };
+            out.push(line);
         }
     }
     out

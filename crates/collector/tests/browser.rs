@@ -200,6 +200,13 @@ async fn the_dashboard_shows_the_blocked_port_red_and_explains_it() {
             "{check}"
         );
     }
+    // The services server's mailboxes: sales@ cannot send (SMTP AUTH off), support@ is fine.
+    let xpath = "//a[@href='/servers/ece-svc-01#mailboxes']/parent::td";
+    let mailboxes = c.find(Locator::XPath(xpath)).await.unwrap();
+    let class = mailboxes.attr("class").await.unwrap().unwrap_or_default();
+    assert_eq!(class, "cell mailboxes gap", "one of two mailboxes fails");
+    let summary = mailboxes.text().await.unwrap();
+    assert!(summary.contains("1 of 2"), "{summary}");
     screenshot(&c, "overview.png").await;
 
     // Click through to why.

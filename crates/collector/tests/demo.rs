@@ -37,19 +37,24 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
     for line in [
         "ece-app-01 (application) cannot reach outlook.office365.com:993 for imap: tcp_refused",
         "ece-app-01 (application) cannot reach outlook.office365.com:995 for pop3: tcp_timeout",
+        "ece-svc-01 (services) reaches smtp.office365.com:587 but sales@contoso.com is refused for oauth-smtp: smtp_auth_disabled_mailbox at the login stage",
         "2 servers in scope, 2 ordered, 2 answered",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    let gap_rows: Vec<&str> = out.lines().filter(|l| l.contains(" GAP ")).collect();
+    let gap_rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.contains(" GAP "))
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
     assert_eq!(
-        gap_rows.len(),
-        2,
-        "only the firewalled server's 993 and 995:\n{out}"
-    );
-    assert!(
-        gap_rows.iter().all(|l| l.starts_with("ece-app-01")),
-        "{out}"
+        gap_rows,
+        vec![
+            vec!["ece-app-01", "imap"],
+            vec!["ece-app-01", "pop3"],
+            vec!["ece-svc-01", "oauth-smtp/sales@contoso.com"],
+        ],
+        "the firewalled server's 993 and 995, and the mailbox with SMTP AUTH off; the healthy mailbox passes:\n{out}"
     );
 
     let md = reports(dir.path(), "md");
@@ -64,6 +69,21 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
         text.contains("ece-svc-01") && text.contains("C10"),
         "{text}"
     );
+    // The mailbox's finding carries its checklist item and the exact fix.
+    assert!(
+        text.contains(
+            "Set-CASMailbox -Identity sales@contoso.com -SmtpClientAuthenticationDisabled $false"
+        ),
+        "{text}"
+    );
+    // The demo's agent configuration keeps the refresh tokens in owner-only files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let rt = dir.path().join("ece-svc-01-sales.refresh");
+        let mode = std::fs::metadata(&rt).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", rt.display());
+    }
 
     // Again in the same directory: the new audit is compared with the first one.
     let (code, out) = demo(dir.path());
