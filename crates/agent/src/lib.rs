@@ -22,7 +22,13 @@ use anyhow::Context;
 pub fn load_run_config(path: &Path) -> anyhow::Result<(run::RunSettings, config::Resolved)> {
     let mut file = config::load_file(path)?;
     let run_file = std::mem::take(&mut file.run);
-    let probes = config::resolve(file, config::Overrides::default())
+    // The ECE facts of `[run]` reach ece-config as `check --config` passes them.
+    let overrides = config::Overrides {
+        ece_version: run_file.ece_version.clone(),
+        ece_es: run_file.ece_es.clone(),
+        ..config::Overrides::default()
+    };
+    let probes = config::resolve(file, overrides)
         .with_context(|| format!("configuration {}", path.display()))?;
     let settings = run_config::resolve(run_file, run_config::RunOverrides::default(), probes.role)
         .with_context(|| format!("configuration {}", path.display()))?;

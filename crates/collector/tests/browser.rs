@@ -186,14 +186,21 @@ async fn the_dashboard_shows_the_blocked_port_red_and_explains_it() {
         "993 is blocked on the application server"
     );
     assert_eq!(cell_class(&c, "ece-app-01", "pop3").await, "cell gap");
-    for check in ["login-https", "outlook-https", "smtp"] {
+    for check in ["login-https", "outlook-https", "smtp", "ece-config"] {
         assert_eq!(
             cell_class(&c, "ece-app-01", check).await,
             "cell pass",
             "{check}"
         );
     }
-    for check in ["login-https", "outlook-https", "imap", "pop3", "smtp"] {
+    for check in [
+        "login-https",
+        "outlook-https",
+        "imap",
+        "pop3",
+        "smtp",
+        "ece-config",
+    ] {
         assert_eq!(
             cell_class(&c, "ece-svc-01", check).await,
             "cell pass",

@@ -1,9 +1,9 @@
 //! `/gaps`: open gaps and warnings, newest first, filterable, with since when and how many
 //! times each opened in the last 7 days.
 
+use crate::web::views::cells::COLUMNS;
 use axum::extract::State;
 use axum::http::Uri;
-use eceprobe_checks::CheckId;
 use maud::{html, Markup};
 
 use super::{ago, layout, pager, query_part, when};
@@ -40,8 +40,12 @@ pub fn render(v: &GapsView) -> Markup {
             label { " check "
                 select name="check" {
                     option value="" selected[f.check.is_none()] { "any" }
-                    @for c in CheckId::ALL {
+                    @for c in COLUMNS {
                         option value=(c.as_str()) selected[f.check.as_deref() == Some(c.as_str())] { (c.as_str()) }
+                    }
+                    // A mailbox's check (reached from a link) stays selected.
+                    @if let Some(other) = f.check.as_deref().filter(|c| !COLUMNS.iter().any(|k| k.as_str() == *c)) {
+                        option value=(other) selected { (other) }
                     }
                 }
             }

@@ -7,6 +7,10 @@
 //! server page's mailboxes), and the overview sums them up in one "mailboxes" cell. A
 //! retired check (a mailbox removed from the agent's configuration, see the engine) shows
 //! as never reported: no cell of its mailbox.
+//!
+//! `ece-config` has a column of its own after the catalog's ([`COLUMNS`]): it is required
+//! where the agent reports it (ECE facts declared) and "not required" elsewhere, so an open
+//! C1/C3 gap is as visible in the matrix as a blocked port.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -78,11 +82,22 @@ pub struct Cell {
 /// The cells of one server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerCells {
-    /// One per catalog check ([`CheckId::ALL`]), in that order.
+    /// One per column ([`COLUMNS`]: the catalog, then `ece-config`), in that order.
     pub catalog: Vec<Cell>,
     /// One per OAuth check the server reported, by mailbox then check.
     pub oauth: Vec<Cell>,
 }
+
+/// The matrix's check columns: the catalog ([`CheckId::ALL`]), then `ece-config`.
+pub const COLUMNS: [CheckId; 7] = [
+    CheckId::LoginHttps,
+    CheckId::OutlookHttps,
+    CheckId::Imap,
+    CheckId::Pop3,
+    CheckId::Smtp,
+    CheckId::EceUrl,
+    CheckId::EceConfig,
+];
 
 /// The cells of each agent, in the agents' order.
 pub fn cells(
@@ -133,9 +148,20 @@ pub fn cells(
                 let last = latest.get(&(id, check.to_string().as_str())).copied();
                 cell(check, mine, last, required, stale)
             };
-            let catalog = CheckId::ALL
+            let catalog = COLUMNS
                 .iter()
-                .map(|c| of(&CheckName::from(*c), required.contains(c)))
+                .map(|c| {
+                    let name = CheckName::from(*c);
+                    if !name.required_when_reported() {
+                        return of(&name, required.contains(c));
+                    }
+                    // ece-config: required where reported, unless retired.
+                    let reported = latest.contains_key(&(id, c.as_str()));
+                    match gone.contains(&(id, &name)) {
+                        true => cell(&name, &[], None, false, false),
+                        false => of(&name, reported),
+                    }
+                })
                 .collect();
             let mut oauth: Vec<&CheckName> = oauth_of.get(id).cloned().unwrap_or_default();
             oauth.sort_by(|a, b| (a.mailbox(), a.id()).cmp(&(b.mailbox(), b.id())));
@@ -284,11 +310,12 @@ mod tests {
         assert_eq!(mailboxes_cell(&stale).summary, "stale: 3 of 3");
     }
 
-    #[test]
-    fn a_retired_mailbox_has_no_cell() {
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// A services server, first seen an hour ago, last seen a second ago.
+    fn svc() -> KnownAgent {
         use crate::store::AgentRecord;
-        const NOW: i64 = 1_800_000_000_000;
-        let agent = KnownAgent {
+        KnownAgent {
             record: AgentRecord {
                 agent_id: "svc".into(),
                 hostname: "svc".into(),
@@ -304,8 +331,11 @@ mod tests {
             last_seq: 0,
             spool_dropped: 0,
             first_seen_unix_ms: NOW - 3_600_000,
-        };
-        let state = |check: &str, outcome: &str, received_unix_ms| CheckState {
+        }
+    }
+
+    fn state(check: &str, outcome: &str, received_unix_ms: i64) -> CheckState {
+        CheckState {
             agent_id: "svc".into(),
             check: check.into(),
             seq: 1,
@@ -314,11 +344,20 @@ mod tests {
             warning_kinds: Vec::new(),
             duration_us: 1_000,
             received_unix_ms,
-        };
-        let mut states: Vec<CheckState> = ["login-https", "outlook-https", "imap", "pop3", "smtp"]
+        }
+    }
+
+    /// The catalog's checks, all passing a second ago.
+    fn catalog_passing() -> Vec<CheckState> {
+        ["login-https", "outlook-https", "imap", "pop3", "smtp"]
             .into_iter()
             .map(|c| state(c, "pass", NOW - 1000))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_retired_mailbox_has_no_cell() {
+        let mut states = catalog_passing();
         states.push(state("oauth-imap/kept@contoso.com", "pass", NOW - 1000));
         // Not reported for over the stale window (3 minutes): removed from the agent.
         states.push(state(
@@ -326,9 +365,32 @@ mod tests {
             "fail",
             NOW - 1000 - 180_001,
         ));
-        let cells = cells(&Policy::default(), &[agent], &states, NOW);
+        let cells = cells(&Policy::default(), &[svc()], &states, NOW);
         let oauth: Vec<&str> = cells[0].oauth.iter().map(|c| c.check.as_str()).collect();
         assert_eq!(oauth, ["oauth-imap/kept@contoso.com"]);
         assert_eq!(mailboxes_cell(&cells[0].oauth).summary, "1 ok");
+    }
+
+    #[test]
+    fn ece_config_has_a_column_required_where_reported() {
+        let column = |states: &[CheckState]| {
+            let cells = cells(&Policy::default(), &[svc()], states, NOW);
+            let names: Vec<&str> = cells[0].catalog.iter().map(|c| c.check.as_str()).collect();
+            let expected: Vec<&str> = COLUMNS.iter().map(|c| c.as_str()).collect();
+            assert_eq!(names, expected, "one cell per column, in order");
+            cells[0].catalog[6].clone()
+        };
+        // Not declared on this server: not required, not missing.
+        assert_eq!(column(&catalog_passing()).state, CellState::NotRequired);
+        // Declared and failing (e.g. an ES below the minimum): a gap in the matrix.
+        let mut states = catalog_passing();
+        states.push(state("ece-config", "fail", NOW - 1000));
+        let cell = column(&states);
+        assert_eq!(cell.state, CellState::Gap);
+        assert_eq!(cell.kind.as_deref(), Some("mailbox_not_connected"));
+        // The facts were removed from the agent's configuration long ago: no longer shown.
+        let mut states = catalog_passing();
+        states.push(state("ece-config", "fail", NOW - 1000 - 180_001));
+        assert_eq!(column(&states).state, CellState::NotRequired);
     }
 }

@@ -6,10 +6,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use eceprobe_checks::CheckId;
 use serde::Serialize;
 
-use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell};
+use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell, COLUMNS};
 use super::PageInfo;
 use crate::gaps::now_ms;
 use crate::web::error::WebError;
@@ -105,7 +104,7 @@ pub async fn build(
     Ok(Overview {
         evaluated_unix_ms,
         generated_unix_ms: now,
-        checks: CheckId::ALL.iter().map(|c| c.as_str()).collect(),
+        checks: COLUMNS.iter().map(|c| c.as_str()).collect(),
         open_gaps: counts.iter().map(|d| d.open_gaps).sum(),
         open_warnings: counts.iter().map(|d| d.open_warnings).sum(),
         deployments: counts
