@@ -68,7 +68,8 @@ fn server(known: &KnownAgent) -> Server {
 
 /// The stored detail is the agent's own message; a blob that does not decode (a damaged
 /// row) is reported as the summary columns alone rather than failing the whole answer.
-fn detail(r: &StoredResult) -> CheckResult {
+/// The Query API and the dashboard's server page both read results through this.
+pub(crate) fn detail(r: &StoredResult) -> CheckResult {
     CheckResult::decode(r.detail.as_slice()).unwrap_or_else(|_| CheckResult {
         seq: r.seq,
         check: r.check.clone(),

@@ -3,13 +3,9 @@
 //! can read it back. All text from the report goes through [`esc`]: host names and details
 //! come from agents and are hostile input.
 
-use eceprobe_proto::v1::{AuditReport, AuditServer, Gap};
+use eceprobe_proto::v1::AuditReport;
 
-use super::findings::checklist_long;
-use super::{
-    audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items, status,
-    summary_line, utc, verdict_class, Class, Item,
-};
+use super::document::{document, Block, Span, Table, Tone};
 
 const STYLE: &str = "
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; font-size: 14px; color: #222; margin: 2em; }
@@ -65,22 +61,19 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
-/// A table; each row with its class (colour) if any. Cells are escaped here.
-fn table(out: &mut String, class: &str, header: &[&str], rows: &[(Option<Class>, Vec<String>)]) {
-    out.push_str(&format!("<table class=\"{class}\">\n<thead><tr>"));
-    for h in header {
+/// A table; each row with its class (colour). Cells are escaped here.
+fn table(out: &mut String, t: &Table) {
+    out.push_str(&format!("<table class=\"{}\">\n<thead><tr>", t.class));
+    for h in t.header {
         out.push_str(&format!("<th>{}</th>", esc(h)));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for (row_class, cells) in rows {
-        match row_class {
-            Some(c) => out.push_str(&format!("<tr class=\"{}\">", c.name())),
-            None => out.push_str("<tr>"),
-        }
-        let last = cells.len().saturating_sub(1);
-        for (i, c) in cells.iter().enumerate() {
+    for row in &t.rows {
+        out.push_str(&format!("<tr class=\"{}\">", row.class.name()));
+        let last = row.cells.len().saturating_sub(1);
+        for (i, c) in row.cells.iter().enumerate() {
             // The fix column is the wide one where there is one.
-            let td = match (i == last, header.last() == Some(&"Fix")) {
+            let td = match (i == last, t.header.last() == Some(&"Fix")) {
                 (true, true) => "<td class=\"fix\">",
                 _ => "<td>",
             };
@@ -91,200 +84,57 @@ fn table(out: &mut String, class: &str, header: &[&str], rows: &[(Option<Class>,
     out.push_str("</tbody>\n</table>\n");
 }
 
-/// Diff rows: a resolved finding is green, the others coloured by their severity.
-fn gap_rows(gaps: &[Gap], resolved: bool) -> Vec<(Option<Class>, Vec<String>)> {
-    gaps.iter()
-        .map(|g| {
-            let cells = vec![
-                g.agent_id.clone(),
-                g.check.clone(),
-                g.severity.to_uppercase(),
-                g.kind.clone(),
-                g.detail.clone(),
-            ];
-            let class = match resolved {
-                true => Class::Pass,
-                false => Class::of_severity(&g.severity),
+fn block(out: &mut String, b: &Block) {
+    match b {
+        Block::Heading(level, text) => {
+            out.push_str(&format!("<h{level}>{}</h{level}>\n", esc(text)));
+        }
+        Block::Paragraph(tone, spans) => {
+            let class = match tone {
+                Tone::Plain => "",
+                Tone::Summary => " class=\"summary\"",
+                Tone::Missing => " class=\"status-missing\"",
             };
-            (Some(class), cells)
-        })
-        .collect()
-}
-
-fn summary(out: &mut String, r: &AuditReport) {
-    out.push_str(&format!(
-        "<h1>Connectivity audit {}</h1>\n<p class=\"summary\">{}</p>\n",
-        esc(audit_id(r)),
-        esc(&summary_line(r))
-    ));
-    let c = counts(r);
-    let mut rows: Vec<(&str, String)> = Vec::new();
-    if let Some(a) = &r.audit {
-        rows.push(("Audit", a.audit_id.clone()));
-        rows.push(("Scope", scope(&a.deployment).to_owned()));
-        rows.push(("Started", utc(a.started_unix_ms)));
-        rows.push(("State", closed_text(a)));
-    }
-    let servers = format!(
-        "{} in scope, {} ordered, {} answered",
-        c.servers, c.ordered, c.answered
-    );
-    rows.push(("Servers", servers));
-    rows.push(("Checks run", c.checks.to_string()));
-    rows.push(("Gaps", c.gaps.to_string()));
-    rows.push(("Warnings", c.warnings.to_string()));
-    rows.push(("What changed", changes_line(r)));
-    out.push_str("<table class=\"facts\">\n<tbody>\n");
-    for (k, v) in rows {
-        out.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>\n",
-            esc(k),
-            esc(&v)
-        ));
-    }
-    out.push_str("</tbody>\n</table>\n");
-}
-
-fn changes(out: &mut String, r: &AuditReport) {
-    out.push_str("<section class=\"changes\">\n");
-    match &r.diff {
-        None => out.push_str("<h2>What changed</h2>\n<p>This is the first audit of this scope: nothing to compare with.</p>\n"),
-        Some(d) => {
-            out.push_str(&format!(
-                "<h2>What changed since audit {}</h2>\n<p>{} new, {} resolved, {} unchanged.</p>\n",
-                esc(&d.from_audit_id),
-                d.new_gaps.len(),
-                d.resolved_gaps.len(),
-                d.unchanged_gaps.len()
-            ));
-            let header = ["Server", "Check", "Severity", "Kind", "Detail"];
-            for (title, gaps) in [
-                ("New", &d.new_gaps),
-                ("Resolved", &d.resolved_gaps),
-                ("Unchanged", &d.unchanged_gaps),
-            ] {
-                if !gaps.is_empty() {
-                    out.push_str(&format!("<h3>{title}</h3>\n"));
-                    table(out, "diff", &header, &gap_rows(gaps, title == "Resolved"));
+            out.push_str(&format!("<p{class}>"));
+            for span in spans {
+                match span {
+                    Span::Text(s) => out.push_str(&esc(s)),
+                    Span::Value(s) => out.push_str(&esc(or_dash(s))),
                 }
             }
+            out.push_str("</p>\n");
+        }
+        Block::Facts(rows) => {
+            out.push_str("<table class=\"facts\">\n<tbody>\n");
+            for (k, v) in rows {
+                out.push_str(&format!(
+                    "<tr><th>{}</th><td>{}</td></tr>\n",
+                    esc(k),
+                    esc(v)
+                ));
+            }
+            out.push_str("</tbody>\n</table>\n");
+        }
+        Block::Table(t) => table(out, t),
+        Block::Code { text, .. } => out.push_str(&format!("<pre>{}</pre>\n", esc(text))),
+        Block::Section(class, blocks) => {
+            out.push_str(&format!("<section class=\"{class}\">\n"));
+            blocks.iter().for_each(|b| block(out, b));
+            out.push_str("</section>\n");
         }
     }
-    out.push_str("</section>\n");
-}
-
-fn findings(out: &mut String, items: &[Item]) {
-    if items.is_empty() {
-        out.push_str("<p>No findings.</p>\n");
-        return;
-    }
-    let rows: Vec<(Option<Class>, Vec<String>)> = items
-        .iter()
-        .map(|i| {
-            let cells = vec![
-                i.gap.severity.to_uppercase(),
-                i.gap.check.clone(),
-                i.gap.kind.clone(),
-                i.gap.detail.clone(),
-                checklist_long(&i.remedy.checklist_item),
-                i.remedy.fix.clone(),
-            ];
-            (Some(Class::of_severity(&i.gap.severity)), cells)
-        })
-        .collect();
-    let header = [
-        "Severity",
-        "Check",
-        "Kind",
-        "Detail",
-        "Checklist item",
-        "Fix",
-    ];
-    table(out, "findings", &header, &rows);
-}
-
-fn server(out: &mut String, r: &AuditReport, s: &AuditServer) {
-    let name = match s.hostname.as_str() {
-        "" => s.agent_id.as_str(),
-        h => h,
-    };
-    out.push_str("<section class=\"server\">\n");
-    out.push_str(&format!(
-        "<h3>{} (agent {})</h3>\n",
-        esc(name),
-        esc(&s.agent_id)
-    ));
-    let status_class = match s.answered_unix_ms {
-        0 => " class=\"status-missing\"",
-        _ => "",
-    };
-    out.push_str(&format!(
-        "<p{status_class}>Role: {}; deployment: {}; {}.</p>\n",
-        esc(or_dash(&s.role)),
-        esc(or_dash(&s.deployment)),
-        esc(&status(s))
-    ));
-    let items = server_items(r, s);
-    if !s.verdicts.is_empty() {
-        let rows: Vec<(Option<Class>, Vec<String>)> = s
-            .verdicts
-            .iter()
-            .map(|v| {
-                let cells = vec![
-                    v.check.clone(),
-                    v.target.clone(),
-                    v.outcome.to_uppercase(),
-                    v.failure_kind.clone(),
-                    v.stage.clone(),
-                    v.detail.clone(),
-                ];
-                (Some(verdict_class(&items, v)), cells)
-            })
-            .collect();
-        let header = [
-            "Check",
-            "Target",
-            "Outcome",
-            "Failure kind",
-            "Stage",
-            "Detail",
-        ];
-        table(out, "verdicts", &header, &rows);
-    }
-    out.push_str("<h4>Findings</h4>\n");
-    findings(out, &items);
-    out.push_str("</section>\n");
 }
 
 pub fn render(r: &AuditReport) -> String {
+    let doc = document(r);
     let mut out = String::from("<!DOCTYPE html>\n");
     out.push_str("<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n");
     out.push_str("<meta charset=\"utf-8\"/>\n");
     out.push_str(&format!(
-        "<title>Connectivity audit {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(audit_id(r))
+        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&doc.title)
     ));
-    summary(&mut out, r);
-    changes(&mut out, r);
-    out.push_str("<h2>Servers</h2>\n");
-    if r.servers.is_empty() {
-        out.push_str("<p>No server in scope.</p>\n");
-    }
-    for s in &r.servers {
-        server(&mut out, r, s);
-    }
-    let orphans = orphan_items(r);
-    if !orphans.is_empty() {
-        out.push_str("<h2>Findings on servers not listed above</h2>\n");
-        findings(&mut out, &orphans);
-    }
-    let policy = policy(r);
-    if !policy.is_empty() {
-        out.push_str(&format!(
-            "<h2>Policy in force</h2>\n<pre>{}</pre>\n",
-            esc(policy)
-        ));
-    }
+    doc.blocks.iter().for_each(|b| block(&mut out, b));
     out.push_str("</body>\n</html>\n");
     out
 }

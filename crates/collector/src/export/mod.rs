@@ -9,6 +9,7 @@
 //! from the agents (host names, details) is hostile input and each format escapes it.
 
 mod csv;
+mod document;
 pub mod findings;
 mod html;
 pub mod json;
@@ -232,41 +233,4 @@ fn orphan_items(r: &AuditReport) -> Vec<Item<'_>> {
         .filter(|g| !r.servers.iter().any(|s| s.agent_id == g.agent_id))
         .map(|g| item(g, None))
         .collect()
-}
-
-/// How a row is coloured: red for a gap, amber for a warning, green for a pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
-    Gap,
-    Warning,
-    Pass,
-}
-
-impl Class {
-    fn of_severity(severity: &str) -> Class {
-        match severity {
-            "gap" => Class::Gap,
-            _ => Class::Warning,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Class::Gap => "gap",
-            Class::Warning => "warning",
-            Class::Pass => "pass",
-        }
-    }
-}
-
-/// A verdict's colour: its worst finding; a failure the policy does not require is amber.
-fn verdict_class(items: &[Item], v: &AuditVerdict) -> Class {
-    let mine = || items.iter().filter(|i| i.gap.check == v.check);
-    if mine().any(|i| i.gap.severity == "gap") {
-        Class::Gap
-    } else if mine().next().is_some() || v.outcome != "pass" {
-        Class::Warning
-    } else {
-        Class::Pass
-    }
 }

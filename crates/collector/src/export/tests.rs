@@ -306,3 +306,14 @@ fn oauth_findings_get_their_checklist_items_in_the_exports() {
     let html = render(&report, Format::Html);
     assert!(html.contains("ece-mail@contoso.com"), "{html}");
 }
+
+/// The sample in Markdown and HTML, byte for byte as the renderers wrote it when each built
+/// its own sections (before [`super::document`]): the shared document changes no output.
+/// A deliberate change to either format rewrites the file in `testdata/`.
+#[test]
+fn markdown_and_html_match_their_reference_renderings() {
+    let expected = include_str!("testdata/sample.md.expected");
+    assert_eq!(render(&sample(), Format::Markdown), expected);
+    let expected = include_str!("testdata/sample.html.expected");
+    assert_eq!(render(&sample(), Format::Html), expected);
+}

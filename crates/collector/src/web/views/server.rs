@@ -3,13 +3,13 @@
 //! failure with its remedy); its mailboxes (the OAuth checks, with what the token said of
 //! itself); and the history of one check with its gaps' open and close times.
 
-use eceprobe_proto::v1::{self as pb, CheckResult};
-use prost::Message;
+use eceprobe_proto::v1 as pb;
 use serde::Serialize;
 
 use super::cells::{cells, mailbox_states, Cell, CellState};
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;
+use crate::query;
 use crate::store::{GapFilter, KnownAgent, StoredResult};
 use crate::web::error::WebError;
 use crate::web::WebState;
@@ -293,9 +293,9 @@ fn protocol(p: &pb::Protocol) -> ProtocolView {
 }
 
 /// The stored detail is the agent's own message; a blob that does not decode (a damaged
-/// row) shows as the summary columns alone, as the Query API does.
+/// row) shows as the summary columns alone, as the Query API does ([`query::detail`]).
 fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
-    let d = CheckResult::decode(r.detail.as_slice()).unwrap_or_default();
+    let d = query::detail(r);
     CheckDetail {
         check: r.check.clone(),
         seq: r.seq,

@@ -1,0 +1,307 @@
+//! The report as a document, built once from the [`AuditReport`]: headings, paragraphs,
+//! tables and the policy as a code block, in the order every format prints them. The
+//! Markdown and HTML renderers only lay it out; the text is raw (unescaped) here and each
+//! renderer escapes it for its format.
+
+use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
+
+use super::findings::checklist_long;
+use super::{
+    audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items, status,
+    summary_line, utc, Item,
+};
+
+/// How a row is coloured: red for a gap, amber for a warning, green for a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Class {
+    Gap,
+    Warning,
+    Pass,
+}
+
+impl Class {
+    fn of_severity(severity: &str) -> Class {
+        match severity {
+            "gap" => Class::Gap,
+            _ => Class::Warning,
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Class::Gap => "gap",
+            Class::Warning => "warning",
+            Class::Pass => "pass",
+        }
+    }
+}
+
+/// A verdict's colour: its worst finding; a failure the policy does not require is amber.
+fn verdict_class(items: &[Item], v: &AuditVerdict) -> Class {
+    let mine = || items.iter().filter(|i| i.gap.check == v.check);
+    if mine().any(|i| i.gap.severity == "gap") {
+        Class::Gap
+    } else if mine().next().is_some() || v.outcome != "pass" {
+        Class::Warning
+    } else {
+        Class::Pass
+    }
+}
+
+/// The whole report: its title and its blocks.
+#[derive(Debug)]
+pub(super) struct Document {
+    pub title: String,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Debug)]
+pub(super) enum Block {
+    /// Level 1 to 4.
+    Heading(u8, String),
+    Paragraph(Tone, Vec<Span>),
+    /// Item/value pairs, the summary's facts.
+    Facts(Vec<(&'static str, String)>),
+    Table(Table),
+    /// Preformatted text in a language (the policy, TOML).
+    Code {
+        lang: &'static str,
+        text: String,
+    },
+    /// A group the HTML page frames with this class (a server, the changes).
+    Section(&'static str, Vec<Block>),
+}
+
+/// How a paragraph stands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tone {
+    Plain,
+    /// The summary line the report opens with.
+    Summary,
+    /// A server that did not answer.
+    Missing,
+}
+
+/// A run of a paragraph's text.
+#[derive(Debug)]
+pub(super) enum Span {
+    Text(String),
+    /// A value from an agent that may be empty: HTML shows an empty one as "-".
+    Value(String),
+}
+
+#[derive(Debug)]
+pub(super) struct Table {
+    /// What kind of table, for the HTML class.
+    pub class: &'static str,
+    pub header: &'static [&'static str],
+    pub rows: Vec<Row>,
+    /// The column that names the row's class (but a pass) where colour is not available.
+    pub marked: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(super) struct Row {
+    pub class: Class,
+    pub cells: Vec<String>,
+}
+
+fn text(s: impl Into<String>) -> Block {
+    Block::Paragraph(Tone::Plain, vec![Span::Text(s.into())])
+}
+
+fn heading(level: u8, s: impl Into<String>) -> Block {
+    Block::Heading(level, s.into())
+}
+
+fn summary(out: &mut Vec<Block>, r: &AuditReport) {
+    out.push(heading(1, format!("Connectivity audit {}", audit_id(r))));
+    let line = vec![Span::Text(summary_line(r))];
+    out.push(Block::Paragraph(Tone::Summary, line));
+    let c = counts(r);
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if let Some(a) = &r.audit {
+        rows.push(("Audit", a.audit_id.clone()));
+        rows.push(("Scope", scope(&a.deployment).to_owned()));
+        rows.push(("Started", utc(a.started_unix_ms)));
+        rows.push(("State", closed_text(a)));
+    }
+    let servers = format!(
+        "{} in scope, {} ordered, {} answered",
+        c.servers, c.ordered, c.answered
+    );
+    rows.push(("Servers", servers));
+    rows.push(("Checks run", c.checks.to_string()));
+    rows.push(("Gaps", c.gaps.to_string()));
+    rows.push(("Warnings", c.warnings.to_string()));
+    rows.push(("What changed", changes_line(r)));
+    out.push(Block::Facts(rows));
+}
+
+/// Diff rows: a resolved finding is green, the others coloured by their severity.
+fn gap_rows(gaps: &[Gap], resolved: bool) -> Vec<Row> {
+    gaps.iter()
+        .map(|g| Row {
+            class: match resolved {
+                true => Class::Pass,
+                false => Class::of_severity(&g.severity),
+            },
+            cells: vec![
+                g.agent_id.clone(),
+                g.check.clone(),
+                g.severity.to_uppercase(),
+                g.kind.clone(),
+                g.detail.clone(),
+            ],
+        })
+        .collect()
+}
+
+fn changes(r: &AuditReport) -> Block {
+    let Some(d) = &r.diff else {
+        let first = "This is the first audit of this scope: nothing to compare with.";
+        return Block::Section("changes", vec![heading(2, "What changed"), text(first)]);
+    };
+    let mut out = vec![
+        heading(2, format!("What changed since audit {}", d.from_audit_id)),
+        text(format!(
+            "{} new, {} resolved, {} unchanged.",
+            d.new_gaps.len(),
+            d.resolved_gaps.len(),
+            d.unchanged_gaps.len()
+        )),
+    ];
+    for (title, gaps) in [
+        ("New", &d.new_gaps),
+        ("Resolved", &d.resolved_gaps),
+        ("Unchanged", &d.unchanged_gaps),
+    ] {
+        if !gaps.is_empty() {
+            out.push(heading(3, title));
+            out.push(Block::Table(Table {
+                class: "diff",
+                header: &["Server", "Check", "Severity", "Kind", "Detail"],
+                rows: gap_rows(gaps, title == "Resolved"),
+                marked: None,
+            }));
+        }
+    }
+    Block::Section("changes", out)
+}
+
+fn findings(items: &[Item]) -> Block {
+    if items.is_empty() {
+        return text("No findings.");
+    }
+    let rows = items
+        .iter()
+        .map(|i| Row {
+            class: Class::of_severity(&i.gap.severity),
+            cells: vec![
+                i.gap.severity.to_uppercase(),
+                i.gap.check.clone(),
+                i.gap.kind.clone(),
+                i.gap.detail.clone(),
+                checklist_long(&i.remedy.checklist_item),
+                i.remedy.fix.clone(),
+            ],
+        })
+        .collect();
+    Block::Table(Table {
+        class: "findings",
+        header: &[
+            "Severity",
+            "Check",
+            "Kind",
+            "Detail",
+            "Checklist item",
+            "Fix",
+        ],
+        rows,
+        marked: None,
+    })
+}
+
+fn server(r: &AuditReport, s: &AuditServer) -> Block {
+    let name = match s.hostname.as_str() {
+        "" => s.agent_id.as_str(),
+        h => h,
+    };
+    let tone = match s.answered_unix_ms {
+        0 => Tone::Missing,
+        _ => Tone::Plain,
+    };
+    let line = vec![
+        Span::Text("Role: ".into()),
+        Span::Value(s.role.clone()),
+        Span::Text("; deployment: ".into()),
+        Span::Value(s.deployment.clone()),
+        Span::Text(format!("; {}.", status(s))),
+    ];
+    let mut out = vec![
+        heading(3, format!("{name} (agent {})", s.agent_id)),
+        Block::Paragraph(tone, line),
+    ];
+    let items = server_items(r, s);
+    if !s.verdicts.is_empty() {
+        let rows = s
+            .verdicts
+            .iter()
+            .map(|v| Row {
+                class: verdict_class(&items, v),
+                cells: vec![
+                    v.check.clone(),
+                    v.target.clone(),
+                    v.outcome.to_uppercase(),
+                    v.failure_kind.clone(),
+                    v.stage.clone(),
+                    v.detail.clone(),
+                ],
+            })
+            .collect();
+        out.push(Block::Table(Table {
+            class: "verdicts",
+            header: &[
+                "Check",
+                "Target",
+                "Outcome",
+                "Failure kind",
+                "Stage",
+                "Detail",
+            ],
+            rows,
+            marked: Some(2),
+        }));
+    }
+    out.push(heading(4, "Findings"));
+    out.push(findings(&items));
+    Block::Section("server", out)
+}
+
+/// The report's document: summary, changes, each server, findings on servers the report
+/// does not list, the policy.
+pub(super) fn document(r: &AuditReport) -> Document {
+    let mut blocks = Vec::new();
+    summary(&mut blocks, r);
+    blocks.push(changes(r));
+    blocks.push(heading(2, "Servers"));
+    if r.servers.is_empty() {
+        blocks.push(text("No server in scope."));
+    }
+    blocks.extend(r.servers.iter().map(|s| server(r, s)));
+    let orphans = orphan_items(r);
+    if !orphans.is_empty() {
+        blocks.push(heading(2, "Findings on servers not listed above"));
+        blocks.push(findings(&orphans));
+    }
+    let policy = policy(r);
+    if !policy.is_empty() {
+        blocks.push(heading(2, "Policy in force"));
+        let text = policy.to_owned();
+        blocks.push(Block::Code { lang: "toml", text });
+    }
+    Document {
+        title: format!("Connectivity audit {}", audit_id(r)),
+        blocks,
+    }
+}
