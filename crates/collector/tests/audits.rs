@@ -4,165 +4,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
-use eceprobe_proto::v1::query_client::QueryClient;
-use eceprobe_proto::v1::{
-    agent_message, collector_message, order, AgentMessage, AuditReport, CheckResult,
-    CollectorMessage, Finding, GetAuditRequest, Hello, Outcome, ResultBatch, Role, RunAuditRequest,
-};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Streaming;
+use eceprobe_proto::v1::AuditReport;
 
-use common::{channel, msg, Collector};
-
-const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
-
-/// Opens an agent stream, says hello and waits for the welcome (from then on the agent can
-/// be ordered). Returns the stream and the collector's last stored seq.
-async fn connect(
-    addr: SocketAddr,
-    id: &str,
-    deployment: &str,
-) -> (mpsc::Sender<AgentMessage>, Streaming<CollectorMessage>, u64) {
-    let mut client = AgentLinkClient::new(channel(addr).await);
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(msg(agent_message::Body::Hello(Hello {
-        agent_id: id.into(),
-        hostname: format!("{id}.contoso.local"),
-        role: Role::Services as i32,
-        deployment: deployment.into(),
-        agent_version: "0.1.0".into(),
-        probe_interval_s: 60,
-        ..Hello::default()
-    })))
-    .await
-    .unwrap();
-    let mut inbound = client
-        .connect(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let welcome = inbound.message().await.unwrap().unwrap().body;
-    let Some(collector_message::Body::Welcome(w)) = welcome else {
-        panic!("expected a welcome, got {welcome:?}");
-    };
-    (tx, inbound, w.last_stored_seq)
-}
-
-/// What a simulated agent fails when ordered (tcp_refused), changeable between audits.
-type Failing = Arc<Mutex<Vec<&'static str>>>;
-
-struct SimAgent {
-    orders: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for SimAgent {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// An agent that answers every audit order with one batch: the five Microsoft checks,
-/// tagged with the audit id, the ones in `failing` refused at the TCP stage.
-async fn answering_agent(
-    addr: SocketAddr,
-    id: &str,
-    deployment: &str,
-    failing: Failing,
-) -> SimAgent {
-    let (tx, mut inbound, last) = connect(addr, id, deployment).await;
-    let orders = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&orders);
-    let task = tokio::spawn(async move {
-        let mut seq = last;
-        while let Ok(Some(m)) = inbound.message().await {
-            let Some(collector_message::Body::Order(o)) = m.body else {
-                continue;
-            };
-            let Some(order::Kind::RunAudit(audit)) = o.kind else {
-                continue;
-            };
-            counted.fetch_add(1, Ordering::SeqCst);
-            let failing = failing.lock().unwrap().clone();
-            let results = CHECKS
-                .iter()
-                .map(|check| {
-                    seq += 1;
-                    let fails = failing.contains(check);
-                    CheckResult {
-                        seq,
-                        check: (*check).into(),
-                        host: "outlook.office365.com".into(),
-                        port: 993,
-                        started_unix_ms: 1_800_000_000_000,
-                        outcome: match fails {
-                            true => Outcome::Fail as i32,
-                            false => Outcome::Pass as i32,
-                        },
-                        failure: fails.then(|| Finding {
-                            kind: "tcp_refused".into(),
-                            stage: "tcp".into(),
-                            detail: "Connection refused".into(),
-                            hint: "open outbound TCP on the firewall (C10)".into(),
-                        }),
-                        duration_us: 1000,
-                        audit_id: audit.audit_id.clone(),
-                        ..CheckResult::default()
-                    }
-                })
-                .collect();
-            let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
-            if tx.send(batch).await.is_err() {
-                return;
-            }
-        }
-    });
-    SimAgent { orders, task }
-}
-
-fn failing(checks: &[&'static str]) -> Failing {
-    Arc::new(Mutex::new(checks.to_vec()))
-}
-
-async fn run_audit(query: SocketAddr, deployment: &str, deadline_s: u32) -> String {
-    QueryClient::new(channel(query).await)
-        .run_audit(RunAuditRequest {
-            deployment: deployment.into(),
-            deadline_s,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .audit_id
-}
-
-async fn wait_closed(query: SocketAddr, audit_id: &str) -> AuditReport {
-    let mut client = QueryClient::new(channel(query).await);
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let report = client
-            .get_audit(GetAuditRequest {
-                audit_id: audit_id.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if report.audit.as_ref().unwrap().state == "closed" {
-            return report;
-        }
-        assert!(Instant::now() < until, "audit {audit_id} never closed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::agent::{failing, Agent, SimAgent};
+use common::{run_audit, wait_closed, Collector};
 
 fn gap_keys(report: &AuditReport) -> Vec<(String, String, String)> {
     report
@@ -180,9 +30,9 @@ fn key(agent: &str, check: &str, kind: &str) -> (String, String, String) {
 async fn an_audit_reaches_every_agent_in_scope_and_closes_when_all_answered() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("c.db"));
-    let svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&[])).await;
-    let svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&["imap"])).await;
-    let lab = answering_agent(collector.addr, "lab-1", "lab", failing(&[])).await;
+    let svc1 = SimAgent::answering(collector.addr, "svc-1", "prod", failing(&[])).await;
+    let svc2 = SimAgent::answering(collector.addr, "svc-2", "prod", failing(&["imap"])).await;
+    let lab = SimAgent::answering(collector.addr, "lab-1", "lab", failing(&[])).await;
 
     let started = Instant::now();
     let id = run_audit(collector.query, "prod", 60).await;
@@ -231,11 +81,11 @@ async fn an_audit_reaches_every_agent_in_scope_and_closes_when_all_answered() {
 async fn silent_agents_are_not_answered_and_the_audit_closes_at_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("c.db"));
-    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&[])).await;
+    let _svc1 = SimAgent::answering(collector.addr, "svc-1", "prod", failing(&[])).await;
     // Connected, reads nothing, never answers.
-    let _silent = connect(collector.addr, "svc-2", "prod").await;
+    let _silent = Agent::connect(collector.addr, "svc-2").await;
     // Known, then gone.
-    let gone = connect(collector.addr, "svc-3", "prod").await;
+    let gone = Agent::connect(collector.addr, "svc-3").await;
     drop(gone);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -309,8 +159,8 @@ async fn the_cli_runs_waits_diffs_and_exits_by_the_gaps_found() {
     let collector = Collector::start(&dir.path().join("c.db"));
     let url = format!("http://{}", collector.query);
     let fails = failing(&["imap"]);
-    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", Arc::clone(&fails)).await;
-    let _svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&[])).await;
+    let _svc1 = SimAgent::answering(collector.addr, "svc-1", "prod", Arc::clone(&fails)).await;
+    let _svc2 = SimAgent::answering(collector.addr, "svc-2", "prod", failing(&[])).await;
     let run = ["audit", "run", "--deployment", "prod", "--wait", "--json"];
 
     let (code, out, err) = admin(url.clone(), &run).await;
@@ -384,10 +234,10 @@ async fn the_cli_writes_an_audit_report_a_spreadsheet_reads() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("c.db"));
     let url = format!("http://{}", collector.query);
-    let _svc1 = answering_agent(collector.addr, "svc-1", "prod", failing(&["imap"])).await;
-    let _svc2 = answering_agent(collector.addr, "svc-2", "prod", failing(&[])).await;
+    let _svc1 = SimAgent::answering(collector.addr, "svc-1", "prod", failing(&["imap"])).await;
+    let _svc2 = SimAgent::answering(collector.addr, "svc-2", "prod", failing(&[])).await;
     // Known, then gone: in scope, never ordered, so not answered.
-    drop(connect(collector.addr, "svc-3", "prod").await);
+    drop(Agent::connect(collector.addr, "svc-3").await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = run_audit(collector.query, "prod", 60).await;
     wait_closed(collector.query, &id).await;

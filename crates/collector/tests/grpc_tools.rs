@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{channel, Collector};
@@ -154,12 +153,7 @@ async fn health_turns_not_serving_at_shutdown_and_a_watch_does_not_hold_it_up() 
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
     // As Ctrl-C or the service manager would.
-    let pid = collector.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    collector.interrupt();
     let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("the watch hears of shutdown within 10 s")
@@ -167,16 +161,6 @@ async fn health_turns_not_serving_at_shutdown_and_a_watch_does_not_hold_it_up() 
         .expect("a status before the stream ends");
     assert_eq!(next.status(), ServingStatus::NotServing);
     // The open watch ends, so graceful shutdown does not wait for it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = collector.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the collector did not exit within 10 s of SIGINT with a health watch open"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = collector.exited("SIGINT with a health watch open");
     assert!(status.success(), "{status}");
 }

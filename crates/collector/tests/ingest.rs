@@ -10,127 +10,31 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{channel, msg, Collector};
+use common::agent::{hello, result, Agent, CHECKS};
+use common::{msg, Collector, ConnectTo};
 use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    agent_message, collector_message, AgentMessage, CheckResult, CollectorMessage, Gap,
-    GapHistoryRequest, GapsRequest, Heartbeat, Hello, Outcome, ResultBatch, Role,
+    agent_message, AgentMessage, CheckResult, Gap, GapHistoryRequest, GapsRequest, Heartbeat,
+    Outcome, ResultBatch,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Streaming;
-
-struct Agent {
-    tx: mpsc::Sender<AgentMessage>,
-    rx: Streaming<CollectorMessage>,
-}
-
-fn hello(id: &str, probe_interval_s: u32) -> AgentMessage {
-    msg(agent_message::Body::Hello(Hello {
-        agent_id: id.into(),
-        hostname: format!("{id}.contoso.local"),
-        role: Role::Services as i32,
-        deployment: "prod".into(),
-        agent_version: "0.1.0".into(),
-        probe_interval_s,
-        ..Hello::default()
-    }))
-}
-
-fn result(seq: u64, check: &str) -> CheckResult {
-    CheckResult {
-        seq,
-        check: check.into(),
-        host: "outlook.office365.com".into(),
-        port: 993,
-        started_unix_ms: 1_800_000_000_000 + seq as i64,
-        outcome: Outcome::Pass as i32,
-        duration_us: 1234,
-        ..CheckResult::default()
-    }
-}
 
 fn batch(seqs: impl IntoIterator<Item = u64>) -> AgentMessage {
-    let checks = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
     let results = seqs
         .into_iter()
-        .map(|s| result(s, checks[s as usize % checks.len()]))
+        .map(|s| result(s, CHECKS[s as usize % CHECKS.len()], None))
         .collect();
     msg(agent_message::Body::Batch(ResultBatch { results }))
-}
-
-impl Agent {
-    /// Opens a stream and says hello; returns the agent and the collector's last stored seq.
-    async fn connect(addr: SocketAddr, id: &str) -> (Agent, u64) {
-        Agent::connect_every(addr, id, 60).await
-    }
-
-    /// An agent that declares it probes every `probe_interval_s` seconds.
-    async fn connect_every(addr: SocketAddr, id: &str, probe_interval_s: u32) -> (Agent, u64) {
-        let mut client = AgentLinkClient::connect_to(addr).await;
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(hello(id, probe_interval_s)).await.unwrap();
-        let rx = client
-            .connect(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut agent = Agent { tx, rx };
-        match agent.next().await {
-            Some(collector_message::Body::Welcome(w)) => (agent, w.last_stored_seq),
-            other => panic!("expected a welcome, got {other:?}"),
-        }
-    }
-
-    async fn next(&mut self) -> Option<collector_message::Body> {
-        let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
-            .await
-            .expect("the collector answers in time")
-            .expect("the stream is healthy")?;
-        m.body
-    }
-
-    async fn send_expect_ack(&mut self, m: AgentMessage) -> u64 {
-        self.tx.send(m).await.unwrap();
-        match self.next().await {
-            Some(collector_message::Body::Ack(a)) => a.up_to_seq,
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-
-    /// Sends something and returns the error the collector ends the stream with.
-    async fn send_expect_error(&mut self, m: AgentMessage) -> tonic::Status {
-        self.tx.send(m).await.unwrap();
-        match tokio::time::timeout(Duration::from_secs(10), self.rx.message()).await {
-            Ok(Err(status)) => status,
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
-}
-
-trait ConnectTo {
-    async fn connect_to(addr: SocketAddr) -> Self;
-}
-
-impl ConnectTo for AgentLinkClient<tonic::transport::Channel> {
-    async fn connect_to(addr: SocketAddr) -> Self {
-        AgentLinkClient::new(channel(addr).await)
-    }
-}
-
-impl ConnectTo for QueryClient<tonic::transport::Channel> {
-    async fn connect_to(addr: SocketAddr) -> Self {
-        QueryClient::new(channel(addr).await)
-    }
 }
 
 async fn stored_rows(db: &Path, agent: &str) -> Vec<u64> {
     let store = Store::open(db).await.unwrap();
     let mut seqs = Vec::new();
-    for check in ["login-https", "outlook-https", "imap", "pop3", "smtp"] {
+    for check in CHECKS {
         seqs.extend(
             store
                 .history(agent, check, 10_000)
@@ -202,7 +106,7 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     let (mut bad, _) = Agent::connect(collector.addr, "bad-1").await;
     let err = bad
         .send_expect_error(msg(agent_message::Body::Batch(ResultBatch {
-            results: vec![result(1, "ftp")],
+            results: vec![result(1, "ftp", None)],
         })))
         .await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
@@ -213,7 +117,8 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     assert!(err.message().contains("backwards"), "{err}");
 
     let (mut bad, _) = Agent::connect(collector.addr, "bad-3").await;
-    let err = bad.send_expect_error(hello("bad-3", 60)).await;
+    let again = msg(agent_message::Body::Hello(hello("bad-3", "prod")));
+    let err = bad.send_expect_error(again).await;
     assert!(
         err.message().contains("Hello may only be sent once"),
         "{err}"
@@ -221,7 +126,7 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
 
     // Over the message size bound: tonic refuses it before it is decoded.
     let (mut bad, _) = Agent::connect(collector.addr, "bad-4").await;
-    let mut huge = result(1, "imap");
+    let mut huge = result(1, "imap", None);
     huge.host = "x".repeat(5 * 1024 * 1024);
     let err = bad
         .send_expect_error(msg(agent_message::Body::Batch(ResultBatch {
@@ -279,15 +184,17 @@ fn has(gaps: &[Gap], agent: &str, check: &str, kind: &str) -> bool {
         .any(|g| g.agent_id == agent && g.check == check && g.kind == kind)
 }
 
-fn failing(seq: u64, check: &str, kind: &str) -> CheckResult {
-    let mut r = result(seq, check);
-    r.outcome = Outcome::Fail as i32;
-    r.failure = Some(eceprobe_proto::v1::Finding {
-        kind: kind.into(),
-        stage: "tcp".into(),
-        ..Default::default()
-    });
-    r
+/// A collector that evaluates gaps every second and calls an agent stale after 2 of its
+/// probe intervals without a word.
+fn quick_collector(dir: &Path, db: &Path) -> Collector {
+    std::fs::write(dir.join("policy.toml"), "stale_after_intervals = 2\n").unwrap();
+    let config = dir.join("collector.toml");
+    std::fs::write(
+        &config,
+        "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
+    )
+    .unwrap();
+    Collector::start_with(db, &["--plaintext", "--config", config.to_str().unwrap()])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,19 +202,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("eceprobe.db");
     // Evaluate every second; an agent silent for 2 of its 1 s intervals is stale.
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "stale_after_intervals = 2\n",
-    )
-    .unwrap();
-    let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
-    )
-    .unwrap();
-    let collector =
-        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
+    let collector = quick_collector(dir.path(), &db);
     let (addr, query) = (collector.addr, collector.query);
     let (mut agent, _) = Agent::connect_every(addr, "svc-9", 1).await;
     // The agent heartbeats twice an interval, as real agents do, until it goes silent.
@@ -322,7 +217,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         }
     });
 
-    let mut smtp = result(2, "smtp");
+    let mut smtp = result(2, "smtp", None);
     smtp.outcome = Outcome::Warn as i32;
     smtp.warnings = vec![eceprobe_proto::v1::Finding {
         kind: "tls_intercepted".into(),
@@ -330,9 +225,9 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
         ..Default::default()
     }];
     let first = vec![
-        failing(1, "imap", "tcp_timeout"),
+        result(1, "imap", Some("tcp_timeout")),
         smtp,
-        result(3, "login-https"),
+        result(3, "login-https", None),
     ];
     let sent_at = now_ms();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: first }));
@@ -360,7 +255,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     // The firewall is fixed: imap passes, the other checks report.
     let fixed: Vec<CheckResult> = [(4, "imap"), (5, "outlook-https"), (6, "pop3")]
         .into_iter()
-        .map(|(s, c)| result(s, c))
+        .map(|(s, c)| result(s, c, None))
         .collect();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: fixed }));
     assert_eq!(agent.send_expect_ack(batch).await, 6);
@@ -407,8 +302,7 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
 
     // Gaps outlive a crash of the collector: the same gaps, opened at the same time.
     collector.kill();
-    let collector =
-        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
+    let collector = quick_collector(dir.path(), &db);
     let again = current_gaps(collector.query).await;
     assert_eq!(again.len(), 5, "{again:#?}");
     assert!(
@@ -419,10 +313,10 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     // The agent comes back: stale gaps close.
     let (mut agent, last) = Agent::connect_every(collector.addr, "svc-9", 1).await;
     assert_eq!(last, 6);
-    let back: Vec<CheckResult> = ["login-https", "outlook-https", "imap", "pop3", "smtp"]
+    let back: Vec<CheckResult> = CHECKS
         .into_iter()
         .enumerate()
-        .map(|(i, c)| result(7 + i as u64, c))
+        .map(|(i, c)| result(7 + i as u64, c, None))
         .collect();
     let batch = msg(agent_message::Body::Batch(ResultBatch { results: back }));
     assert_eq!(agent.send_expect_ack(batch).await, 11);
@@ -436,34 +330,21 @@ async fn a_mailbox_removed_from_the_agent_closes_its_gap() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("eceprobe.db");
     // A 1 s interval and 2 intervals to stale: the stale window is 2 s.
-    std::fs::write(
-        dir.path().join("policy.toml"),
-        "stale_after_intervals = 2\n",
-    )
-    .unwrap();
-    let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        "policy_file = \"policy.toml\"\nevaluate_every_s = 1\n",
-    )
-    .unwrap();
-    let collector =
-        Collector::start_with(&db, &["--plaintext", "--config", config.to_str().unwrap()]);
+    let collector = quick_collector(dir.path(), &db);
     let (mut agent, _) = Agent::connect_every(collector.addr, "svc-m", 1).await;
     let mailbox = "oauth-imap/old@contoso.com";
-    let catalog = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
     let mut seq = 0;
     let mut cycle = |with_mailbox: bool| {
-        let mut results: Vec<CheckResult> = catalog
+        let mut results: Vec<CheckResult> = CHECKS
             .iter()
             .map(|c| {
                 seq += 1;
-                result(seq, c)
+                result(seq, c, None)
             })
             .collect();
         if with_mailbox {
             seq += 1;
-            results.push(failing(seq, mailbox, "mailbox_not_connected"));
+            results.push(result(seq, mailbox, Some("mailbox_not_connected")));
         }
         (
             msg(agent_message::Body::Batch(ResultBatch { results })),
@@ -517,10 +398,10 @@ async fn the_admin_cli_answers_from_the_query_api() {
     let db = dir.path().join("eceprobe.db");
     let collector = Collector::start(&db);
     let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
-    let mut results: Vec<CheckResult> = ["login-https", "outlook-https", "imap", "pop3", "smtp"]
+    let mut results: Vec<CheckResult> = CHECKS
         .iter()
         .enumerate()
-        .map(|(i, c)| result(i as u64 + 1, c))
+        .map(|(i, c)| result(i as u64 + 1, c, None))
         .collect();
     results[2].outcome = Outcome::Fail as i32;
     results[2].failure = Some(eceprobe_proto::v1::Finding {
@@ -602,29 +483,13 @@ async fn a_stop_request_ends_agent_streams_and_exits_promptly() {
     let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
     assert_eq!(agent.send_expect_ack(batch(1..=3)).await, 3);
     // As Ctrl-C or the service manager would: SIGINT while the agent's stream is open.
-    let pid = collector.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    collector.interrupt();
     let status = tokio::time::timeout(Duration::from_secs(10), agent.rx.message())
         .await
         .expect("the collector ends the agent's stream within 10 s");
     let err = status.expect_err("the stream ends with a status");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
     assert!(err.message().contains("shutting down"), "{err}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(status) = collector.child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the collector did not exit within 10 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code, Some(0));
+    assert_eq!(collector.exited("SIGINT").code(), Some(0));
     assert_eq!(stored_rows(&db, "svc-1").await.len(), 3);
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,101 +15,16 @@ use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::schedule::{Clock, ManualClock, Schedule, ScheduleSpec};
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
-use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::query_client::QueryClient;
-use eceprobe_proto::v1::{
-    agent_message, collector_message, order, Audit, AuditReport, CheckResult, GetAuditRequest,
-    Hello, ListAuditsRequest, Outcome, ResultBatch, Role,
-};
+use eceprobe_proto::v1::{Audit, ListAuditsRequest};
 use jiff::Timestamp;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 
-use common::{channel, msg};
-
-/// What the default policy asks of a services server.
-const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
-
-struct SimAgent {
-    orders: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for SimAgent {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Connects as `id`, waits for the welcome, then counts audit orders; when `answers`, each
-/// order gets one batch of passing results tagged with the audit id, as the agent sends.
-async fn agent(addr: SocketAddr, id: &str, deployment: &str, answers: bool) -> SimAgent {
-    let mut client = AgentLinkClient::new(channel(addr).await);
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(msg(agent_message::Body::Hello(Hello {
-        agent_id: id.into(),
-        hostname: format!("{id}.contoso.local"),
-        role: Role::Services as i32,
-        deployment: deployment.into(),
-        agent_version: "0.1.0".into(),
-        probe_interval_s: 60,
-        ..Hello::default()
-    })))
-    .await
-    .unwrap();
-    let mut inbound = client
-        .connect(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let welcome = inbound.message().await.unwrap().unwrap().body;
-    let Some(collector_message::Body::Welcome(w)) = welcome else {
-        panic!("expected a welcome, got {welcome:?}");
-    };
-    let orders = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&orders);
-    let task = tokio::spawn(async move {
-        let mut seq = w.last_stored_seq;
-        while let Ok(Some(m)) = inbound.message().await {
-            let Some(collector_message::Body::Order(o)) = m.body else {
-                continue;
-            };
-            let Some(order::Kind::RunAudit(audit)) = o.kind else {
-                continue;
-            };
-            counted.fetch_add(1, Ordering::SeqCst);
-            if !answers {
-                continue;
-            }
-            let results = CHECKS
-                .iter()
-                .map(|check| {
-                    seq += 1;
-                    CheckResult {
-                        seq,
-                        check: (*check).into(),
-                        host: "outlook.office365.com".into(),
-                        port: 993,
-                        started_unix_ms: 1_800_000_000_000,
-                        outcome: Outcome::Pass as i32,
-                        duration_us: 1000,
-                        audit_id: audit.audit_id.clone(),
-                        ..CheckResult::default()
-                    }
-                })
-                .collect();
-            let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
-            if tx.send(batch).await.is_err() {
-                return;
-            }
-        }
-    });
-    SimAgent { orders, task }
-}
+use common::agent::{failing, SimAgent};
+use common::{get_audit, ConnectTo};
 
 async fn audits(query: SocketAddr) -> Vec<Audit> {
-    QueryClient::new(channel(query).await)
+    QueryClient::connect_to(query)
+        .await
         .list_audits(ListAuditsRequest {
             deployment: String::new(),
             limit: 100,
@@ -130,16 +45,6 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
         assert!(Instant::now() < until, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn report(query: SocketAddr, audit_id: &str) -> AuditReport {
-    QueryClient::new(channel(query).await)
-        .get_audit(GetAuditRequest {
-            audit_id: audit_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 fn at(text: &str) -> Timestamp {
@@ -184,10 +89,10 @@ async fn a_scheduled_audit_fires_on_time_reaches_every_agent_and_flags_the_silen
         },
     ));
 
-    let svc1 = agent(addr, "svc-1", "prod", true).await;
-    let svc2 = agent(addr, "svc-2", "prod", true).await;
-    let silent = agent(addr, "svc-3", "prod", false).await;
-    let lab = agent(addr, "lab-1", "lab", true).await;
+    let svc1 = SimAgent::answering(addr, "svc-1", "prod", failing(&[])).await;
+    let svc2 = SimAgent::answering(addr, "svc-2", "prod", failing(&[])).await;
+    let silent = SimAgent::silent(addr, "svc-3", "prod").await;
+    let lab = SimAgent::answering(addr, "lab-1", "lab", failing(&[])).await;
     // The scheduler has read the clock and sleeps until the slot.
     wait_until("the scheduler sleeps", || async { clock.sleepers() == 1 }).await;
 
@@ -207,7 +112,7 @@ async fn a_scheduled_audit_fires_on_time_reaches_every_agent_and_flags_the_silen
     assert_eq!(audit.deadline_unix_ms - audit.started_unix_ms, 3000);
     let id = audit.audit_id;
     wait_until("the audit closes", || async {
-        report(query, &id).await.audit.unwrap().state == "closed"
+        get_audit(query, &id).await.audit.unwrap().state == "closed"
     })
     .await;
     assert!(
@@ -219,7 +124,7 @@ async fn a_scheduled_audit_fires_on_time_reaches_every_agent_and_flags_the_silen
     for (agent, orders) in [(&svc1, 1), (&svc2, 1), (&silent, 1), (&lab, 0)] {
         assert_eq!(agent.orders.load(Ordering::SeqCst), orders);
     }
-    let report = report(query, &id).await;
+    let report = get_audit(query, &id).await;
     let audit = report.audit.as_ref().unwrap();
     assert!(audit.closed_unix_ms >= audit.deadline_unix_ms, "{audit:?}");
     assert_eq!((audit.servers, audit.ordered, audit.answered), (3, 3, 2));

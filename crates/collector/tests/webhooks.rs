@@ -7,29 +7,18 @@
 mod common;
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{channel, msg};
-use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
-use eceprobe_proto::v1::query_client::QueryClient;
-use eceprobe_proto::v1::{
-    agent_message, collector_message, order, AgentMessage, CheckResult, CollectorMessage,
-    GetAuditRequest, Hello, Outcome, ResultBatch, Role, RunAuditRequest,
-};
+use common::agent::{result, Agent, SimAgent, CHECKS};
+use common::{run_audit, wait_closed, Collector};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Streaming;
 
 const TOKEN: &str = "Bearer hook-token-7f3a";
 const SECRET_PATH: &str = "/hooks/T000/B000/path-secret-91c2";
@@ -98,121 +87,6 @@ async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     (addr, log)
 }
 
-/// The collector binary with its log (at info) in a file, so the test can read it.
-struct Collector {
-    child: Child,
-    addr: SocketAddr,
-    query: SocketAddr,
-}
-
-impl Collector {
-    fn start(db: &Path, config: &Path, log: &Path) -> Collector {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args(["serve", "--plaintext", "--listen", "127.0.0.1:0"])
-            .args(["--query-listen", "127.0.0.1:0", "--log-level=info"])
-            .arg("--db")
-            .arg(db)
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut said = |prefix: &str| -> SocketAddr {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            line.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("collector said {line:?}"))
-                .parse()
-                .unwrap()
-        };
-        let addr = said("listening on ");
-        let query = said("query on ");
-        Collector { child, addr, query }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Agent {
-    tx: mpsc::Sender<AgentMessage>,
-    rx: Streaming<CollectorMessage>,
-}
-
-impl Agent {
-    /// Declares a 60 s probe interval: no check goes missing or stale during the test.
-    async fn connect(addr: SocketAddr, id: &str) -> Agent {
-        let mut client = AgentLinkClient::new(channel(addr).await);
-        let (tx, rx) = mpsc::channel(16);
-        let hello = msg(agent_message::Body::Hello(Hello {
-            agent_id: id.into(),
-            hostname: format!("{id}.contoso.local"),
-            role: Role::Services as i32,
-            deployment: "prod".into(),
-            agent_version: "0.1.0".into(),
-            probe_interval_s: 60,
-            ..Hello::default()
-        }));
-        tx.send(hello).await.unwrap();
-        let rx = client
-            .connect(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut agent = Agent { tx, rx };
-        match agent.next().await {
-            Some(collector_message::Body::Welcome(_)) => agent,
-            other => panic!("expected a welcome, got {other:?}"),
-        }
-    }
-
-    async fn next(&mut self) -> Option<collector_message::Body> {
-        let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
-            .await
-            .expect("the collector answers in time")
-            .expect("the stream is healthy")?;
-        m.body
-    }
-
-    async fn send(&mut self, results: Vec<CheckResult>) {
-        let last = results.last().unwrap().seq;
-        let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
-        self.tx.send(batch).await.unwrap();
-        match self.next().await {
-            Some(collector_message::Body::Ack(a)) => assert_eq!(a.up_to_seq, last),
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-}
-
-fn result(seq: u64, check: &str, failure: Option<&str>) -> CheckResult {
-    CheckResult {
-        seq,
-        check: check.into(),
-        host: "outlook.office365.com".into(),
-        port: 993,
-        started_unix_ms: 1_800_000_000_000 + seq as i64,
-        outcome: match failure {
-            Some(_) => Outcome::Fail as i32,
-            None => Outcome::Pass as i32,
-        },
-        failure: failure.map(|kind| eceprobe_proto::v1::Finding {
-            kind: kind.into(),
-            stage: "tcp".into(),
-            ..Default::default()
-        }),
-        duration_us: 1234,
-        ..CheckResult::default()
-    }
-}
-
 /// Waits until the receiver has accepted `n` requests.
 async fn accepted(log: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -243,17 +117,17 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     )
     .unwrap();
     let logs = dir.path().join("collector.log");
-    let collector = Collector::start(&dir.path().join("c.db"), &config, &logs);
-    let mut agent = Agent::connect(collector.addr, "svc-1").await;
+    let args = ["--plaintext", "--config", config.to_str().unwrap()];
+    let collector = Collector::start_logging(&dir.path().join("c.db"), &args, &logs);
+    let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
 
     // imap fails (the firewall): one gap opens.
-    let checks = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
-    let first = checks
+    let first = CHECKS
         .iter()
         .enumerate()
         .map(|(i, c)| result(i as u64 + 1, c, (*c == "imap").then_some("tcp_refused")))
         .collect();
-    agent.send(first).await;
+    agent.send_results(first).await;
     let got = accepted(&log, 1).await;
     assert_eq!(got.len(), 3, "two 500s, then accepted: {got:#?}");
     let opened = &got[2].body;
@@ -284,7 +158,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     .enumerate()
     {
         agent
-            .send(vec![result(10 + i as u64, "imap", Some(kind))])
+            .send_results(vec![result(10 + i as u64, "imap", Some(kind))])
             .await;
         // The tracker evaluates within a second of new results.
         tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -296,7 +170,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     );
 
     // Fixed: the gap closes.
-    agent.send(vec![result(20, "imap", None)]).await;
+    agent.send_results(vec![result(20, "imap", None)]).await;
     let got = accepted(&log, 2).await;
     let closed = &got[3].body;
     assert_eq!(closed["event"], "gap_closed", "{closed}");
@@ -343,71 +217,11 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     );
 }
 
-const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
-
-/// Answers every audit order as the agent does: the five checks in one batch tagged with
-/// the audit id, the ones named in `failing` (changeable between audits) refused.
-fn answer_audits(
-    mut agent: Agent,
-    failing: Arc<Mutex<Vec<&'static str>>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut seq = 0;
-        while let Ok(Some(m)) = agent.rx.message().await {
-            let Some(collector_message::Body::Order(o)) = m.body else {
-                continue;
-            };
-            let Some(order::Kind::RunAudit(audit)) = o.kind else {
-                continue;
-            };
-            let failing = failing.lock().unwrap().clone();
-            let results = CHECKS
-                .iter()
-                .map(|c| {
-                    seq += 1;
-                    let mut r = result(seq, c, failing.contains(c).then_some("tcp_refused"));
-                    r.audit_id = audit.audit_id.clone();
-                    r
-                })
-                .collect();
-            let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
-            if agent.tx.send(batch).await.is_err() {
-                return;
-            }
-        }
-    })
-}
-
 /// Runs an audit of "prod" and waits until it is closed.
 async fn audit(query: SocketAddr) -> String {
-    let mut client = QueryClient::new(channel(query).await);
-    let id = client
-        .run_audit(RunAuditRequest {
-            deployment: "prod".into(),
-            deadline_s: 30,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .audit_id;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let report = client
-            .get_audit(GetAuditRequest {
-                audit_id: id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if report.audit.unwrap().state == "closed" {
-            return id;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "audit {id} never closed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = run_audit(query, "prod", 30).await;
+    wait_closed(query, &id).await;
+    id
 }
 
 /// The events received for `audit_id`, in arrival order, once its audit_closed is in.
@@ -451,10 +265,11 @@ async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
     let config = dir.path().join("collector.toml");
     std::fs::write(&config, format!("[[webhook]]\nurl = \"http://{hook}/\"\n")).unwrap();
     let logs = dir.path().join("collector.log");
-    let collector = Collector::start(&dir.path().join("c.db"), &config, &logs);
+    let args = ["--plaintext", "--config", config.to_str().unwrap()];
+    let collector = Collector::start_logging(&dir.path().join("c.db"), &args, &logs);
     let failing = Arc::new(Mutex::new(vec!["imap"]));
-    let agent = Agent::connect(collector.addr, "svc-1").await;
-    let answering = answer_audits(agent, Arc::clone(&failing));
+    let answering =
+        SimAgent::answering(collector.addr, "svc-1", "prod", Arc::clone(&failing)).await;
 
     // The first audit of the scope: every gap it finds is new.
     let first = audit(collector.query).await;
@@ -494,5 +309,5 @@ async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
         .filter(|r| r.body.get("audit_id").is_some())
         .count();
     assert_eq!(from_audits, 5);
-    answering.abort();
+    drop(answering);
 }

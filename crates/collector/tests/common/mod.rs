@@ -1,13 +1,22 @@
 //! Shared by the collector's integration tests: the real collector binary on loopback
-//! ports with a temporary SQLite file, and gRPC plumbing.
+//! ports with a temporary SQLite file, gRPC plumbing and the Query API. Simulated agents
+//! are in [`agent`], the dashboard over raw HTTP/1.1 in [`dashboard`].
 #![allow(dead_code)]
+
+pub mod agent;
+pub mod dashboard;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
-use eceprobe_proto::v1::{agent_message, AgentMessage};
+use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
+use eceprobe_proto::v1::query_client::QueryClient;
+use eceprobe_proto::v1::{
+    agent_message, AgentMessage, AuditReport, GetAuditRequest, RunAuditRequest,
+};
 
 pub struct Collector {
     pub child: Child,
@@ -15,6 +24,8 @@ pub struct Collector {
     pub addr: SocketAddr,
     /// The Query API.
     pub query: SocketAddr,
+    /// What it prints after the two addresses (the dashboard's URL).
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Collector {
@@ -24,6 +35,16 @@ impl Collector {
     }
 
     pub fn start_with(db: &Path, args: &[&str]) -> Collector {
+        Collector::spawn(db, args, "warn", Stdio::inherit())
+    }
+
+    /// With its log (at info) in `log`, so the test can read it.
+    pub fn start_logging(db: &Path, args: &[&str], log: &Path) -> Collector {
+        let log = std::fs::File::create(log).unwrap();
+        Collector::spawn(db, args, "info", log.into())
+    }
+
+    fn spawn(db: &Path, args: &[&str], log_level: &str, stderr: Stdio) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
             .args([
                 "serve",
@@ -34,9 +55,10 @@ impl Collector {
             ])
             .arg("--db")
             .arg(db)
-            .arg("--log-level=warn")
+            .arg(format!("--log-level={log_level}"))
             .args(args)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -51,7 +73,44 @@ impl Collector {
         };
         let addr = said("listening on ");
         let query = said("query on ");
-        Collector { child, addr, query }
+        Collector {
+            child,
+            addr,
+            query,
+            stdout,
+        }
+    }
+
+    /// The next line the collector prints, trimmed.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    }
+
+    /// As Ctrl-C or the service manager would: SIGINT.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// How it exited, which it must within 10 s (of `after`, says the failure).
+    pub fn exited(&mut self, after: &str) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the collector did not exit within 10 s of {after}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Like a power cut: SIGKILL, no shutdown.
@@ -78,4 +137,66 @@ pub async fn channel(addr: SocketAddr) -> tonic::transport::Channel {
         .connect()
         .await
         .unwrap()
+}
+
+/// A gRPC client of the collector at `addr`: `QueryClient::connect_to(collector.query)`.
+pub trait ConnectTo {
+    async fn connect_to(addr: SocketAddr) -> Self;
+}
+
+impl ConnectTo for AgentLinkClient<tonic::transport::Channel> {
+    async fn connect_to(addr: SocketAddr) -> Self {
+        AgentLinkClient::new(channel(addr).await)
+    }
+}
+
+impl ConnectTo for QueryClient<tonic::transport::Channel> {
+    async fn connect_to(addr: SocketAddr) -> Self {
+        QueryClient::new(channel(addr).await)
+    }
+}
+
+/// Starts an audit of `deployment` ("" for all) through the Query API; returns its id.
+pub async fn run_audit(query: SocketAddr, deployment: &str, deadline_s: u32) -> String {
+    QueryClient::connect_to(query)
+        .await
+        .run_audit(RunAuditRequest {
+            deployment: deployment.into(),
+            deadline_s,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_id
+}
+
+pub async fn get_audit(query: SocketAddr, audit_id: &str) -> AuditReport {
+    QueryClient::connect_to(query)
+        .await
+        .get_audit(GetAuditRequest {
+            audit_id: audit_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls the audit until it is closed (or fails after 20 s); returns its report.
+pub async fn wait_closed(query: SocketAddr, audit_id: &str) -> AuditReport {
+    let mut client = QueryClient::connect_to(query).await;
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = client
+            .get_audit(GetAuditRequest {
+                audit_id: audit_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.audit.as_ref().unwrap().state == "closed" {
+            return report;
+        }
+        assert!(Instant::now() < until, "audit {audit_id} never closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
