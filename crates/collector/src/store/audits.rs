@@ -66,7 +66,7 @@ impl AuditOp {
 fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database {
         what: what.to_owned(),
-        source,
+        error: source,
     }
 }
 

@@ -26,7 +26,7 @@ fn key_of(g: &GapRecord) -> Key {
 fn db_error(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |source| StoreError::Database {
         what: what.to_owned(),
-        source,
+        error: source,
     }
 }
 

@@ -101,12 +101,12 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
-                source,
+                error: source,
             })?;
         }
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error: source,
         };
         let mut conn = SqliteConnectOptions::new()
             .filename(path)
@@ -124,7 +124,7 @@ impl Store {
             close_quietly(conn).await;
             return Err(StoreError::Migrate {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             });
         }
         let read_options = SqliteConnectOptions::new()
@@ -383,7 +383,7 @@ pub(super) fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreE
         sqlx::Error::PoolClosed => StoreError::Closed,
         source => StoreError::Database {
             what: what.into(),
-            source,
+            error: source,
         },
     }
 }

@@ -9,7 +9,7 @@ use super::{AgentRecord, InsertOutcome, NewResult, StoreError};
 fn db_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database {
         what: what.into(),
-        source,
+        error: source,
     }
 }
 

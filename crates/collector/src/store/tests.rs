@@ -520,6 +520,11 @@ async fn open_sets_wal_and_foreign_keys() {
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
     );
+    // As the binary prints it (anyhow's `{:#}` chain): the cause once, not twice.
+    let message = err.to_string();
+    let cause = message.rsplit(": ").next().unwrap().to_string();
+    let printed = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(printed.matches(&cause).count(), 1, "{printed}");
 }
 
 #[tokio::test]

@@ -151,27 +151,29 @@ pub struct InsertOutcome {
 /// Why a store operation failed; the message names what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the database directory {path}: {source}")]
+    // The underlying error is in each message, so it is a plain field (`error`), not a
+    // `source`: printed through anyhow's `{:#}` chain it would appear twice.
+    #[error("cannot create the database directory {path}: {error}")]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot open the SQLite database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot apply the schema migrations to the SQLite database {path}: {source}")]
+    #[error("cannot open the SQLite database {path}: {error}")]
+    Open { path: PathBuf, error: sqlx::Error },
+    #[error("cannot apply the schema migrations to the SQLite database {path}: {error}")]
     Migrate {
         path: PathBuf,
-        source: sqlx::migrate::MigrateError,
+        error: sqlx::migrate::MigrateError,
     },
     /// A statement failed; `what` says what the store was doing.
-    #[error("{what}: {source}")]
-    Database { what: String, source: sqlx::Error },
+    #[error("{what}: {error}")]
+    Database { what: String, error: sqlx::Error },
     /// The batch transaction this request was part of failed as a whole (nothing of it
     /// was stored); `stage` says where.
-    #[error("the write transaction failed at {stage}; nothing of it was stored: {source}")]
+    #[error("the write transaction failed at {stage}; nothing of it was stored: {error}")]
     Transaction {
         stage: &'static str,
-        source: Arc<sqlx::Error>,
+        error: Arc<sqlx::Error>,
     },
     #[error("unknown agent {agent_id}: upsert_agent must record it before {what}")]
     UnknownAgent {

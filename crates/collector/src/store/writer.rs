@@ -115,7 +115,7 @@ impl Broken {
     fn error(&self) -> StoreError {
         StoreError::Transaction {
             stage: self.stage,
-            source: Arc::clone(&self.source),
+            error: Arc::clone(&self.source),
         }
     }
 }
