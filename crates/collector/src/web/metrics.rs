@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::WebState;
+use crate::notify::WebhookStats;
 use crate::store::metrics::CheckMetric;
 use crate::store::StoreError;
 
@@ -157,7 +158,40 @@ pub async fn render(state: &WebState) -> Result<String, StoreError> {
         &[],
         ms_to_seconds(state.tracker.last_evaluated_unix_ms()),
     );
+    webhook_families(&mut out, &state.tracker.notifier().stats());
     Ok(out.text)
+}
+
+/// Per webhook (`scheme://host:port`; the path may hold a secret and is never shown): what
+/// was delivered, what was given up (dead letters: an alert on this is how an operator
+/// learns a receiver's certificate or URL went bad), and what waits.
+fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
+    if hooks.is_empty() {
+        return;
+    }
+    let name = "eceprobe_webhook_events_total";
+    out.family(
+        name,
+        "counter",
+        "Webhook events since the collector started, by outcome: delivered, or dead_lettered (given up after every attempt, refused for good, or dropped on a full queue).",
+    );
+    for h in hooks {
+        for (outcome, n) in [
+            ("delivered", h.delivered),
+            ("dead_lettered", h.dead_letters),
+        ] {
+            out.sample(
+                name,
+                &[("webhook", &h.target), ("outcome", outcome)],
+                n as f64,
+            );
+        }
+    }
+    let name = "eceprobe_webhook_pending_events";
+    out.family(name, "gauge", "Webhook events queued or being delivered.");
+    for h in hooks {
+        out.sample(name, &[("webhook", &h.target)], h.pending as f64);
+    }
 }
 
 /// The per server and check families; each is one pass over the checks, since a family's
@@ -374,6 +408,29 @@ mod tests {
             audits,
             token: Arc::new("t".to_owned()),
             counters: Arc::new(IngestCounters::new()),
+        }
+    }
+
+    #[test]
+    fn webhooks_have_delivered_dead_lettered_and_pending_per_target() {
+        let mut out = Exposition::with_capacity(1024);
+        webhook_families(&mut out, &[]);
+        assert_eq!(out.text, "", "no webhook configured: no family");
+        let hooks = [WebhookStats {
+            target: "https://hooks.example.com:443".into(),
+            delivered: 7,
+            dead_letters: 2,
+            pending: 1,
+        }];
+        webhook_families(&mut out, &hooks);
+        for line in [
+            "# TYPE eceprobe_webhook_events_total counter",
+            "eceprobe_webhook_events_total{webhook=\"https://hooks.example.com:443\",outcome=\"delivered\"} 7",
+            "eceprobe_webhook_events_total{webhook=\"https://hooks.example.com:443\",outcome=\"dead_lettered\"} 2",
+            "# TYPE eceprobe_webhook_pending_events gauge",
+            "eceprobe_webhook_pending_events{webhook=\"https://hooks.example.com:443\"} 1",
+        ] {
+            assert!(out.text.lines().any(|l| l == line), "{line} in:\n{}", out.text);
         }
     }
 
