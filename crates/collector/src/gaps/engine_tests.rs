@@ -1,0 +1,443 @@
+//! The gap engine's tests: pure, with explicit timestamps.
+
+use super::*;
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn agent(id: &str, role: Role) -> AgentView {
+    AgentView {
+        agent_id: id.into(),
+        role,
+        deployment: "prod".into(),
+        probe_interval_s: 60,
+        seen_unix_ms: NOW - 1000,
+        first_seen_unix_ms: NOW - 3_600_000,
+    }
+}
+
+fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
+    CheckView {
+        agent_id: agent.into(),
+        check: check.into(),
+        outcome: outcome.into(),
+        failure_kind: (outcome == "fail").then(|| "tcp_refused".to_string()),
+        warning_kinds: Vec::new(),
+        duration_us: 20_000,
+        received_unix_ms: NOW - 1000,
+    }
+}
+
+fn all_pass(agent: &str) -> Vec<CheckView> {
+    [
+        CheckId::LoginHttps,
+        CheckId::OutlookHttps,
+        CheckId::Imap,
+        CheckId::Pop3,
+        CheckId::Smtp,
+    ]
+    .into_iter()
+    .map(|c| check(agent, c, "pass"))
+    .collect()
+}
+
+fn gaps(f: &[GapFinding]) -> Vec<(String, CheckName, FindingKind)> {
+    f.iter()
+        .filter(|g| g.severity == Severity::Gap)
+        .map(|g| (g.agent_id.clone(), g.check.clone(), g.kind))
+        .collect()
+}
+
+#[test]
+fn names_match_the_serde_names() {
+    for k in [
+        FindingKind::Failing,
+        FindingKind::Missing,
+        FindingKind::Stale,
+        FindingKind::Slow,
+        FindingKind::CertExpiring,
+        FindingKind::Intercepted,
+        FindingKind::TokenLifetimeUnexpected,
+        FindingKind::OfflineAccessMissing,
+        FindingKind::RefreshBlockedOnServices,
+    ] {
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+    }
+    for s in [Severity::Gap, Severity::Warning] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+    }
+}
+
+#[test]
+fn a_healthy_fleet_has_no_findings() {
+    let agents = [
+        agent("svc", Role::Services),
+        agent("app", Role::Application),
+    ];
+    let checks = [all_pass("svc"), all_pass("app")].concat();
+    assert!(evaluate(&Policy::default(), &agents, &checks, NOW).is_empty());
+}
+
+#[test]
+fn failing_missing_and_stale_are_gaps() {
+    let mut silent = agent("old", Role::Application);
+    silent.seen_unix_ms = NOW - 4 * 60_000;
+    let agents = [
+        agent("svc", Role::Services),
+        agent("app", Role::Application),
+        silent,
+    ];
+    let mut checks = all_pass("svc");
+    checks[2] = check("svc", CheckId::Imap, "fail");
+    let mut app = all_pass("app");
+    app.retain(|c| c.check.id() != CheckId::Pop3);
+    checks.extend(app);
+    let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+    assert!(found.contains(&("svc".into(), CheckId::Imap.into(), FindingKind::Failing)));
+    assert!(found.contains(&("app".into(), CheckId::Pop3.into(), FindingKind::Missing)));
+    assert_eq!(
+        found
+            .iter()
+            .filter(|g| g.0 == "old" && g.2 == FindingKind::Stale)
+            .count(),
+        5
+    );
+    assert_eq!(found.len(), 7);
+}
+
+#[test]
+fn a_new_agent_has_its_stale_window_to_report_before_checks_are_missing() {
+    let mut fresh = agent("new", Role::Services);
+    fresh.first_seen_unix_ms = NOW - 60_000;
+    let checks = vec![check("new", CheckId::Imap, "fail")];
+    let found = gaps(&evaluate(
+        &Policy::default(),
+        &[fresh.clone()],
+        &checks,
+        NOW,
+    ));
+    assert_eq!(
+        found,
+        vec![("new".into(), CheckId::Imap.into(), FindingKind::Failing)]
+    );
+    fresh.first_seen_unix_ms = NOW - 4 * 60_000;
+    let found = gaps(&evaluate(&Policy::default(), &[fresh], &checks, NOW));
+    assert_eq!(found.len(), 5, "four missing and one failing: {found:?}");
+}
+
+#[test]
+fn the_retriever_policy_relaxes_pop3() {
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks[3] = check("svc", CheckId::Pop3, "fail");
+    let policy = Policy::from_toml("retriever = \"imap\"").unwrap();
+    let found = evaluate(&policy, &agents, &checks, NOW);
+    assert!(gaps(&found).is_empty());
+    assert_eq!(
+        found[0].severity,
+        Severity::Warning,
+        "still shown, as a warning"
+    );
+}
+
+#[test]
+fn warnings_for_interception_expiry_and_slowness() {
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks[0].warning_kinds = vec!["tls_intercepted".into()];
+    checks[1].warning_kinds = vec!["cert_expiring_soon".into()];
+    checks[2].duration_us = 6_000_000;
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    let kinds: Vec<FindingKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        found.iter().filter(|f| f.severity == Severity::Gap).count(),
+        0
+    );
+    for k in [
+        FindingKind::Intercepted,
+        FindingKind::CertExpiring,
+        FindingKind::Slow,
+    ] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+}
+
+#[test]
+fn refresh_blocked_on_the_services_server_is_a_deployment_gap() {
+    let agents = [
+        agent("svc", Role::Services),
+        agent("app", Role::Application),
+    ];
+    let mut checks = all_pass("svc");
+    checks[0] = check("svc", CheckId::LoginHttps, "fail");
+    checks.extend(all_pass("app"));
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    let refresh: Vec<_> = found
+        .iter()
+        .filter(|f| f.kind == FindingKind::RefreshBlockedOnServices)
+        .collect();
+    assert_eq!(refresh.len(), 1);
+    assert_eq!(refresh[0].agent_id, "svc");
+    assert!(refresh[0].detail.contains("app"), "{}", refresh[0].detail);
+}
+
+fn oauth(agent: &str, name: &str, outcome: &str, kind: Option<&str>) -> CheckView {
+    CheckView {
+        agent_id: agent.into(),
+        check: CheckName::parse(name).unwrap(),
+        outcome: outcome.into(),
+        failure_kind: kind.map(str::to_owned),
+        warning_kinds: Vec::new(),
+        duration_us: 300_000,
+        received_unix_ms: NOW - 1000,
+    }
+}
+
+const IMAP: &str = "oauth-imap/ece-mail@contoso.com";
+const TOKEN: &str = "oauth-token/ece-mail@contoso.com";
+
+#[test]
+fn a_failing_mailbox_check_is_a_gap_whatever_the_role_requires() {
+    // The policy requires nothing of services servers: the mailbox check still is.
+    let policy = Policy::from_toml("[roles]\nservices = []\n").unwrap();
+    let agents = [agent("svc", Role::Services)];
+    let checks = vec![
+        oauth("svc", TOKEN, "pass", None),
+        oauth("svc", IMAP, "fail", Some("mailbox_not_connected")),
+        // A catalog check the role does not need stays a warning.
+        check("svc", CheckId::Smtp, "fail"),
+    ];
+    let found = evaluate(&policy, &agents, &checks, NOW);
+    let imap = CheckName::parse(IMAP).unwrap();
+    assert_eq!(
+        gaps(&found),
+        vec![("svc".into(), imap.clone(), FindingKind::Failing)]
+    );
+    let g = found.iter().find(|f| f.check == imap).unwrap();
+    assert_eq!(g.detail, "mailbox_not_connected");
+    let smtp = found
+        .iter()
+        .find(|f| f.check.id() == CheckId::Smtp)
+        .unwrap();
+    assert_eq!(smtp.severity, Severity::Warning);
+    assert!(smtp.detail.contains("not required"), "{}", smtp.detail);
+}
+
+#[test]
+fn a_failing_ece_config_is_a_gap_whatever_the_role_requires() {
+    let policy = Policy::from_toml("[roles]\nservices = []\n").unwrap();
+    let agents = [agent("svc", Role::Services)];
+    let mut ece = check("svc", CheckId::EceConfig, "fail");
+    ece.failure_kind = Some("ece_es_too_old".into());
+    let found = evaluate(&policy, &agents, &[ece], NOW);
+    assert_eq!(
+        gaps(&found),
+        vec![(
+            "svc".into(),
+            CheckId::EceConfig.into(),
+            FindingKind::Failing
+        )]
+    );
+    assert_eq!(found[0].detail, "ece_es_too_old");
+    // Never missing where it was not reported.
+    assert!(evaluate(&Policy::default(), &agents, &all_pass("svc"), NOW).is_empty());
+}
+
+#[test]
+fn mailbox_checks_are_never_missing_but_go_stale_with_their_agent() {
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks.push(oauth("svc", TOKEN, "pass", None));
+    checks.push(oauth("svc", IMAP, "pass", None));
+    // Another server's mailboxes are not this one's.
+    checks.push(oauth("app", "oauth-smtp/other@contoso.com", "pass", None));
+    assert!(evaluate(&Policy::default(), &agents, &checks, NOW).is_empty());
+
+    let mut silent = agent("svc", Role::Services);
+    silent.seen_unix_ms = NOW - 10 * 60_000;
+    let found = gaps(&evaluate(&Policy::default(), &[silent], &checks, NOW));
+    assert!(found.iter().all(|g| g.2 == FindingKind::Stale), "{found:?}");
+    assert_eq!(
+        found.len(),
+        5 + 2,
+        "five catalog checks and two of the mailbox"
+    );
+    for name in [TOKEN, IMAP] {
+        let name = CheckName::parse(name).unwrap();
+        assert!(found.contains(&("svc".into(), name, FindingKind::Stale)));
+    }
+}
+
+#[test]
+fn oauth_warnings_are_warning_findings_of_their_kind() {
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    let mut token = oauth("svc", TOKEN, "warn", None);
+    token.warning_kinds = vec![
+        "token_lifetime_unexpected".into(),
+        "offline_access_missing".into(),
+        "some_future_warning".into(),
+    ];
+    checks.push(token);
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    assert!(gaps(&found).is_empty(), "{found:?}");
+    let kinds: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| (f.kind.as_str(), f.detail.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("token_lifetime_unexpected", "token_lifetime_unexpected"),
+            ("offline_access_missing", "offline_access_missing"),
+        ]
+    );
+    assert!(found.iter().all(|f| f.check.to_string() == TOKEN));
+}
+
+/// The stale window of the test agents: 3 intervals of 60 s.
+const WINDOW: i64 = 3 * 60_000;
+
+fn received(mut c: CheckView, at: i64) -> CheckView {
+    c.received_unix_ms = at;
+    c
+}
+
+#[test]
+fn a_mailbox_check_the_agent_stopped_reporting_is_retired() {
+    let agents = [agent("svc", Role::Services)];
+    // The agent reports its catalog checks every cycle (the last a second ago), but the
+    // mailbox's checks and ece-config not for over a stale window: removed from its
+    // configuration. Failing, warning or slow, they raise nothing.
+    let long_ago = NOW - 1000 - WINDOW - 1;
+    let mut checks = all_pass("svc");
+    let mut token = received(oauth("svc", TOKEN, "warn", None), long_ago);
+    token.warning_kinds = vec!["offline_access_missing".into()];
+    token.duration_us = 60_000_000;
+    checks.push(token);
+    let imap = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+    checks.push(received(imap, long_ago));
+    let mut ece = received(check("svc", CheckId::EceConfig, "fail"), long_ago);
+    ece.failure_kind = Some("ece_es_too_old".into());
+    checks.push(ece);
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    assert!(found.is_empty(), "{found:?}");
+    let gone = retired(&Policy::default(), &agents, &checks);
+    let mut gone: Vec<String> = gone.iter().map(|(_, c)| c.to_string()).collect();
+    gone.sort();
+    assert_eq!(gone, ["ece-config", IMAP, TOKEN]);
+    // Another agent's newer results do not retire this one's checks.
+    let other = agent("app", Role::Application);
+    let only_old = vec![received(
+        oauth("svc", IMAP, "fail", Some("mailbox_not_connected")),
+        long_ago,
+    )];
+    let mut fleet = only_old.clone();
+    fleet.extend(all_pass("app"));
+    let found = gaps(&evaluate(
+        &Policy::default(),
+        &[agent("svc", Role::Services), other],
+        &fleet,
+        NOW,
+    ));
+    assert!(
+        found.contains(&(
+            "svc".into(),
+            CheckName::parse(IMAP).unwrap(),
+            FindingKind::Failing
+        )),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_mailbox_check_reported_within_the_stale_window_is_still_a_gap() {
+    let agents = [agent("svc", Role::Services)];
+    let imap = CheckName::parse(IMAP).unwrap();
+    // Exactly a stale window older than the agent's newest result, and a cycle older.
+    for at in [NOW - 1000 - WINDOW, NOW - 61_000] {
+        let mut checks = all_pass("svc");
+        let failing = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+        checks.push(received(failing, at));
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        assert_eq!(
+            gaps(&found),
+            vec![("svc".into(), imap.clone(), FindingKind::Failing)],
+            "received at NOW - {} ms",
+            NOW - at
+        );
+        assert_eq!(found[0].detail, "mailbox_not_connected");
+    }
+    // A cycle slower than the stale window delivers the mailbox with the rest: the agent
+    // has nothing newer, so nothing is retired however long ago that was.
+    let checks: Vec<CheckView> = all_pass("svc")
+        .into_iter()
+        .chain([oauth("svc", IMAP, "fail", Some("mailbox_not_connected"))])
+        .map(|c| received(c, NOW - 2 * WINDOW))
+        .collect();
+    let mut slow = agent("svc", Role::Services);
+    slow.seen_unix_ms = NOW - 1000; // heartbeating meanwhile
+    let found = gaps(&evaluate(&Policy::default(), &[slow], &checks, NOW));
+    assert_eq!(found, vec![("svc".into(), imap, FindingKind::Failing)]);
+}
+
+#[test]
+fn a_stale_agent_lists_its_recent_mailbox_checks_but_not_the_retired_ones() {
+    let mut silent = agent("svc", Role::Services);
+    silent.seen_unix_ms = NOW - 10 * 60_000;
+    let last = silent.seen_unix_ms;
+    // Its last cycle had the catalog checks and one mailbox; another mailbox had been
+    // removed well before it went silent.
+    let mut checks: Vec<CheckView> = all_pass("svc")
+        .into_iter()
+        .map(|c| received(c, last))
+        .collect();
+    checks.push(received(oauth("svc", TOKEN, "pass", None), last));
+    checks.push(received(oauth("svc", IMAP, "fail", None), last));
+    let removed = "oauth-imap/old@contoso.com";
+    checks.push(received(
+        oauth("svc", removed, "fail", None),
+        last - WINDOW - 1,
+    ));
+    let found = gaps(&evaluate(&Policy::default(), &[silent], &checks, NOW));
+    assert!(found.iter().all(|g| g.2 == FindingKind::Stale), "{found:?}");
+    assert_eq!(
+        found.len(),
+        5 + 2,
+        "the catalog and the kept mailbox: {found:?}"
+    );
+    for name in [TOKEN, IMAP] {
+        let name = CheckName::parse(name).unwrap();
+        assert!(found.contains(&("svc".into(), name, FindingKind::Stale)));
+    }
+    assert!(
+        !found.iter().any(|g| g.1.to_string() == removed),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_catalog_check_the_role_requires_never_retires() {
+    // imap's latest result is far older than the rest: still evaluated (failing).
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks[2] = received(check("svc", CheckId::Imap, "fail"), NOW - 10 * WINDOW);
+    let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+    assert_eq!(
+        found,
+        vec![("svc".into(), CheckId::Imap.into(), FindingKind::Failing)]
+    );
+    // A catalog check the role does not require stays a warning however old.
+    checks[2] = check("svc", CheckId::Imap, "pass");
+    checks.push(received(
+        check("svc", CheckId::EceUrl, "fail"),
+        NOW - 10 * WINDOW,
+    ));
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].check.id(), found[0].severity),
+        (CheckId::EceUrl, Severity::Warning)
+    );
+    assert!(retired(&Policy::default(), &agents, &checks).is_empty());
+}

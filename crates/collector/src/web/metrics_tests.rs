@@ -1,0 +1,228 @@
+//! /metrics: the exposition format, escaping, and the families over a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+use crate::audits::Audits;
+use crate::gaps::{Policy, Tracker};
+use crate::ingest::{IngestCounters, Sessions};
+use crate::store::{AgentRecord, FoundGap, NewResult, Store};
+
+fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
+    AgentRecord {
+        agent_id: id.to_owned(),
+        hostname: id.to_owned(),
+        role: role.to_owned(),
+        deployment: deployment.to_owned(),
+        agent_version: "0.1.0".to_owned(),
+        os: "windows".to_owned(),
+        ece_version: "12.6(1)".to_owned(),
+        ece_es: "ES1".to_owned(),
+        probe_interval_s: 60,
+        seen_unix_ms: 1_700_000_000_500,
+    }
+}
+
+fn result(seq: u64, check: &str, outcome: &str, stages: &[(&str, u64)]) -> NewResult {
+    NewResult {
+        seq,
+        check: check.to_owned(),
+        started_unix_ms: 1_700_000_000_000,
+        outcome: outcome.to_owned(),
+        failure_kind: (outcome == "fail").then(|| "tcp_refused".to_owned()),
+        failure_stage: (outcome == "fail").then(|| "tcp".to_owned()),
+        duration_us: 1_500_000,
+        warning_kinds: if outcome == "warn" {
+            vec!["tls_intercepted".to_owned()]
+        } else {
+            Vec::new()
+        },
+        stage_durations: stages.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect(),
+        // Never read by /metrics: a blob that is not even protobuf proves it.
+        detail: vec![0xff; 64],
+        audit_id: String::new(),
+    }
+}
+
+async fn state(path: &Path) -> WebState {
+    let store = Store::open(path).await.unwrap();
+    let tracker = Tracker::new(store.clone(), Policy::default());
+    let sessions = Sessions::new();
+    let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy());
+    WebState {
+        store,
+        tracker,
+        sessions,
+        audits,
+        token: Arc::new("t".to_owned()),
+        counters: Arc::new(IngestCounters::new()),
+    }
+}
+
+#[test]
+fn webhooks_have_delivered_dead_lettered_and_pending_per_target() {
+    let mut out = Exposition::with_capacity(1024);
+    webhook_families(&mut out, &[]);
+    assert_eq!(out.text, "", "no webhook configured: no family");
+    let hooks = [WebhookStats {
+        target: "https://hooks.example.com:443".into(),
+        delivered: 7,
+        dead_letters: 2,
+        pending: 1,
+    }];
+    webhook_families(&mut out, &hooks);
+    for line in [
+        "# TYPE eceprobe_webhook_events_total counter",
+        "eceprobe_webhook_events_total{webhook=\"https://hooks.example.com:443\",outcome=\"delivered\"} 7",
+        "eceprobe_webhook_events_total{webhook=\"https://hooks.example.com:443\",outcome=\"dead_lettered\"} 2",
+        "# TYPE eceprobe_webhook_pending_events gauge",
+        "eceprobe_webhook_pending_events{webhook=\"https://hooks.example.com:443\"} 1",
+    ] {
+        assert!(out.text.lines().any(|l| l == line), "{line} in:\n{}", out.text);
+    }
+}
+
+#[test]
+fn label_values_and_help_are_escaped() {
+    let mut out = Exposition::with_capacity(0);
+    out.family("m", "gauge", "a \\ b\nc \"q\"");
+    out.sample("m", &[("l", "x\\y\"z\nw"), ("k", "plain")], 0.25);
+    out.sample("m", &[], f64::NAN);
+    assert_eq!(
+        out.text,
+        "# HELP m a \\\\ b\\nc \"q\"\n# TYPE m gauge\n\
+         m{l=\"x\\\\y\\\"z\\nw\",k=\"plain\"} 0.25\nm NaN\n"
+    );
+    let mut v = String::new();
+    push_value(&mut v, 1e-7);
+    push_value(&mut v, 3.0);
+    assert_eq!(v, "0.00000013");
+}
+
+#[tokio::test]
+async fn a_small_fleet_renders_a_line_per_server_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir.path().join("c.db")).await;
+    let store = &state.store;
+    store
+        .upsert_agent(&agent("app-1", "prod", "application"))
+        .await
+        .unwrap();
+    // A deployment name with every character the format escapes.
+    store
+        .upsert_agent(&agent("svc-1", "lab \"b\"\\\n", "services"))
+        .await
+        .unwrap();
+    store
+        .insert_results(
+            "app-1",
+            vec![
+                result(1, "imap", "pass", &[("dns", 2_000), ("tcp", 30_000)]),
+                result(2, "smtp", "warn", &[("tls", 1_000_000)]),
+            ],
+            1_700_000_000_000,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_results("svc-1", vec![result(1, "pop3", "fail", &[])], 0)
+        .await
+        .unwrap();
+    store
+        .touch_agent("svc-1", 1_700_000_001_000, 7)
+        .await
+        .unwrap();
+    store
+        .reconcile_gaps(
+            vec![FoundGap {
+                agent_id: "svc-1".to_owned(),
+                check: "pop3".to_owned(),
+                kind: "tcp_refused".to_owned(),
+                severity: "gap".to_owned(),
+                deployment: "prod".to_owned(),
+                detail: String::new(),
+            }],
+            1,
+        )
+        .await
+        .unwrap();
+
+    let text = render(&state).await.unwrap();
+    let has = |line: &str| {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        )
+    };
+    has("# HELP eceprobe_check_success 1 when the check's latest result passed (with or without warnings), 0 when it failed.");
+    has("# TYPE eceprobe_check_success gauge");
+    has(
+        r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="imap"} 1"#,
+    );
+    has(
+        r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
+    );
+    has(
+        r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
+    );
+    has(
+        r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="imap"} 0"#,
+    );
+    has(
+        r#"eceprobe_check_success{deployment="lab \"b\"\\\n",server="svc-1",role="services",check="pop3"} 0"#,
+    );
+    has(
+        r#"eceprobe_check_duration_seconds{deployment="prod",server="app-1",role="application",check="imap"} 1.5"#,
+    );
+    has(
+        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="dns"} 0.002"#,
+    );
+    has(
+        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="tcp"} 0.03"#,
+    );
+    has(
+        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="smtp",stage="tls"} 1"#,
+    );
+    has(r#"eceprobe_open_gaps{deployment="prod",severity="gap",kind="tcp_refused"} 1"#);
+    has(r#"eceprobe_agents_known{deployment="prod"} 1"#);
+    has("eceprobe_agents_connected 0");
+    has(r#"eceprobe_agent_spool_dropped_total{deployment="lab \"b\"\\\n",server="svc-1"} 7"#);
+    has(
+        r#"eceprobe_agent_last_seen_timestamp_seconds{deployment="lab \"b\"\\\n",server="svc-1"} 1700000001"#,
+    );
+    has("# TYPE eceprobe_ingest_results_total counter");
+    has("eceprobe_ingest_results_total 0");
+    has("eceprobe_gap_evaluation_timestamp_seconds 0");
+    has(&format!(
+        "eceprobe_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    ));
+
+    // Well formed: every sample's family was opened by HELP then TYPE, and each family
+    // appears once (its samples together).
+    let mut families = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap().to_owned();
+            let ty = lines.next().unwrap();
+            assert!(ty.starts_with(&format!("# TYPE {name} ")), "{ty}");
+            assert!(!families.contains(&name), "{name} twice");
+            families.push(name);
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert_eq!(Some(&name.to_owned()), families.last(), "{line}");
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok() || value == "NaN", "{line}");
+        }
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("eceprobe_check_success{"))
+            .count(),
+        3
+    );
+    state.store.close().await;
+}
