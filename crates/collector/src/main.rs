@@ -417,7 +417,7 @@ fn print_text(text: &str) {
     }
 }
 
-/// How long shutdown waits for queued webhook events.
+/// How long shutdown waits for due webhook events (the rest waits in the outbox).
 const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Operators check at start that each schedule fires when they meant it to.
@@ -470,7 +470,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, db = %db.display(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
-    let notifier = Notifier::start(&config.webhooks)?;
+    // Its outbox keeps events across restarts: those left from before go out now.
+    let notifier = Notifier::start(&config.webhooks, &store).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
     let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every));
@@ -495,7 +496,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await;
     evaluating.abort();
     pruning.abort();
-    // Events are in memory only: a short grace for what is queued, then it is lost.
+    // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;
     store.close().await;
     served?;

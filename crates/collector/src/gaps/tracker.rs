@@ -89,7 +89,7 @@ impl Tracker {
             tracing::info!(deployment = %g.deployment, agent = %g.agent_id, check = %g.check, kind = %g.kind, severity = %g.severity, "gap closed");
         }
         // Only after the change is recorded: an event names a gap the Query API shows.
-        self.notifier.gap_changes(&changes, now_unix_ms);
+        self.notifier.gap_changes(&changes, now_unix_ms).await;
         Ok(changes)
     }
 

@@ -1,8 +1,9 @@
-//! One webhook's delivery task: takes its queue in order and POSTs each event (hyper
+//! One webhook's delivery task: takes its outbox rows in order and POSTs each event (hyper
 //! HTTP/1.1 over a TCP or rustls stream, every step on a deadline), retrying with
-//! exponential backoff and jitter, then dead-lettering.
+//! exponential backoff and jitter (the attempts and the next attempt's time kept in the
+//! row, so a restart continues the schedule), then dead-lettering.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +16,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 use super::{NotifyError, Scheme, WebhookConfig, WebhookUrl};
+use crate::gaps::now_ms;
+use crate::store::{OutboxRow, Store, StoreError};
 
 /// TCP connect and TLS handshake together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,17 +35,40 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 const MAX_DELAY: Duration = Duration::from_secs(60);
 const USER_AGENT_VALUE: &str = concat!("eceprobe-collector/", env!("CARGO_PKG_VERSION"));
 
-/// An event on its way: serialised once, shared by every webhook's queue.
-pub(super) struct Queued {
-    pub event_id: String,
-    pub body: Bytes,
+/// Rows one turn of the loop takes.
+const DUE_BATCH: u32 = 100;
+/// The longest the task sleeps without looking at its queue again (a clock that stepped,
+/// a store that failed).
+const MAX_IDLE: Duration = Duration::from_secs(60);
+/// After a failed store read or write.
+const STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// One webhook's queue in the store.
+pub(super) struct Outbox {
+    pub store: Store,
+    /// The outbox's key ([`super::outbox_key`]).
+    pub webhook: String,
 }
 
 #[derive(Default)]
 pub(super) struct Stats {
     pub delivered: AtomicU64,
     pub dead_letters: AtomicU64,
+    /// Rows in the outbox for this webhook.
     pub pending: AtomicU64,
+    /// A turn of delivery is under way.
+    pub busy: AtomicBool,
+}
+
+impl Stats {
+    fn taken(&self) {
+        // Never below zero, whatever happened meanwhile.
+        let _ = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
 }
 
 /// Headers the request itself sets; a configured one would break the framing.
@@ -162,32 +188,140 @@ fn transient(message: impl Into<String>) -> Failure {
     }
 }
 
-/// Delivers the queue in order until every sender is gone.
-pub(super) async fn run(endpoint: Endpoint, mut rx: mpsc::Receiver<Queued>, stats: Arc<Stats>) {
+/// What to do after one row.
+enum Next {
+    /// The next due row.
+    Go,
+    /// Read the queue again (a retry was scheduled: the head now waits).
+    Again,
+    /// The store is closed: the collector is stopping.
+    Stop,
+}
+
+/// Delivers the webhook's outbox in order, forever: takes the due rows oldest first;
+/// when none is due, sleeps until the head's next attempt or a wake-up (a new event).
+/// Ends when the store closes.
+pub(super) async fn run(endpoint: Endpoint, outbox: Outbox, stats: Arc<Stats>, wake: Arc<Notify>) {
     let target = endpoint.url.to_string();
-    while let Some(item) = rx.recv().await {
-        let mut attempt = 1;
-        loop {
-            match endpoint.post(item.body.clone()).await {
-                Ok(status) => {
-                    stats.delivered.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(webhook = %target, event_id = %item.event_id, status, attempt, "webhook event delivered");
-                    break;
+    loop {
+        let due = match outbox
+            .store
+            .outbox_due(&outbox.webhook, now_ms(), DUE_BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(StoreError::Closed) => return,
+            Err(e) => {
+                tracing::warn!(webhook = %target, error = %e, "cannot read the webhook outbox; trying again in 5 s");
+                idle(&wake, Some(now_ms() + STORE_RETRY.as_millis() as i64)).await;
+                continue;
+            }
+        };
+        if due.is_empty() {
+            let next = match outbox.store.outbox_next_attempt(&outbox.webhook).await {
+                Ok(next) => next,
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(webhook = %target, error = %e, "cannot read the webhook outbox; trying again in 5 s");
+                    Some(now_ms() + STORE_RETRY.as_millis() as i64)
                 }
-                Err(f) if f.permanent || attempt >= endpoint.max_attempts => {
-                    stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(webhook = %target, event_id = %item.event_id, attempts = attempt, error = %f.message, "webhook event dead-lettered");
-                    break;
-                }
-                Err(f) => {
-                    let wait = backoff(endpoint.retry_base, attempt);
-                    tracing::info!(webhook = %target, event_id = %item.event_id, attempt, error = %f.message, retry_in_ms = wait.as_millis() as u64, "webhook attempt failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+            };
+            idle(&wake, next).await;
+            continue;
+        }
+        stats.busy.store(true, Ordering::Relaxed);
+        let mut next = Next::Go;
+        for row in due {
+            next = deliver(&endpoint, &outbox, &target, &stats, row).await;
+            if !matches!(next, Next::Go) {
+                break;
             }
         }
-        stats.pending.fetch_sub(1, Ordering::Relaxed);
+        stats.busy.store(false, Ordering::Relaxed);
+        if matches!(next, Next::Stop) {
+            return;
+        }
+    }
+}
+
+/// Waits for a wake-up, or until `next` (Unix ms; none: only a wake-up), at most
+/// [`MAX_IDLE`].
+async fn idle(wake: &Notify, next: Option<i64>) {
+    let wait = match next {
+        Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(MAX_IDLE),
+        None => MAX_IDLE,
+    };
+    if wait.is_zero() {
+        return;
+    }
+    tokio::select! {
+        () = wake.notified() => {}
+        () = tokio::time::sleep(wait) => {}
+    }
+}
+
+/// One attempt at one row, and what the outbox records of it.
+async fn deliver(
+    endpoint: &Endpoint,
+    outbox: &Outbox,
+    target: &str,
+    stats: &Stats,
+    row: OutboxRow,
+) -> Next {
+    let attempt = row.attempts.saturating_add(1);
+    let event_id = row.event_id;
+    let store = &outbox.store;
+    let failure = match endpoint.post(Bytes::from(row.body.into_bytes())).await {
+        Ok(status) => {
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(webhook = %target, event_id = %event_id, status, attempt, "webhook event delivered");
+            return match store.outbox_delivered(row.outbox_id).await {
+                Ok(true) => {
+                    stats.taken();
+                    Next::Go
+                }
+                // Dropped meanwhile (a full outbox): counted then.
+                Ok(false) => Next::Go,
+                Err(StoreError::Closed) => Next::Stop,
+                Err(e) => {
+                    tracing::warn!(webhook = %target, event_id = %event_id, error = %e, "webhook event delivered, but the outbox could not forget it: it will be sent again");
+                    tokio::time::sleep(STORE_RETRY).await;
+                    Next::Again
+                }
+            };
+        }
+        Err(f) => f,
+    };
+    if failure.permanent || attempt >= endpoint.max_attempts {
+        tracing::warn!(webhook = %target, event_id = %event_id, attempts = attempt, error = %failure.message, "webhook event dead-lettered");
+        return match store.outbox_dead_letter(row.outbox_id).await {
+            Ok(true) => {
+                stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                stats.taken();
+                Next::Go
+            }
+            Ok(false) => Next::Go,
+            Err(StoreError::Closed) => Next::Stop,
+            Err(e) => {
+                tracing::warn!(webhook = %target, event_id = %event_id, error = %e, "cannot remove a dead-lettered webhook event from the outbox");
+                tokio::time::sleep(STORE_RETRY).await;
+                Next::Again
+            }
+        };
+    }
+    let wait = backoff(endpoint.retry_base, attempt);
+    let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    let at = now_ms().saturating_add(i64::try_from(retry_in_ms).unwrap_or(i64::MAX));
+    let recorded = store.outbox_failed(row.outbox_id, attempt, at).await;
+    tracing::info!(webhook = %target, event_id = %event_id, attempt, error = %failure.message, retry_in_ms, "webhook attempt failed; retrying");
+    match recorded {
+        Ok(_) => Next::Again,
+        Err(StoreError::Closed) => Next::Stop,
+        Err(e) => {
+            tracing::warn!(webhook = %target, event_id = %event_id, error = %e, "cannot record a failed webhook attempt in the outbox");
+            tokio::time::sleep(wait.max(STORE_RETRY)).await;
+            Next::Again
+        }
     }
 }
 

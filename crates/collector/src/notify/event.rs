@@ -72,6 +72,15 @@ impl Event {
             Event::AuditClosed(a) => &a.event_id,
         }
     }
+
+    /// What its `event` field says: `gap_opened`, `gap_closed` or `audit_closed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::GapOpened(_) => "gap_opened",
+            Event::GapClosed(_) => "gap_closed",
+            Event::AuditClosed(_) => "audit_closed",
+        }
+    }
 }
 
 /// The events of one evaluation of the continuous stream: one per gap opened or closed

@@ -35,19 +35,27 @@
 //!
 //! ## Delivery
 //!
-//! Sending never blocks ingest or the tracker: each webhook has a bounded queue
-//! ([`QUEUE_CAPACITY`] events) and a task that delivers its events in order, one
-//! connection per event (`Connection: close`: events are rare). An event whose queue is
-//! full is dropped and counted as a dead letter. Success is a 2xx answer; a failure (no
-//! connection within 10 s, no answer within 30 s, 408, 429, 5xx) is retried with
-//! exponential backoff and jitter (`retry_base_ms` doubled per attempt, capped at 60 s)
-//! up to `max_attempts`; then, or at once for any other 4xx (retrying would not help),
-//! the event is dead-lettered: counted ([`Notifier::dead_letters`]) and logged at warn with
-//! its event id. At most 64 KiB of an answer's body is read.
+//! Events are durable: [`Notifier::send`] writes each event, for every webhook, to the
+//! store's webhook outbox (`webhook_outbox`, one row per webhook and event, in one
+//! transaction) and wakes the webhooks' delivery tasks; nothing is sent from memory. Each
+//! webhook's task takes its due rows oldest first and delivers them in order, one
+//! connection per event (`Connection: close`: events are rare). Success is a 2xx answer:
+//! the row is deleted. A failure (no connection within 10 s, no answer within 30 s, 408,
+//! 429, 5xx) is retried with exponential backoff and jitter (`retry_base_ms` doubled per
+//! attempt, capped at 60 s) up to `max_attempts`; the attempts made and the next attempt's
+//! time are kept in the row, and the queue waits for its head (order is kept). After
+//! `max_attempts`, or at once for any other 4xx (retrying would not help), the event is
+//! dead-lettered: its row is deleted, it is counted ([`Notifier::dead_letters`]) and
+//! logged at warn with its event id. A webhook holds at most [`QUEUE_CAPACITY`] rows: the
+//! oldest beyond are dead-lettered. At most 64 KiB of an answer's body is read.
 //!
-//! Events live in memory only: on shutdown [`Notifier::drain`] waits a short grace for
-//! the queues to empty; what is still queued then, or queued when the collector dies, is
-//! lost (the gaps themselves are stored, and the Query API shows them).
+//! Restarts: what is queued or being retried when the collector stops (or dies) stays in
+//! the outbox; at the next start each webhook's task delivers it, continuing its retry
+//! schedule. Delivery is at least once: an event delivered just before a crash, before its
+//! row was deleted, is sent again with the same `event_id` (receivers deduplicate on it).
+//! At start, the rows of webhooks no longer configured are deleted (logged by
+//! `scheme://host:port` with their count). On shutdown [`Notifier::drain`] waits a short
+//! grace for due events to go out; the rest is kept for the next start.
 //!
 //! ## Secrets
 //!
@@ -68,16 +76,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::audits::Audits;
-use crate::store::GapChanges;
-use delivery::{Endpoint, Queued, Stats};
+use crate::gaps::now_ms;
+use crate::store::{GapChanges, OutboxEvent, Store, StoreError};
+use delivery::{Endpoint, Stats};
 pub use event::{AuditClosedEvent, Event, GapEvent, Source};
 pub use url::{Scheme, WebhookUrl};
 
-/// Events waiting per webhook; beyond this they are dead-lettered.
+/// Events waiting per webhook (outbox rows); beyond this the oldest are dead-lettered.
 pub const QUEUE_CAPACITY: usize = 10_000;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
@@ -145,6 +153,8 @@ pub enum NotifyError {
     NoRoots { target: String },
     #[error("webhook {target}: {reason}")]
     Invalid { target: String, reason: String },
+    #[error("the webhook outbox: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// What one webhook's deliveries came to.
@@ -153,23 +163,49 @@ pub struct WebhookStats {
     /// `scheme://host:port`.
     pub target: String,
     pub delivered: u64,
-    /// Given up after every attempt, refused for good, or dropped on a full queue.
+    /// Given up after every attempt, refused for good, or the oldest dropped from a full
+    /// outbox.
     pub dead_letters: u64,
-    /// Queued or being delivered.
+    /// In the outbox: queued, waiting for a retry or being delivered.
     pub pending: u64,
 }
 
 struct Hook {
+    /// `scheme://host:port`: what logs and metrics show.
     target: String,
-    tx: mpsc::Sender<Queued>,
+    /// The outbox's key ([`outbox_key`]): no secret in it.
+    key: String,
     stats: Arc<Stats>,
+    wake: Arc<Notify>,
+}
+
+struct Shared {
+    store: Store,
+    hooks: Vec<Hook>,
+    keys: Vec<String>,
 }
 
 /// Sends events to the configured webhooks; cheap to clone. Disabled (sending nothing)
 /// when no webhook is configured.
 #[derive(Clone, Default)]
 pub struct Notifier {
-    hooks: Option<Arc<Vec<Hook>>>,
+    shared: Option<Arc<Shared>>,
+}
+
+/// How logs name a webhook known only by its stored URL.
+/// A webhook's name in the outbox: `scheme://host:port sha256:<hex of the full URL>`. The
+/// full URL's path often is the receiver's secret (Teams, Slack), and secrets never reach
+/// the database; the digest still tells two webhooks on one host apart, and the prefix is
+/// what logs may show.
+pub fn outbox_key(url: &WebhookUrl) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, url.full().as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{url} sha256:{hex}")
+}
+
+/// The loggable part of an outbox key (`scheme://host:port`).
+fn target_of(key: &str) -> &str {
+    key.split_once(" sha256:").map_or(key, |(target, _)| target)
 }
 
 impl Notifier {
@@ -177,67 +213,146 @@ impl Notifier {
         Notifier::default()
     }
 
-    /// Starts one delivery task per webhook (call within the runtime); none: disabled.
-    pub fn start(webhooks: &[WebhookConfig]) -> Result<Notifier, NotifyError> {
+    /// Prepares the outbox and starts one delivery task per webhook (call within the
+    /// runtime); none: disabled. The outbox rows of webhooks no longer configured are
+    /// deleted (logged with their count); the rows left from before are delivered.
+    pub async fn start(webhooks: &[WebhookConfig], store: &Store) -> Result<Notifier, NotifyError> {
+        let mut endpoints = Vec::with_capacity(webhooks.len());
+        let mut keys: Vec<String> = Vec::with_capacity(webhooks.len());
+        for config in webhooks {
+            let endpoint = Endpoint::new(config)?;
+            let key = outbox_key(&config.url);
+            if keys.contains(&key) {
+                return Err(NotifyError::Invalid {
+                    target: config.url.to_string(),
+                    reason: "configured twice (the same URL): remove one".into(),
+                });
+            }
+            keys.push(key);
+            endpoints.push(endpoint);
+        }
+        for (key, events) in store.outbox_forget_others(&keys).await? {
+            tracing::warn!(webhook = %target_of(&key), events, "webhook no longer configured: its undelivered events are dropped");
+        }
         if webhooks.is_empty() {
             return Ok(Notifier::disabled());
         }
-        let mut hooks = Vec::new();
-        for config in webhooks {
-            let endpoint = Endpoint::new(config)?;
-            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let mut hooks = Vec::with_capacity(webhooks.len());
+        for (config, (endpoint, key)) in webhooks.iter().zip(endpoints.into_iter().zip(&keys)) {
+            let target = config.url.to_string();
             let stats = Arc::new(Stats::default());
-            tokio::spawn(delivery::run(endpoint, rx, Arc::clone(&stats)));
+            let dropped = store.outbox_cap(key, QUEUE_CAPACITY as u64).await?;
+            if !dropped.is_empty() {
+                stats
+                    .dead_letters
+                    .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                tracing::warn!(webhook = %target, events = dropped.len(), "webhook outbox over its capacity: the oldest events are dead-lettered");
+            }
+            let pending = store.outbox_pending(Some(key)).await?;
+            stats.pending.store(pending, Ordering::Relaxed);
+            if pending > 0 {
+                tracing::info!(webhook = %target, pending, "webhook events from before the start: delivering them");
+            }
+            let wake = Arc::new(Notify::new());
+            tokio::spawn(delivery::run(
+                endpoint,
+                delivery::Outbox {
+                    store: store.clone(),
+                    webhook: key.clone(),
+                },
+                Arc::clone(&stats),
+                Arc::clone(&wake),
+            ));
             hooks.push(Hook {
-                target: config.url.to_string(),
-                tx,
+                target,
+                key: key.clone(),
                 stats,
+                wake,
             });
         }
         Ok(Notifier {
-            hooks: Some(Arc::new(hooks)),
+            shared: Some(Arc::new(Shared {
+                store: store.clone(),
+                hooks,
+                keys,
+            })),
         })
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.hooks.is_some()
+        self.shared.is_some()
     }
 
     /// How many webhooks receive events.
     pub fn webhooks(&self) -> usize {
-        self.hooks.as_ref().map_or(0, |h| h.len())
+        self.shared.as_ref().map_or(0, |s| s.hooks.len())
     }
 
-    /// Queues an event for every webhook; never waits.
-    pub fn send(&self, event: &Event) {
-        let Some(hooks) = &self.hooks else { return };
-        let body = match serde_json::to_vec(event) {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                tracing::warn!(event_id = event.event_id(), error = %e, "cannot serialise a webhook event");
-                return;
+    /// Queues an event for every webhook (in the outbox); waits for the write only.
+    pub async fn send(&self, event: &Event) {
+        self.send_all(std::slice::from_ref(event)).await;
+    }
+
+    /// Queues events, in order, for every webhook: one outbox transaction, then the
+    /// delivery tasks are woken. A failed write dead-letters the events (logged).
+    pub async fn send_all(&self, events: &[Event]) {
+        let Some(shared) = &self.shared else { return };
+        let mut queued = Vec::with_capacity(events.len());
+        for event in events {
+            match serde_json::to_string(event) {
+                Ok(body) => queued.push(OutboxEvent {
+                    event_id: event.event_id().to_owned(),
+                    kind: event.kind().to_owned(),
+                    body,
+                }),
+                Err(e) => {
+                    tracing::warn!(event_id = event.event_id(), error = %e, "cannot serialise a webhook event");
+                }
             }
-        };
-        for hook in hooks.iter() {
-            hook.stats.pending.fetch_add(1, Ordering::Relaxed);
-            let queued = Queued {
-                event_id: event.event_id().to_owned(),
-                body: body.clone(),
-            };
-            if hook.tx.try_send(queued).is_err() {
-                hook.stats.pending.fetch_sub(1, Ordering::Relaxed);
-                hook.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(webhook = %hook.target, event_id = event.event_id(), "webhook queue full (or its task ended); event dead-lettered");
+        }
+        let n = queued.len() as u64;
+        if n == 0 {
+            return;
+        }
+        // Counted before the rows exist, so a delivery task never takes one uncounted.
+        for hook in &shared.hooks {
+            hook.stats.pending.fetch_add(n, Ordering::Relaxed);
+        }
+        let cap = QUEUE_CAPACITY as u64;
+        match shared
+            .store
+            .outbox_enqueue(&shared.keys, queued, now_ms(), cap)
+            .await
+        {
+            Ok(outcomes) => {
+                for (hook, done) in shared.hooks.iter().zip(outcomes) {
+                    hook.stats
+                        .pending
+                        .fetch_sub(n.saturating_sub(done.inserted), Ordering::Relaxed);
+                    for event_id in &done.dropped {
+                        hook.stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        hook.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(webhook = %hook.target, event_id = %event_id, "webhook outbox full; its oldest event is dead-lettered");
+                    }
+                    hook.wake.notify_one();
+                }
+            }
+            Err(e) => {
+                for hook in &shared.hooks {
+                    hook.stats.pending.fetch_sub(n, Ordering::Relaxed);
+                    hook.stats.dead_letters.fetch_add(n, Ordering::Relaxed);
+                    for event in events {
+                        tracing::warn!(webhook = %hook.target, event_id = event.event_id(), error = %e, "cannot queue a webhook event in the outbox; event dead-lettered");
+                    }
+                }
             }
         }
     }
 
     /// The events of one tracker evaluation: one per gap opened or closed.
-    pub fn gap_changes(&self, changes: &GapChanges, at_unix_ms: i64) {
+    pub async fn gap_changes(&self, changes: &GapChanges, at_unix_ms: i64) {
         if self.is_enabled() {
-            for e in event::continuous(changes, at_unix_ms) {
-                self.send(&e);
-            }
+            self.send_all(&event::continuous(changes, at_unix_ms)).await;
         }
     }
 
@@ -270,7 +385,7 @@ impl Notifier {
             }))
         };
         match built.await {
-            Ok(events) => events.iter().for_each(|e| self.send(e)),
+            Ok(events) => self.send_all(&events).await,
             Err(e) => {
                 tracing::warn!(audit = audit_id, error = %e, "cannot read the closed audit; no webhook events for it")
             }
@@ -283,10 +398,11 @@ impl Notifier {
     }
 
     pub fn stats(&self) -> Vec<WebhookStats> {
-        let Some(hooks) = &self.hooks else {
+        let Some(shared) = &self.shared else {
             return Vec::new();
         };
-        hooks
+        shared
+            .hooks
             .iter()
             .map(|h| WebhookStats {
                 target: h.target.clone(),
@@ -297,19 +413,41 @@ impl Notifier {
             .collect()
     }
 
-    /// Waits until every queue is empty, or `grace` has passed (shutdown).
+    /// At shutdown: waits until no webhook has an event due or on its way, or `grace` has
+    /// passed. Whatever is left (waiting for a retry, or not sent in time) stays in the
+    /// outbox and goes out at the next start.
     pub async fn drain(&self, grace: Duration) {
+        let Some(shared) = &self.shared else { return };
         let deadline = tokio::time::Instant::now() + grace;
-        while self.stats().iter().any(|s| s.pending > 0) {
-            if tokio::time::Instant::now() >= deadline {
-                let pending: u64 = self.stats().iter().map(|s| s.pending).sum();
-                tracing::warn!(
-                    pending,
-                    "webhook events still undelivered at shutdown are lost"
-                );
-                return;
+        loop {
+            let mut flushing = false;
+            for hook in &shared.hooks {
+                if hook.stats.pending.load(Ordering::Relaxed) == 0 {
+                    continue;
+                }
+                if hook.stats.busy.load(Ordering::Relaxed) {
+                    flushing = true;
+                    break;
+                }
+                match shared.store.outbox_due(&hook.key, now_ms(), 1).await {
+                    Ok(due) if !due.is_empty() => {
+                        flushing = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if !flushing || tokio::time::Instant::now() >= deadline {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pending: u64 = self.stats().iter().map(|s| s.pending).sum();
+        if pending > 0 {
+            tracing::info!(
+                pending,
+                "webhook events not yet delivered at shutdown are kept for the next start"
+            );
         }
     }
 }

@@ -68,6 +68,12 @@ impl WebhookUrl {
         })
     }
 
+    /// The whole URL, normalised (`scheme://host:port/path?query`): how the outbox keys a
+    /// webhook. It holds the secret path: store it, never log or show it.
+    pub fn full(&self) -> String {
+        format!("{self}{}", self.path_and_query)
+    }
+
     /// What the `Host` header says: the port only when it is not the scheme's default.
     pub fn host_header(&self) -> String {
         let host = match self.host.contains(':') {
@@ -159,6 +165,12 @@ mod tests {
         assert_eq!(u.to_string(), "https://hooks.slack.com:443");
         assert!(!format!("{u:?}").contains("SECRET"));
         assert_eq!(u.host_header(), "hooks.slack.com");
+        // The outbox's key: the whole URL, which parses back to the same webhook.
+        assert_eq!(
+            u.full(),
+            "https://hooks.slack.com:443/services/T0/B0/SECRET?x=1"
+        );
+        assert_eq!(WebhookUrl::parse(&u.full()).unwrap(), u);
 
         let u = WebhookUrl::parse("HTTP://127.0.0.1:8080").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("127.0.0.1", 8080));

@@ -18,6 +18,7 @@
 mod audits;
 mod gaps;
 pub mod metrics;
+mod outbox;
 mod results;
 mod rows;
 mod types;
@@ -28,6 +29,8 @@ mod writer;
 mod audits_tests;
 #[cfg(test)]
 mod gaps_tests;
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +45,7 @@ use sqlx::sqlite::{
 use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
+pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, KnownAgent, NewResult, StoreError, StoredResult,

@@ -13,7 +13,7 @@ use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    audits, gaps, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult, StoreError,
+    audits, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult, StoreError,
     MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
@@ -62,6 +62,7 @@ pub(super) enum Op {
         reply: Reply<u64>,
     },
     Audit(audits::AuditOp),
+    Outbox(outbox::OutboxOp),
 }
 
 impl Op {
@@ -75,6 +76,7 @@ impl Op {
             Op::ReconcileGaps { found, .. } => found.len().max(1),
             Op::UpsertAgent { .. } | Op::Touch { .. } => 1,
             Op::Audit(op) => op.rows(),
+            Op::Outbox(op) => op.rows(),
         }
     }
 
@@ -94,6 +96,7 @@ impl Op {
                 let _ = reply.send(Err(error));
             }
             Op::Audit(op) => op.fail(error),
+            Op::Outbox(op) => op.fail(error),
         }
     }
 }
@@ -305,5 +308,6 @@ async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
             reply,
         } => settle(reply, gaps::prune_closed(conn, cutoff_unix_ms, limit).await),
         Op::Audit(op) => audits::apply(conn, op).await,
+        Op::Outbox(op) => outbox::apply(conn, op).await,
     }
 }

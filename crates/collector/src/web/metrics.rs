@@ -173,7 +173,7 @@ fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
     out.family(
         name,
         "counter",
-        "Webhook events since the collector started, by outcome: delivered, or dead_lettered (given up after every attempt, refused for good, or dropped on a full queue).",
+        "Webhook events since the collector started, by outcome: delivered, or dead_lettered (given up after every attempt, refused for good, or the oldest dropped from a full outbox).",
     );
     for h in hooks {
         for (outcome, n) in [
@@ -188,7 +188,11 @@ fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
         }
     }
     let name = "eceprobe_webhook_pending_events";
-    out.family(name, "gauge", "Webhook events queued or being delivered.");
+    out.family(
+        name,
+        "gauge",
+        "Webhook events in the outbox: queued, waiting for a retry or being delivered.",
+    );
     for h in hooks {
         out.sample(name, &[("webhook", &h.target)], h.pending as f64);
     }
