@@ -6,101 +6,21 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::agent::{result, Agent, SimAgent, CHECKS};
+use common::receiver::Receiver;
 use common::{run_audit, wait_closed, Collector};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 const TOKEN: &str = "Bearer hook-token-7f3a";
 const SECRET_PATH: &str = "/hooks/T000/B000/path-secret-91c2";
 
-/// One request the receiver saw.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    authorization: String,
-    content_type: String,
-    user_agent: String,
-    body: serde_json::Value,
-    raw: String,
-    status: u16,
-}
-
 /// An HTTP/1.1 receiver on loopback that answers 500 to its first `failures` requests and
-/// 200 afterwards, recording every request (bodies bounded at 1 MiB).
-async fn receiver(failures: usize) -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let log: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let seen = Arc::clone(&log);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = Arc::clone(&seen);
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let seen = Arc::clone(&seen);
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = Limited::new(body, 1 << 20).collect().await;
-                    let raw = String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap();
-                    let header = |name: &str| {
-                        parts
-                            .headers
-                            .get(name)
-                            .map_or(String::new(), |v| v.to_str().unwrap_or_default().to_owned())
-                    };
-                    let mut seen = seen.lock().unwrap();
-                    let status = if seen.len() < failures { 500 } else { 200 };
-                    seen.push(Received {
-                        path: parts.uri.to_string(),
-                        authorization: header("authorization"),
-                        content_type: header("content-type"),
-                        user_agent: header("user-agent"),
-                        body: serde_json::from_str(&raw).unwrap(),
-                        raw,
-                        status,
-                    });
-                    let answer = Response::builder()
-                        .status(status)
-                        .body(Full::new(Bytes::from_static(b"noted")))
-                        .unwrap();
-                    Ok::<_, Infallible>(answer)
-                }
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
-    (addr, log)
-}
-
-/// Waits until the receiver has accepted `n` requests.
-async fn accepted(log: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got: Vec<Received> = log.lock().unwrap().clone();
-        if got.iter().filter(|r| r.status == 200).count() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {n} accepted events; got {got:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// 200 afterwards.
+async fn receiver(failures: usize) -> (SocketAddr, Receiver) {
+    Receiver::listen(move |i| if i < failures { 500 } else { 200 }).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +48,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
         .map(|(i, c)| result(i as u64 + 1, c, (*c == "imap").then_some("tcp_refused")))
         .collect();
     agent.send_results(first).await;
-    let got = accepted(&log, 1).await;
+    let got = log.accepted(1).await;
     assert_eq!(got.len(), 3, "two 500s, then accepted: {got:#?}");
     let opened = &got[2].body;
     assert_eq!(opened["event"], "gap_opened", "{opened}");
@@ -163,15 +83,11 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
         // The tracker evaluates within a second of new results.
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
-    assert_eq!(
-        log.lock().unwrap().len(),
-        3,
-        "no event for a failure repeated"
-    );
+    assert_eq!(log.requests().len(), 3, "no event for a failure repeated");
 
     // Fixed: the gap closes.
     agent.send_results(vec![result(20, "imap", None)]).await;
-    let got = accepted(&log, 2).await;
+    let got = log.accepted(2).await;
     let closed = &got[3].body;
     assert_eq!(closed["event"], "gap_closed", "{closed}");
     assert_eq!(closed["check"], "imap");
@@ -182,7 +98,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
 
     // Nothing more arrives: exactly one accepted event per change.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = log.lock().unwrap().clone();
+    let got = log.requests();
     let accepted: Vec<&str> = got
         .iter()
         .filter(|r| r.status == 200)
@@ -192,9 +108,16 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     assert_eq!(got.len(), 4, "{got:#?}");
     for r in &got {
         assert_eq!(r.path, SECRET_PATH);
-        assert_eq!(r.authorization, TOKEN, "the configured header is sent");
-        assert_eq!(r.content_type, "application/json");
-        assert!(r.user_agent.starts_with("eceprobe-collector/"), "{r:?}");
+        assert_eq!(
+            r.header("authorization"),
+            TOKEN,
+            "the configured header is sent"
+        );
+        assert_eq!(r.header("content-type"), "application/json");
+        assert!(
+            r.header("user-agent").starts_with("eceprobe-collector/"),
+            "{r:?}"
+        );
         assert!(
             !r.raw.contains("hook-token") && !r.raw.contains("path-secret"),
             "{r:?}"
@@ -225,12 +148,11 @@ async fn audit(query: SocketAddr) -> String {
 }
 
 /// The events received for `audit_id`, in arrival order, once its audit_closed is in.
-async fn audit_events(log: &Mutex<Vec<Received>>, audit_id: &str) -> Vec<serde_json::Value> {
+async fn audit_events(log: &Receiver, audit_id: &str) -> Vec<serde_json::Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let events: Vec<serde_json::Value> = log
-            .lock()
-            .unwrap()
+            .requests()
             .iter()
             .filter(|r| r.body["audit_id"] == audit_id)
             .map(|r| r.body.clone())
@@ -303,8 +225,7 @@ async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
     // Each audit sent its events once.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let from_audits = log
-        .lock()
-        .unwrap()
+        .requests()
         .iter()
         .filter(|r| r.body.get("audit_id").is_some())
         .count();

@@ -7,66 +7,18 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::agent::{result, Agent, CHECKS};
+use common::receiver::Receiver;
 use common::Collector;
 use eceprobe_collector::notify::{outbox_key, WebhookUrl};
 use eceprobe_collector::store::Store;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 const SECRET_PATH: &str = "/hooks/T000/B000/path-secret-4e8d";
-
-/// One request the receiver saw: the status it answered and the event.
-type Seen = Arc<Mutex<Vec<(u16, serde_json::Value)>>>;
-
-/// An HTTP/1.1 receiver on loopback answering 503 until `accepting` is set, then 200.
-async fn receiver(accepting: Arc<AtomicBool>) -> (SocketAddr, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let log: Seen = Arc::default();
-    let seen = Arc::clone(&log);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (seen, accepting) = (Arc::clone(&seen), Arc::clone(&accepting));
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (seen, accepting) = (Arc::clone(&seen), Arc::clone(&accepting));
-                async move {
-                    let body = Limited::new(req.into_body(), 1 << 20).collect().await;
-                    let body = serde_json::from_slice(&body.unwrap().to_bytes()).unwrap();
-                    let status = match accepting.load(Ordering::SeqCst) {
-                        true => 200,
-                        false => 503,
-                    };
-                    seen.lock().unwrap().push((status, body));
-                    let answer = Response::builder()
-                        .status(status)
-                        .body(Full::new(Bytes::from_static(b"noted")))
-                        .unwrap();
-                    Ok::<_, Infallible>(answer)
-                }
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
-    (addr, log)
-}
 
 /// Waits (at most 20 s) for a line of the log containing `needle`.
 async fn log_line(log: &Path, needle: &str) -> String {
@@ -84,26 +36,16 @@ async fn log_line(log: &Path, needle: &str) -> String {
     }
 }
 
-/// Waits (at most 20 s) until the receiver has accepted `n` requests.
-async fn accepted(seen: &Mutex<Vec<(u16, serde_json::Value)>>, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = seen.lock().unwrap().clone();
-        if got.iter().filter(|(status, _)| *status == 200).count() >= n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {n} accepted events: {got:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_queued_before_a_crash_is_delivered_once_after_the_restart() {
     let accepting = Arc::new(AtomicBool::new(false));
-    let (hook, seen) = receiver(Arc::clone(&accepting)).await;
+    let accepts = Arc::clone(&accepting);
+    // 503 until `accepting` is set, then 200.
+    let (hook, seen) = Receiver::listen(move |_| match accepts.load(Ordering::SeqCst) {
+        true => 200,
+        false => 503,
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     let config = dir.path().join("collector.toml");
@@ -139,11 +81,11 @@ async fn an_event_queued_before_a_crash_is_delivered_once_after_the_restart() {
         .to_owned();
     assert!(line.contains("attempt=1"), "{line}");
     {
-        let got = seen.lock().unwrap();
+        let got = seen.requests();
         assert_eq!(got.len(), 1, "one attempt before the kill: {got:#?}");
-        assert_eq!(got[0].0, 503);
-        assert_eq!(got[0].1["event"], "gap_opened");
-        assert_eq!(got[0].1["event_id"], event_id.as_str());
+        assert_eq!(got[0].status, 503);
+        assert_eq!(got[0].body["event"], "gap_opened");
+        assert_eq!(got[0].body["event_id"], event_id.as_str());
     }
 
     // The outbox kept it, with its failed attempt and the same event id.
@@ -163,27 +105,27 @@ async fn an_event_queued_before_a_crash_is_delivered_once_after_the_restart() {
         (event_id.as_str(), "gap_opened", 1)
     );
     let queued: serde_json::Value = serde_json::from_str(&rows[0].body).unwrap();
-    assert_eq!(queued, seen.lock().unwrap()[0].1, "the body as sent");
+    assert_eq!(queued, seen.requests()[0].body, "the body as sent");
     store.close().await;
 
     // The receiver recovers; the collector restarts on the same database.
     accepting.store(true, Ordering::SeqCst);
     let second_log = dir.path().join("second.log");
     let mut collector = Collector::start_logging(&db, &args, &second_log);
-    accepted(&seen, 1).await;
+    seen.accepted(1).await;
     // Long enough for a duplicate to show up if there were one.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = seen.lock().unwrap().clone();
+    let got = seen.requests();
     let delivered: Vec<&serde_json::Value> = got
         .iter()
-        .filter(|(status, _)| *status == 200)
-        .map(|(_, body)| body)
+        .filter(|r| r.status == 200)
+        .map(|r| &r.body)
         .collect();
     assert_eq!(delivered.len(), 1, "delivered exactly once: {got:#?}");
     assert_eq!(*delivered[0], queued, "the same event, same event_id");
     let opened = got
         .iter()
-        .filter(|(_, body)| body["event"] == "gap_opened")
+        .filter(|r| r.body["event"] == "gap_opened")
         .count();
     assert_eq!(
         opened, 2,

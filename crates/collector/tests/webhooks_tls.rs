@@ -9,18 +9,13 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::agent::{result, Agent, CHECKS};
+use common::receiver::{Received, Receiver};
 use common::Collector;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -76,35 +71,22 @@ struct Handshake {
     error: Option<String>,
 }
 
-/// One request the receiver answered (200).
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: hyper::HeaderMap,
-    body: serde_json::Value,
-    raw: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map_or("", |v| v.to_str().unwrap_or_default())
-    }
-}
-
-#[derive(Debug, Default)]
+/// What a receiver saw: its TLS handshakes, and the requests on them (all answered 200).
+#[derive(Debug)]
 struct Seen {
-    handshakes: Vec<Handshake>,
-    requests: Vec<Received>,
+    handshakes: Mutex<Vec<Handshake>>,
+    http: Receiver,
 }
 
 /// An HTTPS (HTTP/1.1) receiver on 127.0.0.1 presenting `tls`'s certificate, answering
 /// 200 to every request and recording handshakes and requests (bodies bounded at 1 MiB).
-async fn receiver(tls: Arc<ServerConfig>) -> (u16, Arc<Mutex<Seen>>) {
+async fn receiver(tls: Arc<ServerConfig>) -> (u16, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let seen = Arc::new(Seen {
+        handshakes: Mutex::default(),
+        http: Receiver::new(|_| 200),
+    });
     let log = Arc::clone(&seen);
     let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(async move {
@@ -127,51 +109,24 @@ async fn receiver(tls: Arc<ServerConfig>) -> (u16, Arc<Mutex<Seen>>) {
                     .alpn_protocol()
                     .map(|p| String::from_utf8_lossy(p).into_owned());
                 record(&log, sni, alpn, None);
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let log = Arc::clone(&log);
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = Limited::new(body, 1 << 20).collect().await.unwrap();
-                        let raw = String::from_utf8(body.to_bytes().to_vec()).unwrap();
-                        log.lock().unwrap().requests.push(Received {
-                            path: parts.uri.to_string(),
-                            headers: parts.headers,
-                            body: serde_json::from_str(&raw).unwrap(),
-                            raw,
-                        });
-                        let ok = Response::new(Full::new(Bytes::from_static(b"noted")));
-                        Ok::<_, Infallible>(ok)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                log.http.clone().serve(stream).await;
             });
         }
     });
     (port, seen)
 }
 
-fn record(log: &Mutex<Seen>, sni: Option<String>, alpn: Option<String>, error: Option<String>) {
+fn record(log: &Seen, sni: Option<String>, alpn: Option<String>, error: Option<String>) {
     let handshake = Handshake { sni, alpn, error };
-    log.lock().unwrap().handshakes.push(handshake);
+    log.handshakes.lock().unwrap().push(handshake);
 }
 
 /// Waits (at most 20 s) until the receiver has answered `n` requests.
-async fn requests(seen: &Mutex<Seen>, n: usize) -> Vec<Received> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = seen.lock().unwrap().requests.clone();
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {n} requests; saw {:#?}",
-            seen.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn requests(seen: &Seen, n: usize) -> Vec<Received> {
+    seen.http
+        .try_accepted(n)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {n} requests; saw {seen:#?}"))
 }
 
 /// Waits (at most 20 s) until `n` lines of the collector's log contain `needle`.
@@ -269,10 +224,11 @@ async fn events_arrive_over_https_trusting_the_configured_ca() {
         ("localhost", by_name, &named),
         ("127.0.0.1", by_ip, &addressed),
     ] {
-        let seen = seen.lock().unwrap();
-        let bodies: Vec<&serde_json::Value> = seen.requests.iter().map(|r| &r.body).collect();
+        let got = seen.http.requests();
+        let handshakes = seen.handshakes.lock().unwrap().clone();
+        let bodies: Vec<&serde_json::Value> = got.iter().map(|r| &r.body).collect();
         assert_eq!(bodies, [&opened, closed], "{host}: {seen:#?}");
-        for r in &seen.requests {
+        for r in &got {
             assert_eq!(r.path, SECRET_PATH);
             assert_eq!(r.header("host"), format!("{host}:{port}"));
             assert_eq!(r.header("authorization"), TOKEN);
@@ -282,12 +238,12 @@ async fn events_arrive_over_https_trusting_the_configured_ca() {
             assert!(!r.raw.contains("tls-hook-token") && !r.raw.contains("path-secret"));
         }
         // One TLS connection per event, every handshake clean, speaking http/1.1.
-        assert_eq!(seen.handshakes.len(), 2, "{host}: {seen:#?}");
-        for h in &seen.handshakes {
+        assert_eq!(handshakes.len(), 2, "{host}: {seen:#?}");
+        for h in &handshakes {
             assert_eq!(h.error, None, "{host}: {h:?}");
             assert_eq!(h.alpn.as_deref(), Some("http/1.1"), "{host}: {h:?}");
         }
-        let sni = seen.handshakes[0].sni.as_deref();
+        let sni = handshakes[0].sni.as_deref();
         match host {
             "localhost" => assert_eq!(sni, Some("localhost"), "SNI is the URL's host"),
             _ => assert_eq!(sni, None, "no SNI for an IP address"),
@@ -364,21 +320,17 @@ async fn a_receiver_the_ca_does_not_vouch_for_gets_nothing_and_the_event_is_dead
         assert_eq!(retries, 2, "{text}");
 
         // The receiver saw exactly three handshakes, each refused, and no request.
-        let seen = seen.lock().unwrap();
-        assert_eq!(
-            seen.handshakes.len(),
-            3,
-            "max_attempts is respected: {seen:#?}"
-        );
+        let handshakes = seen.handshakes.lock().unwrap().clone();
+        assert_eq!(handshakes.len(), 3, "max_attempts is respected: {seen:#?}");
+        assert!(handshakes.iter().all(|h| h.error.is_some()), "{seen:#?}");
         assert!(
-            seen.handshakes.iter().all(|h| h.error.is_some()),
-            "{seen:#?}"
+            seen.http.requests().is_empty(),
+            "nothing delivered: {seen:#?}"
         );
-        assert!(seen.requests.is_empty(), "nothing delivered: {seen:#?}");
     }
 
     // The trusted webhook got its event once and was not dead-lettered.
-    assert_eq!(trusted.lock().unwrap().requests.len(), 1);
+    assert_eq!(trusted.http.requests().len(), 1);
     let text = std::fs::read_to_string(&log).unwrap();
     let good_target = format!("webhook=https://localhost:{good} ");
     assert!(

@@ -1,10 +1,12 @@
 //! Shared by the collector's integration tests: the real collector binary on loopback
 //! ports with a temporary SQLite file, gRPC plumbing and the Query API. Simulated agents
-//! are in [`agent`], the dashboard over raw HTTP/1.1 in [`dashboard`].
+//! are in [`agent`], the dashboard over raw HTTP/1.1 in [`dashboard`], a webhook receiver in
+//! [`receiver`].
 #![allow(dead_code)]
 
 pub mod agent;
 pub mod dashboard;
+pub mod receiver;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
