@@ -5,9 +5,11 @@
 //! Machine scope (`CRYPTPROTECT_LOCAL_MACHINE`): the agent runs as a service account
 //! (LocalSystem by default) while an administrator writes the files from their own session
 //! (`eceprobe-agent token`, `eceprobe-agent secret protect`); user scope would bind the file
-//! to whichever of the two wrote it. What machine scope buys: a copied file, a backup or a
-//! disk image is useless off this machine. Who on the machine may read the file is the
-//! folder's ACL's job (`C:\ProgramData\eceprobe`: SYSTEM and Administrators).
+//! to whichever of the two wrote it. What machine scope buys: a copied file or a backup of
+//! the folder is useless on another machine (not a whole-system image with the machine's
+//! DPAPI keys: DPAPI guards against copies, not a stolen server). Who on the machine may
+//! read the file is the folder's ACL's job (`C:\ProgramData\eceprobe`: SYSTEM and
+//! Administrators); a rewritten file takes the folder's ACL, not the old file's.
 //!
 //! No prompt is ever shown (`CRYPTPROTECT_UI_FORBIDDEN`): a service has no desktop.
 

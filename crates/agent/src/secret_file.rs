@@ -26,6 +26,10 @@ use eceprobe_checks::Secret;
 /// What starts a DPAPI-protected secret file; the base64 of the blob follows.
 pub const PROTECTED_PREFIX: &str = "eceprobe-dpapi:v1:";
 
+/// The largest secret file read: a refresh token is about 2 KB, its DPAPI form about 3 KB;
+/// anything far bigger is a wrong path, and is not read into memory each cycle.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
 /// How a readable secret file holds its secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -50,8 +54,27 @@ pub enum SecretFileError {
         path.display()
     )]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is not a regular file: point the [[mailbox]] at the file that holds the secret", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{} is {len} bytes, more than a secret file holds ({MAX_FILE_BYTES} at most): check the path", path.display())]
+    TooLarge { path: PathBuf, len: u64 },
     #[error("{} is empty: put the secret in it (one line)", path.display())]
     Empty { path: PathBuf },
+    #[error(
+        "{} is UTF-16 text (what PowerShell 5's `>` and Out-File write): save it as UTF-8 or ASCII, e.g. with `Set-Content -Encoding ascii`",
+        path.display()
+    )]
+    Utf16 { path: PathBuf },
+    #[error(
+        "{} holds more than the secret (spaces or several lines): put only the secret in it, on one line",
+        path.display()
+    )]
+    NotOneLine { path: PathBuf },
     #[error("{} is not UTF-8 text: put the secret in it as one line of text", path.display())]
     NotText { path: PathBuf },
     #[error(
@@ -88,7 +111,18 @@ impl SecretFileError {
                 path.display(),
                 path.display()
             ),
-            SecretFileError::Empty { path } | SecretFileError::NotText { path } => format!(
+            SecretFileError::Write { path, .. } => format!(
+                "Make the folder of {} writable by the account running this command.",
+                path.display()
+            ),
+            SecretFileError::NotAFile { path } | SecretFileError::TooLarge { path, .. } => format!(
+                "Check the path {} in agent.toml's [[mailbox]]: it must be the small file holding the secret.",
+                path.display()
+            ),
+            SecretFileError::Empty { path }
+            | SecretFileError::NotText { path }
+            | SecretFileError::Utf16 { path }
+            | SecretFileError::NotOneLine { path } => format!(
                 "Write the secret into {} as one line of text, then run `eceprobe-agent secret protect {}`.",
                 path.display(),
                 path.display()
@@ -139,24 +173,80 @@ pub fn inspect(path: &Path) -> Result<(Secret, Form), SecretFileError> {
         error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
+    check_regular(path, &meta)?;
     check_private(path, &meta)?;
-    let mut raw = std::fs::read(path).map_err(io)?;
+    let mut raw = read_bounded(path)?;
     let result = parse(path, &raw);
     wipe(&mut raw);
     result
 }
 
-/// The secret in a file's bytes, by its form.
-fn parse(path: &Path, raw: &[u8]) -> Result<(Secret, Form), SecretFileError> {
-    let not_text = || SecretFileError::NotText {
+/// A regular file's bytes, at most [`MAX_FILE_BYTES`] (a FIFO or a mistyped path to a log
+/// is refused, not read).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, SecretFileError> {
+    use std::io::Read;
+    let io = |error| SecretFileError::Read {
         path: path.to_path_buf(),
+        error,
     };
-    let text = std::str::from_utf8(raw).map_err(|_| not_text())?.trim();
-    if text.is_empty() {
-        return Err(SecretFileError::Empty {
+    let meta = std::fs::metadata(path).map_err(io)?;
+    check_regular(path, &meta)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut raw = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let read = file.take(MAX_FILE_BYTES + 1).read_to_end(&mut raw);
+    if let Err(error) = read {
+        wipe(&mut raw);
+        return Err(io(error));
+    }
+    if raw.len() as u64 > MAX_FILE_BYTES {
+        let len = raw.len() as u64;
+        wipe(&mut raw);
+        return Err(SecretFileError::TooLarge {
+            path: path.to_path_buf(),
+            len,
+        });
+    }
+    Ok(raw)
+}
+
+/// A regular file of at most [`MAX_FILE_BYTES`].
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), SecretFileError> {
+    if !meta.is_file() {
+        return Err(SecretFileError::NotAFile {
             path: path.to_path_buf(),
         });
     }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(SecretFileError::TooLarge {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The one line of a secret file's bytes: UTF-8 (a leading byte-order mark, which Notepad
+/// and PowerShell 5 write, dropped), trimmed, non-empty, with no space or line break
+/// inside (no token or client secret has one).
+fn secret_line<'a>(path: &Path, raw: &'a [u8]) -> Result<&'a str, SecretFileError> {
+    let path = || path.to_path_buf();
+    if raw.starts_with(&[0xff, 0xfe]) || raw.starts_with(&[0xfe, 0xff]) {
+        return Err(SecretFileError::Utf16 { path: path() });
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| SecretFileError::NotText { path: path() })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
+    if text.is_empty() {
+        return Err(SecretFileError::Empty { path: path() });
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(SecretFileError::NotOneLine { path: path() });
+    }
+    Ok(text)
+}
+
+/// The secret in a file's bytes, by its form.
+fn parse(path: &Path, raw: &[u8]) -> Result<(Secret, Form), SecretFileError> {
+    let text = secret_line(path, raw)?;
     match text.strip_prefix(PROTECTED_PREFIX) {
         Some(encoded) => {
             let blob = base64::engine::general_purpose::STANDARD
@@ -166,13 +256,7 @@ fn parse(path: &Path, raw: &[u8]) -> Result<(Secret, Form), SecretFileError> {
                     error: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                 })?;
             let mut plain = unprotect(path, &blob)?;
-            let secret = match std::str::from_utf8(&plain) {
-                Ok(t) if !t.trim().is_empty() => Ok((Secret::new(t.trim()), Form::Dpapi)),
-                Ok(_) => Err(SecretFileError::Empty {
-                    path: path.to_path_buf(),
-                }),
-                Err(_) => Err(not_text()),
-            };
+            let secret = secret_line(path, &plain).map(|t| (Secret::new(t), Form::Dpapi));
             wipe(&mut plain);
             secret
         }
@@ -215,57 +299,51 @@ pub enum Protected {
 /// Makes a secret file one the agent accepts: on Windows encrypts it for this machine in
 /// place; on Unix sets its mode to 0600. The secret is checked readable first.
 pub fn protect(path: &Path) -> Result<Protected, SecretFileError> {
-    let io = |error| SecretFileError::Read {
-        path: path.to_path_buf(),
-        error,
-    };
-    let mut raw = std::fs::read(path).map_err(io)?;
-    let text = std::str::from_utf8(&raw).map(|t| t.trim().starts_with(PROTECTED_PREFIX));
+    let mut raw = read_bounded(path)?;
+    // What the file holds now: the protected form, or a plain secret (checked as the agent
+    // would read it, so a file with two lines is not encrypted as one secret).
+    let plain = secret_line(path, &raw).map(|t| match t.starts_with(PROTECTED_PREFIX) {
+        true => None,
+        false => Some(Secret::new(t)),
+    });
     wipe(&mut raw);
-    if let Ok(true) = text {
+    let Some(secret) = plain? else {
         // Proves it decrypts here before calling it protected.
         let (_, form) = inspect(path)?;
         return Ok(Protected::Already(form));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 {
-            let (_, form) = inspect(path)?;
-            return Ok(Protected::Already(form));
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        let (_, form) = inspect(path)?;
-        Ok(Protected::Now(form))
-    }
-    #[cfg(not(unix))]
-    {
-        let secret = plain_text(path)?;
-        write_atomic(path, &secret).map_err(io)?;
-        let (_, form) = inspect(path)?;
-        Ok(Protected::Now(form))
-    }
+    };
+    make_private(path, &secret)
 }
 
-/// A plain-text secret file's secret (Windows `protect`: what is about to be encrypted).
+/// Unix: the mode says who may read the secret.
+#[cfg(unix)]
+fn make_private(path: &Path, _secret: &Secret) -> Result<Protected, SecretFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |error| SecretFileError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    let now = mode & 0o077 != 0;
+    if now {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    let (_, form) = inspect(path)?;
+    Ok(match now {
+        true => Protected::Now(form),
+        false => Protected::Already(form),
+    })
+}
+
+/// Windows: the secret is encrypted for this machine, in place.
 #[cfg(not(unix))]
-fn plain_text(path: &Path) -> Result<Secret, SecretFileError> {
-    let mut raw = std::fs::read(path).map_err(|error| SecretFileError::Read {
+fn make_private(path: &Path, secret: &Secret) -> Result<Protected, SecretFileError> {
+    write_atomic(path, secret).map_err(|error| SecretFileError::Write {
         path: path.to_path_buf(),
         error,
     })?;
-    let secret = match std::str::from_utf8(&raw).map(str::trim) {
-        Ok("") => Err(SecretFileError::Empty {
-            path: path.to_path_buf(),
-        }),
-        Ok(t) => Ok(Secret::new(t)),
-        Err(_) => Err(SecretFileError::NotText {
-            path: path.to_path_buf(),
-        }),
-    };
-    wipe(&mut raw);
-    secret
+    let (_, form) = inspect(path)?;
+    Ok(Protected::Now(form))
 }
 
 /// Replaces `path` with `secret` (one line; encrypted for this machine on Windows)
@@ -334,127 +412,5 @@ fn sync_dir(dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    fn chmod(path: &Path, mode: u32) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_readable_file_is_refused_with_the_fix() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rt.txt");
-        std::fs::write(&path, "  0.AX-secret-value \n").unwrap();
-        for mode in [0o644, 0o640, 0o604, 0o660] {
-            chmod(&path, mode);
-            let err = read(&path).unwrap_err();
-            let text = err.to_string();
-            assert!(matches!(err, SecretFileError::TooOpen { .. }), "{text}");
-            assert!(
-                text.contains(&format!("chmod 600 {}", path.display())),
-                "{text}"
-            );
-            assert!(!text.contains("0.AX-secret-value"), "{text}");
-            assert!(err.hint().contains("chmod 600"));
-        }
-        chmod(&path, 0o600);
-        assert_eq!(read(&path).unwrap().expose(), "0.AX-secret-value");
-        chmod(&path, 0o400);
-        assert_eq!(read(&path).unwrap().expose(), "0.AX-secret-value");
-    }
-
-    #[test]
-    fn missing_empty_and_binary_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("none");
-        assert!(read(&missing)
-            .unwrap_err()
-            .to_string()
-            .starts_with(&format!("cannot read {}", missing.display())));
-        let empty = dir.path().join("empty");
-        std::fs::write(&empty, " \n").unwrap();
-        #[cfg(unix)]
-        chmod(&empty, 0o600);
-        assert!(matches!(read(&empty), Err(SecretFileError::Empty { .. })));
-        let binary = dir.path().join("bin");
-        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
-        #[cfg(unix)]
-        chmod(&binary, 0o600);
-        assert!(matches!(
-            read(&binary),
-            Err(SecretFileError::NotText { .. })
-        ));
-    }
-
-    #[test]
-    fn write_atomic_replaces_the_file_privately() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rt.txt");
-        std::fs::write(&path, "old").unwrap();
-        write_atomic(&path, &Secret::new("new-token")).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new-token\n");
-        assert_eq!(read(&path).unwrap().expose(), "new-token");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "no temporary file left behind");
-        let err = write_atomic(&dir.path().join("no/such/dir/rt"), &Secret::new("x"))
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("x\n"));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn protect_makes_a_readable_file_owner_only_once() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cs.txt");
-        std::fs::write(&path, "Cs8Q~secret\n").unwrap();
-        chmod(&path, 0o644);
-        assert!(matches!(read(&path), Err(SecretFileError::TooOpen { .. })));
-        assert_eq!(protect(&path).unwrap(), Protected::Now(Form::Plain));
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(protect(&path).unwrap(), Protected::Already(Form::Plain));
-        assert_eq!(inspect(&path).unwrap().0.expose(), "Cs8Q~secret");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "Cs8Q~secret\n");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_windows_protected_file_is_refused_here_with_the_fix() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rt.txt");
-        std::fs::write(
-            &path,
-            format!("{PROTECTED_PREFIX}AQAAANCMnd8BFdERjHoAwE/Cl+s=\r\n"),
-        )
-        .unwrap();
-        chmod(&path, 0o600);
-        let err = read(&path).unwrap_err();
-        assert!(
-            matches!(err, SecretFileError::ProtectedElsewhere { .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("Windows DPAPI"), "{err}");
-        assert!(err.hint().contains("secret protect"), "{}", err.hint());
-        // protect() does not pretend it can use it either.
-        assert!(protect(&path).is_err());
-        std::fs::write(&path, format!("{PROTECTED_PREFIX}not base64 at all!\n")).unwrap();
-        let err = read(&path).unwrap_err();
-        assert!(
-            matches!(err, SecretFileError::Undecryptable { .. }),
-            "{err}"
-        );
-        assert!(err.to_string().contains("damaged"), "{err}");
-    }
-}
+#[path = "secret_file_tests.rs"]
+mod tests;

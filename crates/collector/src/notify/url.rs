@@ -68,8 +68,8 @@ impl WebhookUrl {
         })
     }
 
-    /// The whole URL, normalised (`scheme://host:port/path?query`): how the outbox keys a
-    /// webhook. It holds the secret path: store it, never log or show it.
+    /// The whole URL, normalised (`scheme://host:port/path?query`). It holds the secret
+    /// path: never store, log or show it (the outbox keeps only its digest, `outbox_key`).
     pub fn full(&self) -> String {
         format!("{self}{}", self.path_and_query)
     }

@@ -37,8 +37,13 @@ pub async fn run(agent: PathBuf, via: Option<PathBuf>) -> anyhow::Result<u8> {
     let lab = Testlab::start(LabConfig::healthy().oauth(oauth))
         .await
         .context("starting the lab")?;
-    let dir = std::env::temp_dir().join(format!("eceprobe-testlab-mailbox-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A new directory of our own (create_dir fails on one that exists): it holds a token.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!("eceprobe-testlab-mailbox-{}-{nanos}", std::process::id());
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let result = steps(&lab, &dir, &agent, via.as_deref(), windows, &first_token).await;
     lab.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -202,9 +207,10 @@ async fn agent_output(agent: &Path, via: Option<&Path>, args: &[String]) -> anyh
         None => tokio::process::Command::new(agent),
     };
     let run = command.args(args).kill_on_drop(true).output();
-    tokio::time::timeout(std::time::Duration::from_secs(180), run)
+    // Five runs stay under the 600 s CI gives the whole demo, so it cleans up after itself.
+    tokio::time::timeout(std::time::Duration::from_secs(100), run)
         .await
-        .with_context(|| format!("{} did not finish within 180 s", agent.display()))?
+        .with_context(|| format!("{} did not finish within 100 s", agent.display()))?
         .with_context(|| format!("running {}", agent.display()))
 }
 
