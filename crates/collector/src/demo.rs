@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use eceprobe_checks::{Prober, Trust};
 use eceprobe_collector::export::{self, Format};
-use eceprobe_collector::gaps::{Policy, Tracker};
+use eceprobe_collector::gaps::{self, Policy, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::server::Bound;
 use eceprobe_collector::store::Store;
@@ -113,7 +113,8 @@ impl Running {
         if let Ok(Err(e)) = self.collector.await {
             tracing::warn!(error = %e, "the demo collector failed");
         }
-        self.tracker.abort();
+        // The tracker stops with the collector's signal, after its evaluation in progress.
+        gaps::join_or_abort(self.tracker, gaps::STOP_GRACE).await;
         self.store.close().await;
         self.lab.shutdown().await;
     }
@@ -209,7 +210,11 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         db.display()
     );
     let (stop_collector, mut collector_stop) = watch::channel(false);
-    let tracking = tokio::spawn(tracker.clone().run(Duration::from_secs(5)));
+    let tracking = tokio::spawn(
+        tracker
+            .clone()
+            .run(Duration::from_secs(5), collector_stop.clone()),
+    );
     let collector = tokio::spawn(bound.serve(
         store.clone(),
         IngestLimits::default(),

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
-use eceprobe_collector::gaps::{now_ms, Tracker};
+use eceprobe_collector::gaps::{self, now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
@@ -474,7 +474,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let notifier = Notifier::start(&config.webhooks, &store).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
     let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
-    let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every));
+    let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
+    let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -494,7 +495,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             shutdown,
         )
         .await;
-    evaluating.abort();
+    // Cooperative: the evaluation in progress records its changes and enqueues their
+    // webhook events before the tracker returns (an abort could lose them).
+    let _ = stop_evaluating.send(true);
+    gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
     // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;

@@ -26,6 +26,9 @@ mod grpc_tools;
 /// within it.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// How long serving, once stopped, waits for an audit being closed to enqueue its events.
+const AUDIT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("refusing plaintext agent connections on {0}: without TLS the collector listens on loopback only; create a CA with `eceprobe-collector ca init` and serve with --tls-dir")]
@@ -151,6 +154,7 @@ impl Bound {
             tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
         }
         let scheduling = schedule::run(options.schedules, audits.clone(), options.clock);
+        let audits_at_stop = audits.clone();
         let ingest = Ingest::new(
             store.clone(),
             limits,
@@ -231,6 +235,12 @@ impl Bound {
             let _ = stop.send(true);
         };
         let (_, agents, queries, dashboard) = tokio::join!(signal, agents, queries, dashboard);
+        // Before the caller closes the store: an audit being closed enqueues its events.
+        if !audits_at_stop.stop(AUDIT_STOP_GRACE).await {
+            tracing::warn!(
+                "an audit was still closing at shutdown; its webhook events may be lost"
+            );
+        }
         agents?;
         queries?;
         dashboard.map_err(ServeError::Dashboard)?;

@@ -39,6 +39,7 @@ pub struct Collector {
     store: Store,
     serving: JoinHandle<()>,
     evaluating: JoinHandle<()>,
+    _stop_tracker: tokio::sync::watch::Sender<bool>,
 }
 
 impl Collector {
@@ -51,7 +52,9 @@ impl Collector {
         let addr = bound.agents_addr().unwrap();
         let query = bound.query_addr().unwrap();
         let tracker = Tracker::new(store.clone(), Policy::default());
-        let evaluating = tokio::spawn(tracker.clone().run(Duration::from_secs(1)));
+        // Kept in the struct: the tracker stops when its sender is dropped.
+        let (stop_tracker, tracker_stop) = tokio::sync::watch::channel(false);
+        let evaluating = tokio::spawn(tracker.clone().run(Duration::from_secs(1), tracker_stop));
         let serve = bound.serve(
             store.clone(),
             IngestLimits::default(),
@@ -67,6 +70,7 @@ impl Collector {
             store,
             serving,
             evaluating,
+            _stop_tracker: stop_tracker,
         }
     }
 

@@ -15,16 +15,18 @@
 //! `missing` gaps); the others as not answered.
 //!
 //! The audit closes when every ordered server answered, or at its deadline. Watchers of
-//! audits left running by a restart start again with [`Audits::resume`].
+//! audits left running by a restart start again with [`Audits::resume`]. At shutdown,
+//! [`Audits::stop`] lets an audit being closed enqueue its webhook events first.
 
 pub mod report;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use eceprobe_proto::v1::{order, Order, RunAudit};
+use tokio::sync::RwLock;
 
 use crate::gaps::{now_ms, Policy};
 use crate::ingest::Sessions;
@@ -79,6 +81,11 @@ pub struct Audits {
     sessions: Sessions,
     policy: Arc<Policy>,
     notifier: Notifier,
+    /// Set by [`Audits::stop`]: watchers close no more audits.
+    stopping: Arc<AtomicBool>,
+    /// Held (read) by a watcher from closing an audit to enqueuing its events; taken
+    /// (write) by [`Audits::stop`] to wait for those in progress.
+    closing: Arc<RwLock<()>>,
 }
 
 /// Sortable and unique enough: the start time, then 16 bits that differ between audits
@@ -100,7 +107,19 @@ impl Audits {
             sessions,
             policy,
             notifier: Notifier::disabled(),
+            stopping: Arc::new(AtomicBool::new(false)),
+            closing: Arc::new(RwLock::new(())),
         }
+    }
+
+    /// At shutdown, before the store closes: watchers close no more audits (those still
+    /// running stay open and are resumed at the next start), and an audit being closed
+    /// finishes, its webhook events enqueued, within `grace`. False if that took longer.
+    pub async fn stop(&self, grace: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        tokio::time::timeout(grace, self.closing.write())
+            .await
+            .is_ok()
     }
 
     /// Webhook events when an audit closes (its new and resolved gaps, and a summary).
@@ -163,6 +182,9 @@ impl Audits {
 
     async fn watch(self, audit: AuditRecord) {
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             match self.step(&audit, now_ms()).await {
                 Ok(true) => return,
                 Ok(false) => {}
@@ -216,6 +238,11 @@ impl Audits {
             if !pending.is_empty() && !deadline {
                 return Ok(false);
             }
+        }
+        // Closing and enqueuing its events go together: shutdown waits for both.
+        let _closing = self.closing.read().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Ok(true);
         }
         if self.store.close_audit(id, now).await? {
             tracing::info!(audit = %id, not_answered = pending.len(), "audit closed");

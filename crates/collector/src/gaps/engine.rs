@@ -13,7 +13,11 @@
 //! collector received them: the administrator removed the mailbox (or the ECE facts) from
 //! the agent's configuration. A retired check is as if never reported: no finding of any
 //! kind, and not among the stale checks when its agent goes silent. The checks the role
-//! requires never retire (they go missing or stale instead).
+//! requires never retire (they go missing or stale instead). A mailbox's protocol check
+//! (`oauth-imap|pop3|smtp/<mailbox>`) retires with the mailbox's `oauth-token` check, or
+//! when that token check has gone on passing (not failing: the agent skips the logins
+//! without a token) for more than the window without it; while the token fails it keeps
+//! its last state, untested.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -148,6 +152,12 @@ fn stale_window_ms(policy: &Policy, agent: &AgentView) -> i64 {
 /// for that long without it. Measured against the agent's own results, not the clock or
 /// its heartbeats: an agent that delivers no results (silent, or only heartbeating)
 /// retires nothing, and a cycle slower than the window does not retire its own checks.
+///
+/// A mailbox's protocol check (`oauth-imap|pop3|smtp/<mailbox>`) is measured against the
+/// mailbox's `oauth-token` check instead, since the agent skips the logins when the token
+/// fails: retired with the token check, or when the token check's latest result is more
+/// than the window newer than its own and did not fail (the logins ran without this
+/// protocol). Without a token check of the mailbox, the general rule applies.
 fn in_force<'a>(
     required: &BTreeSet<CheckId>,
     stale_ms: i64,
@@ -158,12 +168,30 @@ fn in_force<'a>(
         .map(|c| c.received_unix_ms)
         .max()
         .unwrap_or(i64::MIN);
+    let old = |c: &CheckView, than: i64| than.saturating_sub(c.received_unix_ms) > stale_ms;
+    let by_newest = |c: &CheckView| {
+        c.check.required_when_reported() && !required.contains(&c.check.id()) && old(c, newest)
+    };
+    // The token check of each mailbox, with whether it is retired.
+    let tokens: HashMap<&str, (&CheckView, bool)> = mine
+        .iter()
+        .filter(|c| c.check.id() == CheckId::OauthToken)
+        .filter_map(|c| Some((c.check.mailbox()?, (*c, by_newest(c)))))
+        .collect();
     mine.iter()
         .copied()
         .filter(|c| {
-            let retired = c.check.required_when_reported()
-                && !required.contains(&c.check.id())
-                && newest.saturating_sub(c.received_unix_ms) > stale_ms;
+            let protocol = c.check.is_oauth() && c.check.id() != CheckId::OauthToken;
+            let token = c
+                .check
+                .mailbox()
+                .and_then(|m| tokens.get(m))
+                .filter(|_| protocol);
+            let retired = match token {
+                Some(&(_, true)) => true,
+                Some(&(t, false)) => t.outcome != "fail" && old(c, t.received_unix_ms),
+                None => by_newest(c),
+            };
             !retired
         })
         .collect()

@@ -441,3 +441,78 @@ fn a_catalog_check_the_role_requires_never_retires() {
     );
     assert!(retired(&Policy::default(), &agents, &checks).is_empty());
 }
+
+#[test]
+fn a_protocol_check_is_not_retired_while_the_token_fails() {
+    // The token has failed for longer than the window: the agent skips the logins, so imap
+    // has not been tested since it failed. It keeps its last state: still a gap.
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks.push(oauth("svc", TOKEN, "fail", Some("invalid_client")));
+    let imap = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+    checks.push(received(imap, NOW - 1000 - 5 * WINDOW));
+    let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+    let (token, imap) = (
+        CheckName::parse(TOKEN).unwrap(),
+        CheckName::parse(IMAP).unwrap(),
+    );
+    assert_eq!(
+        found,
+        vec![
+            ("svc".into(), token, FindingKind::Failing),
+            ("svc".into(), imap, FindingKind::Failing),
+        ]
+    );
+    assert!(retired(&Policy::default(), &agents, &checks).is_empty());
+}
+
+#[test]
+fn a_protocol_check_the_passing_token_runs_without_is_retired() {
+    // The token passes every cycle, imap not for over a window: removed from `protocols`.
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    checks.push(oauth("svc", TOKEN, "pass", None));
+    let imap = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+    checks.push(received(imap, NOW - 1000 - WINDOW - 1));
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    assert!(found.is_empty(), "{found:?}");
+    let gone: Vec<String> = retired(&Policy::default(), &agents, &checks)
+        .iter()
+        .map(|(_, c)| c.to_string())
+        .collect();
+    assert_eq!(gone, [IMAP]);
+    // Within the window of the token's result, it is still evaluated.
+    let n = checks.len();
+    checks[n - 1].received_unix_ms = NOW - 1000 - WINDOW;
+    let found = gaps(&evaluate(&Policy::default(), &agents, &checks, NOW));
+    assert_eq!(
+        found,
+        vec![(
+            "svc".into(),
+            CheckName::parse(IMAP).unwrap(),
+            FindingKind::Failing
+        )]
+    );
+}
+
+#[test]
+fn a_removed_mailbox_retires_its_token_and_protocol_checks() {
+    // Neither the token nor imap for over a window, the token failing last: both retired.
+    let agents = [agent("svc", Role::Services)];
+    let long_ago = NOW - 1000 - WINDOW - 1;
+    for token_outcome in ["fail", "pass"] {
+        let mut checks = all_pass("svc");
+        let kind = (token_outcome == "fail").then_some("invalid_client");
+        checks.push(received(oauth("svc", TOKEN, token_outcome, kind), long_ago));
+        let imap = oauth("svc", IMAP, "fail", Some("mailbox_not_connected"));
+        checks.push(received(imap, long_ago - 2 * WINDOW));
+        let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+        assert!(found.is_empty(), "{token_outcome}: {found:?}");
+        let mut gone: Vec<String> = retired(&Policy::default(), &agents, &checks)
+            .iter()
+            .map(|(_, c)| c.to_string())
+            .collect();
+        gone.sort();
+        assert_eq!(gone, [IMAP, TOKEN], "{token_outcome}");
+    }
+}

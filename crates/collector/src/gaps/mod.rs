@@ -9,4 +9,4 @@ mod tracker;
 
 pub use engine::{evaluate, retired, AgentView, CheckView, FindingKind, GapFinding, Severity};
 pub use policy::{Policy, PolicyError, Retriever};
-pub use tracker::{found_gap, now_ms, Tracker, MIN_SPACING};
+pub use tracker::{found_gap, join_or_abort, now_ms, Tracker, MIN_SPACING, STOP_GRACE};

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use super::{evaluate, GapFinding, Policy};
 use crate::convert::{agent_view, check_view};
@@ -93,20 +94,54 @@ impl Tracker {
         Ok(changes)
     }
 
-    /// Evaluates every `every`, and within [`MIN_SPACING`] of new results, forever (abort
-    /// the task to stop it; a write already queued still completes in the store). A failed
-    /// evaluation is logged and retried at the next turn.
-    pub async fn run(self, every: Duration) {
+    /// Evaluates every `every`, and within [`MIN_SPACING`] of new results, until
+    /// `shutdown` turns true (or its sender is dropped). Stopping is cooperative: an
+    /// evaluation in progress finishes, its gap changes recorded *and* their webhook events
+    /// enqueued, before this returns; aborting the task instead could lose the events of a
+    /// change just committed. Callers await the task (bounded by [`STOP_GRACE`]) after
+    /// signalling. A failed evaluation is logged and retried at the next turn.
+    pub async fn run(self, every: Duration, mut shutdown: watch::Receiver<bool>) {
+        let rest = every.saturating_sub(MIN_SPACING);
         loop {
+            if *shutdown.borrow_and_update() {
+                return;
+            }
             if let Err(e) = self.evaluate_at(now_ms()).await {
                 tracing::warn!(error = %e, "gap evaluation failed; retrying at the next turn");
             }
-            tokio::time::sleep(MIN_SPACING).await;
-            let rest = every.saturating_sub(MIN_SPACING);
+            let wait = async {
+                tokio::time::sleep(MIN_SPACING).await;
+                tokio::select! {
+                    () = tokio::time::sleep(rest) => {}
+                    () = self.stored.notified() => {}
+                }
+            };
             tokio::select! {
-                () = tokio::time::sleep(rest) => {}
-                () = self.stored.notified() => {}
+                () = wait => {}
+                // Only between evaluations: an evaluation is never cut short.
+                _ = shutdown.wait_for(|stop| *stop) => return,
             }
+        }
+    }
+}
+
+/// How long a caller of [`Tracker::run`] waits, after signalling shutdown, for the
+/// evaluation in progress to finish before aborting the task.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Awaits a [`Tracker::run`] task already signalled to stop, for at most `grace`; past
+/// it, aborts the task with a warning (an evaluation cut short there may lose the webhook
+/// events of the change it was recording).
+pub async fn join_or_abort(mut task: JoinHandle<()>, grace: Duration) {
+    match tokio::time::timeout(grace, &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the gap tracker task failed"),
+        Err(_) => {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "the gap tracker did not stop in time; aborting it (webhook events of the evaluation in progress may be lost)"
+            );
+            task.abort();
         }
     }
 }
@@ -239,6 +274,33 @@ mod tests {
             open.iter().all(|(c, k)| k == "stale" && c != MAILBOX),
             "{open:?}"
         );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn run_stops_on_its_signal_after_the_evaluation_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("eceprobe.db")).await.unwrap();
+        let tracker = Tracker::new(store.clone(), Policy::default());
+        let (stop, stopping) = watch::channel(false);
+        let task = tokio::spawn(tracker.clone().run(Duration::from_secs(3600), stopping));
+        // It evaluates at once, then waits: the signal ends the wait.
+        while tracker.last_evaluated_unix_ms() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops within the grace")
+            .unwrap();
+        // A dropped sender stops it too.
+        let (stop, stopping) = watch::channel(false);
+        let task = tokio::spawn(tracker.run(Duration::from_secs(3600), stopping));
+        drop(stop);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops within the grace")
+            .unwrap();
         store.close().await;
     }
 }
