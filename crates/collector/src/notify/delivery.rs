@@ -32,7 +32,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 /// The answer's head (hyper's floor is 8 KiB).
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
-const MAX_DELAY: Duration = Duration::from_secs(60);
+/// The store treats a retry scheduled further ahead as due (a clock that stepped back).
+const MAX_DELAY: Duration = Duration::from_millis(crate::store::MAX_RETRY_WAIT_MS.unsigned_abs());
 const USER_AGENT_VALUE: &str = concat!("eceprobe-collector/", env!("CARGO_PKG_VERSION"));
 
 /// Rows one turn of the loop takes.

@@ -45,7 +45,7 @@ use sqlx::sqlite::{
 use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
-pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE};
+pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, KnownAgent, NewResult, StoreError, StoredResult,

@@ -13,6 +13,10 @@ use super::rows::{column, unsigned_from_db};
 use super::writer::{settle, Op, Pending, Reply};
 use super::{read_error, Store, StoreError};
 
+/// No retry is scheduled further ahead than this (the notifier's backoff cap); a row
+/// scheduled beyond it was scheduled before the clock stepped back.
+pub const MAX_RETRY_WAIT_MS: i64 = 60_000;
+
 /// Rows one `outbox_due` call returns at most.
 pub const MAX_OUTBOX_DUE: u32 = 1_000;
 
@@ -300,7 +304,9 @@ impl Store {
 
     /// A webhook's rows due at `now`, oldest first, at most `limit` (and
     /// [`MAX_OUTBOX_DUE`]): the queue's head up to the first row still waiting for a retry,
-    /// so events go out in the order they were queued.
+    /// so events go out in the order they were queued. A row scheduled more than
+    /// [`MAX_RETRY_WAIT_MS`] ahead is due: the clock stepped back since, and waiting for it
+    /// would hold the whole queue.
     pub async fn outbox_due(
         &self,
         webhook: &str,
@@ -312,11 +318,13 @@ impl Store {
             "SELECT outbox_id, event_id, event_kind, body, attempts, next_attempt_unix_ms, \
              created_unix_ms FROM webhook_outbox WHERE webhook = ?1 AND outbox_id < \
              COALESCE((SELECT MIN(outbox_id) FROM webhook_outbox WHERE webhook = ?1 \
-             AND next_attempt_unix_ms > ?2), 9223372036854775807) ORDER BY outbox_id LIMIT ?3",
+             AND next_attempt_unix_ms > ?2 AND next_attempt_unix_ms <= ?4), \
+             9223372036854775807) ORDER BY outbox_id LIMIT ?3",
         )
         .bind(webhook)
         .bind(now_unix_ms)
         .bind(limit)
+        .bind(now_unix_ms.saturating_add(MAX_RETRY_WAIT_MS))
         .fetch_all(&self.inner.reads)
         .await
         .map_err(|e| read_error("reading a webhook's due events", e))?;

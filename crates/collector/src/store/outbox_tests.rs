@@ -3,7 +3,7 @@
 //! and everything still there after the store is reopened.
 
 use super::tests::open_temp;
-use super::{OutboxEvent, Store};
+use super::{OutboxEvent, Store, MAX_RETRY_WAIT_MS};
 
 const A: &str = "https://hooks.example.com/services/T0/B0/secret-a";
 const B: &str = "http://127.0.0.1:9/secret-b";
@@ -97,6 +97,21 @@ async fn due_rows_come_oldest_first_and_stop_at_one_waiting_for_its_retry() {
         store.outbox_next_attempt("http://other:1/").await.unwrap(),
         None
     );
+
+    // The clock stepped back an hour after e3 was scheduled for a retry: a retry further
+    // ahead than the backoff cap is due now, rather than holding the queue for an hour.
+    let e3 = store.outbox_due(A, 5_000, 1).await.unwrap().remove(0);
+    assert!(store
+        .outbox_failed(e3.outbox_id, 1, 3_600_000)
+        .await
+        .unwrap());
+    assert_eq!(ids(&store, A, 5_000).await, ["e3"]);
+    // Within the cap it waits as scheduled.
+    assert!(store
+        .outbox_failed(e3.outbox_id, 2, 5_000 + MAX_RETRY_WAIT_MS)
+        .await
+        .unwrap());
+    assert!(ids(&store, A, 5_000).await.is_empty());
 }
 
 #[tokio::test]
