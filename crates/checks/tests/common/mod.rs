@@ -10,6 +10,8 @@ use eceprobe_checks::{
 };
 use eceprobe_testlab::{LabConfig, Testlab};
 
+pub mod oauth;
+
 pub const ECE_URL: &str = "https://ece.example.com/system";
 
 pub fn test_timeouts() -> Timeouts {
