@@ -187,6 +187,10 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     let tracker = Tracker::new(store.clone(), Policy::default());
+    tracker
+        .begin_run(gaps::now_ms())
+        .await
+        .context("recording the collector's start")?;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     // The Query API on its usual port when free, so the admin commands need no --collector.
     let usual = SocketAddr::from(([127, 0, 0, 1], 7444));

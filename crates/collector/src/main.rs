@@ -474,6 +474,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let notifier = Notifier::start(&config.webhooks, &store).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
     let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
+    // Before the first evaluation: agents' silence counts from when this run started
+    // accepting, never across the collector's own downtime.
+    tracker
+        .begin_run(gaps::now_ms())
+        .await
+        .context("recording the collector's start in the database")?;
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));

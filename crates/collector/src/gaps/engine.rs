@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use eceprobe_checks::{CheckId, Role};
 use serde::Serialize;
 
+use super::awake::Awake;
 use super::policy::Policy;
 use crate::checkname::CheckName;
 
@@ -228,11 +229,27 @@ pub fn retired<'a>(
     out
 }
 
+/// [`evaluate_awake`] with the collector taken as always awake (audits, tests).
 pub fn evaluate(
     policy: &Policy,
     agents: &[AgentView],
     checks: &[CheckView],
     now_unix_ms: i64,
+) -> Vec<GapFinding> {
+    evaluate_awake(policy, agents, checks, now_unix_ms, &Awake::always())
+}
+
+/// The findings of every agent as of `now`. An agent is stale once the collector has been
+/// awake for longer than the agent's window without hearing from it: the collector's own
+/// downtime (`awake`) never counts as an agent's silence. A stale agent's last known
+/// failures and warnings stay, marked as such, beside its stale gaps: what was known broken
+/// is not forgotten because the agent fell silent.
+pub fn evaluate_awake(
+    policy: &Policy,
+    agents: &[AgentView],
+    checks: &[CheckView],
+    now_unix_ms: i64,
+    awake: &Awake,
 ) -> Vec<GapFinding> {
     let mut by_agent: HashMap<&str, Vec<&CheckView>> = HashMap::new();
     for c in checks {
@@ -261,12 +278,15 @@ pub fn evaluate(
                     .collect()
             })
             .unwrap_or_default();
-        let silent_ms = now_unix_ms.saturating_sub(agent.seen_unix_ms);
+        let silent_ms = awake.awake_ms(agent.seen_unix_ms, now_unix_ms);
+        // What the findings of its checks say: as measured, or as last known.
+        let mut last_known = None;
         if silent_ms > stale_ms {
             // The detail stays the same while the agent stays silent: the gap's opening time
             // says since when.
+            let silent_since = crate::civil::utc_minutes(agent.seen_unix_ms);
             let detail = format!(
-                "no result or heartbeat for over {} s ({} probe intervals)",
+                "no result or heartbeat for over {} s ({} probe intervals) while the collector was up; last heard {silent_since}",
                 stale_ms / 1000,
                 policy.stale_after_intervals
             );
@@ -285,19 +305,26 @@ pub fn evaluate(
                 let detail = detail.clone();
                 out.push(finding(check, Severity::Gap, FindingKind::Stale, detail));
             }
-            continue;
-        }
-        live.push(agent);
-        // A new agent gets the stale window to report everything before a check counts
-        // as missing: its first probe cycle is still running.
-        let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
-        for check in required.iter().filter(|_| !settling) {
-            let check = CheckName::from(*check);
-            if !reported.contains_key(&check) {
-                let detail = "never reported".to_string();
-                out.push(finding(check, Severity::Gap, FindingKind::Missing, detail));
+            last_known = Some(format!("last known; agent silent since {silent_since}"));
+        } else {
+            live.push(agent);
+            // A new agent gets the stale window to report everything before a check counts
+            // as missing: its first probe cycle is still running.
+            let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
+            for check in required.iter().filter(|_| !settling) {
+                let check = CheckName::from(*check);
+                if !reported.contains_key(&check) {
+                    let detail = "never reported".to_string();
+                    out.push(finding(check, Severity::Gap, FindingKind::Missing, detail));
+                }
             }
         }
+        // The key of a gap leaves the detail out, so a failure that becomes "last known"
+        // stays the same open gap, with its "since".
+        let mark = |detail: String| match &last_known {
+            Some(note) => format!("{detail} ({note})"),
+            None => detail,
+        };
         for (check, c) in &reported {
             // A mailbox's OAuth check (and ece-config) is required by being configured.
             let is_required = check.required_when_reported() || required.contains(&check.id());
@@ -314,7 +341,7 @@ pub fn evaluate(
                     (*check).clone(),
                     severity,
                     FindingKind::Failing,
-                    detail,
+                    mark(detail),
                 ));
                 continue;
             }
@@ -324,7 +351,7 @@ pub fn evaluate(
                         (*check).clone(),
                         Severity::Warning,
                         kind,
-                        w.clone(),
+                        mark(w.clone()),
                     ));
                 }
             }
@@ -334,7 +361,7 @@ pub fn evaluate(
                     (*check).clone(),
                     Severity::Warning,
                     FindingKind::Slow,
-                    detail,
+                    mark(detail),
                 ));
             }
         }

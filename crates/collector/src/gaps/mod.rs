@@ -3,10 +3,14 @@
 //! `engine` evaluates the current state (pure); `tracker` runs it on a timer and after new
 //! results, and records in the store when each gap opened and closed.
 
+mod awake;
 mod engine;
 mod policy;
 mod tracker;
 
-pub use engine::{evaluate, retired, AgentView, CheckView, FindingKind, GapFinding, Severity};
+pub use awake::Awake;
+pub use engine::{
+    evaluate, evaluate_awake, retired, AgentView, CheckView, FindingKind, GapFinding, Severity,
+};
 pub use policy::{Policy, PolicyError, Retriever};
 pub use tracker::{found_gap, join_or_abort, now_ms, Tracker, MIN_SPACING, STOP_GRACE};

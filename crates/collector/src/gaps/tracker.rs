@@ -4,13 +4,13 @@
 //! never more often than once per [`MIN_SPACING`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::{evaluate, GapFinding, Policy};
+use super::{evaluate_awake, Awake, GapFinding, Policy};
 use crate::convert::{agent_view, check_view};
 use crate::notify::Notifier;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
@@ -26,6 +26,8 @@ pub struct Tracker {
     stored: Arc<Notify>,
     last_evaluated: Arc<AtomicI64>,
     notifier: Notifier,
+    /// This collector's run (see [`Tracker::begin_run`]) and when the collector was awake.
+    awake: Arc<Mutex<(Option<i64>, Awake)>>,
 }
 
 impl Tracker {
@@ -36,7 +38,31 @@ impl Tracker {
             stored: Arc::new(Notify::new()),
             last_evaluated: Arc::new(AtomicI64::new(0)),
             notifier: Notifier::disabled(),
+            awake: Arc::default(),
         }
+    }
+
+    /// Records in the store that this collector starts accepting agents at `now`, and reads
+    /// when earlier runs were awake: from here on an agent's silence is measured only over
+    /// the time a collector was up ([`Awake`]), so a restart or an outage of the collector
+    /// never makes agents stale by itself. Call it before the first evaluation; without
+    /// it every moment counts as awake.
+    pub async fn begin_run(&self, now_unix_ms: i64) -> Result<(), StoreError> {
+        let run = self.store.begin_collector_run(now_unix_ms).await?;
+        let spans = self.store.awake_spans().await?;
+        *self.awake_lock() = (Some(run), Awake::from_spans(spans));
+        Ok(())
+    }
+
+    /// When the collector was awake, as the evaluations count it (the dashboard's view of
+    /// staleness uses the same).
+    pub fn awake(&self) -> Awake {
+        self.awake_lock().1.clone()
+    }
+
+    fn awake_lock(&self) -> std::sync::MutexGuard<'_, (Option<i64>, Awake)> {
+        // Nothing panics while holding the lock; a poisoned value is still whole.
+        self.awake.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Webhook events for every gap that opens or closes (and, through
@@ -76,7 +102,12 @@ impl Tracker {
             .iter()
             .filter_map(check_view)
             .collect();
-        let found = evaluate(&self.policy, &agents, &checks, now_unix_ms)
+        let (run, awake) = self.awake_lock().clone();
+        if let Some(run) = run {
+            // The last sign of life a crash leaves behind: the next start counts from here.
+            self.store.collector_alive(run, now_unix_ms).await?;
+        }
+        let found = evaluate_awake(&self.policy, &agents, &checks, now_unix_ms, &awake)
             .into_iter()
             .map(found_gap)
             .collect();

@@ -223,6 +223,7 @@ mod tests {
             detail: "tcp_refused".into(),
             opened_unix_ms: 1_000,
             closed_unix_ms: closed,
+            close_reason: None,
         }
     }
 

@@ -9,8 +9,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::rows::column;
 use super::{FoundGap, GapChanges, GapFilter, GapRecord, StoreError, MAX_GAPS_LIMIT};
 
-const COLUMNS: &str = "gap_id, deployment, agent_id, check_id, kind, severity, detail, \
-     opened_unix_ms, closed_unix_ms";
+pub(super) const COLUMNS: &str = "gap_id, deployment, agent_id, check_id, kind, severity, detail, \
+     opened_unix_ms, closed_unix_ms, close_reason";
 
 type Key = (String, String, String, String);
 
@@ -98,6 +98,7 @@ pub(super) async fn reconcile(
                     detail: f.detail,
                     opened_unix_ms: now_unix_ms,
                     closed_unix_ms: None,
+                    close_reason: None,
                 });
             }
         }
@@ -186,7 +187,7 @@ pub(super) async fn select(
     rows.iter().map(gap).collect()
 }
 
-fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {
+pub(super) fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {
     const T: &str = "gaps";
     Ok(GapRecord {
         gap_id: column(row, T, "gap_id")?,
@@ -198,5 +199,6 @@ fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {
         detail: column(row, T, "detail")?,
         opened_unix_ms: column(row, T, "opened_unix_ms")?,
         closed_unix_ms: column(row, T, "closed_unix_ms")?,
+        close_reason: column(row, T, "close_reason")?,
     })
 }

@@ -16,6 +16,7 @@
 //! current-state queries never scan history and pruning never touches current state.
 
 mod audits;
+mod fleet;
 mod gaps;
 pub mod metrics;
 mod outbox;
@@ -45,6 +46,7 @@ use sqlx::sqlite::{
 use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
+pub use fleet::{AwakeSpan, Retirement};
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,

@@ -22,6 +22,8 @@ fn to_db(agent_id: &str, field: &'static str, value: u64) -> Result<i64, StoreEr
     })
 }
 
+/// A Hello accepted (the agent's certificate is valid, so a retired server was enrolled
+/// again) puts a retired server back in service.
 const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, first_seen_unix_ms, \
      seen_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
@@ -30,7 +32,8 @@ const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deploy
      agent_version = excluded.agent_version, os = excluded.os, \
      ece_version = excluded.ece_version, ece_es = excluded.ece_es, \
      probe_interval_s = excluded.probe_interval_s, \
-     seen_unix_ms = MAX(agents.seen_unix_ms, excluded.seen_unix_ms)";
+     seen_unix_ms = MAX(agents.seen_unix_ms, excluded.seen_unix_ms), \
+     retired_unix_ms = NULL";
 
 pub(super) async fn upsert_agent(
     conn: &mut SqliteConnection,

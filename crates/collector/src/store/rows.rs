@@ -5,9 +5,11 @@ use sqlx::Row;
 
 use super::{AgentRecord, CheckState, KnownAgent, StoreError, StoredResult};
 
+/// The agents in service (retired ones are left out of every fleet-wide read).
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, \
-     spool_dropped, first_seen_unix_ms FROM agents ORDER BY agent_id";
+     spool_dropped, first_seen_unix_ms FROM agents WHERE retired_unix_ms IS NULL \
+     ORDER BY agent_id";
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \

@@ -111,6 +111,9 @@ pub struct GapRecord {
     pub detail: String,
     pub opened_unix_ms: i64,
     pub closed_unix_ms: Option<i64>,
+    /// Why it closed, when not because it was no longer found: "retired" (its server was
+    /// retired). None while open or once fixed.
+    pub close_reason: Option<String>,
 }
 
 /// Which gaps to read; every `None` filter matches everything.

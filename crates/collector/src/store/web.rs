@@ -3,6 +3,7 @@
 //! page, and walks an index (see `migrations/0007_dashboard.sql`; the test below checks the
 //! query plans).
 
+use super::gaps::{gap, COLUMNS as GAP_COLUMNS};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -58,9 +59,6 @@ const AGENT_COLUMNS: &str = "agent_id, hostname, role, deployment, agent_version
      ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, spool_dropped, \
      first_seen_unix_ms";
 
-const GAP_COLUMNS: &str = "gap_id, deployment, agent_id, check_id, kind, severity, detail, \
-     opened_unix_ms, closed_unix_ms";
-
 fn too_many(what: &str, n: usize) -> StoreError {
     StoreError::Corrupt {
         table: "request",
@@ -103,9 +101,11 @@ impl Store {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<KnownAgent>, u64), StoreError> {
+        // Retired servers are out of the matrix.
         let filter = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" WHERE retired_unix_ms IS NULL");
             if let Some(d) = deployment {
-                q.push(" WHERE deployment = ").push_bind(d.to_owned());
+                q.push(" AND deployment = ").push_bind(d.to_owned());
             }
         };
         let mut q = QueryBuilder::new(format!("SELECT {AGENT_COLUMNS} FROM agents"));
@@ -135,7 +135,8 @@ impl Store {
     /// Every deployment with its servers and open gaps and warnings, by name.
     pub async fn deployment_counts(&self) -> Result<Vec<DeploymentCounts>, StoreError> {
         let servers = sqlx::query(
-            "SELECT deployment, COUNT(*) AS n FROM agents GROUP BY deployment ORDER BY deployment",
+            "SELECT deployment, COUNT(*) AS n FROM agents WHERE retired_unix_ms IS NULL \
+             GROUP BY deployment ORDER BY deployment",
         )
         .fetch_all(&self.inner.reads)
         .await
@@ -343,21 +344,6 @@ impl Store {
     }
 }
 
-fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {
-    const T: &str = "gaps";
-    Ok(GapRecord {
-        gap_id: column(row, T, "gap_id")?,
-        deployment: column(row, T, "deployment")?,
-        agent_id: column(row, T, "agent_id")?,
-        check: column(row, T, "check_id")?,
-        kind: column(row, T, "kind")?,
-        severity: column(row, T, "severity")?,
-        detail: column(row, T, "detail")?,
-        opened_unix_ms: column(row, T, "opened_unix_ms")?,
-        closed_unix_ms: column(row, T, "closed_unix_ms")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,15 +355,18 @@ mod tests {
         let store = Store::open(&dir.path().join("c.db")).await.unwrap();
         for (sql, index) in [
             (
-                "SELECT * FROM agents ORDER BY deployment, agent_id LIMIT 100 OFFSET 100",
+                "SELECT * FROM agents WHERE retired_unix_ms IS NULL \
+                 ORDER BY deployment, agent_id LIMIT 100 OFFSET 100",
                 "agents_by_deployment",
             ),
             (
-                "SELECT * FROM agents WHERE deployment = 'p' ORDER BY deployment, agent_id LIMIT 9",
+                "SELECT * FROM agents WHERE retired_unix_ms IS NULL AND deployment = 'p' \
+                 ORDER BY deployment, agent_id LIMIT 9",
                 "agents_by_deployment",
             ),
             (
-                "SELECT deployment, COUNT(*) FROM agents GROUP BY deployment ORDER BY deployment",
+                "SELECT deployment, COUNT(*) FROM agents WHERE retired_unix_ms IS NULL \
+                 GROUP BY deployment ORDER BY deployment",
                 "agents_by_deployment",
             ),
             (

@@ -13,8 +13,8 @@ use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    audits, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult, StoreError,
-    MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult,
+    StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// Where a request's answer goes, once its batch is committed (or has failed).
@@ -63,6 +63,7 @@ pub(super) enum Op {
     },
     Audit(audits::AuditOp),
     Outbox(outbox::OutboxOp),
+    Fleet(fleet::FleetOp),
 }
 
 impl Op {
@@ -77,6 +78,7 @@ impl Op {
             Op::UpsertAgent { .. } | Op::Touch { .. } => 1,
             Op::Audit(op) => op.rows(),
             Op::Outbox(op) => op.rows(),
+            Op::Fleet(op) => op.rows(),
         }
     }
 
@@ -97,6 +99,7 @@ impl Op {
             }
             Op::Audit(op) => op.fail(error),
             Op::Outbox(op) => op.fail(error),
+            Op::Fleet(op) => op.fail(error),
         }
     }
 }
@@ -309,5 +312,6 @@ async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
         } => settle(reply, gaps::prune_closed(conn, cutoff_unix_ms, limit).await),
         Op::Audit(op) => audits::apply(conn, op).await,
         Op::Outbox(op) => outbox::apply(conn, op).await,
+        Op::Fleet(op) => fleet::apply(conn, op).await,
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::checkname::CheckName;
 use crate::convert::{agent_view, check_view};
-use crate::gaps::{evaluate, retired, FindingKind, GapFinding, Policy, Severity};
+use crate::gaps::{evaluate_awake, retired, Awake, FindingKind, GapFinding, Policy, Severity};
 use crate::store::{CheckState, KnownAgent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,12 +105,13 @@ pub fn cells(
     agents: &[KnownAgent],
     states: &[CheckState],
     now_unix_ms: i64,
+    awake: &Awake,
 ) -> Vec<ServerCells> {
     let views: Vec<_> = agents.iter().map(agent_view).collect();
     let checks: Vec<_> = states.iter().filter_map(check_view).collect();
     let gone = retired(policy, &views, &checks);
     let mut findings: HashMap<(&str, &CheckName), Vec<&GapFinding>> = HashMap::new();
-    let found = evaluate(policy, &views, &checks, now_unix_ms);
+    let found = evaluate_awake(policy, &views, &checks, now_unix_ms, awake);
     // A silent agent gets a stale finding on each of its required checks.
     let stale_agents: HashSet<&str> = found
         .iter()
@@ -240,7 +241,17 @@ fn cell(
         duration_us,
     };
     if stale && (required || last.is_some()) {
-        return make(CellState::Stale, Some("stale".into()));
+        // Silent, but what was known broken stays said: "stale, last known: tcp_refused".
+        let known = findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Failing)
+            .then_some(failure)
+            .flatten();
+        let kind = match known {
+            Some(k) => format!("stale, last known: {k}"),
+            None => "stale".into(),
+        };
+        return make(CellState::Stale, Some(kind));
     }
     let gap = findings.iter().find(|f| f.severity == Severity::Gap);
     if let Some(g) = gap {
@@ -356,6 +367,40 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_servers_cell_keeps_its_last_known_failure() {
+        let mut states = catalog_passing();
+        let smtp = states
+            .iter_mut()
+            .find(|s| s.check == "smtp")
+            .expect("the catalog has smtp");
+        smtp.outcome = "fail".into();
+        smtp.failure_kind = Some("starttls_missing".into());
+        let mut silent = svc();
+        silent.record.seen_unix_ms = NOW - 10 * 60_000;
+        let cells = cells(
+            &Policy::default(),
+            &[silent],
+            &states,
+            NOW,
+            &Awake::always(),
+        );
+        let cell = |name: &str| {
+            cells[0]
+                .catalog
+                .iter()
+                .find(|c| c.check == name)
+                .cloned()
+                .expect("a column")
+        };
+        assert_eq!(cell("smtp").state, CellState::Stale);
+        assert_eq!(
+            cell("smtp").kind.as_deref(),
+            Some("stale, last known: starttls_missing")
+        );
+        assert_eq!(cell("imap").kind.as_deref(), Some("stale"));
+    }
+
+    #[test]
     fn a_retired_mailbox_has_no_cell() {
         let mut states = catalog_passing();
         states.push(state("oauth-imap/kept@contoso.com", "pass", NOW - 1000));
@@ -365,7 +410,7 @@ mod tests {
             "fail",
             NOW - 1000 - 180_001,
         ));
-        let cells = cells(&Policy::default(), &[svc()], &states, NOW);
+        let cells = cells(&Policy::default(), &[svc()], &states, NOW, &Awake::always());
         let oauth: Vec<&str> = cells[0].oauth.iter().map(|c| c.check.as_str()).collect();
         assert_eq!(oauth, ["oauth-imap/kept@contoso.com"]);
         assert_eq!(mailboxes_cell(&cells[0].oauth).summary, "1 ok");
@@ -374,7 +419,7 @@ mod tests {
     #[test]
     fn ece_config_has_a_column_required_where_reported() {
         let column = |states: &[CheckState]| {
-            let cells = cells(&Policy::default(), &[svc()], states, NOW);
+            let cells = cells(&Policy::default(), &[svc()], states, NOW, &Awake::always());
             let names: Vec<&str> = cells[0].catalog.iter().map(|c| c.check.as_str()).collect();
             let expected: Vec<&str> = COLUMNS.iter().map(|c| c.as_str()).collect();
             assert_eq!(names, expected, "one cell per column, in order");

@@ -75,7 +75,8 @@ pub async fn build(
     let open = store.open_gaps_of(&ids).await?;
     let counts = store.deployment_counts().await?;
     let now = now_ms();
-    let matrix = cells(&state.tracker.policy(), &agents, &states, now);
+    let awake = state.tracker.awake();
+    let matrix = cells(&state.tracker.policy(), &agents, &states, now, &awake);
     let connected: BTreeSet<String> = state.sessions.connected().into_iter().collect();
     let mut gaps_of: HashMap<&str, u64> = HashMap::new();
     for g in open.iter().filter(|g| g.severity == "gap") {

@@ -379,7 +379,8 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
         .collect();
     let now = now_ms();
     let policy = state.tracker.policy();
-    let cells = cells(&policy, std::slice::from_ref(&agent), &states, now)
+    let awake = state.tracker.awake();
+    let cells = cells(&policy, std::slice::from_ref(&agent), &states, now, &awake)
         .pop()
         .unwrap_or_default();
     let checks: Vec<CheckDetail> = latest.iter().map(|r| detail(r, now / 1000)).collect();
