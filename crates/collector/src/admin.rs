@@ -7,7 +7,7 @@ use anyhow::Context;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
     CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
-    Outcome, Server, ServerResultsRequest,
+    Outcome, RetireServerRequest, Server, ServerResultsRequest,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -77,6 +77,7 @@ fn gap_json(g: &Gap) -> Value {
         "severity": g.severity, "kind": g.kind, "detail": g.detail,
         "opened_unix_ms": g.opened_unix_ms,
         "closed_unix_ms": (g.closed_unix_ms != 0).then_some(g.closed_unix_ms),
+        "close_reason": (!g.close_reason.is_empty()).then_some(&g.close_reason),
     })
 }
 
@@ -202,9 +203,10 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
                 utc(g.opened_unix_ms),
             ];
             if history {
-                row.push(match g.closed_unix_ms {
-                    0 => "open".to_string(),
-                    t => utc(t),
+                row.push(match (g.closed_unix_ms, g.close_reason.as_str()) {
+                    (0, _) => "open".to_string(),
+                    (t, "") => utc(t),
+                    (t, reason) => format!("{} ({reason})", utc(t)),
                 });
             }
             row.push(g.detail.clone());
@@ -240,6 +242,29 @@ pub async fn gap_history(
         return Ok("no gaps in that period\n".into());
     }
     Ok(gap_table(&gaps, true))
+}
+
+/// `retire SERVER`: what the collector did, in words (or JSON).
+pub async fn retire(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<String> {
+    let done = client(url)
+        .await?
+        .retire_server(RetireServerRequest {
+            agent_id: agent_id.clone(),
+        })
+        .await?
+        .into_inner();
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&serde_json::json!({
+            "server": agent_id,
+            "gaps_closed": done.gaps_closed,
+            "retired_unix_ms": done.retired_unix_ms,
+        }))?);
+    }
+    Ok(format!(
+        "server {agent_id} retired at {}: {} open gap(s) and warning(s) closed as \"retired\"; it is out of the matrix and the policy, its history stays. A re-enrolled agent that reports again brings it back.",
+        eceprobe_collector::civil::utc_minutes(done.retired_unix_ms),
+        done.gaps_closed
+    ))
 }
 
 pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<String> {

@@ -3,17 +3,84 @@
 //! same agent, and a revoked certificate is refused, so agent A cannot report as B.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use tonic::Status;
+use tonic::{Code, Status};
 
 use crate::pki::{self, PkiError, Revoked};
+
+/// The revocation list as the serving collector sees it: re-read whenever the file changes
+/// (length or modification time; `revoke` appends a line), so a revocation applies at once
+/// without a restart. Asked at every Hello, before every batch or heartbeat is stored, and
+/// every [`crate::ingest`] sweep of the open streams. Cheap to clone: every clone shares the
+/// cache.
+#[derive(Clone, Debug)]
+pub struct Revocations {
+    path: PathBuf,
+    cache: Arc<Mutex<Cached>>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    /// The file's (length, modification time) when last read; None: never read, or missing.
+    stamp: Option<(u64, Option<SystemTime>)>,
+    revoked: Revoked,
+}
+
+impl Revocations {
+    pub fn new(path: PathBuf) -> Revocations {
+        Revocations {
+            path,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Whether the certificate of this SHA-256 fingerprint is revoked now.
+    pub fn is_revoked(&self, fingerprint: &str) -> Result<bool, PkiError> {
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(m) => Some((m.len(), m.modified().ok())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                return Err(PkiError::Io {
+                    path: self.path.clone(),
+                    error,
+                })
+            }
+        };
+        // Nothing panics while holding the lock; a poisoned cache is re-read below anyway.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.stamp != stamp || stamp.is_none() {
+            cache.revoked = Revoked::load(&self.path)?;
+            cache.stamp = stamp;
+        }
+        Ok(cache.revoked.contains(fingerprint))
+    }
+}
+
+/// The status a revoked agent gets, at Hello or when its open stream is ended: the words
+/// for the operator, and [`eceprobe_proto::refusal`] metadata so the agent stops retrying.
+pub fn revoked_status(agent_id: &str) -> Status {
+    let mut metadata = MetadataMap::new();
+    metadata.insert(
+        eceprobe_proto::refusal::KEY,
+        MetadataValue::from_static(eceprobe_proto::refusal::REVOKED),
+    );
+    Status::with_metadata(
+        Code::PermissionDenied,
+        format!(
+            "the certificate of agent '{agent_id}' is revoked on this collector: enroll the agent again (eceprobe-collector enroll {agent_id}) and install the new bundle"
+        ),
+        metadata,
+    )
+}
 
 /// The agent-facing TLS of a collector, from its `ca init` directory.
 #[derive(Clone, Debug)]
 pub struct AgentTls {
-    dir: PathBuf,
+    revocations: Revocations,
     server_cert: String,
     server_key: String,
     ca_cert: String,
@@ -32,7 +99,7 @@ impl AgentTls {
             })
         };
         Ok(AgentTls {
-            dir: dir.to_path_buf(),
+            revocations: Revocations::new(dir.join(pki::REVOKED)),
             server_cert: read(pki::SERVER_CERT)?,
             server_key: read(pki::SERVER_KEY)?,
             ca_cert: read(pki::CA_CERT)?,
@@ -47,27 +114,33 @@ impl AgentTls {
             .timeout(HANDSHAKE_TIMEOUT)
     }
 
-    /// Whether the session's client certificate may speak for `agent_id`. The revocation
-    /// list is read on every new stream, so a revocation applies without a restart.
+    /// The revocation list this collector checks.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// Whether the session's client certificate may speak for `agent_id`; Ok with the
+    /// certificate's SHA-256 fingerprint, by which the stream is watched for revocation.
     pub fn authorize(
         &self,
         peer_certs: Option<&[tonic::transport::CertificateDer<'static>]>,
         agent_id: &str,
-    ) -> Result<(), Status> {
+    ) -> Result<String, Status> {
         let Some(leaf) = peer_certs.and_then(|c| c.first()) else {
             return Err(Status::unauthenticated(
                 "no client certificate: enroll this agent (eceprobe-collector enroll) and configure its bundle",
             ));
         };
-        let revoked = Revoked::load(&self.dir.join(pki::REVOKED))
+        let fingerprint = pki::fingerprint(leaf.as_ref());
+        let revoked = self
+            .revocations
+            .is_revoked(&fingerprint)
             .map_err(|e| Status::unavailable(format!("cannot read the revocation list: {e}")))?;
-        if revoked.contains(&pki::fingerprint(leaf.as_ref())) {
-            return Err(Status::permission_denied(
-                "this agent certificate is revoked: enroll the agent again",
-            ));
+        if revoked {
+            return Err(revoked_status(agent_id));
         }
         match pki::agent_identity(leaf.as_ref()) {
-            Some(name) if name == agent_id => Ok(()),
+            Some(name) if name == agent_id => Ok(fingerprint),
             Some(name) => Err(Status::permission_denied(format!(
                 "the certificate is agent '{name}''s; it cannot report as '{agent_id}'"
             ))),

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::AgentTls;
+use crate::auth::{revoked_status, AgentTls, Revocations};
 use crate::convert::{agent_record, batch_rows};
 use crate::store::Store;
 
@@ -41,6 +41,10 @@ impl Default for IngestLimits {
 
 /// Replies queued per stream before the agent must read them.
 const OUTBOUND_QUEUE: usize = 16;
+
+/// How often an open stream checks whether its agent's certificate was revoked meanwhile:
+/// a revoked agent's stream ends within about this long, even while it sends nothing.
+const REVOCATION_SWEEP: Duration = Duration::from_secs(1);
 
 /// Orders queued per agent stream; beyond this, [`Sessions::order`] reports it busy.
 const ORDER_QUEUE: usize = 4;
@@ -217,12 +221,19 @@ impl AgentLink for Ingest {
         };
         let record =
             agent_record(&hello, now_ms()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut revocation = None;
         if let Some(tls) = &self.tls {
-            if let Err(status) =
-                tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id)
-            {
-                tracing::warn!(agent = %record.agent_id, ?peer, %status, "agent refused");
-                return Err(status);
+            match tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id) {
+                Ok(fingerprint) => {
+                    revocation = Some(Revocation {
+                        list: tls.revocations().clone(),
+                        fingerprint,
+                    })
+                }
+                Err(status) => {
+                    tracing::warn!(agent = %record.agent_id, ?peer, reason = %status.message(), "agent refused at Hello");
+                    return Err(status);
+                }
             }
         }
         let agent_id = record.agent_id.clone();
@@ -254,6 +265,7 @@ impl AgentLink for Ingest {
             stored: Arc::clone(&self.stored),
             stopping: self.stopping.clone(),
             agent_id,
+            revocation,
             tx,
         };
         tokio::spawn(session.run(inbound, orders));
@@ -271,7 +283,15 @@ struct Session {
     stored: Arc<Notify>,
     stopping: watch::Receiver<bool>,
     agent_id: String,
+    /// Over TLS: the certificate the stream was accepted with, watched for revocation.
+    revocation: Option<Revocation>,
     tx: mpsc::Sender<Result<CollectorMessage, Status>>,
+}
+
+/// The certificate a stream was accepted with, and the list that may revoke it.
+struct Revocation {
+    list: Revocations,
+    fingerprint: String,
 }
 
 impl Session {
@@ -282,8 +302,16 @@ impl Session {
 
     async fn serve(&self, mut inbound: Streaming<AgentMessage>, mut orders: mpsc::Receiver<Order>) {
         let mut stopping = self.stopping.clone();
+        let mut sweep = tokio::time::interval(REVOCATION_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = loop {
             let message = tokio::select! {
+                _ = sweep.tick(), if self.revocation.is_some() => {
+                    match self.revoked() {
+                        Ok(()) => continue,
+                        Err(status) => break Some(status),
+                    }
+                }
                 // The guard wait_for returns is not Send: drop it inside the branch future.
                 () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
                     break Some(Status::unavailable("the collector is shutting down; reconnect later"));
@@ -320,7 +348,7 @@ impl Session {
             }
         };
         if let Some(status) = end {
-            tracing::warn!(agent = %self.agent_id, %status, "closing agent stream");
+            tracing::warn!(agent = %self.agent_id, reason = %status.message(), "closing agent stream");
             let _ = self.send(Err(status)).await;
         }
         tracing::info!(agent = %self.agent_id, "agent disconnected");
@@ -338,14 +366,39 @@ impl Session {
         }
     }
 
+    /// Err with the revoked status once the stream's certificate is on the revocation list.
+    /// A list that cannot be read keeps the stream (it was accepted, and a Hello now would
+    /// be refused as unavailable, not as revoked); the error is logged.
+    fn revoked(&self) -> Result<(), Status> {
+        let Some(r) = &self.revocation else {
+            return Ok(());
+        };
+        match r.list.is_revoked(&r.fingerprint) {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                tracing::warn!(agent = %self.agent_id, "the agent's certificate was revoked: ending its stream; nothing more it sends is stored");
+                Err(revoked_status(&self.agent_id))
+            }
+            Err(e) => {
+                tracing::warn!(agent = %self.agent_id, error = %e, "cannot read the revocation list; the stream stays open");
+                Ok(())
+            }
+        }
+    }
+
     async fn handle(&self, msg: AgentMessage) -> Result<Option<CollectorMessage>, Status> {
+        // Nothing a revoked agent sends is stored, however soon after the revocation: the
+        // list is asked (and re-read if it changed) before each message is taken, after
+        // its receive time is read: a stored result was received before the revocation.
+        let received_unix_ms = now_ms();
+        self.revoked()?;
         match msg.body {
             Some(agent_message::Body::Batch(batch)) => {
                 let rows = batch_rows(&batch.results)
                     .map_err(|e| Status::invalid_argument(e.to_string()))?;
                 let outcome = self
                     .store
-                    .insert_results(&self.agent_id, rows, now_ms())
+                    .insert_results(&self.agent_id, rows, received_unix_ms)
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
                 tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, "batch stored");
@@ -360,7 +413,7 @@ impl Session {
             }
             Some(agent_message::Body::Heartbeat(beat)) => {
                 self.store
-                    .touch_agent(&self.agent_id, now_ms(), beat.spool_dropped)
+                    .touch_agent(&self.agent_id, received_unix_ms, beat.spool_dropped)
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
                 Ok(None)

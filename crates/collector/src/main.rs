@@ -57,11 +57,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Revoke every certificate issued to an agent; it is refused from its next connection.
+    /// Revoke every certificate issued to an agent: a running collector ends its open stream
+    /// within seconds, stores nothing more from it and refuses it from then on.
     Revoke {
         agent_id: String,
         #[arg(long, default_value = "pki")]
         dir: PathBuf,
+    },
+    /// Take a server out of service: it leaves the matrix and the policy, its open gaps close
+    /// with the reason "retired", its history stays. Revoke its agent first; a re-enrolled
+    /// agent that reports again brings it back.
+    Retire {
+        #[command(flatten)]
+        target: Target,
+        /// The server's agent id.
+        server: String,
     },
     /// List the servers (agents) the collector knows.
     Servers {
@@ -290,7 +300,10 @@ fn main() -> ExitCode {
             }
             Command::Revoke { agent_id, dir } => {
                 let n = pki::revoke(&dir, &agent_id)?;
-                Ok(format!("{n} certificate(s) of agent {agent_id} revoked; a running collector refuses them from the next connection"))
+                Ok(format!("{n} certificate(s) of agent {agent_id} revoked: a running collector ends its open stream within seconds and stores nothing more from it; to take the server out of the matrix too: eceprobe-collector retire {agent_id}"))
+            }
+            Command::Retire { target, server } => {
+                admin::retire(&target.collector, server, target.json).await
             }
             Command::Servers { target, deployment } => {
                 admin::servers(
@@ -404,7 +417,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("eceprobe-collector: {e:#}");
+            // A refusal from the collector says what to do in its message; the gRPC code
+            // and metadata around it are for developers.
+            match e.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("eceprobe-collector: {}", status.message()),
+                None => eprintln!("eceprobe-collector: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

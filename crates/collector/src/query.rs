@@ -8,7 +8,8 @@ use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
     DiffAuditsRequest, Gap, GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse,
     GetAuditRequest, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
-    ListServersResponse, RunAuditRequest, Server, ServerResultsRequest, ServerResultsResponse,
+    ListServersResponse, RetireServerRequest, RetireServerResponse, RunAuditRequest, Server,
+    ServerResultsRequest, ServerResultsResponse,
 };
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -90,6 +91,7 @@ fn gap(g: GapRecord) -> Gap {
         opened_unix_ms: g.opened_unix_ms,
         closed_unix_ms: g.closed_unix_ms.unwrap_or(0),
         gap_id: u64::try_from(g.gap_id).unwrap_or(0),
+        close_reason: g.close_reason.unwrap_or_default(),
     }
 }
 
@@ -304,6 +306,34 @@ impl Query for QueryService {
             &req.to_audit_id,
             &d,
         )))
+    }
+
+    async fn retire_server(
+        &self,
+        request: Request<RetireServerRequest>,
+    ) -> Result<Response<RetireServerResponse>, Status> {
+        let id = request.into_inner().agent_id;
+        if id.is_empty() {
+            return Err(Status::invalid_argument(
+                "name the server to retire (its agent id, as `eceprobe-collector servers` lists it)",
+            ));
+        }
+        // A connected agent would be back at its next Hello: the retirement would not hold.
+        if self.audits.sessions().connected().contains(&id) {
+            return Err(Status::failed_precondition(format!(
+                "server '{id}' is connected now: revoke its agent first (eceprobe-collector revoke {id}); its stream then ends within seconds and it can be retired"
+            )));
+        }
+        let now = crate::gaps::now_ms();
+        match self.tracker.retire(&id, now).await.map_err(storage)? {
+            Some(changes) => Ok(Response::new(RetireServerResponse {
+                gaps_closed: u32::try_from(changes.closed.len()).unwrap_or(u32::MAX),
+                retired_unix_ms: now,
+            })),
+            None => Err(Status::not_found(format!(
+                "no server '{id}' in service: `eceprobe-collector servers` lists them"
+            ))),
+        }
     }
 }
 

@@ -12,3 +12,13 @@ pub mod v1 {
 /// their comments), for gRPC server reflection: tools such as grpcurl learn the services
 /// and messages from the collector itself. Committed and checked like the code.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/eceprobe.v1.bin");
+
+/// Why the collector refused or ended an agent's stream, in the `Status` metadata under
+/// [`refusal::KEY`]: the message is for people, this is for the agent's own decision
+/// (a revoked agent stops retrying instead of knocking forever).
+pub mod refusal {
+    /// The metadata key (ASCII, lower case, as gRPC requires).
+    pub const KEY: &str = "eceprobe-refusal";
+    /// The agent's certificate is revoked: only a new enrollment helps.
+    pub const REVOKED: &str = "revoked";
+}

@@ -112,6 +112,11 @@ impl Audits {
         }
     }
 
+    /// The registry of connected agents this audits orders through.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// At shutdown, before the store closes: watchers close no more audits (those still
     /// running stay open and are resumed at the next start), and an audit being closed
     /// finishes, its webhook events enqueued, within `grace`. False if that took longer.

@@ -125,6 +125,23 @@ impl Tracker {
         Ok(changes)
     }
 
+    /// Takes a server out of service at `now` (see [`Store::retire_agent`]): its open gaps
+    /// close with the reason "retired", each with its webhook event. None when no server of
+    /// that id is in service.
+    pub async fn retire(
+        &self,
+        agent_id: &str,
+        now_unix_ms: i64,
+    ) -> Result<Option<GapChanges>, StoreError> {
+        let Some(retirement) = self.store.retire_agent(agent_id, now_unix_ms).await? else {
+            return Ok(None);
+        };
+        let changes = GapChanges::from(retirement);
+        tracing::info!(agent = %agent_id, gaps_closed = changes.closed.len(), "server retired");
+        self.notifier.gap_changes(&changes, now_unix_ms).await;
+        Ok(Some(changes))
+    }
+
     /// Evaluates every `every`, and within [`MIN_SPACING`] of new results, until
     /// `shutdown` turns true (or its sender is dropped). Stopping is cooperative: an
     /// evaluation in progress finishes, its gap changes recorded *and* their webhook events

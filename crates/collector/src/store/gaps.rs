@@ -49,9 +49,18 @@ pub(super) async fn reconcile(
         let gap = gap(row)?;
         open.insert(key_of(&gap), gap);
     }
+    // An evaluation that read the fleet before a server was retired must not reopen the
+    // gaps the retirement closed: both run in this writer, so this read is current.
+    let retired: std::collections::HashSet<String> =
+        sqlx::query_scalar("SELECT agent_id FROM agents WHERE retired_unix_ms IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error("reading the retired servers"))?
+            .into_iter()
+            .collect();
     let mut changes = GapChanges::default();
     let mut seen: BTreeMap<Key, ()> = BTreeMap::new();
-    for f in found {
+    for f in found.into_iter().filter(|f| !retired.contains(&f.agent_id)) {
         let key = (
             f.agent_id.clone(),
             f.check.clone(),

@@ -663,6 +663,19 @@ pub mod agent_link_server {
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RetireServerRequest {
+    #[prost(string, tag = "1")]
+    pub agent_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RetireServerResponse {
+    /// The open gaps and warnings closed by the retirement.
+    #[prost(uint32, tag = "1")]
+    pub gaps_closed: u32,
+    #[prost(int64, tag = "2")]
+    pub retired_unix_ms: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListServersRequest {
     /// Empty: every deployment.
     #[prost(string, tag = "1")]
@@ -739,6 +752,10 @@ pub struct Gap {
     pub closed_unix_ms: i64,
     #[prost(uint64, tag = "9")]
     pub gap_id: u64,
+    /// Why it closed when not because it was fixed: "retired" (its server was retired).
+    /// Empty while open or once fixed.
+    #[prost(string, tag = "10")]
+    pub close_reason: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GapsResponse {
@@ -1233,6 +1250,34 @@ pub mod query_client {
                 .insert(GrpcMethod::new("eceprobe.v1.Query", "DiffAudits"));
             self.inner.unary(req, path, codec).await
         }
+        /// Takes a server out of service: it leaves the matrix, the policy and every fleet-wide
+        /// read; its open gaps close with the reason "retired"; its history stays. Refused
+        /// (FAILED_PRECONDITION) while its agent is connected: revoke it first. Undone when the
+        /// agent is accepted again (a Hello after re-enrollment).
+        pub async fn retire_server(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RetireServerRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RetireServerResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/RetireServer",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "RetireServer"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1310,6 +1355,17 @@ pub mod query_server {
             &self,
             request: tonic::Request<super::DiffAuditsRequest>,
         ) -> std::result::Result<tonic::Response<super::AuditDiff>, tonic::Status>;
+        /// Takes a server out of service: it leaves the matrix, the policy and every fleet-wide
+        /// read; its open gaps close with the reason "retired"; its history stays. Refused
+        /// (FAILED_PRECONDITION) while its agent is connected: revoke it first. Undone when the
+        /// agent is accepted again (a Hello after re-enrollment).
+        async fn retire_server(
+            &self,
+            request: tonic::Request<super::RetireServerRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RetireServerResponse>,
+            tonic::Status,
+        >;
     }
     #[derive(Debug)]
     pub struct QueryServer<T> {
@@ -1763,6 +1819,51 @@ pub mod query_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = DiffAuditsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/RetireServer" => {
+                    #[allow(non_camel_case_types)]
+                    struct RetireServerSvc<T: Query>(pub Arc<T>);
+                    impl<
+                        T: Query,
+                    > tonic::server::UnaryService<super::RetireServerRequest>
+                    for RetireServerSvc<T> {
+                        type Response = super::RetireServerResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RetireServerRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::retire_server(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RetireServerSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
