@@ -103,11 +103,30 @@ pub async fn run_with_mailboxes(
         spool,
         audits: audits_tx,
     };
-    let probing = tokio::spawn(schedule.run(audits_rx, shutdown.clone()));
-    let linking = tokio::spawn(uplink.run(shutdown));
-    let (probed, linked) = tokio::join!(probing, linking);
-    probed.context("the probe schedule stopped unexpectedly")?;
-    linked.context("the collector link stopped unexpectedly")?;
+    // The schedule stops on the caller's shutdown, or when the link learns this agent is
+    // revoked (probing on for a collector that refuses every result would only fill the
+    // spool).
+    let (stop, stopping) = watch::channel(false);
+    let forward = {
+        let stop = stop.clone();
+        let mut outer = shutdown.clone();
+        tokio::spawn(async move {
+            stopped(&mut outer).await;
+            let _ = stop.send(true);
+        })
+    };
+    let probing = tokio::spawn(schedule.run(audits_rx, stopping));
+    let linked = tokio::spawn(uplink.run(shutdown))
+        .await
+        .context("the collector link stopped unexpectedly")?;
+    let _ = stop.send(true);
+    forward.abort();
+    probing
+        .await
+        .context("the probe schedule stopped unexpectedly")?;
+    if let Err(revoked) = linked {
+        anyhow::bail!("the agent stopped: {revoked} (the collector said so; retrying cannot help)");
+    }
     tracing::info!("agent stopped");
     Ok(())
 }

@@ -59,19 +59,44 @@ enum LinkError {
     Spool(String),
 }
 
+/// The collector revoked this agent's certificate: no retry can succeed, only a new
+/// enrollment. The collector's own words are kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Revoked(String);
+
+impl LinkError {
+    /// The collector's refusal when it says this agent is revoked
+    /// ([`eceprobe_proto::refusal`]).
+    fn revoked(&self) -> Option<Revoked> {
+        let (LinkError::Refused(status) | LinkError::Ended(status)) = self else {
+            return None;
+        };
+        let reason = status.metadata().get(eceprobe_proto::refusal::KEY)?;
+        (reason.to_str().ok()? == eceprobe_proto::refusal::REVOKED)
+            .then(|| Revoked(status.message().to_owned()))
+    }
+}
+
 impl Uplink {
-    /// Keeps a stream up until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Keeps a stream up until `shutdown` turns true; Err when the collector revoked this
+    /// agent (then retrying is pointless: the agent stops and says to enroll again).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), Revoked> {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
         loop {
             let mut healthy = false;
             let session_stop = shutdown.clone();
             let result = tokio::select! {
-                () = stopped(&mut shutdown) => return,
+                () = stopped(&mut shutdown) => return Ok(()),
                 r = self.session(&mut healthy, session_stop) => r,
             };
             match result {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
+                Err(e) if e.revoked().is_some() => {
+                    let revoked = e.revoked().unwrap_or(Revoked(e.to_string()));
+                    tracing::error!(reason = %revoked, "the collector revoked this agent's certificate: not retrying");
+                    return Err(revoked);
+                }
                 Err(e) => {
                     if healthy {
                         backoff.reset();
@@ -79,7 +104,7 @@ impl Uplink {
                     let wait = backoff.next_wait();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector link down");
                     tokio::select! {
-                        () = stopped(&mut shutdown) => return,
+                        () = stopped(&mut shutdown) => return Ok(()),
                         () = tokio::time::sleep(wait) => {}
                     }
                 }

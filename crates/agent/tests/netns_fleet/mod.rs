@@ -1,12 +1,18 @@
-//! The machinery of the fleet test (`fleet_netns.rs`): what it needs to run (root, iproute2,
+//! The machinery of the fleet tests (`fleet_netns.rs`, `fleet_truth.rs`): what it needs to run (root, iproute2,
 //! a firewall tool, the binaries), and a [`Fleet`] of network namespaces on one bridge with
 //! the processes started in them. Nothing touches the host's own namespace: every link lives
 //! in a namespace made here, and dropping the fleet removes every namespace and process, on
 //! failure too.
 
+// Each test binary uses some of it.
+#![allow(dead_code)]
+
+pub mod lab;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binaries the test runs, or None (with the reason printed).
 pub struct Binaries {
@@ -190,6 +196,41 @@ impl Fleet {
         let out = child.stdout.take();
         self.procs.push(Proc { what, child, log });
         out
+    }
+
+    /// SIGKILL to the process started as `what` (the program itself: `ip netns exec`
+    /// execs it), and waits for it.
+    pub fn kill(&mut self, what: &str) {
+        for p in self.procs.iter_mut().filter(|p| p.what == what) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    /// Waits up to `limit` for the process started as `what` to exit on its own; its exit
+    /// status, or None if it still runs.
+    pub fn wait_exit(&mut self, what: &str, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            for p in self.procs.iter_mut().filter(|p| p.what == what) {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    return Some(status);
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The log of the process started as `what`.
+    pub fn log_of(&self, what: &str) -> String {
+        self.procs
+            .iter()
+            .filter(|p| p.what == what)
+            .map(|p| std::fs::read_to_string(&p.log).unwrap_or_default())
+            .collect()
     }
 
     /// Every process's state and the end of its log, for failure messages.
