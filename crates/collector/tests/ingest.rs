@@ -286,27 +286,39 @@ async fn gaps_open_and_close_as_results_change_and_silent_agents_go_stale() {
     assert_eq!(history[0].opened_unix_ms, imap.opened_unix_ms);
 
     // The agent goes silent (no results, no heartbeat): within a few seconds every check
-    // its role needs is a stale gap.
+    // its role needs is a stale gap, and what was known stays said: the interception
+    // warning, now as last known.
     beating.abort();
     drop(agent);
     let gaps = wait_for_gaps(query, "stale gaps", |g| {
         g.iter().filter(|g| g.kind == "stale").count() == 5
     })
     .await;
+    let (stale, known): (Vec<_>, Vec<_>) = gaps.iter().partition(|g| g.kind == "stale");
+    assert!(stale.iter().all(|g| g.severity == "gap"), "{gaps:#?}");
+    assert_eq!(known.len(), 1, "{gaps:#?}");
+    assert_eq!(known[0].check, "smtp");
+    assert_eq!(known[0].kind, "intercepted");
     assert!(
-        gaps.iter()
-            .all(|g| g.kind == "stale" && g.severity == "gap"),
-        "{gaps:#?}"
+        known[0]
+            .detail
+            .starts_with("tls_intercepted (last known; agent silent since "),
+        "{}",
+        known[0].detail
     );
-    let stale_opened = gaps[0].opened_unix_ms;
+    let stale_opened = stale[0].opened_unix_ms;
 
-    // Gaps outlive a crash of the collector: the same gaps, opened at the same time.
+    // Gaps outlive a crash of the collector: the same gaps, opened at the same time; the
+    // agent silent before the crash is still stale after it.
     collector.kill();
     let collector = quick_collector(dir.path(), &db);
     let again = current_gaps(collector.query).await;
-    assert_eq!(again.len(), 5, "{again:#?}");
+    assert_eq!(again.len(), 6, "{again:#?}");
     assert!(
-        again.iter().all(|g| g.opened_unix_ms == stale_opened),
+        again
+            .iter()
+            .filter(|g| g.kind == "stale")
+            .all(|g| g.opened_unix_ms == stale_opened),
         "{again:#?}"
     );
 
