@@ -157,7 +157,14 @@ fn restarts_revocations_and_silence_leave_the_record_true() {
     assert_eq!(opened(&after, "pop3"), opened(&before, "pop3"));
     assert_eq!(after.len(), before.len(), "{before:#?}\nthen\n{after:#?}");
 
-    // 2. Revoke the connected services server.
+    // 2. A connected server cannot be retired (it would be back at its next Hello)...
+    let refused = query(&fleet, &bins, &["retire", "svc-1"]).unwrap_err();
+    assert!(
+        refused.contains("server 'svc-1' is connected now: revoke its agent first"),
+        "{refused}"
+    );
+    assert!(!refused.contains("FailedPrecondition"), "{refused}");
+    // ...so revoke the connected services server.
     let pki = dir.join("pki");
     let revoke = fleet.run(
         "col",

@@ -33,10 +33,11 @@ pub struct OpenGapCount {
 /// One pass over the covering index `latest_state` (migration 0006), in key order, each
 /// row joined to its agent by primary key: the detail blobs are never read. Named: with the
 /// join, SQLite's planner would otherwise walk the primary key and read every row (blobs'
-/// overflow pages included) for the columns after the blob.
+/// overflow pages included) for the columns after the blob. Retired servers have no series.
 const SELECT_CHECK_METRICS: &str = "SELECT a.deployment, l.agent_id, a.role, l.check_id, \
      l.outcome, l.duration_us, l.stage_durations FROM latest AS l INDEXED BY latest_state \
-     JOIN agents AS a ON a.agent_id = l.agent_id ORDER BY l.agent_id, l.check_id";
+     JOIN agents AS a ON a.agent_id = l.agent_id WHERE a.retired_unix_ms IS NULL \
+     ORDER BY l.agent_id, l.check_id";
 
 /// Open gaps only: the partial index `gaps_open` holds exactly those rows.
 const SELECT_OPEN_GAP_COUNTS: &str = "SELECT deployment, severity, kind, COUNT(*) AS n \

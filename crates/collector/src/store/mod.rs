@@ -29,6 +29,8 @@ mod writer;
 #[cfg(test)]
 mod audits_tests;
 #[cfg(test)]
+mod fleet_tests;
+#[cfg(test)]
 mod gaps_tests;
 #[cfg(test)]
 mod outbox_tests;

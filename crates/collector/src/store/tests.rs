@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::*;
 
-fn agent(id: &str, seen_unix_ms: i64) -> AgentRecord {
+pub(super) fn agent(id: &str, seen_unix_ms: i64) -> AgentRecord {
     AgentRecord {
         agent_id: id.to_owned(),
         hostname: format!("{id}.ece.example"),
