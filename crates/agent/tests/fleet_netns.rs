@@ -90,32 +90,7 @@ fn a_firewall_on_the_application_server_is_exactly_its_gaps() {
     let dir = dir.path();
     let mut fleet = Fleet::new();
 
-    fleet.add_switch();
-    fleet.plug("col", &[COLLECTOR_IP]);
-    fleet.plug("svc", &[SVC_IP]);
-    fleet.plug("app", &[APP_IP]);
-    fleet.plug("lab", &[LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP]);
-    block_mail_ports(&fleet, firewall, dir);
-
-    let lab_args = start_lab(&mut fleet, &bins.testlab, dir);
-    init_pki(&bins, dir, &["svc-1", "app-1"]);
-    start_collector(&mut fleet, &bins, dir, "collector");
-    start_agent(
-        &mut fleet,
-        &bins,
-        dir,
-        &lab_args,
-        ("svc", "svc-1", "services"),
-        5,
-    );
-    start_agent(
-        &mut fleet,
-        &bins,
-        dir,
-        &lab_args,
-        ("app", "app-1", "application"),
-        5,
-    );
+    start_fleet(&mut fleet, &bins, dir, firewall, 5);
 
     let deadline = Instant::now() + CONVERGE;
     wait_for(

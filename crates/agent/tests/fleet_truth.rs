@@ -82,19 +82,7 @@ fn restarts_revocations_and_silence_leave_the_record_true() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let mut fleet = Fleet::new();
-    fleet.add_switch();
-    fleet.plug("col", &[COLLECTOR_IP]);
-    fleet.plug("svc", &[SVC_IP]);
-    fleet.plug("app", &[APP_IP]);
-    fleet.plug("lab", &[LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP]);
-    block_mail_ports(&fleet, firewall, dir);
-    let lab_args = start_lab(&mut fleet, &bins.testlab, dir);
-    init_pki(&bins, dir, &["svc-1", "app-1"]);
-    start_collector(&mut fleet, &bins, dir, "collector");
-    let svc = ("svc", "svc-1", "services");
-    start_agent(&mut fleet, &bins, dir, &lab_args, svc, INTERVAL_S);
-    let app = ("app", "app-1", "application");
-    start_agent(&mut fleet, &bins, dir, &lab_args, app, INTERVAL_S);
+    start_fleet(&mut fleet, &bins, dir, firewall, INTERVAL_S);
 
     // Settled: both agents reported every check once, and app-1's two gaps are open.
     let settled = |fleet: &mut Fleet| {

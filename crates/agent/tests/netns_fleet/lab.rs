@@ -269,3 +269,28 @@ pub fn block_mail_ports(fleet: &Fleet, firewall: Firewall, dir: &Path) {
         ])),
     }
 }
+
+/// The whole fleet up: the switch and the four hosts, the application server's firewall
+/// rejecting 993 and 995, the lab, the collector (with a CA and both agents enrolled) and
+/// the two agents (`svc-1` services, `app-1` application) probing every `interval_s`.
+pub fn start_fleet(
+    fleet: &mut Fleet,
+    bins: &Binaries,
+    dir: &Path,
+    firewall: Firewall,
+    interval_s: u32,
+) {
+    fleet.add_switch();
+    fleet.plug("col", &[COLLECTOR_IP]);
+    fleet.plug("svc", &[SVC_IP]);
+    fleet.plug("app", &[APP_IP]);
+    fleet.plug("lab", &[LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP]);
+    block_mail_ports(fleet, firewall, dir);
+    let lab_args = start_lab(fleet, &bins.testlab, dir);
+    init_pki(bins, dir, &["svc-1", "app-1"]);
+    start_collector(fleet, bins, dir, "collector");
+    let svc = ("svc", "svc-1", "services");
+    start_agent(fleet, bins, dir, &lab_args, svc, interval_s);
+    let app = ("app", "app-1", "application");
+    start_agent(fleet, bins, dir, &lab_args, app, interval_s);
+}
