@@ -108,6 +108,20 @@ pub fn alert(a: AlertDescription) -> String {
     }
 }
 
+/// The alert in rustls' text "received fatal alert: DecryptError". h2 keeps only the text
+/// of an I/O error (the rustls error inside is gone by the time tonic returns it), so the
+/// alert is recognised by its name.
+pub fn alert_in_text(text: &str) -> Option<AlertDescription> {
+    let rest = text.split("received fatal alert: ").nth(1)?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    (0..=u8::MAX)
+        .map(AlertDescription::from)
+        .find(|a| format!("{a:?}") == name)
+}
+
 /// An I/O error as words: what happened to the connection, or the TLS error inside it.
 pub fn io(e: &io::Error) -> String {
     if let Some(tls_error) = tls_inside(e) {
@@ -242,7 +256,7 @@ fn without_os_code(text: &str) -> String {
 /// covers yet (rustls adds variants): `Tls12NotOffered` -> "tls12 not offered",
 /// `UnknownCA` -> "unknown CA". Anything after the name (fields) is dropped, so no braces
 /// or quotes reach a person.
-pub(crate) fn identifier(debug: &str) -> String {
+pub fn identifier(debug: &str) -> String {
     let name: String = debug
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')

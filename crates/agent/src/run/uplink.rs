@@ -53,10 +53,26 @@ enum LinkError {
     Closed,
     #[error("{0}")]
     Protocol(&'static str),
-    #[error("the collector did not answer within {0:?}")]
+    #[error("the collector did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     #[error("spool: {0}")]
     Spool(String),
+}
+
+impl LinkError {
+    /// In words, with the collector's address and the fix (`link_words.rs`): tonic's own
+    /// text is often only "transport error".
+    fn words(&self, collector: &str) -> String {
+        match self {
+            LinkError::Connect(e) => super::link_error(e, collector),
+            LinkError::Refused(s) | LinkError::Ended(s) => super::link_error(s, collector),
+            LinkError::Timeout(d) => format!(
+                "the collector at {collector} did not answer within {} s",
+                d.as_secs()
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl Uplink {
@@ -77,7 +93,8 @@ impl Uplink {
                         backoff.reset();
                     }
                     let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector link down");
+                    let error = e.words(&self.endpoint.uri().to_string());
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "collector link down");
                     tokio::select! {
                         () = stopped(&mut shutdown) => return,
                         () = tokio::time::sleep(wait) => {}

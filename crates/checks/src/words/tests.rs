@@ -133,6 +133,12 @@ fn alerts_and_tls_errors_are_words() {
         alert(AlertDescription::Unknown(250)),
         "number 250, not a standard alert"
     );
+    assert_eq!(
+        alert_in_text("h2 protocol error: received fatal alert: DecryptError"),
+        Some(AlertDescription::DecryptError)
+    );
+    assert_eq!(alert_in_text("received fatal alert: Nonsense"), None);
+    assert_eq!(alert_in_text("connection reset"), None);
     let errors = [
         rustls::Error::AlertReceived(AlertDescription::BadCertificate),
         rustls::Error::DecryptError,
