@@ -68,6 +68,11 @@ pub fn link_error(err: &(dyn StdError + 'static), collector_url: &str) -> String
     if let Some(e) = words::find::<io::Error>(err) {
         return io_words(e, &at);
     }
+    if chain_text(err).contains("connection closed") {
+        // hyper fails a request on a closed connection with "operation was canceled" and
+        // no cause; a TLS 1.3 refusal of this agent's certificate often looks just so.
+        return closed(&at, "connection closed");
+    }
     format!(
         "the link to the collector at {} failed: {}",
         at.authority,
@@ -167,16 +172,7 @@ fn io_words(e: &io::Error, at: &Collector) -> String {
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => {
-            let hint = match at.plaintext {
-                true => "if the collector serves TLS, use https:// and the agent's bundle",
-                false => "the collector's log says why",
-            };
-            format!(
-                "the collector at {a} closed the connection ({}); {hint}",
-                words::io(e)
-            )
-        }
+        | io::ErrorKind::BrokenPipe => closed(at, &words::io(e)),
         _ => format!(
             "the link to the collector at {a} failed: {}",
             words::io(e)
@@ -199,6 +195,18 @@ fn alert_in_chain(err: &(dyn StdError + 'static)) -> Option<AlertDescription> {
         next = e.source();
     }
     None
+}
+
+/// The collector hung up before it answered.
+fn closed(at: &Collector, how: &str) -> String {
+    let hint = match at.plaintext {
+        true => "if the collector serves TLS, use https:// and the agent's bundle",
+        false => "if it refused this agent's certificate (another collector's bundle, revoked, expired), the collector's log says so with this server's address",
+    };
+    format!(
+        "the collector at {} closed the connection before answering ({how}); {hint}",
+        at.authority
+    )
 }
 
 /// hyper-util's connector says "dns error" around the resolver's I/O error; the resolver's
