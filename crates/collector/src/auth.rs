@@ -3,9 +3,7 @@
 //! same agent, and a revoked certificate is refused, so agent A cannot report as B.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::Status;
 
 use crate::pki::{self, PkiError, Revoked};
@@ -18,9 +16,6 @@ pub struct AgentTls {
     server_key: String,
     ca_cert: String,
 }
-
-/// A TLS handshake that has not finished by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AgentTls {
     pub fn load(dir: &Path) -> Result<AgentTls, PkiError> {
@@ -39,12 +34,10 @@ impl AgentTls {
         })
     }
 
-    /// Server certificate, and client certificates required and verified against the CA.
-    pub fn server_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.server_cert, &self.server_key))
-            .client_ca_root(Certificate::from_pem(&self.ca_cert))
-            .timeout(HANDSHAKE_TIMEOUT)
+    /// The server certificate chain and key, and the CA agents' certificates must come
+    /// from (PEM), for the TLS listener (`server/agent_tls.rs`).
+    pub(crate) fn pems(&self) -> (&str, &str, &str) {
+        (&self.server_cert, &self.server_key, &self.ca_cert)
     }
 
     /// Whether the session's client certificate may speak for `agent_id`. The revocation
