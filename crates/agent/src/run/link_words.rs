@@ -84,9 +84,9 @@ pub fn link_error(err: &(dyn StdError + 'static), collector_url: &str) -> String
 fn answered(status: &Status) -> String {
     let message = status.message();
     match status.code() {
-        Code::PermissionDenied if message.contains("revoked") => format!(
-            "the collector refused this agent: its certificate is revoked; enroll the agent again (eceprobe-collector enroll) and install the new bundle ({message})"
-        ),
+        Code::PermissionDenied if message.contains("revoked") => {
+            "the collector refused this agent: its certificate is revoked; enroll the agent again (eceprobe-collector enroll) and install the new bundle".to_string()
+        }
         Code::PermissionDenied | Code::Unauthenticated | Code::InvalidArgument => {
             format!("the collector refused this agent: {message}")
         }
