@@ -11,7 +11,7 @@ pub mod render;
 pub mod run;
 pub mod run_config;
 pub mod secret_file;
-mod wire;
+pub mod wire;
 
 use std::path::Path;
 

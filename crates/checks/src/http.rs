@@ -184,7 +184,10 @@ where
                 } else {
                     StageError::new(
                         FailureKind::ProtocolClosed,
-                        format!("reading the response body failed: {e}"),
+                        format!(
+                            "reading the response body failed: {}",
+                            crate::words::error(e.as_ref())
+                        ),
                     )
                 }
             })?;
@@ -210,5 +213,5 @@ fn hyper_error(e: hyper::Error) -> StageError {
     } else {
         FailureKind::ProtocolClosed
     };
-    StageError::new(kind, format!("HTTP: {e}"))
+    StageError::new(kind, format!("HTTP: {}", crate::words::error(&e)))
 }

@@ -22,6 +22,7 @@ mod probe;
 mod report;
 mod settings;
 pub mod tls;
+pub mod words;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
 pub use ece::EceFacts;

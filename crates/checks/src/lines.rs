@@ -74,7 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineStream<S> {
                     Ok(Err(e)) => {
                         return Err(StageError::new(
                             FailureKind::ProtocolClosed,
-                            format!("reading the reply failed: {e}"),
+                            format!("reading the reply failed: {}", crate::words::io(&e)),
                         ))
                     }
                     Ok(Ok(0)) => {
@@ -125,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineStream<S> {
             Err(_) => Err(self.timeout()),
             Ok(Err(e)) => Err(StageError::new(
                 FailureKind::ProtocolClosed,
-                format!("sending '{shown}' failed: {e}"),
+                format!("sending '{shown}' failed: {}", crate::words::io(&e)),
             )),
             Ok(Ok(())) => Ok(()),
         }

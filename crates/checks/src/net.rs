@@ -125,7 +125,7 @@ fn classify_connect_error(addr: SocketAddr, e: &io::Error) -> StageError {
         }
         _ => FailureKind::TcpError,
     };
-    StageError::new(kind, format!("connecting to {addr}: {e}"))
+    StageError::new(kind, crate::words::connect(&addr, e))
 }
 
 /// Asks an HTTP proxy for a tunnel to `host:port` over an open connection. The reply head is

@@ -20,6 +20,7 @@ use crate::report::{
 };
 use crate::settings::ProbeSettings;
 use crate::tls::Trust;
+use crate::words;
 use crate::{http, mail, StageError};
 
 mod single;
@@ -260,7 +261,9 @@ impl Prober {
         let chain_root = info.chain_root.clone();
         run.out.tls = Some(info);
         let tls = result.map_err(|mut e| {
-            if let Some(root) = chain_root {
+            // Who issued the chain tells Microsoft from a proxy or a wrong host; the
+            // sentence may have named it already (an untrusted issuer).
+            if let Some(root) = chain_root.filter(|r| !e.detail.contains(r.as_str())) {
                 e.detail = format!("{}; the chain presented ends at '{root}'", e.detail);
             }
             (Stage::Tls, e)
@@ -286,7 +289,13 @@ impl Prober {
                 .unwrap_or_default();
             let horizon = i64::from(self.settings.cert_warning_days) * 86_400;
             if let Some(c) = tls.chain.iter().find(|c| c.not_after_unix - now < horizon) {
-                let detail = format!("'{}' expires {}", c.subject, c.not_after);
+                let left = u64::try_from(c.not_after_unix - now).unwrap_or_default();
+                let detail = format!(
+                    "the certificate '{}' expires on {}, in {}",
+                    c.subject,
+                    words::utc_date(c.not_after_unix),
+                    words::days(left)
+                );
                 out.push(self.finding(spec, FailureKind::CertExpiringSoon, Stage::Tls, detail));
             }
         }

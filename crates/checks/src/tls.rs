@@ -15,6 +15,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::failure::FailureKind;
 use crate::report::TlsInfo;
+use crate::words;
 use crate::StageError;
 
 mod certinfo;
@@ -160,7 +161,10 @@ impl Trust {
         let mut config = match config {
             Ok(c) => c,
             Err(e) => {
-                let err = StageError::new(FailureKind::TlsHandshakeFailed, e.to_string());
+                let err = StageError::new(
+                    FailureKind::TlsHandshakeFailed,
+                    words::tls(&e, &words::Seen::nothing()),
+                );
                 return (TlsInfo::default(), Err(err));
             }
         };
@@ -183,7 +187,7 @@ impl Trust {
                 FailureKind::TlsTimeout,
                 format!("no TLS handshake within {} ms", timeout.as_millis()),
             )),
-            Ok(Err(e)) => Err(classify_tls_error(&e)),
+            Ok(Err(e)) => Err(classify_tls_error(&e, host, &info)),
             Ok(Ok(tls)) => {
                 let (_, conn) = tls.get_ref();
                 info.version = conn.protocol_version().map(version_name);
@@ -203,7 +207,8 @@ fn version_name(v: rustls::ProtocolVersion) -> String {
     match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
-        other => format!("{other:?}"),
+        // rustls negotiates only 1.2 and 1.3; anything else is named by its number.
+        other => format!("TLS version 0x{:04x}", u16::from(other)),
     }
 }
 
@@ -224,13 +229,12 @@ fn add_pem(store: &mut RootCertStore, label: &str, pem: &[u8]) -> Result<(), Tru
     Ok(())
 }
 
-/// Maps a handshake error to the taxonomy.
-fn classify_tls_error(e: &std::io::Error) -> StageError {
+/// Maps a handshake error to the taxonomy, in words with what the verifier saw (dates,
+/// names, the issuer).
+fn classify_tls_error(e: &std::io::Error, host: &str, info: &TlsInfo) -> StageError {
     use rustls::Error as E;
-    let tls = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    let (kind, detail) = match tls {
+    let seen = words::Seen::new(Some(host), &info.chain);
+    let (kind, detail) = match words::tls_inside(e) {
         Some(E::InvalidCertificate(ce)) => (
             match ce {
                 CertificateError::UnknownIssuer | CertificateError::BadSignature => {
@@ -246,23 +250,33 @@ fn classify_tls_error(e: &std::io::Error) -> StageError {
                 }
                 _ => FailureKind::TlsUntrusted,
             },
-            format!("certificate rejected: {ce:?}"),
+            words::certificate(ce, &seen),
         ),
-        Some(E::AlertReceived(rustls::AlertDescription::ProtocolVersion))
-        | Some(E::PeerIncompatible(_)) => (
+        Some(E::AlertReceived(rustls::AlertDescription::ProtocolVersion)) => (
             FailureKind::TlsVersionUnsupported,
-            format!("the server refused TLS 1.2 and 1.3 ({e})"),
+            "the server refused TLS 1.2 and 1.3 (it answered with a protocol version alert)"
+                .to_string(),
         ),
-        Some(other) => (FailureKind::TlsHandshakeFailed, other.to_string()),
+        Some(other @ E::PeerIncompatible(_)) => (
+            FailureKind::TlsVersionUnsupported,
+            format!(
+                "the server refused TLS 1.2 and 1.3 ({})",
+                words::tls(other, &seen)
+            ),
+        ),
+        Some(other) => (FailureKind::TlsHandshakeFailed, words::tls(other, &seen)),
         None => match e.kind() {
             std::io::ErrorKind::UnexpectedEof
             | std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::BrokenPipe => (
                 FailureKind::TlsClosed,
-                format!("connection closed during the TLS handshake ({e})"),
+                format!(
+                    "connection closed during the TLS handshake ({})",
+                    words::io(e)
+                ),
             ),
-            _ => (FailureKind::TlsHandshakeFailed, e.to_string()),
+            _ => (FailureKind::TlsHandshakeFailed, words::io(e)),
         },
     };
     StageError::new(kind, detail)

@@ -264,10 +264,60 @@ async fn bad_certificates_are_kept_so_down_and_bad_cert_differ() {
     assert!(tls.chain[0]
         .dns_names
         .contains(&"outlook.office365.com".to_string()));
+    let detail = report.failure.unwrap().detail;
     assert!(
-        report.failure.unwrap().detail.contains("ends at"),
-        "the failure names the CA the chain ends at"
+        detail.contains(eceprobe_testlab::ROGUE_CN) && detail.contains("does not trust"),
+        "the failure names the CA that issued the chain: {detail}"
     );
+}
+
+/// The certificate failures in words, with the facts: which certificate, the dates, the
+/// names, the issuer. No `Debug` text of rustls' errors.
+#[tokio::test]
+async fn certificate_failures_are_sentences_with_the_facts() {
+    let cases = [
+        (
+            Endpoint::Smtp,
+            Fault::ExpiredCert,
+            CheckId::Smtp,
+            vec![
+                "the certificate 'CN=smtp.office365.com' expired on 20",
+                ", 30 days ago (this server's clock says 20",
+                "; the chain presented ends at '",
+                "CN=eceprobe testlab Root CA",
+            ],
+        ),
+        (
+            Endpoint::OutlookHttps,
+            Fault::WrongNameCert,
+            CheckId::OutlookHttps,
+            vec!["the certificate is for wrong.example.net, not outlook.office365.com"],
+        ),
+        (
+            Endpoint::Imap,
+            Fault::UntrustedCert,
+            CheckId::Imap,
+            vec![
+                "the certificate 'CN=outlook.office365.com' was issued by ",
+                "CN=eceprobe testlab Rogue CA",
+                "which this server does not trust",
+            ],
+        ),
+    ];
+    for (endpoint, fault, check, facts) in cases {
+        let l = lab(LabConfig::healthy().fault(endpoint, fault.clone())).await;
+        let detail = l.run(check).await.failure.expect("fails").detail;
+        for fact in facts {
+            assert!(
+                detail.contains(fact),
+                "{fault:?}: '{fact}' not in: {detail}"
+            );
+        }
+        for debug in ["{", "Context", "DnsName(", "UnixTime(", "UnknownIssuer"] {
+            assert!(!detail.contains(debug), "{fault:?}: {debug} in: {detail}");
+        }
+        l.lab.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -23,6 +23,23 @@ pub async fn client(url: &str) -> anyhow::Result<QueryClient<Channel>> {
     Ok(QueryClient::new(channel))
 }
 
+/// A Query API error in words: the collector's own message (tonic's `Display` is
+/// `code: '..', message: ".."` with its source in `Debug`), or the transport's cause.
+pub fn said(status: tonic::Status) -> anyhow::Error {
+    use std::error::Error;
+    match status.source() {
+        Some(cause) => anyhow::anyhow!(
+            "the collector's Query API failed: {}",
+            eceprobe_checks::words::error(cause)
+        ),
+        None => anyhow::anyhow!(
+            "{} ({})",
+            status.message(),
+            eceprobe_checks::words::identifier(&format!("{:?}", status.code()))
+        ),
+    }
+}
+
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -135,7 +152,8 @@ pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Re
     let resp = client(url)
         .await?
         .list_servers(ListServersRequest { deployment })
-        .await?;
+        .await
+        .map_err(said)?;
     let servers = resp.into_inner().servers;
     if as_json {
         return Ok(serde_json::to_string_pretty(
@@ -169,7 +187,12 @@ pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Re
 }
 
 pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Result<String> {
-    let answer = client(url).await?.current_gaps(filter).await?.into_inner();
+    let answer = client(url)
+        .await?
+        .current_gaps(filter)
+        .await
+        .map_err(said)?
+        .into_inner();
     if answer.truncated {
         // On stderr, so --json output stays one document.
         eprintln!(
@@ -230,7 +253,8 @@ pub async fn gap_history(
     let gaps = client(url)
         .await?
         .gap_history(filter)
-        .await?
+        .await
+        .map_err(said)?
         .into_inner()
         .gaps;
     if as_json {
@@ -271,7 +295,8 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
     let resp = client(url)
         .await?
         .server_results(ServerResultsRequest { agent_id })
-        .await?
+        .await
+        .map_err(said)?
         .into_inner();
     let server = resp.server.unwrap_or_default();
     if as_json {
@@ -317,7 +342,8 @@ pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyh
     let results = client(url)
         .await?
         .check_history(req)
-        .await?
+        .await
+        .map_err(said)?
         .into_inner()
         .results;
     if as_json {

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Code, Status};
 
 use crate::pki::{self, PkiError, Revoked};
@@ -86,9 +85,6 @@ pub struct AgentTls {
     ca_cert: String,
 }
 
-/// A TLS handshake that has not finished by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 impl AgentTls {
     pub fn load(dir: &Path) -> Result<AgentTls, PkiError> {
         let read = |name: &str| {
@@ -106,12 +102,10 @@ impl AgentTls {
         })
     }
 
-    /// Server certificate, and client certificates required and verified against the CA.
-    pub fn server_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.server_cert, &self.server_key))
-            .client_ca_root(Certificate::from_pem(&self.ca_cert))
-            .timeout(HANDSHAKE_TIMEOUT)
+    /// The server certificate chain and key, and the CA agents' certificates must come
+    /// from (PEM), for the TLS listener (`server/agent_tls.rs`).
+    pub(crate) fn pems(&self) -> (&str, &str, &str) {
+        (&self.server_cert, &self.server_key, &self.ca_cert)
     }
 
     /// The revocation list this collector checks.

@@ -191,6 +191,18 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Logs a stream refused before its Welcome, with the peer's address and the reason (the
+/// status message the agent gets, in words), and gives the status back.
+fn refused_at_hello(peer: Option<std::net::SocketAddr>, agent: &str, status: Status) -> Status {
+    let peer = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
+    let agent = match agent {
+        "" => "(no hello)",
+        named => named,
+    };
+    tracing::warn!(%peer, %agent, reason = %status.message(), "agent refused at hello");
+    status
+}
+
 fn reply(body: collector_message::Body) -> CollectorMessage {
     CollectorMessage { body: Some(body) }
 }
@@ -206,35 +218,36 @@ impl AgentLink for Ingest {
         let peer = request.remote_addr();
         let peer_certs = request.peer_certs();
         let mut inbound = request.into_inner();
+        let refused = |agent: &str, status: Status| refused_at_hello(peer, agent, status);
         let first = tokio::time::timeout(self.limits.hello, inbound.message())
             .await
             .map_err(|_| {
-                Status::deadline_exceeded("no hello within the time allowed: send Hello first")
-            })??;
+                refused(
+                    "",
+                    Status::deadline_exceeded("no hello within the time allowed: send Hello first"),
+                )
+            })?
+            .map_err(|status| refused("", status))?;
         let Some(AgentMessage {
             body: Some(agent_message::Body::Hello(hello)),
         }) = first
         else {
-            return Err(Status::invalid_argument(
-                "the first message on a stream must be Hello",
+            return Err(refused(
+                "",
+                Status::invalid_argument("the first message on a stream must be Hello"),
             ));
         };
-        let record =
-            agent_record(&hello, now_ms()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let record = agent_record(&hello, now_ms())
+            .map_err(|e| refused(&hello.agent_id, Status::invalid_argument(e.to_string())))?;
         let mut revocation = None;
         if let Some(tls) = &self.tls {
-            match tls.authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id) {
-                Ok(fingerprint) => {
-                    revocation = Some(Revocation {
-                        list: tls.revocations().clone(),
-                        fingerprint,
-                    })
-                }
-                Err(status) => {
-                    tracing::warn!(agent = %record.agent_id, ?peer, reason = %status.message(), "agent refused at Hello");
-                    return Err(status);
-                }
-            }
+            let fingerprint = tls
+                .authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id)
+                .map_err(|status| refused(&record.agent_id, status))?;
+            revocation = Some(Revocation {
+                list: tls.revocations().clone(),
+                fingerprint,
+            });
         }
         let agent_id = record.agent_id.clone();
         self.store
@@ -246,7 +259,7 @@ impl AgentLink for Ingest {
             .last_seq(&agent_id)
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
-        tracing::info!(agent = %agent_id, ?peer, last_stored_seq, "agent connected");
+        tracing::info!(agent = %agent_id, peer = %peer.map_or_else(String::new, |p| p.to_string()), last_stored_seq, "agent connected");
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let welcome = reply(collector_message::Body::Welcome(Welcome {
             last_stored_seq,

@@ -20,7 +20,14 @@ use crate::query::QueryService;
 use crate::schedule::{self, Clock, Schedule, SystemClock};
 use crate::store::Store;
 
+mod agent_tls;
 mod grpc_tools;
+
+pub use agent_tls::AgentTlsError;
+
+/// The agents' gRPC server, over TLS or plaintext (two stream types, one future type).
+type AgentsServing =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
 
 /// Largest message accepted from an agent: a full batch of detailed results fits well
 /// within it.
@@ -40,6 +47,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    AgentTls(#[from] AgentTlsError),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("dashboard: {0}")]
@@ -187,22 +196,29 @@ impl Bound {
             grpc_tools::reflection(agent_link_server::SERVICE_NAME)?;
         let (query_reflection, query_reflection_alpha) =
             grpc_tools::reflection(query_server::SERVICE_NAME)?;
-        let mut agents_server = tonic::transport::Server::builder();
-        if let Some(tls) = &self.tls {
-            agents_server = agents_server.tls_config(tls.server_config())?;
-        }
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         // TCP_NODELAY: small replies (acks, query answers) must not wait for Nagle's
         // algorithm; tonic's own nodelay setting does not apply to a listener passed in.
         let incoming = |l: TcpListener| TcpIncoming::from(l).with_nodelay(Some(true));
-        let agents = agents_server
+        let agents_router = tonic::transport::Server::builder()
             .add_service(ingest)
             .add_service(agents_health_service)
             .add_service(agents_reflection)
-            .add_service(agents_reflection_alpha)
-            .serve_with_incoming_shutdown(incoming(self.agents), stopped(stopping.clone()));
+            .add_service(agents_reflection_alpha);
+        let agents_stop = stopped(stopping.clone());
+        // TLS is accepted by agent_tls.rs, which logs every agent it refuses.
+        let agents: AgentsServing = match &self.tls {
+            Some(tls) => {
+                let acceptor = agent_tls::AgentAcceptor::new(tls)?;
+                let tls_incoming = agent_tls::incoming(self.agents, acceptor);
+                Box::pin(agents_router.serve_with_incoming_shutdown(tls_incoming, agents_stop))
+            }
+            None => Box::pin(
+                agents_router.serve_with_incoming_shutdown(incoming(self.agents), agents_stop),
+            ),
+        };
         let queries = tonic::transport::Server::builder()
             .add_service(query)
             .add_service(query_health_service)

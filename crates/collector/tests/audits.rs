@@ -223,10 +223,16 @@ async fn the_cli_runs_waits_diffs_and_exits_by_the_gaps_found() {
     let (code, _, err) = admin(url.clone(), &["audit", "show", "a-nope"]).await;
     assert_eq!(code, Some(2));
     assert!(err.contains("no audit with id 'a-nope'"), "{err}");
+    // The collector's message in words, not tonic's `code: '..', message: ".."`.
+    assert!(
+        !err.contains("code: '") && !err.contains("message: \""),
+        "{err}"
+    );
     drop(collector);
     let (code, _, err) = admin(url, &["audit", "run", "--wait"]).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot reach the collector"), "{err}");
+    assert!(!err.contains('{') && !err.contains("Some("), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

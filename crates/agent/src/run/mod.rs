@@ -3,6 +3,7 @@
 //! never stops probing and a slow probe never stalls the link.
 
 mod backoff;
+mod link_words;
 mod schedule;
 mod spool_link;
 mod uplink;
@@ -20,6 +21,8 @@ use crate::mailbox::Mailbox;
 use schedule::Schedule;
 use spool_link::SharedSpool;
 use uplink::Uplink;
+
+pub use link_words::link_error;
 
 /// Everything `run` needs beyond the probes.
 #[derive(Clone, Debug)]

@@ -53,28 +53,43 @@ enum LinkError {
     Closed,
     #[error("{0}")]
     Protocol(&'static str),
-    #[error("the collector did not answer within {0:?}")]
+    #[error("the collector did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     #[error("spool: {0}")]
     Spool(String),
 }
 
 /// The collector revoked this agent's certificate: no retry can succeed, only a new
-/// enrollment. The collector's own words are kept.
+/// enrollment. In words, with the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Revoked(String);
 
 impl LinkError {
-    /// The collector's refusal when it says this agent is revoked
-    /// ([`eceprobe_proto::refusal`]).
-    fn revoked(&self) -> Option<Revoked> {
+    /// Whether the collector says this agent is revoked ([`eceprobe_proto::refusal`]).
+    fn is_revoked(&self) -> bool {
         let (LinkError::Refused(status) | LinkError::Ended(status)) = self else {
-            return None;
+            return false;
         };
-        let reason = status.metadata().get(eceprobe_proto::refusal::KEY)?;
-        (reason.to_str().ok()? == eceprobe_proto::refusal::REVOKED)
-            .then(|| Revoked(status.message().to_owned()))
+        status
+            .metadata()
+            .get(eceprobe_proto::refusal::KEY)
+            .and_then(|v| v.to_str().ok())
+            == Some(eceprobe_proto::refusal::REVOKED)
+    }
+
+    /// In words, with the collector's address and the fix (`link_words.rs`): tonic's own
+    /// text is often only "transport error".
+    fn words(&self, collector: &str) -> String {
+        match self {
+            LinkError::Connect(e) => super::link_error(e, collector),
+            LinkError::Refused(s) | LinkError::Ended(s) => super::link_error(s, collector),
+            LinkError::Timeout(d) => format!(
+                "the collector at {collector} did not answer within {} s",
+                d.as_secs()
+            ),
+            other => other.to_string(),
+        }
     }
 }
 
@@ -92,9 +107,9 @@ impl Uplink {
             };
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if e.revoked().is_some() => {
-                    let revoked = e.revoked().unwrap_or(Revoked(e.to_string()));
-                    tracing::error!(reason = %revoked, "the collector revoked this agent's certificate: not retrying");
+                Err(e) if e.is_revoked() => {
+                    let revoked = Revoked(e.words(&self.endpoint.uri().to_string()));
+                    tracing::error!(error = %revoked, "the collector revoked this agent's certificate: not retrying");
                     return Err(revoked);
                 }
                 Err(e) => {
@@ -102,7 +117,8 @@ impl Uplink {
                         backoff.reset();
                     }
                     let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector link down");
+                    let error = e.words(&self.endpoint.uri().to_string());
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "collector link down");
                     tokio::select! {
                         () = stopped(&mut shutdown) => return Ok(()),
                         () = tokio::time::sleep(wait) => {}

@@ -14,7 +14,7 @@ use eceprobe_proto::v1::{
     RunAuditRequest,
 };
 
-use super::{client, table, utc};
+use super::{client, said, table, utc};
 
 /// How often `--wait` asks whether the audit has closed.
 const WAIT_POLL: Duration = Duration::from_millis(300);
@@ -89,7 +89,8 @@ pub async fn run(
             deployment,
             deadline_s,
         })
-        .await?
+        .await
+        .map_err(said)?
         .into_inner();
     if !wait {
         let text = match as_json {
@@ -105,6 +106,7 @@ pub async fn run(
                 audit_id: audit.audit_id.clone(),
             })
             .await
+            .map_err(said)
             .with_context(|| format!("reading audit {}", audit.audit_id))?
             .into_inner();
         if report.audit.as_ref().is_some_and(|a| a.state == "closed") {
@@ -138,7 +140,8 @@ pub async fn list(
     let audits = client(url)
         .await?
         .list_audits(ListAuditsRequest { deployment, limit })
-        .await?
+        .await
+        .map_err(said)?
         .into_inner()
         .audits;
     if as_json {
@@ -217,7 +220,8 @@ pub async fn show(url: &str, audit_id: String, as_json: bool) -> anyhow::Result<
     let report = client(url)
         .await?
         .get_audit(GetAuditRequest { audit_id })
-        .await?
+        .await
+        .map_err(said)?
         .into_inner();
     if as_json {
         return Ok(serde_json::to_string_pretty(&report_json(&report))?);
@@ -261,7 +265,8 @@ pub async fn diff(url: &str, from: String, to: String, as_json: bool) -> anyhow:
             from_audit_id: from,
             to_audit_id: to,
         })
-        .await?
+        .await
+        .map_err(said)?
         .into_inner();
     if as_json {
         return Ok(serde_json::to_string_pretty(&diff_json(&d))?);
@@ -284,6 +289,7 @@ pub async fn report(
             audit_id: audit_id.clone(),
         })
         .await
+        .map_err(said)
         .with_context(|| format!("reading audit {audit_id}"))?
         .into_inner();
     let text = export::render(&report, format);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use eceprobe_checks::words;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::Request;
@@ -341,6 +342,15 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     half + half.mul_f64(f64::from(random) / f64::from(u16::MAX))
 }
 
+/// A failed handshake with a webhook receiver, in words: the certificate's dates and
+/// names as rustls reports them, trusted or not by this collector.
+fn tls_words(e: &std::io::Error) -> String {
+    match words::tls_inside(e) {
+        Some(t) => words::tls(t, &words::Seen::nothing().relying("this collector")),
+        None => words::io(e),
+    }
+}
+
 impl Endpoint {
     /// One attempt: connect, POST, read the status; Ok(2xx status).
     async fn post(&self, body: Bytes) -> Result<u16, Failure> {
@@ -351,7 +361,10 @@ impl Endpoint {
             let addr = (self.url.host.as_str(), self.url.port);
             let tcp = match timeout_at(connect_by, TcpStream::connect(addr)).await {
                 Err(_) => return Err(late()),
-                Ok(r) => r.map_err(|e| transient(format!("connecting: {e}")))?,
+                Ok(r) => r.map_err(|e| {
+                    let peer = format!("{}:{}", self.url.host, self.url.port);
+                    transient(words::connect(&peer, &e))
+                })?,
             };
             // Small requests: no waiting for Nagle.
             let _ = tcp.set_nodelay(true);
@@ -361,7 +374,7 @@ impl Endpoint {
                     let tls =
                         match timeout_at(connect_by, connector.connect(name.clone(), tcp)).await {
                             Err(_) => return Err(late()),
-                            Ok(r) => r.map_err(|e| transient(format!("TLS: {e}")))?,
+                            Ok(r) => r.map_err(|e| transient(format!("TLS: {}", tls_words(&e))))?,
                         };
                     self.exchange(tls, body).await
                 }
@@ -386,7 +399,7 @@ impl Endpoint {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let http = |e: hyper::Error| transient(format!("HTTP: {e}"));
+        let http = |e: hyper::Error| transient(format!("HTTP: {}", words::error(&e)));
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
             .max_buf_size(MAX_RESPONSE_HEAD)
             .handshake::<_, Full<Bytes>>(TokioIo::new(stream))

@@ -73,7 +73,13 @@ fn verdict(r: &CheckResult) -> pb::AuditVerdict {
         Ok(pb::Outcome::Fail) => "fail",
         _ => "",
     };
-    let f = r.failure.clone().unwrap_or_default();
+    // A warning's words (the interception CA, the expiry date) belong in the report as a
+    // failure's do: a "warn" verdict carries its first warning.
+    let f = r
+        .failure
+        .clone()
+        .or_else(|| r.warnings.first().cloned())
+        .unwrap_or_default();
     pb::AuditVerdict {
         check: r.check.clone(),
         outcome: outcome.into(),

@@ -20,6 +20,8 @@ pub struct Dashboard {
     /// Where agents connect.
     pub agents: SocketAddr,
     pub web: SocketAddr,
+    /// The Query API.
+    pub query: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -45,6 +47,7 @@ impl Dashboard {
         Dashboard {
             agents: collector.addr,
             web: addr.parse().unwrap(),
+            query: collector.query,
             collector,
             _dir: dir,
         }

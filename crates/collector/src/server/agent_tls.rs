@@ -1,0 +1,378 @@
+//! The agents' TLS listener. Handshakes are accepted here rather than by tonic's
+//! `ServerTlsConfig`, which drops a failed handshake with a debug line and no peer address:
+//! an administrator must see which address was refused and why ("its certificate was not
+//! issued by this collector's CA"). Each connection gets its own verifier (one
+//! `ServerConfig` per handshake, chosen after the ClientHello) that records the client's
+//! chain, so the log line can name the certificate it refused.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use eceprobe_checks::tls::cert_info;
+use eceprobe_checks::words::{self, Seen};
+use eceprobe_checks::CertInfo;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{
+    Acceptor, ServerSessionMemoryCache, StoresServerSessions, WebPkiClientVerifier,
+};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{
+    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::auth::AgentTls;
+
+/// A TLS handshake that has not finished by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting for the gRPC server to take them.
+const READY_QUEUE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentTlsError {
+    #[error("the TLS directory's {what} is not usable PEM: {reason}")]
+    Pem { what: &'static str, reason: String },
+    #[error("the agents' TLS configuration: {0}")]
+    Config(String),
+}
+
+/// What every handshake shares: the server's certificate, the agents' CA, the session cache.
+#[derive(Clone)]
+pub(super) struct AgentAcceptor {
+    provider: Arc<CryptoProvider>,
+    cert: Arc<SingleCertAndKey>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    sessions: Arc<dyn StoresServerSessions>,
+}
+
+impl AgentAcceptor {
+    pub(super) fn new(tls: &AgentTls) -> Result<AgentAcceptor, AgentTlsError> {
+        let (cert_pem, key_pem, ca_pem) = tls.pems();
+        let pem = |what: &'static str| {
+            move |e: rustls_pki_types::pem::Error| AgentTlsError::Pem {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let config = |e: rustls::Error| AgentTlsError::Config(words::tls(&e, &Seen::nothing()));
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pem("server certificate"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(pem("server key"))?;
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots
+                .add(ca.map_err(pem("CA certificate"))?)
+                .map_err(config)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| AgentTlsError::Config(e.to_string()))?;
+        let cert = CertifiedKey::from_der(chain, key, &provider).map_err(config)?;
+        Ok(AgentAcceptor {
+            provider,
+            cert: Arc::new(SingleCertAndKey::from(cert)),
+            verifier,
+            // Shared by every connection's config, as tonic's single config shared it.
+            sessions: ServerSessionMemoryCache::new(256),
+        })
+    }
+
+    /// The configuration of one handshake, with its own recording verifier.
+    fn config(&self, verifier: Arc<Recording>) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(self.cert.clone());
+        config.session_storage = self.sessions.clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// One handshake, within the timeout.
+    async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Refusal> {
+        let recording = Arc::new(Recording::new(self.verifier.clone()));
+        let work = async {
+            let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
+                .await
+                .map_err(Refusal::BeforeHello)?;
+            let config = self
+                .config(recording.clone())
+                .map_err(|e| Refusal::Refused {
+                    reason: words::tls(&e, &Seen::nothing()),
+                    tcp: None,
+                })?;
+            start
+                .into_stream(config)
+                .into_fallible()
+                .await
+                .map_err(|(e, tcp)| Refusal::Refused {
+                    reason: reason(&e, &recording),
+                    tcp: Some(tcp),
+                })
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, work).await {
+            Err(_) => Err(Refusal::Timeout),
+            Ok(r) => r,
+        }
+    }
+}
+
+/// The agents' connections once their TLS handshake succeeded, for tonic's
+/// `serve_with_incoming_shutdown`; every refusal is logged with the peer and the reason.
+pub(super) fn incoming(
+    listener: TcpListener,
+    acceptor: AgentAcceptor,
+) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
+    let (tx, rx) = mpsc::channel(READY_QUEUE);
+    tokio::spawn(accept_loop(listener, acceptor, tx));
+    ReceiverStream::new(rx).map(Ok)
+}
+
+/// Accepts until the server drops the stream; each handshake runs in its own task, so a
+/// slow peer holds up no other.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: AgentAcceptor,
+    tx: mpsc::Sender<TlsStream<TcpStream>>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = tx.closed() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %words::io(&e), "cannot accept an agent connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Small replies (acks) must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match acceptor.handshake(tcp).await {
+                Ok(tls) => {
+                    let _ = tx.send(tls).await;
+                }
+                Err(refusal) => refusal.log(peer).await,
+            }
+        });
+    }
+}
+
+/// Why a connection did not become an agent's TLS session.
+#[derive(Debug)]
+enum Refusal {
+    /// Before or at the ClientHello.
+    BeforeHello(io::Error),
+    /// During the handshake, in words; the connection, to close it gently.
+    Refused {
+        reason: String,
+        tcp: Option<TcpStream>,
+    },
+    Timeout,
+}
+
+/// How long a refused agent's connection is kept open for its TLS alert to arrive.
+const LINGER: Duration = Duration::from_secs(1);
+
+impl Refusal {
+    async fn log(self, peer: SocketAddr) {
+        let (reason, tcp) = match self {
+            Refusal::BeforeHello(e) => match words::tls_inside(&e) {
+                Some(t) => (peer_tls(t), None),
+                None => {
+                    // A TCP check (a load balancer, a port scan) that closes without a
+                    // word is not an agent refused.
+                    tracing::debug!(%peer, reason = %words::io(&e), "connection closed before TLS");
+                    return;
+                }
+            },
+            Refusal::Refused { reason, tcp } => (reason, tcp),
+            Refusal::Timeout => (
+                format!("no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()),
+                None,
+            ),
+        };
+        tracing::warn!(%peer, %reason, "agent refused at TLS");
+        if let Some(tcp) = tcp {
+            linger(tcp).await;
+        }
+    }
+}
+
+/// Closes a refused agent's connection so that it reads the alert saying why: rustls has
+/// written the alert, but closing with the agent's unread bytes (a TLS 1.3 client sends its
+/// first data before it hears of the refusal) would reset the connection and lose it. So:
+/// our end first, then what the agent still sends is read and dropped, briefly and bounded.
+async fn linger(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut total = 0usize;
+        while total < 64 * 1024 {
+            match tcp.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// The reason for a failed handshake, with the certificate the agent presented.
+fn reason(e: &io::Error, recording: &Recording) -> String {
+    let Some(tls) = words::tls_inside(e) else {
+        return words::io(e);
+    };
+    let rustls::Error::InvalidCertificate(ce) = tls else {
+        return peer_tls(tls);
+    };
+    let (chain, original) = recording.seen();
+    match (&original, chain.first()) {
+        (Some(CertificateError::UnknownIssuer | CertificateError::BadSignature), Some(leaf)) => {
+            format!(
+                "its certificate '{}' was not issued by this collector's CA (it names '{}' as issuer, but another key signed it): a bundle from another collector, or from before the CA was made again; enroll the agent here",
+                leaf.subject, leaf.issuer
+            )
+        }
+        _ => {
+            let ce = original.as_ref().unwrap_or(ce);
+            let seen = Seen::new(None, &chain).relying("this collector");
+            words::certificate(ce, &seen).replacen("the certificate", "its certificate", 1)
+        }
+    }
+}
+
+/// A TLS error of the handshake, said of the peer (an agent, or what claims to be one).
+fn peer_tls(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::NoCertificatesPresented => {
+            "it presented no client certificate: an agent needs its enrollment bundle (eceprobe-collector enroll)".to_string()
+        }
+        E::AlertReceived(
+            a @ (AlertDescription::UnknownCA
+            | AlertDescription::BadCertificate
+            | AlertDescription::DecryptError
+            | AlertDescription::CertificateUnknown),
+        ) => format!(
+            "it does not trust this collector's certificate (it sent the alert '{}'): its ca.pem is another collector's; enroll the agent here",
+            words::alert(*a)
+        ),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            "it does not speak TLS (an agent whose collector URL is http://?)".to_string()
+        }
+        other => words::tls(other, &Seen::nothing()),
+    }
+}
+
+/// A handshake's verifier: decides as rustls' `WebPkiClientVerifier`, and keeps the chain
+/// and rustls' own verdict for the log.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ClientCertVerifier>,
+    seen: Mutex<(Vec<CertInfo>, Option<CertificateError>)>,
+}
+
+impl Recording {
+    fn new(inner: Arc<dyn ClientCertVerifier>) -> Recording {
+        Recording {
+            inner,
+            seen: Mutex::new((Vec::new(), None)),
+        }
+    }
+
+    fn seen(&self) -> (Vec<CertInfo>, Option<CertificateError>) {
+        // Nothing panics while holding the lock; a poisoned value is still whole.
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ClientCertVerifier for Recording {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        let chain = std::iter::once(end_entity)
+            .chain(intermediates)
+            .filter_map(cert_info)
+            .collect();
+        let original = match &verdict {
+            Err(rustls::Error::InvalidCertificate(ce)) => Some(ce.clone()),
+            _ => None,
+        };
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = (chain, original);
+        match verdict {
+            // Every collector's CA has the same name, so webpki finds "the" issuer by name
+            // and then the signature fails: to the agent that means "not from this CA",
+            // which is the unknown_ca alert, not decrypt_error.
+            Err(rustls::Error::InvalidCertificate(CertificateError::BadSignature)) => Err(
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            ),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
