@@ -410,6 +410,13 @@ async fn the_admin_cli_answers_from_the_query_api() {
         detail: "connecting to 52.97.1.1:993: Connection refused".into(),
         hint: "open outbound TCP 993 to outlook.office365.com on the firewall (C10)".into(),
     });
+    results[4].outcome = Outcome::Warn as i32;
+    results[4].warnings = vec![eceprobe_proto::v1::Finding {
+        kind: "cert_expiring_soon".into(),
+        stage: "tls".into(),
+        detail: "'smtp.office365.com' expires 2026-12-01T00:00:00Z".into(),
+        hint: "a certificate smtp.office365.com presents expires soon: renew it (C2)".into(),
+    }];
     let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
     assert_eq!(agent.send_expect_ack(batch).await, 5);
 
@@ -430,7 +437,12 @@ async fn the_admin_cli_answers_from_the_query_api() {
         .unwrap();
     assert_eq!(code, Some(0), "{err}");
     let gaps: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let gaps = gaps.as_array().unwrap();
+    let gaps: Vec<&serde_json::Value> = gaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["severity"] == "gap")
+        .collect();
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0]["check"], "imap");
     assert_eq!(gaps[0]["kind"], "failing");
@@ -449,6 +461,25 @@ async fn the_admin_cli_answers_from_the_query_api() {
         "{imap}"
     );
     assert!(out.contains("What to do") && out.contains("(C10)"), "{out}");
+    // Failures first, then warnings, then passes; the warning's fix too, after the failure's.
+    let checks: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("CHECK"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        checks,
+        ["imap", "smtp", "login-https", "outlook-https", "pop3"],
+        "{out}"
+    );
+    let fixes = out.split("What to do:\n").nth(1).unwrap_or_default();
+    assert!(
+        fixes.starts_with("  imap (tcp_refused): open outbound TCP 993")
+            && fixes.contains("\n  smtp (cert_expiring_soon): a certificate smtp.office365.com presents expires soon"),
+        "{out}"
+    );
 
     let (code, out, _) =
         tokio::task::spawn_blocking(move || admin(addr, &["history", "svc-1", "imap", "--json"]))
