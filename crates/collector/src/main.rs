@@ -174,6 +174,8 @@ enum AuditCommand {
 struct ServeArgs {
     /// Configuration file (TOML: listen, query_listen, tls_dir, plaintext, database,
     /// policy_file, evaluate_every_s, [retention], [[webhook]]); the flags below override it.
+    /// Relative paths in it are relative to its directory; the flags', to the working
+    /// directory.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address for agents (default 127.0.0.1:7443; use 0.0.0.0:7443 with --tls-dir).
