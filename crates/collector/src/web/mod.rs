@@ -9,6 +9,7 @@ pub mod api;
 mod assets;
 pub mod auth;
 pub mod error;
+mod head;
 mod headers;
 pub mod metrics;
 pub mod pages;
@@ -37,6 +38,7 @@ use crate::audits::Audits;
 use crate::gaps::Tracker;
 use crate::ingest::{IngestCounters, Sessions};
 use crate::store::Store;
+use head::Head;
 
 /// What every handler can read; cheap to clone.
 #[derive(Clone)]
@@ -146,8 +148,10 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves the dashboard until `shutdown` completes, then lets requests in flight finish
-/// (within a grace period). HTTP/1.1 only; every connection bounded in time (the head) and
-/// in number; request bodies are bounded by the extractors (axum's default limit).
+/// (within a grace period). HTTP/1.1 only, one request per connection; every connection
+/// bounded in time (the head) and in number, every head in size ([`head`]: an error the
+/// API documents when over); request bodies are bounded by the extractors (axum's default
+/// limit).
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
@@ -184,11 +188,27 @@ pub async fn serve(
         let mut closed = closed.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let mut tcp = tcp;
+            // The head is read and bounded first, so a refusal is a JSON (or HTML) error
+            // as every other answer (see head.rs); hyper then serves this one request.
+            let read = head::read(&mut tcp, HEADER_TIMEOUT);
+            let first = tokio::select! {
+                got = read => match got {
+                    Head::Complete(bytes) => bytes,
+                    Head::Refused(refusal) => return head::refuse(&mut tcp, refusal).await,
+                    Head::Gone => return,
+                },
+                () = async { let _ = closed.wait_for(|c| *c).await; } => return,
+            };
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_headers(head::MAX_FIELDS)
+                // Only the first head went through head::read: one request per connection.
+                .keep_alive(false);
+            let io = TokioIo::new(head::Prefixed::new(first, tcp));
+            let conn = builder.serve_connection(io, service);
             let mut conn = std::pin::pin!(conn);
             let served = tokio::select! {
                 served = conn.as_mut() => served,
