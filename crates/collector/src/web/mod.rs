@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -68,7 +68,12 @@ pub fn router(state: WebState) -> Router {
             get(api::history),
         )
         .route("/api/gaps", get(api::gaps))
-        .route("/api/audits", get(api::audits).post(api::start_audit))
+        .route(
+            "/api/audits",
+            get(api::audits)
+                .post(api::start_audit)
+                .layer(DefaultBodyLimit::max(api::MAX_AUDIT_BODY)),
+        )
         .route("/api/audits/{audit_id}", get(api::audit))
         .route("/api/audits/{audit_id}/{file}", get(api::audit_report))
         .route("/api", get(api::not_found))
@@ -86,6 +91,8 @@ pub fn router(state: WebState) -> Router {
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))
         .route("/healthz", get(|| async { "ok" }))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), auth::require_token))
         .layer(from_fn(headers::security_headers))
@@ -114,6 +121,19 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     match auth::is_api(uri.path()) {
         true => error::json_error(StatusCode::NOT_FOUND, &message),
         false => error::page_error(StatusCode::NOT_FOUND, &message),
+    }
+}
+
+/// A path that exists, asked with a method it does not take (axum adds `Allow`): the
+/// error every other answer has, rather than axum's empty 405.
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!(
+        "{method} is not accepted at {}: see docs/API.md",
+        uri.path().chars().take(128).collect::<String>()
+    );
+    match auth::is_api(uri.path()) {
+        true => error::json_error(StatusCode::METHOD_NOT_ALLOWED, &message),
+        false => error::page_error(StatusCode::METHOD_NOT_ALLOWED, &message),
     }
 }
 
