@@ -37,15 +37,16 @@ fn or_dash(s: &str) -> String {
     }
 }
 
-/// Gaps, then warnings, by check, each check's servers by agent id ([`by_attention`]).
+/// Gaps, then warnings ([`by_attention`]), by server, then check.
 fn gap_table(gaps: &[Gap]) -> String {
     if gaps.is_empty() {
         return "no gaps\n".into();
     }
     let mut gaps: Vec<&Gap> = gaps.iter().collect();
-    gaps.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    // Stable: the checks' order stays within each server.
+    gaps.sort_by(|a, b| a.check.cmp(&b.check));
     by_attention(&mut gaps, |g| {
-        (Attention::of_severity(&g.severity), g.check.as_str())
+        (Attention::of_severity(&g.severity), g.agent_id.as_str())
     });
     let rows = gaps
         .iter()

@@ -289,16 +289,21 @@ fn servers_in_order(r: &AuditReport) -> Vec<&AuditServer> {
 }
 
 /// Every finding of the audit with its remedy, in the order a person acts on them: gaps,
-/// then warnings, by check, each check's servers in the report's order. What `audit run
+/// then warnings, by server, then check (the CLI's gap table's order). What `audit run
 /// --wait` and `audit show` print under "What to do", the same fixes the reports print.
 pub fn remedies(r: &AuditReport) -> Vec<(&Gap, Remedy)> {
-    let items: Vec<Item> = servers_in_order(r)
-        .into_iter()
+    // Each server's items come by check; the sort is stable.
+    let mut items: Vec<Item> = r
+        .servers
+        .iter()
         .flat_map(|s| server_items(r, s))
         .chain(orphan_items(r))
         .collect();
-    in_order(items)
-        .into_iter()
-        .map(|i| (i.gap, i.remedy))
-        .collect()
+    by_attention(&mut items, |i| {
+        (
+            Attention::of_severity(&i.gap.severity),
+            i.gap.agent_id.as_str(),
+        )
+    });
+    items.into_iter().map(|i| (i.gap, i.remedy)).collect()
 }
