@@ -153,11 +153,29 @@ pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    // Secret files named relative to the configuration file are next to it.
     if let Some(base) = path.parent() {
-        file.mailbox.iter_mut().for_each(|m| m.anchor_paths(base));
+        anchor_paths(&mut file, base);
     }
     Ok(file)
+}
+
+/// Makes every relative path of the file relative to `base`, the file's directory: the
+/// trusted and expected root PEMs, `[run]`'s `tls_dir` and `spool_dir`, and the mailboxes'
+/// secret files. The same agent.toml then works wherever the agent starts: a service's
+/// working directory is the service manager's (C:\Windows\System32, or systemd's `/`),
+/// not the administrator's. Paths given as flags stay relative to the working directory,
+/// as every command line's do.
+fn anchor_paths(file: &mut FileConfig, base: &Path) {
+    let anchor = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    file.trust.ca_files.iter_mut().for_each(anchor);
+    file.trust.expected_roots.iter_mut().for_each(anchor);
+    file.run.tls_dir.iter_mut().for_each(anchor);
+    file.run.spool_dir.iter_mut().for_each(anchor);
+    file.mailbox.iter_mut().for_each(|m| m.anchor_paths(base));
 }
 
 fn read_pem(key: &str, path: &Path) -> Result<(String, String), ConfigError> {
@@ -317,6 +335,36 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_in_the_file_are_relative_to_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let absolute = if cfg!(windows) {
+            r"C:\ca.pem"
+        } else {
+            "/etc/ca.pem"
+        };
+        let text = format!(
+            "[trust]\nca_files = ['corp.pem', '{absolute}']\nexpected_roots = ['roots/lab.pem']\n\
+             [run]\ntls_dir = 'tls'\nspool_dir = 'spool'\n\
+             [[mailbox]]\naddress = 'a@contoso.com'\nclient_id = 'app'\nrefresh_token_file = 'a.refresh'\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let file = load_file(&path).unwrap();
+        let d = dir.path();
+        assert_eq!(
+            file.trust.ca_files,
+            [d.join("corp.pem"), PathBuf::from(absolute)]
+        );
+        assert_eq!(file.trust.expected_roots, [d.join("roots/lab.pem")]);
+        assert_eq!(file.run.tls_dir, Some(d.join("tls")));
+        assert_eq!(file.run.spool_dir, Some(d.join("spool")));
+        assert_eq!(
+            file.mailbox[0].refresh_token_file,
+            Some(d.join("a.refresh"))
+        );
+    }
 
     fn parse(text: &str) -> Result<Resolved, ConfigError> {
         let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {

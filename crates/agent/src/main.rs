@@ -89,7 +89,8 @@ struct RunArgs {
 /// What to probe and how: shared by `check` and `run`.
 #[derive(Args)]
 struct ProbeArgs {
-    /// Agent configuration file (TOML); flags override it.
+    /// Agent configuration file (TOML); flags override it. Relative paths in it are
+    /// relative to its directory; those given as flags, to the working directory.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Role of this ECE server: services, application or both.

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use eceprobe_checks::{CheckId, CheckReport, OAuthInfo, Outcome, SuiteReport};
+use eceprobe_checks::{
+    anchor_label, CheckId, CheckReport, OAuthInfo, Outcome, RootSource, SuiteReport,
+};
 
 fn duration(us: u64) -> String {
     if us >= 1_000_000 {
@@ -34,8 +36,18 @@ fn pass_detail(c: &CheckReport) -> String {
                 parts.push("XOAUTH2 offered".into());
             }
         }
-        if let Some(v) = a.tls.as_ref().and_then(|t| t.version.as_deref()) {
-            parts.push(v.to_string());
+        if let Some(t) = &a.tls {
+            if let Some(v) = &t.version {
+                parts.push(v.clone());
+            }
+            // Microsoft's roots are the rule and go unsaid; a root the administrator
+            // declared (a lab's CA, an accepted inspecting proxy) is said, so a pass is
+            // never read as "Microsoft's chain" when it is not.
+            if t.expected_root_source == Some(RootSource::Declared) {
+                if let Some(label) = anchor_label(t.expected_root, t.expected_root_source) {
+                    parts.push(format!("chain ends at {label}"));
+                }
+            }
         }
     }
     if let Some(p) = &c.via_proxy {

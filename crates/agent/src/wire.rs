@@ -128,6 +128,10 @@ fn tls(t: &TlsInfo) -> pb::Tls {
         trusted: t.trusted,
         expected_root: t.expected_root,
         chain_root: t.chain_root.clone().unwrap_or_default(),
+        expected_root_source: t
+            .expected_root_source
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 

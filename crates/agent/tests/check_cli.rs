@@ -192,3 +192,57 @@ async fn without_an_ece_url_the_table_says_it_was_not_checked() {
     assert!(text.contains("5 checks: 5 passed"), "{text}");
     assert!(text.contains("ece-url was not checked"), "{text}");
 }
+
+/// agent.toml names its files relative to itself, wherever the agent starts (a service
+/// starts in the service manager's directory); flags stay relative to the working directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_file_names_its_files_relative_to_itself() {
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    lab.write_ca_files(config_dir.path()).unwrap();
+    let resolve: Vec<String> = lab
+        .resolve_args()
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect();
+    let cfg = config_dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "checks = [\"imap\"]\nresolve = [{}]\n\n[trust]\nos_store = false\nca_files = [\"lab-ca.pem\"]\nexpected_roots = [\"lab-ca.pem\"]\n",
+            resolve.join(", ")
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))
+            .args(args)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let cfg = cfg.display().to_string();
+    let out = run(&["check", "--config", &cfg]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let imap = text.lines().find(|l| l.starts_with("imap")).unwrap();
+    assert!(
+        imap.contains("PASS") && imap.contains("chain ends at an expected root you declared"),
+        "{imap}"
+    );
+
+    // The same name as a flag is looked for in the working directory, and is not there.
+    let out = run(&["check", "--config", &cfg, "--ca-file", "lab-ca.pem"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ca-file") && err.contains("cannot read lab-ca.pem"),
+        "{err}"
+    );
+}

@@ -401,7 +401,7 @@ impl FailureKind {
                 "the TLS handshake with {host}:{port} failed: a firewall or proxy that inspects TLS is the usual cause; allow TLS 1.2+ to {host} untouched (C9, C10)"
             ),
             FailureKind::TlsIntercepted => format!(
-                "TLS to {host} is intercepted: the chain ends at a root Microsoft does not use; exempt {host} from TLS inspection (C9)"
+                "TLS to {host} is intercepted: the chain ends at a root that is neither Microsoft's nor an expected root you declared; exempt {host} from TLS inspection, or declare the inspecting proxy's root in expected_roots if your security team accepts it (C9)"
             ),
             FailureKind::CertExpiringSoon => format!(
                 "a certificate {host} presents expires soon: if it is not Microsoft's, renew it (C2 for the ECE URL)"

@@ -33,8 +33,8 @@ pub use oauth::{
 };
 pub use probe::Prober;
 pub use report::{
-    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, OAuthInfo, Outcome,
-    ProtocolInfo, StageReport, SuiteReport, TlsInfo,
+    anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
+    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TlsInfo,
 };
 pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
 pub use tls::{Trust, TrustError, TrustOptions};

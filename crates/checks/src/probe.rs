@@ -278,7 +278,7 @@ impl Prober {
         if tls.expected_root == Some(false) {
             let root = tls.chain_root.as_deref().unwrap_or("an unknown CA");
             let detail = format!(
-                "the chain is trusted here but ends at '{root}', not at a root Microsoft uses"
+                "the chain is trusted here but ends at '{root}', which is neither a root Microsoft uses nor an expected root you declared"
             );
             out.push(self.finding(spec, FailureKind::TlsIntercepted, Stage::Tls, detail));
         }

@@ -72,19 +72,83 @@ pub struct CertInfo {
     pub sha256: String,
 }
 
+/// Which kind of expected root a trusted chain ends at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootSource {
+    /// One of Microsoft's roots, built into the agent.
+    Microsoft,
+    /// A root the administrator declared with `[trust] expected_roots` or `--expected-roots`
+    /// (a lab's CA, or an inspecting proxy the security team accepts), not one of
+    /// Microsoft's.
+    Declared,
+}
+
+impl RootSource {
+    /// The name on the wire and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootSource::Microsoft => "microsoft",
+            RootSource::Declared => "declared",
+        }
+    }
+
+    /// The wire name back; None for "" (an agent that did not say) or a name this version
+    /// does not know.
+    pub fn from_wire(s: &str) -> Option<RootSource> {
+        match s {
+            "microsoft" => Some(RootSource::Microsoft),
+            "declared" => Some(RootSource::Declared),
+            _ => None,
+        }
+    }
+}
+
+/// What the root a chain ends at is, for people: the one wording of the check table, the
+/// server page and the reports. None when it was not judged (the chain is not trusted).
+/// `source` is None for an expected root when the agent did not say which kind (older
+/// agents): then the label claims no more than "expected".
+pub fn anchor_label(
+    expected_root: Option<bool>,
+    source: Option<RootSource>,
+) -> Option<&'static str> {
+    match (expected_root?, source) {
+        (true, Some(RootSource::Microsoft)) => Some("a Microsoft root"),
+        (true, Some(RootSource::Declared)) => Some("an expected root you declared"),
+        (true, None) => Some("an expected root"),
+        (false, _) => Some("an unexpected root (interception?)"),
+    }
+}
+
+/// "TLSv1.3" (as the probe records it, after openssl) as people write it, "TLS 1.3"; any
+/// other text as is.
+pub fn tls_version_label(version: &str) -> String {
+    match version.strip_prefix("TLSv") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            format!("TLS {n}")
+        }
+        _ => version.to_owned(),
+    }
+}
+
 /// The TLS session, or what was seen of it before it failed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsInfo {
-    /// e.g. "TLSv1.3"; None when the handshake did not finish.
+    /// e.g. "TLSv1.3": known once the server has answered the hello and sent its
+    /// certificate, also when the certificate is then refused; None when the handshake
+    /// stopped before that (refused version, reset, timeout).
     pub version: Option<String>,
     pub cipher: Option<String>,
     /// The chain as the server sent it, leaf first.
     pub chain: Vec<CertInfo>,
     /// Whether the chain verified against this host's trust (OS store + extra CAs).
     pub trusted: bool,
-    /// Whether the chain ends at one of the expected (Microsoft's) roots. None when the
-    /// chain was not trusted, since then the question has no reliable answer.
+    /// Whether the chain ends at one of the expected roots (Microsoft's, and any declared).
+    /// None when the chain was not trusted, since then the question has no reliable answer.
     pub expected_root: Option<bool>,
+    /// Which kind of expected root it ends at: Some only when `expected_root` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_root_source: Option<RootSource>,
     /// The name of the CA the presented chain ends at (the issuer of its last certificate).
     pub chain_root: Option<String>,
 }
@@ -212,5 +276,36 @@ pub struct SuiteReport {
 impl SuiteReport {
     pub fn all_passed(&self) -> bool {
         self.checks.iter().all(|c| c.outcome != Outcome::Fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_say_no_more_than_is_known() {
+        let label = |e, s| anchor_label(e, s);
+        assert_eq!(
+            label(Some(true), Some(RootSource::Microsoft)),
+            Some("a Microsoft root")
+        );
+        assert_eq!(
+            label(Some(true), Some(RootSource::Declared)),
+            Some("an expected root you declared")
+        );
+        // An agent that did not say which kind.
+        assert_eq!(label(Some(true), None), Some("an expected root"));
+        assert_eq!(
+            label(Some(false), None),
+            Some("an unexpected root (interception?)")
+        );
+        assert_eq!(label(None, None), None);
+        for s in [RootSource::Microsoft, RootSource::Declared] {
+            assert_eq!(RootSource::from_wire(s.as_str()), Some(s));
+        }
+        assert_eq!(RootSource::from_wire(""), None);
+        assert_eq!(tls_version_label("TLSv1.3"), "TLS 1.3");
+        assert_eq!(tls_version_label("TLSv1_1"), "TLSv1_1");
     }
 }

@@ -14,7 +14,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::failure::FailureKind;
-use crate::report::TlsInfo;
+use crate::report::{RootSource, TlsInfo};
 use crate::words;
 use crate::StageError;
 
@@ -102,18 +102,24 @@ impl Trust {
         if trusted.is_empty() {
             return Err(TrustError::NoRoots);
         }
-        let mut expected = RootCertStore::empty();
+        // Microsoft's first: a declared root that is also one of Microsoft's is labelled
+        // Microsoft's (the first match wins).
+        let mut expected_spkis = Vec::new();
         if opts.microsoft_roots {
+            let mut microsoft = RootCertStore::empty();
             add_pem(
-                &mut expected,
+                &mut microsoft,
                 "built-in Microsoft roots",
                 MICROSOFT_ROOTS_PEM,
             )?;
+            expected_spkis.extend(spkis(&microsoft, RootSource::Microsoft));
         }
         for (label, pem) in &opts.extra_expected_roots {
-            add_pem(&mut expected, label, pem.as_bytes())?;
+            let mut declared = RootCertStore::empty();
+            add_pem(&mut declared, label, pem.as_bytes())?;
+            expected_spkis.extend(spkis(&declared, RootSource::Declared));
         }
-        if expected.is_empty() {
+        if expected_spkis.is_empty() {
             return Err(TrustError::NoExpectedRoots);
         }
         let trusted = Arc::new(trusted);
@@ -124,11 +130,7 @@ impl Trust {
         let anchors = Anchors {
             trusted_roots: trusted,
             rustls_verifier,
-            expected_spkis: expected
-                .roots
-                .iter()
-                .map(|a| a.subject_public_key_info.as_ref().to_vec())
-                .collect(),
+            expected_spkis,
             algorithms: provider.signature_verification_algorithms,
         };
         Ok(Trust {
@@ -181,6 +183,7 @@ impl Trust {
         };
         let connector = TlsConnector::from(Arc::new(config));
         let result = tokio::time::timeout(timeout, connector.connect(name, stream)).await;
+        // On a refused certificate `info` already has the version (the verifier learnt it).
         let mut info = capture.info();
         let result = match result {
             Err(_) => Err(StageError::new(
@@ -210,6 +213,17 @@ fn version_name(v: rustls::ProtocolVersion) -> String {
         // rustls negotiates only 1.2 and 1.3; anything else is named by its number.
         other => format!("TLS version 0x{:04x}", u16::from(other)),
     }
+}
+
+/// The SubjectPublicKeyInfo of each root in `store`, with where it came from.
+fn spkis(
+    store: &RootCertStore,
+    source: RootSource,
+) -> impl Iterator<Item = (Vec<u8>, RootSource)> + '_ {
+    store
+        .roots
+        .iter()
+        .map(move |a| (a.subject_public_key_info.as_ref().to_vec(), source))
 }
 
 fn add_pem(store: &mut RootCertStore, label: &str, pem: &[u8]) -> Result<(), TrustError> {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_fails, lab, lab_with, LabOptions};
-use eceprobe_checks::{CheckId, FailureKind, Outcome, Stage};
+use eceprobe_checks::{anchor_label, CheckId, FailureKind, Outcome, RootSource, Stage};
 use eceprobe_testlab::{Endpoint, Fault, LabConfig};
 
 #[tokio::test]
@@ -27,6 +27,12 @@ async fn healthy_lab_passes_every_check_with_details() {
             tls.trusted && tls.expected_root == Some(true),
             "{}",
             c.check
+        );
+        // The lab's CA is declared in expected_roots, not one of Microsoft's.
+        assert_eq!(tls.expected_root_source, Some(RootSource::Declared));
+        assert_eq!(
+            anchor_label(tls.expected_root, tls.expected_root_source),
+            Some("an expected root you declared")
         );
         assert_eq!(
             tls.chain.len(),
@@ -269,6 +275,9 @@ async fn bad_certificates_are_kept_so_down_and_bad_cert_differ() {
         detail.contains(eceprobe_testlab::ROGUE_CN) && detail.contains("does not trust"),
         "the failure names the CA that issued the chain: {detail}"
     );
+    // The certificate is refused after the server hello: the version is known.
+    assert_eq!(tls.version.as_deref(), Some("TLSv1.3"), "{tls:#?}");
+    assert_eq!((tls.expected_root, tls.expected_root_source), (None, None));
 }
 
 /// The certificate failures in words, with the facts: which certificate, the dates, the
@@ -329,6 +338,7 @@ async fn interception_is_a_warning_naming_the_proxy_ca() {
     assert_eq!((w.kind, w.stage), (FailureKind::TlsIntercepted, Stage::Tls));
     let tls = report.used_attempt().unwrap().tls.clone().unwrap();
     assert_eq!(tls.expected_root, Some(false));
+    assert_eq!(tls.expected_root_source, None);
     let root = tls.chain_root.unwrap();
     assert!(w.detail.contains(&root), "{} / {root}", w.detail);
 

@@ -4,6 +4,7 @@
 pub mod audit;
 
 use anyhow::Context;
+use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
     CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
@@ -315,27 +316,39 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         server.agent_version,
         ago(server.seen_unix_ms)
     );
+    // What matters first: failures, then warnings, then passes (the server page's order).
+    let mut latest = resp.latest;
+    by_attention(&mut latest, |r| {
+        (Attention::of_outcome(outcome(r)), r.check.as_str())
+    });
     out.push_str(&table(
         &[
             "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
         ],
-        result_rows(&resp.latest),
+        result_rows(&latest),
     ));
-    let hints: Vec<String> = resp
-        .latest
-        .iter()
-        .filter_map(|r| {
-            r.failure
-                .as_ref()
-                .map(|f| format!("  {} ({}): {}", r.check, f.kind, f.hint))
-        })
-        .collect();
-    if !hints.is_empty() {
-        out.push_str("\nWhat to do:\n");
-        out.push_str(&hints.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&what_to_do(&latest));
     Ok(out)
+}
+
+/// "What to do": the fix of every failure, then of every warning (the agent's hint for
+/// its kind), each in the results' order; empty when everything passed.
+fn what_to_do(results: &[CheckResult]) -> String {
+    let failures = results
+        .iter()
+        .flat_map(|r| r.failure.iter().map(move |f| (r, f)));
+    let warnings = results
+        .iter()
+        .flat_map(|r| r.warnings.iter().map(move |f| (r, f)));
+    let hints: Vec<String> = failures
+        .chain(warnings)
+        .filter(|(_, f)| !f.hint.is_empty())
+        .map(|(r, f)| format!("  {} ({}): {}", r.check, f.kind, f.hint))
+        .collect();
+    match hints.is_empty() {
+        true => String::new(),
+        false => format!("\nWhat to do:\n{}\n", hints.join("\n")),
+    }
 }
 
 pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyhow::Result<String> {

@@ -9,6 +9,8 @@
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
 //! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
 //!   closing.
+//! - [`order`]: what matters first: failures, then warnings, then passes, wherever a
+//!   person reads results.
 //! - [`query`]: the `Query` service (servers, gaps, latest results, history).
 //! - [`server`]: binds the gRPC server.
 //! - [`auth`]: agent TLS: the server certificate, and which agent a client certificate is.
@@ -31,6 +33,7 @@ pub mod export;
 pub mod gaps;
 pub mod ingest;
 pub mod notify;
+pub mod order;
 pub mod pki;
 pub mod query;
 pub mod retention;

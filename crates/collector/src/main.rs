@@ -182,8 +182,8 @@ enum AuditCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Configuration file (TOML: listen, query_listen, tls_dir, plaintext, database,
-    /// policy_file, evaluate_every_s, [retention], [[webhook]]); the flags below override it.
+    /// Configuration file (TOML: listen, tls_dir, database, policy_file, ...; paths in it
+    /// relative to its directory, the flags' to the working directory); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address for agents (default 127.0.0.1:7443; use 0.0.0.0:7443 with --tls-dir).

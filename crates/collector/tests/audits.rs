@@ -236,6 +236,41 @@ async fn the_cli_runs_waits_diffs_and_exits_by_the_gaps_found() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_gaps_before_warnings_and_gives_the_fix_of_each() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every passing check is "slow" under this policy: warnings with their own fix. The
+    // policy file is named relative to collector.toml, which is not in the working directory.
+    std::fs::write(dir.path().join("policy.toml"), "slow_ms = 0\n").unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "policy_file = \"policy.toml\"\n").unwrap();
+    let args = ["--plaintext", "--config", config.to_str().unwrap()];
+    let collector = Collector::start_with(&dir.path().join("c.db"), &args);
+    let url = format!("http://{}", collector.query);
+    let _svc1 = SimAgent::answering(collector.addr, "svc-1", "prod", failing(&["pop3"])).await;
+
+    let (code, out, err) = admin(url, &["audit", "run", "--wait"]).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("svc-1")).collect();
+    assert!(rows[0].contains("pop3") && rows[0].contains("GAP"), "{out}");
+    assert!(rows[1..].iter().all(|r| r.contains("WARNING")), "{out}");
+    let fixes: Vec<&str> = out
+        .split("What to do:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no fixes in {out}"))
+        .lines()
+        .collect();
+    assert_eq!(
+        fixes[0], "  GAP svc-1 pop3 (failing): open outbound TCP on the firewall (C10)",
+        "{out}"
+    );
+    assert!(
+        fixes[1].starts_with("  WARNING svc-1 imap (slow): imap to outlook.office365.com:993 works but slower than the policy allows"),
+        "{out}"
+    );
+    assert_eq!(fixes.len(), 5, "one gap and four warnings: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_cli_writes_an_audit_report_a_spreadsheet_reads() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("c.db"));

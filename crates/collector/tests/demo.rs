@@ -42,9 +42,10 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
+    // The table's rows (the fixes under "What to do" are indented).
     let gap_rows: Vec<Vec<&str>> = out
         .lines()
-        .filter(|l| l.contains(" GAP "))
+        .filter(|l| !l.starts_with(' ') && l.contains(" GAP "))
         .map(|l| l.split_whitespace().take(2).collect())
         .collect();
     assert_eq!(
@@ -55,6 +56,13 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
             vec!["ece-svc-01", "oauth-smtp/sales@contoso.com"],
         ],
         "the firewalled server's 993 and 995, and the mailbox with SMTP AUTH off; the healthy mailbox passes:\n{out}"
+    );
+    let fixes = out.split("What to do:\n").nth(1).unwrap_or_default();
+    assert!(
+        fixes.starts_with(
+            "  GAP ece-app-01 imap (failing): TCP 993 to outlook.office365.com is rejected"
+        ),
+        "the fix of each gap, in the table's order:\n{out}"
     );
 
     let md = reports(dir.path(), "md");

@@ -5,20 +5,18 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::agent::{hello, result, Agent, CHECKS};
-use common::{msg, Collector, ConnectTo};
+use common::{current_gaps, msg, wait_for_gaps, Collector, ConnectTo};
 use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    agent_message, AgentMessage, CheckResult, Gap, GapHistoryRequest, GapsRequest, Heartbeat,
-    Outcome, ResultBatch,
+    agent_message, AgentMessage, CheckResult, Gap, GapHistoryRequest, Heartbeat, Outcome,
+    ResultBatch,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -150,33 +148,6 @@ async fn bad_input_is_refused_by_name_and_others_carry_on() {
     collector.kill();
     assert_eq!(stored_rows(&db, "good").await.len(), 5);
     assert!(stored_rows(&db, "bad-1").await.is_empty());
-}
-
-async fn current_gaps(addr: SocketAddr) -> Vec<Gap> {
-    let mut client = QueryClient::connect_to(addr).await;
-    client
-        .current_gaps(GapsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .gaps
-}
-
-/// Polls the current gaps until `done` holds (the tracker runs within seconds of new
-/// results, and on its timer for silent agents).
-async fn wait_for_gaps(addr: SocketAddr, what: &str, done: impl Fn(&[Gap]) -> bool) -> Vec<Gap> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let gaps = current_gaps(addr).await;
-        if done(&gaps) {
-            return gaps;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; gaps now: {gaps:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn has(gaps: &[Gap], agent: &str, check: &str, kind: &str) -> bool {
@@ -386,103 +357,6 @@ async fn a_mailbox_removed_from_the_agent_closes_its_gap() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    drop(agent);
-    collector.kill();
-}
-
-/// Runs the admin CLI against a collector; returns (exit code, stdout, stderr).
-fn admin(addr: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(args)
-        .args(["--collector", &format!("http://{addr}")])
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_cli_answers_from_the_query_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("eceprobe.db");
-    let collector = Collector::start(&db);
-    let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
-    let mut results: Vec<CheckResult> = CHECKS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| result(i as u64 + 1, c, None))
-        .collect();
-    results[2].outcome = Outcome::Fail as i32;
-    results[2].failure = Some(eceprobe_proto::v1::Finding {
-        kind: "tcp_refused".into(),
-        stage: "tcp".into(),
-        detail: "connecting to 52.97.1.1:993: Connection refused".into(),
-        hint: "open outbound TCP 993 to outlook.office365.com on the firewall (C10)".into(),
-    });
-    let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
-    assert_eq!(agent.send_expect_ack(batch).await, 5);
-
-    let addr = collector.query;
-    wait_for_gaps(addr, "the imap gap", |g| !g.is_empty()).await;
-    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["servers"]))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(0), "{err}");
-    let row = out
-        .lines()
-        .find(|l| l.contains("svc-1"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(row.contains("prod") && row.contains("services"), "{row}");
-
-    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["gaps", "--json"]))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(0), "{err}");
-    let gaps: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let gaps = gaps.as_array().unwrap();
-    assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert_eq!(gaps[0]["check"], "imap");
-    assert_eq!(gaps[0]["kind"], "failing");
-    assert_eq!(gaps[0]["detail"], "tcp_refused");
-
-    let (code, out, _) = tokio::task::spawn_blocking(move || admin(addr, &["show", "svc-1"]))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(0));
-    let imap = out
-        .lines()
-        .find(|l| l.starts_with("imap"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(
-        imap.contains("FAIL") && imap.contains("tcp_refused"),
-        "{imap}"
-    );
-    assert!(out.contains("What to do") && out.contains("(C10)"), "{out}");
-
-    let (code, out, _) =
-        tokio::task::spawn_blocking(move || admin(addr, &["history", "svc-1", "imap", "--json"]))
-            .await
-            .unwrap();
-    assert_eq!(code, Some(0));
-    let history: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(history[0]["seq"], 3);
-    assert_eq!(history[0]["failure"]["kind"], "tcp_refused");
-
-    // Bad input: a clear message, exit 2.
-    let (code, _, err) =
-        tokio::task::spawn_blocking(move || admin(addr, &["gaps", "--check", "ftp"]))
-            .await
-            .unwrap();
-    assert_eq!(code, Some(2));
-    assert!(err.contains("unknown check 'ftp'"), "{err}");
-    let (code, _, err) = tokio::task::spawn_blocking(move || admin(addr, &["show", "nobody"]))
-        .await
-        .unwrap();
-    assert_eq!(code, Some(2));
-    assert!(err.contains("no server with agent id 'nobody'"), "{err}");
     drop(agent);
     collector.kill();
 }

@@ -1,5 +1,7 @@
 //! The dashboard's listener keeps its bounds against clients that misbehave: a request head
-//! that never finishes is cut off, and the dashboard still answers others meanwhile.
+//! that never finishes is cut off, and the dashboard still answers others meanwhile; a head
+//! over a bound gets the error docs/API.md documents (JSON for the API, a page for the
+//! dashboard), not an empty answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -78,4 +80,95 @@ fn a_request_head_that_never_ends_is_cut_off() {
         waited < Duration::from_secs(25),
         "the half-sent request held its connection for {waited:?}"
     );
+}
+
+/// Sends `head` (and nothing after it) on a new connection; returns the status, the headers
+/// (lower-case names) and the body of the answer.
+fn raw(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no answer head: {answer:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {headers:?}"))
+}
+
+/// The answer is `status` with the API's JSON error, whose message says `says`.
+fn assert_json_error(answer: (u16, Vec<(String, String)>, String), status: u16, says: &str) {
+    let (got, headers, body) = answer;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert!(header(&headers, "content-security-policy").contains("default-src 'none'"));
+    assert_eq!(header(&headers, "content-length"), body.len().to_string());
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains(says), "{message}");
+}
+
+#[test]
+fn heads_over_a_bound_get_the_documented_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_collector, addr) = start(dir.path());
+    let get = |target: &str, fields: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n{fields}Connection: close\r\n\r\n")
+    };
+    // A query string over 8 KiB; one longer than hyper's own 64 KiB bound, answered the same.
+    for len in [9_000, 70_000] {
+        let target = format!("/api/gaps?deployment={}", "a".repeat(len));
+        let answer = raw(addr, &get(&target, ""));
+        assert_json_error(answer, 414, "at most 8192");
+    }
+    // A cookie over 64 KiB, and more than 100 header fields.
+    let cookie = format!("Cookie: other-app={}\r\n", "c".repeat(70_000));
+    assert_json_error(
+        raw(addr, &get("/api/overview", &cookie)),
+        431,
+        "at most 65536",
+    );
+    let fields = "X-Filler: 1\r\n".repeat(100);
+    assert_json_error(raw(addr, &get("/metrics", &fields)), 431, "at most 100");
+    assert_json_error(
+        raw(addr, "BREW /api HTTP/9.9\r\n\r\n"),
+        400,
+        "not an HTTP/1.1 request",
+    );
+
+    // A page gets the page, with the same status.
+    let (status, headers, body) = raw(addr, &get("/", &cookie));
+    assert_eq!(status, 431);
+    assert!(header(&headers, "content-type").starts_with("text/html"));
+    assert!(body.contains("at most 65536"), "{body}");
+
+    // At the bounds, a request is served (99 fields and Host: 100; 401 without the token).
+    let fields = "X-Filler: 1\r\n".repeat(98);
+    let query = "/api/gaps?deployment=";
+    let target = format!("{query}{}", "a".repeat(8192 - query.len()));
+    assert_eq!(target.len(), 8192);
+    assert_json_error(raw(addr, &get(&target, &fields)), 401, "access token");
+    assert!(healthz(addr).ends_with("ok"));
 }

@@ -1,6 +1,7 @@
 //! What the dashboard and JSON API of a real collector process refuse: bad parameters are
 //! a 400 that names them, unknown servers and audits a 404, and an audit starts only from
-//! a JSON request (never a form).
+//! a JSON request (never a form); a method a path does not take is a 405 and a body too
+//! large a 413, each with the JSON error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -99,4 +100,39 @@ async fn audits_start_only_from_json() {
     let list: serde_json::Value =
         serde_json::from_str(&get(d.web, "/api/audits").await.body).unwrap();
     assert_eq!(list["audits"][0]["audit_id"], id);
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_and_a_body_too_large_are_json_errors() {
+    let d = Dashboard::start();
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = ("Authorization", bearer.as_str());
+    for (method, target) in [("DELETE", "/api/overview"), ("PUT", "/api/audits")] {
+        let r = http(d.web, method, target, &[auth], "").await;
+        assert_eq!(r.status, 405, "{method} {target}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert!(r.header("allow").is_some_and(|a| a.contains("GET")));
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let message = v["error"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{method} is not accepted")),
+            "{message}"
+        );
+    }
+    let page = http(d.web, "DELETE", "/gaps", &[auth], "").await;
+    assert_eq!(page.status, 405);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+
+    let json = ("Content-Type", "application/json");
+    let big = format!("{{\"deployment\": \"{}\"}}", "x".repeat(20_000));
+    let r = http(d.web, "POST", "/api/audits", &[auth, json], &big).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("over 16384 bytes"),
+        "{v}"
+    );
 }

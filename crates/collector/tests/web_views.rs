@@ -1,13 +1,15 @@
 //! What the dashboard and JSON API of a real collector process show once an agent has
 //! streamed its results over gRPC (one hostile host name, a failing IMAP): the overview's
-//! cells, the server page, a check's history and the gap the tracker records.
+//! cells, the server page, a check's history and the gap the tracker records; the server
+//! page's order (failures, warnings, passes) and its TLS lines.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::dashboard::{feed, get, Dashboard, HOSTILE};
+use common::dashboard::{feed, feed_with, get, result, Dashboard, HOSTILE};
+use eceprobe_proto::v1::{Attempt, CheckResult, Finding, Outcome, Tls};
 
 #[tokio::test]
 async fn the_overview_and_server_page_show_what_the_agent_sent() {
@@ -65,4 +67,101 @@ async fn the_overview_and_server_page_show_what_the_agent_sent() {
         assert!(Instant::now() < deadline, "no imap gap recorded: {g}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A result whose used address has TLS details.
+fn with_tls(seq: u64, check: &str, tls: Tls) -> CheckResult {
+    CheckResult {
+        used_address: "52.97.1.1:443".into(),
+        attempts: vec![Attempt {
+            address: "52.97.1.1:443".into(),
+            tls: Some(tls),
+            ..Attempt::default()
+        }],
+        ..result(seq, check, false)
+    }
+}
+
+#[tokio::test]
+async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roots() {
+    let d = Dashboard::start();
+    let tls = |version: &str, expected: Option<bool>, source: &str, root: &str| Tls {
+        version: version.into(),
+        cipher: "TLS13_AES_256_GCM_SHA384".into(),
+        trusted: expected.is_some(),
+        expected_root: expected,
+        expected_root_source: source.into(),
+        chain_root: root.into(),
+        ..Tls::default()
+    };
+    // outlook-https: intercepted (a warning with its fix); login-https: a lab CA declared in
+    // expected_roots; smtp: Microsoft's root; pop3: a refused chain.
+    let mut outlook = with_tls(
+        6,
+        "outlook-https",
+        tls("TLSv1.3", Some(false), "", "Proxy CA"),
+    );
+    outlook.outcome = Outcome::Warn as i32;
+    outlook.warnings = vec![Finding {
+        kind: "tls_intercepted".into(),
+        stage: "tls".into(),
+        detail: "the chain is trusted here but ends at 'Proxy CA'".into(),
+        hint: "exempt outlook.office365.com from TLS inspection (C9)".into(),
+    }];
+    let login = with_tls(
+        7,
+        "login-https",
+        tls("TLSv1.3", Some(true), "declared", "Lab CA"),
+    );
+    let smtp = with_tls(
+        8,
+        "smtp",
+        tls(
+            "TLSv1.2",
+            Some(true),
+            "microsoft",
+            "DigiCert Global Root G2",
+        ),
+    );
+    let pop3 = with_tls(9, "pop3", tls("TLSv1.3", None, "", "Untrusted CA"));
+    let _agent = feed_with(d.agents, vec![outlook, login, smtp, pop3]).await;
+
+    let r = get(d.web, "/api/servers/svc-1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let order: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["imap", "outlook-https", "login-https", "pop3", "smtp"]
+    );
+    let tls_of = |i: usize| v["checks"][i]["attempts"][0]["tls"].clone();
+    assert_eq!(tls_of(2)["expected_root_source"], "declared");
+    assert_eq!(tls_of(2)["root_label"], "an expected root you declared");
+    assert_eq!(tls_of(4)["root_label"], "a Microsoft root");
+
+    let page = get(d.web, "/servers/svc-1").await.body;
+    let at = |needle: &str| {
+        page.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not on the page"))
+    };
+    let sections: Vec<usize> = order
+        .iter()
+        .map(|c| at(&format!("id=\"check-{c}\"")))
+        .collect();
+    assert!(sections.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(page.contains("exempt outlook.office365.com from TLS inspection (C9)"));
+    for line in [
+        "TLS 1.3 (TLS13_AES_256_GCM_SHA384); trusted, ends at an unexpected root (interception?) (Proxy CA)",
+        "TLS 1.3 (TLS13_AES_256_GCM_SHA384); trusted, ends at an expected root you declared (Lab CA)",
+        "TLS 1.2 (TLS13_AES_256_GCM_SHA384); trusted, ends at a Microsoft root (DigiCert Global Root G2)",
+        "TLS 1.3 (TLS13_AES_256_GCM_SHA384); NOT trusted: the chain ends at Untrusted CA",
+    ] {
+        assert!(page.contains(line), "{line}");
+    }
+    assert!(!page.contains("TLS  ;"));
 }

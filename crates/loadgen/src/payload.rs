@@ -79,6 +79,7 @@ fn attempt(check: &str, address: &str, port: u32, seed: u64, fail: bool) -> Atte
             trusted: true,
             expected_root: Some(true),
             chain_root: "DigiCert Global Root G2".into(),
+            expected_root_source: "microsoft".into(),
         }),
         protocol: Some(Protocol {
             greeting: greeting(check).into(),

@@ -7,17 +7,24 @@
 //! compared with the expected roots. (Validating a second time against the expected roots
 //! alone cost two more signature checks per handshake, about a fifth of a check's CPU; see
 //! docs/BENCHMARKS.md.) On any failure rustls' own verifier runs, so errors are exactly its.
+//!
+//! A refused certificate is reported one step later than rustls would: from the signature
+//! check that rustls calls right after the certificate check (no network in between, in
+//! TLS 1.2 and 1.3 alike), with the same error, so the same alert is sent and the
+//! handshake fails just the same; but which of the two signature checks rustls calls tells
+//! the TLS version, and "TLS 1.2, NOT trusted" says more than "NOT trusted". The deferred
+//! error is always returned: a refused chain never completes a handshake.
 
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::cert_info;
-use crate::report::{CertInfo, TlsInfo};
+use super::{cert_info, version_name};
+use crate::report::{CertInfo, RootSource, TlsInfo};
 
 /// What every handshake's verifier shares: the trusted roots, the expected roots' keys, the
 /// signature algorithms, and rustls' verifier for the error path.
@@ -25,23 +32,24 @@ use crate::report::{CertInfo, TlsInfo};
 pub(super) struct Anchors {
     pub trusted_roots: Arc<RootCertStore>,
     pub rustls_verifier: Arc<WebPkiServerVerifier>,
-    /// SubjectPublicKeyInfo of each expected root: a path is "expected" when its anchor's
-    /// key is one of these (names can be copied, keys cannot).
-    pub expected_spkis: Vec<Vec<u8>>,
+    /// SubjectPublicKeyInfo of each expected root, Microsoft's first, with its kind: a
+    /// path is "expected" when its anchor's key is one of these (names can be copied, keys
+    /// cannot).
+    pub expected_spkis: Vec<(Vec<u8>, RootSource)>,
     pub algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl Anchors {
     /// Validates like rustls' `WebPkiServerVerifier` (path to a trusted root for server auth,
-    /// then the name), returning whether the path's anchor is an expected root; None on
-    /// any failure.
+    /// then the name), returning which kind of expected root the path's anchor is (None
+    /// inside: not an expected root); None on any failure.
     fn expected_anchor(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         now: UnixTime,
-    ) -> Option<bool> {
+    ) -> Option<Option<RootSource>> {
         let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
         let path = cert
             .verify_for_usage(
@@ -59,7 +67,8 @@ impl Anchors {
         Some(
             self.expected_spkis
                 .iter()
-                .any(|k| k.as_slice() == anchor_key),
+                .find(|(k, _)| k.as_slice() == anchor_key)
+                .map(|(_, source)| *source),
         )
     }
 }
@@ -68,7 +77,12 @@ impl Anchors {
 struct Seen {
     chain: Vec<CertInfo>,
     trusted: bool,
-    expected_root: Option<bool>,
+    /// None: not judged (not trusted); Some(None): trusted, not an expected root.
+    anchor: Option<Option<RootSource>>,
+    /// Learnt from the signature check rustls calls after the certificate check.
+    version: Option<String>,
+    /// The certificate's refusal, returned by that signature check (see the module doc).
+    refused: Option<rustls::Error>,
 }
 
 /// A verifier per handshake (it records what that handshake saw).
@@ -90,12 +104,31 @@ impl CapturingVerifier {
     pub(super) fn info(&self) -> TlsInfo {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         TlsInfo {
-            version: None,
+            version: seen.version.clone(),
             cipher: None,
             chain_root: seen.chain.last().map(|c| c.issuer.clone()),
             chain: seen.chain.clone(),
             trusted: seen.trusted,
-            expected_root: seen.expected_root,
+            expected_root: seen.anchor.map(|a| a.is_some()),
+            expected_root_source: seen.anchor.flatten(),
+        }
+    }
+
+    /// The signature check of a handshake in `version`: records the version, then returns
+    /// the certificate's refusal if there was one, else `check`'s verdict.
+    fn signature(
+        &self,
+        version: ProtocolVersion,
+        check: impl FnOnce() -> Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let refused = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.version = Some(version_name(version));
+            seen.refused.take()
+        };
+        match refused {
+            Some(e) => Err(e),
+            None => check(),
         }
     }
 }
@@ -113,12 +146,12 @@ impl ServerCertVerifier for CapturingVerifier {
             .chain(intermediates)
             .filter_map(cert_info)
             .collect();
-        let (verdict, expected_root) =
+        let (verdict, anchor) =
             match self
                 .anchors
                 .expected_anchor(end_entity, intermediates, server_name, now)
             {
-                Some(expected) => (Ok(ServerCertVerified::assertion()), Some(expected)),
+                Some(anchor) => (Ok(ServerCertVerified::assertion()), Some(anchor)),
                 // rustls says why (its error mapping is what the taxonomy classifies).
                 None => {
                     let v = self.anchors.rustls_verifier.verify_server_cert(
@@ -135,9 +168,12 @@ impl ServerCertVerifier for CapturingVerifier {
         *seen = Seen {
             chain,
             trusted: verdict.is_ok(),
-            expected_root,
+            anchor,
+            version: None,
+            refused: verdict.err(),
         };
-        verdict
+        // Deferred to the signature check, which returns it (see the module doc).
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -146,9 +182,11 @@ impl ServerCertVerifier for CapturingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.anchors
-            .rustls_verifier
-            .verify_tls12_signature(message, cert, dss)
+        self.signature(ProtocolVersion::TLSv1_2, || {
+            self.anchors
+                .rustls_verifier
+                .verify_tls12_signature(message, cert, dss)
+        })
     }
 
     fn verify_tls13_signature(
@@ -157,9 +195,11 @@ impl ServerCertVerifier for CapturingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.anchors
-            .rustls_verifier
-            .verify_tls13_signature(message, cert, dss)
+        self.signature(ProtocolVersion::TLSv1_3, || {
+            self.anchors
+                .rustls_verifier
+                .verify_tls13_signature(message, cert, dss)
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

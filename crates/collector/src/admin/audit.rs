@@ -1,7 +1,8 @@
 //! `audit run|list|show|diff|report`: audits over the Query API, tables for people, JSON
 //! for scripts, reports for a change ticket (`eceprobe_collector::export`). `audit run
 //! --wait` exits 0 with no gap, 1 with gaps (a server that did not answer is one), 2 when
-//! the audit could not run (any error on the way).
+//! the audit could not run (any error on the way). Tables list failures first, then
+//! warnings, then passes, and "What to do" gives the fix of every gap and warning.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use eceprobe_collector::export::json::{audit_json, diff_json, report_json};
 use eceprobe_collector::export::{self, Format};
+use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_proto::v1::{
-    Audit, AuditDiff, AuditReport, DiffAuditsRequest, Gap, GetAuditRequest, ListAuditsRequest,
-    RunAuditRequest,
+    Audit, AuditDiff, AuditReport, AuditVerdict, DiffAuditsRequest, Gap, GetAuditRequest,
+    ListAuditsRequest, RunAuditRequest,
 };
 
 use super::{client, said, table, utc};
@@ -35,10 +37,17 @@ fn or_dash(s: &str) -> String {
     }
 }
 
+/// Gaps, then warnings ([`by_attention`]), by server, then check.
 fn gap_table(gaps: &[Gap]) -> String {
     if gaps.is_empty() {
         return "no gaps\n".into();
     }
+    let mut gaps: Vec<&Gap> = gaps.iter().collect();
+    // Stable: the checks' order stays within each server.
+    gaps.sort_by(|a, b| a.check.cmp(&b.check));
+    by_attention(&mut gaps, |g| {
+        (Attention::of_severity(&g.severity), g.agent_id.as_str())
+    });
     let rows = gaps
         .iter()
         .map(|g| {
@@ -123,12 +132,36 @@ pub async fn run(
     let text = match as_json {
         true => serde_json::to_string_pretty(&report_json(&report))?,
         false => format!(
-            "{}\n{}",
+            "{}\n{}{}",
             headline(report.audit.as_ref().unwrap_or(&audit)),
-            gap_table(&report.gaps)
+            gap_table(&report.gaps),
+            what_to_do(&report)
         ),
     };
     Ok((text, code))
+}
+
+/// "What to do": the fix of every finding, gaps then warnings, as the reports give it
+/// ([`export::remedies`]); empty when there is none.
+fn what_to_do(report: &AuditReport) -> String {
+    let lines: Vec<String> = export::remedies(report)
+        .into_iter()
+        .filter(|(_, r)| !r.fix.is_empty())
+        .map(|(g, r)| {
+            format!(
+                "  {} {} {} ({}): {}",
+                g.severity.to_uppercase(),
+                g.agent_id,
+                or_dash(&g.check),
+                g.kind,
+                r.fix
+            )
+        })
+        .collect();
+    match lines.is_empty() {
+        true => String::new(),
+        false => format!("\nWhat to do:\n{}\n", lines.join("\n")),
+    }
 }
 
 pub async fn list(
@@ -188,6 +221,7 @@ fn diff_text(d: &AuditDiff) -> String {
     out
 }
 
+/// Each server's verdicts, failures then warnings then passes, by check.
 fn verdict_rows(report: &AuditReport) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for s in &report.servers {
@@ -199,7 +233,11 @@ fn verdict_rows(report: &AuditReport) -> Vec<Vec<String>> {
             let dash = || "-".to_string();
             rows.push(vec![s.agent_id.clone(), dash(), dash(), dash(), why.into()]);
         }
-        for v in &s.verdicts {
+        let mut verdicts: Vec<&AuditVerdict> = s.verdicts.iter().collect();
+        by_attention(&mut verdicts, |v| {
+            (Attention::of_outcome(&v.outcome), v.check.as_str())
+        });
+        for v in verdicts {
             let detail = match v.failure_kind.as_str() {
                 "" => String::new(),
                 kind => format!("{kind}: {}", v.detail),
@@ -234,23 +272,7 @@ pub async fn show(url: &str, audit_id: String, as_json: bool) -> anyhow::Result<
     ));
     out.push_str("\nGaps:\n");
     out.push_str(&gap_table(&report.gaps));
-    let hints: Vec<String> = report
-        .servers
-        .iter()
-        .flat_map(|s| s.verdicts.iter().map(move |v| (s, v)))
-        .filter(|(_, v)| !v.hint.is_empty())
-        .map(|(s, v)| {
-            format!(
-                "  {} {} ({}): {}",
-                s.agent_id, v.check, v.failure_kind, v.hint
-            )
-        })
-        .collect();
-    if !hints.is_empty() {
-        out.push_str("\nWhat to do:\n");
-        out.push_str(&hints.join("\n"));
-        out.push('\n');
-    }
+    out.push_str(&what_to_do(&report));
     match &report.diff {
         Some(d) => out.push_str(&format!("\nSince the previous audit, {}", diff_text(d))),
         None => out.push_str("\nNo previous closed audit of the same scope to compare with.\n"),

@@ -1,14 +1,15 @@
 //! CSV (RFC 4180: CRLF, fields with a comma, quote, CR or LF quoted, quotes doubled), for a
 //! spreadsheet or a ticket attachment. One row per (server, check) verdict with the
 //! finding on it, a further row for each further finding on the same verdict, and one row
-//! per finding without a verdict (a server that did not answer, a check never reported).
+//! per finding without a verdict (a server that did not answer, a check never reported);
+//! servers and verdicts in the order of the other formats, failures first.
 //!
 //! A cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`: spreadsheets
 //! run such cells as formulas, and host names and details come from agents.
 
 use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
 
-use super::{orphan_items, server_items, Item};
+use super::{orphan_items, server_items, servers_in_order, verdicts_in_order, Item};
 
 pub const HEADER: [&str; 15] = [
     "audit_id",
@@ -119,9 +120,9 @@ pub fn render(report: &AuditReport) -> String {
         .unwrap_or("");
     let mut out = String::new();
     push_row(&mut out, &HEADER);
-    for s in &report.servers {
+    for s in servers_in_order(report) {
         let items = server_items(report, s);
-        for v in &s.verdicts {
+        for v in verdicts_in_order(&items, s) {
             let mine: Vec<&Item> = items.iter().filter(|i| i.gap.check == v.check).collect();
             // A verdict without a finding is still a row: the ticket shows what passed.
             let mine: Vec<Option<&Item>> = match mine.is_empty() {

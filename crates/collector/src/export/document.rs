@@ -7,9 +7,10 @@ use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
 
 use super::findings::checklist_long;
 use super::{
-    audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items, status,
-    summary_line, utc, Item,
+    audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items,
+    servers_in_order, status, summary_line, utc, verdicts_in_order, Item,
 };
+use crate::order::Attention;
 
 /// How a row is coloured: red for a gap, amber for a warning, green for a pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,15 @@ impl Class {
         }
     }
 
+    /// Where a row of this colour is listed: red, amber, green.
+    pub(super) fn attention(self) -> Attention {
+        match self {
+            Class::Gap => Attention::Fail,
+            Class::Warning => Attention::Warn,
+            Class::Pass => Attention::Pass,
+        }
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Class::Gap => "gap",
@@ -37,7 +47,7 @@ impl Class {
 }
 
 /// A verdict's colour: its worst finding; a failure the policy does not require is amber.
-fn verdict_class(items: &[Item], v: &AuditVerdict) -> Class {
+pub(super) fn verdict_class(items: &[Item], v: &AuditVerdict) -> Class {
     let mine = || items.iter().filter(|i| i.gap.check == v.check);
     if mine().any(|i| i.gap.severity == "gap") {
         Class::Gap
@@ -244,9 +254,8 @@ fn server(r: &AuditReport, s: &AuditServer) -> Block {
     ];
     let items = server_items(r, s);
     if !s.verdicts.is_empty() {
-        let rows = s
-            .verdicts
-            .iter()
+        let rows = verdicts_in_order(&items, s)
+            .into_iter()
             .map(|v| Row {
                 class: verdict_class(&items, v),
                 cells: vec![
@@ -288,7 +297,7 @@ pub(super) fn document(r: &AuditReport) -> Document {
     if r.servers.is_empty() {
         blocks.push(text("No server in scope."));
     }
-    blocks.extend(r.servers.iter().map(|s| server(r, s)));
+    blocks.extend(servers_in_order(r).into_iter().map(|s| server(r, s)));
     let orphans = orphan_items(r);
     if !orphans.is_empty() {
         blocks.push(heading(2, "Findings on servers not listed above"));

@@ -207,7 +207,7 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         ),
         "intercepted" => (
             "C9",
-            format!("TLS to {host} is intercepted by a proxy (the chain ends at a root Microsoft does not use): exempt *.office365.com and login.microsoftonline.com from TLS inspection, or OAuth2 mail breaks whenever the proxy's certificate is not trusted by ECE's Java"),
+            format!("TLS to {host} is intercepted by a proxy (the chain ends at a root that is neither Microsoft's nor an expected root you declared): exempt *.office365.com and login.microsoftonline.com from TLS inspection, or OAuth2 mail breaks whenever the proxy's certificate is not trusted by ECE's Java"),
         ),
         _ => ("", format!("see the detail: {}", gap.detail)),
     };

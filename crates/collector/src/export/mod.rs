@@ -5,7 +5,9 @@
 //! Every format has the same shape: a summary (audit, scope, times in UTC, servers, checks
 //! run, gaps and warnings, what changed since the previous audit), then each server with
 //! its verdicts and, for each of its findings, the checklist item it breaks and the fix
-//! ([`findings`], the one place for that), then the policy in force. Pure functions: text
+//! ([`findings`], the one place for that), then the policy in force. Servers, verdicts and
+//! findings are listed failures first, then warnings, then passes ([`crate::order`]), so
+//! the one red line is not below a page of green ones. Pure functions: text
 //! from the agents (host names, details) is hostile input and each format escapes it.
 
 mod csv;
@@ -24,7 +26,10 @@ use std::str::FromStr;
 
 use eceprobe_proto::v1::{Audit, AuditReport, AuditServer, AuditVerdict, Gap};
 
+use document::verdict_class;
 pub use findings::{remedy, Remedy};
+
+use crate::order::{by_attention, Attention};
 
 /// A report format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,23 +219,91 @@ fn item<'a>(gap: &'a Gap, server: Option<&'a AuditServer>) -> Item<'a> {
     }
 }
 
-/// A server's findings, gaps before warnings (the report's order within each).
-fn server_items<'a>(r: &'a AuditReport, s: &'a AuditServer) -> Vec<Item<'a>> {
-    let mut items: Vec<Item> = r
-        .gaps
-        .iter()
-        .filter(|g| g.agent_id == s.agent_id)
-        .map(|g| item(g, Some(s)))
-        .collect();
-    items.sort_by_key(|i| i.gap.severity != "gap");
+/// Findings in reading order: gaps before warnings, by check within each ([`by_attention`]).
+fn in_order(mut items: Vec<Item<'_>>) -> Vec<Item<'_>> {
+    by_attention(&mut items, |i| {
+        (
+            Attention::of_severity(&i.gap.severity),
+            i.gap.check.as_str(),
+        )
+    });
     items
+}
+
+/// A server's findings, gaps before warnings.
+fn server_items<'a>(r: &'a AuditReport, s: &'a AuditServer) -> Vec<Item<'a>> {
+    in_order(
+        r.gaps
+            .iter()
+            .filter(|g| g.agent_id == s.agent_id)
+            .map(|g| item(g, Some(s)))
+            .collect(),
+    )
 }
 
 /// Findings about servers the report does not list (kept, never dropped silently).
 fn orphan_items(r: &AuditReport) -> Vec<Item<'_>> {
-    r.gaps
+    in_order(
+        r.gaps
+            .iter()
+            .filter(|g| !r.servers.iter().any(|s| s.agent_id == g.agent_id))
+            .map(|g| item(g, None))
+            .collect(),
+    )
+}
+
+/// A server's verdicts in reading order: red, then amber, then green
+/// ([`document::verdict_class`]), by check within each.
+fn verdicts_in_order<'a>(items: &[Item], s: &'a AuditServer) -> Vec<&'a AuditVerdict> {
+    let mut verdicts: Vec<&AuditVerdict> = s.verdicts.iter().collect();
+    by_attention(&mut verdicts, |v| {
+        (verdict_class(items, v).attention(), v.check.as_str())
+    });
+    verdicts
+}
+
+/// The servers in reading order: those with a gap (a server that did not answer has one)
+/// first, then those with a warning or a verdict that is not a pass, then the rest; by
+/// agent id within each.
+fn servers_in_order(r: &AuditReport) -> Vec<&AuditServer> {
+    let mut servers: Vec<(Attention, &AuditServer)> = r
+        .servers
         .iter()
-        .filter(|g| !r.servers.iter().any(|s| s.agent_id == g.agent_id))
-        .map(|g| item(g, None))
-        .collect()
+        .map(|s| {
+            let items = server_items(r, s);
+            let worst = items
+                .iter()
+                .map(|i| Attention::of_severity(&i.gap.severity))
+                .chain(
+                    s.verdicts
+                        .iter()
+                        .map(|v| verdict_class(&items, v).attention()),
+                )
+                .min()
+                .unwrap_or(Attention::Pass);
+            (worst, s)
+        })
+        .collect();
+    by_attention(&mut servers, |(worst, s)| (*worst, s.agent_id.as_str()));
+    servers.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Every finding of the audit with its remedy, in the order a person acts on them: gaps,
+/// then warnings, by server, then check (the CLI's gap table's order). What `audit run
+/// --wait` and `audit show` print under "What to do", the same fixes the reports print.
+pub fn remedies(r: &AuditReport) -> Vec<(&Gap, Remedy)> {
+    // Each server's items come by check; the sort is stable.
+    let mut items: Vec<Item> = r
+        .servers
+        .iter()
+        .flat_map(|s| server_items(r, s))
+        .chain(orphan_items(r))
+        .collect();
+    by_attention(&mut items, |i| {
+        (
+            Attention::of_severity(&i.gap.severity),
+            i.gap.agent_id.as_str(),
+        )
+    });
+    items.into_iter().map(|i| (i.gap, i.remedy)).collect()
 }

@@ -223,6 +223,22 @@ fn markdown_opens_with_the_summary_and_tables_hold_hostile_cells() {
         assert!(widths.iter().all(|w| *w == widths[0]), "{block}");
     }
 
+    // What matters first: the server that did not answer, then svc-1's failures, its
+    // warning, its passes.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    assert!(at("(agent app-1)") < at("(agent svc-1)"), "{text}");
+    let order = [
+        "\n| imap |",
+        "\n| pop3 |",
+        "\n| login-https |",
+        "\n| outlook-https |",
+        "\n| smtp |",
+    ];
+    assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+
     let mut first = sample();
     first.diff = None;
     let text = render(&first, Format::Markdown);
@@ -307,13 +323,31 @@ fn oauth_findings_get_their_checklist_items_in_the_exports() {
     assert!(html.contains("ece-mail@contoso.com"), "{html}");
 }
 
-/// The sample in Markdown and HTML, byte for byte as the renderers wrote it when each built
-/// its own sections (before [`super::document`]): the shared document changes no output.
-/// A deliberate change to either format rewrites the file in `testdata/`.
+/// The sample in Markdown and HTML, byte for byte, so no change to either format's output
+/// goes unnoticed. A deliberate change rewrites the files in `testdata/`:
+/// `ECEPROBE_REGENERATE=1 cargo test -p eceprobe-collector --lib reference_renderings`,
+/// then read the diff before committing it.
 #[test]
 fn markdown_and_html_match_their_reference_renderings() {
-    let expected = include_str!("testdata/sample.md.expected");
-    assert_eq!(render(&sample(), Format::Markdown), expected);
-    let expected = include_str!("testdata/sample.html.expected");
-    assert_eq!(render(&sample(), Format::Html), expected);
+    let cases = [
+        (
+            "sample.md.expected",
+            include_str!("testdata/sample.md.expected"),
+            Format::Markdown,
+        ),
+        (
+            "sample.html.expected",
+            include_str!("testdata/sample.html.expected"),
+            Format::Html,
+        ),
+    ];
+    for (file, expected, format) in cases {
+        let actual = render(&sample(), format);
+        if std::env::var_os("ECEPROBE_REGENERATE").is_some() {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/export/testdata");
+            std::fs::write(format!("{dir}/{file}"), &actual).unwrap();
+            continue;
+        }
+        assert_eq!(actual, expected, "{file}");
+    }
 }

@@ -1,8 +1,9 @@
 //! The JSON API: one endpoint behind every page, answering the same view structs the page
-//! renders (see docs/API.md). Errors are `{"error": "..."}` with 400, 404, 415 or 503.
+//! renders (see docs/API.md). Errors are `{"error": "..."}` with 400, 404, 405, 413, 415
+//! or 503 (414 and 431 come from [`super::head`], before routing).
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,8 @@ type ApiResult = Result<Response, ApiError>;
 pub const DEFAULT_HISTORY: u32 = 100;
 /// Default audit list length.
 pub const DEFAULT_AUDITS: u32 = 50;
+/// The largest body `POST /api/audits` reads (its JSON is a few dozen bytes).
+pub const MAX_AUDIT_BODY: usize = 16 * 1024;
 
 fn ok(value: &impl serde::Serialize) -> ApiResult {
     Ok(json_response(StatusCode::OK, value))
@@ -168,9 +171,16 @@ pub async fn start_audit(
     State(state): State<WebState>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     params::query::<NoQuery>(&uri)?;
+    // axum's own rejection is plain text: answered as every API error is.
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => WebError::PayloadTooLarge(format!(
+            "the body is over {MAX_AUDIT_BODY} bytes: send {{\"deployment\": \"\", \"deadline_s\": 0}}"
+        )),
+        _ => WebError::bad(format!("body: {}", e.body_text())),
+    })?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -17,6 +17,8 @@ pub enum WebError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     /// Storage (or another part of the collector) cannot answer now; retrying may work.
     #[error("{0}")]
@@ -32,6 +34,7 @@ impl WebError {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

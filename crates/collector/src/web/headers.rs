@@ -7,7 +7,7 @@ use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -19,7 +19,13 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    add_security_headers(response.headers_mut());
+    response
+}
+
+/// The headers every answer carries, unless it set its own; also for the answers written
+/// before routing ([`super::head`]).
+pub fn add_security_headers(h: &mut HeaderMap) {
     for (name, value) in [
         (CONTENT_SECURITY_POLICY, CSP),
         (X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -30,5 +36,4 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     ] {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     }
-    response
 }

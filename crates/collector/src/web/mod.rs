@@ -9,6 +9,7 @@ pub mod api;
 mod assets;
 pub mod auth;
 pub mod error;
+mod head;
 mod headers;
 pub mod metrics;
 pub mod pages;
@@ -20,8 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -37,6 +38,7 @@ use crate::audits::Audits;
 use crate::gaps::Tracker;
 use crate::ingest::{IngestCounters, Sessions};
 use crate::store::Store;
+use head::Head;
 
 /// What every handler can read; cheap to clone.
 #[derive(Clone)]
@@ -66,7 +68,12 @@ pub fn router(state: WebState) -> Router {
             get(api::history),
         )
         .route("/api/gaps", get(api::gaps))
-        .route("/api/audits", get(api::audits).post(api::start_audit))
+        .route(
+            "/api/audits",
+            get(api::audits)
+                .post(api::start_audit)
+                .layer(DefaultBodyLimit::max(api::MAX_AUDIT_BODY)),
+        )
         .route("/api/audits/{audit_id}", get(api::audit))
         .route("/api/audits/{audit_id}/{file}", get(api::audit_report))
         .route("/api", get(api::not_found))
@@ -84,6 +91,8 @@ pub fn router(state: WebState) -> Router {
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))
         .route("/healthz", get(|| async { "ok" }))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), auth::require_token))
         .layer(from_fn(headers::security_headers))
@@ -112,6 +121,19 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     match auth::is_api(uri.path()) {
         true => error::json_error(StatusCode::NOT_FOUND, &message),
         false => error::page_error(StatusCode::NOT_FOUND, &message),
+    }
+}
+
+/// A path that exists, asked with a method it does not take (axum adds `Allow`): the
+/// error every other answer has, rather than axum's empty 405.
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let message = format!(
+        "{method} is not accepted at {}: see docs/API.md",
+        uri.path().chars().take(128).collect::<String>()
+    );
+    match auth::is_api(uri.path()) {
+        true => error::json_error(StatusCode::METHOD_NOT_ALLOWED, &message),
+        false => error::page_error(StatusCode::METHOD_NOT_ALLOWED, &message),
     }
 }
 
@@ -146,8 +168,10 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves the dashboard until `shutdown` completes, then lets requests in flight finish
-/// (within a grace period). HTTP/1.1 only; every connection bounded in time (the head) and
-/// in number; request bodies are bounded by the extractors (axum's default limit).
+/// (within a grace period). HTTP/1.1 only, one request per connection; every connection
+/// bounded in time (the head) and in number, every head in size ([`head`]: an error the
+/// API documents when over); request bodies are bounded by the extractors (axum's default
+/// limit).
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
@@ -184,11 +208,27 @@ pub async fn serve(
         let mut closed = closed.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let mut tcp = tcp;
+            // The head is read and bounded first, so a refusal is a JSON (or HTML) error
+            // as every other answer (see head.rs); hyper then serves this one request.
+            let read = head::read(&mut tcp, HEADER_TIMEOUT);
+            let first = tokio::select! {
+                got = read => match got {
+                    Head::Complete(bytes) => bytes,
+                    Head::Refused(refusal) => return head::refuse(&mut tcp, refusal).await,
+                    Head::Gone => return,
+                },
+                () = async { let _ = closed.wait_for(|c| *c).await; } => return,
+            };
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_headers(head::MAX_FIELDS)
+                // Only the first head went through head::read: one request per connection.
+                .keep_alive(false);
+            let io = TokioIo::new(head::Prefixed::new(first, tcp));
+            let conn = builder.serve_connection(io, service);
             let mut conn = std::pin::pin!(conn);
             let served = tokio::select! {
                 served = conn.as_mut() => served,

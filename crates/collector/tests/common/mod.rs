@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    agent_message, AgentMessage, AuditReport, GetAuditRequest, RunAuditRequest,
+    agent_message, AgentMessage, AuditReport, Gap, GapsRequest, GetAuditRequest, RunAuditRequest,
 };
 
 pub struct Collector {
@@ -200,5 +200,36 @@ pub async fn wait_closed(query: SocketAddr, audit_id: &str) -> AuditReport {
         }
         assert!(Instant::now() < until, "audit {audit_id} never closed");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn current_gaps(addr: SocketAddr) -> Vec<Gap> {
+    let mut client = QueryClient::connect_to(addr).await;
+    client
+        .current_gaps(GapsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .gaps
+}
+
+/// Polls the current gaps until `done` holds (the tracker runs within seconds of new
+/// results, and on its timer for silent agents).
+pub async fn wait_for_gaps(
+    addr: SocketAddr,
+    what: &str,
+    done: impl Fn(&[Gap]) -> bool,
+) -> Vec<Gap> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let gaps = current_gaps(addr).await;
+        if done(&gaps) {
+            return gaps;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; gaps now: {gaps:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

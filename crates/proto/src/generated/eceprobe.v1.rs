@@ -263,6 +263,11 @@ pub struct Tls {
     pub expected_root: ::core::option::Option<bool>,
     #[prost(string, tag = "6")]
     pub chain_root: ::prost::alloc::string::String,
+    /// With expected_root true, which kind of expected root the chain ends at: "microsoft"
+    /// (built into the agent) or "declared" (in the agent's expected_roots); empty when not
+    /// known (an agent older than this field) or not an expected root.
+    #[prost(string, tag = "7")]
+    pub expected_root_source: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Certificate {

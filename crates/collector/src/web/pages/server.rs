@@ -1,12 +1,14 @@
 //! `/servers/{agent_id}`: the server's facts and open gaps, its mailboxes (OAuth: each
 //! mailbox's token and logins, the token's user against the mailbox, scopes, audience,
-//! lifetime, Microsoft's error and support ids), then each check: its state, the failure
-//! with its remedy, stages with timings per address, TLS and the certificate chain, SASL
-//! mechanisms, and its history as a chart.
+//! lifetime, Microsoft's error and support ids), then each check, failures first, then
+//! warnings, then passes: its state, the failure and warnings with their remedies, stages
+//! with timings per address, TLS (version, trust, the root the chain ends at) and the
+//! certificate chain, SASL mechanisms, and its history as a chart.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
+use eceprobe_checks::tls_version_label;
 use maud::{html, Markup};
 
 use super::{ago, chart, duration, layout, when};
@@ -17,7 +19,7 @@ use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};
 use crate::web::views::server::{
     build, history, AttemptView, CheckDetail, FindingView, History, MailboxView, OAuthView,
-    ServerView,
+    ServerView, TlsView,
 };
 use crate::web::WebState;
 
@@ -56,6 +58,36 @@ fn finding(f: &FindingView, class: &str) -> Markup {
     }
 }
 
+/// "TLS 1.3 (TLS13_AES_256_GCM_SHA384); trusted, ends at a Microsoft root (DigiCert Global
+/// Root G2)", or what is known of a handshake that stopped.
+fn tls_line(t: &TlsView) -> String {
+    let mut line = match t.version.as_str() {
+        // Older agents, or a refusal before the certificate (version, reset, timeout).
+        "" if t.chain.is_empty() => {
+            return "TLS: the handshake stopped before the server's certificate".to_owned()
+        }
+        "" => "TLS (version not reported)".to_owned(),
+        v => tls_version_label(v),
+    };
+    if !t.cipher.is_empty() {
+        line.push_str(&format!(" ({})", t.cipher));
+    }
+    match (t.trusted, t.chain_root.as_str()) {
+        (false, "") => line.push_str("; NOT trusted"),
+        (false, root) => line.push_str(&format!("; NOT trusted: the chain ends at {root}")),
+        (true, root) => {
+            line.push_str("; trusted");
+            if let Some(label) = &t.root_label {
+                line.push_str(&format!(", ends at {label}"));
+            }
+            if !root.is_empty() {
+                line.push_str(&format!(" ({root})"));
+            }
+        }
+    }
+    line
+}
+
 fn attempt(a: &AttemptView) -> Markup {
     html! {
         div.attempt {
@@ -73,16 +105,7 @@ fn attempt(a: &AttemptView) -> Markup {
             @if let Some(f) = &a.failure { (finding(f, "gap")) }
             @for w in &a.warnings { (finding(w, "warn")) }
             @if let Some(t) = &a.tls {
-                p {
-                    "TLS " (t.version) " " (t.cipher) "; "
-                    (if t.trusted { "trusted" } else { "NOT trusted" })
-                    @match t.expected_root {
-                        Some(true) => { ", ends at a Microsoft root" }
-                        Some(false) => { ", ends at an unexpected root (interception?)" }
-                        None => {}
-                    }
-                    @if !t.chain_root.is_empty() { " (" (t.chain_root) ")" }
-                }
+                p.tls { (tls_line(t)) }
                 @if !t.chain.is_empty() {
                     table.chain {
                         thead { tr { th { "#" } th { "subject" } th { "issuer" } th { "expires" } th { "days left" } } }
@@ -299,7 +322,11 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
                 " "
             }
         }
-        @if v.checks.is_empty() { p { "This server has not reported any result yet." } }
+        @if v.checks.is_empty() {
+            p { "This server has not reported any result yet." }
+        } @else {
+            p.muted { "Failures first, then warnings, then passes." }
+        }
         @for c in &v.checks {
             (check(v, c, charts.iter().find(|h| h.check == c.check)))
         }

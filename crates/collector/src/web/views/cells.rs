@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::checkname::CheckName;
 use crate::convert::{agent_view, check_view};
 use crate::gaps::{evaluate_awake, retired, Awake, FindingKind, GapFinding, Policy, Severity};
+use crate::order::Attention;
 use crate::store::{CheckState, KnownAgent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +50,16 @@ impl CellState {
             CellState::Missing => 3,
             CellState::Stale => 4,
             CellState::Gap => 5,
+        }
+    }
+
+    /// Where the cell's check is listed ([`crate::order`]): red and grey (gap, stale,
+    /// missing) first, amber next, green and blank last.
+    pub fn attention(self) -> Attention {
+        match self {
+            CellState::Gap | CellState::Stale | CellState::Missing => Attention::Fail,
+            CellState::Warn => Attention::Warn,
+            CellState::Pass | CellState::NotRequired => Attention::Pass,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod audits;
 pub mod cells;
+pub mod check_detail;
 pub mod gaps;
 pub mod overview;
 pub mod server;

@@ -1,0 +1,266 @@
+//! One check's latest result, decoded from the agent's message for the server page and its
+//! JSON: stages with timings per address, TLS and the certificate chain (with the label of
+//! the root it ends at), the protocol dialog, the failure and warnings with their remedies,
+//! and what an OAuth check saw of the token.
+
+use eceprobe_checks::{anchor_label, RootSource};
+use eceprobe_proto::v1 as pb;
+use serde::Serialize;
+
+use crate::checkname::CheckName;
+use crate::query;
+use crate::store::StoredResult;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingView {
+    pub kind: String,
+    pub stage: String,
+    pub detail: String,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsView {
+    pub source: String,
+    pub duration_us: u64,
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageView {
+    pub stage: String,
+    pub ok: bool,
+    pub duration_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertView {
+    pub subject: String,
+    pub issuer: String,
+    pub dns_names: Vec<String>,
+    pub not_after: String,
+    pub not_after_unix: i64,
+    /// Whole days from now to expiry (negative: expired).
+    pub days_left: i64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsView {
+    pub version: String,
+    pub cipher: String,
+    pub trusted: bool,
+    /// The chain ends at an expected root (false: interception); None: not judged.
+    pub expected_root: Option<bool>,
+    /// With `expected_root` true: "microsoft" (built into the agent) or "declared" (in the
+    /// agent's `expected_roots`); null when the agent did not say (older agents).
+    pub expected_root_source: Option<String>,
+    /// What the root is, for people ([`eceprobe_checks::anchor_label`]); null when not
+    /// judged.
+    pub root_label: Option<String>,
+    pub chain_root: String,
+    pub chain: Vec<CertView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolView {
+    pub greeting: String,
+    pub front_end: String,
+    pub capabilities: Vec<String>,
+    pub sasl_mechanisms: Vec<String>,
+    pub capabilities_before_tls: Vec<String>,
+    pub http_status: u32,
+    pub token_endpoint: String,
+}
+
+/// What an OAuth check saw of the grant and the token (never a token): the agent's
+/// `OAuthInfo` as sent. Empty strings and 0 mean not known.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthView {
+    pub mailbox: String,
+    /// `refresh_token` or `client_credentials`.
+    pub grant: String,
+    pub requested_scopes: Vec<String>,
+    /// The token endpoint's `scope` field.
+    pub granted_scopes: Vec<String>,
+    pub expires_in_s: u64,
+    pub refresh_token_issued: bool,
+    /// The token's user (`upn`, `unique_name` or `preferred_username`).
+    pub token_user: String,
+    /// `scp` and `roles` of the token.
+    pub token_scopes: Vec<String>,
+    pub token_roles: Vec<String>,
+    /// `aud`: `https://outlook.office.com` for Exchange Online.
+    pub audience: String,
+    /// `exp - iat`, seconds.
+    pub token_lifetime_s: i64,
+    pub token_tenant_id: String,
+    pub token_app_id: String,
+    /// The token endpoint's `error` field and AADSTS number.
+    pub error: String,
+    pub aadsts: u32,
+    /// Microsoft's ids for a support case.
+    pub trace_id: String,
+    pub correlation_id: String,
+}
+
+fn oauth(o: &pb::OAuthInfo) -> OAuthView {
+    OAuthView {
+        mailbox: o.mailbox.clone(),
+        grant: o.grant.clone(),
+        requested_scopes: o.requested_scopes.clone(),
+        granted_scopes: o.granted_scopes.clone(),
+        expires_in_s: o.expires_in_s,
+        refresh_token_issued: o.refresh_token_issued,
+        token_user: o.token_user.clone(),
+        token_scopes: o.token_scopes.clone(),
+        token_roles: o.token_roles.clone(),
+        audience: o.audience.clone(),
+        token_lifetime_s: o.token_lifetime_s,
+        token_tenant_id: o.token_tenant_id.clone(),
+        token_app_id: o.token_app_id.clone(),
+        error: o.error.clone(),
+        aadsts: o.aadsts,
+        trace_id: o.trace_id.clone(),
+        correlation_id: o.correlation_id.clone(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub address: String,
+    pub stages: Vec<StageView>,
+    pub tls: Option<TlsView>,
+    pub protocol: Option<ProtocolView>,
+    pub failure: Option<FindingView>,
+    pub warnings: Vec<FindingView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckDetail {
+    pub check: String,
+    pub seq: u64,
+    pub started_unix_ms: i64,
+    pub received_unix_ms: i64,
+    pub duration_us: u64,
+    /// pass, warn or fail.
+    pub outcome: String,
+    pub host: String,
+    pub port: u32,
+    pub via_proxy: String,
+    pub used_address: String,
+    pub dns: Option<DnsView>,
+    pub failure: Option<FindingView>,
+    pub warnings: Vec<FindingView>,
+    pub attempts: Vec<AttemptView>,
+    /// The mailbox of an OAuth check (`oauth-imap/<mailbox>`); null for catalog checks.
+    pub mailbox: Option<String>,
+    /// What an OAuth check saw of the grant and the token; null for catalog checks.
+    pub oauth: Option<OAuthView>,
+}
+
+fn finding(f: &pb::Finding) -> FindingView {
+    FindingView {
+        kind: f.kind.clone(),
+        stage: f.stage.clone(),
+        detail: f.detail.clone(),
+        hint: f.hint.clone(),
+    }
+}
+
+fn tls(t: &pb::Tls, now_s: i64) -> TlsView {
+    // Only said of an expected root.
+    let source =
+        RootSource::from_wire(&t.expected_root_source).filter(|_| t.expected_root == Some(true));
+    TlsView {
+        version: t.version.clone(),
+        cipher: t.cipher.clone(),
+        trusted: t.trusted,
+        expected_root: t.expected_root,
+        expected_root_source: source.map(|s| s.as_str().to_owned()),
+        root_label: anchor_label(t.expected_root, source).map(str::to_owned),
+        chain_root: t.chain_root.clone(),
+        chain: t
+            .chain
+            .iter()
+            .map(|c| CertView {
+                subject: c.subject.clone(),
+                issuer: c.issuer.clone(),
+                dns_names: c.dns_names.clone(),
+                not_after: c.not_after.clone(),
+                not_after_unix: c.not_after_unix,
+                days_left: c.not_after_unix.saturating_sub(now_s).div_euclid(86_400),
+                sha256: c.sha256.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn protocol(p: &pb::Protocol) -> ProtocolView {
+    ProtocolView {
+        greeting: p.greeting.clone(),
+        front_end: p.front_end.clone(),
+        capabilities: p.capabilities.clone(),
+        sasl_mechanisms: p.sasl_mechanisms.clone(),
+        capabilities_before_tls: p.capabilities_before_tls.clone(),
+        http_status: p.http_status,
+        token_endpoint: p.token_endpoint.clone(),
+    }
+}
+
+/// The stored detail is the agent's own message; a blob that does not decode (a damaged
+/// row) shows as the summary columns alone, as the Query API does ([`query::detail`]).
+pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
+    let d = query::detail(r);
+    CheckDetail {
+        check: r.check.clone(),
+        seq: r.seq,
+        started_unix_ms: r.started_unix_ms,
+        received_unix_ms: r.received_unix_ms,
+        duration_us: r.duration_us,
+        outcome: r.outcome.clone(),
+        host: d.host,
+        port: d.port,
+        via_proxy: d.via_proxy,
+        used_address: d.used_address,
+        dns: d.dns.map(|x| DnsView {
+            source: x.source,
+            duration_us: x.duration_us,
+            addresses: x.addresses,
+        }),
+        failure: d.failure.as_ref().map(finding).or_else(|| {
+            // A damaged blob still says what failed.
+            r.failure_kind.as_ref().map(|kind| FindingView {
+                kind: kind.clone(),
+                stage: r.failure_stage.clone().unwrap_or_default(),
+                detail: String::new(),
+                hint: String::new(),
+            })
+        }),
+        warnings: d.warnings.iter().map(finding).collect(),
+        attempts: d
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                address: a.address.clone(),
+                stages: a
+                    .stages
+                    .iter()
+                    .map(|s| StageView {
+                        stage: s.stage.clone(),
+                        ok: s.ok,
+                        duration_us: s.duration_us,
+                    })
+                    .collect(),
+                tls: a.tls.as_ref().map(|t| tls(t, now_s)),
+                protocol: a.protocol.as_ref().map(protocol),
+                failure: a.failure.as_ref().map(finding),
+                warnings: a.warnings.iter().map(finding).collect(),
+            })
+            .collect(),
+        mailbox: CheckName::parse(&r.check)
+            .ok()
+            .and_then(|n| n.mailbox().map(str::to_owned)),
+        oauth: d.oauth.as_ref().map(oauth),
+    }
+}

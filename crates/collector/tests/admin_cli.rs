@@ -1,0 +1,141 @@
+//! The admin CLI (`servers`, `gaps`, `show`, `history`) against a real collector process:
+//! tables for people (failures first, then warnings, then passes, with the fix of each),
+//! JSON for scripts, and a clear message with exit 2 for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use common::agent::{result, Agent, CHECKS};
+use common::{msg, wait_for_gaps, Collector};
+use eceprobe_proto::v1::{agent_message, CheckResult, Outcome, ResultBatch};
+
+/// Runs the admin CLI against a collector; returns (exit code, stdout, stderr).
+fn admin(addr: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(args)
+        .args(["--collector", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_cli_answers_from_the_query_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("eceprobe.db");
+    let collector = Collector::start(&db);
+    let (mut agent, _) = Agent::connect(collector.addr, "svc-1").await;
+    let mut results: Vec<CheckResult> = CHECKS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| result(i as u64 + 1, c, None))
+        .collect();
+    results[2].outcome = Outcome::Fail as i32;
+    results[2].failure = Some(eceprobe_proto::v1::Finding {
+        kind: "tcp_refused".into(),
+        stage: "tcp".into(),
+        detail: "connecting to 52.97.1.1:993: Connection refused".into(),
+        hint: "open outbound TCP 993 to outlook.office365.com on the firewall (C10)".into(),
+    });
+    results[4].outcome = Outcome::Warn as i32;
+    results[4].warnings = vec![eceprobe_proto::v1::Finding {
+        kind: "cert_expiring_soon".into(),
+        stage: "tls".into(),
+        detail: "'smtp.office365.com' expires 2026-12-01T00:00:00Z".into(),
+        hint: "a certificate smtp.office365.com presents expires soon: renew it (C2)".into(),
+    }];
+    let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
+    assert_eq!(agent.send_expect_ack(batch).await, 5);
+
+    let addr = collector.query;
+    wait_for_gaps(addr, "the imap gap", |g| !g.is_empty()).await;
+    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["servers"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("svc-1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("prod") && row.contains("services"), "{row}");
+
+    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["gaps", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let gaps: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gaps: Vec<&serde_json::Value> = gaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["severity"] == "gap")
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["check"], "imap");
+    assert_eq!(gaps[0]["kind"], "failing");
+    assert_eq!(gaps[0]["detail"], "tcp_refused");
+
+    let (code, out, _) = tokio::task::spawn_blocking(move || admin(addr, &["show", "svc-1"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    let imap = out
+        .lines()
+        .find(|l| l.starts_with("imap"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        imap.contains("FAIL") && imap.contains("tcp_refused"),
+        "{imap}"
+    );
+    assert!(out.contains("What to do") && out.contains("(C10)"), "{out}");
+    // Failures first, then warnings, then passes; the warning's fix too, after the failure's.
+    let checks: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("CHECK"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        checks,
+        ["imap", "smtp", "login-https", "outlook-https", "pop3"],
+        "{out}"
+    );
+    let fixes = out.split("What to do:\n").nth(1).unwrap_or_default();
+    assert!(
+        fixes.starts_with("  imap (tcp_refused): open outbound TCP 993")
+            && fixes.contains("\n  smtp (cert_expiring_soon): a certificate smtp.office365.com presents expires soon"),
+        "{out}"
+    );
+
+    let (code, out, _) =
+        tokio::task::spawn_blocking(move || admin(addr, &["history", "svc-1", "imap", "--json"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0));
+    let history: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(history[0]["seq"], 3);
+    assert_eq!(history[0]["failure"]["kind"], "tcp_refused");
+
+    // Bad input: a clear message, exit 2.
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || admin(addr, &["gaps", "--check", "ftp"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown check 'ftp'"), "{err}");
+    let (code, _, err) = tokio::task::spawn_blocking(move || admin(addr, &["show", "nobody"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no server with agent id 'nobody'"), "{err}");
+    drop(agent);
+    collector.kill();
+}
