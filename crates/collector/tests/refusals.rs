@@ -160,7 +160,7 @@ async fn every_refused_agent_is_logged_with_its_address_and_why() {
     let line = logged(&log, &["agent refused at hello", "agent=app-1"]);
     assert!(
         line.contains("peer=127.0.0.1:")
-            && line.contains("reason=this agent certificate is revoked"),
+            && line.contains("reason=the certificate of agent 'app-1' is revoked on this collector: enroll the agent again"),
         "{line}"
     );
 }
