@@ -68,7 +68,7 @@ fn scenarios() -> Vec<Scenario> {
         s("expired", f(E::Login, Fault::ExpiredCert), Via::Direct, C::LoginHttps, &[K::TlsExpired], &["CN=login.microsoftonline.com", " expired on 20", ", 30 days ago", "clock says 20"]),
         s("wrong-name", f(E::OutlookHttps, Fault::WrongNameCert), Via::Direct, C::OutlookHttps, &[K::TlsNameMismatch], &["is for wrong.example.net, not outlook.office365.com"]),
         s("intercepted-untrusted", f(E::Smtp, Fault::InterceptedCert), Via::Distrusting, C::Smtp, &[K::TlsUntrusted], &["eceprobe testlab Interception CA", "which this server does not trust"]),
-        s("intercepted", f(E::OutlookHttps, Fault::InterceptedCert), Via::Direct, C::OutlookHttps, &[K::TlsIntercepted], &["eceprobe testlab Interception CA", "not at a root Microsoft uses"]),
+        s("intercepted", f(E::OutlookHttps, Fault::InterceptedCert), Via::Direct, C::OutlookHttps, &[K::TlsIntercepted], &["eceprobe testlab Interception CA", "neither a root Microsoft uses nor an expected root you declared"]),
         s("expiring", f(E::EceWeb, Fault::ExpiringCert(10)), Via::Direct, C::EceUrl, &[K::CertExpiringSoon], &["CN=ece.example.com", "expires on 20", ", in "]),
         s("legacy-tls", f(E::Pop3, Fault::TlsLegacyOnly), Via::Direct, C::Pop3, &[K::TlsVersionUnsupported], &["refused TLS 1.2 and 1.3"]),
         s("no-xoauth2", f(E::Imap, Fault::NoXoauth2), Via::Direct, C::Imap, &[K::Xoauth2Missing], &["without XOAUTH2"]),
