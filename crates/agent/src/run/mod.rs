@@ -23,6 +23,7 @@ use spool_link::SharedSpool;
 use uplink::Uplink;
 
 pub use link_words::link_error;
+pub use uplink::Revoked;
 
 /// Everything `run` needs beyond the probes.
 #[derive(Clone, Debug)]
@@ -128,7 +129,9 @@ pub async fn run_with_mailboxes(
         .await
         .context("the probe schedule stopped unexpectedly")?;
     if let Err(revoked) = linked {
-        anyhow::bail!("the agent stopped: {revoked} (the collector said so; retrying cannot help)");
+        // Kept as its type, so the Windows service can tell it from other errors.
+        return Err(anyhow::Error::new(revoked)
+            .context("the agent stopped, since retrying cannot help a revoked certificate"));
     }
     tracing::info!("agent stopped");
     Ok(())

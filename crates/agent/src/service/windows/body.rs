@@ -124,6 +124,12 @@ fn service_body() -> windows_service::Result<()> {
             tracing::info!("service stopped");
             ServiceExitCode::NO_ERROR
         }
+        // Revoked: a clean stop, so the recovery actions (which restart a service that
+        // stopped with an error) do not knock at the collector every minute for ever.
+        Err(e) if e.downcast_ref::<eceprobe_agent::run::Revoked>().is_some() => {
+            tracing::error!("{e:#}");
+            ServiceExitCode::NO_ERROR
+        }
         Err(e) => {
             tracing::error!("the agent stopped: {e:#}");
             ServiceExitCode::ServiceSpecific(u32::from(EXIT_CANNOT_RUN))
