@@ -16,6 +16,9 @@ use eceprobe_checks::{CheckId, Cloud, Prober, Role, Trust};
 const EXIT_PASS: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 const EXIT_CANNOT_RUN: u8 = 2;
+/// `run` only: the collector revoked this agent's certificate. A code of its own, so a
+/// service manager can stop restarting for this alone (systemd's RestartPreventExitStatus).
+const EXIT_REVOKED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -208,7 +211,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("eceprobe-agent: {e:#}");
-            ExitCode::from(EXIT_CANNOT_RUN)
+            match e.downcast_ref::<run::Revoked>() {
+                Some(_) => ExitCode::from(EXIT_REVOKED),
+                None => ExitCode::from(EXIT_CANNOT_RUN),
+            }
         }
     }
 }

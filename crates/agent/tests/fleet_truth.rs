@@ -168,7 +168,7 @@ fn restarts_revocations_and_silence_leave_the_record_true() {
     let status = fleet
         .wait_exit("svc", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the revoked agent still runs 5 s later\n{}", fleet.logs()));
-    assert_eq!(status.code(), Some(2), "{}", fleet.log_of("svc"));
+    assert_eq!(status.code(), Some(3), "{}", fleet.log_of("svc"));
     let agent_log = fleet.log_of("svc");
     assert!(
         agent_log.contains("its certificate is revoked; enroll the agent again"),
@@ -197,6 +197,8 @@ fn restarts_revocations_and_silence_leave_the_record_true() {
     // Retired: out of the list; the history stays.
     let retired = query(&fleet, &bins, &["retire", "svc-1"]).unwrap();
     assert!(retired.contains("server svc-1 retired"), "{retired}");
+    let gone = query(&fleet, &bins, &["show", "svc-1"]).unwrap_err();
+    assert!(gone.contains("server 'svc-1' was retired on "), "{gone}");
     let listed = last_seqs(&fleet, &bins).unwrap();
     assert_eq!(
         listed.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),

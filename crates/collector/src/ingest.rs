@@ -49,8 +49,14 @@ const REVOCATION_SWEEP: Duration = Duration::from_secs(1);
 /// Orders queued per agent stream; beyond this, [`Sessions::order`] reports it busy.
 const ORDER_QUEUE: usize = 4;
 
-/// Agent id -> (the stream's number, its order queue).
-type Registry = HashMap<String, (u64, mpsc::Sender<Order>)>;
+/// The streams (agent id -> the stream's number, its order queue) and the servers being
+/// retired right now, under one lock: a server cannot be retired while it registers a
+/// stream, nor register one while it is being retired.
+#[derive(Default)]
+struct Registry {
+    streams: HashMap<String, (u64, mpsc::Sender<Order>)>,
+    retiring: std::collections::HashSet<String>,
+}
 
 /// The agents connected now, each with the queue of orders its stream sends down. Cheap to
 /// clone; every clone is the same registry.
@@ -71,33 +77,65 @@ impl Sessions {
     }
 
     /// A new stream of the agent: it replaces an older one (which stops getting orders).
-    fn register(&self, agent_id: &str) -> (u64, mpsc::Receiver<Order>) {
+    /// None while the server is being retired.
+    fn register(&self, agent_id: &str) -> Option<(u64, mpsc::Receiver<Order>)> {
+        let mut map = self.map();
+        if map.retiring.contains(agent_id) {
+            return None;
+        }
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(ORDER_QUEUE);
-        self.map().insert(agent_id.to_owned(), (number, tx));
-        (number, rx)
+        map.streams.insert(agent_id.to_owned(), (number, tx));
+        Some((number, rx))
     }
 
     /// The stream ended; a newer stream of the same agent stays registered.
     fn deregister(&self, agent_id: &str, number: u64) {
         let mut map = self.map();
-        if map.get(agent_id).is_some_and(|(n, _)| *n == number) {
-            map.remove(agent_id);
+        if map.streams.get(agent_id).is_some_and(|(n, _)| *n == number) {
+            map.streams.remove(agent_id);
         }
     }
 
     /// The agents connected now.
     pub fn connected(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.map().keys().cloned().collect();
+        let mut ids: Vec<String> = self.map().streams.keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// Holds off the agent's streams while its server is retired: None when it is
+    /// connected now (it would be back at its next Hello); else no stream of it registers
+    /// until the guard is dropped.
+    pub fn begin_retire(&self, agent_id: &str) -> Option<RetiringGuard> {
+        let mut map = self.map();
+        if map.streams.contains_key(agent_id) || !map.retiring.insert(agent_id.to_owned()) {
+            return None;
+        }
+        Some(RetiringGuard {
+            sessions: self.clone(),
+            agent_id: agent_id.to_owned(),
+        })
     }
 
     /// Queues an order for the agent's stream; false when it is not connected or its queue
     /// is full.
     pub fn order(&self, agent_id: &str, order: Order) -> bool {
-        let tx = self.map().get(agent_id).map(|(_, tx)| tx.clone());
+        let tx = self.map().streams.get(agent_id).map(|(_, tx)| tx.clone());
         tx.is_some_and(|tx| tx.try_send(order).is_ok())
+    }
+}
+
+/// A server being retired (see [`Sessions::begin_retire`]); dropping it lets its agent
+/// register streams again.
+pub struct RetiringGuard {
+    sessions: Sessions,
+    agent_id: String,
+}
+
+impl Drop for RetiringGuard {
+    fn drop(&mut self) {
+        self.sessions.map().retiring.remove(&self.agent_id);
     }
 }
 
@@ -195,9 +233,15 @@ fn now_ms() -> i64 {
 /// status message the agent gets, in words), and gives the status back.
 fn refused_at_hello(peer: Option<std::net::SocketAddr>, agent: &str, status: Status) -> Status {
     let peer = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
-    let agent = match agent {
-        "" => "(no hello)",
-        named => named,
+    // The name comes from a Hello not yet validated (possibly no agent's at all): at most
+    // 64 characters, control characters escaped, so it cannot forge log lines.
+    let agent: String = match agent {
+        "" => "(no hello)".to_owned(),
+        named => named
+            .chars()
+            .take(64)
+            .flat_map(char::escape_default)
+            .collect(),
     };
     tracing::warn!(%peer, %agent, reason = %status.message(), "agent refused at hello");
     status
@@ -247,9 +291,26 @@ impl AgentLink for Ingest {
             revocation = Some(Revocation {
                 list: tls.revocations().clone(),
                 fingerprint,
+                unreadable: Default::default(),
             });
         }
         let agent_id = record.agent_id.clone();
+        // Registered before the agent is recorded (which would undo a retirement): a
+        // retirement then either sees this stream and is refused, or holds it off here.
+        let Some((number, orders)) = self.sessions.register(&agent_id) else {
+            return Err(refused(
+                &agent_id,
+                Status::unavailable(format!(
+                    "server '{agent_id}' is being retired right now; try again"
+                )),
+            ));
+        };
+        // Until the stream's task owns it, an error or a dropped call deregisters it.
+        let mut pending = PendingStream {
+            sessions: &self.sessions,
+            agent_id: &agent_id,
+            number: Some(number),
+        };
         self.store
             .upsert_agent(&record)
             .await
@@ -259,16 +320,16 @@ impl AgentLink for Ingest {
             .last_seq(&agent_id)
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        pending.number = None;
+        drop(pending);
         tracing::info!(agent = %agent_id, peer = %peer.map_or_else(String::new, |p| p.to_string()), last_stored_seq, "agent connected");
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let welcome = reply(collector_message::Body::Welcome(Welcome {
             last_stored_seq,
         }));
-        tx.try_send(Ok(welcome))
-            .map_err(|_| Status::internal("could not queue the welcome"))?;
-        // Registered before the welcome goes out: an agent that has its welcome can be
-        // ordered.
-        let (number, orders) = self.sessions.register(&agent_id);
+        // An empty new channel has room for one: this cannot fail. (Registered above,
+        // before the welcome goes out: an agent that has its welcome can be ordered.)
+        let _ = tx.try_send(Ok(welcome));
         let session = Session {
             sessions: self.sessions.clone(),
             number,
@@ -283,6 +344,23 @@ impl AgentLink for Ingest {
         };
         tokio::spawn(session.run(inbound, orders));
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// A stream registered while its Hello is still being answered: deregistered on drop
+/// unless handed on (`number` taken), so a failed or abandoned Hello leaves no "connected"
+/// server behind.
+struct PendingStream<'a> {
+    sessions: &'a Sessions,
+    agent_id: &'a str,
+    number: Option<u64>,
+}
+
+impl Drop for PendingStream<'_> {
+    fn drop(&mut self) {
+        if let Some(number) = self.number {
+            self.sessions.deregister(self.agent_id, number);
+        }
     }
 }
 
@@ -305,6 +383,8 @@ struct Session {
 struct Revocation {
     list: Revocations,
     fingerprint: String,
+    /// The list could not be read at the last look: said once, not every second.
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -386,14 +466,18 @@ impl Session {
         let Some(r) = &self.revocation else {
             return Ok(());
         };
-        match r.list.is_revoked(&r.fingerprint) {
+        let result = r.list.is_revoked(&r.fingerprint);
+        let was_unreadable = r.unreadable.swap(result.is_err(), Ordering::Relaxed);
+        match result {
             Ok(false) => Ok(()),
             Ok(true) => {
                 tracing::warn!(agent = %self.agent_id, "the agent's certificate was revoked: ending its stream; nothing more it sends is stored");
                 Err(revoked_status(&self.agent_id))
             }
             Err(e) => {
-                tracing::warn!(agent = %self.agent_id, error = %e, "cannot read the revocation list; the stream stays open");
+                if !was_unreadable {
+                    tracing::warn!(agent = %self.agent_id, error = %e, "cannot read the revocation list; the stream stays open (said once until it is readable again)");
+                }
                 Ok(())
             }
         }

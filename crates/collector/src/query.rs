@@ -203,7 +203,10 @@ impl Query for QueryService {
         let id = request.into_inner().agent_id;
         let agents = self.store.agents().await.map_err(storage)?;
         let Some(agent) = agents.iter().find(|a| a.record.agent_id == id) else {
-            return Err(Status::not_found(format!("no server with agent id '{id}'")));
+            let retired = self.store.retired_since(&id).await.map_err(storage)?;
+            return Err(Status::not_found(crate::store::not_in_service(
+                &id, retired,
+            )));
         };
         let mut latest: Vec<CheckResult> = self
             .store
@@ -319,11 +322,12 @@ impl Query for QueryService {
             ));
         }
         // A connected agent would be back at its next Hello: the retirement would not hold.
-        if self.audits.sessions().connected().contains(&id) {
+        // The guard holds off a Hello racing this retirement until it is recorded.
+        let Some(_retiring) = self.audits.sessions().begin_retire(&id) else {
             return Err(Status::failed_precondition(format!(
                 "server '{id}' is connected now: revoke its agent first (eceprobe-collector revoke {id}); its stream then ends within seconds and it can be retired"
             )));
-        }
+        };
         let now = crate::gaps::now_ms();
         match self.tracker.retire(&id, now).await.map_err(storage)? {
             Some(changes) => Ok(Response::new(RetireServerResponse {

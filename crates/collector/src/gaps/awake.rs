@@ -36,14 +36,33 @@ impl Awake {
         let Some(first) = self.spans.first() else {
             return now - since;
         };
-        let overlap = |start: i64, end: i64| (end.min(now) - start.max(since)).max(0);
-        let mut total = overlap(i64::MIN, first.started_unix_ms);
+        // The spans as intervals clamped to [since, now]: a clock stepped forward or back
+        // can leave a span ending in the future or overlapping another, and no moment may
+        // count twice. Merged into their union, then summed.
         let last = self.spans.len() - 1;
-        for (i, span) in self.spans.iter().enumerate() {
-            let end = if i == last { now } else { span.alive_unix_ms };
-            total = total.saturating_add(overlap(span.started_unix_ms, end));
+        let mut intervals: Vec<(i64, i64)> = self
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, span)| {
+                let end = if i == last { now } else { span.alive_unix_ms };
+                (span.started_unix_ms, end)
+            })
+            .chain(std::iter::once((i64::MIN, first.started_unix_ms)))
+            .map(|(start, end)| (start.max(since), end.min(now)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        intervals.sort_unstable();
+        let mut total: i64 = 0;
+        let mut covered_to = since;
+        for (start, end) in intervals {
+            let start = start.max(covered_to);
+            if end > start {
+                total = total.saturating_add(end - start);
+                covered_to = end;
+            }
         }
-        total
+        total.min(now - since)
     }
 
     /// Since when the collector has been awake without a break (the running collector's
@@ -86,5 +105,28 @@ mod tests {
         let from_before = Awake::from_spans(vec![span(50_000, 100_000), span(134_000, 134_000)]);
         assert_eq!(from_before.awake_ms(0, 144_000), 50_000 + 50_000 + 10_000);
         assert_eq!(awake.running_since(), Some(134_000));
+    }
+
+    #[test]
+    fn spans_from_a_stepped_clock_count_each_moment_once() {
+        // A clock a day fast left the first run "alive" in the future, overlapping the next
+        // runs; the next restart must still not count its downtime nor the overlap twice.
+        let day = 86_400_000;
+        let awake = Awake::from_spans(vec![
+            span(0, 100_000 + day),
+            span(50_000, 100_000),
+            span(200_000, 200_000),
+        ]);
+        // Awake from 0 until 200 s... as the first span claims (a day past): at most the
+        // elapsed time, never more.
+        assert_eq!(awake.awake_ms(150_000, 210_000), 60_000);
+        assert_eq!(awake.awake_ms(0, 300_000), 300_000);
+        // Without the runaway span: 0..100 s, down until 200 s, up since.
+        let honest = Awake::from_spans(vec![
+            span(0, 100_000),
+            span(50_000, 100_000),
+            span(200_000, 200_000),
+        ]);
+        assert_eq!(honest.awake_ms(90_000, 210_000), 10_000 + 10_000);
     }
 }

@@ -308,16 +308,6 @@ pub fn evaluate_awake(
             last_known = Some(format!("last known; agent silent since {silent_since}"));
         } else {
             live.push(agent);
-            // A new agent gets the stale window to report everything before a check counts
-            // as missing: its first probe cycle is still running.
-            let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
-            for check in required.iter().filter(|_| !settling) {
-                let check = CheckName::from(*check);
-                if !reported.contains_key(&check) {
-                    let detail = "never reported".to_string();
-                    out.push(finding(check, Severity::Gap, FindingKind::Missing, detail));
-                }
-            }
         }
         // The key of a gap leaves the detail out, so a failure that becomes "last known"
         // stays the same open gap, with its "since".
@@ -325,6 +315,16 @@ pub fn evaluate_awake(
             Some(note) => format!("{detail} ({note})"),
             None => detail,
         };
+        // A new agent gets the stale window to report everything before a check counts as
+        // missing: its first probe cycle is still running.
+        let settling = now_unix_ms.saturating_sub(agent.first_seen_unix_ms) <= stale_ms;
+        for check in required.iter().filter(|_| !settling) {
+            let check = CheckName::from(*check);
+            if !reported.contains_key(&check) {
+                let detail = mark("never reported".to_string());
+                out.push(finding(check, Severity::Gap, FindingKind::Missing, detail));
+            }
+        }
         for (check, c) in &reported {
             // A mailbox's OAuth check (and ece-config) is required by being configured.
             let is_required = check.required_when_reported() || required.contains(&check.id());

@@ -101,7 +101,16 @@ fn failing_missing_and_stale_are_gaps() {
             .count(),
         5
     );
-    assert_eq!(found.len(), 7);
+    // The silent agent never reported anything: its checks are missing as well, as last
+    // known (they were missing before it fell silent, and nothing says otherwise).
+    assert_eq!(
+        found
+            .iter()
+            .filter(|g| g.0 == "old" && g.2 == FindingKind::Missing)
+            .count(),
+        5
+    );
+    assert_eq!(found.len(), 12);
 }
 
 #[test]
@@ -538,6 +547,21 @@ fn a_silent_agent_keeps_its_last_known_failures_beside_the_stale_gaps() {
         .filter(|g| g.check == CheckId::Smtp.into())
         .collect();
     assert_eq!(smtp.len(), 2, "{smtp:?}");
+    // A check never reported stays missing too, as last known.
+    let mut partial = checks.clone();
+    partial.retain(|c| c.check.id() != CheckId::Pop3);
+    let mut silent_again = agent("app", Role::Application);
+    silent_again.seen_unix_ms = NOW - 10 * 60_000;
+    let again = evaluate(&Policy::default(), &[silent_again], &partial, NOW);
+    let missing = again
+        .iter()
+        .find(|g| g.kind == FindingKind::Missing)
+        .expect("missing stays");
+    assert_eq!(missing.check, CheckId::Pop3.into());
+    assert_eq!(
+        missing.detail,
+        "never reported (last known; agent silent since 2027-01-15 07:50Z)"
+    );
     assert!(smtp.iter().any(|g| g.kind == FindingKind::Stale));
     let failing = smtp
         .iter()

@@ -40,6 +40,10 @@ pub struct GapEvent {
     pub opened_unix_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_unix_ms: Option<i64>,
+    /// Why a gap closed when not because it was fixed: `"retired"` (its server was
+    /// retired). Absent otherwise, so a receiver never takes a retirement for a fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
     /// When the change was seen, RFC 3339 UTC with milliseconds.
     pub at: String,
     pub event_id: String,
@@ -98,6 +102,7 @@ pub fn continuous(changes: &GapChanges, at_unix_ms: i64) -> Vec<Event> {
         detail: g.detail.clone(),
         opened_unix_ms: g.opened_unix_ms,
         closed_unix_ms: g.closed_unix_ms,
+        close_reason: g.close_reason.clone(),
         at: at.clone(),
         // The opening time makes the id unique even if a pruned gap's id is ever reused.
         event_id: format!("gap-{}-{}-{what}", g.gap_id, g.opened_unix_ms),
@@ -141,6 +146,7 @@ pub fn audit(o: &AuditOutcome<'_>) -> Vec<Event> {
         detail: g.detail.clone(),
         opened_unix_ms: opened,
         closed_unix_ms: closed,
+        close_reason: None,
         at: at.clone(),
         event_id: format!("{id}-{what}-{}", key_digest(g)),
     };
@@ -271,6 +277,21 @@ mod tests {
         assert_eq!(json[1]["event_id"], "gap-3-1000-closed");
         let keys: Vec<&String> = json[1].as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 12, "only the documented fields: {keys:?}");
+        assert!(json[1].get("close_reason").is_none(), "a fix has no reason");
+    }
+
+    #[test]
+    fn a_retired_servers_gap_closes_as_retired_not_as_fixed() {
+        let mut gap = record(3, "pop3", Some(5_000));
+        gap.close_reason = Some("retired".into());
+        let changes = GapChanges {
+            opened: Vec::new(),
+            closed: vec![gap],
+            updated: 0,
+        };
+        let json = serde_json::to_value(&continuous(&changes, 5_000)[0]).unwrap();
+        assert_eq!(json["event"], "gap_closed");
+        assert_eq!(json["close_reason"], "retired");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! | `detail` | the probe's detail (a failure kind or short text; no secrets) |
 //! | `opened_unix_ms` | when the gap opened (audit: when the audit that first found it closed) |
 //! | `closed_unix_ms` | when it closed; only on `gap_closed` |
+//! | `close_reason` | only on a `gap_closed` that is no fix: `"retired"` (`eceprobe-collector retire`) |
 //! | `at` | when the change was seen, RFC 3339 UTC (`2026-11-28T15:23:17.042Z`) |
 //! | `event_id` | stable per change: retries carry the same id, so receivers can deduplicate |
 //!

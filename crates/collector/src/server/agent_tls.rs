@@ -38,6 +38,15 @@ use crate::auth::AgentTls;
 
 /// A TLS handshake that has not finished by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in progress at once; a connection beyond them is closed at once, so a flood
+/// of idle connections (each may hold its handshake for [`HANDSHAKE_TIMEOUT`]) cannot use
+/// up the file descriptors that agents' streams and SQLite need.
+const MAX_HANDSHAKES: usize = 256;
+
+/// Refusals logged one by one per minute; beyond them (a port scan, a misconfigured fleet)
+/// they are counted and said in one line when the next minute starts.
+const REFUSALS_LOGGED_PER_MINUTE: u32 = 30;
 /// Handshaken connections waiting for the gRPC server to take them.
 const READY_QUEUE: usize = 64;
 
@@ -151,6 +160,8 @@ async fn accept_loop(
     acceptor: AgentAcceptor,
     tx: mpsc::Sender<TlsStream<TcpStream>>,
 ) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let budget = Arc::new(LogBudget::default());
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
@@ -165,16 +176,26 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&handshakes).try_acquire_owned() else {
+            budget.note(
+                &peer,
+                &format!("{MAX_HANDSHAKES} TLS handshakes already in progress; connection closed"),
+            );
+            continue;
+        };
         // Small replies (acks) must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let tx = tx.clone();
+        let budget = Arc::clone(&budget);
         tokio::spawn(async move {
-            match acceptor.handshake(tcp).await {
+            let handshake = acceptor.handshake(tcp).await;
+            drop(slot);
+            match handshake {
                 Ok(tls) => {
                     let _ = tx.send(tls).await;
                 }
-                Err(refusal) => refusal.log(peer).await,
+                Err(refusal) => refusal.log(peer, &budget).await,
             }
         });
     }
@@ -196,8 +217,51 @@ enum Refusal {
 /// How long a refused agent's connection is kept open for its TLS alert to arrive.
 const LINGER: Duration = Duration::from_secs(1);
 
+/// The refusals logged in the current minute, and those counted beyond the budget.
+#[derive(Default)]
+struct LogBudget {
+    state: Mutex<(Option<tokio::time::Instant>, u32, u32)>,
+}
+
+impl LogBudget {
+    /// Logs "agent refused at TLS" for `peer`, within the budget; beyond it, counts.
+    fn note(&self, peer: &SocketAddr, reason: &str) {
+        let now = tokio::time::Instant::now();
+        let suppressed_before;
+        let log_this;
+        {
+            // Nothing panics while holding the lock; a poisoned count is still a count.
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let (window, logged, suppressed) = &mut *state;
+            let fresh = window.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(60));
+            if fresh {
+                suppressed_before = std::mem::take(suppressed);
+                *window = Some(now);
+                *logged = 0;
+            } else {
+                suppressed_before = 0;
+            }
+            log_this = *logged < REFUSALS_LOGGED_PER_MINUTE;
+            match log_this {
+                true => *logged += 1,
+                false => *suppressed += 1,
+            }
+        }
+        if suppressed_before > 0 {
+            tracing::warn!(
+                suppressed = suppressed_before,
+                "{suppressed_before} more agents refused at TLS in the previous minute, not logged one by one"
+            );
+        }
+        match log_this {
+            true => tracing::warn!(%peer, %reason, "agent refused at TLS"),
+            false => tracing::debug!(%peer, %reason, "agent refused at TLS"),
+        }
+    }
+}
+
 impl Refusal {
-    async fn log(self, peer: SocketAddr) {
+    async fn log(self, peer: SocketAddr, budget: &LogBudget) {
         let (reason, tcp) = match self {
             Refusal::BeforeHello(e) => match words::tls_inside(&e) {
                 Some(t) => (peer_tls(t), None),
@@ -214,7 +278,7 @@ impl Refusal {
                 None,
             ),
         };
-        tracing::warn!(%peer, %reason, "agent refused at TLS");
+        budget.note(&peer, &reason);
         if let Some(tcp) = tcp {
             linger(tcp).await;
         }

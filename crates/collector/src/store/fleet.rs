@@ -93,6 +93,15 @@ async fn begin_run(conn: &mut SqliteConnection, at: i64) -> Result<i64, StoreErr
         .execute(&mut *conn)
         .await
         .map_err(db_error("deleting old collector runs"))?;
+    // A clock that ran fast left runs in the future: they end now at the latest.
+    sqlx::query(
+        "UPDATE collector_runs SET started_unix_ms = MIN(started_unix_ms, ?1), \
+         alive_unix_ms = MIN(alive_unix_ms, ?1) WHERE alive_unix_ms > ?1",
+    )
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error("bounding collector runs recorded in the future"))?;
     sqlx::query_scalar(
         "INSERT INTO collector_runs (started_unix_ms, alive_unix_ms) VALUES (?1, ?1) \
          RETURNING run_id",
@@ -217,6 +226,18 @@ impl Store {
                 .await
                 .map_err(|e| super::read_error("reading whether a server is retired", e))?;
         Ok(at.flatten())
+    }
+}
+
+/// What a page or the CLI says of a server that is not in service: retired (when), or
+/// unknown. The one wording of it.
+pub fn not_in_service(agent_id: &str, retired_unix_ms: Option<i64>) -> String {
+    match retired_unix_ms {
+        Some(at) => format!(
+            "server '{agent_id}' was retired on {} (eceprobe-collector retire); its gap history is kept: eceprobe-collector gaps --history --server {agent_id}",
+            crate::civil::utc_minutes(at)
+        ),
+        None => format!("no server with agent id '{agent_id}'"),
     }
 }
 

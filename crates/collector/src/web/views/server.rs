@@ -14,7 +14,7 @@ pub use super::check_detail::{
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::order::{by_attention, Attention};
-use crate::store::{GapFilter, KnownAgent};
+use crate::store::{not_in_service, GapFilter, KnownAgent};
 use crate::web::error::WebError;
 use crate::web::WebState;
 
@@ -122,13 +122,13 @@ fn mailboxes(oauth_cells: &[Cell], checks: &[CheckDetail]) -> Vec<MailboxView> {
         .collect()
 }
 
-/// The agent, or a 404 that names it.
+/// The agent in service, or a 404 that names it (and says when it was retired).
 pub async fn known(state: &WebState, agent_id: &str) -> Result<KnownAgent, WebError> {
-    state
-        .store
-        .agent(agent_id)
-        .await?
-        .ok_or_else(|| WebError::NotFound(format!("no server with agent id '{agent_id}'")))
+    let retired = state.store.retired_since(agent_id).await?;
+    match (retired, state.store.agent(agent_id).await?) {
+        (None, Some(agent)) => Ok(agent),
+        (retired, _) => Err(WebError::NotFound(not_in_service(agent_id, retired))),
+    }
 }
 
 pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebError> {
