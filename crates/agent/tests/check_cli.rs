@@ -146,8 +146,10 @@ async fn bad_configuration_exits_2_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-file"));
 }
 
+/// Issue 13: interception of a Microsoft host fails the check even when this host trusts
+/// the proxy's CA, naming the CA, with Microsoft's guidance as the fix.
 #[tokio::test(flavor = "multi_thread")]
-async fn interception_is_a_warning_that_still_exits_0() {
+async fn a_trusted_interception_fails_naming_the_proxy_ca() {
     let lab =
         Testlab::start(LabConfig::healthy().fault(Endpoint::OutlookHttps, Fault::InterceptedCert))
             .await
@@ -159,13 +161,13 @@ async fn interception_is_a_warning_that_still_exits_0() {
     args.extend(["--ca-file".into(), interceptor.display().to_string()]);
     let out = agent(&args).await;
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(out.status.code(), Some(1), "{text}");
     let row = text
         .lines()
         .find(|l| l.starts_with("outlook-https"))
         .unwrap();
     assert!(
-        row.contains("WARN") && row.contains("tls_intercepted"),
+        row.contains("FAIL") && row.contains("tls_intercepted"),
         "{row}"
     );
     assert!(
@@ -173,7 +175,7 @@ async fn interception_is_a_warning_that_still_exits_0() {
         "the proxy's CA is named: {row}"
     );
     assert!(
-        text.contains("exempt outlook.office365.com from TLS inspection"),
+        text.contains("exclude outlook.office365.com (*.office365.com, login.microsoftonline.com) from TLS inspection"),
         "{text}"
     );
 }

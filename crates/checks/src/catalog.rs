@@ -74,6 +74,12 @@ impl CheckId {
         }
     }
 
+    /// Whether the check talks to one of Microsoft's hosts (whose chains must end at
+    /// Microsoft's roots), rather than ECE's own URL or no host at all.
+    pub fn is_microsoft(self) -> bool {
+        !matches!(self, CheckId::EceUrl | CheckId::EceConfig)
+    }
+
     /// The ECE processes that need this endpoint on a server of this role (checklist C8).
     pub fn needed_by(self, role: Role) -> &'static str {
         match (self, role) {

@@ -6,10 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CheckId, Role};
-
+mod hints;
 mod oauth_hints;
-use oauth_hints::oauth_fix;
 
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
 /// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
@@ -84,7 +82,9 @@ pub enum FailureKind {
     ProxyUpstreamFailed,
     /// The proxy answered something that is not HTTP or not a CONNECT reply.
     ProxyUnexpected,
-    /// The certificate chain does not end at a root this host trusts.
+    /// The certificate chain does not end at a root this host trusts; for a Microsoft host,
+    /// the chain is Microsoft's own (it verifies up to an expected root) or could not be
+    /// judged: this host lacks the root.
     TlsUntrusted,
     /// The certificate is not valid for the host name.
     TlsNameMismatch,
@@ -100,8 +100,10 @@ pub enum FailureKind {
     TlsTimeout,
     /// The peer closed or reset the connection during the handshake.
     TlsClosed,
-    /// The chain is trusted here but does not end at a root Microsoft uses: a
-    /// TLS-inspecting proxy sits in between. A warning unless something else fails.
+    /// A Microsoft host presented a chain that does not verify up to any expected root
+    /// (Microsoft's, or one declared): a TLS-inspecting proxy re-signed it. A failure
+    /// whether or not this host trusts the proxy's CA; agents before issue 13 sent it as a
+    /// warning when the host trusted it.
     TlsIntercepted,
     /// A certificate in the chain expires soon (warning).
     CertExpiringSoon,
@@ -173,7 +175,11 @@ pub enum FailureKind {
     TokenLifetimeUnexpected,
     /// A delegated grant returned no new refresh token: `offline_access` is missing (warning).
     OfflineAccessMissing,
-    /// The mail server refused the XOAUTH2 login (IMAP `NO AUTHENTICATE failed.`, SMTP 535 5.7.3).
+    /// The mail server refused the XOAUTH2 login: IMAP `NO AUTHENTICATE failed.`, POP3
+    /// `-ERR Authentication failure`, SMTP 535 5.7.3. One kind for one cause on every
+    /// protocol; the hint says what differs (scope, POP3 or IMAP enabled on the mailbox).
+    /// Agents before issue 13 sent POP3's as `pop_login_refused`, which still parses to it.
+    #[serde(alias = "pop_login_refused")]
     Xoauth2Rejected,
     /// IMAP/POP3: authenticated but the mailbox cannot be opened (no rights, protocol disabled, licence).
     MailboxNotConnected,
@@ -181,8 +187,6 @@ pub enum FailureKind {
     SmtpAuthDisabledTenant,
     /// SMTP 535 5.7.139: SMTP AUTH is disabled for the mailbox.
     SmtpAuthDisabledMailbox,
-    /// POP3 `-ERR Authentication failure`: token rejected or POP3 disabled on the mailbox.
-    PopLoginRefused,
     /// The server could not parse the XOAUTH2 data (SMTP 501 5.5.124, IMAP BAD).
     Xoauth2Malformed,
     /// ece-config: the declared ECE version is older than 11.6(1) or not a version (C1).
@@ -200,7 +204,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 68] = [
+    pub const ALL: [FailureKind; 67] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -262,7 +266,6 @@ impl FailureKind {
         FailureKind::MailboxNotConnected,
         FailureKind::SmtpAuthDisabledTenant,
         FailureKind::SmtpAuthDisabledMailbox,
-        FailureKind::PopLoginRefused,
         FailureKind::Xoauth2Malformed,
         FailureKind::EceVersionUnsupported,
         FailureKind::EceEsTooOld,
@@ -334,7 +337,6 @@ impl FailureKind {
             FailureKind::MailboxNotConnected => "mailbox_not_connected",
             FailureKind::SmtpAuthDisabledTenant => "smtp_auth_disabled_tenant",
             FailureKind::SmtpAuthDisabledMailbox => "smtp_auth_disabled_mailbox",
-            FailureKind::PopLoginRefused => "pop_login_refused",
             FailureKind::Xoauth2Malformed => "xoauth2_malformed",
             FailureKind::EceVersionUnsupported => "ece_version_unsupported",
             FailureKind::EceEsTooOld => "ece_es_too_old",
@@ -343,108 +345,12 @@ impl FailureKind {
             FailureKind::EceVersionUndeclared => "ece_version_undeclared",
         }
     }
-
-    /// The remediation hint: what to do, which checklist item it breaks and which ECE
-    /// process needs the endpoint (from the server's role).
-    pub fn hint(self, check: CheckId, role: Role, host: &str, port: u16) -> String {
-        let who = check.needed_by(role);
-        let fix = match self {
-            FailureKind::DnsNxdomain => format!(
-                "{host} does not resolve from this server: fix the DNS servers or forwarders it uses (C9)"
-            ),
-            FailureKind::DnsTimeout | FailureKind::DnsFailure => format!(
-                "the DNS servers of this host did not resolve {host}: check that they are reachable and forward external names (C9)"
-            ),
-            FailureKind::TcpRefused => format!(
-                "TCP {port} to {host} is rejected: open outbound TCP {port} to {host} on the firewall (C10)"
-            ),
-            FailureKind::TcpTimeout => format!(
-                "TCP {port} to {host} gets no answer (silently dropped): open outbound TCP {port} to {host} on the firewall (C10)"
-            ),
-            FailureKind::TcpUnreachable => format!(
-                "no route to {host}: check this server's default route or the firewall's ICMP rejects for TCP {port} (C10)"
-            ),
-            FailureKind::TcpError => format!(
-                "the connection to {host}:{port} failed: check the firewall and network path (C10)"
-            ),
-            FailureKind::PartialReachability => format!(
-                "only some of {host}'s addresses answer on {port}: the firewall must allow all of Microsoft's ranges for *.office365.com / login.microsoftonline.com, not single IPs (C9, C10)"
-            ),
-            FailureKind::ProxyUnreachable => {
-                "the configured HTTP proxy cannot be reached: check the proxy address and the route to it (C8)".to_string()
-            }
-            FailureKind::ProxyAuthRequired => format!(
-                "the proxy asks for credentials to reach {host}: exempt {host} from proxy authentication (C8, C9)"
-            ),
-            FailureKind::ProxyDenied => format!(
-                "the proxy refuses CONNECT to {host}:{port}: allow {host} on the proxy (C9)"
-            ),
-            FailureKind::ProxyUpstreamFailed => format!(
-                "the proxy could not reach {host}:{port}: the proxy's own outbound rules or DNS block it (C9, C10)"
-            ),
-            FailureKind::ProxyUnexpected => {
-                "the proxy did not answer CONNECT as an HTTP proxy: check the proxy address and port (C8)".to_string()
-            }
-            FailureKind::TlsUntrusted => format!(
-                "the certificate {host} presents does not chain to a root this server trusts: update the OS root certificates, or a proxy is intercepting TLS (C9)"
-            ),
-            FailureKind::TlsNameMismatch => format!(
-                "the certificate presented is not for {host}: something other than Microsoft answers on this address (DNS override, proxy or wrong host) (C9)"
-            ),
-            FailureKind::TlsExpired | FailureKind::TlsNotYetValid => format!(
-                "the certificate {host} presents is outside its validity dates: check this server's clock, then whether a proxy presents its own certificate (C9)"
-            ),
-            FailureKind::TlsVersionUnsupported => format!(
-                "{host} only negotiated TLS below 1.2, which Microsoft 365 refuses: a middlebox is downgrading TLS, or TLS 1.2 is disabled on this host (C10)"
-            ),
-            FailureKind::TlsHandshakeFailed | FailureKind::TlsClosed | FailureKind::TlsTimeout => format!(
-                "the TLS handshake with {host}:{port} failed: a firewall or proxy that inspects TLS is the usual cause; allow TLS 1.2+ to {host} untouched (C9, C10)"
-            ),
-            FailureKind::TlsIntercepted => format!(
-                "TLS to {host} is intercepted: the chain ends at a root that is neither Microsoft's nor an expected root you declared; exempt {host} from TLS inspection, or declare the inspecting proxy's root in expected_roots if your security team accepts it (C9)"
-            ),
-            FailureKind::CertExpiringSoon => format!(
-                "a certificate {host} presents expires soon: if it is not Microsoft's, renew it (C2 for the ECE URL)"
-            ),
-            FailureKind::ProtocolTimeout
-            | FailureKind::ProtocolUnexpected
-            | FailureKind::ProtocolLineTooLong
-            | FailureKind::ProtocolTooMuchData
-            | FailureKind::ProtocolClosed => format!(
-                "{host}:{port} does not speak the protocol as Microsoft 365 does: something in between (proxy, IPS, wrong DNS) answers instead (C9, C10)"
-            ),
-            FailureKind::StarttlsMissing => format!(
-                "{host}:{port} does not offer STARTTLS: a firewall or SMTP inspection strips it; exempt {host}:587 from SMTP inspection (C10)"
-            ),
-            FailureKind::Xoauth2Missing => format!(
-                "{host} does not advertise XOAUTH2: something in between rewrites the capabilities, or this is not Microsoft 365 (C5, C10)"
-            ),
-            FailureKind::HttpStatus | FailureKind::OpenidInvalid => format!(
-                "{host} did not answer as Microsoft's sign-in service: a proxy or captive portal answers instead, or the tenant is wrong (C8, C9)"
-            ),
-            FailureKind::EceUrlNotHttps => {
-                "the External Application URL must start with https:// (C2)".to_string()
-            }
-            FailureKind::EceVersionUnsupported => {
-                "OAuth2 mail needs ECE 11.6(1) or later: upgrade ECE, and declare ece_version as the console shows it, e.g. 12.6(1) (C1)".to_string()
-            }
-            FailureKind::EceEsTooOld => {
-                "apply the engineering special (ES, and ET where listed) Cisco publishes for this version, latest recommended: 11.6(1) ES12 + ES12 ET1, 12.0(1) ES6, 12.5(1) ES3, 12.6(1) ES1 (C1)".to_string()
-            }
-            FailureKind::EceUrlMissing => {
-                "set the External Application URL in Partition > Apps > General settings (12.6+) or \"Web server URL or load balancer URL\" (11.5-12.5) to the https:// FQDN agents use, and declare it as ece_url (C2)".to_string()
-            }
-            FailureKind::RedirectUriMismatch => {
-                "make the Azure app registration's redirect URI an https:// URI on the same FQDN as the External Application URL, then declare it as redirect_uri (C2, C3)".to_string()
-            }
-            FailureKind::EceVersionUndeclared => {
-                "declare ece_version and ece_es in [run] (or --ece-version, --ece-es) as the ECE console shows them, so the minimum ES can be checked (C1)".to_string()
-            }
-            oauth => oauth_fix(oauth).to_string(),
-        };
-        format!("{fix}; needed by {who}")
-    }
 }
+
+/// Names older agents sent for a kind that has since been merged into another: stored
+/// results keep them, and the collector still finds their hint.
+const LEGACY_NAMES: [(&str, FailureKind); 1] =
+    [("pop_login_refused", FailureKind::Xoauth2Rejected)];
 
 impl FromStr for FailureKind {
     type Err = String;
@@ -452,6 +358,12 @@ impl FromStr for FailureKind {
         FailureKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
+            .or_else(|| {
+                LEGACY_NAMES
+                    .iter()
+                    .find(|(name, _)| *name == s)
+                    .map(|(_, k)| *k)
+            })
             .ok_or_else(|| format!("unknown failure kind '{s}'"))
     }
 }
@@ -476,6 +388,7 @@ pub struct Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{CheckId, Role};
 
     #[test]
     fn names_are_unique_and_round_trip() {
@@ -493,6 +406,13 @@ mod tests {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         }
         assert!("nope".parse::<FailureKind>().is_err());
+        // What agents before issue 13 sent for a refused POP3 login.
+        assert_eq!(
+            "pop_login_refused".parse::<FailureKind>(),
+            Ok(FailureKind::Xoauth2Rejected)
+        );
+        let old: FailureKind = serde_json::from_str("\"pop_login_refused\"").unwrap();
+        assert_eq!(old, FailureKind::Xoauth2Rejected);
     }
 
     #[test]

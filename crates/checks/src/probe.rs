@@ -19,7 +19,7 @@ use crate::report::{
     AddressAttempt, CheckReport, Outcome, ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
 use crate::settings::ProbeSettings;
-use crate::tls::Trust;
+use crate::tls::{intercept, Trust};
 use crate::words;
 use crate::{http, mail, StageError};
 
@@ -258,6 +258,13 @@ impl Prober {
             .trust
             .handshake(&spec.host, stream, alpn, self.settings.timeouts.tls)
             .await;
+        // ECE's own URL may chain to any public CA; a Microsoft host's chain is judged by
+        // its root's key. A trusted interception completed the handshake, but the check
+        // stops here: Microsoft does not support inspecting this traffic.
+        let result = match spec.id.is_microsoft() {
+            true => intercept::judge(&info, result),
+            false => result,
+        };
         let chain_root = info.chain_root.clone();
         run.out.tls = Some(info);
         let tls = result.map_err(|mut e| {
@@ -272,16 +279,10 @@ impl Prober {
         Ok(tls)
     }
 
-    /// Degraded but working TLS: interception, certificates about to expire.
+    /// Degraded but working TLS: certificates about to expire. (Interception is a failure
+    /// at the TLS stage, see `tls::intercept`.)
     fn tls_warnings(&self, spec: &CheckSpec, tls: &TlsInfo) -> Vec<Finding> {
         let mut out = Vec::new();
-        if tls.expected_root == Some(false) {
-            let root = tls.chain_root.as_deref().unwrap_or("an unknown CA");
-            let detail = format!(
-                "the chain is trusted here but ends at '{root}', which is neither a root Microsoft uses nor an expected root you declared"
-            );
-            out.push(self.finding(spec, FailureKind::TlsIntercepted, Stage::Tls, detail));
-        }
         if tls.trusted {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

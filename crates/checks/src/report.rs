@@ -105,7 +105,7 @@ impl RootSource {
 }
 
 /// What the root a chain ends at is, for people: the one wording of the check table, the
-/// server page and the reports. None when it was not judged (the chain is not trusted).
+/// server page and the reports. None when it was not judged.
 /// `source` is None for an expected root when the agent did not say which kind (older
 /// agents): then the label claims no more than "expected".
 pub fn anchor_label(
@@ -143,8 +143,11 @@ pub struct TlsInfo {
     pub chain: Vec<CertInfo>,
     /// Whether the chain verified against this host's trust (OS store + extra CAs).
     pub trusted: bool,
-    /// Whether the chain ends at one of the expected roots (Microsoft's, and any declared).
-    /// None when the chain was not trusted, since then the question has no reliable answer.
+    /// Whether the chain verifies up to one of the expected roots (Microsoft's, and any
+    /// declared), by key: for a trusted chain, its verified path's anchor; for an untrusted
+    /// one, a second validation against the expected roots alone (true: a genuine chain
+    /// whose root this host lacks; false: re-signed by someone else's CA). None when it
+    /// could not be told (an untrusted chain broken otherwise, or no chain).
     pub expected_root: Option<bool>,
     /// Which kind of expected root it ends at: Some only when `expected_root` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]

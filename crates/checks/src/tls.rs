@@ -19,6 +19,7 @@ use crate::words;
 use crate::StageError;
 
 mod certinfo;
+pub(crate) mod intercept;
 mod verifier;
 pub use certinfo::cert_info;
 use verifier::{Anchors, CapturingVerifier};
@@ -105,6 +106,7 @@ impl Trust {
         // Microsoft's first: a declared root that is also one of Microsoft's is labelled
         // Microsoft's (the first match wins).
         let mut expected_spkis = Vec::new();
+        let mut expected_roots = RootCertStore::empty();
         if opts.microsoft_roots {
             let mut microsoft = RootCertStore::empty();
             add_pem(
@@ -113,11 +115,13 @@ impl Trust {
                 MICROSOFT_ROOTS_PEM,
             )?;
             expected_spkis.extend(spkis(&microsoft, RootSource::Microsoft));
+            expected_roots.roots.extend(microsoft.roots);
         }
         for (label, pem) in &opts.extra_expected_roots {
             let mut declared = RootCertStore::empty();
             add_pem(&mut declared, label, pem.as_bytes())?;
             expected_spkis.extend(spkis(&declared, RootSource::Declared));
+            expected_roots.roots.extend(declared.roots);
         }
         if expected_spkis.is_empty() {
             return Err(TrustError::NoExpectedRoots);
@@ -131,6 +135,7 @@ impl Trust {
             trusted_roots: trusted,
             rustls_verifier,
             expected_spkis,
+            expected_roots,
             algorithms: provider.signature_verification_algorithms,
         };
         Ok(Trust {

@@ -185,13 +185,22 @@ async fn a_token_for_the_workstation_user_is_the_sso_pitfall() {
         "the token's user named: {}",
         imap.hint
     );
-    assert_eq!(
-        failure(login(&r, Protocol::Pop3)),
-        (FailureKind::PopLoginRefused, Stage::Login)
+    // One kind for one cause on every protocol, with the protocol's own fix.
+    let pop3 = login(&r, Protocol::Pop3);
+    assert_eq!(failure(pop3), (FailureKind::Xoauth2Rejected, Stage::Login));
+    let smtp = login(&r, Protocol::Smtp);
+    assert_eq!(failure(smtp), (FailureKind::Xoauth2Rejected, Stage::Login));
+    let pop3_hint = &pop3.failure.as_ref().unwrap().hint;
+    assert!(
+        pop3_hint.contains("the POP3 server refused the login to")
+            && pop3_hint.contains("-PopEnabled $true")
+            && pop3_hint.contains("POP.AccessAsUser.All"),
+        "{pop3_hint}"
     );
-    assert_eq!(
-        failure(login(&r, Protocol::Smtp)),
-        (FailureKind::Xoauth2Rejected, Stage::Login)
+    let smtp_hint = &smtp.failure.as_ref().unwrap().hint;
+    assert!(
+        smtp_hint.contains("SMTP.Send") && !smtp_hint.contains("PopEnabled"),
+        "{smtp_hint}"
     );
 }
 
@@ -261,9 +270,14 @@ async fn pop_or_imap_disabled_on_the_mailbox() {
     let r = l.prober.oauth_mailbox(&spec(USER, USER)).await;
     assert_pass(&r.token.report);
     assert_pass(login(&r, Protocol::Smtp));
-    assert_eq!(
-        failure(login(&r, Protocol::Pop3)),
-        (FailureKind::PopLoginRefused, Stage::Login)
+    let pop3 = login(&r, Protocol::Pop3);
+    assert_eq!(failure(pop3), (FailureKind::Xoauth2Rejected, Stage::Login));
+    assert!(
+        pop3.failure.as_ref().unwrap().hint.contains(&format!(
+            "POP3 may be disabled for it (Set-CASMailbox -Identity {USER} -PopEnabled $true)"
+        )),
+        "{:?}",
+        pop3.failure
     );
     assert_eq!(
         failure(login(&r, Protocol::Imap)),
@@ -311,10 +325,7 @@ async fn graph_scopes_give_a_token_the_mail_servers_refuse() {
     for p in Protocol::ALL {
         assert_eq!(
             failure(login(&r, p)).0,
-            match p {
-                Protocol::Pop3 => FailureKind::PopLoginRefused,
-                _ => FailureKind::Xoauth2Rejected,
-            },
+            FailureKind::Xoauth2Rejected,
             "{p:?}"
         );
     }

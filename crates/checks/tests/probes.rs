@@ -138,10 +138,18 @@ fn fault_table() -> Vec<(Endpoint, Fault, CheckId, FailureKind, Stage)> {
             K::ProtocolTimeout,
             Stage::Starttls,
         ),
+        // A Microsoft name on someone else's chain, trusted here or not, is interception.
         (
             E::Imap,
             Fault::UntrustedCert,
             C::Imap,
+            K::TlsIntercepted,
+            Stage::Tls,
+        ),
+        (
+            E::EceWeb,
+            Fault::UntrustedCert,
+            C::EceUrl,
             K::TlsUntrusted,
             Stage::Tls,
         ),
@@ -277,7 +285,11 @@ async fn bad_certificates_are_kept_so_down_and_bad_cert_differ() {
     );
     // The certificate is refused after the server hello: the version is known.
     assert_eq!(tls.version.as_deref(), Some("TLSv1.3"), "{tls:#?}");
-    assert_eq!((tls.expected_root, tls.expected_root_source), (None, None));
+    // Judged by key although not trusted: the rogue CA is none of the expected roots.
+    assert_eq!(
+        (tls.expected_root, tls.expected_root_source),
+        (Some(false), None)
+    );
 }
 
 /// The certificate failures in words, with the facts: which certificate, the dates, the
@@ -329,33 +341,111 @@ async fn certificate_failures_are_sentences_with_the_facts() {
     }
 }
 
-#[tokio::test]
-async fn interception_is_a_warning_naming_the_proxy_ca() {
-    let l = lab(LabConfig::healthy().fault(Endpoint::Imap, Fault::InterceptedCert)).await;
-    let report = l.run(CheckId::Imap).await;
-    assert_eq!(report.outcome, Outcome::Warn, "{report:#?}");
-    let w = &report.warnings[0];
-    assert_eq!((w.kind, w.stage), (FailureKind::TlsIntercepted, Stage::Tls));
-    let tls = report.used_attempt().unwrap().tls.clone().unwrap();
-    assert_eq!(tls.expected_root, Some(false));
-    assert_eq!(tls.expected_root_source, None);
-    let root = tls.chain_root.unwrap();
-    assert!(w.detail.contains(&root), "{} / {root}", w.detail);
+/// The CA an interception names: the lab's inspecting proxy's, as the user reads it.
+const PROXY_CA: &str = "eceprobe testlab Interception CA";
 
-    // A host that does not trust the proxy's CA cannot even connect.
+#[tokio::test]
+async fn interception_is_a_failure_naming_the_proxy_ca_whether_trusted_or_not() {
+    for trust_interceptor in [true, false] {
+        let opts = LabOptions {
+            trust_interceptor,
+            ..LabOptions::default()
+        };
+        let l = lab_with(
+            LabConfig::healthy().fault(Endpoint::Imap, Fault::InterceptedCert),
+            opts,
+        )
+        .await;
+        let report = l.run(CheckId::Imap).await;
+        assert_fails(&report, FailureKind::TlsIntercepted, Stage::Tls);
+        let f = report.failure.as_ref().unwrap();
+        assert!(
+            f.detail.contains(PROXY_CA) && f.detail.contains("' inspects TLS to this host"),
+            "trusted {trust_interceptor}: {}",
+            f.detail
+        );
+        assert!(
+            f.hint.contains("exclude outlook.office365.com")
+                && f.hint.contains("from TLS inspection"),
+            "{}",
+            f.hint
+        );
+        let tls = report.used_attempt().unwrap().tls.clone().unwrap();
+        assert_eq!(tls.trusted, trust_interceptor);
+        assert_eq!(tls.expected_root, Some(false), "judged by key either way");
+        assert!(tls.chain_root.unwrap().contains(PROXY_CA));
+        assert_eq!(
+            anchor_label(tls.expected_root, tls.expected_root_source),
+            Some("an unexpected root (interception?)")
+        );
+        // A trusted interception completed the handshake; the dialog never ran through it.
+        let stages: Vec<_> = report
+            .used_attempt()
+            .unwrap()
+            .stages
+            .iter()
+            .map(|s| (s.stage, s.ok))
+            .collect();
+        assert_eq!(stages.last(), Some(&(Stage::Tls, false)), "{stages:?}");
+        l.lab.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_genuine_chain_whose_root_this_host_lacks_stays_untrusted() {
+    // The lab's CA stands in for Microsoft's root (an expected root) but this host trusts
+    // only the proxy's CA: the chain is Microsoft's own, the root is what is missing.
+    let opts = LabOptions {
+        trust_lab_ca: false,
+        ..LabOptions::default()
+    };
+    let l = lab_with(LabConfig::healthy(), opts).await;
+    let report = l.run(CheckId::Imap).await;
+    assert_fails(&report, FailureKind::TlsUntrusted, Stage::Tls);
+    let f = report.failure.as_ref().unwrap();
+    assert!(
+        f.detail
+            .contains("the chain verifies up to an expected root you declared, which this server does not trust"),
+        "{}",
+        f.detail
+    );
+    assert!(
+        f.hint.contains("update the root certificates"),
+        "{}",
+        f.hint
+    );
+    assert!(!f.detail.contains("inspects TLS"), "{}", f.detail);
+    let tls = report.used_attempt().unwrap().tls.clone().unwrap();
+    assert!(!tls.trusted);
+    assert_eq!(
+        (tls.expected_root, tls.expected_root_source),
+        (Some(true), Some(RootSource::Declared))
+    );
+    l.lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn ece_urls_own_ca_is_never_called_interception() {
+    // ECE's URL may chain to any CA: the proxy's CA there is just a CA this host trusts.
+    let l = lab(LabConfig::healthy().fault(Endpoint::EceWeb, Fault::InterceptedCert)).await;
+    let report = l.run(CheckId::EceUrl).await;
+    assert_eq!(report.outcome, Outcome::Pass, "{report:#?}");
+    // Not trusted here: untrusted, with the ECE URL's fix, not Microsoft's.
     let opts = LabOptions {
         trust_interceptor: false,
         ..LabOptions::default()
     };
     let l = lab_with(
-        LabConfig::healthy().fault(Endpoint::Imap, Fault::InterceptedCert),
+        LabConfig::healthy().fault(Endpoint::EceWeb, Fault::InterceptedCert),
         opts,
     )
     .await;
-    assert_fails(
-        &l.run(CheckId::Imap).await,
-        FailureKind::TlsUntrusted,
-        Stage::Tls,
+    let report = l.run(CheckId::EceUrl).await;
+    assert_fails(&report, FailureKind::TlsUntrusted, Stage::Tls);
+    let hint = &report.failure.as_ref().unwrap().hint;
+    assert!(
+        hint.contains("install the root of the CA that issued it"),
+        "{hint}"
     );
 }
 

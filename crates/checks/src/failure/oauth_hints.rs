@@ -2,10 +2,13 @@
 //! checklist item and the concrete change (PowerShell, Entra ID, ECE).
 
 use super::FailureKind;
+use crate::catalog::CheckId;
 
-/// The fix for an OAuth kind. `<mailbox>` is replaced by the mailbox's address when the
-/// finding is made (see `oauth::fill_mailbox`); the kinds of the network checks never say it.
-pub(super) fn oauth_fix(kind: FailureKind) -> &'static str {
+/// The fix for an OAuth kind on `check`. `<mailbox>` is replaced by the mailbox's address
+/// when the finding is made (see `oauth::fill_mailbox`); the kinds of the network checks
+/// never say it. A kind is one cause on every protocol; where the fix differs by protocol
+/// (the scope, the switch that enables it on the mailbox), the check says which.
+pub(super) fn oauth_fix(kind: FailureKind, check: CheckId) -> &'static str {
     use FailureKind as K;
     match kind {
         K::OauthRefreshTokenExpired => concat!(
@@ -104,11 +107,11 @@ pub(super) fn oauth_fix(kind: FailureKind) -> &'static str {
             "the grant returned no new refresh token: add offline_access to the app's delegated permissions and to the ",
             "requested scopes, or ECE cannot keep refreshing (C3)"
         ),
-        K::Xoauth2Rejected => concat!(
-            "the mail server refused the token for <mailbox>: the token must carry the Exchange Online scope of the protocol ",
-            "and be issued for <mailbox> (or a user with Full Access to it); app-only also needs New-ServicePrincipal and ",
-            "Add-MailboxPermission -Identity <mailbox> -User <service principal> -AccessRights FullAccess; the mailbox needs ",
-            "an Exchange Online licence (C4, C6, C7)"
+        K::Xoauth2Rejected => xoauth2_rejected(check),
+        K::MailboxNotConnected if check == CheckId::OauthPop3 => concat!(
+            "the token was accepted but the session cannot open <mailbox>: its user has no rights on it ",
+            "(Add-MailboxPermission -Identity <mailbox> -User <token user> -AccessRights FullAccess), or POP3 is disabled ",
+            "for it (Set-CASMailbox -Identity <mailbox> -PopEnabled $true), or it has no Exchange Online licence (C5, C6, C7)"
         ),
         K::MailboxNotConnected => concat!(
             "the token was accepted but the session cannot open <mailbox>: its user has no rights on it ",
@@ -124,15 +127,37 @@ pub(super) fn oauth_fix(kind: FailureKind) -> &'static str {
             "SMTP AUTH is disabled for <mailbox>: ",
             "Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false (C5)"
         ),
-        K::PopLoginRefused => concat!(
-            "the POP3 login to <mailbox> was refused: POP3 is disabled for it (Set-CASMailbox -Identity <mailbox> -PopEnabled $true), ",
-            "or the token was rejected (scope POP.AccessAsUser.All, issued for <mailbox> or a user with Full Access), ",
-            "or it has no Exchange Online licence (C5, C6, C7)"
-        ),
         K::Xoauth2Malformed => concat!(
             "the server could not parse the XOAUTH2 data (base64 of user=<mailbox>, ^A, auth=Bearer and the token, ^A^A): ",
             "something between this server and Microsoft rewrites or truncates the command (C5, C10)"
         ),
         _ => "see the detail for what the server answered (C3, C4)",
+    }
+}
+
+/// A refused XOAUTH2 login: the token's scope for this protocol, its user, app-only
+/// permissions, the licence; POP3 also answers so when POP3 is disabled on the mailbox
+/// (its `-ERR Authentication failure` does not tell the two apart).
+fn xoauth2_rejected(check: CheckId) -> &'static str {
+    match check {
+        CheckId::OauthPop3 => concat!(
+            "the POP3 server refused the login to <mailbox>: POP3 may be disabled for it ",
+            "(Set-CASMailbox -Identity <mailbox> -PopEnabled $true), which POP3 answers as a refused token; otherwise the token ",
+            "must carry https://outlook.office.com/POP.AccessAsUser.All (app-only: POP.AccessAsApp) and be issued for <mailbox> ",
+            "(or a user with Full Access to it); app-only also needs New-ServicePrincipal and Add-MailboxPermission -Identity ",
+            "<mailbox> -User <service principal> -AccessRights FullAccess; the mailbox needs an Exchange Online licence (C4, C5, C6, C7)"
+        ),
+        CheckId::OauthSmtp => concat!(
+            "the SMTP server refused the token for <mailbox>: the token must carry https://outlook.office.com/SMTP.Send ",
+            "(app-only: SMTP.SendAsApp) and be issued for <mailbox> (or a user with Full Access to it); app-only also needs ",
+            "New-ServicePrincipal and Add-MailboxPermission -Identity <mailbox> -User <service principal> -AccessRights FullAccess; ",
+            "the mailbox needs an Exchange Online licence (C4, C6, C7)"
+        ),
+        _ => concat!(
+            "the IMAP server refused the token for <mailbox>: the token must carry https://outlook.office.com/IMAP.AccessAsUser.All ",
+            "(app-only: IMAP.AccessAsApp) and be issued for <mailbox> (or a user with Full Access to it); app-only also needs ",
+            "New-ServicePrincipal and Add-MailboxPermission -Identity <mailbox> -User <service principal> -AccessRights FullAccess; ",
+            "the mailbox needs an Exchange Online licence (C4, C6, C7)"
+        ),
     }
 }

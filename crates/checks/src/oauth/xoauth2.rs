@@ -145,7 +145,7 @@ pub(crate) async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
     let line = lines.read_line().await?;
     if !line.starts_with('+') || line.starts_with("+OK") {
         return Err(login.error(
-            FailureKind::PopLoginRefused,
+            FailureKind::Xoauth2Rejected,
             "POP3 did not accept AUTH XOAUTH2",
             &line,
         ));
@@ -161,7 +161,7 @@ pub(crate) async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
     }
     if !line.starts_with("+OK") {
         let kind = if line.starts_with("-ERR") {
-            FailureKind::PopLoginRefused
+            FailureKind::Xoauth2Rejected
         } else {
             FailureKind::ProtocolUnexpected
         };

@@ -196,7 +196,8 @@ async fn pop3_dialogs() {
     ])
     .await
     .unwrap_err();
-    assert_eq!(e.kind, FailureKind::PopLoginRefused);
+    // The same kind as IMAP's and SMTP's refusal (issue 13).
+    assert_eq!(e.kind, FailureKind::Xoauth2Rejected);
     let e = pop3_with(vec![
         ("AUTH XOAUTH2", "+ \r\n"),
         ("dXNlcj1", "+OK User successfully authenticated.\r\n"),

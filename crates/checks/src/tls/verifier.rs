@@ -8,6 +8,11 @@
 //! alone cost two more signature checks per handshake, about a fifth of a check's CPU; see
 //! docs/BENCHMARKS.md.) On any failure rustls' own verifier runs, so errors are exactly its.
 //!
+//! A chain this host does not trust is validated a second time, against the expected roots
+//! alone: a chain that verifies up to one of them is Microsoft's own (this host lacks the
+//! root), one that does not was re-signed by something in between, whether or not this
+//! host trusts it. Keys decide, as for a trusted chain. This costs only on the failure path.
+//!
 //! A refused certificate is reported one step later than rustls would: from the signature
 //! check that rustls calls right after the certificate check (no network in between, in
 //! TLS 1.2 and 1.3 alike), with the same error, so the same alert is sent and the
@@ -26,8 +31,9 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use super::{cert_info, version_name};
 use crate::report::{CertInfo, RootSource, TlsInfo};
 
-/// What every handshake's verifier shares: the trusted roots, the expected roots' keys, the
-/// signature algorithms, and rustls' verifier for the error path.
+/// What every handshake's verifier shares: the trusted roots, the expected roots (as
+/// anchors, and their keys), the signature algorithms, and rustls' verifier for the error
+/// path.
 #[derive(Debug)]
 pub(super) struct Anchors {
     pub trusted_roots: Arc<RootCertStore>,
@@ -36,6 +42,9 @@ pub(super) struct Anchors {
     /// path is "expected" when its anchor's key is one of these (names can be copied, keys
     /// cannot).
     pub expected_spkis: Vec<(Vec<u8>, RootSource)>,
+    /// The expected roots as trust anchors, to tell whether an untrusted chain is
+    /// Microsoft's own.
+    pub expected_roots: RootCertStore,
     pub algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -64,12 +73,43 @@ impl Anchors {
             .ok()?;
         cert.verify_is_valid_for_subject_name(server_name).ok()?;
         let anchor_key = path.anchor().subject_public_key_info.as_ref();
-        Some(
-            self.expected_spkis
-                .iter()
-                .find(|(k, _)| k.as_slice() == anchor_key)
-                .map(|(_, source)| *source),
-        )
+        Some(self.source_of(anchor_key))
+    }
+
+    /// Which kind of expected root has this key; None: not an expected root.
+    fn source_of(&self, anchor_key: &[u8]) -> Option<RootSource> {
+        self.expected_spkis
+            .iter()
+            .find(|(k, _)| k.as_slice() == anchor_key)
+            .map(|(_, source)| *source)
+    }
+
+    /// For a chain this host does not trust: whether it verifies up to an expected root
+    /// (Some(Some(kind))), or cannot reach any (Some(None): issued by someone else's CA).
+    /// None when that cannot be told (the chain is broken in another way, e.g. expired or
+    /// a bad signature), so an unjudged chain is never called an interception. The name is
+    /// not checked: the question is whose chain it is, not whether it fits the host.
+    fn untrusted_anchor(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Option<Option<RootSource>> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let verified = cert.verify_for_usage(
+            self.algorithms.all,
+            &self.expected_roots.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        );
+        match verified {
+            Ok(path) => Some(self.source_of(path.anchor().subject_public_key_info.as_ref())),
+            Err(webpki::Error::UnknownIssuer) => Some(None),
+            Err(_) => None,
+        }
     }
 }
 
@@ -77,7 +117,8 @@ impl Anchors {
 struct Seen {
     chain: Vec<CertInfo>,
     trusted: bool,
-    /// None: not judged (not trusted); Some(None): trusted, not an expected root.
+    /// The expected root the chain verifies up to: Some(Some(kind)) an expected root,
+    /// Some(None) none of them; None not judged (an untrusted chain broken otherwise).
     anchor: Option<Option<RootSource>>,
     /// Learnt from the signature check rustls calls after the certificate check.
     version: Option<String>,
@@ -161,7 +202,13 @@ impl ServerCertVerifier for CapturingVerifier {
                         ocsp_response,
                         now,
                     );
-                    (v, None)
+                    let anchor = match &v {
+                        Err(_) => self
+                            .anchors
+                            .untrusted_anchor(end_entity, intermediates, now),
+                        Ok(_) => None,
+                    };
+                    (v, anchor)
                 }
             };
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

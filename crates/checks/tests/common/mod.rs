@@ -32,6 +32,9 @@ pub struct Lab {
 pub struct LabOptions {
     /// Trust the interception proxy's CA too (as a host whose admins deployed it would).
     pub trust_interceptor: bool,
+    /// Trust the lab's CA (which stands in for Microsoft's roots, an expected root either
+    /// way): false is a host that lacks Microsoft's root.
+    pub trust_lab_ca: bool,
     pub proxy: Proxy,
 }
 
@@ -48,6 +51,7 @@ impl Default for LabOptions {
     fn default() -> Self {
         LabOptions {
             trust_interceptor: true,
+            trust_lab_ca: true,
             proxy: Proxy::None,
         }
     }
@@ -61,10 +65,13 @@ pub async fn lab_with(cfg: LabConfig, opts: LabOptions) -> Lab {
     let lab = Testlab::start(cfg).await.expect("testlab starts");
     let mut trust = TrustOptions {
         os_store: false,
-        extra_cas: vec![("lab CA".into(), lab.ca_pem())],
+        extra_cas: Vec::new(),
         microsoft_roots: true,
         extra_expected_roots: vec![("lab CA".into(), lab.ca_pem())],
     };
+    if opts.trust_lab_ca {
+        trust.extra_cas.push(("lab CA".into(), lab.ca_pem()));
+    }
     if opts.trust_interceptor {
         trust
             .extra_cas

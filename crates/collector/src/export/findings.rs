@@ -287,6 +287,22 @@ mod tests {
         }
     }
 
+    /// An agent before issue 13 stored a refused POP3 login as `pop_login_refused`; the
+    /// report still gives it the fix of what it is now, `xoauth2_rejected` on POP3.
+    #[test]
+    fn an_older_agents_pop_login_refused_still_gets_its_fix() {
+        let name = "oauth-pop3/ece-mail@contoso.com";
+        let failing = gap(name, "gap", "failing", "pop_login_refused");
+        let r = remedy(&failing, Some(&server("services")), None);
+        assert_eq!(r.checklist_item, "C4, C5, C6, C7", "{}", r.fix);
+        assert!(
+            r.fix
+                .contains("Set-CASMailbox -Identity ece-mail@contoso.com -PopEnabled $true"),
+            "{}",
+            r.fix
+        );
+    }
+
     #[test]
     fn oauth_findings_take_their_item_from_the_hint() {
         let name = "oauth-imap/ece-mail@contoso.com";

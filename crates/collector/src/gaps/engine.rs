@@ -111,6 +111,8 @@ impl FindingKind {
 
     /// The warning finding a probe's warning kind gives, on any check; None for a kind
     /// that is shown on the check but is not a finding. The one table of them.
+    /// `tls_intercepted` arrives as a warning only from agents before issue 13; newer ones
+    /// fail the check with it, which is a `failing` finding like any failure.
     pub fn of_warning(kind: &str) -> Option<FindingKind> {
         Some(match kind {
             "tls_intercepted" => FindingKind::Intercepted,

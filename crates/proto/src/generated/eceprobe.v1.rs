@@ -259,6 +259,9 @@ pub struct Tls {
     pub chain: ::prost::alloc::vec::Vec<Certificate>,
     #[prost(bool, tag = "4")]
     pub trusted: bool,
+    /// Whether the chain verifies up to an expected root (Microsoft's or declared), by key;
+    /// unset when not judged. Agents before issue 13 judged trusted chains only; newer ones
+    /// judge untrusted chains too (true: a genuine chain whose root the host lacks).
     #[prost(bool, optional, tag = "5")]
     pub expected_root: ::core::option::Option<bool>,
     #[prost(string, tag = "6")]
