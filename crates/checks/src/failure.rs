@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{CheckId, Role};
 
 mod oauth_hints;
+mod path_hints;
 use oauth_hints::oauth_fix;
 
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
@@ -100,6 +101,12 @@ pub enum FailureKind {
     TlsTimeout,
     /// The peer closed or reset the connection during the handshake.
     TlsClosed,
+    /// TCP connected and the ClientHello went out, but not one byte of the server's answer
+    /// arrived, with the default MSS and again with a small one: TLS is dropped on the way.
+    TlsStalled,
+    /// The handshake stalled with the default MSS and completed with MSS 536: full-size
+    /// packets are lost and the ICMP that would shrink them is dropped (an MTU black hole).
+    PathMtuBlackhole,
     /// The chain is trusted here but does not end at a root Microsoft uses: a
     /// TLS-inspecting proxy sits in between. A warning unless something else fails.
     TlsIntercepted,
@@ -200,7 +207,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 68] = [
+    pub const ALL: [FailureKind; 70] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -222,6 +229,8 @@ impl FailureKind {
         FailureKind::TlsHandshakeFailed,
         FailureKind::TlsTimeout,
         FailureKind::TlsClosed,
+        FailureKind::TlsStalled,
+        FailureKind::PathMtuBlackhole,
         FailureKind::TlsIntercepted,
         FailureKind::CertExpiringSoon,
         FailureKind::ProtocolTimeout,
@@ -294,6 +303,8 @@ impl FailureKind {
             FailureKind::TlsHandshakeFailed => "tls_handshake_failed",
             FailureKind::TlsTimeout => "tls_timeout",
             FailureKind::TlsClosed => "tls_closed",
+            FailureKind::TlsStalled => "tls_stalled",
+            FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
             FailureKind::TlsIntercepted => "tls_intercepted",
             FailureKind::CertExpiringSoon => "cert_expiring_soon",
             FailureKind::ProtocolTimeout => "protocol_timeout",
@@ -400,6 +411,8 @@ impl FailureKind {
             FailureKind::TlsHandshakeFailed | FailureKind::TlsClosed | FailureKind::TlsTimeout => format!(
                 "the TLS handshake with {host}:{port} failed: a firewall or proxy that inspects TLS is the usual cause; allow TLS 1.2+ to {host} untouched (C9, C10)"
             ),
+            FailureKind::TlsStalled => path_hints::stalled(host, port),
+            FailureKind::PathMtuBlackhole => path_hints::mtu_blackhole(host, port),
             FailureKind::TlsIntercepted => format!(
                 "TLS to {host} is intercepted: the chain ends at a root that is neither Microsoft's nor an expected root you declared; exempt {host} from TLS inspection, or declare the inspecting proxy's root in expected_roots if your security team accepts it (C9)"
             ),
