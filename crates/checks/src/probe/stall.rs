@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use super::{Attempt, Prober};
-use crate::catalog::{CheckSpec, Dialog};
+use crate::catalog::CheckSpec;
 use crate::failure::FailureKind;
 use crate::StageError;
 
@@ -45,7 +45,8 @@ impl Prober {
         }
         #[cfg(not(unix))]
         {
-            let _ = (addr, run);
+            // Read here too, so that Windows builds see every field used.
+            let _ = (addr, run.mss);
             stall(
                 "not retried with a small MSS: Windows does not let a program set the MSS (TCP_MAXSEG) before connecting"
                     .to_string(),
@@ -104,6 +105,7 @@ impl Prober {
         spec: &CheckSpec,
         addr: SocketAddr,
     ) -> Result<crate::tls::Handshake<tokio::net::TcpStream>, StageError> {
+        use crate::catalog::Dialog;
         use crate::lines::LineStream;
         use crate::report::ProtocolInfo;
         let t = self.settings.timeouts;
