@@ -102,7 +102,7 @@ pub enum FailureKind {
     /// The peer closed or reset the connection during the handshake.
     TlsClosed,
     /// TCP connected and the ClientHello went out, but not one byte of the server's answer
-    /// arrived, with the default MSS and again with a small one: TLS is dropped on the way.
+    /// arrived (nor with MSS 536, where that retry was made): TLS is dropped on the way.
     TlsStalled,
     /// The handshake stalled with the default MSS and completed with MSS 536: full-size
     /// packets are lost and the ICMP that would shrink them is dropped (an MTU black hole).
