@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 mod hints;
 mod oauth_hints;
+mod path_hints;
 
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
 /// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
@@ -100,6 +101,12 @@ pub enum FailureKind {
     TlsTimeout,
     /// The peer closed or reset the connection during the handshake.
     TlsClosed,
+    /// TCP connected and the ClientHello went out, but not one byte of the server's answer
+    /// arrived (nor with MSS 536, where that retry was made): TLS is dropped on the way.
+    TlsStalled,
+    /// The handshake stalled with the default MSS and completed with MSS 536: full-size
+    /// packets are lost and the ICMP that would shrink them is dropped (an MTU black hole).
+    PathMtuBlackhole,
     /// A Microsoft host presented a chain that does not verify up to any expected root
     /// (Microsoft's, or one declared): a TLS-inspecting proxy re-signed it. A failure
     /// whether or not this host trusts the proxy's CA; agents before issue 13 sent it as a
@@ -204,7 +211,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 67] = [
+    pub const ALL: [FailureKind; 69] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -226,6 +233,8 @@ impl FailureKind {
         FailureKind::TlsHandshakeFailed,
         FailureKind::TlsTimeout,
         FailureKind::TlsClosed,
+        FailureKind::TlsStalled,
+        FailureKind::PathMtuBlackhole,
         FailureKind::TlsIntercepted,
         FailureKind::CertExpiringSoon,
         FailureKind::ProtocolTimeout,
@@ -297,6 +306,8 @@ impl FailureKind {
             FailureKind::TlsHandshakeFailed => "tls_handshake_failed",
             FailureKind::TlsTimeout => "tls_timeout",
             FailureKind::TlsClosed => "tls_closed",
+            FailureKind::TlsStalled => "tls_stalled",
+            FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
             FailureKind::TlsIntercepted => "tls_intercepted",
             FailureKind::CertExpiringSoon => "cert_expiring_soon",
             FailureKind::ProtocolTimeout => "protocol_timeout",

@@ -102,7 +102,51 @@ fn classify_dns_error(host: &str, e: &io::Error) -> StageError {
 
 /// Opens a TCP connection within the timeout.
 pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, StageError> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    connected(addr, timeout, TcpStream::connect(addr)).await
+}
+
+/// Opens a TCP connection whose MSS is `mss`, set before connecting so the SYN announces it
+/// and the server sends segments no larger (the retry that tells an MTU black hole).
+#[cfg(unix)]
+pub(crate) async fn connect_with_mss(
+    addr: SocketAddr,
+    mss: u32,
+    timeout: Duration,
+) -> Result<TcpStream, StageError> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| classify_connect_error(addr, &e))?;
+    socket2::SockRef::from(&socket)
+        .set_tcp_mss(mss)
+        .map_err(|e| {
+            StageError::new(
+                FailureKind::TcpError,
+                format!("could not set the MSS to {mss}: {}", crate::words::io(&e)),
+            )
+        })?;
+    connected(addr, timeout, socket.connect(addr)).await
+}
+
+/// The MSS the kernel uses on a connected socket (TCP_MAXSEG), where it can be read.
+pub(crate) fn mss(stream: &TcpStream) -> Option<u32> {
+    #[cfg(unix)]
+    return socket2::SockRef::from(stream).tcp_mss().ok();
+    #[cfg(not(unix))]
+    {
+        let _ = stream;
+        None
+    }
+}
+
+/// A connection attempt bounded by the timeout, its failure classified.
+async fn connected(
+    addr: SocketAddr,
+    timeout: Duration,
+    attempt: impl std::future::Future<Output = io::Result<TcpStream>>,
+) -> Result<TcpStream, StageError> {
+    match tokio::time::timeout(timeout, attempt).await {
         Err(_) => Err(StageError::new(
             FailureKind::TcpTimeout,
             format!("no answer from {addr} within {} ms", timeout.as_millis()),

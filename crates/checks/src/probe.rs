@@ -9,7 +9,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_rustls::client::TlsStream;
 
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Finding, Stage};
@@ -19,11 +18,12 @@ use crate::report::{
     AddressAttempt, CheckReport, Outcome, ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
 use crate::settings::ProbeSettings;
-use crate::tls::{intercept, Trust};
+use crate::tls::{intercept, ClientTls, Trust};
 use crate::words;
 use crate::{http, mail, StageError};
 
 mod single;
+mod stall;
 mod target;
 pub(crate) use single::{conclude_single, Connected};
 use target::Target;
@@ -147,6 +147,13 @@ impl Prober {
         let mut run = Attempt::new(addr);
         if let Err((stage, err)) = self.stages(spec, addr, via_proxy, &mut run).await {
             run.end(stage, false);
+            // Ended first: the stage's time is the first handshake's, not the retry's.
+            let err = match err.kind {
+                FailureKind::TlsStalled => {
+                    self.after_stall(spec, addr, via_proxy, err, &mut run).await
+                }
+                _ => err,
+            };
             run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
         }
         if let Some(tls) = &run.out.tls {
@@ -221,14 +228,10 @@ impl Prober {
         local: Option<SocketAddr>,
         run: &mut Attempt,
         info: &mut ProtocolInfo,
-    ) -> Result<(LineStream<TlsStream<TcpStream>>, String), (Stage, StageError)> {
+    ) -> Result<(LineStream<ClientTls<TcpStream>>, String), (Stage, StageError)> {
         let t = self.settings.timeouts;
         let limits = self.settings.lines;
-        let helo = match local {
-            Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
-            Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
-            None => "eceprobe.invalid".to_string(),
-        };
+        let helo = helo_name(local);
         let tcp = if spec.dialog == Dialog::Smtp {
             let mut plain = LineStream::new(tcp, limits, Instant::now() + t.protocol);
             let r = mail::smtp_plain(&mut plain, info, &helo).await;
@@ -253,8 +256,8 @@ impl Prober {
         stream: S,
         alpn: &[&[u8]],
         run: &mut Attempt,
-    ) -> Result<tokio_rustls::client::TlsStream<S>, (Stage, StageError)> {
-        let (info, result) = self
+    ) -> Result<ClientTls<S>, (Stage, StageError)> {
+        let (info, result, _) = self
             .trust
             .handshake(&spec.host, stream, alpn, self.settings.timeouts.tls)
             .await;
@@ -301,6 +304,15 @@ impl Prober {
             }
         }
         out
+    }
+}
+
+/// The name the client gives in EHLO: its address literal, as RFC 5321 allows.
+fn helo_name(local: Option<SocketAddr>) -> String {
+    match local {
+        Some(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
+        Some(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+        None => "eceprobe.invalid".to_string(),
     }
 }
 
@@ -367,6 +379,8 @@ fn conclude(report: &mut CheckReport, finding: impl Fn(FailureKind, Stage, Strin
 pub(crate) struct Attempt {
     out: AddressAttempt,
     started: Instant,
+    /// The MSS of the direct connection, where the OS tells it.
+    mss: Option<u32>,
 }
 
 impl Attempt {
@@ -381,6 +395,7 @@ impl Attempt {
                 warnings: Vec::new(),
             },
             started: Instant::now(),
+            mss: None,
         }
     }
 

@@ -21,8 +21,17 @@ use crate::StageError;
 mod certinfo;
 pub(crate) mod intercept;
 mod verifier;
+mod watch;
 pub use certinfo::cert_info;
 use verifier::{Anchors, CapturingVerifier};
+pub(crate) use watch::Watched;
+
+/// A client TLS stream over `S`, whose handshake counted the bytes it carried.
+pub(crate) type ClientTls<S> = TlsStream<Watched<S>>;
+
+/// A handshake's outcome: what was seen of the session, the stream or the failure, and how
+/// many bytes the server sent during it (0 with a failure: its TLS answer never arrived).
+pub(crate) type Handshake<S> = (TlsInfo, Result<ClientTls<S>, StageError>, u64);
 
 /// The roots Microsoft's services chain to (M365-FACTS.md, "Certificates"): DigiCert Global
 /// Root CA/G2/G3, DigiCert TLS ECC P384 Root G5, DigiCert TLS RSA4096 Root G5, Microsoft ECC
@@ -146,14 +155,16 @@ impl Trust {
     }
 
     /// Runs a TLS handshake over `stream` for `host`, within `timeout`. Returns what was seen
-    /// of the session (chain, verdicts, version) whether or not the handshake succeeded.
+    /// of the session (chain, verdicts, version) whether or not the handshake succeeded. A
+    /// timeout after the ClientHello went out with not one byte back is `tls_stalled` (the
+    /// server's flight is lost on the way); one after the server answered is `tls_timeout`.
     pub(crate) async fn handshake<S>(
         &self,
         host: &str,
         stream: S,
         alpn: &[&[u8]],
         timeout: Duration,
-    ) -> (TlsInfo, Result<TlsStream<S>, StageError>)
+    ) -> Handshake<S>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -172,7 +183,7 @@ impl Trust {
                     FailureKind::TlsHandshakeFailed,
                     words::tls(&e, &words::Seen::nothing()),
                 );
-                return (TlsInfo::default(), Err(err));
+                return (TlsInfo::default(), Err(err), 0);
             }
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -183,17 +194,28 @@ impl Trust {
                     FailureKind::TlsHandshakeFailed,
                     format!("'{host}' is not a valid TLS server name: {e}"),
                 );
-                return (TlsInfo::default(), Err(err));
+                return (TlsInfo::default(), Err(err), 0);
             }
         };
         let connector = TlsConnector::from(Arc::new(config));
+        let (stream, counts) = Watched::new(stream);
         let result = tokio::time::timeout(timeout, connector.connect(name, stream)).await;
         // On a refused certificate `info` already has the version (the verifier learnt it).
         let mut info = capture.info();
+        let (sent, received) = (counts.written(), counts.read());
+        let ms = timeout.as_millis();
         let result = match result {
+            Err(_) if sent > 0 && received == 0 => Err(StageError::new(
+                FailureKind::TlsStalled,
+                format!("the ClientHello ({sent} bytes) went out but not one byte of the server's TLS answer arrived within {ms} ms"),
+            )),
+            Err(_) if received > 0 => Err(StageError::new(
+                FailureKind::TlsTimeout,
+                format!("no TLS handshake within {ms} ms (the server sent {received} bytes, then nothing more)"),
+            )),
             Err(_) => Err(StageError::new(
                 FailureKind::TlsTimeout,
-                format!("no TLS handshake within {} ms", timeout.as_millis()),
+                format!("no TLS handshake within {ms} ms"),
             )),
             Ok(Err(e)) => Err(classify_tls_error(&e, host, &info)),
             Ok(Ok(tls)) => {
@@ -206,7 +228,7 @@ impl Trust {
                 Ok(tls)
             }
         };
-        (info, result)
+        (info, result, received)
     }
 }
 

@@ -130,7 +130,7 @@ fn fault_table() -> Vec<(Endpoint, Fault, CheckId, FailureKind, Stage)> {
             K::TcpTimeout,
             Stage::Tcp,
         ),
-        (E::Imap, Fault::Silent, C::Imap, K::TlsTimeout, Stage::Tls),
+        (E::Imap, Fault::Silent, C::Imap, K::TlsStalled, Stage::Tls),
         (
             E::Smtp,
             Fault::Silent,

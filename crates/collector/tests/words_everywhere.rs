@@ -60,8 +60,8 @@ fn scenarios() -> Vec<Scenario> {
     vec![
         s("refused", f(E::Imap, Fault::Refuse), Via::Direct, C::Imap, &[K::TcpRefused], &["connection refused by 127.0.0.1:"]),
         s("black-hole", f(E::Pop3, Fault::BlackHole), Via::Direct, C::Pop3, &[K::TcpTimeout], &["no answer from 127.0.0.1:", "within 500 ms"]),
-        s("silent", f(E::Imap, Fault::Silent), Via::Direct, C::Imap, &[K::TlsTimeout], &["no TLS handshake within 2000 ms"]),
-        s("delay", f(E::Pop3, Fault::Delay(Duration::from_secs(3))), Via::Direct, C::Pop3, &[K::TlsTimeout], &["no TLS handshake within"]),
+        s("silent", f(E::Imap, Fault::Silent), Via::Direct, C::Imap, &[K::TlsStalled], &["not one byte of the server's TLS answer arrived within 2000 ms", "a retry with MSS 536 stalled too"]),
+        s("delay", f(E::Pop3, Fault::Delay(Duration::from_secs(3))), Via::Direct, C::Pop3, &[K::TlsStalled], &["went out but not one byte of the server's TLS answer arrived within"]),
         s("smtp-silent", f(E::Smtp, Fault::Silent), Via::Direct, C::Smtp, &[K::ProtocolTimeout], &["did not finish its reply in time"]),
         s("trickle", f(E::Imap, Fault::Trickle(Duration::from_millis(300))), Via::Direct, C::Imap, &[K::ProtocolTimeout], &["did not finish its reply in time"]),
         s("untrusted", f(E::EceWeb, Fault::UntrustedCert), Via::Direct, C::EceUrl, &[K::TlsUntrusted], &["was issued by ", "eceprobe testlab Rogue CA", "which this server does not trust"]),

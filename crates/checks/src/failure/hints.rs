@@ -68,6 +68,8 @@ impl FailureKind {
             FailureKind::TlsHandshakeFailed | FailureKind::TlsClosed | FailureKind::TlsTimeout => format!(
                 "the TLS handshake with {host}:{port} failed: a firewall or proxy that inspects TLS is the usual cause; allow TLS 1.2+ to {host} untouched (C9, C10)"
             ),
+            FailureKind::TlsStalled => super::path_hints::stalled(host, port),
+            FailureKind::PathMtuBlackhole => super::path_hints::mtu_blackhole(host, port),
             FailureKind::TlsIntercepted => format!(
                 "a proxy or firewall inspects TLS to {host} and re-signs it with its own CA (named in the detail), or something other than Microsoft answers for {host}: Microsoft does not support TLS inspection of Exchange Online and sign-in traffic; exclude {host} (*.office365.com, login.microsoftonline.com) from TLS inspection; only if your security team accepts the inspection, declare the proxy's root in expected_roots (C9)"
             ),

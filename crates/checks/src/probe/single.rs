@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
 use super::{Attempt, Prober};
 use crate::catalog::CheckSpec;
@@ -16,6 +15,7 @@ use crate::failure::{FailureKind, Finding, Stage};
 use crate::lines::LineStream;
 use crate::report::{AddressAttempt, CheckReport, Outcome, ProtocolInfo};
 use crate::settings::ProbeSettings;
+use crate::tls::ClientTls;
 use crate::StageError;
 
 /// A TCP connection (or proxy tunnel) to the first address that answered, with its
@@ -88,8 +88,10 @@ impl Prober {
         stream: S,
         alpn: &[&[u8]],
         run: &mut Attempt,
-    ) -> Result<TlsStream<S>, (Stage, StageError)> {
-        self.tls(spec, stream, alpn, run).await
+    ) -> Result<ClientTls<S>, (Stage, StageError)> {
+        self.tls(spec, stream, alpn, run)
+            .await
+            .map_err(|(stage, e)| (stage, super::stall::not_retried(e)))
     }
 
     /// The mail channel for a one-connection check (see `Prober::mail_channel`).
@@ -100,7 +102,7 @@ impl Prober {
         info: &mut ProtocolInfo,
     ) -> (
         Attempt,
-        Result<(LineStream<TlsStream<TcpStream>>, String), (Stage, StageError)>,
+        Result<(LineStream<ClientTls<TcpStream>>, String), (Stage, StageError)>,
     ) {
         let Connected {
             tcp,
@@ -108,6 +110,7 @@ impl Prober {
             mut run,
         } = c;
         let r = self.mail_channel(spec, tcp, local, &mut run, info).await;
+        let r = r.map_err(|(stage, e)| (stage, super::stall::not_retried(e)));
         (run, r)
     }
 

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::{Attempt, Prober};
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Stage};
-use crate::net::{connect, connect_tunnel, resolve};
+use crate::net::{connect, connect_tunnel, mss, resolve};
 use crate::report::{AddressSource, CheckReport, DnsReport};
 use crate::StageError;
 
@@ -105,6 +105,8 @@ impl Prober {
         run.end(Stage::Tcp, true);
         let local = tcp.local_addr().ok();
         if !via_proxy {
+            // Kept for a stalled handshake's detail: the segment size that did not get through.
+            run.mss = mss(&tcp);
             return Ok((tcp, local));
         }
         let tunnel = connect_tunnel(tcp, &spec.host, spec.port, self.settings.lines, t.tcp)
