@@ -415,3 +415,7 @@ fn refresh_findings(
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_silence_tests.rs"]
+mod silence_tests;
