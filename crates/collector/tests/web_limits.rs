@@ -4,10 +4,14 @@
 //! dashboard), not an empty answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::dashboard::parse_answer;
 
 struct Killed(Child);
 
@@ -90,24 +94,13 @@ fn raw(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {
     s.write_all(head.as_bytes()).unwrap();
     let mut answer = Vec::new();
     s.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no answer head: {answer:?}"));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let answer = parse_answer(&String::from_utf8(answer).unwrap());
+    let headers = answer
+        .headers
+        .into_iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
         .collect();
-    (status, headers, body.to_owned())
+    (answer.status, headers, answer.body)
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {

@@ -89,8 +89,14 @@ pub async fn http(
         .await
         .expect("answered in time")
         .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    parse_answer(&String::from_utf8(raw).unwrap())
+}
+
+/// An HTTP/1.1 answer as read off the socket: status, headers (names as sent), body.
+pub fn parse_answer(text: &str) -> Resp {
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no answer head: {text:?}"));
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
