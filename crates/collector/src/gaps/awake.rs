@@ -64,12 +64,6 @@ impl Awake {
         }
         total.min(now - since)
     }
-
-    /// Since when the collector has been awake without a break (the running collector's
-    /// start); None when no span is recorded.
-    pub fn running_since(&self) -> Option<i64> {
-        self.spans.last().map(|s| s.started_unix_ms)
-    }
 }
 
 #[cfg(test)]
@@ -104,7 +98,6 @@ mod tests {
         // Heard long before the first recorded run: that time counts (unknown = awake).
         let from_before = Awake::from_spans(vec![span(50_000, 100_000), span(134_000, 134_000)]);
         assert_eq!(from_before.awake_ms(0, 144_000), 50_000 + 50_000 + 10_000);
-        assert_eq!(awake.running_since(), Some(134_000));
     }
 
     #[test]
