@@ -18,6 +18,7 @@
 mod audits;
 mod fleet;
 mod gaps;
+mod latency;
 pub mod metrics;
 mod outbox;
 mod results;

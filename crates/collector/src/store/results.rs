@@ -105,6 +105,17 @@ const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      stage_durations = excluded.stage_durations \
      WHERE excluded.seq > latest.seq";
 
+const HOUR_MS: i64 = 3_600_000;
+
+/// The hour's timing sample of a check (migration 0010): the earliest passing (or warning)
+/// result that started in that hour, whatever order results arrive in.
+const UPSERT_HOURLY: &str = "INSERT INTO stage_hourly (agent_id, check_id, hour_unix_ms, \
+     started_unix_ms, seq, stage_durations) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (agent_id, check_id, hour_unix_ms) DO UPDATE SET \
+     started_unix_ms = excluded.started_unix_ms, seq = excluded.seq, \
+     stage_durations = excluded.stage_durations \
+     WHERE excluded.started_unix_ms < stage_hourly.started_unix_ms";
+
 pub(super) async fn insert_results(
     conn: &mut SqliteConnection,
     agent_id: &str,
@@ -159,6 +170,18 @@ pub(super) async fn insert_results(
         }
         outcome.inserted += 1;
         highest_inserted = highest_inserted.max(Some(seq));
+        if r.outcome != "fail" && !r.stage_durations.is_empty() {
+            sqlx::query(UPSERT_HOURLY)
+                .bind(agent_id)
+                .bind(&r.check)
+                .bind(r.started_unix_ms.div_euclid(HOUR_MS) * HOUR_MS)
+                .bind(r.started_unix_ms)
+                .bind(seq)
+                .bind(super::metrics::join_stages(&r.stage_durations))
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error(format!("{} (its hourly timing sample)", what())))?;
+        }
         let newest = newest_per_check.entry(r.check.as_str()).or_insert(seq);
         *newest = (*newest).max(seq);
     }
@@ -211,5 +234,19 @@ pub(super) async fn prune(
     .map_err(db_error(format!(
         "pruning history received before {cutoff_unix_ms} (Unix ms)"
     )))?;
-    Ok(done.rows_affected())
+    // The hourly timing samples go with the history they sample (by start time, which an
+    // agent sets a moment before the collector receives the result).
+    let hourly = sqlx::query(
+        "DELETE FROM stage_hourly WHERE (agent_id, check_id, hour_unix_ms) IN \
+         (SELECT agent_id, check_id, hour_unix_ms FROM stage_hourly \
+         WHERE started_unix_ms < ?1 ORDER BY started_unix_ms LIMIT ?2)",
+    )
+    .bind(cutoff_unix_ms)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error(format!(
+        "pruning hourly timing samples from before {cutoff_unix_ms} (Unix ms)"
+    )))?;
+    Ok(done.rows_affected().max(hourly.rows_affected()))
 }
