@@ -45,7 +45,11 @@ fn imap(seq: u64, started_unix_ms: i64, tcp_ms: u64, tls_ms: u64) -> CheckResult
         used_address: "52.97.1.1:993".into(),
         attempts: vec![Attempt {
             address: "52.97.1.1:993".into(),
-            stages: vec![stage("tcp", tcp_ms), stage("tls", tls_ms), stage("protocol", 40)],
+            stages: vec![
+                stage("tcp", tcp_ms),
+                stage("tls", tls_ms),
+                stage("protocol", 40),
+            ],
             ..Attempt::default()
         }],
         ..CheckResult::default()
@@ -117,10 +121,20 @@ async fn one_server_much_slower_than_its_three_peers() {
     };
     let (mut a, _) = Agent::connect_with(d.agents, app).await;
     let start = week_ago();
-    a.send_results((1..=5).map(|s| imap(s, start + s as i64, 30, 3_000)).collect())
-        .await;
+    a.send_results(
+        (1..=5)
+            .map(|s| imap(s, start + s as i64, 30, 3_000))
+            .collect(),
+    )
+    .await;
     // svc-4: TLS about 1.9 s; tcp as its peers'.
-    let slow = [(30, 1_900), (31, 1_850), (29, 2_000), (30, 1_950), (32, 1_880)];
+    let slow = [
+        (30, 1_900),
+        (31, 1_850),
+        (29, 2_000),
+        (30, 1_950),
+        (32, 1_880),
+    ];
     server(&d, "svc-4", &[], &slow).await;
 
     let v = json(&d, "/api/servers/svc-4").await;
@@ -149,7 +163,10 @@ async fn one_server_much_slower_than_its_three_peers() {
     let o = json(&d, "/api/overview").await;
     assert_eq!(o["latency_warnings"], 1);
     let cell = imap_cell(&o, "svc-4");
-    assert_eq!((cell["state"].as_str(), cell["kind"].as_str()), (Some("warn"), Some("slower_than_peers")));
+    assert_eq!(
+        (cell["state"].as_str(), cell["kind"].as_str()),
+        (Some("warn"), Some("slower_than_peers"))
+    );
     for peer in ["svc-1", "svc-2", "svc-3", "app-1"] {
         assert_eq!(imap_cell(&o, peer)["state"], "pass", "{peer}");
         assert!(warnings(&json(&d, &format!("/api/servers/{peer}")).await).is_empty());
@@ -167,14 +184,21 @@ async fn a_jump_over_its_own_last_7_days_is_a_regression() {
     let jump = [(900, 110), (950, 112), (880, 108), (910, 111), (930, 109)];
     server(&d, "svc-1", &history, &jump).await;
     let w = warnings(&json(&d, "/api/servers/svc-1").await);
-    assert_eq!(w.len(), 1, "alone, it has no peers to be slower than: {w:?}");
+    assert_eq!(
+        w.len(),
+        1,
+        "alone, it has no peers to be slower than: {w:?}"
+    );
     assert_eq!(w[0]["kind"], "latency_regression");
     assert_eq!(w[0]["stage"], "tcp");
     assert_eq!(
         w[0]["detail"],
         "tcp on imap (outlook.office365.com:993) took 0.91 s here (median of the last 5); its median over the last 7 days (30 hourly samples) is 32 ms"
     );
-    assert!(w[0]["hint"].as_str().unwrap().contains("its own median of the last 7 days"));
+    assert!(w[0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("its own median of the last 7 days"));
     let o = json(&d, "/api/overview").await;
     assert_eq!(imap_cell(&o, "svc-1")["kind"], "latency_regression");
     let page = get(d.web, "/servers/svc-1").await.body;
@@ -207,7 +231,13 @@ async fn a_healthy_fleet_with_jitter_flags_nothing() {
     for n in 0..5 {
         let id = format!("svc-{n}");
         assert_eq!(imap_cell(&o, &id)["state"], "pass", "{id}");
-        assert!(warnings(&json(&d, &format!("/api/servers/{id}")).await).is_empty(), "{id}");
+        assert!(
+            warnings(&json(&d, &format!("/api/servers/{id}")).await).is_empty(),
+            "{id}"
+        );
     }
-    assert!(!get(d.web, "/").await.body.contains("Latency warnings on this page"));
+    assert!(!get(d.web, "/")
+        .await
+        .body
+        .contains("Latency warnings on this page"));
 }

@@ -141,7 +141,10 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
     let is_oauth = CheckName::parse(check).is_ok_and(|n| n.is_oauth());
     let probe_kind = match gap.kind.as_str() {
         "failing" if is_oauth => Some(gap.detail.as_str()),
-        k @ ("token_lifetime_unexpected" | "offline_access_missing") => Some(k),
+        k @ ("token_lifetime_unexpected"
+        | "offline_access_missing"
+        | "slower_than_peers"
+        | "latency_regression") => Some(k),
         _ => None,
     };
     let (target_host, port) = verdict

@@ -257,7 +257,10 @@ mod tests {
         let err = Policy::from_toml("[latency]\nrecent = 1")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("latency.recent") && err.contains("3 to 100"), "{err}");
+        assert!(
+            err.contains("latency.recent") && err.contains("3 to 100"),
+            "{err}"
+        );
         let err = Policy::from_toml("retriver = \"imap\"")
             .unwrap_err()
             .to_string();

@@ -9,7 +9,7 @@ use super::judge::{judge, Over, Peer};
 use super::thresholds::LatencyThresholds;
 use super::{seconds, LatencyWarning, SLOWER_THAN_PEERS};
 use crate::checkname::CheckName;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredResult, TimingKey};
 
 /// Where a check goes, as its latest result says ("outlook.office365.com:993"); empty when
 /// not known.
@@ -52,16 +52,69 @@ pub async fn latency_warnings(
     let mut targets: HashMap<(String, String), Target> = HashMap::new();
     for agent in found.iter().map(|o| &o.agent_id).collect::<BTreeSet<_>>() {
         for r in store.latest(agent).await? {
-            let d = crate::query::detail(&r);
-            let target = match (d.host.as_str(), d.port) {
-                ("", _) => String::new(),
-                (host, 0) => host.to_owned(),
-                (host, port) => format!("{host}:{port}"),
-            };
-            targets.insert((r.agent_id, r.check), target);
+            targets.insert((r.agent_id.clone(), r.check.clone()), target_of(&r));
         }
     }
-    Ok(found
+    Ok(worded(th, found, &servers, &targets))
+}
+
+/// The latency warnings of an audit, as of its results: each server's figure ends with its
+/// audit result, its peers are the other servers of the audit of the same deployment and
+/// role, its history the window before that result. Judged again at each reading, from
+/// the history retention keeps (`[retention] results_days`): an audit older than that has
+/// none left to judge by (its own results alone are not enough figures).
+pub async fn audit_latency_warnings(
+    store: &Store,
+    th: &LatencyThresholds,
+    servers: &[Peer],
+    results: &[StoredResult],
+) -> Result<Vec<LatencyWarning>, StoreError> {
+    let mut newest: HashMap<(&str, &str), &StoredResult> = HashMap::new();
+    for r in results.iter().filter(|r| r.outcome != "fail") {
+        let slot = newest
+            .entry((r.agent_id.as_str(), r.check.as_str()))
+            .or_insert(r);
+        if r.seq > slot.seq {
+            *slot = r;
+        }
+    }
+    let mut keys: Vec<TimingKey> = newest
+        .values()
+        .map(|r| TimingKey {
+            agent_id: r.agent_id.clone(),
+            check: r.check.clone(),
+            max_seq: i64::try_from(r.seq).unwrap_or(i64::MAX),
+            newest_started_unix_ms: r.started_unix_ms,
+        })
+        .collect();
+    keys.sort_by(|a, b| (&a.agent_id, &a.check).cmp(&(&b.agent_id, &b.check)));
+    let timings = store.timings_of(&keys, th.recent, th.window_days).await?;
+    let judged: Vec<String> = servers.iter().map(|s| s.agent_id.clone()).collect();
+    let found = judge(th, servers, &timings, &judged);
+    let targets = newest
+        .values()
+        .map(|r| ((r.agent_id.clone(), r.check.clone()), target_of(r)))
+        .collect();
+    Ok(worded(th, found, servers, &targets))
+}
+
+/// "outlook.office365.com:993" from a result's detail; empty when it says nothing.
+fn target_of(r: &StoredResult) -> Target {
+    let d = crate::query::detail(r);
+    match (d.host.as_str(), d.port) {
+        ("", _) => String::new(),
+        (host, 0) => host.to_owned(),
+        (host, port) => format!("{host}:{port}"),
+    }
+}
+
+fn worded(
+    th: &LatencyThresholds,
+    found: Vec<Over>,
+    servers: &[Peer],
+    targets: &HashMap<(String, String), Target>,
+) -> Vec<LatencyWarning> {
+    found
         .into_iter()
         .map(|o| {
             let server = servers.iter().find(|s| s.agent_id == o.agent_id);
@@ -71,7 +124,7 @@ pub async fn latency_warnings(
                 .unwrap_or_default();
             words(th, o, server, &target)
         })
-        .collect())
+        .collect()
 }
 
 /// "application servers", "services servers", "servers" (role undeclared or both).
@@ -145,6 +198,13 @@ fn hint(o: &Over, server: Option<&Peer>, target: &str) -> String {
     let (host, port) = target
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h, p.parse().ok()?)))
-        .unwrap_or((if target.is_empty() { "the endpoint" } else { target }, 0));
+        .unwrap_or((
+            if target.is_empty() {
+                "the endpoint"
+            } else {
+                target
+            },
+            0,
+        ));
     kind.hint(name.id(), role, host, port)
 }

@@ -49,7 +49,11 @@ pub fn median(mut values: Vec<u64>) -> Option<u64> {
     match n {
         0 => None,
         _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some(values[n / 2 - 1] / 2 + values[n / 2] / 2 + (values[n / 2 - 1] % 2 + values[n / 2] % 2) / 2),
+        _ => Some(
+            values[n / 2 - 1] / 2
+                + values[n / 2] / 2
+                + (values[n / 2 - 1] % 2 + values[n / 2] % 2) / 2,
+        ),
     }
 }
 
@@ -103,7 +107,12 @@ pub fn judge(
 ) -> Vec<Over> {
     let group_of: BTreeMap<&str, (&str, &str)> = servers
         .iter()
-        .map(|s| (s.agent_id.as_str(), (s.deployment.as_str(), s.role.as_str())))
+        .map(|s| {
+            (
+                s.agent_id.as_str(),
+                (s.deployment.as_str(), s.role.as_str()),
+            )
+        })
         .collect();
     // Figures per (check, group), per server.
     let mut fig: BTreeMap<(&str, &str), BTreeMap<&str, (u64, u32)>> = BTreeMap::new();
@@ -137,7 +146,11 @@ pub fn judge(
             .map(|(_, f)| f)
             .collect();
         let against_peers = mine.iter().filter_map(|(stage, here)| {
-            let theirs: Vec<u64> = peers.iter().filter_map(|p| p.get(stage)).map(|f| f.0).collect();
+            let theirs: Vec<u64> = peers
+                .iter()
+                .filter_map(|p| p.get(stage))
+                .map(|f| f.0)
+                .collect();
             let n = theirs.len() as u32;
             if n < th.min_peers {
                 return None;

@@ -17,7 +17,7 @@ mod find;
 mod judge;
 mod thresholds;
 
-pub use find::{latency_warnings, Target};
+pub use find::{audit_latency_warnings, latency_warnings, Target};
 pub use judge::{judge, median, Peer, Timings};
 pub use thresholds::{LatencyThresholds, LatencyThresholdsFile};
 

@@ -74,8 +74,14 @@ fn one_server_far_slower_than_three_peers_names_the_stage() {
     let found = judge(&LatencyThresholds::default(), &servers, &t, &judged);
     assert_eq!(found.len(), 1, "{found:?}");
     let o = &found[0];
-    assert_eq!((o.agent_id.as_str(), o.kind, o.stage.as_str()), ("a", SLOWER_THAN_PEERS, "tls"));
-    assert_eq!((o.here_us, o.reference_us, o.reference_count), (1_900_000, 120_000, 3));
+    assert_eq!(
+        (o.agent_id.as_str(), o.kind, o.stage.as_str()),
+        ("a", SLOWER_THAN_PEERS, "tls")
+    );
+    assert_eq!(
+        (o.here_us, o.reference_us, o.reference_count),
+        (1_900_000, 120_000, 3)
+    );
 }
 
 #[test]
@@ -86,24 +92,58 @@ fn peers_are_the_same_deployment_and_role() {
     }
     let mut t = vec![timings("a", &[(30, 1900), (31, 1800), (29, 2000)], &[])];
     for i in 0..3 {
-        t.push(timings(&format!("s{i}"), &[(30, 120), (30, 110), (30, 121)], &[]));
+        t.push(timings(
+            &format!("s{i}"),
+            &[(30, 120), (30, 110), (30, 121)],
+            &[],
+        ));
     }
-    let found = judge(&LatencyThresholds::default(), &servers, &t, &["a".to_owned()]);
-    assert!(found.is_empty(), "services servers are not an application server's peers: {found:?}");
+    let found = judge(
+        &LatencyThresholds::default(),
+        &servers,
+        &t,
+        &["a".to_owned()],
+    );
+    assert!(
+        found.is_empty(),
+        "services servers are not an application server's peers: {found:?}"
+    );
 }
 
 #[test]
 fn a_jump_over_the_own_history_is_a_regression() {
     let servers = [peer("a", "application")];
     let history: Vec<(u64, u64)> = (0..30).map(|i| (30 + i % 5, 100 + i % 7)).collect();
-    let t = [timings("a", &[(900, 110), (950, 100), (880, 120)], &history)];
-    let found = judge(&LatencyThresholds::default(), &servers, &t, &["a".to_owned()]);
+    let t = [timings(
+        "a",
+        &[(900, 110), (950, 100), (880, 120)],
+        &history,
+    )];
+    let found = judge(
+        &LatencyThresholds::default(),
+        &servers,
+        &t,
+        &["a".to_owned()],
+    );
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!((found[0].kind, found[0].stage.as_str()), (LATENCY_REGRESSION, "tcp"));
+    assert_eq!(
+        (found[0].kind, found[0].stage.as_str()),
+        (LATENCY_REGRESSION, "tcp")
+    );
     assert_eq!(found[0].reference_count, 30);
     // Too short a history says nothing.
-    let t = [timings("a", &[(900, 110), (950, 100), (880, 120)], &history[..23])];
-    assert!(judge(&LatencyThresholds::default(), &servers, &t, &["a".to_owned()]).is_empty());
+    let t = [timings(
+        "a",
+        &[(900, 110), (950, 100), (880, 120)],
+        &history[..23],
+    )];
+    assert!(judge(
+        &LatencyThresholds::default(),
+        &servers,
+        &t,
+        &["a".to_owned()]
+    )
+    .is_empty());
 }
 
 #[test]
