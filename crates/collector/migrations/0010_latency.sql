@@ -1,19 +1,23 @@
 -- eceprobe collector store, version 10: what the latency warnings (`slower_than_peers`,
--- `latency_regression`) read, without decoding a detail blob nor walking 7 days of history.
+-- `latency_regression`) read, kept up to date at ingest so a page never decodes a detail
+-- blob nor walks a week of history.
 
--- A check's last results with their outcome and stage durations: the same walk as
--- results_by_check (newest seq first), covering the two columns the comparison reads, so
--- "the last 5 results of each check" never touches a row (stage_durations sits after the
--- detail blob, in its overflow pages). It replaces results_by_check, its prefix.
-DROP INDEX results_by_check;
-CREATE INDEX results_by_check_timed ON results (agent_id, check_id, seq DESC, outcome,
-    stage_durations);
+-- A check's last results (at most 10, the newest by seq), with their outcome and stage
+-- durations: each server's figure is the median of a stage over these. Written at ingest,
+-- trimmed to 10 per (agent, check) in the same transaction.
+CREATE TABLE stage_recent (
+    agent_id        TEXT    NOT NULL REFERENCES agents (agent_id) ON DELETE CASCADE,
+    check_id        TEXT    NOT NULL,
+    seq             INTEGER NOT NULL,
+    outcome         TEXT    NOT NULL,
+    stage_durations TEXT    NOT NULL,
+    PRIMARY KEY (agent_id, check_id, seq)
+) WITHOUT ROWID;
 
--- One sample per hour per (agent, check): the stage durations of the first passing result
--- that started in that hour (by the agent's started_unix_ms), written at ingest (INSERT OR
--- IGNORE). The 7-day median reads at most 168 of these per check instead of every result
--- (2,016 a week at a 5-minute interval). Pruned with history. Results stored before this
--- version have none: a server's baseline starts with the upgrade.
+-- One sample per hour per (agent, check): the stage durations of the earliest passing (or
+-- warning) result that started in that hour (by the agent's started_unix_ms). Pruned with
+-- history. Results stored before this version have none: a server's baseline starts with
+-- the upgrade.
 CREATE TABLE stage_hourly (
     agent_id        TEXT    NOT NULL REFERENCES agents (agent_id) ON DELETE CASCADE,
     check_id        TEXT    NOT NULL,
@@ -26,3 +30,16 @@ CREATE TABLE stage_hourly (
 
 -- Pruning by age.
 CREATE INDEX stage_hourly_by_started ON stage_hourly (started_unix_ms);
+
+-- Each stage's median over the hourly samples of the 7 days before the newest sample's
+-- hour (that hour left out), recomputed at ingest when a check gets a new hourly sample
+-- (about once an hour): the reference of `latency_regression`.
+CREATE TABLE stage_baseline (
+    agent_id     TEXT    NOT NULL REFERENCES agents (agent_id) ON DELETE CASCADE,
+    check_id     TEXT    NOT NULL,
+    stage        TEXT    NOT NULL,
+    median_us    INTEGER NOT NULL,
+    samples      INTEGER NOT NULL,
+    hour_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, check_id, stage)
+) WITHOUT ROWID;

@@ -174,6 +174,30 @@ async fn one_server_much_slower_than_its_three_peers() {
     let html = get(d.web, "/").await.body;
     assert!(html.contains("Latency warnings on this page"));
     assert!(html.contains("took 1.9 s here"));
+
+    // The admin CLI's `show` (the Query API) says it too, with what to do.
+    let query = d.query;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+            .args(["show", "svc-4", "--collector", &format!("http://{query}")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Latency warnings (computed now, not gaps):"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "imap (slower_than_peers): tls on imap (outlook.office365.com:993) took 1.9 s here"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("What to do:"), "{text}");
 }
 
 #[tokio::test]

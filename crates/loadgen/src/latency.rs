@@ -111,7 +111,11 @@ async fn seed(store: &Store, args: &LatencyArgs, now: i64) -> Result<u64> {
             let hello = Hello {
                 agent_id: agent_id(i),
                 hostname: format!("{}.contoso.local", agent_id(i)),
-                role: if i % 2 == 0 { Role::Services } else { Role::Application } as i32,
+                role: if i % 2 == 0 {
+                    Role::Services
+                } else {
+                    Role::Application
+                } as i32,
                 deployment: "prod".into(),
                 agent_version: "0.1.0".into(),
                 probe_interval_s: 300,
@@ -131,14 +135,20 @@ async fn seed(store: &Store, args: &LatencyArgs, now: i64) -> Result<u64> {
                     batch.push(r);
                     if batch.len() == convert::MAX_BATCH {
                         let rows = convert::batch_rows(&batch)?;
-                        stored += store.insert_results(&record.agent_id, rows, now).await?.inserted;
+                        stored += store
+                            .insert_results(&record.agent_id, rows, now)
+                            .await?
+                            .inserted;
                         batch.clear();
                     }
                 }
             }
             if !batch.is_empty() {
                 let rows = convert::batch_rows(&batch)?;
-                stored += store.insert_results(&record.agent_id, rows, now).await?.inserted;
+                stored += store
+                    .insert_results(&record.agent_id, rows, now)
+                    .await?
+                    .inserted;
             }
             anyhow::Ok(stored)
         });
@@ -151,7 +161,10 @@ async fn seed(store: &Store, args: &LatencyArgs, now: i64) -> Result<u64> {
 }
 
 pub async fn run(args: &LatencyArgs, work: &Path, report: &mut Report) -> Result<()> {
-    ensure!(args.servers > 0 && args.checks > 0, "--servers and --checks must be at least 1");
+    ensure!(
+        args.servers > 0 && args.checks > 0,
+        "--servers and --checks must be at least 1"
+    );
     let db = work.join("collector.db");
     let store = Store::open(&db).await.context("opening the database")?;
     let now = now_ms();

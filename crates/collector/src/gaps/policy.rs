@@ -215,7 +215,7 @@ mod tests {
             "",
             "retriever = \"pop3\"\nslow_ms = 1500\nstale_after_intervals = 7",
             "[roles]\napplication = [\"login-https\", \"smtp\"]\nservices = []",
-            "[latency]\nfactor = 2.5\nmargin_ms = 150\nmin_peers = 5\nwindow_days = 14",
+            "[latency]\nfactor = 2.5\nmargin_ms = 150\nmin_peers = 5\nmin_baseline_hours = 48",
         ] {
             let p = Policy::from_toml(text).unwrap();
             let round = Policy::from_toml(&p.to_toml()).unwrap();
@@ -258,7 +258,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("latency.recent") && err.contains("3 to 100"),
+            err.contains("latency.recent") && err.contains("3 to 10 results"),
             "{err}"
         );
         let err = Policy::from_toml("retriver = \"imap\"")

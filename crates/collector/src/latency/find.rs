@@ -11,6 +11,9 @@ use super::{seconds, LatencyWarning, SLOWER_THAN_PEERS};
 use crate::checkname::CheckName;
 use crate::store::{Store, StoreError, StoredResult, TimingKey};
 
+/// Peers read per group at most, besides the judged servers.
+const MAX_PEERS: usize = 50;
+
 /// Where a check goes, as its latest result says ("outlook.office365.com:993"); empty when
 /// not known.
 pub type Target = String;
@@ -42,12 +45,29 @@ pub async fn latency_warnings(
         .filter(|s| judged.contains(&s.agent_id))
         .map(|s| (s.deployment.as_str(), s.role.as_str()))
         .collect();
+    // The judged servers, and at most MAX_PEERS + 1 others of each of their groups (by id):
+    // a median of 50 peers is as good as one of 5,000, and a page stays a bounded read.
+    let mut taken: HashMap<(&str, &str), usize> = HashMap::new();
     let involved: Vec<String> = servers
         .iter()
-        .filter(|s| groups.contains(&(s.deployment.as_str(), s.role.as_str())))
+        .filter(|s| {
+            let group = (s.deployment.as_str(), s.role.as_str());
+            if !groups.contains(&group) {
+                return false;
+            }
+            let n = taken.entry(group).or_default();
+            *n += 1;
+            *n <= MAX_PEERS + 1 || judged.contains(&s.agent_id)
+        })
         .map(|s| s.agent_id.clone())
         .collect();
-    let timings = store.timings(&involved, th.recent, th.window_days).await?;
+    let kept: BTreeSet<&String> = involved.iter().collect();
+    let servers: Vec<Peer> = servers
+        .iter()
+        .filter(|s| kept.contains(&s.agent_id))
+        .cloned()
+        .collect();
+    let timings = store.timings(&involved, th.recent).await?;
     let found = judge(th, &servers, &timings, judged);
     let mut targets: HashMap<(String, String), Target> = HashMap::new();
     for agent in found.iter().map(|o| &o.agent_id).collect::<BTreeSet<_>>() {
@@ -55,7 +75,7 @@ pub async fn latency_warnings(
             targets.insert((r.agent_id.clone(), r.check.clone()), target_of(&r));
         }
     }
-    Ok(worded(th, found, &servers, &targets))
+    Ok(worded(found, &servers, &targets))
 }
 
 /// The latency warnings of an audit, as of its results: each server's figure ends with its
@@ -88,14 +108,14 @@ pub async fn audit_latency_warnings(
         })
         .collect();
     keys.sort_by(|a, b| (&a.agent_id, &a.check).cmp(&(&b.agent_id, &b.check)));
-    let timings = store.timings_of(&keys, th.recent, th.window_days).await?;
+    let timings = store.timings_of(&keys, th.recent).await?;
     let judged: Vec<String> = servers.iter().map(|s| s.agent_id.clone()).collect();
     let found = judge(th, servers, &timings, &judged);
     let targets = newest
         .values()
         .map(|r| ((r.agent_id.clone(), r.check.clone()), target_of(r)))
         .collect();
-    Ok(worded(th, found, servers, &targets))
+    Ok(worded(found, servers, &targets))
 }
 
 /// "outlook.office365.com:993" from a result's detail; empty when it says nothing.
@@ -109,7 +129,6 @@ fn target_of(r: &StoredResult) -> Target {
 }
 
 fn worded(
-    th: &LatencyThresholds,
     found: Vec<Over>,
     servers: &[Peer],
     targets: &HashMap<(String, String), Target>,
@@ -122,7 +141,7 @@ fn worded(
                 .get(&(o.agent_id.clone(), o.check.clone()))
                 .cloned()
                 .unwrap_or_default();
-            words(th, o, server, &target)
+            words(o, server, &target)
         })
         .collect()
 }
@@ -145,7 +164,7 @@ fn group_words(p: &Peer, n: u32) -> String {
     }
 }
 
-fn words(th: &LatencyThresholds, o: Over, server: Option<&Peer>, target: &str) -> LatencyWarning {
+fn words(o: Over, server: Option<&Peer>, target: &str) -> LatencyWarning {
     let on = if target.is_empty() {
         o.check.clone()
     } else {
@@ -167,8 +186,7 @@ fn words(th: &LatencyThresholds, o: Over, server: Option<&Peer>, target: &str) -
         )
     } else {
         format!(
-            "{here}; its median over the last {} days ({} hourly samples) is {}",
-            th.window_days,
+            "{here}; its median over the last 7 days ({} hourly samples) is {}",
             o.reference_count,
             seconds(o.reference_us)
         )

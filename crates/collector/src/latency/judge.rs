@@ -17,8 +17,9 @@ pub struct Timings {
     pub check: String,
     /// The stage durations of the check's last results that did not fail, newest first.
     pub recent: Vec<Stages>,
-    /// The hourly samples of the window before those results.
-    pub baseline: Vec<Stages>,
+    /// Each stage's median over the check's hourly samples of the 7 days before its
+    /// newest sample's hour, and how many samples that is.
+    pub baseline: BTreeMap<String, (u64, u32)>,
 }
 
 /// A server in service, as the comparison groups it: same deployment and same role.
@@ -160,14 +161,9 @@ pub fn judge(
         if let Some((stage, here, reference)) = worst(th, against_peers) {
             out.push(over(SLOWER_THAN_PEERS, stage, here, reference));
         }
-        let history = by_stage(&t.baseline);
         let against_history = mine.iter().filter_map(|(stage, here)| {
-            let past = history.get(stage)?;
-            let n = past.len() as u32;
-            if n < th.min_baseline_hours {
-                return None;
-            }
-            median(past.clone()).map(|m| (*stage, *here, (m, n)))
+            let (m, n) = *t.baseline.get(*stage)?;
+            (n >= th.min_baseline_hours).then_some((*stage, *here, (m, n)))
         });
         if let Some((stage, here, reference)) = worst(th, against_history) {
             out.push(over(LATENCY_REGRESSION, stage, here, reference));

@@ -19,11 +19,23 @@ fn stages(tcp_ms: u64, tls_ms: u64) -> Vec<(String, u64)> {
 }
 
 fn timings(id: &str, recent: &[(u64, u64)], baseline: &[(u64, u64)]) -> Timings {
+    let mut by_stage: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (a, b) in baseline {
+        for (stage, us) in stages(*a, *b) {
+            by_stage.entry(stage).or_default().push(us);
+        }
+    }
     Timings {
         agent_id: id.to_owned(),
         check: "imap".to_owned(),
         recent: recent.iter().map(|(a, b)| stages(*a, *b)).collect(),
-        baseline: baseline.iter().map(|(a, b)| stages(*a, *b)).collect(),
+        baseline: by_stage
+            .into_iter()
+            .map(|(stage, v)| {
+                let n = v.len() as u32;
+                (stage, (median(v).unwrap(), n))
+            })
+            .collect(),
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 /// The thresholds in force (defaults: 3x and 300 ms over, 3 peers, the last 5 results, 24
-/// hourly samples within 7 days).
+/// hourly samples of the last 7 days).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LatencyThresholds {
     /// Over `factor_tenths / 10` times the reference (30: 3.0x).
@@ -20,12 +20,13 @@ pub struct LatencyThresholds {
     pub recent: u32,
     /// Hourly samples needed for a 7-day median.
     pub min_baseline_hours: u32,
-    /// The history window, days before the check's newest result.
-    pub window_days: u32,
 }
 
 /// Fewer timed results than this make no figure.
 pub const MIN_RECENT: usize = 3;
+
+/// The most results a figure may be the median of: what the store keeps per check.
+pub const MAX_RECENT: u32 = 10;
 
 impl Default for LatencyThresholds {
     fn default() -> Self {
@@ -35,7 +36,6 @@ impl Default for LatencyThresholds {
             min_peers: 3,
             recent: 5,
             min_baseline_hours: 24,
-            window_days: 7,
         }
     }
 }
@@ -49,7 +49,6 @@ pub struct LatencyThresholdsFile {
     min_peers: Option<u32>,
     recent: Option<u32>,
     min_baseline_hours: Option<u32>,
-    window_days: Option<u32>,
 }
 
 impl LatencyThresholds {
@@ -76,22 +75,19 @@ impl LatencyThresholds {
             t.min_peers = n;
         }
         if let Some(n) = file.recent {
-            if !(MIN_RECENT as u32..=100).contains(&n) {
-                return Err(bad("recent", "use 3 to 100 results"));
+            if !(MIN_RECENT as u32..=MAX_RECENT).contains(&n) {
+                return Err(bad("recent", "use 3 to 10 results"));
             }
             t.recent = n;
         }
         if let Some(n) = file.min_baseline_hours {
-            if !(3..=24 * 90).contains(&n) {
-                return Err(bad("min_baseline_hours", "use 3 to 2160 hourly samples"));
+            if !(3..=168).contains(&n) {
+                return Err(bad(
+                    "min_baseline_hours",
+                    "use 3 to 168 hourly samples (7 days)",
+                ));
             }
             t.min_baseline_hours = n;
-        }
-        if let Some(n) = file.window_days {
-            if !(1..=90).contains(&n) {
-                return Err(bad("window_days", "use 1 to 90 days"));
-            }
-            t.window_days = n;
         }
         Ok(t)
     }
@@ -99,14 +95,13 @@ impl LatencyThresholds {
     /// `[latency]` with every key, as [`LatencyThresholds::from_file`] reads it back.
     pub fn to_toml(&self) -> String {
         format!(
-            "[latency]\nfactor = {}.{}\nmargin_ms = {}\nmin_peers = {}\nrecent = {}\nmin_baseline_hours = {}\nwindow_days = {}\n",
+            "[latency]\nfactor = {}.{}\nmargin_ms = {}\nmin_peers = {}\nrecent = {}\nmin_baseline_hours = {}\n",
             self.factor_tenths / 10,
             self.factor_tenths % 10,
             self.margin_ms,
             self.min_peers,
             self.recent,
             self.min_baseline_hours,
-            self.window_days,
         )
     }
 

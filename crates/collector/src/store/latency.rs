@@ -1,34 +1,24 @@
-//! The reads behind the latency warnings (`crate::latency`): for each check of some
-//! servers, the stage durations of its last results and its hourly samples of the window
-//! before them. Neither touches a detail blob: the last results come from the covering
-//! index `results_by_check_timed`, the samples from `stage_hourly` (migration 0010), at
-//! most one per hour.
+//! The reads behind the latency warnings (`crate::latency`). Pages read what ingest keeps
+//! up to date (migration 0010): a check's last results (`stage_recent`) and its 7-day
+//! medians (`stage_baseline`), one statement each for a set of servers. An audit, judged as
+//! of its own results, reads the results up to them and the hourly samples before them.
 
+use std::collections::BTreeMap;
+
+use super::latency_ingest::BASELINE_DAYS;
 use super::metrics::split_stages;
 use super::rows::column;
+use super::web::push_ids;
 use super::{read_error, Store, StoreError};
-use crate::latency::Timings;
+use crate::latency::{median, Timings};
+use sqlx::QueryBuilder;
 
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// The checks of one server with their newest result, from `latest` (the columns before
-/// the detail blob only).
-const SELECT_CHECKS: &str = "SELECT check_id, started_unix_ms FROM latest \
-     WHERE agent_id = ?1 AND outcome <> 'fail' ORDER BY check_id";
+/// Servers per statement.
+const IDS_PER_READ: usize = 500;
 
-/// The last results of a check up to a seq, newest first, from the covering index.
-const SELECT_RECENT: &str = "SELECT seq, outcome, stage_durations FROM results \
-     INDEXED BY results_by_check_timed WHERE agent_id = ?1 AND check_id = ?2 \
-     AND seq <= ?4 ORDER BY seq DESC LIMIT ?3";
-
-/// The hourly samples of a check started from ?6 (its hour ?3) to ?4, older than seq ?5.
-const SELECT_HOURLY: &str = "SELECT stage_durations FROM stage_hourly \
-     WHERE agent_id = ?1 AND check_id = ?2 AND hour_unix_ms >= ?3 AND hour_unix_ms <= ?4 \
-     AND started_unix_ms >= ?6 AND seq < ?5";
-
-/// One check of one server to read, as of one of its results: the last results up to
-/// `max_seq`, and the window before `newest_started_unix_ms`.
+/// One check of one server to read as of one of its results (an audit's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimingKey {
     pub agent_id: String,
@@ -37,43 +27,136 @@ pub struct TimingKey {
     pub newest_started_unix_ms: i64,
 }
 
+/// The last results of a check up to a seq, newest first.
+const SELECT_RECENT_OF: &str = "SELECT seq, outcome, stage_durations FROM results \
+     WHERE agent_id = ?1 AND check_id = ?2 AND seq <= ?3 ORDER BY seq DESC LIMIT ?4";
+
+/// The hourly samples of a check from ?3 (included) to ?4 (excluded).
+const SELECT_HOURLY: &str = "SELECT stage_durations FROM stage_hourly \
+     WHERE agent_id = ?1 AND check_id = ?2 AND hour_unix_ms >= ?3 AND hour_unix_ms < ?4";
+
+/// Each stage's median and sample count.
+fn medians(samples: &[Vec<(String, u64)>]) -> BTreeMap<String, (u64, u32)> {
+    let mut by_stage: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for s in samples {
+        for (stage, us) in s {
+            by_stage.entry(stage.clone()).or_default().push(*us);
+        }
+    }
+    by_stage
+        .into_iter()
+        .filter_map(|(stage, v)| {
+            let n = v.len() as u32;
+            median(v).map(|m| (stage, (m, n)))
+        })
+        .collect()
+}
+
+/// The stage durations of the last results that did not fail, newest first; None when the
+/// newest of them failed (a failing check is a gap, its durations are partial).
+fn timed(rows: &[(i64, String, String)], recent: usize) -> Option<Vec<Vec<(String, u64)>>> {
+    if rows
+        .first()
+        .is_some_and(|(_, outcome, _)| outcome == "fail")
+    {
+        return None;
+    }
+    Some(
+        rows.iter()
+            .take(recent)
+            .filter(|(_, outcome, stages)| outcome != "fail" && !stages.is_empty())
+            .map(|(_, _, stages)| split_stages(stages))
+            .collect(),
+    )
+}
+
 impl Store {
-    /// For every check of these servers whose latest result did not fail: its timings as
-    /// of that latest result ([`Store::timings_of`]).
+    /// For every check of these servers whose newest result did not fail: the stage
+    /// durations of its last `recent` results (at most 10) that did not fail, and its
+    /// 7-day medians. Two statements per 500 servers.
     pub async fn timings(
         &self,
         agent_ids: &[String],
         recent: u32,
-        window_days: u32,
     ) -> Result<Vec<Timings>, StoreError> {
-        let mut keys = Vec::new();
-        for agent in agent_ids {
-            let checks = sqlx::query(SELECT_CHECKS)
-                .bind(agent)
+        let mut out = Vec::new();
+        for ids in agent_ids.chunks(IDS_PER_READ) {
+            let mut q = QueryBuilder::new(
+                "SELECT agent_id, check_id, seq, outcome, stage_durations FROM stage_recent \
+                 WHERE agent_id IN ",
+            );
+            push_ids(&mut q, ids);
+            q.push(" ORDER BY agent_id, check_id, seq DESC");
+            let rows = q
+                .build()
                 .fetch_all(&self.inner.reads)
                 .await
-                .map_err(|e| read_error(format!("reading the checks of {agent}"), e))?;
-            for row in checks {
-                keys.push(TimingKey {
-                    agent_id: agent.clone(),
-                    check: column(&row, "latest", "check_id")?,
-                    max_seq: i64::MAX,
-                    newest_started_unix_ms: column(&row, "latest", "started_unix_ms")?,
+                .map_err(|e| read_error("reading the recent stage durations of servers", e))?;
+            let mut recents: BTreeMap<(String, String), Vec<(i64, String, String)>> =
+                BTreeMap::new();
+            for row in &rows {
+                let key = (
+                    column(row, "stage_recent", "agent_id")?,
+                    column(row, "stage_recent", "check_id")?,
+                );
+                recents.entry(key).or_default().push((
+                    column(row, "stage_recent", "seq")?,
+                    column(row, "stage_recent", "outcome")?,
+                    column(row, "stage_recent", "stage_durations")?,
+                ));
+            }
+            let mut q = QueryBuilder::new(
+                "SELECT agent_id, check_id, stage, median_us, samples FROM stage_baseline \
+                 WHERE agent_id IN ",
+            );
+            push_ids(&mut q, ids);
+            let rows = q
+                .build()
+                .fetch_all(&self.inner.reads)
+                .await
+                .map_err(|e| read_error("reading the 7-day stage medians of servers", e))?;
+            let mut baselines: BTreeMap<(String, String), BTreeMap<String, (u64, u32)>> =
+                BTreeMap::new();
+            for row in &rows {
+                let key = (
+                    column(row, "stage_baseline", "agent_id")?,
+                    column(row, "stage_baseline", "check_id")?,
+                );
+                let median: i64 = column(row, "stage_baseline", "median_us")?;
+                let samples: i64 = column(row, "stage_baseline", "samples")?;
+                baselines.entry(key).or_default().insert(
+                    column(row, "stage_baseline", "stage")?,
+                    (
+                        u64::try_from(median).unwrap_or(0),
+                        u32::try_from(samples).unwrap_or(0),
+                    ),
+                );
+            }
+            for ((agent_id, check), rows) in recents {
+                let Some(recent) = timed(&rows, recent as usize) else {
+                    continue;
+                };
+                let baseline = baselines
+                    .remove(&(agent_id.clone(), check.clone()))
+                    .unwrap_or_default();
+                out.push(Timings {
+                    agent_id,
+                    check,
+                    recent,
+                    baseline,
                 });
             }
         }
-        self.timings_of(&keys, recent, window_days).await
+        Ok(out)
     }
 
-    /// For each key: the stage durations of the check's last `recent` results up to its
-    /// seq that did not fail (newest first), and its hourly samples of the `window_days`
-    /// before its newest start, older than those results (by the results' own start
-    /// times, so the window needs no waiting).
+    /// For each key (an audit's result): the stage durations of the check's last `recent`
+    /// results up to its seq, from history, and the medians of its hourly samples of the 7
+    /// days before the result's hour. A few statements per key: for reports, not pages.
     pub async fn timings_of(
         &self,
         keys: &[TimingKey],
         recent: u32,
-        window_days: u32,
     ) -> Result<Vec<Timings>, StoreError> {
         let mut conn = self
             .inner
@@ -85,38 +168,36 @@ impl Store {
         for key in keys {
             let (agent, check) = (&key.agent_id, &key.check);
             let what = || format!("reading the stage durations of {check} on {agent}");
-            let rows = sqlx::query(SELECT_RECENT)
+            let rows = sqlx::query(SELECT_RECENT_OF)
                 .bind(agent)
                 .bind(check)
-                .bind(recent)
                 .bind(key.max_seq)
+                .bind(recent)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(|e| read_error(what(), e))?;
-            let mut oldest_seq = key.max_seq;
-            let mut timed = Vec::new();
-            for r in &rows {
-                let seq: i64 = column(r, "results", "seq")?;
-                oldest_seq = oldest_seq.min(seq);
-                let outcome: String = column(r, "results", "outcome")?;
-                let stages: String = column(r, "results", "stage_durations")?;
-                if outcome != "fail" && !stages.is_empty() {
-                    timed.push(split_stages(&stages));
-                }
-            }
-            let newest = key.newest_started_unix_ms;
-            let from = newest.saturating_sub(i64::from(window_days) * DAY_MS);
-            let baseline = sqlx::query(SELECT_HOURLY)
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    Ok((
+                        column(r, "results", "seq")?,
+                        column(r, "results", "outcome")?,
+                        column(r, "results", "stage_durations")?,
+                    ))
+                })
+                .collect::<Result<Vec<(i64, String, String)>, StoreError>>()?;
+            let Some(recent) = timed(&rows, recent as usize) else {
+                continue;
+            };
+            let hour = key.newest_started_unix_ms.div_euclid(HOUR_MS) * HOUR_MS;
+            let samples = sqlx::query(SELECT_HOURLY)
                 .bind(agent)
                 .bind(check)
-                .bind(from.div_euclid(HOUR_MS) * HOUR_MS)
-                .bind(newest)
-                .bind(oldest_seq)
-                .bind(from)
+                .bind(hour - BASELINE_DAYS * 24 * HOUR_MS)
+                .bind(hour)
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(|e| read_error(what(), e))?;
-            let baseline = baseline
+                .map_err(|e| read_error(what(), e))?
                 .iter()
                 .map(|r| column::<String>(r, "stage_hourly", "stage_durations"))
                 .map(|s| s.map(|s| split_stages(&s)))
@@ -124,8 +205,8 @@ impl Store {
             out.push(Timings {
                 agent_id: agent.clone(),
                 check: check.clone(),
-                recent: timed,
-                baseline,
+                recent,
+                baseline: medians(&samples),
             });
         }
         Ok(out)

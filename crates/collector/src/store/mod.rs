@@ -19,6 +19,7 @@ mod audits;
 mod fleet;
 mod gaps;
 mod latency;
+mod latency_ingest;
 pub mod metrics;
 mod outbox;
 mod results;

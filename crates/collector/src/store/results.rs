@@ -105,17 +105,6 @@ const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      stage_durations = excluded.stage_durations \
      WHERE excluded.seq > latest.seq";
 
-const HOUR_MS: i64 = 3_600_000;
-
-/// The hour's timing sample of a check (migration 0010): the earliest passing (or warning)
-/// result that started in that hour, whatever order results arrive in.
-const UPSERT_HOURLY: &str = "INSERT INTO stage_hourly (agent_id, check_id, hour_unix_ms, \
-     started_unix_ms, seq, stage_durations) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (agent_id, check_id, hour_unix_ms) DO UPDATE SET \
-     started_unix_ms = excluded.started_unix_ms, seq = excluded.seq, \
-     stage_durations = excluded.stage_durations \
-     WHERE excluded.started_unix_ms < stage_hourly.started_unix_ms";
-
 pub(super) async fn insert_results(
     conn: &mut SqliteConnection,
     agent_id: &str,
@@ -136,6 +125,7 @@ pub(super) async fn insert_results(
     let mut outcome = InsertOutcome::default();
     let mut highest_inserted = None;
     let mut newest_per_check: std::collections::BTreeMap<&str, i64> = Default::default();
+    let mut hourly_changed: std::collections::BTreeMap<&str, bool> = Default::default();
     for r in results {
         // Checked here, inside the request's savepoint: a bad value in the middle of a
         // request undoes the rows stored before it, and only them.
@@ -147,6 +137,7 @@ pub(super) async fn insert_results(
                 r.seq, r.check
             )
         };
+        let stages = super::metrics::join_stages(&r.stage_durations);
         let stored = sqlx::query(INSERT_RESULT)
             .bind(agent_id)
             .bind(seq)
@@ -160,7 +151,7 @@ pub(super) async fn insert_results(
             .bind(super::rows::join_kinds(&r.warning_kinds))
             .bind(r.detail.as_slice())
             .bind(r.audit_id.as_str())
-            .bind(super::metrics::join_stages(&r.stage_durations))
+            .bind(&stages)
             .execute(&mut *conn)
             .await
             .map_err(db_error(what()))?;
@@ -170,18 +161,8 @@ pub(super) async fn insert_results(
         }
         outcome.inserted += 1;
         highest_inserted = highest_inserted.max(Some(seq));
-        if r.outcome != "fail" && !r.stage_durations.is_empty() {
-            sqlx::query(UPSERT_HOURLY)
-                .bind(agent_id)
-                .bind(&r.check)
-                .bind(r.started_unix_ms.div_euclid(HOUR_MS) * HOUR_MS)
-                .bind(r.started_unix_ms)
-                .bind(seq)
-                .bind(super::metrics::join_stages(&r.stage_durations))
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error(format!("{} (its hourly timing sample)", what())))?;
-        }
+        let hourly = super::latency_ingest::record(conn, agent_id, seq, r, &stages).await?;
+        *hourly_changed.entry(r.check.as_str()).or_default() |= hourly;
         let newest = newest_per_check.entry(r.check.as_str()).or_insert(seq);
         *newest = (*newest).max(seq);
     }
@@ -196,6 +177,8 @@ pub(super) async fn insert_results(
             .map_err(db_error(format!(
                 "updating the latest state of {check} from seq {seq} of agent {agent_id}"
             )))?;
+        let changed = hourly_changed.get(check).copied().unwrap_or(false);
+        super::latency_ingest::settle(conn, agent_id, check, changed).await?;
     }
     // A batch is news from the agent, as a heartbeat is: it keeps the agent from going
     // stale. The last seq only ever rises.

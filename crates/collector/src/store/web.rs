@@ -67,7 +67,7 @@ fn too_many(what: &str, n: usize) -> StoreError {
 }
 
 /// `(?, ?, ...)` with the ids bound.
-fn push_ids(q: &mut QueryBuilder<'_, Sqlite>, ids: &[String]) {
+pub(super) fn push_ids(q: &mut QueryBuilder<'_, Sqlite>, ids: &[String]) {
     q.push("(");
     let mut list = q.separated(", ");
     for id in ids {
