@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::latency_ingest::BASELINE_DAYS;
+use super::latency_ingest::{medians, split_medians, split_recent, BASELINE_DAYS};
 use super::metrics::split_stages;
 use super::rows::column;
 use super::web::push_ids;
 use super::{read_error, Store, StoreError};
-use crate::latency::{median, Timings};
+use crate::latency::Timings;
 use sqlx::QueryBuilder;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -35,23 +35,6 @@ const SELECT_RECENT_OF: &str = "SELECT seq, outcome, stage_durations FROM result
 const SELECT_HOURLY: &str = "SELECT stage_durations FROM stage_hourly \
      WHERE agent_id = ?1 AND check_id = ?2 AND hour_unix_ms >= ?3 AND hour_unix_ms < ?4";
 
-/// Each stage's median and sample count.
-fn medians(samples: &[Vec<(String, u64)>]) -> BTreeMap<String, (u64, u32)> {
-    let mut by_stage: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for s in samples {
-        for (stage, us) in s {
-            by_stage.entry(stage.clone()).or_default().push(*us);
-        }
-    }
-    by_stage
-        .into_iter()
-        .filter_map(|(stage, v)| {
-            let n = v.len() as u32;
-            median(v).map(|m| (stage, (m, n)))
-        })
-        .collect()
-}
-
 /// The stage durations of the last results that did not fail, newest first; None when the
 /// newest of them failed (a failing check is a gap, its durations are partial).
 fn timed(rows: &[(i64, String, String)], recent: usize) -> Option<Vec<Vec<(String, u64)>>> {
@@ -73,7 +56,7 @@ fn timed(rows: &[(i64, String, String)], recent: usize) -> Option<Vec<Vec<(Strin
 impl Store {
     /// For every check of these servers whose newest result did not fail: the stage
     /// durations of its last `recent` results (at most 10) that did not fail, and its
-    /// 7-day medians. Two statements per 500 servers.
+    /// 7-day medians. Two statements per 500 servers, one short row per check each.
     pub async fn timings(
         &self,
         agent_ids: &[String],
@@ -82,62 +65,43 @@ impl Store {
         let mut out = Vec::new();
         for ids in agent_ids.chunks(IDS_PER_READ) {
             let mut q = QueryBuilder::new(
-                "SELECT agent_id, check_id, seq, outcome, stage_durations FROM stage_recent \
-                 WHERE agent_id IN ",
+                "SELECT agent_id, check_id, recent FROM stage_recent WHERE agent_id IN ",
             );
             push_ids(&mut q, ids);
-            q.push(" ORDER BY agent_id, check_id, seq DESC");
             let rows = q
                 .build()
                 .fetch_all(&self.inner.reads)
                 .await
                 .map_err(|e| read_error("reading the recent stage durations of servers", e))?;
-            let mut recents: BTreeMap<(String, String), Vec<(i64, String, String)>> =
-                BTreeMap::new();
-            for row in &rows {
-                let key = (
-                    column(row, "stage_recent", "agent_id")?,
-                    column(row, "stage_recent", "check_id")?,
-                );
-                recents.entry(key).or_default().push((
-                    column(row, "stage_recent", "seq")?,
-                    column(row, "stage_recent", "outcome")?,
-                    column(row, "stage_recent", "stage_durations")?,
-                ));
-            }
             let mut q = QueryBuilder::new(
-                "SELECT agent_id, check_id, stage, median_us, samples FROM stage_baseline \
-                 WHERE agent_id IN ",
+                "SELECT agent_id, check_id, medians FROM stage_baseline WHERE agent_id IN ",
             );
             push_ids(&mut q, ids);
-            let rows = q
+            let medians = q
                 .build()
                 .fetch_all(&self.inner.reads)
                 .await
                 .map_err(|e| read_error("reading the 7-day stage medians of servers", e))?;
-            let mut baselines: BTreeMap<(String, String), BTreeMap<String, (u64, u32)>> =
-                BTreeMap::new();
-            for row in &rows {
-                let key = (
-                    column(row, "stage_baseline", "agent_id")?,
-                    column(row, "stage_baseline", "check_id")?,
-                );
-                let median: i64 = column(row, "stage_baseline", "median_us")?;
-                let samples: i64 = column(row, "stage_baseline", "samples")?;
-                baselines.entry(key).or_default().insert(
-                    column(row, "stage_baseline", "stage")?,
+            let mut baselines: BTreeMap<(String, String), String> = BTreeMap::new();
+            for row in &medians {
+                baselines.insert(
                     (
-                        u64::try_from(median).unwrap_or(0),
-                        u32::try_from(samples).unwrap_or(0),
+                        column(row, "stage_baseline", "agent_id")?,
+                        column(row, "stage_baseline", "check_id")?,
                     ),
+                    column(row, "stage_baseline", "medians")?,
                 );
             }
-            for ((agent_id, check), rows) in recents {
-                let Some(recent) = timed(&rows, recent as usize) else {
+            for row in &rows {
+                let agent_id: String = column(row, "stage_recent", "agent_id")?;
+                let check: String = column(row, "stage_recent", "check_id")?;
+                let packed: String = column(row, "stage_recent", "recent")?;
+                let Some(recent) = timed(&split_recent(&packed), recent as usize) else {
                     continue;
                 };
                 let baseline = baselines
                     .remove(&(agent_id.clone(), check.clone()))
+                    .map(|m| split_medians(&m))
                     .unwrap_or_default();
                 out.push(Timings {
                     agent_id,

@@ -126,6 +126,8 @@ pub(super) async fn insert_results(
     let mut highest_inserted = None;
     let mut newest_per_check: std::collections::BTreeMap<&str, i64> = Default::default();
     let mut hourly_changed: std::collections::BTreeMap<&str, bool> = Default::default();
+    let mut new_timings: std::collections::BTreeMap<&str, Vec<super::latency_ingest::Recent>> =
+        Default::default();
     for r in results {
         // Checked here, inside the request's savepoint: a bad value in the middle of a
         // request undoes the rows stored before it, and only them.
@@ -163,6 +165,10 @@ pub(super) async fn insert_results(
         highest_inserted = highest_inserted.max(Some(seq));
         let hourly = super::latency_ingest::record(conn, agent_id, seq, r, &stages).await?;
         *hourly_changed.entry(r.check.as_str()).or_default() |= hourly;
+        new_timings
+            .entry(r.check.as_str())
+            .or_default()
+            .push((seq, r.outcome.clone(), stages));
         let newest = newest_per_check.entry(r.check.as_str()).or_insert(seq);
         *newest = (*newest).max(seq);
     }
@@ -178,7 +184,8 @@ pub(super) async fn insert_results(
                 "updating the latest state of {check} from seq {seq} of agent {agent_id}"
             )))?;
         let changed = hourly_changed.get(check).copied().unwrap_or(false);
-        super::latency_ingest::settle(conn, agent_id, check, changed).await?;
+        let new = new_timings.remove(check).unwrap_or_default();
+        super::latency_ingest::settle(conn, agent_id, check, new, changed).await?;
     }
     // A batch is news from the agent, as a heartbeat is: it keeps the agent from going
     // stale. The last seq only ever rises.
