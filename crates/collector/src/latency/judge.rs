@@ -115,17 +115,31 @@ pub fn judge(
             )
         })
         .collect();
-    // Figures per (check, group), per server.
-    let mut fig: BTreeMap<(&str, &str), BTreeMap<&str, (u64, u32)>> = BTreeMap::new();
+    // Each server's figures, per check.
+    let mut fig: BTreeMap<&str, Vec<(&str, BTreeMap<&str, (u64, u32)>)>> = BTreeMap::new();
     for t in timings {
-        fig.insert((t.agent_id.as_str(), t.check.as_str()), figures(t));
+        fig.entry(t.check.as_str())
+            .or_default()
+            .push((t.agent_id.as_str(), figures(t)));
     }
     let mut out = Vec::new();
-    for t in timings.iter().filter(|t| judged.contains(&t.agent_id)) {
+    let judged: std::collections::BTreeSet<&str> = judged.iter().map(String::as_str).collect();
+    for t in timings
+        .iter()
+        .filter(|t| judged.contains(t.agent_id.as_str()))
+    {
         let Some(group) = group_of.get(t.agent_id.as_str()) else {
             continue;
         };
-        let Some(mine) = fig.get(&(t.agent_id.as_str(), t.check.as_str())) else {
+        let same_check = fig
+            .get(t.check.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(mine) = same_check
+            .iter()
+            .find(|(agent, _)| *agent == t.agent_id)
+            .map(|(_, f)| f)
+        else {
             continue;
         };
         let over = |kind, stage: &str, here: (u64, u32), reference: (u64, u32)| Over {
@@ -139,11 +153,9 @@ pub fn judge(
             reference_count: reference.1,
         };
         // Peers: the same check on the other servers of the group.
-        let peers: Vec<&BTreeMap<&str, (u64, u32)>> = fig
+        let peers: Vec<&BTreeMap<&str, (u64, u32)>> = same_check
             .iter()
-            .filter(|((agent, check), _)| {
-                *check == t.check && *agent != t.agent_id && group_of.get(agent) == Some(group)
-            })
+            .filter(|(agent, _)| *agent != t.agent_id && group_of.get(agent) == Some(group))
             .map(|(_, f)| f)
             .collect();
         let against_peers = mine.iter().filter_map(|(stage, here)| {
