@@ -30,6 +30,15 @@ pub struct Peer {
     pub role: String,
 }
 
+/// A stage's figure: microseconds, and how many values it is the median of.
+type Figure = (u64, u32);
+
+/// Each stage's figure for one check on one server.
+type Figures<'a> = BTreeMap<&'a str, Figure>;
+
+/// A stage with this server's figure and the reference.
+type Candidate<'a> = (&'a str, Figure, Figure);
+
 /// A stage over its reference, before it is put in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Over {
@@ -85,8 +94,8 @@ fn figures(t: &Timings) -> BTreeMap<&str, (u64, u32)> {
 /// The stage furthest over its reference (by ratio), if any is over the thresholds.
 fn worst<'a>(
     th: &LatencyThresholds,
-    candidates: impl Iterator<Item = (&'a str, (u64, u32), (u64, u32))>,
-) -> Option<(&'a str, (u64, u32), (u64, u32))> {
+    candidates: impl Iterator<Item = Candidate<'a>>,
+) -> Option<Candidate<'a>> {
     candidates
         .filter(|(_, (here, _), (reference, _))| th.over(*here, *reference))
         .max_by(|a, b| {
@@ -116,7 +125,7 @@ pub fn judge(
         })
         .collect();
     // Each server's figures, per check.
-    let mut fig: BTreeMap<&str, Vec<(&str, BTreeMap<&str, (u64, u32)>)>> = BTreeMap::new();
+    let mut fig: BTreeMap<&str, Vec<(&str, Figures)>> = BTreeMap::new();
     for t in timings {
         fig.entry(t.check.as_str())
             .or_default()
@@ -153,7 +162,7 @@ pub fn judge(
             reference_count: reference.1,
         };
         // Peers: the same check on the other servers of the group.
-        let peers: Vec<&BTreeMap<&str, (u64, u32)>> = same_check
+        let peers: Vec<&Figures> = same_check
             .iter()
             .filter(|(agent, _)| *agent != t.agent_id && group_of.get(agent) == Some(group))
             .map(|(_, f)| f)

@@ -123,7 +123,7 @@ pub(super) async fn settle(
             .map_err(db_error(what()))?;
     let mut recent = stored.as_deref().map(split_recent).unwrap_or_default();
     recent.extend(new);
-    recent.sort_by(|a, b| b.0.cmp(&a.0));
+    recent.sort_by_key(|r| std::cmp::Reverse(r.0));
     recent.dedup_by_key(|r| r.0);
     recent.truncate(RECENT_KEPT);
     sqlx::query(
