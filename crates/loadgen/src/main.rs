@@ -44,7 +44,7 @@ use crate::report::Report;
 #[command(
     name = "eceprobe-loadgen",
     version,
-    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency, dashboard latency"
+    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency, dashboard latency, latency warnings"
 )]
 struct Cli {
     /// The collector binary (default: eceprobe-collector next to this executable).

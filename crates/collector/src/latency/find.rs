@@ -12,7 +12,7 @@ use crate::checkname::CheckName;
 use crate::store::{Store, StoreError, StoredResult, TimingKey};
 
 /// Peers read per group at most, besides the judged servers.
-const MAX_PEERS: usize = 50;
+const MAX_PEERS: u32 = 50;
 
 /// Where a check goes, as its latest result says ("outlook.office365.com:993"); empty when
 /// not known.
@@ -30,43 +30,31 @@ pub async fn latency_warnings(
     if judged.is_empty() {
         return Ok(Vec::new());
     }
-    let servers: Vec<Peer> = store
-        .agents()
+    let peer = |a: crate::store::KnownAgent| Peer {
+        agent_id: a.record.agent_id,
+        deployment: a.record.deployment,
+        role: a.record.role,
+    };
+    let mut servers: Vec<Peer> = store
+        .agents_in(judged)
         .await?
         .into_iter()
-        .map(|a| Peer {
-            agent_id: a.record.agent_id,
-            deployment: a.record.deployment,
-            role: a.record.role,
-        })
+        .map(peer)
         .collect();
-    let groups: BTreeSet<(&str, &str)> = servers
+    let groups: BTreeSet<(String, String)> = servers
         .iter()
-        .filter(|s| judged.contains(&s.agent_id))
-        .map(|s| (s.deployment.as_str(), s.role.as_str()))
+        .map(|s| (s.deployment.clone(), s.role.clone()))
         .collect();
-    // The judged servers, and at most MAX_PEERS + 1 others of each of their groups (by id):
+    // Besides the judged servers, the first MAX_PEERS + 1 of each of their groups (by id):
     // a median of 50 peers is as good as one of 5,000, and a page stays a bounded read.
-    let mut taken: HashMap<(&str, &str), usize> = HashMap::new();
-    let involved: Vec<String> = servers
-        .iter()
-        .filter(|s| {
-            let group = (s.deployment.as_str(), s.role.as_str());
-            if !groups.contains(&group) {
-                return false;
+    for (deployment, role) in &groups {
+        for a in store.group_agents(deployment, role, MAX_PEERS + 1).await? {
+            if !servers.iter().any(|s| s.agent_id == a.record.agent_id) {
+                servers.push(peer(a));
             }
-            let n = taken.entry(group).or_default();
-            *n += 1;
-            *n <= MAX_PEERS + 1 || judged.contains(&s.agent_id)
-        })
-        .map(|s| s.agent_id.clone())
-        .collect();
-    let kept: BTreeSet<&String> = involved.iter().collect();
-    let servers: Vec<Peer> = servers
-        .iter()
-        .filter(|s| kept.contains(&s.agent_id))
-        .cloned()
-        .collect();
+        }
+    }
+    let involved: Vec<String> = servers.iter().map(|s| s.agent_id.clone()).collect();
     let timings = store.timings(&involved, th.recent).await?;
     let found = judge(th, &servers, &timings, judged);
     let mut targets: HashMap<(String, String), Target> = HashMap::new();

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::latency_ingest::{medians, split_medians, split_recent, BASELINE_DAYS};
 use super::metrics::split_stages;
 use super::rows::column;
-use super::web::push_ids;
-use super::{read_error, Store, StoreError};
+use super::web::{push_ids, AGENT_COLUMNS};
+use super::{read_error, rows, KnownAgent, Store, StoreError};
 use crate::latency::Timings;
 use sqlx::QueryBuilder;
 
@@ -54,6 +54,47 @@ fn timed(rows: &[(i64, String, String)], recent: usize) -> Option<Vec<Vec<(Strin
 }
 
 impl Store {
+    /// The servers in service among `ids` (at most 500 a statement).
+    pub async fn agents_in(&self, ids: &[String]) -> Result<Vec<KnownAgent>, StoreError> {
+        let mut out = Vec::new();
+        for ids in ids.chunks(IDS_PER_READ) {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE retired_unix_ms IS NULL AND agent_id IN "
+            ));
+            push_ids(&mut q, ids);
+            let rows = q
+                .build()
+                .fetch_all(&self.inner.reads)
+                .await
+                .map_err(|e| read_error("reading servers by id", e))?;
+            for row in &rows {
+                out.push(rows::agent(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first `limit` servers in service of a deployment and role, by id (index
+    /// `agents_by_deployment`): the peers a comparison reads.
+    pub async fn group_agents(
+        &self,
+        deployment: &str,
+        role: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownAgent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE deployment = ?1 AND role = ?2 \
+             AND retired_unix_ms IS NULL ORDER BY deployment, agent_id LIMIT ?3"
+        ))
+        .bind(deployment)
+        .bind(role)
+        .bind(limit)
+        .fetch_all(&self.inner.reads)
+        .await
+        .map_err(|e| read_error(format!("reading the servers of deployment {deployment}"), e))?;
+        rows.iter().map(rows::agent).collect()
+    }
+
     /// For every check of these servers whose newest result did not fail: the stage
     /// durations of its last `recent` results (at most 10) that did not fail, and its
     /// 7-day medians. Two statements per 500 servers, one short row per check each.

@@ -1,8 +1,9 @@
 //! The overview: deployments with their counts, then one page of servers by checks.
 //!
 //! Per request: one indexed page of agents, the latest states and open gaps of those agents
-//! only (bounded by the page size), and two GROUP BYs over small indexes for the counts:
-//! never the whole fleet.
+//! only (bounded by the page size), two GROUP BYs over small indexes for the counts, and the
+//! latency warnings of the page's servers (their figures and those of at most 51 peers per
+//! deployment and role on the page, [`crate::latency`]): never the whole fleet.
 
 use std::collections::{BTreeSet, HashMap};
 
