@@ -62,7 +62,10 @@ mod tests {
         assert_eq!(b.retransmits, 0);
         assert_eq!(b.tcp, Budgets::default().tcp);
         let zero: SlowConfig = toml::from_str("dns_ms = 0").unwrap();
-        assert!(budgets(&zero).unwrap_err().to_string().contains("slow.dns_ms"));
+        assert!(budgets(&zero)
+            .unwrap_err()
+            .to_string()
+            .contains("slow.dns_ms"));
         assert!(toml::from_str::<SlowConfig>("tls = 5").is_err());
     }
 }

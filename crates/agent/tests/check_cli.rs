@@ -264,14 +264,21 @@ async fn a_host_whose_answers_on_993_wait_1_5_s_gets_a_slow_warning() {
     args.extend(["--only", "imap"].map(String::from));
     let out = agent(&args).await;
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "a warning is not a failure: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not a failure: {text}"
+    );
     let row = text.lines().find(|l| l.starts_with("imap ")).unwrap();
     assert!(
         row.contains("WARN") && row.contains("slow: the TLS handshake took 1.5"),
         "{row}"
     );
     assert!(row.contains("(its budget is 1 s)"), "{row}");
-    assert!(text.contains("1 checks: 0 passed, 0 failed, 1 with warnings"), "{text}");
+    assert!(
+        text.contains("1 checks: 0 passed, 0 failed, 1 with warnings"),
+        "{text}"
+    );
     let hint = text
         .lines()
         .find(|l| l.trim_start().starts_with("imap (slow): "))
@@ -284,11 +291,18 @@ async fn a_host_whose_answers_on_993_wait_1_5_s_gets_a_slow_warning() {
     let imap = &doc["report"]["checks"][0];
     assert_eq!(imap["outcome"], "warn", "{imap:#}");
     let w = &imap["warnings"][0];
-    assert_eq!((w["kind"].as_str(), w["stage"].as_str()), (Some("slow"), Some("tls")), "{w:#}");
+    assert_eq!(
+        (w["kind"].as_str(), w["stage"].as_str()),
+        (Some("slow"), Some("tls")),
+        "{w:#}"
+    );
     if cfg!(target_os = "linux") {
         // Each address carries what the kernel measured of its connection.
         let tcp = &imap["attempts"][0]["tcp_info"];
         assert!(tcp["rtt_us"].as_u64().is_some_and(|r| r > 0), "{imap:#}");
-        assert!(tcp["segments_out"].as_u64().is_some_and(|n| n > 0), "{imap:#}");
+        assert!(
+            tcp["segments_out"].as_u64().is_some_and(|n| n > 0),
+            "{imap:#}"
+        );
     }
 }

@@ -37,7 +37,8 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TcpStats, TlsInfo,
+    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TcpStats,
+    TlsInfo,
 };
 pub use settings::{Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
 pub use tls::{Trust, TrustError, TrustOptions};

@@ -171,7 +171,11 @@ mod tests {
     fn stages_over_their_budget_are_named_with_the_figures() {
         let b = Budgets::default();
         let healthy = attempt(
-            &[(Stage::Tcp, true, 20), (Stage::Tls, true, 80), (Stage::Protocol, true, 300)],
+            &[
+                (Stage::Tcp, true, 20),
+                (Stage::Tls, true, 80),
+                (Stage::Protocol, true, 300),
+            ],
             Some(TcpStats::default()),
         );
         assert!(attempt_warnings(&b, &healthy).is_empty());
@@ -236,13 +240,16 @@ mod tests {
         assert!(dns_warning(&b, "h", &dns(AddressSource::System, 40), none).is_none());
         assert!(dns_warning(&b, "h", &dns(AddressSource::Override, 4000), none).is_none());
         let two = || vec!["10.0.0.9".to_string(), "10.0.0.53".to_string()];
-        let (kind, stage, detail) =
-            dns_warning(&b, "outlook.office365.com", &dns(AddressSource::System, 5020), two)
-                .unwrap();
+        let (kind, stage, detail) = dns_warning(
+            &b,
+            "outlook.office365.com",
+            &dns(AddressSource::System, 5020),
+            two,
+        )
+        .unwrap();
         assert_eq!((kind, stage), (FailureKind::DnsSlow, Stage::Dns));
         assert_eq!(detail, "resolving outlook.office365.com took 5.02 s; its budget is 1 s; this host asks 10.0.0.9 first, then 10.0.0.53 (/etc/resolv.conf)");
-        let (_, _, detail) =
-            dns_warning(&b, "h", &dns(AddressSource::System, 1500), none).unwrap();
+        let (_, _, detail) = dns_warning(&b, "h", &dns(AddressSource::System, 1500), none).unwrap();
         assert_eq!(detail, "resolving h took 1.5 s; its budget is 1 s");
     }
 }

@@ -72,7 +72,9 @@ async fn a_healthy_lab_flags_no_slowness_nor_loss() {
         if cfg!(target_os = "linux") {
             for c in &suite.checks {
                 for a in &c.attempts {
-                    let tcp = a.tcp_info.unwrap_or_else(|| panic!("{}: no TCP_INFO", c.check));
+                    let tcp = a
+                        .tcp_info
+                        .unwrap_or_else(|| panic!("{}: no TCP_INFO", c.check));
                     // A busy machine's loopback may see a tail loss probe (a retransmission
                     // the peer already had); never loss.
                     assert!(tcp.segments_out > 0, "{}: {tcp:?}", c.check);

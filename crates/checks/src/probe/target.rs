@@ -70,7 +70,9 @@ impl Prober {
         let name = proxy.map_or(spec.host.as_str(), |p| p.host.as_str());
         let budgets = &self.settings.budgets;
         if let Some((kind, stage, detail)) = dns_warning(budgets, name, &dns, os_resolvers) {
-            report.warnings.push(self.finding(spec, kind, stage, detail));
+            report
+                .warnings
+                .push(self.finding(spec, kind, stage, detail));
         }
         let addresses = dns
             .addresses

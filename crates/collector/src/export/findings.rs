@@ -141,7 +141,9 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
     let is_oauth = CheckName::parse(check).is_ok_and(|n| n.is_oauth());
     let probe_kind = match gap.kind.as_str() {
         "failing" if is_oauth => Some(gap.detail.as_str()),
-        k @ ("token_lifetime_unexpected" | "offline_access_missing" | "packet_loss"
+        k @ ("token_lifetime_unexpected"
+        | "offline_access_missing"
+        | "packet_loss"
         | "dns_slow") => Some(k),
         // The probe's `slow` (a stage over its budget; the detail is the kind), not the
         // policy's (the detail is the check's time).
