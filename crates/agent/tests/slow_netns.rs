@@ -376,11 +376,13 @@ fn a_dead_first_resolver_is_dns_slow_naming_the_resolvers() {
     );
     eprintln!("imap: {detail}");
 
-    // The dead server removed: the same lookup is fast and nothing is said.
+    // The dead server removed: the same lookup is fast and nothing is said, run after run.
     resolvers.write(&format!(
         "nameserver {good}\noptions timeout:1 attempts:1\n"
     ));
-    let doc = check(&mut fleet, "lab", &args, &config, &["imap"]);
-    let imap = check_of(&doc, "imap");
-    assert_eq!(imap["outcome"], "pass", "{imap:#}");
+    for round in 0..10 {
+        let doc = check(&mut fleet, "lab", &args, &config, &["imap"]);
+        let imap = check_of(&doc, "imap");
+        assert_eq!(imap["outcome"], "pass", "round {round}: {imap:#}");
+    }
 }

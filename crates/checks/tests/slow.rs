@@ -97,15 +97,32 @@ async fn false_positive_rate_against_the_healthy_lab() {
         .unwrap_or(100);
     let l = lab(LabConfig::healthy()).await;
     let (mut checks, mut seen) = (0usize, Vec::new());
+    // The margin: the slowest each stage was, and the most retransmissions, of any check.
+    let mut slowest: std::collections::BTreeMap<String, u64> = Default::default();
+    let (mut retransmits, mut spurious) = (0u32, 0u32);
     for _ in 0..rounds {
         let suite = l.prober.suite(&l.specs).await;
         checks += suite.checks.len();
         seen.extend(flagged(&suite));
+        for a in suite.checks.iter().flat_map(|c| &c.attempts) {
+            for s in &a.stages {
+                let max = slowest.entry(s.stage.to_string()).or_default();
+                *max = (*max).max(s.duration_us);
+            }
+            if let Some(t) = a.tcp_info {
+                retransmits = retransmits.max(t.retransmits);
+                spurious = spurious.max(t.spurious);
+            }
+        }
     }
     println!(
         "false positives: {} of {checks} checks in {rounds} rounds of the catalog",
         seen.len()
     );
+    for (stage, us) in &slowest {
+        println!("  slowest {stage}: {:.1} ms", *us as f64 / 1000.0);
+    }
+    println!("  most retransmissions on one connection: {retransmits} ({spurious} spurious)");
     for s in &seen {
         println!("  {s}");
     }

@@ -431,3 +431,7 @@ mod tests;
 #[cfg(test)]
 #[path = "engine_silence_tests.rs"]
 mod silence_tests;
+
+#[cfg(test)]
+#[path = "engine_path_tests.rs"]
+mod path_tests;
