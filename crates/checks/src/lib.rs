@@ -21,6 +21,9 @@ pub mod oauth;
 mod probe;
 mod report;
 mod settings;
+mod slow;
+#[cfg(target_os = "linux")]
+mod tcp_info_linux;
 pub mod tls;
 pub mod words;
 
@@ -34,9 +37,10 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TlsInfo,
+    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TcpStats,
+    TlsInfo,
 };
-pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
+pub use settings::{Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
 pub use tls::{Trust, TrustError, TrustOptions};
 
 /// A stage's failure before it is placed in a report.

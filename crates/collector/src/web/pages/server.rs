@@ -102,6 +102,7 @@ fn attempt(a: &AttemptView) -> Markup {
                     }
                 }
             }
+            @if let Some(t) = &a.tcp { p.tcp { "TCP: " (t.line()) } }
             @if let Some(f) = &a.failure { (finding(f, "gap")) }
             @for w in &a.warnings { (finding(w, "warn")) }
             @if let Some(t) = &a.tls {
