@@ -41,6 +41,9 @@ pub struct FileConfig {
     pub timeouts: TimeoutsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[trace]`: the path trace after a timeout, an ICMP refusal or a stall.
+    #[serde(default)]
+    pub trace: crate::trace_config::TraceConfig,
     /// `eceprobe-agent run`: the collector, identity, schedule and spool.
     #[serde(default)]
     pub run: crate::run_config::RunConfig,
@@ -107,6 +110,8 @@ pub struct Overrides {
     pub ca_files: Vec<PathBuf>,
     pub expected_roots: Vec<PathBuf>,
     pub resolve: Vec<String>,
+    /// `--no-trace`: no path trace, whatever `[trace] enabled` says.
+    pub no_trace: bool,
 }
 
 /// A configuration error: which key, what is wrong, how to fix it.
@@ -283,6 +288,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
     if let Some(days) = file.limits.cert_warning_days {
         settings.cert_warning_days = days;
     }
+    settings.trace = crate::trace_config::resolve(&file.trace, cli.no_trace)?;
     for spec in file.resolve.iter() {
         settings
             .overrides

@@ -3,8 +3,8 @@
 //! the wire, so this mapping lives with the agent.
 
 use eceprobe_checks::{
-    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, OAuthInfo, Outcome,
-    ProtocolInfo, StageReport, TlsInfo,
+    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, Hop, HopAnswer,
+    OAuthInfo, Outcome, PathTrace, ProtocolInfo, StageReport, TlsInfo,
 };
 use eceprobe_proto::v1 as pb;
 
@@ -85,7 +85,46 @@ fn finding(f: &Finding) -> pb::Finding {
         stage: f.stage.as_str().to_owned(),
         detail: f.detail.clone(),
         hint: f.hint.clone(),
+        device: f.device.map(|d| d.to_string()).unwrap_or_default(),
     }
+}
+
+fn path(p: &PathTrace) -> pb::PathTrace {
+    pb::PathTrace {
+        method: p.method.clone(),
+        port: u32::from(p.port),
+        hops: p.hops.iter().map(hop).collect(),
+        verdict: p.verdict.clone(),
+        device: p.device.map(|d| d.to_string()).unwrap_or_default(),
+        probes_sent: p.probes_sent,
+        duration_us: p.duration_us,
+    }
+}
+
+fn hop(h: &Hop) -> pb::Hop {
+    let mut out = pb::Hop {
+        ttl: u32::from(h.ttl),
+        address: h.address.map(|a| a.to_string()).unwrap_or_default(),
+        rtt_us: h.rtt_us,
+        ..pb::Hop::default()
+    };
+    out.answer = match &h.answer {
+        HopAnswer::TimeExceeded => "time_exceeded",
+        HopAnswer::Unreachable { icmp_type, code } => {
+            out.icmp_type = u32::from(*icmp_type);
+            out.icmp_code = u32::from(*code);
+            "unreachable"
+        }
+        HopAnswer::Reset => "reset",
+        HopAnswer::SynAck => "syn_ack",
+        HopAnswer::Local { reason } => {
+            out.reason = reason.clone();
+            "local"
+        }
+        HopAnswer::NoAnswer => "no_answer",
+    }
+    .to_owned();
+    out
 }
 
 fn dns(d: &DnsReport) -> pb::Dns {
@@ -109,6 +148,7 @@ fn attempt(a: &AddressAttempt) -> pb::Attempt {
         protocol: a.protocol.as_ref().map(protocol),
         failure: a.failure.as_ref().map(finding),
         warnings: a.warnings.iter().map(finding).collect(),
+        path: a.path.as_ref().map(path),
     }
 }
 

@@ -22,6 +22,7 @@ mod probe;
 mod report;
 mod settings;
 pub mod tls;
+mod trace;
 pub mod words;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
@@ -34,9 +35,10 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TlsInfo,
+    DnsReport, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo, RootSource,
+    StageReport, SuiteReport, TlsInfo,
 };
-pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
+pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings};
 pub use tls::{Trust, TrustError, TrustOptions};
 
 /// A stage's failure before it is placed in a report.

@@ -22,6 +22,7 @@ use crate::tls::{intercept, ClientTls, Trust};
 use crate::words;
 use crate::{http, mail, StageError};
 
+mod path;
 mod single;
 mod stall;
 mod target;
@@ -139,6 +140,7 @@ impl Prober {
             stage,
             hint: kind.hint(spec.id, self.settings.role, &spec.host, spec.port),
             detail,
+            device: None,
         }
     }
 
@@ -154,7 +156,8 @@ impl Prober {
                 }
                 _ => err,
             };
-            run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
+            let found = self.finding(spec, err.kind, stage, err.detail);
+            run.out.failure = Some(self.with_path(addr, via_proxy, found, &mut run.out).await);
         }
         if let Some(tls) = &run.out.tls {
             run.out.warnings = self.tls_warnings(spec, tls);
@@ -393,6 +396,7 @@ impl Attempt {
                 protocol: None,
                 failure: None,
                 warnings: Vec::new(),
+                path: None,
             },
             started: Instant::now(),
             mss: None,
@@ -432,8 +436,10 @@ mod tests {
                 stage: Stage::Tcp,
                 detail: String::new(),
                 hint: String::new(),
+                device: None,
             }),
             warnings: Vec::new(),
+            path: None,
         }
     }
 
@@ -451,6 +457,7 @@ mod tests {
             stage,
             detail,
             hint: String::new(),
+            device: None,
         });
         report
     }
