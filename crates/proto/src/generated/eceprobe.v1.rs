@@ -951,6 +951,10 @@ pub struct AuditVerdict {
     pub seq: u64,
     #[prost(string, tag = "8")]
     pub target: ::prost::alloc::string::String,
+    /// The device a path trace named (refused the SYN, or the last to answer before
+    /// silence); empty when none.
+    #[prost(string, tag = "9")]
+    pub device: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AuditServer {
