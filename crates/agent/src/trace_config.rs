@@ -31,8 +31,10 @@ fn invalid(key: &str, message: &str) -> ConfigError {
 
 /// The file's `[trace]` and the `--no-trace` flag, validated, on the defaults.
 pub fn resolve(file: &TraceConfig, no_trace: bool) -> Result<TraceSettings, ConfigError> {
-    let mut s = TraceSettings::default();
-    s.enabled = file.enabled.unwrap_or(true) && !no_trace;
+    let mut s = TraceSettings {
+        enabled: file.enabled.unwrap_or(true) && !no_trace,
+        ..TraceSettings::default()
+    };
     if let Some(n) = file.max_hops {
         if !(1..=64).contains(&n) {
             return Err(invalid("trace.max_hops", "must be between 1 and 64"));
