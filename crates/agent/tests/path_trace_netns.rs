@@ -324,8 +324,9 @@ fn the_trace_names_the_device_that_filters_or_drops() {
         "{table}"
     );
 
-    // --no-trace: the same failures, no path.
-    let args = ["--only", "imap", "--only", "pop3", "--json", "--no-trace"];
+    // --no-trace: the same checks, the same failures, no path.
+    let mut args = only.to_vec();
+    args.extend(["--json", "--no-trace"]);
     let (out, rss_plain) = check(&mut fleet, &lab_args, &config, &args);
     let doc = json(&mut fleet, &out);
     for name in ["imap", "pop3"] {

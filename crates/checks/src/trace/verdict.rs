@@ -55,13 +55,13 @@ fn silence(port: u16, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Optio
         Ended::Answered => "no answer".to_string(),
     };
     let Some(&device) = passed.last() else {
-        let first = match ended {
-            Ended::Silent(n) => format!("the first {n} hops"),
-            _ => "any hop".to_string(),
+        let (first, why) = match ended {
+            Ended::Silent(n) => (format!("the first {n} hops"), String::new()),
+            _ => ("any hop".to_string(), format!(" ({why})")),
         };
         return (
             format!(
-                "SYN to {port} gets no answer from {first}: the first router or this server's own firewall drops it, or the routers on the way send no ICMP ({why})"
+                "SYN to {port} gets no answer from {first}: the first router or this server's own firewall drops it, or the routers on the way send no ICMP{why}"
             ),
             None,
         );
@@ -276,7 +276,7 @@ mod tests {
     fn silence_from_the_start_and_this_server_are_said_plainly() {
         let dst: SocketAddr = "10.214.3.2:995".parse().unwrap();
         let (s, device) = verdict(dst, &[silent(1), silent(2), silent(3)], Ended::Silent(3));
-        assert!(s.starts_with("SYN to 995 gets no answer from the first 3 hops: the first router or this server's own firewall drops it"), "{s}");
+        assert_eq!(s, "SYN to 995 gets no answer from the first 3 hops: the first router or this server's own firewall drops it, or the routers on the way send no ICMP");
         assert_eq!(device, None);
         let local = Hop {
             ttl: 1,
