@@ -252,4 +252,60 @@ mod tests {
             .oauth
             .is_none());
     }
+
+    #[test]
+    fn a_path_trace_and_its_device_travel_field_by_field() {
+        let device = "10.214.1.1".parse().ok();
+        let hop = |ttl, answer| Hop {
+            ttl,
+            address: device,
+            rtt_us: Some(700),
+            answer,
+        };
+        let path = PathTrace {
+            method: "tcp_syn_ttl".into(),
+            port: 993,
+            hops: vec![
+                hop(1, HopAnswer::TimeExceeded),
+                hop(
+                    2,
+                    HopAnswer::Unreachable {
+                        icmp_type: 3,
+                        code: 13,
+                    },
+                ),
+            ],
+            verdict: "10.214.1.1 answers ICMP administratively prohibited".into(),
+            device,
+            probes_sent: 4,
+            duration_us: 2000,
+        };
+        let finding = Finding {
+            kind: eceprobe_checks::FailureKind::TcpUnreachable,
+            stage: eceprobe_checks::Stage::Tcp,
+            detail: "no route".into(),
+            hint: "open it".into(),
+            device,
+        };
+        let a = attempt(&AddressAttempt {
+            address: "10.213.57.102:993".parse().unwrap(),
+            stages: Vec::new(),
+            tls: None,
+            protocol: None,
+            failure: Some(finding),
+            warnings: Vec::new(),
+            path: Some(path),
+        });
+        assert_eq!(a.failure.unwrap().device, "10.214.1.1");
+        let p = a.path.unwrap();
+        assert_eq!(
+            (p.port, p.probes_sent, p.device.as_str()),
+            (993, 4, "10.214.1.1")
+        );
+        assert_eq!(p.hops[0].answer, "time_exceeded");
+        let refused = &p.hops[1];
+        assert_eq!(refused.answer, "unreachable");
+        assert_eq!((refused.icmp_type, refused.icmp_code), (3, 13));
+        assert_eq!(refused.rtt_us, Some(700));
+    }
 }
