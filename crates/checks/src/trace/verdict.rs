@@ -15,13 +15,16 @@ pub(crate) fn verdict(addr: SocketAddr, hops: &[Hop], ended: Ended) -> (String, 
     let dst = addr.ip();
     let last = hops.iter().rev().find(|h| h.answer != HopAnswer::NoAnswer);
     match (last.map(|h| (&h.answer, h.address)), ended) {
-        (Some((HopAnswer::Unreachable { icmp_type, code }, Some(from))), _) => {
+        (Some((HopAnswer::Unreachable { icmp_type, code }, from)), _) => {
             let (name, meaning) = unreachable(dst.is_ipv6(), *icmp_type, *code, port, dst);
+            let who = from.map_or("a device that did not give its address".to_string(), |a| {
+                a.to_string()
+            });
             let sentence = format!(
-                "{}{from} answers ICMP {name} (type {icmp_type} code {code}): {meaning}",
-                passes_then(port, hops, Some(from))
+                "{}{who} answers ICMP {name} (type {icmp_type} code {code}): {meaning}",
+                passes_then(port, hops, from)
             );
-            (sentence, Some(from))
+            (sentence, from)
         }
         (Some((HopAnswer::Reset, _)), _) => (
             format!(
