@@ -44,6 +44,9 @@ pub struct FileConfig {
     /// `[slow]`: per-stage budgets and the retransmissions that make `packet_loss`.
     #[serde(default)]
     pub slow: crate::slow_config::SlowConfig,
+    /// `[trace]`: the path trace after a timeout, an ICMP refusal or a stall.
+    #[serde(default)]
+    pub trace: crate::trace_config::TraceConfig,
     /// `eceprobe-agent run`: the collector, identity, schedule and spool.
     #[serde(default)]
     pub run: crate::run_config::RunConfig,
@@ -110,6 +113,8 @@ pub struct Overrides {
     pub ca_files: Vec<PathBuf>,
     pub expected_roots: Vec<PathBuf>,
     pub resolve: Vec<String>,
+    /// `--no-trace`: no path trace, whatever `[trace] enabled` says.
+    pub no_trace: bool,
 }
 
 /// A configuration error: which key, what is wrong, how to fix it.
@@ -287,6 +292,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         settings.cert_warning_days = days;
     }
     settings.budgets = crate::slow_config::budgets(&file.slow)?;
+    settings.trace = crate::trace_config::resolve(&file.trace, cli.no_trace)?;
     for spec in file.resolve.iter() {
         settings
             .overrides

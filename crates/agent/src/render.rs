@@ -189,6 +189,13 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         let _ = writeln!(out, "\nWhat to do:");
         for (c, f) in problems {
             let _ = writeln!(out, "  {} ({}): {}", label(c), f.kind, f.hint);
+            // The device a path trace named: whom to ask (its owner, a change request).
+            if let Some(device) = f.device {
+                let _ = writeln!(
+                    out,
+                    "    the device on the path to take it up with: {device} (the trace is in the detail)"
+                );
+            }
         }
     }
     out

@@ -409,6 +409,10 @@ pub struct Finding {
     /// What was observed, e.g. "connection refused" or "reachable on 3 of 6 addresses".
     pub detail: String,
     pub hint: String,
+    /// The address of the device a path trace names: the one that refused the SYN, or the
+    /// last one that answered before silence. None when no trace named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<std::net::IpAddr>,
 }
 
 #[cfg(test)]

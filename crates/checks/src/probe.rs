@@ -23,6 +23,7 @@ use crate::words;
 use crate::{http, mail, StageError};
 
 mod health;
+mod path;
 mod single;
 mod stall;
 mod target;
@@ -140,6 +141,7 @@ impl Prober {
             stage,
             hint: kind.hint(spec.id, self.settings.role, &spec.host, spec.port),
             detail,
+            device: None,
         }
     }
 
@@ -155,7 +157,8 @@ impl Prober {
                 }
                 _ => err,
             };
-            run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
+            let found = self.finding(spec, err.kind, stage, err.detail);
+            run.out.failure = Some(self.with_path(addr, via_proxy, found, &mut run.out).await);
         }
         if let Some(tls) = &run.out.tls {
             run.out.warnings = self.tls_warnings(spec, tls);
@@ -400,6 +403,7 @@ impl Attempt {
                 failure: None,
                 warnings: Vec::new(),
                 tcp_info: None,
+                path: None,
             },
             started: Instant::now(),
             mss: None,
@@ -440,9 +444,11 @@ mod tests {
                 stage: Stage::Tcp,
                 detail: String::new(),
                 hint: String::new(),
+                device: None,
             }),
             warnings: Vec::new(),
             tcp_info: None,
+            path: None,
         }
     }
 
@@ -460,6 +466,7 @@ mod tests {
             stage,
             detail,
             hint: String::new(),
+            device: None,
         });
         report
     }

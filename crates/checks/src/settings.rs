@@ -109,6 +109,39 @@ pub struct ProbeSettings {
     pub overrides: ResolveOverrides,
     /// HTTP CONNECT proxy for the HTTPS checks.
     pub proxy: Option<ProxyTarget>,
+    /// The path trace after a timeout, an ICMP refusal or a stalled handshake.
+    pub trace: TraceSettings,
+}
+
+/// How a path is traced (`[trace]` in agent.toml, `--no-trace`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceSettings {
+    pub enabled: bool,
+    /// The highest TTL tried (1-64).
+    pub max_hops: u8,
+    /// The whole trace's time, every hop included.
+    pub budget: Duration,
+    /// SYNs sent at once per hop (1-3): routers rate-limit their ICMP, so a second probe
+    /// may get the answer the first did not.
+    pub probes_per_hop: u8,
+    /// How long the probes of one hop wait for an answer: under the kernel's first SYN
+    /// retransmission (1 s), so a probe is one SYN.
+    pub hop_wait: Duration,
+    /// The trace stops after this many silent hops in a row.
+    pub silent_hops: u8,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            enabled: true,
+            max_hops: 30,
+            budget: Duration::from_secs(10),
+            probes_per_hop: 2,
+            hop_wait: Duration::from_millis(900),
+            silent_hops: 3,
+        }
+    }
 }
 
 impl Default for ProbeSettings {
@@ -126,6 +159,7 @@ impl Default for ProbeSettings {
             budgets: Budgets::default(),
             overrides: ResolveOverrides::default(),
             proxy: None,
+            trace: TraceSettings::default(),
         }
     }
 }

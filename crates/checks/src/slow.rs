@@ -156,6 +156,7 @@ mod tests {
             failure: None,
             warnings: Vec::new(),
             tcp_info: tcp,
+            path: None,
         }
     }
 

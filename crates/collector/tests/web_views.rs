@@ -107,6 +107,7 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
         stage: "tls".into(),
         detail: "the chain is trusted here but ends at 'Proxy CA'".into(),
         hint: "exempt outlook.office365.com from TLS inspection (C9)".into(),
+        ..Default::default()
     }];
     let login = with_tls(
         7,
@@ -177,6 +178,7 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
         stage: stage.into(),
         detail: detail.into(),
         hint: format!("the {kind} hint (C10)"),
+        ..Finding::default()
     };
     let mut imap = result(6, "imap", false);
     imap.outcome = Outcome::Warn as i32;
