@@ -1,6 +1,6 @@
-//! Windows data-protection API (DPAPI) for the agent's secret files: the workspace's one
-//! foreign call, and so the one module where `unsafe` is allowed (`.ci/run` checks that no
-//! other file allows it).
+//! Windows data-protection API (DPAPI) for the agent's secret files: one of the two
+//! foreign-call shims, and so one of the two modules where `unsafe` is allowed (`.ci/run`
+//! checks that no other file allows it; the other is `checks/src/icmp_windows.rs`).
 //!
 //! Machine scope (`CRYPTPROTECT_LOCAL_MACHINE`): the agent runs as a service account
 //! (LocalSystem by default) while an administrator writes the files from their own session
