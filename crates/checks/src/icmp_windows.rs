@@ -16,8 +16,8 @@ use std::time::Duration;
 use windows_sys::Win32::Foundation::{GetLastError, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     IcmpCloseHandle, IcmpCreateFile, IcmpSendEcho, ICMP_ECHO_REPLY, IP_DEST_HOST_UNREACHABLE,
-    IP_DEST_NET_UNREACHABLE, IP_DEST_PORT_UNREACHABLE, IP_DEST_PROHIBITED, IP_OPTION_INFORMATION,
-    IP_REQ_TIMED_OUT, IP_SUCCESS, IP_TTL_EXPIRED_TRANSIT,
+    IP_DEST_NET_UNREACHABLE, IP_DEST_PORT_UNREACHABLE, IP_DEST_PROT_UNREACHABLE,
+    IP_OPTION_INFORMATION, IP_REQ_TIMED_OUT, IP_SUCCESS, IP_TTL_EXPIRED_TRANSIT,
 };
 
 /// The echo's payload: small, like tracert's, and recognisable in a capture.
@@ -30,9 +30,9 @@ pub enum EchoOutcome {
     Reached,
     /// A router on the way said the TTL ran out (ICMP time exceeded).
     TtlExpired,
-    /// A device answered destination unreachable; the text names which (network, host,
-    /// protocol or administratively prohibited, port).
-    Unreachable(&'static str),
+    /// A device answered ICMP destination unreachable, with the code the IP status stands
+    /// for (0 network, 1 host, 2 protocol, 3 port).
+    Unreachable(u8),
     /// Nothing came back within the timeout.
     Silent,
 }
@@ -115,12 +115,11 @@ impl IcmpHandle {
         let outcome = match status {
             IP_SUCCESS => EchoOutcome::Reached,
             IP_TTL_EXPIRED_TRANSIT => EchoOutcome::TtlExpired,
-            IP_DEST_NET_UNREACHABLE => EchoOutcome::Unreachable("network unreachable"),
-            IP_DEST_HOST_UNREACHABLE => EchoOutcome::Unreachable("host unreachable"),
-            IP_DEST_PROHIBITED => {
-                EchoOutcome::Unreachable("protocol unreachable or administratively prohibited")
-            }
-            IP_DEST_PORT_UNREACHABLE => EchoOutcome::Unreachable("port unreachable"),
+            IP_DEST_NET_UNREACHABLE => EchoOutcome::Unreachable(0),
+            IP_DEST_HOST_UNREACHABLE => EchoOutcome::Unreachable(1),
+            // The same number as IP_DEST_PROHIBITED (IPv6's name for it).
+            IP_DEST_PROT_UNREACHABLE => EchoOutcome::Unreachable(2),
+            IP_DEST_PORT_UNREACHABLE => EchoOutcome::Unreachable(3),
             IP_REQ_TIMED_OUT => EchoOutcome::Silent,
             other if from.is_none() => {
                 return Err(io::Error::other(format!(
