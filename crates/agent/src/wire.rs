@@ -117,6 +117,7 @@ fn hop(h: &Hop) -> pb::Hop {
         }
         HopAnswer::Reset => "reset",
         HopAnswer::SynAck => "syn_ack",
+        HopAnswer::EchoReply => "echo_reply",
         HopAnswer::Local { reason } => {
             out.reason = reason.clone();
             "local"

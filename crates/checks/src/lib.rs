@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod ece;
 mod failure;
 mod http;
+#[cfg(windows)]
+pub mod icmp_windows;
 mod lines;
 mod mail;
 mod net;

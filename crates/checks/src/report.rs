@@ -244,6 +244,9 @@ pub enum HopAnswer {
     /// A SYN-ACK from the address probed: the destination (or a device answering for it)
     /// accepts the connection.
     SynAck,
+    /// An ICMP echo reply from the address probed (the ICMP trace of Windows): the
+    /// destination is reached, by ICMP.
+    EchoReply,
     /// This server did not send the SYN (no route, its own firewall), in words.
     Local { reason: String },
     /// Nothing within the wait.
@@ -266,7 +269,9 @@ pub struct Hop {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathTrace {
     /// `tcp_syn_ttl` (SYNs with TTL 1, 2, ...; each answer read from the socket's error
-    /// queue), or `none` when the path was not traced (the verdict says why).
+    /// queue; Linux), `icmp_echo_ttl` (ICMP echoes with TTL 1, 2, ..., as tracert; Windows:
+    /// the TCP path may differ), or `none` when the path was not traced (the verdict says
+    /// why).
     pub method: String,
     pub port: u16,
     pub hops: Vec<Hop>,

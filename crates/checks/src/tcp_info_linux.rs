@@ -1,8 +1,8 @@
 //! Linux only: the kernel's `TCP_INFO` of a connected socket (round-trip time, its variance,
 //! retransmissions), for the `packet_loss` warning and the per-address figures.
 //!
-//! The workspace denies `unsafe_code`; this file and `crates/agent/src/dpapi.rs` are the only
-//! ones allowed it (.ci/run checks). No safe API exists: socket2 0.6, rustix 1.x and nix
+//! The workspace denies `unsafe_code`; this file, `crates/agent/src/dpapi.rs` and
+//! `icmp_windows.rs` are the only ones allowed it (.ci/run checks). No safe API exists: socket2 0.6, rustix 1.x and nix
 //! (up to 0.30) have no `TCP_INFO` option. The one unsafe block is the `getsockopt` call.
 #![allow(unsafe_code)]
 

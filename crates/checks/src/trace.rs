@@ -4,7 +4,9 @@
 //! reset, a SYN-ACK) until the destination or a refusal answers, several hops in a row stay
 //! silent, or the budget runs out. The sentence that names the device is in `verdict.rs`;
 //! the probe itself is per platform (`linux.rs`: unprivileged, the ICMP read from the
-//! socket's error queue). Other platforms say plainly that the path was not traced.
+//! socket's error queue; `windows.rs`: ICMP echoes with a TTL through the IP helper API, as
+//! tracert, IPv4 only, labelled as such since the TCP path may differ). Other platforms say
+//! plainly that the path was not traced.
 
 use std::net::SocketAddr;
 
@@ -13,15 +15,24 @@ use crate::settings::TraceSettings;
 
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod verdict;
+#[cfg(windows)]
+mod windows;
 
-/// The method's name in reports.
 #[cfg(target_os = "linux")]
-const METHOD: &str = "tcp_syn_ttl";
+use linux as platform;
+#[cfg(windows)]
+use windows as platform;
+
+/// The method's name in reports, and what it sends (which decides the verdict's words).
+#[cfg(target_os = "linux")]
+const METHOD: (&str, verdict::Probe) = ("tcp_syn_ttl", verdict::Probe::TcpSyn);
+#[cfg(windows)]
+const METHOD: (&str, verdict::Probe) = ("icmp_echo_ttl", verdict::Probe::IcmpEcho);
 
 /// How a trace ended, for its verdict.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ended {
     /// The last hop's answer ends the trace: the destination, a refusal, or this server.
@@ -41,13 +52,20 @@ pub(crate) async fn trace(addr: SocketAddr, settings: &TraceSettings) -> PathTra
     {
         traced(addr, settings).await
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        match addr {
+            SocketAddr::V4(_) => traced(addr, settings).await,
+            SocketAddr::V6(_) => not_traced(
+                addr,
+                "on Windows this version traces IPv4 addresses only (ICMP echo, as tracert)",
+            ),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = settings;
-        not_traced(
-            addr,
-            "this version traces on Linux only (the ICMP trace of Windows is still to come)",
-        )
+        not_traced(addr, "this version traces on Linux and Windows only")
     }
 }
 
@@ -64,7 +82,7 @@ fn not_traced(addr: SocketAddr, why: &str) -> PathTrace {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 async fn traced(addr: SocketAddr, s: &TraceSettings) -> PathTrace {
     use crate::report::HopAnswer;
     use tokio::time::Instant;
@@ -85,7 +103,7 @@ async fn traced(addr: SocketAddr, s: &TraceSettings) -> PathTrace {
         let wait = s.hop_wait.min(deadline - now);
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..s.probes_per_hop.max(1) {
-            set.spawn(linux::probe(addr, ttl, wait));
+            set.spawn(platform::probe(addr, ttl, wait));
         }
         let mut answers = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -125,9 +143,9 @@ async fn traced(addr: SocketAddr, s: &TraceSettings) -> PathTrace {
             }
         }
     }
-    let (verdict, device) = verdict::verdict(addr, &hops, ended);
+    let (verdict, device) = verdict::verdict_of(METHOD.1, addr, &hops, ended);
     PathTrace {
-        method: METHOD.to_string(),
+        method: METHOD.0.to_string(),
         port: addr.port(),
         hops,
         verdict,

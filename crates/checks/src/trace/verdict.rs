@@ -9,47 +9,114 @@ use std::net::{IpAddr, SocketAddr};
 use super::Ended;
 use crate::report::{Hop, HopAnswer};
 
-/// The sentence and the device it names.
-pub(crate) fn verdict(addr: SocketAddr, hops: &[Hop], ended: Ended) -> (String, Option<IpAddr>) {
+/// What the trace sent, which decides the words: a SYN to the port tests what the failing
+/// connection met; an ICMP echo (Windows, as tracert) only the routers' ICMP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    #[cfg_attr(windows, allow(dead_code))]
+    TcpSyn,
+    #[cfg_attr(not(windows), allow(dead_code))]
+    IcmpEcho,
+}
+
+impl Probe {
+    /// The sentence's subject: "SYN to 993", "ICMP echo".
+    fn subject(self, port: u16) -> String {
+        match self {
+            Probe::TcpSyn => format!("SYN to {port}"),
+            Probe::IcmpEcho => "ICMP echo".to_string(),
+        }
+    }
+
+    /// What a device that answers "prohibited" filters: "993", "ICMP echo".
+    fn filtered(self, port: u16) -> String {
+        match self {
+            Probe::TcpSyn => port.to_string(),
+            Probe::IcmpEcho => "ICMP echo".to_string(),
+        }
+    }
+
+    /// Said after an ICMP trace's sentence, since a firewall that filters one TCP port
+    /// passes ICMP: the sentence is about the routers' ICMP, not the port.
+    fn caveat(self, port: u16) -> String {
+        match self {
+            Probe::TcpSyn => String::new(),
+            Probe::IcmpEcho => format!(
+                " (traced with ICMP echo, as tracert does: the TCP path to {port} may differ)"
+            ),
+        }
+    }
+}
+
+/// The sentence and the device it names, for a trace made with `probe`.
+pub(crate) fn verdict_of(
+    probe: Probe,
+    addr: SocketAddr,
+    hops: &[Hop],
+    ended: Ended,
+) -> (String, Option<IpAddr>) {
+    let (sentence, device) = sentence(probe, addr, hops, ended);
+    (format!("{sentence}{}", probe.caveat(addr.port())), device)
+}
+
+fn sentence(
+    probe: Probe,
+    addr: SocketAddr,
+    hops: &[Hop],
+    ended: Ended,
+) -> (String, Option<IpAddr>) {
     let port = addr.port();
     let dst = addr.ip();
+    let subject = probe.subject(port);
     let last = hops.iter().rev().find(|h| h.answer != HopAnswer::NoAnswer);
     match (last.map(|h| (&h.answer, h.address)), ended) {
         (Some((HopAnswer::Unreachable { icmp_type, code }, from)), _) => {
-            let (name, meaning) = unreachable(dst.is_ipv6(), *icmp_type, *code, port, dst);
+            let (name, meaning) = unreachable(dst.is_ipv6(), *icmp_type, *code, probe, port, dst);
             let who = from.map_or("a device that did not give its address".to_string(), |a| {
                 a.to_string()
             });
             let sentence = format!(
                 "{}{who} answers ICMP {name} (type {icmp_type} code {code}): {meaning}",
-                passes_then(port, hops, from)
+                passes_then(&subject, hops, from)
             );
             (sentence, from)
         }
         (Some((HopAnswer::Reset, _)), _) => (
             format!(
-                "SYN to {port} reaches {dst}{}, which answers with a TCP reset: nothing listens on {port} there, or a device in front of it refuses for it",
+                "{subject} reaches {dst}{}, which answers with a TCP reset: nothing listens on {port} there, or a device in front of it refuses for it",
                 through(hops, dst)
             ),
             Some(dst),
         ),
         (Some((HopAnswer::SynAck, _)), _) => (
             format!(
-                "SYN to {port} reaches {dst}{} and is accepted (SYN-ACK): the TCP path to {port} is open",
+                "{subject} reaches {dst}{} and is accepted (SYN-ACK): the TCP path to {port} is open",
+                through(hops, dst)
+            ),
+            None,
+        ),
+        (Some((HopAnswer::EchoReply, _)), _) => (
+            format!(
+                "{subject} reaches {dst}{}: the routers on the way pass ICMP to it",
                 through(hops, dst)
             ),
             None,
         ),
         (Some((HopAnswer::Local { reason }, _)), _) => (
-            format!("this server does not send the SYN to {dst} port {port}: {reason}"),
+            match probe {
+                Probe::TcpSyn => {
+                    format!("this server does not send the SYN to {dst} port {port}: {reason}")
+                }
+                Probe::IcmpEcho => format!("this server does not send the ICMP echo to {dst}: {reason}"),
+            },
             None,
         ),
-        _ => silence(port, dst, hops, ended),
+        _ => silence(&subject, dst, hops, ended),
     }
 }
 
 /// The routers passed, then silence (or the hops ran out).
-fn silence(port: u16, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Option<IpAddr>) {
+fn silence(subject: &str, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Option<IpAddr>) {
     let passed = routers(hops, None);
     let why = match ended {
         Ended::Silent(n) => format!("no answer from the next {n} hops"),
@@ -64,7 +131,7 @@ fn silence(port: u16, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Optio
         };
         return (
             format!(
-                "SYN to {port} gets no answer from {first}: the first router or this server's own firewall drops it, or the routers on the way send no ICMP{why}"
+                "{subject} gets no answer from {first}: the first router or this server's own firewall drops it, or the routers on the way send no ICMP{why}"
             ),
             None,
         );
@@ -72,11 +139,11 @@ fn silence(port: u16, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Optio
     let silent_tail = hops.last().is_some_and(|h| h.answer == HopAnswer::NoAnswer);
     let sentence = match silent_tail {
         true => format!(
-            "SYN to {port} passes {}, then nothing: {device} or the device after it drops it ({why})",
+            "{subject} passes {}, then nothing: {device} or the device after it drops it ({why})",
             list(&passed)
         ),
         false => format!(
-            "SYN to {port} passes {} and has not reached {dst} ({why})",
+            "{subject} passes {} and has not reached {dst} ({why})",
             list(&passed)
         ),
     };
@@ -84,11 +151,11 @@ fn silence(port: u16, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, Optio
 }
 
 /// "SYN to 993 passes A and B, then " when routers passed it before `refuser`, else "".
-fn passes_then(port: u16, hops: &[Hop], refuser: Option<IpAddr>) -> String {
+fn passes_then(subject: &str, hops: &[Hop], refuser: Option<IpAddr>) -> String {
     let passed = routers(hops, refuser);
     match passed.is_empty() {
         true => String::new(),
-        false => format!("SYN to {port} passes {}, then ", list(&passed)),
+        false => format!("{subject} passes {}, then ", list(&passed)),
     }
 }
 
@@ -125,10 +192,20 @@ fn list(addrs: &[IpAddr]) -> String {
 }
 
 /// An ICMP (v4 type 3, v6 type 1) unreachable's name and what it means of the device.
-fn unreachable(v6: bool, icmp_type: u8, code: u8, port: u16, dst: IpAddr) -> (String, String) {
-    let filters = format!("that device filters {port}");
+fn unreachable(
+    v6: bool,
+    icmp_type: u8,
+    code: u8,
+    probe: Probe,
+    port: u16,
+    dst: IpAddr,
+) -> (String, String) {
+    let filters = format!("that device filters {}", probe.filtered(port));
     let no_route = format!("that device has no route to {dst}");
-    let refuses = format!("that device refuses the SYN to {port}");
+    let refuses = match probe {
+        Probe::TcpSyn => format!("that device refuses the SYN to {port}"),
+        Probe::IcmpEcho => "that device refuses the echo".to_string(),
+    };
     let (name, meaning) = match (v6, icmp_type, code) {
         (false, 3, 13) | (true, 1, 1) => ("administratively prohibited", filters),
         (false, 3, 9) => ("network administratively prohibited", filters),
@@ -151,6 +228,10 @@ fn unreachable(v6: bool, icmp_type: u8, code: u8, port: u16, dst: IpAddr) -> (St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verdict(addr: SocketAddr, hops: &[Hop], ended: Ended) -> (String, Option<IpAddr>) {
+        verdict_of(Probe::TcpSyn, addr, hops, ended)
+    }
 
     fn hop(ttl: u8, address: &str, answer: HopAnswer) -> Hop {
         Hop {
@@ -298,6 +379,40 @@ mod tests {
         let (s, device) = verdict(dst, &hops, Ended::MaxHops(2));
         assert_eq!(s, "SYN to 995 passes 10.214.1.1 and 10.214.2.1 and has not reached 10.214.3.2 (2 hops tried)");
         assert_eq!(device, ip("10.214.2.1"));
+    }
+
+    #[test]
+    fn an_icmp_trace_says_what_it_tested() {
+        let dst: SocketAddr = "10.214.3.2:995".parse().unwrap();
+        let icmp = |hops: &[Hop], ended| verdict_of(Probe::IcmpEcho, dst, hops, ended);
+        let hops = [
+            hop(1, "10.214.1.1", TE),
+            hop(2, "10.214.2.1", TE),
+            hop(3, "10.214.3.2", HopAnswer::EchoReply),
+        ];
+        let (s, device) = icmp(&hops, Ended::Answered);
+        assert_eq!(
+            s,
+            "ICMP echo reaches 10.214.3.2 through 10.214.1.1 and 10.214.2.1: the routers on the way pass ICMP to it (traced with ICMP echo, as tracert does: the TCP path to 995 may differ)"
+        );
+        assert_eq!(device, None);
+        let hops = [hop(1, "10.214.1.1", TE), silent(2), silent(3), silent(4)];
+        let (s, device) = icmp(&hops, Ended::Silent(3));
+        assert!(
+            s.starts_with("ICMP echo passes 10.214.1.1, then nothing: 10.214.1.1 or the device after it drops it"),
+            "{s}"
+        );
+        assert!(s.ends_with("the TCP path to 995 may differ)"), "{s}");
+        assert_eq!(device, ip("10.214.1.1"));
+        let refused = HopAnswer::Unreachable {
+            icmp_type: 3,
+            code: 13,
+        };
+        let (s, _) = icmp(&[hop(1, "10.214.1.1", refused)], Ended::Answered);
+        assert!(
+            s.starts_with("10.214.1.1 answers ICMP administratively prohibited (type 3 code 13): that device filters ICMP echo"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -272,7 +272,8 @@ pub struct TcpInfo {
 /// TCP SYNs to the attempt's address and port with TTL 1, 2, ...
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PathTrace {
-    /// "tcp_syn_ttl", or "none" when the path was not traced (the verdict says why).
+    /// "tcp_syn_ttl" (Linux), "icmp_echo_ttl" (Windows, as tracert: the TCP path may
+    /// differ), or "none" when the path was not traced (the verdict says why).
     #[prost(string, tag = "1")]
     pub method: ::prost::alloc::string::String,
     #[prost(uint32, tag = "2")]
@@ -300,7 +301,8 @@ pub struct Hop {
     /// Unset for no answer.
     #[prost(uint64, optional, tag = "3")]
     pub rtt_us: ::core::option::Option<u64>,
-    /// "time_exceeded", "unreachable", "reset", "syn_ack", "local", "no_answer".
+    /// "time_exceeded", "unreachable", "reset", "syn_ack", "echo_reply" (the ICMP trace of
+    /// Windows), "local", "no_answer".
     #[prost(string, tag = "4")]
     pub answer: ::prost::alloc::string::String,
     /// For "unreachable": the ICMP (or ICMPv6) type and code.

@@ -73,6 +73,7 @@ fn path(p: &pb::PathTrace) -> PathView {
                     ),
                     "reset" => "TCP reset".to_owned(),
                     "syn_ack" => "SYN-ACK".to_owned(),
+                    "echo_reply" => "ICMP echo reply".to_owned(),
                     "local" => format!("not sent: {}", h.reason),
                     "no_answer" | "" => "no answer".to_owned(),
                     other => other.to_owned(),
