@@ -148,6 +148,13 @@ fn attempt(a: &AddressAttempt) -> pb::Attempt {
         protocol: a.protocol.as_ref().map(protocol),
         failure: a.failure.as_ref().map(finding),
         warnings: a.warnings.iter().map(finding).collect(),
+        tcp_info: a.tcp_info.map(|t| pb::TcpInfo {
+            rtt_us: t.rtt_us,
+            rttvar_us: t.rttvar_us,
+            retransmits: t.retransmits,
+            segments_out: t.segments_out,
+            spurious: t.spurious,
+        }),
         path: a.path.as_ref().map(path),
     }
 }
@@ -294,6 +301,7 @@ mod tests {
             protocol: None,
             failure: Some(finding),
             warnings: Vec::new(),
+            tcp_info: None,
             path: Some(path),
         });
         assert_eq!(a.failure.unwrap().device, "10.214.1.1");

@@ -114,6 +114,15 @@ pub enum FailureKind {
     TlsIntercepted,
     /// A certificate in the chain expires soon (warning).
     CertExpiringSoon,
+    /// A stage that worked took longer than its budget (`[slow]`), e.g. a TLS handshake of
+    /// 2.4 s against 1 s (warning).
+    Slow,
+    /// The kernel retransmitted segments of the check's connection at least `[slow]
+    /// retransmits` times: packets are lost on the path (warning; Linux, from TCP_INFO).
+    PacketLoss,
+    /// The OS resolver answered, but slower than its budget: a dead first name server, a
+    /// resolver timing out (warning).
+    DnsSlow,
     /// The server did not answer within the protocol timeout.
     ProtocolTimeout,
     /// The server's reply is not what the protocol (or Microsoft) says.
@@ -211,7 +220,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 69] = [
+    pub const ALL: [FailureKind; 72] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -237,6 +246,9 @@ impl FailureKind {
         FailureKind::PathMtuBlackhole,
         FailureKind::TlsIntercepted,
         FailureKind::CertExpiringSoon,
+        FailureKind::Slow,
+        FailureKind::PacketLoss,
+        FailureKind::DnsSlow,
         FailureKind::ProtocolTimeout,
         FailureKind::ProtocolUnexpected,
         FailureKind::ProtocolLineTooLong,
@@ -310,6 +322,9 @@ impl FailureKind {
             FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
             FailureKind::TlsIntercepted => "tls_intercepted",
             FailureKind::CertExpiringSoon => "cert_expiring_soon",
+            FailureKind::Slow => "slow",
+            FailureKind::PacketLoss => "packet_loss",
+            FailureKind::DnsSlow => "dns_slow",
             FailureKind::ProtocolTimeout => "protocol_timeout",
             FailureKind::ProtocolUnexpected => "protocol_unexpected",
             FailureKind::ProtocolLineTooLong => "protocol_line_too_long",

@@ -21,6 +21,9 @@ pub mod oauth;
 mod probe;
 mod report;
 mod settings;
+mod slow;
+#[cfg(target_os = "linux")]
+mod tcp_info_linux;
 pub mod tls;
 mod trace;
 pub mod words;
@@ -36,9 +39,11 @@ pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
     DnsReport, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo, RootSource,
-    StageReport, SuiteReport, TlsInfo,
+    StageReport, SuiteReport, TcpStats, TlsInfo,
 };
-pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings};
+pub use settings::{
+    Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings,
+};
 pub use tls::{Trust, TrustError, TrustOptions};
 
 /// A stage's failure before it is placed in a report.

@@ -255,6 +255,30 @@ pub struct PathTrace {
     pub duration_us: u64,
 }
 
+/// What the kernel measured of an attempt's TCP connection (Linux `TCP_INFO`, read when the
+/// dialog ended; through a proxy, the connection to the proxy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStats {
+    /// Smoothed round-trip time, in microseconds.
+    pub rtt_us: u32,
+    /// Its variance (mean deviation), in microseconds.
+    pub rttvar_us: u32,
+    /// Segments the kernel sent again during the connection (a lost SYN included).
+    pub retransmits: u32,
+    /// Segments it sent in all, retransmissions included.
+    pub segments_out: u32,
+    /// Retransmissions the peer reported it already had (DSACK): not lost, only late.
+    #[serde(default)]
+    pub spurious: u32,
+}
+
+impl TcpStats {
+    /// Retransmissions of segments that were really lost: all of them but the spurious.
+    pub fn lost(&self) -> u32 {
+        self.retransmits.saturating_sub(self.spurious)
+    }
+}
+
 /// One resolved address, probed through every stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAttempt {
@@ -264,6 +288,9 @@ pub struct AddressAttempt {
     pub protocol: Option<ProtocolInfo>,
     pub failure: Option<Finding>,
     pub warnings: Vec<Finding>,
+    /// The connection's round trip and retransmissions, where the OS tells them (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<TcpStats>,
     /// The path traced after a timeout, an ICMP refusal or a stalled handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathTrace>,

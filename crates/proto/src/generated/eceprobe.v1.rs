@@ -207,7 +207,7 @@ pub struct Finding {
     /// e.g. "tcp_refused"; see the README's list of failure kinds.
     #[prost(string, tag = "1")]
     pub kind: ::prost::alloc::string::String,
-    /// "dns", "tcp", "proxy", "starttls", "tls", "protocol".
+    /// "dns", "tcp", "proxy", "starttls", "tls", "protocol", "token", "login", "config".
     #[prost(string, tag = "2")]
     pub stage: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
@@ -243,9 +243,14 @@ pub struct Attempt {
     pub failure: ::core::option::Option<Finding>,
     #[prost(message, repeated, tag = "6")]
     pub warnings: ::prost::alloc::vec::Vec<Finding>,
+    /// What the kernel measured of the attempt's TCP connection (Linux TCP_INFO, read when the
+    /// dialog ended; through a proxy, the connection to the proxy). Unset when the OS does not
+    /// say (Windows) or from agents before issue 13.
+    #[prost(message, optional, tag = "7")]
+    pub tcp_info: ::core::option::Option<TcpInfo>,
     /// The path traced after a timeout, an ICMP refusal or a stalled handshake; unset when
     /// none was (older agents, tracing off, another failure).
-    #[prost(message, optional, tag = "7")]
+    #[prost(message, optional, tag = "8")]
     pub path: ::core::option::Option<PathTrace>,
 }
 /// TCP SYNs to the attempt's address and port with TTL 1, 2, ...
@@ -290,6 +295,22 @@ pub struct Hop {
     /// For "local": why this server did not send the SYN.
     #[prost(string, tag = "7")]
     pub reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time and its variance, in microseconds.
+    #[prost(uint32, tag = "1")]
+    pub rtt_us: u32,
+    #[prost(uint32, tag = "2")]
+    pub rttvar_us: u32,
+    /// Segments sent again during the connection (a lost SYN included), and sent in all.
+    #[prost(uint32, tag = "3")]
+    pub retransmits: u32,
+    #[prost(uint32, tag = "4")]
+    pub segments_out: u32,
+    /// Of the retransmissions, those the peer reported it already had (DSACK): not lost.
+    #[prost(uint32, tag = "5")]
+    pub spurious: u32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StageTiming {

@@ -128,6 +128,7 @@ fn attempt(a: &AttemptView) -> Markup {
                     }
                 }
             }
+            @if let Some(t) = &a.tcp { p.tcp { "TCP: " (t.line()) } }
             @if let Some(f) = &a.failure { (finding(f, "gap")) }
             @if let Some(p) = &a.path { (path_trace(p)) }
             @for w in &a.warnings { (finding(w, "warn")) }

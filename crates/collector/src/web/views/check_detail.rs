@@ -189,6 +189,39 @@ fn oauth(o: &pb::OAuthInfo) -> OAuthView {
     }
 }
 
+/// What the agent's kernel measured of the connection (Linux agents; null otherwise).
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpView {
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub retransmits: u32,
+    /// 0 when the agent's kernel did not count them.
+    pub segments_out: u32,
+    /// Retransmissions the peer already had (DSACK): not lost.
+    pub spurious: u32,
+}
+
+impl TcpView {
+    /// "round trip 12.3 ms ± 4.1 ms, 3 of 21 segments retransmitted".
+    pub fn line(&self) -> String {
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        let of = match self.segments_out {
+            0 => String::new(),
+            n => format!(" of {n}"),
+        };
+        let needless = match self.spurious {
+            0 => String::new(),
+            n => format!(" ({n} needlessly: the peer had them)"),
+        };
+        format!(
+            "round trip {:.1} ms ± {:.1} ms, {}{of} segments retransmitted{needless}",
+            ms(self.rtt_us),
+            ms(self.rttvar_us),
+            self.retransmits
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptView {
     pub address: String,
@@ -197,6 +230,7 @@ pub struct AttemptView {
     pub protocol: Option<ProtocolView>,
     pub failure: Option<FindingView>,
     pub warnings: Vec<FindingView>,
+    pub tcp: Option<TcpView>,
     /// The path traced after a timeout, an ICMP refusal or a stall; null when none was.
     pub path: Option<PathView>,
 }
@@ -323,6 +357,13 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
                 protocol: a.protocol.as_ref().map(protocol),
                 failure: a.failure.as_ref().map(finding),
                 warnings: a.warnings.iter().map(finding).collect(),
+                tcp: a.tcp_info.as_ref().map(|t| TcpView {
+                    rtt_us: t.rtt_us,
+                    rttvar_us: t.rttvar_us,
+                    retransmits: t.retransmits,
+                    segments_out: t.segments_out,
+                    spurious: t.spurious,
+                }),
                 path: a.path.as_ref().map(path),
             })
             .collect(),
