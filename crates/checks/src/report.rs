@@ -205,6 +205,30 @@ pub struct OAuthInfo {
     pub correlation_id: Option<String>,
 }
 
+/// What the kernel measured of an attempt's TCP connection (Linux `TCP_INFO`, read when the
+/// dialog ended; through a proxy, the connection to the proxy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStats {
+    /// Smoothed round-trip time, in microseconds.
+    pub rtt_us: u32,
+    /// Its variance (mean deviation), in microseconds.
+    pub rttvar_us: u32,
+    /// Segments the kernel sent again during the connection (a lost SYN included).
+    pub retransmits: u32,
+    /// Segments it sent in all, retransmissions included.
+    pub segments_out: u32,
+    /// Retransmissions the peer reported it already had (DSACK): not lost, only late.
+    #[serde(default)]
+    pub spurious: u32,
+}
+
+impl TcpStats {
+    /// Retransmissions of segments that were really lost: all of them but the spurious.
+    pub fn lost(&self) -> u32 {
+        self.retransmits.saturating_sub(self.spurious)
+    }
+}
+
 /// What answered the probes of one hop of a path trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -253,30 +277,6 @@ pub struct PathTrace {
     /// SYNs sent.
     pub probes_sent: u32,
     pub duration_us: u64,
-}
-
-/// What the kernel measured of an attempt's TCP connection (Linux `TCP_INFO`, read when the
-/// dialog ended; through a proxy, the connection to the proxy).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpStats {
-    /// Smoothed round-trip time, in microseconds.
-    pub rtt_us: u32,
-    /// Its variance (mean deviation), in microseconds.
-    pub rttvar_us: u32,
-    /// Segments the kernel sent again during the connection (a lost SYN included).
-    pub retransmits: u32,
-    /// Segments it sent in all, retransmissions included.
-    pub segments_out: u32,
-    /// Retransmissions the peer reported it already had (DSACK): not lost, only late.
-    #[serde(default)]
-    pub spurious: u32,
-}
-
-impl TcpStats {
-    /// Retransmissions of segments that were really lost: all of them but the spurious.
-    pub fn lost(&self) -> u32 {
-        self.retransmits.saturating_sub(self.spurious)
-    }
 }
 
 /// One resolved address, probed through every stage.

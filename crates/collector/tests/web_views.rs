@@ -178,7 +178,7 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
         stage: stage.into(),
         detail: detail.into(),
         hint: format!("the {kind} hint (C10)"),
-        ..Default::default()
+        ..Finding::default()
     };
     let mut imap = result(6, "imap", false);
     imap.outcome = Outcome::Warn as i32;

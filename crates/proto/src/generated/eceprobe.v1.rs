@@ -253,6 +253,22 @@ pub struct Attempt {
     #[prost(message, optional, tag = "8")]
     pub path: ::core::option::Option<PathTrace>,
 }
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time and its variance, in microseconds.
+    #[prost(uint32, tag = "1")]
+    pub rtt_us: u32,
+    #[prost(uint32, tag = "2")]
+    pub rttvar_us: u32,
+    /// Segments sent again during the connection (a lost SYN included), and sent in all.
+    #[prost(uint32, tag = "3")]
+    pub retransmits: u32,
+    #[prost(uint32, tag = "4")]
+    pub segments_out: u32,
+    /// Of the retransmissions, those the peer reported it already had (DSACK): not lost.
+    #[prost(uint32, tag = "5")]
+    pub spurious: u32,
+}
 /// TCP SYNs to the attempt's address and port with TTL 1, 2, ...
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PathTrace {
@@ -295,22 +311,6 @@ pub struct Hop {
     /// For "local": why this server did not send the SYN.
     #[prost(string, tag = "7")]
     pub reason: ::prost::alloc::string::String,
-}
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct TcpInfo {
-    /// Smoothed round-trip time and its variance, in microseconds.
-    #[prost(uint32, tag = "1")]
-    pub rtt_us: u32,
-    #[prost(uint32, tag = "2")]
-    pub rttvar_us: u32,
-    /// Segments sent again during the connection (a lost SYN included), and sent in all.
-    #[prost(uint32, tag = "3")]
-    pub retransmits: u32,
-    #[prost(uint32, tag = "4")]
-    pub segments_out: u32,
-    /// Of the retransmissions, those the peer reported it already had (DSACK): not lost.
-    #[prost(uint32, tag = "5")]
-    pub spurious: u32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StageTiming {
