@@ -75,8 +75,14 @@ do_smoke() {
   wine_prefix
   timeout 120 "$WINE" "$EXE" --version
   # The Windows agent against the Linux testlab on loopback: the demo expects the staged
-  # failures (993 refused, 995 dropped) and passes only if the agent reports them.
-  timeout 300 ./target/release/eceprobe-testlab demo --agent "$EXE" --via "$WINE"
+  # failures (993 refused, 995 dropped) and passes only if the agent reports them. The
+  # dropped 995 is traced with ICMP echoes through IcmpSendEcho (Wine's, on this host's
+  # sockets): loopback answers the first echo.
+  timeout 300 ./target/release/eceprobe-testlab demo --agent "$EXE" --via "$WINE" \
+    | tee /tmp/eceprobe-wine-demo.out
+  grep -q "path: ICMP echo reaches 127.0.0.1: .*(traced with ICMP echo, as tracert does" \
+    /tmp/eceprobe-wine-demo.out \
+    || { echo "the Windows agent did not trace the dropped port with ICMP echo"; return 1; }
   # A mailbox's refresh token file protected with DPAPI by the Windows agent, read,
   # refreshed, rotated and written back protected.
   timeout 600 ./target/release/eceprobe-testlab mailbox-demo --agent "$EXE" --via "$WINE"

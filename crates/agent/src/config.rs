@@ -41,6 +41,12 @@ pub struct FileConfig {
     pub timeouts: TimeoutsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[slow]`: per-stage budgets and the retransmissions that make `packet_loss`.
+    #[serde(default)]
+    pub slow: crate::slow_config::SlowConfig,
+    /// `[trace]`: the path trace after a timeout, an ICMP refusal or a stall.
+    #[serde(default)]
+    pub trace: crate::trace_config::TraceConfig,
     /// `eceprobe-agent run`: the collector, identity, schedule and spool.
     #[serde(default)]
     pub run: crate::run_config::RunConfig,
@@ -107,6 +113,8 @@ pub struct Overrides {
     pub ca_files: Vec<PathBuf>,
     pub expected_roots: Vec<PathBuf>,
     pub resolve: Vec<String>,
+    /// `--no-trace`: no path trace, whatever `[trace] enabled` says.
+    pub no_trace: bool,
 }
 
 /// A configuration error: which key, what is wrong, how to fix it.
@@ -123,7 +131,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -283,6 +291,8 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
     if let Some(days) = file.limits.cert_warning_days {
         settings.cert_warning_days = days;
     }
+    settings.budgets = crate::slow_config::budgets(&file.slow)?;
+    settings.trace = crate::trace_config::resolve(&file.trace, cli.no_trace)?;
     for spec in file.resolve.iter() {
         settings
             .overrides
@@ -386,6 +396,7 @@ mod tests {
             ("checks = [\"imap\", \"ftp\"]", "ftp"),
             ("tenant = \"../x\"", "tenant"),
             ("[limits]\nmax_addresses = 99", "limits.max_addresses"),
+            ("[slow]\ntls_ms = 0", "slow.tls_ms"),
         ];
         for (text, key) in cases {
             let err = parse(text).err().unwrap().to_string();

@@ -1,6 +1,7 @@
-//! Windows data-protection API (DPAPI) for the agent's secret files: the workspace's one
-//! foreign call, and so the one module where `unsafe` is allowed (`.ci/run` checks that no
-//! other file allows it).
+//! Windows data-protection API (DPAPI) for the agent's secret files: one of the three
+//! foreign-call shims, the only modules where `unsafe` is allowed (`.ci/run` checks that no
+//! other file allows it; the others are `checks/src/tcp_info_linux.rs` and
+//! `checks/src/icmp_windows.rs`).
 //!
 //! Machine scope (`CRYPTPROTECT_LOCAL_MACHINE`): the agent runs as a service account
 //! (LocalSystem by default) while an administrator writes the files from their own session

@@ -11,6 +11,8 @@ pub mod render;
 pub mod run;
 pub mod run_config;
 pub mod secret_file;
+pub mod slow_config;
+pub mod trace_config;
 pub mod wire;
 
 use std::path::Path;

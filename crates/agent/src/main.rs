@@ -130,6 +130,9 @@ struct ProbeArgs {
     /// oauth-token, oauth-imap, oauth-pop3 or oauth-smtp keeps the [[mailbox]] checks). Repeatable.
     #[arg(long = "only", value_name = "CHECK", value_parser = parse_check)]
     only: Vec<CheckId>,
+    /// Do not trace the path after a timeout, an ICMP refusal or a stall ([trace] enabled).
+    #[arg(long)]
+    no_trace: bool,
 }
 
 impl ProbeArgs {
@@ -159,6 +162,7 @@ impl ProbeArgs {
             ca_files: self.ca_files,
             expected_roots: self.expected_roots,
             resolve: self.resolve,
+            no_trace: self.no_trace,
         };
         let resolved = config::resolve(file, overrides).context("configuration")?;
         Ok((run, resolved))

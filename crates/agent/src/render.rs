@@ -95,7 +95,13 @@ fn oauth_detail(c: &CheckReport, o: &OAuthInfo) -> String {
 fn detail(c: &CheckReport) -> String {
     match (&c.failure, c.warnings.first(), &c.oauth) {
         (Some(f), _, _) => format!("{}: {}", f.kind, f.detail),
-        (None, Some(w), _) => format!("{}: {}", w.kind, w.detail),
+        // Every warning with its figures (a slow resolver and a lossy path are two facts).
+        (None, Some(_), _) => c
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.kind, w.detail))
+            .collect::<Vec<_>>()
+            .join("; "),
         (None, None, Some(o)) => oauth_detail(c, o),
         (None, None, None) => pass_detail(c),
     }
@@ -183,6 +189,13 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         let _ = writeln!(out, "\nWhat to do:");
         for (c, f) in problems {
             let _ = writeln!(out, "  {} ({}): {}", label(c), f.kind, f.hint);
+            // The device a path trace named: whom to ask (its owner, a change request).
+            if let Some(device) = f.device {
+                let _ = writeln!(
+                    out,
+                    "    the device on the path to take it up with: {device} (the trace is in the detail)"
+                );
+            }
         }
     }
     out

@@ -3,8 +3,8 @@
 //! the wire, so this mapping lives with the agent.
 
 use eceprobe_checks::{
-    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, OAuthInfo, Outcome,
-    ProtocolInfo, StageReport, TlsInfo,
+    AddressAttempt, AddressSource, CertInfo, CheckReport, DnsReport, Finding, Hop, HopAnswer,
+    OAuthInfo, Outcome, PathTrace, ProtocolInfo, StageReport, TlsInfo,
 };
 use eceprobe_proto::v1 as pb;
 
@@ -85,7 +85,47 @@ fn finding(f: &Finding) -> pb::Finding {
         stage: f.stage.as_str().to_owned(),
         detail: f.detail.clone(),
         hint: f.hint.clone(),
+        device: f.device.map(|d| d.to_string()).unwrap_or_default(),
     }
+}
+
+fn path(p: &PathTrace) -> pb::PathTrace {
+    pb::PathTrace {
+        method: p.method.clone(),
+        port: u32::from(p.port),
+        hops: p.hops.iter().map(hop).collect(),
+        verdict: p.verdict.clone(),
+        device: p.device.map(|d| d.to_string()).unwrap_or_default(),
+        probes_sent: p.probes_sent,
+        duration_us: p.duration_us,
+    }
+}
+
+fn hop(h: &Hop) -> pb::Hop {
+    let mut out = pb::Hop {
+        ttl: u32::from(h.ttl),
+        address: h.address.map(|a| a.to_string()).unwrap_or_default(),
+        rtt_us: h.rtt_us,
+        ..pb::Hop::default()
+    };
+    out.answer = match &h.answer {
+        HopAnswer::TimeExceeded => "time_exceeded",
+        HopAnswer::Unreachable { icmp_type, code } => {
+            out.icmp_type = u32::from(*icmp_type);
+            out.icmp_code = u32::from(*code);
+            "unreachable"
+        }
+        HopAnswer::Reset => "reset",
+        HopAnswer::SynAck => "syn_ack",
+        HopAnswer::EchoReply => "echo_reply",
+        HopAnswer::Local { reason } => {
+            out.reason = reason.clone();
+            "local"
+        }
+        HopAnswer::NoAnswer => "no_answer",
+    }
+    .to_owned();
+    out
 }
 
 fn dns(d: &DnsReport) -> pb::Dns {
@@ -109,6 +149,14 @@ fn attempt(a: &AddressAttempt) -> pb::Attempt {
         protocol: a.protocol.as_ref().map(protocol),
         failure: a.failure.as_ref().map(finding),
         warnings: a.warnings.iter().map(finding).collect(),
+        tcp_info: a.tcp_info.map(|t| pb::TcpInfo {
+            rtt_us: t.rtt_us,
+            rttvar_us: t.rttvar_us,
+            retransmits: t.retransmits,
+            segments_out: t.segments_out,
+            spurious: t.spurious,
+        }),
+        path: a.path.as_ref().map(path),
     }
 }
 
@@ -211,5 +259,62 @@ mod tests {
         assert!(check_result(&report(CheckId::Smtp, None), 1, 0, "")
             .oauth
             .is_none());
+    }
+
+    #[test]
+    fn a_path_trace_and_its_device_travel_field_by_field() {
+        let device = "10.214.1.1".parse().ok();
+        let hop = |ttl, answer| Hop {
+            ttl,
+            address: device,
+            rtt_us: Some(700),
+            answer,
+        };
+        let path = PathTrace {
+            method: "tcp_syn_ttl".into(),
+            port: 993,
+            hops: vec![
+                hop(1, HopAnswer::TimeExceeded),
+                hop(
+                    2,
+                    HopAnswer::Unreachable {
+                        icmp_type: 3,
+                        code: 13,
+                    },
+                ),
+            ],
+            verdict: "10.214.1.1 answers ICMP administratively prohibited".into(),
+            device,
+            probes_sent: 4,
+            duration_us: 2000,
+        };
+        let finding = Finding {
+            kind: eceprobe_checks::FailureKind::TcpUnreachable,
+            stage: eceprobe_checks::Stage::Tcp,
+            detail: "no route".into(),
+            hint: "open it".into(),
+            device,
+        };
+        let a = attempt(&AddressAttempt {
+            address: "10.213.57.102:993".parse().unwrap(),
+            stages: Vec::new(),
+            tls: None,
+            protocol: None,
+            failure: Some(finding),
+            warnings: Vec::new(),
+            tcp_info: None,
+            path: Some(path),
+        });
+        assert_eq!(a.failure.unwrap().device, "10.214.1.1");
+        let p = a.path.unwrap();
+        assert_eq!(
+            (p.port, p.probes_sent, p.device.as_str()),
+            (993, 4, "10.214.1.1")
+        );
+        assert_eq!(p.hops[0].answer, "time_exceeded");
+        let refused = &p.hops[1];
+        assert_eq!(refused.answer, "unreachable");
+        assert_eq!((refused.icmp_type, refused.icmp_code), (3, 13));
+        assert_eq!(refused.rtt_us, Some(700));
     }
 }

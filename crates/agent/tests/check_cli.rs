@@ -248,3 +248,61 @@ async fn a_config_file_names_its_files_relative_to_itself() {
         "{err}"
     );
 }
+
+/// Issue 13 tried as a new user would: every answer on 993 waits 1.5 s. The check still
+/// passes (ECE would get its mail, slowly), but no longer without a word: a `slow` warning
+/// names the stage and the figure against its budget, in the table and in `--json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_whose_answers_on_993_wait_1_5_s_gets_a_slow_warning() {
+    let cfg = LabConfig::healthy().fault(
+        Endpoint::Imap,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+    );
+    let lab = Testlab::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = lab_args(&lab, dir.path());
+    args.extend(["--only", "imap"].map(String::from));
+    let out = agent(&args).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not a failure: {text}"
+    );
+    let row = text.lines().find(|l| l.starts_with("imap ")).unwrap();
+    assert!(
+        row.contains("WARN") && row.contains("slow: the TLS handshake took 1.5"),
+        "{row}"
+    );
+    assert!(row.contains("(its budget is 1 s)"), "{row}");
+    assert!(
+        text.contains("1 checks: 0 passed, 0 failed, 1 with warnings"),
+        "{text}"
+    );
+    let hint = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("imap (slow): "))
+        .unwrap_or_else(|| panic!("no hint for slow:\n{text}"));
+    assert!(hint.contains("took longer than its budget"), "{hint}");
+
+    args.push("--json".into());
+    let out = agent(&args).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let imap = &doc["report"]["checks"][0];
+    assert_eq!(imap["outcome"], "warn", "{imap:#}");
+    let w = &imap["warnings"][0];
+    assert_eq!(
+        (w["kind"].as_str(), w["stage"].as_str()),
+        (Some("slow"), Some("tls")),
+        "{w:#}"
+    );
+    if cfg!(target_os = "linux") {
+        // Each address carries what the kernel measured of its connection.
+        let tcp = &imap["attempts"][0]["tcp_info"];
+        assert!(tcp["rtt_us"].as_u64().is_some_and(|r| r > 0), "{imap:#}");
+        assert!(
+            tcp["segments_out"].as_u64().is_some_and(|n| n > 0),
+            "{imap:#}"
+        );
+    }
+}

@@ -210,6 +210,7 @@ pub fn evaluate(facts: &EceFacts) -> CheckReport {
         stage: Stage::Config,
         hint: kind.hint(CheckId::EceConfig, Role::Both, &host, port),
         detail,
+        device: None,
     };
 
     // C1: version and ES.

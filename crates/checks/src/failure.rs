@@ -115,6 +115,15 @@ pub enum FailureKind {
     TlsIntercepted,
     /// A certificate in the chain expires soon (warning).
     CertExpiringSoon,
+    /// A stage that worked took longer than its budget (`[slow]`), e.g. a TLS handshake of
+    /// 2.4 s against 1 s (warning).
+    Slow,
+    /// The kernel retransmitted segments of the check's connection at least `[slow]
+    /// retransmits` times: packets are lost on the path (warning; Linux, from TCP_INFO).
+    PacketLoss,
+    /// The OS resolver answered, but slower than its budget: a dead first name server, a
+    /// resolver timing out (warning).
+    DnsSlow,
     /// The server did not answer within the protocol timeout.
     ProtocolTimeout,
     /// The server's reply is not what the protocol (or Microsoft) says.
@@ -219,7 +228,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 71] = [
+    pub const ALL: [FailureKind; 74] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -245,6 +254,9 @@ impl FailureKind {
         FailureKind::PathMtuBlackhole,
         FailureKind::TlsIntercepted,
         FailureKind::CertExpiringSoon,
+        FailureKind::Slow,
+        FailureKind::PacketLoss,
+        FailureKind::DnsSlow,
         FailureKind::ProtocolTimeout,
         FailureKind::ProtocolUnexpected,
         FailureKind::ProtocolLineTooLong,
@@ -320,6 +332,9 @@ impl FailureKind {
             FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
             FailureKind::TlsIntercepted => "tls_intercepted",
             FailureKind::CertExpiringSoon => "cert_expiring_soon",
+            FailureKind::Slow => "slow",
+            FailureKind::PacketLoss => "packet_loss",
+            FailureKind::DnsSlow => "dns_slow",
             FailureKind::ProtocolTimeout => "protocol_timeout",
             FailureKind::ProtocolUnexpected => "protocol_unexpected",
             FailureKind::ProtocolLineTooLong => "protocol_line_too_long",
@@ -406,6 +421,10 @@ pub struct Finding {
     /// What was observed, e.g. "connection refused" or "reachable on 3 of 6 addresses".
     pub detail: String,
     pub hint: String,
+    /// The address of the device a path trace names: the one that refused the SYN, or the
+    /// last one that answered before silence. None when no trace named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<std::net::IpAddr>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod ece;
 mod failure;
 mod http;
+#[cfg(windows)]
+pub mod icmp_windows;
 mod lines;
 mod mail;
 mod net;
@@ -21,7 +23,11 @@ pub mod oauth;
 mod probe;
 mod report;
 mod settings;
+mod slow;
+#[cfg(target_os = "linux")]
+mod tcp_info_linux;
 pub mod tls;
+mod trace;
 pub mod words;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
@@ -34,9 +40,12 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, OAuthInfo, Outcome, ProtocolInfo, RootSource, StageReport, SuiteReport, TlsInfo,
+    DnsReport, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo, RootSource,
+    StageReport, SuiteReport, TcpStats, TlsInfo,
 };
-pub use settings::{ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts};
+pub use settings::{
+    Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings,
+};
 pub use tls::{Trust, TrustError, TrustOptions};
 
 /// A stage's failure before it is placed in a report.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::failure::FailureKind;
 use crate::lines::{LineLimits, LineStream};
-use crate::report::{AddressSource, DnsReport};
+use crate::report::{AddressSource, DnsReport, TcpStats};
 use crate::settings::ProbeSettings;
 use crate::StageError;
 
@@ -138,6 +138,74 @@ pub(crate) fn mss(stream: &TcpStream) -> Option<u32> {
         let _ = stream;
         None
     }
+}
+
+/// A second handle on a connection's socket (Linux), so its `TCP_INFO` can be read when the
+/// dialog is over, after TLS and the line reader have consumed the stream. Elsewhere never
+/// made: `of` says None.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct TcpWatch {
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::OwnedFd,
+}
+
+impl TcpWatch {
+    /// None where the OS does not tell (not Linux) or the descriptor cannot be duplicated.
+    pub(crate) fn of(stream: &TcpStream) -> Option<TcpWatch> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let fd = stream.as_fd().try_clone_to_owned().ok()?;
+            Some(TcpWatch { fd })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = stream;
+            None
+        }
+    }
+
+    /// The round trip and retransmissions so far; None if the OS would not say.
+    pub(crate) fn stats(&self) -> Option<TcpStats> {
+        #[cfg(target_os = "linux")]
+        return crate::tcp_info_linux::read(&self.fd).ok();
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+}
+
+/// The name servers the OS resolver asks, in order, where the OS says which: the
+/// `nameserver` lines of /etc/resolv.conf (inside `ip netns exec`, the namespace's own). Empty
+/// elsewhere. Read bounded (64 KiB, at most 8 servers).
+pub(crate) fn os_resolvers() -> Vec<String> {
+    #[cfg(unix)]
+    {
+        use std::io::Read;
+        let mut text = String::new();
+        let read = std::fs::File::open("/etc/resolv.conf")
+            .and_then(|f| f.take(64 * 1024).read_to_string(&mut text));
+        if read.is_err() {
+            return Vec::new();
+        }
+        parse_nameservers(&text)
+    }
+    #[cfg(not(unix))]
+    Vec::new()
+}
+
+/// The `nameserver` lines of a resolv.conf, in order (at most 8, each at most 64 characters).
+#[cfg(any(unix, test))]
+fn parse_nameservers(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(addr)) => Some(addr.chars().take(64).collect()),
+                _ => None,
+            }
+        })
+        .take(8)
+        .collect()
 }
 
 /// A connection attempt bounded by the timeout, its failure classified.
@@ -287,6 +355,13 @@ mod tests {
         );
         let win = io::Error::from_raw_os_error(11001);
         assert_eq!(classify_dns_error("h", &win).kind, FailureKind::DnsNxdomain);
+    }
+
+    #[test]
+    fn nameservers_in_order() {
+        let conf = "# comment\nsearch corp.example\nnameserver 10.0.0.53\nnameserver   10.0.0.54 # two\noptions timeout:1\nnameserver\n";
+        assert_eq!(parse_nameservers(conf), ["10.0.0.53", "10.0.0.54"]);
+        assert!(parse_nameservers("").is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Finding, Stage};
 use crate::lines::LineStream;
-use crate::net::micros;
+use crate::net::{micros, TcpWatch};
 use crate::report::{
     AddressAttempt, CheckReport, Outcome, ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
@@ -22,6 +22,8 @@ use crate::tls::{intercept, ClientTls, Trust};
 use crate::words;
 use crate::{http, mail, StageError};
 
+mod health;
+mod path;
 mod single;
 mod stall;
 mod target;
@@ -139,6 +141,7 @@ impl Prober {
             stage,
             hint: kind.hint(spec.id, self.settings.role, &spec.host, spec.port),
             detail,
+            device: None,
         }
     }
 
@@ -154,11 +157,13 @@ impl Prober {
                 }
                 _ => err,
             };
-            run.out.failure = Some(self.finding(spec, err.kind, stage, err.detail));
+            let found = self.finding(spec, err.kind, stage, err.detail);
+            run.out.failure = Some(self.with_path(addr, via_proxy, found, &mut run.out).await);
         }
         if let Some(tls) = &run.out.tls {
             run.out.warnings = self.tls_warnings(spec, tls);
         }
+        self.path_warnings(spec, &mut run);
         run.out
     }
 
@@ -344,8 +349,10 @@ fn conclude(report: &mut CheckReport, finding: impl Fn(FailureKind, Stage, Strin
     });
     report.used_address = used.map(|a| a.address);
     if let Some(u) = used {
-        report.warnings = u.warnings.clone();
+        // After any the check found before its attempts (`dns_slow`).
+        report.warnings.extend(u.warnings.iter().cloned());
     }
+    health::other_addresses(&mut report.warnings, &passed, used);
     let failed: Vec<&AddressAttempt> = counted.iter().copied().filter(|a| !a.passed()).collect();
     report.failure = match (passed.len(), failed.first()) {
         (_, None) => None,
@@ -381,6 +388,8 @@ pub(crate) struct Attempt {
     started: Instant,
     /// The MSS of the direct connection, where the OS tells it.
     mss: Option<u32>,
+    /// The connection's socket, for its TCP_INFO once the dialog is over.
+    watch: Option<TcpWatch>,
 }
 
 impl Attempt {
@@ -393,9 +402,12 @@ impl Attempt {
                 protocol: None,
                 failure: None,
                 warnings: Vec::new(),
+                tcp_info: None,
+                path: None,
             },
             started: Instant::now(),
             mss: None,
+            watch: None,
         }
     }
 
@@ -432,8 +444,11 @@ mod tests {
                 stage: Stage::Tcp,
                 detail: String::new(),
                 hint: String::new(),
+                device: None,
             }),
             warnings: Vec::new(),
+            tcp_info: None,
+            path: None,
         }
     }
 
@@ -451,6 +466,7 @@ mod tests {
             stage,
             detail,
             hint: String::new(),
+            device: None,
         });
         report
     }

@@ -1,6 +1,6 @@
 //! What a probe reports: plain data, serialisable, with no behaviour beyond summaries.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +205,85 @@ pub struct OAuthInfo {
     pub correlation_id: Option<String>,
 }
 
+/// What the kernel measured of an attempt's TCP connection (Linux `TCP_INFO`, read when the
+/// dialog ended; through a proxy, the connection to the proxy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpStats {
+    /// Smoothed round-trip time, in microseconds.
+    pub rtt_us: u32,
+    /// Its variance (mean deviation), in microseconds.
+    pub rttvar_us: u32,
+    /// Segments the kernel sent again during the connection (a lost SYN included).
+    pub retransmits: u32,
+    /// Segments it sent in all, retransmissions included.
+    pub segments_out: u32,
+    /// Retransmissions the peer reported it already had (DSACK): not lost, only late.
+    #[serde(default)]
+    pub spurious: u32,
+}
+
+impl TcpStats {
+    /// Retransmissions of segments that were really lost: all of them but the spurious.
+    pub fn lost(&self) -> u32 {
+        self.retransmits.saturating_sub(self.spurious)
+    }
+}
+
+/// What answered the probes of one hop of a path trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum HopAnswer {
+    /// ICMP time exceeded: a router on the way, which passes the SYN on.
+    TimeExceeded,
+    /// ICMP destination unreachable (ICMPv6: type 1), with its type and code: the device
+    /// that sent it refuses the SYN.
+    Unreachable { icmp_type: u8, code: u8 },
+    /// A TCP reset from the address probed: the port is closed there, or a device
+    /// answering for it refuses.
+    Reset,
+    /// A SYN-ACK from the address probed: the destination (or a device answering for it)
+    /// accepts the connection.
+    SynAck,
+    /// An ICMP echo reply from the address probed (the ICMP trace of Windows): the
+    /// destination is reached, by ICMP.
+    EchoReply,
+    /// This server did not send the SYN (no route, its own firewall), in words.
+    Local { reason: String },
+    /// Nothing within the wait.
+    NoAnswer,
+}
+
+/// One hop of a path trace: the probes sent with this TTL and what came back first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    pub ttl: u8,
+    /// The address that answered; None for no answer.
+    pub address: Option<IpAddr>,
+    /// From sending the SYN to the answer, in microseconds.
+    pub rtt_us: Option<u64>,
+    pub answer: HopAnswer,
+}
+
+/// The path to an address that did not answer or refused, traced with TCP SYNs of
+/// increasing TTL to the same port (or why it was not traced).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathTrace {
+    /// `tcp_syn_ttl` (SYNs with TTL 1, 2, ...; each answer read from the socket's error
+    /// queue; Linux), `icmp_echo_ttl` (ICMP echoes with TTL 1, 2, ..., as tracert; Windows:
+    /// the TCP path may differ), or `none` when the path was not traced (the verdict says
+    /// why).
+    pub method: String,
+    pub port: u16,
+    pub hops: Vec<Hop>,
+    /// What the trace shows, in a sentence naming the device.
+    pub verdict: String,
+    /// The device that refused the SYN, or the last one that answered before silence.
+    pub device: Option<IpAddr>,
+    /// SYNs sent.
+    pub probes_sent: u32,
+    pub duration_us: u64,
+}
+
 /// One resolved address, probed through every stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAttempt {
@@ -214,6 +293,12 @@ pub struct AddressAttempt {
     pub protocol: Option<ProtocolInfo>,
     pub failure: Option<Finding>,
     pub warnings: Vec<Finding>,
+    /// The connection's round trip and retransmissions, where the OS tells them (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<TcpStats>,
+    /// The path traced after a timeout, an ICMP refusal or a stalled handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathTrace>,
 }
 
 impl AddressAttempt {

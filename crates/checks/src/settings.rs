@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::catalog::{split_host_port, Role};
+use crate::failure::Stage;
 use crate::lines::LineLimits;
 
 /// One timeout per stage; each stage fails on its own clock.
@@ -28,6 +29,68 @@ impl Default for Timeouts {
     }
 }
 
+/// How long each stage may take before a check that works says it is slow (`slow`,
+/// `dns_slow`), and how many retransmissions of one connection make a lossy path
+/// (`packet_loss`). Far above what a healthy LAN or an internet path to Microsoft takes,
+/// far below the stage timeouts: a stage over its budget still worked, slowly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    pub dns: Duration,
+    pub tcp: Duration,
+    pub proxy: Duration,
+    pub starttls: Duration,
+    pub tls: Duration,
+    pub protocol: Duration,
+    pub token: Duration,
+    pub login: Duration,
+    /// A connection whose kernel retransmitted at least this many segments during the
+    /// check is on a lossy path. 0 turns the warning off.
+    pub retransmits: u32,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        let ms = Duration::from_millis;
+        Budgets {
+            // A resolver answers in tens of ms; a cold chain of CNAMEs (outlook.office365.com)
+            // in a few hundred. A dead first resolver costs its timeout (glibc: 5 s).
+            dns: ms(1000),
+            // One round trip; a lost SYN is retransmitted after 1 s (RFC 6298), so beyond
+            // 1 s means a lost SYN or a path slower than any to Microsoft.
+            tcp: ms(1000),
+            proxy: ms(1500),
+            // SMTP: greeting, EHLO and STARTTLS, three round trips.
+            starttls: ms(2000),
+            // One or two round trips and the certificate checks.
+            tls: ms(1000),
+            // IMAP/POP3: greeting and capabilities; HTTPS: one GET; a few round trips.
+            protocol: ms(3000),
+            // Entra ID's token endpoint and Exchange's XOAUTH2 login take seconds on their
+            // own on a bad day: generous, so only a path problem exceeds them.
+            token: ms(5000),
+            login: ms(5000),
+            retransmits: 2,
+        }
+    }
+}
+
+impl Budgets {
+    /// The budget of a stage; None for a stage without one (`config`).
+    pub fn of(&self, stage: Stage) -> Option<Duration> {
+        Some(match stage {
+            Stage::Dns => self.dns,
+            Stage::Tcp => self.tcp,
+            Stage::Proxy => self.proxy,
+            Stage::Starttls => self.starttls,
+            Stage::Tls => self.tls,
+            Stage::Protocol => self.protocol,
+            Stage::Token => self.token,
+            Stage::Login => self.login,
+            Stage::Config => return None,
+        })
+    }
+}
+
 /// Everything a probe needs besides the trust.
 #[derive(Clone, Debug)]
 pub struct ProbeSettings {
@@ -40,9 +103,45 @@ pub struct ProbeSettings {
     pub max_addresses: usize,
     /// Certificates expiring within this many days raise a warning.
     pub cert_warning_days: u32,
+    /// Per-stage budgets and the retransmission threshold (the `slow`, `dns_slow` and
+    /// `packet_loss` warnings).
+    pub budgets: Budgets,
     pub overrides: ResolveOverrides,
     /// HTTP CONNECT proxy for the HTTPS checks.
     pub proxy: Option<ProxyTarget>,
+    /// The path trace after a timeout, an ICMP refusal or a stalled handshake.
+    pub trace: TraceSettings,
+}
+
+/// How a path is traced (`[trace]` in agent.toml, `--no-trace`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceSettings {
+    pub enabled: bool,
+    /// The highest TTL tried (1-64).
+    pub max_hops: u8,
+    /// The whole trace's time, every hop included.
+    pub budget: Duration,
+    /// SYNs sent at once per hop (1-3): routers rate-limit their ICMP, so a second probe
+    /// may get the answer the first did not.
+    pub probes_per_hop: u8,
+    /// How long the probes of one hop wait for an answer: under the kernel's first SYN
+    /// retransmission (1 s), so a probe is one SYN.
+    pub hop_wait: Duration,
+    /// The trace stops after this many silent hops in a row.
+    pub silent_hops: u8,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            enabled: true,
+            max_hops: 30,
+            budget: Duration::from_secs(10),
+            probes_per_hop: 2,
+            hop_wait: Duration::from_millis(900),
+            silent_hops: 3,
+        }
+    }
 }
 
 impl Default for ProbeSettings {
@@ -57,8 +156,10 @@ impl Default for ProbeSettings {
             max_http_bytes: 256 * 1024,
             max_addresses: 8,
             cert_warning_days: 30,
+            budgets: Budgets::default(),
             overrides: ResolveOverrides::default(),
             proxy: None,
+            trace: TraceSettings::default(),
         }
     }
 }

@@ -32,6 +32,25 @@ async fn a_server_that_never_answers_the_client_hello_is_a_stall() {
     let tls = report.attempts[0].stages.last().unwrap();
     assert_eq!((tls.stage, tls.ok), (Stage::Tls, false));
     assert!(tls.duration_us < 3_000_000, "{}", tls.duration_us);
+    // Then the path is traced: on loopback the first SYN is the server's (a SYN-ACK), so
+    // TCP gets through and what drops TLS is not a port rule.
+    let path = report.attempts[0].path.as_ref().expect("a path trace");
+    if cfg!(target_os = "linux") {
+        assert_eq!(path.method, "tcp_syn_ttl", "{path:?}");
+        assert!(
+            path.verdict
+                .contains("is accepted (SYN-ACK): the TCP path to"),
+            "{}",
+            path.verdict
+        );
+        assert_eq!(path.hops.len(), 1, "{path:?}");
+        assert!(
+            failure.detail.contains("; path: SYN to "),
+            "{}",
+            failure.detail
+        );
+        assert_eq!(failure.device, None);
+    }
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ async fn the_admin_cli_answers_from_the_query_api() {
         stage: "tcp".into(),
         detail: "connecting to 52.97.1.1:993: Connection refused".into(),
         hint: "open outbound TCP 993 to outlook.office365.com on the firewall (C10)".into(),
+        ..Default::default()
     });
     results[4].outcome = Outcome::Warn as i32;
     results[4].warnings = vec![eceprobe_proto::v1::Finding {
@@ -50,6 +51,7 @@ async fn the_admin_cli_answers_from_the_query_api() {
         stage: "tls".into(),
         detail: "'smtp.office365.com' expires 2026-12-01T00:00:00Z".into(),
         hint: "a certificate smtp.office365.com presents expires soon: renew it (C2)".into(),
+        ..Default::default()
     }];
     let batch = msg(agent_message::Body::Batch(ResultBatch { results }));
     assert_eq!(agent.send_expect_ack(batch).await, 5);

@@ -40,6 +40,7 @@ fn oauth_results() -> Vec<CheckResult> {
         stage: "token".into(),
         detail: "the access token lives 5400 s, not 3600 s".into(),
         hint: "apply a 60-minute token lifetime policy (C3)".into(),
+        ..Default::default()
     });
     token.oauth = Some(OAuthInfo {
         mailbox: MAILBOX.into(),
@@ -64,6 +65,7 @@ fn oauth_results() -> Vec<CheckResult> {
         stage: "login".into(),
         detail: "NO [AUTHORIZATIONFAILED] cannot open the mailbox".into(),
         hint,
+        ..Default::default()
     });
     imap.oauth = Some(OAuthInfo {
         mailbox: MAILBOX.into(),

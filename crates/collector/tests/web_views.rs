@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dashboard::{feed, feed_with, get, result, Dashboard, HOSTILE};
-use eceprobe_proto::v1::{Attempt, CheckResult, Finding, Outcome, Tls};
+use eceprobe_proto::v1::{Attempt, CheckResult, Finding, Outcome, TcpInfo, Tls};
 
 #[tokio::test]
 async fn the_overview_and_server_page_show_what_the_agent_sent() {
@@ -107,6 +107,7 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
         stage: "tls".into(),
         detail: "the chain is trusted here but ends at 'Proxy CA'".into(),
         hint: "exempt outlook.office365.com from TLS inspection (C9)".into(),
+        ..Default::default()
     }];
     let login = with_tls(
         7,
@@ -164,4 +165,81 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
         assert!(page.contains(line), "{line}");
     }
     assert!(!page.contains("TLS  ;"));
+}
+
+/// Issue 13's path warnings as an agent sends them: the server page shows each with its
+/// figures and, per address, what the agent's kernel measured of the connection; the
+/// tracker records them as warnings.
+#[tokio::test]
+async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
+    let d = Dashboard::start();
+    let finding = |kind: &str, stage: &str, detail: &str| Finding {
+        kind: kind.into(),
+        stage: stage.into(),
+        detail: detail.into(),
+        hint: format!("the {kind} hint (C10)"),
+        ..Finding::default()
+    };
+    let mut imap = result(6, "imap", false);
+    imap.outcome = Outcome::Warn as i32;
+    imap.used_address = "52.97.1.1:993".into();
+    imap.warnings = vec![
+        finding("dns_slow", "dns", "resolving outlook.office365.com took 5.02 s; its budget is 1 s; this host asks 10.0.0.9 first, then 10.0.0.53 (/etc/resolv.conf)"),
+        finding("slow", "tls", "the TLS handshake took 2.4 s; its budget is 1 s"),
+        finding("packet_loss", "protocol", "the connection to 52.97.1.1:993 retransmitted 4 of 21 segments during the check (round trip 12.3 ms ± 4.1 ms): packets are lost on the path"),
+    ];
+    imap.attempts = vec![Attempt {
+        address: "52.97.1.1:993".into(),
+        warnings: imap.warnings[1..].to_vec(),
+        tcp_info: Some(TcpInfo {
+            rtt_us: 12_300,
+            rttvar_us: 4_100,
+            retransmits: 5,
+            segments_out: 21,
+            spurious: 1,
+        }),
+        ..Attempt::default()
+    }];
+    let _agent = feed_with(d.agents, vec![imap]).await;
+
+    let v: serde_json::Value =
+        serde_json::from_str(&get(d.web, "/api/servers/svc-1").await.body).unwrap();
+    let check = &v["checks"][0];
+    assert_eq!(check["outcome"], "warn", "{check:#}");
+    let tcp = &check["attempts"][0]["tcp"];
+    assert_eq!(
+        (&tcp["rtt_us"], &tcp["retransmits"], &tcp["spurious"]),
+        (&12_300.into(), &5.into(), &1.into()),
+        "{check:#}"
+    );
+    let page = get(d.web, "/servers/svc-1").await.body;
+    for line in [
+        "TCP: round trip 12.3 ms ± 4.1 ms, 5 of 21 segments retransmitted (1 needlessly: the peer had them)",
+        "the TLS handshake took 2.4 s; its budget is 1 s",
+        "retransmitted 4 of 21 segments during the check",
+        "this host asks 10.0.0.9 first, then 10.0.0.53",
+    ] {
+        assert!(page.contains(line), "{line} not on the page");
+    }
+
+    // The tracker's warnings, one per kind.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let g: serde_json::Value = serde_json::from_str(
+            &get(d.web, "/api/gaps?check=imap&severity=warning")
+                .await
+                .body,
+        )
+        .unwrap();
+        let mut kinds: Vec<&str> = g["gaps"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|g| g["kind"].as_str()).collect())
+            .unwrap_or_default();
+        kinds.sort();
+        if kinds == ["dns_slow", "packet_loss", "slow"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "warnings recorded: {g}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -71,6 +71,7 @@ fn scenarios() -> Vec<Scenario> {
         s("intercepted-untrusted", f(E::Smtp, Fault::InterceptedCert), Via::Distrusting, C::Smtp, &[K::TlsIntercepted], &["eceprobe testlab Interception CA", "which this server does not trust", "Interception CA' inspects TLS to this host"]),
         s("intercepted", f(E::OutlookHttps, Fault::InterceptedCert), Via::Direct, C::OutlookHttps, &[K::TlsIntercepted], &["eceprobe testlab Interception CA", "neither a root Microsoft uses nor an expected root you declared", "Interception CA' inspects TLS to this host"]),
         s("expiring", f(E::EceWeb, Fault::ExpiringCert(10)), Via::Direct, C::EceUrl, &[K::CertExpiringSoon], &["CN=ece.example.com", "expires on 20", ", in "]),
+        s("slow", f(E::OutlookHttps, Fault::Delay(Duration::from_millis(1200))), Via::Direct, C::OutlookHttps, &[K::Slow], &["the TLS handshake took 1.", "its budget is 1 s"]),
         s("legacy-tls", f(E::Pop3, Fault::TlsLegacyOnly), Via::Direct, C::Pop3, &[K::TlsVersionUnsupported], &["refused TLS 1.2 and 1.3"]),
         s("no-xoauth2", f(E::Imap, Fault::NoXoauth2), Via::Direct, C::Imap, &[K::Xoauth2Missing], &["without XOAUTH2"]),
         s("no-starttls", f(E::Smtp, Fault::NoStarttls), Via::Direct, C::Smtp, &[K::StarttlsMissing], &["without STARTTLS"]),

@@ -52,6 +52,7 @@ fn timeout_finding(address: &str, port: u32) -> Finding {
         stage: "tcp".into(),
         detail: format!("no answer from {address}:{port} within 5 s"),
         hint: "C10: open outbound TCP to Microsoft 365 from this server".into(),
+        ..Default::default()
     }
 }
 

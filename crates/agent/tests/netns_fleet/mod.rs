@@ -111,8 +111,13 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new() -> Fleet {
+        Fleet::named("ecefleet")
+    }
+
+    /// A fleet whose namespaces are named `<prefix><pid>-<role>`.
+    pub fn named(prefix: &str) -> Fleet {
         Fleet {
-            prefix: format!("ecefleet{}", std::process::id()),
+            prefix: format!("{prefix}{}", std::process::id()),
             namespaces: Vec::new(),
             procs: Vec::new(),
         }

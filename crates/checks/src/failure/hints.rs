@@ -70,6 +70,9 @@ impl FailureKind {
             ),
             FailureKind::TlsStalled => super::path_hints::stalled(host, port),
             FailureKind::PathMtuBlackhole => super::path_hints::mtu_blackhole(host, port),
+            FailureKind::Slow => super::path_hints::slow(host, port),
+            FailureKind::PacketLoss => super::path_hints::packet_loss(host, port),
+            FailureKind::DnsSlow => super::path_hints::dns_slow(host),
             FailureKind::TlsIntercepted => format!(
                 "a proxy or firewall inspects TLS to {host} and re-signs it with its own CA (named in the detail), or something other than Microsoft answers for {host}: Microsoft does not support TLS inspection of Exchange Online and sign-in traffic; exclude {host} (*.office365.com, login.microsoftonline.com) from TLS inspection; only if your security team accepts the inspection, declare the proxy's root in expected_roots (C9)"
             ),

@@ -1,5 +1,6 @@
-//! The hints of the kinds about the network path under TLS: a handshake whose answer never
-//! arrives (`tls_stalled`) and the MTU black hole a small-MSS retry reveals.
+//! The hints of the kinds about the network path: a handshake whose answer never arrives
+//! (`tls_stalled`), the MTU black hole a small-MSS retry reveals, and a path that works but
+//! slowly (`slow`), lossily (`packet_loss`) or behind a slow resolver (`dns_slow`).
 
 /// `tls_stalled`: small packets get through (TCP connected, the ClientHello went out), the
 /// server's TLS answer does not, whatever its packet size.
@@ -14,5 +15,26 @@ pub(super) fn stalled(host: &str, port: u16) -> String {
 pub(super) fn mtu_blackhole(host: &str, port: u16) -> String {
     format!(
         "full-size packets from {host} are lost on the path (an MTU black hole: a VPN or tunnel with a smaller MTU, and the ICMP that would report it dropped); let ICMP \"fragmentation needed\" (type 3 code 4) and ICMPv6 \"packet too big\" through the firewalls on the path, or clamp the TCP MSS on the VPN or firewall (e.g. 1360), for TCP {port} to {host} (C10)"
+    )
+}
+
+/// `slow`: a stage that worked took longer than its budget; the detail names the stage.
+pub(super) fn slow(host: &str, port: u16) -> String {
+    format!(
+        "the path to {host}:{port} works but a stage took longer than its budget (the detail names it): a slow TCP connection is a lost SYN or a long route, a slow TLS handshake a proxy or IPS inspecting TLS, a slow dialog a congested link or an overloaded proxy; ECE's timeouts are short, so find the device on the path that adds the delay (traceroute, the proxy's and firewall's logs) and fix it, or raise the budget in [slow] if this path is known to be slow (C10)"
+    )
+}
+
+/// `packet_loss`: the connection needed retransmissions; the detail has the count.
+pub(super) fn packet_loss(host: &str, port: u16) -> String {
+    format!(
+        "packets to or from {host}:{port} are being lost (the kernel had to retransmit): a congested or faulty link, a duplex mismatch, an overloaded firewall or VPN, or a rate limit on the path; check the interface error counters and the firewall's drops for TCP {port}, and run the check again to see whether it lasts (C10)"
+    )
+}
+
+/// `dns_slow`: the OS resolver answered after its budget; the detail names the resolvers.
+pub(super) fn dns_slow(host: &str) -> String {
+    format!(
+        "resolving {host} is slow: the first name server this host asks is usually dead or unreachable, so every lookup waits for its timeout before the next is asked; remove or fix the dead server in the DNS settings (resolv.conf, the network adapter's DNS servers), or make sure the first one forwards external names quickly (C9)"
     )
 }

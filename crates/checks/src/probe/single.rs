@@ -32,7 +32,8 @@ pub(crate) fn conclude_single(report: &mut CheckReport) {
     if let Some(used) = report.attempts.last() {
         report.used_address = Some(used.address);
         report.failure = used.failure.clone();
-        report.warnings = used.warnings.clone();
+        // After any the check found before its attempt (`dns_slow`).
+        report.warnings.extend(used.warnings.iter().cloned());
     }
     report.outcome = match (&report.failure, report.warnings.is_empty()) {
         (Some(_), _) => Outcome::Fail,
@@ -114,7 +115,8 @@ impl Prober {
         (run, r)
     }
 
-    /// Closes an attempt: the protocol details, the failure if any, the TLS warnings.
+    /// Closes an attempt: the protocol details, the failure if any, the TLS warnings, the
+    /// path's (`slow`, `packet_loss`).
     pub(crate) fn finish(
         &self,
         spec: &CheckSpec,
@@ -132,6 +134,7 @@ impl Prober {
         if let Some(tls) = &run.out.tls {
             run.out.warnings = self.tls_warnings(spec, tls);
         }
+        self.path_warnings(spec, &mut run);
         run.out
     }
 }

@@ -10,8 +10,9 @@ use tokio::net::TcpStream;
 use super::{Attempt, Prober};
 use crate::catalog::{CheckSpec, Dialog};
 use crate::failure::{FailureKind, Stage};
-use crate::net::{connect, connect_tunnel, mss, resolve};
+use crate::net::{connect, connect_tunnel, mss, os_resolvers, resolve, TcpWatch};
 use crate::report::{AddressSource, CheckReport, DnsReport};
+use crate::slow::dns_warning;
 use crate::StageError;
 
 /// The addresses a check connects to, in resolver order and at most `max_addresses`.
@@ -66,6 +67,13 @@ impl Prober {
                 return None;
             }
         };
+        let name = proxy.map_or(spec.host.as_str(), |p| p.host.as_str());
+        let budgets = &self.settings.budgets;
+        if let Some((kind, stage, detail)) = dns_warning(budgets, name, &dns, os_resolvers) {
+            report
+                .warnings
+                .push(self.finding(spec, kind, stage, detail));
+        }
         let addresses = dns
             .addresses
             .iter()
@@ -103,6 +111,7 @@ impl Prober {
             (Stage::Tcp, e)
         })?;
         run.end(Stage::Tcp, true);
+        run.watch = TcpWatch::of(&tcp);
         let local = tcp.local_addr().ok();
         if !via_proxy {
             // Kept for a stalled handshake's detail: the segment size that did not get through.

@@ -62,6 +62,12 @@ pub async fn lab(cfg: LabConfig) -> Lab {
 }
 
 pub async fn lab_with(cfg: LabConfig, opts: LabOptions) -> Lab {
+    lab_timed(cfg, opts, test_timeouts()).await
+}
+
+/// A lab whose prober has these stage timeouts (the agent's defaults, say, so that a
+/// delayed server stays within them).
+pub async fn lab_timed(cfg: LabConfig, opts: LabOptions, timeouts: Timeouts) -> Lab {
     let lab = Testlab::start(cfg).await.expect("testlab starts");
     let mut trust = TrustOptions {
         os_store: false,
@@ -78,7 +84,7 @@ pub async fn lab_with(cfg: LabConfig, opts: LabOptions) -> Lab {
             .push(("interceptor CA".into(), lab.interceptor_ca_pem()));
     }
     let mut settings = ProbeSettings {
-        timeouts: test_timeouts(),
+        timeouts,
         ..ProbeSettings::default()
     };
     for spec in lab.resolve_args() {

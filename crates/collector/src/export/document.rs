@@ -264,7 +264,10 @@ fn server(r: &AuditReport, s: &AuditServer) -> Block {
                     v.outcome.to_uppercase(),
                     v.failure_kind.clone(),
                     v.stage.clone(),
-                    v.detail.clone(),
+                    match v.device.as_str() {
+                        "" => v.detail.clone(),
+                        device => format!("{}; device on the path: {device}", v.detail),
+                    },
                 ],
             })
             .collect();

@@ -143,8 +143,13 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         "failing" if is_oauth => Some(gap.detail.as_str()),
         k @ ("token_lifetime_unexpected"
         | "offline_access_missing"
+        | "packet_loss"
+        | "dns_slow"
         | "slower_than_peers"
         | "latency_regression") => Some(k),
+        // The probe's `slow` (a stage over its budget; the detail is the kind), not the
+        // policy's (the detail is the check's time).
+        "slow" if gap.detail.starts_with("slow") => Some("slow"),
         _ => None,
     };
     let (target_host, port) = verdict
@@ -354,6 +359,27 @@ mod tests {
             assert_eq!(r.checklist_item, "C3", "{kind}: {}", r.fix);
             assert!(r.fix.contains("needed by token refresh"), "{}", r.fix);
         }
+        // The probe's path warnings: its hint, its checklist item; the policy's `slow`
+        // (the detail is the check's time) keeps its own words.
+        for (kind, detail, item) in [
+            ("packet_loss", "packet_loss", "C10"),
+            ("dns_slow", "dns_slow", "C9"),
+            ("slow", "slow", "C10"),
+        ] {
+            let r = remedy(&gap("imap", "warning", kind, detail), None, None);
+            assert_eq!(r.checklist_item, item, "{kind}: {}", r.fix);
+            assert!(
+                !r.fix.contains("slower than the policy"),
+                "{kind}: {}",
+                r.fix
+            );
+        }
+        let r = remedy(&gap("imap", "warning", "slow", "6000 ms"), None, None);
+        assert!(
+            r.fix.contains("slower than the policy allows (6000 ms)"),
+            "{}",
+            r.fix
+        );
         // Missing and stale name the mailbox's check and who needs it.
         let r = remedy(
             &gap(name, "gap", "stale", ""),

@@ -18,10 +18,15 @@ pub fn audit_json(a: &Audit) -> Value {
 }
 
 fn verdict_json(v: &AuditVerdict) -> Value {
-    json!({
+    let mut out = json!({
         "check": v.check, "target": v.target, "outcome": v.outcome, "seq": v.seq,
         "failure_kind": v.failure_kind, "stage": v.stage, "detail": v.detail, "hint": v.hint,
-    })
+    });
+    // The device a path trace named, in its own field for a change request.
+    if !v.device.is_empty() {
+        out["device"] = json!(v.device);
+    }
+    out
 }
 
 fn server_json(s: &AuditServer) -> Value {

@@ -269,6 +269,7 @@ fn oauth_findings_get_their_checklist_items_in_the_exports() {
         hint: fix.clone(),
         seq: 41,
         target: "outlook.office365.com:993".into(),
+        ..AuditVerdict::default()
     });
     report.servers[0].verdicts.push(AuditVerdict {
         check: token.into(),
@@ -350,4 +351,29 @@ fn markdown_and_html_match_their_reference_renderings() {
         }
         assert_eq!(actual, expected, "{file}");
     }
+}
+
+#[test]
+fn the_device_a_path_trace_named_reaches_every_format() {
+    let mut report = sample();
+    let imap = report.servers[0]
+        .verdicts
+        .iter_mut()
+        .find(|v| v.check == "imap")
+        .unwrap();
+    imap.detail = "no answer from 52.97.1.1:993 within 5000 ms; path: SYN to 993 passes 10.214.1.1 and 10.214.2.2, then nothing: 10.214.2.2 or the device after it drops it (no answer from the next 3 hops)".into();
+    imap.device = "10.214.2.2".into();
+    let doc: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+    let verdicts = doc["servers"][0]["verdicts"].as_array().unwrap();
+    let v = verdicts.iter().find(|v| v["check"] == "imap").unwrap();
+    assert_eq!(v["device"], "10.214.2.2", "{v:#}");
+    for format in [Format::Markdown, Format::Html, Format::Csv] {
+        let text = render(&report, format);
+        assert!(
+            text.contains("then nothing: 10.214.2.2 or the device after it drops it"),
+            "{text}"
+        );
+    }
+    let md = render(&report, Format::Markdown);
+    assert!(md.contains("device on the path: 10.214.2.2"), "{md}");
 }

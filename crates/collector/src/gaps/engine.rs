@@ -71,8 +71,13 @@ pub enum FindingKind {
     Missing,
     /// The agent has been silent for too many intervals.
     Stale,
-    /// Passing, but slower than the policy allows.
+    /// Passing, but slower than the policy allows (the whole check), or a stage over the
+    /// agent's budget (the probe's `slow` warning).
     Slow,
+    /// The probe's `packet_loss` warning: the connection needed retransmissions.
+    PacketLoss,
+    /// The probe's `dns_slow` warning: the OS resolver answered after its budget.
+    DnsSlow,
     CertExpiring,
     Intercepted,
     /// OAuth: the access token does not live the 60 minutes the checklist expects (C3).
@@ -101,6 +106,8 @@ impl FindingKind {
             FindingKind::Missing => "missing",
             FindingKind::Stale => "stale",
             FindingKind::Slow => "slow",
+            FindingKind::PacketLoss => "packet_loss",
+            FindingKind::DnsSlow => "dns_slow",
             FindingKind::CertExpiring => "cert_expiring",
             FindingKind::Intercepted => "intercepted",
             FindingKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
@@ -119,6 +126,9 @@ impl FindingKind {
             "cert_expiring_soon" => FindingKind::CertExpiring,
             "token_lifetime_unexpected" => FindingKind::TokenLifetimeUnexpected,
             "offline_access_missing" => FindingKind::OfflineAccessMissing,
+            "slow" => FindingKind::Slow,
+            "packet_loss" => FindingKind::PacketLoss,
+            "dns_slow" => FindingKind::DnsSlow,
             _ => return None,
         })
     }
@@ -357,7 +367,9 @@ pub fn evaluate_awake(
                     ));
                 }
             }
-            if u128::from(c.duration_us) > policy.slow.as_micros() {
+            // The agent's own `slow` (a stage over its budget) already said it: one finding.
+            let said_slow = c.warning_kinds.iter().any(|w| w == "slow");
+            if !said_slow && u128::from(c.duration_us) > policy.slow.as_micros() {
                 let detail = format!("{} ms", c.duration_us / 1000);
                 out.push(finding(
                     (*check).clone(),
@@ -419,3 +431,7 @@ mod tests;
 #[cfg(test)]
 #[path = "engine_silence_tests.rs"]
 mod silence_tests;
+
+#[cfg(test)]
+#[path = "engine_path_tests.rs"]
+mod path_tests;

@@ -89,6 +89,7 @@ fn verdict(r: &CheckResult) -> pb::AuditVerdict {
         hint: f.hint,
         seq: r.seq,
         target: format!("{}:{}", r.host, r.port),
+        device: f.device,
     }
 }
 

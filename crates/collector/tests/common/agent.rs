@@ -224,6 +224,7 @@ fn audit_result(seq: u64, check: &str, fails: bool, audit_id: &str) -> CheckResu
             stage: "tcp".into(),
             detail: "Connection refused".into(),
             hint: "open outbound TCP on the firewall (C10)".into(),
+            ..Default::default()
         }),
         duration_us: 1000,
         audit_id: audit_id.into(),

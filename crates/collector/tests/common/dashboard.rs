@@ -137,6 +137,7 @@ pub fn result(seq: u64, check: &str, fail: bool) -> CheckResult {
             stage: "tcp".into(),
             detail: "connection refused by 52.97.1.1:993".into(),
             hint: "open TCP 993 to outlook.office365.com from this server (C10)".into(),
+            ..Default::default()
         }),
         ..CheckResult::default()
     }

@@ -207,13 +207,17 @@ pub struct Finding {
     /// e.g. "tcp_refused"; see the README's list of failure kinds.
     #[prost(string, tag = "1")]
     pub kind: ::prost::alloc::string::String,
-    /// "dns", "tcp", "proxy", "starttls", "tls", "protocol".
+    /// "dns", "tcp", "proxy", "starttls", "tls", "protocol", "token", "login", "config".
     #[prost(string, tag = "2")]
     pub stage: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
     pub detail: ::prost::alloc::string::String,
     #[prost(string, tag = "4")]
     pub hint: ::prost::alloc::string::String,
+    /// The address of the device a path trace names (the one that refused the SYN, or the
+    /// last that answered before silence); empty when no trace named one.
+    #[prost(string, tag = "5")]
+    pub device: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Dns {
@@ -239,6 +243,76 @@ pub struct Attempt {
     pub failure: ::core::option::Option<Finding>,
     #[prost(message, repeated, tag = "6")]
     pub warnings: ::prost::alloc::vec::Vec<Finding>,
+    /// What the kernel measured of the attempt's TCP connection (Linux TCP_INFO, read when the
+    /// dialog ended; through a proxy, the connection to the proxy). Unset when the OS does not
+    /// say (Windows) or from agents before issue 13.
+    #[prost(message, optional, tag = "7")]
+    pub tcp_info: ::core::option::Option<TcpInfo>,
+    /// The path traced after a timeout, an ICMP refusal or a stalled handshake; unset when
+    /// none was (older agents, tracing off, another failure).
+    #[prost(message, optional, tag = "8")]
+    pub path: ::core::option::Option<PathTrace>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time and its variance, in microseconds.
+    #[prost(uint32, tag = "1")]
+    pub rtt_us: u32,
+    #[prost(uint32, tag = "2")]
+    pub rttvar_us: u32,
+    /// Segments sent again during the connection (a lost SYN included), and sent in all.
+    #[prost(uint32, tag = "3")]
+    pub retransmits: u32,
+    #[prost(uint32, tag = "4")]
+    pub segments_out: u32,
+    /// Of the retransmissions, those the peer reported it already had (DSACK): not lost.
+    #[prost(uint32, tag = "5")]
+    pub spurious: u32,
+}
+/// TCP SYNs to the attempt's address and port with TTL 1, 2, ...
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PathTrace {
+    /// "tcp_syn_ttl" (Linux), "icmp_echo_ttl" (Windows, as tracert: the TCP path may
+    /// differ), or "none" when the path was not traced (the verdict says why).
+    #[prost(string, tag = "1")]
+    pub method: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub port: u32,
+    #[prost(message, repeated, tag = "3")]
+    pub hops: ::prost::alloc::vec::Vec<Hop>,
+    /// What the trace shows, in a sentence naming the device.
+    #[prost(string, tag = "4")]
+    pub verdict: ::prost::alloc::string::String,
+    /// The device that refused, or the last that answered before silence; empty if none.
+    #[prost(string, tag = "5")]
+    pub device: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "6")]
+    pub probes_sent: u32,
+    #[prost(uint64, tag = "7")]
+    pub duration_us: u64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Hop {
+    #[prost(uint32, tag = "1")]
+    pub ttl: u32,
+    /// Empty for no answer.
+    #[prost(string, tag = "2")]
+    pub address: ::prost::alloc::string::String,
+    /// Unset for no answer.
+    #[prost(uint64, optional, tag = "3")]
+    pub rtt_us: ::core::option::Option<u64>,
+    /// "time_exceeded", "unreachable", "reset", "syn_ack", "echo_reply" (the ICMP trace of
+    /// Windows), "local", "no_answer".
+    #[prost(string, tag = "4")]
+    pub answer: ::prost::alloc::string::String,
+    /// For "unreachable": the ICMP (or ICMPv6) type and code.
+    #[prost(uint32, tag = "5")]
+    pub icmp_type: u32,
+    #[prost(uint32, tag = "6")]
+    pub icmp_code: u32,
+    /// For "local": why this server did not send the SYN.
+    #[prost(string, tag = "7")]
+    pub reason: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StageTiming {
@@ -935,6 +1009,10 @@ pub struct AuditVerdict {
     pub seq: u64,
     #[prost(string, tag = "8")]
     pub target: ::prost::alloc::string::String,
+    /// The device a path trace named (refused the SYN, or the last to answer before
+    /// silence); empty when none.
+    #[prost(string, tag = "9")]
+    pub device: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AuditServer {

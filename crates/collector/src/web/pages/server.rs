@@ -19,7 +19,7 @@ use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};
 use crate::web::views::server::{
     build, history, AttemptView, CheckDetail, FindingView, History, MailboxView, OAuthView,
-    ServerView, TlsView,
+    PathView, ServerView, TlsView,
 };
 use crate::web::WebState;
 
@@ -53,7 +53,33 @@ fn finding(f: &FindingView, class: &str) -> Markup {
         div class=(format!("finding {class}")) {
             p { strong { (f.kind) } @if !f.stage.is_empty() { " at stage " (f.stage) } }
             @if !f.detail.is_empty() { p.detail { (f.detail) } }
+            @if let Some(d) = &f.device { p.device { strong { "Device on the path: " } (d) } }
             @if !f.hint.is_empty() { p.hint { strong { "What to do: " } (f.hint) } }
+        }
+    }
+}
+
+/// The path traced to an address: the verdict, then hop by hop what answered.
+fn path_trace(p: &PathView) -> Markup {
+    html! {
+        div.path {
+            p { strong { "Path to port " (p.port) ": " } (p.verdict) }
+            @if !p.hops.is_empty() {
+                table.hops {
+                    thead { tr { th { "TTL" } th { "answered by" } th { "what" } th { "time" } } }
+                    tbody {
+                        @for h in &p.hops {
+                            tr {
+                                td.num { (h.ttl) }
+                                td { @if h.address.is_empty() { "-" } @else { (h.address) } }
+                                td { (h.answer) }
+                                td.num { @if let Some(us) = h.rtt_us { (duration(us)) } @else { "-" } }
+                            }
+                        }
+                    }
+                }
+                p { small { (p.probes_sent) " SYNs, " (duration(p.duration_us)) } }
+            }
         }
     }
 }
@@ -102,7 +128,9 @@ fn attempt(a: &AttemptView) -> Markup {
                     }
                 }
             }
+            @if let Some(t) = &a.tcp { p.tcp { "TCP: " (t.line()) } }
             @if let Some(f) = &a.failure { (finding(f, "gap")) }
+            @if let Some(p) = &a.path { (path_trace(p)) }
             @for w in &a.warnings { (finding(w, "warn")) }
             @if let Some(t) = &a.tls {
                 p.tls { (tls_line(t)) }

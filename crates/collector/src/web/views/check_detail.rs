@@ -17,6 +17,70 @@ pub struct FindingView {
     pub stage: String,
     pub detail: String,
     pub hint: String,
+    /// The device a path trace named (refused the SYN, or the last to answer before
+    /// silence); null when none.
+    pub device: Option<String>,
+}
+
+/// The path traced to an attempt's address (see the agent's `PathTrace`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PathView {
+    /// `tcp_syn_ttl`, or `none` when the path was not traced (the verdict says why).
+    pub method: String,
+    pub port: u32,
+    pub verdict: String,
+    pub device: Option<String>,
+    pub probes_sent: u32,
+    pub duration_us: u64,
+    pub hops: Vec<HopView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HopView {
+    pub ttl: u32,
+    /// Empty for no answer.
+    pub address: String,
+    pub rtt_us: Option<u64>,
+    /// What answered, in words: "ICMP time exceeded", "ICMP unreachable (type 3 code 13)",
+    /// "TCP reset", "SYN-ACK", "not sent: REASON", "no answer".
+    pub answer: String,
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn path(p: &pb::PathTrace) -> PathView {
+    PathView {
+        method: p.method.clone(),
+        port: p.port,
+        verdict: p.verdict.clone(),
+        device: nonempty(&p.device),
+        probes_sent: p.probes_sent,
+        duration_us: p.duration_us,
+        hops: p
+            .hops
+            .iter()
+            .map(|h| HopView {
+                ttl: h.ttl,
+                address: h.address.clone(),
+                rtt_us: h.rtt_us,
+                answer: match h.answer.as_str() {
+                    "time_exceeded" => "ICMP time exceeded".to_owned(),
+                    "unreachable" => format!(
+                        "ICMP unreachable (type {} code {})",
+                        h.icmp_type, h.icmp_code
+                    ),
+                    "reset" => "TCP reset".to_owned(),
+                    "syn_ack" => "SYN-ACK".to_owned(),
+                    "echo_reply" => "ICMP echo reply".to_owned(),
+                    "local" => format!("not sent: {}", h.reason),
+                    "no_answer" | "" => "no answer".to_owned(),
+                    other => other.to_owned(),
+                },
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +190,39 @@ fn oauth(o: &pb::OAuthInfo) -> OAuthView {
     }
 }
 
+/// What the agent's kernel measured of the connection (Linux agents; null otherwise).
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpView {
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub retransmits: u32,
+    /// 0 when the agent's kernel did not count them.
+    pub segments_out: u32,
+    /// Retransmissions the peer already had (DSACK): not lost.
+    pub spurious: u32,
+}
+
+impl TcpView {
+    /// "round trip 12.3 ms ± 4.1 ms, 3 of 21 segments retransmitted".
+    pub fn line(&self) -> String {
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        let of = match self.segments_out {
+            0 => String::new(),
+            n => format!(" of {n}"),
+        };
+        let needless = match self.spurious {
+            0 => String::new(),
+            n => format!(" ({n} needlessly: the peer had them)"),
+        };
+        format!(
+            "round trip {:.1} ms ± {:.1} ms, {}{of} segments retransmitted{needless}",
+            ms(self.rtt_us),
+            ms(self.rttvar_us),
+            self.retransmits
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptView {
     pub address: String,
@@ -134,6 +231,9 @@ pub struct AttemptView {
     pub protocol: Option<ProtocolView>,
     pub failure: Option<FindingView>,
     pub warnings: Vec<FindingView>,
+    pub tcp: Option<TcpView>,
+    /// The path traced after a timeout, an ICMP refusal or a stall; null when none was.
+    pub path: Option<PathView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +265,7 @@ fn finding(f: &pb::Finding) -> FindingView {
         stage: f.stage.clone(),
         detail: f.detail.clone(),
         hint: f.hint.clone(),
+        device: nonempty(&f.device),
     }
 }
 
@@ -235,6 +336,7 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
                 stage: r.failure_stage.clone().unwrap_or_default(),
                 detail: String::new(),
                 hint: String::new(),
+                device: None,
             })
         }),
         warnings: d.warnings.iter().map(finding).collect(),
@@ -256,6 +358,14 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
                 protocol: a.protocol.as_ref().map(protocol),
                 failure: a.failure.as_ref().map(finding),
                 warnings: a.warnings.iter().map(finding).collect(),
+                tcp: a.tcp_info.as_ref().map(|t| TcpView {
+                    rtt_us: t.rtt_us,
+                    rttvar_us: t.rttvar_us,
+                    retransmits: t.retransmits,
+                    segments_out: t.segments_out,
+                    spurious: t.spurious,
+                }),
+                path: a.path.as_ref().map(path),
             })
             .collect(),
         mailbox: CheckName::parse(&r.check)
