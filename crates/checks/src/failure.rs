@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 mod hints;
+mod latency_hints;
 mod oauth_hints;
 mod path_hints;
 
@@ -216,11 +217,18 @@ pub enum FailureKind {
     RedirectUriMismatch,
     /// ece-config: the ECE version or ES is not declared, so C1 was not checked (warning).
     EceVersionUndeclared,
+    /// A stage of a passing check takes far longer on this server than the same check on
+    /// the other servers of its deployment and role (warning; found by the collector, never
+    /// sent by an agent).
+    SlowerThanPeers,
+    /// A stage of a passing check takes far longer on this server than its own median of
+    /// the last 7 days (warning; found by the collector, never sent by an agent).
+    LatencyRegression,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 72] = [
+    pub const ALL: [FailureKind; 74] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -293,6 +301,8 @@ impl FailureKind {
         FailureKind::EceUrlMissing,
         FailureKind::RedirectUriMismatch,
         FailureKind::EceVersionUndeclared,
+        FailureKind::SlowerThanPeers,
+        FailureKind::LatencyRegression,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -369,6 +379,8 @@ impl FailureKind {
             FailureKind::EceUrlMissing => "ece_url_missing",
             FailureKind::RedirectUriMismatch => "redirect_uri_mismatch",
             FailureKind::EceVersionUndeclared => "ece_version_undeclared",
+            FailureKind::SlowerThanPeers => "slower_than_peers",
+            FailureKind::LatencyRegression => "latency_regression",
         }
     }
 }

@@ -304,6 +304,17 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         let doc = json!({
             "server": server_json(&server),
             "latest": resp.latest.iter().map(result_json).collect::<Vec<_>>(),
+            "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
+                "check": w.check,
+                "kind": w.kind,
+                "stage": w.stage,
+                "here_us": w.here_us,
+                "here_count": w.here_count,
+                "reference_us": w.reference_us,
+                "reference_count": w.reference_count,
+                "detail": w.detail,
+                "hint": w.hint,
+            })).collect::<Vec<_>>(),
         });
         return Ok(serde_json::to_string_pretty(&doc)?);
     }
@@ -327,7 +338,20 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         ],
         result_rows(&latest),
     ));
-    out.push_str(&what_to_do(&latest));
+    if !resp.latency_warnings.is_empty() {
+        out.push_str("\nLatency warnings (computed now, not gaps):\n");
+        for w in &resp.latency_warnings {
+            out.push_str(&format!("  {} ({}): {}\n", w.check, w.kind, w.detail));
+        }
+    }
+    let mut todo = what_to_do(&latest);
+    for w in resp.latency_warnings.iter().filter(|w| !w.hint.is_empty()) {
+        if todo.is_empty() {
+            todo.push_str("\nWhat to do:\n");
+        }
+        todo.push_str(&format!("  {} ({}): {}\n", w.check, w.kind, w.hint));
+    }
+    out.push_str(&todo);
     Ok(out)
 }
 

@@ -9,6 +9,8 @@
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
 //! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
 //!   closing.
+//! - [`latency`]: `slower_than_peers` and `latency_regression`: stage durations against
+//!   the same check on the server's peers and against its own last 7 days.
 //! - [`order`]: what matters first: failures, then warnings, then passes, wherever a
 //!   person reads results.
 //! - [`query`]: the `Query` service (servers, gaps, latest results, history).
@@ -32,6 +34,7 @@ pub mod convert;
 pub mod export;
 pub mod gaps;
 pub mod ingest;
+pub mod latency;
 pub mod notify;
 pub mod order;
 pub mod pki;

@@ -7,7 +7,7 @@ use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
     DiffAuditsRequest, Gap, GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse,
-    GetAuditRequest, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
+    GetAuditRequest, LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
     ListServersResponse, RetireServerRequest, RetireServerResponse, RunAuditRequest, Server,
     ServerResultsRequest, ServerResultsResponse,
 };
@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::audits::Audits;
 use crate::checkname::CheckName;
 use crate::gaps::Tracker;
+use crate::latency::latency_warnings;
 use crate::store::{
     GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
 };
@@ -217,9 +218,27 @@ impl Query for QueryService {
             .map(detail)
             .collect();
         latest.sort_by(|a, b| a.check.cmp(&b.check));
+        let thresholds = &self.tracker.policy().latency;
+        let latency_warnings = latency_warnings(&self.store, thresholds, std::slice::from_ref(&id))
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|w| LatencyWarning {
+                check: w.check,
+                kind: w.kind,
+                stage: w.stage,
+                here_us: w.here_us,
+                here_count: w.here_count,
+                reference_us: w.reference_us,
+                reference_count: w.reference_count,
+                detail: w.detail,
+                hint: w.hint,
+            })
+            .collect();
         Ok(Response::new(ServerResultsResponse {
             server: Some(server(agent)),
             latest,
+            latency_warnings,
         }))
     }
 

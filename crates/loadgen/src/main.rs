@@ -21,6 +21,7 @@ mod collector;
 mod connect;
 mod gaps;
 mod ingest;
+mod latency;
 mod overview;
 mod payload;
 mod procfs;
@@ -43,7 +44,7 @@ use crate::report::Report;
 #[command(
     name = "eceprobe-loadgen",
     version,
-    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency, dashboard latency"
+    about = "Load generator for eceprobe-collector: ingest rate, connected agents' memory, gap query latency, dashboard latency, latency warnings"
 )]
 struct Cli {
     /// The collector binary (default: eceprobe-collector next to this executable).
@@ -76,6 +77,9 @@ enum Command {
     /// The dashboard's latency (overview, pages, JSON API, /metrics) at fleet size, served
     /// in-process, against /healthz and raw SQLite reads.
     Overview(overview::OverviewArgs),
+    /// The latency warnings' cost (overview and server page with and without them) and
+    /// false positives on a week of healthy history, served in-process.
+    Latency(latency::LatencyArgs),
 }
 
 fn default_collector_bin() -> Result<PathBuf> {
@@ -140,6 +144,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Connect(_) => "connect",
         Command::Gaps(_) => "gaps",
         Command::Overview(_) => "overview",
+        Command::Latency(_) => "latency",
     };
     let mut report = Report::new(scenario, report::command_line());
     let started = Instant::now();
@@ -149,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Connect(a) => connect::run(a, &launch()?, &mut report).await,
             Command::Gaps(a) => gaps::run(a, &launch()?, &mut report).await,
             Command::Overview(a) => overview::run(a, work.path(), &mut report).await,
+            Command::Latency(a) => latency::run(a, work.path(), &mut report).await,
         }
     });
     // Whatever is still running (agents, a collector that failed) goes with the runtime.

@@ -113,6 +113,8 @@ impl FailureKind {
             FailureKind::EceVersionUndeclared => {
                 "declare ece_version and ece_es in [run] (or --ece-version, --ece-es) as the ECE console shows them, so the minimum ES can be checked (C1)".to_string()
             }
+            FailureKind::SlowerThanPeers => super::latency_hints::slower_than_peers(host, port),
+            FailureKind::LatencyRegression => super::latency_hints::regression(host, port),
             oauth => oauth_fix(oauth, check).to_string(),
         };
         format!("{fix}; needed by {who}")

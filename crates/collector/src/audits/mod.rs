@@ -30,6 +30,7 @@ use tokio::sync::RwLock;
 
 use crate::gaps::{now_ms, Policy};
 use crate::ingest::Sessions;
+use crate::latency::{audit_latency_warnings, Peer};
 use crate::notify::Notifier;
 use crate::store::{AuditRecord, AuditServerRecord, FoundGap, KnownAgent, Store, StoreError};
 pub use report::{GapDiff, NOT_ANSWERED};
@@ -326,7 +327,15 @@ impl Audits {
             }
             None => None,
         };
-        let policy = self.policy_of(&summary.record).to_toml();
+        let policy = self.policy_of(&summary.record);
+        // The latency warnings come after the diff: they are warnings of the report, not
+        // gaps an audit opens or closes.
+        let mut gaps = gaps;
+        gaps.extend(
+            self.latency_of(&summary, &agents, &results, &policy)
+                .await?,
+        );
+        let policy = policy.to_toml();
         Ok(AuditFindings {
             policy,
             summary,
@@ -335,6 +344,42 @@ impl Audits {
             gaps,
             previous,
         })
+    }
+
+    /// `slower_than_peers` and `latency_regression` as of the audit's results, as warnings.
+    async fn latency_of(
+        &self,
+        summary: &AuditSummary,
+        agents: &[KnownAgent],
+        results: &[crate::store::StoredResult],
+        policy: &Policy,
+    ) -> Result<Vec<FoundGap>, AuditError> {
+        let servers: Vec<Peer> = summary
+            .servers
+            .iter()
+            .filter_map(|s| agents.iter().find(|a| a.record.agent_id == s.agent_id))
+            .map(|a| Peer {
+                agent_id: a.record.agent_id.clone(),
+                deployment: a.record.deployment.clone(),
+                role: a.record.role.clone(),
+            })
+            .collect();
+        let found = audit_latency_warnings(&self.store, &policy.latency, &servers, results).await?;
+        Ok(found
+            .into_iter()
+            .map(|w| FoundGap {
+                deployment: servers
+                    .iter()
+                    .find(|s| s.agent_id == w.agent_id)
+                    .map(|s| s.deployment.clone())
+                    .unwrap_or_default(),
+                agent_id: w.agent_id,
+                check: w.check,
+                kind: w.kind,
+                severity: "warning".to_owned(),
+                detail: w.detail,
+            })
+            .collect())
     }
 
     /// What changed from audit `from` to audit `to`.

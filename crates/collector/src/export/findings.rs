@@ -144,7 +144,9 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         k @ ("token_lifetime_unexpected"
         | "offline_access_missing"
         | "packet_loss"
-        | "dns_slow") => Some(k),
+        | "dns_slow"
+        | "slower_than_peers"
+        | "latency_regression") => Some(k),
         // The probe's `slow` (a stage over its budget; the detail is the kind), not the
         // policy's (the detail is the check's time).
         "slow" if gap.detail.starts_with("slow") => Some("slow"),

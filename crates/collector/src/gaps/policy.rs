@@ -8,6 +8,8 @@ use std::time::Duration;
 use eceprobe_checks::{CheckId, Role};
 use serde::Deserialize;
 
+use crate::latency::{LatencyThresholds, LatencyThresholdsFile};
+
 /// How mail is retrieved: the retriever needs only the protocol ECE is configured with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,6 +31,8 @@ struct PolicyFile {
     /// Per role, the checks required, replacing the default: `[roles] services = [...]`.
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
+    /// When a stage is far enough over its peers' or its own past to warn.
+    latency: Option<LatencyThresholdsFile>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct Policy {
     required: BTreeMap<RoleKey, BTreeSet<CheckId>>,
     pub stale_after_intervals: u32,
     pub slow: Duration,
+    /// `[latency]`: `slower_than_peers` and `latency_regression`.
+    pub latency: LatencyThresholds,
 }
 
 /// `Role` as a map key (services, application; `both` needs the union).
@@ -88,6 +94,7 @@ impl Policy {
             .into(),
             stale_after_intervals: 3,
             slow: Duration::from_secs(5),
+            latency: LatencyThresholds::default(),
         }
     }
 
@@ -103,6 +110,10 @@ impl Policy {
         }
         if let Some(ms) = file.slow_ms {
             policy.slow = Duration::from_millis(ms);
+        }
+        if let Some(latency) = file.latency {
+            policy.latency = LatencyThresholds::from_file(latency)
+                .map_err(|(key, message)| invalid(&key, &message))?;
         }
         for (role, checks) in file.roles {
             let key = match role.as_str() {
@@ -155,11 +166,12 @@ impl Policy {
             names.join(", ")
         };
         format!(
-            "stale_after_intervals = {}\nslow_ms = {}\n\n[roles]\nservices = [{}]\napplication = [{}]\n",
+            "stale_after_intervals = {}\nslow_ms = {}\n\n[roles]\nservices = [{}]\napplication = [{}]\n\n{}",
             self.stale_after_intervals,
             self.slow.as_millis(),
             list(RoleKey::Services),
             list(RoleKey::Application),
+            self.latency.to_toml(),
         )
     }
 
@@ -203,6 +215,7 @@ mod tests {
             "",
             "retriever = \"pop3\"\nslow_ms = 1500\nstale_after_intervals = 7",
             "[roles]\napplication = [\"login-https\", \"smtp\"]\nservices = []",
+            "[latency]\nfactor = 2.5\nmargin_ms = 150\nmin_peers = 5\nmin_baseline_hours = 48",
         ] {
             let p = Policy::from_toml(text).unwrap();
             let round = Policy::from_toml(&p.to_toml()).unwrap();
@@ -241,6 +254,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("stale_after_intervals"), "{err}");
+        let err = Policy::from_toml("[latency]\nrecent = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("latency.recent") && err.contains("3 to 10 results"),
+            "{err}"
+        );
         let err = Policy::from_toml("retriver = \"imap\"")
             .unwrap_err()
             .to_string();

@@ -105,7 +105,7 @@ pub(super) fn join_stages(stages: &[(String, u64)]) -> String {
 
 /// The inverse of [`join_stages`]. A malformed entry is skipped, not an error: it is one
 /// timing, and failing the whole scrape over it would hide every other metric.
-fn split_stages(stored: &str) -> Vec<(String, u64)> {
+pub(super) fn split_stages(stored: &str) -> Vec<(String, u64)> {
     stored
         .split(',')
         .filter_map(|entry| {

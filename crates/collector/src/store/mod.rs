@@ -18,6 +18,8 @@
 mod audits;
 mod fleet;
 mod gaps;
+mod latency;
+mod latency_ingest;
 pub mod metrics;
 mod outbox;
 mod results;
@@ -49,6 +51,7 @@ use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
 pub use fleet::{not_in_service, AwakeSpan, Retirement};
+pub use latency::TimingKey;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,

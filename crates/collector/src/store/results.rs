@@ -125,6 +125,9 @@ pub(super) async fn insert_results(
     let mut outcome = InsertOutcome::default();
     let mut highest_inserted = None;
     let mut newest_per_check: std::collections::BTreeMap<&str, i64> = Default::default();
+    let mut hourly_changed: std::collections::BTreeMap<&str, bool> = Default::default();
+    let mut new_timings: std::collections::BTreeMap<&str, Vec<super::latency_ingest::Recent>> =
+        Default::default();
     for r in results {
         // Checked here, inside the request's savepoint: a bad value in the middle of a
         // request undoes the rows stored before it, and only them.
@@ -136,6 +139,7 @@ pub(super) async fn insert_results(
                 r.seq, r.check
             )
         };
+        let stages = super::metrics::join_stages(&r.stage_durations);
         let stored = sqlx::query(INSERT_RESULT)
             .bind(agent_id)
             .bind(seq)
@@ -149,7 +153,7 @@ pub(super) async fn insert_results(
             .bind(super::rows::join_kinds(&r.warning_kinds))
             .bind(r.detail.as_slice())
             .bind(r.audit_id.as_str())
-            .bind(super::metrics::join_stages(&r.stage_durations))
+            .bind(&stages)
             .execute(&mut *conn)
             .await
             .map_err(db_error(what()))?;
@@ -159,6 +163,12 @@ pub(super) async fn insert_results(
         }
         outcome.inserted += 1;
         highest_inserted = highest_inserted.max(Some(seq));
+        let hourly = super::latency_ingest::record(conn, agent_id, seq, r, &stages).await?;
+        *hourly_changed.entry(r.check.as_str()).or_default() |= hourly;
+        new_timings
+            .entry(r.check.as_str())
+            .or_default()
+            .push((seq, r.outcome.clone(), stages));
         let newest = newest_per_check.entry(r.check.as_str()).or_insert(seq);
         *newest = (*newest).max(seq);
     }
@@ -173,6 +183,9 @@ pub(super) async fn insert_results(
             .map_err(db_error(format!(
                 "updating the latest state of {check} from seq {seq} of agent {agent_id}"
             )))?;
+        let changed = hourly_changed.get(check).copied().unwrap_or(false);
+        let new = new_timings.remove(check).unwrap_or_default();
+        super::latency_ingest::settle(conn, agent_id, check, new, changed).await?;
     }
     // A batch is news from the agent, as a heartbeat is: it keeps the agent from going
     // stale. The last seq only ever rises.
@@ -211,5 +224,19 @@ pub(super) async fn prune(
     .map_err(db_error(format!(
         "pruning history received before {cutoff_unix_ms} (Unix ms)"
     )))?;
-    Ok(done.rows_affected())
+    // The hourly timing samples go with the history they sample (by start time, which an
+    // agent sets a moment before the collector receives the result).
+    let hourly = sqlx::query(
+        "DELETE FROM stage_hourly WHERE (agent_id, check_id, hour_unix_ms) IN \
+         (SELECT agent_id, check_id, hour_unix_ms FROM stage_hourly \
+         WHERE started_unix_ms < ?1 ORDER BY started_unix_ms LIMIT ?2)",
+    )
+    .bind(cutoff_unix_ms)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error(format!(
+        "pruning hourly timing samples from before {cutoff_unix_ms} (Unix ms)"
+    )))?;
+    Ok(done.rows_affected().max(hourly.rows_affected()))
 }

@@ -55,7 +55,7 @@ pub struct OpenGapQuery {
     pub limit: u32,
 }
 
-const AGENT_COLUMNS: &str = "agent_id, hostname, role, deployment, agent_version, os, \
+pub(super) const AGENT_COLUMNS: &str = "agent_id, hostname, role, deployment, agent_version, os, \
      ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, spool_dropped, \
      first_seen_unix_ms";
 
@@ -67,7 +67,7 @@ fn too_many(what: &str, n: usize) -> StoreError {
 }
 
 /// `(?, ?, ...)` with the ids bound.
-fn push_ids(q: &mut QueryBuilder<'_, Sqlite>, ids: &[String]) {
+pub(super) fn push_ids(q: &mut QueryBuilder<'_, Sqlite>, ids: &[String]) {
     q.push("(");
     let mut list = q.separated(", ");
     for id in ids {

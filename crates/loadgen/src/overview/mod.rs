@@ -25,6 +25,8 @@ mod floor;
 mod measure;
 mod seeding;
 
+pub use client::in_process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,7 +76,7 @@ const DEPLOYMENTS: usize = 20;
 /// The deployment of the filtered overview.
 const FILTER_DEPLOYMENT: &str = "dep-7";
 /// The access token of the in-process dashboard.
-const TOKEN: &str = "loadgen-overview-token-0123456789abcdef0123";
+pub const TOKEN: &str = "loadgen-overview-token-0123456789abcdef0123";
 /// As in the `gaps` scenario: seeded servers never report again; a day of staleness keeps
 /// the gaps (and the cells) the same for the whole run.
 const POLICY: &str = "stale_after_intervals = 1440\n";

@@ -884,6 +884,41 @@ pub struct ServerResultsResponse {
     pub server: ::core::option::Option<Server>,
     #[prost(message, repeated, tag = "2")]
     pub latest: ::prost::alloc::vec::Vec<CheckResult>,
+    /// slower_than_peers and latency_regression on the server's checks, computed when asked
+    /// (never gaps).
+    #[prost(message, repeated, tag = "3")]
+    pub latency_warnings: ::prost::alloc::vec::Vec<LatencyWarning>,
+}
+/// A stage of a passing check far slower than on the other servers of its deployment and
+/// role (slower_than_peers), or than its own median of the last 7 days (latency_regression).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LatencyWarning {
+    #[prost(string, tag = "1")]
+    pub check: ::prost::alloc::string::String,
+    /// "slower_than_peers" or "latency_regression".
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    /// The stage furthest over its reference: "dns", "tcp", "tls", "protocol", ...
+    #[prost(string, tag = "3")]
+    pub stage: ::prost::alloc::string::String,
+    /// The median of the stage over the check's last results here, microseconds.
+    #[prost(uint64, tag = "4")]
+    pub here_us: u64,
+    /// How many results here_us is the median of.
+    #[prost(uint32, tag = "5")]
+    pub here_count: u32,
+    /// The peers' median, or this server's 7-day median, microseconds.
+    #[prost(uint64, tag = "6")]
+    pub reference_us: u64,
+    /// How many peers, or hourly samples, reference_us is the median of.
+    #[prost(uint32, tag = "7")]
+    pub reference_count: u32,
+    /// Both figures in words.
+    #[prost(string, tag = "8")]
+    pub detail: ::prost::alloc::string::String,
+    /// What to do.
+    #[prost(string, tag = "9")]
+    pub hint: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CheckHistoryRequest {

@@ -161,6 +161,20 @@ pub fn render(v: &Overview) -> Markup {
             }
         }
         (pager(&base, &v.pagination))
+        @if v.latency_warnings > 0 {
+            h2 #latency { "Latency warnings on this page" }
+            p.muted { "A stage far slower than on the other servers of the same deployment and role, or than the server's own last 7 days (computed now; not gaps)." }
+            ul.latency {
+                @for s in &v.servers {
+                    @for w in &s.latency_warnings {
+                        li.warn {
+                            a href=(format!("/servers/{}#check-{}", s.agent_id, w.check)) { (s.agent_id) }
+                            " " strong { (w.kind) } ": " (w.detail)
+                        }
+                    }
+                }
+            }
+        }
         p.legend {
             span.cell.pass { "ok" } " pass " span.cell.warn { "warn" } " warning "
             span.cell.gap { "GAP" } " gap (a required check fails) " span.cell.missing { "missing" }

@@ -291,6 +291,13 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
             }
             @if let Some(f) = &c.failure { (finding(f, "gap")) }
             @for w in &c.warnings { (finding(w, "warn")) }
+            @for w in v.latency_warnings.iter().filter(|w| w.check == c.check) {
+                div class="finding warn latency" {
+                    p { strong { (w.kind) } " at stage " (w.stage) }
+                    p.detail { (w.detail) }
+                    @if !w.hint.is_empty() { p.hint { strong { "What to do: " } (w.hint) } }
+                }
+            }
             @if let Some(o) = &c.oauth {
                 (oauth_facts(o, c.mailbox.as_deref().unwrap_or(&o.mailbox)))
             }
@@ -323,7 +330,7 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
             tr { th { "results" } td { (s.last_seq) " stored" @if s.spool_dropped > 0 { ", " (s.spool_dropped) " dropped by the agent's spool" } } }
         }
         h2 { "Open gaps and warnings" }
-        @if v.open_gaps.is_empty() {
+        @if v.open_gaps.is_empty() && v.latency_warnings.is_empty() {
             p.pass { "None." }
         } @else {
             table {
@@ -333,6 +340,12 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
                         tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
                             td { a href=(format!("#check-{}", g.check)) { (g.check) } }
                             td { (g.severity) } td { (g.kind) } td { (g.detail) } td { (when(g.opened_unix_ms)) }
+                        }
+                    }
+                    @for w in &v.latency_warnings {
+                        tr.warn {
+                            td { a href=(format!("#check-{}", w.check)) { (w.check) } }
+                            td { "warning" } td { (w.kind) } td { (w.detail) } td { "now (computed, not recorded)" }
                         }
                     }
                 }

@@ -1,16 +1,19 @@
 //! The overview: deployments with their counts, then one page of servers by checks.
 //!
 //! Per request: one indexed page of agents, the latest states and open gaps of those agents
-//! only (bounded by the page size), and two GROUP BYs over small indexes for the counts:
-//! never the whole fleet.
+//! only (bounded by the page size), two GROUP BYs over small indexes for the counts, and the
+//! latency warnings of the page's servers (their figures and those of at most 51 peers per
+//! deployment and role on the page, [`crate::latency`]): never the whole fleet.
 
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
 use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell, COLUMNS};
+use super::server::mark_latency;
 use super::PageInfo;
 use crate::gaps::now_ms;
+use crate::latency::{latency_warnings, LatencyWarning};
 use crate::web::error::WebError;
 use crate::web::params::Paging;
 use crate::web::WebState;
@@ -40,6 +43,9 @@ pub struct ServerRow {
     /// The column after the catalog's: the worst state over the server's mailboxes (their
     /// OAuth checks, `oauth-*/<mailbox>`).
     pub mailboxes: MailboxesCell,
+    /// `slower_than_peers` and `latency_regression` on its checks, computed now (not
+    /// gaps, not counted in `open_warnings`); the cells of those checks are amber.
+    pub latency_warnings: Vec<LatencyWarning>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +59,8 @@ pub struct Overview {
     /// Open gaps and warnings in every deployment.
     pub open_gaps: u64,
     pub open_warnings: u64,
+    /// Latency warnings on this page's servers.
+    pub latency_warnings: u64,
     /// The deployment filter in force, if any.
     pub deployment: Option<String>,
     pub pagination: PageInfo,
@@ -76,7 +84,9 @@ pub async fn build(
     let counts = store.deployment_counts().await?;
     let now = now_ms();
     let awake = state.tracker.awake();
-    let matrix = cells(&state.tracker.policy(), &agents, &states, now, &awake);
+    let policy = state.tracker.policy();
+    let matrix = cells(&policy, &agents, &states, now, &awake);
+    let latency = latency_warnings(store, &policy.latency, &ids).await?;
     let connected: BTreeSet<String> = state.sessions.connected().into_iter().collect();
     let mut gaps_of: HashMap<&str, u64> = HashMap::new();
     for g in open.iter().filter(|g| g.severity == "gap") {
@@ -85,8 +95,15 @@ pub async fn build(
     let servers = agents
         .iter()
         .zip(matrix)
-        .map(|(a, cells)| {
+        .map(|(a, mut cells)| {
             let r = &a.record;
+            let mine: Vec<LatencyWarning> = latency
+                .iter()
+                .filter(|w| w.agent_id == r.agent_id)
+                .cloned()
+                .collect();
+            mark_latency(&mut cells.catalog, &mine);
+            mark_latency(&mut cells.oauth, &mine);
             let mailboxes = mailboxes_cell(&cells.oauth);
             ServerRow {
                 agent_id: r.agent_id.clone(),
@@ -99,6 +116,7 @@ pub async fn build(
                 open_gaps: gaps_of.get(r.agent_id.as_str()).copied().unwrap_or(0),
                 cells: cells.catalog,
                 mailboxes,
+                latency_warnings: mine,
             }
         })
         .collect();
@@ -108,6 +126,7 @@ pub async fn build(
         checks: COLUMNS.iter().map(|c| c.as_str()).collect(),
         open_gaps: counts.iter().map(|d| d.open_gaps).sum(),
         open_warnings: counts.iter().map(|d| d.open_warnings).sum(),
+        latency_warnings: latency.len() as u64,
         deployments: counts
             .into_iter()
             .map(|d| DeploymentRow {

@@ -13,6 +13,7 @@ pub use super::check_detail::{
 };
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;
+use crate::latency::{latency_warnings, LatencyWarning};
 use crate::order::{by_attention, Attention};
 use crate::store::{not_in_service, GapFilter, KnownAgent};
 use crate::web::error::WebError;
@@ -71,6 +72,9 @@ pub struct ServerView {
     /// The mailboxes with OAuth checks, by address.
     pub mailboxes: Vec<MailboxView>,
     pub open_gaps: Vec<OpenGap>,
+    /// `slower_than_peers` and `latency_regression`, computed now (never recorded as gaps):
+    /// both figures, in words and in microseconds ([`crate::latency`]).
+    pub latency_warnings: Vec<LatencyWarning>,
     /// The latest result of each check reported: failures (and gaps), then warnings, then
     /// passes, by check name within each ([`crate::order`]).
     pub checks: Vec<CheckDetail>,
@@ -153,9 +157,12 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let now = now_ms();
     let policy = state.tracker.policy();
     let awake = state.tracker.awake();
-    let cells = cells(&policy, std::slice::from_ref(&agent), &states, now, &awake)
+    let mut cells = cells(&policy, std::slice::from_ref(&agent), &states, now, &awake)
         .pop()
         .unwrap_or_default();
+    let latency = latency_warnings(&state.store, &policy.latency, &ids).await?;
+    mark_latency(&mut cells.catalog, &latency);
+    mark_latency(&mut cells.oauth, &latency);
     let mut checks: Vec<CheckDetail> = latest.iter().map(|r| detail(r, now / 1000)).collect();
     by_attention(&mut checks, |c| {
         (attention(&cells.catalog, &cells.oauth, c), c.check.as_str())
@@ -198,8 +205,20 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
         mailboxes: mailboxes(&cells.oauth, &checks),
         cells: cells.catalog,
         open_gaps,
+        latency_warnings: latency,
         checks,
     })
+}
+
+/// A passing cell with a latency warning turns amber, with the warning's kind: the
+/// warning shows where the others do.
+pub(super) fn mark_latency(cells: &mut [Cell], warnings: &[LatencyWarning]) {
+    for cell in cells.iter_mut().filter(|c| c.state == CellState::Pass) {
+        if let Some(w) = warnings.iter().find(|w| w.check == cell.check) {
+            cell.state = CellState::Warn;
+            cell.kind = Some(w.kind.clone());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
