@@ -15,29 +15,17 @@
 
 mod netns_fleet;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use netns_fleet::lab::{start_lab, ECE_IP, LOGIN_IP, OUTLOOK_IP, SMTP_IP};
+use netns_fleet::path::{check_of, testlab_binary};
 use netns_fleet::{preconditions, run_ok, Firewall, Fleet};
 
 /// The client's side of the path (the lab's side is the fleet's 10.213.57.0/24).
 const CLIENT_IP: &str = "10.213.58.2";
 const ROUTER_CLIENT_SIDE: &str = "10.213.58.1";
 const ROUTER_LAB_SIDE: &str = "10.213.57.1";
-
-fn testlab_binary() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_BIN_EXE_eceprobe-agent")).with_file_name("eceprobe-testlab");
-    if path.exists() {
-        return Some(path);
-    }
-    eprintln!(
-        "SKIPPED: {} is not built (cargo build -p eceprobe-testlab, or cargo test --workspace, \
-         builds it)",
-        path.display()
-    );
-    None
-}
 
 /// A veth pair made inside the router's namespace: `router_end` stays there, the far end
 /// becomes `eth0` of namespace `role`.
@@ -142,11 +130,6 @@ fn router_firewall(fleet: &Fleet, firewall: Firewall, dir: &Path) {
             ]);
         }
     }
-}
-
-fn check_of<'a>(doc: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
-    let checks = doc["report"]["checks"].as_array().unwrap();
-    checks.iter().find(|c| c["check"] == check).unwrap()
 }
 
 #[test]

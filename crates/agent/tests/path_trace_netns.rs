@@ -21,10 +21,11 @@
 
 mod netns_fleet;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use netns_fleet::lab::{start_lab, ECE_IP, LOGIN_IP, OUTLOOK_IP, SMTP_IP};
+use netns_fleet::path::{check_of, testlab_binary};
 use netns_fleet::{preconditions, run_ok, Firewall, Fleet};
 
 const CLIENT_IP: &str = "10.214.1.2";
@@ -32,19 +33,6 @@ const R1_CLIENT_SIDE: &str = "10.214.1.1";
 const R1_R2_SIDE: &str = "10.214.2.1";
 const R2_R1_SIDE: &str = "10.214.2.2";
 const R2_LAB_SIDE: &str = "10.213.57.1";
-
-fn testlab_binary() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_BIN_EXE_eceprobe-agent")).with_file_name("eceprobe-testlab");
-    if path.exists() {
-        return Some(path);
-    }
-    eprintln!(
-        "SKIPPED: {} is not built (cargo build -p eceprobe-testlab, or cargo test --workspace, \
-         builds it)",
-        path.display()
-    );
-    None
-}
 
 fn sysctl(fleet: &Fleet, role: &str, settings: &[&str]) {
     let ns = fleet.ns(role);
@@ -189,11 +177,6 @@ fn syns(fleet: &Fleet, firewall: Firewall, port: u16) -> Option<u64> {
     let text = String::from_utf8_lossy(&out.stdout);
     let packets = text.split("packets ").nth(1)?;
     packets.split_whitespace().next()?.parse().ok()
-}
-
-fn check_of<'a>(doc: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
-    let checks = doc["report"]["checks"].as_array().unwrap();
-    checks.iter().find(|c| c["check"] == check).unwrap()
 }
 
 /// `eceprobe-agent check` in the client namespace, under `/usr/bin/time` where it exists

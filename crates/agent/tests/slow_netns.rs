@@ -23,24 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use netns_fleet::lab::{start_lab, ECE_IP, LOGIN_IP, OUTLOOK_IP, SMTP_IP};
+use netns_fleet::path::{check_of, testlab_binary};
 use netns_fleet::{preconditions, run_ok, Firewall, Fleet};
 
 const CLIENT_IP: &str = "10.213.58.2";
 const ROUTER_CLIENT_SIDE: &str = "10.213.58.1";
 const ROUTER_LAB_SIDE: &str = "10.213.57.1";
-
-fn testlab_binary() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_BIN_EXE_eceprobe-agent")).with_file_name("eceprobe-testlab");
-    if path.exists() {
-        return Some(path);
-    }
-    eprintln!(
-        "SKIPPED: {} is not built (cargo build -p eceprobe-testlab, or cargo test --workspace, \
-         builds it)",
-        path.display()
-    );
-    None
-}
 
 /// Runs `program args` inside the namespace; it must succeed.
 fn in_ns(ns: &str, program: &str, args: &[&str]) {
@@ -149,11 +137,6 @@ fn check(
             fleet.logs()
         )
     })
-}
-
-fn check_of<'a>(doc: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
-    let checks = doc["report"]["checks"].as_array().unwrap();
-    checks.iter().find(|c| c["check"] == check).unwrap()
 }
 
 /// The warning of this kind on a check, if any.

@@ -1,4 +1,4 @@
-//! The machinery of the fleet tests (`fleet_netns.rs`, `fleet_truth.rs`): what it needs to run (root, iproute2,
+//! The machinery of the namespace tests (the fleet's, and the single-client path tests'): what it needs to run (root, iproute2,
 //! a firewall tool, the binaries), and a [`Fleet`] of network namespaces on one bridge with
 //! the processes started in them. Nothing touches the host's own namespace: every link lives
 //! in a namespace made here, and dropping the fleet removes every namespace and process, on
@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod path;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
