@@ -138,6 +138,16 @@ fn dns(d: &DnsReport) -> pb::Dns {
         .to_owned(),
         duration_us: d.duration_us,
         addresses: d.addresses.iter().map(|a| a.to_string()).collect(),
+        families: d
+            .families
+            .iter()
+            .map(|f| pb::DnsFamily {
+                family: f.family.clone(),
+                duration_us: f.duration_us,
+                addresses: f.addresses,
+                error: f.error.clone().unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 
