@@ -129,7 +129,12 @@ async fn time_family(host: &str, family: Family, timeout: Duration) -> FamilyTim
             Some(format!("no answer within {} ms", timeout.as_millis())),
         ),
         Ok(Err(_)) => (0, Some("the lookup did not finish".to_owned())),
-        Ok(Ok(Err(e))) => (0, Some(e.to_string())),
+        // gai_strerror's words, without the prefix std's and dns-lookup's errors carry.
+        Ok(Ok(Err(e))) => {
+            let text = e.to_string();
+            let words = text.trim_start_matches("failed to lookup address information: ");
+            (0, Some(words.to_owned()))
+        }
         Ok(Ok(Ok(n))) => (u32::try_from(n).unwrap_or(u32::MAX), None),
     };
     FamilyTiming {
