@@ -138,6 +138,16 @@ fn dns(d: &DnsReport) -> pb::Dns {
         .to_owned(),
         duration_us: d.duration_us,
         addresses: d.addresses.iter().map(|a| a.to_string()).collect(),
+        families: d
+            .families
+            .iter()
+            .map(|f| pb::DnsFamily {
+                family: f.family.clone(),
+                duration_us: f.duration_us,
+                addresses: f.addresses,
+                error: f.error.clone().unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 
@@ -210,7 +220,7 @@ fn protocol(p: &ProtocolInfo) -> pb::Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eceprobe_checks::{CheckId, ClaimsReport};
+    use eceprobe_checks::{CheckId, ClaimsReport, FamilyTiming};
 
     fn report(check: CheckId, oauth: Option<OAuthInfo>) -> CheckReport {
         CheckReport {
@@ -227,6 +237,43 @@ mod tests {
             used_address: None,
             oauth,
         }
+    }
+
+    #[test]
+    fn dns_families_travel_field_by_field() {
+        let timing = |family: &str, duration_us, addresses, error: Option<&str>| FamilyTiming {
+            family: family.into(),
+            duration_us,
+            addresses,
+            error: error.map(str::to_owned),
+        };
+        let d = DnsReport {
+            source: AddressSource::System,
+            duration_us: 5_010_000,
+            addresses: vec!["52.97.1.1:993".parse().unwrap()],
+            families: vec![
+                timing("ipv4", 3_000, 2, None),
+                timing("ipv6", 5_000_000, 0, Some("no answer within 5000 ms")),
+            ],
+        };
+        let pb = dns(&d);
+        assert_eq!(
+            pb.families,
+            [
+                pb::DnsFamily {
+                    family: "ipv4".into(),
+                    duration_us: 3_000,
+                    addresses: 2,
+                    error: String::new(),
+                },
+                pb::DnsFamily {
+                    family: "ipv6".into(),
+                    duration_us: 5_000_000,
+                    addresses: 0,
+                    error: "no answer within 5000 ms".into(),
+                },
+            ]
+        );
     }
 
     #[test]

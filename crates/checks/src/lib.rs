@@ -40,8 +40,8 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo, RootSource,
-    StageReport, SuiteReport, TcpStats, TlsInfo,
+    DnsReport, FamilyTiming, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo,
+    RootSource, StageReport, SuiteReport, TcpStats, TlsInfo,
 };
 pub use settings::{
     Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings,

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::failure::FailureKind;
 use crate::lines::{LineLimits, LineStream};
-use crate::report::{AddressSource, DnsReport, TcpStats};
+use crate::report::{AddressSource, DnsReport, FamilyTiming, TcpStats};
 use crate::settings::ProbeSettings;
 use crate::StageError;
 
@@ -26,6 +26,7 @@ pub(crate) async fn resolve(
             source: AddressSource::Override,
             duration_us: 0,
             addresses: addrs.to_vec(),
+            families: Vec::new(),
         });
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -33,6 +34,7 @@ pub(crate) async fn resolve(
             source: AddressSource::System,
             duration_us: 0,
             addresses: vec![SocketAddr::new(ip, port)],
+            families: Vec::new(),
         });
     }
     let lookup = tokio::net::lookup_host((host, port));
@@ -63,12 +65,83 @@ pub(crate) async fn resolve(
                     took,
                 ));
             }
+            // Over its budget (`dns_slow`): ask again, one family at a time, to tell a
+            // resolver slow for AAAA only from one slow for everything.
+            let families = if Duration::from_micros(took) > settings.budgets.dns {
+                time_families(host, settings.timeouts.dns).await
+            } else {
+                Vec::new()
+            };
             Ok(DnsReport {
                 source: AddressSource::System,
                 duration_us: took,
                 addresses,
+                families,
             })
         }
+    }
+}
+
+/// The OS resolver asked for `host` once per address family (A alone, AAAA alone),
+/// concurrently, each bounded by `timeout`: a lookup still running then is reported as
+/// unanswered and left to finish on the blocking pool. IPv4 first.
+async fn time_families(host: &str, timeout: Duration) -> Vec<FamilyTiming> {
+    let v4 = time_family(host, Family::V4, timeout);
+    let v6 = time_family(host, Family::V6, timeout);
+    let (v4, v6) = tokio::join!(v4, v6);
+    vec![v4, v6]
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    V4,
+    V6,
+}
+
+async fn time_family(host: &str, family: Family, timeout: Duration) -> FamilyTiming {
+    let (name, domain) = match family {
+        Family::V4 => ("ipv4", socket2::Domain::IPV4),
+        Family::V6 => ("ipv6", socket2::Domain::IPV6),
+    };
+    let hints = dns_lookup::AddrInfoHints {
+        flags: 0,
+        address: domain.into(),
+        socktype: socket2::Type::STREAM.into(),
+        protocol: 0,
+    };
+    let owned = host.to_owned();
+    let start = Instant::now();
+    let lookup = tokio::task::spawn_blocking(move || {
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        for info in dns_lookup::getaddrinfo(Some(&owned), None, Some(hints))? {
+            let ip = info?.sockaddr.ip();
+            if !addresses.contains(&ip) {
+                addresses.push(ip);
+            }
+        }
+        Ok::<_, dns_lookup::LookupError>(addresses.len())
+    });
+    let result = tokio::time::timeout(timeout, lookup).await;
+    let duration_us = micros(start);
+    let (addresses, error) = match result {
+        Err(_) => (
+            0,
+            Some(format!("no answer within {} ms", timeout.as_millis())),
+        ),
+        Ok(Err(_)) => (0, Some("the lookup did not finish".to_owned())),
+        // gai_strerror's words, without the prefix std's and dns-lookup's errors carry.
+        Ok(Ok(Err(e))) => {
+            let text = e.to_string();
+            let words = text.trim_start_matches("failed to lookup address information: ");
+            (0, Some(words.to_owned()))
+        }
+        Ok(Ok(Ok(n))) => (u32::try_from(n).unwrap_or(u32::MAX), None),
+    };
+    FamilyTiming {
+        family: name.to_owned(),
+        duration_us,
+        addresses,
+        error,
     }
 }
 

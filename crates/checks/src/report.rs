@@ -55,6 +55,25 @@ pub struct DnsReport {
     pub duration_us: u64,
     /// Every address the name resolved to (for a proxy: the proxy's addresses).
     pub addresses: Vec<SocketAddr>,
+    /// Only when the OS lookup took longer than its budget: the same name asked again, one
+    /// lookup per address family (A alone, AAAA alone, concurrently), so that a resolver
+    /// that is slow for one family only shows. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<FamilyTiming>,
+}
+
+/// One address family's lookup (see `DnsReport::families`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyTiming {
+    /// "ipv4" (A records) or "ipv6" (AAAA records).
+    pub family: String,
+    /// How long the lookup took; at a timeout, the timeout.
+    pub duration_us: u64,
+    /// How many distinct addresses it gave.
+    pub addresses: u32,
+    /// Why it gave none, in words ("no answer within 5000 ms", the resolver's error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A certificate as presented, kept even when verification fails so that "down" and

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::failure::{FailureKind, Stage};
-use crate::report::{AddressAttempt, AddressSource, DnsReport};
+use crate::report::{AddressAttempt, AddressSource, DnsReport, FamilyTiming};
 use crate::settings::Budgets;
 
 /// A warning before its hint is added: kind, stage, detail.
@@ -124,6 +124,10 @@ pub(crate) fn dns_warning(
         figure(took),
         figure(budgets.dns)
     );
+    if let Some(families) = by_family(budgets, &dns.families) {
+        detail.push_str("; ");
+        detail.push_str(&families);
+    }
     match resolvers().as_slice() {
         [] => {}
         [one] => detail.push_str(&format!("; this host asks {one} (/etc/resolv.conf)")),
@@ -133,6 +137,52 @@ pub(crate) fn dns_warning(
         )),
     }
     Some((FailureKind::DnsSlow, Stage::Dns, detail))
+}
+
+/// "by family: IPv4 (A) 3 ms, IPv6 (AAAA) 5 s: the resolver is slow to answer AAAA queries
+/// (or drops them)": each family's lookup (see `DnsReport::families`) and which was over the
+/// budget. None when the families were not timed.
+fn by_family(budgets: &Budgets, families: &[FamilyTiming]) -> Option<String> {
+    if families.is_empty() {
+        return None;
+    }
+    let mut slow = Vec::new();
+    let parts: Vec<String> = families
+        .iter()
+        .map(|f| {
+            let label = family_words(&f.family);
+            let took = Duration::from_micros(f.duration_us);
+            if took > budgets.dns {
+                slow.push(f.family.as_str());
+            }
+            match &f.error {
+                None => format!("{label} {}", figure(took)),
+                Some(e) if e.starts_with("no answer within") => format!("{label} {e}"),
+                Some(e) => format!("{label} {} ({e})", figure(took)),
+            }
+        })
+        .collect();
+    let verdict = match slow.as_slice() {
+        [] => "neither was slow when asked again separately (the first answer may have been cached since)".to_owned(),
+        [one] => {
+            let qtype = match *one {
+                "ipv6" => "AAAA",
+                _ => "A",
+            };
+            format!("the resolver is slow to answer {qtype} queries (or drops them)")
+        }
+        _ => "both families are slow: the resolver itself is slow (a dead first name server, or one that times out upstream)".to_owned(),
+    };
+    Some(format!("by family: {}: {verdict}", parts.join(", ")))
+}
+
+/// "IPv4 (A)", "IPv6 (AAAA)".
+fn family_words(family: &str) -> &str {
+    match family {
+        "ipv4" => "IPv4 (A)",
+        "ipv6" => "IPv6 (AAAA)",
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +286,7 @@ mod tests {
             source,
             duration_us: ms * 1000,
             addresses: Vec::new(),
+            families: Vec::new(),
         };
         let none = Vec::new;
         assert!(dns_warning(&b, "h", &dns(AddressSource::System, 40), none).is_none());
@@ -252,5 +303,75 @@ mod tests {
         assert_eq!(detail, "resolving outlook.office365.com took 5.02 s; its budget is 1 s; this host asks 10.0.0.9 first, then 10.0.0.53 (/etc/resolv.conf)");
         let (_, _, detail) = dns_warning(&b, "h", &dns(AddressSource::System, 1500), none).unwrap();
         assert_eq!(detail, "resolving h took 1.5 s; its budget is 1 s");
+    }
+
+    fn family(family: &str, ms: u64, addresses: u32, error: Option<&str>) -> FamilyTiming {
+        FamilyTiming {
+            family: family.to_owned(),
+            duration_us: ms * 1000,
+            addresses,
+            error: error.map(str::to_owned),
+        }
+    }
+
+    fn slow_with(families: Vec<FamilyTiming>) -> String {
+        let dns = DnsReport {
+            source: AddressSource::System,
+            duration_us: 5_010_000,
+            addresses: Vec::new(),
+            families,
+        };
+        let one = || vec!["10.0.0.53".to_string()];
+        let (kind, _, detail) =
+            dns_warning(&Budgets::default(), "outlook.office365.com", &dns, one).unwrap();
+        assert_eq!(kind, FailureKind::DnsSlow);
+        detail
+    }
+
+    #[test]
+    fn the_slow_family_is_named() {
+        let aaaa = slow_with(vec![
+            family("ipv4", 3, 2, None),
+            family("ipv6", 5004, 0, Some("no answer within 5000 ms")),
+        ]);
+        assert_eq!(aaaa, "resolving outlook.office365.com took 5.01 s; its budget is 1 s; by family: IPv4 (A) 3 ms, IPv6 (AAAA) no answer within 5000 ms: the resolver is slow to answer AAAA queries (or drops them); this host asks 10.0.0.53 (/etc/resolv.conf)");
+
+        let answered_late = slow_with(vec![
+            family("ipv4", 3, 2, None),
+            family("ipv6", 5000, 2, None),
+        ]);
+        assert!(
+            answered_late.contains("by family: IPv4 (A) 3 ms, IPv6 (AAAA) 5 s: the resolver is slow to answer AAAA queries (or drops them); "),
+            "{answered_late}"
+        );
+
+        let timed_out = slow_with(vec![
+            family(
+                "ipv4",
+                1002,
+                0,
+                Some("Temporary failure in name resolution"),
+            ),
+            family("ipv6", 8, 0, Some("No address associated with hostname")),
+        ]);
+        assert!(
+            timed_out.contains("by family: IPv4 (A) 1 s (Temporary failure in name resolution), IPv6 (AAAA) 8 ms (No address associated with hostname): the resolver is slow to answer A queries (or drops them); "),
+            "{timed_out}"
+        );
+
+        let both = slow_with(vec![
+            family("ipv4", 1003, 2, None),
+            family("ipv6", 1004, 0, None),
+        ]);
+        assert!(
+            both.contains("by family: IPv4 (A) 1 s, IPv6 (AAAA) 1 s: both families are slow: the resolver itself is slow (a dead first name server, or one that times out upstream); this host asks"),
+            "{both}"
+        );
+
+        let neither = slow_with(vec![family("ipv4", 2, 2, None), family("ipv6", 3, 1, None)]);
+        assert!(
+            neither.contains("by family: IPv4 (A) 2 ms, IPv6 (AAAA) 3 ms: neither was slow when asked again separately"),
+            "{neither}"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dashboard::{feed, feed_with, get, result, Dashboard, HOSTILE};
-use eceprobe_proto::v1::{Attempt, CheckResult, Finding, Outcome, TcpInfo, Tls};
+use eceprobe_proto::v1::{Attempt, CheckResult, Dns, DnsFamily, Finding, Outcome, TcpInfo, Tls};
 
 #[tokio::test]
 async fn the_overview_and_server_page_show_what_the_agent_sent() {
@@ -184,7 +184,7 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
     imap.outcome = Outcome::Warn as i32;
     imap.used_address = "52.97.1.1:993".into();
     imap.warnings = vec![
-        finding("dns_slow", "dns", "resolving outlook.office365.com took 5.02 s; its budget is 1 s; this host asks 10.0.0.9 first, then 10.0.0.53 (/etc/resolv.conf)"),
+        finding("dns_slow", "dns", "resolving outlook.office365.com took 5.02 s; its budget is 1 s; by family: IPv4 (A) 3 ms, IPv6 (AAAA) no answer within 5000 ms: the resolver is slow to answer AAAA queries (or drops them); this host asks 10.0.0.9 first, then 10.0.0.53 (/etc/resolv.conf)"),
         finding("slow", "tls", "the TLS handshake took 2.4 s; its budget is 1 s"),
         finding("packet_loss", "protocol", "the connection to 52.97.1.1:993 retransmitted 4 of 21 segments during the check (round trip 12.3 ms ± 4.1 ms): packets are lost on the path"),
     ];
@@ -200,12 +200,46 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
         }),
         ..Attempt::default()
     }];
+    imap.dns = Some(Dns {
+        source: "system".into(),
+        duration_us: 5_020_000,
+        addresses: vec!["52.97.1.1:993".into()],
+        families: vec![
+            DnsFamily {
+                family: "ipv4".into(),
+                duration_us: 3_000,
+                addresses: 2,
+                error: String::new(),
+            },
+            DnsFamily {
+                family: "ipv6".into(),
+                duration_us: 5_000_000,
+                addresses: 0,
+                error: "no answer within 5000 ms".into(),
+            },
+        ],
+    });
     let _agent = feed_with(d.agents, vec![imap]).await;
 
     let v: serde_json::Value =
         serde_json::from_str(&get(d.web, "/api/servers/svc-1").await.body).unwrap();
     let check = &v["checks"][0];
     assert_eq!(check["outcome"], "warn", "{check:#}");
+    let families = &check["dns"]["families"];
+    assert_eq!(
+        (
+            &families[0]["family"],
+            &families[0]["addresses"],
+            &families[0]["error"]
+        ),
+        (&"ipv4".into(), &2.into(), &serde_json::Value::Null),
+        "{check:#}"
+    );
+    assert_eq!(
+        (&families[1]["family"], &families[1]["error"]),
+        (&"ipv6".into(), &"no answer within 5000 ms".into()),
+        "{check:#}"
+    );
     let tcp = &check["attempts"][0]["tcp"];
     assert_eq!(
         (&tcp["rtt_us"], &tcp["retransmits"], &tcp["spurious"]),
@@ -218,6 +252,8 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
         "the TLS handshake took 2.4 s; its budget is 1 s",
         "retransmitted 4 of 21 segments during the check",
         "this host asks 10.0.0.9 first, then 10.0.0.53",
+        "the resolver is slow to answer AAAA queries (or drops them)",
+        " - by family: IPv4 (A) 3.0 ms, 2 addresses; IPv6 (AAAA) 5.00 s, no answer within 5000 ms",
     ] {
         assert!(page.contains(line), "{line} not on the page");
     }

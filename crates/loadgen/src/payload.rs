@@ -136,6 +136,7 @@ pub fn check_result(seq: u64, check: &str, started_unix_ms: i64, fail: bool) -> 
             source: "system".into(),
             duration_us: dns_us,
             addresses: ADDRESSES.iter().map(|a| a.to_string()).collect(),
+            families: Vec::new(),
         }),
         via_proxy: String::new(),
         used_address: if fail { "" } else { ADDRESSES[0] }.into(),

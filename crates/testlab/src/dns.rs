@@ -1,5 +1,5 @@
 //! A stub DNS server (UDP) with scripted answers per name suffix: an address, NXDOMAIN,
-//! SERVFAIL, or silence. It lets tests drive the operating system's own resolver (through a
+//! SERVFAIL, silence, or an IPv4 address with silence to AAAA queries. It lets tests drive the operating system's own resolver (through a
 //! network namespace whose resolv.conf points here) into each DNS failure a probe can meet.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +18,9 @@ pub enum DnsAnswer {
     ServFail,
     /// No reply at all: the client times out.
     Silent,
+    /// NOERROR with this address to A queries; no reply at all to AAAA queries (a resolver
+    /// or firewall that drops them), so a lookup of both waits for the client's timeout.
+    SilentAaaa(std::net::Ipv4Addr),
 }
 
 /// A running stub; stops when dropped.
@@ -100,6 +103,9 @@ fn answer(query: &[u8], rules: &[(String, DnsAnswer)]) -> Option<Vec<u8>> {
         .unwrap_or(DnsAnswer::NxDomain);
     let (rcode, record): (u8, Option<Vec<u8>>) = match matched {
         DnsAnswer::Silent => return None,
+        DnsAnswer::SilentAaaa(_) if qtype == TYPE_AAAA => return None,
+        DnsAnswer::SilentAaaa(ip) if qtype == TYPE_A => (0, Some(ip.octets().to_vec())),
+        DnsAnswer::SilentAaaa(_) => (0, None),
         DnsAnswer::NxDomain => (RCODE_NXDOMAIN, None),
         DnsAnswer::ServFail => (RCODE_SERVFAIL, None),
         DnsAnswer::Address(IpAddr::V4(ip)) if qtype == TYPE_A => (0, Some(ip.octets().to_vec())),
@@ -164,5 +170,17 @@ mod tests {
         assert_eq!(nx[3] & 0x0f, RCODE_NXDOMAIN);
         assert!(answer(&query("a.quiet.test", TYPE_A), &rules).is_none());
         assert!(answer(&[1, 2, 3], &rules).is_none());
+    }
+
+    #[test]
+    fn aaaa_only_can_be_dropped() {
+        let rules = vec![(
+            "v4only.test".to_string(),
+            DnsAnswer::SilentAaaa("10.0.0.7".parse().unwrap()),
+        )];
+        let a = answer(&query("outlook.v4only.test", TYPE_A), &rules).unwrap();
+        assert_eq!(&a[6..8], &[0, 1], "one answer");
+        assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 7]);
+        assert!(answer(&query("outlook.v4only.test", TYPE_AAAA), &rules).is_none());
     }
 }

@@ -32,9 +32,10 @@ pub(super) fn packet_loss(host: &str, port: u16) -> String {
     )
 }
 
-/// `dns_slow`: the OS resolver answered after its budget; the detail names the resolvers.
+/// `dns_slow`: the OS resolver answered after its budget; the detail names the slow address
+/// family and the resolvers.
 pub(super) fn dns_slow(host: &str) -> String {
     format!(
-        "resolving {host} is slow: the first name server this host asks is usually dead or unreachable, so every lookup waits for its timeout before the next is asked; remove or fix the dead server in the DNS settings (resolv.conf, the network adapter's DNS servers), or make sure the first one forwards external names quickly (C9)"
+        "resolving {host} is slow; the detail says which address family was slow. Both (or the whole lookup): the first name server this host asks is usually dead or unreachable, so every lookup waits for its timeout before the next is asked; remove or fix the dead server in the DNS settings (resolv.conf, the network adapter's DNS servers), or make sure the first one forwards external names quickly. Only IPv6 (AAAA): the name server, or a firewall between this host and it, drops or delays AAAA queries, so every lookup waits for the resolver's timeout although the A answer came at once; make it answer AAAA queries (an empty answer is fine) and let DNS queries of every type through the firewall (C9)"
     )
 }

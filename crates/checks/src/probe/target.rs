@@ -63,6 +63,7 @@ impl Prober {
                     source: AddressSource::System,
                     duration_us: took,
                     addresses: Vec::new(),
+                    families: Vec::new(),
                 });
                 return None;
             }

@@ -219,7 +219,7 @@ pub struct Finding {
     #[prost(string, tag = "5")]
     pub device: ::prost::alloc::string::String,
 }
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Dns {
     /// "system", "override", "proxy".
     #[prost(string, tag = "1")]
@@ -228,6 +228,26 @@ pub struct Dns {
     pub duration_us: u64,
     #[prost(string, repeated, tag = "3")]
     pub addresses: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Only when the lookup was over its budget (dns_slow): the name asked again, one lookup
+    /// per address family; empty otherwise (and from older agents).
+    #[prost(message, repeated, tag = "4")]
+    pub families: ::prost::alloc::vec::Vec<DnsFamily>,
+}
+/// One address family's lookup: A alone or AAAA alone through the OS resolver.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DnsFamily {
+    /// "ipv4" or "ipv6".
+    #[prost(string, tag = "1")]
+    pub family: ::prost::alloc::string::String,
+    /// At a timeout, the timeout.
+    #[prost(uint64, tag = "2")]
+    pub duration_us: u64,
+    /// Distinct addresses it gave.
+    #[prost(uint32, tag = "3")]
+    pub addresses: u32,
+    /// Why it gave none, in words; empty when it answered.
+    #[prost(string, tag = "4")]
+    pub error: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Attempt {

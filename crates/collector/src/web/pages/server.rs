@@ -18,8 +18,8 @@ use crate::web::api::path;
 use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};
 use crate::web::views::server::{
-    build, history, AttemptView, CheckDetail, FindingView, History, MailboxView, OAuthView,
-    PathView, ServerView, TlsView,
+    build, history, AttemptView, CheckDetail, DnsFamilyView, FindingView, History, MailboxView,
+    OAuthView, PathView, ServerView, TlsView,
 };
 use crate::web::WebState;
 
@@ -302,7 +302,12 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
                 (oauth_facts(o, c.mailbox.as_deref().unwrap_or(&o.mailbox)))
             }
             @if let Some(d) = &c.dns {
-                p { "DNS (" (d.source) ", " (duration(d.duration_us)) "): " (d.addresses.join(", ")) }
+                p {
+                    "DNS (" (d.source) ", " (duration(d.duration_us)) "): " (d.addresses.join(", "))
+                    @if !d.families.is_empty() {
+                        " - by family: " (dns_families(&d.families))
+                    }
+                }
             }
             @for a in &c.attempts { (attempt(a)) }
             @if let Some(h) = chart_of {
@@ -372,4 +377,26 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
             (check(v, c, charts.iter().find(|h| h.check == c.check)))
         }
     }
+}
+
+/// "IPv4 (A) 3 ms, 2 addresses; IPv6 (AAAA) 5 s, no answer within 5000 ms": each address
+/// family's lookup, on the DNS line.
+fn dns_families(families: &[DnsFamilyView]) -> String {
+    families
+        .iter()
+        .map(|f| {
+            let label = match f.family.as_str() {
+                "ipv4" => "IPv4 (A)",
+                "ipv6" => "IPv6 (AAAA)",
+                other => other,
+            };
+            let what = match (&f.error, f.addresses) {
+                (Some(e), _) => e.clone(),
+                (None, 1) => "1 address".to_owned(),
+                (None, n) => format!("{n} addresses"),
+            };
+            format!("{label} {}, {what}", duration(f.duration_us))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -88,6 +88,20 @@ pub struct DnsView {
     pub source: String,
     pub duration_us: u64,
     pub addresses: Vec<String>,
+    /// Only when the lookup was over its budget (`dns_slow`): one lookup per address family.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<DnsFamilyView>,
+}
+
+/// One address family's lookup (A alone or AAAA alone).
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsFamilyView {
+    /// "ipv4" or "ipv6".
+    pub family: String,
+    pub duration_us: u64,
+    pub addresses: u32,
+    /// Why it gave no address, in words; null when it answered.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -328,6 +342,16 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
             source: x.source,
             duration_us: x.duration_us,
             addresses: x.addresses,
+            families: x
+                .families
+                .into_iter()
+                .map(|f| DnsFamilyView {
+                    family: f.family,
+                    duration_us: f.duration_us,
+                    addresses: f.addresses,
+                    error: (!f.error.is_empty()).then_some(f.error),
+                })
+                .collect(),
         }),
         failure: d.failure.as_ref().map(finding).or_else(|| {
             // A damaged blob still says what failed.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::cells::{cells, mailbox_states, Cell, CellState};
 use super::check_detail::detail;
 pub use super::check_detail::{
-    AttemptView, CertView, CheckDetail, DnsView, FindingView, HopView, OAuthView, PathView,
-    ProtocolView, StageView, TlsView,
+    AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
+    PathView, ProtocolView, StageView, TlsView,
 };
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;

@@ -76,8 +76,9 @@ enum Command {
         #[arg(long, value_name = "PROGRAM")]
         via: Option<PathBuf>,
     },
-    /// Answer DNS queries on UDP: --rule SUFFIX=ANSWER, ANSWER = an IP, nxdomain, servfail or
-    /// silent. Names matching no rule get NXDOMAIN. Serves until stdin closes.
+    /// Answer DNS queries on UDP: --rule SUFFIX=ANSWER, ANSWER = an IP, nxdomain, servfail,
+    /// silent, or IPv4,silent-aaaa (A answered, AAAA queries dropped). Names matching no rule
+    /// get NXDOMAIN. Serves until stdin closes.
     DnsStub {
         #[arg(long)]
         listen: SocketAddr,
@@ -169,10 +170,15 @@ fn parse_rule(s: &str) -> Result<(String, DnsAnswer), String> {
         "nxdomain" => DnsAnswer::NxDomain,
         "servfail" => DnsAnswer::ServFail,
         "silent" => DnsAnswer::Silent,
-        ip => DnsAnswer::Address(
-            ip.parse()
-                .map_err(|_| format!("'{ip}' is not an IP, nxdomain, servfail or silent"))?,
-        ),
+        other => match other.strip_suffix(",silent-aaaa") {
+            Some(ip) => DnsAnswer::SilentAaaa(
+                ip.parse()
+                    .map_err(|_| format!("'{ip}' is not an IPv4 address (before ,silent-aaaa)"))?,
+            ),
+            None => DnsAnswer::Address(other.parse().map_err(|_| {
+                format!("'{other}' is not an IP, IPv4,silent-aaaa, nxdomain, servfail or silent")
+            })?),
+        },
     };
     Ok((suffix.to_string(), answer))
 }
