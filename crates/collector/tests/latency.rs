@@ -41,6 +41,7 @@ fn imap(seq: u64, started_unix_ms: i64, tcp_ms: u64, tls_ms: u64) -> CheckResult
             source: "system".into(),
             duration_us: 2_000,
             addresses: vec!["52.97.1.1".into()],
+            ..Dns::default()
         }),
         used_address: "52.97.1.1:993".into(),
         attempts: vec![Attempt {
