@@ -50,10 +50,19 @@ impl Host {
     /// The process environment's JAVA_HOME, and the usual places: on Linux
     /// `/usr/lib/jvm/default-java`, then every `/usr/lib/jvm/*` (highest name first); on
     /// Windows every `C:\Program Files\Java\*` (highest name first).
+    /// `ECEPROBE_JAVA_CANDIDATES` (a path list, possibly empty) replaces the usual places.
     pub fn from_env() -> Host {
         let java_home_env = std::env::var_os("JAVA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
+        if let Some(list) = std::env::var_os("ECEPROBE_JAVA_CANDIDATES") {
+            return Host {
+                java_home_env,
+                candidates: std::env::split_paths(&list)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect(),
+            };
+        }
         let mut candidates = Vec::new();
         #[cfg(windows)]
         candidates.extend(subdirs(Path::new(r"C:\Program Files\Java")));
