@@ -301,7 +301,8 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             serde_json::to_value(cfg.role)?.as_str().unwrap_or("?"),
             serde_json::to_value(cfg.cloud)?.as_str().unwrap_or("?"),
         );
-        println!("{}", java.summary());
+        // The Java line right under the heading, before the table.
+        let heading = format!("{heading}\n{}", java.summary());
         print!("{}", render::table(&report, &heading));
         if !cfg.specs.iter().any(|s| s.id == CheckId::EceUrl) {
             println!("\nNote: ece-url was not checked; give --ece-url (ECE's External Application URL, checklist C2).");

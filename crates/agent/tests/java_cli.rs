@@ -64,7 +64,7 @@ async fn without_java_check_says_so_in_one_line_and_runs_as_before() {
     let out = agent(&args, None).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    let first = t.lines().next().unwrap();
+    let first = t.lines().nth(1).unwrap();
     assert_eq!(
         first,
         "Java: none found (set [ece] java_home to the runtime ECE runs on); the checks below are judged as this host sees them"
@@ -92,7 +92,7 @@ async fn check_names_the_store_jsse_picks() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert_eq!(
-        t.lines().next().unwrap(),
+        t.lines().nth(1).unwrap(),
         format!(
             "Java trust store: {} (JKS, 1 trusted certificate), as JSSE picks it for {} (JAVA_HOME)",
             cacerts8.display(),
@@ -199,7 +199,7 @@ async fn a_configured_store_that_cannot_be_read_is_a_configuration_error() {
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
         t.lines()
-            .next()
+            .nth(1)
             .unwrap()
             .ends_with("(PKCS12, 1 trusted certificate), as configured (java_truststore)"),
         "{t}"
