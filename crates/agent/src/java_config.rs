@@ -115,3 +115,40 @@ pub fn view(cfg: &JavaConfig) -> Result<JavaView, ConfigError> {
         _ => Ok(view),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ece_keys_parse_anchor_and_the_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("jdk");
+        std::fs::create_dir_all(&home).unwrap();
+        let toml = "[ece]\njava_home = \"jdk\"\njava_truststore = \"t.p12\"\njava_truststore_password_file = \"p\"\njava_options = \"-Djavax.net.ssl.trustStore=/x\"\n";
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, toml).unwrap();
+        let file = crate::config::load_file(&path).unwrap();
+        assert_eq!(file.ece.java_home.as_deref(), Some(home.as_path()));
+        assert_eq!(
+            file.ece.java_truststore_password_file.as_deref(),
+            Some(dir.path().join("p").as_path())
+        );
+        let cfg = resolve(file.ece, None, Some(PathBuf::from("flag.jks"))).unwrap();
+        assert_eq!(cfg.request.truststore, Some(PathBuf::from("flag.jks")));
+        assert_eq!(cfg.request.java_home, Some(home));
+        assert!(cfg.request.configured());
+
+        let missing = EceConfig {
+            java_home: Some(dir.path().join("nope")),
+            ..Default::default()
+        };
+        let e = resolve(missing, None, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("ece.java_home: ") && e.contains("not a folder"),
+            "{e}"
+        );
+        assert!(toml::from_str::<crate::config::FileConfig>("[ece]\njava = 1\n").is_err());
+    }
+}
