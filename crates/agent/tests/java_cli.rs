@@ -205,3 +205,33 @@ async fn a_configured_store_that_cannot_be_read_is_a_configuration_error() {
         "{t}"
     );
 }
+
+/// A store only discovered (JAVA_HOME) that cannot be read is said on the line; the checks
+/// run as without Java (exit 0): the administrator named nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discovered_store_that_cannot_be_read_is_said_not_fatal() {
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
+    let home = dir.path().join("jdk");
+    let cacerts = home.join("lib/security/cacerts");
+    std::fs::create_dir_all(cacerts.parent().unwrap()).unwrap();
+    std::fs::copy(&ca, &cacerts).unwrap();
+    let mut args = lab.agent_check_args(&ca);
+    args.extend(["--only", "imap"].map(String::from));
+    let out = agent(&args, Some(&home)).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert_eq!(
+        t.lines().nth(1).unwrap(),
+        format!(
+            "Java trust store: {} is a PEM file, not a Java trust store: import it with keytool -importcert into the runtime's cacerts, or set java_truststore to that cacerts",
+            cacerts.display()
+        )
+    );
+    args.push("--json".into());
+    let out = agent(&args, Some(&home)).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["java"]["status"], "error", "{doc}");
+    assert_eq!(doc["java"]["configured"], false, "{doc}");
+}

@@ -70,7 +70,7 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
             }
         }
     };
-    let password = password.or(located.option_password.as_deref());
+    let password = password.or(located.option_password.as_ref().map(|s| s.expose()));
     match read_store(&located.path, password) {
         Ok(store) => {
             let n = store.anchors.len();

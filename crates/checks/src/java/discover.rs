@@ -15,13 +15,26 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-/// What the configuration says about ECE's Java (all optional).
-#[derive(Debug, Default, Clone)]
+use crate::oauth::Secret;
+
+/// What the configuration says about ECE's Java (all optional). Its Debug leaves the JVM
+/// options out: they may carry the trust store's password.
+#[derive(Default, Clone)]
 pub struct JavaRequest {
     pub java_home: Option<PathBuf>,
     pub truststore: Option<PathBuf>,
     /// The JVM options ECE's services start with, e.g. "-Xmx4g -Djavax.net.ssl.trustStore=...".
     pub java_options: Option<String>,
+}
+
+impl std::fmt::Debug for JavaRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JavaRequest")
+            .field("java_home", &self.java_home)
+            .field("truststore", &self.truststore)
+            .field("java_options", &self.java_options.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl JavaRequest {
@@ -111,14 +124,14 @@ pub enum Origin {
 }
 
 /// The trust store to read, and why it is that one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Located {
     pub path: PathBuf,
     pub origin: Origin,
     /// The runtime's home the store belongs to, when chosen through one.
     pub java_home: Option<PathBuf>,
     /// `-Djavax.net.ssl.trustStorePassword` from the options, when given there.
-    pub option_password: Option<String>,
+    pub option_password: Option<Secret>,
 }
 
 /// A configured runtime or store that is not there.
@@ -196,7 +209,8 @@ pub fn locate(req: &JavaRequest, host: &Host) -> Result<Option<Located>, Discove
     let option_password = req
         .java_options
         .as_deref()
-        .and_then(|o| java_property(o, PASSWORD_PROP));
+        .and_then(|o| java_property(o, PASSWORD_PROP))
+        .map(Secret::new);
     let explicit = |path: &PathBuf, origin: Origin| {
         if path.is_file() {
             Ok(Some(Located {
@@ -297,7 +311,7 @@ mod tests {
         let mine = dir.path().join("my store.jks");
         touch(&mine);
         let options = format!(
-            "-Xmx2g -Djavax.net.ssl.trustStore=\"{}\" -Djavax.net.ssl.trustStorePassword=pw",
+            "-Xmx2g -Djavax.net.ssl.trustStore=\"{}\" -Djavax.net.ssl.trustStorePassword=Zq9-secret",
             mine.display()
         );
         let mut req = JavaRequest {
@@ -309,7 +323,11 @@ mod tests {
         let l = locate(&req, &Host::default()).unwrap().unwrap();
         assert_eq!(l.path, mine);
         assert_eq!(l.origin, Origin::JavaOption);
-        assert_eq!(l.option_password.as_deref(), Some("pw"));
+        assert_eq!(
+            l.option_password.as_ref().map(Secret::expose),
+            Some("Zq9-secret")
+        );
+        assert!(!format!("{req:?} {l:?}").contains("Zq9-secret"));
         let explicit = dir.path().join("explicit.p12");
         touch(&explicit);
         req.truststore = Some(explicit.clone());
@@ -328,8 +346,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            locate(&req, &Host::default()),
-            Err(DiscoverError::NoStoreInHome(empty.clone()))
+            locate(&req, &Host::default()).unwrap_err(),
+            DiscoverError::NoStoreInHome(empty.clone())
         );
         let req = JavaRequest {
             truststore: Some(dir.path().join("nope")),
@@ -344,7 +362,7 @@ mod tests {
             java_home_env: Some(empty.clone()),
             candidates: vec![dir.path().join("absent")],
         };
-        assert_eq!(locate(&JavaRequest::default(), &host), Ok(None));
+        assert!(locate(&JavaRequest::default(), &host).unwrap().is_none());
         assert!(!JavaRequest::default().configured());
         let jdk = dir.path().join("jvm/java-21");
         touch(&jdk.join("lib/security/cacerts"));
