@@ -25,6 +25,8 @@ pub enum JavaView {
         #[serde(skip_serializing_if = "Option::is_none")]
         java_home: Option<PathBuf>,
         trusted: usize,
+        /// False: a JKS store read without its password (none given), as JSSE does.
+        integrity_checked: bool,
         anchors: Vec<TrustAnchor>,
         summary: String,
     },
@@ -91,13 +93,19 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
                 ),
                 (_, None) => String::new(),
             };
+            let unchecked = if store.integrity_checked {
+                ""
+            } else {
+                "; its password is not changeit and none is set, so it was read unchecked, as JSSE reads it without javax.net.ssl.trustStorePassword"
+            };
             JavaView::Found {
                 summary: format!(
-                    "Java trust store: {} ({}, {n} trusted certificate{}), {how}",
+                    "Java trust store: {} ({}, {n} trusted certificate{}), {how}{unchecked}",
                     store.path.display(),
                     store.format,
                     if n == 1 { "" } else { "s" },
                 ),
+                integrity_checked: store.integrity_checked,
                 path: store.path,
                 format: store.format,
                 origin: located.origin,

@@ -118,11 +118,20 @@ fn keytool_stores_jks_and_pkcs12() {
             let words = err.to_string();
             assert!(words.contains(&path.display().to_string()), "{words}");
             assert!(words.contains("java_truststore_password_file"), "{words}");
-            // No password configured: Java's changeit, wrong here.
-            assert!(matches!(
-                read_store(&path, None).unwrap_err(),
-                StoreError::WrongPassword { .. }
-            ));
+            // No password configured: JSSE without trustStorePassword reads JKS unchecked
+            // (the same anchors); PKCS12's MAC and encrypted bags need the password.
+            match format {
+                StoreFormat::Jks => {
+                    let unchecked = read_store(&path, None).unwrap();
+                    assert!(!unchecked.integrity_checked);
+                    assert_eq!(unchecked.anchors.len(), 2);
+                }
+                StoreFormat::Pkcs12 => assert!(matches!(
+                    read_store(&path, None).unwrap_err(),
+                    StoreError::WrongPassword { .. }
+                )),
+            }
+            assert!(store.integrity_checked);
         } else {
             read_store(&path, None).unwrap();
         }

@@ -66,6 +66,9 @@ pub struct JavaTrustStore {
     pub path: PathBuf,
     pub format: StoreFormat,
     pub anchors: Vec<TrustAnchor>,
+    /// False for a JKS store read without a password given whose password is not changeit:
+    /// JSSE without `javax.net.ssl.trustStorePassword` reads it so, unchecked, and so do we.
+    pub integrity_checked: bool,
 }
 
 /// Why a trust store could not be read; each sentence names the file and the fix.
@@ -123,12 +126,25 @@ pub fn parse_store(
     bytes: &[u8],
     password: Option<&str>,
 ) -> Result<JavaTrustStore, StoreError> {
+    let given = password.is_some();
     let password = password.unwrap_or(DEFAULT_PASSWORD);
+    let mut integrity_checked = true;
     let magic = bytes
         .get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let (format, anchors) = match magic {
-        Some(JKS_MAGIC) => (StoreFormat::Jks, jks(path, bytes, password)?),
+        Some(JKS_MAGIC) => {
+            let (anchors, digest_ok) = jks(path, bytes, password)?;
+            if !digest_ok {
+                if given {
+                    return Err(StoreError::WrongPassword {
+                        path: path.to_path_buf(),
+                    });
+                }
+                integrity_checked = false;
+            }
+            (StoreFormat::Jks, anchors)
+        }
         Some(JCEKS_MAGIC) => {
             return Err(StoreError::Jceks {
                 path: path.to_path_buf(),
@@ -150,6 +166,7 @@ pub fn parse_store(
         path: path.to_path_buf(),
         format,
         anchors,
+        integrity_checked,
     })
 }
 
@@ -227,7 +244,8 @@ impl<'a> Cursor<'a> {
 
 /// JKS: magic, version (1 or 2), count, entries, then SHA-1 over the password as UTF-16BE,
 /// "Mighty Aphrodite" and everything before the digest.
-fn jks(path: &Path, bytes: &[u8], password: &str) -> Result<Vec<TrustAnchor>, StoreError> {
+/// The anchors, and whether the digest matched `password`.
+fn jks(path: &Path, bytes: &[u8], password: &str) -> Result<(Vec<TrustAnchor>, bool), StoreError> {
     if bytes.len() < 12 + SHA1_LEN {
         return Err(StoreError::Truncated {
             path: path.to_path_buf(),
@@ -300,12 +318,8 @@ fn jks(path: &Path, bytes: &[u8], password: &str) -> Result<Vec<TrustAnchor>, St
     }
     ctx.update(JKS_WHITENER);
     ctx.update(&bytes[..body_len]);
-    if ctx.finish().as_ref() != &bytes[body_len..] {
-        return Err(StoreError::WrongPassword {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(anchors)
+    let digest_ok = ctx.finish().as_ref() == &bytes[body_len..];
+    Ok((anchors, digest_ok))
 }
 
 /// PKCS12: the trusted-certificate bags (Oracle's trusted key usage attribute) and the
