@@ -144,6 +144,13 @@ fn keytool_stores_jks_and_pkcs12() {
             "case {i}: {half}"
         );
         assert!(half.to_string().contains("truncated at byte"), "{half}");
+        for cut in [1, 2, 3] {
+            let e = parse_store(&path, &bytes[..cut], Some(pass)).unwrap_err();
+            assert!(
+                matches!(e, StoreError::Truncated { .. }),
+                "case {i} cut {cut}: {e}"
+            );
+        }
         for cut in (0..bytes.len()).step_by(97) {
             assert!(parse_store(&path, &bytes[..cut], Some(pass)).is_err());
         }

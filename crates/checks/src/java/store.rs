@@ -151,6 +151,13 @@ pub fn parse_store(
             })
         }
         _ if bytes.first() == Some(&0x30) => (StoreFormat::Pkcs12, pkcs12(path, bytes, password)?),
+        // The start of JKS's magic, cut short.
+        None if !bytes.is_empty() && JKS_MAGIC.to_be_bytes().starts_with(bytes) => {
+            return Err(StoreError::Truncated {
+                path: path.to_path_buf(),
+                at: bytes.len(),
+            })
+        }
         _ if looks_like_pem(bytes) => {
             return Err(StoreError::Pem {
                 path: path.to_path_buf(),
@@ -372,7 +379,10 @@ fn der_outer_len(bytes: &[u8]) -> Option<usize> {
     if bytes.first() != Some(&0x30) {
         return None;
     }
-    let first = *bytes.get(1)?;
+    // A header cut short declares more than there is: truncated.
+    let Some(&first) = bytes.get(1) else {
+        return Some(usize::MAX);
+    };
     if first < 0x80 {
         return Some(2 + usize::from(first));
     }
@@ -382,7 +392,10 @@ fn der_outer_len(bytes: &[u8]) -> Option<usize> {
     }
     let mut len = 0usize;
     for i in 0..n {
-        len = (len << 8) | usize::from(*bytes.get(2 + i)?);
+        let Some(&b) = bytes.get(2 + i) else {
+            return Some(usize::MAX);
+        };
+        len = (len << 8) | usize::from(b);
     }
     len.checked_add(2 + n)
 }
