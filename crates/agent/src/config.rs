@@ -47,6 +47,9 @@ pub struct FileConfig {
     /// `[trace]`: the path trace after a timeout, an ICMP refusal or a stall.
     #[serde(default)]
     pub trace: crate::trace_config::TraceConfig,
+    /// `[ece]`: the Java runtime ECE runs on and its trust store.
+    #[serde(default)]
+    pub ece: crate::java_config::EceConfig,
     /// `eceprobe-agent run`: the collector, identity, schedule and spool.
     #[serde(default)]
     pub run: crate::run_config::RunConfig,
@@ -115,6 +118,9 @@ pub struct Overrides {
     pub resolve: Vec<String>,
     /// `--no-trace`: no path trace, whatever `[trace] enabled` says.
     pub no_trace: bool,
+    /// `--java-home`, `--java-truststore` (`[ece] java_home`, `java_truststore`).
+    pub java_home: Option<PathBuf>,
+    pub java_truststore: Option<PathBuf>,
 }
 
 /// A configuration error: which key, what is wrong, how to fix it.
@@ -150,6 +156,8 @@ pub struct Resolved {
     /// The declared ECE facts for the `ece-config` check; None when none is declared (or a
     /// check filter leaves it out).
     pub ece_facts: Option<EceFacts>,
+    /// `[ece]`: ECE's Java runtime and trust store, found and read by `check`.
+    pub java: crate::java_config::JavaConfig,
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -184,6 +192,7 @@ fn anchor_paths(file: &mut FileConfig, base: &Path) {
     file.run.tls_dir.iter_mut().for_each(anchor);
     file.run.spool_dir.iter_mut().for_each(anchor);
     file.mailbox.iter_mut().for_each(|m| m.anchor_paths(base));
+    file.ece.anchor_paths(base);
 }
 
 fn read_pem(key: &str, path: &Path) -> Result<(String, String), ConfigError> {
@@ -331,6 +340,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
             .extra_expected_roots
             .push(read_pem("--expected-roots", p)?);
     }
+    let java = crate::java_config::resolve(file.ece, cli.java_home, cli.java_truststore)?;
     Ok(Resolved {
         role,
         cloud,
@@ -339,6 +349,7 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
         trust,
         mailboxes,
         ece_facts,
+        java,
     })
 }
 

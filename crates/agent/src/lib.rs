@@ -6,6 +6,7 @@
 pub mod config;
 #[cfg(windows)]
 mod dpapi;
+pub mod java_config;
 pub mod mailbox;
 pub mod render;
 pub mod run;

@@ -133,6 +133,12 @@ struct ProbeArgs {
     /// Do not trace the path after a timeout, an ICMP refusal or a stall ([trace] enabled).
     #[arg(long)]
     no_trace: bool,
+    /// The Java runtime ECE runs on (its home, holding lib/security/) ([ece] java_home).
+    #[arg(long, value_name = "DIR")]
+    java_home: Option<PathBuf>,
+    /// The trust store ECE's Java uses, JKS or PKCS12 ([ece] java_truststore).
+    #[arg(long, value_name = "FILE")]
+    java_truststore: Option<PathBuf>,
 }
 
 impl ProbeArgs {
@@ -163,6 +169,8 @@ impl ProbeArgs {
             expected_roots: self.expected_roots,
             resolve: self.resolve,
             no_trace: self.no_trace,
+            java_home: self.java_home,
+            java_truststore: self.java_truststore,
         };
         let resolved = config::resolve(file, overrides).context("configuration")?;
         Ok((run, resolved))
@@ -175,6 +183,8 @@ struct JsonOutput<'a> {
     agent_version: &'static str,
     role: Role,
     cloud: Cloud,
+    /// ECE's Java trust store: found (path, format, anchors), none, or why not.
+    java: &'a eceprobe_checks::java::JavaView,
     report: &'a eceprobe_checks::SuiteReport,
 }
 
@@ -254,6 +264,8 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
                 .any(|w| m.address.eq_ignore_ascii_case(w))
         });
     }
+    // A configured Java runtime or store that cannot be used is a configuration error.
+    let java = eceprobe_agent::java_config::view(&cfg.java).context("configuration")?;
     let trust = Trust::new(&cfg.trust).context("trust")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -278,6 +290,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             agent_version: env!("CARGO_PKG_VERSION"),
             role: cfg.role,
             cloud: cfg.cloud,
+            java: &java,
             report: &report,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -288,6 +301,8 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             serde_json::to_value(cfg.role)?.as_str().unwrap_or("?"),
             serde_json::to_value(cfg.cloud)?.as_str().unwrap_or("?"),
         );
+        // The Java line right under the heading, before the table.
+        let heading = format!("{heading}\n{}", java.summary());
         print!("{}", render::table(&report, &heading));
         if !cfg.specs.iter().any(|s| s.id == CheckId::EceUrl) {
             println!("\nNote: ece-url was not checked; give --ece-url (ECE's External Application URL, checklist C2).");

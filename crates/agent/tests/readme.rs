@@ -46,8 +46,11 @@ async fn readme_sample_output_matches_the_demo() {
     let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
     let mut args = lab.agent_check_args(&ca);
     args.extend(["--role".into(), "application".into()]);
+    // As on a host without Java (the sample's second line).
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))
         .args(&args)
+        .env_remove("JAVA_HOME")
+        .env("ECEPROBE_JAVA_CANDIDATES", "")
         .output()
         .await
         .unwrap();

@@ -16,6 +16,7 @@ mod failure;
 mod http;
 #[cfg(windows)]
 pub mod icmp_windows;
+pub mod java;
 mod lines;
 mod mail;
 mod net;

@@ -1,0 +1,123 @@
+//! ECE's Java and its trust store (issue 14): ECE trusts its runtime's `cacerts` /
+//! `jssecacerts`, not the OS store. [`discover`] finds the store as JSSE would,
+//! [`store`] reads it (JKS and PKCS12) into trust anchors; [`find`] does both and says in
+//! one sentence what it found, for `check` and its `--json`.
+
+pub mod discover;
+pub mod store;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use discover::{locate, DiscoverError, Host, JavaRequest, Located, Origin};
+pub use store::{read_store, JavaTrustStore, StoreError, StoreFormat, TrustAnchor};
+
+/// What `check` says about ECE's Java.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum JavaView {
+    /// The store JSSE would use, read.
+    Found {
+        path: PathBuf,
+        format: StoreFormat,
+        origin: Origin,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        java_home: Option<PathBuf>,
+        trusted: usize,
+        /// False: a JKS store read without its password (none given), as JSSE does.
+        integrity_checked: bool,
+        anchors: Vec<TrustAnchor>,
+        summary: String,
+    },
+    /// No runtime here and none configured: the checks are judged as the host sees them.
+    None { summary: String },
+    /// A store was found or configured but could not be read (or a configured one is missing).
+    Error { configured: bool, summary: String },
+}
+
+impl JavaView {
+    /// The one line `check` prints before its table.
+    pub fn summary(&self) -> &str {
+        match self {
+            JavaView::Found { summary, .. }
+            | JavaView::None { summary }
+            | JavaView::Error { summary, .. } => summary,
+        }
+    }
+    /// The trust store, when one was read (the anchors the later verification uses).
+    pub fn anchors(&self) -> Option<&[TrustAnchor]> {
+        match self {
+            JavaView::Found { anchors, .. } => Some(anchors),
+            _ => None,
+        }
+    }
+}
+
+/// Finds and reads ECE's trust store. `password` is the configured one (a secret file),
+/// else `-Djavax.net.ssl.trustStorePassword` from the options, else Java's changeit.
+pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView {
+    let configured = req.configured();
+    let located = match locate(req, host) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return JavaView::None {
+                summary: "Java: none found (set [ece] java_home to the runtime ECE runs on); the checks below are judged as this host sees them".into(),
+            }
+        }
+        Err(e) => {
+            return JavaView::Error {
+                configured,
+                summary: format!("Java trust store: {e}"),
+            }
+        }
+    };
+    let password = password.or(located.option_password.as_ref().map(|s| s.expose()));
+    match read_store(&located.path, password) {
+        Ok(store) => {
+            let n = store.anchors.len();
+            let how = match (&located.origin, &located.java_home) {
+                (Origin::Configured, _) => "as configured (java_truststore)".to_string(),
+                (Origin::JavaOption, _) => {
+                    "as -Djavax.net.ssl.trustStore in java_options names it".to_string()
+                }
+                (origin, Some(home)) => format!(
+                    "as JSSE picks it for {}{}",
+                    home.display(),
+                    match origin {
+                        Origin::JavaHomeEnv => " (JAVA_HOME)",
+                        Origin::Discovered =>
+                            " (found; set [ece] java_home if ECE runs on another)",
+                        _ => "",
+                    }
+                ),
+                (_, None) => String::new(),
+            };
+            let unchecked = if store.integrity_checked {
+                ""
+            } else {
+                "; its password is not changeit and none is set, so it was read unchecked, as JSSE reads it without javax.net.ssl.trustStorePassword"
+            };
+            JavaView::Found {
+                summary: format!(
+                    "Java trust store: {} ({}, {n} trusted certificate{}), {how}{unchecked}",
+                    store.path.display(),
+                    store.format,
+                    if n == 1 { "" } else { "s" },
+                ),
+                integrity_checked: store.integrity_checked,
+                path: store.path,
+                format: store.format,
+                origin: located.origin,
+                java_home: located.java_home,
+                trusted: n,
+                anchors: store.anchors,
+            }
+        }
+        Err(e) => JavaView::Error {
+            // Found by discovery only: said, not a failure (the administrator named none).
+            configured,
+            summary: format!("Java trust store: {e}"),
+        },
+    }
+}
