@@ -125,6 +125,16 @@ fn silence(subject: &str, dst: IpAddr, hops: &[Hop], ended: Ended) -> (String, O
         Ended::Answered => "no answer".to_string(),
     };
     let Some(&device) = passed.last() else {
+        // No router stands between this host and itself: only its own firewall, or the
+        // program on the port, can swallow the SYN.
+        if dst.is_loopback() {
+            return (
+                format!(
+                    "{subject} gets no answer from {dst}, this server itself: its own firewall drops it, or the program on the port does not accept connections"
+                ),
+                None,
+            );
+        }
         let (first, why) = match ended {
             Ended::Silent(n) => (format!("the first {n} hops"), String::new()),
             _ => ("any hop".to_string(), format!(" ({why})")),
@@ -413,6 +423,14 @@ mod tests {
             s.starts_with("10.214.1.1 answers ICMP administratively prohibited (type 3 code 13): that device filters ICMP echo"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn silence_on_loopback_names_no_router() {
+        let dst: SocketAddr = "127.0.0.1:995".parse().unwrap();
+        let (s, device) = verdict(dst, &[silent(1), silent(2), silent(3)], Ended::Silent(3));
+        assert_eq!(s, "SYN to 995 gets no answer from 127.0.0.1, this server itself: its own firewall drops it, or the program on the port does not accept connections");
+        assert_eq!(device, None);
     }
 
     #[test]
