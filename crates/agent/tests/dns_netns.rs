@@ -30,6 +30,13 @@ struct Resolvers {
 }
 
 impl Resolvers {
+    /// The namespace's /etc/netns folder, made; no stub yet.
+    fn new(ns: &str) -> Resolvers {
+        let etc = Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&etc).unwrap();
+        Resolvers { etc, stub: None }
+    }
+
     fn write(&self, conf: &str) {
         std::fs::write(self.etc.join("resolv.conf"), conf).unwrap();
     }
@@ -44,6 +51,16 @@ impl Drop for Resolvers {
         }
         let _ = std::fs::remove_dir_all(&self.etc);
     }
+}
+
+/// One host: the lab's addresses on its loopback, the agent beside them.
+fn one_host(name: &str) -> Fleet {
+    let mut fleet = Fleet::named(name);
+    fleet.add_namespace("lab");
+    for ip in [LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP] {
+        fleet.ip("lab", &["addr", "add", &format!("{ip}/32"), "dev", "lo"]);
+    }
+    fleet
 }
 
 /// testlab's DNS stub on `listen`:53 in the lab namespace, answering by `rule`; it serves
@@ -118,18 +135,9 @@ fn a_dead_first_resolver_is_dns_slow_naming_the_resolvers() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let mut fleet = Fleet::named("sld");
-    // One host: the lab's addresses on its loopback, the agent beside them.
-    fleet.add_namespace("lab");
-    for ip in [LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP] {
-        fleet.ip("lab", &["addr", "add", &format!("{ip}/32"), "dev", "lo"]);
-    }
+    let mut fleet = one_host("sld");
     let ns = fleet.ns("lab");
-    let resolvers = Resolvers {
-        etc: Path::new("/etc/netns").join(&ns),
-        stub: None,
-    };
-    std::fs::create_dir_all(&resolvers.etc).unwrap();
+    let resolvers = Resolvers::new(&ns);
     let dead = "127.0.0.3";
     let good = "127.0.0.2";
     resolvers.write(&format!(
@@ -210,17 +218,9 @@ fn a_resolver_dropping_aaaa_is_dns_slow_naming_ipv6() {
     };
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let mut fleet = Fleet::named("sla");
-    fleet.add_namespace("lab");
-    for ip in [LOGIN_IP, OUTLOOK_IP, SMTP_IP, ECE_IP] {
-        fleet.ip("lab", &["addr", "add", &format!("{ip}/32"), "dev", "lo"]);
-    }
+    let mut fleet = one_host("sla");
     let ns = fleet.ns("lab");
-    let resolvers = Resolvers {
-        etc: Path::new("/etc/netns").join(&ns),
-        stub: None,
-    };
-    std::fs::create_dir_all(&resolvers.etc).unwrap();
+    let resolvers = Resolvers::new(&ns);
     let server = "127.0.0.2";
     resolvers.write(&format!(
         "nameserver {server}\noptions timeout:1 attempts:1\n"
