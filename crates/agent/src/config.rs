@@ -121,6 +121,8 @@ pub struct Overrides {
     /// `--java-home`, `--java-truststore` (`[ece] java_home`, `java_truststore`).
     pub java_home: Option<PathBuf>,
     pub java_truststore: Option<PathBuf>,
+    /// `--no-java` (`[ece] ignore_java`).
+    pub no_java: bool,
 }
 
 /// A configuration error: which key, what is wrong, how to fix it.
@@ -340,7 +342,8 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
             .extra_expected_roots
             .push(read_pem("--expected-roots", p)?);
     }
-    let java = crate::java_config::resolve(file.ece, cli.java_home, cli.java_truststore)?;
+    let java =
+        crate::java_config::resolve(file.ece, cli.java_home, cli.java_truststore, cli.no_java)?;
     Ok(Resolved {
         role,
         cloud,

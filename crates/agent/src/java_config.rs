@@ -8,12 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
+use eceprobe_checks::java::verdict::{self, RuntimeJudgement};
 use eceprobe_checks::java::{self, Host, JavaRequest, JavaView};
+use eceprobe_checks::CheckReport;
+use eceprobe_checks::JavaTrustInput;
 use serde::Deserialize;
 
 use crate::config::{invalid, ConfigError};
 
-/// `[ece]`: `java_home`, `java_truststore`, `java_truststore_password_file`, `java_options`.
+/// `[ece]`: `java_home`, `java_truststore`, `java_truststore_password_file`, `java_options`,
+/// `ignore_java`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EceConfig {
@@ -26,6 +30,10 @@ pub struct EceConfig {
     /// The JVM options ECE's services start with; `-Djavax.net.ssl.trustStore=` and
     /// `-Djavax.net.ssl.trustStorePassword=` in them count as JSSE counts them.
     pub java_options: Option<String>,
+    /// Judge the checks as this host sees them only (`--no-java`): this host's Java is not
+    /// ECE's, or a lab whose roots no Java store has.
+    #[serde(default)]
+    pub ignore_java: bool,
 }
 
 impl EceConfig {
@@ -50,6 +58,8 @@ impl EceConfig {
 pub struct JavaConfig {
     pub request: JavaRequest,
     pub password_file: Option<PathBuf>,
+    /// `--no-java` / `[ece] ignore_java`: no Java looked for, nothing judged by it.
+    pub ignore: bool,
 }
 
 /// The file's `[ece]` with `--java-home` / `--java-truststore` on top.
@@ -57,7 +67,15 @@ pub fn resolve(
     file: EceConfig,
     java_home: Option<PathBuf>,
     java_truststore: Option<PathBuf>,
+    no_java: bool,
 ) -> Result<JavaConfig, ConfigError> {
+    let ignore = no_java || file.ignore_java;
+    if ignore && (file.java_home.is_some() || file.java_truststore.is_some()) {
+        return Err(invalid(
+            "ece.ignore_java",
+            "contradicts ece.java_home / ece.java_truststore: remove ignore_java (and --no-java) to judge by ECE's Java, or the Java keys to judge as this host only",
+        ));
+    }
     let request = JavaRequest {
         java_home: java_home.or(file.java_home),
         truststore: java_truststore.or(file.java_truststore),
@@ -77,12 +95,18 @@ pub fn resolve(
     Ok(JavaConfig {
         request,
         password_file: file.java_truststore_password_file,
+        ignore,
     })
 }
 
 /// Finds and reads ECE's trust store. Err: a configured runtime, store or password file
 /// that cannot be used (the sentence names it and the fix).
 pub fn view(cfg: &JavaConfig) -> Result<JavaView, ConfigError> {
+    if cfg.ignore {
+        return Ok(JavaView::None {
+            summary: "Java: not looked for (--no-java / [ece] ignore_java); the checks below are judged as this host sees them".into(),
+        });
+    }
     let password = match &cfg.password_file {
         Some(path) => Some(crate::secret_file::read(path).map_err(|e| {
             invalid(
@@ -116,6 +140,60 @@ pub fn view(cfg: &JavaConfig) -> Result<JavaView, ConfigError> {
     }
 }
 
+/// ECE's Java as the probes use it, read once at start.
+#[derive(Debug, Clone)]
+pub struct EceJava {
+    /// What `check` says in its line, and `--json`'s `java`.
+    pub view: JavaView,
+    /// The trust store every chain is judged by too ([`eceprobe_checks::TrustOptions`]).
+    pub trust: Option<JavaTrustInput>,
+    /// The `ece-java` check (no network): None where no store was read.
+    pub check: Option<CheckReport>,
+}
+
+/// Finds and reads ECE's Java (see [`view`]) and judges it. Err: a configured runtime, store
+/// or password file that cannot be used.
+pub fn load(cfg: &JavaConfig) -> Result<EceJava, ConfigError> {
+    let view = view(cfg)?;
+    let storepass = storepass(&view, cfg);
+    let trust = match &view {
+        JavaView::Found { path, anchors, .. } => Some(JavaTrustInput {
+            store: path.clone(),
+            anchors: anchors.iter().map(|a| a.der.clone()).collect(),
+            storepass: storepass.clone(),
+        }),
+        _ => None,
+    };
+    let runtime = RuntimeJudgement::default();
+    let check = verdict::evaluate(&view, &storepass, &runtime);
+    Ok(EceJava { view, trust, check })
+}
+
+/// `keytool`'s password argument for the store: where the password is, never the password.
+fn storepass(view: &JavaView, cfg: &JavaConfig) -> String {
+    let integrity_checked = matches!(
+        view,
+        JavaView::Found {
+            integrity_checked: true,
+            ..
+        }
+    );
+    let in_options = cfg
+        .request
+        .java_options
+        .as_deref()
+        .and_then(|o| java::discover::java_property(o, "javax.net.ssl.trustStorePassword"))
+        .is_some();
+    match (&cfg.password_file, in_options, integrity_checked) {
+        (Some(file), _, _) => format!("-storepass:file \"{}\"", file.display()),
+        (None, true, _) => {
+            "-storepass <the javax.net.ssl.trustStorePassword of java_options>".into()
+        }
+        (None, false, false) => "-storepass <the store's password>".into(),
+        (None, false, true) => "-storepass changeit".into(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -135,7 +213,7 @@ mod tests {
             file.ece.java_truststore_password_file.as_deref(),
             Some(dir.path().join("p").as_path())
         );
-        let cfg = resolve(file.ece, None, Some(PathBuf::from("flag.jks"))).unwrap();
+        let cfg = resolve(file.ece, None, Some(PathBuf::from("flag.jks")), false).unwrap();
         assert_eq!(cfg.request.truststore, Some(PathBuf::from("flag.jks")));
         assert_eq!(cfg.request.java_home, Some(home));
         assert!(cfg.request.configured());
@@ -144,7 +222,7 @@ mod tests {
             java_home: Some(dir.path().join("nope")),
             ..Default::default()
         };
-        let e = resolve(missing, None, None).unwrap_err().to_string();
+        let e = resolve(missing, None, None, false).unwrap_err().to_string();
         assert!(
             e.starts_with("ece.java_home: ") && e.contains("not a folder"),
             "{e}"

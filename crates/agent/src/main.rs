@@ -139,6 +139,10 @@ struct ProbeArgs {
     /// The trust store ECE's Java uses, JKS or PKCS12 ([ece] java_truststore).
     #[arg(long, value_name = "FILE")]
     java_truststore: Option<PathBuf>,
+    /// Judge the checks as this host sees them only; do not look for ECE's Java ([ece]
+    /// ignore_java). For a host whose Java is not ECE's, and for labs.
+    #[arg(long, conflicts_with_all = ["java_home", "java_truststore"])]
+    no_java: bool,
 }
 
 impl ProbeArgs {
@@ -171,6 +175,7 @@ impl ProbeArgs {
             no_trace: self.no_trace,
             java_home: self.java_home,
             java_truststore: self.java_truststore,
+            no_java: self.no_java,
         };
         let resolved = config::resolve(file, overrides).context("configuration")?;
         Ok((run, resolved))
@@ -265,7 +270,9 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         });
     }
     // A configured Java runtime or store that cannot be used is a configuration error.
-    let java = eceprobe_agent::java_config::view(&cfg.java).context("configuration")?;
+    let ece_java = eceprobe_agent::java_config::load(&cfg.java).context("configuration")?;
+    cfg.trust.java = ece_java.trust.clone();
+    let java = &ece_java.view;
     let trust = Trust::new(&cfg.trust).context("trust")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -277,6 +284,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         report
             .checks
             .extend(cfg.ece_facts.as_ref().map(eceprobe_checks::ece::evaluate));
+        report.checks.extend(ece_java.check.clone());
         let started = std::time::Instant::now();
         report
             .checks
@@ -290,7 +298,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             agent_version: env!("CARGO_PKG_VERSION"),
             role: cfg.role,
             cloud: cfg.cloud,
-            java: &java,
+            java,
             report: &report,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -332,6 +340,10 @@ fn run_agent(
         spool_dir: args.spool_dir,
     };
     let settings = run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    let mut cfg = cfg;
+    let ece_java = eceprobe_agent::java_config::load(&cfg.java).context("configuration")?;
+    tracing::info!(java = %ece_java.view.summary(), "ECE's Java");
+    cfg.trust.java = ece_java.trust.clone();
     let trust = Trust::new(&cfg.trust).context("trust")?;
     // One thread: the agent spends its life waiting; the blocking pool takes disk writes.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -351,7 +363,10 @@ fn run_agent(
             prober,
             cfg.specs,
             cfg.mailboxes,
-            cfg.ece_facts,
+            run::OfflineChecks {
+                ece_facts: cfg.ece_facts,
+                ece_java: ece_java.check,
+            },
             shutdown,
         )
         .await

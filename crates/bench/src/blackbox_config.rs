@@ -20,8 +20,8 @@ pub fn endpoint_of(check: CheckId) -> Endpoint {
         CheckId::Imap | CheckId::OauthImap => Endpoint::Imap,
         CheckId::Pop3 | CheckId::OauthPop3 => Endpoint::Pop3,
         CheckId::Smtp | CheckId::OauthSmtp => Endpoint::Smtp,
-        // ece-config probes nothing; it is about the ECE web server's configuration.
-        CheckId::EceUrl | CheckId::EceConfig => Endpoint::EceWeb,
+        // ece-config and ece-java probe nothing; they are about ECE's own configuration.
+        CheckId::EceUrl | CheckId::EceConfig | CheckId::EceJava => Endpoint::EceWeb,
     }
 }
 
@@ -57,12 +57,13 @@ pub fn modules(lab: &LabInfo, ca_file: &Path) -> Result<(Vec<Module>, String)> {
                 yml.push_str(tcp_dialog(check));
                 addr.to_string()
             }
-            // ece-config is not in `CheckId::ALL` either (it probes nothing).
+            // ece-config and ece-java are not in `CheckId::ALL` either (they probe nothing).
             CheckId::LoginHttps
             | CheckId::OutlookHttps
             | CheckId::EceUrl
             | CheckId::OauthToken
-            | CheckId::EceConfig => {
+            | CheckId::EceConfig
+            | CheckId::EceJava => {
                 yml.push_str("    prober: http\n    timeout: 5s\n    http:\n");
                 yml.push_str("      preferred_ip_protocol: ip4\n      method: GET\n");
                 // Ours offers http/1.1 only (ALPN); so must theirs.

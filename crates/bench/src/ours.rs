@@ -28,6 +28,7 @@ impl Ours {
             extra_cas: vec![("lab CA".into(), ca.clone())],
             microsoft_roots: true,
             extra_expected_roots: vec![("lab CA".into(), ca)],
+            java: None,
         };
         let mut settings = ProbeSettings::default();
         for spec in &lab.resolve {

@@ -29,6 +29,10 @@ pub enum CheckId {
     /// ECE's configuration from the declared facts (checklist C1-C3; see [`crate::ece`]):
     /// runs without network, only where a fact is declared.
     EceConfig,
+    /// ECE's Java runtime (issue 14; see [`crate::java::verdict`]): its trust store against
+    /// the roots Microsoft publishes, and the TLS it can speak. Runs without network, only
+    /// where a Java runtime or trust store was found or configured.
+    EceJava,
 }
 
 impl CheckId {
@@ -55,7 +59,7 @@ impl CheckId {
         CheckId::ALL
             .into_iter()
             .chain(CheckId::OAUTH)
-            .chain([CheckId::EceConfig])
+            .chain([CheckId::EceConfig, CheckId::EceJava])
     }
 
     pub fn as_str(self) -> &'static str {
@@ -71,13 +75,17 @@ impl CheckId {
             CheckId::OauthPop3 => "oauth-pop3",
             CheckId::OauthSmtp => "oauth-smtp",
             CheckId::EceConfig => "ece-config",
+            CheckId::EceJava => "ece-java",
         }
     }
 
     /// Whether the check talks to one of Microsoft's hosts (whose chains must end at
     /// Microsoft's roots), rather than ECE's own URL or no host at all.
     pub fn is_microsoft(self) -> bool {
-        !matches!(self, CheckId::EceUrl | CheckId::EceConfig)
+        !matches!(
+            self,
+            CheckId::EceUrl | CheckId::EceConfig | CheckId::EceJava
+        )
     }
 
     /// The ECE processes that need this endpoint on a server of this role (checklist C8).
@@ -105,6 +113,9 @@ impl CheckId {
             (CheckId::EceUrl, _) => "the OAuth2 redirect back to ECE (External Application URL)",
             (CheckId::EceConfig, _) => {
                 "ECE's OAuth2 mail setup (version, External Application URL, Azure app)"
+            }
+            (CheckId::EceJava, _) => {
+                "every TLS connection ECE's Java makes to Microsoft 365 (retriever, dispatcher, token refresh)"
             }
         }
     }

@@ -113,6 +113,19 @@ pub enum FailureKind {
     /// whether or not this host trusts the proxy's CA; agents before issue 13 sent it as a
     /// warning when the host trusted it.
     TlsIntercepted,
+    /// The server sent its certificate without the intermediate that issued it, and that
+    /// issuer is no root known here: ECE's Java (and rustls) cannot build the chain; Windows
+    /// and browsers fetch it through AIA and work.
+    ChainIncomplete,
+    /// This host trusts the chain, but ECE's Java runtime cannot build a path to any
+    /// certificate of its trust store (`cacerts`/`jssecacerts`): `PKIX path building failed`.
+    JavaUntrusted,
+    /// ECE's Java trust store lacks some of the roots Microsoft publishes for its services,
+    /// though today's chains pass: the next rotation breaks ECE (warning; `ece-java`).
+    JavaTruststoreIncomplete,
+    /// ECE's Java runtime cannot speak the TLS Microsoft 365 requires: TLS 1.2 disabled, every
+    /// accepted cipher suite disabled, or a runtime too old to offer TLS 1.2 (`ece-java`).
+    JavaTlsIncompatible,
     /// A certificate in the chain expires soon (warning).
     CertExpiringSoon,
     /// A stage that worked took longer than its budget (`[slow]`), e.g. a TLS handshake of
@@ -228,7 +241,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 74] = [
+    pub const ALL: [FailureKind; 78] = [
         FailureKind::DnsNxdomain,
         FailureKind::DnsTimeout,
         FailureKind::DnsFailure,
@@ -253,6 +266,10 @@ impl FailureKind {
         FailureKind::TlsStalled,
         FailureKind::PathMtuBlackhole,
         FailureKind::TlsIntercepted,
+        FailureKind::ChainIncomplete,
+        FailureKind::JavaUntrusted,
+        FailureKind::JavaTruststoreIncomplete,
+        FailureKind::JavaTlsIncompatible,
         FailureKind::CertExpiringSoon,
         FailureKind::Slow,
         FailureKind::PacketLoss,
@@ -331,6 +348,10 @@ impl FailureKind {
             FailureKind::TlsStalled => "tls_stalled",
             FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
             FailureKind::TlsIntercepted => "tls_intercepted",
+            FailureKind::ChainIncomplete => "chain_incomplete",
+            FailureKind::JavaUntrusted => "java_untrusted",
+            FailureKind::JavaTruststoreIncomplete => "java_truststore_incomplete",
+            FailureKind::JavaTlsIncompatible => "java_tls_incompatible",
             FailureKind::CertExpiringSoon => "cert_expiring_soon",
             FailureKind::Slow => "slow",
             FailureKind::PacketLoss => "packet_loss",

@@ -5,6 +5,7 @@
 
 pub mod discover;
 pub mod store;
+pub mod verdict;
 
 use std::path::PathBuf;
 

@@ -41,13 +41,13 @@ pub use oauth::{
 pub use probe::Prober;
 pub use report::{
     anchor_label, tls_version_label, AddressAttempt, AddressSource, CertInfo, CheckReport,
-    DnsReport, FamilyTiming, Hop, HopAnswer, OAuthInfo, Outcome, PathTrace, ProtocolInfo,
-    RootSource, StageReport, SuiteReport, TcpStats, TlsInfo,
+    DnsReport, FamilyTiming, Hop, HopAnswer, JavaChainVerdict, MissingIssuer, OAuthInfo, Outcome,
+    PathTrace, ProtocolInfo, RootSource, StageReport, SuiteReport, TcpStats, TlsInfo,
 };
 pub use settings::{
     Budgets, ProbeSettings, ProxyTarget, ResolveOverrides, Timeouts, TraceSettings,
 };
-pub use tls::{Trust, TrustError, TrustOptions};
+pub use tls::{JavaTrustInput, Trust, TrustError, TrustOptions};
 
 /// A stage's failure before it is placed in a report.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::report::{
     AddressAttempt, CheckReport, Outcome, ProtocolInfo, StageReport, SuiteReport, TlsInfo,
 };
 use crate::settings::ProbeSettings;
-use crate::tls::{intercept, ClientTls, Trust};
+use crate::tls::{intercept, java_judge, ClientTls, Trust};
 use crate::words;
 use crate::{http, mail, StageError};
 
@@ -270,7 +270,7 @@ impl Prober {
         // its root's key. A trusted interception completed the handshake, but the check
         // stops here: Microsoft does not support inspecting this traffic.
         let result = match spec.id.is_microsoft() {
-            true => intercept::judge(&info, result),
+            true => java_judge::judge(&info, intercept::judge(&info, result)),
             false => result,
         };
         let chain_root = info.chain_root.clone();

@@ -173,6 +173,45 @@ pub struct TlsInfo {
     pub expected_root_source: Option<RootSource>,
     /// The name of the CA the presented chain ends at (the issuer of its last certificate).
     pub chain_root: Option<String>,
+    /// How ECE's Java judges the chain as sent (its trust store, no missing intermediate
+    /// fetched, as JSSE's PKIX validation does); None when no Java trust store is in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub java: Option<JavaChainVerdict>,
+    /// The issuer of the chain's last certificate when the server did not send it and it is
+    /// no root known here (the OS store, ECE's Java, Microsoft's, the declared ones): an
+    /// intermediate left out. None when the chain is complete or was trusted as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_issuer: Option<MissingIssuer>,
+}
+
+/// ECE's Java's view of one chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JavaChainVerdict {
+    /// Whether a path can be built from the chain as sent to an anchor of the trust store.
+    pub trusted: bool,
+    /// The trust store judged by.
+    pub store: String,
+    /// The root the chain ends at (or needs), when known: named with its SHA-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Where that root's file can be had for `keytool -importcert -file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_file: Option<String>,
+    /// The `keytool` password argument for this store: `-storepass changeit`, or
+    /// `-storepass:file <the configured password file>` (never the password itself).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storepass: String,
+}
+
+/// An intermediate the server did not send.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingIssuer {
+    /// Its subject, as the last certificate sent names its issuer.
+    pub subject: String,
+    /// The last certificate's Authority Information Access "CA Issuers" URL, which Windows
+    /// and browsers fetch it from (Java and rustls do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aia_url: Option<String>,
 }
 
 /// What the protocol dialog saw.
@@ -352,8 +391,12 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// "host:port"; the host alone for checks without a port (`ece-java`'s runtime folder).
     pub fn target(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match self.port {
+            0 => self.host.clone(),
+            port => format!("{}:{port}", self.host),
+        }
     }
 
     /// The representative attempt (see `used_address`).

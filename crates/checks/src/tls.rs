@@ -20,10 +20,15 @@ use crate::StageError;
 
 mod certinfo;
 pub(crate) mod intercept;
+mod java_chain;
+pub(crate) mod java_judge;
+mod roots;
 mod verifier;
 mod watch;
 pub use certinfo::cert_info;
-use verifier::{Anchors, CapturingVerifier};
+pub(crate) use roots::microsoft_roots_missing;
+use roots::{KnownRoots, RootOrigin};
+use verifier::{Anchors, CapturingVerifier, JavaAnchors};
 pub(crate) use watch::Watched;
 
 /// A client TLS stream over `S`, whose handshake counted the bytes it carried.
@@ -36,7 +41,7 @@ pub(crate) type Handshake<S> = (TlsInfo, Result<ClientTls<S>, StageError>, u64);
 /// The roots Microsoft's services chain to (M365-FACTS.md, "Certificates"): DigiCert Global
 /// Root CA/G2/G3, DigiCert TLS ECC P384 Root G5, DigiCert TLS RSA4096 Root G5, Microsoft ECC
 /// and RSA Root Certificate Authority 2017. Public certificates, built in as data.
-const MICROSOFT_ROOTS_PEM: &[u8] = include_bytes!("../roots/microsoft-roots.pem");
+pub(crate) const MICROSOFT_ROOTS_PEM: &[u8] = include_bytes!("../roots/microsoft-roots.pem");
 
 /// Where trust comes from.
 #[derive(Clone, Debug)]
@@ -49,6 +54,20 @@ pub struct TrustOptions {
     pub microsoft_roots: bool,
     /// Extra expected roots (a lab's CA standing in for Microsoft's): (label, PEM text).
     pub extra_expected_roots: Vec<(String, String)>,
+    /// ECE's Java trust store: every chain is judged by it too, as JSSE would.
+    pub java: Option<JavaTrustInput>,
+}
+
+/// ECE's Java trust store, read (see [`crate::java`]).
+#[derive(Clone, Debug)]
+pub struct JavaTrustInput {
+    /// The file, as details name it.
+    pub store: std::path::PathBuf,
+    /// Its trust anchors.
+    pub anchors: Vec<CertificateDer<'static>>,
+    /// `keytool`'s password argument for it: `-storepass changeit`, or `-storepass:file F`
+    /// when the password is in a file (never the password itself).
+    pub storepass: String,
 }
 
 impl Default for TrustOptions {
@@ -58,6 +77,7 @@ impl Default for TrustOptions {
             extra_cas: Vec::new(),
             microsoft_roots: true,
             extra_expected_roots: Vec::new(),
+            java: None,
         }
     }
 }
@@ -96,6 +116,7 @@ impl Trust {
     pub fn new(opts: &TrustOptions) -> Result<Trust, TrustError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut trusted = RootCertStore::empty();
+        let mut known = KnownRoots::default();
         let mut os_store_errors = 0;
         if opts.os_store {
             let native = rustls_native_certs::load_native_certs();
@@ -103,11 +124,15 @@ impl Trust {
             for e in &native.errors {
                 tracing::warn!(error = %e, "could not load part of the OS trust store");
             }
+            for der in &native.certs {
+                known.add(der, RootOrigin::Os);
+            }
             let (added, ignored) = trusted.add_parsable_certificates(native.certs);
             tracing::debug!(added, ignored, "loaded OS trust store");
         }
         for (label, pem) in &opts.extra_cas {
             add_pem(&mut trusted, label, pem.as_bytes())?;
+            known_pem(&mut known, pem.as_bytes(), RootOrigin::File(label.clone()));
         }
         if trusted.is_empty() {
             return Err(TrustError::NoRoots);
@@ -125,10 +150,16 @@ impl Trust {
             )?;
             expected_spkis.extend(spkis(&microsoft, RootSource::Microsoft));
             expected_roots.roots.extend(microsoft.roots);
+            // Named first: the OS store's copy of a Microsoft root is downloadable too.
+            let mut first = KnownRoots::default();
+            known_pem(&mut first, MICROSOFT_ROOTS_PEM, RootOrigin::Microsoft);
+            first.extend(known);
+            known = first;
         }
         for (label, pem) in &opts.extra_expected_roots {
             let mut declared = RootCertStore::empty();
             add_pem(&mut declared, label, pem.as_bytes())?;
+            known_pem(&mut known, pem.as_bytes(), RootOrigin::File(label.clone()));
             expected_spkis.extend(spkis(&declared, RootSource::Declared));
             expected_roots.roots.extend(declared.roots);
         }
@@ -140,12 +171,27 @@ impl Trust {
             WebPkiServerVerifier::builder_with_provider(trusted.clone(), provider.clone())
                 .build()
                 .map_err(|e| TrustError::Verifier(e.to_string()))?;
+        let java = opts.java.as_ref().map(|j| {
+            let mut roots = RootCertStore::empty();
+            let (added, ignored) = roots.add_parsable_certificates(j.anchors.iter().cloned());
+            tracing::debug!(added, ignored, store = %j.store.display(), "loaded ECE's Java trust store");
+            for der in &j.anchors {
+                known.add(der, RootOrigin::Java);
+            }
+            JavaAnchors {
+                store: j.store.display().to_string(),
+                roots,
+                storepass: j.storepass.clone(),
+            }
+        });
         let anchors = Anchors {
             trusted_roots: trusted,
             rustls_verifier,
             expected_spkis,
             expected_roots,
             algorithms: provider.signature_verification_algorithms,
+            java,
+            known,
         };
         Ok(Trust {
             anchors: Arc::new(anchors),
@@ -251,6 +297,13 @@ fn spkis(
         .roots
         .iter()
         .map(move |a| (a.subject_public_key_info.as_ref().to_vec(), source))
+}
+
+/// Adds a PEM's certificates to the known roots (already validated by `add_pem`).
+fn known_pem(known: &mut KnownRoots, pem: &[u8], origin: RootOrigin) {
+    for der in CertificateDer::pem_slice_iter(pem).flatten() {
+        known.add(&der, origin.clone());
+    }
 }
 
 fn add_pem(store: &mut RootCertStore, label: &str, pem: &[u8]) -> Result<(), TrustError> {

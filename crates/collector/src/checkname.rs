@@ -103,10 +103,11 @@ impl CheckName {
         self.mailbox.is_some()
     }
 
-    /// Required wherever it is reported, whatever the role: a mailbox's OAuth checks and
-    /// `ece-config`, which the administrator configured (the mailbox, the ECE facts).
+    /// Required wherever it is reported, whatever the role: a mailbox's OAuth checks,
+    /// `ece-config` and `ece-java`, which exist where the administrator configured them (the
+    /// mailbox, the ECE facts) or ECE's Java was found.
     pub fn required_when_reported(&self) -> bool {
-        self.is_oauth() || self.id == CheckId::EceConfig
+        self.is_oauth() || matches!(self.id, CheckId::EceConfig | CheckId::EceJava)
     }
 }
 

@@ -97,6 +97,7 @@ async fn probe(s: &Scenario) -> CheckReport {
         extra_cas: vec![("lab CA".into(), lab.ca_pem())],
         microsoft_roots: true,
         extra_expected_roots: vec![("lab CA".into(), lab.ca_pem())],
+        java: None,
     };
     if !matches!(s.via, Via::Distrusting) {
         trust

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::mailbox::Mailbox;
+pub use schedule::OfflineChecks;
 use schedule::Schedule;
 use spool_link::SharedSpool;
 use uplink::Uplink;
@@ -52,7 +53,15 @@ pub async fn run(
     specs: Vec<CheckSpec>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    run_with_mailboxes(settings, prober, specs, Vec::new(), None, shutdown).await
+    run_with_mailboxes(
+        settings,
+        prober,
+        specs,
+        Vec::new(),
+        OfflineChecks::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Runs until `shutdown` turns true: each cycle (interval or audit) runs the suite, then
@@ -62,9 +71,10 @@ pub async fn run_with_mailboxes(
     prober: Prober,
     specs: Vec<CheckSpec>,
     mailboxes: Vec<Mailbox>,
-    ece_facts: Option<eceprobe_checks::EceFacts>,
+    offline: impl Into<OfflineChecks>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let offline = offline.into();
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
     let mut endpoint = Endpoint::from_shared(settings.collector.clone())
@@ -97,7 +107,7 @@ pub async fn run_with_mailboxes(
         prober,
         specs,
         mailboxes,
-        ece_facts,
+        offline,
         interval: settings.interval,
         spool: spool.clone(),
     };

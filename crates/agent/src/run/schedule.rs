@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use eceprobe_checks::CheckReport;
 use eceprobe_checks::{CheckSpec, EceFacts, Prober};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
@@ -30,8 +31,8 @@ pub struct Schedule {
     pub specs: Vec<CheckSpec>,
     /// The OAuth checks, after the suite in each cycle.
     pub mailboxes: Vec<Mailbox>,
-    /// The declared ECE facts: `ece-config` is evaluated in each cycle (no network).
-    pub ece_facts: Option<EceFacts>,
+    /// `ece-config` and `ece-java`, reported in each cycle (no network).
+    pub offline: OfflineChecks,
     pub interval: Duration,
     pub spool: SharedSpool,
 }
@@ -63,9 +64,7 @@ impl Schedule {
     async fn cycle(&self, audit_id: &str) {
         let started_unix_ms = now_ms();
         let mut report = self.prober.suite(&self.specs).await;
-        report
-            .checks
-            .extend(self.ece_facts.as_ref().map(eceprobe_checks::ece::evaluate));
+        report.checks.extend(self.offline.reports());
         report
             .checks
             .extend(mailbox::probe_all(&self.prober, &self.mailboxes).await);
@@ -105,4 +104,32 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
+}
+
+/// The checks judged without network: `ece-config` from the declared ECE facts (evaluated
+/// each cycle), `ece-java` from ECE's Java as read when the agent started.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineChecks {
+    pub ece_facts: Option<EceFacts>,
+    pub ece_java: Option<CheckReport>,
+}
+
+impl OfflineChecks {
+    pub fn reports(&self) -> impl Iterator<Item = CheckReport> + '_ {
+        self.ece_facts
+            .as_ref()
+            .map(eceprobe_checks::ece::evaluate)
+            .into_iter()
+            .chain(self.ece_java.clone())
+    }
+}
+
+/// Callers without ECE's Java (the collector's in-process demo): the facts alone.
+impl From<Option<EceFacts>> for OfflineChecks {
+    fn from(ece_facts: Option<EceFacts>) -> Self {
+        OfflineChecks {
+            ece_facts,
+            ece_java: None,
+        }
+    }
 }

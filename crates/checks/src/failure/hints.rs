@@ -76,6 +76,18 @@ impl FailureKind {
             FailureKind::TlsIntercepted => format!(
                 "a proxy or firewall inspects TLS to {host} and re-signs it with its own CA (named in the detail), or something other than Microsoft answers for {host}: Microsoft does not support TLS inspection of Exchange Online and sign-in traffic; exclude {host} (*.office365.com, login.microsoftonline.com) from TLS inspection; only if your security team accepts the inspection, declare the proxy's root in expected_roots (C9)"
             ),
+            FailureKind::ChainIncomplete => format!(
+                "{host} presents its certificate without the intermediate CA that issued it (named in the detail): ECE's Java does not fetch a missing intermediate, so ECE fails where Windows and browsers, which fetch it, work; report the incomplete chain to Microsoft (or to whoever runs the proxy or load balancer in between), and as a stopgap import that intermediate into ECE's Java trust store with keytool -importcert (C9)"
+            ),
+            FailureKind::JavaUntrusted => format!(
+                "ECE's Java runtime cannot build a path from the certificate of {host} to its trust store: import the root named in the detail with the keytool command given there (then restart ECE's services), or run ECE on a newer Java runtime whose cacerts has it; Exchange Online requires DigiCert Global Root G2 (C9)"
+            ),
+            FailureKind::JavaTruststoreIncomplete => {
+                "ECE's Java trust store lacks roots Microsoft publishes for its services (named in the detail): today's chains pass, the next rotation to a missing root breaks ECE; import each with the keytool command in the detail, or move ECE to a newer Java runtime (C9)".to_string()
+            }
+            FailureKind::JavaTlsIncompatible => {
+                "ECE's Java runtime cannot negotiate the TLS Microsoft 365 requires (TLS 1.2 with ECDHE_RSA or RSA and AES-GCM/CBC, or TLS 1.3): change the java.security setting or the option the detail names, or run ECE on a supported Java runtime (C10)".to_string()
+            }
             FailureKind::CertExpiringSoon => format!(
                 "a certificate {host} presents expires soon: if it is not Microsoft's, renew it (C2 for the ECE URL)"
             ),

@@ -28,8 +28,17 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{DigitallySignedStruct, ProtocolVersion, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::roots::KnownRoots;
 use super::{cert_info, version_name};
-use crate::report::{CertInfo, RootSource, TlsInfo};
+use crate::report::{CertInfo, JavaChainVerdict, MissingIssuer, RootSource, TlsInfo};
+
+/// ECE's Java trust store as webpki anchors (see `java_chain.rs`).
+#[derive(Debug)]
+pub(super) struct JavaAnchors {
+    pub store: String,
+    pub roots: RootCertStore,
+    pub storepass: String,
+}
 
 /// What every handshake's verifier shares: the trusted roots, the expected roots (as
 /// anchors, and their keys), the signature algorithms, and rustls' verifier for the error
@@ -46,19 +55,23 @@ pub(super) struct Anchors {
     /// Microsoft's own.
     pub expected_roots: RootCertStore,
     pub algorithms: WebPkiSupportedAlgorithms,
+    /// ECE's Java trust store, when one is in use: every chain is judged by it too.
+    pub java: Option<JavaAnchors>,
+    /// Every root known here, to name a root and to tell a left-out intermediate.
+    pub known: KnownRoots,
 }
 
 impl Anchors {
     /// Validates like rustls' `WebPkiServerVerifier` (path to a trusted root for server auth,
     /// then the name), returning which kind of expected root the path's anchor is (None
-    /// inside: not an expected root); None on any failure.
+    /// inside: not an expected root) and the anchor's key; None on any failure.
     fn expected_anchor(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         now: UnixTime,
-    ) -> Option<Option<RootSource>> {
+    ) -> Option<(Option<RootSource>, Vec<u8>)> {
         let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
         let path = cert
             .verify_for_usage(
@@ -73,7 +86,7 @@ impl Anchors {
             .ok()?;
         cert.verify_is_valid_for_subject_name(server_name).ok()?;
         let anchor_key = path.anchor().subject_public_key_info.as_ref();
-        Some(self.source_of(anchor_key))
+        Some((self.source_of(anchor_key), anchor_key.to_vec()))
     }
 
     /// Which kind of expected root has this key; None: not an expected root.
@@ -85,16 +98,17 @@ impl Anchors {
     }
 
     /// For a chain this host does not trust: whether it verifies up to an expected root
-    /// (Some(Some(kind))), or cannot reach any (Some(None): issued by someone else's CA).
-    /// None when that cannot be told (the chain is broken in another way, e.g. expired or
-    /// a bad signature), so an unjudged chain is never called an interception. The name is
-    /// not checked: the question is whose chain it is, not whether it fits the host.
+    /// (Some(Some(kind)), with that root's key), or cannot reach any (Some(None): issued by
+    /// someone else's CA). None when that cannot be told (the chain is broken in another
+    /// way, e.g. expired or a bad signature), so an unjudged chain is never called an
+    /// interception. The name is not checked: the question is whose chain it is, not
+    /// whether it fits the host.
     fn untrusted_anchor(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Option<Option<RootSource>> {
+    ) -> Option<(Option<RootSource>, Option<Vec<u8>>)> {
         let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
         let verified = cert.verify_for_usage(
             self.algorithms.all,
@@ -106,8 +120,11 @@ impl Anchors {
             None,
         );
         match verified {
-            Ok(path) => Some(self.source_of(path.anchor().subject_public_key_info.as_ref())),
-            Err(webpki::Error::UnknownIssuer) => Some(None),
+            Ok(path) => {
+                let key = path.anchor().subject_public_key_info.as_ref();
+                Some((self.source_of(key), Some(key.to_vec())))
+            }
+            Err(webpki::Error::UnknownIssuer) => Some((None, None)),
             Err(_) => None,
         }
     }
@@ -124,6 +141,8 @@ struct Seen {
     version: Option<String>,
     /// The certificate's refusal, returned by that signature check (see the module doc).
     refused: Option<rustls::Error>,
+    java: Option<JavaChainVerdict>,
+    missing: Option<MissingIssuer>,
 }
 
 /// A verifier per handshake (it records what that handshake saw).
@@ -152,6 +171,8 @@ impl CapturingVerifier {
             trusted: seen.trusted,
             expected_root: seen.anchor.map(|a| a.is_some()),
             expected_root_source: seen.anchor.flatten(),
+            java: seen.java.clone(),
+            missing_issuer: seen.missing.clone(),
         }
     }
 
@@ -187,30 +208,48 @@ impl ServerCertVerifier for CapturingVerifier {
             .chain(intermediates)
             .filter_map(cert_info)
             .collect();
-        let (verdict, anchor) =
-            match self
-                .anchors
-                .expected_anchor(end_entity, intermediates, server_name, now)
-            {
-                Some(anchor) => (Ok(ServerCertVerified::assertion()), Some(anchor)),
+        let a = &self.anchors;
+        let (verdict, mut anchor, root_key) =
+            match a.expected_anchor(end_entity, intermediates, server_name, now) {
+                Some((anchor, key)) => {
+                    (Ok(ServerCertVerified::assertion()), Some(anchor), Some(key))
+                }
                 // rustls says why (its error mapping is what the taxonomy classifies).
                 None => {
-                    let v = self.anchors.rustls_verifier.verify_server_cert(
+                    let v = a.rustls_verifier.verify_server_cert(
                         end_entity,
                         intermediates,
                         server_name,
                         ocsp_response,
                         now,
                     );
-                    let anchor = match &v {
-                        Err(_) => self
-                            .anchors
-                            .untrusted_anchor(end_entity, intermediates, now),
+                    let judged = match &v {
+                        Err(_) => a.untrusted_anchor(end_entity, intermediates, now),
                         Ok(_) => None,
                     };
-                    (v, anchor)
+                    let (anchor, key) = judged.map_or((None, None), |(s, k)| (Some(s), k));
+                    (v, anchor, key)
                 }
             };
+        let java = a.java.as_ref().map(|j| {
+            a.java_verdict(
+                j,
+                end_entity,
+                intermediates,
+                server_name,
+                now,
+                root_key.as_deref(),
+            )
+        });
+        // Only a refused chain can lack an intermediate (a complete one is not asked).
+        let missing = match verdict.is_err() || java.as_ref().is_some_and(|j| !j.trusted) {
+            true => a.missing_issuer(end_entity, intermediates),
+            false => None,
+        };
+        if missing.is_some() && verdict.is_err() {
+            // Whose chain it is cannot be told without its intermediate: not an interception.
+            anchor = None;
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         *seen = Seen {
             chain,
@@ -218,6 +257,8 @@ impl ServerCertVerifier for CapturingVerifier {
             anchor,
             version: None,
             refused: verdict.err(),
+            java,
+            missing,
         };
         // Deferred to the signature check, which returns it (see the module doc).
         Ok(ServerCertVerified::assertion())

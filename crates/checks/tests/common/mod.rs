@@ -74,6 +74,7 @@ pub async fn lab_timed(cfg: LabConfig, opts: LabOptions, timeouts: Timeouts) -> 
         extra_cas: Vec::new(),
         microsoft_roots: true,
         extra_expected_roots: vec![("lab CA".into(), lab.ca_pem())],
+        java: None,
     };
     if opts.trust_lab_ca {
         trust.extra_cas.push(("lab CA".into(), lab.ca_pem()));

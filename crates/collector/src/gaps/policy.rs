@@ -137,12 +137,12 @@ impl Policy {
                         &format!("{id} is checked per configured mailbox and always required where it runs; list only catalog checks"),
                     ));
                 }
-                if id == CheckId::EceConfig {
-                    // Runs only where ECE facts are declared; listed here it would be
-                    // "missing" on every server that declares none.
+                if matches!(id, CheckId::EceConfig | CheckId::EceJava) {
+                    // Runs only where ECE facts are declared (ECE's Java is found); listed
+                    // here it would be "missing" on every server without them.
                     return Err(invalid(
                         &key,
-                        &format!("{id} runs where the agent declares ECE facts and is always required there; list only catalog checks"),
+                        &format!("{id} runs where the agent declares ECE facts or finds ECE's Java and is always required there; list only catalog checks"),
                     ));
                 }
                 set.insert(id);

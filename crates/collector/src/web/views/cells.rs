@@ -8,9 +8,10 @@
 //! retired check (a mailbox removed from the agent's configuration, see the engine) shows
 //! as never reported: no cell of its mailbox.
 //!
-//! `ece-config` has a column of its own after the catalog's ([`COLUMNS`]): it is required
-//! where the agent reports it (ECE facts declared) and "not required" elsewhere, so an open
-//! C1/C3 gap is as visible in the matrix as a blocked port.
+//! `ece-config` and `ece-java` have a column each after the catalog's ([`COLUMNS`]): each is
+//! required where the agent reports it (ECE facts declared; ECE's Java found) and "not
+//! required" elsewhere, so an open C1/C3 gap or a Java runtime that cannot speak Microsoft's
+//! TLS is as visible in the matrix as a blocked port.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -100,7 +101,7 @@ pub struct ServerCells {
 }
 
 /// The matrix's check columns: the catalog ([`CheckId::ALL`]), then `ece-config`.
-pub const COLUMNS: [CheckId; 7] = [
+pub const COLUMNS: [CheckId; 8] = [
     CheckId::LoginHttps,
     CheckId::OutlookHttps,
     CheckId::Imap,
@@ -108,6 +109,7 @@ pub const COLUMNS: [CheckId; 7] = [
     CheckId::Smtp,
     CheckId::EceUrl,
     CheckId::EceConfig,
+    CheckId::EceJava,
 ];
 
 /// The cells of each agent, in the agents' order.
@@ -167,7 +169,7 @@ pub fn cells(
                     if !name.required_when_reported() {
                         return of(&name, required.contains(c));
                     }
-                    // ece-config: required where reported, unless retired.
+                    // ece-config, ece-java: required where reported, unless retired.
                     let reported = latest.contains_key(&(id, c.as_str()));
                     match gone.contains(&(id, &name)) {
                         true => cell(&name, &[], None, false, false),

@@ -1,0 +1,102 @@
+//! The `ece-java` check: ECE's Java runtime judged without network. Its trust store against
+//! the roots Microsoft publishes for its services (`java_truststore_incomplete`, a warning:
+//! today's chains may pass, the next rotation would not), and the TLS the runtime can speak
+//! (`java_tls_incompatible`, from its `release` and `java.security`; see `runtime.rs`).
+//! The chains themselves are judged per check, as the host and as ECE's Java see them
+//! (`tls::java_judge`).
+
+use crate::catalog::{CheckId, Role};
+use crate::failure::{FailureKind, Finding, Stage};
+use crate::report::{CheckReport, Outcome};
+use crate::tls::{java_judge::keytool_import, microsoft_roots_missing};
+
+use super::JavaView;
+
+/// What `ece-java` judges besides the trust store: the runtime's TLS, already in words.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeJudgement {
+    /// The runtime's folder, when known (the check's target).
+    pub java_home: Option<String>,
+    /// Each a sentence naming the file, the setting and the fix.
+    pub tls_problems: Vec<String>,
+}
+
+/// The check, where a trust store was read; None where no Java was found (nothing to judge,
+/// no failure: the host's view stands) or it could not be read (`check` says why).
+/// `storepass` is keytool's password argument for the store (never the password).
+pub fn evaluate(
+    view: &JavaView,
+    storepass: &str,
+    runtime: &RuntimeJudgement,
+) -> Option<CheckReport> {
+    let JavaView::Found {
+        path,
+        anchors,
+        java_home,
+        ..
+    } = view
+    else {
+        return None;
+    };
+    let store = path.display().to_string();
+    let host = runtime
+        .java_home
+        .clone()
+        .or_else(|| java_home.as_ref().map(|h| h.display().to_string()))
+        .unwrap_or_else(|| store.clone());
+    let finding = |kind: FailureKind, detail: String| Finding {
+        kind,
+        stage: Stage::Config,
+        hint: kind.hint(CheckId::EceJava, Role::Both, &host, 0),
+        detail,
+        device: None,
+    };
+    let mut failures: Vec<Finding> = runtime
+        .tls_problems
+        .iter()
+        .map(|p| finding(FailureKind::JavaTlsIncompatible, p.clone()))
+        .collect();
+    let ders: Vec<_> = anchors.iter().map(|a| a.der.clone()).collect();
+    let missing = microsoft_roots_missing(&ders);
+    let mut warnings = Vec::new();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|r| r.named()).collect();
+        let commands: Vec<String> = missing
+            .iter()
+            .map(|r| keytool_import(&r.named(), &store, storepass, &r.file_source()))
+            .collect();
+        warnings.push(finding(
+            FailureKind::JavaTruststoreIncomplete,
+            format!(
+                "ECE's Java trust store {store} lacks {} of the {} roots Microsoft publishes for its services: {}; a chain that moves to one of them will fail in ECE; import each: {}, then restart ECE's services",
+                missing.len(),
+                microsoft_roots_missing(&[]).len(),
+                names.join(", "),
+                commands.join("; ")
+            ),
+        ));
+    }
+    let mut failures_iter = failures.drain(..);
+    let failure = failures_iter.next();
+    let mut all_warnings: Vec<Finding> = failures_iter.collect();
+    all_warnings.extend(warnings);
+    let outcome = match (&failure, all_warnings.is_empty()) {
+        (Some(_), _) => Outcome::Fail,
+        (None, false) => Outcome::Warn,
+        (None, true) => Outcome::Pass,
+    };
+    Some(CheckReport {
+        check: CheckId::EceJava,
+        host,
+        port: 0,
+        outcome,
+        failure,
+        warnings: all_warnings,
+        duration_us: 0,
+        dns: None,
+        via_proxy: None,
+        attempts: Vec::new(),
+        used_address: None,
+        oauth: None,
+    })
+}
