@@ -37,6 +37,8 @@ pub(crate) enum CertKind {
     WrongName,
     Rogue,
     Intercepted,
+    /// A good leaf sent alone, without the intermediate that issued it.
+    LeafOnly,
     ExpiresInDays(u32),
 }
 
@@ -47,6 +49,7 @@ impl CertKind {
             Fault::ExpiredCert => CertKind::Expired,
             Fault::WrongNameCert => CertKind::WrongName,
             Fault::InterceptedCert => CertKind::Intercepted,
+            Fault::MissingIntermediate => CertKind::LeafOnly,
             Fault::ExpiringCert(days) => CertKind::ExpiresInDays(*days),
             _ => CertKind::Good,
         }
@@ -151,14 +154,19 @@ impl Pki {
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         // The server sends the issuing CA along with the leaf: the lab intermediate for
         // genuine chains; the rogue/interception CA itself otherwise, as inspection proxies
-        // do, so a checker can name the CA even when it does not trust it.
+        // do, so a checker can name the CA even when it does not trust it. `LeafOnly` is the
+        // misconfigured server that sends the leaf alone.
         let issuer = match kind {
             CertKind::Rogue => &self.rogue,
             CertKind::Intercepted => &self.interceptor,
             _ => &self.intermediate,
         };
         let cert = params.signed_by(&key, issuer)?;
-        Ok((vec![cert.der().clone(), issuer.der().clone()], key_der))
+        let chain = match kind {
+            CertKind::LeafOnly => vec![cert.der().clone()],
+            _ => vec![cert.der().clone(), issuer.der().clone()],
+        };
+        Ok((chain, key_der))
     }
 }
 

@@ -139,6 +139,9 @@ pub enum Fault {
     WrongNameCert,
     /// Leaf for the right name issued by a TLS-inspection proxy's CA.
     InterceptedCert,
+    /// Leaf for the right name from the lab intermediate, sent without that intermediate:
+    /// a client that does not fetch missing issuers (Java's JSSE) cannot build the chain.
+    MissingIntermediate,
     /// Answers any ClientHello with a `protocol_version` alert: a TLS < 1.2 only peer.
     TlsLegacyOnly,
     /// IMAP/POP3/SMTP stop advertising XOAUTH2.

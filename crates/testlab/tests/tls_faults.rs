@@ -91,6 +91,52 @@ async fn intercepted_cert_depends_on_trusting_the_interceptor() {
 }
 
 #[tokio::test]
+async fn missing_intermediate_sends_the_leaf_alone() {
+    let lab = Testlab::start(
+        LabConfig::healthy()
+            .fault(Endpoint::Imap, Fault::MissingIntermediate)
+            .fault(Endpoint::Pop3, Fault::None),
+    )
+    .await
+    .unwrap();
+    let imap = lab.addrs(Endpoint::Imap)[0];
+    let host = "outlook.office365.com";
+    // Trusting the root is not enough: no path leads from the leaf to it.
+    let err = tls_connect(imap, host, client_config(&[lab.ca_pem()]))
+        .await
+        .expect_err("a leaf alone cannot reach the root");
+    assert_eq!(
+        cert_error(rustls_error(&err).unwrap()),
+        CertificateError::UnknownIssuer
+    );
+
+    // The healthy POP3 endpoint sends the lab intermediate second; trusted as an anchor, it
+    // verifies the IMAP leaf, which so is the lab intermediate's and arrives alone.
+    let pop3 = tls_connect(
+        lab.addrs(Endpoint::Pop3)[0],
+        host,
+        client_config(&[lab.ca_pem()]),
+    )
+    .await
+    .unwrap();
+    let intermediate = pop3.get_ref().1.peer_certificates().unwrap()[1].clone();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(intermediate).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tls_connect(imap, host, std::sync::Arc::new(cfg))
+        .await
+        .unwrap();
+    let chain = tls.get_ref().1.peer_certificates().unwrap();
+    assert_eq!(chain.len(), 1, "only the leaf is sent");
+}
+
+#[tokio::test]
 async fn expiring_cert_still_verifies() {
     let lab = start(Endpoint::Imap, Fault::ExpiringCert(5)).await;
     tls_connect(

@@ -135,6 +135,7 @@ fn parse_fault(s: &str) -> Result<(Endpoint, Fault), String> {
         "expired-cert" => Fault::ExpiredCert,
         "wrong-name-cert" => Fault::WrongNameCert,
         "intercepted-cert" => Fault::InterceptedCert,
+        "missing-intermediate" => Fault::MissingIntermediate,
         "expiring-cert" => {
             Fault::ExpiringCert(u32::try_from(num("DAYS")?).map_err(|e| e.to_string())?)
         }
