@@ -331,7 +331,11 @@ fn run_agent(
         interval_s: args.interval,
         spool_dir: args.spool_dir,
     };
-    let settings = run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    let mut settings =
+        run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    // ECE's Java, found as `check` finds it, goes to the collector in the Hello.
+    eceprobe_agent::java_config::for_run(&cfg.java, &mut settings.hello)
+        .context("configuration")?;
     let trust = Trust::new(&cfg.trust).context("trust")?;
     // One thread: the agent spends its life waiting; the blocking pool takes disk writes.
     let runtime = tokio::runtime::Builder::new_current_thread()
