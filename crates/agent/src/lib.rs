@@ -21,7 +21,7 @@ use std::path::Path;
 use anyhow::Context;
 
 /// Reads an `agent.toml` as `eceprobe-agent run --config FILE` does (no flags on top): the
-/// probes and the `[run]` settings.
+/// probes and the `[run]` settings, with ECE's Java found and reported in the Hello.
 pub fn load_run_config(path: &Path) -> anyhow::Result<(run::RunSettings, config::Resolved)> {
     let mut file = config::load_file(path)?;
     let run_file = std::mem::take(&mut file.run);
@@ -31,9 +31,13 @@ pub fn load_run_config(path: &Path) -> anyhow::Result<(run::RunSettings, config:
         ece_es: run_file.ece_es.clone(),
         ..config::Overrides::default()
     };
-    let probes = config::resolve(file, overrides)
+    let mut probes = config::resolve(file, overrides)
         .with_context(|| format!("configuration {}", path.display()))?;
-    let settings = run_config::resolve(run_file, run_config::RunOverrides::default(), probes.role)
+    let mut settings =
+        run_config::resolve(run_file, run_config::RunOverrides::default(), probes.role)
+            .with_context(|| format!("configuration {}", path.display()))?;
+    let java = java_config::for_run(&probes.java, &mut settings.hello)
         .with_context(|| format!("configuration {}", path.display()))?;
+    probes.trust.java = java.trust;
     Ok((settings, probes))
 }

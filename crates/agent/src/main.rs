@@ -339,10 +339,13 @@ fn run_agent(
         interval_s: args.interval,
         spool_dir: args.spool_dir,
     };
-    let settings = run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    let mut settings =
+        run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    // ECE's Java, found as `check` finds it: every chain is judged by its trust store too,
+    // `ece-java` runs each cycle, and the collector hears of it in the Hello.
     let mut cfg = cfg;
-    let ece_java = eceprobe_agent::java_config::load(&cfg.java).context("configuration")?;
-    tracing::info!(java = %ece_java.view.summary(), "ECE's Java");
+    let ece_java = eceprobe_agent::java_config::for_run(&cfg.java, &mut settings.hello)
+        .context("configuration")?;
     cfg.trust.java = ece_java.trust.clone();
     let trust = Trust::new(&cfg.trust).context("trust")?;
     // One thread: the agent spends its life waiting; the blocking pool takes disk writes.

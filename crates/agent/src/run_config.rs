@@ -242,6 +242,9 @@ pub fn resolve(
         ece_version: file.ece_version.unwrap_or_default(),
         ece_es: file.ece_es.unwrap_or_default(),
         probe_interval_s: u32::try_from(interval_s).unwrap_or(u32::MAX),
+        // ECE's Java: filled by `java_config::for_run` once the trust store is found.
+        java_runtime: String::new(),
+        java_truststore: String::new(),
     };
     Ok(RunSettings {
         collector,

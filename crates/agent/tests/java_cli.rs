@@ -59,7 +59,7 @@ async fn without_java_check_says_so_in_one_line_and_runs_as_before() {
     let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
-    let mut args = lab.agent_check_args(&ca);
+    let mut args = lab.agent_check_args_judging_java(&ca);
     args.extend(["--only", "imap"].map(String::from));
     let out = agent(&args, None).await;
     let t = text(&out);
@@ -81,7 +81,7 @@ async fn check_names_the_store_jsse_picks() {
     let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
-    let mut args = lab.agent_check_args(&ca);
+    let mut args = lab.agent_check_args_judging_java(&ca);
     args.extend(["--only", "imap"].map(String::from));
 
     // A Java 8 JDK from JAVA_HOME: jre/lib/security/cacerts, JKS.
@@ -172,7 +172,7 @@ async fn a_configured_store_that_cannot_be_read_is_a_configuration_error() {
         "[ece]\njava_truststore = \"ece-trust.p12\"\njava_truststore_password_file = \"truststore.pass\"\n",
     )
     .unwrap();
-    let mut args = lab.agent_check_args(&ca);
+    let mut args = lab.agent_check_args_judging_java(&ca);
     args.extend([
         "--only".into(),
         "imap".into(),
@@ -217,7 +217,7 @@ async fn a_discovered_store_that_cannot_be_read_is_said_not_fatal() {
     let cacerts = home.join("lib/security/cacerts");
     std::fs::create_dir_all(cacerts.parent().unwrap()).unwrap();
     std::fs::copy(&ca, &cacerts).unwrap();
-    let mut args = lab.agent_check_args(&ca);
+    let mut args = lab.agent_check_args_judging_java(&ca);
     args.extend(["--only", "imap"].map(String::from));
     let out = agent(&args, Some(&home)).await;
     let t = text(&out);

@@ -197,7 +197,7 @@ impl Referee {
     /// The agent's `--json` told of ECE's Java as `told` says and nothing else: no
     /// JAVA_HOME, no usual places.
     async fn agent(&self, told: &Told<'_>) -> serde_json::Value {
-        let mut args = self.lab.agent_check_args(&self.ca);
+        let mut args = self.lab.agent_check_args_judging_java(&self.ca);
         args.extend(["--only", "imap", "--json", told.flag].map(String::from));
         args.push(told.value.display().to_string());
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))

@@ -5,6 +5,7 @@ pub mod audit;
 
 use anyhow::Context;
 use eceprobe_collector::order::{by_attention, Attention};
+use eceprobe_collector::web::views::server::JavaFacts;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
     CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
@@ -86,7 +87,13 @@ fn server_json(s: &Server) -> Value {
         "ece_version": s.ece_version, "ece_es": s.ece_es,
         "probe_interval_s": s.probe_interval_s, "seen_unix_ms": s.seen_unix_ms,
         "last_seq": s.last_seq, "spool_dropped": s.spool_dropped,
+        "java": java(s),
     })
+}
+
+/// ECE's Java as the agent reported it (`reported` false: its version predates the report).
+fn java(s: &Server) -> JavaFacts {
+    JavaFacts::from_wire(&s.java_runtime, &s.java_truststore)
 }
 
 fn gap_json(g: &Gap) -> Value {
@@ -318,14 +325,19 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         });
         return Ok(serde_json::to_string_pretty(&doc)?);
     }
+    let java = java(&server);
     let mut out = format!(
-        "{} ({}), role {}, deployment {}, agent {}, last seen {}\n\n",
+        "{} ({}), role {}, deployment {}, agent {}, last seen {}\n\
+         Java (ECE's runtime): {}\n\
+         Java trust store: {}\n\n",
         server.agent_id,
         server.hostname,
         server.role,
         server.deployment,
         server.agent_version,
-        ago(server.seen_unix_ms)
+        ago(server.seen_unix_ms),
+        java.runtime_words(&server.agent_version),
+        java.truststore_words(&server.agent_version),
     );
     // What matters first: failures, then warnings, then passes (the server page's order).
     let mut latest = resp.latest;

@@ -1,12 +1,13 @@
 //! From the wire to storage rows, validating what an agent sent. Every rejection says what
 //! was wrong in terms the agent's operator can act on.
 
+use eceprobe_proto::bounds;
 use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
 use crate::checkname::{CheckName, CheckNameError};
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, CheckState, KnownAgent, NewResult};
+use crate::store::{AgentRecord, CheckState, JavaReport, KnownAgent, NewResult};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -95,6 +96,22 @@ pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, Inva
         ece_es: hello.ece_es.clone(),
         probe_interval_s: hello.probe_interval_s,
         seen_unix_ms: now_unix_ms,
+        java: java_report(hello),
+    })
+}
+
+/// ECE's Java from a Hello. An empty trust store line is an agent that predates the report
+/// (one that reports always sends a line): "not reported", never "no Java". Each text is
+/// cut to [`bounds::JAVA_TEXT`] bytes rather than refused: a diagnostic line (paths and a
+/// reason, from a newer agent perhaps) must never cost an agent its link.
+fn java_report(hello: &Hello) -> Option<JavaReport> {
+    let truststore = hello.java_truststore.trim();
+    if truststore.is_empty() {
+        return None;
+    }
+    Some(JavaReport {
+        runtime: bounds::cut(hello.java_runtime.trim(), bounds::JAVA_TEXT),
+        truststore: bounds::cut(truststore, bounds::JAVA_TEXT),
     })
 }
 
@@ -396,5 +413,45 @@ mod tests {
         ));
         hello.agent_id = String::new();
         assert!(agent_record(&hello, 0).is_err());
+    }
+
+    #[test]
+    fn hello_java_is_kept_bounded_and_its_absence_is_not_reported() {
+        let mut hello = Hello {
+            agent_id: "svc-1".into(),
+            ..Hello::default()
+        };
+        // An agent older than the report sends neither field: not reported, not "no Java".
+        assert_eq!(agent_record(&hello, 0).unwrap().java, None);
+        hello.java_runtime = "/usr/lib/jvm/java-17-openjdk-amd64".into();
+        assert_eq!(agent_record(&hello, 0).unwrap().java, None);
+
+        hello.java_truststore = "Java trust store: /usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates)".into();
+        let java = agent_record(&hello, 0).unwrap().java.unwrap();
+        assert_eq!(java.runtime, hello.java_runtime);
+        assert_eq!(java.truststore, hello.java_truststore);
+
+        // None found: the line is reported, the runtime empty.
+        hello.java_runtime = String::new();
+        hello.java_truststore = "Java: none found (set [ece] java_home ...)".into();
+        let java = agent_record(&hello, 0).unwrap().java.unwrap();
+        assert_eq!(
+            (java.runtime.as_str(), java.truststore.as_str()),
+            ("", "Java: none found (set [ece] java_home ...)")
+        );
+
+        // 100 KB each: cut to the bound, on a character boundary, never refused.
+        hello.java_runtime = "é".repeat(50 * 1024);
+        hello.java_truststore = "x".repeat(100 * 1024);
+        let java = agent_record(&hello, 0).unwrap().java.unwrap();
+        assert!(java.runtime.len() <= bounds::JAVA_TEXT && java.runtime.ends_with('…'));
+        assert_eq!(java.truststore.len(), bounds::JAVA_TEXT);
+        assert!(java.truststore.starts_with("xxx") && java.truststore.ends_with('…'));
+        // The other Hello strings are still refused past their bound.
+        hello.os = "o".repeat(MAX_TEXT + 1);
+        assert_eq!(
+            agent_record(&hello, 0),
+            Err(InvalidInput::TooLong { field: "os" })
+        );
     }
 }

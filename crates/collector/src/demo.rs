@@ -329,6 +329,9 @@ fn write_agent_config(
          os_store = false\n\
          ca_files = [{ca}]\n\
          expected_roots = [{ca}]\n\n\
+         [ece]\n\
+         # The lab's roots are in no Java trust store: judge as the host sees it.\n\
+         ignore_java = true\n\n\
          [timeouts]\n\
          # A dropped port (the firewall's 995) costs this long; the real default is 5000.\n\
          tcp_ms = 3000\n\n\

@@ -65,6 +65,17 @@ fn server(known: &KnownAgent) -> Server {
         seen_unix_ms: a.seen_unix_ms,
         last_seq: known.last_seq,
         spool_dropped: known.spool_dropped,
+        // Not reported: both empty (a reporting agent's trust store line never is).
+        java_runtime: a
+            .java
+            .as_ref()
+            .map(|j| j.runtime.clone())
+            .unwrap_or_default(),
+        java_truststore: a
+            .java
+            .as_ref()
+            .map(|j| j.truststore.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -85,6 +85,7 @@ mod tests {
             ece_es: String::new(),
             probe_interval_s: 60,
             seen_unix_ms: 0,
+            java: None,
         };
         store.upsert_agent(&agent).await.unwrap();
         let result = |seq: u64| NewResult {

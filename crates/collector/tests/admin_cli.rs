@@ -97,6 +97,12 @@ async fn the_admin_cli_answers_from_the_query_api() {
         "{imap}"
     );
     assert!(out.contains("What to do") && out.contains("(C10)"), "{out}");
+    // An agent that predates the Java report: said so, never "none".
+    assert!(
+        out.contains("\nJava (ECE's runtime): not reported by this server's agent: its version (0.1.0) predates the Java report; upgrade the agent to see it\n")
+            && out.contains("\nJava trust store: not reported by this server's agent: its version (0.1.0) predates the Java report\n"),
+        "{out}"
+    );
     // Failures first, then warnings, then passes; the warning's fix too, after the failure's.
     let checks: Vec<&str> = out
         .lines()
@@ -125,6 +131,52 @@ async fn the_admin_cli_answers_from_the_query_api() {
     let history: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(history[0]["seq"], 3);
     assert_eq!(history[0]["failure"]["kind"], "tcp_refused");
+
+    // An agent that reports ECE's Java: `show` says both lines, its JSON both fields.
+    let (_java_agent, _) = Agent::connect_with(
+        collector.addr,
+        eceprobe_proto::v1::Hello {
+            java_runtime: "/usr/lib/jvm/java-17-openjdk-amd64".into(),
+            java_truststore: "Java trust store: /usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates), as JSSE picks it for /usr/lib/jvm/java-17-openjdk-amd64 (JAVA_HOME)".into(),
+            ..common::agent::hello("svc-2", "prod")
+        },
+    )
+    .await;
+    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["show", "svc-2"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("\nJava (ECE's runtime): /usr/lib/jvm/java-17-openjdk-amd64\nJava trust store: /usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates), as JSSE picks it"),
+        "{out}"
+    );
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || admin(addr, &["show", "svc-2", "--json"]))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["server"]["java"]["reported"], true);
+    assert_eq!(
+        doc["server"]["java"]["runtime"],
+        "/usr/lib/jvm/java-17-openjdk-amd64"
+    );
+    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["servers", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let servers: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let java = |id: &str| {
+        servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["agent_id"] == id)
+            .unwrap()["java"]
+            .clone()
+    };
+    assert_eq!(java("svc-1")["reported"], false);
+    assert_eq!(java("svc-2")["reported"], true);
 
     // Bad input: a clear message, exit 2.
     let (code, _, err) =

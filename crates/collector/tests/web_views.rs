@@ -279,3 +279,94 @@ async fn slow_and_lossy_paths_show_their_figures_and_become_warnings() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// ECE's Java as each agent's Hello reported it (issue 14): the runtime and the trust store
+/// line on the server page (escaped) and in its JSON; an agent that predates the report is
+/// "not reported", never "none".
+#[tokio::test]
+async fn the_server_page_shows_each_agents_java_or_that_it_was_not_reported() {
+    use common::agent::{hello, Agent};
+    let d = Dashboard::start();
+    let runtime = "/usr/lib/jvm/java-17-openjdk-amd64";
+    let line = "Java trust store: /usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates), as JSSE picks it for /usr/lib/jvm/java-17-openjdk-amd64 (JAVA_HOME) <b>x</b>";
+    let (_reporting, _) = Agent::connect_with(
+        d.agents,
+        eceprobe_proto::v1::Hello {
+            java_runtime: runtime.into(),
+            java_truststore: line.into(),
+            ..hello("svc-1", "prod")
+        },
+    )
+    .await;
+    let (_none_found, _) = Agent::connect_with(
+        d.agents,
+        eceprobe_proto::v1::Hello {
+            java_truststore: "Java: none found (set [ece] java_home to the runtime ECE runs on); the checks below are judged as this host sees them".into(),
+            ..hello("svc-2", "prod")
+        },
+    )
+    .await;
+    // An agent older than the report: neither field.
+    let (_old, _) = Agent::connect(d.agents, "svc-3").await;
+
+    let page = get(d.web, "/servers/svc-1").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let row = |body: &str, class: &str| {
+        let start = body
+            .find(&format!("<tr class=\"{class}\">"))
+            .unwrap_or_else(|| panic!("no {class} row: {body}"));
+        let rest = &body[start..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    let r = row(&page.body, "java-runtime");
+    assert!(
+        r.contains("Java (ECE&#39;s runtime)") || r.contains("Java (ECE's runtime)"),
+        "{r}"
+    );
+    assert!(r.contains(&format!("<td>{runtime}</td>")), "{r}");
+    let t = row(&page.body, "java-truststore");
+    assert!(t.contains("<th>Java trust store</th>"), "{t}");
+    assert!(
+        t.contains("/usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates), as JSSE picks it"),
+        "{t}"
+    );
+    assert!(
+        !page.body.contains("<b>x</b>"),
+        "the agent's line is escaped"
+    );
+    assert!(t.contains("&lt;b&gt;x&lt;/b&gt;"), "{t}");
+    let api: serde_json::Value =
+        serde_json::from_str(&get(d.web, "/api/servers/svc-1").await.body).unwrap();
+    assert_eq!(api["server"]["java"]["reported"], true);
+    assert_eq!(api["server"]["java"]["runtime"], runtime);
+    assert_eq!(api["server"]["java"]["truststore"], line);
+
+    // None found: said as the agent said it; the runtime "not identified", not a path.
+    let page = get(d.web, "/servers/svc-2").await.body;
+    assert!(
+        row(&page, "java-runtime").contains("not identified (the trust store line says why)"),
+        "{page}"
+    );
+    assert!(
+        row(&page, "java-truststore").contains("Java: none found (set [ece] java_home"),
+        "{page}"
+    );
+
+    // The old agent: not reported, with its version; never "none".
+    let page = get(d.web, "/servers/svc-3").await.body;
+    for class in ["java-runtime", "java-truststore"] {
+        let r = row(&page, class);
+        assert!(
+            r.contains(
+                "not reported by this server&#39;s agent: its version (0.1.0) predates the Java report"
+            ) || r.contains(
+                "not reported by this server's agent: its version (0.1.0) predates the Java report"
+            ),
+            "{r}"
+        );
+        assert!(!r.to_lowercase().contains("none"), "{r}");
+    }
+    let api: serde_json::Value =
+        serde_json::from_str(&get(d.web, "/api/servers/svc-3").await.body).unwrap();
+    assert_eq!(api["server"]["java"]["reported"], false);
+}

@@ -52,7 +52,18 @@ pub fn hello(index: usize) -> Hello {
         ece_version: "12.6(1)".into(),
         ece_es: "ES1".into(),
         probe_interval_s: 60,
+        java_runtime: JAVA_HOME.into(),
+        java_truststore: java_truststore(),
     }
+}
+
+/// ECE's Java as a Windows server's agent reports it: rows of the size real ones carry.
+pub const JAVA_HOME: &str = r"C:\Program Files\Java\jdk-17";
+
+pub fn java_truststore() -> String {
+    format!(
+        r"Java trust store: {JAVA_HOME}\lib\security\cacerts (PKCS12, 140 trusted certificates), as JSSE picks it for {JAVA_HOME} (JAVA_HOME)"
+    )
 }
 
 /// The endpoint every simulated agent connects to (each with its own channel).

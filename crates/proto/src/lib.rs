@@ -22,3 +22,49 @@ pub mod refusal {
     /// The agent's certificate is revoked: only a new enrollment helps.
     pub const REVOKED: &str = "revoked";
 }
+
+/// Bounds on the free text of the wire, shared so an agent never sends what the collector
+/// would cut, and both cut the same way.
+pub mod bounds {
+    /// Hello's `java_runtime` and `java_truststore`: the collector keeps at most this many
+    /// bytes of each (a Java sentence names paths and a reason; longer is cut, not refused,
+    /// so a diagnostic line can never cost an agent its link).
+    pub const JAVA_TEXT: usize = 1024;
+
+    /// `text` in at most `max` bytes, cut on a character boundary and ending in "…" when
+    /// cut (`max` below 4 keeps only what fits whole).
+    pub fn cut(text: &str, max: usize) -> String {
+        if text.len() <= max {
+            return text.to_owned();
+        }
+        const MORE: &str = "…";
+        let Some(room) = max.checked_sub(MORE.len()) else {
+            return String::new();
+        };
+        let mut end = room;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}{MORE}", &text[..end])
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cut_keeps_short_text_and_cuts_on_a_character_boundary() {
+            assert_eq!(cut("abc", 3), "abc");
+            assert_eq!(cut("", 0), "");
+            assert_eq!(cut("abcdef", 5), "ab…");
+            // "é" is two bytes: never split.
+            assert_eq!(cut("aéééé", 6), "aé…");
+            assert_eq!(cut("aéééé", 5), "a…");
+            assert_eq!(cut("abcdef", 2), "");
+            let long = "x".repeat(100 * 1024);
+            let c = cut(&long, JAVA_TEXT);
+            assert_eq!(c.len(), JAVA_TEXT);
+            assert!(c.ends_with('…'));
+        }
+    }
+}

@@ -267,8 +267,17 @@ impl Testlab {
 
     /// The `eceprobe-agent check` arguments that aim the agent at this lab: a `--resolve` per
     /// endpoint, `ca` (the lab CA file from [`Testlab::write_ca_files`]) as trusted and as
-    /// expected root (it stands in for Microsoft's), and the lab's ECE URL.
+    /// expected root (it stands in for Microsoft's), the lab's ECE URL, and `--no-java` (the
+    /// lab's roots are in no Java trust store, so ECE's Java is not looked for).
     pub fn agent_check_args(&self, ca: &Path) -> Vec<String> {
+        let mut args = self.agent_check_args_judging_java(ca);
+        args.push("--no-java".into());
+        args
+    }
+
+    /// As [`Testlab::agent_check_args`], for tests that give ECE's Java themselves
+    /// (`--java-home`, `--java-truststore`).
+    pub fn agent_check_args_judging_java(&self, ca: &Path) -> Vec<String> {
         let mut args = vec!["check".to_string()];
         for r in self.resolve_args() {
             args.extend(["--resolve".to_string(), r]);

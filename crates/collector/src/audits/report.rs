@@ -195,6 +195,7 @@ mod tests {
                 probe_interval_s: 60,
                 // Long silent and just enrolled: an audit's findings must ignore both.
                 seen_unix_ms: 0,
+                java: None,
             },
             last_seq: 0,
             spool_dropped: 0,

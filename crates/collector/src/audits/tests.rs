@@ -13,6 +13,7 @@ fn agent(id: &str) -> AgentRecord {
         ece_es: String::new(),
         probe_interval_s: 60,
         seen_unix_ms: 1,
+        java: None,
     }
 }
 

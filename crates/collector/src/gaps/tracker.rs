@@ -276,6 +276,7 @@ mod tests {
                 ece_es: String::new(),
                 probe_interval_s: 60,
                 seen_unix_ms: T0,
+                java: None,
             })
             .await
             .unwrap();

@@ -24,14 +24,18 @@ fn to_db(agent_id: &str, field: &'static str, value: u64) -> Result<i64, StoreEr
 
 /// A Hello accepted (the agent's certificate is valid, so a retired server was enrolled
 /// again) puts a retired server back in service.
+/// The Java columns are replaced too: an agent downgraded to one that does not report Java
+/// is "not reported" again (NULL), not its old report.
 const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, first_seen_unix_ms, \
-     seen_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
+     seen_unix_ms, java_runtime, java_truststore) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12) \
      ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname, \
      role = excluded.role, deployment = excluded.deployment, \
      agent_version = excluded.agent_version, os = excluded.os, \
      ece_version = excluded.ece_version, ece_es = excluded.ece_es, \
      probe_interval_s = excluded.probe_interval_s, \
+     java_runtime = excluded.java_runtime, java_truststore = excluded.java_truststore, \
      seen_unix_ms = MAX(agents.seen_unix_ms, excluded.seen_unix_ms), \
      retired_unix_ms = NULL";
 
@@ -50,6 +54,8 @@ pub(super) async fn upsert_agent(
         .bind(&a.ece_es)
         .bind(i64::from(a.probe_interval_s))
         .bind(a.seen_unix_ms)
+        .bind(a.java.as_ref().map(|j| j.runtime.as_str()))
+        .bind(a.java.as_ref().map(|j| j.truststore.as_str()))
         .execute(&mut *conn)
         .await
         .map_err(db_error(format!("recording agent {}", a.agent_id)))?;

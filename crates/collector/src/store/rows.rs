@@ -3,12 +3,12 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{AgentRecord, CheckState, KnownAgent, StoreError, StoredResult};
+use super::{AgentRecord, CheckState, JavaReport, KnownAgent, StoreError, StoredResult};
 
 /// The agents in service (retired ones are left out of every fleet-wide read).
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, \
-     spool_dropped, first_seen_unix_ms FROM agents WHERE retired_unix_ms IS NULL \
+     spool_dropped, first_seen_unix_ms, java_runtime, java_truststore FROM agents WHERE retired_unix_ms IS NULL \
      ORDER BY agent_id";
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
@@ -47,6 +47,17 @@ pub(super) fn unsigned_from_db(table: &'static str, value: i64) -> Result<u64, S
     })
 }
 
+/// The Java columns back to the report: NULL (or an empty trust store line, which no agent
+/// that reports sends) is "not reported".
+fn java_report(runtime: Option<String>, truststore: Option<String>) -> Option<JavaReport> {
+    truststore
+        .filter(|t| !t.is_empty())
+        .map(|truststore| JavaReport {
+            runtime: runtime.unwrap_or_default(),
+            truststore,
+        })
+}
+
 pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
     const T: &str = "agents";
     let interval: i64 = column(row, T, "probe_interval_s")?;
@@ -64,6 +75,10 @@ pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
             what: format!("probe_interval_s {interval} is not a u32"),
         })?,
         seen_unix_ms: column(row, T, "seen_unix_ms")?,
+        java: java_report(
+            column(row, T, "java_runtime")?,
+            column(row, T, "java_truststore")?,
+        ),
     };
     Ok(KnownAgent {
         record,

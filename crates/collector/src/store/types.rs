@@ -18,6 +18,19 @@ pub struct AgentRecord {
     pub ece_es: String,
     pub probe_interval_s: u32,
     pub seen_unix_ms: i64,
+    /// ECE's Java as the agent's last Hello reported it; None: not reported (the agent
+    /// predates the report, or the record predates migration 0011). Never "no Java".
+    pub java: Option<JavaReport>,
+}
+
+/// ECE's Java runtime and trust store, as an agent reported them in its Hello (issue 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaReport {
+    /// The runtime's home; "" when the agent identified none (`truststore` says why).
+    pub runtime: String,
+    /// The line the agent printed about the trust store: found and read, none found, or
+    /// why it could not be read. Never empty.
+    pub truststore: String,
 }
 
 /// An agent as stored: what it declared, and what the collector counts about it.

@@ -22,6 +22,7 @@ fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
         ece_es: "ES1".to_owned(),
         probe_interval_s: 60,
         seen_unix_ms: 1_700_000_000_500,
+        java: None,
     }
 }
 

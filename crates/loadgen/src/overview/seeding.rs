@@ -67,6 +67,8 @@ fn hello(i: usize) -> Hello {
         ece_version: "12.6(1)".into(),
         ece_es: "ES1".into(),
         probe_interval_s: 60,
+        java_runtime: crate::agent::JAVA_HOME.into(),
+        java_truststore: crate::agent::java_truststore(),
     }
 }
 

@@ -56,6 +56,19 @@ pub struct Hello {
     /// How often the agent probes; the collector calls it stale after a few missed intervals.
     #[prost(uint32, tag = "9")]
     pub probe_interval_s: u32,
+    /// ECE's Java runtime as the agent found it at start (issue 14): its home, e.g.
+    /// "/usr/lib/jvm/java-17-openjdk-amd64". Empty when none was identified (no Java found,
+    /// the trust store could not be read, or a trust store was named without a java_home);
+    /// java_truststore then says which. At most 1024 bytes (the collector cuts longer).
+    #[prost(string, tag = "10")]
+    pub java_runtime: ::prost::alloc::string::String,
+    /// The one line the agent printed about ECE's Java trust store at start, whether one was
+    /// found and read ("Java trust store: PATH (PKCS12, 140 trusted certificates), as JSSE
+    /// picks it for HOME"), none was ("Java: none found ...") or it could not be read. Never
+    /// empty from an agent that reports Java: empty means the agent predates these two fields
+    /// (not "no Java"). At most 1024 bytes (the collector cuts longer).
+    #[prost(string, tag = "11")]
+    pub java_truststore: ::prost::alloc::string::String,
 }
 /// The collector's answer to Hello: resend everything after last_stored_seq.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -811,6 +824,13 @@ pub struct Server {
     /// Results the agent's spool had to drop (its disk budget was full), as last reported.
     #[prost(uint64, tag = "12")]
     pub spool_dropped: u64,
+    /// ECE's Java runtime and trust store as the agent's last Hello reported them (Hello's
+    /// java_runtime and java_truststore). java_truststore empty: not reported (the agent
+    /// predates it); java_runtime empty with java_truststore set: no runtime identified.
+    #[prost(string, tag = "13")]
+    pub java_runtime: ::prost::alloc::string::String,
+    #[prost(string, tag = "14")]
+    pub java_truststore: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListServersResponse {

@@ -330,6 +330,8 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
             tr { th { "agent version" } td { (s.agent_version) } }
             tr { th { "OS" } td { (s.os) } }
             @if !s.ece_version.is_empty() { tr { th { "ECE" } td { (s.ece_version) " " (s.ece_es) } } }
+            tr.java-runtime { th { "Java (ECE's runtime)" } td class=[(!s.java.reported || s.java.runtime.is_empty()).then_some("muted")] { (s.java.runtime_words(&s.agent_version)) } }
+            tr.java-truststore { th { "Java trust store" } td class=[(!s.java.reported).then_some("muted")] { (s.java.truststore_words(&s.agent_version)) } }
             tr { th { "last seen" } td { (when(s.last_seen_unix_ms)) " (" (ago(now, s.last_seen_unix_ms)) ")" @if s.connected { ", connected now" } } }
             tr { th { "probe interval" } td { (s.probe_interval_s) " s" } }
             tr { th { "results" } td { (s.last_seq) " stored" @if s.spool_dropped > 0 { ", " (s.spool_dropped) " dropped by the agent's spool" } } }

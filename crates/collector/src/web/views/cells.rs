@@ -351,6 +351,7 @@ mod tests {
                 ece_es: String::new(),
                 probe_interval_s: 60,
                 seen_unix_ms: NOW - 1000,
+                java: None,
             },
             last_seq: 0,
             spool_dropped: 0,

@@ -15,7 +15,7 @@ use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::latency::{latency_warnings, LatencyWarning};
 use crate::order::{by_attention, Attention};
-use crate::store::{not_in_service, GapFilter, KnownAgent};
+use crate::store::{not_in_service, GapFilter, JavaReport, KnownAgent};
 use crate::web::error::WebError;
 use crate::web::WebState;
 
@@ -35,6 +35,82 @@ pub struct Facts {
     pub last_seq: u64,
     pub spool_dropped: u64,
     pub connected: bool,
+    /// ECE's Java runtime and trust store, as the agent's last Hello reported them.
+    pub java: JavaFacts,
+}
+
+/// ECE's Java as an agent reported it (issue 14), for the server page, its JSON and the
+/// admin's `show`. An agent that does not report it predates the report: that is said,
+/// never taken for "no Java".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JavaFacts {
+    /// False: the agent did not report its Java (its version predates the report).
+    pub reported: bool,
+    /// The runtime's home; "" when not reported, or when the agent identified none
+    /// (`truststore` says why).
+    pub runtime: String,
+    /// The line the agent printed about the trust store (found and read, none found, or
+    /// why not); "" when not reported.
+    pub truststore: String,
+}
+
+impl JavaFacts {
+    pub fn of(java: Option<&JavaReport>) -> JavaFacts {
+        java.map_or_else(JavaFacts::default, |j| JavaFacts {
+            reported: true,
+            runtime: j.runtime.clone(),
+            truststore: j.truststore.clone(),
+        })
+    }
+
+    /// From the Query API's `Server` (its java_truststore empty: not reported).
+    pub fn from_wire(runtime: &str, truststore: &str) -> JavaFacts {
+        JavaFacts::of(
+            (!truststore.is_empty())
+                .then(|| JavaReport {
+                    runtime: runtime.to_owned(),
+                    truststore: truststore.to_owned(),
+                })
+                .as_ref(),
+        )
+    }
+
+    fn not_reported(agent_version: &str) -> String {
+        match agent_version {
+            "" => "not reported by this server's agent: its version predates the Java report"
+                .to_owned(),
+            v => format!(
+                "not reported by this server's agent: its version ({v}) predates the Java report"
+            ),
+        }
+    }
+
+    /// The "Java (ECE's runtime)" line.
+    pub fn runtime_words(&self, agent_version: &str) -> String {
+        if !self.reported {
+            format!(
+                "{}; upgrade the agent to see it",
+                JavaFacts::not_reported(agent_version)
+            )
+        } else if self.runtime.is_empty() {
+            "not identified (the trust store line says why)".to_owned()
+        } else {
+            self.runtime.clone()
+        }
+    }
+
+    /// The "Java trust store" line: the agent's own, without its "Java trust store: "
+    /// (the label says it).
+    pub fn truststore_words(&self, agent_version: &str) -> String {
+        if self.reported {
+            let line = self.truststore.as_str();
+            line.strip_prefix("Java trust store: ")
+                .unwrap_or(line)
+                .to_owned()
+        } else {
+            JavaFacts::not_reported(agent_version)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +277,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
             last_seq: agent.last_seq,
             spool_dropped: agent.spool_dropped,
             connected,
+            java: JavaFacts::of(r.java.as_ref()),
         },
         mailboxes: mailboxes(&cells.oauth, &checks),
         cells: cells.catalog,
