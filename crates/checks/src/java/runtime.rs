@@ -6,6 +6,7 @@
 //! JSSE's rule for what a disabled-algorithms entry disables, and where it was learnt.
 
 mod jsse;
+mod load;
 mod props;
 mod read;
 #[cfg(test)]
@@ -61,6 +62,11 @@ pub struct JavaRuntime {
     pub override_file: Option<PathBuf>,
     /// `-Djava.security.properties==FILE`: that file replaced the runtime's.
     pub override_replaces: bool,
+    /// Files brought in by `include` lines (JDK 24+).
+    pub included_files: Vec<PathBuf>,
+    /// An `include` the JVM cannot follow, in words: it then has no security properties
+    /// and no TLS.
+    pub include_failure: Option<String>,
     /// The file that last set jdk.tls.disabledAlgorithms.
     pub disabled_source: Option<PathBuf>,
     /// jdk.tls.disabledAlgorithms, split and trimmed as JSSE does.
@@ -144,7 +150,9 @@ impl JavaRuntime {
 
     /// The default SSLContext cannot be made: no TLS connection at all.
     pub fn no_tls(&self) -> bool {
-        !self.refused_entries().is_empty() || !self.unknown_protocols().is_empty()
+        self.include_failure.is_some()
+            || !self.refused_entries().is_empty()
+            || !self.unknown_protocols().is_empty()
     }
 
     /// TLS 1.2 on for ECE's sockets: not disabled, and offered by default (Java 8+) or named
@@ -219,6 +227,9 @@ pub fn tls_problems(rt: &JavaRuntime) -> Vec<String> {
     let file = rt.settings_file();
     let too_old = rt.too_old();
 
+    if let Some(why) = &rt.include_failure {
+        out.push(format!("{why}: this Java then fails to load its security properties and makes no TLS connection at all; correct or remove that include"));
+    }
     for e in rt.refused_entries() {
         out.push(format!("{DISABLED} in {file} has \"{e}\", a pattern that does not start with TLS_: this Java refuses the whole list and then makes no TLS connection at all; remove it, or start it with TLS_"));
     }

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::super::discover::java_property;
-use super::{jsse, props, JavaRuntime, JavaVersion, RuntimeError, DISABLED, MAX_FILE_BYTES};
+use super::load::{last_with_source, Expander, Loader, Pairs};
+use super::{jsse, JavaRuntime, JavaVersion, RuntimeError, DISABLED, MAX_FILE_BYTES};
 
 /// Reads the runtime at `java_home` and the TLS settings `java_options` give it.
 pub fn read_runtime(
@@ -42,17 +43,20 @@ pub fn read_runtime(
         return Err(RuntimeError::NotARuntime(java_home.to_path_buf()));
     }
 
-    let mut disabled: Option<(String, PathBuf)> = None;
+    let options = java_options.unwrap_or("");
+    let expander = Expander::new(java_home, version.as_ref(), options);
+    // `include` is a directive from JDK 24 on (and, the version unknown, assumed to be).
+    let includes = version.as_ref().is_none_or(|v| v.feature >= 24);
+    let mut loader = Loader::new(includes, &expander);
+    let mut pairs: Pairs = Vec::new();
     let mut allow_override = false;
     if let Some(p) = &security_file {
-        let master = props::parse(&read_bounded(p)?);
-        disabled = last(&master, DISABLED).map(|v| (v, p.clone()));
+        loader.absorb(p, &read_bounded(p)?, &mut pairs)?;
         // Security.java reads the options' file only when this is "true" (any case).
-        allow_override = last(&master, "security.overridePropertiesFile")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        allow_override = last_with_source(&pairs, "security.overridePropertiesFile")
+            .is_some_and(|(v, _)| v.trim().eq_ignore_ascii_case("true"));
     }
 
-    let options = java_options.unwrap_or("");
     let mut override_file = None;
     let mut override_replaces = false;
     if let Some(value) = java_property(options, "java.security.properties") {
@@ -63,36 +67,37 @@ pub fn read_runtime(
         if !allow_override {
             notes.push(format!("-Djava.security.properties={value} is ignored, as Java ignores it: security.overridePropertiesFile is not true in the runtime's java.security"));
         } else {
-            match override_path(&target, java_home, version.as_ref()) {
+            match override_path(&target, &expander) {
                 Err(why) => notes.push(format!(
                     "-Djava.security.properties={value} was not read: {why}"
                 )),
                 Ok(path) => match read_bounded(&path) {
                     Ok(bytes) => {
-                        let extra = props::parse(&bytes);
+                        let mut extra = Pairs::new();
+                        loader.absorb(&path, &bytes, &mut extra)?;
                         if replaces {
-                            disabled = None;
+                            pairs.clear();
                         }
-                        if let Some(v) = last(&extra, DISABLED) {
-                            disabled = Some((v, path.clone()));
-                        }
+                        pairs.extend(extra);
                         override_file = Some(path);
                         override_replaces = replaces;
                     }
                     Err(RuntimeError::TooLarge(p)) => return Err(RuntimeError::TooLarge(p)),
                     // Java skips a file it cannot read, keeping the runtime's own.
-                    Err(e) => notes.push(format!(
-                        "-Djava.security.properties: {e}; Java skips it too"
+                    Err(RuntimeError::Unreadable { source, .. }) => notes.push(format!(
+                        "-Djava.security.properties={value} could not be read ({source}); Java skips it too"
                     )),
+                    Err(e) => return Err(e),
                 },
             }
         }
     }
 
-    let (disabled_algorithms, disabled_source) = match disabled {
+    let (disabled_algorithms, disabled_source) = match last_with_source(&pairs, DISABLED) {
         Some((v, src)) => (jsse::split_entries(&v), Some(src)),
         None => (Vec::new(), None),
     };
+    notes.append(&mut loader.notes);
     Ok(JavaRuntime {
         java_home: java_home.to_path_buf(),
         version,
@@ -102,19 +107,28 @@ pub fn read_runtime(
         override_replaces,
         disabled_source,
         disabled_algorithms,
+        included_files: loader.included,
+        include_failure: loader.failure,
         client_protocols: protocol_list(options, "jdk.tls.client.protocols"),
         https_protocols: protocol_list(options, "https.protocols"),
         notes,
     })
 }
 
-/// Reads a file of at most [`MAX_FILE_BYTES`], whatever its metadata claims (a device, a
+/// Reads a regular file of at most [`MAX_FILE_BYTES`], whatever its metadata claims (a
 /// growing file).
 pub(super) fn read_bounded(path: &Path) -> Result<Vec<u8>, RuntimeError> {
     let unreadable = |source| RuntimeError::Unreadable {
         path: path.to_path_buf(),
         source,
     };
+    // Not opened unless a regular file: opening a FIFO for reading would wait for a writer.
+    if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+        return Err(unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let file = std::fs::File::open(path).map_err(unreadable)?;
     if file.metadata().map_err(unreadable)?.len() > MAX_FILE_BYTES {
         return Err(RuntimeError::TooLarge(path.to_path_buf()));
@@ -182,15 +196,6 @@ fn security_candidates(home: &Path, version: Option<&JavaVersion>) -> Vec<PathBu
     }
 }
 
-/// The last value of `key` (later lines override earlier, as in Properties).
-pub(super) fn last(pairs: &[(String, String)], key: &str) -> Option<String> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-}
-
 /// A protocol list option: split at commas, trimmed, as JSSE reads it; None when absent
 /// or empty (JSSE then uses its defaults).
 fn protocol_list(options: &str, name: &str) -> Option<Vec<String>> {
@@ -205,27 +210,12 @@ fn protocol_list(options: &str, name: &str) -> Option<Vec<String>> {
 }
 
 /// The file `-Djava.security.properties` names, as Security.java finds it: a path, or a
-/// `file:` URL; `${java.home}` expanded. Other URLs and relative paths (the JVM's working
+/// `file:` URL, with `${...}` expanded. Other URLs and relative paths (the JVM's working
 /// directory is not known here) are not read.
-fn override_path(
-    target: &str,
-    home: &Path,
-    version: Option<&JavaVersion>,
-) -> Result<PathBuf, String> {
-    let mut t = target.to_string();
-    if t.contains("${java.home}") {
-        // On a Java 8 JDK, java.home is its jre/ folder.
-        let jre = home.join("jre");
-        let java_home = if version.is_some_and(|v| v.feature <= 8) && jre.is_dir() {
-            jre
-        } else {
-            home.to_path_buf()
-        };
-        t = t.replace("${java.home}", &java_home.display().to_string());
-    }
-    if t.contains("${") {
-        return Err("it names a system property this check cannot expand".into());
-    }
+fn override_path(target: &str, expander: &Expander) -> Result<PathBuf, String> {
+    let mut t = expander
+        .expand(target)
+        .map_err(|name| format!("${{{name}}} is a system property this check does not know"))?;
     if let Some(rest) = t.strip_prefix("file:") {
         t = rest.strip_prefix("//").unwrap_or(rest).to_string();
     } else if let Some((scheme, _)) = t.split_once(':') {

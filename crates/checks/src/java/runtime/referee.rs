@@ -41,6 +41,15 @@ const CASES: &[&str] = &[
     "*_CBC_*",
 ];
 
+/// Whole files for the option, beside which `inc.security` disables TLSv1.2 and GCM: JDK
+/// 24+ follows `include`, earlier ones read it as a property.
+const FILES: &[&str] = &[
+    "include inc.security\n",
+    "jdk.tls.disabledAlgorithms=TLSv1.2\ninclude ${java.home}/conf/security/java.security\n",
+    "include missing.security\n",
+    "include case.security\n",
+];
+
 fn runtimes() -> Vec<PathBuf> {
     let mut homes: Vec<PathBuf> = crate::java::discover::subdirs(Path::new("/usr/lib/jvm"))
         .into_iter()
@@ -72,9 +81,19 @@ fn a_real_jvm_agrees_with_the_judgement() {
     }
     let file = dir.path().join("case.security");
     let mut compared = 0;
+    std::fs::write(
+        dir.path().join("inc.security"),
+        "jdk.tls.disabledAlgorithms=TLSv1.2, GCM\n",
+    )
+    .unwrap();
+    let bodies: Vec<String> = CASES
+        .iter()
+        .map(|c| format!("jdk.tls.disabledAlgorithms={c}\n"))
+        .chain(FILES.iter().map(|f| f.to_string()))
+        .collect();
     for home in &homes {
-        for case in CASES {
-            std::fs::write(&file, format!("jdk.tls.disabledAlgorithms={case}\n")).unwrap();
+        for case in &bodies {
+            std::fs::write(&file, case).unwrap();
             let option = format!("-Djava.security.properties={}", file.display());
             let rt = read_runtime(home, Some(&option)).unwrap();
             assert_eq!(
@@ -125,8 +144,8 @@ fn a_real_jvm_agrees_with_the_judgement() {
         eprintln!(
             "referee: {} agreed on {} cases",
             home.display(),
-            CASES.len()
+            bodies.len()
         );
     }
-    assert_eq!(compared, homes.len() * CASES.len());
+    assert_eq!(compared, homes.len() * bodies.len());
 }

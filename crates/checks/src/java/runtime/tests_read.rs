@@ -1,9 +1,18 @@
 //! Reading: Java 8's layout, the properties syntax, the override file, versions, what is
 //! not a runtime, and inputs that must not panic.
 
-use super::read::{last, parse_version};
+use super::read::parse_version;
 use super::tests::{runtime, with_disabled, CONF, J17};
 use super::*;
+
+/// The last value of `key` (later lines override earlier, as in Properties).
+fn last(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
 
 #[test]
 fn java8_jdk_layout_and_version() {
@@ -191,7 +200,13 @@ fn garbage_never_panics() {
                 }
             })
             .collect();
-        let dir = runtime(None, CONF, Some(&bytes));
+        // Every fifth round an include of garbage (followed: the version is unknown).
+        let security = if round % 5 == 0 {
+            [b"include ".as_slice(), &bytes].concat()
+        } else {
+            bytes.clone()
+        };
+        let dir = runtime(None, CONF, Some(&security));
         std::fs::write(dir.path().join("release"), &bytes).unwrap();
         let opts = String::from_utf8_lossy(&bytes).into_owned();
         for options in [None, Some(opts.as_str())] {
@@ -202,4 +217,58 @@ fn garbage_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn includes_where_the_runtime_follows_them() {
+    let body = b"security.overridePropertiesFile=true\n\
+        jdk.tls.disabledAlgorithms=SSLv3\n\
+        include extra/b.security\n";
+    for (version, followed) in [("25.0.3", true), ("17.0.15", false)] {
+        let dir = runtime(Some(version), CONF, Some(body));
+        let b = dir.path().join("conf/security/extra/b.security");
+        std::fs::create_dir_all(b.parent().unwrap()).unwrap();
+        std::fs::write(&b, "jdk.tls.disabledAlgorithms=TLSv1.2\n").unwrap();
+        let rt = read_runtime(dir.path(), None).unwrap();
+        assert_eq!(rt.included_files.len(), usize::from(followed), "{rt:?}");
+        assert_eq!(tls_problems(&rt).len(), usize::from(followed), "{rt:?}");
+        if followed {
+            assert_eq!(rt.disabled_source.as_ref(), Some(&b));
+        }
+        // A missing include leaves 25 without TLS; 17 reads it as a property.
+        std::fs::remove_file(&b).unwrap();
+        let rt = read_runtime(dir.path(), None).unwrap();
+        let p = tls_problems(&rt);
+        assert_eq!(
+            (p.len(), rt.no_tls()),
+            (usize::from(followed), followed),
+            "{p:?}"
+        );
+        if followed {
+            assert!(p[0].contains("includes ") && p[0].contains("no TLS connection at all"));
+            assert!(summary(&rt).contains("no TLS at all"));
+        }
+    }
+    // Included within itself; ${java.home}; a property this check does not know.
+    let dir = runtime(Some("25.0.3"), CONF, Some(b"include java.security\n"));
+    let rt = read_runtime(dir.path(), None).unwrap();
+    assert!(rt
+        .include_failure
+        .unwrap()
+        .contains("already being included"));
+    let extra = b"include ${java.home}/x.security\ninclude ${user.dir}/y.security\n";
+    let dir = runtime(Some("25.0.3"), CONF, Some(extra));
+    std::fs::write(
+        dir.path().join("x.security"),
+        "jdk.tls.disabledAlgorithms=RSA\n",
+    )
+    .unwrap();
+    let rt = read_runtime(dir.path(), None).unwrap();
+    assert_eq!(rt.disabled_algorithms, ["RSA"]);
+    assert!(rt.notes.iter().any(|n| n.contains("${user.dir}")), "{rt:?}");
+    let rt = read_runtime(dir.path(), Some("-Duser.dir=/nonexistent")).unwrap();
+    assert!(rt
+        .include_failure
+        .unwrap()
+        .contains("/nonexistent/y.security"));
 }
