@@ -4,6 +4,7 @@
 //! one sentence what it found, for `check` and its `--json`.
 
 pub mod discover;
+pub mod runtime;
 pub mod store;
 pub mod verdict;
 
@@ -12,6 +13,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use discover::{locate, DiscoverError, Host, JavaRequest, Located, Origin};
+pub use runtime::{
+    read_runtime, summary as runtime_summary, tls_problems, JavaRuntime, JavaVersion, RuntimeError,
+    SuiteState,
+};
 pub use store::{read_store, JavaTrustStore, StoreError, StoreFormat, TrustAnchor};
 
 /// What `check` says about ECE's Java.
