@@ -342,8 +342,9 @@ pub fn resolve(file: FileConfig, cli: Overrides) -> Result<Resolved, ConfigError
             .extra_expected_roots
             .push(read_pem("--expected-roots", p)?);
     }
-    let java =
+    let mut java =
         crate::java_config::resolve(file.ece, cli.java_home, cli.java_truststore, cli.no_java)?;
+    java.run_check = only.is_empty() || only.contains(&CheckId::EceJava);
     Ok(Resolved {
         role,
         cloud,

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use eceprobe_checks::java::verdict::{self, RuntimeJudgement};
-use eceprobe_checks::java::{self, Host, JavaRequest, JavaView};
+use eceprobe_checks::java::{self, Host, JavaRequest, JavaRuntime, JavaView};
 use eceprobe_checks::CheckReport;
 use eceprobe_checks::JavaTrustInput;
 use eceprobe_proto::bounds::{self, cut};
@@ -62,6 +62,9 @@ pub struct JavaConfig {
     pub password_file: Option<PathBuf>,
     /// `--no-java` / `[ece] ignore_java`: no Java looked for, nothing judged by it.
     pub ignore: bool,
+    /// Whether the `ece-java` check runs (a `--only` / `checks` filter may leave it out;
+    /// the chains are judged by ECE's Java all the same).
+    pub run_check: bool,
 }
 
 /// The file's `[ece]` with `--java-home` / `--java-truststore` on top.
@@ -98,6 +101,7 @@ pub fn resolve(
         request,
         password_file: file.java_truststore_password_file,
         ignore,
+        run_check: true,
     })
 }
 
@@ -151,6 +155,21 @@ pub struct EceJava {
     pub trust: Option<JavaTrustInput>,
     /// The `ece-java` check (no network): None where no store was read.
     pub check: Option<CheckReport>,
+    /// The runtime's version and TLS, read from its `release` and `java.security`, when its
+    /// home is known: Err says why they could not be read (not a failure).
+    pub runtime: Option<Result<JavaRuntime, String>>,
+}
+
+impl EceJava {
+    /// The line `check` prints under the trust store's: the runtime's version and TLS.
+    pub fn runtime_line(&self) -> Option<String> {
+        match self.runtime.as_ref()? {
+            Ok(rt) => Some(format!("Java runtime: {}", java::runtime_summary(rt))),
+            Err(e) => Some(format!(
+                "Java runtime: its version and TLS settings cannot be told: {e}"
+            )),
+        }
+    }
 }
 
 /// Finds and reads ECE's Java (see [`view`]) and judges it. Err: a configured runtime, store
@@ -166,9 +185,34 @@ pub fn load(cfg: &JavaConfig) -> Result<EceJava, ConfigError> {
         }),
         _ => None,
     };
-    let runtime = RuntimeJudgement::default();
-    let check = verdict::evaluate(&view, &storepass, &runtime);
-    Ok(EceJava { view, trust, check })
+    // The runtime's own files, where its home is known (not for a store named directly).
+    let home = match &view {
+        JavaView::Found {
+            java_home: Some(home),
+            ..
+        } => Some(home.clone()),
+        _ => None,
+    };
+    let runtime = home.map(|home| {
+        java::read_runtime(&home, cfg.request.java_options.as_deref()).map_err(|e| e.to_string())
+    });
+    let judgement = RuntimeJudgement {
+        java_home: None,
+        tls_problems: match &runtime {
+            Some(Ok(rt)) => java::tls_problems(rt),
+            _ => Vec::new(),
+        },
+    };
+    let check = match cfg.run_check {
+        true => verdict::evaluate(&view, &storepass, &judgement),
+        false => None,
+    };
+    Ok(EceJava {
+        view,
+        trust,
+        check,
+        runtime,
+    })
 }
 
 /// `keytool`'s password argument for the store: where the password is, never the password.
@@ -196,10 +240,9 @@ fn storepass(view: &JavaView, cfg: &JavaConfig) -> String {
     }
 }
 
-/// Hello's `java_runtime`: ECE's Java runtime in one line. Today its home, when the view
+/// Hello's `java_runtime` before the runtime's own files are read: its home, when the view
 /// names one (found through it, or configured beside the store); empty when none was
-/// identified. The one place to say more: when the runtime's version is known
-/// (`eceprobe_checks::java::runtime`, to come), it goes here.
+/// identified. `for_run` replaces it with the runtime's version and TLS when it can.
 pub fn java_runtime_line(view: &JavaView) -> String {
     match view {
         JavaView::Found {
@@ -232,6 +275,14 @@ pub fn for_run(cfg: &JavaConfig, hello: &mut Hello) -> Result<EceJava, ConfigErr
         _ => tracing::info!("{}", java.view.summary()),
     }
     fill_hello(hello, &java.view);
+    // Its version and TLS, when its files could be read: "Java 17.0.15 (/usr/lib/jvm/…):
+    // TLS 1.2 and 1.3, 8 of Microsoft's 8 suites enabled".
+    if let Some(Ok(rt)) = &java.runtime {
+        hello.java_runtime = cut(&java::runtime_summary(rt), bounds::JAVA_TEXT);
+    }
+    if let Some(line) = java.runtime_line() {
+        tracing::info!("{line}");
+    }
     Ok(java)
 }
 
@@ -336,6 +387,7 @@ mod tests {
             },
             password_file: None,
             ignore: false,
+            run_check: true,
         };
         let mut hello = Hello::default();
         let e = for_run(&cfg, &mut hello).unwrap_err().to_string();

@@ -190,6 +190,9 @@ struct JsonOutput<'a> {
     cloud: Cloud,
     /// ECE's Java trust store: found (path, format, anchors), none, or why not.
     java: &'a eceprobe_checks::java::JavaView,
+    /// ECE's Java runtime: its version and TLS settings, when its home is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    java_runtime: Option<&'a eceprobe_checks::java::JavaRuntime>,
     report: &'a eceprobe_checks::SuiteReport,
 }
 
@@ -299,6 +302,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             role: cfg.role,
             cloud: cfg.cloud,
             java,
+            java_runtime: ece_java.runtime.as_ref().and_then(|r| r.as_ref().ok()),
             report: &report,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -310,7 +314,10 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
             serde_json::to_value(cfg.cloud)?.as_str().unwrap_or("?"),
         );
         // The Java line right under the heading, before the table.
-        let heading = format!("{heading}\n{}", java.summary());
+        let heading = match ece_java.runtime_line() {
+            Some(runtime) => format!("{heading}\n{}\n{runtime}", java.summary()),
+            None => format!("{heading}\n{}", java.summary()),
+        };
         print!("{}", render::table(&report, &heading));
         if !cfg.specs.iter().any(|s| s.id == CheckId::EceUrl) {
             println!("\nNote: ece-url was not checked; give --ece-url (ECE's External Application URL, checklist C2).");

@@ -184,10 +184,11 @@ async fn a_trusted_interception_fails_naming_the_proxy_ca() {
 async fn without_an_ece_url_the_table_says_it_was_not_checked() {
     let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let args: Vec<String> = lab_args(&lab, dir.path())
-        .into_iter()
-        .take_while(|a| a != "--ece-url")
-        .collect();
+    // The lab's arguments without `--ece-url <url>`.
+    let mut args: Vec<String> = lab_args(&lab, dir.path());
+    if let Some(at) = args.iter().position(|a| a == "--ece-url") {
+        args.drain(at..at + 2);
+    }
     let out = agent(&args).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -212,7 +213,7 @@ async fn a_config_file_names_its_files_relative_to_itself() {
     std::fs::write(
         &cfg,
         format!(
-            "checks = [\"imap\"]\nresolve = [{}]\n\n[trust]\nos_store = false\nca_files = [\"lab-ca.pem\"]\nexpected_roots = [\"lab-ca.pem\"]\n",
+            "checks = [\"imap\"]\nresolve = [{}]\n\n[trust]\nos_store = false\nca_files = [\"lab-ca.pem\"]\nexpected_roots = [\"lab-ca.pem\"]\n\n[ece]\nignore_java = true\n",
             resolve.join(", ")
         ),
     )
