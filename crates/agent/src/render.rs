@@ -48,6 +48,9 @@ fn pass_detail(c: &CheckReport) -> String {
                     parts.push(format!("chain ends at {label}"));
                 }
             }
+            // ECE's Java's verdict goes unsaid on a pass: a chain it judged and could not
+            // build fails the check (`java_untrusted`, `chain_incomplete`, naming the trust
+            // store), so every pass it judged is a chain it trusts; the store is `ece-java`'s.
         }
     }
     if let Some(p) = &c.via_proxy {
@@ -199,4 +202,57 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eceprobe_checks::{AddressAttempt, JavaChainVerdict, TlsInfo};
+
+    fn imap_pass(java: Option<JavaChainVerdict>) -> CheckReport {
+        let address = "52.97.1.1:993".parse().unwrap();
+        CheckReport {
+            check: CheckId::Imap,
+            host: "outlook.office365.com".into(),
+            port: 993,
+            outcome: Outcome::Pass,
+            failure: None,
+            warnings: Vec::new(),
+            duration_us: 80_000,
+            dns: None,
+            via_proxy: None,
+            attempts: vec![AddressAttempt {
+                address,
+                stages: Vec::new(),
+                tls: Some(TlsInfo {
+                    version: Some("TLSv1.3".into()),
+                    trusted: true,
+                    expected_root: Some(true),
+                    expected_root_source: Some(RootSource::Microsoft),
+                    java,
+                    ..TlsInfo::default()
+                }),
+                protocol: None,
+                failure: None,
+                warnings: Vec::new(),
+                tcp_info: None,
+                path: None,
+            }],
+            used_address: Some(address),
+            oauth: None,
+        }
+    }
+
+    /// A pass ECE's Java judged is a chain it trusts (one it refuses fails the check): the
+    /// row reads as any pass.
+    #[test]
+    fn a_pass_judged_by_java_reads_as_any_pass() {
+        let judged = imap_pass(Some(JavaChainVerdict {
+            trusted: true,
+            store: "/opt/ece/jre/lib/security/cacerts".into(),
+            ..JavaChainVerdict::default()
+        }));
+        assert_eq!(pass_detail(&judged), "TLSv1.3");
+        assert_eq!(pass_detail(&judged), pass_detail(&imap_pass(None)));
+    }
 }

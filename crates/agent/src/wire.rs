@@ -190,6 +190,8 @@ fn tls(t: &TlsInfo) -> pb::Tls {
             .expected_root_source
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
+        java_trusted: t.java.as_ref().map(|j| j.trusted),
+        java_store: t.java.as_ref().map(|j| j.store.clone()).unwrap_or_default(),
     }
 }
 
@@ -363,5 +365,26 @@ mod tests {
         assert_eq!(refused.answer, "unreachable");
         assert_eq!((refused.icmp_type, refused.icmp_code), (3, 13));
         assert_eq!(refused.rtt_us, Some(700));
+    }
+
+    #[test]
+    fn java_s_verdict_travels_and_is_unset_without_a_java_store() {
+        let none = tls(&TlsInfo::default());
+        assert_eq!((none.java_trusted, none.java_store.as_str()), (None, ""));
+        let judged = |trusted| {
+            tls(&TlsInfo {
+                java: Some(eceprobe_checks::JavaChainVerdict {
+                    trusted,
+                    store: "/opt/ece/jre/lib/security/cacerts".into(),
+                    ..Default::default()
+                }),
+                ..TlsInfo::default()
+            })
+        };
+        for trusted in [true, false] {
+            let t = judged(trusted);
+            assert_eq!(t.java_trusted, Some(trusted));
+            assert_eq!(t.java_store, "/opt/ece/jre/lib/security/cacerts");
+        }
     }
 }

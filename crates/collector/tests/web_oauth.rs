@@ -97,12 +97,13 @@ async fn mailboxes_are_judged_and_shown_with_the_token_user() {
             "pop3",
             "smtp",
             "ece-url",
-            "ece-config"
+            "ece-config",
+            "ece-java"
         ],
-        "the catalog and ece-config; no mailbox check is a column"
+        "the catalog, ece-config and ece-java; no mailbox check is a column"
     );
     let server = &v["servers"][0];
-    assert_eq!(server["cells"].as_array().unwrap().len(), 7);
+    assert_eq!(server["cells"].as_array().unwrap().len(), 8);
     assert_eq!(
         server["cells"][6]["state"], "not_required",
         "no ECE facts declared here"

@@ -109,20 +109,30 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
         hint: "exempt outlook.office365.com from TLS inspection (C9)".into(),
         ..Default::default()
     }];
+    // ECE's Java judged login-https's chain (untrusted, by a store whose path needs
+    // escaping) and smtp's (trusted); not the others (no store, or an older agent).
     let login = with_tls(
         7,
         "login-https",
-        tls("TLSv1.3", Some(true), "declared", "Lab CA"),
+        Tls {
+            java_trusted: Some(false),
+            java_store: "/opt/<ece>/jre/lib/security/cacerts".into(),
+            ..tls("TLSv1.3", Some(true), "declared", "Lab CA")
+        },
     );
     let smtp = with_tls(
         8,
         "smtp",
-        tls(
-            "TLSv1.2",
-            Some(true),
-            "microsoft",
-            "DigiCert Global Root G2",
-        ),
+        Tls {
+            java_trusted: Some(true),
+            java_store: r"C:\ECE\jdk\lib\security\cacerts".into(),
+            ..tls(
+                "TLSv1.2",
+                Some(true),
+                "microsoft",
+                "DigiCert Global Root G2",
+            )
+        },
     );
     let pop3 = with_tls(9, "pop3", tls("TLSv1.3", None, "", "Untrusted CA"));
     let _agent = feed_with(d.agents, vec![outlook, login, smtp, pop3]).await;
@@ -144,6 +154,16 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
     assert_eq!(tls_of(2)["expected_root_source"], "declared");
     assert_eq!(tls_of(2)["root_label"], "an expected root you declared");
     assert_eq!(tls_of(4)["root_label"], "a Microsoft root");
+    assert_eq!(tls_of(2)["java_trusted"], false);
+    assert_eq!(
+        tls_of(2)["java_store"],
+        "/opt/<ece>/jre/lib/security/cacerts"
+    );
+    assert_eq!(tls_of(4)["java_trusted"], true);
+    for unjudged in [1, 3] {
+        assert!(tls_of(unjudged)["java_trusted"].is_null(), "{unjudged}");
+        assert!(tls_of(unjudged)["java_store"].is_null(), "{unjudged}");
+    }
 
     let page = get(d.web, "/servers/svc-1").await.body;
     let at = |needle: &str| {
@@ -165,6 +185,17 @@ async fn the_server_page_lists_failures_then_warnings_then_passes_and_labels_roo
         assert!(page.contains(line), "{line}");
     }
     assert!(!page.contains("TLS  ;"));
+    // ECE's Java's verdict, escaped, under the TLS line of the two checks it judged only.
+    for line in [
+        "ECE's Java: does NOT trust this chain (trust store /opt/&lt;ece&gt;/jre/lib/security/cacerts)",
+        r"ECE's Java: trusts this chain (trust store C:\ECE\jdk\lib\security\cacerts)",
+    ] {
+        assert!(page.contains(line), "{line}");
+    }
+    assert_eq!(page.matches("ECE's Java: ").count(), 2);
+    assert!(!page.contains("/opt/<ece>"));
+    assert!(at("ECE's Java: does NOT") > sections[2] && at("ECE's Java: does NOT") < sections[3]);
+    assert!(at("ECE's Java: trusts") > sections[4]);
 }
 
 /// Issue 13's path warnings as an agent sends them: the server page shows each with its

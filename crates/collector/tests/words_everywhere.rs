@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::agent::Agent;
 use common::dashboard::{get, Dashboard};
 use eceprobe_checks::{
-    catalog, CheckId, CheckReport, Cloud, FailureKind, ProbeSettings, Prober, SuiteReport,
-    Timeouts, Trust, TrustOptions,
+    catalog, CheckId, CheckReport, Cloud, FailureKind, JavaTrustInput, ProbeSettings, Prober,
+    SuiteReport, Timeouts, Trust, TrustOptions,
 };
 use eceprobe_collector::export::{self, Format};
 use eceprobe_proto::v1::{agent_message, collector_message, order, Hello, ResultBatch, Role};
@@ -34,7 +34,17 @@ enum Via {
     DeadProxy,
     /// The ECE URL names a host that does not resolve.
     NoSuchHost,
+    /// This host trusts the lab; ECE's Java trust store ([`JAVA_STORE`]) holds the
+    /// interception proxy's CA alone, not the lab's root.
+    JavaWithoutLabRoot,
 }
+
+/// The trust store of ECE's Java in the Java scenarios, as details name it.
+const JAVA_STORE: &str = "/opt/ece/jre/lib/security/cacerts";
+
+/// Where the agent would have read the lab's root from (`trust.ca_files`,
+/// `trust.expected_roots`): what `keytool -importcert -file` is told to take.
+const LAB_ROOT_FILE: &str = "/etc/eceprobe/lab-root.pem";
 
 #[derive(Clone)]
 struct Scenario {
@@ -86,19 +96,36 @@ fn scenarios() -> Vec<Scenario> {
         s("proxy-407", healthy().proxy(ProxyMode::RequireAuth407), Via::LabProxy, C::OutlookHttps, &[K::ProxyAuthRequired], &["407 Proxy Authentication Required"]),
         s("proxy-dead", healthy(), Via::DeadProxy, C::LoginHttps, &[K::ProxyUnreachable], &["connection refused by 127.0.0.1:"]),
         s("nxdomain", healthy(), Via::NoSuchHost, C::EceUrl, &[K::DnsNxdomain, K::DnsFailure, K::DnsTimeout], &["ece.eceprobe-words.invalid"]),
+        s("chain-incomplete", f(E::Imap, Fault::MissingIntermediate), Via::Direct, C::Imap, &[K::ChainIncomplete], &["the server sent only its own certificate but not '", "CN=eceprobe testlab TLS CA', the intermediate that issued it", "Windows and browsers may fetch it, ECE's Java and this agent do not"]),
+        s("java-untrusted", healthy(), Via::JavaWithoutLabRoot, C::Imap, &[K::JavaUntrusted], &["this server trusts the chain, but ECE's Java does not", "its trust store /opt/ece/jre/lib/security/cacerts lacks 'eceprobe testlab Root CA'", "keytool -importcert", "-keystore \"/opt/ece/jre/lib/security/cacerts\" -storepass changeit (ROOT.crt from /etc/eceprobe/lab-root.pem)"]),
     ]
 }
 
 /// Runs the scenario's check against its lab, as an ECE server's agent would.
 async fn probe(s: &Scenario) -> CheckReport {
     let lab = Testlab::start(s.lab.clone()).await.unwrap();
+    // Labelled as the agent labels the files it reads ("<key> <path>"), which details name.
     let mut trust = TrustOptions {
         os_store: false,
-        extra_cas: vec![("lab CA".into(), lab.ca_pem())],
+        extra_cas: vec![(format!("trust.ca_files {LAB_ROOT_FILE}"), lab.ca_pem())],
         microsoft_roots: true,
-        extra_expected_roots: vec![("lab CA".into(), lab.ca_pem())],
+        extra_expected_roots: vec![(
+            format!("trust.expected_roots {LAB_ROOT_FILE}"),
+            lab.ca_pem(),
+        )],
         java: None,
     };
+    if matches!(s.via, Via::JavaWithoutLabRoot) {
+        use rustls_pki_types::pem::PemObject;
+        let anchor =
+            rustls_pki_types::CertificateDer::from_pem_slice(lab.interceptor_ca_pem().as_bytes())
+                .unwrap();
+        trust.java = Some(JavaTrustInput {
+            store: JAVA_STORE.into(),
+            anchors: vec![anchor],
+            storepass: String::new(),
+        });
+    }
     if !matches!(s.via, Via::Distrusting) {
         trust
             .extra_cas
@@ -241,6 +268,17 @@ async fn every_failure_is_words_in_the_table_json_server_page_and_report() {
         }
         for fact in s.facts {
             assert!(page.contains(fact), "{} server page: no '{fact}'", s.name);
+        }
+        // ECE's Java's verdict beside the TLS line, only where Java judged the chain.
+        let java = format!("ECE's Java: does NOT trust this chain (trust store {JAVA_STORE})");
+        assert_eq!(
+            page.contains(&java),
+            matches!(s.via, Via::JavaWithoutLabRoot),
+            "{} server page: {java}",
+            s.name
+        );
+        if !matches!(s.via, Via::JavaWithoutLabRoot) {
+            assert!(!page.contains("ECE's Java: "), "{} server page", s.name);
         }
         assert!(
             page.contains(&f.detail),

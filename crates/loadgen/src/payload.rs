@@ -81,6 +81,7 @@ fn attempt(check: &str, address: &str, port: u32, seed: u64, fail: bool) -> Atte
             expected_root: Some(true),
             chain_root: "DigiCert Global Root G2".into(),
             expected_root_source: "microsoft".into(),
+            ..Tls::default()
         }),
         protocol: Some(Protocol {
             greeting: greeting(check).into(),

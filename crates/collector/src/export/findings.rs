@@ -143,6 +143,7 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         "failing" if is_oauth => Some(gap.detail.as_str()),
         k @ ("token_lifetime_unexpected"
         | "offline_access_missing"
+        | "java_truststore_incomplete"
         | "packet_loss"
         | "dns_slow"
         | "slower_than_peers"
@@ -387,5 +388,40 @@ mod tests {
             None,
         );
         assert_eq!(r.checklist_item, "C8");
+    }
+
+    /// ECE's Java's findings: the failures carry their hint (C9, C10); the trust store's
+    /// warning gets the probe engine's, with the same item.
+    #[test]
+    fn java_findings_name_their_checklist_items() {
+        use eceprobe_checks::CheckId;
+        for (kind, check, id, item) in [
+            ("java_untrusted", "imap", CheckId::Imap, "C9"),
+            ("chain_incomplete", "imap", CheckId::Imap, "C9"),
+            ("java_tls_incompatible", "ece-java", CheckId::EceJava, "C10"),
+        ] {
+            let k: FailureKind = kind.parse().unwrap();
+            let hint = k.hint(id, Role::Services, "outlook.office365.com", 993);
+            let verdict = AuditVerdict {
+                check: check.into(),
+                outcome: "fail".into(),
+                failure_kind: kind.into(),
+                hint: hint.clone(),
+                target: "outlook.office365.com:993".into(),
+                ..AuditVerdict::default()
+            };
+            let failing = gap(check, "gap", "failing", kind);
+            let r = remedy(&failing, Some(&server("services")), Some(&verdict));
+            assert_eq!((r.checklist_item.as_str(), &r.fix), (item, &hint), "{kind}");
+        }
+        let warning = gap(
+            "ece-java",
+            "warning",
+            "java_truststore_incomplete",
+            "java_truststore_incomplete",
+        );
+        let r = remedy(&warning, Some(&server("services")), None);
+        assert_eq!(r.checklist_item, "C9", "{}", r.fix);
+        assert!(r.fix.contains("keytool"), "{}", r.fix);
     }
 }

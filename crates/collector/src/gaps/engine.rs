@@ -80,6 +80,9 @@ pub enum FindingKind {
     DnsSlow,
     CertExpiring,
     Intercepted,
+    /// `ece-java`'s `java_truststore_incomplete` warning: ECE's Java trust store lacks roots
+    /// Microsoft publishes; today's chains pass, the next rotation breaks ECE (C9).
+    JavaTruststoreIncomplete,
     /// OAuth: the access token does not live the 60 minutes the checklist expects (C3).
     TokenLifetimeUnexpected,
     /// OAuth: the grant returned no new refresh token; `offline_access` is missing (C3).
@@ -110,6 +113,7 @@ impl FindingKind {
             FindingKind::DnsSlow => "dns_slow",
             FindingKind::CertExpiring => "cert_expiring",
             FindingKind::Intercepted => "intercepted",
+            FindingKind::JavaTruststoreIncomplete => "java_truststore_incomplete",
             FindingKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
             FindingKind::OfflineAccessMissing => "offline_access_missing",
             FindingKind::RefreshBlockedOnServices => "refresh_blocked_on_services",
@@ -119,11 +123,14 @@ impl FindingKind {
     /// The warning finding a probe's warning kind gives, on any check; None for a kind
     /// that is shown on the check but is not a finding. The one table of them.
     /// `tls_intercepted` arrives as a warning only from agents before issue 13; newer ones
-    /// fail the check with it, which is a `failing` finding like any failure.
+    /// fail the check with it, which is a `failing` finding like any failure, as are
+    /// `java_untrusted` and `chain_incomplete` (a chain ECE's Java cannot build) and
+    /// `ece-java`'s `java_tls_incompatible`.
     pub fn of_warning(kind: &str) -> Option<FindingKind> {
         Some(match kind {
             "tls_intercepted" => FindingKind::Intercepted,
             "cert_expiring_soon" => FindingKind::CertExpiring,
+            "java_truststore_incomplete" => FindingKind::JavaTruststoreIncomplete,
             "token_lifetime_unexpected" => FindingKind::TokenLifetimeUnexpected,
             "offline_access_missing" => FindingKind::OfflineAccessMissing,
             "slow" => FindingKind::Slow,

@@ -56,6 +56,7 @@ fn names_match_the_serde_names() {
         FindingKind::Slow,
         FindingKind::CertExpiring,
         FindingKind::Intercepted,
+        FindingKind::JavaTruststoreIncomplete,
         FindingKind::TokenLifetimeUnexpected,
         FindingKind::OfflineAccessMissing,
         FindingKind::RefreshBlockedOnServices,
@@ -249,6 +250,97 @@ fn a_failing_ece_config_is_a_gap_whatever_the_role_requires() {
     assert_eq!(found[0].detail, "ece_es_too_old");
     // Never missing where it was not reported.
     assert!(evaluate(&Policy::default(), &agents, &all_pass("svc"), NOW).is_empty());
+}
+
+/// A chain ECE's Java cannot build (`java_untrusted`, `chain_incomplete`) fails its check
+/// as a chain this server cannot build does (`tls_untrusted`): a gap where the role needs
+/// the check, a warning where it does not.
+#[test]
+fn java_s_chain_failures_are_gaps_like_tls_untrusted() {
+    let policy = Policy::from_toml("retriever = \"imap\"").unwrap();
+    let agents = [agent("svc", Role::Services)];
+    for kind in ["tls_untrusted", "java_untrusted", "chain_incomplete"] {
+        let mut checks = all_pass("svc");
+        for c in checks.iter_mut().filter(|c| {
+            matches!(
+                c.check.id(),
+                CheckId::Imap | CheckId::Pop3 | CheckId::OutlookHttps
+            )
+        }) {
+            c.outcome = "fail".into();
+            c.failure_kind = Some(kind.into());
+        }
+        let found = evaluate(&policy, &agents, &checks, NOW);
+        let mut failing: Vec<(CheckName, Severity, &str)> = found
+            .iter()
+            .map(|f| {
+                assert_eq!(f.kind, FindingKind::Failing, "{kind}: {f:?}");
+                (f.check.clone(), f.severity, f.detail.as_str())
+            })
+            .collect();
+        failing.sort();
+        let not_required = format!("{kind} (not required by the policy)");
+        assert_eq!(
+            failing,
+            vec![
+                (CheckId::OutlookHttps.into(), Severity::Gap, kind),
+                (CheckId::Imap.into(), Severity::Gap, kind),
+                (
+                    CheckId::Pop3.into(),
+                    Severity::Warning,
+                    not_required.as_str()
+                ),
+            ],
+            "{kind}"
+        );
+    }
+}
+
+/// `ece-java` is required where it is reported (ECE's Java found), whatever the role: a
+/// runtime that cannot speak Microsoft's TLS is a gap; never missing where not reported.
+#[test]
+fn a_failing_ece_java_is_a_gap_where_reported() {
+    let policy = Policy::from_toml("[roles]\nservices = []\n").unwrap();
+    let agents = [agent("svc", Role::Services)];
+    let mut java = check("svc", CheckId::EceJava, "fail");
+    java.failure_kind = Some("java_tls_incompatible".into());
+    let found = evaluate(&policy, &agents, &[java], NOW);
+    assert_eq!(
+        gaps(&found),
+        vec![("svc".into(), CheckId::EceJava.into(), FindingKind::Failing)]
+    );
+    assert_eq!(found[0].detail, "java_tls_incompatible");
+    assert!(evaluate(&Policy::default(), &agents, &all_pass("svc"), NOW).is_empty());
+}
+
+/// A trust store lacking roots Microsoft publishes breaks ECE at the next rotation, not
+/// today: a warning finding of its own kind on `ece-java`, never a gap.
+#[test]
+fn an_incomplete_java_trust_store_is_a_warning_not_a_gap() {
+    let agents = [agent("svc", Role::Services)];
+    let mut checks = all_pass("svc");
+    let mut java = check("svc", CheckId::EceJava, "warn");
+    java.warning_kinds = vec!["java_truststore_incomplete".into()];
+    checks.push(java);
+    let found = evaluate(&Policy::default(), &agents, &checks, NOW);
+    assert!(gaps(&found).is_empty(), "{found:?}");
+    let warnings: Vec<(CheckName, FindingKind, &str)> = found
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| (f.check.clone(), f.kind, f.detail.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![(
+            CheckId::EceJava.into(),
+            FindingKind::JavaTruststoreIncomplete,
+            "java_truststore_incomplete"
+        )]
+    );
+    assert_eq!(
+        FindingKind::JavaTruststoreIncomplete.as_str(),
+        "java_truststore_incomplete"
+    );
 }
 
 #[test]

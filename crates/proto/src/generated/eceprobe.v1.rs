@@ -378,6 +378,16 @@ pub struct Tls {
     /// known (an agent older than this field) or not an expected root.
     #[prost(string, tag = "7")]
     pub expected_root_source: ::prost::alloc::string::String,
+    /// Whether ECE's Java trusts the chain as sent (a path from it to an anchor of its trust
+    /// store, no missing intermediate fetched, as JSSE's PKIX validation builds it). Unset
+    /// when no Java trust store is in use (--no-java, no ECE found) or from an agent older
+    /// than this field.
+    #[prost(bool, optional, tag = "8")]
+    pub java_trusted: ::core::option::Option<bool>,
+    /// The trust store java_trusted was judged by (e.g. /opt/ece/jre/lib/security/cacerts);
+    /// empty when java_trusted is unset.
+    #[prost(string, tag = "9")]
+    pub java_store: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Certificate {

@@ -134,6 +134,7 @@ fn attempt(a: &AttemptView) -> Markup {
             @for w in &a.warnings { (finding(w, "warn")) }
             @if let Some(t) = &a.tls {
                 p.tls { (tls_line(t)) }
+                @if let Some(java) = t.java_line() { p.tls.java { (java) } }
                 @if !t.chain.is_empty() {
                     table.chain {
                         thead { tr { th { "#" } th { "subject" } th { "issuer" } th { "expires" } th { "days left" } } }

@@ -138,6 +138,26 @@ pub struct TlsView {
     pub root_label: Option<String>,
     pub chain_root: String,
     pub chain: Vec<CertView>,
+    /// Whether ECE's Java trusts the chain as sent; null when no Java trust store was in
+    /// use (or the agent is older than the field).
+    pub java_trusted: Option<bool>,
+    /// The trust store `java_trusted` was judged by; null when not judged.
+    pub java_store: Option<String>,
+}
+
+impl TlsView {
+    /// "ECE's Java: trusts this chain (trust store /opt/ece/jre/lib/security/cacerts)", or
+    /// "does NOT trust"; None when Java did not judge the chain.
+    pub fn java_line(&self) -> Option<String> {
+        let verdict = match self.java_trusted? {
+            true => "trusts this chain",
+            false => "does NOT trust this chain",
+        };
+        Some(match &self.java_store {
+            Some(store) => format!("ECE's Java: {verdict} (trust store {store})"),
+            None => format!("ECE's Java: {verdict}"),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +328,8 @@ fn tls(t: &pb::Tls, now_s: i64) -> TlsView {
                 sha256: c.sha256.clone(),
             })
             .collect(),
+        java_trusted: t.java_trusted,
+        java_store: t.java_trusted.and_then(|_| nonempty(&t.java_store)),
     }
 }
 
