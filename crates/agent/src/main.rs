@@ -353,6 +353,8 @@ fn run_agent(
     let mut cfg = cfg;
     let ece_java = eceprobe_agent::java_config::for_run(&cfg.java, &mut settings.hello)
         .context("configuration")?;
+    let java_watch =
+        eceprobe_agent::java_config::JavaWatch::new(cfg.java.clone(), cfg.trust.clone(), &ece_java);
     cfg.trust.java = ece_java.trust.clone();
     let trust = Trust::new(&cfg.trust).context("trust")?;
     // One thread: the agent spends its life waiting; the blocking pool takes disk writes.
@@ -375,7 +377,8 @@ fn run_agent(
             cfg.mailboxes,
             run::OfflineChecks {
                 ece_facts: cfg.ece_facts,
-                ece_java: ece_java.check,
+                ece_java: ece_java.check.clone(),
+                java_watch: Some(java_watch),
             },
             shutdown,
         )

@@ -63,6 +63,11 @@ impl Prober {
         }
     }
 
+    /// Judges from now on by this trust (ECE's Java store re-read by a long-running agent).
+    pub fn set_trust(&mut self, trust: Trust) {
+        self.trust = trust;
+    }
+
     /// Runs every check at once; the suite takes about as long as its slowest check.
     pub async fn suite(&self, specs: &[CheckSpec]) -> SuiteReport {
         let started_unix = SystemTime::now()

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::{jittered, unit_random};
 use super::spool_link::SharedSpool;
 use super::stopped;
+use crate::java_config::JavaWatch;
 use crate::mailbox::{self, Mailbox};
 use crate::wire;
 
@@ -41,7 +42,7 @@ impl Schedule {
     /// Runs until `shutdown` turns true; a probe cycle in progress is abandoned then (its
     /// results were not spooled, so nothing half-written remains).
     pub async fn run(
-        self,
+        mut self,
         mut audits: mpsc::Receiver<AuditOrder>,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -61,7 +62,11 @@ impl Schedule {
     }
 
     /// One run of the suite, spooled as one batch.
-    async fn cycle(&self, audit_id: &str) {
+    async fn cycle(&mut self, audit_id: &str) {
+        if let Some((trust, java)) = self.offline.java_watch.as_mut().and_then(JavaWatch::poll) {
+            self.prober.set_trust(trust);
+            self.offline.ece_java = java.check;
+        }
         let started_unix_ms = now_ms();
         let mut report = self.prober.suite(&self.specs).await;
         report.checks.extend(self.offline.reports());
@@ -107,11 +112,13 @@ fn now_ms() -> i64 {
 }
 
 /// The checks judged without network: `ece-config` from the declared ECE facts (evaluated
-/// each cycle), `ece-java` from ECE's Java as read when the agent started.
+/// each cycle), `ece-java` from ECE's Java, re-read each cycle when watched.
 #[derive(Debug, Clone, Default)]
 pub struct OfflineChecks {
     pub ece_facts: Option<EceFacts>,
     pub ece_java: Option<CheckReport>,
+    /// ECE's Java re-read before each cycle (None: as read at start, e.g. in-process demos).
+    pub java_watch: Option<JavaWatch>,
 }
 
 impl OfflineChecks {
@@ -130,6 +137,7 @@ impl From<Option<EceFacts>> for OfflineChecks {
         OfflineChecks {
             ece_facts,
             ece_java: None,
+            java_watch: None,
         }
     }
 }
