@@ -235,3 +235,80 @@ async fn a_discovered_store_that_cannot_be_read_is_said_not_fatal() {
     assert_eq!(doc["java"]["status"], "error", "{doc}");
     assert_eq!(doc["java"]["configured"], false, "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ece_java_judges_the_runtimes_tls_and_its_stores_roots() {
+    let Some(tool) = keytool() else { return };
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
+    // A Java 17 runtime whose java.security disables TLS 1.2, with the lab's root only.
+    let home = dir.path().join("jre17");
+    import(
+        &tool,
+        &home.join("lib/security/cacerts"),
+        "PKCS12",
+        "changeit",
+        "labca",
+        &ca,
+    );
+    std::fs::write(home.join("release"), "JAVA_VERSION=\"17.0.9\"\n").unwrap();
+    let security = home.join("conf/security/java.security");
+    std::fs::create_dir_all(security.parent().unwrap()).unwrap();
+    std::fs::write(
+        &security,
+        "jdk.tls.disabledAlgorithms=SSLv3, TLSv1, TLSv1.1, \\\n    TLSv1.2, RC4, DES\n",
+    )
+    .unwrap();
+    let mut args = lab.agent_check_args_judging_java(&ca);
+    args.extend(
+        ["--only", "imap", "--only", "ece-java", "--java-home"]
+            .map(String::from)
+            .into_iter()
+            .chain([home.display().to_string()]),
+    );
+    let out = agent(&args, None).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines()
+            .nth(2)
+            .unwrap()
+            .starts_with(&format!("Java runtime: Java 17.0.9 ({}):", home.display())),
+        "{t}"
+    );
+
+    args.push("--json".into());
+    let out = agent(&args, None).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = doc["report"]["checks"].as_array().unwrap();
+    let of = |id: &str| checks.iter().find(|c| c["check"] == id).unwrap();
+    // The chain is the lab's, whose root the store has: ECE's Java trusts it.
+    assert_eq!(of("imap")["outcome"], "pass", "{doc}");
+    let java = of("ece-java");
+    assert_eq!(java["outcome"], "fail", "{java}");
+    assert_eq!(java["failure"]["kind"], "java_tls_incompatible");
+    let detail = java["failure"]["detail"].as_str().unwrap();
+    assert!(detail.contains(&security.display().to_string()), "{detail}");
+    assert!(detail.contains("TLSv1.2"), "{detail}");
+    // Microsoft's seven roots are all missing: named, with the command for this store.
+    let warning = &java["warnings"][0];
+    assert_eq!(warning["kind"], "java_truststore_incomplete", "{java}");
+    let w = warning["detail"].as_str().unwrap();
+    assert!(
+        w.contains("lacks 7 of the 7 roots Microsoft publishes"),
+        "{w}"
+    );
+    assert!(
+        w.contains("'DigiCert Global Root G2' (SHA-1 DF3C24F9BFD666761B268073FE06D1CC8D4F82A4)"),
+        "{w}"
+    );
+    assert!(
+        w.contains(&format!(
+            "-alias digicertglobalrootg2 -file ROOT.crt -keystore \"{}\" -storepass changeit (ROOT.crt from https://cacerts.digicert.com/DigiCertGlobalRootG2.crt",
+            home.join("lib/security/cacerts").display()
+        )),
+        "{w}"
+    );
+    assert_eq!(doc["java_runtime"]["version"]["text"], "17.0.9", "{doc}");
+}
