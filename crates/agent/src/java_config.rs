@@ -27,7 +27,10 @@ pub struct EceConfig {
     pub java_home: Option<PathBuf>,
     /// The trust store ECE's Java uses, when not the runtime's own (JKS or PKCS12).
     pub java_truststore: Option<PathBuf>,
-    /// A secret file holding the trust store's password (default: Java's changeit).
+    /// A secret file holding the trust store's password: the one ECE's JVM is given with
+    /// `-Djavax.net.ssl.trustStorePassword`. None (and none in `java_options`): the store is
+    /// read as JSSE reads it without a password (no changeit assumed): JKS unchecked, PKCS12
+    /// without its encrypted certificates.
     pub java_truststore_password_file: Option<PathBuf>,
     /// The JVM options ECE's services start with; `-Djavax.net.ssl.trustStore=` and
     /// `-Djavax.net.ssl.trustStorePassword=` in them count as JSSE counts them.
@@ -178,10 +181,18 @@ pub fn load(cfg: &JavaConfig) -> Result<EceJava, ConfigError> {
     let view = view(cfg)?;
     let storepass = storepass(&view, cfg);
     let trust = match &view {
-        JavaView::Found { path, anchors, .. } => Some(JavaTrustInput {
+        JavaView::Found {
+            path,
+            anchors,
+            encrypted,
+            ..
+        } => Some(JavaTrustInput {
             store: path.clone(),
             anchors: anchors.iter().map(|a| a.der.clone()).collect(),
             storepass: storepass.clone(),
+            unreadable: encrypted
+                .as_ref()
+                .map(|e| java::encrypted_words(e, anchors.len())),
         }),
         _ => None,
     };
@@ -394,6 +405,7 @@ mod tests {
             java_home: java_home.map(PathBuf::from),
             trusted: 140,
             integrity_checked: true,
+            encrypted: None,
             anchors: Vec::new(),
             summary: summary.into(),
         }

@@ -30,9 +30,22 @@ fn keytool() -> Option<PathBuf> {
     found
 }
 
+/// `kind`: JKS, PKCS12 (keytool's default: certificates encrypted under `pass`), or
+/// PKCS12-open (no encryption, no MAC, as the JDK ships its cacerts since 18).
 fn import(tool: &Path, store: &Path, kind: &str, pass: &str, alias: &str, pem: &Path) {
     std::fs::create_dir_all(store.parent().unwrap()).unwrap();
-    let out = std::process::Command::new(tool)
+    let mut keytool = std::process::Command::new(tool);
+    let kind = match kind {
+        "PKCS12-open" => {
+            keytool.args([
+                "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
+                "-J-Dkeystore.pkcs12.macAlgorithm=NONE",
+            ]);
+            "PKCS12"
+        }
+        other => other,
+    };
+    let out = keytool
         .args(["-importcert", "-noprompt", "-storetype", kind, "-keystore"])
         .arg(store)
         .args(["-storepass", pass, "-alias", alias, "-file"])
@@ -100,13 +113,14 @@ async fn check_names_the_store_jsse_picks() {
         )
     );
 
-    // A JDK 17 given by --java-home: jssecacerts beside cacerts wins, PKCS12.
+    // A JDK 17 given by --java-home: jssecacerts beside cacerts wins, PKCS12 without a
+    // password as the JDK's own (JSSE reads it without one: no trustStorePassword here).
     let jdk17 = dir.path().join("jdk17");
     let sec = jdk17.join("lib/security");
     import(
         &tool,
         &sec.join("cacerts"),
-        "PKCS12",
+        "PKCS12-open",
         "changeit",
         "labca",
         &ca,
@@ -114,7 +128,7 @@ async fn check_names_the_store_jsse_picks() {
     import(
         &tool,
         &sec.join("jssecacerts"),
-        "PKCS12",
+        "PKCS12-open",
         "changeit",
         "labca",
         &ca,
@@ -122,7 +136,7 @@ async fn check_names_the_store_jsse_picks() {
     import(
         &tool,
         &sec.join("jssecacerts"),
-        "PKCS12",
+        "PKCS12-open",
         "changeit",
         "again",
         &dir.path().join("interceptor-ca.pem"),
@@ -149,6 +163,51 @@ async fn check_names_the_store_jsse_picks() {
         .collect();
     assert_eq!(subjects.len(), 2, "{subjects:?}");
     assert!(java["anchors"][0]["sha256"].as_str().unwrap().len() == 64);
+
+    // keytool's default PKCS12 (certificates encrypted under changeit): ECE's JVM without
+    // -Djavax.net.ssl.trustStorePassword reads none of them, and the line says so; with it
+    // in java_options, both.
+    let jssecacerts = sec.join("jssecacerts");
+    std::fs::remove_file(&jssecacerts).unwrap();
+    for (alias, pem) in [
+        ("labca", ca.clone()),
+        ("again", dir.path().join("interceptor-ca.pem")),
+    ] {
+        import(&tool, &jssecacerts, "PKCS12", "changeit", alias, &pem);
+    }
+    let out = agent(&a, None).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["java"]["trusted"], 0, "{doc}");
+    assert_eq!(doc["java"]["encrypted"]["certificates"], 2, "{doc}");
+    let line = doc["java"]["summary"].as_str().unwrap();
+    assert!(
+        line.contains("(PKCS12, 0 trusted certificates)")
+            && line
+                .contains("its 2 certificates are encrypted and ECE's Java is given no password"),
+        "{line}"
+    );
+    // ece-java: Microsoft's roots missing as ECE's Java reads the store; importing them
+    // would not help, so no keytool command.
+    let checks = doc["report"]["checks"].as_array().unwrap();
+    let ece_java = checks.iter().find(|c| c["check"] == "ece-java").unwrap();
+    let detail = ece_java["warnings"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("as ECE's Java reads it, lacks")
+            && detail.contains("encrypted")
+            && !detail.contains("keytool -importcert"),
+        "{detail}"
+    );
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        "[ece]\njava_options = \"-Xmx1g -Djavax.net.ssl.trustStorePassword=changeit\"\n",
+    )
+    .unwrap();
+    a.extend(["--config".into(), config.display().to_string()]);
+    let out = agent(&a, None).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["java"]["trusted"], 2, "{doc}");
+    assert!(doc["java"].get("encrypted").is_none(), "{doc}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

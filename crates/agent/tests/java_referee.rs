@@ -1,7 +1,8 @@
 //! The referee of issue 14: ECE is a Java program, so an endpoint is good for ECE when a real
 //! JVM says so. Each case meets one lab IMAP endpoint with one trust store twice: through
 //! `tests/java/TlsProbe.java` (JSSE's own trust and path building, SNI and the HTTPS name
-//! check) and through `eceprobe-agent check --only imap --json` told of the same store. The
+//! check) and through `eceprobe-agent check --only imap --json` told of the same store and
+//! of the JVM's options (`[ece] java_options`, as an administrator copies ECE's). The
 //! agent's verdict must be the JVM's, and a failure must carry the kind that names its cause.
 //! The JVM's side is asserted first, so a failure on the agent's side is the agent's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -194,12 +195,20 @@ impl Referee {
         line
     }
 
-    /// The agent's `--json` told of ECE's Java as `told` says and nothing else: no
-    /// JAVA_HOME, no usual places.
-    async fn agent(&self, told: &Told<'_>) -> serde_json::Value {
+    /// The agent's `--json` told of ECE's Java as `told` says and of the JVM's options
+    /// `props` ([ece] java_options, as the administrator copies ECE's), and nothing else:
+    /// no JAVA_HOME, no usual places.
+    async fn agent(&self, told: &Told<'_>, props: &[String]) -> serde_json::Value {
         let mut args = self.lab.agent_check_args_judging_java(&self.ca);
         args.extend(["--only", "imap", "--json", told.flag].map(String::from));
         args.push(told.value.display().to_string());
+        if !props.is_empty() {
+            let options = props.join(" ");
+            assert!(!options.contains('\''), "{options}");
+            let config = self.path("agent.toml");
+            std::fs::write(&config, format!("[ece]\njava_options = '{options}'\n")).unwrap();
+            args.extend(["--config".into(), config.display().to_string()]);
+        }
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))
             .args(&args)
             .env("ECEPROBE_JAVA_CANDIDATES", "")
@@ -211,8 +220,15 @@ impl Referee {
             .unwrap_or_else(|e| panic!("agent --json: {e}: {}", text(&out)))
     }
 
-    /// One case: the JVM must say `expect`, then the agent must agree and name the kind.
-    async fn judge(&self, case: &str, jvm: (&Path, &[String]), agent: Told<'_>, expect: Verdict) {
+    /// One case: the JVM must say `expect`, then the agent, told of the same options, must
+    /// agree and name the kind. The agent's `--json`, for what a case says more of.
+    async fn judge(
+        &self,
+        case: &str,
+        jvm: (&Path, &[String]),
+        agent: Told<'_>,
+        expect: Verdict,
+    ) -> serde_json::Value {
         let said = self.jvm(jvm.0, jvm.1).await;
         eprintln!("{case}: JVM: {said}");
         match expect {
@@ -222,7 +238,7 @@ impl Referee {
                 "{case}: JVM: {said}"
             ),
         }
-        let doc = self.agent(&agent).await;
+        let doc = self.agent(&agent, jvm.1).await;
         // The agent must judge by the store the JVM used, before anything else.
         let java = &doc["java"];
         let store = agent.store.display().to_string();
@@ -240,6 +256,7 @@ impl Referee {
                 assert_eq!(kind, want, "{context}");
             }
         }
+        doc
     }
 
     /// -Djavax.net.ssl.trustStore (JSSE's first choice) naming `store`.
@@ -327,7 +344,8 @@ async fn e_a_missing_intermediate_is_chain_incomplete() {
 /// A runtime's cacerts written by keytool (PKCS12, certificates encrypted under changeit)
 /// and no javax.net.ssl.trustStorePassword: JSSE loads it without a password, skips the
 /// encrypted certificates and has no anchor at all ("the trustAnchors parameter must be
-/// non-empty"), lab root or not. The agent, reading it with changeit, must not pass it.
+/// non-empty"), lab root or not. The agent, given no password either, must see none and
+/// say why.
 #[tokio::test(flavor = "multi_thread")]
 async fn f_an_encrypted_pkcs12_cacerts_without_its_password_trusts_nothing() {
     let Some(r) = Referee::start(Fault::None).await else {
@@ -343,7 +361,25 @@ async fn f_an_encrypted_pkcs12_cacerts_without_its_password_trusts_nothing() {
         "java_untrusted",
     );
     let case = "f (keytool's PKCS12 cacerts with the lab root, no password)";
-    r.judge(case, (&java, &props), agent, verdict).await;
+    let doc = r.judge(case, (&java, &props), agent, verdict).await;
+    let java = &doc["java"];
+    assert_eq!(java["trusted"], 0, "{java:#}");
+    let summary = java["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("(PKCS12, 0 trusted certificates)")
+            && summary.contains("its certificate is encrypted and ECE's Java is given no password (no -Djavax.net.ssl.trustStorePassword in java_options), so it does not trust it"),
+        "{summary}"
+    );
+    // The refusal says why, not "import the root" (the store holds it, encrypted).
+    let checks = doc["report"]["checks"].as_array().unwrap();
+    let imap = checks.iter().find(|c| c["check"] == "imap").unwrap();
+    let detail = imap["failure"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("has no certificate it can read that the chain")
+            && detail.contains("its certificate is encrypted")
+            && !detail.contains("keytool -importcert"),
+        "{detail}"
+    );
 }
 
 /// A Java runtime at `home` (its launcher returned) whose java.home is `home`, so JSSE looks

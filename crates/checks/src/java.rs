@@ -17,7 +17,9 @@ pub use runtime::{
     read_runtime, summary as runtime_summary, tls_problems, JavaRuntime, JavaVersion, RuntimeError,
     SuiteState,
 };
-pub use store::{read_store, JavaTrustStore, StoreError, StoreFormat, TrustAnchor};
+pub use store::{
+    read_store, EncryptedCertificates, JavaTrustStore, StoreError, StoreFormat, TrustAnchor,
+};
 
 /// What `check` says about ECE's Java.
 #[derive(Debug, Clone, Serialize)]
@@ -31,8 +33,12 @@ pub enum JavaView {
         #[serde(skip_serializing_if = "Option::is_none")]
         java_home: Option<PathBuf>,
         trusted: usize,
-        /// False: a JKS store read without its password (none given), as JSSE does.
+        /// False: a store read without its password (none given), as JSSE does.
         integrity_checked: bool,
+        /// A PKCS12 store whose certificates are encrypted and ECE's Java is given no
+        /// password: JSSE skips them (they are not among `anchors`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted: Option<EncryptedCertificates>,
         anchors: Vec<TrustAnchor>,
         summary: String,
     },
@@ -60,8 +66,11 @@ impl JavaView {
     }
 }
 
-/// Finds and reads ECE's trust store. `password` is the configured one (a secret file),
-/// else `-Djavax.net.ssl.trustStorePassword` from the options, else Java's changeit.
+/// Finds and reads ECE's trust store with the password ECE's JVM loads it with: the
+/// configured one (a secret file: the administrator telling us that password), else
+/// `-Djavax.net.ssl.trustStorePassword` from the options, else none. JSSE has no default
+/// (OpenJDK `sun/security/ssl/TrustStoreManager.java`: the property defaults to "", and ""
+/// is a null password), so neither has this: changeit is never assumed.
 pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView {
     let configured = req.configured();
     let located = match locate(req, host) {
@@ -78,7 +87,9 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
             }
         }
     };
-    let password = password.or(located.option_password.as_ref().map(|s| s.expose()));
+    let password = password
+        .or(located.option_password.as_ref().map(|s| s.expose()))
+        .filter(|p| !p.is_empty());
     match read_store(&located.path, password) {
         Ok(store) => {
             let n = store.anchors.len();
@@ -99,10 +110,10 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
                 ),
                 (_, None) => String::new(),
             };
-            let unchecked = if store.integrity_checked {
-                ""
-            } else {
-                "; its password is not changeit and none is set, so it was read unchecked, as JSSE reads it without javax.net.ssl.trustStorePassword"
+            let unchecked = match (&store.encrypted, store.integrity_checked) {
+                (Some(e), _) => format!("; {}", encrypted_words(e, n)),
+                (None, true) => String::new(),
+                (None, false) => "; its password is not changeit and none is set, so it was read unchecked, as JSSE reads it without javax.net.ssl.trustStorePassword".into(),
             };
             JavaView::Found {
                 summary: format!(
@@ -112,6 +123,7 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
                     if n == 1 { "" } else { "s" },
                 ),
                 integrity_checked: store.integrity_checked,
+                encrypted: store.encrypted,
                 path: store.path,
                 format: store.format,
                 origin: located.origin,
@@ -126,4 +138,24 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
             summary: format!("Java trust store: {e}"),
         },
     }
+}
+
+/// Why a PKCS12 store's encrypted certificates do not count: ECE's Java is given no
+/// password. `trusted`: the certificates it holds in the clear.
+pub fn encrypted_words(e: &EncryptedCertificates, trusted: usize) -> String {
+    let which = match (e.certificates, trusted) {
+        (Some(1), 0) => "its certificate is".to_string(),
+        (Some(k), 0) => format!("its {k} certificates are"),
+        (Some(1), _) => "1 of its certificates is".to_string(),
+        (Some(k), _) => format!("{k} of its certificates are"),
+        (None, 0) => "its certificates are".to_string(),
+        (None, _) => "some of its certificates are".to_string(),
+    };
+    let none = match e.certificates {
+        Some(1) => "so it does not trust it",
+        _ => "so it trusts none of them",
+    };
+    format!(
+        "{which} encrypted and ECE's Java is given no password (no -Djavax.net.ssl.trustStorePassword in java_options), {none}; add -Djavax.net.ssl.trustStorePassword to ECE's JVM options and set [ece] java_truststore_password_file, or store them unencrypted (keytool -J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE -J-Dkeystore.pkcs12.macAlgorithm=NONE, as the JDK's own cacerts since 18)"
+    )
 }

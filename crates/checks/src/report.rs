@@ -201,6 +201,10 @@ pub struct JavaChainVerdict {
     /// `-storepass:file <the configured password file>` (never the password itself).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub storepass: String,
+    /// Refused, and the store holds certificates ECE's Java cannot read (encrypted, no
+    /// password given): why, in words, with the fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// An intermediate the server did not send.

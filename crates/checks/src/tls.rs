@@ -68,6 +68,10 @@ pub struct JavaTrustInput {
     /// `keytool`'s password argument for it: `-storepass changeit`, or `-storepass:file F`
     /// when the password is in a file (never the password itself).
     pub storepass: String,
+    /// Why certificates of the store do not count for ECE's Java, when some do not (a
+    /// PKCS12 store's encrypted certificates and no password given): the sentence a refused
+    /// chain's detail gives instead of "import the root", which would not help.
+    pub unreadable: Option<String>,
 }
 
 impl Default for TrustOptions {
@@ -182,6 +186,7 @@ impl Trust {
                 store: j.store.display().to_string(),
                 roots,
                 storepass: j.storepass.clone(),
+                unreadable: j.unreadable.clone(),
             }
         });
         let anchors = Anchors {

@@ -124,6 +124,7 @@ async fn probe(s: &Scenario) -> CheckReport {
             store: JAVA_STORE.into(),
             anchors: vec![anchor],
             storepass: String::new(),
+            unreadable: None,
         });
     }
     if !matches!(s.via, Via::Distrusting) {

@@ -1,7 +1,14 @@
 //! Reading a Java trust store as JSSE does: JKS (Java 8's cacerts, `0xFEEDFEED`) read here
-//! by hand, PKCS12 (later runtimes) through `p12-keystore`. Both give the trust anchors:
-//! the trusted-certificate entries and, as JSSE's `TrustStoreUtil` does, the first
-//! certificate of each private-key entry.
+//! by hand, PKCS12 (later runtimes) in [`pkcs12`]. Both give the trust anchors: the
+//! trusted-certificate entries and, as JSSE's `TrustStoreUtil` does, the first certificate
+//! of each private-key entry.
+//!
+//! The password is the one ECE's JVM loads the store with: `-Djavax.net.ssl.trustStorePassword`
+//! (or the administrator's `java_truststore_password_file`, the same password), else none.
+//! JSSE never falls back to changeit (OpenJDK `sun/security/ssl/TrustStoreManager.java`,
+//! `loadKeyStore`: an unset or empty property is a null password). Without one a JKS store
+//! is read unchecked (its certificates are in the clear) and a PKCS12 store gives only its
+//! unencrypted certificates (see [`pkcs12`]).
 //!
 //! Everything is bounded: the file's size is checked before it is read, every length and
 //! count against the bytes that remain. A wrong password, a truncated or corrupt file, a
@@ -15,11 +22,16 @@ use serde::Serialize;
 
 use crate::tls::cert_info;
 
+mod pkcs12;
+#[cfg(test)]
+mod tests;
+
 /// The largest trust store read (Java's cacerts is about 200 KiB).
 pub const MAX_STORE_BYTES: u64 = 16 * 1024 * 1024;
 /// The most entries a store may declare (Java's cacerts has about 150).
 pub const MAX_ENTRIES: u32 = 100_000;
-/// Java's default trust store password.
+/// Java's default trust store password: what keytool's `-storepass` likely is. Tried only
+/// to say more (whether a store read unchecked has it), never to trust a certificate.
 pub const DEFAULT_PASSWORD: &str = "changeit";
 
 const JKS_MAGIC: u32 = 0xFEED_FEED;
@@ -66,9 +78,24 @@ pub struct JavaTrustStore {
     pub path: PathBuf,
     pub format: StoreFormat,
     pub anchors: Vec<TrustAnchor>,
-    /// False for a JKS store read without a password given whose password is not changeit:
+    /// False for a store read without a password given whose password is not changeit:
     /// JSSE without `javax.net.ssl.trustStorePassword` reads it so, unchecked, and so do we.
     pub integrity_checked: bool,
+    /// A PKCS12 store read without a password that holds certificates encrypted: JSSE,
+    /// given none, skips them, and so do we (they are not in `anchors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<EncryptedCertificates>,
+}
+
+/// Certificates a PKCS12 store holds encrypted, out of reach of a JVM given no password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EncryptedCertificates {
+    /// The encrypted parts (PKCS#7 `encryptedData`) skipped; keytool writes one.
+    pub parts: usize,
+    /// The certificates Java would trust in them, when Java's default password changeit
+    /// opens them (counted only); None when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<usize>,
 }
 
 /// Why a trust store could not be read; each sentence names the file and the fix.
@@ -78,7 +105,7 @@ pub enum StoreError {
     Read { path: PathBuf, error: String },
     #[error("the Java trust store {path} is {size} bytes, over the {MAX_STORE_BYTES}-byte limit: it is not a trust store; set java_truststore to the runtime's cacerts")]
     TooLarge { path: PathBuf, size: u64 },
-    #[error("wrong password for the Java trust store {path}: set java_truststore_password_file to a file holding its password (the default is Java's changeit)")]
+    #[error("wrong password for the Java trust store {path}: set java_truststore_password_file to a file holding its password, the one ECE's JVM is given with -Djavax.net.ssl.trustStorePassword")]
     WrongPassword { path: PathBuf },
     #[error("{path} is a PEM file, not a Java trust store: import it with keytool -importcert into the runtime's cacerts, or set java_truststore to that cacerts")]
     Pem { path: PathBuf },
@@ -92,7 +119,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, what: String },
 }
 
-/// Reads the trust store at `path` with `password` (None: Java's default, changeit).
+/// Reads the trust store at `path` with `password`, the one ECE's JVM is given; None: as
+/// JSSE reads it without one.
 pub fn read_store(path: &Path, password: Option<&str>) -> Result<JavaTrustStore, StoreError> {
     let read_err = |e: std::io::Error| StoreError::Read {
         path: path.to_path_buf(),
@@ -127,14 +155,16 @@ pub fn parse_store(
     password: Option<&str>,
 ) -> Result<JavaTrustStore, StoreError> {
     let given = password.is_some();
-    let password = password.unwrap_or(DEFAULT_PASSWORD);
     let mut integrity_checked = true;
+    let mut encrypted = None;
     let magic = bytes
         .get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let (format, anchors) = match magic {
         Some(JKS_MAGIC) => {
-            let (anchors, digest_ok) = jks(path, bytes, password)?;
+            // The digest is checked with changeit when none is given only to know keytool's
+            // -storepass: JSSE reads the same certificates either way.
+            let (anchors, digest_ok) = jks(path, bytes, password.unwrap_or(DEFAULT_PASSWORD))?;
             if !digest_ok {
                 if given {
                     return Err(StoreError::WrongPassword {
@@ -150,7 +180,12 @@ pub fn parse_store(
                 path: path.to_path_buf(),
             })
         }
-        _ if bytes.first() == Some(&0x30) => (StoreFormat::Pkcs12, pkcs12(path, bytes, password)?),
+        _ if bytes.first() == Some(&0x30) => {
+            let read = pkcs12::read(path, bytes, password)?;
+            integrity_checked = read.integrity_checked;
+            encrypted = read.encrypted;
+            (StoreFormat::Pkcs12, read.anchors)
+        }
         // The start of JKS's magic, cut short.
         None if !bytes.is_empty() && JKS_MAGIC.to_be_bytes().starts_with(bytes) => {
             return Err(StoreError::Truncated {
@@ -174,6 +209,7 @@ pub fn parse_store(
         format,
         anchors,
         integrity_checked,
+        encrypted,
     })
 }
 
@@ -327,75 +363,4 @@ fn jks(path: &Path, bytes: &[u8], password: &str) -> Result<(Vec<TrustAnchor>, b
     ctx.update(&bytes[..body_len]);
     let digest_ok = ctx.finish().as_ref() == &bytes[body_len..];
     Ok((anchors, digest_ok))
-}
-
-/// PKCS12: the trusted-certificate bags (Oracle's trusted key usage attribute) and the
-/// certificates of key entries (a local key id); other bags Java ignores, so do we.
-fn pkcs12(path: &Path, bytes: &[u8], password: &str) -> Result<Vec<TrustAnchor>, StoreError> {
-    use p12_keystore::error::Error as P12;
-    if let Some(declared) = der_outer_len(bytes) {
-        if declared > bytes.len() {
-            return Err(StoreError::Truncated {
-                path: path.to_path_buf(),
-                at: bytes.len(),
-            });
-        }
-    } else {
-        return Err(StoreError::NotAStore {
-            path: path.to_path_buf(),
-        });
-    }
-    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password).map_err(|e| {
-        let path = path.to_path_buf();
-        match e {
-            P12::MacError(_) | P12::UnpadError => StoreError::WrongPassword { path },
-            P12::DerError(_) | P12::InvalidVersion | P12::UnsupportedContentType => {
-                StoreError::NotAStore { path }
-            }
-            other => StoreError::Corrupt {
-                path,
-                what: other.to_string(),
-            },
-        }
-    })?;
-    let mut anchors = Vec::new();
-    for bag in archive.certs {
-        if !bag.trusted && bag.local_key_id.is_none() {
-            continue;
-        }
-        let key_entry = !bag.trusted;
-        let alias = bag
-            .friendly_name
-            .clone()
-            .unwrap_or_else(|| bag.cert.subject().to_string());
-        anchors.push(anchor(path, alias, bag.cert.as_der().to_vec(), key_entry)?);
-    }
-    Ok(anchors)
-}
-
-/// The total length (header and content) the outer DER SEQUENCE declares; None when the
-/// bytes do not start with a definite-length SEQUENCE.
-fn der_outer_len(bytes: &[u8]) -> Option<usize> {
-    if bytes.first() != Some(&0x30) {
-        return None;
-    }
-    // A header cut short declares more than there is: truncated.
-    let Some(&first) = bytes.get(1) else {
-        return Some(usize::MAX);
-    };
-    if first < 0x80 {
-        return Some(2 + usize::from(first));
-    }
-    let n = usize::from(first & 0x7f);
-    if n == 0 || n > 4 {
-        return None;
-    }
-    let mut len = 0usize;
-    for i in 0..n {
-        let Some(&b) = bytes.get(2 + i) else {
-            return Some(usize::MAX);
-        };
-        len = (len << 8) | usize::from(b);
-    }
-    len.checked_add(2 + n)
 }

@@ -33,6 +33,7 @@ pub fn evaluate(
         path,
         anchors,
         java_home,
+        encrypted,
         ..
     } = view
     else {
@@ -59,7 +60,18 @@ pub fn evaluate(
     let ders: Vec<_> = anchors.iter().map(|a| a.der.clone()).collect();
     let missing = microsoft_roots_missing(&ders);
     let mut warnings = Vec::new();
-    if !missing.is_empty() {
+    if let (false, Some(e)) = (missing.is_empty(), encrypted) {
+        // Importing would not help: the JVM reads none of the store's encrypted certificates.
+        warnings.push(finding(
+            FailureKind::JavaTruststoreIncomplete,
+            format!(
+                "ECE's Java trust store {store}, as ECE's Java reads it, lacks {} of the {} roots Microsoft publishes for its services: {}",
+                missing.len(),
+                microsoft_roots_missing(&[]).len(),
+                super::encrypted_words(e, anchors.len())
+            ),
+        ));
+    } else if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|r| r.named()).collect();
         let commands: Vec<String> = missing
             .iter()

@@ -59,6 +59,7 @@ impl Anchors {
             root: root.map(|r| r.named()),
             root_file: root.filter(|_| !trusted).map(|r| r.file_source()),
             storepass: java.storepass.clone(),
+            unreadable: java.unreadable.clone().filter(|_| !trusted),
         }
     }
 

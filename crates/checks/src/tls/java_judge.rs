@@ -57,6 +57,17 @@ pub(crate) fn judge<T>(info: &TlsInfo, outcome: Result<T, StageError>) -> Result
 /// "ECE's Java does not: ..." with the root and the exact `keytool` command.
 fn java_refusal(java: &JavaChainVerdict, info: &TlsInfo) -> String {
     let store = &java.store;
+    if let Some(why) = &java.unreadable {
+        // Importing a root would not help: the JVM cannot read the store's certificates.
+        let chain = match (&java.root, &info.chain_root) {
+            (Some(root), _) => format!(" (it ends at {root})"),
+            (None, Some(ca)) => format!(" (issued under '{ca}')"),
+            (None, None) => String::new(),
+        };
+        return format!(
+            "ECE's Java does not: its trust store {store} has no certificate it can read that the chain{chain} leads to: {why}"
+        );
+    }
     let Some(root) = &java.root else {
         let ca = info.chain_root.as_deref().unwrap_or("an unnamed CA");
         return format!(
@@ -134,6 +145,7 @@ mod tests {
             ),
             root_file: Some("https://cacerts.digicert.com/DigiCertGlobalRootG2.crt".into()),
             storepass: String::new(),
+            unreadable: None,
         }
     }
 
@@ -159,6 +171,24 @@ mod tests {
         assert_eq!(e.kind, FailureKind::JavaUntrusted);
         assert!(e.detail.starts_with("this server trusts the chain, but ECE's Java does not: its trust store /opt/jre/lib/security/cacerts lacks 'DigiCert Global Root G2' (SHA-1 DF3C24F9BFD666761B268073FE06D1CC8D4F82A4)"), "{}", e.detail);
         assert!(e.detail.contains("keytool -importcert -noprompt -trustcacerts -alias digicertglobalrootg2 -file ROOT.crt -keystore \"/opt/jre/lib/security/cacerts\" -storepass changeit (ROOT.crt from https://cacerts.digicert.com/DigiCertGlobalRootG2.crt)"), "{}", e.detail);
+    }
+
+    /// A store whose certificates ECE's Java cannot read (encrypted, no password): the
+    /// detail says why instead of "import the root", which would not help.
+    #[test]
+    fn an_unreadable_store_is_said_not_an_import() {
+        let why = "its 3 certificates are encrypted and ECE's Java is given no password";
+        let unreadable = |root: bool| JavaChainVerdict {
+            unreadable: Some(why.into()),
+            root: java(false).root.filter(|_| root),
+            ..java(false)
+        };
+        let e = judge(&info(Some(unreadable(true)), None), Ok(())).unwrap_err();
+        assert_eq!(e.kind, FailureKind::JavaUntrusted);
+        assert_eq!(e.detail, format!("this server trusts the chain, but ECE's Java does not: its trust store /opt/jre/lib/security/cacerts has no certificate it can read that the chain (it ends at 'DigiCert Global Root G2' (SHA-1 DF3C24F9BFD666761B268073FE06D1CC8D4F82A4)) leads to: {why}"));
+        let e = judge(&info(Some(unreadable(false)), None), Ok(())).unwrap_err();
+        assert_eq!(e.detail, format!("this server trusts the chain, but ECE's Java does not: its trust store /opt/jre/lib/security/cacerts has no certificate it can read that the chain (issued under 'CN=DigiCert Global Root G2') leads to: {why}"));
+        assert!(!e.detail.contains("keytool -importcert"), "{}", e.detail);
     }
 
     #[test]

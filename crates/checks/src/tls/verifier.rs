@@ -38,6 +38,7 @@ pub(super) struct JavaAnchors {
     pub store: String,
     pub roots: RootCertStore,
     pub storepass: String,
+    pub unreadable: Option<String>,
 }
 
 /// What every handshake's verifier shares: the trusted roots, the expected roots (as
