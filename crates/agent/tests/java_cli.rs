@@ -175,6 +175,8 @@ async fn check_names_the_store_jsse_picks() {
     ] {
         import(&tool, &jssecacerts, "PKCS12", "changeit", alias, &pem);
     }
+    // ece-java too (the `--only imap` above leaves it out).
+    a.extend(["--only".into(), "ece-java".into()]);
     let out = agent(&a, None).await;
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["java"]["trusted"], 0, "{doc}");
@@ -301,12 +303,13 @@ async fn ece_java_judges_the_runtimes_tls_and_its_stores_roots() {
     let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
-    // A Java 17 runtime whose java.security disables TLS 1.2, with the lab's root only.
+    // A Java 17 runtime whose java.security disables TLS 1.2, with the lab's root only (a
+    // JKS cacerts, as Java 17 ships it: read without a password as JSSE does).
     let home = dir.path().join("jre17");
     import(
         &tool,
         &home.join("lib/security/cacerts"),
-        "PKCS12",
+        "JKS",
         "changeit",
         "labca",
         &ca,
