@@ -21,6 +21,10 @@ impl Anchors {
     /// Whether ECE's Java can build a path for this chain, and which root it ends at (or,
     /// refused, needs: the root the host's or the expected roots' path ended at, given as
     /// `root_key`, else the root named by the chain's last issuer, when one is known).
+    /// `same_anchor`: the host's verified path ends at an anchor the Java store has too, so
+    /// Java builds that path: the common case costs no second validation (two signature
+    /// checks, about a fifth of a check's CPU; docs/BENCHMARKS.md).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn java_verdict(
         &self,
         java: &JavaAnchors,
@@ -29,8 +33,39 @@ impl Anchors {
         server_name: &ServerName<'_>,
         now: UnixTime,
         root_key: Option<&[u8]>,
+        same_anchor: bool,
     ) -> JavaChainVerdict {
-        let verified = webpki::EndEntityCert::try_from(end_entity)
+        let verified = match (same_anchor, root_key) {
+            (true, Some(key)) => Some(key.to_vec()),
+            _ => self.java_path(java, end_entity, intermediates, server_name, now),
+        };
+        let trusted = verified.is_some();
+        let root = match verified.as_deref().or(root_key) {
+            Some(key) => self.known.by_spki(key),
+            None => last_issuer(end_entity, intermediates)
+                .and_then(|issuer| self.known.by_subject(&issuer)),
+        };
+        JavaChainVerdict {
+            trusted,
+            store: java.store.clone(),
+            root: root.map(|r| r.named()),
+            root_file: root.filter(|_| !trusted).map(|r| r.file_source()),
+            storepass: java.storepass.clone(),
+            unreadable: java.unreadable.clone().filter(|_| !trusted),
+        }
+    }
+
+    /// JSSE's PKIX path for the chain as sent to the Java store's anchors: the anchor's key,
+    /// or None when no path (or the name does not fit).
+    fn java_path(
+        &self,
+        java: &JavaAnchors,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Option<Vec<u8>> {
+        webpki::EndEntityCert::try_from(end_entity)
             .ok()
             .and_then(|cert| {
                 let path = cert
@@ -46,21 +81,7 @@ impl Anchors {
                     .ok()?;
                 cert.verify_is_valid_for_subject_name(server_name).ok()?;
                 Some(path.anchor().subject_public_key_info.as_ref().to_vec())
-            });
-        let trusted = verified.is_some();
-        let root = match verified.as_deref().or(root_key) {
-            Some(key) => self.known.by_spki(key),
-            None => last_issuer(end_entity, intermediates)
-                .and_then(|issuer| self.known.by_subject(&issuer)),
-        };
-        JavaChainVerdict {
-            trusted,
-            store: java.store.clone(),
-            root: root.map(|r| r.named()),
-            root_file: root.filter(|_| !trusted).map(|r| r.file_source()),
-            storepass: java.storepass.clone(),
-            unreadable: java.unreadable.clone().filter(|_| !trusted),
-        }
+            })
     }
 
     /// The first certificate of the chain whose issuer was not sent, is not itself, and is

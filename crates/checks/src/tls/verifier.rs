@@ -65,14 +65,16 @@ pub(super) struct Anchors {
 impl Anchors {
     /// Validates like rustls' `WebPkiServerVerifier` (path to a trusted root for server auth,
     /// then the name), returning which kind of expected root the path's anchor is (None
-    /// inside: not an expected root) and the anchor's key; None on any failure.
+    /// inside: not an expected root), the anchor's key, and whether ECE's Java store has
+    /// that very anchor (then Java builds the same path: no second validation); None on any
+    /// failure.
     fn expected_anchor(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         now: UnixTime,
-    ) -> Option<(Option<RootSource>, Vec<u8>)> {
+    ) -> Option<(Option<RootSource>, Vec<u8>, bool)> {
         let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
         let path = cert
             .verify_for_usage(
@@ -87,7 +89,11 @@ impl Anchors {
             .ok()?;
         cert.verify_is_valid_for_subject_name(server_name).ok()?;
         let anchor_key = path.anchor().subject_public_key_info.as_ref();
-        Some((self.source_of(anchor_key), anchor_key.to_vec()))
+        let in_java = self
+            .java
+            .as_ref()
+            .is_some_and(|j| j.roots.roots.iter().any(|t| t == path.anchor()));
+        Some((self.source_of(anchor_key), anchor_key.to_vec(), in_java))
     }
 
     /// Which kind of expected root has this key; None: not an expected root.
@@ -210,11 +216,14 @@ impl ServerCertVerifier for CapturingVerifier {
             .filter_map(cert_info)
             .collect();
         let a = &self.anchors;
-        let (verdict, mut anchor, root_key) =
+        let (verdict, mut anchor, root_key, java_has_anchor) =
             match a.expected_anchor(end_entity, intermediates, server_name, now) {
-                Some((anchor, key)) => {
-                    (Ok(ServerCertVerified::assertion()), Some(anchor), Some(key))
-                }
+                Some((anchor, key, in_java)) => (
+                    Ok(ServerCertVerified::assertion()),
+                    Some(anchor),
+                    Some(key),
+                    in_java,
+                ),
                 // rustls says why (its error mapping is what the taxonomy classifies).
                 None => {
                     let v = a.rustls_verifier.verify_server_cert(
@@ -229,7 +238,7 @@ impl ServerCertVerifier for CapturingVerifier {
                         Ok(_) => None,
                     };
                     let (anchor, key) = judged.map_or((None, None), |(s, k)| (Some(s), k));
-                    (v, anchor, key)
+                    (v, anchor, key, false)
                 }
             };
         let java = a.java.as_ref().map(|j| {
@@ -240,6 +249,7 @@ impl ServerCertVerifier for CapturingVerifier {
                 server_name,
                 now,
                 root_key.as_deref(),
+                java_has_anchor,
             )
         });
         // Only a refused chain can lack an intermediate (a complete one is not asked).
