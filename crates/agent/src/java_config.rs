@@ -471,18 +471,7 @@ mod tests {
         assert_eq!(hello.java_truststore, "");
     }
 
-    /// keytool, or None with the reason printed (the test then says it skipped).
-    fn keytool() -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("keytool"))
-                .find(|p| p.is_file())
-        });
-        if found.is_none() {
-            eprintln!("SKIPPED: keytool is not on PATH (apt-get install default-jre-headless)");
-        }
-        found
-    }
+    use eceprobe_testlab::jdk::keytool;
 
     fn keytool_run(tool: &Path, args: &[&str]) {
         let out = std::process::Command::new(tool)

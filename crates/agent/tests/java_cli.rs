@@ -3,7 +3,7 @@
 //! and with a configured store that cannot be read (a configuration error, exit 2).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use eceprobe_testlab::{LabConfig, Testlab};
@@ -18,17 +18,7 @@ async fn agent(args: &[String], java_home_env: Option<&Path>) -> Output {
     cmd.output().await.expect("the agent runs")
 }
 
-fn keytool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("keytool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: keytool is not on PATH (apt-get install default-jre-headless)");
-    }
-    found
-}
+use eceprobe_testlab::jdk::keytool;
 
 /// `kind`: JKS, PKCS12 (keytool's default: certificates encrypted under `pass`), or
 /// PKCS12-open (no encryption, no MAC, as the JDK ships its cacerts since 18).

@@ -81,15 +81,7 @@ impl Referee {
     /// A lab whose IMAP endpoint has `fault`, the lab's CA files and the compiled referee;
     /// None (the test skips, saying so) without javac.
     async fn start(fault: Fault) -> Option<Referee> {
-        let javac = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("javac"))
-                .find(|p| p.is_file())
-        });
-        let Some(javac) = javac else {
-            eprintln!("SKIPPED: javac is not on PATH (apt-get install default-jdk-headless)");
-            return None;
-        };
+        let javac = eceprobe_testlab::jdk::javac()?;
         // PATH holds a symlink (/usr/bin/javac); the JDK's bin/ is where it really lives.
         let bin = javac
             .canonicalize()

@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::catalog::{split_host_port, CheckId, Role};
 use crate::failure::{FailureKind, Finding, Stage};
-use crate::report::{CheckReport, Outcome};
+use crate::report::CheckReport;
 
 /// What the administrator declared about ECE, as the console and Entra show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -296,34 +296,13 @@ pub fn evaluate(facts: &EceFacts) -> CheckReport {
         }
     }
 
-    let mut failures = failures.into_iter();
-    let failure = failures.next();
-    let mut all_warnings: Vec<Finding> = failures.collect();
-    all_warnings.extend(warnings);
-    let outcome = match (&failure, all_warnings.is_empty()) {
-        (Some(_), _) => Outcome::Fail,
-        (None, false) => Outcome::Warn,
-        (None, true) => Outcome::Pass,
-    };
-    CheckReport {
-        check: CheckId::EceConfig,
-        host,
-        port,
-        outcome,
-        failure,
-        warnings: all_warnings,
-        duration_us: 0,
-        dns: None,
-        via_proxy: None,
-        attempts: Vec::new(),
-        used_address: None,
-        oauth: None,
-    }
+    CheckReport::offline(CheckId::EceConfig, host, port, failures, warnings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Outcome;
 
     fn facts(version: &str, es: &str, url: &str, redirect: &str) -> EceFacts {
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());

@@ -403,6 +403,40 @@ impl CheckReport {
         }
     }
 
+    /// A check judged without network (`ece-config`, `ece-java`): the first failure is the
+    /// check's, further failures follow as warnings, then the warnings.
+    pub fn offline(
+        check: CheckId,
+        host: String,
+        port: u16,
+        failures: Vec<Finding>,
+        warnings: Vec<Finding>,
+    ) -> CheckReport {
+        let mut failures = failures.into_iter();
+        let failure = failures.next();
+        let mut all_warnings: Vec<Finding> = failures.collect();
+        all_warnings.extend(warnings);
+        let outcome = match (&failure, all_warnings.is_empty()) {
+            (Some(_), _) => Outcome::Fail,
+            (None, false) => Outcome::Warn,
+            (None, true) => Outcome::Pass,
+        };
+        CheckReport {
+            check,
+            host,
+            port,
+            outcome,
+            failure,
+            warnings: all_warnings,
+            duration_us: 0,
+            dns: None,
+            via_proxy: None,
+            attempts: Vec::new(),
+            used_address: None,
+            oauth: None,
+        }
+    }
+
     /// The representative attempt (see `used_address`).
     pub fn used_attempt(&self) -> Option<&AddressAttempt> {
         let used = self.used_address?;

@@ -5,24 +5,14 @@
 //! bytes. Skipped, saying why, where keytool is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use eceprobe_checks::java::store::{parse_store, MAX_STORE_BYTES};
 use eceprobe_checks::java::{read_store, StoreError, StoreFormat};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
-fn keytool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("keytool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: keytool is not on PATH (apt-get install default-jre-headless)");
-    }
-    found
-}
+use eceprobe_testlab::jdk::keytool;
 
 /// A self-signed root named `cn`, as PEM, with its DER.
 fn root(cn: &str) -> (String, Vec<u8>) {

@@ -17,6 +17,7 @@ pub mod dns;
 mod faults;
 mod https;
 mod imap;
+pub mod jdk;
 mod lineio;
 mod listener;
 pub mod oauth;

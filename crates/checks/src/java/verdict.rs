@@ -7,7 +7,7 @@
 
 use crate::catalog::{CheckId, Role};
 use crate::failure::{FailureKind, Finding, Stage};
-use crate::report::{CheckReport, Outcome};
+use crate::report::CheckReport;
 use crate::tls::{java_judge::keytool_import, microsoft_roots_missing};
 
 use super::JavaView;
@@ -52,7 +52,7 @@ pub fn evaluate(
         detail,
         device: None,
     };
-    let mut failures: Vec<Finding> = runtime
+    let failures: Vec<Finding> = runtime
         .tls_problems
         .iter()
         .map(|p| finding(FailureKind::JavaTlsIncompatible, p.clone()))
@@ -88,27 +88,11 @@ pub fn evaluate(
             ),
         ));
     }
-    let mut failures_iter = failures.drain(..);
-    let failure = failures_iter.next();
-    let mut all_warnings: Vec<Finding> = failures_iter.collect();
-    all_warnings.extend(warnings);
-    let outcome = match (&failure, all_warnings.is_empty()) {
-        (Some(_), _) => Outcome::Fail,
-        (None, false) => Outcome::Warn,
-        (None, true) => Outcome::Pass,
-    };
-    Some(CheckReport {
-        check: CheckId::EceJava,
+    Some(CheckReport::offline(
+        CheckId::EceJava,
         host,
-        port: 0,
-        outcome,
-        failure,
-        warnings: all_warnings,
-        duration_us: 0,
-        dns: None,
-        via_proxy: None,
-        attempts: Vec::new(),
-        used_address: None,
-        oauth: None,
-    })
+        0,
+        failures,
+        warnings,
+    ))
 }

@@ -3,7 +3,7 @@
 //! Skipped, saying why, where keytool is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
@@ -17,17 +17,7 @@ const OPEN: [&str; 2] = [
     "-J-Dkeystore.pkcs12.macAlgorithm=NONE",
 ];
 
-fn keytool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("keytool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: keytool is not on PATH (apt-get install default-jre-headless)");
-    }
-    found
-}
+use eceprobe_testlab::jdk::keytool;
 
 /// A PKCS12 store at `dir/name` holding two fresh roots (aliases roota, rootb) under `pass`;
 /// `extra`: keytool's JVM options. Their DER, in that order.
