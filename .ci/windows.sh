@@ -4,13 +4,14 @@
 # clippy-checked with the cfg(windows) code in view, and run under Wine against testlab.
 # Based on ../shared/windows/cross-windows.sh (see its README for why each setting is there).
 #
-# Usage: .ci/windows.sh [install] [clippy] [build] [smoke] [service]   (default: all five)
+# Usage: .ci/windows.sh [install] [clippy] [build] [smoke] [javasvc] [service]   (default: all six)
 # `smoke` needs the host's release build of eceprobe-testlab (cargo build --release).
+# `javasvc` finds ECE's Java through an ECE Windows service's registry entry.
 # `service` runs the agent as a Windows service under Wine's service control manager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKSPACE=$PWD
-STEPS=${*:-install clippy build smoke service}
+STEPS=${*:-install clippy build smoke javasvc service}
 TARGET=x86_64-pc-windows-gnu
 WINE=/usr/lib/wine/wine64
 WINESERVER=/usr/lib/wine/wineserver
@@ -86,6 +87,56 @@ do_smoke() {
   # A mailbox's refresh token file protected with DPAPI by the Windows agent, read,
   # refreshed, rotated and written back protected.
   timeout 600 ./target/release/eceprobe-testlab mailbox-demo --agent "$EXE" --via "$WINE"
+}
+
+# ECE's Java where Windows records it (issue 14): a service key named as ECE's whose
+# Environment (REG_MULTI_SZ) sets JAVA_HOME=C:\ecejava, a trust store there, and
+# `check --only ece-java` must name the store and the service it came from; then a service
+# whose ImagePath runs C:\ecejava\bin\java.exe itself. No network: ece-java reads files
+# only. The keys are deleted after, whatever happened.
+JAVASVC_KEY='HKLM\SYSTEM\CurrentControlSet\Services\CiscoECEProbeTest'
+JAVASVC_KEY2='HKLM\SYSTEM\CurrentControlSet\Services\eGainProbeTest'
+do_javasvc() {
+  step javasvc
+  wine_prefix
+  local store src
+  store=$WINEPREFIX/drive_c/ecejava/lib/security/cacerts
+  src=$(ls /usr/lib/jvm/*/lib/security/cacerts 2>/dev/null | head -1)
+  [ -n "$src" ] || { echo "no /usr/lib/jvm/*/lib/security/cacerts to copy (a JRE is installed by .ci/run)"; return 1; }
+  mkdir -p "$(dirname "$store")"
+  cp -L "$src" "$store"
+  trap javasvc_cleanup EXIT
+  timeout 60 "$WINE" reg add "$JAVASVC_KEY" /v DisplayName /d "Cisco ECE Services" /f >/dev/null
+  timeout 60 "$WINE" reg add "$JAVASVC_KEY" /v Environment /t REG_MULTI_SZ \
+    /d 'ECE_HOME=C:\ece\0JAVA_HOME=C:\ecejava' /f >/dev/null
+  javasvc_check "Cisco ECE Services"
+  timeout 60 "$WINE" reg delete "$JAVASVC_KEY" /f >/dev/null
+  timeout 60 "$WINE" reg add "$JAVASVC_KEY2" /v ImagePath /t REG_EXPAND_SZ \
+    /d '"C:\ecejava\bin\java.exe" -Xmx1g -cp C:\ece\lib\ece.jar Main' /f >/dev/null
+  javasvc_check "eGainProbeTest"
+  javasvc_cleanup
+  trap - EXIT
+}
+
+# `check --only ece-java` must read C:\ecejava's store as the Java of service $1. No
+# JAVA_HOME, no usual places: only the service can name the runtime.
+javasvc_check() {
+  local out line rc=0
+  out=$(env -u JAVA_HOME ECEPROBE_JAVA_CANDIDATES= timeout 120 "$WINE" "$EXE" check --only ece-java 2>&1) || rc=$?
+  echo "$out"
+  echo "(exit $rc)"
+  line=$(grep '^Java trust store: ' <<<"$out" || true)
+  grep -qF 'Java trust store: C:\ecejava\lib\security\cacerts (' <<<"$line" \
+    && grep -qF ", as JSSE picks it for C:\ecejava (the Java of the Windows service '$1')" <<<"$line" \
+    || { echo "check did not take ECE's Java from the registry entry of the service '$1'"; return 1; }
+}
+
+javasvc_cleanup() {
+  local rc=$?
+  timeout 60 "$WINE" reg delete "$JAVASVC_KEY" /f >/dev/null 2>&1 || true
+  timeout 60 "$WINE" reg delete "$JAVASVC_KEY2" /f >/dev/null 2>&1 || true
+  rm -rf "$WINEPREFIX/drive_c/ecejava"
+  return "$rc"
 }
 
 # The Windows service end to end, through Wine's service control manager: install, start,

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod runtime;
 pub mod store;
 pub mod verdict;
+pub mod winsvc;
 
 use std::path::PathBuf;
 
@@ -102,10 +103,12 @@ pub fn find(req: &JavaRequest, host: &Host, password: Option<&str>) -> JavaView 
                     "as JSSE picks it for {}{}",
                     home.display(),
                     match origin {
-                        Origin::JavaHomeEnv => " (JAVA_HOME)",
+                        Origin::EceService { service } =>
+                            format!(" (the Java of the Windows service '{service}')"),
+                        Origin::JavaHomeEnv => " (JAVA_HOME)".into(),
                         Origin::Discovered =>
-                            " (found; set [ece] java_home if ECE runs on another)",
-                        _ => "",
+                            " (found; set [ece] java_home if ECE runs on another)".into(),
+                        _ => String::new(),
                     }
                 ),
                 (_, None) => String::new(),

@@ -7,8 +7,10 @@
 //! 3. in the runtime's home: `lib/security/jssecacerts`, else `lib/security/cacerts`, and on a
 //!    Java 8 JDK the same under `jre/`.
 //!
-//! The home is `[ece] java_home` / `--java-home`; else the process environment's JAVA_HOME;
-//! else the first of a short list of usual places holding a trust store ([`Host::from_env`]).
+//! The home is `[ece] java_home` / `--java-home`; on Windows, else the Java of ECE's Windows
+//! services as the registry records it ([`super::winsvc`]); else the process environment's
+//! JAVA_HOME; else the first of a short list of usual places holding a trust store
+//! ([`Host::from_env`]).
 //! [`locate`] is pure over the paths it is given, so tests lay out a JDK in a temp dir.
 
 use std::path::{Path, PathBuf};
@@ -51,25 +53,34 @@ impl JavaRequest {
     }
 }
 
-/// Where the host says Java is: JAVA_HOME and the usual places to look.
+/// Where the host says Java is: ECE's services' Java, JAVA_HOME and the usual places to look.
 #[derive(Debug, Default, Clone)]
 pub struct Host {
+    /// ECE's Windows services and the runtime home each runs on, as the registry records it
+    /// (service's display name, home), sorted by service key name; empty elsewhere.
+    pub services: Vec<(String, PathBuf)>,
     pub java_home_env: Option<PathBuf>,
     /// Runtime homes to try, in order, when neither the configuration nor JAVA_HOME names one.
     pub candidates: Vec<PathBuf>,
 }
 
 impl Host {
-    /// The process environment's JAVA_HOME, and the usual places: on Linux
+    /// On Windows the Java of ECE's services ([`super::winsvc::services`]); the process
+    /// environment's JAVA_HOME; and the usual places: on Linux
     /// `/usr/lib/jvm/default-java`, then every `/usr/lib/jvm/*` (highest name first); on
     /// Windows every `C:\Program Files\Java\*` (highest name first).
     /// `ECEPROBE_JAVA_CANDIDATES` (a path list, possibly empty) replaces the usual places.
     pub fn from_env() -> Host {
+        #[cfg(windows)]
+        let services = super::winsvc::services();
+        #[cfg(not(windows))]
+        let services = Vec::new();
         let java_home_env = std::env::var_os("JAVA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         if let Some(list) = std::env::var_os("ECEPROBE_JAVA_CANDIDATES") {
             return Host {
+                services,
                 java_home_env,
                 candidates: std::env::split_paths(&list)
                     .filter(|p| !p.as_os_str().is_empty())
@@ -85,6 +96,7 @@ impl Host {
             candidates.extend(subdirs(Path::new("/usr/lib/jvm")));
         }
         Host {
+            services,
             java_home_env,
             candidates,
         }
@@ -117,6 +129,10 @@ pub enum Origin {
     JavaOption,
     /// The runtime's home, from `[ece] java_home` or `--java-home`.
     JavaHome,
+    /// The runtime's home, from an ECE Windows service's registry entry (its `Environment`'s
+    /// JAVA_HOME, else its `ImagePath`'s `bin\java.exe`); `service` is its display name.
+    /// In JSON: `{"ece_service": {"service": "..."}}`.
+    EceService { service: String },
     /// The runtime's home, from the environment's JAVA_HOME.
     JavaHomeEnv,
     /// The runtime's home, found in a usual place.
@@ -197,9 +213,13 @@ fn split_options(options: &str) -> Vec<String> {
 /// The store JSSE would use in the runtime `home`, if any: jssecacerts before cacerts, in
 /// `lib/security/`, then in `jre/lib/security/` (a Java 8 JDK).
 pub fn store_in_home(home: &Path) -> Option<PathBuf> {
-    ["lib/security", "jre/lib/security"]
+    // Joined a component at a time, so a Windows path reads `C:\jdk\lib\security\cacerts`.
+    [&["lib", "security"][..], &["jre", "lib", "security"][..]]
         .iter()
-        .flat_map(|dir| ["jssecacerts", "cacerts"].map(|f| home.join(dir).join(f)))
+        .flat_map(|dir| {
+            let dir: PathBuf = dir.iter().fold(home.to_path_buf(), |p, c| p.join(c));
+            ["jssecacerts", "cacerts"].map(|f| dir.join(f))
+        })
         .find(|p| p.is_file())
 }
 
@@ -247,6 +267,14 @@ pub fn locate(req: &JavaRequest, host: &Host) -> Result<Option<Located>, Discove
             .map(Some)
             .ok_or_else(|| DiscoverError::NoStoreInHome(home.clone()));
     }
+    for (service, home) in &host.services {
+        let origin = Origin::EceService {
+            service: service.clone(),
+        };
+        if let Some(l) = found(home, origin) {
+            return Ok(Some(l));
+        }
+    }
     if let Some(home) = &host.java_home_env {
         if let Some(l) = found(home, Origin::JavaHomeEnv) {
             return Ok(Some(l));
@@ -293,7 +321,7 @@ mod tests {
         touch(&home.join("jre/lib/security/cacerts"));
         let host = Host {
             java_home_env: Some(home.clone()),
-            candidates: vec![],
+            ..Default::default()
         };
         let l = locate(&JavaRequest::default(), &host).unwrap().unwrap();
         assert_eq!(l.path, home.join("jre/lib/security/cacerts"));
@@ -361,6 +389,7 @@ mod tests {
         let host = Host {
             java_home_env: Some(empty.clone()),
             candidates: vec![dir.path().join("absent")],
+            ..Default::default()
         };
         assert!(locate(&JavaRequest::default(), &host).unwrap().is_none());
         assert!(!JavaRequest::default().configured());
@@ -369,10 +398,53 @@ mod tests {
         let host = Host {
             java_home_env: Some(empty),
             candidates: subdirs(&dir.path().join("jvm")),
+            ..Default::default()
         };
         let l = locate(&JavaRequest::default(), &host).unwrap().unwrap();
         assert_eq!(l.origin, Origin::Discovered);
         assert_eq!(l.java_home, Some(jdk));
+    }
+
+    #[test]
+    fn an_ece_service_s_java_comes_before_java_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let env_home = dir.path().join("env-jdk");
+        touch(&env_home.join("lib/security/cacerts"));
+        let ece = dir.path().join("ece-jdk");
+        touch(&ece.join("lib/security/cacerts"));
+        let mut host = Host {
+            services: vec![
+                // A service whose Java holds no store falls through to the next.
+                ("Cisco ECE Agent".into(), dir.path().join("gone")),
+                ("Cisco ECE Services".into(), ece.clone()),
+            ],
+            java_home_env: Some(env_home.clone()),
+            candidates: vec![],
+        };
+        let l = locate(&JavaRequest::default(), &host).unwrap().unwrap();
+        assert_eq!(
+            l.origin,
+            Origin::EceService {
+                service: "Cisco ECE Services".into()
+            }
+        );
+        assert_eq!(l.java_home, Some(ece.clone()));
+        assert_eq!(
+            serde_json::to_value(&l.origin).unwrap(),
+            serde_json::json!({"ece_service": {"service": "Cisco ECE Services"}})
+        );
+        // The configuration still wins over the services.
+        let req = JavaRequest {
+            java_home: Some(env_home.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            locate(&req, &host).unwrap().unwrap().origin,
+            Origin::JavaHome
+        );
+        host.services.clear();
+        let l = locate(&JavaRequest::default(), &host).unwrap().unwrap();
+        assert_eq!(l.origin, Origin::JavaHomeEnv);
     }
 
     #[test]
