@@ -15,10 +15,38 @@
 use std::path::PathBuf;
 
 /// What names a service as ECE's, matched case-insensitively inside the service's key name
-/// or its `DisplayName`: "ECE" and "Enterprise Chat" (Cisco Enterprise Chat and Email) and
-/// "eGain" (the product ECE grew from, whose names its services still carry). A match alone
-/// chooses nothing: the service must run on a Java too.
-pub const ECE_SERVICE_MARKERS: &[&str] = &["ece", "enterprise chat", "egain"];
+/// or its `DisplayName`: "Enterprise Chat" (Cisco Enterprise Chat and Email) and "eGain"
+/// (the product ECE grew from, whose names its services still carry). "ECE" itself is
+/// matched as a word of its own ([`ECE_WORD`]). A match alone chooses nothing: the service
+/// must run on a Java too.
+pub const ECE_SERVICE_MARKERS: &[&str] = &["enterprise chat", "egain"];
+
+/// "ECE" as a word: in capitals, not inside a longer capitalised run ("RECEIVER") nor in
+/// lower case ("receive", this agent's own "eceprobe-agent"); "Cisco ECE Services",
+/// "CiscoECEServices" and "ECE_Services" hold it.
+pub const ECE_WORD: &str = "ECE";
+
+/// Whether `name` holds [`ECE_WORD`] as a word: the letter before it is not a capital, and
+/// the one after is not a capital, unless that capital starts a capitalised word
+/// ("ECEServices").
+fn has_ece_word(name: &str) -> bool {
+    let chars: Vec<char> = name.chars().collect();
+    let word: Vec<char> = ECE_WORD.chars().collect();
+    (0..chars.len().saturating_sub(word.len() - 1)).any(|i| {
+        if chars[i..i + word.len()] != word[..] {
+            return false;
+        }
+        let before_ok = i == 0 || !chars[i - 1].is_ascii_uppercase();
+        let after = chars.get(i + word.len());
+        let after_ok = match after {
+            Some(c) if c.is_ascii_uppercase() => chars
+                .get(i + word.len() + 1)
+                .is_some_and(|n| n.is_ascii_lowercase()),
+            _ => true,
+        };
+        before_ok && after_ok
+    })
+}
 
 /// At most this many service keys are looked at (a Windows server has about 300 to 700).
 pub const MAX_SERVICE_KEYS: usize = 2048;
@@ -34,8 +62,10 @@ pub fn is_ece_service(key_name: &str, display_name: Option<&str>) -> bool {
     [Some(key_name), display_name]
         .into_iter()
         .flatten()
-        .map(str::to_lowercase)
-        .any(|name| ECE_SERVICE_MARKERS.iter().any(|m| name.contains(m)))
+        .any(|name| {
+            let lower = name.to_lowercase();
+            has_ece_word(name) || ECE_SERVICE_MARKERS.iter().any(|m| lower.contains(m))
+        })
 }
 
 /// How the service is named in what `check` prints: its display name, else its key name;
@@ -210,6 +240,12 @@ mod tests {
         assert!(is_ece_service("x", Some("Cisco ECE Services")));
         assert!(!is_ece_service("W32Time", Some("Windows Time")));
         assert!(!is_ece_service("Tomcat9", None));
+        // "ECE" as a word only: not inside other words, not this agent's own service.
+        assert!(is_ece_service("ECE_Services", None));
+        assert!(is_ece_service("ECE", None));
+        assert!(!is_ece_service("eceprobe-agent", Some("eceprobe agent")));
+        assert!(!is_ece_service("MSMQReceiver", Some("Message RECEIVER")));
+        assert!(!is_ece_service("SECEdit", None));
         assert_eq!(
             service_label("CiscoECEProbeTest", Some("Cisco ECE Services")),
             "Cisco ECE Services"
