@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use eceprobe_checks::{
-    anchor_label, CheckId, CheckReport, OAuthInfo, Outcome, RootSource, SuiteReport,
+    anchor_label, CheckId, CheckReport, OAuthInfo, Outcome, Owner, RootSource, SuiteReport,
 };
 
 fn duration(us: u64) -> String {
@@ -189,15 +189,27 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         duration(report.duration_us)
     );
     if !problems.is_empty() {
-        let _ = writeln!(out, "\nWhat to do:");
-        for (c, f) in problems {
-            let _ = writeln!(out, "  {} ({}): {}", label(c), f.kind, f.hint);
-            // The device a path trace named: whom to ask (its owner, a change request).
-            if let Some(device) = f.device {
-                let _ = writeln!(
-                    out,
-                    "    the device on the path to take it up with: {device} (the trace is in the detail)"
-                );
+        let _ = writeln!(out, "\nWhat to do, by team:");
+        // Grouped by the team that closes each (network, m365, ece, host), in table order
+        // within a team: one block to hand to each.
+        for owner in Owner::ALL {
+            let mine: Vec<_> = problems
+                .iter()
+                .filter(|(_, f)| f.kind.owner() == owner)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "  {owner}: {}", owner.team());
+            for (c, f) in mine {
+                let _ = writeln!(out, "    {} ({}): {}", label(c), f.kind, f.hint);
+                // The device a path trace named: whom to ask (its owner, a change request).
+                if let Some(device) = f.device {
+                    let _ = writeln!(
+                        out,
+                        "      the device on the path to take it up with: {device} (the trace is in the detail)"
+                    );
+                }
             }
         }
     }

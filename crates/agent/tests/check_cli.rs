@@ -102,6 +102,8 @@ async fn json_output_carries_the_stage_detail() {
     let smtp = checks.iter().find(|c| c["check"] == "smtp").unwrap();
     assert_eq!(smtp["failure"]["kind"], "starttls_missing");
     assert_eq!(smtp["failure"]["stage"], "starttls");
+    // Who closes it: a firewall or SMTP inspection strips STARTTLS.
+    assert_eq!(smtp["failure"]["owner"], "network");
     assert!(smtp["failure"]["hint"]
         .as_str()
         .unwrap()

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 mod hints;
 mod latency_hints;
 mod oauth_hints;
+mod owner;
 mod path_hints;
+
+pub use owner::Owner;
 
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
 /// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
@@ -434,8 +437,10 @@ impl fmt::Display for FailureKind {
 }
 
 /// A failure or warning as reported: the kind, the stage it happened at, what was seen,
-/// and what to do.
+/// and what to do. Serialised with its kind's owner beside it (`owner`, derived, never
+/// stored).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FindingOut")]
 pub struct Finding {
     pub kind: FailureKind,
     pub stage: Stage,
@@ -446,6 +451,31 @@ pub struct Finding {
     /// last one that answered before silence. None when no trace named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<std::net::IpAddr>,
+}
+
+/// A finding as JSON shows it: its fields and the team that closes it.
+#[derive(Serialize)]
+struct FindingOut {
+    kind: FailureKind,
+    owner: Owner,
+    stage: Stage,
+    detail: String,
+    hint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<std::net::IpAddr>,
+}
+
+impl From<Finding> for FindingOut {
+    fn from(f: Finding) -> Self {
+        FindingOut {
+            owner: f.kind.owner(),
+            kind: f.kind,
+            stage: f.stage,
+            detail: f.detail,
+            hint: f.hint,
+            device: f.device,
+        }
+    }
 }
 
 #[cfg(test)]

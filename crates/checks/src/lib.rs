@@ -33,7 +33,7 @@ pub mod words;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
 pub use ece::EceFacts;
-pub use failure::{FailureKind, Finding, Stage};
+pub use failure::{FailureKind, Finding, Owner, Stage};
 pub use lines::LineLimits;
 pub use oauth::{
     ClaimsReport, Grant, MailboxSpec, OAuthMailboxReport, OAuthTokenReport, Protocol, Secret,

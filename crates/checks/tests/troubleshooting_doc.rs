@@ -86,6 +86,25 @@ fn every_failure_kind_has_an_index_row_with_its_checklist_items() {
 }
 
 #[test]
+fn every_failure_kind_s_index_row_names_its_owner() {
+    let doc = doc();
+    for kind in FailureKind::ALL {
+        let start = format!("| `{}` |", kind.as_str());
+        // The probe's row (a collector row of the same name comes later).
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no index row starting with {start}"));
+        let owner = row.split(" | ").nth(2).unwrap_or_default();
+        assert_eq!(
+            owner,
+            kind.owner().as_str(),
+            "{kind}: the index row's owner column says '{owner}': {row}"
+        );
+    }
+}
+
+#[test]
 fn every_link_to_this_page_leads_to_a_heading() {
     let doc = doc();
     let headings: BTreeSet<String> = doc
