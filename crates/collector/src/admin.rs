@@ -4,6 +4,7 @@
 pub mod audit;
 
 use anyhow::Context;
+use eceprobe_collector::gaps::owner_name;
 use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_collector::web::views::server::JavaFacts;
 use eceprobe_proto::v1::query_client::QueryClient;
@@ -99,7 +100,8 @@ fn java(s: &Server) -> JavaFacts {
 fn gap_json(g: &Gap) -> Value {
     json!({
         "deployment": g.deployment, "agent_id": g.agent_id, "check": g.check,
-        "severity": g.severity, "kind": g.kind, "detail": g.detail,
+        "severity": g.severity, "kind": g.kind,
+        "owner": owner_name(&g.kind, &g.detail), "detail": g.detail,
         "opened_unix_ms": g.opened_unix_ms,
         "closed_unix_ms": (g.closed_unix_ms != 0).then_some(g.closed_unix_ms),
         "close_reason": (!g.close_reason.is_empty()).then_some(&g.close_reason),
@@ -231,6 +233,7 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
                 g.check.clone(),
                 g.severity.to_uppercase(),
                 g.kind.clone(),
+                owner_name(&g.kind, &g.detail).to_owned(),
                 utc(g.opened_unix_ms),
             ];
             if history {
@@ -244,7 +247,7 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
             row
         })
         .collect();
-    let mut header = vec!["DEPLOYMENT", "SERVER", "CHECK", "SEVERITY", "KIND"];
+    let mut header = vec!["DEPLOYMENT", "SERVER", "CHECK", "SEVERITY", "KIND", "OWNER"];
     match history {
         true => header.extend(["OPENED", "CLOSED"]),
         false => header.push("SINCE"),

@@ -83,6 +83,20 @@ async fn the_admin_cli_answers_from_the_query_api() {
     assert_eq!(gaps[0]["check"], "imap");
     assert_eq!(gaps[0]["kind"], "failing");
     assert_eq!(gaps[0]["detail"], "tcp_refused");
+    assert_eq!(gaps[0]["owner"], "network", "derived from tcp_refused");
+
+    // The table has an OWNER column beside KIND.
+    let (code, out, err) = tokio::task::spawn_blocking(move || admin(addr, &["gaps"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    assert!(header.contains("KIND") && header.contains("OWNER"), "{out}");
+    let imap = out
+        .lines()
+        .find(|l| l.contains("imap") && l.contains("failing"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(imap.contains("network"), "{imap}");
 
     let (code, out, _) = tokio::task::spawn_blocking(move || admin(addr, &["show", "svc-1"]))
         .await

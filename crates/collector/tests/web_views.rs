@@ -401,3 +401,64 @@ async fn the_server_page_shows_each_agents_java_or_that_it_was_not_reported() {
         serde_json::from_str(&get(d.web, "/api/servers/svc-3").await.body).unwrap();
     assert_eq!(api["server"]["java"]["reported"], false);
 }
+
+/// Who closes each gap (issue 15), derived from its kind: the probe kind's owner for a
+/// failing check, "unknown" for a kind this collector does not know (a newer agent's),
+/// on the gaps page (grouped under the team's words), the server page and the JSON API.
+#[tokio::test]
+async fn each_gap_shows_its_owner_and_an_unknown_kind_none() {
+    let d = Dashboard::start();
+    let mut pop3 = result(6, "pop3", true);
+    if let Some(f) = pop3.failure.as_mut() {
+        f.kind = "quantum_tunnel_collapsed".into();
+    }
+    let _agent = feed_with(d.agents, vec![pop3]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gaps = loop {
+        let g: serde_json::Value =
+            serde_json::from_str(&get(d.web, "/api/gaps?severity=gap").await.body).unwrap();
+        let gaps = g["gaps"].as_array().cloned().unwrap_or_default();
+        if gaps.len() >= 2 {
+            break gaps;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no imap and pop3 gaps recorded: {g}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let owner = |gaps: &[serde_json::Value], check: &str| {
+        let g = gaps.iter().find(|g| g["check"] == check).unwrap();
+        g["owner"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(owner(&gaps, "imap"), "network", "tcp_refused: {gaps:?}");
+    assert_eq!(owner(&gaps, "pop3"), "unknown", "never a guess: {gaps:?}");
+
+    let server: serde_json::Value =
+        serde_json::from_str(&get(d.web, "/api/servers/svc-1").await.body).unwrap();
+    let open = server["open_gaps"].as_array().unwrap();
+    assert_eq!(owner(open, "imap"), "network", "{server}");
+    assert_eq!(owner(open, "pop3"), "unknown", "{server}");
+
+    let page = get(d.web, "/gaps").await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    assert!(body.contains("<th>owner</th>"), "{body}");
+    assert!(body.contains(r#"<td class="owner">network</td>"#), "{body}");
+    assert!(body.contains(r#"<td class="owner">unknown</td>"#), "{body}");
+    // Grouped: the network team first, the unknown owner last.
+    let network = body
+        .find("the network team (firewall, proxy, DNS) (1)")
+        .expect("network heading");
+    let unknown = body
+        .find("owner unknown to this collector&#39;s version (1)")
+        .or_else(|| body.find("owner unknown to this collector's version (1)"))
+        .expect("unknown heading");
+    assert!(network < unknown, "{body}");
+
+    let page = get(d.web, "/servers/svc-1").await.body;
+    assert!(
+        page.contains(r#"title="the network team (firewall, proxy, DNS)">network</td>"#),
+        "{page}"
+    );
+}

@@ -9,9 +9,11 @@
 
 use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
 
+use crate::gaps::owner_name;
+
 use super::{orphan_items, server_items, servers_in_order, verdicts_in_order, Item};
 
-pub const HEADER: [&str; 15] = [
+pub const HEADER: [&str; 16] = [
     "audit_id",
     "deployment",
     "agent_id",
@@ -24,6 +26,7 @@ pub const HEADER: [&str; 15] = [
     "stage",
     "gap_severity",
     "gap_kind",
+    "owner",
     "checklist_item",
     "fix",
     "detail",
@@ -105,6 +108,7 @@ fn row(out: &mut String, r: Row) {
             of_verdict(|v| &v.stage),
             of_gap(|g| &g.severity),
             of_gap(|g| &g.kind),
+            g.map(|g| owner_name(&g.kind, &g.detail)).unwrap_or(""),
             remedy.map(|x| x.checklist_item.as_str()).unwrap_or(""),
             remedy.map(|x| x.fix.as_str()).unwrap_or(""),
             &detail(v, g),

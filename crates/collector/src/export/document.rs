@@ -10,6 +10,7 @@ use super::{
     audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items,
     servers_in_order, status, summary_line, utc, verdicts_in_order, Item,
 };
+use crate::gaps::owner_name;
 use crate::order::Attention;
 
 /// How a row is coloured: red for a gap, amber for a warning, green for a pass.
@@ -161,6 +162,7 @@ fn gap_rows(gaps: &[Gap], resolved: bool) -> Vec<Row> {
                 g.check.clone(),
                 g.severity.to_uppercase(),
                 g.kind.clone(),
+                owner_name(&g.kind, &g.detail).to_owned(),
                 g.detail.clone(),
             ],
         })
@@ -190,7 +192,7 @@ fn changes(r: &AuditReport) -> Block {
             out.push(heading(3, title));
             out.push(Block::Table(Table {
                 class: "diff",
-                header: &["Server", "Check", "Severity", "Kind", "Detail"],
+                header: &["Server", "Check", "Severity", "Kind", "Owner", "Detail"],
                 rows: gap_rows(gaps, title == "Resolved"),
                 marked: None,
             }));
@@ -211,6 +213,7 @@ fn findings(items: &[Item]) -> Block {
                 i.gap.severity.to_uppercase(),
                 i.gap.check.clone(),
                 i.gap.kind.clone(),
+                owner_name(&i.gap.kind, &i.gap.detail).to_owned(),
                 i.gap.detail.clone(),
                 checklist_long(&i.remedy.checklist_item),
                 i.remedy.fix.clone(),
@@ -223,6 +226,7 @@ fn findings(items: &[Item]) -> Block {
             "Severity",
             "Check",
             "Kind",
+            "Owner",
             "Detail",
             "Checklist item",
             "Fix",

@@ -41,7 +41,8 @@ fn server_json(s: &AuditServer) -> Value {
 fn gap_json(g: &Gap) -> Value {
     json!({
         "deployment": g.deployment, "agent_id": g.agent_id, "check": g.check,
-        "severity": g.severity, "kind": g.kind, "detail": g.detail,
+        "severity": g.severity, "kind": g.kind,
+        "owner": crate::gaps::owner_name(&g.kind, &g.detail), "detail": g.detail,
     })
 }
 

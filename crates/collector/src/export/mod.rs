@@ -17,7 +17,7 @@ mod html;
 pub mod json;
 mod markdown;
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 #[cfg(test)]
 mod tests;
 

@@ -52,7 +52,7 @@ fn not_answered() -> Gap {
     gap("app-1", "", "gap", "not_answered", detail)
 }
 
-pub(super) fn sample() -> AuditReport {
+pub(crate) fn sample() -> AuditReport {
     let mut login = verdict("login-https", 443, None);
     login.target = "login.microsoftonline.com:443".into();
     let svc = AuditServer {

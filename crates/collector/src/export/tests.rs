@@ -48,6 +48,8 @@ fn csv_reads_back_one_row_per_verdict_and_per_unanswered_server() {
     assert_eq!(&imap[col("stage")], "tcp");
     assert_eq!(&imap[col("gap_severity")], "gap");
     assert_eq!(&imap[col("gap_kind")], "failing");
+    // Who closes it: the probe kind's owner, derived, in its own column.
+    assert_eq!(&imap[col("owner")], "network");
     assert_eq!(&imap[col("checklist_item")], "C10");
     assert_eq!(&imap[col("fix")], hint(CheckId::Imap, 993));
     assert_eq!(
@@ -57,12 +59,17 @@ fn csv_reads_back_one_row_per_verdict_and_per_unanswered_server() {
     );
     let smtp = find("svc-1", "smtp");
     assert_eq!(
-        (&smtp[col("outcome")], &smtp[col("gap_kind")]),
-        ("pass", "")
+        (
+            &smtp[col("outcome")],
+            &smtp[col("gap_kind")],
+            &smtp[col("owner")]
+        ),
+        ("pass", "", "")
     );
     let login = find("svc-1", "login-https");
     assert_eq!(&login[col("gap_severity")], "warning");
     assert_eq!(&login[col("gap_kind")], "slow");
+    assert_eq!(&login[col("owner")], "network");
     assert_eq!(&login[col("detail")], "2300 ms");
     let app = find("app-1", "");
     assert_eq!(
@@ -72,6 +79,7 @@ fn csv_reads_back_one_row_per_verdict_and_per_unanswered_server() {
     );
     assert_eq!(&app[col("role")], "application");
     assert_eq!(&app[col("gap_kind")], "not_answered");
+    assert_eq!(&app[col("owner")], "host");
     assert_eq!(&app[col("checklist_item")], "C8");
     assert!(app[col("fix")].contains("eceprobe-agent service"), "{text}");
     assert_eq!(&app[col("outcome")], "");
@@ -113,11 +121,13 @@ fn json_has_the_summary_and_each_gaps_fix() {
     assert_eq!(gaps.len(), 4);
     let imap = gaps.iter().find(|g| g["check"] == "imap").unwrap();
     assert_eq!(imap["checklist_item"], "C10");
+    assert_eq!(imap["owner"], "network");
     assert_eq!(imap["fix"], hint(CheckId::Imap, 993).as_str());
     let slow = gaps.iter().find(|g| g["kind"] == "slow").unwrap();
     assert_eq!(slow["checklist_item"], "C10");
     assert_eq!(doc["servers"][0]["hostname"], HOSTILE_HOST);
     assert_eq!(doc["diff"]["new"][0]["kind"], "not_answered");
+    assert_eq!(doc["diff"]["new"][0]["owner"], "host");
     assert_eq!(doc["policy"], POLICY);
 
     let mut first = sample();
@@ -202,7 +212,7 @@ fn markdown_opens_with_the_summary_and_tables_hold_hostile_cells() {
     assert!(lines.contains(&"| Started | 2026-11-28 15:23Z |"), "{text}");
     assert!(lines.contains(&"| imap | outlook.office365.com:993 | FAIL (gap) | tcp_timeout | tcp | no answer within 5 s \\| a,b\"c<br>from 2 of 2 addresses |"), "{text}");
     assert!(lines.contains(&"| pop3 | outlook.office365.com:995 | FAIL (gap) | tcp_timeout | tcp | no answer within 5 s |"), "{text}");
-    let fix = format!("| GAP | imap | failing | tcp_timeout | C10 (ports: TCP 443, 587, 993 and 995 from both server kinds) | {} |", hint(CheckId::Imap, 993));
+    let fix = format!("| GAP | imap | failing | network | tcp_timeout | C10 (ports: TCP 443, 587, 993 and 995 from both server kinds) | {} |", hint(CheckId::Imap, 993));
     assert!(lines.contains(&fix.as_str()), "{text}");
     assert!(
         text.contains(

@@ -183,6 +183,7 @@ fn words(o: Over, server: Option<&Peer>, target: &str) -> LatencyWarning {
         hint: hint(&o, server, target),
         agent_id: o.agent_id,
         check: o.check,
+        owner: crate::gaps::owner_name(o.kind, ""),
         kind: o.kind.to_owned(),
         stage: o.stage,
         here_us: o.here_us,

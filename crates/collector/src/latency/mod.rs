@@ -30,6 +30,8 @@ pub struct LatencyWarning {
     pub check: String,
     /// `slower_than_peers` or `latency_regression`.
     pub kind: String,
+    /// Who closes it (`network`): [`crate::gaps::owner_name`] of the kind.
+    pub owner: &'static str,
     /// The stage furthest over its reference (`dns`, `tcp`, `tls`, `protocol`, ...).
     pub stage: String,
     /// This server's figure: the median of the stage over its last results, microseconds.

@@ -7,8 +7,9 @@ use axum::http::Uri;
 use eceprobe_proto::v1::{Audit, AuditReport, Gap};
 use maud::{html, Markup};
 
-use super::{layout, when};
+use super::{layout, owner_title, when};
 use crate::export::remedy;
+use crate::gaps::owner_name;
 use crate::web::api::{audits_params, path};
 use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};
@@ -73,7 +74,7 @@ pub fn render_list(audits: &[Audit]) -> Markup {
 fn gap_rows(gaps: &[Gap], r: &AuditReport) -> Markup {
     html! {
         table {
-            thead { tr { th { "server" } th { "check" } th { "severity" } th { "kind" } th { "detail" } th { "checklist" } th { "fix" } } }
+            thead { tr { th { "server" } th { "check" } th { "severity" } th { "kind" } th { "owner" } th { "detail" } th { "checklist" } th { "fix" } } }
             tbody {
                 @for g in gaps {
                     @let server = r.servers.iter().find(|s| s.agent_id == g.agent_id);
@@ -81,11 +82,13 @@ fn gap_rows(gaps: &[Gap], r: &AuditReport) -> Markup {
                     @let fix = remedy(g, server, verdict);
                     tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
                         td { a href=(format!("/servers/{}", g.agent_id)) { (g.agent_id) } }
-                        td { (g.check) } td { (g.severity) } td { (g.kind) } td { (g.detail) }
+                        @let owner = owner_name(&g.kind, &g.detail);
+                        td { (g.check) } td { (g.severity) } td { (g.kind) }
+                        td.owner title=(owner_title(owner)) { (owner) } td { (g.detail) }
                         td { (fix.checklist_item) } td { (fix.fix) }
                     }
                 }
-                @if gaps.is_empty() { tr { td colspan="7" { "None." } } }
+                @if gaps.is_empty() { tr { td colspan="8" { "None." } } }
             }
         }
     }
@@ -146,5 +149,23 @@ pub fn render_report(audit_id: &str, r: &AuditReport) -> Markup {
             h2 { "Policy in force" }
             pre { (r.policy) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each gap of an audit says who closes it, the team's words in its title.
+    #[test]
+    fn an_audits_gaps_show_their_owner() {
+        let html = super::render_report("a-1", &crate::export::sample::sample()).into_string();
+        assert!(html.contains("<th>owner</th>"), "{html}");
+        assert!(
+            html.contains(
+                r#"<td class="owner" title="the network team (firewall, proxy, DNS)">network</td>"#
+            ),
+            "{html}"
+        );
+        // The server that did not answer: its agent's host.
+        assert!(html.contains(">host</td>"), "{html}");
     }
 }

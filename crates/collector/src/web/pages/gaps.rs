@@ -1,22 +1,42 @@
 //! `/gaps`: open gaps and warnings, newest first, filterable, with since when and how many
-//! times each opened in the last 7 days.
+//! times each opened in the last 7 days; each page's rows grouped by who closes them (the
+//! owner, in `Owner::ALL`'s order, then the unknown ones).
 
 use crate::web::views::cells::COLUMNS;
 use axum::extract::State;
 use axum::http::Uri;
 use maud::{html, Markup};
 
-use super::{ago, layout, pager, query_part, when};
+use super::{ago, layout, owner_title, pager, query_part, when};
 use crate::gaps::now_ms;
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
-use crate::web::views::gaps::{build, GapsView};
+use crate::web::views::gaps::{build, GapRow, GapsView};
 use crate::web::WebState;
+use eceprobe_checks::Owner;
 
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
     let view = build(&state, filters, paging).await?;
     Ok(layout("Gaps", true, render(&view)))
+}
+
+/// The page's rows by owner, in [`Owner::ALL`]'s order then the unknown ones, each group
+/// newest opened first as the page reads them.
+fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
+    let names = Owner::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .chain([crate::gaps::UNKNOWN]);
+    names
+        .map(|name| {
+            (
+                name,
+                gaps.iter().filter(|g| g.owner == name).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
 }
 
 pub fn render(v: &GapsView) -> Markup {
@@ -62,22 +82,27 @@ pub fn render(v: &GapsView) -> Markup {
         }
         (pager(&base, &v.pagination))
         table.gaps {
-            thead { tr { th { "since" } th { "server" } th { "deployment" } th { "check" } th { "severity" } th { "kind" } th { "detail" } th { "opened in 7 days" } } }
-            tbody {
-                @for g in &v.gaps {
-                    tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
-                        td title=(ago(now, g.opened_unix_ms)) { (when(g.opened_unix_ms)) }
-                        td { a href=(format!("/servers/{}#check-{}", g.agent_id, g.check)) { (g.agent_id) } }
-                        td { (g.deployment) }
-                        td { (g.check) }
-                        td { (g.severity) }
-                        td { (g.kind) }
-                        td { (g.detail) }
-                        td.num { (g.times_opened_last_7_days) }
+            thead { tr { th { "since" } th { "server" } th { "deployment" } th { "check" } th { "severity" } th { "kind" } th { "owner" } th { "detail" } th { "opened in 7 days" } } }
+            // Grouped by who closes them, the team's words as each group's heading.
+            @for (owner, rows) in by_owner(&v.gaps) {
+                tbody.owner-group {
+                    tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")" } }
+                    @for g in rows {
+                        tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
+                            td title=(ago(now, g.opened_unix_ms)) { (when(g.opened_unix_ms)) }
+                            td { a href=(format!("/servers/{}#check-{}", g.agent_id, g.check)) { (g.agent_id) } }
+                            td { (g.deployment) }
+                            td { (g.check) }
+                            td { (g.severity) }
+                            td { (g.kind) }
+                            td.owner { (g.owner) }
+                            td { (g.detail) }
+                            td.num { (g.times_opened_last_7_days) }
+                        }
                     }
                 }
-                @if v.gaps.is_empty() { tr { td colspan="8" { "No open gap matches." } } }
             }
+            @if v.gaps.is_empty() { tbody { tr { td colspan="9" { "No open gap matches." } } } }
         }
         (pager(&base, &v.pagination))
     }

@@ -11,7 +11,7 @@ use axum::http::Uri;
 use eceprobe_checks::tls_version_label;
 use maud::{html, Markup};
 
-use super::{ago, chart, duration, layout, when};
+use super::{ago, chart, duration, layout, owner_title, when};
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::web::api::path;
@@ -342,18 +342,18 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
             p.pass { "None." }
         } @else {
             table {
-                thead { tr { th { "check" } th { "severity" } th { "kind" } th { "detail" } th { "since" } } }
+                thead { tr { th { "check" } th { "severity" } th { "kind" } th { "owner" } th { "detail" } th { "since" } } }
                 tbody {
                     @for g in &v.open_gaps {
                         tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
                             td { a href=(format!("#check-{}", g.check)) { (g.check) } }
-                            td { (g.severity) } td { (g.kind) } td { (g.detail) } td { (when(g.opened_unix_ms)) }
+                            td { (g.severity) } td { (g.kind) } td.owner title=(owner_title(g.owner)) { (g.owner) } td { (g.detail) } td { (when(g.opened_unix_ms)) }
                         }
                     }
                     @for w in &v.latency_warnings {
                         tr.warn {
                             td { a href=(format!("#check-{}", w.check)) { (w.check) } }
-                            td { "warning" } td { (w.kind) } td { (w.detail) } td { "now (computed, not recorded)" }
+                            td { "warning" } td { (w.kind) } td.owner title=(owner_title(w.owner)) { (w.owner) } td { (w.detail) } td { "now (computed, not recorded)" }
                         }
                     }
                 }

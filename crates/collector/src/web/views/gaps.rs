@@ -30,6 +30,8 @@ pub struct GapRow {
     pub check: String,
     pub severity: String,
     pub kind: String,
+    /// Who closes it: `network`, `m365`, `ece`, `host` or `unknown` (derived from the kind).
+    pub owner: &'static str,
     pub detail: String,
     /// Open since.
     pub opened_unix_ms: i64,
@@ -92,6 +94,7 @@ pub async fn build(
             GapRow {
                 gap_id: g.gap_id,
                 times_opened_last_7_days: times,
+                owner: crate::gaps::owner_name(&g.kind, &g.detail),
                 deployment: g.deployment,
                 agent_id: g.agent_id,
                 check: g.check,

@@ -118,6 +118,8 @@ pub struct OpenGap {
     pub check: String,
     pub severity: String,
     pub kind: String,
+    /// Who closes it: `network`, `m365`, `ece`, `host` or `unknown` (derived from the kind).
+    pub owner: &'static str,
     pub detail: String,
     pub opened_unix_ms: i64,
 }
@@ -252,6 +254,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let mut open_gaps: Vec<OpenGap> = open
         .into_iter()
         .map(|g| OpenGap {
+            owner: crate::gaps::owner_name(&g.kind, &g.detail),
             check: g.check,
             severity: g.severity,
             kind: g.kind,

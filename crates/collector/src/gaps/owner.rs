@@ -1,0 +1,160 @@
+//! Who closes a gap or warning (issue 15): the one place in the collector that says it.
+//!
+//! The owner is derived from the kind, never stored nor sent: a `failing` finding's owner is
+//! its probe kind's ([`FailureKind::owner`], the kind being the first word of the detail,
+//! legacy names included); the kinds the collector finds on its own get theirs from the
+//! exhaustive match below, which follows TROUBLESHOOTING.md's index. A kind this version does
+//! not know (a newer agent's, or a failure without a kind) has no owner: "unknown", never a
+//! guess.
+
+use eceprobe_checks::{FailureKind, Owner};
+
+use super::engine::FindingKind;
+use crate::audits::report::NOT_ANSWERED;
+
+/// What the dashboard, the API, the CLI and reports say when the owner is not known.
+pub const UNKNOWN: &str = "unknown";
+
+impl FindingKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FindingKind; 12] = [
+        FindingKind::Failing,
+        FindingKind::Missing,
+        FindingKind::Stale,
+        FindingKind::Slow,
+        FindingKind::PacketLoss,
+        FindingKind::DnsSlow,
+        FindingKind::CertExpiring,
+        FindingKind::Intercepted,
+        FindingKind::JavaTruststoreIncomplete,
+        FindingKind::TokenLifetimeUnexpected,
+        FindingKind::OfflineAccessMissing,
+        FindingKind::RefreshBlockedOnServices,
+    ];
+
+    /// The kind of a stored name ([`FindingKind::as_str`]).
+    pub fn parse(name: &str) -> Option<FindingKind> {
+        FindingKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The owner of a finding of this kind; `detail` matters only to `failing`, whose
+    /// detail starts with the probe's failure kind. None: not known to this version.
+    pub fn owner(self, detail: &str) -> Option<Owner> {
+        use FindingKind as K;
+        Some(match self {
+            K::Failing => return failure_owner(detail),
+            // ECE's administrator left the check out (agent version, its configuration).
+            K::Missing => Owner::Ece,
+            // The agent on this server went silent: its service, its host.
+            K::Stale => Owner::Host,
+            K::Slow | K::PacketLoss | K::DnsSlow | K::Intercepted => Owner::Network,
+            K::RefreshBlockedOnServices => Owner::Network,
+            K::CertExpiring => Owner::Ece,
+            K::JavaTruststoreIncomplete => Owner::Host,
+            K::TokenLifetimeUnexpected | K::OfflineAccessMissing => Owner::M365,
+        })
+    }
+}
+
+/// The owner of a failure whose detail starts with its probe kind ("tcp_refused", "tcp_refused
+/// (not required by the policy)", "... (last known; ...)").
+fn failure_owner(detail: &str) -> Option<Owner> {
+    let kind = detail.split_whitespace().next()?;
+    kind.parse::<FailureKind>().ok().map(FailureKind::owner)
+}
+
+/// The owner of a gap or warning as stored and sent (kind and detail strings): the
+/// collector's kinds, an audit's `not_answered` (the agent's service on this server), and the
+/// latency warnings, whose kinds are probe kinds. None: unknown.
+pub fn owner_of(kind: &str, detail: &str) -> Option<Owner> {
+    if let Some(k) = FindingKind::parse(kind) {
+        return k.owner(detail);
+    }
+    if kind == NOT_ANSWERED {
+        return Some(Owner::Host);
+    }
+    kind.parse::<FailureKind>().ok().map(FailureKind::owner)
+}
+
+/// [`owner_of`] as its name ("network", ..., or "unknown").
+pub fn owner_name(kind: &str, detail: &str) -> &'static str {
+    owner_of(kind, detail).map_or(UNKNOWN, Owner::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collectors_kinds_follow_troubleshooting() {
+        for (kind, owner) in [
+            ("missing", "ece"),
+            ("stale", "host"),
+            ("not_answered", "host"),
+            ("refresh_blocked_on_services", "network"),
+            ("cert_expiring", "ece"),
+            ("intercepted", "network"),
+            ("java_truststore_incomplete", "host"),
+            ("slow", "network"),
+            ("packet_loss", "network"),
+            ("dns_slow", "network"),
+            ("token_lifetime_unexpected", "m365"),
+            ("offline_access_missing", "m365"),
+            // The latency warnings are probe kinds.
+            ("slower_than_peers", "network"),
+            ("latency_regression", "network"),
+        ] {
+            assert_eq!(owner_name(kind, ""), owner, "{kind}");
+        }
+        for k in FindingKind::ALL {
+            assert_eq!(FindingKind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_failing_gap_is_its_probe_kinds() {
+        assert_eq!(owner_name("failing", "tcp_refused"), "network");
+        assert_eq!(
+            owner_name(
+                "failing",
+                "smtp_auth_disabled_mailbox (not required by the policy)"
+            ),
+            "m365"
+        );
+        assert_eq!(
+            owner_name(
+                "failing",
+                "java_untrusted (last known; agent silent since 2026-12-01 10:00Z)"
+            ),
+            "host"
+        );
+        assert_eq!(owner_name("failing", "ece_es_too_old"), "ece");
+        // A legacy name: what it is now.
+        assert_eq!(owner_name("failing", "pop_login_refused"), "m365");
+        // A newer agent's kind, a failure without a kind, a kind nobody knows: unknown.
+        assert_eq!(owner_name("failing", "quantum_tunnel_collapsed"), UNKNOWN);
+        assert_eq!(owner_name("failing", "failed"), UNKNOWN);
+        assert_eq!(owner_name("failing", ""), UNKNOWN);
+        assert_eq!(owner_name("something_new", "x"), UNKNOWN);
+        assert_eq!(owner_of("failing", "x"), None);
+    }
+
+    /// A warning derived from a probe kind has that kind's owner: one answer either way.
+    #[test]
+    fn warnings_agree_with_their_probe_kinds() {
+        for w in [
+            "tls_intercepted",
+            "cert_expiring_soon",
+            "java_truststore_incomplete",
+            "token_lifetime_unexpected",
+            "offline_access_missing",
+            "slow",
+            "packet_loss",
+            "dns_slow",
+        ] {
+            let finding = FindingKind::of_warning(w).unwrap();
+            let probe: FailureKind = w.parse().unwrap();
+            assert_eq!(finding.owner(w), Some(probe.owner()), "{w}");
+        }
+    }
+}
