@@ -25,9 +25,9 @@ use netns_fleet::{preconditions, Binaries, Fleet};
 
 /// Probe interval of both agents: the stale window is 3 of them (the default policy). The
 /// window must hold what an agent honestly needs to come back after the collector's
-/// outage: up to an interval since it was last heard, then its reconnect backoff (full
-/// jitter from 1 s, doubling: after a 12 s outage the wait in progress ends at most 19 s
-/// after the restart).
+/// outage: its reconnect wait in progress, which the agent caps at one probe interval
+/// (`uplink.rs` `reconnect_cap`; uncapped, full jitter once reached 42 s after a 12 s
+/// outage and failed this test).
 const INTERVAL_S: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(3 * INTERVAL_S as u64);
 

@@ -28,6 +28,19 @@ const BATCH_BYTES: usize = 1024 * 1024;
 /// Batches sent and not yet acked.
 const WINDOW: usize = 4;
 const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// The longest wait between reconnects to a collector that is down.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(120);
+
+/// The reconnect backoff's cap: two minutes, or the probe interval when that is shorter. The
+/// collector calls an agent stale after 3 intervals of its own awake time without it, so an
+/// agent whose wait in progress ends at most one interval after the collector's return is
+/// never called stale for its own backoff (with a 10 s interval, an uncapped full-jitter
+/// wait reached 42 s after a 12 s outage).
+fn reconnect_cap(probe_interval_s: u32) -> Duration {
+    Duration::from_secs(u64::from(probe_interval_s))
+        .clamp(Duration::from_secs(1), MAX_RECONNECT_WAIT)
+}
 /// Connecting, and waiting for the Welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A batch not acked within this long means the link is broken.
@@ -97,7 +110,10 @@ impl Uplink {
     /// Keeps a stream up until `shutdown` turns true; Err when the collector revoked this
     /// agent (then retrying is pointless: the agent stops and says to enroll again).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), Revoked> {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+        let mut backoff = Backoff::new(
+            Duration::from_secs(1),
+            reconnect_cap(self.hello.probe_interval_s),
+        );
         loop {
             let mut healthy = false;
             let session_stop = shutdown.clone();
@@ -265,5 +281,17 @@ impl Uplink {
                 tracing::warn!(order = %o.order_id, "unknown order from a newer collector; ignored")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_retries_at_least_once_per_probe_interval() {
+        assert_eq!(reconnect_cap(10), Duration::from_secs(10));
+        assert_eq!(reconnect_cap(300), MAX_RECONNECT_WAIT);
+        assert_eq!(reconnect_cap(0), Duration::from_secs(1));
     }
 }
