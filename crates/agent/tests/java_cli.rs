@@ -107,30 +107,21 @@ async fn check_names_the_store_jsse_picks() {
     // password as the JDK's own (JSSE reads it without one: no trustStorePassword here).
     let jdk17 = dir.path().join("jdk17");
     let sec = jdk17.join("lib/security");
-    import(
-        &tool,
-        &sec.join("cacerts"),
-        "PKCS12-open",
-        "changeit",
-        "labca",
-        &ca,
-    );
-    import(
-        &tool,
-        &sec.join("jssecacerts"),
-        "PKCS12-open",
-        "changeit",
-        "labca",
-        &ca,
-    );
-    import(
-        &tool,
-        &sec.join("jssecacerts"),
-        "PKCS12-open",
-        "changeit",
-        "again",
-        &dir.path().join("interceptor-ca.pem"),
-    );
+    let interceptor = dir.path().join("interceptor-ca.pem");
+    for (store, alias, pem) in [
+        ("cacerts", "labca", &ca),
+        ("jssecacerts", "labca", &ca),
+        ("jssecacerts", "again", &interceptor),
+    ] {
+        import(
+            &tool,
+            &sec.join(store),
+            "PKCS12-open",
+            "changeit",
+            alias,
+            pem,
+        );
+    }
     let mut a = args.clone();
     a.extend([
         "--java-home".into(),
