@@ -6,6 +6,7 @@
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
 //! - [`checkname`]: check names (`imap`, `oauth-imap/<mailbox>`): the one parser.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
+//! - [`endpoints`]: Microsoft's published endpoint sets (the list firewall teams import).
 //! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
 //! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
 //!   closing.
@@ -31,6 +32,7 @@ pub mod checkname;
 pub mod civil;
 pub mod config;
 pub mod convert;
+pub mod endpoints;
 pub mod export;
 pub mod gaps;
 pub mod ingest;

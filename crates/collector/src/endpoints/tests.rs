@@ -1,0 +1,113 @@
+use super::*;
+
+fn origin() -> ListOrigin {
+    ListOrigin {
+        source: "test".into(),
+        version: "1".into(),
+        date: "2026-12-06".into(),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn the_snapshot_names_the_sets_each_ece_port_comes_from() {
+    let list = EndpointList::snapshot();
+    assert_eq!(list.origin().date, SNAPSHOT_DATE);
+    let ids = |host: &str, port| list.sets_for(host, port).map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids("outlook.office365.com", 993), [2]);
+    assert_eq!(ids("outlook.office365.com", 995), [2]);
+    assert_eq!(ids("smtp.office365.com", 587), [2]);
+    assert_eq!(ids("outlook.office365.com", 443), [1]);
+    assert_eq!(ids("login.microsoftonline.com", 443), [56]);
+    assert_eq!(
+        ids("LOGIN.microsoftonline.com.", 443),
+        [56],
+        "case and root dot"
+    );
+    assert!(ids("smtp.office365.com", 25).is_empty());
+    let two = list.set(2).unwrap();
+    assert!(!two.required, "set 2 is optional in Microsoft's list");
+    assert_eq!(two.category, Category::Allow);
+    assert_eq!(two.tcp_ports_text(), "587,993,995,143");
+}
+
+#[test]
+fn addresses_are_judged_against_the_sets_naming_the_host() {
+    let list = EndpointList::snapshot();
+    assert!(list
+        .outside("outlook.office365.com", ip("40.97.1.2"))
+        .is_none());
+    assert!(list
+        .outside("outlook.office365.com", ip("2603:1046::5"))
+        .is_none());
+    let sets = list
+        .outside("outlook.office365.com", ip("10.1.2.3"))
+        .unwrap();
+    assert_eq!(sets.iter().map(|s| s.id).collect::<Vec<_>>(), [1, 2]);
+    assert!(list
+        .outside("login.microsoftonline.com", ip("20.190.130.1"))
+        .is_none());
+    assert!(list
+        .outside("login.microsoftonline.com", ip("40.97.1.2"))
+        .is_some());
+    // URL-only sets and unknown hosts: nothing to judge.
+    assert!(list.outside("crl3.digicert.com", ip("10.1.2.3")).is_none());
+    assert!(list.outside("ece.example.com", ip("10.1.2.3")).is_none());
+}
+
+#[test]
+fn wildcards_match_one_or_more_characters() {
+    assert!(wildcard_match("*.office365.com", "a.b.office365.com"));
+    assert!(!wildcard_match("*.office365.com", ".office365.com"));
+    assert!(!wildcard_match("*.office365.com", "office365.com"));
+    assert!(wildcard_match(
+        "autodiscover.*.onmicrosoft.com",
+        "autodiscover.contoso.onmicrosoft.com"
+    ));
+    assert!(!wildcard_match(
+        "autodiscover.*.onmicrosoft.com",
+        "autodiscover..onmicrosoft.com"
+    ));
+    assert!(wildcard_match("smtp.office365.com", "SMTP.Office365.com"));
+    assert!(!wildcard_match(
+        "smtp.office365.com",
+        "smtp.office365.com.evil"
+    ));
+}
+
+#[test]
+fn a_bad_list_is_refused_whole_with_what_was_wrong() {
+    let good = SNAPSHOT_JSON.as_bytes();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (good[..good.len() / 2].to_vec(), "not Microsoft's endpoint list"),
+        (b"".to_vec(), "empty"),
+        (b"[]".to_vec(), "empty"),
+        (br#"{"instance":"Worldwide","latest":"2026110300"}"#.to_vec(), "not Microsoft's endpoint list"),
+        (br#"[{"id":9,"serviceArea":"Exchange","ips":["40.96.0.0/33"],"tcpPorts":"443","category":"Allow","required":true}]"#.to_vec(), "endpoint set 9: '40.96.0.0/33'"),
+        (br#"[{"id":9,"serviceArea":"Exchange","tcpPorts":"443,x","category":"Allow","required":true}]"#.to_vec(), "endpoint set 9: tcpPorts"),
+        (br#"[{"id":9,"serviceArea":"Exchange","tcpPorts":"443","category":"Fast","required":true}]"#.to_vec(), "not Microsoft's endpoint list"),
+        (vec![b' '; MAX_LIST_BYTES + 1], "more than"),
+    ];
+    for (bytes, says) in cases {
+        let err = EndpointList::parse(&bytes, origin())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{says}: {err}");
+    }
+}
+
+#[test]
+fn port_ranges_and_unknown_fields_are_read() {
+    let list = EndpointList::parse(
+        br#"[{"id":11,"serviceArea":"Skype","urls":["*.teams.microsoft.com"],"ips":["52.112.0.0/14"],"tcpPorts":"80,443,50000-50059","udpPorts":"3478-3481","expressRoute":true,"category":"Optimize","required":true,"serviceAreaDisplayName":"x"}]"#,
+        origin(),
+    )
+    .unwrap();
+    let s = list.set(11).unwrap();
+    assert!(s.has_tcp_port(50010) && !s.has_tcp_port(50060));
+    assert_eq!(s.tcp_ports_text(), "80,443,50000-50059");
+    assert_eq!(s.notes, "");
+}
