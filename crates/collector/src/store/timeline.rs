@@ -16,7 +16,7 @@ use super::{read_error, GapRecord, Store, StoreError};
 
 /// Which gaps and how many.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimelineQuery {
+pub struct TimelineWindow {
     /// One deployment's gaps, or every deployment's.
     pub deployment: Option<String>,
     /// One server's gaps, or every server's.
@@ -50,7 +50,7 @@ pub struct Timeline {
 /// The query: `w` the gaps overlapping the window (open ones, then closed ones: each
 /// half walks its own index), `lanes` the first `max_lanes` lanes with their counts, then
 /// each lane's latest `bars_per_lane` gaps.
-fn build(q: &TimelineQuery) -> QueryBuilder<'_, Sqlite> {
+fn build(q: &TimelineWindow) -> QueryBuilder<'_, Sqlite> {
     let scope = |b: &mut QueryBuilder<'_, Sqlite>| {
         b.push(" AND opened_unix_ms <= ").push_bind(q.end_unix_ms);
         if let Some(d) = &q.deployment {
@@ -90,7 +90,7 @@ fn build(q: &TimelineQuery) -> QueryBuilder<'_, Sqlite> {
 
 impl Store {
     /// The gaps and warnings that overlapped the query's window, as bounded lanes.
-    pub async fn gap_timeline(&self, q: &TimelineQuery) -> Result<Timeline, StoreError> {
+    pub async fn gap_timeline(&self, q: &TimelineWindow) -> Result<Timeline, StoreError> {
         let rows = build(q)
             .build()
             .fetch_all(&self.inner.reads)
@@ -100,10 +100,9 @@ impl Store {
         for row in &rows {
             let g = gap(row)?;
             timeline.lanes_total = unsigned_from_db("gaps", column(row, "gaps", "lanes_total")?)?;
-            let same_lane = timeline
-                .lanes
-                .last()
-                .is_some_and(|l| l.agent_id == g.agent_id && l.check == g.check && l.kind == g.kind);
+            let same_lane = timeline.lanes.last().is_some_and(|l| {
+                l.agent_id == g.agent_id && l.check == g.check && l.kind == g.kind
+            });
             if !same_lane {
                 timeline.lanes.push(TimelineLane {
                     agent_id: g.agent_id.clone(),
@@ -148,7 +147,7 @@ mod tests {
             (None, Some("svc-1"), "gaps_closed_by_agent"),
             (None, None, "gaps_by_closed"),
         ] {
-            let q = TimelineQuery {
+            let q = TimelineWindow {
                 deployment: deployment.map(str::to_owned),
                 agent_id: agent.map(str::to_owned),
                 start_unix_ms: 1,
@@ -211,7 +210,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let q = |deployment: Option<&str>, max_lanes| TimelineQuery {
+        let q = |deployment: Option<&str>, max_lanes| TimelineWindow {
             deployment: deployment.map(str::to_owned),
             agent_id: None,
             start_unix_ms: 5 * day,

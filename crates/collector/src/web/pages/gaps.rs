@@ -12,13 +12,19 @@ use crate::gaps::now_ms;
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};
+use crate::web::views::timeline::TimelineScope;
 use crate::web::WebState;
 use eceprobe_checks::Owner;
 
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
+    let scope = TimelineScope {
+        deployment: filters.deployment.clone(),
+        server: filters.server.clone(),
+    };
     let view = build(&state, filters, paging).await?;
-    Ok(layout("Gaps", true, render(&view)))
+    let timeline = super::timeline::section(&state, scope).await?;
+    Ok(layout("Gaps", true, html! { (render(&view)) (timeline) }))
 }
 
 /// The page's rows by owner, in [`Owner::ALL`]'s order then the unknown ones, each group

@@ -8,6 +8,8 @@ mod chart;
 pub mod gaps;
 pub mod overview;
 pub mod server;
+pub mod timeline;
+mod timeline_svg;
 
 use eceprobe_checks::Owner;
 use maud::{html, Markup, DOCTYPE};

@@ -8,6 +8,7 @@ pub mod check_detail;
 pub mod gaps;
 pub mod overview;
 pub mod server;
+pub mod timeline;
 
 use serde::Serialize;
 
