@@ -17,7 +17,8 @@ const W: f64 = 960.0;
 const PLOT_LEFT: f64 = 260.0;
 /// Room on the right for the arrows of open gaps and the "now" label.
 const PLOT_RIGHT: f64 = W - 36.0;
-const TOP: f64 = 6.0;
+/// Room above the lanes for the "now" label (the day labels are below).
+const TOP: f64 = 16.0;
 const LANE: f64 = 18.0;
 const GAP_BAR: f64 = 12.0;
 const WARNING_BAR: f64 = 5.0;
@@ -149,7 +150,7 @@ pub fn render(v: &TimelineView) -> Markup {
             }
             line.axis x1=(PLOT_LEFT) x2=(PLOT_RIGHT) y1=(axis_y) y2=(axis_y) stroke="#888" {}
             line.now x1=(PLOT_RIGHT) x2=(PLOT_RIGHT) y1=(TOP) y2=(axis_y + 4.0) stroke="#444" stroke-dasharray="3 2" {}
-            text x=(PLOT_RIGHT) y=(axis_y + 14.0) font-size="10" text-anchor="middle" { "now" }
+            text x=(PLOT_RIGHT) y=(TOP - 4.0) font-size="10" text-anchor="middle" { "now" }
             text.axis-caption x=(PLOT_LEFT) y=(axis_y + 30.0) font-size="10" fill="#555" {
                 "Time in UTC: a line at each 00:00Z, labelled with the day it starts; "
                 (when(v.start_unix_ms)) " to " (when(v.end_unix_ms))
