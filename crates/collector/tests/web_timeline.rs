@@ -125,7 +125,10 @@ fn day_labels(page: &str) -> Vec<(f64, String)> {
         .skip(1)
         .map(|chunk| {
             let tag = &chunk[..chunk.find('>').unwrap()];
-            let text = chunk[chunk.find('>').unwrap() + 1..].split('<').next().unwrap();
+            let text = chunk[chunk.find('>').unwrap() + 1..]
+                .split('<')
+                .next()
+                .unwrap();
             (attr(tag, "x").parse().unwrap(), text.to_owned())
         })
         .collect()
@@ -134,7 +137,9 @@ fn day_labels(page: &str) -> Vec<(f64, String)> {
 /// x of an element's first `name` attribute after `marker`.
 fn x_after(page: &str, marker: &str, name: &str) -> f64 {
     let rest = &page[page.find(marker).unwrap()..];
-    attr(&rest[..rest.find('>').unwrap()], name).parse().unwrap()
+    attr(&rest[..rest.find('>').unwrap()], name)
+        .parse()
+        .unwrap()
 }
 
 fn month_day(day: i64) -> String {
@@ -199,7 +204,9 @@ async fn bars_line_up_with_the_utc_day_axis() {
     let opened = utc_minutes(t1);
     assert!(
         svc1.title.contains(&format!("Opened {opened}"))
-            && svc1.title.contains(&format!("closed {} after 1 h 30 min", utc_minutes(t2)))
+            && svc1
+                .title
+                .contains(&format!("closed {} after 1 h 30 min", utc_minutes(t2)))
             && svc1.title.contains("owner network"),
         "{svc1:?}"
     );
@@ -223,13 +230,18 @@ async fn bars_line_up_with_the_utc_day_axis() {
     close(svc4.x, left, "the older gap starts at the left edge");
     assert!(svc4.class.contains("before-window"), "{svc4:?}");
     assert!(
-        svc4.title.contains(&format!("Opened {}, before this 7-day window starts", utc_minutes(t0)))
-            && svc4.title.contains("owner host"),
+        svc4.title.contains(&format!(
+            "Opened {}, before this 7-day window starts",
+            utc_minutes(t0)
+        )) && svc4.title.contains("owner host"),
         "{svc4:?}"
     );
     // The same in words below the chart, and the switch to 30 days.
     assert!(page.contains("The timeline as a list"));
-    assert!(page.contains("href=\"/timeline?deployment=prod&amp;days=30\""), "{page}");
+    assert!(
+        page.contains("href=\"/timeline?deployment=prod&amp;days=30\""),
+        "{page}"
+    );
 
     // Over 30 days the stale gap opened inside the window; labels every third day.
     let month = get(web, "/timeline?deployment=prod&days=30").await.body;
@@ -255,17 +267,26 @@ async fn bars_line_up_with_the_utc_day_axis() {
             .clone()
     };
     assert_eq!(lane("svc-4")["bars"][0]["opened_before_window"], true);
-    assert_eq!(lane("svc-3")["bars"][0]["closed_unix_ms"], serde_json::Value::Null);
+    assert_eq!(
+        lane("svc-3")["bars"][0]["closed_unix_ms"],
+        serde_json::Value::Null
+    );
     assert_eq!(lane("svc-1")["bars"][0]["closed_unix_ms"], t2);
     assert_eq!(lane("svc-1")["bars"][0]["owner"], "network");
 
     // The server page and the gaps page carry their own timelines.
     let server = get(web, "/servers/svc-3").await.body;
     assert_eq!(bars_of(&server).len(), 1, "svc-3's only");
-    assert!(server.contains("href=\"/timeline?server=svc-3&amp;days=30\""), "{server}");
+    assert!(
+        server.contains("href=\"/timeline?server=svc-3&amp;days=30\""),
+        "{server}"
+    );
     let gaps = get(web, "/gaps?deployment=lab").await.body;
     let lab = bars_of(&gaps);
-    assert!(lab.len() == 1 && lab[0].title.starts_with("lab-1 imap"), "{lab:?}");
+    assert!(
+        lab.len() == 1 && lab[0].title.starts_with("lab-1 imap"),
+        "{lab:?}"
+    );
 }
 
 fn bars_of(page: &str) -> Vec<Bar> {
@@ -280,14 +301,19 @@ async fn bad_days_are_refused_and_an_empty_window_is_said_in_words() {
     let page = get(web, "/timeline?days=14").await;
     assert_eq!(page.status, 400);
     assert!(
-        page.body.contains("days '14': the timeline covers the last 7 or the last 30 days: use days=7 or days=30"),
+        page.body.contains(
+            "days '14': the timeline covers the last 7 or the last 30 days: use days=7 or days=30"
+        ),
         "{}",
         page.body
     );
     let api = get(web, "/api/timeline?deployment=prod&days=abc").await;
     assert_eq!(api.status, 400);
     let v: serde_json::Value = serde_json::from_str(&api.body).unwrap();
-    assert!(v["error"].as_str().unwrap().starts_with("days 'abc': "), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().starts_with("days 'abc': "),
+        "{v}"
+    );
 
     let empty = get(web, "/timeline?deployment=prod").await;
     assert_eq!(empty.status, 200);
@@ -298,7 +324,10 @@ async fn bad_days_are_refused_and_an_empty_window_is_said_in_words() {
         "{}",
         empty.body
     );
-    assert!(!empty.body.contains("<svg class=\"timeline\""), "no empty chart");
+    assert!(
+        !empty.body.contains("<svg class=\"timeline\""),
+        "no empty chart"
+    );
     let month = get(web, "/timeline?days=30").await.body;
     assert!(month.contains("No gap or warning was open in the last 30 days for every deployment."));
 }
@@ -318,5 +347,8 @@ async fn lanes_beyond_sixty_are_counted_and_linked() {
         page.contains("... and 5 more lanes not drawn (the first 60 by first opening are): see <a href=\"/gaps?deployment=big\">the gaps page</a>"),
         "{page}"
     );
-    assert!(page.contains("5 more lanes not drawn."), "the summary says it too");
+    assert!(
+        page.contains("5 more lanes not drawn."),
+        "the summary says it too"
+    );
 }

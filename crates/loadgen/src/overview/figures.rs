@@ -87,7 +87,10 @@ pub fn write(
             "timeline",
             format!("/timeline?deployment={FILTER_DEPLOYMENT}&days=7 (HTML, SVG)"),
         ),
-        ("timeline_fleet", "/api/timeline?days=30 (whole fleet)".into()),
+        (
+            "timeline_fleet",
+            "/api/timeline?days=30 (whole fleet)".into(),
+        ),
         ("metrics", "/metrics".into()),
     ];
     let mut table = String::from(
