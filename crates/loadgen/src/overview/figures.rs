@@ -177,8 +177,9 @@ pub fn write(
     report.note(format!(
         "each round: the storage floor, then /healthz, the overview, the filtered overview, \
          the HTML page, /api/gaps, a server page, a deployment's gap timeline (HTML) and \
-         the fleet's 30-day timeline (JSON), each over HTTP (web::serve, one \
-         keep-alive connection, request written to body read) and in-process through \
+         the fleet's 30-day timeline (JSON), each over HTTP (web::serve, a \
+         connection per request as the dashboard closes each, opened before the clock \
+         starts; request written to body read) and in-process through \
          web::router (oneshot, body collected), in alternating order; {} rounds after {} \
          warm-up rounds; /metrics {} times after them (plus one warm-up)",
         args.requests, args.warmup, args.metrics_requests
