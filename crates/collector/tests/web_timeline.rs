@@ -181,6 +181,17 @@ async fn bars_line_up_with_the_utc_day_axis() {
     assert_eq!(r.status, 200, "{}", r.body);
     let page = r.body;
     assert!(page.contains("role=\"img\""), "{page}");
+    // The summary screen readers get, in words (the window's ends are minutes of now).
+    let label = page.split("aria-label=\"").nth(1).unwrap();
+    let label = label.split('"').next().unwrap();
+    assert!(
+        label.starts_with("Gap timeline of deployment prod, the last 7 days (")
+            && label.ends_with(
+                ", UTC): 5 openings of gaps and warnings in 5 lanes (server, check, kind), \
+                 2 still open."
+            ),
+        "{label}"
+    );
     assert!(page.contains("Time in UTC"), "the axis says UTC");
     // The day of the change is labelled at its 00:00Z line, every day over a week.
     let labels = day_labels(&page);

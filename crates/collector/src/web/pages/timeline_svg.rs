@@ -103,7 +103,8 @@ pub fn bar_words(v: &TimelineView, lane: &LaneView, b: &BarView) -> String {
 
 /// The chart's summary for screen readers (and its `<title>`).
 pub fn summary(v: &TimelineView) -> String {
-    let bars: usize = v.lanes.iter().map(|l| l.bars.len()).sum();
+    // Counted, not drawn: a lane draws only its latest openings.
+    let openings: u64 = v.lanes.iter().map(|l| l.openings_in_window).sum();
     let open: usize = v.lanes.iter().map(LaneView::open_bars).sum();
     let mut s = format!(
         "Gap timeline of {}, the last {} days ({} to {}, UTC): {} openings of gaps and warnings \
@@ -112,7 +113,7 @@ pub fn summary(v: &TimelineView) -> String {
         v.days,
         when(v.start_unix_ms),
         when(v.end_unix_ms),
-        bars,
+        openings,
         v.lanes.len(),
         open
     );
