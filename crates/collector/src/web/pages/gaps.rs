@@ -12,18 +12,13 @@ use crate::gaps::now_ms;
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};
-use crate::web::views::timeline::TimelineScope;
 use crate::web::WebState;
 use eceprobe_checks::Owner;
 
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
-    let scope = TimelineScope {
-        deployment: filters.deployment.clone(),
-        server: filters.server.clone(),
-    };
+    let timeline = super::timeline::section(&state, (&filters).into()).await?;
     let view = build(&state, filters, paging).await?;
-    let timeline = super::timeline::section(&state, scope).await?;
     Ok(layout("Gaps", true, html! { (render(&view)) (timeline) }))
 }
 

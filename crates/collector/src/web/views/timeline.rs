@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::gaps::{now_ms, owner_name};
 use crate::store::timeline::TimelineWindow;
 use crate::web::error::WebError;
+use crate::web::views::gaps::GapFilters;
 use crate::web::WebState;
 
 /// Lanes drawn; the rest are counted and linked to the gaps page.
@@ -34,6 +35,17 @@ impl TimelineScope {
             (Some(d), None) => format!("deployment {d}"),
             (None, Some(s)) => format!("server {s}"),
             (None, None) => "every deployment".to_owned(),
+        }
+    }
+}
+
+/// The gaps page's timeline: its deployment and server filters (not its check and
+/// severity: the timeline shows what else broke at the same time).
+impl From<&GapFilters> for TimelineScope {
+    fn from(f: &GapFilters) -> TimelineScope {
+        TimelineScope {
+            deployment: f.deployment.clone(),
+            server: f.server.clone(),
         }
     }
 }
