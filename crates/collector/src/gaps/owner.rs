@@ -17,7 +17,7 @@ pub const UNKNOWN: &str = "unknown";
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::Failing,
         FindingKind::Missing,
         FindingKind::Stale,
@@ -30,6 +30,7 @@ impl FindingKind {
         FindingKind::TokenLifetimeUnexpected,
         FindingKind::OfflineAccessMissing,
         FindingKind::RefreshBlockedOnServices,
+        FindingKind::AddressNotMicrosoft,
     ];
 
     /// The kind of a stored name ([`FindingKind::as_str`]).
@@ -48,7 +49,7 @@ impl FindingKind {
             // The agent on this server went silent: its service, its host.
             K::Stale => Owner::Host,
             K::Slow | K::PacketLoss | K::DnsSlow | K::Intercepted => Owner::Network,
-            K::RefreshBlockedOnServices => Owner::Network,
+            K::RefreshBlockedOnServices | K::AddressNotMicrosoft => Owner::Network,
             K::CertExpiring => Owner::Ece,
             K::JavaTruststoreIncomplete => Owner::Host,
             K::TokenLifetimeUnexpected | K::OfflineAccessMissing => Owner::M365,
@@ -92,6 +93,7 @@ mod tests {
             ("stale", "host"),
             ("not_answered", "host"),
             ("refresh_blocked_on_services", "network"),
+            ("address_not_microsoft", "network"),
             ("cert_expiring", "ece"),
             ("intercepted", "network"),
             ("java_truststore_incomplete", "host"),

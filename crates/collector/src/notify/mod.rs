@@ -68,6 +68,7 @@
 
 mod delivery;
 pub mod event;
+pub mod get;
 pub mod url;
 
 use std::collections::BTreeMap;
