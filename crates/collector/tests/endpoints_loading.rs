@@ -1,0 +1,327 @@
+//! Microsoft's endpoint list loaded from a real loopback HTTP server and from files: the
+//! version asked first and the list fetched only when it changed, the ClientRequestId sent
+//! and stable, and every bad answer or file leaving the list in use with an error naming
+//! the URL or file; a restart without the service uses the copy kept next to the database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use eceprobe_collector::endpoints::{
+    EndpointsConfig, EndpointsHandle, Loader, Source, MAX_LIST_BYTES,
+};
+use eceprobe_collector::notify::WebhookUrl;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A list in Microsoft's format whose set 2 names outlook.office365.com with `range`.
+fn list_json(range: &str) -> String {
+    format!(
+        r#"[{{"id":2,"serviceArea":"Exchange","serviceAreaDisplayName":"Exchange Online","urls":["outlook.office365.com","smtp.office365.com"],"ips":["{range}"],"tcpPorts":"587,993,995,143","expressRoute":false,"category":"Allow","required":false,"notes":"POP3, IMAP4, SMTP Client traffic"}},{{"id":56,"serviceArea":"Common","urls":["login.microsoftonline.com"],"ips":["20.190.128.0/18"],"tcpPorts":"443","category":"Allow","required":true}}]"#
+    )
+}
+
+/// What the server answers and what it was asked.
+struct Service {
+    version: String,
+    list: (u16, Vec<u8>),
+    /// Each request's line and headers, lower-cased header names.
+    asked: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// A loopback HTTP/1.1 server answering `/version/Worldwide` and `/endpoints/Worldwide`
+/// as the shared state says.
+async fn serve(state: Arc<Mutex<Service>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let mut lines = text.split("\r\n");
+                let line = lines.next().unwrap_or_default().to_owned();
+                let headers = lines
+                    .take_while(|l| !l.is_empty())
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let (status, body) = {
+                    let mut s = state.lock().unwrap();
+                    s.asked.push((line.clone(), headers));
+                    if line.starts_with("GET /version/Worldwide?") {
+                        let v = format!(r#"{{"instance":"Worldwide","latest":"{}"}}"#, s.version);
+                        (200, v.into_bytes())
+                    } else if line.starts_with("GET /endpoints/Worldwide?") {
+                        s.list.clone()
+                    } else {
+                        (404, b"not found".to_vec())
+                    }
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn url_config(addr: SocketAddr) -> EndpointsConfig {
+    EndpointsConfig {
+        source: Source::Url(WebhookUrl::parse(&format!("http://{addr}")).unwrap()),
+        ..EndpointsConfig::default()
+    }
+}
+
+/// The requests made since the last call, as request lines.
+fn asked(state: &Mutex<Service>) -> Vec<(String, Vec<(String, String)>)> {
+    std::mem::take(&mut state.lock().unwrap().asked)
+}
+
+#[tokio::test]
+async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("collector.db");
+    let state = Arc::new(Mutex::new(Service {
+        version: "2026110300".into(),
+        list: (200, list_json("40.96.0.0/13").into_bytes()),
+        asked: Vec::new(),
+    }));
+    let addr = serve(Arc::clone(&state)).await;
+    let handle = EndpointsHandle::default();
+    let mut loader = Loader::new(url_config(addr), &db, handle.clone());
+    loader.start().await;
+
+    let list = handle.current();
+    assert_eq!(list.origin().version, "2026110300");
+    assert_eq!(
+        list.origin().source,
+        format!("http://{addr}/endpoints/Worldwide")
+    );
+    assert_eq!(list.sets().len(), 2);
+    assert!(handle.last_error().is_none());
+    let first = asked(&state);
+    let lines: Vec<&str> = first.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let id = lines[0]
+        .strip_prefix("GET /version/Worldwide?ClientRequestId=")
+        .and_then(|r| r.strip_suffix(" HTTP/1.1"))
+        .expect("the version asked with the ClientRequestId");
+    assert_eq!(id.len(), 36, "a GUID: {id}");
+    assert_eq!(
+        lines[1],
+        format!("GET /endpoints/Worldwide?ClientRequestId={id} HTTP/1.1")
+    );
+    // Nothing else identifies the collector: the standard headers, no cookie, no token.
+    for (_, headers) in &first {
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["host", "user-agent", "accept", "connection"],
+            "{headers:?}"
+        );
+    }
+    let id_on_disk =
+        std::fs::read_to_string(dir.path().join("collector.db.endpoints-client-id")).unwrap();
+    assert_eq!(id_on_disk.trim(), id, "kept next to the database");
+
+    // The same version: only the version is asked.
+    loader.refresh().await;
+    let lines: Vec<String> = asked(&state).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "GET /version/Worldwide?ClientRequestId={id} HTTP/1.1"
+        )]
+    );
+
+    // A new version, and each bad answer: the list in use stays; the error names the URL.
+    let url = format!("http://{addr}/endpoints/Worldwide");
+    let bad: Vec<((u16, Vec<u8>), &str)> = vec![
+        (
+            (200, b"<html>Service Unavailable</html>".to_vec()),
+            "not Microsoft's endpoint list",
+        ),
+        (
+            (
+                200,
+                br#"{"instance":"Worldwide","latest":"2026120100"}"#.to_vec(),
+            ),
+            "not Microsoft's endpoint list",
+        ),
+        (
+            (200, list_json("40.96.0.0/13")[..200].as_bytes().to_vec()),
+            "not Microsoft's endpoint list",
+        ),
+        ((200, Vec::new()), "empty"),
+        ((500, b"oops".to_vec()), "answered HTTP 500, not 200"),
+        ((429, b"slow down".to_vec()), "answered HTTP 429"),
+        (
+            (200, vec![b' '; MAX_LIST_BYTES + 10]),
+            "larger than the 4194304 bytes accepted",
+        ),
+    ];
+    state.lock().unwrap().version = "2026120100".into();
+    for (answer, says) in bad {
+        state.lock().unwrap().list = answer;
+        loader.refresh().await;
+        let in_use = handle.current();
+        assert_eq!(
+            in_use.origin().version,
+            "2026110300",
+            "{says}: the good list stays"
+        );
+        let err = handle.last_error().expect("the failure is shown").message;
+        assert!(err.contains(&url), "{says}: {err}");
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(err.contains("the list in use stays"), "{err}");
+        assert!(
+            !err.contains(id),
+            "the id is not repeated in messages: {err}"
+        );
+    }
+
+    // Fixed: the new version is loaded and the error goes.
+    state.lock().unwrap().list = (200, list_json("52.96.0.0/14").into_bytes());
+    loader.refresh().await;
+    assert_eq!(handle.current().origin().version, "2026120100");
+    assert!(handle.last_error().is_none());
+    asked(&state);
+
+    // A restart (same database) with the service gone: the kept copy, not the snapshot,
+    // and the same ClientRequestId would be sent.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut config = url_config(addr);
+    let handle2 = EndpointsHandle::default();
+    if let Source::Url(u) = &mut config.source {
+        u.port = closed.port();
+    }
+    // The kept copy belongs to the service it came from: another URL does not use it.
+    let mut other = Loader::new(config, &db, handle2.clone());
+    other.start().await;
+    assert!(handle2.current().origin().source.contains("snapshot"));
+    let err = handle2.last_error().unwrap().message;
+    assert!(
+        err.contains(&format!("http://{closed}/version/Worldwide")),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+
+    drop(loader);
+    let handle3 = EndpointsHandle::default();
+    let mut again = Loader::new(url_config(addr), &db, handle3.clone());
+    // The service answers 500 now: the kept copy stays in use.
+    state.lock().unwrap().list = (500, b"down".to_vec());
+    state.lock().unwrap().version = "2026120200".into();
+    again.start().await;
+    let kept = handle3.current();
+    assert_eq!(kept.origin().version, "2026120100");
+    assert!(
+        kept.origin().source.contains("the copy kept at"),
+        "{:?}",
+        kept.origin()
+    );
+    assert!(kept.set(2).unwrap().contains("52.96.0.1".parse().unwrap()));
+    assert!(handle3.last_error().unwrap().message.contains("HTTP 500"));
+    let lines: Vec<String> = asked(&state).into_iter().map(|(l, _)| l).collect();
+    assert!(
+        lines[0].contains(&format!("ClientRequestId={id} ")),
+        "{lines:?}"
+    );
+}
+
+fn touch(path: &Path, bytes: &[u8], at: u64) {
+    std::fs::write(path, bytes).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + at))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_file_is_read_when_it_changes_and_a_bad_one_never_replaces_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints-worldwide.json");
+    let good = list_json("40.96.0.0/13");
+    touch(&file, good.as_bytes(), 0);
+    let config = EndpointsConfig {
+        source: Source::File(file.clone()),
+        ..EndpointsConfig::default()
+    };
+    let handle = EndpointsHandle::default();
+    let mut loader = Loader::new(config, &dir.path().join("c.db"), handle.clone());
+    loader.start().await;
+    let list = handle.current();
+    assert_eq!(list.origin().source, file.display().to_string());
+    assert_eq!(list.sets().len(), 2);
+    assert!(handle.last_error().is_none());
+
+    let name = file.display().to_string();
+    for (i, (bytes, says)) in [
+        (
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            "not Microsoft's endpoint list",
+        ),
+        (
+            br#"{"instance":"Worldwide","latest":"2026110300"}"#.to_vec(),
+            "not Microsoft's endpoint list",
+        ),
+        (Vec::new(), "the list is empty"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        touch(&file, &bytes, 60 * (i as u64 + 1));
+        loader.refresh().await;
+        assert_eq!(
+            handle.current().sets().len(),
+            2,
+            "{says}: the good list stays"
+        );
+        assert_eq!(handle.current().origin().source, name);
+        let err = handle.last_error().unwrap().message;
+        assert!(err.contains(&name) && err.contains(says), "{err}");
+        assert!(err.contains("not /version"), "the fix is said: {err}");
+    }
+    // Unchanged modification time: not read again (the error stays as it was).
+    loader.refresh().await;
+    assert!(handle.last_error().is_some());
+    std::fs::remove_file(&file).unwrap();
+    loader.refresh().await;
+    let err = handle.last_error().unwrap().message;
+    assert!(
+        err.contains(&format!("cannot read Microsoft's endpoint list {name}")),
+        "{err}"
+    );
+    assert_eq!(handle.current().sets().len(), 2);
+    // A good file again: loaded, the error gone.
+    touch(&file, list_json("52.96.0.0/14").as_bytes(), 600);
+    loader.refresh().await;
+    assert!(handle.last_error().is_none());
+    assert!(handle
+        .current()
+        .set(2)
+        .unwrap()
+        .contains("52.96.0.1".parse().unwrap()));
+}
