@@ -141,6 +141,25 @@ mod tests {
         assert_eq!(owner_of("failing", "x"), None);
     }
 
+    /// Every kind the collector finds has its row in TROUBLESHOOTING.md's index, naming the
+    /// owner this match gives it (`failing`'s owner is its probe kind's).
+    #[test]
+    fn every_kind_has_an_index_row_with_its_owner() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/TROUBLESHOOTING.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for kind in FindingKind::ALL {
+            let name = format!("`{}`", kind.as_str());
+            let row = doc
+                .lines()
+                .filter(|l| l.starts_with("| "))
+                .find(|l| l.split('|').nth(1).is_some_and(|c| c.contains(&name)))
+                .unwrap_or_else(|| panic!("no index row for {name}"));
+            let owner = row.split('|').nth(3).unwrap_or_default().trim();
+            let expected = kind.owner("").map_or("the probe kind's", Owner::as_str);
+            assert_eq!(owner, expected, "{row}");
+        }
+    }
+
     /// A warning derived from a probe kind has that kind's owner: one answer either way.
     #[test]
     fn warnings_agree_with_their_probe_kinds() {

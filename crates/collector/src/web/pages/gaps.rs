@@ -18,7 +18,12 @@ use eceprobe_checks::Owner;
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
     let view = build(&state, filters, paging).await?;
-    Ok(layout("Gaps", true, render(&view)))
+    let list = crate::web::views::endpoints::build(&state.tracker.endpoints(), false);
+    Ok(layout(
+        "Gaps",
+        true,
+        html! { (render(&view)) (super::endpoints::footer(&list)) },
+    ))
 }
 
 /// The page's rows by owner, in [`Owner::ALL`]'s order then the unknown ones, each group

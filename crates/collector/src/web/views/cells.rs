@@ -403,6 +403,7 @@ mod tests {
             &states,
             NOW,
             &Awake::always(),
+            &EndpointList::snapshot(),
         );
         let cell = |name: &str| {
             cells[0]
