@@ -182,8 +182,8 @@ const MAX_ADDRESSES: usize = 64;
 
 /// What the agent's OS resolver gave for the check's host: only `source == "system"` (an
 /// override is eceprobe's own `resolve` pin, and through a proxy the agent resolved
-/// nothing). Only addresses that parse as IP addresses are kept, normalised, so the stored
-/// text never carries anything else.
+/// nothing). Only addresses that parse are kept, as bare IP addresses (no port), so the
+/// stored text never carries anything else.
 pub fn system_dns(r: &CheckResult) -> Option<SystemDns> {
     let dns = r.dns.as_ref().filter(|d| d.source == "system")?;
     let host = r.host.trim_end_matches('.').to_ascii_lowercase();
@@ -192,13 +192,20 @@ pub fn system_dns(r: &CheckResult) -> Option<SystemDns> {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    let addresses: Vec<String> = dns
-        .addresses
-        .iter()
-        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
-        .map(|ip| ip.to_string())
-        .take(MAX_ADDRESSES)
-        .collect();
+    // Agents send "ip:port" (a socket address); a bare address is read too.
+    let mut addresses: Vec<String> = Vec::new();
+    for a in &dns.addresses {
+        let ip = a
+            .parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.parse::<std::net::IpAddr>());
+        if let Ok(ip) = ip {
+            let ip = ip.to_string();
+            if !addresses.contains(&ip) && addresses.len() < MAX_ADDRESSES {
+                addresses.push(ip);
+            }
+        }
+    }
     (host_ok && !addresses.is_empty()).then_some(SystemDns { host, addresses })
 }
 

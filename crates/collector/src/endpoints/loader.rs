@@ -155,7 +155,7 @@ impl Loader {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let origin = ListOrigin {
             source: path.display().to_string(),
-            version: format!("not in the file; modified {}", utc_minutes(modified_ms)),
+            version: "not in the file".into(),
             date: utc_minutes(modified_ms),
         };
         let list = EndpointList::parse(&bytes, origin).map_err(|e| {

@@ -193,12 +193,22 @@ fn only_the_system_resolvers_addresses_are_kept() {
         }),
         ..CheckResult::default()
     };
-    let kept = crate::convert::system_dns(&result("system", &["10.0.0.1", "x,y", "::1"])).unwrap();
+    let kept = crate::convert::system_dns(&result(
+        "system",
+        &[
+            "52.97.1.1:993",
+            "x,y",
+            "[2603:1046::5]:993",
+            "52.97.1.1:993",
+            "::1",
+        ],
+    ))
+    .unwrap();
     assert_eq!(kept.host, "outlook.office365.com");
     assert_eq!(
         kept.addresses,
-        ["10.0.0.1", "::1"],
-        "only addresses that parse"
+        ["52.97.1.1", "2603:1046::5", "::1"],
+        "addresses without their port, once each; only what parses"
     );
     assert!(crate::convert::system_dns(&result("override", &["10.0.0.1"])).is_none());
     assert!(crate::convert::system_dns(&result("proxy", &[])).is_none());
