@@ -10,80 +10,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+mod common;
+
+use common::endpoints_service::{list_json, serve, Service};
 use eceprobe_collector::endpoints::{
     EndpointsConfig, EndpointsHandle, Loader, Source, MAX_LIST_BYTES,
 };
 use eceprobe_collector::notify::WebhookUrl;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// A list in Microsoft's format whose set 2 names outlook.office365.com with `range`.
-fn list_json(range: &str) -> String {
-    format!(
-        r#"[{{"id":2,"serviceArea":"Exchange","serviceAreaDisplayName":"Exchange Online","urls":["outlook.office365.com","smtp.office365.com"],"ips":["{range}"],"tcpPorts":"587,993,995,143","expressRoute":false,"category":"Allow","required":false,"notes":"POP3, IMAP4, SMTP Client traffic"}},{{"id":56,"serviceArea":"Common","urls":["login.microsoftonline.com"],"ips":["20.190.128.0/18"],"tcpPorts":"443","category":"Allow","required":true}}]"#
-    )
-}
-
-/// What the server answers and what it was asked.
-struct Service {
-    version: String,
-    list: (u16, Vec<u8>),
-    /// Each request's line and headers, lower-cased header names.
-    asked: Vec<(String, Vec<(String, String)>)>,
-}
-
-/// A loopback HTTP/1.1 server answering `/version/Worldwide` and `/endpoints/Worldwide`
-/// as the shared state says.
-async fn serve(state: Arc<Mutex<Service>>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let state = Arc::clone(&state);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let mut lines = text.split("\r\n");
-                let line = lines.next().unwrap_or_default().to_owned();
-                let headers = lines
-                    .take_while(|l| !l.is_empty())
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let (status, body) = {
-                    let mut s = state.lock().unwrap();
-                    s.asked.push((line.clone(), headers));
-                    if line.starts_with("GET /version/Worldwide?") {
-                        let v = format!(r#"{{"instance":"Worldwide","latest":"{}"}}"#, s.version);
-                        (200, v.into_bytes())
-                    } else if line.starts_with("GET /endpoints/Worldwide?") {
-                        s.list.clone()
-                    } else {
-                        (404, b"not found".to_vec())
-                    }
-                };
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(&body).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    addr
-}
 
 fn url_config(addr: SocketAddr) -> EndpointsConfig {
     EndpointsConfig {
@@ -110,6 +43,11 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
     let handle = EndpointsHandle::default();
     let mut loader = Loader::new(url_config(addr), &db, handle.clone());
     loader.start().await;
+    assert!(
+        handle.current().origin().source.contains("snapshot"),
+        "nothing kept yet: the snapshot until the service answers"
+    );
+    loader.refresh().await;
 
     let list = handle.current();
     assert_eq!(list.origin().version, "2026110300");
@@ -221,6 +159,7 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
     // The kept copy belongs to the service it came from: another URL does not use it.
     let mut other = Loader::new(config, &db, handle2.clone());
     other.start().await;
+    other.refresh().await;
     assert!(handle2.current().origin().source.contains("snapshot"));
     let err = handle2.last_error().unwrap().message;
     assert!(
@@ -236,6 +175,12 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
     state.lock().unwrap().list = (500, b"down".to_vec());
     state.lock().unwrap().version = "2026120200".into();
     again.start().await;
+    assert!(handle3
+        .current()
+        .origin()
+        .source
+        .contains("the copy kept at"));
+    again.refresh().await;
     let kept = handle3.current();
     assert_eq!(kept.origin().version, "2026120100");
     assert!(

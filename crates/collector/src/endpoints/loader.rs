@@ -91,27 +91,38 @@ impl Loader {
         self.handle.clone()
     }
 
-    /// The first load: for the service, the kept list first (in use at once, whatever the
-    /// network does), then one refresh.
+    /// The first load, local only so the collector's start never waits on the network: a
+    /// file is read; for the service, the list kept by an earlier run is put in use (the
+    /// service is asked first thing by [`Loader::run_refreshes`]).
     pub async fn start(&mut self) {
-        if let Source::Url(base) = &self.config.source {
-            if base.scheme == Scheme::Http && !is_loopback(&base.host) {
-                tracing::warn!(url = %shown(base, ""), "microsoft_endpoints.url is plain http: the endpoint list travels unauthenticated and anyone on the path can change it; use https://endpoints.office.com");
+        match self.config.source.clone() {
+            Source::Snapshot => {}
+            Source::File(_) => self.refresh().await,
+            Source::Url(base) => {
+                if base.scheme == Scheme::Http && !is_loopback(&base.host) {
+                    tracing::warn!(url = %shown(&base, ""), "microsoft_endpoints.url is plain http: the endpoint list travels unauthenticated and anyone on the path can change it; use https://endpoints.office.com");
+                }
+                self.use_kept(&base);
             }
-            let base = base.clone();
-            self.use_kept(&base);
         }
-        self.refresh().await;
     }
 
-    /// After [`Loader::start`]: a refresh every period until `stop` says so.
+    /// After [`Loader::start`]: the service asked at once, then the source looked at every
+    /// refresh period, until `stop` says so (or its sender goes).
     pub async fn run_refreshes(mut self, mut stop: watch::Receiver<bool>) {
+        let mut wait = match self.config.source {
+            Source::Url(_) => Duration::ZERO,
+            _ => self.config.refresh,
+        };
         loop {
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() || *stop.borrow() {
                     return;
                 },
-                () = tokio::time::sleep(self.config.refresh) => self.refresh().await,
+                () = tokio::time::sleep(wait) => {
+                    self.refresh().await;
+                    wait = self.config.refresh;
+                }
             }
         }
     }
@@ -213,7 +224,7 @@ impl Loader {
 
     fn not_loaded(&self, base: &WebhookUrl, path: &str, what: &str) -> String {
         format!(
-            "Microsoft's endpoint list was not loaded from {}: {what}; the list in use stays ({}). Fix: let the collector reach {} (HTTPS, port {}), or save the list to a file and set microsoft_endpoints.file",
+            "Microsoft's endpoint list was not loaded from {}: {what}; the list in use stays ({}). Fix: let the collector reach {} (outbound TCP {}; the collector uses no proxy), or save the list to a file and set microsoft_endpoints.file",
             shown(base, path),
             self.in_use(),
             shown(base, ""),
