@@ -107,7 +107,7 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
             "not Microsoft's endpoint list",
         ),
         (
-            (200, list_json("40.96.0.0/13")[..200].as_bytes().to_vec()),
+            (200, list_json("40.96.0.0/13").as_bytes()[..200].to_vec()),
             "not Microsoft's endpoint list",
         ),
         ((200, Vec::new()), "empty"),
