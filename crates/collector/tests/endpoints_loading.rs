@@ -16,6 +16,7 @@ use common::endpoints_service::{list_json, serve, Service};
 use eceprobe_collector::endpoints::{
     EndpointsConfig, EndpointsHandle, Loader, Source, MAX_LIST_BYTES,
 };
+use eceprobe_collector::notify::get::Limits;
 use eceprobe_collector::notify::WebhookUrl;
 
 fn url_config(addr: SocketAddr) -> EndpointsConfig {
@@ -38,6 +39,7 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
         version: "2026110300".into(),
         list: (200, list_json("40.96.0.0/13").into_bytes()),
         asked: Vec::new(),
+        stall: false,
     }));
     let addr = serve(Arc::clone(&state)).await;
     let handle = EndpointsHandle::default();
@@ -137,6 +139,31 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
             "the id is not repeated in messages: {err}"
         );
     }
+
+    // An answer that starts and then stalls: bounded in time, the list in use stays.
+    let quick = Limits {
+        connect: Duration::from_secs(1),
+        read: Duration::from_secs(1),
+        total: Duration::from_secs(3),
+        max_body: MAX_LIST_BYTES,
+    };
+    let mut impatient =
+        Loader::new(url_config(addr), &db, handle.clone()).with_limits(quick, quick);
+    state.lock().unwrap().stall = true;
+    let started = std::time::Instant::now();
+    impatient.refresh().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(handle.current().origin().version, "2026110300");
+    let err = handle.last_error().unwrap().message;
+    assert!(
+        err.contains(&url) && err.contains("nothing more of the answer for 1 s"),
+        "{err}"
+    );
+    state.lock().unwrap().stall = false;
 
     // Fixed: the new version is loaded and the error goes.
     state.lock().unwrap().list = (200, list_json("52.96.0.0/14").into_bytes());

@@ -39,6 +39,7 @@ async fn the_list_in_use_is_shown_and_judges_what_the_servers_dns_says() {
         version: "2026110300".into(),
         list: (200, list_json("40.96.0.0/13").into_bytes()),
         asked: Vec::new(),
+        stall: false,
     }));
     let service = serve(Arc::clone(&state)).await;
     let d = Dashboard::start_with_config(&format!(

@@ -62,6 +62,8 @@ pub struct Loader {
     /// The service's version of the list in use, when it came from the service.
     version_in_use: Option<String>,
     client_id: Option<String>,
+    /// The bounds of the version's and the list's fetches.
+    limits: (Limits, Limits),
 }
 
 impl Loader {
@@ -84,7 +86,15 @@ impl Loader {
             file_seen: None,
             version_in_use: None,
             client_id: None,
+            limits: (VERSION_LIMITS, LIST_LIMITS),
         }
+    }
+
+    /// Other bounds for the version's and the list's fetches (tests: a stalled answer in a
+    /// second rather than a minute).
+    pub fn with_limits(mut self, version: Limits, list: Limits) -> Loader {
+        self.limits = (version, list);
+        self
     }
 
     pub fn handle(&self) -> EndpointsHandle {
@@ -192,7 +202,7 @@ impl Loader {
         };
         let query = format!("?ClientRequestId={id}");
         let version_path = format!("/version/{INSTANCE}");
-        let body = fetch(base, &version_path, &query, VERSION_LIMITS)
+        let body = fetch(base, &version_path, &query, self.limits.0)
             .await
             .map_err(|e| self.not_loaded(base, &version_path, &e))?;
         let latest = parse_version(&body).map_err(|e| self.not_loaded(base, &version_path, &e))?;
@@ -202,7 +212,7 @@ impl Loader {
             return Ok(());
         }
         let list_path = format!("/endpoints/{INSTANCE}");
-        let body = fetch(base, &list_path, &query, LIST_LIMITS)
+        let body = fetch(base, &list_path, &query, self.limits.1)
             .await
             .map_err(|e| self.not_loaded(base, &list_path, &e))?;
         let fetched = now_ms();

@@ -142,4 +142,27 @@ mod tests {
             assert!(message.contains(says), "{text}: {message}");
         }
     }
+
+    #[test]
+    fn the_configuration_file_names_the_key() {
+        let path = std::path::Path::new("/etc/eceprobe/collector.toml");
+        let c =
+            crate::config::Config::from_toml("[microsoft_endpoints]\nfile = \"list.json\"\n", path)
+                .unwrap();
+        assert_eq!(
+            c.endpoints.source,
+            Source::File("/etc/eceprobe/list.json".into())
+        );
+        let err = crate::config::Config::from_toml("[microsoft_endpoints]\nrefresh_s = 10\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("configuration /etc/eceprobe/collector.toml: microsoft_endpoints.refresh_s: 10 is out of range"),
+            "{err}"
+        );
+        let err = crate::config::Config::from_toml("[microsoft_endpoints]\nurls = \"x\"\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urls"), "{err}");
+    }
 }

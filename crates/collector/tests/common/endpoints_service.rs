@@ -21,6 +21,8 @@ pub struct Service {
     pub list: (u16, Vec<u8>),
     /// Each request's line and headers, lower-cased header names.
     pub asked: Vec<(String, Vec<(String, String)>)>,
+    /// Answer the list's head, then nothing more (the connection stays open).
+    pub stall: bool,
 }
 
 /// A loopback HTTP/1.1 server answering `/version/Worldwide` and `/endpoints/Worldwide`
@@ -63,6 +65,13 @@ pub async fn serve(state: Arc<Mutex<Service>>) -> SocketAddr {
                         (404, b"not found".to_vec())
                     }
                 };
+                let stall = state.lock().unwrap().stall && line.starts_with("GET /endpoints/");
+                if stall {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n[{\"id\":1,";
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    return;
+                }
                 let head = format!(
                     "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
