@@ -134,6 +134,12 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
         assert!(err.contains(&url), "{says}: {err}");
         assert!(err.contains(says), "{says}: {err}");
         assert!(err.contains("the list in use stays"), "{err}");
+        let fix = if says.contains("429") {
+            "called less often"
+        } else {
+            "try again later, or save the list"
+        };
+        assert!(err.contains(fix), "{says}: {err}");
         assert!(
             !err.contains(id),
             "the id is not repeated in messages: {err}"
@@ -194,6 +200,10 @@ async fn the_service_is_asked_its_version_and_a_bad_answer_never_replaces_the_li
         "{err}"
     );
     assert!(err.contains("connection refused"), "{err}");
+    assert!(
+        err.contains(&format!("Fix: let the collector reach http://{closed}")),
+        "{err}"
+    );
 
     drop(loader);
     let handle3 = EndpointsHandle::default();

@@ -21,7 +21,7 @@ use super::source::{EndpointsConfig, Source};
 use super::{EndpointList, EndpointsHandle, ListOrigin, MAX_LIST_BYTES};
 use crate::civil::utc_minutes;
 use crate::gaps::now_ms;
-use crate::notify::get::{get, Limits};
+use crate::notify::get::{get, GetError, Limits};
 use crate::notify::{Scheme, WebhookUrl};
 
 /// The list's fetch: Microsoft's Worldwide list is about 100 KB.
@@ -204,8 +204,9 @@ impl Loader {
         let version_path = format!("/version/{INSTANCE}");
         let body = fetch(base, &version_path, &query, self.limits.0)
             .await
-            .map_err(|e| self.not_loaded(base, &version_path, &e))?;
-        let latest = parse_version(&body).map_err(|e| self.not_loaded(base, &version_path, &e))?;
+            .map_err(|e| self.not_loaded(base, &version_path, &e.to_string(), fix_for(base, &e)))?;
+        let latest = parse_version(&body)
+            .map_err(|e| self.not_loaded(base, &version_path, &e, fix_answer()))?;
         if self.version_in_use.as_deref() == Some(latest.as_str()) {
             tracing::debug!(version = %latest, "Microsoft's endpoint list unchanged");
             self.handle.confirmed();
@@ -214,7 +215,7 @@ impl Loader {
         let list_path = format!("/endpoints/{INSTANCE}");
         let body = fetch(base, &list_path, &query, self.limits.1)
             .await
-            .map_err(|e| self.not_loaded(base, &list_path, &e))?;
+            .map_err(|e| self.not_loaded(base, &list_path, &e.to_string(), fix_for(base, &e)))?;
         let fetched = now_ms();
         let origin = ListOrigin {
             source: shown(base, &list_path),
@@ -222,7 +223,7 @@ impl Loader {
             date: utc_minutes(fetched),
         };
         let list = EndpointList::parse(&body, origin)
-            .map_err(|e| self.not_loaded(base, &list_path, &e.to_string()))?;
+            .map_err(|e| self.not_loaded(base, &list_path, &e.to_string(), fix_answer()))?;
         tracing::info!(url = %shown(base, &list_path), version = %latest, sets = list.sets().len(), "Microsoft's endpoint list loaded");
         self.handle.replace(list);
         self.version_in_use = Some(latest.clone());
@@ -232,13 +233,11 @@ impl Loader {
         Ok(())
     }
 
-    fn not_loaded(&self, base: &WebhookUrl, path: &str, what: &str) -> String {
+    fn not_loaded(&self, base: &WebhookUrl, path: &str, what: &str, fix: String) -> String {
         format!(
-            "Microsoft's endpoint list was not loaded from {}: {what}; the list in use stays ({}). Fix: let the collector reach {} (outbound TCP {}; the collector uses no proxy), or save the list to a file and set microsoft_endpoints.file",
+            "Microsoft's endpoint list was not loaded from {}: {what}; the list in use stays ({}). Fix: {fix}",
             shown(base, path),
             self.in_use(),
-            shown(base, ""),
-            base.port
         )
     }
 
@@ -303,21 +302,36 @@ impl Loader {
     }
 }
 
-/// GET base + path + query; the error in words (the caller names the URL).
+/// GET base + path + query.
 async fn fetch(
     base: &WebhookUrl,
     path: &str,
     query: &str,
     limits: Limits,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, GetError> {
     let url = WebhookUrl {
         path_and_query: format!("{path}{query}"),
         ..base.clone()
     };
-    get(&url, limits)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| e.to_string())
+    get(&url, limits).await.map(|b| b.to_vec())
+}
+
+/// When the service answered, but not with what it publishes.
+fn fix_answer() -> String {
+    "the service failed, or something between the collector and it (a proxy, a captive portal) answered instead: try again later, or save the list from https://endpoints.office.com/endpoints/Worldwide?ClientRequestId=<GUID> to a file and set microsoft_endpoints.file".into()
+}
+
+/// What to do about a fetch that failed, by how it failed.
+fn fix_for(base: &WebhookUrl, e: &GetError) -> String {
+    match e {
+        GetError::Status { status: 429 } => "the service asks to be called less often: keep microsoft_endpoints.refresh_s at 3600 or more, and let only one collector share this address".into(),
+        GetError::Status { .. } | GetError::Http(_) | GetError::TooLarge { .. } => fix_answer(),
+        GetError::Connect(_) | GetError::Tls(_) | GetError::Timeout(_) | GetError::ReadTimeout(_) => format!(
+            "let the collector reach {} (outbound TCP {}; the collector uses no proxy), or save the list to a file and set microsoft_endpoints.file",
+            shown(base, ""),
+            base.port
+        ),
+    }
 }
 
 /// `{"instance":"Worldwide","latest":"2026110300"}`.
