@@ -249,4 +249,41 @@ mod tests {
             ]
         );
     }
+
+    /// An audit judges the addresses its results' OS resolver gave, as the live view does,
+    /// against the list it is given.
+    #[test]
+    fn an_audits_results_are_judged_against_the_endpoint_list() {
+        use prost::Message;
+        let servers = [AuditServerRecord {
+            agent_id: "svc-1".into(),
+            ordered: true,
+            answered_unix_ms: Some(5),
+        }];
+        let mut imap = result("svc-1", 1, "imap", "pass");
+        imap.detail = eceprobe_proto::v1::CheckResult {
+            host: "outlook.office365.com".into(),
+            dns: Some(eceprobe_proto::v1::Dns {
+                source: "system".into(),
+                addresses: vec!["10.9.8.7:993".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let found = findings(
+            &Policy::default(),
+            &servers,
+            &[known("svc-1")],
+            &[imap],
+            1_800_000_000_000,
+            &EndpointList::snapshot(),
+        );
+        let g = found
+            .iter()
+            .find(|g| g.kind == "address_not_microsoft")
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!((g.check.as_str(), g.severity.as_str()), ("imap", "warning"));
+        assert!(g.detail.contains("10.9.8.7"), "{}", g.detail);
+    }
 }
