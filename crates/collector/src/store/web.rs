@@ -3,12 +3,12 @@
 //! page, and walks an index (see `migrations/0007_dashboard.sql`; the test below checks the
 //! query plans).
 
-use super::gaps::{gap, COLUMNS as GAP_COLUMNS};
+use super::gaps::{gap, push_kind_match, COLUMNS as GAP_COLUMNS};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::rows::{self, column};
-use super::{read_error, CheckState, GapRecord, KnownAgent, Store, StoreError};
+use super::{read_error, CheckState, GapRecord, KindMatch, KnownAgent, Store, StoreError};
 
 /// At most this many ids in one `IN (...)` list: far below SQLite's limit on bound
 /// parameters, and above the largest page the API serves.
@@ -51,6 +51,8 @@ pub struct OpenGapQuery {
     pub agent_id: Option<String>,
     pub check: Option<String>,
     pub severity: Option<String>,
+    /// One owner's gaps (see [`KindMatch`]).
+    pub kinds: Option<KindMatch>,
     pub offset: u32,
     pub limit: u32,
 }
@@ -243,6 +245,10 @@ impl Store {
                     q.push(" AND ").push(name).push(" = ");
                     q.push_bind(value.clone());
                 }
+            }
+            if let Some(kinds) = &query.kinds {
+                q.push(" AND ");
+                push_kind_match(q, kinds);
             }
         };
         let mut q = QueryBuilder::new(format!("SELECT {GAP_COLUMNS} FROM gaps"));

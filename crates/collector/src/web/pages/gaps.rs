@@ -8,7 +8,7 @@ use axum::http::Uri;
 use maud::{html, Markup};
 
 use super::{ago, layout, owner_title, pager, query_part, when};
-use crate::gaps::now_ms;
+use crate::gaps::{now_ms, OwnerFilter};
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};
@@ -21,14 +21,18 @@ pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, Pag
     Ok(layout("Gaps", true, render(&view)))
 }
 
+/// Every owner's name, in [`Owner::ALL`]'s order, then `unknown`.
+fn owner_names() -> impl Iterator<Item = &'static str> {
+    Owner::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .chain([crate::gaps::UNKNOWN])
+}
+
 /// The page's rows by owner, in [`Owner::ALL`]'s order then the unknown ones, each group
 /// newest opened first as the page reads them.
 fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
-    let names = Owner::ALL
-        .iter()
-        .map(|o| o.as_str())
-        .chain([crate::gaps::UNKNOWN]);
-    names
+    owner_names()
         .map(|name| {
             (
                 name,
@@ -48,6 +52,7 @@ pub fn render(v: &GapsView) -> Markup {
             ("server", f.server.as_deref()),
             ("check", f.check.as_deref()),
             ("severity", f.severity.as_deref()),
+            ("owner", f.owner.map(OwnerFilter::as_str)),
         ])
     );
     let now = now_ms();
@@ -74,6 +79,14 @@ pub fn render(v: &GapsView) -> Markup {
                     option value="" selected[f.severity.is_none()] { "any" }
                     @for s in ["gap", "warning"] {
                         option value=(s) selected[f.severity.as_deref() == Some(s)] { (s) }
+                    }
+                }
+            }
+            label { " owner "
+                select name="owner" {
+                    option value="" selected[f.owner.is_none()] { "any" }
+                    @for o in owner_names() {
+                        option value=(o) selected[f.owner.map(OwnerFilter::as_str) == Some(o)] { (o) }
                     }
                 }
             }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::PageInfo;
-use crate::gaps::now_ms;
+use crate::gaps::{now_ms, OwnerFilter};
 use crate::store::web::OpenGapQuery;
 use crate::web::error::WebError;
 use crate::web::params::Paging;
@@ -20,6 +20,8 @@ pub struct GapFilters {
     pub server: Option<String>,
     pub check: Option<String>,
     pub severity: Option<String>,
+    /// Who closes them (derived from kind and detail; see `OwnerFilter::stored`).
+    pub owner: Option<OwnerFilter>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +61,7 @@ pub async fn build(
         agent_id: filters.server.clone(),
         check: filters.check.clone(),
         severity: filters.severity.clone(),
+        kinds: filters.owner.map(OwnerFilter::stored),
         offset: paging.offset(),
         limit: paging.per_page,
     };
