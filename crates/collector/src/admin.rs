@@ -3,7 +3,11 @@
 
 pub mod audit;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
+use eceprobe_collector::export::by_team::what_to_do_by_team;
+use eceprobe_collector::export::findings::{open_gap_remedy, Remedy};
 use eceprobe_collector::gaps::owner_name;
 use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_collector::web::views::server::JavaFacts;
@@ -222,6 +226,65 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
     Ok(gap_table(&gaps, false))
 }
 
+/// `gaps --by-owner`: the open gaps under a heading per team, each with its fix (the one
+/// "what to do by team" rendering, [`what_to_do_by_team`]); `--json`: each gap with its
+/// owner, fix and checklist item. A failure's fix is its check's latest result's hint, so
+/// each server with a gap is asked for its latest results.
+pub async fn gaps_by_owner(
+    url: &str,
+    filter: GapsRequest,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let mut query = client(url).await?;
+    let answer = query.current_gaps(filter).await.map_err(said)?.into_inner();
+    if answer.truncated {
+        eprintln!(
+            "note: only the first {} gaps are shown; narrow with --owner, --deployment, --server, --check or --severity",
+            answer.gaps.len()
+        );
+    }
+    let mut servers: BTreeMap<String, (String, Vec<CheckResult>)> = BTreeMap::new();
+    for g in &answer.gaps {
+        if servers.contains_key(&g.agent_id) {
+            continue;
+        }
+        let resp = query
+            .server_results(ServerResultsRequest {
+                agent_id: g.agent_id.clone(),
+            })
+            .await
+            .map_err(said)?
+            .into_inner();
+        let role = resp.server.map(|s| s.role).unwrap_or_default();
+        servers.insert(g.agent_id.clone(), (role, resp.latest));
+    }
+    let items: Vec<(&Gap, Remedy)> = answer
+        .gaps
+        .iter()
+        .map(|g| {
+            let (role, latest) = servers
+                .get(&g.agent_id)
+                .map(|(role, latest)| (role.as_str(), latest.as_slice()))
+                .unwrap_or_default();
+            let result = latest.iter().find(|r| r.check == g.check);
+            (g, open_gap_remedy(g, role, result))
+        })
+        .collect();
+    if as_json {
+        let rows = items.iter().map(|(g, r)| {
+            let mut v = gap_json(g);
+            v["fix"] = r.fix.clone().into();
+            v["checklist_item"] = r.checklist_item.clone().into();
+            v
+        });
+        return Ok(serde_json::to_string_pretty(&rows.collect::<Vec<_>>())?);
+    }
+    match what_to_do_by_team(&items) {
+        t if t.is_empty() => Ok("no gaps\n".into()),
+        t => Ok(t),
+    }
+}
+
 /// Open gaps with their SINCE, or history with OPENED and CLOSED.
 fn gap_table(gaps: &[Gap], history: bool) -> String {
     let rows = gaps
@@ -317,6 +380,7 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
             "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
                 "check": w.check,
                 "kind": w.kind,
+                "owner": owner_name(&w.kind, &w.detail),
                 "stage": w.stage,
                 "here_us": w.here_us,
                 "here_count": w.here_count,
@@ -356,7 +420,12 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
     if !resp.latency_warnings.is_empty() {
         out.push_str("\nLatency warnings (computed now, not gaps):\n");
         for w in &resp.latency_warnings {
-            out.push_str(&format!("  {} ({}): {}\n", w.check, w.kind, w.detail));
+            // Whose it is, as for any gap or warning (the latency kinds: the network's).
+            let owner = owner_name(&w.kind, &w.detail);
+            out.push_str(&format!(
+                "  {} ({}; owner: {owner}): {}\n",
+                w.check, w.kind, w.detail
+            ));
         }
     }
     let mut todo = what_to_do(&latest);

@@ -60,6 +60,8 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
         (&opened["kind"], &opened["severity"]),
         (&"failing".into(), &"gap".into())
     );
+    // tcp_refused: the firewall's, so the network team's.
+    assert_eq!(opened["owner"], "network", "{opened}");
     assert_eq!(opened["deployment"], "prod");
     assert!(
         got.iter().all(|r| r.body == *opened),
@@ -91,6 +93,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     let closed = &got[3].body;
     assert_eq!(closed["event"], "gap_closed", "{closed}");
     assert_eq!(closed["check"], "imap");
+    assert_eq!(closed["owner"], "network", "{closed}");
     assert_eq!(closed["opened_unix_ms"], opened["opened_unix_ms"]);
     assert!(closed["closed_unix_ms"].as_i64() >= opened["opened_unix_ms"].as_i64());
     assert_ne!(closed["event_id"], opened["event_id"]);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audits::GapDiff;
 use crate::civil::civil_from_days;
+use crate::gaps::owner_name;
 use crate::store::{AuditServerRecord, FoundGap, GapChanges, GapRecord};
 
 /// One webhook event; serialised with its kind in the `event` field.
@@ -36,6 +37,9 @@ pub struct GapEvent {
     pub check: String,
     pub kind: String,
     pub severity: String,
+    /// Who closes it: `network`, `m365`, `ece`, `host` or `unknown` (derived from kind and
+    /// detail, as everywhere: [`crate::gaps::owner_name`]).
+    pub owner: String,
     pub detail: String,
     pub opened_unix_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +103,7 @@ pub fn continuous(changes: &GapChanges, at_unix_ms: i64) -> Vec<Event> {
         check: g.check.clone(),
         kind: g.kind.clone(),
         severity: g.severity.clone(),
+        owner: owner_name(&g.kind, &g.detail).to_owned(),
         detail: g.detail.clone(),
         opened_unix_ms: g.opened_unix_ms,
         closed_unix_ms: g.closed_unix_ms,
@@ -143,6 +148,7 @@ pub fn audit(o: &AuditOutcome<'_>) -> Vec<Event> {
         check: g.check.clone(),
         kind: g.kind.clone(),
         severity: g.severity.clone(),
+        owner: owner_name(&g.kind, &g.detail).to_owned(),
         detail: g.detail.clone(),
         opened_unix_ms: opened,
         closed_unix_ms: closed,

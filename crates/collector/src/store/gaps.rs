@@ -7,9 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::rows::column;
-use super::{
-    FoundGap, GapChanges, GapFilter, GapRecord, KindMatch, StoreError, MAX_GAPS_LIMIT,
-};
+use super::{FoundGap, GapChanges, GapFilter, GapRecord, KindMatch, StoreError, MAX_GAPS_LIMIT};
 
 pub(super) const COLUMNS: &str = "gap_id, deployment, agent_id, check_id, kind, severity, detail, \
      opened_unix_ms, closed_unix_ms, close_reason";

@@ -118,8 +118,14 @@ async fn the_owner_filter_in_sql_agrees_with_owner_name() {
     let (_dir, store) = open_temp().await;
     let samples = [
         ("failing", "tcp_refused"),
-        ("failing", "smtp_auth_disabled_mailbox (not required by the policy)"),
-        ("failing", "java_untrusted (last known; agent silent since 2026-12-01 10:00Z)"),
+        (
+            "failing",
+            "smtp_auth_disabled_mailbox (not required by the policy)",
+        ),
+        (
+            "failing",
+            "java_untrusted (last known; agent silent since 2026-12-01 10:00Z)",
+        ),
         ("failing", "ece_es_too_old"),
         ("failing", "pop_login_refused"),
         ("failing", "quantum_tunnel_collapsed"),

@@ -8,7 +8,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::rows::{self, column};
-use super::{read_error, CheckState, GapRecord, KindMatch, KnownAgent, Store, StoreError};
+use super::{
+    read_error, CheckState, GapRecord, KindMatch, KnownAgent, Store, StoreError, StoredResult,
+};
 
 /// At most this many ids in one `IN (...)` list: far below SQLite's limit on bound
 /// parameters, and above the largest page the API serves.
@@ -310,6 +312,40 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The latest result, detail included, of each (agent, check) given (one page's gaps),
+    /// from the latest-state table's primary key.
+    pub async fn latest_of_checks(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if pairs.len() > MAX_IDS_PER_READ / 2 {
+            return Err(too_many("latest result", pairs.len()));
+        }
+        let mut q = QueryBuilder::new(
+            "SELECT agent_id, seq, check_id, started_unix_ms, received_unix_ms, outcome, \
+             failure_kind, failure_stage, duration_us, warning_kinds, detail FROM latest \
+             WHERE (agent_id, check_id) IN (VALUES ",
+        );
+        let mut list = q.separated(", ");
+        for (agent, check) in pairs {
+            list.push("(")
+                .push_bind_unseparated(agent.clone())
+                .push_unseparated(", ")
+                .push_bind_unseparated(check.clone())
+                .push_unseparated(")");
+        }
+        q.push(")");
+        let rows = q
+            .build()
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("reading the latest results of a page of gaps", e))?;
+        rows.iter().map(|r| rows::result(r, "latest")).collect()
     }
 
     /// The last `limit` results of one check on one agent, oldest first, without detail

@@ -148,9 +148,9 @@ pub fn optional_severity(value: &Option<String>) -> Result<Option<String>, WebEr
 pub fn optional_owner(value: &Option<String>) -> Result<Option<OwnerFilter>, WebError> {
     match given(value) {
         None => Ok(None),
-        Some(s) => OwnerFilter::parse(s).map(Some).ok_or_else(|| {
-            WebError::bad(format!("owner '{}': use {OWNER_VALUES}", shown(s)))
-        }),
+        Some(s) => OwnerFilter::parse(s)
+            .map(Some)
+            .ok_or_else(|| WebError::bad(format!("owner '{}': use {OWNER_VALUES}", shown(s)))),
     }
 }
 

@@ -8,6 +8,7 @@ use axum::http::Uri;
 use maud::{html, Markup};
 
 use super::{ago, layout, owner_title, pager, query_part, when};
+use crate::export::findings::checklist_long;
 use crate::gaps::{now_ms, OwnerFilter};
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
@@ -41,6 +42,24 @@ fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
         })
         .filter(|(_, rows)| !rows.is_empty())
         .collect()
+}
+
+/// The row's fix, folded under its detail so 50 rows stay readable: the summary names the
+/// checklist item(s), opening it gives the fix (the server page's "What to do").
+fn fix(g: &GapRow) -> Markup {
+    html! {
+        @if !g.fix.is_empty() {
+            details.fix {
+                summary {
+                    "What to do"
+                    @if !g.checklist_item.is_empty() {
+                        " (" span.checklist title=(checklist_long(&g.checklist_item)) { (g.checklist_item) } ")"
+                    }
+                }
+                p.hint { (g.fix) }
+            }
+        }
+    }
 }
 
 pub fn render(v: &GapsView) -> Markup {
@@ -109,7 +128,7 @@ pub fn render(v: &GapsView) -> Markup {
                             td { (g.severity) }
                             td { (g.kind) }
                             td.owner { (g.owner) }
-                            td { (g.detail) }
+                            td { (g.detail) (fix(g)) }
                             td.num { (g.times_opened_last_7_days) }
                         }
                     }
