@@ -57,12 +57,18 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
         ],
         "the firewalled server's 993 and 995, and the mailbox with SMTP AUTH off; the healthy mailbox passes:\n{out}"
     );
-    let fixes = out.split("What to do:\n").nth(1).unwrap_or_default();
+    let fixes = out.split("What to do, by team:\n").nth(1).unwrap_or_default();
     assert!(
         fixes.starts_with(
-            "  GAP ece-app-01 imap (failing): TCP 993 to outlook.office365.com is rejected"
+            "  network: the network team (firewall, proxy, DNS)\n    GAP ece-app-01 imap (failing): TCP 993 to outlook.office365.com is rejected"
         ),
-        "the fix of each gap, in the table's order:\n{out}"
+        "the fix of each gap under its team, in the table's order:\n{out}"
+    );
+    assert!(
+        fixes.contains(
+            "\n  m365: the Microsoft 365 / Entra administrator\n    GAP ece-svc-01 oauth-smtp/sales@contoso.com (failing): "
+        ),
+        "the mailbox's fix is the Microsoft 365 administrator's:\n{out}"
     );
 
     let md = reports(dir.path(), "md");
