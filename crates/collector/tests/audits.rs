@@ -272,7 +272,11 @@ async fn the_cli_lists_gaps_before_warnings_and_gives_the_fix_of_each() {
         fixes[2].starts_with("    WARNING svc-1 imap (slow): imap to outlook.office365.com:993 works but slower than the policy allows"),
         "{out}"
     );
-    assert_eq!(fixes.len(), 6, "a heading, one gap and four warnings: {out}");
+    assert_eq!(
+        fixes.len(),
+        6,
+        "a heading, one gap and four warnings: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
