@@ -205,6 +205,7 @@ async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
         "{events:#?}"
     );
     assert_eq!(events[0]["source"], "audit");
+    assert_eq!(events[0]["owner"], "network", "tcp_refused: {}", events[0]);
     let summary = &events[1];
     let counts = ["servers", "answered", "gaps", "new", "resolved"].map(|k| summary[k].as_u64());
     assert_eq!(counts, [Some(1), Some(1), Some(1), Some(1), Some(0)]);

@@ -276,13 +276,14 @@ mod tests {
         assert_eq!(json[0]["server"], "svc-1");
         assert_eq!(json[0]["check"], "imap");
         assert_eq!(json[0]["event_id"], "gap-7-1000-opened");
+        assert_eq!(json[0]["owner"], "network", "tcp_refused: the firewall's");
         assert_eq!(json[0]["at"], "1970-01-01T00:00:05.000Z");
         assert!(json[0].get("audit_id").is_none() && json[0].get("closed_unix_ms").is_none());
         assert_eq!(json[1]["event"], "gap_closed");
         assert_eq!(json[1]["closed_unix_ms"], 5_000);
         assert_eq!(json[1]["event_id"], "gap-3-1000-closed");
         let keys: Vec<&String> = json[1].as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 12, "only the documented fields: {keys:?}");
+        assert_eq!(keys.len(), 13, "only the documented fields: {keys:?}");
         assert!(json[1].get("close_reason").is_none(), "a fix has no reason");
     }
 
