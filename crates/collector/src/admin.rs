@@ -210,7 +210,7 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
     if answer.truncated {
         // On stderr, so --json output stays one document.
         eprintln!(
-            "note: only the first {} gaps are shown; narrow with --deployment, --server, --check or --severity",
+            "note: only the first {} gaps are shown; narrow with --deployment, --server, --check, --severity or --owner",
             answer.gaps.len()
         );
     }

@@ -131,9 +131,11 @@ fn owner_filter(owner: &str) -> Result<Option<KindMatch>, Status> {
     if owner.is_empty() {
         return Ok(None);
     }
+    // The value is echoed back, at most 64 characters of it.
+    let shown: String = owner.chars().take(64).collect();
     OwnerFilter::parse(owner)
         .map(|o| Some(o.stored()))
-        .ok_or_else(|| Status::invalid_argument(format!("owner '{owner}': use {OWNER_VALUES}")))
+        .ok_or_else(|| Status::invalid_argument(format!("owner '{shown}': use {OWNER_VALUES}")))
 }
 
 /// The filters current gaps and gap history share; empty strings mean any.
