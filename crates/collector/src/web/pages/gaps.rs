@@ -49,7 +49,8 @@ fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
 fn fix(g: &GapRow) -> Markup {
     html! {
         @if !g.fix.is_empty() {
-            details.fix {
+            // The id keeps it open across the page's refresh (app.js).
+            details.fix id=(format!("fix-{}", g.gap_id)) {
                 summary {
                     "What to do"
                     @if !g.checklist_item.is_empty() {
