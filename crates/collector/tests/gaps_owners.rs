@@ -278,6 +278,20 @@ async fn gaps_by_owner_hands_each_team_its_block() {
         out.contains("pop3") && out.contains("quantum_tunnel_collapsed"),
         "{out}"
     );
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        admin(query, &["gaps", "--history", "--owner", "m365", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let checks: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["smtp"], "the history filtered by owner too: {out}");
     let (code, out, err) =
         tokio::task::spawn_blocking(move || admin(query, &["gaps", "--owner", "firewall"]))
             .await

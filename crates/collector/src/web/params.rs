@@ -294,6 +294,16 @@ mod tests {
         assert!(err.contains("per mailbox"), "{err}");
         assert!(optional_severity(&Some("bad".into())).is_err());
         assert_eq!(optional_severity(&Some(String::new())).unwrap(), None);
+        assert_eq!(
+            optional_owner(&Some("m365".into())).unwrap(),
+            Some(OwnerFilter::Team(eceprobe_checks::Owner::M365))
+        );
+        assert_eq!(
+            optional_owner(&Some("unknown".into())).unwrap(),
+            Some(OwnerFilter::Unknown)
+        );
+        assert_eq!(optional_owner(&Some(String::new())).unwrap(), None);
+        assert!(optional_owner(&Some("Network".into())).is_err());
         assert!(audit_id("a-1764000000000-1f2e").is_ok());
         for bad in [
             "a-1764000000000-1F2E",
