@@ -95,6 +95,12 @@ enum Command {
         /// gap or warning.
         #[arg(long)]
         severity: Option<String>,
+        /// Who closes them: network, m365, ece, host or unknown.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The open gaps under a heading per team that closes them, each with its fix.
+        #[arg(long, conflicts_with = "history")]
+        by_owner: bool,
         /// Gaps that opened and closed, newest first, instead of the open ones.
         #[arg(long)]
         history: bool,
@@ -320,9 +326,11 @@ fn main() -> ExitCode {
                 agent_id,
                 check,
                 severity,
+                owner,
                 history,
                 since_hours,
                 limit,
+                ..
             } if history => {
                 let since_unix_ms = since_hours
                     .map(|h| now_ms().saturating_sub(i64::from(h) * 3_600_000))
@@ -334,6 +342,7 @@ fn main() -> ExitCode {
                     severity: severity.unwrap_or_default(),
                     since_unix_ms,
                     limit,
+                    owner: owner.unwrap_or_default(),
                 };
                 admin::gap_history(&target.collector, filter, target.json).await
             }
@@ -343,6 +352,8 @@ fn main() -> ExitCode {
                 agent_id,
                 check,
                 severity,
+                owner,
+                by_owner,
                 ..
             } => {
                 let filter = GapsRequest {
@@ -350,8 +361,12 @@ fn main() -> ExitCode {
                     agent_id: agent_id.unwrap_or_default(),
                     check: check.unwrap_or_default(),
                     severity: severity.unwrap_or_default(),
+                    owner: owner.unwrap_or_default(),
                 };
-                admin::gaps(&target.collector, filter, target.json).await
+                match by_owner {
+                    true => admin::gaps_by_owner(&target.collector, filter, target.json).await,
+                    false => admin::gaps(&target.collector, filter, target.json).await,
+                }
             }
             Command::Show { target, server } => {
                 admin::show(&target.collector, server, target.json).await

@@ -7,7 +7,7 @@
 //! check's mailbox filled in.
 
 use eceprobe_checks::{FailureKind, Role};
-use eceprobe_proto::v1::{AuditServer, AuditVerdict, Gap};
+use eceprobe_proto::v1::{AuditServer, AuditVerdict, CheckResult, Gap};
 
 use crate::checkname::CheckName;
 
@@ -232,6 +232,20 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         checklist_item: item.to_owned(),
         fix,
     }
+}
+
+/// The remedy of a gap open now (the dashboard's gaps page, `gaps --by-owner`): [`remedy`]
+/// over the check's latest result (its hint and target, as an audit's verdict carries them)
+/// and the server's role, so an open gap and an audit's finding say the same. `latest` is
+/// None when the check never reported (a missing gap) or its result is gone.
+pub fn open_gap_remedy(gap: &Gap, role: &str, latest: Option<&CheckResult>) -> Remedy {
+    let server = AuditServer {
+        agent_id: gap.agent_id.clone(),
+        role: role.to_owned(),
+        ..AuditServer::default()
+    };
+    let verdict = latest.map(crate::query::verdict);
+    remedy(gap, Some(&server), verdict.as_ref())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use eceprobe_checks::{FailureKind, Owner};
 
 use super::engine::FindingKind;
 use crate::audits::report::NOT_ANSWERED;
+use crate::store::KindMatch;
 
 /// What the dashboard, the API, the CLI and reports say when the owner is not known.
 pub const UNKNOWN: &str = "unknown";
@@ -58,9 +59,10 @@ impl FindingKind {
 }
 
 /// The owner of a failure whose detail starts with its probe kind ("tcp_refused", "tcp_refused
-/// (not required by the policy)", "... (last known; ...)").
+/// (not required by the policy)", "... (last known; ...)"). The kind ends at the first space,
+/// as the engine writes it and as the store's owner filter cuts it ([`OwnerFilter::stored`]).
 fn failure_owner(detail: &str) -> Option<Owner> {
-    let kind = detail.split_whitespace().next()?;
+    let kind = detail.split(' ').next()?;
     kind.parse::<FailureKind>().ok().map(FailureKind::owner)
 }
 
@@ -80,6 +82,80 @@ pub fn owner_of(kind: &str, detail: &str) -> Option<Owner> {
 /// [`owner_of`] as its name ("network", ..., or "unknown").
 pub fn owner_name(kind: &str, detail: &str) -> &'static str {
     owner_of(kind, detail).map_or(UNKNOWN, Owner::as_str)
+}
+
+/// The values `owner=` (dashboard, API) and `--owner` (CLI, Query API) accept, in words.
+pub const OWNER_VALUES: &str = "network, m365, ece, host or unknown";
+
+/// What an owner filter chooses: one team's gaps and warnings, or those whose owner this
+/// version does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerFilter {
+    Team(Owner),
+    Unknown,
+}
+
+/// As its name, in the JSON API's echoed filters.
+impl serde::Serialize for OwnerFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl OwnerFilter {
+    /// `network`, `m365`, `ece`, `host` or `unknown`; None for anything else.
+    pub fn parse(name: &str) -> Option<OwnerFilter> {
+        match name {
+            UNKNOWN => Some(OwnerFilter::Unknown),
+            _ => Owner::ALL
+                .into_iter()
+                .find(|o| o.as_str() == name)
+                .map(OwnerFilter::Team),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerFilter::Team(o) => o.as_str(),
+            OwnerFilter::Unknown => UNKNOWN,
+        }
+    }
+
+    /// The filter as the store applies it in SQL. The owner is derived, never stored, and a
+    /// page's rows and its total must count only the filtered gaps without reading every open
+    /// gap: so the stored names each team owns are enumerated here by asking [`owner_of`]
+    /// itself about every name it can give an owner to (the collector's kinds, `not_answered`,
+    /// and every probe kind name, older agents' included, alone or as the first word of a
+    /// `failing` gap's detail). No second table exists; `unknown` is what no team's list
+    /// chooses.
+    pub fn stored(self) -> KindMatch {
+        let wanted = |o: Option<Owner>| match self {
+            OwnerFilter::Team(team) => o == Some(team),
+            OwnerFilter::Unknown => o.is_some(),
+        };
+        let failing = FindingKind::Failing.as_str();
+        let probe_names = || FailureKind::names().map(|(name, _)| name);
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let candidates = FindingKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain([NOT_ANSWERED])
+            .chain(probe_names());
+        for name in candidates {
+            if name != failing && !kinds.contains(&name) && wanted(owner_of(name, "")) {
+                kinds.push(name);
+            }
+        }
+        let first_words = probe_names()
+            .filter(|name| wanted(owner_of(failing, name)))
+            .collect();
+        KindMatch {
+            kinds,
+            by_detail: failing,
+            first_words,
+            negate: self == OwnerFilter::Unknown,
+        }
+    }
 }
 
 #[cfg(test)]

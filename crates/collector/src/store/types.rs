@@ -155,6 +155,22 @@ pub struct GapFilter {
     pub since_unix_ms: Option<i64>,
     /// At most this many (capped at [`super::MAX_GAPS_LIMIT`]).
     pub limit: u32,
+    /// Only the gaps of one owner, as [`KindMatch`] chooses them.
+    pub kinds: Option<KindMatch>,
+}
+
+/// Gaps chosen by their stored kind and, for one kind, by the first word of their detail
+/// (up to the first space): what an owner filter becomes in SQL. Built by `gaps::owner`,
+/// which is where owners mean something; the store only applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindMatch {
+    /// Gaps of these kinds.
+    pub kinds: Vec<&'static str>,
+    /// And gaps of this kind whose detail's first word is one of `first_words`.
+    pub by_detail: &'static str,
+    pub first_words: Vec<&'static str>,
+    /// Instead: every gap the two above do not choose.
+    pub negate: bool,
 }
 
 /// What one reconciliation changed.

@@ -47,6 +47,7 @@ pub fn gaps_params(uri: &Uri) -> Result<(GapFilters, Paging), WebError> {
         server: params::optional_id("server", &q.server)?,
         check: params::optional_check(&q.check)?.map(|c| c.to_string()),
         severity: params::optional_severity(&q.severity)?,
+        owner: params::optional_owner(&q.owner)?,
     };
     Ok((filters, Paging::parse(&q.page, &q.per_page)?))
 }

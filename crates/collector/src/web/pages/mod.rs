@@ -10,7 +10,6 @@ pub mod gaps;
 pub mod overview;
 pub mod server;
 
-use eceprobe_checks::Owner;
 use maud::{html, Markup, DOCTYPE};
 
 use super::assets::{CSS_PATH, JS_PATH};
@@ -103,8 +102,5 @@ pub fn query_part(pairs: &[(&str, Option<&str>)]) -> String {
 /// The team an owner's name (`network`, ..., `unknown`) stands for, in words: a heading or
 /// an owner cell's title.
 pub fn owner_title(name: &str) -> &'static str {
-    Owner::ALL
-        .into_iter()
-        .find(|o| o.as_str() == name)
-        .map_or("owner unknown to this collector's version", Owner::team)
+    crate::export::by_team::team_words(name)
 }
