@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
+use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
 use eceprobe_collector::gaps::{self, now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::notify::Notifier;
@@ -506,7 +507,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Its outbox keeps events across restarts: those left from before go out now.
     let notifier = Notifier::start(&config.webhooks, &store).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
-    let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
+    // Microsoft's endpoint list: the kept or configured one in use before the first
+    // evaluation; then looked at again every refresh period.
+    let mut endpoints = Loader::new(config.endpoints.clone(), db, EndpointsHandle::default());
+    endpoints.start().await;
+    let tracker = Tracker::new(store.clone(), policy)
+        .with_notifier(notifier.clone())
+        .with_endpoints(endpoints.handle());
     // Before the first evaluation: agents' silence counts from when this run started
     // accepting, never across the collector's own downtime.
     tracker
@@ -516,6 +523,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
+    let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
+    let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -539,6 +548,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_evaluating.send(true);
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
+    // A fetch cut short loses nothing: the kept copy is replaced only whole.
+    let _ = stop_endpoints.send(true);
+    refreshing.abort();
     // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;
     store.close().await;

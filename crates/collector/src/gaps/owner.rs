@@ -18,7 +18,7 @@ pub const UNKNOWN: &str = "unknown";
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::Failing,
         FindingKind::Missing,
         FindingKind::Stale,
@@ -31,6 +31,7 @@ impl FindingKind {
         FindingKind::TokenLifetimeUnexpected,
         FindingKind::OfflineAccessMissing,
         FindingKind::RefreshBlockedOnServices,
+        FindingKind::AddressNotMicrosoft,
     ];
 
     /// The kind of a stored name ([`FindingKind::as_str`]).
@@ -49,7 +50,7 @@ impl FindingKind {
             // The agent on this server went silent: its service, its host.
             K::Stale => Owner::Host,
             K::Slow | K::PacketLoss | K::DnsSlow | K::Intercepted => Owner::Network,
-            K::RefreshBlockedOnServices => Owner::Network,
+            K::RefreshBlockedOnServices | K::AddressNotMicrosoft => Owner::Network,
             K::CertExpiring => Owner::Ece,
             K::JavaTruststoreIncomplete => Owner::Host,
             K::TokenLifetimeUnexpected | K::OfflineAccessMissing => Owner::M365,
@@ -168,6 +169,7 @@ mod tests {
             ("stale", "host"),
             ("not_answered", "host"),
             ("refresh_blocked_on_services", "network"),
+            ("address_not_microsoft", "network"),
             ("cert_expiring", "ece"),
             ("intercepted", "network"),
             ("java_truststore_incomplete", "host"),
@@ -213,6 +215,25 @@ mod tests {
         assert_eq!(owner_name("failing", ""), UNKNOWN);
         assert_eq!(owner_name("something_new", "x"), UNKNOWN);
         assert_eq!(owner_of("failing", "x"), None);
+    }
+
+    /// Every kind the collector finds has its row in TROUBLESHOOTING.md's index, naming the
+    /// owner this match gives it (`failing`'s owner is its probe kind's).
+    #[test]
+    fn every_kind_has_an_index_row_with_its_owner() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/TROUBLESHOOTING.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for kind in FindingKind::ALL {
+            let name = format!("`{}`", kind.as_str());
+            let row = doc
+                .lines()
+                .filter(|l| l.starts_with("| "))
+                .find(|l| l.split('|').nth(1).is_some_and(|c| c.contains(&name)))
+                .unwrap_or_else(|| panic!("no index row for {name}"));
+            let owner = row.split('|').nth(3).unwrap_or_default().trim();
+            let expected = kind.owner("").map_or("the probe kind's", Owner::as_str);
+            assert_eq!(owner, expected, "{row}");
+        }
     }
 
     /// A warning derived from a probe kind has that kind's owner: one answer either way.

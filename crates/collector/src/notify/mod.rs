@@ -69,6 +69,7 @@
 
 mod delivery;
 pub mod event;
+pub mod get;
 pub mod url;
 
 use std::collections::BTreeMap;

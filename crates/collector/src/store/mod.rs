@@ -56,7 +56,7 @@ pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAI
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, StoreError,
-    StoredResult,
+    StoredResult, SystemDns,
 };
 use writer::{Msg, Op, Reply};
 

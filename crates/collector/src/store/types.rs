@@ -68,6 +68,18 @@ pub struct NewResult {
     pub detail: Vec<u8>,
     /// The audit the result was produced for; empty for the continuous schedule.
     pub audit_id: String,
+    /// What the OS resolver gave for the check's host; None when the agent did not ask it
+    /// (a `resolve` override, a proxy) or got nothing.
+    pub system_dns: Option<SystemDns>,
+}
+
+/// A check's host and the addresses the agent's OS resolver gave for it (`Dns.source ==
+/// "system"`): what the server's DNS says, judged against Microsoft's published ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemDns {
+    pub host: String,
+    /// IP addresses as text (each parses as one).
+    pub addresses: Vec<String>,
 }
 
 /// A result as stored.
@@ -98,6 +110,7 @@ pub struct CheckState {
     pub warning_kinds: Vec<String>,
     pub duration_us: u64,
     pub received_unix_ms: i64,
+    pub system_dns: Option<SystemDns>,
 }
 
 /// A gap or warning as the engine found it now; its key is (agent, check, kind, severity).

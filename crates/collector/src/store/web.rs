@@ -196,7 +196,7 @@ impl Store {
         }
         let mut q = QueryBuilder::new(
             "SELECT agent_id, check_id, seq, outcome, failure_kind, warning_kinds, \
-             duration_us, received_unix_ms FROM latest WHERE agent_id IN ",
+             duration_us, received_unix_ms, system_dns FROM latest WHERE agent_id IN ",
         );
         push_ids(&mut q, ids);
         q.push(" ORDER BY agent_id, check_id");

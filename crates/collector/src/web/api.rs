@@ -91,6 +91,12 @@ pub async fn gaps(State(state): State<WebState>, uri: Uri) -> ApiResult {
     ok(&views::gaps::build(&state, filters, paging).await?)
 }
 
+/// Microsoft's endpoint list in use: its origin, the last load error, every set.
+pub async fn endpoints(State(state): State<WebState>, uri: Uri) -> ApiResult {
+    params::query::<NoQuery>(&uri)?;
+    ok(&views::endpoints::build(&state.tracker.endpoints(), true))
+}
+
 pub async fn audits(State(state): State<WebState>, uri: Uri) -> ApiResult {
     let (deployment, limit) = audits_params(&uri)?;
     let list = views::audits::list(&state, deployment, limit).await?;

@@ -68,6 +68,7 @@ pub fn router(state: WebState) -> Router {
             get(api::history),
         )
         .route("/api/gaps", get(api::gaps))
+        .route("/api/endpoints", get(api::endpoints))
         .route(
             "/api/audits",
             get(api::audits)

@@ -19,7 +19,12 @@ use eceprobe_checks::Owner;
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
     let view = build(&state, filters, paging).await?;
-    Ok(layout("Gaps", true, render(&view)))
+    let list = crate::web::views::endpoints::build(&state.tracker.endpoints(), false);
+    Ok(layout(
+        "Gaps",
+        true,
+        html! { (render(&view)) (super::endpoints::footer(&list)) },
+    ))
 }
 
 /// Every owner's name, in [`Owner::ALL`]'s order, then `unknown`.

@@ -5,6 +5,7 @@
 
 pub mod audits;
 mod chart;
+mod endpoints;
 pub mod gaps;
 pub mod overview;
 pub mod server;
