@@ -414,6 +414,17 @@ impl FailureKind {
 const LEGACY_NAMES: [(&str, FailureKind); 1] =
     [("pop_login_refused", FailureKind::Xoauth2Rejected)];
 
+impl FailureKind {
+    /// Every name a stored result may carry for a kind, today's and older agents' (what
+    /// [`FromStr`] accepts), with the kind it is now.
+    pub fn names() -> impl Iterator<Item = (&'static str, FailureKind)> {
+        FailureKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), k))
+            .chain(LEGACY_NAMES)
+    }
+}
+
 impl FromStr for FailureKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

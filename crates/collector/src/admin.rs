@@ -2,6 +2,9 @@
 //! for scripts.
 
 pub mod audit;
+mod by_owner;
+
+pub use by_owner::gaps_by_owner;
 
 use anyhow::Context;
 use eceprobe_collector::gaps::owner_name;
@@ -206,7 +209,7 @@ pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Resu
     if answer.truncated {
         // On stderr, so --json output stays one document.
         eprintln!(
-            "note: only the first {} gaps are shown; narrow with --deployment, --server, --check or --severity",
+            "note: only the first {} gaps are shown; narrow with --deployment, --server, --check, --severity or --owner",
             answer.gaps.len()
         );
     }
@@ -317,6 +320,7 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
             "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
                 "check": w.check,
                 "kind": w.kind,
+                "owner": owner_name(&w.kind, &w.detail),
                 "stage": w.stage,
                 "here_us": w.here_us,
                 "here_count": w.here_count,
@@ -356,7 +360,12 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
     if !resp.latency_warnings.is_empty() {
         out.push_str("\nLatency warnings (computed now, not gaps):\n");
         for w in &resp.latency_warnings {
-            out.push_str(&format!("  {} ({}): {}\n", w.check, w.kind, w.detail));
+            // Whose it is, as for any gap or warning (the latency kinds: the network's).
+            let owner = owner_name(&w.kind, &w.detail);
+            out.push_str(&format!(
+                "  {} ({}; owner: {owner}): {}\n",
+                w.check, w.kind, w.detail
+            ));
         }
     }
     let mut todo = what_to_do(&latest);

@@ -32,6 +32,10 @@
 //! time_zone = "Europe/Madrid"     # IANA name; default "UTC"; DST-aware
 //! deployment = "prod"             # default: every deployment
 //! deadline_s = 300                # default 0: the audit default (120); at most 3600
+//!
+//! [microsoft_endpoints]           # Microsoft's published endpoint list; default: the snapshot
+//! url = "https://endpoints.office.com"   # or file = "endpoints-worldwide.json"
+//! refresh_s = 3600                # default and minimum: one hour
 //! ```
 
 use std::net::SocketAddr;
@@ -40,6 +44,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::endpoints::source::EndpointsFile;
+use crate::endpoints::EndpointsConfig;
 use crate::gaps::{Policy, PolicyError};
 use crate::notify::{self, WebhookConfig, WebhookUrl};
 use crate::schedule::{Schedule, ScheduleError, ScheduleSpec};
@@ -68,6 +74,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// The dashboard (`[http]`).
     pub http: Http,
+    /// Where Microsoft's endpoint list comes from (`[microsoft_endpoints]`).
+    pub endpoints: EndpointsConfig,
 }
 
 /// `[http]`: where the dashboard listens and where its access token comes from.
@@ -108,6 +116,7 @@ impl Default for Config {
             schedules: Vec::new(),
             webhooks: Vec::new(),
             http: Http::default(),
+            endpoints: EndpointsConfig::default(),
         }
     }
 }
@@ -128,6 +137,7 @@ struct File {
     #[serde(default)]
     webhook: Vec<WebhookFile>,
     http: Option<HttpFile>,
+    microsoft_endpoints: Option<EndpointsFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +267,16 @@ impl Config {
             listen: http.listen,
             token_file: http.token_file.map(anchored),
         };
+        if let Some(section) = file.microsoft_endpoints {
+            config.endpoints =
+                section
+                    .check(anchored)
+                    .map_err(|(key, message)| ConfigError::Invalid {
+                        path: path.to_path_buf(),
+                        key,
+                        message,
+                    })?;
+        }
         Ok(config)
     }
 

@@ -6,8 +6,9 @@ use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
 use crate::checkname::{CheckName, CheckNameError};
+use crate::endpoints::EndpointList;
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, CheckState, JavaReport, KnownAgent, NewResult};
+use crate::store::{AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SystemDns};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -170,9 +171,47 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             stage_durations: stage_durations(r),
             detail: r.encode_to_vec(),
             audit_id: r.audit_id.clone(),
+            system_dns: system_dns(r),
         });
     }
     Ok(rows)
+}
+
+/// Addresses kept per result's DNS answer (more is an agent gone wrong; the rest is dropped).
+const MAX_ADDRESSES: usize = 64;
+
+/// What the agent's OS resolver gave for the check's host: only `source == "system"` (an
+/// override is eceprobe's own `resolve` pin, and through a proxy the agent resolved
+/// nothing). Only addresses that parse are kept, as bare IP addresses (no port), so the
+/// stored text never carries anything else.
+pub fn system_dns(r: &CheckResult) -> Option<SystemDns> {
+    let dns = r.dns.as_ref().filter(|d| d.source == "system")?;
+    let host = r.host.trim_end_matches('.').to_ascii_lowercase();
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    // Agents send "ip:port" (a socket address); a bare address is read too.
+    let mut addresses: Vec<String> = Vec::new();
+    for a in &dns.addresses {
+        let ip = a
+            .parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.parse::<std::net::IpAddr>());
+        if let Ok(ip) = ip {
+            let ip = ip.to_string();
+            if !addresses.contains(&ip) && addresses.len() < MAX_ADDRESSES {
+                addresses.push(ip);
+            }
+        }
+    }
+    (host_ok && !addresses.is_empty()).then_some(SystemDns { host, addresses })
+}
+
+/// [`system_dns`] of a stored result's detail (the server page and audits read those).
+pub fn system_dns_of_detail(detail: &[u8]) -> Option<SystemDns> {
+    system_dns(&CheckResult::decode(detail).ok()?)
 }
 
 /// Stage durations kept per result (more is an agent gone wrong; the rest is dropped).
@@ -229,7 +268,7 @@ pub fn agent_view(known: &KnownAgent) -> AgentView {
 
 /// A check's latest state as the gap engine sees it; None for a name this collector does
 /// not accept (ingest refuses those, so only an older database could hold one).
-pub fn check_view(r: &CheckState) -> Option<CheckView> {
+pub fn check_view(r: &CheckState, endpoints: &EndpointList) -> Option<CheckView> {
     let check = CheckName::parse(&r.check).ok()?;
     Some(CheckView {
         agent_id: r.agent_id.clone(),
@@ -240,6 +279,10 @@ pub fn check_view(r: &CheckState) -> Option<CheckView> {
         duration_us: r.duration_us,
         // The collector's receiving time, not the agent's start time (its clock may be off).
         received_unix_ms: r.received_unix_ms,
+        not_microsoft: r
+            .system_dns
+            .as_ref()
+            .and_then(|d| crate::endpoints::not_microsoft(endpoints, &d.host, &d.addresses)),
     })
 }
 
@@ -340,15 +383,20 @@ mod tests {
             warning_kinds: Vec::new(),
             duration_us: 0,
             received_unix_ms: 1_800_000_000_000,
+            system_dns: None,
         };
-        let v = check_view(&state("oauth-imap/ece-mail@contoso.com")).unwrap();
+        let v = check_view(
+            &state("oauth-imap/ece-mail@contoso.com"),
+            &EndpointList::snapshot(),
+        )
+        .unwrap();
         assert_eq!(v.check.mailbox(), Some("ece-mail@contoso.com"));
         assert_eq!(
             v.received_unix_ms, 1_800_000_000_000,
             "the collector's time"
         );
-        assert!(check_view(&state("oauth-imap")).is_none());
-        assert!(check_view(&state("ftp")).is_none());
+        assert!(check_view(&state("oauth-imap"), &EndpointList::snapshot()).is_none());
+        assert!(check_view(&state("ftp"), &EndpointList::snapshot()).is_none());
     }
 
     #[test]

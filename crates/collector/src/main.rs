@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
+use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
 use eceprobe_collector::gaps::{self, now_ms, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::notify::Notifier;
@@ -94,6 +95,12 @@ enum Command {
         /// gap or warning.
         #[arg(long)]
         severity: Option<String>,
+        /// Who closes them: network, m365, ece, host or unknown.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The open gaps under a heading per team that closes them, each with its fix.
+        #[arg(long, conflicts_with = "history")]
+        by_owner: bool,
         /// Gaps that opened and closed, newest first, instead of the open ones.
         #[arg(long)]
         history: bool,
@@ -319,9 +326,11 @@ fn main() -> ExitCode {
                 agent_id,
                 check,
                 severity,
+                owner,
                 history,
                 since_hours,
                 limit,
+                ..
             } if history => {
                 let since_unix_ms = since_hours
                     .map(|h| now_ms().saturating_sub(i64::from(h) * 3_600_000))
@@ -333,6 +342,7 @@ fn main() -> ExitCode {
                     severity: severity.unwrap_or_default(),
                     since_unix_ms,
                     limit,
+                    owner: owner.unwrap_or_default(),
                 };
                 admin::gap_history(&target.collector, filter, target.json).await
             }
@@ -342,6 +352,8 @@ fn main() -> ExitCode {
                 agent_id,
                 check,
                 severity,
+                owner,
+                by_owner,
                 ..
             } => {
                 let filter = GapsRequest {
@@ -349,8 +361,12 @@ fn main() -> ExitCode {
                     agent_id: agent_id.unwrap_or_default(),
                     check: check.unwrap_or_default(),
                     severity: severity.unwrap_or_default(),
+                    owner: owner.unwrap_or_default(),
                 };
-                admin::gaps(&target.collector, filter, target.json).await
+                match by_owner {
+                    true => admin::gaps_by_owner(&target.collector, filter, target.json).await,
+                    false => admin::gaps(&target.collector, filter, target.json).await,
+                }
             }
             Command::Show { target, server } => {
                 admin::show(&target.collector, server, target.json).await
@@ -491,7 +507,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Its outbox keeps events across restarts: those left from before go out now.
     let notifier = Notifier::start(&config.webhooks, &store).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
-    let tracker = Tracker::new(store.clone(), policy).with_notifier(notifier.clone());
+    // Microsoft's endpoint list: the kept or configured one in use before the first
+    // evaluation; then looked at again every refresh period.
+    let mut endpoints = Loader::new(config.endpoints.clone(), db, EndpointsHandle::default());
+    endpoints.start().await;
+    let tracker = Tracker::new(store.clone(), policy)
+        .with_notifier(notifier.clone())
+        .with_endpoints(endpoints.handle());
     // Before the first evaluation: agents' silence counts from when this run started
     // accepting, never across the collector's own downtime.
     tracker
@@ -501,6 +523,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
+    let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
+    let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -524,6 +548,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_evaluating.send(true);
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
+    // A fetch cut short loses nothing: the kept copy is replaced only whole.
+    let _ = stop_endpoints.send(true);
+    refreshing.abort();
     // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;
     store.close().await;

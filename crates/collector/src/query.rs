@@ -3,6 +3,8 @@
 
 mod audits;
 
+pub(crate) use audits::verdict;
+
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
@@ -16,10 +18,11 @@ use tonic::{Request, Response, Status};
 
 use crate::audits::Audits;
 use crate::checkname::CheckName;
-use crate::gaps::Tracker;
+use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
 use crate::store::{
-    GapFilter, GapRecord, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
+    GapFilter, GapRecord, KindMatch, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT,
+    MAX_HISTORY_LIMIT,
 };
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
@@ -92,7 +95,8 @@ pub(crate) fn detail(r: &StoredResult) -> CheckResult {
     })
 }
 
-fn gap(g: GapRecord) -> Gap {
+/// A stored gap as the Query API answers it (and as [`crate::export`] reads findings).
+pub(crate) fn gap(g: GapRecord) -> Gap {
     Gap {
         deployment: g.deployment,
         agent_id: g.agent_id,
@@ -122,18 +126,32 @@ fn severity_filter(severity: String) -> Result<Option<String>, Status> {
     }
 }
 
+/// `owner`: one of [`OWNER_VALUES`], or empty for any.
+fn owner_filter(owner: &str) -> Result<Option<KindMatch>, Status> {
+    if owner.is_empty() {
+        return Ok(None);
+    }
+    // The value is echoed back, at most 64 characters of it.
+    let shown: String = owner.chars().take(64).collect();
+    OwnerFilter::parse(owner)
+        .map(|o| Some(o.stored()))
+        .ok_or_else(|| Status::invalid_argument(format!("owner '{shown}': use {OWNER_VALUES}")))
+}
+
 /// The filters current gaps and gap history share; empty strings mean any.
 fn gap_filter(
     check: &str,
     severity: String,
     deployment: String,
     agent_id: String,
+    owner: &str,
 ) -> Result<GapFilter, Status> {
     Ok(GapFilter {
         check: check_filter(check)?.map(|c| c.to_string()),
         severity: severity_filter(severity)?,
         deployment: optional(deployment),
         agent_id: optional(agent_id),
+        kinds: owner_filter(owner)?,
         ..GapFilter::default()
     })
 }
@@ -175,7 +193,13 @@ impl Query for QueryService {
         let filter = GapFilter {
             open_only: true,
             limit: MAX_CURRENT_GAPS + 1,
-            ..gap_filter(&req.check, req.severity, req.deployment, req.agent_id)?
+            ..gap_filter(
+                &req.check,
+                req.severity,
+                req.deployment,
+                req.agent_id,
+                &req.owner,
+            )?
         };
         // Read the time first: the gaps read next are at least this fresh.
         let evaluated_unix_ms = self.tracker.last_evaluated_unix_ms();
@@ -200,7 +224,13 @@ impl Query for QueryService {
                 0 => 100,
                 n => n.min(MAX_GAPS_LIMIT),
             },
-            ..gap_filter(&req.check, req.severity, req.deployment, req.agent_id)?
+            ..gap_filter(
+                &req.check,
+                req.severity,
+                req.deployment,
+                req.agent_id,
+                &req.owner,
+            )?
         };
         let gaps = self.store.gaps(&filter).await.map_err(storage)?;
         Ok(Response::new(GapHistoryResponse {

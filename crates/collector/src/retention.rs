@@ -98,6 +98,7 @@ mod tests {
             duration_us: 1,
             warning_kinds: Vec::new(),
             stage_durations: Vec::new(),
+            system_dns: None,
             detail: vec![1, 2, 3],
             audit_id: String::new(),
         };

@@ -158,7 +158,8 @@ impl Bound {
         let (stop, stopping) = watch::channel(false);
         let sessions = Sessions::new();
         let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy())
-            .with_notifier(tracker.notifier());
+            .with_notifier(tracker.notifier())
+            .with_endpoints(tracker.endpoints());
         if let Err(e) = audits.resume().await {
             tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
         }

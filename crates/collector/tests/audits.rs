@@ -254,20 +254,29 @@ async fn the_cli_lists_gaps_before_warnings_and_gives_the_fix_of_each() {
     assert!(rows[0].contains("pop3") && rows[0].contains("GAP"), "{out}");
     assert!(rows[1..].iter().all(|r| r.contains("WARNING")), "{out}");
     let fixes: Vec<&str> = out
-        .split("What to do:\n")
+        .split("What to do, by team:\n")
         .nth(1)
         .unwrap_or_else(|| panic!("no fixes in {out}"))
         .lines()
         .collect();
+    // All of them the network team's: under its heading, the gap first.
     assert_eq!(
-        fixes[0], "  GAP svc-1 pop3 (failing): open outbound TCP on the firewall (C10)",
+        fixes[..2],
+        [
+            "  network: the network team (firewall, proxy, DNS)",
+            "    GAP svc-1 pop3 (failing): open outbound TCP on the firewall (C10)"
+        ],
         "{out}"
     );
     assert!(
-        fixes[1].starts_with("  WARNING svc-1 imap (slow): imap to outlook.office365.com:993 works but slower than the policy allows"),
+        fixes[2].starts_with("    WARNING svc-1 imap (slow): imap to outlook.office365.com:993 works but slower than the policy allows"),
         "{out}"
     );
-    assert_eq!(fixes.len(), 5, "one gap and four warnings: {out}");
+    assert_eq!(
+        fixes.len(),
+        6,
+        "a heading, one gap and four warnings: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

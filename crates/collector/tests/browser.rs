@@ -252,6 +252,44 @@ async fn the_dashboard_shows_the_blocked_port_red_and_explains_it() {
     );
     screenshot(&c, "server.png").await;
 
+    // The gaps page, the network team's: each gap's fix folded under it, and a fix someone
+    // opened stays open through the page's refresh (every 15 s, <main> swapped).
+    c.goto(&format!("{base}/gaps?owner=network")).await.unwrap();
+    let summary = c.find(Locator::Css("details.fix summary")).await.unwrap();
+    assert_eq!(summary.text().await.unwrap(), "What to do (C10)");
+    summary.click().await.unwrap();
+    let fix = c
+        .find(Locator::Css("details.fix[open] p.hint"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fix.contains("on the firewall (C10)"), "{fix}");
+    c.execute(
+        "document.querySelector('main').dataset.before = 'refresh'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let give_up = Instant::now() + Duration::from_secs(25);
+    loop {
+        let state = c
+            .execute(
+                "return [document.querySelector('main').dataset.before || '', \
+                 document.querySelectorAll('details.fix[open]').length]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if state[0] == "" {
+            assert_eq!(state[1], 1, "the opened fix survived the refresh");
+            break;
+        }
+        assert!(Instant::now() < give_up, "the page did not refresh");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     // Another browser without the cookie is refused again.
     c.delete_all_cookies().await.unwrap();
     c.goto(&format!("{base}/servers/ece-app-01")).await.unwrap();

@@ -29,6 +29,25 @@ fn reports(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// Runs of spaces as one (column widths follow the data), each line trimmed.
+fn shape(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The README's sample of the demo's summary: its first code block after the Quick start's.
+fn readme_sample() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let after = readme
+        .split("The demo ends with the audit's gaps")
+        .nth(1)
+        .expect("README has the demo's sample");
+    let block = after.split("```").nth(1).expect("a code block");
+    block.trim_start_matches('\n').to_string()
+}
+
 #[test]
 fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,12 +76,33 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
         ],
         "the firewalled server's 993 and 995, and the mailbox with SMTP AUTH off; the healthy mailbox passes:\n{out}"
     );
-    let fixes = out.split("What to do:\n").nth(1).unwrap_or_default();
+    let fixes = out
+        .split("What to do, by team:\n")
+        .nth(1)
+        .unwrap_or_default();
     assert!(
         fixes.starts_with(
-            "  GAP ece-app-01 imap (failing): TCP 993 to outlook.office365.com is rejected"
+            "  network: the network team (firewall, proxy, DNS)\n    GAP ece-app-01 imap (failing): TCP 993 to outlook.office365.com is rejected"
         ),
-        "the fix of each gap, in the table's order:\n{out}"
+        "the fix of each gap under its team, in the table's order:\n{out}"
+    );
+    assert!(
+        fixes.contains(
+            "\n  m365: the Microsoft 365 / Entra administrator\n    GAP ece-svc-01 oauth-smtp/sales@contoso.com (failing): "
+        ),
+        "the mailbox's fix is the Microsoft 365 administrator's:\n{out}"
+    );
+
+    // The README's sample is this run's summary, from the gap table to what each server
+    // cannot do.
+    let summary = out
+        .split_once("\nSERVER ")
+        .map(|(_, rest)| format!("SERVER {}", rest.split("\nreport: ").next().unwrap_or("")))
+        .unwrap_or_default();
+    assert_eq!(
+        shape(&readme_sample()),
+        shape(summary.trim_end()),
+        "README.md's demo sample drifted from the real output; paste this:\n{summary}"
     );
 
     let md = reports(dir.path(), "md");

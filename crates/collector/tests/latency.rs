@@ -194,7 +194,7 @@ async fn one_server_much_slower_than_its_three_peers() {
     );
     assert!(
         text.contains(
-            "imap (slower_than_peers): tls on imap (outlook.office365.com:993) took 1.9 s here"
+            "imap (slower_than_peers; owner: network): tls on imap (outlook.office365.com:993) took 1.9 s here"
         ),
         "{text}"
     );

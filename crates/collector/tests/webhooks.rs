@@ -60,6 +60,8 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
         (&opened["kind"], &opened["severity"]),
         (&"failing".into(), &"gap".into())
     );
+    // tcp_refused: the firewall's, so the network team's.
+    assert_eq!(opened["owner"], "network", "{opened}");
     assert_eq!(opened["deployment"], "prod");
     assert!(
         got.iter().all(|r| r.body == *opened),
@@ -91,6 +93,7 @@ async fn each_gap_change_arrives_once_despite_a_receiver_failing_twice() {
     let closed = &got[3].body;
     assert_eq!(closed["event"], "gap_closed", "{closed}");
     assert_eq!(closed["check"], "imap");
+    assert_eq!(closed["owner"], "network", "{closed}");
     assert_eq!(closed["opened_unix_ms"], opened["opened_unix_ms"]);
     assert!(closed["closed_unix_ms"].as_i64() >= opened["opened_unix_ms"].as_i64());
     assert_ne!(closed["event_id"], opened["event_id"]);
@@ -202,6 +205,7 @@ async fn an_audit_sends_its_new_and_resolved_gaps_once_then_a_summary() {
         "{events:#?}"
     );
     assert_eq!(events[0]["source"], "audit");
+    assert_eq!(events[0]["owner"], "network", "tcp_refused: {}", events[0]);
     let summary = &events[1];
     let counts = ["servers", "answered", "gaps", "new", "resolved"].map(|k| summary[k].as_u64());
     assert_eq!(counts, [Some(1), Some(1), Some(1), Some(1), Some(0)]);

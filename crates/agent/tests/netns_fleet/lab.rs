@@ -105,9 +105,20 @@ pub fn init_pki(bins: &Binaries, dir: &Path, agents: &[&str]) {
 /// loopback, gaps evaluated every second, its database `dir/c.db`. Returns once the API
 /// answers.
 pub fn start_collector(fleet: &mut Fleet, bins: &Binaries, dir: &Path, what: &'static str) {
+    start_collector_with(fleet, bins, dir, what, "");
+}
+
+/// [`start_collector`] with more of the collector's configuration (TOML sections).
+pub fn start_collector_with(
+    fleet: &mut Fleet,
+    bins: &Binaries,
+    dir: &Path,
+    what: &'static str,
+    more_config: &str,
+) {
     let pki = dir.join("pki");
     let config = dir.join("collector.toml");
-    std::fs::write(&config, "evaluate_every_s = 1\n").unwrap();
+    std::fs::write(&config, format!("evaluate_every_s = 1\n{more_config}")).unwrap();
     let mut cmd = fleet.exec("col", &bins.collector);
     cmd.arg("serve")
         .arg("--config")

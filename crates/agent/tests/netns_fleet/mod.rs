@@ -7,6 +7,7 @@
 // Each test binary uses some of it.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod lab;
 pub mod path;
 

@@ -2,12 +2,14 @@
 //! for scripts, reports for a change ticket (`eceprobe_collector::export`). `audit run
 //! --wait` exits 0 with no gap, 1 with gaps (a server that did not answer is one), 2 when
 //! the audit could not run (any error on the way). Tables list failures first, then
-//! warnings, then passes, and "What to do" gives the fix of every gap and warning.
+//! warnings, then passes, and "What to do, by team" gives the fix of every gap and warning
+//! under the team that closes it.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use eceprobe_collector::export::by_team::what_to_do_by_team;
 use eceprobe_collector::export::json::{audit_json, diff_json, report_json};
 use eceprobe_collector::export::{self, Format};
 use eceprobe_collector::order::{by_attention, Attention};
@@ -141,26 +143,13 @@ pub async fn run(
     Ok((text, code))
 }
 
-/// "What to do": the fix of every finding, gaps then warnings, as the reports give it
-/// ([`export::remedies`]); empty when there is none.
+/// "What to do, by team": the fix of every finding as the reports give it
+/// ([`export::remedies`]: gaps then warnings), under the team that closes it; empty when
+/// there is none.
 fn what_to_do(report: &AuditReport) -> String {
-    let lines: Vec<String> = export::remedies(report)
-        .into_iter()
-        .filter(|(_, r)| !r.fix.is_empty())
-        .map(|(g, r)| {
-            format!(
-                "  {} {} {} ({}): {}",
-                g.severity.to_uppercase(),
-                g.agent_id,
-                or_dash(&g.check),
-                g.kind,
-                r.fix
-            )
-        })
-        .collect();
-    match lines.is_empty() {
-        true => String::new(),
-        false => format!("\nWhat to do:\n{}\n", lines.join("\n")),
+    match what_to_do_by_team(&export::remedies(report)) {
+        t if t.is_empty() => t,
+        t => format!("\n{t}"),
     }
 }
 

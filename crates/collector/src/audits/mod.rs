@@ -28,6 +28,7 @@ use std::time::Duration;
 use eceprobe_proto::v1::{order, Order, RunAudit};
 use tokio::sync::RwLock;
 
+use crate::endpoints::EndpointsHandle;
 use crate::gaps::{now_ms, Policy};
 use crate::ingest::Sessions;
 use crate::latency::{audit_latency_warnings, Peer};
@@ -82,6 +83,8 @@ pub struct Audits {
     sessions: Sessions,
     policy: Arc<Policy>,
     notifier: Notifier,
+    /// Microsoft's endpoint list, for `address_not_microsoft` in an audit's findings.
+    endpoints: EndpointsHandle,
     /// Set by [`Audits::stop`]: watchers close no more audits.
     stopping: Arc<AtomicBool>,
     /// Held (read) by a watcher from closing an audit to enqueuing its events; taken
@@ -108,6 +111,7 @@ impl Audits {
             sessions,
             policy,
             notifier: Notifier::disabled(),
+            endpoints: EndpointsHandle::default(),
             stopping: Arc::new(AtomicBool::new(false)),
             closing: Arc::new(RwLock::new(())),
         }
@@ -126,6 +130,12 @@ impl Audits {
         tokio::time::timeout(grace, self.closing.write())
             .await
             .is_ok()
+    }
+
+    /// The endpoint list addresses are judged against (the collector's shared one).
+    pub fn with_endpoints(mut self, endpoints: EndpointsHandle) -> Audits {
+        self.endpoints = endpoints;
+        self
     }
 
     /// Webhook events when an audit closes (its new and resolved gaps, and a summary).
@@ -307,7 +317,8 @@ impl Audits {
         let results = self.store.audit_results(&summary.record.audit_id).await?;
         let at = summary.record.closed_unix_ms.unwrap_or_else(now_ms);
         let policy = self.policy_of(&summary.record);
-        let gaps = report::findings(&policy, &summary.servers, agents, &results, at);
+        let endpoints = self.endpoints.current();
+        let gaps = report::findings(&policy, &summary.servers, agents, &results, at, &endpoints);
         Ok((results, gaps))
     }
 

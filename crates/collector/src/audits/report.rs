@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::convert::{agent_view, check_view};
+use crate::endpoints::EndpointList;
 use crate::gaps::{evaluate, found_gap, Policy};
 use crate::store::{AuditServerRecord, CheckState, FoundGap, KnownAgent, StoredResult};
 
@@ -74,6 +75,7 @@ pub fn findings(
     agents: &[KnownAgent],
     results: &[StoredResult],
     at_unix_ms: i64,
+    endpoints: &EndpointList,
 ) -> Vec<FoundGap> {
     let known: BTreeMap<&str, &KnownAgent> = agents
         .iter()
@@ -109,7 +111,7 @@ pub fn findings(
     let checks: Vec<_> = verdicts(results)
         .values()
         .flat_map(|by_check| by_check.values())
-        .filter_map(|r| check_view(&state(r)))
+        .filter_map(|r| check_view(&state(r), endpoints))
         .collect();
     out.extend(
         evaluate(policy, &views, &checks, at_unix_ms)
@@ -130,6 +132,7 @@ fn state(r: &StoredResult) -> CheckState {
         warning_kinds: r.warning_kinds.clone(),
         duration_us: r.duration_us,
         received_unix_ms: r.received_unix_ms,
+        system_dns: crate::convert::system_dns_of_detail(&r.detail),
     }
 }
 
@@ -231,6 +234,7 @@ mod tests {
             &[known("svc-1"), known("svc-2")],
             &results,
             1_800_000_000_000,
+            &EndpointList::snapshot(),
         );
         let keys: Vec<_> = found
             .iter()
@@ -244,5 +248,42 @@ mod tests {
                 ("svc-2", "", NOT_ANSWERED),
             ]
         );
+    }
+
+    /// An audit judges the addresses its results' OS resolver gave, as the live view does,
+    /// against the list it is given.
+    #[test]
+    fn an_audits_results_are_judged_against_the_endpoint_list() {
+        use prost::Message;
+        let servers = [AuditServerRecord {
+            agent_id: "svc-1".into(),
+            ordered: true,
+            answered_unix_ms: Some(5),
+        }];
+        let mut imap = result("svc-1", 1, "imap", "pass");
+        imap.detail = eceprobe_proto::v1::CheckResult {
+            host: "outlook.office365.com".into(),
+            dns: Some(eceprobe_proto::v1::Dns {
+                source: "system".into(),
+                addresses: vec!["10.9.8.7:993".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let found = findings(
+            &Policy::default(),
+            &servers,
+            &[known("svc-1")],
+            &[imap],
+            1_800_000_000_000,
+            &EndpointList::snapshot(),
+        );
+        let g = found
+            .iter()
+            .find(|g| g.kind == "address_not_microsoft")
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!((g.check.as_str(), g.severity.as_str()), ("imap", "warning"));
+        assert!(g.detail.contains("10.9.8.7"), "{}", g.detail);
     }
 }

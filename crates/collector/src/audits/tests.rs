@@ -29,6 +29,7 @@ fn result(seq: u64, check: &str, audit_id: &str) -> NewResult {
         duration_us: 1,
         warning_kinds: Vec::new(),
         stage_durations: Vec::new(),
+        system_dns: None,
         detail: Vec::new(),
         audit_id: audit_id.to_owned(),
     }

@@ -12,8 +12,17 @@
 //! good list. [`EndpointList::snapshot`] is the list shipped with this binary.
 
 mod cidr;
+pub mod client_id;
+mod finding;
+mod handle;
+pub mod loader;
+pub mod source;
 
 pub use cidr::Cidr;
+pub use finding::not_microsoft;
+pub use handle::{EndpointsHandle, LoadError};
+pub use loader::Loader;
+pub use source::{EndpointsConfig, Source};
 
 use std::net::IpAddr;
 

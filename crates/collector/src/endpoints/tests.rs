@@ -111,3 +111,106 @@ fn port_ranges_and_unknown_fields_are_read() {
     assert_eq!(s.tcp_ports_text(), "80,443,50000-50059");
     assert_eq!(s.notes, "");
 }
+
+/// The warning from a stored state to the engine's finding: only the addresses outside the
+/// ranges are named, with the sets, the list, the causes and the fix.
+#[test]
+fn an_address_outside_the_ranges_is_a_network_warning_in_words() {
+    use crate::gaps::{evaluate, AgentView, FindingKind, Policy, Severity};
+    use crate::store::{CheckState, SystemDns};
+    let list = EndpointList::snapshot();
+    let state = |check: &str, outcome: &str, addresses: &[&str]| CheckState {
+        agent_id: "svc-1".into(),
+        check: check.into(),
+        seq: 1,
+        outcome: outcome.into(),
+        failure_kind: (outcome == "fail").then(|| "tls_intercepted".into()),
+        warning_kinds: Vec::new(),
+        duration_us: 1_000,
+        received_unix_ms: 1_800_000_000_000,
+        system_dns: Some(SystemDns {
+            host: "outlook.office365.com".into(),
+            addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+        }),
+    };
+    let inside = crate::convert::check_view(&state("imap", "pass", &["40.97.1.2"]), &list).unwrap();
+    assert_eq!(inside.not_microsoft, None);
+    let imap =
+        crate::convert::check_view(&state("imap", "pass", &["40.97.1.2", "10.9.8.7"]), &list)
+            .unwrap();
+    let detail = imap.not_microsoft.clone().unwrap();
+    for says in [
+        "outlook.office365.com with address 10.9.8.7 that lies outside",
+        "set 1 (Exchange, Optimize), set 2 (Exchange, Allow)",
+        "the snapshot shipped with eceprobe",
+        "split-horizon DNS",
+        "TLS-inspection",
+        "DNS hijack",
+        "this server's DNS resolver",
+    ] {
+        assert!(detail.contains(says), "{says}: {detail}");
+    }
+    assert!(!detail.contains("40.97.1.2"), "{detail}");
+    // A failing check keeps it: the answer is the likely cause of the failure.
+    let smtp = crate::convert::check_view(&state("smtp", "fail", &["10.9.8.7"]), &list).unwrap();
+    let agent = AgentView {
+        agent_id: "svc-1".into(),
+        role: eceprobe_checks::Role::Services,
+        deployment: "prod".into(),
+        probe_interval_s: 60,
+        seen_unix_ms: 1_800_000_000_000,
+        first_seen_unix_ms: 0,
+    };
+    let found = evaluate(
+        &Policy::default(),
+        &[agent],
+        &[imap, smtp],
+        1_800_000_000_000,
+    );
+    let warnings: Vec<_> = found
+        .iter()
+        .filter(|f| f.kind == FindingKind::AddressNotMicrosoft)
+        .collect();
+    assert_eq!(warnings.len(), 2, "{found:?}");
+    assert!(warnings.iter().all(|f| f.severity == Severity::Warning));
+    assert_eq!(
+        crate::gaps::owner_name("address_not_microsoft", ""),
+        "network"
+    );
+}
+
+/// Only the OS resolver's answer is judged: an override is eceprobe's own pin, and through
+/// a proxy the agent resolved nothing.
+#[test]
+fn only_the_system_resolvers_addresses_are_kept() {
+    use eceprobe_proto::v1::{CheckResult, Dns};
+    let result = |source: &str, addresses: &[&str]| CheckResult {
+        host: "Outlook.Office365.com.".into(),
+        dns: Some(Dns {
+            source: source.into(),
+            addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+            ..Dns::default()
+        }),
+        ..CheckResult::default()
+    };
+    let kept = crate::convert::system_dns(&result(
+        "system",
+        &[
+            "52.97.1.1:993",
+            "x,y",
+            "[2603:1046::5]:993",
+            "52.97.1.1:993",
+            "::1",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(kept.host, "outlook.office365.com");
+    assert_eq!(
+        kept.addresses,
+        ["52.97.1.1", "2603:1046::5", "::1"],
+        "addresses without their port, once each; only what parses"
+    );
+    assert!(crate::convert::system_dns(&result("override", &["10.0.0.1"])).is_none());
+    assert!(crate::convert::system_dns(&result("proxy", &[])).is_none());
+    assert!(crate::convert::system_dns(&result("system", &[])).is_none());
+}

@@ -7,7 +7,7 @@
 //! check's mailbox filled in.
 
 use eceprobe_checks::{FailureKind, Role};
-use eceprobe_proto::v1::{AuditServer, AuditVerdict, Gap};
+use eceprobe_proto::v1::{AuditServer, AuditVerdict, CheckResult, Gap};
 
 use crate::checkname::CheckName;
 
@@ -218,12 +218,34 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
             "C9",
             format!("TLS to {host} is intercepted by a proxy (the chain ends at a root that is neither Microsoft's nor an expected root you declared): exempt *.office365.com and login.microsoftonline.com from TLS inspection, or OAuth2 mail breaks whenever the proxy's certificate is not trusted by ECE's Java"),
         ),
+        "address_not_microsoft" => (
+            "C8, C9",
+            with_needed_by(
+                format!("this server's DNS answers {target_host} with an address outside Microsoft's published ranges (the detail names it, the sets and the list): ask this server's DNS resolver for {target_host} and compare its answer with Microsoft's ranges (https://endpoints.office.com/endpoints/Worldwide), then make it answer with Microsoft's addresses; split-horizon DNS, a proxy or TLS-inspection device answering for Microsoft's names, or a DNS hijack are the usual causes"),
+                check,
+                server,
+            ),
+        ),
         _ => ("", format!("see the detail: {}", gap.detail)),
     };
     Remedy {
         checklist_item: item.to_owned(),
         fix,
     }
+}
+
+/// The remedy of a gap open now (the dashboard's gaps page, `gaps --by-owner`): [`remedy`]
+/// over the check's latest result (its hint and target, as an audit's verdict carries them)
+/// and the server's role, so an open gap and an audit's finding say the same. `latest` is
+/// None when the check never reported (a missing gap) or its result is gone.
+pub fn open_gap_remedy(gap: &Gap, role: &str, latest: Option<&CheckResult>) -> Remedy {
+    let server = AuditServer {
+        agent_id: gap.agent_id.clone(),
+        role: role.to_owned(),
+        ..AuditServer::default()
+    };
+    let verdict = latest.map(crate::query::verdict);
+    remedy(gap, Some(&server), verdict.as_ref())
 }
 
 #[cfg(test)]
@@ -271,6 +293,28 @@ mod tests {
             detail: detail.into(),
             ..Gap::default()
         }
+    }
+
+    #[test]
+    fn an_address_not_microsoft_names_the_resolver_and_the_ranges() {
+        let verdict = AuditVerdict {
+            target: "outlook.office365.com:993".into(),
+            ..AuditVerdict::default()
+        };
+        let detail = "the server's DNS answered outlook.office365.com with address 10.9.8.7 ...";
+        let r = remedy(
+            &gap("imap", "warning", "address_not_microsoft", detail),
+            Some(&server("services")),
+            Some(&verdict),
+        );
+        assert_eq!(r.checklist_item, "C8, C9");
+        assert!(
+            r.fix
+                .contains("ask this server's DNS resolver for outlook.office365.com")
+                && r.fix.contains("https://endpoints.office.com"),
+            "{}",
+            r.fix
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the one red line is not below a page of green ones. Pure functions: text
 //! from the agents (host names, details) is hostile input and each format escapes it.
 
+pub mod by_team;
 mod csv;
 mod document;
 pub mod findings;

@@ -53,6 +53,10 @@ pub struct CheckView {
     /// store's `received_unix_ms`, not the agent's `started_unix_ms`, whose clock may be
     /// wrong. Compared with the agent's other results to find retired checks.
     pub received_unix_ms: i64,
+    /// The `address_not_microsoft` warning's detail, when an address the server's OS
+    /// resolver gave for the check's host lies outside Microsoft's published ranges for it
+    /// (judged against the list in use by [`crate::convert::check_view`]).
+    pub not_microsoft: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -90,6 +94,9 @@ pub enum FindingKind {
     /// The token endpoint works from an application server but not from a services server
     /// of the same deployment: creation works, refresh (which runs there) will not (C8).
     RefreshBlockedOnServices,
+    /// The server's DNS gave a Microsoft host an address outside every range Microsoft
+    /// publishes for it: split-horizon DNS, an inspecting proxy, a hijack (issue 15).
+    AddressNotMicrosoft,
 }
 
 impl Severity {
@@ -117,6 +124,7 @@ impl FindingKind {
             FindingKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
             FindingKind::OfflineAccessMissing => "offline_access_missing",
             FindingKind::RefreshBlockedOnServices => "refresh_blocked_on_services",
+            FindingKind::AddressNotMicrosoft => "address_not_microsoft",
         }
     }
 
@@ -347,6 +355,15 @@ pub fn evaluate_awake(
         for (check, c) in &reported {
             // A mailbox's OAuth check (and ece-config) is required by being configured.
             let is_required = check.required_when_reported() || required.contains(&check.id());
+            // Whatever the check's outcome: an answer not Microsoft's often makes TLS fail.
+            if let Some(detail) = &c.not_microsoft {
+                out.push(finding(
+                    (*check).clone(),
+                    Severity::Warning,
+                    FindingKind::AddressNotMicrosoft,
+                    mark(detail.clone()),
+                ));
+            }
             if c.outcome == "fail" {
                 let kind = c.failure_kind.clone().unwrap_or_else(|| "failed".into());
                 let (severity, detail) = match is_required {

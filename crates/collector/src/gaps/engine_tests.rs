@@ -24,6 +24,7 @@ pub(super) fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
         warning_kinds: Vec::new(),
         duration_us: 20_000,
         received_unix_ms: NOW - 1000,
+        not_microsoft: None,
     }
 }
 
@@ -199,6 +200,7 @@ fn oauth(agent: &str, name: &str, outcome: &str, kind: Option<&str>) -> CheckVie
         warning_kinds: Vec::new(),
         duration_us: 300_000,
         received_unix_ms: NOW - 1000,
+        not_microsoft: None,
     }
 }
 

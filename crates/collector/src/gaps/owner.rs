@@ -11,13 +11,14 @@ use eceprobe_checks::{FailureKind, Owner};
 
 use super::engine::FindingKind;
 use crate::audits::report::NOT_ANSWERED;
+use crate::store::KindMatch;
 
 /// What the dashboard, the API, the CLI and reports say when the owner is not known.
 pub const UNKNOWN: &str = "unknown";
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::Failing,
         FindingKind::Missing,
         FindingKind::Stale,
@@ -30,6 +31,7 @@ impl FindingKind {
         FindingKind::TokenLifetimeUnexpected,
         FindingKind::OfflineAccessMissing,
         FindingKind::RefreshBlockedOnServices,
+        FindingKind::AddressNotMicrosoft,
     ];
 
     /// The kind of a stored name ([`FindingKind::as_str`]).
@@ -48,7 +50,7 @@ impl FindingKind {
             // The agent on this server went silent: its service, its host.
             K::Stale => Owner::Host,
             K::Slow | K::PacketLoss | K::DnsSlow | K::Intercepted => Owner::Network,
-            K::RefreshBlockedOnServices => Owner::Network,
+            K::RefreshBlockedOnServices | K::AddressNotMicrosoft => Owner::Network,
             K::CertExpiring => Owner::Ece,
             K::JavaTruststoreIncomplete => Owner::Host,
             K::TokenLifetimeUnexpected | K::OfflineAccessMissing => Owner::M365,
@@ -57,9 +59,10 @@ impl FindingKind {
 }
 
 /// The owner of a failure whose detail starts with its probe kind ("tcp_refused", "tcp_refused
-/// (not required by the policy)", "... (last known; ...)").
+/// (not required by the policy)", "... (last known; ...)"). The kind ends at the first space,
+/// as the engine writes it and as the store's owner filter cuts it ([`OwnerFilter::stored`]).
 fn failure_owner(detail: &str) -> Option<Owner> {
-    let kind = detail.split_whitespace().next()?;
+    let kind = detail.split(' ').next()?;
     kind.parse::<FailureKind>().ok().map(FailureKind::owner)
 }
 
@@ -81,6 +84,80 @@ pub fn owner_name(kind: &str, detail: &str) -> &'static str {
     owner_of(kind, detail).map_or(UNKNOWN, Owner::as_str)
 }
 
+/// The values `owner=` (dashboard, API) and `--owner` (CLI, Query API) accept, in words.
+pub const OWNER_VALUES: &str = "network, m365, ece, host or unknown";
+
+/// What an owner filter chooses: one team's gaps and warnings, or those whose owner this
+/// version does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerFilter {
+    Team(Owner),
+    Unknown,
+}
+
+/// As its name, in the JSON API's echoed filters.
+impl serde::Serialize for OwnerFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl OwnerFilter {
+    /// `network`, `m365`, `ece`, `host` or `unknown`; None for anything else.
+    pub fn parse(name: &str) -> Option<OwnerFilter> {
+        match name {
+            UNKNOWN => Some(OwnerFilter::Unknown),
+            _ => Owner::ALL
+                .into_iter()
+                .find(|o| o.as_str() == name)
+                .map(OwnerFilter::Team),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerFilter::Team(o) => o.as_str(),
+            OwnerFilter::Unknown => UNKNOWN,
+        }
+    }
+
+    /// The filter as the store applies it in SQL. The owner is derived, never stored, and a
+    /// page's rows and its total must count only the filtered gaps without reading every open
+    /// gap: so the stored names each team owns are enumerated here by asking [`owner_of`]
+    /// itself about every name it can give an owner to (the collector's kinds, `not_answered`,
+    /// and every probe kind name, older agents' included, alone or as the first word of a
+    /// `failing` gap's detail). No second table exists; `unknown` is what no team's list
+    /// chooses.
+    pub fn stored(self) -> KindMatch {
+        let wanted = |o: Option<Owner>| match self {
+            OwnerFilter::Team(team) => o == Some(team),
+            OwnerFilter::Unknown => o.is_some(),
+        };
+        let failing = FindingKind::Failing.as_str();
+        let probe_names = || FailureKind::names().map(|(name, _)| name);
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let candidates = FindingKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain([NOT_ANSWERED])
+            .chain(probe_names());
+        for name in candidates {
+            if name != failing && !kinds.contains(&name) && wanted(owner_of(name, "")) {
+                kinds.push(name);
+            }
+        }
+        let first_words = probe_names()
+            .filter(|name| wanted(owner_of(failing, name)))
+            .collect();
+        KindMatch {
+            kinds,
+            by_detail: failing,
+            first_words,
+            negate: self == OwnerFilter::Unknown,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +169,7 @@ mod tests {
             ("stale", "host"),
             ("not_answered", "host"),
             ("refresh_blocked_on_services", "network"),
+            ("address_not_microsoft", "network"),
             ("cert_expiring", "ece"),
             ("intercepted", "network"),
             ("java_truststore_incomplete", "host"),
@@ -137,6 +215,25 @@ mod tests {
         assert_eq!(owner_name("failing", ""), UNKNOWN);
         assert_eq!(owner_name("something_new", "x"), UNKNOWN);
         assert_eq!(owner_of("failing", "x"), None);
+    }
+
+    /// Every kind the collector finds has its row in TROUBLESHOOTING.md's index, naming the
+    /// owner this match gives it (`failing`'s owner is its probe kind's).
+    #[test]
+    fn every_kind_has_an_index_row_with_its_owner() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/TROUBLESHOOTING.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for kind in FindingKind::ALL {
+            let name = format!("`{}`", kind.as_str());
+            let row = doc
+                .lines()
+                .filter(|l| l.starts_with("| "))
+                .find(|l| l.split('|').nth(1).is_some_and(|c| c.contains(&name)))
+                .unwrap_or_else(|| panic!("no index row for {name}"));
+            let owner = row.split('|').nth(3).unwrap_or_default().trim();
+            let expected = kind.owner("").map_or("the probe kind's", Owner::as_str);
+            assert_eq!(owner, expected, "{row}");
+        }
     }
 
     /// A warning derived from a probe kind has that kind's owner: one answer either way.

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{evaluate_awake, Awake, GapFinding, Policy};
 use crate::convert::{agent_view, check_view};
+use crate::endpoints::EndpointsHandle;
 use crate::notify::Notifier;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
 
@@ -26,6 +27,9 @@ pub struct Tracker {
     stored: Arc<Notify>,
     last_evaluated: Arc<AtomicI64>,
     notifier: Notifier,
+    /// Microsoft's endpoint list in use: addresses resolved for Microsoft hosts are judged
+    /// against it (`address_not_microsoft`).
+    endpoints: EndpointsHandle,
     /// This collector's run (see [`Tracker::begin_run`]) and when the collector was awake.
     awake: Arc<Mutex<(Option<i64>, Awake)>>,
 }
@@ -38,6 +42,7 @@ impl Tracker {
             stored: Arc::new(Notify::new()),
             last_evaluated: Arc::new(AtomicI64::new(0)),
             notifier: Notifier::disabled(),
+            endpoints: EndpointsHandle::default(),
             awake: Arc::default(),
         }
     }
@@ -72,6 +77,17 @@ impl Tracker {
         self
     }
 
+    /// The shared endpoint list (the loader's handle); default: the shipped snapshot.
+    pub fn with_endpoints(mut self, endpoints: EndpointsHandle) -> Tracker {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// The endpoint list every reader shares: the dashboard, the API, `/metrics`, audits.
+    pub fn endpoints(&self) -> EndpointsHandle {
+        self.endpoints.clone()
+    }
+
     pub fn notifier(&self) -> Notifier {
         self.notifier.clone()
     }
@@ -95,12 +111,13 @@ impl Tracker {
     /// records what opened and closed.
     pub async fn evaluate_at(&self, now_unix_ms: i64) -> Result<GapChanges, StoreError> {
         let agents: Vec<_> = self.store.agents().await?.iter().map(agent_view).collect();
+        let endpoints = self.endpoints.current();
         let checks: Vec<_> = self
             .store
             .latest_states()
             .await?
             .iter()
-            .filter_map(check_view)
+            .filter_map(|s| check_view(s, &endpoints))
             .collect();
         let (run, awake) = self.awake_lock().clone();
         if let Some(run) = run {
@@ -232,6 +249,7 @@ mod tests {
             duration_us: 1_000,
             warning_kinds: Vec::new(),
             stage_durations: Vec::new(),
+            system_dns: None,
             detail: Vec::new(),
             audit_id: String::new(),
         }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audits::GapDiff;
 use crate::civil::civil_from_days;
+use crate::gaps::owner_name;
 use crate::store::{AuditServerRecord, FoundGap, GapChanges, GapRecord};
 
 /// One webhook event; serialised with its kind in the `event` field.
@@ -36,6 +37,9 @@ pub struct GapEvent {
     pub check: String,
     pub kind: String,
     pub severity: String,
+    /// Who closes it: `network`, `m365`, `ece`, `host` or `unknown` (derived from kind and
+    /// detail, as everywhere: [`crate::gaps::owner_name`]).
+    pub owner: String,
     pub detail: String,
     pub opened_unix_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +103,7 @@ pub fn continuous(changes: &GapChanges, at_unix_ms: i64) -> Vec<Event> {
         check: g.check.clone(),
         kind: g.kind.clone(),
         severity: g.severity.clone(),
+        owner: owner_name(&g.kind, &g.detail).to_owned(),
         detail: g.detail.clone(),
         opened_unix_ms: g.opened_unix_ms,
         closed_unix_ms: g.closed_unix_ms,
@@ -143,6 +148,7 @@ pub fn audit(o: &AuditOutcome<'_>) -> Vec<Event> {
         check: g.check.clone(),
         kind: g.kind.clone(),
         severity: g.severity.clone(),
+        owner: owner_name(&g.kind, &g.detail).to_owned(),
         detail: g.detail.clone(),
         opened_unix_ms: opened,
         closed_unix_ms: closed,
@@ -270,13 +276,14 @@ mod tests {
         assert_eq!(json[0]["server"], "svc-1");
         assert_eq!(json[0]["check"], "imap");
         assert_eq!(json[0]["event_id"], "gap-7-1000-opened");
+        assert_eq!(json[0]["owner"], "network", "tcp_refused: the firewall's");
         assert_eq!(json[0]["at"], "1970-01-01T00:00:05.000Z");
         assert!(json[0].get("audit_id").is_none() && json[0].get("closed_unix_ms").is_none());
         assert_eq!(json[1]["event"], "gap_closed");
         assert_eq!(json[1]["closed_unix_ms"], 5_000);
         assert_eq!(json[1]["event_id"], "gap-3-1000-closed");
         let keys: Vec<&String> = json[1].as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 12, "only the documented fields: {keys:?}");
+        assert_eq!(keys.len(), 13, "only the documented fields: {keys:?}");
         assert!(json[1].get("close_reason").is_none(), "a fix has no reason");
     }
 

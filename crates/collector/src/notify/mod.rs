@@ -17,6 +17,7 @@
 //! | `check` | the check id (`""` for a server that did not answer an audit) |
 //! | `kind` | `failing`, `missing`, `stale`, a warning kind, `not_answered`, ... |
 //! | `severity` | `"gap"` or `"warning"` |
+//! | `owner` | who closes it: `"network"`, `"m365"`, `"ece"`, `"host"` or `"unknown"` (derived from `kind` and `detail`, as on the dashboard) |
 //! | `detail` | the probe's detail (a failure kind or short text; no secrets) |
 //! | `opened_unix_ms` | when the gap opened (audit: when the audit that first found it closed) |
 //! | `closed_unix_ms` | when it closed; only on `gap_closed` |
@@ -68,6 +69,7 @@
 
 mod delivery;
 pub mod event;
+pub mod get;
 pub mod url;
 
 use std::collections::BTreeMap;

@@ -66,7 +66,9 @@ pub(super) fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
     }
 }
 
-fn verdict(r: &CheckResult) -> pb::AuditVerdict {
+/// A result as an audit's verdict: also what the fix of an open gap is read from
+/// ([`crate::export::findings::open_gap_remedy`]).
+pub(crate) fn verdict(r: &CheckResult) -> pb::AuditVerdict {
     let outcome = match pb::Outcome::try_from(r.outcome) {
         Ok(pb::Outcome::Pass) => "pass",
         Ok(pb::Outcome::Warn) => "warn",

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::rows::column;
-use super::{FoundGap, GapChanges, GapFilter, GapRecord, StoreError, MAX_GAPS_LIMIT};
+use super::{FoundGap, GapChanges, GapFilter, GapRecord, KindMatch, StoreError, MAX_GAPS_LIMIT};
 
 pub(super) const COLUMNS: &str = "gap_id, deployment, agent_id, check_id, kind, severity, detail, \
      opened_unix_ms, closed_unix_ms, close_reason";
@@ -173,6 +173,10 @@ pub(super) async fn select(
             q.push(column).push(" = ").push_bind(value.clone());
         }
     }
+    if let Some(kinds) = &filter.kinds {
+        and(&mut q);
+        push_kind_match(&mut q, kinds);
+    }
     if let Some(since) = filter.since_unix_ms {
         and(&mut q);
         q.push("(closed_unix_ms IS NULL OR closed_unix_ms >= ")
@@ -194,6 +198,30 @@ pub(super) async fn select(
         .await
         .map_err(|e| super::read_error("reading gaps", e))?;
     rows.iter().map(gap).collect()
+}
+
+/// `m` as one SQL condition on the gaps table (see [`KindMatch`]). The detail's first word
+/// is cut at the first space, as `gaps::owner` cuts it.
+pub(super) fn push_kind_match(q: &mut QueryBuilder<'_, Sqlite>, m: &KindMatch) {
+    let list = |q: &mut QueryBuilder<'_, Sqlite>, names: &[&'static str]| {
+        q.push("(");
+        let mut list = q.separated(", ");
+        for name in names {
+            list.push_bind(*name);
+        }
+        list.push_unseparated(")");
+    };
+    if m.negate {
+        q.push("NOT ");
+    }
+    q.push("(kind IN ");
+    list(q, &m.kinds);
+    q.push(" OR (kind = ").push_bind(m.by_detail).push(
+        " AND CASE instr(detail, ' ') WHEN 0 THEN detail \
+         ELSE substr(detail, 1, instr(detail, ' ') - 1) END IN ",
+    );
+    list(q, &m.first_words);
+    q.push("))");
 }
 
 pub(super) fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {

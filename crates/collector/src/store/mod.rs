@@ -56,8 +56,8 @@ pub use latency::TimingKey;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
-    GapFilter, GapRecord, InsertOutcome, JavaReport, KnownAgent, NewResult, StoreError,
-    StoredResult,
+    GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, StoreError,
+    StoredResult, SystemDns,
 };
 use writer::{Msg, Op, Reply};
 

@@ -90,8 +90,8 @@ pub(super) async fn touch_agent(
 
 const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail, audit_id, stage_durations) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+     warning_kinds, detail, audit_id, stage_durations, system_dns) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
      ON CONFLICT (agent_id, seq) DO NOTHING";
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
@@ -99,16 +99,16 @@ const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
 /// result just stored, so the two tables cannot disagree and the detail is bound once.
 const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail, stage_durations) SELECT agent_id, seq, check_id, started_unix_ms, \
-     received_unix_ms, outcome, failure_kind, failure_stage, duration_us, warning_kinds, \
-     detail, stage_durations FROM results \
+     warning_kinds, detail, stage_durations, system_dns) SELECT agent_id, seq, check_id, \
+     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
+     warning_kinds, detail, stage_durations, system_dns FROM results \
      WHERE agent_id = ?1 AND seq = ?2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
      failure_stage = excluded.failure_stage, duration_us = excluded.duration_us, \
      warning_kinds = excluded.warning_kinds, detail = excluded.detail, \
-     stage_durations = excluded.stage_durations \
+     stage_durations = excluded.stage_durations, system_dns = excluded.system_dns \
      WHERE excluded.seq > latest.seq";
 
 pub(super) async fn insert_results(
@@ -160,6 +160,7 @@ pub(super) async fn insert_results(
             .bind(r.detail.as_slice())
             .bind(r.audit_id.as_str())
             .bind(&stages)
+            .bind(super::rows::join_system_dns(r.system_dns.as_ref()))
             .execute(&mut *conn)
             .await
             .map_err(db_error(what()))?;

@@ -3,7 +3,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{AgentRecord, CheckState, JavaReport, KnownAgent, StoreError, StoredResult};
+use super::{AgentRecord, CheckState, JavaReport, KnownAgent, StoreError, StoredResult, SystemDns};
 
 /// The agents in service (retired ones are left out of every fleet-wide read).
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
@@ -17,7 +17,7 @@ pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id,
 
 /// The latest state of the whole fleet, without detail blobs.
 pub(super) const SELECT_STATES: &str = "SELECT agent_id, check_id, seq, outcome, \
-     failure_kind, warning_kinds, duration_us, received_unix_ms FROM latest \
+     failure_kind, warning_kinds, duration_us, received_unix_ms, system_dns FROM latest \
      ORDER BY agent_id, check_id";
 
 /// Walks `results_by_check` backwards from the newest seq: no sort, no scan.
@@ -116,6 +116,28 @@ pub(super) fn state(row: &SqliteRow) -> Result<CheckState, StoreError> {
         warning_kinds: split_kinds(column(row, T, "warning_kinds")?),
         duration_us: unsigned_from_db(T, column(row, T, "duration_us")?)?,
         received_unix_ms: column(row, T, "received_unix_ms")?,
+        system_dns: split_system_dns(&column::<String>(row, T, "system_dns")?),
+    })
+}
+
+/// A result's system DNS answer as stored: "HOST ADDRESS,ADDRESS" ('' for none, and for
+/// rows stored before 0012). Host names and IP addresses hold neither spaces nor commas.
+pub(super) fn join_system_dns(dns: Option<&SystemDns>) -> String {
+    match dns {
+        Some(d) if !d.addresses.is_empty() => format!("{} {}", d.host, d.addresses.join(",")),
+        _ => String::new(),
+    }
+}
+
+fn split_system_dns(stored: &str) -> Option<SystemDns> {
+    let (host, addresses) = stored.split_once(' ')?;
+    Some(SystemDns {
+        host: host.to_owned(),
+        addresses: addresses
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

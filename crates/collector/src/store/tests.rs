@@ -31,6 +31,7 @@ fn result(seq: u64, check: &str, outcome: &str) -> NewResult {
         duration_us: seq.saturating_add(1_000),
         warning_kinds: Vec::new(),
         stage_durations: Vec::new(),
+        system_dns: None,
         detail: format!("detail {check} {seq}").into_bytes(),
         audit_id: String::new(),
     }

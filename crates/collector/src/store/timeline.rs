@@ -5,7 +5,7 @@
 //! in a lane (its latest openings, with how many there were).
 //!
 //! Open gaps come from the partial indexes of open gaps, closed ones from the indexes of
-//! closed gaps by deployment, by server or by time (`migrations/0012_gap_timeline.sql`): a
+//! closed gaps by deployment, by server or by time (`migrations/0013_gap_timeline.sql`): a
 //! read walks the window, never older history (the test below checks the plans).
 
 use sqlx::{QueryBuilder, Sqlite};

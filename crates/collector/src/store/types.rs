@@ -68,6 +68,18 @@ pub struct NewResult {
     pub detail: Vec<u8>,
     /// The audit the result was produced for; empty for the continuous schedule.
     pub audit_id: String,
+    /// What the OS resolver gave for the check's host; None when the agent did not ask it
+    /// (a `resolve` override, a proxy) or got nothing.
+    pub system_dns: Option<SystemDns>,
+}
+
+/// A check's host and the addresses the agent's OS resolver gave for it (`Dns.source ==
+/// "system"`): what the server's DNS says, judged against Microsoft's published ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemDns {
+    pub host: String,
+    /// IP addresses as text (each parses as one).
+    pub addresses: Vec<String>,
 }
 
 /// A result as stored.
@@ -98,6 +110,7 @@ pub struct CheckState {
     pub warning_kinds: Vec<String>,
     pub duration_us: u64,
     pub received_unix_ms: i64,
+    pub system_dns: Option<SystemDns>,
 }
 
 /// A gap or warning as the engine found it now; its key is (agent, check, kind, severity).
@@ -142,6 +155,22 @@ pub struct GapFilter {
     pub since_unix_ms: Option<i64>,
     /// At most this many (capped at [`super::MAX_GAPS_LIMIT`]).
     pub limit: u32,
+    /// Only the gaps of one owner, as [`KindMatch`] chooses them.
+    pub kinds: Option<KindMatch>,
+}
+
+/// Gaps chosen by their stored kind and, for one kind, by the first word of their detail
+/// (up to the first space): what an owner filter becomes in SQL. Built by `gaps::owner`,
+/// which is where owners mean something; the store only applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindMatch {
+    /// Gaps of these kinds.
+    pub kinds: Vec<&'static str>,
+    /// And gaps of this kind whose detail's first word is one of `first_words`.
+    pub by_detail: &'static str,
+    pub first_words: Vec<&'static str>,
+    /// Instead: every gap the two above do not choose.
+    pub negate: bool,
 }
 
 /// What one reconciliation changed.

@@ -49,6 +49,7 @@ pub fn gaps_params(uri: &Uri) -> Result<(GapFilters, Paging), WebError> {
         server: params::optional_id("server", &q.server)?,
         check: params::optional_check(&q.check)?.map(|c| c.to_string()),
         severity: params::optional_severity(&q.severity)?,
+        owner: params::optional_owner(&q.owner)?,
     };
     Ok((filters, Paging::parse(&q.page, &q.per_page)?))
 }
@@ -105,6 +106,12 @@ pub async fn gaps(State(state): State<WebState>, uri: Uri) -> ApiResult {
 pub async fn timeline(State(state): State<WebState>, uri: Uri) -> ApiResult {
     let (scope, days) = timeline_params(&uri)?;
     ok(&views::timeline::build(&state, scope, days).await?)
+}
+
+/// Microsoft's endpoint list in use: its origin, the last load error, every set.
+pub async fn endpoints(State(state): State<WebState>, uri: Uri) -> ApiResult {
+    params::query::<NoQuery>(&uri)?;
+    ok(&views::endpoints::build(&state.tracker.endpoints(), true))
 }
 
 pub async fn audits(State(state): State<WebState>, uri: Uri) -> ApiResult {

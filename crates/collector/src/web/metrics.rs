@@ -41,6 +41,7 @@ pub async fn render(state: &WebState) -> Result<String, StoreError> {
         1.0,
     );
 
+    endpoint_list_families(&mut out, state);
     check_families(&mut out, &checks);
 
     out.family(
@@ -200,6 +201,38 @@ fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
 
 /// The per server and check families; each is one pass over the checks, since a family's
 /// samples must be together.
+/// The endpoint list in use (its origin as labels) and whether its last load failed.
+fn endpoint_list_families(out: &mut Exposition, state: &WebState) {
+    let handle = state.tracker.endpoints();
+    let list = handle.current();
+    let o = list.origin();
+    out.family(
+        "eceprobe_endpoint_list_loaded",
+        "gauge",
+        "Microsoft's endpoint list in use (source, version, date); always 1.",
+    );
+    out.sample(
+        "eceprobe_endpoint_list_loaded",
+        &[
+            ("source", &o.source),
+            ("version", &o.version),
+            ("date", &o.date),
+        ],
+        1.0,
+    );
+    out.family(
+        "eceprobe_endpoint_list_load_failed",
+        "gauge",
+        "1 when the last load of the endpoint list failed (the list in use stayed), else 0.",
+    );
+    let failed = handle.last_error().is_some();
+    out.sample(
+        "eceprobe_endpoint_list_load_failed",
+        &[],
+        if failed { 1.0 } else { 0.0 },
+    );
+}
+
 fn check_families(out: &mut Exposition, checks: &[CheckMetric]) {
     out.family(
         "eceprobe_check_success",

@@ -41,6 +41,7 @@ fn result(seq: u64, check: &str, outcome: &str, stages: &[(&str, u64)]) -> NewRe
             Vec::new()
         },
         stage_durations: stages.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect(),
+        system_dns: None,
         // Never read by /metrics: a blob that is not even protobuf proves it.
         detail: vec![0xff; 64],
         audit_id: String::new(),

@@ -69,6 +69,7 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/api/gaps", get(api::gaps))
         .route("/api/timeline", get(api::timeline))
+        .route("/api/endpoints", get(api::endpoints))
         .route(
             "/api/audits",
             get(api::audits)

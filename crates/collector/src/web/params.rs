@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::error::WebError;
 use crate::checkname::{CheckName, CheckNameError};
+use crate::gaps::{OwnerFilter, OWNER_VALUES};
 
 pub const DEFAULT_PER_PAGE: u32 = 100;
 pub const MAX_PER_PAGE: u32 = 500;
@@ -160,6 +161,16 @@ pub fn timeline_days(value: &Option<String>) -> Result<u32, WebError> {
     }
 }
 
+/// `network`, `m365`, `ece`, `host` or `unknown`: who closes a gap.
+pub fn optional_owner(value: &Option<String>) -> Result<Option<OwnerFilter>, WebError> {
+    match given(value) {
+        None => Ok(None),
+        Some(s) => OwnerFilter::parse(s)
+            .map(Some)
+            .ok_or_else(|| WebError::bad(format!("owner '{}': use {OWNER_VALUES}", shown(s)))),
+    }
+}
+
 /// `limit`, 1 to [`MAX_LIMIT`].
 pub fn limit(value: &Option<String>, default: u32) -> Result<u32, WebError> {
     Ok(given(value)
@@ -202,6 +213,7 @@ pub struct GapsQuery {
     pub server: Option<String>,
     pub check: Option<String>,
     pub severity: Option<String>,
+    pub owner: Option<String>,
     pub page: Option<String>,
     pub per_page: Option<String>,
 }
@@ -307,6 +319,16 @@ mod tests {
         assert!(err.contains("per mailbox"), "{err}");
         assert!(optional_severity(&Some("bad".into())).is_err());
         assert_eq!(optional_severity(&Some(String::new())).unwrap(), None);
+        assert_eq!(
+            optional_owner(&Some("m365".into())).unwrap(),
+            Some(OwnerFilter::Team(eceprobe_checks::Owner::M365))
+        );
+        assert_eq!(
+            optional_owner(&Some("unknown".into())).unwrap(),
+            Some(OwnerFilter::Unknown)
+        );
+        assert_eq!(optional_owner(&Some(String::new())).unwrap(), None);
+        assert!(optional_owner(&Some("Network".into())).is_err());
         assert!(audit_id("a-1764000000000-1f2e").is_ok());
         for bad in [
             "a-1764000000000-1F2E",

@@ -29,13 +29,18 @@ impl Dashboard {
     /// The collector binary with `[http]` on a free port and a known token; reads the three
     /// lines it prints.
     pub fn start() -> Dashboard {
+        Dashboard::start_with_config("")
+    }
+
+    /// [`Dashboard::start`] with more of the collector's configuration (TOML sections).
+    pub fn start_with_config(more: &str) -> Dashboard {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         let config = dir.path().join("collector.toml");
         std::fs::write(
             &config,
-            "[http]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n",
+            format!("{more}\n[http]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n"),
         )
         .unwrap();
         let args = ["--plaintext", "--config", config.to_str().unwrap()];

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod dashboard;
+pub mod endpoints_service;
 pub mod receiver;
 
 use std::io::{BufRead, BufReader};

@@ -859,6 +859,10 @@ pub struct GapsRequest {
     /// "gap" or "warning".
     #[prost(string, tag = "4")]
     pub severity: ::prost::alloc::string::String,
+    /// Who closes it: "network", "m365", "ece", "host" or "unknown" (derived from the kind
+    /// and detail, as every gap's owner is); empty: any.
+    #[prost(string, tag = "5")]
+    pub owner: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Gap {
@@ -917,6 +921,9 @@ pub struct GapHistoryRequest {
     /// At most this many (default 100, at most 10000).
     #[prost(uint32, tag = "6")]
     pub limit: u32,
+    /// As GapsRequest.owner.
+    #[prost(string, tag = "7")]
+    pub owner: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GapHistoryResponse {

@@ -18,7 +18,13 @@
           var doc = new DOMParser().parseFromString(text, "text/html");
           var fresh = doc.querySelector("main");
           var current = document.querySelector("main");
-          if (fresh && current) current.replaceWith(fresh);
+          if (!fresh || !current) return;
+          // A fix someone opened (the gaps page's "What to do") stays open.
+          current.querySelectorAll("details[id][open]").forEach(function (d) {
+            var same = doc.getElementById(d.id);
+            if (same) same.open = true;
+          });
+          current.replaceWith(fresh);
         })
         .catch(function () { /* the next turn tries again */ });
     }, seconds * 1000);

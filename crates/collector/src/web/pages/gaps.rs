@@ -8,7 +8,8 @@ use axum::http::Uri;
 use maud::{html, Markup};
 
 use super::{ago, layout, owner_title, pager, query_part, when};
-use crate::gaps::now_ms;
+use crate::export::findings::checklist_long;
+use crate::gaps::{now_ms, OwnerFilter};
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};
@@ -19,17 +20,26 @@ pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, Pag
     let (filters, paging) = gaps_params(&uri)?;
     let timeline = super::timeline::section(&state, (&filters).into()).await?;
     let view = build(&state, filters, paging).await?;
-    Ok(layout("Gaps", true, html! { (render(&view)) (timeline) }))
+    let list = crate::web::views::endpoints::build(&state.tracker.endpoints(), false);
+    Ok(layout(
+        "Gaps",
+        true,
+        html! { (render(&view)) (timeline) (super::endpoints::footer(&list)) },
+    ))
+}
+
+/// Every owner's name, in [`Owner::ALL`]'s order, then `unknown`.
+fn owner_names() -> impl Iterator<Item = &'static str> {
+    Owner::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .chain([crate::gaps::UNKNOWN])
 }
 
 /// The page's rows by owner, in [`Owner::ALL`]'s order then the unknown ones, each group
 /// newest opened first as the page reads them.
 fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
-    let names = Owner::ALL
-        .iter()
-        .map(|o| o.as_str())
-        .chain([crate::gaps::UNKNOWN]);
-    names
+    owner_names()
         .map(|name| {
             (
                 name,
@@ -38,6 +48,25 @@ fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
         })
         .filter(|(_, rows)| !rows.is_empty())
         .collect()
+}
+
+/// The row's fix, folded under its detail so 50 rows stay readable: the summary names the
+/// checklist item(s), opening it gives the fix (the server page's "What to do").
+fn fix(g: &GapRow) -> Markup {
+    html! {
+        @if !g.fix.is_empty() {
+            // The id keeps it open across the page's refresh (app.js).
+            details.fix id=(format!("fix-{}", g.gap_id)) {
+                summary {
+                    "What to do"
+                    @if !g.checklist_item.is_empty() {
+                        " (" span.checklist title=(checklist_long(&g.checklist_item)) { (g.checklist_item) } ")"
+                    }
+                }
+                p.hint { (g.fix) }
+            }
+        }
+    }
 }
 
 pub fn render(v: &GapsView) -> Markup {
@@ -49,6 +78,7 @@ pub fn render(v: &GapsView) -> Markup {
             ("server", f.server.as_deref()),
             ("check", f.check.as_deref()),
             ("severity", f.severity.as_deref()),
+            ("owner", f.owner.map(OwnerFilter::as_str)),
         ])
     );
     let now = now_ms();
@@ -78,6 +108,14 @@ pub fn render(v: &GapsView) -> Markup {
                     }
                 }
             }
+            label { " owner "
+                select name="owner" {
+                    option value="" selected[f.owner.is_none()] { "any" }
+                    @for o in owner_names() {
+                        option value=(o) selected[f.owner.map(OwnerFilter::as_str) == Some(o)] { (o) }
+                    }
+                }
+            }
             input type="hidden" name="per_page" value=(v.pagination.per_page);
             " " button type="submit" { "Filter" }
         }
@@ -97,7 +135,7 @@ pub fn render(v: &GapsView) -> Markup {
                             td { (g.severity) }
                             td { (g.kind) }
                             td.owner { (g.owner) }
-                            td { (g.detail) }
+                            td { (g.detail) (fix(g)) }
                             td.num { (g.times_opened_last_7_days) }
                         }
                     }

@@ -5,13 +5,13 @@
 
 pub mod audits;
 mod chart;
+mod endpoints;
 pub mod gaps;
 pub mod overview;
 pub mod server;
 pub mod timeline;
 mod timeline_svg;
 
-use eceprobe_checks::Owner;
 use maud::{html, Markup, DOCTYPE};
 
 use super::assets::{CSS_PATH, JS_PATH};
@@ -104,8 +104,5 @@ pub fn query_part(pairs: &[(&str, Option<&str>)]) -> String {
 /// The team an owner's name (`network`, ..., `unknown`) stands for, in words: a heading or
 /// an owner cell's title.
 pub fn owner_title(name: &str) -> &'static str {
-    Owner::ALL
-        .into_iter()
-        .find(|o| o.as_str() == name)
-        .map_or("owner unknown to this collector's version", Owner::team)
+    crate::export::by_team::team_words(name)
 }

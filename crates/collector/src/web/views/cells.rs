@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::checkname::CheckName;
 use crate::convert::{agent_view, check_view};
+use crate::endpoints::EndpointList;
 use crate::gaps::{evaluate_awake, retired, Awake, FindingKind, GapFinding, Policy, Severity};
 use crate::order::Attention;
 use crate::store::{CheckState, KnownAgent};
@@ -119,9 +120,13 @@ pub fn cells(
     states: &[CheckState],
     now_unix_ms: i64,
     awake: &Awake,
+    endpoints: &EndpointList,
 ) -> Vec<ServerCells> {
     let views: Vec<_> = agents.iter().map(agent_view).collect();
-    let checks: Vec<_> = states.iter().filter_map(check_view).collect();
+    let checks: Vec<_> = states
+        .iter()
+        .filter_map(|s| check_view(s, endpoints))
+        .collect();
     let gone = retired(policy, &views, &checks);
     let mut findings: HashMap<(&str, &CheckName), Vec<&GapFinding>> = HashMap::new();
     let found = evaluate_awake(policy, &views, &checks, now_unix_ms, awake);
@@ -369,6 +374,7 @@ mod tests {
             warning_kinds: Vec::new(),
             duration_us: 1_000,
             received_unix_ms,
+            system_dns: None,
         }
     }
 
@@ -397,6 +403,7 @@ mod tests {
             &states,
             NOW,
             &Awake::always(),
+            &EndpointList::snapshot(),
         );
         let cell = |name: &str| {
             cells[0]
@@ -424,7 +431,14 @@ mod tests {
             "fail",
             NOW - 1000 - 180_001,
         ));
-        let cells = cells(&Policy::default(), &[svc()], &states, NOW, &Awake::always());
+        let cells = cells(
+            &Policy::default(),
+            &[svc()],
+            &states,
+            NOW,
+            &Awake::always(),
+            &EndpointList::snapshot(),
+        );
         let oauth: Vec<&str> = cells[0].oauth.iter().map(|c| c.check.as_str()).collect();
         assert_eq!(oauth, ["oauth-imap/kept@contoso.com"]);
         assert_eq!(mailboxes_cell(&cells[0].oauth).summary, "1 ok");
@@ -433,7 +447,14 @@ mod tests {
     #[test]
     fn ece_config_has_a_column_required_where_reported() {
         let column = |states: &[CheckState]| {
-            let cells = cells(&Policy::default(), &[svc()], states, NOW, &Awake::always());
+            let cells = cells(
+                &Policy::default(),
+                &[svc()],
+                states,
+                NOW,
+                &Awake::always(),
+                &EndpointList::snapshot(),
+            );
             let names: Vec<&str> = cells[0].catalog.iter().map(|c| c.check.as_str()).collect();
             let expected: Vec<&str> = COLUMNS.iter().map(|c| c.as_str()).collect();
             assert_eq!(names, expected, "one cell per column, in order");

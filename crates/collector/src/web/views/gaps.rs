@@ -6,11 +6,15 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::PageInfo;
-use crate::gaps::now_ms;
+use crate::export::findings::{open_gap_remedy, Remedy};
+use crate::gaps::{now_ms, OwnerFilter};
+use crate::query::{detail, gap};
 use crate::store::web::OpenGapQuery;
+use crate::store::GapRecord;
 use crate::web::error::WebError;
 use crate::web::params::Paging;
 use crate::web::WebState;
+use eceprobe_proto::v1::CheckResult;
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -20,6 +24,8 @@ pub struct GapFilters {
     pub server: Option<String>,
     pub check: Option<String>,
     pub severity: Option<String>,
+    /// Who closes them (derived from kind and detail; see `OwnerFilter::stored`).
+    pub owner: Option<OwnerFilter>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +39,11 @@ pub struct GapRow {
     /// Who closes it: `network`, `m365`, `ece`, `host` or `unknown` (derived from the kind).
     pub owner: &'static str,
     pub detail: String,
+    /// What to do: the reports' fix for this finding (for a failure, the agent's hint on
+    /// the check's latest result), and the checklist item(s) it breaks ("C9, C10"; may be
+    /// empty).
+    pub fix: String,
+    pub checklist_item: String,
     /// Open since.
     pub opened_unix_ms: i64,
     /// Openings of the same gap (server, check, kind, severity) in the last 7 days,
@@ -59,6 +70,7 @@ pub async fn build(
         agent_id: filters.server.clone(),
         check: filters.check.clone(),
         severity: filters.severity.clone(),
+        kinds: filters.owner.map(OwnerFilter::stored),
         offset: paging.offset(),
         limit: paging.per_page,
     };
@@ -80,9 +92,11 @@ pub async fn build(
             (key, o.times)
         })
         .collect();
+    let remedies = remedies(state, &open, &ids).await?;
     let gaps = open
         .into_iter()
-        .map(|g| {
+        .zip(remedies)
+        .map(|(g, remedy)| {
             let key = (
                 g.agent_id.as_str(),
                 g.check.as_str(),
@@ -101,6 +115,8 @@ pub async fn build(
                 severity: g.severity,
                 kind: g.kind,
                 detail: g.detail,
+                fix: remedy.fix,
+                checklist_item: remedy.checklist_item,
                 opened_unix_ms: g.opened_unix_ms,
             }
         })
@@ -111,4 +127,41 @@ pub async fn build(
         pagination: PageInfo::new(paging, total),
         gaps,
     })
+}
+
+/// Each gap's remedy ([`open_gap_remedy`]), in the page's order: the servers' roles and the
+/// latest result of each gap's check, two reads for the page.
+async fn remedies(
+    state: &WebState,
+    open: &[GapRecord],
+    agent_ids: &[String],
+) -> Result<Vec<Remedy>, WebError> {
+    let roles: HashMap<String, String> = state
+        .store
+        .agents_in(agent_ids)
+        .await?
+        .into_iter()
+        .map(|a| (a.record.agent_id, a.record.role))
+        .collect();
+    let mut pairs: Vec<(String, String)> = open
+        .iter()
+        .map(|g| (g.agent_id.clone(), g.check.clone()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let latest: HashMap<(String, String), CheckResult> = state
+        .store
+        .latest_of_checks(&pairs)
+        .await?
+        .iter()
+        .map(|r| ((r.agent_id.clone(), r.check.clone()), detail(r)))
+        .collect();
+    Ok(open
+        .iter()
+        .map(|g| {
+            let role = roles.get(&g.agent_id).map_or("", String::as_str);
+            let result = latest.get(&(g.agent_id.clone(), g.check.clone()));
+            open_gap_remedy(&gap(g.clone()), role, result)
+        })
+        .collect())
 }

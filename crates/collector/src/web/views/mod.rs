@@ -5,6 +5,7 @@
 pub mod audits;
 pub mod cells;
 pub mod check_detail;
+pub mod endpoints;
 pub mod gaps;
 pub mod overview;
 pub mod server;

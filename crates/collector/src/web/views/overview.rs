@@ -85,7 +85,8 @@ pub async fn build(
     let now = now_ms();
     let awake = state.tracker.awake();
     let policy = state.tracker.policy();
-    let matrix = cells(&policy, &agents, &states, now, &awake);
+    let endpoints = state.tracker.endpoints().current();
+    let matrix = cells(&policy, &agents, &states, now, &awake, &endpoints);
     let latency = latency_warnings(store, &policy.latency, &ids).await?;
     let connected: BTreeSet<String> = state.sessions.connected().into_iter().collect();
     let mut gaps_of: HashMap<&str, u64> = HashMap::new();

@@ -230,14 +230,23 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
             warning_kinds: r.warning_kinds.clone(),
             duration_us: r.duration_us,
             received_unix_ms: r.received_unix_ms,
+            system_dns: crate::convert::system_dns_of_detail(&r.detail),
         })
         .collect();
     let now = now_ms();
     let policy = state.tracker.policy();
     let awake = state.tracker.awake();
-    let mut cells = cells(&policy, std::slice::from_ref(&agent), &states, now, &awake)
-        .pop()
-        .unwrap_or_default();
+    let endpoints = state.tracker.endpoints().current();
+    let mut cells = cells(
+        &policy,
+        std::slice::from_ref(&agent),
+        &states,
+        now,
+        &awake,
+        &endpoints,
+    )
+    .pop()
+    .unwrap_or_default();
     let latency = latency_warnings(&state.store, &policy.latency, &ids).await?;
     mark_latency(&mut cells.catalog, &latency);
     mark_latency(&mut cells.oauth, &latency);

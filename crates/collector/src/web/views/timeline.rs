@@ -39,8 +39,8 @@ impl TimelineScope {
     }
 }
 
-/// The gaps page's timeline: its deployment and server filters (not its check and
-/// severity: the timeline shows what else broke at the same time).
+/// The gaps page's timeline: its deployment and server filters (not its check, severity
+/// and owner: the timeline shows what else broke at the same time).
 impl From<&GapFilters> for TimelineScope {
     fn from(f: &GapFilters) -> TimelineScope {
         TimelineScope {

@@ -1,4 +1,4 @@
--- eceprobe collector store, version 12: the gap timeline's reads.
+-- eceprobe collector store, version 13: the gap timeline's reads.
 
 -- The timeline draws every gap that overlapped a window (the last 7 or 30 days) of one
 -- deployment or one server: the open ones come from the partial indexes of open gaps
