@@ -24,6 +24,7 @@ pub mod metrics;
 mod outbox;
 mod results;
 mod rows;
+pub mod timeline;
 mod types;
 pub mod web;
 mod writer;

@@ -9,8 +9,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{json_response, ApiError, WebError};
-use super::params::{self, AuditsQuery, GapsQuery, HistoryQuery, NoQuery, OverviewQuery, Paging};
-use super::views::{self, gaps::GapFilters};
+use super::params::{
+    self, AuditsQuery, GapsQuery, HistoryQuery, NoQuery, OverviewQuery, Paging, TimelineQuery,
+};
+use super::views::{self, gaps::GapFilters, timeline::TimelineScope};
 use super::WebState;
 use crate::export::{render, Format};
 
@@ -52,6 +54,16 @@ pub fn gaps_params(uri: &Uri) -> Result<(GapFilters, Paging), WebError> {
     Ok((filters, Paging::parse(&q.page, &q.per_page)?))
 }
 
+/// Whose timeline (a deployment, a server, both or neither) and over how many days.
+pub fn timeline_params(uri: &Uri) -> Result<(TimelineScope, u32), WebError> {
+    let q: TimelineQuery = params::query(uri)?;
+    let scope = TimelineScope {
+        deployment: params::optional_id("deployment", &q.deployment)?,
+        server: params::optional_id("server", &q.server)?,
+    };
+    Ok((scope, params::timeline_days(&q.days)?))
+}
+
 pub fn audits_params(uri: &Uri) -> Result<(Option<String>, u32), WebError> {
     let q: AuditsQuery = params::query(uri)?;
     let deployment = params::optional_id("deployment", &q.deployment)?;
@@ -89,6 +101,11 @@ pub async fn history(
 pub async fn gaps(State(state): State<WebState>, uri: Uri) -> ApiResult {
     let (filters, paging) = gaps_params(&uri)?;
     ok(&views::gaps::build(&state, filters, paging).await?)
+}
+
+pub async fn timeline(State(state): State<WebState>, uri: Uri) -> ApiResult {
+    let (scope, days) = timeline_params(&uri)?;
+    ok(&views::timeline::build(&state, scope, days).await?)
 }
 
 /// Microsoft's endpoint list in use: its origin, the last load error, every set.

@@ -68,6 +68,7 @@ pub fn router(state: WebState) -> Router {
             get(api::history),
         )
         .route("/api/gaps", get(api::gaps))
+        .route("/api/timeline", get(api::timeline))
         .route("/api/endpoints", get(api::endpoints))
         .route(
             "/api/audits",
@@ -83,6 +84,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(pages::overview::page))
         .route("/servers/{agent_id}", get(pages::server::page))
         .route("/gaps", get(pages::gaps::page))
+        .route("/timeline", get(pages::timeline::page))
         .route("/audits", get(pages::audits::list_page))
         .route("/audits/{audit_id}", get(pages::audits::audit_page));
     Router::new()

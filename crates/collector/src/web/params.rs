@@ -144,6 +144,23 @@ pub fn optional_severity(value: &Option<String>) -> Result<Option<String>, WebEr
     }
 }
 
+/// The windows the gap timeline draws, in days; the first is the default.
+pub const TIMELINE_DAYS: [u32; 2] = [7, 30];
+
+/// `days` of the gap timeline: 7 or 30 ([`TIMELINE_DAYS`]).
+pub fn timeline_days(value: &Option<String>) -> Result<u32, WebError> {
+    match given(value) {
+        None => Ok(TIMELINE_DAYS[0]),
+        Some(v) => match TIMELINE_DAYS.iter().find(|d| d.to_string() == v) {
+            Some(d) => Ok(*d),
+            None => Err(WebError::bad(format!(
+                "days '{}': the timeline covers the last 7 or the last 30 days: use days=7 or days=30",
+                shown(v)
+            ))),
+        },
+    }
+}
+
 /// `network`, `m365`, `ece`, `host` or `unknown`: who closes a gap.
 pub fn optional_owner(value: &Option<String>) -> Result<Option<OwnerFilter>, WebError> {
     match given(value) {
@@ -199,6 +216,14 @@ pub struct GapsQuery {
     pub owner: Option<String>,
     pub page: Option<String>,
     pub per_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    pub deployment: Option<String>,
+    pub server: Option<String>,
+    pub days: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +339,15 @@ mod tests {
             assert!(audit_id(bad).is_err(), "{bad}");
         }
         assert!(limit(&Some("1001".into()), 50).is_err());
+        assert_eq!(timeline_days(&None).unwrap(), 7);
+        assert_eq!(timeline_days(&Some("30".into())).unwrap(), 30);
+        for bad in ["14", "07", "-7", "seven"] {
+            let err = timeline_days(&Some(bad.into())).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("days '{bad}'")) && err.contains("days=30"),
+                "{err}"
+            );
+        }
         assert_eq!(limit(&None, 50).unwrap(), 50);
     }
 

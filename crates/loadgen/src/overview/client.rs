@@ -1,5 +1,8 @@
-//! The two ways a request reaches the dashboard: over HTTP/1.1 on one keep-alive
-//! connection, and through the router in-process (no hyper, no socket).
+//! The two ways a request reaches the dashboard: over HTTP/1.1, and through the router
+//! in-process (no hyper, no socket). The dashboard serves one request per connection
+//! (`Connection: close`, see the collector's `web/head.rs`): the client opens the next
+//! connection before the next request's clock starts, so a request's time stays the
+//! request's.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -42,25 +45,44 @@ pub async fn in_process(router: &Router, target: &str) -> Result<(Duration, usiz
     Ok((took, body.len()))
 }
 
-/// A plain HTTP/1.1 client on one keep-alive connection.
+/// A plain HTTP/1.1 client: one connection at a time, reopened when the dashboard said
+/// `Connection: close`.
 pub struct Client {
     conn: BufReader<TcpStream>,
     addr: SocketAddr,
+    /// The last answer closed the connection.
+    closed: bool,
 }
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Result<Client> {
+        Ok(Client {
+            conn: Client::open(addr).await?,
+            addr,
+            closed: false,
+        })
+    }
+
+    async fn open(addr: SocketAddr) -> Result<BufReader<TcpStream>> {
         let tcp = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to the dashboard at {addr}"))?;
         tcp.set_nodelay(true).context("TCP_NODELAY")?;
-        Ok(Client {
-            conn: BufReader::with_capacity(256 * 1024, tcp),
-            addr,
-        })
+        Ok(BufReader::with_capacity(256 * 1024, tcp))
+    }
+
+    /// A connection for the next request: the same one, or a new one if the last answer
+    /// closed it.
+    pub async fn ready(&mut self) -> Result<()> {
+        if self.closed {
+            self.conn = Client::open(self.addr).await?;
+            self.closed = false;
+        }
+        Ok(())
     }
 
     pub async fn get(&mut self, target: &str) -> Result<Answer> {
+        self.ready().await?;
         let req = format!(
             "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
             self.addr
@@ -93,6 +115,8 @@ impl Client {
                 length = Some(value.parse::<usize>().context("content-length")?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = value.eq_ignore_ascii_case("chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                self.closed = value.eq_ignore_ascii_case("close");
             }
         }
         let mut body = Vec::new();
@@ -134,6 +158,7 @@ impl Client {
 }
 
 pub async fn timed(client: &mut Client, target: &str) -> Result<(Duration, Answer)> {
+    client.ready().await?;
     let started = Instant::now();
     let answer = client.get(target).await?;
     let took = started.elapsed();

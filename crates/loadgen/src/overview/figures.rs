@@ -73,7 +73,7 @@ pub fn write(
         let mean = evaluations.iter().sum::<Duration>() / evaluations.len() as u32;
         report.float("gap_evaluation_mean_ms", mean.as_secs_f64() * 1e3);
     }
-    let names: [(&str, String); 7] = [
+    let names: [(&str, String); 9] = [
         ("healthz", "/healthz (HTTP floor)".into()),
         ("overview", format!("/api/overview?page=1..{pages}")),
         (
@@ -83,6 +83,14 @@ pub fn write(
         ("html_overview", format!("/?page=1..{pages} (HTML)")),
         ("gaps", format!("/api/gaps?page=1..{gap_pages}")),
         ("server", "/api/servers/{id}".into()),
+        (
+            "timeline",
+            format!("/timeline?deployment={FILTER_DEPLOYMENT}&days=7 (HTML, SVG)"),
+        ),
+        (
+            "timeline_fleet",
+            "/api/timeline?days=30 (whole fleet)".into(),
+        ),
         ("metrics", "/metrics".into()),
     ];
     let mut table = String::from(
@@ -168,8 +176,10 @@ pub fn write(
     ));
     report.note(format!(
         "each round: the storage floor, then /healthz, the overview, the filtered overview, \
-         the HTML page, /api/gaps and a server page, each over HTTP (web::serve, one \
-         keep-alive connection, request written to body read) and in-process through \
+         the HTML page, /api/gaps, a server page, a deployment's gap timeline (HTML) and \
+         the fleet's 30-day timeline (JSON), each over HTTP (web::serve, a \
+         connection per request as the dashboard closes each, opened before the clock \
+         starts; request written to body read) and in-process through \
          web::router (oneshot, body collected), in alternating order; {} rounds after {} \
          warm-up rounds; /metrics {} times after them (plus one warm-up)",
         args.requests, args.warmup, args.metrics_requests

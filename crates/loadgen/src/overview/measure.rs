@@ -124,6 +124,8 @@ pub async fn measure(
         "html_overview",
         "gaps",
         "server",
+        "timeline",
+        "timeline_fleet",
     ];
     let mut series: BTreeMap<&str, Series> = BTreeMap::new();
     let mut floor = Series::default();
@@ -152,6 +154,10 @@ pub async fn measure(
                 ),
                 "html_overview" => format!("/?page={page}"),
                 "gaps" => format!("/api/gaps?page={}", spread(round, gap_pages)),
+                // The gap timeline: one deployment's page (HTML, its SVG drawn), and the
+                // whole fleet's 30 days as JSON (over the lane limit).
+                "timeline" => format!("/timeline?deployment={FILTER_DEPLOYMENT}&days=7"),
+                "timeline_fleet" => "/api/timeline?days=30".to_string(),
                 _ => format!("/api/servers/{}", agent_id((round * 7919) % args.servers)),
             };
             let ((took, answer), (inside, _)) = if round % 2 == 0 {

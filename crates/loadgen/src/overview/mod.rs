@@ -2,7 +2,8 @@
 //! server-side"): a collector database of N servers seeded in-process through the store's
 //! own methods, the dashboard served in-process as the collector serves it
 //! (`eceprobe_collector::web::serve` on 127.0.0.1:0, the gap tracker re-evaluating the
-//! fleet beside it), and one HTTP/1.1 keep-alive client timing sequential requests.
+//! fleet beside it), and one HTTP/1.1 client timing sequential requests (a connection per request: the
+//! dashboard closes each).
 //!
 //! Server-side time: each request is also sent, in the same round, to the same router
 //! (`web::router`, with its token check and header layers) in-process through

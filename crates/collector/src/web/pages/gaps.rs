@@ -18,12 +18,13 @@ use eceprobe_checks::Owner;
 
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
     let (filters, paging) = gaps_params(&uri)?;
+    let timeline = super::timeline::section(&state, (&filters).into()).await?;
     let view = build(&state, filters, paging).await?;
     let list = crate::web::views::endpoints::build(&state.tracker.endpoints(), false);
     Ok(layout(
         "Gaps",
         true,
-        html! { (render(&view)) (super::endpoints::footer(&list)) },
+        html! { (render(&view)) (timeline) (super::endpoints::footer(&list)) },
     ))
 }
 

@@ -9,6 +9,8 @@ mod endpoints;
 pub mod gaps;
 pub mod overview;
 pub mod server;
+pub mod timeline;
+mod timeline_svg;
 
 use maud::{html, Markup, DOCTYPE};
 

@@ -21,6 +21,7 @@ use crate::web::views::server::{
     build, history, AttemptView, CheckDetail, DnsFamilyView, FindingView, History, MailboxView,
     OAuthView, PathView, ServerView, TlsView,
 };
+use crate::web::views::timeline::TimelineScope;
 use crate::web::WebState;
 
 /// Results drawn in each check's chart.
@@ -45,7 +46,15 @@ pub async fn page(
         charts.push(history(&state, &agent_id, &name, CHART_POINTS).await?);
     }
     let title = format!("Server {agent_id}");
-    Ok(layout(&title, false, render(&view, &charts)))
+    let timeline = super::timeline::section(
+        &state,
+        TimelineScope {
+            deployment: None,
+            server: Some(agent_id),
+        },
+    )
+    .await?;
+    Ok(layout(&title, false, render(&view, &charts, timeline)))
 }
 
 fn finding(f: &FindingView, class: &str) -> Markup {
@@ -319,7 +328,8 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
     }
 }
 
-pub fn render(v: &ServerView, charts: &[History]) -> Markup {
+/// `timeline`: this server's gap timeline, drawn below its open gaps.
+pub fn render(v: &ServerView, charts: &[History], timeline: Markup) -> Markup {
     let s = &v.server;
     let now = now_ms();
     html! {
@@ -359,6 +369,7 @@ pub fn render(v: &ServerView, charts: &[History]) -> Markup {
                 }
             }
         }
+        (timeline)
         h2 #mailboxes { "Mailboxes (OAuth)" }
         @if v.mailboxes.is_empty() {
             p.muted { "No OAuth check reported: no mailbox is configured with credentials on this server's agent." }

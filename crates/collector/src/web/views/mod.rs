@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod gaps;
 pub mod overview;
 pub mod server;
+pub mod timeline;
 
 use serde::Serialize;
 
