@@ -5,11 +5,12 @@ mod audits;
 
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
-    Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
-    DiffAuditsRequest, Gap, GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse,
-    GetAuditRequest, LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
-    ListServersResponse, RetireServerRequest, RetireServerResponse, RunAuditRequest, Server,
-    ServerResultsRequest, ServerResultsResponse,
+    Audit, AuditDiff, AuditReport, ChangeRequestRequest, ChangeRequestResponse,
+    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
+    GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
+    LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
+    RetireServerRequest, RetireServerResponse, RunAuditRequest, Server, ServerResultsRequest,
+    ServerResultsResponse,
 };
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -92,7 +93,7 @@ pub(crate) fn detail(r: &StoredResult) -> CheckResult {
     })
 }
 
-fn gap(g: GapRecord) -> Gap {
+pub(crate) fn gap(g: GapRecord) -> Gap {
     Gap {
         deployment: g.deployment,
         agent_id: g.agent_id,
@@ -312,6 +313,31 @@ impl Query for QueryService {
             .map_err(audits::status)?;
         Ok(Response::new(ListAuditsResponse {
             audits: found.iter().map(audits::audit).collect(),
+        }))
+    }
+
+    async fn change_request(
+        &self,
+        request: Request<ChangeRequestRequest>,
+    ) -> Result<Response<ChangeRequestResponse>, Status> {
+        use crate::change_request::{self as cr, ChangeRequestError};
+        let req = request.into_inner();
+        let invalid = |e: ChangeRequestError| Status::invalid_argument(e.to_string());
+        if req.deployment.is_empty() {
+            return Err(invalid(ChangeRequestError::NoDeployment));
+        }
+        let (owner, format) = cr::parse_request(&req.owner, &req.format).map_err(invalid)?;
+        let inputs = cr::Inputs::load(&self.store, &req.deployment)
+            .await
+            .map_err(storage)?;
+        // merge: the loaded list (endpoints handle)
+        let list = crate::endpoints::EndpointList::snapshot();
+        let doc = cr::generate(&inputs, owner, format, &list, crate::gaps::now_ms());
+        Ok(Response::new(ChangeRequestResponse {
+            document: doc.text,
+            filename: doc.filename,
+            media_type: format.media_type().to_owned(),
+            items: u32::try_from(doc.items).unwrap_or(u32::MAX),
         }))
     }
 

@@ -128,5 +128,22 @@ pub(super) fn report(f: &AuditFindings) -> pb::AuditReport {
         gaps: f.gaps.iter().map(gap).collect(),
         diff: f.previous.as_ref().map(|(from, d)| diff(from, to, d)),
         policy: f.policy.clone(),
+        change_request: Some(change_request(f)),
     }
+}
+
+/// The firewall rules the audit's network gaps ask for, from the audit's own results.
+fn change_request(f: &AuditFindings) -> pb::NetworkChangeRequest {
+    let inputs = crate::change_request::Inputs::new(
+        &f.summary.record.deployment,
+        f.gaps.iter().map(gap).collect(),
+        f.agents
+            .iter()
+            .map(crate::change_request::ServerFacts::from_known)
+            .collect(),
+        &f.results,
+    );
+    // merge: the loaded list (endpoints handle)
+    let list = crate::endpoints::EndpointList::snapshot();
+    crate::change_request::network::request(&inputs, &list)
 }
