@@ -9,8 +9,8 @@ use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_collector::web::views::server::JavaFacts;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
-    Outcome, RetireServerRequest, Server, ServerResultsRequest,
+    ChangeRequestRequest, CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest,
+    ListServersRequest, Outcome, RetireServerRequest, Server, ServerResultsRequest,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -254,6 +254,29 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
     }
     header.push("DETAIL");
     table(&header, rows)
+}
+
+/// A team's change request, as the file it is (no table, no JSON wrapper); a note on
+/// stderr when no open gap of that team asks for anything.
+pub async fn change_request(url: &str, req: ChangeRequestRequest) -> anyhow::Result<String> {
+    let (deployment, owner) = (req.deployment.clone(), req.owner.clone());
+    let answer = client(url)
+        .await?
+        .change_request(req)
+        .await
+        .map_err(said)?
+        .into_inner();
+    if answer.items == 0 {
+        eprintln!(
+            "note: no open {} gap of deployment {deployment} asks for a change",
+            if owner.is_empty() {
+                "network"
+            } else {
+                owner.as_str()
+            }
+        );
+    }
+    Ok(answer.document)
 }
 
 pub async fn gap_history(

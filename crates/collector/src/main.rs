@@ -19,7 +19,9 @@ use eceprobe_collector::retention;
 use eceprobe_collector::schedule::SystemClock;
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
-use eceprobe_proto::v1::{CheckHistoryRequest, GapHistoryRequest, GapsRequest};
+use eceprobe_proto::v1::{
+    ChangeRequestRequest, CheckHistoryRequest, GapHistoryRequest, GapsRequest,
+};
 
 #[derive(Parser)]
 #[command(
@@ -103,6 +105,18 @@ enum Command {
         /// With --history: at most this many.
         #[arg(long, default_value_t = 50, requires = "history")]
         limit: u32,
+        /// Instead of the gaps: a team's change request for the deployment, generated from
+        /// its open gaps (the firewall rules, the tenant admin's PowerShell, ECE's settings),
+        /// printed as the file it is (redirect it to one).
+        #[arg(long, requires = "deployment", conflicts_with = "history")]
+        change_request: bool,
+        /// With --change-request: network (default), m365 or ece.
+        #[arg(long, requires = "change_request")]
+        owner: Option<String>,
+        /// With --change-request: csv or md (network), ps1 (m365), md (ece); default the
+        /// team's first.
+        #[arg(long, requires = "change_request")]
+        format: Option<String>,
     },
     /// A server's latest result for each check, with what to do.
     Show {
@@ -322,6 +336,7 @@ fn main() -> ExitCode {
                 history,
                 since_hours,
                 limit,
+                ..
             } if history => {
                 let since_unix_ms = since_hours
                     .map(|h| now_ms().saturating_sub(i64::from(h) * 3_600_000))
@@ -335,6 +350,21 @@ fn main() -> ExitCode {
                     limit,
                 };
                 admin::gap_history(&target.collector, filter, target.json).await
+            }
+            Command::Gaps {
+                target,
+                deployment,
+                change_request: true,
+                owner,
+                format,
+                ..
+            } => {
+                let req = ChangeRequestRequest {
+                    deployment: deployment.unwrap_or_default(),
+                    owner: owner.unwrap_or_default(),
+                    format: format.unwrap_or_default(),
+                };
+                admin::change_request(&target.collector, req).await
             }
             Command::Gaps {
                 target,

@@ -126,12 +126,13 @@ fn sources(r: &CheckResult) -> (Vec<String>, String) {
     (found, unknown)
 }
 
-/// What the host resolved to from that server, else the addresses tried.
+/// What the host resolved to from that server, else the addresses tried (addresses only:
+/// an override's answer carries its port).
 fn destinations(r: &CheckResult) -> Vec<String> {
-    let resolved = r
+    let resolved: Vec<String> = r
         .dns
         .as_ref()
-        .map(|d| d.addresses.clone())
+        .map(|d| d.addresses.iter().map(|a| ip_of(a)).collect())
         .unwrap_or_default();
     if !resolved.is_empty() {
         return resolved;
@@ -139,7 +140,7 @@ fn destinations(r: &CheckResult) -> Vec<String> {
     r.attempts.iter().map(|a| ip_of(&a.address)).collect()
 }
 
-/// "52.97.1.1:993" or "[2603::1]:993" to its address.
+/// "52.97.1.1:993" or "[2603::1]:993" to its address; an address alone stays as it is.
 fn ip_of(address: &str) -> String {
     match address.parse::<std::net::SocketAddr>() {
         Ok(sa) => sa.ip().to_string(),

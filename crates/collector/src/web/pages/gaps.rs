@@ -39,6 +39,25 @@ fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
         .collect()
 }
 
+/// The links of a group's header to its team's change request: for the deployment filtered
+/// on, else for each deployment of the group's rows (a change request is per deployment).
+fn change_request_links(
+    filtered: Option<&str>,
+    owner: &str,
+    rows: &[&GapRow],
+) -> Vec<(String, String)> {
+    let mut deployments: Vec<&str> = match filtered {
+        Some(d) => vec![d],
+        None => rows.iter().map(|g| g.deployment.as_str()).collect(),
+    };
+    deployments.sort_unstable();
+    deployments.dedup();
+    deployments
+        .into_iter()
+        .filter_map(|d| crate::web::change_request::link(d, owner).map(|href| (d.to_owned(), href)))
+        .collect()
+}
+
 pub fn render(v: &GapsView) -> Markup {
     let f = &v.filters;
     let base = format!(
@@ -86,7 +105,11 @@ pub fn render(v: &GapsView) -> Markup {
             // Grouped by who closes them, the team's words as each group's heading.
             @for (owner, rows) in by_owner(&v.gaps) {
                 tbody.owner-group {
-                    tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")" } }
+                    tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")"
+                        @for (deployment, href) in change_request_links(f.deployment.as_deref(), owner, &rows) {
+                            " " a.change-request href=(href) { "change request (" (deployment) ")" }
+                        }
+                    } }
                     @for g in rows {
                         tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
                             td title=(ago(now, g.opened_unix_ms)) { (when(g.opened_unix_ms)) }
