@@ -413,6 +413,18 @@ pub(crate) fn micros(since: Instant) -> u64 {
 mod tests {
     use super::*;
 
+    /// The route's source is found without a listener or a packet: a port nobody serves
+    /// (as a dropped SYN would be) still has one.
+    #[test]
+    fn the_source_address_is_the_routes_without_a_connection() {
+        let source = route_source("127.0.0.9:995".parse().unwrap());
+        assert!(source.is_some_and(|ip| ip.is_loopback()), "{source:?}");
+        // Where IPv6 loopback is off there is no route, and no source is made up.
+        if let Some(ip) = route_source("[::1]:995".parse().unwrap()) {
+            assert!(ip.is_loopback(), "{ip}");
+        }
+    }
+
     #[test]
     fn status_lines() {
         assert_eq!(

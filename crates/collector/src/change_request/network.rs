@@ -17,10 +17,13 @@ use crate::endpoints::EndpointList;
 /// Said when the results carry no source address: the agent predates the field.
 pub const SOURCE_NOT_REPORTED: &str = "not reported by this agent's version";
 
+/// A rule is one (agent id, destination host, port).
+type RuleKey = (String, String, u32);
+
 /// The rules, sorted by server, destination host and port, and the list they name sets from.
 pub fn request(inputs: &Inputs, list: &EndpointList) -> NetworkChangeRequest {
     // (agent, host, port) -> the gaps' checks and their results, catalog checks first.
-    let mut by_rule: BTreeMap<(String, String, u32), Vec<(&Gap, &CheckResult)>> = BTreeMap::new();
+    let mut by_rule: BTreeMap<RuleKey, Vec<(&Gap, &CheckResult)>> = BTreeMap::new();
     for gap in inputs.gaps_of(Owner::Network) {
         if gap.severity != "gap" && gap.kind != "intercepted" {
             continue;
@@ -151,7 +154,9 @@ fn ip_of(address: &str) -> String {
 /// What fails now, in words: per failing attempt what happened (grouped, with the
 /// addresses), the blocking hop when a trace found one, and the addresses that work.
 pub fn fails_now(r: &CheckResult) -> String {
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    // (what happened, the blocking hop) -> the addresses it happened on.
+    type Key = (String, String);
+    let mut groups: Vec<(Key, Vec<String>)> = Vec::new();
     let mut working: Vec<String> = Vec::new();
     for a in &r.attempts {
         match attempt_words(a) {
@@ -175,7 +180,7 @@ pub fn fails_now(r: &CheckResult) -> String {
     }
     let failing: Vec<String> = groups
         .into_iter()
-        .map(|(words, ips)| format!("{words} on {}", ips.join(", ")))
+        .map(|((words, hop), ips)| format!("{words} on {}{hop}", ips.join(", ")))
         .collect();
     match working.is_empty() {
         true => failing.join("; "),
@@ -187,8 +192,9 @@ pub fn fails_now(r: &CheckResult) -> String {
     }
 }
 
-/// One attempt's failure (or TLS interception warning) in words; None when it worked.
-fn attempt_words(a: &Attempt) -> Option<String> {
+/// One attempt's failure (or TLS interception warning) in words, and the blocking hop a
+/// path trace named ("" when none); None when it worked.
+fn attempt_words(a: &Attempt) -> Option<(String, String)> {
     let issuer = a.tls.as_ref().map(|t| {
         if t.chain_root.is_empty() {
             t.chain.last().map(|c| c.issuer.clone()).unwrap_or_default()
@@ -200,15 +206,23 @@ fn attempt_words(a: &Attempt) -> Option<String> {
         .failure
         .as_ref()
         .or_else(|| a.warnings.iter().find(|w| w.kind == "tls_intercepted"))?;
-    let mut words = kind_words(&f.kind, &f.detail, &f.device, issuer.as_deref());
-    if let Some(path) = a.path.as_ref().filter(|p| !p.device.is_empty()) {
-        words.push_str(&format!(
-            "; blocking hop {}: {}",
+    let hop = match a.path.as_ref().filter(|p| !p.device.is_empty()) {
+        Some(path) => format!(
+            " (blocking hop {}: {})",
             path.device,
             super::one_line(&path.verdict)
-        ));
-    }
-    Some(words)
+        ),
+        None => String::new(),
+    };
+    let device = if hop.is_empty() {
+        f.device.as_str()
+    } else {
+        ""
+    };
+    Some((
+        kind_words(&f.kind, &f.detail, device, issuer.as_deref()),
+        hop,
+    ))
 }
 
 /// A failure kind as a firewall team reads it.
