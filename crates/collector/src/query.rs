@@ -330,6 +330,13 @@ impl Query for QueryService {
         let inputs = cr::Inputs::load(&self.store, &req.deployment)
             .await
             .map_err(storage)?;
+        if inputs.servers.is_empty() {
+            // A mistyped name would otherwise read as "nothing to change".
+            return Err(Status::not_found(format!(
+                "deployment '{}' has no server: `eceprobe-collector servers` lists the deployments",
+                crate::checkname::shown(&req.deployment)
+            )));
+        }
         // merge: the loaded list (endpoints handle)
         let list = crate::endpoints::EndpointList::snapshot();
         let doc = cr::generate(&inputs, owner, format, &list, crate::gaps::now_ms());

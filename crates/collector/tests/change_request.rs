@@ -235,6 +235,11 @@ async fn the_demos_real_gaps_give_each_team_its_change_request() {
         err.contains("format 'ps1': the network change request is csv or md"),
         "{err}"
     );
+    let (code, _, err) = cli(dash.query, &["--deployment", "dmeo"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("deployment 'dmeo' has no server"), "{err}");
+    let typo = get(dash.web, "/gaps/change-request.ps1?deployment=dmeo").await;
+    assert_eq!(typo.status, 404, "{}", typo.body);
     let missing = get(dash.web, "/gaps/change-request.csv").await;
     assert_eq!(missing.status, 400);
     assert!(
