@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
-use common::dashboard::{get, Dashboard};
+use common::dashboard::{get, http, Dashboard};
 use common::{demo_once, ConnectTo};
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::ChangeRequestRequest;
@@ -172,6 +172,18 @@ async fn the_demos_real_gaps_give_each_team_its_change_request() {
         "{}",
         ps1.body
     );
+
+    // Nothing of it without the dashboard's token.
+    let anonymous = http(
+        dash.web,
+        "GET",
+        "/gaps/change-request.ps1?deployment=demo",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert!(!anonymous.body.contains("Set-CASMailbox"));
 
     // ECE's settings: no ece gap in the demo (12.6(1) ES3, URL set), and it says so.
     let ece = get(

@@ -38,6 +38,25 @@ pub fn link(deployment: &str, owner: &str) -> Option<String> {
     Some(format!("/gaps/{file}?deployment={deployment}{owner_part}"))
 }
 
+/// The links of a gaps page's owner group to its team's change request: for the deployment
+/// filtered on, else for each deployment of the group's rows (a request is per deployment).
+pub fn links<'a>(
+    filtered: Option<&'a str>,
+    owner: &str,
+    rows: impl Iterator<Item = &'a str>,
+) -> Vec<(String, String)> {
+    let mut deployments: Vec<&str> = match filtered {
+        Some(d) => vec![d],
+        None => rows.collect(),
+    };
+    deployments.sort_unstable();
+    deployments.dedup();
+    deployments
+        .into_iter()
+        .filter_map(|d| link(d, owner).map(|href| (d.to_owned(), href)))
+        .collect()
+}
+
 pub async fn download(
     State(state): State<WebState>,
     uri: Uri,

@@ -39,25 +39,6 @@ fn by_owner(gaps: &[GapRow]) -> Vec<(&'static str, Vec<&GapRow>)> {
         .collect()
 }
 
-/// The links of a group's header to its team's change request: for the deployment filtered
-/// on, else for each deployment of the group's rows (a change request is per deployment).
-fn change_request_links(
-    filtered: Option<&str>,
-    owner: &str,
-    rows: &[&GapRow],
-) -> Vec<(String, String)> {
-    let mut deployments: Vec<&str> = match filtered {
-        Some(d) => vec![d],
-        None => rows.iter().map(|g| g.deployment.as_str()).collect(),
-    };
-    deployments.sort_unstable();
-    deployments.dedup();
-    deployments
-        .into_iter()
-        .filter_map(|d| crate::web::change_request::link(d, owner).map(|href| (d.to_owned(), href)))
-        .collect()
-}
-
 pub fn render(v: &GapsView) -> Markup {
     let f = &v.filters;
     let base = format!(
@@ -106,7 +87,7 @@ pub fn render(v: &GapsView) -> Markup {
             @for (owner, rows) in by_owner(&v.gaps) {
                 tbody.owner-group {
                     tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")"
-                        @for (deployment, href) in change_request_links(f.deployment.as_deref(), owner, &rows) {
+                        @for (deployment, href) in crate::web::change_request::links(f.deployment.as_deref(), owner, rows.iter().map(|g| g.deployment.as_str())) {
                             " " a.change-request href=(href) { "change request (" (deployment) ")" }
                         }
                     } }
