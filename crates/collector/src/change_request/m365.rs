@@ -165,19 +165,24 @@ fn fix(inputs: &Inputs, gap: &Gap) -> Option<Fix> {
             )],
         ),
         K::MailboxNotConnected => {
+            // The switch of the protocol the session was refused on (SMTP has its own kinds).
             let switch = match name.id() {
-                eceprobe_checks::CheckId::OauthPop3 => "-PopEnabled",
-                _ => "-ImapEnabled",
+                eceprobe_checks::CheckId::OauthPop3 => Some("-PopEnabled"),
+                eceprobe_checks::CheckId::OauthImap => Some("-ImapEnabled"),
+                _ => None,
             };
-            let mut lines = vec![format!("Set-CASMailbox -Identity {mailbox} {switch} $true")];
+            let mut lines: Vec<String> = switch
+                .map(|s| format!("Set-CASMailbox -Identity {mailbox} {s} $true"))
+                .into_iter()
+                .collect();
             match token_user.filter(|u| Some(*u) != name.mailbox()) {
                 Some(user) => lines.push(format!(
                     "Add-MailboxPermission -Identity {mailbox} -User {} -AccessRights FullAccess -InheritanceType All",
                     quoted(user)
                 )),
-                None => lines.push(
-                    "# If the mailbox is enabled and licensed (Exchange Online), the token's user needs Full Access: Add-MailboxPermission -Identity <MAILBOX> -User <TOKEN-USER> -AccessRights FullAccess".into(),
-                ),
+                None => lines.push(format!(
+                    "# If the mailbox is enabled and licensed (Exchange Online), the account ECE signed in with needs Full Access: Add-MailboxPermission -Identity {mailbox} -User <SIGNED-IN-ACCOUNT> -AccessRights FullAccess"
+                )),
             }
             (
                 format!("{}: the token is accepted but the mailbox cannot be opened: enable the protocol on it, and give the token's user rights (C5, C7)", kind.as_str()),
@@ -211,7 +216,10 @@ fn fix(inputs: &Inputs, gap: &Gap) -> Option<Fix> {
                 &mut placeholders,
             );
             (
-                format!("{}: grant (admin) consent to the app's Office 365 Exchange Online permissions (IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send, offline_access), signed in as a Global or Privileged Role Administrator, then generate a new token in ECE (C3)", kind.as_str()),
+                format!("{}: {}grant (admin) consent to the app's Office 365 Exchange Online permissions (IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send, offline_access), signed in as a Global or Privileged Role Administrator, then generate a new token in ECE (C3)", kind.as_str(), match kind {
+                    K::TokenScopeMissing => "add the missing permission in the app registration's API permissions, then ",
+                    _ => "",
+                }),
                 vec![format!(
                     "Start-Process 'https://login.microsoftonline.com/{tenant}/adminconsent?client_id={client}'"
                 )],
