@@ -106,7 +106,12 @@ fn step(inputs: &Inputs, server: &ServerFacts, version: Option<EceVersion>, gap:
         .map(|r| r.host.clone())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "<ECE-FQDN>".into());
-    let what = format!("`{}` on {}", gap.check, gap.kind);
+    // The check and the kind it failed with (a collector finding's own kind otherwise).
+    let what = format!(
+        "`{}` ({})",
+        gap.check,
+        kind.map(FailureKind::as_str).unwrap_or(gap.kind.as_str())
+    );
     let text = match kind {
         Some(FailureKind::EceUrlMissing | FailureKind::EceUrlNotHttps) => format!(
             "{what}: set {} to `https://{fqdn}/` (the FQDN agents and administrators use), and make the Azure app registration's redirect URI an https:// URI on the same FQDN (C2, C3)",
@@ -125,7 +130,7 @@ fn step(inputs: &Inputs, server: &ServerFacts, version: Option<EceVersion>, gap:
             let hint = k
                 .hint(id, server.role(), &host, port)
                 .replace("<mailbox>", name.as_ref().and_then(CheckName::mailbox).unwrap_or("the mailbox"));
-            format!("{what} ({}): {hint}", k.as_str())
+            format!("{what}: {hint}")
         }
         // A collector finding (a check never reported): its detail is the collector's own.
         None => format!("{what}: {}", gap.detail),
