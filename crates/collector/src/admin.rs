@@ -256,12 +256,18 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
     table(&header, rows)
 }
 
+/// The largest change request the CLI reads (10,000 rules of a few hundred bytes each).
+const CHANGE_REQUEST_MAX_BYTES: usize = 64 * 1024 * 1024;
+
 /// A team's change request, as the file it is (no table, no JSON wrapper); a note on
 /// stderr when no open gap of that team asks for anything.
 pub async fn change_request(url: &str, req: ChangeRequestRequest) -> anyhow::Result<String> {
     let (deployment, owner) = (req.deployment.clone(), req.owner.clone());
+    // A fleet's worth of rules can pass tonic's 4 MiB default; the document is bounded by
+    // the collector's gap cap (10,000), so this limit is too.
     let answer = client(url)
         .await?
+        .max_decoding_message_size(CHANGE_REQUEST_MAX_BYTES)
         .change_request(req)
         .await
         .map_err(said)?

@@ -146,7 +146,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         // Scripts (and the browser test) read this line for the URL.
         println!("\ndashboard on {}", started.dashboard);
         println!("\nServing until Ctrl-C. Open the dashboard above, or ask the collector as an operator would:");
-        for command in ["servers", "gaps", "show ece-app-01", "audit run --wait"] {
+        for command in [
+            "servers",
+            "gaps",
+            "show ece-app-01",
+            "audit run --wait",
+            // The firewall rules the blocked ports ask for, and the tenant's PowerShell.
+            "gaps --change-request --deployment demo",
+            "gaps --change-request --deployment demo --owner m365",
+        ] {
             println!("  eceprobe-collector {command}{target}");
         }
         let _ = tokio::signal::ctrl_c().await;

@@ -14,6 +14,9 @@ use super::Inputs;
 use crate::checkname::CheckName;
 use crate::endpoints::EndpointList;
 
+/// The most characters of an agent's words (a detail, a trace's verdict) a rule repeats.
+const MAX_AGENT_TEXT: usize = 300;
+
 /// Said when the results carry no source address: the agent predates the field.
 pub const SOURCE_NOT_REPORTED: &str = "not reported by this agent's version";
 
@@ -211,6 +214,9 @@ fn attempt_words(a: &Attempt) -> Option<(String, String)> {
             " (blocking hop {}: {})",
             path.device,
             super::one_line(&path.verdict)
+                .chars()
+                .take(MAX_AGENT_TEXT)
+                .collect::<String>()
         ),
         None => String::new(),
     };
@@ -241,7 +247,10 @@ fn kind_words(kind: &str, detail: &str, device: &str, issuer: Option<&str>) -> S
         "tls_stalled" => "TLS stalls (the ClientHello goes out, nothing comes back)".to_owned(),
         "path_mtu_blackhole" => "large packets dropped (path MTU black hole)".to_owned(),
         other => {
-            let detail: String = super::one_line(detail).chars().take(200).collect();
+            let detail: String = super::one_line(detail)
+                .chars()
+                .take(MAX_AGENT_TEXT)
+                .collect();
             match detail.is_empty() {
                 true => other.to_owned(),
                 false => format!("{other}: {detail}"),
