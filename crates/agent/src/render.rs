@@ -249,6 +249,7 @@ mod tests {
                 warnings: Vec::new(),
                 tcp_info: None,
                 path: None,
+                source: None,
             }],
             used_address: Some(address),
             oauth: None,

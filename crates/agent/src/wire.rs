@@ -167,6 +167,7 @@ fn attempt(a: &AddressAttempt) -> pb::Attempt {
             spurious: t.spurious,
         }),
         path: a.path.as_ref().map(path),
+        source_address: a.source.map(|ip| ip.to_string()).unwrap_or_default(),
     }
 }
 
@@ -353,7 +354,10 @@ mod tests {
             warnings: Vec::new(),
             tcp_info: None,
             path: Some(path),
+            source: Some("10.213.1.5".parse().unwrap()),
         });
+        // The address the firewall sees the dropped SYN come from.
+        assert_eq!(a.source_address, "10.213.1.5");
         assert_eq!(a.failure.unwrap().device, "10.214.1.1");
         let p = a.path.unwrap();
         assert_eq!(

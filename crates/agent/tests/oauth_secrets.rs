@@ -5,6 +5,8 @@
 //! and the collector's database (main file and WAL) are searched, as raw bytes, for the
 //! refresh token, every rotated refresh token, the client secret and any access token.
 //! None may be there, while the OAuth results must be (so the test cannot pass vacuously).
+//! SMTP AUTH is off on the mailbox, so the change requests the collector generates from the
+//! gaps (the tenant admin's PowerShell among them) hold something, and are searched too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e;
@@ -14,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use e2e::{eventually, Collector};
-use eceprobe_proto::v1::{CheckHistoryRequest, Outcome};
-use eceprobe_testlab::{LabConfig, OAuthConfig, Testlab, LAB_CLIENT_ID};
+use eceprobe_proto::v1::{ChangeRequestRequest, CheckHistoryRequest, Outcome};
+use eceprobe_testlab::{LabConfig, OAuthConfig, SmtpAuth, Testlab, LAB_CLIENT_ID};
 
 const MAILBOX: &str = "ece-mail@contoso.com";
 const AGENT: &str = "svc-oauth";
@@ -86,6 +88,7 @@ async fn no_secret_reaches_logs_spool_wire_or_database() {
     let mut oauth = OAuthConfig::healthy(MAILBOX);
     oauth.client_secret = Some(client_secret.clone());
     oauth.accounts[0].refresh_token = refresh_token.clone();
+    oauth.accounts[0].mailbox.smtp_auth = SmtpAuth::DisabledForMailbox;
     let lab = Testlab::start(LabConfig::healthy().oauth(oauth))
         .await
         .unwrap();
@@ -129,6 +132,8 @@ async fn no_secret_reaches_logs_spool_wire_or_database() {
         AGENT.to_string(),
         "--role".to_string(),
         "services".to_string(),
+        "--deployment".to_string(),
+        "prod".to_string(),
         "--interval".to_string(),
         "5".to_string(),
         "--spool-dir".to_string(),
@@ -199,7 +204,12 @@ async fn no_secret_reaches_logs_spool_wire_or_database() {
             .results;
         assert!(!results.is_empty(), "no {name} results\n{log}");
         let last = results.iter().max_by_key(|r| r.seq).unwrap();
-        assert_eq!(last.outcome, Outcome::Pass as i32, "{name}: {last:#?}");
+        // SMTP AUTH is off on the mailbox: its login is refused, the others pass.
+        let expected = match check {
+            "oauth-smtp" => Outcome::Fail,
+            _ => Outcome::Pass,
+        };
+        assert_eq!(last.outcome, expected as i32, "{name}: {last:#?}");
         assert_eq!(last.check, name);
     }
     let token = query
@@ -265,6 +275,51 @@ async fn no_secret_reaches_logs_spool_wire_or_database() {
         }
     };
     read_db(&mut places, "running");
+    // The change requests of every team, once the tracker has the SMTP gap open.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ps1 = loop {
+        let answer = query
+            .change_request(ChangeRequestRequest {
+                deployment: "prod".into(),
+                owner: "m365".into(),
+                format: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if answer.items > 0 {
+            break answer.document;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no m365 change request within 20 s:\n{}",
+            answer.document
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        ps1.contains(&format!(
+            "Set-CASMailbox -Identity '{MAILBOX}' -SmtpClientAuthenticationDisabled $false"
+        )),
+        "{ps1}"
+    );
+    places.push(("the m365 change request".into(), ps1.into_bytes()));
+    for (owner, format) in [("network", "csv"), ("network", "md"), ("ece", "md")] {
+        let doc = query
+            .change_request(ChangeRequestRequest {
+                deployment: "prod".into(),
+                owner: owner.into(),
+                format: format.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .document;
+        places.push((
+            format!("the {owner} change request ({format})"),
+            doc.into_bytes(),
+        ));
+    }
     collector.crash().await;
     read_db(&mut places, "closed");
     let db_bytes: Vec<u8> = places
@@ -291,8 +346,11 @@ async fn no_secret_reaches_logs_spool_wire_or_database() {
             assert!(!find(bytes, needle.as_bytes()), "{what} found in {place}");
         }
     }
-    // Text logs: no JWT of any kind.
-    for (place, bytes) in places.iter().take(2) {
+    // Text logs and the change requests: no JWT of any kind.
+    for (place, bytes) in places
+        .iter()
+        .filter(|(name, _)| !name.contains("spool") && !name.contains("collector.db"))
+    {
         assert!(!find(bytes, b"eyJ"), "a JWT-looking string in {place}");
     }
     lab.shutdown().await;

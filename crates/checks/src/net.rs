@@ -174,6 +174,20 @@ fn classify_dns_error(host: &str, e: &io::Error) -> StageError {
 }
 
 /// Opens a TCP connection within the timeout.
+/// The address the OS sends from toward `addr`: the source of its route, found by
+/// connecting a UDP socket (which sends no packet), so it is known even when every SYN is
+/// dropped. None when the OS has no route to it.
+pub(crate) fn route_source(addr: SocketAddr) -> Option<IpAddr> {
+    let any: SocketAddr = match addr {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect(addr).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
 pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, StageError> {
     connected(addr, timeout, TcpStream::connect(addr)).await
 }
@@ -398,6 +412,18 @@ pub(crate) fn micros(since: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The route's source is found without a listener or a packet: a port nobody serves
+    /// (as a dropped SYN would be) still has one.
+    #[test]
+    fn the_source_address_is_the_routes_without_a_connection() {
+        let source = route_source("127.0.0.9:995".parse().unwrap());
+        assert!(source.is_some_and(|ip| ip.is_loopback()), "{source:?}");
+        // Where IPv6 loopback is off there is no route, and no source is made up.
+        if let Some(ip) = route_source("[::1]:995".parse().unwrap()) {
+            assert!(ip.is_loopback(), "{ip}");
+        }
+    }
 
     #[test]
     fn status_lines() {

@@ -152,7 +152,7 @@ impl Prober {
 
     /// One address through every stage. Never returns early without saying why.
     async fn attempt(&self, spec: &CheckSpec, addr: SocketAddr, via_proxy: bool) -> AddressAttempt {
-        let mut run = Attempt::new(addr);
+        let mut run = Attempt::new(addr, via_proxy);
         if let Err((stage, err)) = self.stages(spec, addr, via_proxy, &mut run).await {
             run.end(stage, false);
             // Ended first: the stage's time is the first handshake's, not the retry's.
@@ -398,7 +398,9 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    fn new(address: SocketAddr) -> Attempt {
+    /// `via_proxy`: the firewall sees the connection to the proxy, not to `address`, so no
+    /// source toward `address` is recorded.
+    fn new(address: SocketAddr, via_proxy: bool) -> Attempt {
         Attempt {
             out: AddressAttempt {
                 address,
@@ -409,6 +411,11 @@ impl Attempt {
                 warnings: Vec::new(),
                 tcp_info: None,
                 path: None,
+                source: if via_proxy {
+                    None
+                } else {
+                    crate::net::route_source(address)
+                },
             },
             started: Instant::now(),
             mss: None,

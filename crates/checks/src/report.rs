@@ -361,6 +361,11 @@ pub struct AddressAttempt {
     /// The path traced after a timeout, an ICMP refusal or a stalled handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathTrace>,
+    /// The address this server sends from toward `address` (the route's source, as the
+    /// firewall sees it), known even when the SYN is dropped; None through a proxy (the
+    /// firewall then sees the connection to the proxy) or when the OS has no route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
 }
 
 impl AddressAttempt {

@@ -207,6 +207,7 @@ mod tests {
             warnings: Vec::new(),
             tcp_info: tcp,
             path: None,
+            source: None,
         }
     }
 

@@ -12,8 +12,8 @@ use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_collector::web::views::server::JavaFacts;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
-    Outcome, RetireServerRequest, Server, ServerResultsRequest,
+    ChangeRequestRequest, CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest,
+    ListServersRequest, Outcome, RetireServerRequest, Server, ServerResultsRequest,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -257,6 +257,35 @@ fn gap_table(gaps: &[Gap], history: bool) -> String {
     }
     header.push("DETAIL");
     table(&header, rows)
+}
+
+/// The largest change request the CLI reads (10,000 rules of a few hundred bytes each).
+const CHANGE_REQUEST_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// A team's change request, as the file it is (no table, no JSON wrapper); a note on
+/// stderr when no open gap of that team asks for anything.
+pub async fn change_request(url: &str, req: ChangeRequestRequest) -> anyhow::Result<String> {
+    let (deployment, owner) = (req.deployment.clone(), req.owner.clone());
+    // A fleet's worth of rules can pass tonic's 4 MiB default; the document is bounded by
+    // the collector's gap cap (10,000), so this limit is too.
+    let answer = client(url)
+        .await?
+        .max_decoding_message_size(CHANGE_REQUEST_MAX_BYTES)
+        .change_request(req)
+        .await
+        .map_err(said)?
+        .into_inner();
+    if answer.items == 0 {
+        eprintln!(
+            "note: no open {} gap of deployment {deployment} asks for a change",
+            if owner.is_empty() {
+                "network"
+            } else {
+                owner.as_str()
+            }
+        );
+    }
+    Ok(answer.document)
 }
 
 pub async fn gap_history(

@@ -152,6 +152,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             "gaps --by-owner",
             "show ece-app-01",
             "audit run --wait",
+            // The firewall rules the blocked ports ask for, and the tenant's PowerShell.
+            "gaps --change-request --deployment demo",
+            "gaps --change-request --deployment demo --owner m365",
         ] {
             println!("  eceprobe-collector {command}{target}");
         }

@@ -28,6 +28,7 @@
 
 pub mod audits;
 pub mod auth;
+pub mod change_request;
 pub mod checkname;
 pub mod civil;
 pub mod config;

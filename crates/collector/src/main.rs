@@ -20,7 +20,9 @@ use eceprobe_collector::retention;
 use eceprobe_collector::schedule::SystemClock;
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
-use eceprobe_proto::v1::{CheckHistoryRequest, GapHistoryRequest, GapsRequest};
+use eceprobe_proto::v1::{
+    ChangeRequestRequest, CheckHistoryRequest, GapHistoryRequest, GapsRequest,
+};
 
 #[derive(Parser)]
 #[command(
@@ -95,7 +97,8 @@ enum Command {
         /// gap or warning.
         #[arg(long)]
         severity: Option<String>,
-        /// Who closes them: network, m365, ece, host or unknown.
+        /// Who closes them: network, m365, ece, host or unknown. With --change-request: whose
+        /// request, network (the default), m365 or ece.
         #[arg(long)]
         owner: Option<String>,
         /// The open gaps under a heading per team that closes them, each with its fix.
@@ -110,6 +113,15 @@ enum Command {
         /// With --history: at most this many.
         #[arg(long, default_value_t = 50, requires = "history")]
         limit: u32,
+        /// Instead of the gaps: a team's change request for the deployment, generated from
+        /// its open gaps (the firewall rules, the tenant admin's PowerShell, ECE's settings),
+        /// printed as the file it is (redirect it to one).
+        #[arg(long, requires = "deployment", conflicts_with_all = ["history", "by_owner"])]
+        change_request: bool,
+        /// With --change-request: csv or md (network), ps1 (m365), md (ece); default the
+        /// team's first.
+        #[arg(long, requires = "change_request")]
+        format: Option<String>,
     },
     /// A server's latest result for each check, with what to do.
     Show {
@@ -345,6 +357,21 @@ fn main() -> ExitCode {
                     owner: owner.unwrap_or_default(),
                 };
                 admin::gap_history(&target.collector, filter, target.json).await
+            }
+            Command::Gaps {
+                target,
+                deployment,
+                change_request: true,
+                owner,
+                format,
+                ..
+            } => {
+                let req = ChangeRequestRequest {
+                    deployment: deployment.unwrap_or_default(),
+                    owner: owner.unwrap_or_default(),
+                    format: format.unwrap_or_default(),
+                };
+                admin::change_request(&target.collector, req).await
             }
             Command::Gaps {
                 target,

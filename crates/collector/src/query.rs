@@ -7,11 +7,12 @@ pub(crate) use audits::verdict;
 
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
-    Audit, AuditDiff, AuditReport, CheckHistoryRequest, CheckHistoryResponse, CheckResult,
-    DiffAuditsRequest, Gap, GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse,
-    GetAuditRequest, LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest,
-    ListServersResponse, RetireServerRequest, RetireServerResponse, RunAuditRequest, Server,
-    ServerResultsRequest, ServerResultsResponse,
+    Audit, AuditDiff, AuditReport, ChangeRequestRequest, ChangeRequestResponse,
+    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
+    GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
+    LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
+    RetireServerRequest, RetireServerResponse, RunAuditRequest, Server, ServerResultsRequest,
+    ServerResultsResponse,
 };
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -345,13 +346,45 @@ impl Query for QueryService {
         }))
     }
 
+    async fn change_request(
+        &self,
+        request: Request<ChangeRequestRequest>,
+    ) -> Result<Response<ChangeRequestResponse>, Status> {
+        use crate::change_request::{self as cr, ChangeRequestError};
+        let req = request.into_inner();
+        let invalid = |e: ChangeRequestError| Status::invalid_argument(e.to_string());
+        if req.deployment.is_empty() {
+            return Err(invalid(ChangeRequestError::NoDeployment));
+        }
+        let (owner, format) = cr::parse_request(&req.owner, &req.format).map_err(invalid)?;
+        let inputs = cr::Inputs::load(&self.store, &req.deployment)
+            .await
+            .map_err(storage)?;
+        if inputs.servers.is_empty() {
+            // A mistyped name would otherwise read as "nothing to change".
+            return Err(Status::not_found(format!(
+                "deployment '{}' has no server: `eceprobe-collector servers` lists the deployments",
+                crate::checkname::shown(&req.deployment)
+            )));
+        }
+        let list = self.tracker.endpoints().current();
+        let doc = cr::generate(&inputs, owner, format, &list, crate::gaps::now_ms());
+        Ok(Response::new(ChangeRequestResponse {
+            document: doc.text,
+            filename: doc.filename,
+            media_type: format.media_type().to_owned(),
+            items: u32::try_from(doc.items).unwrap_or(u32::MAX),
+        }))
+    }
+
     async fn get_audit(
         &self,
         request: Request<GetAuditRequest>,
     ) -> Result<Response<AuditReport>, Status> {
         let id = request.into_inner().audit_id;
         let found = self.audits.findings(&id).await.map_err(audits::status)?;
-        Ok(Response::new(audits::report(&found)))
+        let list = self.tracker.endpoints().current();
+        Ok(Response::new(audits::report(&found, &list)))
     }
 
     async fn diff_audits(

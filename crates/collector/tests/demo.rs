@@ -1,23 +1,11 @@
 //! `eceprobe-collector demo --once`: the newcomer's first command, run as they would run it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn demo(dir: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(["demo", "--once", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("ERROR") && !stderr.contains("panicked"),
-        "stderr: {stderr}"
-    );
-    (out.status.code().unwrap_or(-1), stdout)
-}
+use std::path::Path;
+
+use common::demo_once as demo;
 
 fn reports(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut found: Vec<_> = std::fs::read_dir(dir)

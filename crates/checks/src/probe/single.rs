@@ -68,7 +68,7 @@ impl Prober {
     ) -> Option<Connected> {
         let target = self.resolve_target(spec, report).await?;
         for addr in target.addresses {
-            let mut run = Attempt::new(addr);
+            let mut run = Attempt::new(addr, target.via_proxy);
             let opened = self.open(spec, addr, target.via_proxy, &mut run).await;
             match opened {
                 Ok((tcp, local)) => return Some(Connected { tcp, local, run }),

@@ -23,6 +23,7 @@ fn attempt(addr: &str, failure: Option<FailureKind>) -> AddressAttempt {
         warnings: Vec::new(),
         tcp_info: None,
         path: None,
+        source: None,
     }
 }
 

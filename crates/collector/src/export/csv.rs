@@ -44,7 +44,7 @@ fn field(s: &str) -> String {
     }
 }
 
-fn push_row(out: &mut String, cells: &[&str]) {
+pub(crate) fn push_row(out: &mut String, cells: &[&str]) {
     let fields: Vec<String> = cells.iter().map(|c| field(c)).collect();
     out.push_str(&fields.join(","));
     out.push_str("\r\n");

@@ -3,7 +3,7 @@
 //! Markdown and HTML renderers only lay it out; the text is raw (unescaped) here and each
 //! renderer escapes it for its format.
 
-use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
+use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap, NetworkChangeRequest};
 
 use super::findings::checklist_long;
 use super::{
@@ -294,8 +294,45 @@ fn server(r: &AuditReport, s: &AuditServer) -> Block {
     Block::Section("server", out)
 }
 
+/// The firewall rules the audit's network gaps ask for (the network team's change request),
+/// with the set-2 note when it applies and where the endpoint sets come from.
+fn change_request(request: &NetworkChangeRequest) -> Block {
+    use crate::change_request::network_text;
+    let mut out = vec![heading(2, "Change request")];
+    if request.rules.is_empty() {
+        out.push(text(
+            "No network gap of this audit asks for a firewall rule.",
+        ));
+    } else {
+        out.push(text(
+            "The firewall rules the network gaps ask for: allow outbound TCP from each source server to the destination host on the port.",
+        ));
+        out.push(Block::Table(Table {
+            class: "change-request",
+            header: &network_text::HEADER,
+            rows: request
+                .rules
+                .iter()
+                .map(|rule| Row {
+                    class: Class::Gap,
+                    cells: network_text::cells(rule),
+                })
+                .collect(),
+            marked: None,
+        }));
+    }
+    if let Some(note) = network_text::note(&request.rules) {
+        out.push(text(format!("Note: {note}")));
+    }
+    out.push(text(format!(
+        "Endpoint sets from Microsoft's list: {}.",
+        request.endpoint_list
+    )));
+    Block::Section("change-request", out)
+}
+
 /// The report's document: summary, changes, each server, findings on servers the report
-/// does not list, the policy.
+/// does not list, the change request, the policy.
 pub(super) fn document(r: &AuditReport) -> Document {
     let mut blocks = Vec::new();
     summary(&mut blocks, r);
@@ -309,6 +346,9 @@ pub(super) fn document(r: &AuditReport) -> Document {
     if !orphans.is_empty() {
         blocks.push(heading(2, "Findings on servers not listed above"));
         blocks.push(findings(&orphans));
+    }
+    if let Some(request) = &r.change_request {
+        blocks.push(change_request(request));
     }
     let policy = policy(r);
     if !policy.is_empty() {

@@ -3,7 +3,10 @@
 //! verdicts, its gaps (each with the checklist item it breaks and the fix), the diff, a
 //! summary with the counts, and the policy in force.
 
-use eceprobe_proto::v1::{Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, Gap};
+use eceprobe_proto::v1::{
+    Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, FirewallRule, Gap,
+    NetworkChangeRequest,
+};
 use serde_json::{json, Value};
 
 use super::{counts, item, policy, scope, utc};
@@ -110,5 +113,33 @@ pub fn report_json(r: &AuditReport) -> Value {
         "gaps": findings_json(r),
         "diff": r.diff.as_ref().map(diff_json),
         "policy": (!policy.is_empty()).then_some(policy),
+        "change_request": r.change_request.as_ref().map(change_request_json),
+    })
+}
+
+/// The firewall rules of the audit's network gaps, field by field, with the set-2 note.
+fn change_request_json(c: &NetworkChangeRequest) -> Value {
+    let rule = |r: &FirewallRule| {
+        json!({
+            "agent_id": r.agent_id,
+            "hostname": r.hostname,
+            "source_addresses": r.source_addresses,
+            "source_unknown": (!r.source_unknown.is_empty()).then_some(&r.source_unknown),
+            "destination_host": r.destination_host,
+            "destination_addresses": r.destination_addresses,
+            "port": r.port,
+            "protocol": r.protocol,
+            "endpoint_set": (r.endpoint_set != 0).then_some(r.endpoint_set),
+            "endpoint_category": (!r.endpoint_category.is_empty()).then_some(&r.endpoint_category),
+            "endpoint_required": r.endpoint_required,
+            "fails_now": r.fails_now,
+            "needed_by": r.needed_by,
+            "checks": r.checks,
+        })
+    };
+    json!({
+        "rules": c.rules.iter().map(rule).collect::<Vec<_>>(),
+        "note": crate::change_request::network_text::note(&c.rules),
+        "endpoint_list": c.endpoint_list,
     })
 }

@@ -27,8 +27,12 @@ use std::str::FromStr;
 
 use eceprobe_proto::v1::{Audit, AuditReport, AuditServer, AuditVerdict, Gap};
 
+/// One CSV row (RFC 4180, formula-guarded) and one Markdown table (cells escaped): the
+/// change requests write theirs as the reports do.
+pub(crate) use csv::push_row as csv_row;
 use document::verdict_class;
 pub use findings::{remedy, Remedy};
+pub(crate) use markdown::table as markdown_table;
 
 use crate::order::{by_attention, Attention};
 

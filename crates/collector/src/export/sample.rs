@@ -3,7 +3,10 @@
 //! a diff with one new and one resolved gap, and agent-supplied strings written to hurt.
 
 use eceprobe_checks::{CheckId, FailureKind, Role};
-use eceprobe_proto::v1::{Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, Gap};
+use eceprobe_proto::v1::{
+    Attempt, Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, CheckResult, Dns, Finding,
+    Gap, NetworkChangeRequest,
+};
 
 pub(super) const STARTED: i64 = 1_795_879_397_000; // 2026-11-28 15:23Z
 pub(super) const ID: &str = "a-1795879397000-3f2a";
@@ -109,5 +112,50 @@ pub(crate) fn sample() -> AuditReport {
             ],
         }),
         policy: POLICY.into(),
+        change_request: Some(change_request()),
     }
+}
+
+/// The firewall rules of the sample's dropped IMAP and POP3, made by the generator from
+/// results as the agent sent them (the hostile host name included).
+fn change_request() -> NetworkChangeRequest {
+    use crate::change_request::{network, Inputs, ServerFacts};
+    let result = |check: &str, port: u32| CheckResult {
+        check: check.into(),
+        host: "outlook.office365.com".into(),
+        port,
+        attempts: vec![Attempt {
+            address: format!("52.97.1.1:{port}"),
+            source_address: "10.1.2.3".into(),
+            failure: Some(Finding {
+                kind: "tcp_timeout".into(),
+                stage: "tcp".into(),
+                ..Finding::default()
+            }),
+            ..Attempt::default()
+        }],
+        dns: Some(Dns {
+            addresses: vec!["52.97.1.1".into()],
+            ..Dns::default()
+        }),
+        ..CheckResult::default()
+    };
+    let inputs = Inputs {
+        deployment: "prod".into(),
+        gaps: vec![
+            gap("svc-1", "imap", "gap", "failing", "tcp_timeout"),
+            gap("svc-1", "pop3", "gap", "failing", "tcp_timeout"),
+        ],
+        servers: vec![ServerFacts {
+            agent_id: "svc-1".into(),
+            hostname: HOSTILE_HOST.into(),
+            role: "services".into(),
+            ..ServerFacts::default()
+        }],
+        results: [("imap", 993), ("pop3", 995)]
+            .into_iter()
+            .map(|(c, p)| (("svc-1".to_owned(), c.to_owned()), result(c, p)))
+            .collect(),
+    };
+    network::request(&inputs, &crate::endpoints::EndpointList::snapshot())
 }

@@ -125,6 +125,24 @@ fn json_has_the_summary_and_each_gaps_fix() {
     assert_eq!(imap["fix"], hint(CheckId::Imap, 993).as_str());
     let slow = gaps.iter().find(|g| g["kind"] == "slow").unwrap();
     assert_eq!(slow["checklist_item"], "C10");
+    // The firewall rules of the dropped IMAP and POP3 (set 2, not required: the note).
+    let cr = &doc["change_request"];
+    let rules = cr["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        (
+            &rules[0]["port"],
+            &rules[0]["endpoint_set"],
+            &rules[0]["endpoint_required"]
+        ),
+        (&993.into(), &2.into(), &false.into())
+    );
+    assert_eq!(
+        rules[1]["fails_now"],
+        "dropped (no answer to SYN) on 52.97.1.1"
+    );
+    assert_eq!(rules[1]["source_addresses"][0], "10.1.2.3");
+    assert!(cr["note"].as_str().unwrap().contains("marks not required"));
     assert_eq!(doc["servers"][0]["hostname"], HOSTILE_HOST);
     assert_eq!(doc["diff"]["new"][0]["kind"], "not_answered");
     assert_eq!(doc["diff"]["new"][0]["owner"], "host");

@@ -5,6 +5,7 @@ use tonic::Status;
 
 use super::detail;
 use crate::audits::{report, AuditError, AuditFindings, AuditSummary, GapDiff};
+use crate::endpoints::EndpointList;
 use crate::store::FoundGap;
 
 pub(super) fn status(e: AuditError) -> Status {
@@ -95,7 +96,8 @@ pub(crate) fn verdict(r: &CheckResult) -> pb::AuditVerdict {
     }
 }
 
-pub(super) fn report(f: &AuditFindings) -> pb::AuditReport {
+/// `endpoints`: the list in use, which names each firewall rule's endpoint set.
+pub(super) fn report(f: &AuditFindings, endpoints: &EndpointList) -> pb::AuditReport {
     let verdicts = report::verdicts(&f.results);
     let servers = f
         .summary
@@ -130,5 +132,20 @@ pub(super) fn report(f: &AuditFindings) -> pb::AuditReport {
         gaps: f.gaps.iter().map(gap).collect(),
         diff: f.previous.as_ref().map(|(from, d)| diff(from, to, d)),
         policy: f.policy.clone(),
+        change_request: Some(change_request(f, endpoints)),
     }
+}
+
+/// The firewall rules the audit's network gaps ask for, from the audit's own results.
+fn change_request(f: &AuditFindings, endpoints: &EndpointList) -> pb::NetworkChangeRequest {
+    let inputs = crate::change_request::Inputs::new(
+        &f.summary.record.deployment,
+        f.gaps.iter().map(gap).collect(),
+        f.agents
+            .iter()
+            .map(crate::change_request::ServerFacts::from_known)
+            .collect(),
+        &f.results,
+    );
+    crate::change_request::network::request(&inputs, endpoints)
 }

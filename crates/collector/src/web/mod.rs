@@ -8,6 +8,7 @@
 pub mod api;
 mod assets;
 pub mod auth;
+pub mod change_request;
 pub mod error;
 mod head;
 mod headers;
@@ -85,6 +86,7 @@ pub fn router(state: WebState) -> Router {
         .route("/servers/{agent_id}", get(pages::server::page))
         .route("/gaps", get(pages::gaps::page))
         .route("/timeline", get(pages::timeline::page))
+        .route("/gaps/{file}", get(change_request::download))
         .route("/audits", get(pages::audits::list_page))
         .route("/audits/{audit_id}", get(pages::audits::audit_page));
     Router::new()

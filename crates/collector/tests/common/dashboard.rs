@@ -35,6 +35,16 @@ impl Dashboard {
     /// [`Dashboard::start`] with more of the collector's configuration (TOML sections).
     pub fn start_with_config(more: &str) -> Dashboard {
         let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        Dashboard::start_in(dir, &db, more)
+    }
+
+    /// As [`Dashboard::start`], on an existing database (a demo's).
+    pub fn start_on(db: &std::path::Path) -> Dashboard {
+        Dashboard::start_in(tempfile::tempdir().unwrap(), db, "")
+    }
+
+    fn start_in(dir: tempfile::TempDir, db: &std::path::Path, more: &str) -> Dashboard {
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         let config = dir.path().join("collector.toml");
@@ -44,7 +54,7 @@ impl Dashboard {
         )
         .unwrap();
         let args = ["--plaintext", "--config", config.to_str().unwrap()];
-        let mut collector = Collector::start_with(&dir.path().join("c.db"), &args);
+        let mut collector = Collector::start_with(db, &args);
         let dashboard = collector.line();
         let url = dashboard.strip_prefix("dashboard on http://").unwrap();
         let (addr, token) = url.split_once("/?token=").unwrap();

@@ -130,6 +130,24 @@ impl Drop for Collector {
     }
 }
 
+/// `eceprobe-collector demo --once --dir DIR` as a newcomer runs it (real agents against
+/// testlab: the application server's 993 refused and 995 dropped, SMTP AUTH off for
+/// sales@contoso.com): its exit code and what it printed; its stderr must hold no error.
+pub fn demo_once(dir: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(["demo", "--once", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ERROR") && !stderr.contains("panicked"),
+        "stderr: {stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
 pub fn msg(body: agent_message::Body) -> AgentMessage {
     AgentMessage { body: Some(body) }
 }

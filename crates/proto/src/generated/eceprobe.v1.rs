@@ -285,6 +285,12 @@ pub struct Attempt {
     /// none was (older agents, tracing off, another failure).
     #[prost(message, optional, tag = "8")]
     pub path: ::core::option::Option<PathTrace>,
+    /// The address this server sends from toward `address` (its route's source, what a
+    /// firewall sees), found without sending a packet, so known even when the SYN is dropped.
+    /// Empty through a proxy, without a route, or from agents before issue 15 ("not reported
+    /// by this agent's version").
+    #[prost(string, tag = "9")]
+    pub source_address: ::prost::alloc::string::String,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TcpInfo {
@@ -788,6 +794,86 @@ pub mod agent_link_server {
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ChangeRequestRequest {
+    /// Required: a change request is for one deployment.
+    #[prost(string, tag = "1")]
+    pub deployment: ::prost::alloc::string::String,
+    /// "network" (when empty), "m365" or "ece".
+    #[prost(string, tag = "2")]
+    pub owner: ::prost::alloc::string::String,
+    /// network: "csv" (when empty) or "md"; m365: "ps1" (when empty); ece: "md" (when empty).
+    #[prost(string, tag = "3")]
+    pub format: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ChangeRequestResponse {
+    /// The document as a file holds it (UTF-8).
+    #[prost(string, tag = "1")]
+    pub document: ::prost::alloc::string::String,
+    /// A file name for it, e.g. "change-request-prod-network.csv".
+    #[prost(string, tag = "2")]
+    pub filename: ::prost::alloc::string::String,
+    /// "text/csv", "text/markdown" or "text/plain".
+    #[prost(string, tag = "3")]
+    pub media_type: ::prost::alloc::string::String,
+    /// Rules, commands or settings it holds; 0: no open gap of that owner asks for one.
+    #[prost(uint32, tag = "4")]
+    pub items: u32,
+}
+/// One rule a firewall team applies: from one server to one host and port.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FirewallRule {
+    #[prost(string, tag = "1")]
+    pub agent_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub hostname: ::prost::alloc::string::String,
+    /// The addresses the server sends from toward the destination (what the firewall sees).
+    #[prost(string, repeated, tag = "3")]
+    pub source_addresses: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Why source_addresses is empty, in words ("not reported by this agent's version",
+    /// "through the proxy HOST:PORT"); empty when they are known.
+    #[prost(string, tag = "4")]
+    pub source_unknown: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub destination_host: ::prost::alloc::string::String,
+    /// What the host resolved to from that server.
+    #[prost(string, repeated, tag = "6")]
+    pub destination_addresses: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(uint32, tag = "7")]
+    pub port: u32,
+    /// "TCP".
+    #[prost(string, tag = "8")]
+    pub protocol: ::prost::alloc::string::String,
+    /// Microsoft's endpoint set for that host and port; 0 when the list has none.
+    #[prost(uint32, tag = "9")]
+    pub endpoint_set: u32,
+    /// "Optimize", "Allow" or "Default"; empty when no set.
+    #[prost(string, tag = "10")]
+    pub endpoint_category: ::prost::alloc::string::String,
+    /// Whether Microsoft marks the set required; unset when no set.
+    #[prost(bool, optional, tag = "11")]
+    pub endpoint_required: ::core::option::Option<bool>,
+    /// What fails now, in words (refused, dropped, intercepted by whom, on which addresses,
+    /// the blocking hop).
+    #[prost(string, tag = "12")]
+    pub fails_now: ::prost::alloc::string::String,
+    /// The ECE processes that need it on this server's role.
+    #[prost(string, tag = "13")]
+    pub needed_by: ::prost::alloc::string::String,
+    /// The failing checks this rule opens ("imap", "oauth-token/support@contoso.com").
+    #[prost(string, repeated, tag = "14")]
+    pub checks: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// The network team's change request of an audit: its firewall rules.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct NetworkChangeRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub rules: ::prost::alloc::vec::Vec<FirewallRule>,
+    /// The endpoint list the sets come from, in words (source, version, date).
+    #[prost(string, tag = "2")]
+    pub endpoint_list: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RetireServerRequest {
     #[prost(string, tag = "1")]
     pub agent_id: ::prost::alloc::string::String,
@@ -1108,6 +1194,10 @@ pub struct AuditReport {
     /// recorded when the audit started.
     #[prost(string, tag = "5")]
     pub policy: ::prost::alloc::string::String,
+    /// The firewall rules the audit's network gaps ask for (from the audit's own results);
+    /// absent from collectors before issue 15.
+    #[prost(message, optional, tag = "6")]
+    pub change_request: ::core::option::Option<NetworkChangeRequest>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DiffAuditsRequest {
@@ -1456,6 +1546,34 @@ pub mod query_client {
                 .insert(GrpcMethod::new("eceprobe.v1.Query", "RetireServer"));
             self.inner.unary(req, path, codec).await
         }
+        /// A change request for one team, generated from the open gaps of a deployment that team
+        /// owns and their latest results: the firewall rules (owner "network", format "csv" or
+        /// "md"), the tenant administrator's PowerShell ("m365", "ps1") or what to set where in
+        /// ECE ("ece", "md"). INVALID_ARGUMENT names a bad owner or format.
+        pub async fn change_request(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ChangeRequestRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ChangeRequestResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/eceprobe.v1.Query/ChangeRequest",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("eceprobe.v1.Query", "ChangeRequest"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1542,6 +1660,17 @@ pub mod query_server {
             request: tonic::Request<super::RetireServerRequest>,
         ) -> std::result::Result<
             tonic::Response<super::RetireServerResponse>,
+            tonic::Status,
+        >;
+        /// A change request for one team, generated from the open gaps of a deployment that team
+        /// owns and their latest results: the firewall rules (owner "network", format "csv" or
+        /// "md"), the tenant administrator's PowerShell ("m365", "ps1") or what to set where in
+        /// ECE ("ece", "md"). INVALID_ARGUMENT names a bad owner or format.
+        async fn change_request(
+            &self,
+            request: tonic::Request<super::ChangeRequestRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ChangeRequestResponse>,
             tonic::Status,
         >;
     }
@@ -2042,6 +2171,51 @@ pub mod query_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RetireServerSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/eceprobe.v1.Query/ChangeRequest" => {
+                    #[allow(non_camel_case_types)]
+                    struct ChangeRequestSvc<T: Query>(pub Arc<T>);
+                    impl<
+                        T: Query,
+                    > tonic::server::UnaryService<super::ChangeRequestRequest>
+                    for ChangeRequestSvc<T> {
+                        type Response = super::ChangeRequestResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ChangeRequestRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Query>::change_request(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ChangeRequestSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

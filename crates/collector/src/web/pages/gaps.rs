@@ -125,7 +125,11 @@ pub fn render(v: &GapsView) -> Markup {
             // Grouped by who closes them, the team's words as each group's heading.
             @for (owner, rows) in by_owner(&v.gaps) {
                 tbody.owner-group {
-                    tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")" } }
+                    tr.owner-heading { th colspan="9" { (owner_title(owner)) " (" (rows.len()) ")"
+                        @for (deployment, href) in crate::web::change_request::links(f.deployment.as_deref(), owner, rows.iter().map(|g| g.deployment.as_str())) {
+                            " " a.change-request href=(href) { "change request (" (deployment) ")" }
+                        }
+                    } }
                     @for g in rows {
                         tr class=(if g.severity == "gap" { "gap" } else { "warn" }) {
                             td title=(ago(now, g.opened_unix_ms)) { (when(g.opened_unix_ms)) }

@@ -11,7 +11,7 @@ use crate::query::QueryService;
 use crate::web::error::WebError;
 use crate::web::WebState;
 
-fn service(state: &WebState) -> QueryService {
+pub(crate) fn service(state: &WebState) -> QueryService {
     QueryService::new(
         state.store.clone(),
         state.tracker.clone(),

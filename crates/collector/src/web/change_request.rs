@@ -1,0 +1,105 @@
+//! `/gaps/change-request.csv|md|ps1?deployment=D[&owner=O]`: a team's change request as a
+//! file (Content-Disposition names it), through the Query service's `ChangeRequest`, so the
+//! dashboard, the API and the CLI give the same document. `.ps1` is the m365 team's;
+//! `.csv` and `.md` are the network team's unless `owner` says otherwise (`owner=ece`).
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use eceprobe_proto::v1::query_server::Query;
+use eceprobe_proto::v1::ChangeRequestRequest;
+use serde::Deserialize;
+use tonic::Request;
+
+use super::error::{PageError, WebError};
+use super::{api, params, WebState};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequestQuery {
+    pub deployment: Option<String>,
+    pub owner: Option<String>,
+}
+
+/// The link to a team's change request for a deployment (the gaps page's group headers).
+pub fn link(deployment: &str, owner: &str) -> Option<String> {
+    let file = match owner {
+        "network" => "change-request.csv",
+        "m365" => "change-request.ps1",
+        "ece" => "change-request.md",
+        _ => return None,
+    };
+    let owner_part = match owner {
+        "ece" => "&owner=ece",
+        _ => "",
+    };
+    // Deployment names are letters, digits, '.', '-' and '_' (params::id): nothing to encode.
+    Some(format!("/gaps/{file}?deployment={deployment}{owner_part}"))
+}
+
+/// The links of a gaps page's owner group to its team's change request: for the deployment
+/// filtered on, else for each deployment of the group's rows (a request is per deployment).
+pub fn links<'a>(
+    filtered: Option<&'a str>,
+    owner: &str,
+    rows: impl Iterator<Item = &'a str>,
+) -> Vec<(String, String)> {
+    let mut deployments: Vec<&str> = match filtered {
+        Some(d) => vec![d],
+        None => rows.collect(),
+    };
+    deployments.sort_unstable();
+    deployments.dedup();
+    deployments
+        .into_iter()
+        .filter_map(|d| link(d, owner).map(|href| (d.to_owned(), href)))
+        .collect()
+}
+
+pub async fn download(
+    State(state): State<WebState>,
+    uri: Uri,
+    file: Result<Path<String>, PathRejection>,
+) -> Result<Response, PageError> {
+    let file = api::path(file)?;
+    let q: ChangeRequestQuery = params::query(&uri)?;
+    let format = match file.as_str() {
+        "change-request.csv" => "csv",
+        "change-request.md" => "md",
+        "change-request.ps1" => "ps1",
+        other => {
+            return Err(WebError::NotFound(format!(
+                "no page '/gaps/{}': the change requests are change-request.csv, change-request.md and change-request.ps1",
+                crate::checkname::shown(other)
+            ))
+            .into())
+        }
+    };
+    let deployment = params::optional_id("deployment", &q.deployment)?.ok_or_else(|| {
+        WebError::bad("deployment: a change request is for one deployment: add ?deployment=NAME")
+    })?;
+    let owner = match (q.owner.as_deref(), format) {
+        (Some(o), _) => o.to_owned(),
+        (None, "ps1") => "m365".to_owned(),
+        (None, _) => "network".to_owned(),
+    };
+    let answer = super::views::audits::service(&state)
+        .change_request(Request::new(ChangeRequestRequest {
+            deployment,
+            owner,
+            format: format.to_owned(),
+        }))
+        .await?
+        .into_inner();
+    let mut response = (StatusCode::OK, answer.document).into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&answer.media_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    // The file name is made of the deployment's safe characters only.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", answer.filename)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
