@@ -40,6 +40,7 @@ pub mod ingest;
 pub mod latency;
 pub mod notify;
 pub mod order;
+pub mod outbound;
 pub mod pki;
 pub mod query;
 pub mod retention;
