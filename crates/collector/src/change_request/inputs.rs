@@ -78,7 +78,8 @@ impl Inputs {
             .filter(|a| a.record.deployment == deployment)
             .map(ServerFacts::from_known)
             .collect();
-        let gaps_cut_at = (gaps.len() >= MAX_GAPS_LIMIT as usize).then_some(gaps.len());
+        let most = usize::try_from(MAX_GAPS_LIMIT).unwrap_or(usize::MAX);
+        let gaps_cut_at = (gaps.len() >= most).then_some(gaps.len());
         let mut ids: Vec<&str> = gaps.iter().map(|g| g.agent_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();

@@ -341,6 +341,21 @@ fn requests_name_what_is_wrong() {
         Err(ChangeRequestError::HostOwner)
     );
     assert_eq!(
+        parse_request("ece", "ps1").unwrap_err().to_string(),
+        "format 'ps1': the ece change request is md"
+    );
+    assert_eq!(
+        parse_request("network", "markdown"),
+        Ok((Owner::Network, Format::Markdown))
+    );
+    // Any name an agent declares is a deployment; none, or one longer than any, is not.
+    assert_eq!(deployment("EU & US prod"), Ok("EU & US prod"));
+    assert_eq!(deployment(""), Err(ChangeRequestError::NoDeployment));
+    assert_eq!(
+        deployment(&"x".repeat(MAX_DEPLOYMENT + 1)),
+        Err(ChangeRequestError::DeploymentTooLong)
+    );
+    assert_eq!(
         filename("prod eu/1", Owner::Network, Format::Csv),
         "change-request-prod_eu_1-network.csv"
     );

@@ -82,7 +82,7 @@ pub async fn download(
     };
     // Any name an agent declares (not only an id's characters): the link encodes it.
     let deployment = crate::change_request::deployment(q.deployment.as_deref().unwrap_or(""))
-        .map_err(|e| WebError::bad(format!("deployment: {e}")))?
+        .map_err(|e| WebError::bad(e.to_string()))?
         .to_owned();
     let owner = match (q.owner.as_deref(), format) {
         (Some(o), _) => o.to_owned(),
