@@ -353,9 +353,7 @@ impl Query for QueryService {
         use crate::change_request::{self as cr, ChangeRequestError};
         let req = request.into_inner();
         let invalid = |e: ChangeRequestError| Status::invalid_argument(e.to_string());
-        if req.deployment.is_empty() {
-            return Err(invalid(ChangeRequestError::NoDeployment));
-        }
+        cr::deployment(&req.deployment).map_err(invalid)?;
         let (owner, format) = cr::parse_request(&req.owner, &req.format).map_err(invalid)?;
         let inputs = cr::Inputs::load(&self.store, &req.deployment)
             .await

@@ -128,7 +128,8 @@ async fn the_demos_real_gaps_give_each_team_its_change_request() {
     assert_eq!(code, 0, "{err}");
     for said in [
         "# Firewall change request: deployment demo",
-        "which Microsoft's list marks not required: a rule set imported from the required sets only leaves TCP 587, 993 and 995 closed",
+        "> **Note:** The rules ece-app-01 to outlook.office365.com:993, ece-app-01 to outlook.office365.com:995 are in Microsoft's endpoint set 2",
+        "which Microsoft's list marks not required: a rule set imported from the required sets only leaves TCP 587,993,995,143 closed",
         "Endpoint sets from Microsoft's list: the snapshot shipped with eceprobe",
         "| ece-app-01 (ece-app-01.contoso.local) |",
     ] {
@@ -252,6 +253,16 @@ async fn the_demos_real_gaps_give_each_team_its_change_request() {
     assert!(err.contains("deployment 'dmeo' has no server"), "{err}");
     let typo = get(dash.web, "/gaps/change-request.ps1?deployment=dmeo").await;
     assert_eq!(typo.status, 404, "{}", typo.body);
+    // Agents declare any deployment name: one holding '&' and spaces, encoded as the gaps
+    // page's links encode it, is read back whole and answered for (it has no server here),
+    // not refused as a bad request nor cut at the '&'.
+    let odd = get(
+        dash.web,
+        "/gaps/change-request.csv?deployment=EU%20%26%20US%20prod",
+    )
+    .await;
+    assert_eq!(odd.status, 404, "{}", odd.body);
+    assert!(odd.body.contains("US prod' has no server"), "{}", odd.body);
     let missing = get(dash.web, "/gaps/change-request.csv").await;
     assert_eq!(missing.status, 400);
     assert!(

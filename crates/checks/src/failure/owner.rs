@@ -148,6 +148,35 @@ impl FailureKind {
     }
 }
 
+impl FailureKind {
+    /// The network kinds a firewall rule (allow outbound TCP to the host and port, or undo
+    /// the inspection on it) fixes: the destination is refused, dropped, unreachable,
+    /// stalled, black-holed or inspected on the path. DNS, proxy, TLS name, HTTP and
+    /// protocol kinds are the network's too but are fixed elsewhere (a record, the proxy's
+    /// settings, a certificate): a rule would not close them. The change request's rules
+    /// come from this one list.
+    pub const FIREWALL_RULE_FIXES: [FailureKind; 7] = [
+        FailureKind::TcpRefused,
+        FailureKind::TcpTimeout,
+        FailureKind::TcpUnreachable,
+        FailureKind::PartialReachability,
+        FailureKind::TlsStalled,
+        FailureKind::PathMtuBlackhole,
+        FailureKind::TlsIntercepted,
+    ];
+
+    /// Whether a firewall rule fixes it ([`FailureKind::FIREWALL_RULE_FIXES`]).
+    pub fn firewall_rule_fixes(self) -> bool {
+        FailureKind::FIREWALL_RULE_FIXES.contains(&self)
+    }
+
+    /// Whether it means the path blocks the destination (refused, dropped, unreachable,
+    /// stalled, black-holed): a rule that was never opened, unlike TLS inspection.
+    pub fn blocks(self) -> bool {
+        self.firewall_rule_fixes() && self != FailureKind::TlsIntercepted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +196,14 @@ mod tests {
         assert_eq!(FailureKind::SmtpAuthDisabledMailbox.owner(), Owner::M365);
         assert_eq!(FailureKind::EceEsTooOld.owner(), Owner::Ece);
         assert_eq!(FailureKind::JavaUntrusted.owner(), Owner::Host);
+        // A firewall rule fixes only the path's own kinds.
+        for k in FailureKind::FIREWALL_RULE_FIXES {
+            assert_eq!(k.owner(), Owner::Network, "{k:?}");
+        }
+        assert!(!FailureKind::DnsNxdomain.firewall_rule_fixes());
+        assert!(!FailureKind::ProxyAuthRequired.firewall_rule_fixes());
+        assert!(FailureKind::TlsIntercepted.firewall_rule_fixes());
+        assert!(!FailureKind::TlsIntercepted.blocks());
+        assert!(FailureKind::TcpRefused.blocks());
     }
 }

@@ -48,8 +48,9 @@ fn es_needed(version: Option<EceVersion>) -> String {
 pub fn markdown(inputs: &Inputs, generated: &str) -> (String, usize) {
     let gaps = inputs.gaps_of(Owner::Ece);
     let mut out = format!(
-        "# ECE change request: deployment {}\n\n{generated}\n\n",
-        one_line(&inputs.deployment)
+        "# ECE change request: deployment {}\n\n{}\n\n",
+        md(&inputs.deployment),
+        md(generated)
     );
     if gaps.is_empty() {
         out.push_str("No open ECE gap asks for a change.\n");
@@ -76,6 +77,11 @@ pub fn markdown(inputs: &Inputs, generated: &str) -> (String, usize) {
     (out, items)
 }
 
+/// Agent-provided words in the Markdown: one line, no raw HTML.
+fn md(s: &str) -> String {
+    crate::export::markdown_inline(&one_line(s))
+}
+
 fn heading(s: &ServerFacts) -> String {
     let version = match (s.ece_version.as_str(), s.ece_es.as_str()) {
         ("", _) => "ECE version not declared".to_owned(),
@@ -86,24 +92,17 @@ fn heading(s: &ServerFacts) -> String {
         "" => String::new(),
         r => format!("{r} server, "),
     };
-    one_line(&format!("{} ({role}{version})", s.agent_id))
+    md(&format!("{} ({role}{version})", s.agent_id))
 }
 
 /// One thing to set, in words.
 fn step(inputs: &Inputs, server: &ServerFacts, version: Option<EceVersion>, gap: &Gap) -> String {
     let name = CheckName::parse(&gap.check).ok();
-    let kind = match gap.kind.as_str() {
-        "failing" => gap
-            .detail
-            .split_whitespace()
-            .next()
-            .and_then(|k| k.parse::<FailureKind>().ok()),
-        other => other.parse::<FailureKind>().ok(),
-    };
+    let kind = crate::gaps::probe_kind(&gap.kind, &gap.detail);
     // The FQDN of the External Application URL, where the ece-url check resolved it.
     let fqdn = inputs
         .result(&gap.agent_id, "ece-url")
-        .map(|r| r.host.clone())
+        .map(|r| md(&r.host))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "<ECE-FQDN>".into());
     // The check and the kind it failed with (a collector finding's own kind otherwise).
@@ -125,7 +124,7 @@ fn step(inputs: &Inputs, server: &ServerFacts, version: Option<EceVersion>, gap:
             let id = name.as_ref().map(CheckName::id).unwrap_or(eceprobe_checks::CheckId::EceConfig);
             let (host, port) = inputs
                 .result(&gap.agent_id, &gap.check)
-                .map(|r| (r.host.clone(), u16::try_from(r.port).unwrap_or(0)))
+                .map(|r| (md(&r.host), u16::try_from(r.port).unwrap_or(0)))
                 .unwrap_or_default();
             let hint = k
                 .hint(id, server.role(), &host, port)
@@ -133,7 +132,7 @@ fn step(inputs: &Inputs, server: &ServerFacts, version: Option<EceVersion>, gap:
             format!("{what}: {hint}")
         }
         // A collector finding (a check never reported): its detail is the collector's own.
-        None => format!("{what}: {}", gap.detail),
+        None => format!("{what}: {}", md(&gap.detail)),
     };
     one_line(&text)
 }

@@ -18,6 +18,8 @@ pub struct ServerFacts {
     pub role: String,
     pub ece_version: String,
     pub ece_es: String,
+    /// The agent's own version (its Hello): whether its results can carry a field.
+    pub agent_version: String,
 }
 
 impl ServerFacts {
@@ -29,6 +31,7 @@ impl ServerFacts {
             role: r.role.clone(),
             ece_version: r.ece_version.clone(),
             ece_es: r.ece_es.clone(),
+            agent_version: r.agent_version.clone(),
         }
     }
 
@@ -47,6 +50,9 @@ pub struct Inputs {
     pub servers: Vec<ServerFacts>,
     /// (agent id, check) -> the latest result.
     pub results: HashMap<(String, String), CheckResult>,
+    /// Some(n) when the read stopped at n open gaps (the store's most): the documents say
+    /// they are cut, so no one takes them for the whole list.
+    pub gaps_cut_at: Option<usize>,
 }
 
 impl Inputs {
@@ -72,6 +78,8 @@ impl Inputs {
             .filter(|a| a.record.deployment == deployment)
             .map(ServerFacts::from_known)
             .collect();
+        let most = usize::try_from(MAX_GAPS_LIMIT).unwrap_or(usize::MAX);
+        let gaps_cut_at = (gaps.len() >= most).then_some(gaps.len());
         let mut ids: Vec<&str> = gaps.iter().map(|g| g.agent_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -79,7 +87,10 @@ impl Inputs {
         for id in ids {
             results.extend(store.latest(id).await?);
         }
-        Ok(Inputs::new(deployment, gaps, servers, &results))
+        Ok(Inputs {
+            gaps_cut_at,
+            ..Inputs::new(deployment, gaps, servers, &results)
+        })
     }
 
     /// From gaps, servers and stored results already read (an audit's).
@@ -103,6 +114,7 @@ impl Inputs {
             gaps,
             servers,
             results,
+            gaps_cut_at: None,
         }
     }
 

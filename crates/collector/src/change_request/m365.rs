@@ -58,7 +58,8 @@ pub fn powershell(inputs: &Inputs, generated: &str) -> (String, usize) {
         "# Change request for the Microsoft 365 / Entra administrator: deployment {}\n",
         super::one_line(&inputs.deployment)
     ));
-    out.push_str(&format!("# {generated}\n"));
+    // One line whatever the agents declared: a line break would start a command.
+    out.push_str(&format!("# {}\n", super::one_line(generated)));
     out.push_str("# Run in Exchange Online PowerShell (Install-Module ExchangeOnlineManagement), signed in as an Exchange administrator:\n");
     out.push_str("#   Connect-ExchangeOnline -UserPrincipalName <YOUR-ADMIN-UPN>\n");
     out.push_str("# Replace each <PLACEHOLDER> first; where to find its value is said beside it. No secret is needed or written here.\n\n");
@@ -69,7 +70,7 @@ pub fn powershell(inputs: &Inputs, generated: &str) -> (String, usize) {
         out.push_str(&format!(
             "# {} (on {})\n",
             super::one_line(&f.why),
-            f.servers.join(", ")
+            super::one_line(&f.servers.join(", "))
         ));
         for (name, place) in &f.placeholders {
             out.push_str(&format!("#   {name}: {place}\n"));
@@ -81,15 +82,6 @@ pub fn powershell(inputs: &Inputs, generated: &str) -> (String, usize) {
         out.push('\n');
     }
     (out, fixes.len())
-}
-
-/// The failure kind of a gap: a failing gap's detail starts with it; a warning is one.
-fn kind_of(gap: &Gap) -> Option<FailureKind> {
-    let name = match gap.kind.as_str() {
-        "failing" => gap.detail.split_whitespace().next()?,
-        other => other,
-    };
-    name.parse().ok()
 }
 
 /// A PowerShell single-quoted string.
@@ -125,7 +117,7 @@ fn or_placeholder(
 }
 
 fn fix(inputs: &Inputs, gap: &Gap) -> Option<Fix> {
-    let kind = kind_of(gap)?;
+    let kind = crate::gaps::probe_kind(&gap.kind, &gap.detail)?;
     let name = CheckName::parse(&gap.check).ok()?;
     let mailbox = name.mailbox().map(quoted).unwrap_or_else(|| MAILBOX.into());
     // The app and tenant, from any result of this mailbox on this server that has a token.

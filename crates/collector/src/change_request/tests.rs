@@ -5,7 +5,7 @@ use eceprobe_proto::v1::{
 use super::*;
 use crate::endpoints::EndpointList;
 
-fn gap(agent: &str, check: &str, kind: &str, detail: &str) -> Gap {
+pub(super) fn gap(agent: &str, check: &str, kind: &str, detail: &str) -> Gap {
     Gap {
         deployment: "prod".into(),
         agent_id: agent.into(),
@@ -17,7 +17,7 @@ fn gap(agent: &str, check: &str, kind: &str, detail: &str) -> Gap {
     }
 }
 
-fn failed(address: &str, kind: &str) -> Attempt {
+pub(super) fn failed(address: &str, kind: &str) -> Attempt {
     Attempt {
         address: address.into(),
         source_address: "10.0.0.5".into(),
@@ -29,7 +29,7 @@ fn failed(address: &str, kind: &str) -> Attempt {
     }
 }
 
-fn result(check: &str, host: &str, port: u32, attempts: Vec<Attempt>) -> CheckResult {
+pub(super) fn result(check: &str, host: &str, port: u32, attempts: Vec<Attempt>) -> CheckResult {
     CheckResult {
         check: check.into(),
         host: host.into(),
@@ -39,7 +39,12 @@ fn result(check: &str, host: &str, port: u32, attempts: Vec<Attempt>) -> CheckRe
     }
 }
 
-fn inputs(hostname: &str, role: &str, gaps: Vec<Gap>, results: Vec<(&str, CheckResult)>) -> Inputs {
+pub(super) fn inputs(
+    hostname: &str,
+    role: &str,
+    gaps: Vec<Gap>,
+    results: Vec<(&str, CheckResult)>,
+) -> Inputs {
     Inputs {
         deployment: "prod".into(),
         gaps,
@@ -49,15 +54,17 @@ fn inputs(hostname: &str, role: &str, gaps: Vec<Gap>, results: Vec<(&str, CheckR
             role: role.into(),
             ece_version: "12.5(1)".into(),
             ece_es: "ES2".into(),
+            agent_version: "0.1.0".into(),
         }],
         results: results
             .into_iter()
             .map(|(agent, r)| ((agent.to_owned(), r.check.clone()), r))
             .collect(),
+        gaps_cut_at: None,
     }
 }
 
-fn doc(i: &Inputs, owner: Owner, format: Format) -> String {
+pub(super) fn doc(i: &Inputs, owner: Owner, format: Format) -> String {
     generate(i, owner, format, &EndpointList::snapshot(), 0).text
 }
 
@@ -121,7 +128,7 @@ fn rules_say_partial_interception_the_hop_and_an_older_agent() {
     };
     // An agent before the source address was reported.
     intercepted.source_address.clear();
-    let i = inputs(
+    let mut i = inputs(
         "app-1.contoso.local",
         "application",
         vec![
@@ -157,6 +164,7 @@ fn rules_say_partial_interception_the_hop_and_an_older_agent() {
             ),
         ],
     );
+    i.servers[0].agent_version = "0.0.9".into();
     let request = network::request(&i, &EndpointList::snapshot());
     let rules = &request.rules;
     assert_eq!(rules.len(), 2);
@@ -167,7 +175,10 @@ fn rules_say_partial_interception_the_hop_and_an_older_agent() {
         login.fails_now,
         "intercepted (TLS inspection, re-signed by CN=Contoso Inspection CA) on 20.190.1.1"
     );
-    assert_eq!(login.source_unknown, network::SOURCE_NOT_REPORTED);
+    assert_eq!(
+        login.source_unknown,
+        "not reported by this agent's version (0.0.9)"
+    );
     assert_eq!(
         (login.endpoint_set, login.endpoint_required),
         (56, Some(true))
@@ -179,10 +190,14 @@ fn rules_say_partial_interception_the_hop_and_an_older_agent() {
         "partial (some addresses): dropped (no answer to SYN) on 52.97.1.2 (blocking hop 10.214.2.2: SYN to 995 passes 10.214.1.1 and 10.214.2.2, then nothing); works on 52.97.1.1"
     );
     assert_eq!(pop.destination_addresses, ["52.97.1.1", "52.97.1.2"]);
-    // A required set among the rules: no set-2 note.
+    // A required set among the rules does not hide the set-2 note: it names the rule on
+    // set 2 that is blocked (995, partly dropped), not the intercepted one on set 56.
     let md = doc(&i, Owner::Network, Format::Markdown);
-    assert!(!md.contains("marks not required"), "{md}");
-    assert!(md.contains("| app-1 (app-1.contoso.local) | not reported by this agent's version | login.microsoftonline.com |"), "{md}");
+    assert!(
+        md.contains("> **Note:** The rule app-1 to outlook.office365.com:995 is in Microsoft's endpoint set 2"),
+        "{md}"
+    );
+    assert!(md.contains("| app-1 (app-1.contoso.local) | not reported by this agent's version (0.0.9) | login.microsoftonline.com |"), "{md}");
 }
 
 #[test]
@@ -324,6 +339,21 @@ fn requests_name_what_is_wrong() {
     assert_eq!(
         parse_request("host", ""),
         Err(ChangeRequestError::HostOwner)
+    );
+    assert_eq!(
+        parse_request("ece", "ps1").unwrap_err().to_string(),
+        "format 'ps1': the ece change request is md"
+    );
+    assert_eq!(
+        parse_request("network", "markdown"),
+        Ok((Owner::Network, Format::Markdown))
+    );
+    // Any name an agent declares is a deployment; none, or one longer than any, is not.
+    assert_eq!(deployment("EU & US prod"), Ok("EU & US prod"));
+    assert_eq!(deployment(""), Err(ChangeRequestError::NoDeployment));
+    assert_eq!(
+        deployment(&"x".repeat(MAX_DEPLOYMENT + 1)),
+        Err(ChangeRequestError::DeploymentTooLong)
     );
     assert_eq!(
         filename("prod eu/1", Owner::Network, Format::Csv),

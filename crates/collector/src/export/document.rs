@@ -295,18 +295,16 @@ fn server(r: &AuditReport, s: &AuditServer) -> Block {
 }
 
 /// The firewall rules the audit's network gaps ask for (the network team's change request),
-/// with the set-2 note when it applies and where the endpoint sets come from.
+/// with the set-2 note when it applies, the network gaps no rule fixes, and where the
+/// endpoint sets come from: the list in use when the report is read, said so, since the
+/// rules are made then ([`crate::query`]'s audits).
 fn change_request(request: &NetworkChangeRequest) -> Block {
     use crate::change_request::network_text;
     let mut out = vec![heading(2, "Change request")];
     if request.rules.is_empty() {
-        out.push(text(
-            "No network gap of this audit asks for a firewall rule.",
-        ));
+        out.push(text(network_text::NO_RULES));
     } else {
-        out.push(text(
-            "The firewall rules the network gaps ask for: allow outbound TCP from each source server to the destination host on the port.",
-        ));
+        out.push(text(network_text::intro(request.rules.len())));
         out.push(Block::Table(Table {
             class: "change-request",
             header: &network_text::HEADER,
@@ -321,12 +319,13 @@ fn change_request(request: &NetworkChangeRequest) -> Block {
             marked: None,
         }));
     }
-    if let Some(note) = network_text::note(&request.rules) {
-        out.push(text(format!("Note: {note}")));
+    if let Some(note) = network_text::note(request) {
+        out.push(text(note));
     }
-    out.push(text(format!(
-        "Endpoint sets from Microsoft's list: {}.",
-        request.endpoint_list
+    out.extend(request.not_rules.iter().map(|line| text(line.clone())));
+    out.push(text(network_text::list_sentence(
+        &request.endpoint_list,
+        true,
     )));
     Block::Section("change-request", out)
 }

@@ -135,11 +135,13 @@ fn change_request_json(c: &NetworkChangeRequest) -> Value {
             "fails_now": r.fails_now,
             "needed_by": r.needed_by,
             "checks": r.checks,
+            "blocked": r.blocked,
         })
     };
     json!({
         "rules": c.rules.iter().map(rule).collect::<Vec<_>>(),
-        "note": crate::change_request::network_text::note(&c.rules),
+        "note": (!c.set_2_note.is_empty()).then_some(&c.set_2_note),
+        "not_rules": c.not_rules,
         "endpoint_list": c.endpoint_list,
     })
 }

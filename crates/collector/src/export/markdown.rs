@@ -21,7 +21,7 @@ fn cell(s: &str) -> String {
 }
 
 /// Text in a heading or a paragraph: one line, no raw HTML.
-fn inline(s: &str) -> String {
+pub(crate) fn inline(s: &str) -> String {
     s.replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace("\r\n", " ")

@@ -32,6 +32,7 @@ use eceprobe_proto::v1::{Audit, AuditReport, AuditServer, AuditVerdict, Gap};
 pub(crate) use csv::push_row as csv_row;
 use document::verdict_class;
 pub use findings::{remedy, Remedy};
+pub(crate) use markdown::inline as markdown_inline;
 pub(crate) use markdown::table as markdown_table;
 
 use crate::order::{by_attention, Attention};

@@ -156,6 +156,7 @@ fn change_request() -> NetworkChangeRequest {
             .into_iter()
             .map(|(c, p)| (("svc-1".to_owned(), c.to_owned()), result(c, p)))
             .collect(),
+        gaps_cut_at: None,
     };
     network::request(&inputs, &crate::endpoints::EndpointList::snapshot())
 }

@@ -13,6 +13,8 @@ pub use awake::Awake;
 pub use engine::{
     evaluate, evaluate_awake, retired, AgentView, CheckView, FindingKind, GapFinding, Severity,
 };
-pub use owner::{owner_name, owner_of, OwnerFilter, OWNER_VALUES, UNKNOWN};
+pub use owner::{
+    failure_kind, owner_name, owner_of, probe_kind, OwnerFilter, OWNER_VALUES, UNKNOWN,
+};
 pub use policy::{Policy, PolicyError, Retriever};
 pub use tracker::{found_gap, join_or_abort, now_ms, Tracker, MIN_SPACING, STOP_GRACE};

@@ -62,8 +62,23 @@ impl FindingKind {
 /// (not required by the policy)", "... (last known; ...)"). The kind ends at the first space,
 /// as the engine writes it and as the store's owner filter cuts it ([`OwnerFilter::stored`]).
 fn failure_owner(detail: &str) -> Option<Owner> {
-    let kind = detail.split(' ').next()?;
-    kind.parse::<FailureKind>().ok().map(FailureKind::owner)
+    failure_kind(detail).map(FailureKind::owner)
+}
+
+/// The probe's failure kind a `failing` finding's detail starts with, cut at the first
+/// space (the one place that cuts it: owners, change requests).
+pub fn failure_kind(detail: &str) -> Option<FailureKind> {
+    detail.split(' ').next()?.parse().ok()
+}
+
+/// The probe's failure kind behind a gap or warning as stored and sent: a `failing` one's
+/// detail starts with it, a latency or OAuth warning is one; None for the collector's own
+/// kinds (missing, stale, intercepted...).
+pub fn probe_kind(kind: &str, detail: &str) -> Option<FailureKind> {
+    match kind {
+        "failing" => failure_kind(detail),
+        other => other.parse().ok(),
+    }
 }
 
 /// The owner of a gap or warning as stored and sent (kind and detail strings): the

@@ -34,8 +34,12 @@ pub fn link(deployment: &str, owner: &str) -> Option<String> {
         "ece" => "&owner=ece",
         _ => "",
     };
-    // Deployment names are letters, digits, '.', '-' and '_' (params::id): nothing to encode.
-    Some(format!("/gaps/{file}?deployment={deployment}{owner_part}"))
+    // Agents declare any deployment name ("EU & US prod"): encoded, so a '&', a space or a
+    // '#' in it stays part of the value.
+    Some(format!(
+        "/gaps/{file}?deployment={}{owner_part}",
+        super::params::encode(deployment)
+    ))
 }
 
 /// The links of a gaps page's owner group to its team's change request: for the deployment
@@ -76,9 +80,10 @@ pub async fn download(
             .into())
         }
     };
-    let deployment = params::optional_id("deployment", &q.deployment)?.ok_or_else(|| {
-        WebError::bad("deployment: a change request is for one deployment: add ?deployment=NAME")
-    })?;
+    // Any name an agent declares (not only an id's characters): the link encodes it.
+    let deployment = crate::change_request::deployment(q.deployment.as_deref().unwrap_or(""))
+        .map_err(|e| WebError::bad(e.to_string()))?
+        .to_owned();
     let owner = match (q.owner.as_deref(), format) {
         (Some(o), _) => o.to_owned(),
         (None, "ps1") => "m365".to_owned(),
@@ -102,4 +107,22 @@ pub async fn download(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_encode_any_deployment_name() {
+        assert_eq!(
+            link("EU & US prod", "network").as_deref(),
+            Some("/gaps/change-request.csv?deployment=EU%20%26%20US%20prod")
+        );
+        assert_eq!(
+            link("a#b", "ece").as_deref(),
+            Some("/gaps/change-request.md?deployment=a%23b&owner=ece")
+        );
+        assert_eq!(link("prod", "host"), None);
+    }
 }

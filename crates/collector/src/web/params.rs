@@ -249,6 +249,22 @@ pub struct StartAudit {
     pub deadline_s: u32,
 }
 
+/// A value for a URL's query string: every byte but the unreserved ones (RFC 3986 letters,
+/// digits, `-`, `.`, `_`, `~`) percent-encoded, so a name holding `&`, `=`, `#`, `+` or a
+/// space comes back as it was.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(b))
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -863,6 +863,11 @@ pub struct FirewallRule {
     /// The failing checks this rule opens ("imap", "oauth-token/support@contoso.com").
     #[prost(string, repeated, tag = "14")]
     pub checks: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Whether something on the path blocks the destination (refused, dropped, ICMP
+    /// unreachable, stalled or black-holed packets), as opposed to TLS inspection: what the
+    /// set-2 note is about.
+    #[prost(bool, tag = "15")]
+    pub blocked: bool,
 }
 /// The network team's change request of an audit: its firewall rules.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -872,6 +877,15 @@ pub struct NetworkChangeRequest {
     /// The endpoint list the sets come from, in words (source, version, date).
     #[prost(string, tag = "2")]
     pub endpoint_list: ::prost::alloc::string::String,
+    /// The open network gaps no firewall rule fixes (DNS, proxy, TLS name, HTTP status...),
+    /// one line each in words: "<kind> on <server> <check>: <fix>".
+    #[prost(string, repeated, tag = "3")]
+    pub not_rules: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// When rules on Microsoft's endpoint set 2 (which its list marks not required) fail by
+    /// blocking: the note that importing the required sets only leaves them closed, naming
+    /// those rules and the set's ports; empty otherwise.
+    #[prost(string, tag = "4")]
+    pub set_2_note: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RetireServerRequest {
