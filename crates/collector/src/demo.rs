@@ -96,6 +96,8 @@ struct Running {
     stop_collector: watch::Sender<bool>,
     collector: JoinHandle<Result<(), eceprobe_collector::server::ServeError>>,
     tracker: JoinHandle<()>,
+    /// For the last evaluation at the end (see [`Running::stop`]).
+    gaps: Tracker,
     store: Store,
 }
 
@@ -115,6 +117,12 @@ impl Running {
         }
         // The tracker stops with the collector's signal, after its evaluation in progress.
         gaps::join_or_abort(self.tracker, gaps::STOP_GRACE).await;
+        // One last evaluation, so the database the demo leaves (which `serve --db` and the
+        // tests open afterwards) records the gaps of the last results stored: the timer's
+        // last turn may have come before the audit's results arrived.
+        if let Err(e) = self.gaps.evaluate_at(gaps::now_ms()).await {
+            tracing::warn!(error = %e, "the demo's last gap evaluation failed");
+        }
         self.store.close().await;
         self.lab.shutdown().await;
     }
@@ -223,6 +231,7 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         db.display()
     );
     let (stop_collector, mut collector_stop) = watch::channel(false);
+    let last_evaluation = tracker.clone();
     let tracking = tokio::spawn(
         tracker
             .clone()
@@ -276,6 +285,7 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         stop_collector,
         collector,
         tracker: tracking,
+        gaps: last_evaluation,
         store,
     };
     Ok(Started {
