@@ -5,10 +5,13 @@ use eceprobe_proto::bounds;
 use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
-use crate::checkname::{CheckName, CheckNameError};
+use crate::checkname::{self, CheckName, CheckNameError};
 use crate::endpoints::EndpointList;
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SystemDns};
+use crate::newer::well_formed_kind;
+use crate::store::{
+    AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SetAside, SystemDns,
+};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -32,22 +35,50 @@ pub enum InvalidInput {
         seq: u64,
         previous: u64,
     },
-    /// An unknown check, or a malformed OAuth name (`oauth-imap/<mailbox>`).
-    #[error("batch: result seq {seq}: {problem}")]
-    CheckName { seq: u64, problem: CheckNameError },
-    #[error("batch: result seq {seq} has no outcome")]
-    NoOutcome { seq: u64 },
-    #[error("batch: result seq {seq} has warning kind '{kind}'; kinds are 1-64 characters of a-z, 0-9 and '_'")]
-    WarningKind { seq: u64, kind: String },
 }
 
-/// A finding kind as the probe engine names them (`tls_intercepted`).
-fn valid_kind(kind: &str) -> bool {
-    !kind.is_empty()
-        && kind.len() <= 64
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+/// Why one result cannot be stored truthfully: it is set aside (the quarantine), the rest
+/// of its batch stored. A check or kind this collector merely does not know is not here:
+/// [`crate::newer`] says what is well-formed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Malformed {
+    /// Not a check name at all, or a known check with the wrong mailbox shape.
+    #[error("{0}")]
+    CheckName(CheckNameError),
+    #[error("it has no outcome (pass, warn or fail)")]
+    NoOutcome,
+    #[error("its warning kind '{0}' is not 1-64 characters of a-z, 0-9 and '_'")]
+    WarningKind(String),
+    #[error("its failure kind '{0}' is not 1-64 characters of a-z, 0-9 and '_'")]
+    FailureKind(String),
+}
+
+/// A batch turned into rows: what is stored, and what is set aside (in seq order each).
+#[derive(Debug, Default)]
+pub struct BatchRows {
+    pub rows: Vec<NewResult>,
+    pub set_aside: Vec<SetAside>,
+}
+
+/// A kind as shown in a message: at most 64 characters, escaped.
+fn shown_kind(kind: &str) -> String {
+    kind.chars().take(64).flat_map(char::escape_debug).collect()
+}
+
+/// A set-aside result in a few words: what it claimed, never its contents (which an agent
+/// never fills with a secret, but a broken one might with anything).
+fn summary(r: &CheckResult) -> String {
+    let check: String = checkname::shown(&r.check).chars().take(200).collect();
+    format!(
+        "check '{check}', outcome {}, failure kind '{}', {} warnings, {} bytes",
+        r.outcome,
+        r.failure
+            .as_ref()
+            .map(|f| shown_kind(&f.kind))
+            .unwrap_or_default(),
+        r.warnings.len(),
+        r.encoded_len()
+    )
 }
 
 fn valid_id(id: &str) -> bool {
@@ -116,15 +147,17 @@ fn java_report(hello: &Hello) -> Option<JavaReport> {
     })
 }
 
-/// Checks a batch (size, order, check names, outcomes) and turns it into rows. The whole batch
-/// is refused on the first problem: a partial store would leave a hole the agent never
-/// resends.
-pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInput> {
+/// Checks a batch and turns it into rows. Size and order are the batch's: a problem there
+/// refuses it whole (a real agent never sends one; acking past it would break "acked means
+/// stored"). A result that cannot be stored truthfully ([`Malformed`]) is set aside with
+/// its reason and the rest stored: one bad result never walls off an agent's later ones. A
+/// check or kind this version does not know but that is well-formed is stored.
+pub fn batch_rows(results: &[CheckResult]) -> Result<BatchRows, InvalidInput> {
     if results.len() > MAX_BATCH {
         return Err(InvalidInput::BatchTooLarge(results.len()));
     }
     let mut previous = 0u64;
-    let mut rows = Vec::with_capacity(results.len());
+    let mut out = BatchRows::default();
     for (index, r) in results.iter().enumerate() {
         if r.seq == 0 {
             return Err(InvalidInput::ZeroSeq { index });
@@ -137,44 +170,51 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             });
         }
         previous = r.seq;
-        if let Err(problem) = CheckName::parse(&r.check) {
-            return Err(InvalidInput::CheckName {
+        match result_row(r) {
+            Ok(row) => out.rows.push(row),
+            Err(problem) => out.set_aside.push(SetAside {
                 seq: r.seq,
-                problem,
-            });
+                reason: problem.to_string(),
+                summary: summary(r),
+            }),
         }
-        let outcome = match Outcome::try_from(r.outcome) {
-            Ok(Outcome::Pass) => "pass",
-            Ok(Outcome::Warn) => "warn",
-            Ok(Outcome::Fail) => "fail",
-            _ => return Err(InvalidInput::NoOutcome { seq: r.seq }),
-        };
-        let mut warning_kinds = Vec::with_capacity(r.warnings.len());
-        for w in &r.warnings {
-            if !valid_kind(&w.kind) {
-                return Err(InvalidInput::WarningKind {
-                    seq: r.seq,
-                    kind: w.kind.chars().take(MAX_ID).collect(),
-                });
-            }
-            warning_kinds.push(w.kind.clone());
-        }
-        rows.push(NewResult {
-            seq: r.seq,
-            check: r.check.clone(),
-            started_unix_ms: r.started_unix_ms,
-            outcome: outcome.to_string(),
-            failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
-            failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
-            duration_us: r.duration_us,
-            warning_kinds,
-            stage_durations: stage_durations(r),
-            detail: r.encode_to_vec(),
-            audit_id: r.audit_id.clone(),
-            system_dns: system_dns(r),
-        });
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// One result as a row, or why it cannot be one.
+fn result_row(r: &CheckResult) -> Result<NewResult, Malformed> {
+    CheckName::reported(&r.check).map_err(Malformed::CheckName)?;
+    let outcome = match Outcome::try_from(r.outcome) {
+        Ok(Outcome::Pass) => "pass",
+        Ok(Outcome::Warn) => "warn",
+        Ok(Outcome::Fail) => "fail",
+        _ => return Err(Malformed::NoOutcome),
+    };
+    if let Some(f) = r.failure.as_ref().filter(|f| !well_formed_kind(&f.kind)) {
+        return Err(Malformed::FailureKind(shown_kind(&f.kind)));
+    }
+    let mut warning_kinds = Vec::with_capacity(r.warnings.len());
+    for w in &r.warnings {
+        if !well_formed_kind(&w.kind) {
+            return Err(Malformed::WarningKind(shown_kind(&w.kind)));
+        }
+        warning_kinds.push(w.kind.clone());
+    }
+    Ok(NewResult {
+        seq: r.seq,
+        check: r.check.clone(),
+        started_unix_ms: r.started_unix_ms,
+        outcome: outcome.to_string(),
+        failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
+        failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
+        duration_us: r.duration_us,
+        warning_kinds,
+        stage_durations: stage_durations(r),
+        detail: r.encode_to_vec(),
+        audit_id: r.audit_id.clone(),
+        system_dns: system_dns(r),
+    })
 }
 
 /// Addresses kept per result's DNS answer (more is an agent gone wrong; the rest is dropped).
@@ -224,7 +264,7 @@ const MAX_STAGES: usize = 16;
 fn stage_durations(r: &CheckResult) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::new();
     let mut add = |stage: &str, us: u64| {
-        if !valid_kind(stage) {
+        if !well_formed_kind(stage) {
             return;
         }
         if let Some((_, total)) = out.iter_mut().find(|(s, _)| s == stage) {
@@ -299,38 +339,29 @@ mod tests {
         }
     }
 
+    /// The reasons of a batch's set-aside results, by seq.
+    fn set_aside(batch: &[CheckResult]) -> Vec<(u64, String)> {
+        let out = batch_rows(batch).unwrap();
+        out.set_aside
+            .into_iter()
+            .map(|s| (s.seq, s.reason))
+            .collect()
+    }
+
     #[test]
-    fn batches_are_validated_with_named_problems() {
+    fn batches_are_refused_whole_only_for_their_size_and_order() {
         assert_eq!(
             batch_rows(&[result(1, "imap"), result(2, "smtp")])
                 .unwrap()
+                .rows
                 .len(),
             2
         );
         let err = batch_rows(&[result(2, "imap"), result(2, "smtp")]).unwrap_err();
         assert!(err.to_string().contains("backwards or repeats"), "{err}");
-        let err = batch_rows(&[result(1, "ftp")]).unwrap_err();
-        assert!(err.to_string().contains("unknown check 'ftp'"), "{err}");
         assert!(matches!(
             batch_rows(&[result(0, "imap")]),
             Err(InvalidInput::ZeroSeq { .. })
-        ));
-        let mut odd_warning = result(1, "imap");
-        odd_warning.warnings.push(eceprobe_proto::v1::Finding {
-            kind: "tls_intercepted,extra".into(),
-            ..Default::default()
-        });
-        let err = batch_rows(&[odd_warning]).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("warning kind 'tls_intercepted,extra'"),
-            "{err}"
-        );
-        let mut no_outcome = result(1, "imap");
-        no_outcome.outcome = 0;
-        assert!(matches!(
-            batch_rows(&[no_outcome]),
-            Err(InvalidInput::NoOutcome { .. })
         ));
         let big: Vec<_> = (1..=501).map(|s| result(s, "imap")).collect();
         assert!(matches!(
@@ -340,7 +371,81 @@ mod tests {
     }
 
     #[test]
-    fn oauth_names_are_accepted_per_mailbox_and_bad_ones_refused_by_name() {
+    fn a_malformed_result_is_set_aside_with_its_reason_and_the_rest_kept() {
+        let mut odd_warning = result(2, "imap");
+        odd_warning.warnings.push(eceprobe_proto::v1::Finding {
+            kind: "tls_intercepted,extra".into(),
+            ..Default::default()
+        });
+        let mut no_outcome = result(3, "imap");
+        no_outcome.outcome = 0;
+        let mut odd_failure = result(4, "imap");
+        odd_failure.failure = Some(eceprobe_proto::v1::Finding {
+            kind: "Bad Kind".into(),
+            ..Default::default()
+        });
+        let batch = [
+            result(1, "imap"),
+            odd_warning,
+            no_outcome,
+            odd_failure,
+            result(5, "Not A Name!"),
+            result(6, "smtp"),
+        ];
+        let out = batch_rows(&batch).unwrap();
+        assert_eq!(
+            out.rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 6]
+        );
+        let reasons = set_aside(&batch);
+        assert_eq!(
+            reasons.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5]
+        );
+        assert!(
+            reasons[0]
+                .1
+                .contains("warning kind 'tls_intercepted,extra'"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].1.contains("no outcome"), "{reasons:?}");
+        assert!(
+            reasons[2].1.contains("failure kind 'Bad Kind'"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[3].1.contains("'Not A Name!' is not a check name"),
+            "{reasons:?}"
+        );
+        // The summary names what it claimed, bounded.
+        let mut huge = result(7, &"x".repeat(100_000));
+        huge.check.push('!');
+        let out = batch_rows(&[huge]).unwrap();
+        assert!(out.set_aside[0].summary.len() < 600, "bounded");
+        assert!(out.set_aside[0].reason.len() < 600, "bounded");
+    }
+
+    #[test]
+    fn a_newer_agents_checks_and_kinds_are_stored() {
+        let mut new_kind = result(3, "imap");
+        new_kind.outcome = Outcome::Fail as i32;
+        new_kind.failure = Some(eceprobe_proto::v1::Finding {
+            kind: "quantum_blocked".into(),
+            ..Default::default()
+        });
+        let batch = [
+            result(1, "quic-443"),
+            result(2, "oauth-graph/ece-mail@contoso.com"),
+            new_kind,
+        ];
+        let out = batch_rows(&batch).unwrap();
+        assert_eq!(out.rows.len(), 3);
+        assert!(out.set_aside.is_empty());
+        assert_eq!(out.rows[2].failure_kind.as_deref(), Some("quantum_blocked"));
+    }
+
+    #[test]
+    fn oauth_names_are_accepted_per_mailbox_and_bad_ones_set_aside_by_name() {
         let good = [
             result(1, "imap"),
             result(2, "oauth-token/ece-mail@contoso.com"),
@@ -348,7 +453,7 @@ mod tests {
             result(4, "oauth-pop3/support+eu@mail.contoso.co.uk"),
             result(5, "oauth-smtp/ece-mail@contoso.com"),
         ];
-        let rows = batch_rows(&good).unwrap();
+        let rows = batch_rows(&good).unwrap().rows;
         assert_eq!(rows[1].check, "oauth-token/ece-mail@contoso.com");
         for (name, expect) in [
             ("oauth-imap", "oauth-imap is per mailbox"),
@@ -357,16 +462,15 @@ mod tests {
             ("oauth-imap/a@b@contoso.com", "exactly one '@'"),
             ("oauth-imap/<img src=x>@contoso.com", "before the '@'"),
             ("oauth-imap/x@contoso.com/../../etc", "after the '@'"),
-            ("oauth-ftp/x@contoso.com", "unknown check"),
+            ("oauth-ftp/x@contoso.com/..", "after the '@'"),
+            ("../etc/passwd", "is not a check name"),
         ] {
             let mut batch = good.to_vec();
             batch.push(result(6, name));
-            let err = batch_rows(&batch).unwrap_err();
-            assert!(
-                matches!(err, InvalidInput::CheckName { seq: 6, .. }),
-                "{err:?}"
-            );
-            let text = err.to_string();
+            let reasons = set_aside(&batch);
+            assert_eq!(reasons.len(), 1, "{name}");
+            let (seq, text) = &reasons[0];
+            assert_eq!(*seq, 6);
             assert!(text.contains(expect), "{name}: {text}");
             assert!(text.contains(&format!("'{name}'")), "names it: {text}");
         }
@@ -431,7 +535,7 @@ mod tests {
         ];
         r.used_address = "192.0.2.2:993".into();
         let stages = |r: &CheckResult| {
-            let rows = batch_rows(std::slice::from_ref(r)).unwrap();
+            let rows = batch_rows(std::slice::from_ref(r)).unwrap().rows;
             rows[0].stage_durations.clone()
         };
         let named = |v: &[(&str, u64)]| -> Vec<(String, u64)> {

@@ -54,9 +54,26 @@ fn storage(e: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("storage: {e}"))
 }
 
-fn server(known: &KnownAgent) -> Server {
+/// A server as the Query API answers it. `reported_newer`: it reported a check or kind this
+/// collector does not know; `quarantine`: its set-aside results, if any.
+fn server(
+    known: &KnownAgent,
+    reported_newer: bool,
+    quarantine: Option<&crate::store::Quarantine>,
+) -> Server {
     let a = &known.record;
     Server {
+        version_notes: crate::newer::version_notes(&a.agent_version, reported_newer),
+        collector_version: crate::newer::COLLECTOR_VERSION.to_owned(),
+        quarantined: known.quarantined,
+        quarantine_last: quarantine
+            .map(|q| {
+                format!(
+                    "result #{} because {} ({})",
+                    q.last_seq, q.last_reason, q.last_summary
+                )
+            })
+            .unwrap_or_default(),
         agent_id: a.agent_id.clone(),
         hostname: a.hostname.clone(),
         role: a.role.clone(),
@@ -173,15 +190,40 @@ impl Query for QueryService {
         request: Request<ListServersRequest>,
     ) -> Result<Response<ListServersResponse>, Status> {
         let want = request.into_inner().deployment;
-        let mut servers: Vec<Server> = self
+        // Who reported what this collector does not know: one read of the fleet's latest
+        // states, no detail blobs.
+        let newer: std::collections::BTreeSet<String> = self
             .store
-            .agents()
+            .latest_states()
             .await
             .map_err(storage)?
-            .iter()
-            .filter(|a| want.is_empty() || a.record.deployment == want)
-            .map(server)
+            .into_iter()
+            .filter(|c| {
+                crate::newer::note(
+                    &c.check,
+                    c.failure_kind.as_deref(),
+                    c.warning_kinds.iter().map(String::as_str),
+                )
+                .is_some()
+            })
+            .map(|c| c.agent_id)
             .collect();
+        let mut servers: Vec<Server> = Vec::new();
+        for a in self.store.agents().await.map_err(storage)? {
+            if !want.is_empty() && a.record.deployment != want {
+                continue;
+            }
+            let quarantine = match a.quarantined {
+                0 => None,
+                _ => self
+                    .store
+                    .quarantine(&a.record.agent_id)
+                    .await
+                    .map_err(storage)?,
+            };
+            let reported_newer = newer.contains(&a.record.agent_id);
+            servers.push(server(&a, reported_newer, quarantine.as_ref()));
+        }
         servers.sort_by(|x, y| (&x.deployment, &x.agent_id).cmp(&(&y.deployment, &y.agent_id)));
         Ok(Response::new(ListServersResponse { servers }))
     }
@@ -251,14 +293,8 @@ impl Query for QueryService {
                 &id, retired,
             )));
         };
-        let mut latest: Vec<CheckResult> = self
-            .store
-            .latest(&id)
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(detail)
-            .collect();
+        let stored = self.store.latest(&id).await.map_err(storage)?;
+        let mut latest: Vec<CheckResult> = stored.iter().map(detail).collect();
         latest.sort_by(|a, b| a.check.cmp(&b.check));
         let thresholds = &self.tracker.policy().latency;
         let latency_warnings = latency_warnings(&self.store, thresholds, std::slice::from_ref(&id))
@@ -277,8 +313,17 @@ impl Query for QueryService {
                 hint: w.hint,
             })
             .collect();
+        let reported_newer = stored.iter().any(|r| {
+            crate::newer::note(
+                &r.check,
+                r.failure_kind.as_deref(),
+                r.warning_kinds.iter().map(String::as_str),
+            )
+            .is_some()
+        });
+        let quarantine = self.store.quarantine(&id).await.map_err(storage)?;
         Ok(Response::new(ServerResultsResponse {
-            server: Some(server(agent)),
+            server: Some(server(agent, reported_newer, quarantine.as_ref())),
             latest,
             latency_warnings,
         }))
