@@ -32,11 +32,16 @@ pub struct Refused {
     total: Arc<AtomicU64>,
 }
 
-fn escaped(text: &str, max: usize) -> String {
-    text.chars()
-        .take(max)
-        .flat_map(char::escape_default)
-        .collect()
+/// At most `max` characters, control characters escaped (so a line cannot be forged).
+pub fn escaped(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        match c.is_control() {
+            true => out.extend(c.escape_default()),
+            false => out.push(c),
+        }
+    }
+    out
 }
 
 impl Refused {

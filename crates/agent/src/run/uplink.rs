@@ -351,13 +351,7 @@ impl Uplink {
             }
             None => {
                 *isolate = Some(sent);
-                let said: String = status
-                    .message()
-                    .chars()
-                    .take(MAX_REFUSAL_SHOWN)
-                    .flat_map(char::escape_default)
-                    .collect();
-                LinkError::Isolating(said)
+                LinkError::Isolating(refused::escaped(status.message(), MAX_REFUSAL_SHOWN))
             }
         }
     }
