@@ -85,7 +85,8 @@ impl AgentLink for OldCollector {
                 let seqs: Vec<u64> = batch.results.iter().map(|r| r.seq).collect();
                 let refuse = {
                     let mut seen = this.seen.lock().unwrap();
-                    let refuse = seqs.contains(&this.refuse_seq) && seen.refusals < this.refuse_times;
+                    let refuse =
+                        seqs.contains(&this.refuse_seq) && seen.refusals < this.refuse_times;
                     if refuse {
                         seen.refusals += 1;
                     }
@@ -230,7 +231,11 @@ async fn a_refusal_for_a_while_is_retried_and_nothing_is_set_aside() {
     let log = agent.stop().await;
     let got = stored(&seen);
     let last = *got.last().unwrap();
-    assert_eq!(got, (1..=last).collect::<Vec<_>>(), "everything, once each\n{log}");
+    assert_eq!(
+        got,
+        (1..=last).collect::<Vec<_>>(),
+        "everything, once each\n{log}"
+    );
     assert_eq!(seen.lock().unwrap().refusals, 2);
     assert!(log.contains("collector link down"), "backed off\n{log}");
     assert!(!log.contains("set aside"), "{log}");
