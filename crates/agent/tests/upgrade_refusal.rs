@@ -185,13 +185,12 @@ async fn a_result_refused_for_good_is_set_aside_and_every_other_one_delivered_in
     let last = *got.last().unwrap();
     let expected: Vec<u64> = (1..=last).filter(|s| *s != 3).collect();
     assert_eq!(got, expected, "every result but seq 3, once each\n{log}");
-    let seen_now = seen.lock().unwrap();
+    let refusals_now = seen.lock().unwrap().refusals;
     assert_eq!(
-        (refusals_then, seen_now.refusals),
+        (refusals_then, refusals_now),
         (2, 2),
         "refused once in its batch, once alone, then never sent again\n{log}"
     );
-    drop(seen_now);
     assert!(
         log.contains("resending one result at a time"),
         "the agent says what it does\n{log}"
