@@ -2,6 +2,7 @@
 //! and audits (started here, run by [`crate::audits`]).
 
 mod audits;
+mod servers;
 
 pub(crate) use audits::verdict;
 
@@ -11,7 +12,7 @@ use eceprobe_proto::v1::{
     CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
     GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
     LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
-    RetireServerRequest, RetireServerResponse, RunAuditRequest, Server, ServerResultsRequest,
+    RetireServerRequest, RetireServerResponse, RunAuditRequest, ServerResultsRequest,
     ServerResultsResponse,
 };
 use prost::Message;
@@ -22,8 +23,7 @@ use crate::checkname::CheckName;
 use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
 use crate::store::{
-    GapFilter, GapRecord, KindMatch, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT,
-    MAX_HISTORY_LIMIT,
+    GapFilter, GapRecord, KindMatch, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
 };
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
@@ -52,52 +52,6 @@ impl QueryService {
 
 fn storage(e: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("storage: {e}"))
-}
-
-/// A server as the Query API answers it. `reported_newer`: it reported a check or kind this
-/// collector does not know; `quarantine`: its set-aside results, if any.
-fn server(
-    known: &KnownAgent,
-    reported_newer: bool,
-    quarantine: Option<&crate::store::Quarantine>,
-) -> Server {
-    let a = &known.record;
-    Server {
-        version_notes: crate::newer::version_notes(&a.agent_version, reported_newer),
-        collector_version: crate::newer::COLLECTOR_VERSION.to_owned(),
-        quarantined: known.quarantined,
-        quarantine_last: quarantine
-            .map(|q| {
-                format!(
-                    "result #{} because {} ({})",
-                    q.last_seq, q.last_reason, q.last_summary
-                )
-            })
-            .unwrap_or_default(),
-        agent_id: a.agent_id.clone(),
-        hostname: a.hostname.clone(),
-        role: a.role.clone(),
-        deployment: a.deployment.clone(),
-        agent_version: a.agent_version.clone(),
-        os: a.os.clone(),
-        ece_version: a.ece_version.clone(),
-        ece_es: a.ece_es.clone(),
-        probe_interval_s: a.probe_interval_s,
-        seen_unix_ms: a.seen_unix_ms,
-        last_seq: known.last_seq,
-        spool_dropped: known.spool_dropped,
-        // Not reported: both empty (a reporting agent's trust store line never is).
-        java_runtime: a
-            .java
-            .as_ref()
-            .map(|j| j.runtime.clone())
-            .unwrap_or_default(),
-        java_truststore: a
-            .java
-            .as_ref()
-            .map(|j| j.truststore.clone())
-            .unwrap_or_default(),
-    }
 }
 
 /// The stored detail is the agent's own message; a blob that does not decode (a damaged
@@ -190,40 +144,7 @@ impl Query for QueryService {
         request: Request<ListServersRequest>,
     ) -> Result<Response<ListServersResponse>, Status> {
         let want = request.into_inner().deployment;
-        // Who reported what this collector does not know: one read of the fleet's latest
-        // states, no detail blobs.
-        let newer: std::collections::BTreeSet<String> = self
-            .store
-            .latest_states()
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .filter(|c| {
-                crate::newer::note(
-                    &c.check,
-                    c.failure_kind.as_deref(),
-                    c.warning_kinds.iter().map(String::as_str),
-                )
-                .is_some()
-            })
-            .map(|c| c.agent_id)
-            .collect();
-        let mut servers: Vec<Server> = Vec::new();
-        for a in self.store.agents().await.map_err(storage)? {
-            if !want.is_empty() && a.record.deployment != want {
-                continue;
-            }
-            let quarantine = match a.quarantined {
-                0 => None,
-                _ => self
-                    .store
-                    .quarantine(&a.record.agent_id)
-                    .await
-                    .map_err(storage)?,
-            };
-            let reported_newer = newer.contains(&a.record.agent_id);
-            servers.push(server(&a, reported_newer, quarantine.as_ref()));
-        }
+        let mut servers = servers::list(&self.store, &want).await.map_err(storage)?;
         servers.sort_by(|x, y| (&x.deployment, &x.agent_id).cmp(&(&y.deployment, &y.agent_id)));
         Ok(Response::new(ListServersResponse { servers }))
     }
@@ -323,7 +244,7 @@ impl Query for QueryService {
         });
         let quarantine = self.store.quarantine(&id).await.map_err(storage)?;
         Ok(Response::new(ServerResultsResponse {
-            server: Some(server(agent, reported_newer, quarantine.as_ref())),
+            server: Some(servers::server(agent, reported_newer, quarantine.as_ref())),
             latest,
             latency_warnings,
         }))
