@@ -39,6 +39,8 @@ mod gaps_tests;
 #[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
+mod quarantine_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
