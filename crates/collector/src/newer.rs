@@ -52,6 +52,23 @@ pub fn note<'a>(
     (!(check_known && kinds_known)).then_some(NOTE)
 }
 
+/// The agents whose latest results name a check or kind this collector does not know (for
+/// [`version_notes`]); read from latest states, no detail blobs.
+pub fn reporting_newer(states: &[crate::store::CheckState]) -> std::collections::BTreeSet<&str> {
+    states
+        .iter()
+        .filter(|c| {
+            note(
+                &c.check,
+                c.failure_kind.as_deref(),
+                c.warning_kinds.iter().map(String::as_str),
+            )
+            .is_some()
+        })
+        .map(|c| c.agent_id.as_str())
+        .collect()
+}
+
 /// The major version of a `x.y.z` version string (a leading `v` allowed); None when it
 /// does not start with a number.
 pub fn major(version: &str) -> Option<u64> {

@@ -163,6 +163,17 @@ async fn a_newer_agents_results_are_stored_and_a_malformed_one_set_aside_without
     let overview: serde_json::Value = serde_json::from_str(&overview.body).unwrap();
     let columns = overview["checks"].as_array().unwrap();
     assert!(columns.iter().all(|c| c != "quic-443"), "{columns:?}");
+    let row = &overview["servers"][0];
+    assert_eq!(row["cells"].as_array().unwrap().len(), columns.len());
+    assert_eq!(
+        row["version_notes"][0],
+        "newer than this collector: upgrade the collector"
+    );
+    let overview_page = get(dash.web, "/").await.body;
+    assert!(
+        overview_page.contains("newer than this collector: upgrade the collector"),
+        "{overview_page}"
+    );
 
     // /metrics counts it, per server and since the start.
     let metrics = get(dash.web, "/metrics").await.body;
@@ -184,7 +195,17 @@ async fn a_newer_agents_results_are_stored_and_a_malformed_one_set_aside_without
         show.contains("1 result set aside, the last result #8 because its warning kind"),
         "{show}"
     );
+    // An agent of another major version is flagged too.
+    let old = eceprobe_proto::v1::Hello {
+        agent_version: "9.0.0".into(),
+        ..common::agent::hello("svc-other", "prod")
+    };
+    let (_other, _) = Agent::connect_with(dash.agents, old).await;
     let servers = admin(dash.query, &["servers"]);
+    assert!(
+        servers.contains("svc-other: agent 9.0.0 is major version 9, this collector"),
+        "{servers}"
+    );
     assert!(
         servers.contains("svc-new: newer than this collector: upgrade the collector"),
         "{servers}"

@@ -213,6 +213,15 @@ impl Uplink {
             v => v,
         };
         tracing::info!(last_stored_seq = stored, collector_version, agent_version = %self.hello.agent_version, "connected to the collector");
+        let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        if let (Some(theirs), Some(ours)) = (
+            major(&welcome.collector_version),
+            major(&self.hello.agent_version),
+        ) {
+            if theirs != ours {
+                tracing::warn!(collector_version, agent_version = %self.hello.agent_version, "the collector is of another major version than this agent: upgrade the older one (any agent talks to any collector of the same major version)");
+            }
+        }
         *healthy = true;
 
         // Results set aside as refused are acked here, not stored there: start after both.

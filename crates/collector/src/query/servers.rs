@@ -9,20 +9,8 @@ use crate::store::{KnownAgent, Store, StoreError};
 pub(super) async fn list(store: &Store, want: &str) -> Result<Vec<Server>, StoreError> {
     // Who reported what this collector does not know: one read of the fleet's latest
     // states, no detail blobs.
-    let newer: std::collections::BTreeSet<String> = store
-        .latest_states()
-        .await?
-        .into_iter()
-        .filter(|c| {
-            crate::newer::note(
-                &c.check,
-                c.failure_kind.as_deref(),
-                c.warning_kinds.iter().map(String::as_str),
-            )
-            .is_some()
-        })
-        .map(|c| c.agent_id)
-        .collect();
+    let states = store.latest_states().await?;
+    let newer = crate::newer::reporting_newer(&states);
     let mut servers: Vec<Server> = Vec::new();
     for a in store.agents().await? {
         if !want.is_empty() && a.record.deployment != want {
@@ -32,7 +20,7 @@ pub(super) async fn list(store: &Store, want: &str) -> Result<Vec<Server>, Store
             0 => None,
             _ => store.quarantine(&a.record.agent_id).await?,
         };
-        let reported_newer = newer.contains(&a.record.agent_id);
+        let reported_newer = newer.contains(a.record.agent_id.as_str());
         servers.push(server(&a, reported_newer, quarantine.as_ref()));
     }
     Ok(servers)

@@ -28,7 +28,11 @@ async fn set_aside_results_are_kept_once_acked_and_bounded() {
         .await
         .unwrap();
     assert_eq!((out.inserted, out.set_aside, out.max_seq), (0, 1, 3));
-    assert_eq!(store.last_seq("a1").await.unwrap(), 3, "a reconnect does not resend it");
+    assert_eq!(
+        store.last_seq("a1").await.unwrap(),
+        3,
+        "a reconnect does not resend it"
+    );
     // A resend is not set aside twice.
     let again = store
         .insert_batch("a1", Vec::new(), vec![aside(3)], 20)
@@ -42,7 +46,10 @@ async fn set_aside_results_are_kept_once_acked_and_bounded() {
 
     // Past the bound the oldest rows go; the count keeps every one.
     let many: Vec<SetAside> = (4..=1_204).map(aside).collect();
-    store.insert_batch("a1", Vec::new(), many, 30).await.unwrap();
+    store
+        .insert_batch("a1", Vec::new(), many, 30)
+        .await
+        .unwrap();
     assert_eq!(rows(&store).await, MAX_QUARANTINE_ROWS);
     let q = store.quarantine("a1").await.unwrap().unwrap();
     assert_eq!((q.count, q.last_seq), (1_202, 1_204));
