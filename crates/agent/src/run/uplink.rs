@@ -209,7 +209,7 @@ impl Uplink {
             .await
             .map_err(|e| LinkError::Spool(e.to_string()))?;
         let collector_version = match welcome.collector_version.as_str() {
-            "" => "older than 0.1 (not reported)",
+            "" => "not reported (a collector older than the field)",
             v => v,
         };
         tracing::info!(last_stored_seq = stored, collector_version, agent_version = %self.hello.agent_version, "connected to the collector");

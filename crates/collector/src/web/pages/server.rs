@@ -284,14 +284,18 @@ fn mailbox(v: &ServerView, m: &MailboxView) -> Markup {
 }
 
 fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup {
-    // A check without a cell is one this collector does not judge (a newer agent's): its
-    // outcome as reported.
+    // A newer agent's check has no cell (this collector does not judge it): its outcome
+    // as reported.
+    let unjudged = match c.note {
+        Some(_) => c.outcome.as_str(),
+        None => "pass",
+    };
     let state = v
         .cells
         .iter()
         .chain(v.mailboxes.iter().flat_map(|m| &m.cells))
         .find(|cell| cell.check == c.check)
-        .map_or(c.outcome.as_str(), |cell| cell.state.as_str());
+        .map_or(unjudged, |cell| cell.state.as_str());
     html! {
         section.check id=(format!("check-{}", c.check)) {
             h3 class=(format!("state {state}")) { (c.check) ": " (state) " " small { (c.outcome) ", " (duration(c.duration_us)) } }
