@@ -251,6 +251,38 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_agents_names_are_well_formed_and_the_rest_named_as_malformed() {
+        assert!(matches!(
+            CheckName::reported("imap"),
+            Ok(Reported::Known(_))
+        ));
+        for newer in [
+            "quic-443",
+            "graph",
+            "oauth-graph/ece-mail@contoso.com",
+            &"a".repeat(MAX_NEW_ID),
+        ] {
+            assert_eq!(CheckName::reported(newer), Ok(Reported::Newer), "{newer}");
+        }
+        for (bad, expect) in [
+            ("", "is not a check name"),
+            ("Quic", "is not a check name"),
+            ("1quic", "is not a check name"),
+            ("quic_443", "is not a check name"),
+            ("../etc/passwd", "is not a check name"),
+            (&"a".repeat(MAX_NEW_ID + 1), "is not a check name"),
+            ("graph/", "mailbox is empty"),
+            ("graph/x@y/z", "after the '@'"),
+            // A known id keeps its own rules.
+            ("imap/ece-mail@contoso.com", "only the OAuth checks"),
+            ("oauth-imap", "per mailbox"),
+        ] {
+            let err = CheckName::reported(bad).unwrap_err().to_string();
+            assert!(err.contains(expect), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_names_are_refused_naming_them() {
         let refused = |name: &str, expect: &str| {
             let err = CheckName::parse(name).unwrap_err().to_string();

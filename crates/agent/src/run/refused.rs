@@ -129,6 +129,14 @@ mod tests {
     }
 
     #[test]
+    fn a_collectors_words_cannot_forge_log_lines() {
+        let said = escaped(&format!("bad\nFAKE line 'x' {}", "y".repeat(2000)), 512);
+        assert!(said.starts_with("bad\\nFAKE line 'x' yy"), "{said}");
+        assert!(!said.contains('\n'));
+        assert!(said.chars().count() <= 513);
+    }
+
+    #[test]
     fn only_invalid_argument_is_for_good() {
         assert!(permanent(tonic::Code::InvalidArgument));
         for code in [
