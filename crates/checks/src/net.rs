@@ -173,7 +173,6 @@ fn classify_dns_error(host: &str, e: &io::Error) -> StageError {
     }
 }
 
-/// Opens a TCP connection within the timeout.
 /// The address the OS sends from toward `addr`: the source of its route, found by
 /// connecting a UDP socket (which sends no packet), so it is known even when every SYN is
 /// dropped. None when the OS has no route to it.
@@ -188,6 +187,7 @@ pub(crate) fn route_source(addr: SocketAddr) -> Option<IpAddr> {
     (!ip.is_unspecified()).then_some(ip)
 }
 
+/// Opens a TCP connection within the timeout.
 pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, StageError> {
     connected(addr, timeout, TcpStream::connect(addr)).await
 }

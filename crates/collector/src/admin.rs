@@ -385,8 +385,22 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         .into_inner();
     let server = resp.server.unwrap_or_default();
     if as_json {
+        // When the gaps were last brought up to date: a script that saw a result stored at
+        // time T knows it was judged once this is past T (an evaluation's time is taken
+        // before it reads the results).
+        let evaluated_unix_ms = client(url)
+            .await?
+            .current_gaps(GapsRequest {
+                agent_id: server.agent_id.clone(),
+                ..GapsRequest::default()
+            })
+            .await
+            .map_err(said)?
+            .into_inner()
+            .evaluated_unix_ms;
         let doc = json!({
             "server": server_json(&server),
+            "evaluated_unix_ms": evaluated_unix_ms,
             "latest": resp.latest.iter().map(result_json).collect::<Vec<_>>(),
             "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
                 "check": w.check,

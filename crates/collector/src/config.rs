@@ -47,7 +47,7 @@ use serde::Deserialize;
 use crate::endpoints::source::EndpointsFile;
 use crate::endpoints::EndpointsConfig;
 use crate::gaps::{Policy, PolicyError};
-use crate::notify::{self, WebhookConfig, WebhookUrl};
+use crate::notify::{self, WebhookConfig};
 use crate::schedule::{Schedule, ScheduleError, ScheduleSpec};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -302,7 +302,7 @@ fn webhook(
     file: WebhookFile,
     anchored: impl Fn(PathBuf) -> PathBuf,
 ) -> Result<WebhookConfig, (&'static str, String)> {
-    let url = WebhookUrl::parse(&file.url).map_err(|m| ("webhook.url", m))?;
+    let url = notify::webhook_url(&file.url).map_err(|m| ("webhook.url", m))?;
     let mut hook = WebhookConfig::new(url);
     for (name, value) in &file.headers {
         notify::check_header(name, value).map_err(|m| ("webhook.headers", m))?;

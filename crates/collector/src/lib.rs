@@ -41,6 +41,7 @@ pub mod latency;
 pub mod newer;
 pub mod notify;
 pub mod order;
+pub mod outbound;
 pub mod pki;
 pub mod query;
 pub mod retention;

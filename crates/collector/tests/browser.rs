@@ -1,6 +1,8 @@
 //! The dashboard in a real headless Chromium (Debian's `chromium` and `chromium-driver`),
 //! driven over WebDriver. The fixture is `eceprobe-collector demo`: a collector fed by two
 //! real agents probing testlab, the application server's firewall blocking 993 and 995.
+//! It also checks the gaps page of issue 15: the gaps under the teams that close them, the
+//! network change request (ece-app-01's 993 and 995 on endpoint set 2) and the timeline.
 //!
 //! Without chromedriver the test prints why and passes, unless ECEPROBE_REQUIRE_BROWSER is
 //! set (`.ci/run` sets it after installing both packages), when a missing browser fails.
@@ -289,6 +291,123 @@ async fn the_dashboard_shows_the_blocked_port_red_and_explains_it() {
         assert!(Instant::now() < give_up, "the page did not refresh");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // The whole gaps page (issue 15): the demo's gaps under the teams that close them, each
+    // with its fix, the network group linking its change request, the timeline above.
+    c.goto(&format!("{base}/gaps")).await.unwrap();
+    let groups = c
+        .execute(
+            "return [...document.querySelectorAll('tbody.owner-group')].map(g => [\
+               g.querySelector('tr.owner-heading').innerText, \
+               [...g.querySelectorAll('tr:not(.owner-heading)')].map(r => \
+                 [...r.cells].slice(1, 7).map(c => c.innerText).join(' ')), \
+               g.querySelectorAll('details.fix').length])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let groups = groups.as_array().unwrap();
+    let heading = |i: usize| groups[i][0].as_str().unwrap().to_owned();
+    let rows = |i: usize| -> Vec<String> {
+        let rows = groups[i][1].as_array().unwrap();
+        rows.iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        groups.len(),
+        2,
+        "network and m365, nothing else: {groups:?}"
+    );
+    assert!(
+        heading(0).to_lowercase().contains("network"),
+        "{}",
+        heading(0)
+    );
+    let network = rows(0);
+    assert_eq!(network.len(), 2, "{network:?}");
+    for port_check in ["imap", "pop3"] {
+        assert!(
+            network.iter().any(|r| r.starts_with("ece-app-01 demo")
+                && r.contains(&format!(" {port_check} gap failing"))),
+            "{port_check} under network: {network:?}"
+        );
+    }
+    assert!(heading(1).contains("Microsoft 365"), "{}", heading(1));
+    let m365 = rows(1);
+    assert!(
+        m365.len() == 1 && m365[0].contains("ece-svc-01 demo oauth-smtp/sales@"),
+        "SMTP AUTH off for sales@ under m365: {m365:?}"
+    );
+    for (i, n) in [(0, 2), (1, 1)] {
+        assert_eq!(groups[i][2], n, "every gap has its fix: {:?}", groups[i]);
+    }
+
+    // The network group's change request: the two firewall rules of ece-app-01, on
+    // Microsoft's endpoint set 2, fetched as the browser downloads it.
+    let href = c
+        .find(Locator::Css("tbody.owner-group a.change-request"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        href.starts_with("/gaps/change-request.csv?deployment=demo"),
+        "{href}"
+    );
+    let csv = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e))",
+            vec![serde_json::Value::from(href.clone())],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    let rules: Vec<&str> = csv.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    assert_eq!(rules.len(), 2, "{csv}");
+    for (port, fails) in [("993", "refused"), ("995", "dropped")] {
+        let rule = rules
+            .iter()
+            .find(|r| r.contains(&format!(",{port},TCP,")))
+            .unwrap_or_else(|| panic!("no rule for {port}: {csv}"));
+        assert!(
+            rule.starts_with("ece-app-01 (")
+                && rule.contains("outlook.office365.com")
+                && rule.contains(",2,Allow,no,")
+                && rule.contains(fails),
+            "{port}: {rule}"
+        );
+    }
+
+    // The timeline draws the demo's three gaps, still open.
+    let bars = c
+        .execute(
+            "return [...document.querySelectorAll('svg g title')].map(t => t.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let bars: Vec<&str> = bars
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.as_str())
+        .filter(|b| b.contains("still open"))
+        .collect();
+    for lane in [
+        "ece-app-01 imap",
+        "ece-app-01 pop3",
+        "ece-svc-01 oauth-smtp/sales@",
+    ] {
+        assert!(
+            bars.iter().any(|b| b.starts_with(lane)),
+            "{lane} on the timeline: {bars:?}"
+        );
+    }
+    screenshot(&c, "gaps.png").await;
 
     // Another browser without the cookie is refused again.
     c.delete_all_cookies().await.unwrap();

@@ -16,12 +16,12 @@ use common::endpoints_service::{list_json, serve, Service};
 use eceprobe_collector::endpoints::{
     EndpointsConfig, EndpointsHandle, Loader, Source, MAX_LIST_BYTES,
 };
-use eceprobe_collector::notify::get::Limits;
-use eceprobe_collector::notify::WebhookUrl;
+use eceprobe_collector::outbound::get::Limits;
+use eceprobe_collector::outbound::HttpUrl;
 
 fn url_config(addr: SocketAddr) -> EndpointsConfig {
     EndpointsConfig {
-        source: Source::Url(WebhookUrl::parse(&format!("http://{addr}")).unwrap()),
+        source: Source::Url(HttpUrl::parse(&format!("http://{addr}")).unwrap()),
         ..EndpointsConfig::default()
     }
 }
@@ -306,4 +306,71 @@ async fn a_file_is_read_when_it_changes_and_a_bad_one_never_replaces_the_list() 
         .set(2)
         .unwrap()
         .contains("52.96.0.1".parse().unwrap()));
+}
+
+#[tokio::test]
+async fn a_directory_or_an_oversized_file_is_refused_naming_it_and_the_list_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints-worldwide.json");
+    touch(&file, list_json("40.96.0.0/13").as_bytes(), 0);
+    let config = EndpointsConfig {
+        source: Source::File(file.clone()),
+        ..EndpointsConfig::default()
+    };
+    let handle = EndpointsHandle::default();
+    let mut loader = Loader::new(config, &dir.path().join("c.db"), handle.clone());
+    loader.start().await;
+    assert_eq!(handle.current().sets().len(), 2);
+    let name = file.display().to_string();
+
+    // Oversized: refused from its size, before it is read.
+    let mut big = list_json("40.96.0.0/13").into_bytes();
+    big.resize(MAX_LIST_BYTES + 10, b' ');
+    touch(&file, &big, 60);
+    loader.refresh().await;
+    let err = handle.last_error().unwrap().message;
+    assert!(
+        err.contains(&name)
+            && err.contains("more than the")
+            && err.contains("the list in use stays"),
+        "{err}"
+    );
+    assert_eq!(handle.current().sets().len(), 2);
+    assert_eq!(handle.current().origin().source, name);
+
+    // A directory at the path.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    loader.refresh().await;
+    let err = handle.last_error().unwrap().message;
+    assert!(
+        err.contains(&name) && err.contains("it is a directory") && err.contains("regular file"),
+        "{err}"
+    );
+    assert_eq!(handle.current().sets().len(), 2);
+}
+
+/// A FIFO at the path is refused without being opened (opening it would wait for a writer).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("endpoints-worldwide.json");
+    let made = std::process::Command::new("mkfifo").arg(&file).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let config = EndpointsConfig {
+        source: Source::File(file.clone()),
+        ..EndpointsConfig::default()
+    };
+    let handle = EndpointsHandle::default();
+    let mut loader = Loader::new(config, &dir.path().join("c.db"), handle.clone());
+    tokio::time::timeout(Duration::from_secs(10), loader.start())
+        .await
+        .expect("a FIFO must not hang the load");
+    let err = handle.last_error().unwrap().message;
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(handle.current().origin().source.contains("snapshot"));
 }

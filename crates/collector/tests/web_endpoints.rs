@@ -65,7 +65,7 @@ async fn the_list_in_use_is_shown_and_judges_what_the_servers_dns_says() {
     let page = get(d.web, "/gaps").await;
     assert!(
         page.body.contains(&format!(
-            "Microsoft's endpoint list in use: {source}, version 2026110300"
+            "Microsoft's endpoint list in use: {source}, Microsoft's version 2026110300, fetched "
         )),
         "{}",
         page.body
@@ -121,9 +121,13 @@ async fn the_list_in_use_is_shown_and_judges_what_the_servers_dns_says() {
     );
     assert!(detail.contains("set 2 (Exchange, Allow)"), "{detail}");
     assert!(
-        detail.contains(&format!("list: {source}, version 2026110300")),
+        detail.contains(&format!(
+            "list: {source}, Microsoft's version 2026110300, fetched "
+        )),
         "{detail}"
     );
+    // The fix is said once, by the remedy beside the detail, not in the detail too.
+    assert!(!detail.contains("Fix"), "{detail}");
     assert!(!detail.contains("40.97.1.2"), "{detail}");
 }
 
@@ -150,6 +154,10 @@ async fn an_unreachable_service_leaves_the_snapshot_with_the_error_shown() {
     );
     let page = get(d.web, "/gaps").await.body;
     assert!(page.contains("Last load failed"), "{page}");
+    assert!(
+        page.contains("Microsoft's endpoint list in use: the snapshot shipped with eceprobe (Worldwide sets 1, 2, 56 and 125, made 2026-12-06; not a version Microsoft published), 4 endpoint sets"),
+        "{page}"
+    );
     assert!(
         page.contains(&format!("http://{closed}/version/Worldwide")),
         "{page}"

@@ -157,9 +157,11 @@ async fn bars_line_up_with_the_utc_day_axis() {
     let store = Store::open(&dir.path().join("c.db")).await.unwrap();
     store.upsert_agent(&agent("svc-3", "prod")).await.unwrap();
     let now = now_ms();
-    // Three days before today's 00:00Z: the firewall change went in at 02:00 and broke
-    // three servers at once; two came back at 03:30, one is still down.
-    let day = now.div_euclid(DAY) - 3;
+    // Three days ago: the firewall change went in at 02:00Z and broke three servers at
+    // once; two came back at 03:30, one is still down. The day is counted from 02:00Z of
+    // today, not 00:00Z, so the open gap is 3 d old (not 4 d) whatever the hour of the run:
+    // from 00:00Z to 02:00Z the day before is the one three days back.
+    let day = (now - 2 * HOUR).div_euclid(DAY) - 3;
     let (t1, t2) = (day * DAY + 2 * HOUR, day * DAY + 3 * HOUR + 30 * 60_000);
     let stale = found("svc-4", "prod", "imap", "stale", "gap");
     let t0 = now - 10 * DAY;
@@ -298,6 +300,19 @@ async fn bars_line_up_with_the_utc_day_axis() {
         lab.len() == 1 && lab[0].title.starts_with("lab-1 imap"),
         "{lab:?}"
     );
+    // The list under each chart has an id per scope, so the gaps page's refresh (app.js
+    // reopens the `details[id]` that were open) leaves it open.
+    assert!(
+        gaps.contains("<details class=\"timeline-list\" id=\"timeline-list-deployment-lab\">"),
+        "{gaps}"
+    );
+    assert!(
+        server.contains("id=\"timeline-list-server-svc-3\""),
+        "{server}"
+    );
+    assert!(page.contains("id=\"timeline-list-deployment-prod\""));
+    let fleet = get(web, "/gaps").await.body;
+    assert!(fleet.contains("id=\"timeline-list\""), "{fleet}");
 }
 
 fn bars_of(page: &str) -> Vec<Bar> {

@@ -5,6 +5,9 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+// The text comes from a list that may be foreign or hostile: messages repeat it cut short.
+use crate::checkname::shown;
+
 /// A network: an address and a prefix length, the address's host bits cleared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
@@ -51,16 +54,15 @@ impl FromStr for Cidr {
         };
         let network: IpAddr = addr
             .parse()
-            .map_err(|_| format!("'{s}' is not an IP range (address/prefix)"))?;
+            .map_err(|_| format!("'{}' is not an IP range (address/prefix)", shown(s)))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))?,
-        };
+        let prefix =
+            match prefix {
+                None => max,
+                Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                    format!("'{}': the prefix length must be 0 to {max}", shown(s))
+                })?,
+            };
         let cidr = Cidr { network, prefix };
         let clean = match network {
             IpAddr::V4(v4) => u32::from(v4) & !mask32(prefix) == 0,
@@ -68,7 +70,8 @@ impl FromStr for Cidr {
         };
         if !clean {
             return Err(format!(
-                "'{s}': address bits are set past the prefix length"
+                "'{}': address bits are set past the prefix length",
+                shown(s)
             ));
         }
         Ok(cidr)
@@ -121,6 +124,18 @@ mod tests {
         ] {
             let e = bad.parse::<Cidr>().unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_huge_bogus_range_gives_a_short_message() {
+        for bad in [
+            "x".repeat(1 << 20),
+            format!("1.2.3.4/{}", "9".repeat(1 << 20)),
+            format!("{}/8", "1".repeat(1 << 20)),
+        ] {
+            let e = bad.parse::<Cidr>().unwrap_err();
+            assert!(e.len() < 1000, "{} bytes", e.len());
         }
     }
 }

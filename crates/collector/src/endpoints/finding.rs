@@ -29,16 +29,16 @@ pub fn not_microsoft(list: &EndpointList, host: &str, addresses: &[String]) -> O
         .map(|s| format!("set {} ({}, {})", s.id, s.service_area, s.category.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    // The fix is the remedy's (`export::findings`), shown beside this detail by the gaps
+    // page, the reports and the CLI: said once, there.
     let o = list.origin();
     let (them, lies) = match outside.len() {
         1 => ("address", "lies"),
         _ => ("addresses", "lie"),
     };
     Some(format!(
-        "the server's DNS answered {host} with {them} {} that {lies} outside Microsoft's published ranges of {sets} (list: {}, version {}, of {}). Likely causes: split-horizon DNS, a proxy or TLS-inspection device answering for Microsoft's names, or a DNS hijack. Fix (network team): compare what this server's DNS resolver answers for {host} with Microsoft's published ranges for those sets, and make it answer with Microsoft's addresses",
+        "the server's DNS answered {host} with {them} {} that {lies} outside Microsoft's published ranges of {sets} (list: {}). Likely causes: split-horizon DNS, a proxy or TLS-inspection device answering for Microsoft's names, or a DNS hijack",
         outside.join(", "),
-        o.source,
-        o.version,
-        o.date
+        o.described(),
     ))
 }

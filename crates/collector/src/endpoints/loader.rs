@@ -5,6 +5,9 @@
 //! `ClientRequestId` on both. A list fetched from the service is kept on disk next to the
 //! database, so a restart without internet uses it rather than the snapshot.
 //!
+//! A file is read on the blocking pool, refused unopened when it is not a regular file (a
+//! FIFO would wait for a writer) or larger than [`MAX_LIST_BYTES`].
+//!
 //! Anything wrong (unreadable, truncated, empty or foreign file; unreachable service,
 //! non-200 answer, oversized body, timeout) is a warning naming the file or URL and what
 //! was wrong, shown beside the list in use, which stays.
@@ -18,11 +21,13 @@ use tokio::sync::watch;
 
 use super::client_id::client_request_id;
 use super::source::{EndpointsConfig, Source};
-use super::{EndpointList, EndpointsHandle, ListOrigin, MAX_LIST_BYTES};
+use super::{
+    EndpointList, EndpointsHandle, ListOrigin, OriginKind, MAX_LIST_BYTES, NO_VERSION_FILE,
+};
 use crate::civil::utc_minutes;
 use crate::gaps::now_ms;
-use crate::notify::get::{get, GetError, Limits};
-use crate::notify::{Scheme, WebhookUrl};
+use crate::outbound::get::{get, GetError, Limits};
+use crate::outbound::{HttpUrl, Scheme};
 
 /// The list's fetch: Microsoft's Worldwide list is about 100 KB.
 const LIST_LIMITS: Limits = Limits {
@@ -141,7 +146,7 @@ impl Loader {
     pub async fn refresh(&mut self) {
         let result = match self.config.source.clone() {
             Source::Snapshot => return,
-            Source::File(path) => self.refresh_file(&path),
+            Source::File(path) => self.refresh_file(&path).await,
             Source::Url(base) => self.refresh_url(&base).await,
         };
         if let Err(message) = result {
@@ -150,33 +155,41 @@ impl Loader {
         }
     }
 
-    fn refresh_file(&mut self, path: &Path) -> Result<(), String> {
+    async fn refresh_file(&mut self, path: &Path) -> Result<(), String> {
         let in_use = self.in_use();
-        let cannot = |e: std::io::Error| {
-            format!(
-                "cannot read Microsoft's endpoint list {}: {}; the list in use stays ({}). Fix: save the list from https://endpoints.office.com/endpoints/Worldwide?ClientRequestId=<GUID> to that path",
-                path.display(),
-                eceprobe_checks::words::io(&e),
-                in_use
-            )
+        let seen = self.file_seen;
+        let owned = path.to_path_buf();
+        // The file system may block (a network mount, a FIFO put at the path): off the
+        // runtime's threads, on the blocking pool.
+        let read = tokio::task::spawn_blocking(move || read_list_file(&owned, seen))
+            .await
+            .unwrap_or_else(|e| Err(FileProblem::Io(std::io::Error::other(e.to_string()))));
+        let (modified, bytes) = match read {
+            Ok(None) => return Ok(()),
+            Ok(Some(read)) => read,
+            Err(FileProblem::Refused { modified, what }) => {
+                self.file_seen = modified;
+                return Err(format!(
+                    "Microsoft's endpoint list {} was not read: {what}; the list in use stays ({in_use}). Fix: save the list from https://endpoints.office.com/endpoints/Worldwide?ClientRequestId=<GUID> as a regular file at that path",
+                    path.display(),
+                ));
+            }
+            Err(FileProblem::Io(e)) => {
+                return Err(format!(
+                    "cannot read Microsoft's endpoint list {}: {}; the list in use stays ({in_use}). Fix: save the list from https://endpoints.office.com/endpoints/Worldwide?ClientRequestId=<GUID> to that path",
+                    path.display(),
+                    eceprobe_checks::words::io(&e),
+                ))
+            }
         };
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .map_err(cannot)?;
-        if self.file_seen == Some(modified) {
-            return Ok(());
-        }
         self.file_seen = Some(modified);
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_LIST_BYTES as u64 + 1).read_to_end(&mut bytes))
-            .map_err(cannot)?;
         let modified_ms = modified
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let origin = ListOrigin {
+            kind: OriginKind::File,
             source: path.display().to_string(),
-            version: "not in the file".into(),
+            version: NO_VERSION_FILE.into(),
             date: utc_minutes(modified_ms),
         };
         let list = EndpointList::parse(&bytes, origin).map_err(|e| {
@@ -191,7 +204,7 @@ impl Loader {
         Ok(())
     }
 
-    async fn refresh_url(&mut self, base: &WebhookUrl) -> Result<(), String> {
+    async fn refresh_url(&mut self, base: &HttpUrl) -> Result<(), String> {
         let id = match &self.client_id {
             Some(id) => id.clone(),
             None => {
@@ -218,6 +231,7 @@ impl Loader {
             .map_err(|e| self.not_loaded(base, &list_path, &e.to_string(), fix_for(base, &e)))?;
         let fetched = now_ms();
         let origin = ListOrigin {
+            kind: OriginKind::Service,
             source: shown(base, &list_path),
             version: latest.clone(),
             date: utc_minutes(fetched),
@@ -233,7 +247,7 @@ impl Loader {
         Ok(())
     }
 
-    fn not_loaded(&self, base: &WebhookUrl, path: &str, what: &str, fix: String) -> String {
+    fn not_loaded(&self, base: &HttpUrl, path: &str, what: &str, fix: String) -> String {
         format!(
             "Microsoft's endpoint list was not loaded from {}: {what}; the list in use stays ({}). Fix: {fix}",
             shown(base, path),
@@ -243,16 +257,14 @@ impl Loader {
 
     /// The list in use, in a few words.
     fn in_use(&self) -> String {
-        let list = self.handle.current();
-        let o = list.origin();
-        format!("{}, version {}, of {}", o.source, o.version, o.date)
+        self.handle.current().origin().described()
     }
 
     /// Writes the fetched list and what it is, each through a temporary file and a
     /// rename, so a crash leaves the previous copy or the new one, never half of one.
     fn keep(
         &self,
-        base: &WebhookUrl,
+        base: &HttpUrl,
         version: &str,
         fetched: i64,
         body: &[u8],
@@ -263,7 +275,7 @@ impl Loader {
     }
 
     /// The list kept by an earlier run, when it came from the same service.
-    fn use_kept(&mut self, base: &WebhookUrl) {
+    fn use_kept(&mut self, base: &HttpUrl) {
         let Ok(about) = read_bounded(&self.kept.about, 4096) else {
             return;
         };
@@ -278,6 +290,7 @@ impl Loader {
         }
         let fetched: i64 = fetched.parse().unwrap_or(0);
         let origin = ListOrigin {
+            kind: OriginKind::Service,
             source: format!(
                 "{} (the copy kept at {})",
                 shown(base, &format!("/endpoints/{INSTANCE}")),
@@ -304,12 +317,12 @@ impl Loader {
 
 /// GET base + path + query.
 async fn fetch(
-    base: &WebhookUrl,
+    base: &HttpUrl,
     path: &str,
     query: &str,
     limits: Limits,
 ) -> Result<Vec<u8>, GetError> {
-    let url = WebhookUrl {
+    let url = HttpUrl {
         path_and_query: format!("{path}{query}"),
         ..base.clone()
     };
@@ -322,7 +335,7 @@ fn fix_answer() -> String {
 }
 
 /// What to do about a fetch that failed, by how it failed.
-fn fix_for(base: &WebhookUrl, e: &GetError) -> String {
+fn fix_for(base: &HttpUrl, e: &GetError) -> String {
     match e {
         GetError::Status { status: 429 } => "the service asks to be called less often: keep microsoft_endpoints.refresh_s at 3600 or more, and let only one collector share this address".into(),
         GetError::Status { .. } | GetError::Http(_) | GetError::TooLarge { .. } => fix_answer(),
@@ -341,7 +354,10 @@ fn parse_version(body: &[u8]) -> Result<String, String> {
         latest: String,
     }
     let v: Version = serde_json::from_slice(body).map_err(|e| {
-        format!("the answer is not the service's version (JSON with \"latest\"): {e}")
+        format!(
+            "the answer is not the service's version (JSON with \"latest\"): {}",
+            crate::checkname::shown(&e.to_string())
+        )
     })?;
     let ok = !v.latest.is_empty()
         && v.latest.len() <= 32
@@ -353,7 +369,7 @@ fn parse_version(body: &[u8]) -> Result<String, String> {
 }
 
 /// `scheme://host[:port]path` as an operator writes it (the ClientRequestId left out).
-fn shown(base: &WebhookUrl, path: &str) -> String {
+fn shown(base: &HttpUrl, path: &str) -> String {
     let scheme = match base.scheme {
         Scheme::Http => "http",
         Scheme::Https => "https",
@@ -366,6 +382,55 @@ fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a configured list file was not read.
+enum FileProblem {
+    /// It could not be looked at or read.
+    Io(std::io::Error),
+    /// It is there but is not a list to read (not a regular file, too large); `modified`
+    /// is remembered so the same refusal is not logged every refresh.
+    Refused {
+        modified: Option<SystemTime>,
+        what: String,
+    },
+}
+
+/// The list file's modification time and bytes; None when it has not changed since `seen`.
+/// Blocking: run on the blocking pool. Anything but a regular file is refused before it is
+/// opened (opening a FIFO would wait for a writer), and at most [`MAX_LIST_BYTES`] are read
+/// whatever the size said (a file still growing).
+fn read_list_file(
+    path: &Path,
+    seen: Option<SystemTime>,
+) -> Result<Option<(SystemTime, Vec<u8>)>, FileProblem> {
+    let meta = std::fs::metadata(path).map_err(FileProblem::Io)?;
+    let modified = meta.modified().ok();
+    if seen.is_some() && seen == modified {
+        return Ok(None);
+    }
+    if !meta.is_file() {
+        let kind = match meta.is_dir() {
+            true => "a directory",
+            false => "not a regular file (a FIFO, socket or device)",
+        };
+        return Err(FileProblem::Refused {
+            modified,
+            what: format!("it is {kind}"),
+        });
+    }
+    let modified = modified.unwrap_or(UNIX_EPOCH);
+    if meta.len() > MAX_LIST_BYTES as u64 {
+        return Err(FileProblem::Refused {
+            modified: Some(modified),
+            what: format!(
+                "it is {} bytes, more than the {MAX_LIST_BYTES} accepted (Microsoft's Worldwide list is about 100 KB): it is not Microsoft's endpoint list",
+                meta.len()
+            ),
+        });
+    }
+    let bytes = read_bounded(path, MAX_LIST_BYTES as u64 + 1).map_err(FileProblem::Io)?;
+    Ok(Some((modified, bytes)))
 }
 
 fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {

@@ -28,6 +28,8 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::checkname::shown;
+
 /// The largest list accepted (Microsoft's Worldwide list is about 100 KB).
 pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
 /// The most endpoint sets, and URLs or ranges per set, accepted.
@@ -123,12 +125,51 @@ impl EndpointSet {
 /// Where the list in use came from, shown wherever it is used ("which list says set 2?").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListOrigin {
+    pub kind: OriginKind,
     /// "the snapshot shipped with eceprobe", a file path or a URL.
     pub source: String,
-    /// Microsoft's version ("2026110300") when known, else a description of the snapshot.
+    /// Microsoft's version ("2026110300") when the service said it; [`NO_VERSION_FILE`] for
+    /// a file, [`NO_VERSION_SNAPSHOT`] for the snapshot (Microsoft never published it as
+    /// such, so it must not read like one of Microsoft's versions).
     pub version: String,
-    /// When it was loaded or, for the snapshot, made (UTC, "2026-12-06").
+    /// When it was fetched, the file's modification time or, for the snapshot, the day it
+    /// was made (UTC, "2026-12-06 11:40Z" or "2026-12-06").
     pub date: String,
+}
+
+/// Which of the three sources a list came from: each says its version and date differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OriginKind {
+    Snapshot,
+    File,
+    Service,
+}
+
+/// `version` of a list read from a file: Microsoft's JSON carries none.
+pub const NO_VERSION_FILE: &str = "not in the file";
+/// `version` of the shipped snapshot.
+pub const NO_VERSION_SNAPSHOT: &str = "not a Microsoft version";
+
+impl ListOrigin {
+    /// The list in one plain phrase, true for each source: the snapshot is said to be
+    /// eceprobe's (not a version Microsoft published), a file's date is its modification
+    /// time, a fetched list has Microsoft's version and when it was fetched.
+    pub fn described(&self) -> String {
+        match self.kind {
+            OriginKind::Snapshot => format!(
+                "{} (Worldwide sets {SNAPSHOT_SETS}, made {}; not a version Microsoft published)",
+                self.source, self.date
+            ),
+            OriginKind::File => format!(
+                "{} (a file, which carries no version from Microsoft; modified {})",
+                self.source, self.date
+            ),
+            OriginKind::Service => format!(
+                "{}, Microsoft's version {}, fetched {}",
+                self.source, self.version, self.date
+            ),
+        }
+    }
 }
 
 /// A parsed endpoint list and where it came from.
@@ -142,6 +183,8 @@ pub struct EndpointList {
 const SNAPSHOT_JSON: &str = include_str!("snapshot.json");
 /// The day the snapshot was made.
 pub const SNAPSHOT_DATE: &str = "2026-12-06";
+/// The Worldwide sets the snapshot holds (those eceprobe's checks use).
+const SNAPSHOT_SETS: &str = "1, 2, 56 and 125";
 
 impl EndpointList {
     /// Parses Microsoft's JSON (`endpoints/Worldwide`). Refuses the whole list on any
@@ -153,8 +196,8 @@ impl EndpointList {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(EndpointsError::Empty);
         }
-        let raw: Vec<RawSet> =
-            serde_json::from_slice(bytes).map_err(|e| EndpointsError::Shape(e.to_string()))?;
+        let raw: Vec<RawSet> = serde_json::from_slice(bytes)
+            .map_err(|e| EndpointsError::Shape(shown(&e.to_string())))?;
         if raw.is_empty() {
             return Err(EndpointsError::Empty);
         }
@@ -174,8 +217,9 @@ impl EndpointList {
     /// ranges") and M365-FACTS.md. Replaced as soon as a list is loaded.
     pub fn snapshot() -> EndpointList {
         let origin = ListOrigin {
+            kind: OriginKind::Snapshot,
             source: "the snapshot shipped with eceprobe".into(),
-            version: "eceprobe's snapshot of Microsoft's Worldwide sets 1, 2, 56 and 125".into(),
+            version: NO_VERSION_SNAPSHOT.into(),
             date: SNAPSHOT_DATE.into(),
         };
         match EndpointList::parse(SNAPSHOT_JSON.as_bytes(), origin.clone()) {
@@ -288,7 +332,11 @@ fn parse_ports(text: &str) -> Result<Vec<(u16, u16)>, String> {
             let (a, b) = p.split_once('-').unwrap_or((p, p));
             match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
                 (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
-                _ => Err(format!("tcpPorts '{text}': '{p}' is not a port or a range")),
+                _ => Err(format!(
+                    "tcpPorts '{}': '{}' is not a port or a range",
+                    shown(text),
+                    shown(p)
+                )),
             }
         })
         .collect()

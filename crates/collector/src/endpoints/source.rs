@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::notify::WebhookUrl;
+use crate::outbound::{HttpUrl, UrlError};
 
 /// Microsoft asks clients to check `/version` at most hourly; more often gets HTTP 429.
 pub const MIN_REFRESH: Duration = Duration::from_secs(3600);
@@ -30,7 +30,7 @@ pub enum Source {
     /// A file in Microsoft's JSON, re-read when its modification time changes.
     File(PathBuf),
     /// The web service's base (`https://endpoints.office.com`).
-    Url(WebhookUrl),
+    Url(HttpUrl),
 }
 
 /// `[microsoft_endpoints]`, checked.
@@ -94,14 +94,26 @@ impl EndpointsFile {
     }
 }
 
-/// The service's base: scheme, host and port only; the collector adds the paths.
-fn base_url(text: &str) -> Result<WebhookUrl, (&'static str, String)> {
+/// The service's base: scheme, host and port only; the collector adds the paths. The
+/// messages are this key's own: the section has no `headers`, and its example is
+/// Microsoft's service.
+fn base_url(text: &str) -> Result<HttpUrl, (&'static str, String)> {
+    const EXAMPLE: &str = "url = \"https://endpoints.office.com\"";
     let key = "microsoft_endpoints.url";
-    let url = WebhookUrl::parse(text).map_err(|m| (key, m))?;
+    let url = HttpUrl::parse(text).map_err(|e| {
+        let fix = match e {
+            UrlError::Credentials => "the service takes no credentials: write its base only",
+            _ => "write the web service's base",
+        };
+        (
+            key,
+            format!("[microsoft_endpoints] url is not a URL the collector can fetch: {e}; {fix} ({EXAMPLE})"),
+        )
+    })?;
     if url.path_and_query != "/" {
         return Err((
             key,
-            "give the service's base only (e.g. \"https://endpoints.office.com\"): the collector asks /version/Worldwide and /endpoints/Worldwide itself, with its own ClientRequestId".into(),
+            format!("[microsoft_endpoints] url has a path or query: give the service's base only ({EXAMPLE}); the collector asks /version/Worldwide and /endpoints/Worldwide itself, with its own ClientRequestId"),
         ));
     }
     Ok(url)
@@ -137,10 +149,29 @@ mod tests {
                 "base only",
             ),
             ("url = \"endpoints.office.com\"", "http:// or https://"),
+            (
+                "url = \"https://u:p@endpoints.office.com\"",
+                "no credentials",
+            ),
+            ("url = \"https://endpoints.office.com:0\"", "port"),
         ] {
             let (_, message) = check(text).unwrap_err();
             assert!(message.contains(says), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn a_bad_url_is_worded_for_this_section_not_for_webhooks() {
+        let (key, message) = check("url = \"endpoints.office.com\"").unwrap_err();
+        assert_eq!(key, "microsoft_endpoints.url");
+        assert_eq!(
+            message,
+            "[microsoft_endpoints] url is not a URL the collector can fetch: it does not start with http:// or https://; write the web service's base (url = \"https://endpoints.office.com\")"
+        );
+        let (_, message) = check("url = \"https://user:pw@endpoints.office.com\"").unwrap_err();
+        assert!(!message.contains("headers"), "{message}");
+        assert!(!message.contains("hooks.example.com"), "{message}");
+        assert!(!message.contains("pw"), "{message}");
     }
 
     #[test]

@@ -2,6 +2,7 @@ use super::*;
 
 fn origin() -> ListOrigin {
     ListOrigin {
+        kind: OriginKind::Service,
         source: "test".into(),
         version: "1".into(),
         date: "2026-12-06".into(),
@@ -146,10 +147,12 @@ fn an_address_outside_the_ranges_is_a_network_warning_in_words() {
         "split-horizon DNS",
         "TLS-inspection",
         "DNS hijack",
-        "this server's DNS resolver",
+        "(Worldwide sets 1, 2, 56 and 125, made 2026-12-06; not a version Microsoft published)",
     ] {
         assert!(detail.contains(says), "{says}: {detail}");
     }
+    // The fix is the remedy's (export::findings), shown beside the detail: not said twice.
+    assert!(!detail.contains("Fix"), "{detail}");
     assert!(!detail.contains("40.97.1.2"), "{detail}");
     // A failing check keeps it: the answer is the likely cause of the failure.
     let smtp = crate::convert::check_view(&state("smtp", "fail", &["10.9.8.7"]), &list).unwrap();
@@ -213,4 +216,58 @@ fn only_the_system_resolvers_addresses_are_kept() {
     assert!(crate::convert::system_dns(&result("override", &["10.0.0.1"])).is_none());
     assert!(crate::convert::system_dns(&result("proxy", &[])).is_none());
     assert!(crate::convert::system_dns(&result("system", &[])).is_none());
+}
+
+#[test]
+fn each_source_is_described_plainly() {
+    assert_eq!(
+        EndpointList::snapshot().origin().described(),
+        "the snapshot shipped with eceprobe (Worldwide sets 1, 2, 56 and 125, made 2026-12-06; not a version Microsoft published)"
+    );
+    assert_eq!(
+        EndpointList::snapshot().origin().version,
+        NO_VERSION_SNAPSHOT
+    );
+    let service = ListOrigin {
+        kind: OriginKind::Service,
+        source: "https://endpoints.office.com/endpoints/Worldwide".into(),
+        version: "2026110300".into(),
+        date: "2026-12-06 11:40Z".into(),
+    };
+    assert_eq!(
+        service.described(),
+        "https://endpoints.office.com/endpoints/Worldwide, Microsoft's version 2026110300, fetched 2026-12-06 11:40Z"
+    );
+    let file = ListOrigin {
+        kind: OriginKind::File,
+        source: "/etc/eceprobe/endpoints-worldwide.json".into(),
+        version: NO_VERSION_FILE.into(),
+        date: "2026-12-06 11:40Z".into(),
+    };
+    assert_eq!(
+        file.described(),
+        "/etc/eceprobe/endpoints-worldwide.json (a file, which carries no version from Microsoft; modified 2026-12-06 11:40Z)"
+    );
+}
+
+#[test]
+fn a_megabyte_of_bogus_list_text_gives_a_short_message() {
+    let huge = "z".repeat(1 << 20);
+    for set in [
+        format!(
+            r#"{{"id": 2, "serviceArea": "Exchange", "category": "Allow", "required": false, "ips": ["{huge}"]}}"#
+        ),
+        format!(
+            r#"{{"id": 2, "serviceArea": "Exchange", "category": "Allow", "required": false, "tcpPorts": "{huge}"}}"#
+        ),
+        format!(
+            r#"{{"id": "{huge}", "serviceArea": "Exchange", "category": "Allow", "required": false}}"#
+        ),
+    ] {
+        let json = format!("[{set}]");
+        let err = EndpointList::parse(json.as_bytes(), origin())
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 1500, "{} bytes: {}", err.len(), &err[..200]);
+    }
 }

@@ -221,7 +221,7 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         "address_not_microsoft" => (
             "C8, C9",
             with_needed_by(
-                format!("this server's DNS answers {target_host} with an address outside Microsoft's published ranges (the detail names it, the sets and the list): ask this server's DNS resolver for {target_host} and compare its answer with Microsoft's ranges (https://endpoints.office.com/endpoints/Worldwide), then make it answer with Microsoft's addresses; split-horizon DNS, a proxy or TLS-inspection device answering for Microsoft's names, or a DNS hijack are the usual causes"),
+                format!("this server's DNS answers {target_host} with an address outside Microsoft's published ranges (the detail names it, the sets and the list): ask this server's DNS resolver for {target_host} and compare its answer with Microsoft's ranges (https://endpoints.office.com/endpoints/Worldwide), then make it answer with Microsoft's addresses (remove the internal zone or forwarder override that answers instead)"),
                 check,
                 server,
             ),

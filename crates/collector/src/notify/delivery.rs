@@ -23,6 +23,7 @@ use tokio_rustls::TlsConnector;
 
 use super::{NotifyError, Scheme, WebhookConfig, WebhookUrl};
 use crate::gaps::now_ms;
+use crate::outbound::tls::{client_tls, os_roots, tls_words};
 use crate::store::{OutboxRow, Store, StoreError};
 
 /// TCP connect and TLS handshake together.
@@ -163,30 +164,6 @@ fn tls_connector(config: &WebhookConfig, target: &str) -> Result<TlsConnector, N
         target: target.to_owned(),
         reason,
     })
-}
-
-/// The OS trust store, as every outbound HTTPS call of the collector trusts it.
-pub(super) fn os_roots() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::debug!(error = %e, "could not load part of the OS trust store");
-    }
-    roots.add_parsable_certificates(native.certs);
-    roots
-}
-
-/// The client TLS of every outbound HTTPS call (webhooks, Microsoft's endpoint list): these
-/// roots, rustls' safe defaults, HTTP/1.1.
-pub(super) fn client_tls(roots: rustls::RootCertStore) -> Result<TlsConnector, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(Arc::new(tls)))
 }
 
 /// Why an attempt failed; `permanent` ones are not retried.
@@ -352,15 +329,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     };
     let half = full / 2;
     half + half.mul_f64(f64::from(random) / f64::from(u16::MAX))
-}
-
-/// A failed handshake with a webhook receiver, in words: the certificate's dates and
-/// names as rustls reports them, trusted or not by this collector.
-pub(super) fn tls_words(e: &std::io::Error) -> String {
-    match words::tls_inside(e) {
-        Some(t) => words::tls(t, &words::Seen::nothing().relying("this collector")),
-        None => words::io(e),
-    }
 }
 
 impl Endpoint {

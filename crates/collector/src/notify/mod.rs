@@ -69,8 +69,6 @@
 
 mod delivery;
 pub mod event;
-pub mod get;
-pub mod url;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -83,10 +81,34 @@ use tokio::sync::Notify;
 
 use crate::audits::Audits;
 use crate::gaps::now_ms;
+pub use crate::outbound::{HttpUrl as WebhookUrl, Scheme, UrlError};
 use crate::store::{GapChanges, OutboxEvent, Store, StoreError};
 use delivery::{Endpoint, Stats};
 pub use event::{AuditClosedEvent, Event, GapEvent, Source};
-pub use url::{Scheme, WebhookUrl};
+
+/// `[[webhook]] url`, parsed; a refusal says what to write instead, never repeating the URL
+/// (its path often is the receiver's secret).
+pub fn webhook_url(text: &str) -> Result<WebhookUrl, String> {
+    WebhookUrl::parse(text).map_err(|e| {
+        match e {
+            UrlError::Scheme => {
+                "must start with http:// or https:// (e.g. \"https://hooks.example.com/eceprobe\")"
+            }
+            UrlError::Credentials => {
+                "credentials in the URL are not supported: put them in `headers` (e.g. headers = { Authorization = \"Bearer ...\" })"
+            }
+            UrlError::NoHost => "the URL has no host",
+            UrlError::Ipv6Bracket => "an IPv6 address needs its closing ']'",
+            UrlError::AfterIpv6 => "junk after the IPv6 address",
+            UrlError::HostCharacters => "the host has characters a host name cannot have",
+            UrlError::Port => "the port must be a number from 1 to 65535",
+            UrlError::PathCharacters => {
+                "the path has spaces or control characters: percent-encode them"
+            }
+        }
+        .to_owned()
+    })
+}
 
 /// Events waiting per webhook (outbox rows); beyond this the oldest are dead-lettered.
 pub const QUEUE_CAPACITY: usize = 10_000;
@@ -451,6 +473,23 @@ impl Notifier {
                 pending,
                 "webhook events not yet delivered at shutdown are kept for the next start"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bad_webhook_url_says_what_to_write_without_repeating_it() {
+        for (url, expect) in [
+            ("ftp://x/y", "https://hooks.example.com/eceprobe"),
+            ("https://user:TOKEN@example.com/x", "headers"),
+            ("https://exa mple.com/x", "host name"),
+            ("https://example.com:0/x", "1 to 65535"),
+        ] {
+            let err = super::webhook_url(url).unwrap_err();
+            assert!(err.contains(expect), "{url}: {err}");
+            assert!(!err.contains("TOKEN"), "{err}");
         }
     }
 }

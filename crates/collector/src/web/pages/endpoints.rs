@@ -11,8 +11,8 @@ pub fn footer(v: &EndpointsView) -> Markup {
     html! {
         footer.endpoints {
             p.muted {
-                "Microsoft's endpoint list in use: " (o.source) ", version " (o.version)
-                ", of " (o.date) ", " (v.sets_count) " endpoint sets ("
+                "Microsoft's endpoint list in use: " (o.described) ", " (v.sets_count)
+                " endpoint sets ("
                 a href="/api/endpoints" { "the sets" } ")."
             }
             @if let Some(e) = &v.last_error {

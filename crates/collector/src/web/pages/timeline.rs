@@ -1,5 +1,6 @@
 //! The gap timeline around its chart: on its own page (`/timeline?deployment=&server=&days=`),
-//! and as a section of the gaps page (the deployment filtered on) and of a server's page
+//! and as a section of the gaps page (its deployment and server filters; the whole fleet
+//! without one) and of a server's page
 //! (the last 7 days, with a link to the 30). Says in words when nothing was open, how many
 //! lanes were left out (with a link to the gaps page filtered the same way), and lists
 //! every bar below the chart for screen readers.
@@ -49,6 +50,32 @@ fn link(scope: &TimelineScope, days: u32) -> String {
     )
 }
 
+/// The list's `id`, stable per scope: the gaps page's refresh (app.js) reopens only the
+/// `details` with an id that were open, so without one the list folds up every 15 s.
+/// Names are cut to the characters an id reads plainly; the scope's words stay in the page.
+fn list_id(scope: &TimelineScope) -> String {
+    let part = |label: &str, name: Option<&str>| match name {
+        None => String::new(),
+        Some(n) => format!(
+            "-{label}-{}",
+            n.chars()
+                .take(128)
+                .map(
+                    |c| match c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        true => c,
+                        false => '_',
+                    }
+                )
+                .collect::<String>()
+        ),
+    };
+    format!(
+        "timeline-list{}{}",
+        part("deployment", scope.deployment.as_deref()),
+        part("server", scope.server.as_deref())
+    )
+}
+
 pub fn render(v: &TimelineView) -> Markup {
     let gaps_page = format!(
         "/gaps?{}",
@@ -82,7 +109,7 @@ pub fn render(v: &TimelineView) -> Markup {
                     a href=(gaps_page) { "the gaps page" } " for the ones open now."
                 }
             }
-            details.timeline-list {
+            details.timeline-list id=(list_id(&v.scope)) {
                 summary { "The timeline as a list" }
                 ul {
                     @for lane in &v.lanes {

@@ -21,6 +21,10 @@ pub struct OriginView {
     pub source: String,
     pub version: String,
     pub date: String,
+    /// The three in one phrase as the footer says it (`ListOrigin::described`); not in the
+    /// JSON, whose fields stay as docs/API.md documents them.
+    #[serde(skip)]
+    pub described: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +70,7 @@ pub fn build(handle: &EndpointsHandle, with_sets: bool) -> EndpointsView {
             source: o.source.clone(),
             version: o.version.clone(),
             date: o.date.clone(),
+            described: o.described(),
         },
         sets_count: list.sets().len(),
         last_error: handle.last_error().map(|e| LoadErrorView {

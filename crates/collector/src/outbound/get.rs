@@ -1,5 +1,6 @@
-//! One bounded HTTP GET, over the webhook client's connection code (TCP, or rustls with the
-//! OS trust store): how the collector fetches Microsoft's endpoint list. Every step has a
+//! One bounded HTTP GET over TCP, or rustls with the OS trust store (the same client TLS
+//! as the webhooks' POSTs, `super::tls`): how the collector fetches Microsoft's endpoint
+//! list. Every step has a
 //! deadline (connect and TLS, each read, the whole request) and the body a size cap; the
 //! request carries only Host, User-Agent, Accept and Connection besides the URL.
 
@@ -16,8 +17,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::delivery::{client_tls, os_roots, tls_words};
-use super::{Scheme, WebhookUrl};
+use super::tls::{client_tls, os_roots, tls_words};
+use super::{HttpUrl, Scheme};
 
 const USER_AGENT_VALUE: &str = concat!("eceprobe-collector/", env!("CARGO_PKG_VERSION"));
 /// The answer's head (hyper's floor is 8 KiB).
@@ -56,7 +57,7 @@ pub enum GetError {
 }
 
 /// GETs `url` (its path and query included) and returns the body of a 200 answer.
-pub async fn get(url: &WebhookUrl, limits: Limits) -> Result<Bytes, GetError> {
+pub async fn get(url: &HttpUrl, limits: Limits) -> Result<Bytes, GetError> {
     let deadline = Instant::now() + limits.total;
     let work = async {
         let connect_by = Instant::now() + limits.connect;
@@ -104,7 +105,7 @@ pub async fn get(url: &WebhookUrl, limits: Limits) -> Result<Bytes, GetError> {
     }
 }
 
-async fn exchange<S>(stream: S, url: &WebhookUrl, limits: Limits) -> Result<Bytes, GetError>
+async fn exchange<S>(stream: S, url: &HttpUrl, limits: Limits) -> Result<Bytes, GetError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
