@@ -92,7 +92,43 @@ fn server_json(s: &Server) -> Value {
         "probe_interval_s": s.probe_interval_s, "seen_unix_ms": s.seen_unix_ms,
         "last_seq": s.last_seq, "spool_dropped": s.spool_dropped,
         "java": java(s),
+        "collector_version": s.collector_version,
+        "version_notes": s.version_notes,
+        "quarantined": s.quarantined,
+        "quarantine_last": (!s.quarantine_last.is_empty()).then_some(&s.quarantine_last),
     })
+}
+
+/// A result's [`eceprobe_collector::newer::NOTE`], when it names a check or kind this
+/// version does not know.
+fn note(r: &CheckResult) -> Option<&'static str> {
+    eceprobe_collector::newer::note(
+        &r.check,
+        r.failure.as_ref().map(|f| f.kind.as_str()),
+        r.warnings.iter().map(|w| w.kind.as_str()),
+    )
+}
+
+/// The lines under a server's facts: versions that do not go together, results set aside.
+fn server_notes(s: &Server) -> String {
+    let mut out = String::new();
+    for n in &s.version_notes {
+        out.push_str(&format!("{}: {n}\n", s.agent_id));
+    }
+    if s.quarantined > 0 {
+        out.push_str(&format!(
+            "{}: {} {} set aside, the last {}\n",
+            s.agent_id,
+            s.quarantined,
+            if s.quarantined == 1 {
+                "result"
+            } else {
+                "results"
+            },
+            s.quarantine_last
+        ));
+    }
+    out
 }
 
 /// ECE's Java as the agent reported it (`reported` false: its version predates the report).
@@ -136,6 +172,7 @@ fn result_json(r: &CheckResult) -> Value {
         "failure": r.failure.as_ref().map(finding),
         "warnings": r.warnings.iter().map(finding).collect::<Vec<_>>(),
         "addresses": r.dns.as_ref().map(|d| d.addresses.clone()).unwrap_or_default(),
+        "note": note(r),
     })
 }
 
@@ -147,6 +184,11 @@ fn result_rows(results: &[CheckResult]) -> Vec<Vec<String>> {
                 (Some(f), _) => (f.stage.clone(), format!("{}: {}", f.kind, f.detail)),
                 (None, Some(w)) => ("-".into(), format!("{}: {}", w.kind, w.detail)),
                 (None, None) => ("-".into(), String::new()),
+            };
+            let detail = match (note(r), detail.is_empty()) {
+                (Some(n), true) => n.to_owned(),
+                (Some(n), false) => format!("{n}; {detail}"),
+                (None, _) => detail,
             };
             vec![
                 r.check.clone(),
@@ -196,7 +238,7 @@ pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Re
             "LAST SEEN",
         ],
         rows,
-    ))
+    ) + &servers.iter().map(server_notes).collect::<String>())
 }
 
 pub async fn gaps(url: &str, filter: GapsRequest, as_json: bool) -> anyhow::Result<String> {
@@ -377,17 +419,19 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
     }
     let java = java(&server);
     let mut out = format!(
-        "{} ({}), role {}, deployment {}, agent {}, last seen {}\n\
+        "{} ({}), role {}, deployment {}, agent {} (collector {}), last seen {}\n\
          Java (ECE's runtime): {}\n\
-         Java trust store: {}\n\n",
+         Java trust store: {}\n{}\n",
         server.agent_id,
         server.hostname,
         server.role,
         server.deployment,
         server.agent_version,
+        server.collector_version,
         ago(server.seen_unix_ms),
         java.runtime_words(&server.agent_version),
         java.truststore_words(&server.agent_version),
+        server_notes(&server),
     );
     // What matters first: failures, then warnings, then passes (the server page's order).
     let mut latest = resp.latest;

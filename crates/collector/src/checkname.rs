@@ -16,6 +16,18 @@
 //!
 //! An OAuth id without a mailbox, a catalog id with one, upper case, a second `@` or any
 //! other character is refused with a message naming the name.
+//!
+//! A newer agent may report a check this collector's catalog does not have. Such a name is
+//! **well-formed** (stored and shown, never a gap) when it follows the same grammar with
+//! an id this version does not know:
+//!
+//! ```text
+//! newer    = new-id [ "/" mailbox ]
+//! new-id   = a-z 1*63( a-z / 0-9 / "-" )   ; a plain identifier, as every catalog id
+//! ```
+//!
+//! Anything else (a known id with the wrong mailbox shape, a bad mailbox, other characters,
+//! longer than 64 + 1 + 254) is malformed: [`CheckName::reported`] says why.
 
 use std::fmt;
 
@@ -27,6 +39,18 @@ pub const MAX_MAILBOX: usize = 254;
 
 /// Characters of a refused name repeated in its message.
 const MAX_SHOWN: usize = 300;
+
+/// The longest check id a newer agent may use (the catalog's longest is 13).
+pub const MAX_NEW_ID: usize = 64;
+
+/// A check name as an agent reported it: one this collector knows, or a well-formed one
+/// of a newer agent's catalog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reported {
+    Known(CheckName),
+    /// Not in this collector's catalog: stored and shown, never judged.
+    Newer,
+}
 
 /// A valid check name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +65,8 @@ pub struct CheckName {
 pub enum CheckNameError {
     #[error("unknown check '{0}'")]
     Unknown(String),
+    #[error("check '{0}' is not a check name: 1 to 64 characters of a-z, 0-9 and '-', starting with a letter, optionally followed by /<mailbox>")]
+    NotAName(String),
     #[error("check '{name}': {id} is per mailbox: name it {id}/<mailbox>")]
     NoMailbox { name: String, id: &'static str },
     #[error("check '{name}': only the OAuth checks (oauth-token, oauth-imap, oauth-pop3, oauth-smtp) name a mailbox")]
@@ -85,6 +111,36 @@ impl CheckName {
                     problem,
                 }),
             },
+        }
+    }
+
+    /// Classifies a reported name: known, a newer agent's (well-formed, see the module
+    /// doc), or malformed (Err, naming what is wrong).
+    pub fn reported(name: &str) -> Result<Reported, CheckNameError> {
+        match CheckName::parse(name) {
+            Ok(known) => Ok(Reported::Known(known)),
+            Err(CheckNameError::Unknown(shown_name)) => {
+                let (id, mailbox) = match name.split_once('/') {
+                    Some((id, mailbox)) => (id, Some(mailbox)),
+                    None => (name, None),
+                };
+                let id_ok = id.len() <= MAX_NEW_ID
+                    && id.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !id_ok {
+                    return Err(CheckNameError::NotAName(shown_name));
+                }
+                match mailbox.and_then(mailbox_problem) {
+                    None => Ok(Reported::Newer),
+                    Some(problem) => Err(CheckNameError::Mailbox {
+                        name: shown_name,
+                        problem,
+                    }),
+                }
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -192,6 +248,38 @@ mod tests {
         assert_eq!(imap, CheckName::from(CheckId::Imap));
         let longest = format!("oauth-imap/{}@{}", "a".repeat(64), "b".repeat(189));
         assert!(CheckName::parse(&longest).is_ok(), "254 characters");
+    }
+
+    #[test]
+    fn a_newer_agents_names_are_well_formed_and_the_rest_named_as_malformed() {
+        assert!(matches!(
+            CheckName::reported("imap"),
+            Ok(Reported::Known(_))
+        ));
+        for newer in [
+            "quic-443",
+            "graph",
+            "oauth-graph/ece-mail@contoso.com",
+            &"a".repeat(MAX_NEW_ID),
+        ] {
+            assert_eq!(CheckName::reported(newer), Ok(Reported::Newer), "{newer}");
+        }
+        for (bad, expect) in [
+            ("", "is not a check name"),
+            ("Quic", "is not a check name"),
+            ("1quic", "is not a check name"),
+            ("quic_443", "is not a check name"),
+            ("../etc/passwd", "is not a check name"),
+            (&"a".repeat(MAX_NEW_ID + 1), "is not a check name"),
+            ("graph/", "mailbox is empty"),
+            ("graph/x@y/z", "after the '@'"),
+            // A known id keeps its own rules.
+            ("imap/ece-mail@contoso.com", "only the OAuth checks"),
+            ("oauth-imap", "per mailbox"),
+        ] {
+            let err = CheckName::reported(bad).unwrap_err().to_string();
+            assert!(err.contains(expect), "{bad}: {err}");
+        }
     }
 
     #[test]

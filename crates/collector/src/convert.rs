@@ -5,10 +5,13 @@ use eceprobe_proto::bounds;
 use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
-use crate::checkname::{CheckName, CheckNameError};
+use crate::checkname::{self, CheckName, CheckNameError};
 use crate::endpoints::EndpointList;
 use crate::gaps::{AgentView, CheckView};
-use crate::store::{AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SystemDns};
+use crate::newer::well_formed_kind;
+use crate::store::{
+    AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SetAside, SystemDns,
+};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -32,22 +35,50 @@ pub enum InvalidInput {
         seq: u64,
         previous: u64,
     },
-    /// An unknown check, or a malformed OAuth name (`oauth-imap/<mailbox>`).
-    #[error("batch: result seq {seq}: {problem}")]
-    CheckName { seq: u64, problem: CheckNameError },
-    #[error("batch: result seq {seq} has no outcome")]
-    NoOutcome { seq: u64 },
-    #[error("batch: result seq {seq} has warning kind '{kind}'; kinds are 1-64 characters of a-z, 0-9 and '_'")]
-    WarningKind { seq: u64, kind: String },
 }
 
-/// A finding kind as the probe engine names them (`tls_intercepted`).
-fn valid_kind(kind: &str) -> bool {
-    !kind.is_empty()
-        && kind.len() <= 64
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+/// Why one result cannot be stored truthfully: it is set aside (the quarantine), the rest
+/// of its batch stored. A check or kind this collector merely does not know is not here:
+/// [`crate::newer`] says what is well-formed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Malformed {
+    /// Not a check name at all, or a known check with the wrong mailbox shape.
+    #[error("{0}")]
+    CheckName(CheckNameError),
+    #[error("it has no outcome (pass, warn or fail)")]
+    NoOutcome,
+    #[error("its warning kind '{0}' is not 1-64 characters of a-z, 0-9 and '_'")]
+    WarningKind(String),
+    #[error("its failure kind '{0}' is not 1-64 characters of a-z, 0-9 and '_'")]
+    FailureKind(String),
+}
+
+/// A batch turned into rows: what is stored, and what is set aside (in seq order each).
+#[derive(Debug, Default)]
+pub struct BatchRows {
+    pub rows: Vec<NewResult>,
+    pub set_aside: Vec<SetAside>,
+}
+
+/// A kind as shown in a message: at most 64 characters, escaped.
+fn shown_kind(kind: &str) -> String {
+    kind.chars().take(64).flat_map(char::escape_debug).collect()
+}
+
+/// A set-aside result in a few words: what it claimed, never its contents (which an agent
+/// never fills with a secret, but a broken one might with anything).
+fn summary(r: &CheckResult) -> String {
+    let check: String = checkname::shown(&r.check).chars().take(200).collect();
+    format!(
+        "check '{check}', outcome {}, failure kind '{}', {} warnings, {} bytes",
+        r.outcome,
+        r.failure
+            .as_ref()
+            .map(|f| shown_kind(&f.kind))
+            .unwrap_or_default(),
+        r.warnings.len(),
+        r.encoded_len()
+    )
 }
 
 fn valid_id(id: &str) -> bool {
@@ -116,15 +147,17 @@ fn java_report(hello: &Hello) -> Option<JavaReport> {
     })
 }
 
-/// Checks a batch (size, order, check names, outcomes) and turns it into rows. The whole batch
-/// is refused on the first problem: a partial store would leave a hole the agent never
-/// resends.
-pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInput> {
+/// Checks a batch and turns it into rows. Size and order are the batch's: a problem there
+/// refuses it whole (a real agent never sends one; acking past it would break "acked means
+/// stored"). A result that cannot be stored truthfully ([`Malformed`]) is set aside with
+/// its reason and the rest stored: one bad result never walls off an agent's later ones. A
+/// check or kind this version does not know but that is well-formed is stored.
+pub fn batch_rows(results: &[CheckResult]) -> Result<BatchRows, InvalidInput> {
     if results.len() > MAX_BATCH {
         return Err(InvalidInput::BatchTooLarge(results.len()));
     }
     let mut previous = 0u64;
-    let mut rows = Vec::with_capacity(results.len());
+    let mut out = BatchRows::default();
     for (index, r) in results.iter().enumerate() {
         if r.seq == 0 {
             return Err(InvalidInput::ZeroSeq { index });
@@ -137,44 +170,51 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<Vec<NewResult>, InvalidInpu
             });
         }
         previous = r.seq;
-        if let Err(problem) = CheckName::parse(&r.check) {
-            return Err(InvalidInput::CheckName {
+        match result_row(r) {
+            Ok(row) => out.rows.push(row),
+            Err(problem) => out.set_aside.push(SetAside {
                 seq: r.seq,
-                problem,
-            });
+                reason: problem.to_string(),
+                summary: summary(r),
+            }),
         }
-        let outcome = match Outcome::try_from(r.outcome) {
-            Ok(Outcome::Pass) => "pass",
-            Ok(Outcome::Warn) => "warn",
-            Ok(Outcome::Fail) => "fail",
-            _ => return Err(InvalidInput::NoOutcome { seq: r.seq }),
-        };
-        let mut warning_kinds = Vec::with_capacity(r.warnings.len());
-        for w in &r.warnings {
-            if !valid_kind(&w.kind) {
-                return Err(InvalidInput::WarningKind {
-                    seq: r.seq,
-                    kind: w.kind.chars().take(MAX_ID).collect(),
-                });
-            }
-            warning_kinds.push(w.kind.clone());
-        }
-        rows.push(NewResult {
-            seq: r.seq,
-            check: r.check.clone(),
-            started_unix_ms: r.started_unix_ms,
-            outcome: outcome.to_string(),
-            failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
-            failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
-            duration_us: r.duration_us,
-            warning_kinds,
-            stage_durations: stage_durations(r),
-            detail: r.encode_to_vec(),
-            audit_id: r.audit_id.clone(),
-            system_dns: system_dns(r),
-        });
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// One result as a row, or why it cannot be one.
+fn result_row(r: &CheckResult) -> Result<NewResult, Malformed> {
+    CheckName::reported(&r.check).map_err(Malformed::CheckName)?;
+    let outcome = match Outcome::try_from(r.outcome) {
+        Ok(Outcome::Pass) => "pass",
+        Ok(Outcome::Warn) => "warn",
+        Ok(Outcome::Fail) => "fail",
+        _ => return Err(Malformed::NoOutcome),
+    };
+    if let Some(f) = r.failure.as_ref().filter(|f| !well_formed_kind(&f.kind)) {
+        return Err(Malformed::FailureKind(shown_kind(&f.kind)));
+    }
+    let mut warning_kinds = Vec::with_capacity(r.warnings.len());
+    for w in &r.warnings {
+        if !well_formed_kind(&w.kind) {
+            return Err(Malformed::WarningKind(shown_kind(&w.kind)));
+        }
+        warning_kinds.push(w.kind.clone());
+    }
+    Ok(NewResult {
+        seq: r.seq,
+        check: r.check.clone(),
+        started_unix_ms: r.started_unix_ms,
+        outcome: outcome.to_string(),
+        failure_kind: r.failure.as_ref().map(|f| f.kind.clone()),
+        failure_stage: r.failure.as_ref().map(|f| f.stage.clone()),
+        duration_us: r.duration_us,
+        warning_kinds,
+        stage_durations: stage_durations(r),
+        detail: r.encode_to_vec(),
+        audit_id: r.audit_id.clone(),
+        system_dns: system_dns(r),
+    })
 }
 
 /// Addresses kept per result's DNS answer (more is an agent gone wrong; the rest is dropped).
@@ -224,7 +264,7 @@ const MAX_STAGES: usize = 16;
 fn stage_durations(r: &CheckResult) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::new();
     let mut add = |stage: &str, us: u64| {
-        if !valid_kind(stage) {
+        if !well_formed_kind(stage) {
             return;
         }
         if let Some((_, total)) = out.iter_mut().find(|(s, _)| s == stage) {
@@ -287,219 +327,5 @@ pub fn check_view(r: &CheckState, endpoints: &EndpointList) -> Option<CheckView>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn result(seq: u64, check: &str) -> CheckResult {
-        CheckResult {
-            seq,
-            check: check.into(),
-            outcome: Outcome::Pass as i32,
-            ..CheckResult::default()
-        }
-    }
-
-    #[test]
-    fn batches_are_validated_with_named_problems() {
-        assert_eq!(
-            batch_rows(&[result(1, "imap"), result(2, "smtp")])
-                .unwrap()
-                .len(),
-            2
-        );
-        let err = batch_rows(&[result(2, "imap"), result(2, "smtp")]).unwrap_err();
-        assert!(err.to_string().contains("backwards or repeats"), "{err}");
-        let err = batch_rows(&[result(1, "ftp")]).unwrap_err();
-        assert!(err.to_string().contains("unknown check 'ftp'"), "{err}");
-        assert!(matches!(
-            batch_rows(&[result(0, "imap")]),
-            Err(InvalidInput::ZeroSeq { .. })
-        ));
-        let mut odd_warning = result(1, "imap");
-        odd_warning.warnings.push(eceprobe_proto::v1::Finding {
-            kind: "tls_intercepted,extra".into(),
-            ..Default::default()
-        });
-        let err = batch_rows(&[odd_warning]).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("warning kind 'tls_intercepted,extra'"),
-            "{err}"
-        );
-        let mut no_outcome = result(1, "imap");
-        no_outcome.outcome = 0;
-        assert!(matches!(
-            batch_rows(&[no_outcome]),
-            Err(InvalidInput::NoOutcome { .. })
-        ));
-        let big: Vec<_> = (1..=501).map(|s| result(s, "imap")).collect();
-        assert!(matches!(
-            batch_rows(&big),
-            Err(InvalidInput::BatchTooLarge(501))
-        ));
-    }
-
-    #[test]
-    fn oauth_names_are_accepted_per_mailbox_and_bad_ones_refused_by_name() {
-        let good = [
-            result(1, "imap"),
-            result(2, "oauth-token/ece-mail@contoso.com"),
-            result(3, "oauth-imap/ece-mail@contoso.com"),
-            result(4, "oauth-pop3/support+eu@mail.contoso.co.uk"),
-            result(5, "oauth-smtp/ece-mail@contoso.com"),
-        ];
-        let rows = batch_rows(&good).unwrap();
-        assert_eq!(rows[1].check, "oauth-token/ece-mail@contoso.com");
-        for (name, expect) in [
-            ("oauth-imap", "oauth-imap is per mailbox"),
-            ("imap/ece-mail@contoso.com", "only the OAuth checks"),
-            ("oauth-imap/ECE-Mail@contoso.com", "lower case"),
-            ("oauth-imap/a@b@contoso.com", "exactly one '@'"),
-            ("oauth-imap/<img src=x>@contoso.com", "before the '@'"),
-            ("oauth-imap/x@contoso.com/../../etc", "after the '@'"),
-            ("oauth-ftp/x@contoso.com", "unknown check"),
-        ] {
-            let mut batch = good.to_vec();
-            batch.push(result(6, name));
-            let err = batch_rows(&batch).unwrap_err();
-            assert!(
-                matches!(err, InvalidInput::CheckName { seq: 6, .. }),
-                "{err:?}"
-            );
-            let text = err.to_string();
-            assert!(text.contains(expect), "{name}: {text}");
-            assert!(text.contains(&format!("'{name}'")), "names it: {text}");
-        }
-    }
-
-    #[test]
-    fn check_views_carry_the_mailbox() {
-        let state = |check: &str| CheckState {
-            agent_id: "svc".into(),
-            check: check.into(),
-            seq: 1,
-            outcome: "fail".into(),
-            failure_kind: None,
-            warning_kinds: Vec::new(),
-            duration_us: 0,
-            received_unix_ms: 1_800_000_000_000,
-            system_dns: None,
-        };
-        let v = check_view(
-            &state("oauth-imap/ece-mail@contoso.com"),
-            &EndpointList::snapshot(),
-        )
-        .unwrap();
-        assert_eq!(v.check.mailbox(), Some("ece-mail@contoso.com"));
-        assert_eq!(
-            v.received_unix_ms, 1_800_000_000_000,
-            "the collector's time"
-        );
-        assert!(check_view(&state("oauth-imap"), &EndpointList::snapshot()).is_none());
-        assert!(check_view(&state("ftp"), &EndpointList::snapshot()).is_none());
-    }
-
-    #[test]
-    fn stage_durations_come_from_dns_and_the_used_address() {
-        use eceprobe_proto::v1::{Attempt, Dns, StageTiming};
-        let timing = |stage: &str, duration_us| StageTiming {
-            stage: stage.into(),
-            ok: true,
-            duration_us,
-        };
-        let mut r = result(1, "imap");
-        r.dns = Some(Dns {
-            duration_us: 7,
-            ..Dns::default()
-        });
-        r.attempts = vec![
-            Attempt {
-                address: "192.0.2.1:993".into(),
-                stages: vec![timing("tcp", 1000)],
-                ..Attempt::default()
-            },
-            Attempt {
-                address: "192.0.2.2:993".into(),
-                stages: vec![
-                    timing("tcp", 10),
-                    timing("tls", 20),
-                    timing("Bad,Name", 5),
-                    timing("tls", 1),
-                ],
-                ..Attempt::default()
-            },
-        ];
-        r.used_address = "192.0.2.2:993".into();
-        let stages = |r: &CheckResult| {
-            let rows = batch_rows(std::slice::from_ref(r)).unwrap();
-            rows[0].stage_durations.clone()
-        };
-        let named = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
-            v.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect()
-        };
-        assert_eq!(stages(&r), named(&[("dns", 7), ("tcp", 10), ("tls", 21)]));
-        // No representative address (nothing reached): the first attempt's stages.
-        r.used_address.clear();
-        assert_eq!(stages(&r), named(&[("dns", 7), ("tcp", 1000)]));
-        r.attempts.clear();
-        r.dns = None;
-        assert!(stages(&r).is_empty());
-    }
-
-    #[test]
-    fn hello_ids_are_checked() {
-        let mut hello = Hello {
-            agent_id: "app-1.contoso".into(),
-            role: Role::Application as i32,
-            ..Hello::default()
-        };
-        assert_eq!(agent_record(&hello, 0).unwrap().role, "application");
-        hello.agent_id = "bad id/../".into();
-        assert!(matches!(
-            agent_record(&hello, 0),
-            Err(InvalidInput::AgentId(_))
-        ));
-        hello.agent_id = String::new();
-        assert!(agent_record(&hello, 0).is_err());
-    }
-
-    #[test]
-    fn hello_java_is_kept_bounded_and_its_absence_is_not_reported() {
-        let mut hello = Hello {
-            agent_id: "svc-1".into(),
-            ..Hello::default()
-        };
-        // An agent older than the report sends neither field: not reported, not "no Java".
-        assert_eq!(agent_record(&hello, 0).unwrap().java, None);
-        hello.java_runtime = "/usr/lib/jvm/java-17-openjdk-amd64".into();
-        assert_eq!(agent_record(&hello, 0).unwrap().java, None);
-
-        hello.java_truststore = "Java trust store: /usr/lib/jvm/java-17-openjdk-amd64/lib/security/cacerts (PKCS12, 140 trusted certificates)".into();
-        let java = agent_record(&hello, 0).unwrap().java.unwrap();
-        assert_eq!(java.runtime, hello.java_runtime);
-        assert_eq!(java.truststore, hello.java_truststore);
-
-        // None found: the line is reported, the runtime empty.
-        hello.java_runtime = String::new();
-        hello.java_truststore = "Java: none found (set [ece] java_home ...)".into();
-        let java = agent_record(&hello, 0).unwrap().java.unwrap();
-        assert_eq!(
-            (java.runtime.as_str(), java.truststore.as_str()),
-            ("", "Java: none found (set [ece] java_home ...)")
-        );
-
-        // 100 KB each: cut to the bound, on a character boundary, never refused.
-        hello.java_runtime = "é".repeat(50 * 1024);
-        hello.java_truststore = "x".repeat(100 * 1024);
-        let java = agent_record(&hello, 0).unwrap().java.unwrap();
-        assert!(java.runtime.len() <= bounds::JAVA_TEXT && java.runtime.ends_with('…'));
-        assert_eq!(java.truststore.len(), bounds::JAVA_TEXT);
-        assert!(java.truststore.starts_with("xxx") && java.truststore.ends_with('…'));
-        // The other Hello strings are still refused past their bound.
-        hello.os = "o".repeat(MAX_TEXT + 1);
-        assert_eq!(
-            agent_record(&hello, 0),
-            Err(InvalidInput::TooLong { field: "os" })
-        );
-    }
-}
+#[path = "convert_tests.rs"]
+mod tests;

@@ -59,6 +59,7 @@ pub struct IngestCounters {
     results: AtomicU64,
     duplicates: AtomicU64,
     batches: AtomicU64,
+    set_aside: AtomicU64,
 }
 
 impl IngestCounters {
@@ -81,10 +82,18 @@ impl IngestCounters {
         self.batches.load(Ordering::Relaxed)
     }
 
-    fn stored(&self, inserted: u64, duplicates: u64) {
+    /// Results set aside (the quarantine: they cannot be stored truthfully), acked.
+    pub fn set_aside(&self) -> u64 {
+        self.set_aside.load(Ordering::Relaxed)
+    }
+
+    fn stored(&self, outcome: &crate::store::InsertOutcome) {
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.results.fetch_add(inserted, Ordering::Relaxed);
-        self.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        self.results.fetch_add(outcome.inserted, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(outcome.duplicates, Ordering::Relaxed);
+        self.set_aside
+            .fetch_add(outcome.set_aside, Ordering::Relaxed);
     }
 }
 
@@ -238,6 +247,7 @@ impl AgentLink for Ingest {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let welcome = reply(collector_message::Body::Welcome(Welcome {
             last_stored_seq,
+            collector_version: crate::newer::COLLECTOR_VERSION.to_owned(),
         }));
         // An empty new channel has room for one: this cannot fail. (Registered above,
         // before the welcome goes out: an agent that has its welcome can be ordered.)
@@ -386,15 +396,31 @@ impl Session {
         self.revoked()?;
         match msg.body {
             Some(agent_message::Body::Batch(batch)) => {
-                let rows = batch_rows(&batch.results)
+                let batch = batch_rows(&batch.results)
                     .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let reasons: Vec<(u64, String)> = batch
+                    .set_aside
+                    .iter()
+                    .map(|s| (s.seq, s.reason.clone()))
+                    .collect();
                 let outcome = self
                     .store
-                    .insert_results(&self.agent_id, rows, received_unix_ms)
+                    .insert_batch(
+                        &self.agent_id,
+                        batch.rows,
+                        batch.set_aside,
+                        received_unix_ms,
+                    )
                     .await
                     .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
-                tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, "batch stored");
-                self.counters.stored(outcome.inserted, outcome.duplicates);
+                // Said once per result: a resend of one already set aside is not new.
+                if outcome.set_aside > 0 {
+                    for (seq, reason) in &reasons {
+                        tracing::warn!(agent = %self.agent_id, seq, %reason, "result set aside (quarantine): it cannot be stored as sent; the rest of the batch is stored");
+                    }
+                }
+                tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, set_aside = outcome.set_aside, "batch stored");
+                self.counters.stored(&outcome);
                 if outcome.inserted > 0 {
                     self.stored.notify_one();
                 }

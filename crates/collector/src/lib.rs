@@ -38,6 +38,7 @@ pub mod export;
 pub mod gaps;
 pub mod ingest;
 pub mod latency;
+pub mod newer;
 pub mod notify;
 pub mod order;
 pub mod outbound;

@@ -2,6 +2,7 @@
 //! and audits (started here, run by [`crate::audits`]).
 
 mod audits;
+mod servers;
 
 pub(crate) use audits::verdict;
 
@@ -11,7 +12,7 @@ use eceprobe_proto::v1::{
     CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
     GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
     LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
-    RetireServerRequest, RetireServerResponse, RunAuditRequest, Server, ServerResultsRequest,
+    RetireServerRequest, RetireServerResponse, RunAuditRequest, ServerResultsRequest,
     ServerResultsResponse,
 };
 use prost::Message;
@@ -22,8 +23,7 @@ use crate::checkname::CheckName;
 use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
 use crate::store::{
-    GapFilter, GapRecord, KindMatch, KnownAgent, Store, StoredResult, MAX_GAPS_LIMIT,
-    MAX_HISTORY_LIMIT,
+    GapFilter, GapRecord, KindMatch, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
 };
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
@@ -52,35 +52,6 @@ impl QueryService {
 
 fn storage(e: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("storage: {e}"))
-}
-
-fn server(known: &KnownAgent) -> Server {
-    let a = &known.record;
-    Server {
-        agent_id: a.agent_id.clone(),
-        hostname: a.hostname.clone(),
-        role: a.role.clone(),
-        deployment: a.deployment.clone(),
-        agent_version: a.agent_version.clone(),
-        os: a.os.clone(),
-        ece_version: a.ece_version.clone(),
-        ece_es: a.ece_es.clone(),
-        probe_interval_s: a.probe_interval_s,
-        seen_unix_ms: a.seen_unix_ms,
-        last_seq: known.last_seq,
-        spool_dropped: known.spool_dropped,
-        // Not reported: both empty (a reporting agent's trust store line never is).
-        java_runtime: a
-            .java
-            .as_ref()
-            .map(|j| j.runtime.clone())
-            .unwrap_or_default(),
-        java_truststore: a
-            .java
-            .as_ref()
-            .map(|j| j.truststore.clone())
-            .unwrap_or_default(),
-    }
 }
 
 /// The stored detail is the agent's own message; a blob that does not decode (a damaged
@@ -173,15 +144,7 @@ impl Query for QueryService {
         request: Request<ListServersRequest>,
     ) -> Result<Response<ListServersResponse>, Status> {
         let want = request.into_inner().deployment;
-        let mut servers: Vec<Server> = self
-            .store
-            .agents()
-            .await
-            .map_err(storage)?
-            .iter()
-            .filter(|a| want.is_empty() || a.record.deployment == want)
-            .map(server)
-            .collect();
+        let mut servers = servers::list(&self.store, &want).await.map_err(storage)?;
         servers.sort_by(|x, y| (&x.deployment, &x.agent_id).cmp(&(&y.deployment, &y.agent_id)));
         Ok(Response::new(ListServersResponse { servers }))
     }
@@ -251,14 +214,8 @@ impl Query for QueryService {
                 &id, retired,
             )));
         };
-        let mut latest: Vec<CheckResult> = self
-            .store
-            .latest(&id)
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(detail)
-            .collect();
+        let stored = self.store.latest(&id).await.map_err(storage)?;
+        let mut latest: Vec<CheckResult> = stored.iter().map(detail).collect();
         latest.sort_by(|a, b| a.check.cmp(&b.check));
         let thresholds = &self.tracker.policy().latency;
         let latency_warnings = latency_warnings(&self.store, thresholds, std::slice::from_ref(&id))
@@ -277,8 +234,17 @@ impl Query for QueryService {
                 hint: w.hint,
             })
             .collect();
+        let reported_newer = stored.iter().any(|r| {
+            crate::newer::note(
+                &r.check,
+                r.failure_kind.as_deref(),
+                r.warning_kinds.iter().map(String::as_str),
+            )
+            .is_some()
+        });
+        let quarantine = self.store.quarantine(&id).await.map_err(storage)?;
         Ok(Response::new(ServerResultsResponse {
-            server: Some(server(agent)),
+            server: Some(servers::server(agent, reported_newer, quarantine.as_ref())),
             latest,
             latency_warnings,
         }))

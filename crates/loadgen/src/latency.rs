@@ -136,7 +136,7 @@ async fn seed(store: &Store, args: &LatencyArgs, now: i64) -> Result<u64> {
                     if batch.len() == convert::MAX_BATCH {
                         let rows = convert::batch_rows(&batch)?;
                         stored += store
-                            .insert_results(&record.agent_id, rows, now)
+                            .insert_results(&record.agent_id, rows.rows, now)
                             .await?
                             .inserted;
                         batch.clear();
@@ -146,7 +146,7 @@ async fn seed(store: &Store, args: &LatencyArgs, now: i64) -> Result<u64> {
             if !batch.is_empty() {
                 let rows = convert::batch_rows(&batch)?;
                 stored += store
-                    .insert_results(&record.agent_id, rows, now)
+                    .insert_results(&record.agent_id, rows.rows, now)
                     .await?
                     .inserted;
             }

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod link_words;
+mod refused;
 mod schedule;
 mod spool_link;
 mod uplink;
@@ -116,6 +117,7 @@ pub async fn run_with_mailboxes(
         hello: settings.hello,
         spool,
         audits: audits_tx,
+        refused: refused::Refused::beside(&settings.spool_dir),
     };
     // The schedule stops on the caller's shutdown, or when the link learns this agent is
     // revoked (probing on for a collector that refuses every result would only fill the

@@ -104,6 +104,11 @@ impl SharedSpool {
         .await
     }
 
+    /// Every seq up to this one is acked (delivered, or set aside as refused for good).
+    pub async fn acked_seq(&self) -> Result<u64, LinkSpoolError> {
+        self.with(|spool| Ok(spool.acked_seq())).await
+    }
+
     /// The collector stored everything up to `seq`: drop it, and never number a new result
     /// at or below it.
     pub async fn acknowledge(&self, seq: u64) -> Result<(), LinkSpoolError> {

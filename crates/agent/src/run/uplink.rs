@@ -3,6 +3,13 @@
 //! sent in order, a few batches in flight at most. Acks drain the spool. Heartbeats carry
 //! the spool's dropped count. Any failure ends the stream; the next one starts after a
 //! jittered exponential backoff, resending from what the collector says it stored.
+//!
+//! A batch refused for good (`invalid_argument`: an older collector that refuses a whole
+//! batch for one result it does not know) is never resent as it was: the next streams send
+//! one result at a time up to the highest seq that was in flight, and the one refused alone
+//! is set aside (`refused.rs`: acked in the spool, logged, counted, written down); then
+//! full batches again. Nothing else is skipped, nothing doubled (the collector keeps
+//! results unique on seq).
 
 use std::time::Duration;
 
@@ -17,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use super::backoff::Backoff;
+use super::refused::{self, Refused};
 use super::schedule::AuditOrder;
 use super::spool_link::SharedSpool;
 use super::stopped;
@@ -52,7 +60,12 @@ pub struct Uplink {
     pub hello: Hello,
     pub spool: SharedSpool,
     pub audits: mpsc::Sender<AuditOrder>,
+    /// Where results the collector refuses for good are set aside.
+    pub refused: Refused,
 }
+
+/// Characters of a collector's refusal repeated in the agent's log.
+const MAX_REFUSAL_SHOWN: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 enum LinkError {
@@ -70,6 +83,12 @@ enum LinkError {
     Timeout(Duration),
     #[error("spool: {0}")]
     Spool(String),
+    /// Not a fault of the link: the next stream goes on one result at a time.
+    #[error("the collector refuses a batch for good ({0}); resending one result at a time to find the one it refuses")]
+    Isolating(String),
+    /// Not a fault of the link: the next stream goes on after it.
+    #[error("the collector refused result seq {0} alone; it is set aside and the agent moves on")]
+    SetAside(u64),
 }
 
 /// The collector revoked this agent's certificate: no retry can succeed, only a new
@@ -114,12 +133,15 @@ impl Uplink {
             Duration::from_secs(1),
             reconnect_cap(self.hello.probe_interval_s),
         );
+        // Some(seq): a batch up to seq was refused for good; send one result at a time until
+        // the collector has acked it.
+        let mut isolate: Option<u64> = None;
         loop {
             let mut healthy = false;
             let session_stop = shutdown.clone();
             let result = tokio::select! {
                 () = stopped(&mut shutdown) => return Ok(()),
-                r = self.session(&mut healthy, session_stop) => r,
+                r = self.session(&mut healthy, session_stop, &mut isolate) => r,
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -134,7 +156,11 @@ impl Uplink {
                     }
                     let wait = backoff.next_wait();
                     let error = e.words(&self.endpoint.uri().to_string());
-                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "collector link down");
+                    if matches!(e, LinkError::Isolating(_) | LinkError::SetAside(_)) {
+                        tracing::warn!(%error, reconnect_in_ms = wait.as_millis() as u64, "finding the result the collector refuses");
+                    } else {
+                        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "collector link down");
+                    }
                     tokio::select! {
                         () = stopped(&mut shutdown) => return Ok(()),
                         () = tokio::time::sleep(wait) => {}
@@ -149,6 +175,7 @@ impl Uplink {
         &self,
         healthy: &mut bool,
         mut shutdown: watch::Receiver<bool>,
+        isolate: &mut Option<u64>,
     ) -> Result<(), LinkError> {
         let channel: Channel = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect())
             .await
@@ -181,10 +208,31 @@ impl Uplink {
             .acknowledge(stored)
             .await
             .map_err(|e| LinkError::Spool(e.to_string()))?;
-        tracing::info!(last_stored_seq = stored, "connected to the collector");
+        let collector_version = match welcome.collector_version.as_str() {
+            "" => "not reported (a collector older than the field)",
+            v => v,
+        };
+        tracing::info!(last_stored_seq = stored, collector_version, agent_version = %self.hello.agent_version, "connected to the collector");
+        let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        if let (Some(theirs), Some(ours)) = (
+            major(&welcome.collector_version),
+            major(&self.hello.agent_version),
+        ) {
+            if theirs != ours {
+                tracing::warn!(collector_version, agent_version = %self.hello.agent_version, "the collector is of another major version than this agent: upgrade the older one (any agent talks to any collector of the same major version)");
+            }
+        }
         *healthy = true;
 
-        let mut sent = stored;
+        // Results set aside as refused are acked here, not stored there: start after both.
+        let acked = self
+            .spool
+            .acked_seq()
+            .await
+            .map_err(|e| LinkError::Spool(e.to_string()))?;
+        let mut sent = stored.max(acked);
+        // The check of the last result sent: the one in flight when going one at a time.
+        let mut last_check = String::new();
         let mut in_flight: usize = 0;
         // Since when the oldest unacked batch has waited (None: nothing in flight).
         let mut waiting_since: Option<tokio::time::Instant> = None;
@@ -192,11 +240,15 @@ impl Uplink {
         heartbeat.tick().await;
         let appended = self.spool.appended();
         loop {
-            // Fill the window from the spool.
-            while in_flight < WINDOW {
+            // Fill the window from the spool (one result at a time while isolating).
+            let (window, per_batch) = match isolate {
+                Some(_) => (1, 1),
+                None => (WINDOW, BATCH_RECORDS),
+            };
+            while in_flight < window {
                 let records = self
                     .spool
-                    .read_after(sent, BATCH_RECORDS, BATCH_BYTES)
+                    .read_after(sent, per_batch, BATCH_BYTES)
                     .await
                     .map_err(|e| LinkError::Spool(e.to_string()))?;
                 let Some(last) = records.last().map(|r| r.0) else {
@@ -213,7 +265,10 @@ impl Uplink {
                             None
                         }
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                if let Some(r) = results.last() {
+                    last_check.clone_from(&r.check);
+                }
                 let batch = agent_message::Body::Batch(ResultBatch { results });
                 tx.send(AgentMessage { body: Some(batch) })
                     .await
@@ -232,10 +287,19 @@ impl Uplink {
                     return Ok(());
                 }
                 message = inbound.message() => {
-                    let message = message.map_err(LinkError::Ended)?.ok_or(LinkError::Closed)?;
+                    let message = match message {
+                        Ok(m) => m.ok_or(LinkError::Closed)?,
+                        Err(status) => {
+                            return Err(self.refusal(status, in_flight, sent, &last_check, isolate).await);
+                        }
+                    };
                     match message.body {
                         Some(collector_message::Body::Ack(ack)) => {
                             tracing::debug!(up_to_seq = ack.up_to_seq, "acked");
+                            if isolate.is_some_and(|up_to| ack.up_to_seq >= up_to) {
+                                *isolate = None;
+                                tracing::info!(up_to_seq = ack.up_to_seq, "past the results the collector refused: full batches again");
+                            }
                             in_flight = in_flight.saturating_sub(1);
                             waiting_since = (in_flight > 0).then(tokio::time::Instant::now);
                             self.spool
@@ -262,6 +326,41 @@ impl Uplink {
                 () = tokio::time::sleep_until(ack_deadline), if waiting_since.is_some() => {
                     return Err(LinkError::Timeout(ACK_TIMEOUT));
                 }
+            }
+        }
+    }
+
+    /// The stream ended with `status` while `in_flight` batches, up to seq `sent`, waited.
+    /// A refusal for good of a batch starts isolating (or, with one result in flight while
+    /// isolating, sets that result aside); anything else is a link failure, resent after
+    /// the backoff.
+    async fn refusal(
+        &self,
+        status: tonic::Status,
+        in_flight: usize,
+        sent: u64,
+        last_check: &str,
+        isolate: &mut Option<u64>,
+    ) -> LinkError {
+        if !refused::permanent(status.code()) || in_flight == 0 {
+            return LinkError::Ended(status);
+        }
+        match *isolate {
+            Some(up_to) => {
+                self.refused
+                    .set_aside(sent, last_check, status.message())
+                    .await;
+                if let Err(e) = self.spool.acknowledge(sent).await {
+                    return LinkError::Spool(e.to_string());
+                }
+                if sent >= up_to {
+                    *isolate = None;
+                }
+                LinkError::SetAside(sent)
+            }
+            None => {
+                *isolate = Some(sent);
+                LinkError::Isolating(refused::escaped(status.message(), MAX_REFUSAL_SHOWN))
             }
         }
     }

@@ -203,6 +203,7 @@ mod tests {
             last_seq: 0,
             spool_dropped: 0,
             first_seen_unix_ms: 0,
+            quarantined: 0,
         }
     }
 

@@ -22,6 +22,7 @@ mod latency;
 mod latency_ingest;
 pub mod metrics;
 mod outbox;
+mod quarantine;
 mod results;
 mod rows;
 pub mod timeline;
@@ -37,6 +38,8 @@ mod fleet_tests;
 mod gaps_tests;
 #[cfg(test)]
 mod outbox_tests;
+#[cfg(test)]
+mod quarantine_tests;
 #[cfg(test)]
 mod tests;
 
@@ -54,10 +57,11 @@ use tokio::sync::{mpsc, oneshot};
 pub use fleet::{not_in_service, AwakeSpan, Retirement};
 pub use latency::TimingKey;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
+pub use quarantine::MAX_QUARANTINE_ROWS;
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
-    GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, StoreError,
-    StoredResult, SystemDns,
+    GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,
+    SetAside, StoreError, StoredResult, SystemDns,
 };
 use writer::{Msg, Op, Reply};
 
@@ -237,16 +241,31 @@ impl Store {
         results: Vec<NewResult>,
         received_unix_ms: i64,
     ) -> Result<InsertOutcome, StoreError> {
-        if results.len() > MAX_RESULTS_PER_INSERT {
+        self.insert_batch(agent_id, results, Vec::new(), received_unix_ms)
+            .await
+    }
+
+    /// [`insert_results`](Self::insert_results) with the batch's set-aside results in the
+    /// same transaction (the quarantine, each once per (agent, seq)): the agent's last seq
+    /// covers them too, so the ack that lets the agent move on past them is true.
+    pub async fn insert_batch(
+        &self,
+        agent_id: &str,
+        results: Vec<NewResult>,
+        set_aside: Vec<SetAside>,
+        received_unix_ms: i64,
+    ) -> Result<InsertOutcome, StoreError> {
+        if results.len() + set_aside.len() > MAX_RESULTS_PER_INSERT {
             return Err(StoreError::TooManyResults {
                 agent_id: agent_id.to_owned(),
-                count: results.len(),
+                count: results.len() + set_aside.len(),
             });
         }
         let agent_id = agent_id.to_owned();
         self.write(|reply| Op::Insert {
             agent_id,
             results,
+            set_aside,
             received_unix_ms,
             reply,
         })

@@ -4,7 +4,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::{AgentRecord, InsertOutcome, NewResult, StoreError};
+use super::{AgentRecord, InsertOutcome, NewResult, SetAside, StoreError};
 
 fn db_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database {
@@ -115,6 +115,7 @@ pub(super) async fn insert_results(
     conn: &mut SqliteConnection,
     agent_id: &str,
     results: &[NewResult],
+    set_aside: &[SetAside],
     received_unix_ms: i64,
 ) -> Result<InsertOutcome, StoreError> {
     let known: Option<i64> = sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = ?1")
@@ -193,6 +194,13 @@ pub(super) async fn insert_results(
         let changed = hourly_changed.get(check).copied().unwrap_or(false);
         let new = new_timings.remove(check).unwrap_or_default();
         super::latency_ingest::settle(conn, agent_id, check, new, changed).await?;
+    }
+    outcome.set_aside =
+        super::quarantine::set_aside(conn, agent_id, set_aside, received_unix_ms).await?;
+    // A set-aside result is delivered as far as the agent is concerned: the last seq covers
+    // it, so a reconnect does not resend it.
+    for r in set_aside {
+        highest_inserted = highest_inserted.max(Some(to_db(agent_id, "seq", r.seq)?));
     }
     // A batch is news from the agent, as a heartbeat is: it keeps the agent from going
     // stale. The last seq only ever rises.

@@ -8,7 +8,7 @@ use super::{AgentRecord, CheckState, JavaReport, KnownAgent, StoreError, StoredR
 /// The agents in service (retired ones are left out of every fleet-wide read).
 pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, \
-     spool_dropped, first_seen_unix_ms, java_runtime, java_truststore FROM agents WHERE retired_unix_ms IS NULL \
+     spool_dropped, first_seen_unix_ms, java_runtime, java_truststore, quarantined FROM agents WHERE retired_unix_ms IS NULL \
      ORDER BY agent_id";
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
@@ -85,6 +85,7 @@ pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
         last_seq: unsigned_from_db(T, column(row, T, "max_seq")?)?,
         spool_dropped: unsigned_from_db(T, column(row, T, "spool_dropped")?)?,
         first_seen_unix_ms: column(row, T, "first_seen_unix_ms")?,
+        quarantined: unsigned_from_db(T, column(row, T, "quarantined")?)?,
     })
 }
 

@@ -71,6 +71,7 @@ async fn resent_results_are_counted_as_duplicates_not_stored_twice() {
         InsertOutcome {
             inserted: 5,
             duplicates: 0,
+            set_aside: 0,
             max_seq: 5
         }
     );
@@ -80,6 +81,7 @@ async fn resent_results_are_counted_as_duplicates_not_stored_twice() {
         InsertOutcome {
             inserted: 0,
             duplicates: 5,
+            set_aside: 0,
             max_seq: 5
         }
     );
@@ -95,6 +97,7 @@ async fn resent_results_are_counted_as_duplicates_not_stored_twice() {
         InsertOutcome {
             inserted: 1,
             duplicates: 2,
+            set_aside: 0,
             max_seq: 6
         }
     );

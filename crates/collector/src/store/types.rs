@@ -43,6 +43,28 @@ pub struct KnownAgent {
     pub spool_dropped: u64,
     /// When the collector first heard of the agent.
     pub first_seen_unix_ms: i64,
+    /// Results of this agent ever set aside (the quarantine; its rows are capped, this is not).
+    pub quarantined: u64,
+}
+
+/// A result that cannot be stored truthfully, set aside and acked (migration 0014).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    pub seq: u64,
+    /// What was wrong, in words.
+    pub reason: String,
+    /// What the result claimed (check, outcome, kind, size); never its contents.
+    pub summary: String,
+}
+
+/// An agent's set-aside results: how many, and the last one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantine {
+    pub count: u64,
+    pub last_seq: u64,
+    pub last_reason: String,
+    pub last_summary: String,
+    pub last_unix_ms: i64,
 }
 
 /// One result as an agent sent it.
@@ -189,6 +211,8 @@ pub struct InsertOutcome {
     pub inserted: u64,
     /// Results already stored (same agent and seq), not stored again.
     pub duplicates: u64,
+    /// Results newly set aside by this call (a resend of one already set aside: not counted).
+    pub set_aside: u64,
     /// The highest seq stored for this agent after the insert (survives pruning).
     pub max_seq: u64,
 }

@@ -61,7 +61,7 @@ pub struct OpenGapQuery {
 
 pub(super) const AGENT_COLUMNS: &str = "agent_id, hostname, role, deployment, agent_version, os, \
      ece_version, ece_es, probe_interval_s, seen_unix_ms, max_seq, spool_dropped, \
-     first_seen_unix_ms, java_runtime, java_truststore";
+     first_seen_unix_ms, java_runtime, java_truststore, quarantined";
 
 fn too_many(what: &str, n: usize) -> StoreError {
     StoreError::Corrupt {

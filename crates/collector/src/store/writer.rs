@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     audits, fleet, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult,
-    StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// Where a request's answer goes, once its batch is committed (or has failed).
@@ -43,6 +43,7 @@ pub(super) enum Op {
     Insert {
         agent_id: String,
         results: Vec<NewResult>,
+        set_aside: Vec<SetAside>,
         received_unix_ms: i64,
         reply: Reply<InsertOutcome>,
     },
@@ -70,7 +71,9 @@ impl Op {
     /// About how many rows the request writes, to bound a batch.
     fn rows(&self) -> usize {
         match self {
-            Op::Insert { results, .. } => results.len().max(1),
+            Op::Insert {
+                results, set_aside, ..
+            } => (results.len() + set_aside.len()).max(1),
             Op::Prune { limit, .. } | Op::PruneGaps { limit, .. } => {
                 usize::try_from(*limit).unwrap_or(MAX_BATCH_ROWS)
             }
@@ -289,11 +292,12 @@ async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
         Op::Insert {
             agent_id,
             results,
+            set_aside,
             received_unix_ms,
             reply,
         } => settle(
             reply,
-            insert_results(conn, &agent_id, &results, received_unix_ms).await,
+            insert_results(conn, &agent_id, &results, &set_aside, received_unix_ms).await,
         ),
         Op::Prune {
             cutoff_unix_ms,

@@ -118,6 +118,22 @@ pub async fn render(state: &WebState) -> Result<String, StoreError> {
         );
     }
 
+    out.family(
+        "eceprobe_agent_results_quarantined_total",
+        "counter",
+        "Results of the agent set aside because they cannot be stored as sent (the quarantine).",
+    );
+    for a in &agents {
+        out.sample(
+            "eceprobe_agent_results_quarantined_total",
+            &[
+                ("deployment", &a.record.deployment),
+                ("server", &a.record.agent_id),
+            ],
+            a.quarantined as f64,
+        );
+    }
+
     let counters = &state.counters;
     out.family(
         "eceprobe_ingest_results_total",
@@ -138,6 +154,16 @@ pub async fn render(state: &WebState) -> Result<String, StoreError> {
         "eceprobe_ingest_duplicate_results_total",
         &[],
         counters.duplicates() as f64,
+    );
+    out.family(
+        "eceprobe_ingest_quarantined_results_total",
+        "counter",
+        "Results set aside (malformed: acked, not stored as results) since the collector started.",
+    );
+    out.sample(
+        "eceprobe_ingest_quarantined_results_total",
+        &[],
+        counters.set_aside() as f64,
     );
     out.family(
         "eceprobe_ingest_batches_total",

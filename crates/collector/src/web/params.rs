@@ -112,7 +112,7 @@ pub fn check(value: &str) -> Result<CheckName, WebError> {
         let names: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
         let oauth: Vec<&str> = CheckId::OAUTH.iter().map(|c| c.as_str()).collect();
         let why = match e {
-            CheckNameError::Unknown(_) => String::new(),
+            CheckNameError::Unknown(_) | CheckNameError::NotAName(_) => String::new(),
             CheckNameError::NoMailbox { id, .. } => format!(" ({id} is per mailbox)"),
             CheckNameError::NotPerMailbox { .. } => {
                 " (only the OAuth checks name a mailbox)".to_owned()

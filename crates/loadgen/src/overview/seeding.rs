@@ -138,7 +138,7 @@ async fn seed(store: &Store, servers: usize, history: usize) -> Result<Seeded> {
             let rows = convert::batch_rows(&results(i, history, now))
                 .with_context(|| format!("server {i}'s results"))?;
             let outcome = store
-                .insert_results(&record.agent_id, rows, now)
+                .insert_results(&record.agent_id, rows.rows, now)
                 .await
                 .with_context(|| format!("storing server {i}'s results"))?;
             Ok(outcome.inserted)

@@ -71,10 +71,14 @@ pub struct Hello {
     pub java_truststore: ::prost::alloc::string::String,
 }
 /// The collector's answer to Hello: resend everything after last_stored_seq.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Welcome {
     #[prost(uint64, tag = "1")]
     pub last_stored_seq: u64,
+    /// The collector's version ("0.1.0"); empty from collectors older than the field. Any
+    /// agent talks to any collector of the same major version, in either order of upgrade.
+    #[prost(string, tag = "2")]
+    pub collector_version: ::prost::alloc::string::String,
 }
 /// Results in sequence order. A batch may repeat results already stored (a resend after a
 /// reconnect); they are acknowledged and not stored twice.
@@ -941,6 +945,20 @@ pub struct Server {
     pub java_runtime: ::prost::alloc::string::String,
     #[prost(string, tag = "14")]
     pub java_truststore: ::prost::alloc::string::String,
+    /// A mix of versions that matters, in words: the agent is of another major version than
+    /// the collector, or it reported checks or kinds the collector does not know ("newer than
+    /// this collector: upgrade the collector"). Empty when they go together.
+    #[prost(string, repeated, tag = "15")]
+    pub version_notes: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The collector's own version, beside agent_version.
+    #[prost(string, tag = "16")]
+    pub collector_version: ::prost::alloc::string::String,
+    /// Results of this agent set aside (malformed: acked, kept in the bounded quarantine,
+    /// never stored as results), ever; and the last one's reason in words ("" when none).
+    #[prost(uint64, tag = "17")]
+    pub quarantined: u64,
+    #[prost(string, tag = "18")]
+    pub quarantine_last: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListServersResponse {

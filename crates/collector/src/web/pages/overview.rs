@@ -146,7 +146,7 @@ pub fn render(v: &Overview) -> Markup {
                         }
                         td { (s.deployment) }
                         td { (s.role) }
-                        td { (s.agent_version) }
+                        td { (s.agent_version) @for n in &s.version_notes { br; small.warn { (n) } } }
                         td title=(when(s.last_seen_unix_ms)) {
                             (ago(v.generated_unix_ms, s.last_seen_unix_ms))
                             @if s.connected { " " span.connected title="connected now" { "connected" } }

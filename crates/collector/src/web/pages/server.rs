@@ -284,13 +284,18 @@ fn mailbox(v: &ServerView, m: &MailboxView) -> Markup {
 }
 
 fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup {
+    // A newer agent's check has no cell (this collector does not judge it): its outcome
+    // as reported.
+    let unjudged = match c.note {
+        Some(_) => c.outcome.as_str(),
+        None => "pass",
+    };
     let state = v
         .cells
         .iter()
         .chain(v.mailboxes.iter().flat_map(|m| &m.cells))
         .find(|cell| cell.check == c.check)
-        .map(|cell| cell.state.as_str())
-        .unwrap_or("pass");
+        .map_or(unjudged, |cell| cell.state.as_str());
     html! {
         section.check id=(format!("check-{}", c.check)) {
             h3 class=(format!("state {state}")) { (c.check) ": " (state) " " small { (c.outcome) ", " (duration(c.duration_us)) } }
@@ -299,6 +304,7 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
                 @if !c.via_proxy.is_empty() { " via proxy " (c.via_proxy) }
                 @if !c.used_address.is_empty() { " - details from " (c.used_address) }
             }
+            @if let Some(note) = c.note { p.newer { strong { "Note: " } (note) } }
             @if let Some(f) = &c.failure { (finding(f, "gap")) }
             @for w in &c.warnings { (finding(w, "warn")) }
             @for w in v.latency_warnings.iter().filter(|w| w.check == c.check) {
@@ -338,7 +344,13 @@ pub fn render(v: &ServerView, charts: &[History], timeline: Markup) -> Markup {
             tr { th { "host name" } td { (s.hostname) } }
             tr { th { "deployment" } td { (s.deployment) } }
             tr { th { "role" } td { (s.role) } }
-            tr { th { "agent version" } td { (s.agent_version) } }
+            tr.versions {
+                th { "agent version" }
+                td {
+                    (s.agent_version) " (collector " (s.collector_version) ")"
+                    @for n in &s.version_notes { br; strong.warn { (n) } }
+                }
+            }
             tr { th { "OS" } td { (s.os) } }
             @if !s.ece_version.is_empty() { tr { th { "ECE" } td { (s.ece_version) " " (s.ece_es) } } }
             tr.java-runtime { th { "Java (ECE's runtime)" } td class=[(!s.java.reported || s.java.runtime.is_empty()).then_some("muted")] { (s.java.runtime_words(&s.agent_version)) } }
@@ -346,6 +358,15 @@ pub fn render(v: &ServerView, charts: &[History], timeline: Markup) -> Markup {
             tr { th { "last seen" } td { (when(s.last_seen_unix_ms)) " (" (ago(now, s.last_seen_unix_ms)) ")" @if s.connected { ", connected now" } } }
             tr { th { "probe interval" } td { (s.probe_interval_s) " s" } }
             tr { th { "results" } td { (s.last_seq) " stored" @if s.spool_dropped > 0 { ", " (s.spool_dropped) " dropped by the agent's spool" } } }
+            @if let Some(q) = &s.quarantine {
+                tr.quarantine {
+                    th { "set aside" }
+                    td.warn {
+                        (q.count) " " (if q.count == 1 { "result" } else { "results" }) " set aside, the last (result #" (q.last_seq) ") because "
+                        (q.last_reason) " (" (q.last_summary) "; received " (when(q.last_unix_ms)) ")"
+                    }
+                }
+            }
         }
         h2 { "Open gaps and warnings" }
         @if v.open_gaps.is_empty() && v.latency_warnings.is_empty() {

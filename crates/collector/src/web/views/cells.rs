@@ -361,6 +361,7 @@ mod tests {
             last_seq: 0,
             spool_dropped: 0,
             first_seen_unix_ms: NOW - 3_600_000,
+            quarantined: 0,
         }
     }
 

@@ -291,6 +291,9 @@ pub struct CheckDetail {
     pub mailbox: Option<String>,
     /// What an OAuth check saw of the grant and the token; null for catalog checks.
     pub oauth: Option<OAuthView>,
+    /// [`crate::newer::NOTE`] when the check or a kind is not in this collector's catalog
+    /// (a newer agent's); null otherwise.
+    pub note: Option<&'static str>,
 }
 
 fn finding(f: &pb::Finding) -> FindingView {
@@ -418,5 +421,10 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
             .ok()
             .and_then(|n| n.mailbox().map(str::to_owned)),
         oauth: d.oauth.as_ref().map(oauth),
+        note: crate::newer::note(
+            &r.check,
+            r.failure_kind.as_deref(),
+            r.warning_kinds.iter().map(String::as_str),
+        ),
     }
 }

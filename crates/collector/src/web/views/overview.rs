@@ -33,6 +33,9 @@ pub struct ServerRow {
     pub deployment: String,
     pub role: String,
     pub agent_version: String,
+    /// A mix of versions that matters, in words (as on the server page); empty when the
+    /// agent and this collector go together.
+    pub version_notes: Vec<String>,
     pub last_seen_unix_ms: i64,
     /// Its stream to the collector is open now.
     pub connected: bool,
@@ -89,6 +92,7 @@ pub async fn build(
     let matrix = cells(&policy, &agents, &states, now, &awake, &endpoints);
     let latency = latency_warnings(store, &policy.latency, &ids).await?;
     let connected: BTreeSet<String> = state.sessions.connected().into_iter().collect();
+    let newer = crate::newer::reporting_newer(&states);
     let mut gaps_of: HashMap<&str, u64> = HashMap::new();
     for g in open.iter().filter(|g| g.severity == "gap") {
         *gaps_of.entry(g.agent_id.as_str()).or_default() += 1;
@@ -112,6 +116,10 @@ pub async fn build(
                 deployment: r.deployment.clone(),
                 role: r.role.clone(),
                 agent_version: r.agent_version.clone(),
+                version_notes: crate::newer::version_notes(
+                    &r.agent_version,
+                    newer.contains(r.agent_id.as_str()),
+                ),
                 last_seen_unix_ms: r.seen_unix_ms,
                 connected: connected.contains(&r.agent_id),
                 open_gaps: gaps_of.get(r.agent_id.as_str()).copied().unwrap_or(0),

@@ -37,6 +37,13 @@ pub struct Facts {
     pub connected: bool,
     /// ECE's Java runtime and trust store, as the agent's last Hello reported them.
     pub java: JavaFacts,
+    /// This collector's version, beside the agent's.
+    pub collector_version: &'static str,
+    /// A mix of versions that matters, in words ([`crate::newer::version_notes`]); empty
+    /// when the agent and this collector go together.
+    pub version_notes: Vec<String>,
+    /// Results of this agent set aside (the quarantine); null when none ever was.
+    pub quarantine: Option<crate::store::Quarantine>,
 }
 
 /// ECE's Java as an agent reported it (issue 14), for the server page, its JSON and the
@@ -260,6 +267,9 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
         .binary_search(&agent.record.agent_id)
         .is_ok();
     let r = &agent.record;
+    let version_notes =
+        crate::newer::version_notes(&r.agent_version, checks.iter().any(|c| c.note.is_some()));
+    let quarantine = state.store.quarantine(agent_id).await?;
     let mut open_gaps: Vec<OpenGap> = open
         .into_iter()
         .map(|g| OpenGap {
@@ -290,6 +300,9 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
             spool_dropped: agent.spool_dropped,
             connected,
             java: JavaFacts::of(r.java.as_ref()),
+            collector_version: crate::newer::COLLECTOR_VERSION,
+            version_notes,
+            quarantine,
         },
         mailboxes: mailboxes(&cells.oauth, &checks),
         cells: cells.catalog,
