@@ -5,26 +5,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Command;
-
 use common::agent::{result, Agent, CHECKS};
-use common::{msg, wait_for_gaps, Collector};
+use common::{admin, msg, wait_for_gaps, Collector};
 use eceprobe_proto::v1::{agent_message, CheckResult, Outcome, ResultBatch};
-
-/// Runs the admin CLI against a collector; returns (exit code, stdout, stderr).
-fn admin(addr: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(args)
-        .args(["--collector", &format!("http://{addr}")])
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_cli_answers_from_the_query_api() {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,20 +116,12 @@ async fn silent_agents_are_not_answered_and_the_audit_closes_at_its_deadline() {
     );
 }
 
-/// Runs the admin CLI; returns (exit code, stdout, stderr).
+/// Runs the admin CLI off the runtime; returns (exit code, stdout, stderr).
 async fn admin(url: String, args: &[&str]) -> (Option<i32>, String, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-            .args(&args)
-            .args(["--collector", &url])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::admin_at(&url, &args)
     })
     .await
     .unwrap()

@@ -7,9 +7,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::admin;
 use common::agent::{hello, Agent, CHECKS};
 use common::dashboard::{feed_with, get, result, Dashboard};
 use eceprobe_proto::v1::{CheckResult, Finding, Outcome};
@@ -191,20 +191,6 @@ async fn the_owner_filter_keeps_only_that_teams_gaps_with_their_total_and_fixes(
             r.body
         );
     }
-}
-
-/// Runs the admin CLI against the collector's Query API: (exit code, stdout, stderr).
-fn admin(query: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(args)
-        .args(["--collector", &format!("http://{query}")])
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 use common::agent::{result, Agent, CHECKS};
 use common::dashboard::{get, Dashboard};
@@ -38,14 +37,11 @@ async fn stored(db: &Path, agent: &str) -> Vec<(u64, i64)> {
     rows.into_iter().map(|(s, n)| (s as u64, n)).collect()
 }
 
-fn admin(addr: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(args)
-        .args(["--collector", &format!("http://{addr}")])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The admin CLI's output, which must succeed.
+fn admin_ok(addr: SocketAddr, args: &[&str]) -> String {
+    let (code, out, err) = common::admin(addr, args);
+    assert_eq!(code, Some(0), "{err}");
+    out
 }
 
 fn batch(results: Vec<CheckResult>) -> eceprobe_proto::v1::AgentMessage {
@@ -189,7 +185,7 @@ async fn a_newer_agents_results_are_stored_and_a_malformed_one_set_aside_without
     );
 
     // `show` and `servers`: the note, the set-aside result, the flag.
-    let show = admin(dash.query, &["show", "svc-new"]);
+    let show = admin_ok(dash.query, &["show", "svc-new"]);
     assert!(show.contains(NOTE), "{show}");
     assert!(
         show.contains("1 result set aside, the last result #8 because its warning kind"),
@@ -201,7 +197,7 @@ async fn a_newer_agents_results_are_stored_and_a_malformed_one_set_aside_without
         ..common::agent::hello("svc-other", "prod")
     };
     let (_other, _) = Agent::connect_with(dash.agents, old).await;
-    let servers = admin(dash.query, &["servers"]);
+    let servers = admin_ok(dash.query, &["servers"]);
     assert!(
         servers.contains("svc-other: agent 9.0.0 is major version 9, this collector"),
         "{servers}"
@@ -211,7 +207,7 @@ async fn a_newer_agents_results_are_stored_and_a_malformed_one_set_aside_without
         "{servers}"
     );
     let show_json: serde_json::Value =
-        serde_json::from_str(&admin(dash.query, &["show", "svc-new", "--json"])).unwrap();
+        serde_json::from_str(&admin_ok(dash.query, &["show", "svc-new", "--json"])).unwrap();
     let quic = show_json["latest"]
         .as_array()
         .unwrap()

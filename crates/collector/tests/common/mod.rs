@@ -252,3 +252,22 @@ pub async fn wait_for_gaps(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Runs the admin CLI against a collector's Query API: (exit code, stdout, stderr).
+pub fn admin(query: SocketAddr, args: &[&str]) -> (Option<i32>, String, String) {
+    admin_at(&format!("http://{query}"), args)
+}
+
+/// [`admin`] with the collector's URL as given.
+pub fn admin_at(url: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(args)
+        .args(["--collector", url])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
