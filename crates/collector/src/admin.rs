@@ -3,17 +3,18 @@
 
 pub mod audit;
 mod by_owner;
+mod results;
 
 pub use by_owner::gaps_by_owner;
+pub use results::{history, show};
 
 use anyhow::Context;
 use eceprobe_collector::gaps::owner_name;
-use eceprobe_collector::order::{by_attention, Attention};
 use eceprobe_collector::web::views::server::JavaFacts;
 use eceprobe_proto::v1::query_client::QueryClient;
 use eceprobe_proto::v1::{
-    ChangeRequestRequest, CheckHistoryRequest, CheckResult, Gap, GapHistoryRequest, GapsRequest,
-    ListServersRequest, Outcome, RetireServerRequest, Server, ServerResultsRequest,
+    ChangeRequestRequest, Gap, GapHistoryRequest, GapsRequest, ListServersRequest,
+    RetireServerRequest, Server,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -99,16 +100,6 @@ fn server_json(s: &Server) -> Value {
     })
 }
 
-/// A result's [`eceprobe_collector::newer::NOTE`], when it names a check or kind this
-/// version does not know.
-fn note(r: &CheckResult) -> Option<&'static str> {
-    eceprobe_collector::newer::note(
-        &r.check,
-        r.failure.as_ref().map(|f| f.kind.as_str()),
-        r.warnings.iter().map(|w| w.kind.as_str()),
-    )
-}
-
 /// The lines under a server's facts: versions that do not go together, results set aside.
 fn server_notes(s: &Server) -> String {
     let mut out = String::new();
@@ -151,56 +142,6 @@ fn gap_json(g: &Gap) -> Value {
 /// different time zones).
 pub fn utc(unix_ms: i64) -> String {
     eceprobe_collector::civil::utc_minutes(unix_ms)
-}
-
-fn outcome(r: &CheckResult) -> &'static str {
-    match Outcome::try_from(r.outcome) {
-        Ok(Outcome::Pass) => "PASS",
-        Ok(Outcome::Warn) => "WARN",
-        Ok(Outcome::Fail) => "FAIL",
-        _ => "?",
-    }
-}
-
-fn result_json(r: &CheckResult) -> Value {
-    let finding = |f: &eceprobe_proto::v1::Finding| json!({"kind": f.kind, "stage": f.stage, "detail": f.detail, "hint": f.hint});
-    json!({
-        "seq": r.seq, "check": r.check, "target": format!("{}:{}", r.host, r.port),
-        "outcome": outcome(r).to_lowercase(), "started_unix_ms": r.started_unix_ms,
-        "duration_us": r.duration_us, "used_address": r.used_address,
-        "via_proxy": r.via_proxy,
-        "failure": r.failure.as_ref().map(finding),
-        "warnings": r.warnings.iter().map(finding).collect::<Vec<_>>(),
-        "addresses": r.dns.as_ref().map(|d| d.addresses.clone()).unwrap_or_default(),
-        "note": note(r),
-    })
-}
-
-fn result_rows(results: &[CheckResult]) -> Vec<Vec<String>> {
-    results
-        .iter()
-        .map(|r| {
-            let (stage, detail) = match (&r.failure, r.warnings.first()) {
-                (Some(f), _) => (f.stage.clone(), format!("{}: {}", f.kind, f.detail)),
-                (None, Some(w)) => ("-".into(), format!("{}: {}", w.kind, w.detail)),
-                (None, None) => ("-".into(), String::new()),
-            };
-            let detail = match (note(r), detail.is_empty()) {
-                (Some(n), true) => n.to_owned(),
-                (Some(n), false) => format!("{n}; {detail}"),
-                (None, _) => detail,
-            };
-            vec![
-                r.check.clone(),
-                format!("{}:{}", r.host, r.port),
-                outcome(r).into(),
-                stage,
-                format!("{} ms", r.duration_us.div_ceil(1000)),
-                ago(r.started_unix_ms),
-                detail,
-            ]
-        })
-        .collect()
 }
 
 pub async fn servers(url: &str, deployment: String, as_json: bool) -> anyhow::Result<String> {
@@ -373,136 +314,5 @@ pub async fn retire(url: &str, agent_id: String, as_json: bool) -> anyhow::Resul
         "server {agent_id} retired at {}: {} open gap(s) and warning(s) closed as \"retired\"; it is out of the matrix and the policy, its history stays. A re-enrolled agent that reports again brings it back.",
         eceprobe_collector::civil::utc_minutes(done.retired_unix_ms),
         done.gaps_closed
-    ))
-}
-
-pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<String> {
-    let resp = client(url)
-        .await?
-        .server_results(ServerResultsRequest { agent_id })
-        .await
-        .map_err(said)?
-        .into_inner();
-    let server = resp.server.unwrap_or_default();
-    if as_json {
-        // When the gaps were last brought up to date: a script that saw a result stored at
-        // time T knows it was judged once this is past T (an evaluation's time is taken
-        // before it reads the results).
-        let evaluated_unix_ms = client(url)
-            .await?
-            .current_gaps(GapsRequest {
-                agent_id: server.agent_id.clone(),
-                ..GapsRequest::default()
-            })
-            .await
-            .map_err(said)?
-            .into_inner()
-            .evaluated_unix_ms;
-        let doc = json!({
-            "server": server_json(&server),
-            "evaluated_unix_ms": evaluated_unix_ms,
-            "latest": resp.latest.iter().map(result_json).collect::<Vec<_>>(),
-            "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
-                "check": w.check,
-                "kind": w.kind,
-                "owner": owner_name(&w.kind, &w.detail),
-                "stage": w.stage,
-                "here_us": w.here_us,
-                "here_count": w.here_count,
-                "reference_us": w.reference_us,
-                "reference_count": w.reference_count,
-                "detail": w.detail,
-                "hint": w.hint,
-            })).collect::<Vec<_>>(),
-        });
-        return Ok(serde_json::to_string_pretty(&doc)?);
-    }
-    let java = java(&server);
-    let mut out = format!(
-        "{} ({}), role {}, deployment {}, agent {} (collector {}), last seen {}\n\
-         Java (ECE's runtime): {}\n\
-         Java trust store: {}\n{}\n",
-        server.agent_id,
-        server.hostname,
-        server.role,
-        server.deployment,
-        server.agent_version,
-        server.collector_version,
-        ago(server.seen_unix_ms),
-        java.runtime_words(&server.agent_version),
-        java.truststore_words(&server.agent_version),
-        server_notes(&server),
-    );
-    // What matters first: failures, then warnings, then passes (the server page's order).
-    let mut latest = resp.latest;
-    by_attention(&mut latest, |r| {
-        (Attention::of_outcome(outcome(r)), r.check.as_str())
-    });
-    out.push_str(&table(
-        &[
-            "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
-        ],
-        result_rows(&latest),
-    ));
-    if !resp.latency_warnings.is_empty() {
-        out.push_str("\nLatency warnings (computed now, not gaps):\n");
-        for w in &resp.latency_warnings {
-            // Whose it is, as for any gap or warning (the latency kinds: the network's).
-            let owner = owner_name(&w.kind, &w.detail);
-            out.push_str(&format!(
-                "  {} ({}; owner: {owner}): {}\n",
-                w.check, w.kind, w.detail
-            ));
-        }
-    }
-    let mut todo = what_to_do(&latest);
-    for w in resp.latency_warnings.iter().filter(|w| !w.hint.is_empty()) {
-        if todo.is_empty() {
-            todo.push_str("\nWhat to do:\n");
-        }
-        todo.push_str(&format!("  {} ({}): {}\n", w.check, w.kind, w.hint));
-    }
-    out.push_str(&todo);
-    Ok(out)
-}
-
-/// "What to do": the fix of every failure, then of every warning (the agent's hint for
-/// its kind), each in the results' order; empty when everything passed.
-fn what_to_do(results: &[CheckResult]) -> String {
-    let failures = results
-        .iter()
-        .flat_map(|r| r.failure.iter().map(move |f| (r, f)));
-    let warnings = results
-        .iter()
-        .flat_map(|r| r.warnings.iter().map(move |f| (r, f)));
-    let hints: Vec<String> = failures
-        .chain(warnings)
-        .filter(|(_, f)| !f.hint.is_empty())
-        .map(|(r, f)| format!("  {} ({}): {}", r.check, f.kind, f.hint))
-        .collect();
-    match hints.is_empty() {
-        true => String::new(),
-        false => format!("\nWhat to do:\n{}\n", hints.join("\n")),
-    }
-}
-
-pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyhow::Result<String> {
-    let results = client(url)
-        .await?
-        .check_history(req)
-        .await
-        .map_err(said)?
-        .into_inner()
-        .results;
-    if as_json {
-        return Ok(serde_json::to_string_pretty(
-            &results.iter().map(result_json).collect::<Vec<_>>(),
-        )?);
-    }
-    Ok(table(
-        &[
-            "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
-        ],
-        result_rows(&results),
     ))
 }
