@@ -183,8 +183,13 @@ pub fn table(report: &SuiteReport, heading: &str) -> String {
         .count();
     let _ = writeln!(
         out,
-        "\n{} checks: {} passed, {failed} failed, {warned} with warnings ({})",
+        "\n{} {}: {} passed, {failed} failed, {warned} with warnings ({})",
         report.checks.len(),
+        if report.checks.len() == 1 {
+            "check"
+        } else {
+            "checks"
+        },
         report.checks.len() - failed - warned,
         duration(report.duration_us)
     );

@@ -279,7 +279,7 @@ async fn a_host_whose_answers_on_993_wait_1_5_s_gets_a_slow_warning() {
     );
     assert!(row.contains("(its budget is 1 s)"), "{row}");
     assert!(
-        text.contains("1 checks: 0 passed, 0 failed, 1 with warnings"),
+        text.contains("1 check: 0 passed, 0 failed, 1 with warnings"),
         "{text}"
     );
     let hint = text
