@@ -61,15 +61,19 @@ fn every_failure_kind_is_documented_in_backticks() {
     );
 }
 
+/// The first index row of a kind ("| `tcp_refused` | ...").
+fn index_row<'a>(doc: &'a str, kind: &str) -> &'a str {
+    let start = format!("| `{kind}` |");
+    doc.lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no index row starting with {start}"))
+}
+
 #[test]
 fn every_failure_kind_has_an_index_row_with_its_checklist_items() {
     let doc = doc();
     for kind in FailureKind::ALL {
-        let start = format!("| `{}` |", kind.as_str());
-        let row = doc
-            .lines()
-            .find(|l| l.starts_with(&start))
-            .unwrap_or_else(|| panic!("no index row starting with {start}"));
+        let row = index_row(&doc, kind.as_str());
         let in_row = words(row);
         // A hint's items may depend on the check (a refused POP3 login also names C5): the
         // row names every item of every check's hint.
@@ -89,12 +93,8 @@ fn every_failure_kind_has_an_index_row_with_its_checklist_items() {
 fn every_failure_kind_s_index_row_names_its_owner() {
     let doc = doc();
     for kind in FailureKind::ALL {
-        let start = format!("| `{}` |", kind.as_str());
         // The probe's row (a collector row of the same name comes later).
-        let row = doc
-            .lines()
-            .find(|l| l.starts_with(&start))
-            .unwrap_or_else(|| panic!("no index row starting with {start}"));
+        let row = index_row(&doc, kind.as_str());
         let owner = row.split(" | ").nth(2).unwrap_or_default();
         assert_eq!(
             owner,
