@@ -215,9 +215,12 @@ async fn mailboxes_are_judged_and_shown_with_the_token_user() {
 }
 
 #[tokio::test]
-async fn a_hostile_mailbox_name_is_refused_at_ingest() {
+async fn a_hostile_mailbox_name_is_set_aside_at_ingest() {
     let d = Dashboard::start();
-    for (name, expect) in [
+    // Malformed names are set aside (issue 17): acknowledged so the agent moves on, never
+    // stored as a check, each with its reason in the server's quarantine.
+    let (mut agent, _) = Agent::connect(d.agents, "mallory").await;
+    let names = [
         (
             "oauth-imap/<script>alert(1)</script>@contoso.com",
             "before the '@'",
@@ -225,21 +228,30 @@ async fn a_hostile_mailbox_name_is_refused_at_ingest() {
         ("oauth-imap/ECE-Mail@contoso.com", "lower case"),
         ("oauth-imap", "per mailbox"),
         ("imap/ece-mail@contoso.com", "only the OAuth checks"),
-    ] {
-        // Nothing of the batch is acked: the collector ends the stream with the error.
-        let (mut agent, _) = Agent::connect(d.agents, "mallory").await;
-        let results = vec![result(1, name, true)];
-        let err = agent
-            .send_expect_error(msg(agent_message::Body::Batch(ResultBatch { results })))
+    ];
+    for (seq, (name, expect)) in (1u64..).zip(names) {
+        let results = vec![result(seq, name, true)];
+        let acked = agent
+            .send_expect_ack(msg(agent_message::Body::Batch(ResultBatch { results })))
             .await;
-        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{name}");
-        assert!(err.message().contains(expect), "{name}: {}", err.message());
-        assert!(err.message().contains("seq 1"), "{}", err.message());
+        assert_eq!(acked, seq, "{name}: acknowledged, the stream goes on");
+        let v: serde_json::Value =
+            serde_json::from_str(&get(d.web, "/api/servers/mallory").await.body).unwrap();
+        let q = &v["server"]["quarantine"];
+        assert_eq!(
+            (q["count"].as_u64(), q["last_seq"].as_u64()),
+            (Some(seq), Some(seq)),
+            "{v}"
+        );
+        let reason = q["last_reason"].as_str().unwrap();
+        assert!(reason.contains(expect), "{name}: {reason}");
+        assert!(
+            v["checks"].as_array().unwrap().is_empty(),
+            "nothing stored: {v}"
+        );
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&get(d.web, "/api/servers/mallory").await.body).unwrap();
-    assert!(
-        v["checks"].as_array().unwrap().is_empty(),
-        "nothing stored: {v}"
-    );
+    // The page says it in words and never renders the name as markup.
+    let page = get(d.web, "/servers/mallory").await.body;
+    assert!(page.contains("results set aside"), "{page}");
+    assert!(!page.contains("<script>alert(1)"), "{page}");
 }
