@@ -89,16 +89,10 @@ fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// A GUID as Entra writes them (the only shape of id let into a command).
+/// A GUID as Entra writes them (the only shape of id let into a command); the one GUID
+/// check is the endpoint service's client id's.
 fn guid(s: &str) -> Option<&str> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let lens = [8, 4, 4, 4, 12];
-    let ok = parts.len() == 5
-        && parts
-            .iter()
-            .zip(lens)
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()));
-    ok.then_some(s)
+    crate::endpoints::client_id::is_guid(s).then_some(s)
 }
 
 /// The value, or the placeholder (recorded with where to find its value).
