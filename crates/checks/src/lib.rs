@@ -11,6 +11,7 @@
 //! This crate knows nothing of transport to a collector or of storage.
 
 pub mod catalog;
+mod checklist;
 pub mod ece;
 mod failure;
 mod http;
@@ -32,6 +33,7 @@ mod trace;
 pub mod words;
 
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
+pub use checklist::ChecklistItem;
 pub use ece::EceFacts;
 pub use failure::{FailureKind, Finding, Owner, Stage};
 pub use lines::LineLimits;

@@ -6,7 +6,7 @@
 //! `offline_access_missing`) are probe kinds: they get the probe engine's hint too, with the
 //! check's mailbox filled in.
 
-use eceprobe_checks::{FailureKind, Role};
+use eceprobe_checks::{ChecklistItem, FailureKind, Role};
 use eceprobe_proto::v1::{AuditServer, AuditVerdict, CheckResult, Gap};
 
 use crate::checkname::CheckName;
@@ -19,32 +19,15 @@ pub struct Remedy {
     pub fix: String,
 }
 
-/// The checklist items, short, for a reader who does not have the TAC checklist at hand.
-pub fn checklist_title(item: &str) -> Option<&'static str> {
-    Some(match item {
-        "C1" => "minimum ECE version and ES",
-        "C2" => "External Application URL set, https, matching the FQDN",
-        "C3" => "Azure AD app: redirect URI and token lifetime",
-        "C4" => "token generated for the mailbox account",
-        "C5" => "mailbox: SMTP AUTH and IMAP or POP3 enabled",
-        "C6" => "Exchange Online licence",
-        "C7" => "mailbox rights",
-        "C8" => "every services and application server reaches Microsoft 365 and login.microsoftonline.com",
-        "C9" => "URLs: *.office365.com and login.microsoftonline.com",
-        "C10" => "ports: TCP 443, 587, 993 and 995 from both server kinds",
-        "C11" => "Remote Connectivity Analyzer tests, from the ECE host",
-        _ => return None,
-    })
-}
-
-/// "C9, C10" as "C9 (URLs: ...); C10 (ports: ...)", for people.
+/// "C9, C10" as "C9 (URLs: ...); C10 (ports: ...)", for people (the titles are the checks
+/// crate's [`ChecklistItem`]'s); a word that is no item stays as it is.
 pub fn checklist_long(items: &str) -> String {
     items
         .split(", ")
         .filter(|i| !i.is_empty())
-        .map(|i| match checklist_title(i) {
-            Some(t) => format!("{i} ({t})"),
-            None => i.to_owned(),
+        .map(|i| match i.parse::<ChecklistItem>() {
+            Ok(item) => ChecklistItem::join_long(&[item]),
+            Err(_) => i.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -334,7 +317,9 @@ mod tests {
             let items = items_in(&hint);
             assert!(!items.is_empty(), "{kind}: {hint}");
             assert!(
-                items.split(", ").all(|i| checklist_title(i).is_some()),
+                items
+                    .split(", ")
+                    .all(|i| i.parse::<ChecklistItem>().is_ok()),
                 "{kind}: {items}"
             );
         }
