@@ -4,15 +4,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod hints;
+mod kinds;
 mod latency_hints;
 mod oauth_hints;
 mod owner;
 mod path_hints;
+mod remedy;
+mod row;
 
 pub use owner::Owner;
+pub use remedy::Remedy;
 
 /// The stage of a probe. Stages run in this order; SMTP inserts `starttls` (the plain-text
 /// dialog up to the STARTTLS reply) between `tcp` and `tls`, and HTTPS through a proxy
@@ -57,9 +61,24 @@ impl fmt::Display for Stage {
     }
 }
 
-/// What went wrong (a failure) or what looks degraded (a warning).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Declares the kinds and [`FailureKind::ALL`] from one list, so `ALL` cannot miss one.
+macro_rules! failure_kinds {
+    ($(#[$enum_meta:meta])* pub enum FailureKind { $($(#[$meta:meta])* $kind:ident,)* }) => {
+        $(#[$enum_meta])*
+        pub enum FailureKind { $($(#[$meta])* $kind,)* }
+
+        impl FailureKind {
+            /// Every kind, in declaration order.
+            pub const ALL: [FailureKind; [$(stringify!($kind)),*].len()] =
+                [$(FailureKind::$kind),*];
+        }
+    };
+}
+
+failure_kinds! {
+/// What went wrong (a failure) or what looks degraded (a warning). Everything a kind means
+/// (its name, owner, checklist items, fix) is its row in `failure/kinds.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureKind {
     /// The name does not exist (NXDOMAIN) or has no address.
     DnsNxdomain,
@@ -212,7 +231,6 @@ pub enum FailureKind {
     /// `-ERR Authentication failure`, SMTP 535 5.7.3. One kind for one cause on every
     /// protocol; the hint says what differs (scope, POP3 or IMAP enabled on the mailbox).
     /// Agents before issue 13 sent POP3's as `pop_login_refused`, which still parses to it.
-    #[serde(alias = "pop_login_refused")]
     Xoauth2Rejected,
     /// IMAP/POP3: authenticated but the mailbox cannot be opened (no rights, protocol disabled, licence).
     MailboxNotConnected,
@@ -241,202 +259,27 @@ pub enum FailureKind {
     /// the last 7 days (warning; found by the collector, never sent by an agent).
     LatencyRegression,
 }
-
-impl FailureKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 78] = [
-        FailureKind::DnsNxdomain,
-        FailureKind::DnsTimeout,
-        FailureKind::DnsFailure,
-        FailureKind::TcpRefused,
-        FailureKind::TcpTimeout,
-        FailureKind::TcpUnreachable,
-        FailureKind::TcpError,
-        FailureKind::PartialReachability,
-        FailureKind::ProxyUnreachable,
-        FailureKind::ProxyAuthRequired,
-        FailureKind::ProxyDenied,
-        FailureKind::ProxyUpstreamFailed,
-        FailureKind::ProxyUnexpected,
-        FailureKind::TlsUntrusted,
-        FailureKind::TlsNameMismatch,
-        FailureKind::TlsExpired,
-        FailureKind::TlsNotYetValid,
-        FailureKind::TlsVersionUnsupported,
-        FailureKind::TlsHandshakeFailed,
-        FailureKind::TlsTimeout,
-        FailureKind::TlsClosed,
-        FailureKind::TlsStalled,
-        FailureKind::PathMtuBlackhole,
-        FailureKind::TlsIntercepted,
-        FailureKind::ChainIncomplete,
-        FailureKind::JavaUntrusted,
-        FailureKind::JavaTruststoreIncomplete,
-        FailureKind::JavaTlsIncompatible,
-        FailureKind::CertExpiringSoon,
-        FailureKind::Slow,
-        FailureKind::PacketLoss,
-        FailureKind::DnsSlow,
-        FailureKind::ProtocolTimeout,
-        FailureKind::ProtocolUnexpected,
-        FailureKind::ProtocolLineTooLong,
-        FailureKind::ProtocolTooMuchData,
-        FailureKind::ProtocolClosed,
-        FailureKind::StarttlsMissing,
-        FailureKind::Xoauth2Missing,
-        FailureKind::HttpStatus,
-        FailureKind::OpenidInvalid,
-        FailureKind::EceUrlNotHttps,
-        FailureKind::OauthRefreshTokenExpired,
-        FailureKind::OauthGrantRevoked,
-        FailureKind::OauthSigninFrequency,
-        FailureKind::OauthRedirectUriMismatch,
-        FailureKind::OauthClientSecretInvalid,
-        FailureKind::OauthClientSecretExpired,
-        FailureKind::OauthAppNotFound,
-        FailureKind::OauthConsentMissing,
-        FailureKind::OauthAdminConsentRequired,
-        FailureKind::OauthMfaRequired,
-        FailureKind::OauthBadCredentials,
-        FailureKind::OauthConditionalAccess,
-        FailureKind::OauthSecurityDefaults,
-        FailureKind::OauthUserOrTenantNotFound,
-        FailureKind::OauthWrongCloud,
-        FailureKind::OauthInvalidScope,
-        FailureKind::OauthDeviceUserMismatch,
-        FailureKind::OauthRefreshTokenInvalid,
-        FailureKind::OauthTokenError,
-        FailureKind::TokenWrongUser,
-        FailureKind::TokenScopeMissing,
-        FailureKind::TokenWrongAudience,
-        FailureKind::TokenLifetimeUnexpected,
-        FailureKind::OfflineAccessMissing,
-        FailureKind::Xoauth2Rejected,
-        FailureKind::MailboxNotConnected,
-        FailureKind::SmtpAuthDisabledTenant,
-        FailureKind::SmtpAuthDisabledMailbox,
-        FailureKind::Xoauth2Malformed,
-        FailureKind::EceVersionUnsupported,
-        FailureKind::EceEsTooOld,
-        FailureKind::EceUrlMissing,
-        FailureKind::RedirectUriMismatch,
-        FailureKind::EceVersionUndeclared,
-        FailureKind::SlowerThanPeers,
-        FailureKind::LatencyRegression,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::DnsNxdomain => "dns_nxdomain",
-            FailureKind::DnsTimeout => "dns_timeout",
-            FailureKind::DnsFailure => "dns_failure",
-            FailureKind::TcpRefused => "tcp_refused",
-            FailureKind::TcpTimeout => "tcp_timeout",
-            FailureKind::TcpUnreachable => "tcp_unreachable",
-            FailureKind::TcpError => "tcp_error",
-            FailureKind::PartialReachability => "partial_reachability",
-            FailureKind::ProxyUnreachable => "proxy_unreachable",
-            FailureKind::ProxyAuthRequired => "proxy_auth_required",
-            FailureKind::ProxyDenied => "proxy_denied",
-            FailureKind::ProxyUpstreamFailed => "proxy_upstream_failed",
-            FailureKind::ProxyUnexpected => "proxy_unexpected",
-            FailureKind::TlsUntrusted => "tls_untrusted",
-            FailureKind::TlsNameMismatch => "tls_name_mismatch",
-            FailureKind::TlsExpired => "tls_expired",
-            FailureKind::TlsNotYetValid => "tls_not_yet_valid",
-            FailureKind::TlsVersionUnsupported => "tls_version_unsupported",
-            FailureKind::TlsHandshakeFailed => "tls_handshake_failed",
-            FailureKind::TlsTimeout => "tls_timeout",
-            FailureKind::TlsClosed => "tls_closed",
-            FailureKind::TlsStalled => "tls_stalled",
-            FailureKind::PathMtuBlackhole => "path_mtu_blackhole",
-            FailureKind::TlsIntercepted => "tls_intercepted",
-            FailureKind::ChainIncomplete => "chain_incomplete",
-            FailureKind::JavaUntrusted => "java_untrusted",
-            FailureKind::JavaTruststoreIncomplete => "java_truststore_incomplete",
-            FailureKind::JavaTlsIncompatible => "java_tls_incompatible",
-            FailureKind::CertExpiringSoon => "cert_expiring_soon",
-            FailureKind::Slow => "slow",
-            FailureKind::PacketLoss => "packet_loss",
-            FailureKind::DnsSlow => "dns_slow",
-            FailureKind::ProtocolTimeout => "protocol_timeout",
-            FailureKind::ProtocolUnexpected => "protocol_unexpected",
-            FailureKind::ProtocolLineTooLong => "protocol_line_too_long",
-            FailureKind::ProtocolTooMuchData => "protocol_too_much_data",
-            FailureKind::ProtocolClosed => "protocol_closed",
-            FailureKind::StarttlsMissing => "starttls_missing",
-            FailureKind::Xoauth2Missing => "xoauth2_missing",
-            FailureKind::HttpStatus => "http_status",
-            FailureKind::OpenidInvalid => "openid_invalid",
-            FailureKind::EceUrlNotHttps => "ece_url_not_https",
-            FailureKind::OauthRefreshTokenExpired => "oauth_refresh_token_expired",
-            FailureKind::OauthGrantRevoked => "oauth_grant_revoked",
-            FailureKind::OauthSigninFrequency => "oauth_signin_frequency",
-            FailureKind::OauthRedirectUriMismatch => "oauth_redirect_uri_mismatch",
-            FailureKind::OauthClientSecretInvalid => "oauth_client_secret_invalid",
-            FailureKind::OauthClientSecretExpired => "oauth_client_secret_expired",
-            FailureKind::OauthAppNotFound => "oauth_app_not_found",
-            FailureKind::OauthConsentMissing => "oauth_consent_missing",
-            FailureKind::OauthAdminConsentRequired => "oauth_admin_consent_required",
-            FailureKind::OauthMfaRequired => "oauth_mfa_required",
-            FailureKind::OauthBadCredentials => "oauth_bad_credentials",
-            FailureKind::OauthConditionalAccess => "oauth_conditional_access",
-            FailureKind::OauthSecurityDefaults => "oauth_security_defaults",
-            FailureKind::OauthUserOrTenantNotFound => "oauth_user_or_tenant_not_found",
-            FailureKind::OauthWrongCloud => "oauth_wrong_cloud",
-            FailureKind::OauthInvalidScope => "oauth_invalid_scope",
-            FailureKind::OauthDeviceUserMismatch => "oauth_device_user_mismatch",
-            FailureKind::OauthRefreshTokenInvalid => "oauth_refresh_token_invalid",
-            FailureKind::OauthTokenError => "oauth_token_error",
-            FailureKind::TokenWrongUser => "token_wrong_user",
-            FailureKind::TokenScopeMissing => "token_scope_missing",
-            FailureKind::TokenWrongAudience => "token_wrong_audience",
-            FailureKind::TokenLifetimeUnexpected => "token_lifetime_unexpected",
-            FailureKind::OfflineAccessMissing => "offline_access_missing",
-            FailureKind::Xoauth2Rejected => "xoauth2_rejected",
-            FailureKind::MailboxNotConnected => "mailbox_not_connected",
-            FailureKind::SmtpAuthDisabledTenant => "smtp_auth_disabled_tenant",
-            FailureKind::SmtpAuthDisabledMailbox => "smtp_auth_disabled_mailbox",
-            FailureKind::Xoauth2Malformed => "xoauth2_malformed",
-            FailureKind::EceVersionUnsupported => "ece_version_unsupported",
-            FailureKind::EceEsTooOld => "ece_es_too_old",
-            FailureKind::EceUrlMissing => "ece_url_missing",
-            FailureKind::RedirectUriMismatch => "redirect_uri_mismatch",
-            FailureKind::EceVersionUndeclared => "ece_version_undeclared",
-            FailureKind::SlowerThanPeers => "slower_than_peers",
-            FailureKind::LatencyRegression => "latency_regression",
-        }
-    }
 }
-
-/// Names older agents sent for a kind that has since been merged into another: stored
-/// results keep them, and the collector still finds their hint.
-const LEGACY_NAMES: [(&str, FailureKind); 1] =
-    [("pop_login_refused", FailureKind::Xoauth2Rejected)];
 
 impl FailureKind {
     /// Every name a stored result may carry for a kind, today's and older agents' (what
     /// [`FromStr`] accepts), with the kind it is now.
     pub fn names() -> impl Iterator<Item = (&'static str, FailureKind)> {
-        FailureKind::ALL
-            .into_iter()
-            .map(|k| (k.as_str(), k))
-            .chain(LEGACY_NAMES)
+        FailureKind::ALL.into_iter().flat_map(|k| {
+            let def = k.def();
+            std::iter::once(def.name)
+                .chain(def.legacy_names.iter().copied())
+                .map(move |name| (name, k))
+        })
     }
 }
 
 impl FromStr for FailureKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FailureKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .or_else(|| {
-                LEGACY_NAMES
-                    .iter()
-                    .find(|(name, _)| *name == s)
-                    .map(|(_, k)| *k)
-            })
+        FailureKind::names()
+            .find(|(name, _)| *name == s)
+            .map(|(_, k)| k)
             .ok_or_else(|| format!("unknown failure kind '{s}'"))
     }
 }
@@ -444,6 +287,20 @@ impl FromStr for FailureKind {
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// In JSON as its row's name; older agents' names read as what they are now.
+impl Serialize for FailureKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -517,6 +374,30 @@ mod tests {
         );
         let old: FailureKind = serde_json::from_str("\"pop_login_refused\"").unwrap();
         assert_eq!(old, FailureKind::Xoauth2Rejected);
+    }
+
+    /// The remedy is typed: every kind breaks at least one item on every check, and its hint
+    /// says them as the collector's exports do.
+    #[test]
+    fn every_remedy_names_its_items_and_who_needs_it() {
+        for check in CheckId::known() {
+            for kind in FailureKind::ALL {
+                let r = kind.remedy(check, Role::Services, "host.example", 993);
+                assert!(!r.items.is_empty(), "{kind} on {}", check.as_str());
+                let items = crate::ChecklistItem::join(&r.items);
+                assert!(
+                    r.hint().contains(&format!("({items}")),
+                    "{kind}: {}",
+                    r.hint()
+                );
+            }
+        }
+        let pop3 = FailureKind::Xoauth2Rejected.items(CheckId::OauthPop3);
+        let imap = FailureKind::Xoauth2Rejected.items(CheckId::OauthImap);
+        assert_eq!(crate::ChecklistItem::join(pop3), "C4, C5, C6, C7");
+        assert_eq!(crate::ChecklistItem::join(imap), "C4, C6, C7");
+        let cert = FailureKind::CertExpiringSoon.hint(CheckId::EceUrl, Role::Both, "ece", 443);
+        assert!(cert.ends_with("renew it (C2 for the ECE URL); needed by the OAuth2 redirect back to ECE (External Application URL)"), "{cert}");
     }
 
     #[test]

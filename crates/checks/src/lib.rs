@@ -35,7 +35,7 @@ pub mod words;
 pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
 pub use checklist::ChecklistItem;
 pub use ece::EceFacts;
-pub use failure::{FailureKind, Finding, Owner, Stage};
+pub use failure::{FailureKind, Finding, Owner, Remedy, Stage};
 pub use lines::LineLimits;
 pub use oauth::{
     ClaimsReport, Grant, MailboxSpec, OAuthMailboxReport, OAuthTokenReport, Protocol, Secret,

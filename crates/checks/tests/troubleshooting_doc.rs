@@ -1,6 +1,6 @@
 //! docs/TROUBLESHOOTING.md stays complete: every failure kind the probe engine can report
 //! is in it, in backticks as reports print it, with a row in the index table that names
-//! the checklist items its hint names; and every link of the index leads to a heading.
+//! the checklist items it breaks; and every link of the index leads to a heading.
 //!
 //! The collector's own kinds (`failing`, `missing`, `stale`, `slow`, `cert_expiring`,
 //! `intercepted`, `refresh_blocked_on_services`, `not_answered`) are not checked here: the
@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use eceprobe_checks::{CheckId, FailureKind, Role};
+use eceprobe_checks::{CheckId, ChecklistItem, FailureKind};
 
 fn doc() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/TROUBLESHOOTING.md");
@@ -19,20 +19,6 @@ fn doc() -> String {
 fn words(text: &str) -> BTreeSet<&str> {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// The checklist items ("C9", "C10") inside the parentheses of a hint.
-fn items(hint: &str) -> BTreeSet<String> {
-    hint.split('(')
-        .skip(1)
-        .filter_map(|group| group.split_once(')').map(|(inside, _)| inside))
-        .flat_map(|inside| words(inside).into_iter())
-        .filter(|w| {
-            w.strip_prefix('C')
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_owned)
         .collect()
 }
 
@@ -75,10 +61,11 @@ fn every_failure_kind_has_an_index_row_with_its_checklist_items() {
     for kind in FailureKind::ALL {
         let row = index_row(&doc, kind.as_str());
         let in_row = words(row);
-        // A hint's items may depend on the check (a refused POP3 login also names C5): the
-        // row names every item of every check's hint.
-        let all_items: BTreeSet<String> = CheckId::known()
-            .flat_map(|check| items(&kind.hint(check, Role::Services, "host.example", 993)))
+        // A kind's items may depend on the check (a refused POP3 login also names C5): the
+        // row names every item of every check.
+        let all_items: BTreeSet<ChecklistItem> = CheckId::known()
+            .flat_map(|check| kind.items(check))
+            .copied()
             .collect();
         for item in all_items {
             assert!(

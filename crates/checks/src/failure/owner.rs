@@ -1,11 +1,9 @@
-//! Who closes each kind (issue 15): the team an ECE administrator hands it to. One match,
-//! exhaustive, so a new kind cannot be added without its owner.
+//! Who closes a kind (issue 15): the team an ECE administrator hands it to. Each kind's
+//! owner is a column of its row (`kinds.rs`), so no kind exists without one.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-use super::FailureKind;
 
 /// The team that fixes a failure or warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,131 +53,10 @@ impl fmt::Display for Owner {
     }
 }
 
-impl FailureKind {
-    /// The team that closes it (the hint says how).
-    pub fn owner(self) -> Owner {
-        use FailureKind as K;
-        match self {
-            // The path: resolution, reachability, proxies, anything in between that
-            // answers, drops, downgrades, inspects or slows.
-            K::DnsNxdomain
-            | K::DnsTimeout
-            | K::DnsFailure
-            | K::DnsSlow
-            | K::TcpRefused
-            | K::TcpTimeout
-            | K::TcpUnreachable
-            | K::TcpError
-            | K::PartialReachability
-            | K::ProxyUnreachable
-            | K::ProxyAuthRequired
-            | K::ProxyDenied
-            | K::ProxyUpstreamFailed
-            | K::ProxyUnexpected
-            | K::TlsNameMismatch
-            | K::TlsVersionUnsupported
-            | K::TlsHandshakeFailed
-            | K::TlsTimeout
-            | K::TlsClosed
-            | K::TlsStalled
-            | K::PathMtuBlackhole
-            | K::TlsIntercepted
-            | K::ChainIncomplete
-            | K::Slow
-            | K::PacketLoss
-            | K::ProtocolTimeout
-            | K::ProtocolUnexpected
-            | K::ProtocolLineTooLong
-            | K::ProtocolTooMuchData
-            | K::ProtocolClosed
-            | K::StarttlsMissing
-            | K::Xoauth2Missing
-            | K::HttpStatus
-            | K::OpenidInvalid
-            | K::SlowerThanPeers
-            | K::LatencyRegression => Owner::Network,
-            // This server: the roots it trusts, its clock, ECE's Java on it.
-            K::TlsUntrusted
-            | K::TlsExpired
-            | K::TlsNotYetValid
-            | K::JavaUntrusted
-            | K::JavaTruststoreIncomplete
-            | K::JavaTlsIncompatible => Owner::Host,
-            // The tenant: the app registration, its consent and secrets, the policies,
-            // the mailbox.
-            K::OauthSigninFrequency
-            | K::OauthRedirectUriMismatch
-            | K::OauthClientSecretExpired
-            | K::OauthAppNotFound
-            | K::OauthConsentMissing
-            | K::OauthAdminConsentRequired
-            | K::OauthMfaRequired
-            | K::OauthConditionalAccess
-            | K::OauthSecurityDefaults
-            | K::OauthTokenError
-            | K::TokenScopeMissing
-            | K::TokenLifetimeUnexpected
-            | K::OfflineAccessMissing
-            | K::Xoauth2Rejected
-            | K::MailboxNotConnected
-            | K::SmtpAuthDisabledTenant
-            | K::SmtpAuthDisabledMailbox
-            | K::RedirectUriMismatch => Owner::M365,
-            // ECE: its version, its URL, what was typed into it, the token generated in it.
-            K::EceUrlNotHttps
-            | K::CertExpiringSoon
-            | K::OauthRefreshTokenExpired
-            | K::OauthGrantRevoked
-            | K::OauthClientSecretInvalid
-            | K::OauthBadCredentials
-            | K::OauthUserOrTenantNotFound
-            | K::OauthWrongCloud
-            | K::OauthInvalidScope
-            | K::OauthDeviceUserMismatch
-            | K::OauthRefreshTokenInvalid
-            | K::TokenWrongUser
-            | K::TokenWrongAudience
-            | K::Xoauth2Malformed
-            | K::EceVersionUnsupported
-            | K::EceEsTooOld
-            | K::EceUrlMissing
-            | K::EceVersionUndeclared => Owner::Ece,
-        }
-    }
-}
-
-impl FailureKind {
-    /// The network kinds a firewall rule (allow outbound TCP to the host and port, or undo
-    /// the inspection on it) fixes: the destination is refused, dropped, unreachable,
-    /// stalled, black-holed or inspected on the path. DNS, proxy, TLS name, HTTP and
-    /// protocol kinds are the network's too but are fixed elsewhere (a record, the proxy's
-    /// settings, a certificate): a rule would not close them. The change request's rules
-    /// come from this one list.
-    pub const FIREWALL_RULE_FIXES: [FailureKind; 7] = [
-        FailureKind::TcpRefused,
-        FailureKind::TcpTimeout,
-        FailureKind::TcpUnreachable,
-        FailureKind::PartialReachability,
-        FailureKind::TlsStalled,
-        FailureKind::PathMtuBlackhole,
-        FailureKind::TlsIntercepted,
-    ];
-
-    /// Whether a firewall rule fixes it ([`FailureKind::FIREWALL_RULE_FIXES`]).
-    pub fn firewall_rule_fixes(self) -> bool {
-        FailureKind::FIREWALL_RULE_FIXES.contains(&self)
-    }
-
-    /// Whether it means the path blocks the destination (refused, dropped, unreachable,
-    /// stalled, black-holed): a rule that was never opened, unlike TLS inspection.
-    pub fn blocks(self) -> bool {
-        self.firewall_rule_fixes() && self != FailureKind::TlsIntercepted
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FailureKind;
 
     #[test]
     fn every_team_owns_something_and_names_round_trip() {
@@ -197,7 +74,10 @@ mod tests {
         assert_eq!(FailureKind::EceEsTooOld.owner(), Owner::Ece);
         assert_eq!(FailureKind::JavaUntrusted.owner(), Owner::Host);
         // A firewall rule fixes only the path's own kinds.
-        for k in FailureKind::FIREWALL_RULE_FIXES {
+        for k in FailureKind::ALL
+            .into_iter()
+            .filter(|k| k.firewall_rule_fixes())
+        {
             assert_eq!(k.owner(), Owner::Network, "{k:?}");
         }
         assert!(!FailureKind::DnsNxdomain.firewall_rule_fixes());

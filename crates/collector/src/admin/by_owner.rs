@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use eceprobe_checks::ChecklistItem;
 use eceprobe_collector::export::by_team::what_to_do_by_team;
 use eceprobe_collector::export::findings::{open_gap_remedy, Remedy};
 use eceprobe_proto::v1::{CheckResult, Gap, GapsRequest, ServerResultsRequest};
@@ -58,7 +59,7 @@ pub async fn gaps_by_owner(
         let rows = items.iter().map(|(g, r)| {
             let mut v = gap_json(g);
             v["fix"] = r.fix.clone().into();
-            v["checklist_item"] = r.checklist_item.clone().into();
+            v["checklist_item"] = ChecklistItem::join(&r.items).into();
             v
         });
         return Ok(serde_json::to_string_pretty(&rows.collect::<Vec<_>>())?);

@@ -1,8 +1,8 @@
 //! The firewall rules the open network gaps ask for: one per (source server, destination
 //! host, port), from the latest result of each check such a gap is on.
 //!
-//! A rule is made for a network-owned gap a firewall rule fixes (its probe kind is one of
-//! [`FailureKind::FIREWALL_RULE_FIXES`]: refused, dropped, unreachable, stalled, inspected)
+//! A rule is made for a network-owned gap a firewall rule fixes (its probe kind's
+//! [`FailureKind::firewall_rule_fixes`]: refused, dropped, unreachable, stalled, inspected)
 //! and for an `intercepted` warning (TLS inspection is undone on the firewall or proxy too).
 //! The other network gaps (DNS, proxy, TLS name, HTTP status...) are listed apart, each with
 //! its fix ([`NetworkChangeRequest::not_rules`]); the other network warnings (slow, lossy,

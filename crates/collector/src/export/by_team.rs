@@ -73,7 +73,7 @@ mod tests {
 
     fn fix(text: &str) -> Remedy {
         Remedy {
-            checklist_item: String::new(),
+            items: Vec::new(),
             fix: text.into(),
         }
     }

@@ -7,6 +7,7 @@
 //! A cell that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`: spreadsheets
 //! run such cells as formulas, and host names and details come from agents.
 
+use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap};
 
 use crate::gaps::owner_name;
@@ -93,6 +94,9 @@ fn row(out: &mut String, r: Row) {
         c => c,
     };
     let remedy = r.item.map(|i| &i.remedy);
+    let items = remedy
+        .map(|x| ChecklistItem::join(&x.items))
+        .unwrap_or_default();
     push_row(
         out,
         &[
@@ -109,7 +113,7 @@ fn row(out: &mut String, r: Row) {
             of_gap(|g| &g.severity),
             of_gap(|g| &g.kind),
             g.map(|g| owner_name(&g.kind, &g.detail)).unwrap_or(""),
-            remedy.map(|x| x.checklist_item.as_str()).unwrap_or(""),
+            &items,
             remedy.map(|x| x.fix.as_str()).unwrap_or(""),
             &detail(v, g),
         ],

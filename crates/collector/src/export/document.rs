@@ -3,9 +3,9 @@
 //! Markdown and HTML renderers only lay it out; the text is raw (unescaped) here and each
 //! renderer escapes it for its format.
 
+use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap, NetworkChangeRequest};
 
-use super::findings::checklist_long;
 use super::{
     audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items,
     servers_in_order, status, summary_line, utc, verdicts_in_order, Item,
@@ -215,7 +215,7 @@ fn findings(items: &[Item]) -> Block {
                 i.gap.kind.clone(),
                 owner_name(&i.gap.kind, &i.gap.detail).to_owned(),
                 i.gap.detail.clone(),
-                checklist_long(&i.remedy.checklist_item),
+                ChecklistItem::join_long(&i.remedy.items),
                 i.remedy.fix.clone(),
             ],
         })

@@ -1,12 +1,14 @@
-//! The one place that says, for each finding of an audit, which checklist item (C1-C11 of
-//! the TAC checklist) it breaks and what to do. A failing check carries the probe engine's
-//! hint (`FailureKind::hint`, which names the item); the kinds the collector finds on its
-//! own (missing, stale, not answered, and the warnings) get the texts written here, so every
+//! The one place that says, for each finding of an audit, which checklist items (C1-C11 of
+//! the TAC checklist, typed: [`ChecklistItem`]) it breaks and what to do. A failing check
+//! carries the agent's hint as its fix, and its kind's items (`FailureKind::items`; never
+//! read back out of the hint's words); the kinds the collector finds on its own (missing,
+//! stale, not answered, and the warnings) get the items and texts written here, so every
 //! export format says the same thing. The OAuth warnings (`token_lifetime_unexpected`,
 //! `offline_access_missing`) are probe kinds: they get the probe engine's hint too, with the
 //! check's mailbox filled in.
 
-use eceprobe_checks::{ChecklistItem, FailureKind, Role};
+use eceprobe_checks::ChecklistItem::{self, C10, C2, C8, C9};
+use eceprobe_checks::{FailureKind, Role};
 use eceprobe_proto::v1::{AuditServer, AuditVerdict, CheckResult, Gap};
 
 use crate::checkname::CheckName;
@@ -14,87 +16,77 @@ use crate::checkname::CheckName;
 /// The checklist item(s) a finding breaks and the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Remedy {
-    /// e.g. "C10" or "C9, C10"; empty when no item applies.
-    pub checklist_item: String,
+    /// e.g. C10, or C9 and C10; empty when no item applies. Shown as
+    /// [`ChecklistItem::join`] ("C9, C10"), or [`ChecklistItem::join_long`] for people.
+    pub items: Vec<ChecklistItem>,
     pub fix: String,
 }
 
-/// "C9, C10" as "C9 (URLs: ...); C10 (ports: ...)", for people (the titles are the checks
-/// crate's [`ChecklistItem`]'s); a word that is no item stays as it is.
-pub fn checklist_long(items: &str) -> String {
-    items
-        .split(", ")
-        .filter(|i| !i.is_empty())
-        .map(|i| match i.parse::<ChecklistItem>() {
-            Ok(item) => ChecklistItem::join_long(&[item]),
-            Err(_) => i.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// The checklist items a hint names: every "(C9, C10)" group in it, in order, once each.
-fn items_in(hint: &str) -> String {
-    let mut items: Vec<&str> = Vec::new();
-    for group in hint.split('(').skip(1) {
-        let Some((inside, _)) = group.split_once(')') else {
-            continue;
-        };
-        let words: Vec<&str> = inside.split(',').map(str::trim).collect();
-        let is_item = |w: &&str| {
-            w.strip_prefix('C')
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        };
-        // "(C2 for the ECE URL)" names an item too: take its first word.
-        let first = words.first().and_then(|w| w.split(' ').next());
-        match words.iter().all(is_item) {
-            true => items.extend(words.iter().copied()),
-            false => items.extend(first.filter(is_item)),
+impl Remedy {
+    fn new(items: &[ChecklistItem], fix: String) -> Remedy {
+        Remedy {
+            items: items.to_vec(),
+            fix,
         }
     }
-    let mut seen = Vec::new();
-    for i in items {
-        if !seen.contains(&i) {
-            seen.push(i);
-        }
-    }
-    seen.join(", ")
 }
 
-/// What process needs the check on this server's role, when both names are known.
-fn needed_by(check: &str, role: &str) -> Option<&'static str> {
+/// Items as a JSON string, as the API has always said them: "C9, C10".
+pub fn serialize_items<S: serde::Serializer>(
+    items: &[ChecklistItem],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&ChecklistItem::join(items))
+}
+
+/// What process needs the check on this server's role, when both are known.
+fn needed_by(check: &str, role: Option<Role>) -> Option<&'static str> {
     let check = CheckName::parse(check).ok()?;
-    let role: Role = role.parse().ok()?;
-    Some(check.id().needed_by(role))
+    Some(check.id().needed_by(role?))
 }
 
-/// The probe engine's hint for a probe kind on this check, for a finding whose verdict
-/// carries none (a warning, or a failing verdict without its hint); `<mailbox>` filled in.
-fn engine_hint(
+/// The probe engine's remedy for a probe kind on this check, for a finding whose verdict
+/// carries no hint (a warning, or a failing verdict without its hint): its items, and its
+/// hint as the fix with `<mailbox>` filled in. A server of unknown role is taken as both.
+fn engine_remedy(
     kind: &str,
     check: &str,
-    server: Option<&AuditServer>,
+    role: Option<Role>,
     host: &str,
     port: u16,
-) -> Option<String> {
+) -> Option<Remedy> {
     let kind: FailureKind = kind.parse().ok()?;
     let name = CheckName::parse(check).ok()?;
-    let role = server
-        .and_then(|s| s.role.parse().ok())
-        .unwrap_or(Role::Both);
-    let hint = kind.hint(name.id(), role, host, port);
-    Some(match name.mailbox() {
+    let remedy = kind.remedy(name.id(), role.unwrap_or(Role::Both), host, port);
+    let hint = remedy.hint();
+    let fix = match name.mailbox() {
         Some(m) => hint
             .replace("<mailbox>", m)
             .replace("<token user>", "the token's user"),
         None => hint,
+    };
+    Some(Remedy {
+        items: remedy.items,
+        fix,
     })
 }
 
-fn with_needed_by(fix: String, check: &str, server: Option<&AuditServer>) -> String {
-    match server.and_then(|s| needed_by(check, &s.role)) {
+fn with_needed_by(fix: String, check: &str, role: Option<Role>) -> String {
+    match needed_by(check, role) {
         Some(who) => format!("{fix}; needed by {who}"),
         None => fix,
+    }
+}
+
+/// The items of a failing check whose verdict carries the agent's hint: its kind's, on this
+/// check. A kind this collector does not know (a newer agent's, `newer.rs`) keeps its hint
+/// as the fix, but its items are not known here: C8, the checklist's "every server reaches
+/// Microsoft 365".
+fn failing_items(check: &str, verdict: &AuditVerdict) -> Vec<ChecklistItem> {
+    let kind = verdict.failure_kind.parse::<FailureKind>();
+    match (kind, CheckName::parse(check)) {
+        (Ok(kind), Ok(name)) => kind.items(name.id()).to_vec(),
+        _ => vec![C8],
     }
 }
 
@@ -102,25 +94,24 @@ fn with_needed_by(fix: String, check: &str, server: Option<&AuditServer>) -> Str
 /// (none for a server that did not answer or a check never reported).
 pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVerdict>) -> Remedy {
     let check = gap.check.as_str();
+    // The server's role, read once; None for no server or a role this version does not know.
+    let role: Option<Role> = server.and_then(|s| s.role.parse().ok());
     let host = verdict
         .map(|v| v.target.as_str())
         .filter(|t| !t.is_empty() && *t != ":0")
         .unwrap_or("the endpoint");
     let is_ece_url = check == "ece-url";
-    // The probe engine's hint is the authority on a failing check: it names the item.
-    let hint = verdict.map(|v| v.hint.as_str()).filter(|h| !h.is_empty());
-    if let (Some(hint), "failing") = (hint, gap.kind.as_str()) {
-        let item = match items_in(hint) {
-            i if i.is_empty() => "C8".to_owned(),
-            i => i,
-        };
+    // The probe engine's hint is the authority on a failing check: the agent's words, the
+    // kind's items.
+    let failing = verdict.filter(|v| !v.hint.is_empty() && gap.kind == "failing");
+    if let Some(v) = failing {
         return Remedy {
-            checklist_item: item,
-            fix: hint.to_owned(),
+            items: failing_items(check, v),
+            fix: v.hint.clone(),
         };
     }
     // A mailbox's failing check without its verdict's hint (the detail is the kind), and
-    // the OAuth warnings (the finding's kind is the probe's): the probe engine's hint.
+    // the OAuth warnings (the finding's kind is the probe's): the probe engine's remedy.
     let is_oauth = CheckName::parse(check).is_ok_and(|n| n.is_oauth());
     let probe_kind = match gap.kind.as_str() {
         "failing" if is_oauth => Some(gap.detail.as_str()),
@@ -140,81 +131,75 @@ pub fn remedy(gap: &Gap, server: Option<&AuditServer>, verdict: Option<&AuditVer
         .and_then(|v| v.target.rsplit_once(':'))
         .map(|(h, p)| (h, p.parse().unwrap_or(0)))
         .unwrap_or(("the endpoint", 0));
-    if let Some(fix) = probe_kind.and_then(|k| engine_hint(k, check, server, target_host, port)) {
-        return Remedy {
-            checklist_item: items_in(&fix),
-            fix,
-        };
+    if let Some(r) = probe_kind.and_then(|k| engine_remedy(k, check, role, target_host, port)) {
+        return r;
     }
-    let (item, fix) = match gap.kind.as_str() {
+    let (items, fix): (&[ChecklistItem], String) = match gap.kind.as_str() {
         "failing" => (
-            if is_ece_url { "C2" } else { "C9, C10" },
+            if is_ece_url { &[C2] } else { &[C9, C10] },
             with_needed_by(
                 format!("{check} fails from this server ({}): look at the failing stage and its detail, then the firewall, proxy and DNS on the path to {host}", gap.detail),
                 check,
-                server,
+                role,
             ),
         ),
         "refresh_blocked_on_services" => (
-            "C8",
+            &[C8],
             "open outbound TCP 443 from this services server to login.microsoftonline.com (and through its proxy, if any): tokens are created on the application server but every refresh runs here (retriever, dispatcher), so mail stops when the first token expires".to_owned(),
         ),
         "missing" => (
-            if is_ece_url { "C2" } else { "C8" },
+            if is_ece_url { &[C2] } else { &[C8] },
             with_needed_by(
                 format!("this server's agent never reported {check}: update eceprobe-agent to a version that runs it and check the agent's configuration (cloud, ECE URL, checks), so this server's connectivity is actually verified"),
                 check,
-                server,
+                role,
             ),
         ),
         "stale" => (
-            "C8",
+            &[C8],
             "the agent on this server has gone silent: check that the eceprobe-agent service is running and reaches the collector (TCP 7443); until it reports again nothing is known of this server's connectivity".to_owned(),
         ),
         "not_answered" => match server.is_some_and(|s| s.ordered) {
             true => (
-                "C8",
+                &[C8],
                 "the agent was ordered but sent no result before the deadline: check that the eceprobe-agent service is still running and read its log (stopped, hung, or probes slower than the deadline), then run the audit again, with a longer --deadline-s if needed".to_owned(),
             ),
             false => (
-                "C8",
+                &[C8],
                 "the agent was not connected to the collector when the audit started: start the eceprobe-agent service on this server and allow TCP 7443 from it to the collector, then run the audit again".to_owned(),
             ),
         },
         "slow" => (
-            "C10",
+            &[C10],
             with_needed_by(
                 format!("{check} to {host} works but slower than the policy allows ({}): a proxy, TLS inspection or a congested link on the path; ECE gives up on slow connections, so find the slow stage and shorten the path", gap.detail),
                 check,
-                server,
+                role,
             ),
         ),
         "cert_expiring" if is_ece_url => (
-            "C2",
+            &[C2],
             "the certificate of the External Application URL expires soon: renew it before it does, or the OAuth2 redirect to ECE fails".to_owned(),
         ),
         "cert_expiring" => (
-            "C9",
+            &[C9],
             format!("a certificate {host} presents expires soon: Microsoft renews its own in time, so if it is not Microsoft's (a proxy presents its own), renew it or exempt {host} from TLS inspection"),
         ),
         "intercepted" => (
-            "C9",
+            &[C9],
             format!("TLS to {host} is intercepted by a proxy (the chain ends at a root that is neither Microsoft's nor an expected root you declared): exempt *.office365.com and login.microsoftonline.com from TLS inspection, or OAuth2 mail breaks whenever the proxy's certificate is not trusted by ECE's Java"),
         ),
         "address_not_microsoft" => (
-            "C8, C9",
+            &[C8, C9],
             with_needed_by(
                 format!("this server's DNS answers {target_host} with an address outside Microsoft's published ranges (the detail names it, the sets and the list): ask this server's DNS resolver for {target_host} and compare its answer with Microsoft's ranges (https://endpoints.office.com/endpoints/Worldwide), then make it answer with Microsoft's addresses (remove the internal zone or forwarder override that answers instead)"),
                 check,
-                server,
+                role,
             ),
         ),
-        _ => ("", format!("see the detail: {}", gap.detail)),
+        _ => (&[], format!("see the detail: {}", gap.detail)),
     };
-    Remedy {
-        checklist_item: item.to_owned(),
-        fix,
-    }
+    Remedy::new(items, fix)
 }
 
 /// The remedy of a gap open now (the dashboard's gaps page, `gaps --by-owner`): [`remedy`]
@@ -235,28 +220,9 @@ pub fn open_gap_remedy(gap: &Gap, role: &str, latest: Option<&CheckResult>) -> R
 mod tests {
     use super::*;
 
-    #[test]
-    fn items_come_from_the_hints_parentheses() {
-        assert_eq!(
-            items_in("open TCP 993 on the firewall (C10); needed by x"),
-            "C10"
-        );
-        assert_eq!(
-            items_in("only some addresses (C9, C10); needed by x"),
-            "C9, C10"
-        );
-        assert_eq!(items_in("renew it (C2 for the ECE URL)"), "C2");
-        assert_eq!(items_in("(not an item) nor (C) (C8) (C8)"), "C8");
-        assert_eq!(items_in("no parentheses"), "");
-    }
-
-    #[test]
-    fn long_names_name_the_item() {
-        assert_eq!(
-            checklist_long("C9, C10"),
-            "C9 (URLs: *.office365.com and login.microsoftonline.com); C10 (ports: TCP 443, 587, 993 and 995 from both server kinds)"
-        );
-        assert_eq!(checklist_long(""), "");
+    /// The items as the exports say them.
+    fn said(r: &Remedy) -> String {
+        ChecklistItem::join(&r.items)
     }
 
     fn server(role: &str) -> AuditServer {
@@ -290,7 +256,7 @@ mod tests {
             Some(&server("services")),
             Some(&verdict),
         );
-        assert_eq!(r.checklist_item, "C8, C9");
+        assert_eq!(said(&r), "C8, C9");
         assert!(
             r.fix
                 .contains("ask this server's DNS resolver for outlook.office365.com")
@@ -300,29 +266,33 @@ mod tests {
         );
     }
 
+    /// A failing check's items are its kind's, whatever its hint's words say (an older
+    /// agent's, a mailbox named with parentheses); a kind this collector does not know keeps
+    /// the agent's hint and gets C8.
     #[test]
-    fn every_oauth_hint_names_its_checklist_items() {
-        use eceprobe_checks::CheckId;
-        // The OAuth kinds are declared last, from the refresh token's expiry on.
-        let oauth = FailureKind::ALL
-            .into_iter()
-            .skip_while(|k| *k != FailureKind::OauthRefreshTokenExpired);
-        for kind in oauth {
-            let hint = kind.hint(
-                CheckId::OauthImap,
-                Role::Services,
-                "outlook.office365.com",
-                993,
-            );
-            let items = items_in(&hint);
-            assert!(!items.is_empty(), "{kind}: {hint}");
-            assert!(
-                items
-                    .split(", ")
-                    .all(|i| i.parse::<ChecklistItem>().is_ok()),
-                "{kind}: {items}"
-            );
-        }
+    fn failing_items_are_the_kinds_not_the_hints_words() {
+        let failing = |kind: &str, hint: &str| {
+            let verdict = AuditVerdict {
+                check: "imap".into(),
+                outcome: "fail".into(),
+                failure_kind: kind.into(),
+                hint: hint.into(),
+                target: "outlook.office365.com:993".into(),
+                ..AuditVerdict::default()
+            };
+            let gap = gap("imap", "gap", "failing", kind);
+            remedy(&gap, Some(&server("services")), Some(&verdict))
+        };
+        let r = failing("tcp_timeout", "an older agent's words (C3); needed by x");
+        assert_eq!(
+            (said(&r).as_str(), r.fix.as_str()),
+            ("C10", "an older agent's words (C3); needed by x")
+        );
+        let r = failing("newer_kind", "a newer agent's fix (C9, C10); needed by x");
+        assert_eq!(
+            (said(&r).as_str(), r.fix.as_str()),
+            ("C8", "a newer agent's fix (C9, C10); needed by x")
+        );
     }
 
     /// An agent before issue 13 stored a refused POP3 login as `pop_login_refused`; the
@@ -332,7 +302,7 @@ mod tests {
         let name = "oauth-pop3/ece-mail@contoso.com";
         let failing = gap(name, "gap", "failing", "pop_login_refused");
         let r = remedy(&failing, Some(&server("services")), None);
-        assert_eq!(r.checklist_item, "C4, C5, C6, C7", "{}", r.fix);
+        assert_eq!(said(&r), "C4, C5, C6, C7", "{}", r.fix);
         assert!(
             r.fix
                 .contains("Set-CASMailbox -Identity ece-mail@contoso.com -PopEnabled $true"),
@@ -363,11 +333,11 @@ mod tests {
         };
         let failing = gap(name, "gap", "failing", "mailbox_not_connected");
         let r = remedy(&failing, Some(&server("services")), Some(&verdict));
-        assert_eq!(r.checklist_item, "C5, C6, C7");
+        assert_eq!(said(&r), "C5, C6, C7");
         assert_eq!(r.fix, hint);
         // Without the verdict's hint: the probe engine's, for this mailbox.
         let r = remedy(&failing, Some(&server("services")), None);
-        assert_eq!(r.checklist_item, "C5, C6, C7");
+        assert_eq!(said(&r), "C5, C6, C7");
         assert!(
             r.fix.contains("-Identity ece-mail@contoso.com"),
             "{}",
@@ -386,7 +356,7 @@ mod tests {
                 Some(&server("services")),
                 None,
             );
-            assert_eq!(r.checklist_item, "C3", "{kind}: {}", r.fix);
+            assert_eq!(said(&r), "C3", "{kind}: {}", r.fix);
             assert!(r.fix.contains("needed by token refresh"), "{}", r.fix);
         }
         // The probe's path warnings: its hint, its checklist item; the policy's `slow`
@@ -397,7 +367,7 @@ mod tests {
             ("slow", "slow", "C10"),
         ] {
             let r = remedy(&gap("imap", "warning", kind, detail), None, None);
-            assert_eq!(r.checklist_item, item, "{kind}: {}", r.fix);
+            assert_eq!(said(&r), item, "{kind}: {}", r.fix);
             assert!(
                 !r.fix.contains("slower than the policy"),
                 "{kind}: {}",
@@ -416,7 +386,7 @@ mod tests {
             Some(&server("services")),
             None,
         );
-        assert_eq!(r.checklist_item, "C8");
+        assert_eq!(said(&r), "C8");
     }
 
     /// ECE's Java's findings: the failures carry their hint (C9, C10); the trust store's
@@ -441,7 +411,7 @@ mod tests {
             };
             let failing = gap(check, "gap", "failing", kind);
             let r = remedy(&failing, Some(&server("services")), Some(&verdict));
-            assert_eq!((r.checklist_item.as_str(), &r.fix), (item, &hint), "{kind}");
+            assert_eq!((said(&r).as_str(), &r.fix), (item, &hint), "{kind}");
         }
         let warning = gap(
             "ece-java",
@@ -450,7 +420,7 @@ mod tests {
             "java_truststore_incomplete",
         );
         let r = remedy(&warning, Some(&server("services")), None);
-        assert_eq!(r.checklist_item, "C9", "{}", r.fix);
+        assert_eq!(said(&r), "C9", "{}", r.fix);
         assert!(r.fix.contains("keytool"), "{}", r.fix);
     }
 }

@@ -3,6 +3,7 @@
 //! verdicts, its gaps (each with the checklist item it breaks and the fix), the diff, a
 //! summary with the counts, and the policy in force.
 
+use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, AuditServer, AuditVerdict, FirewallRule, Gap,
     NetworkChangeRequest,
@@ -70,7 +71,10 @@ fn findings_json(r: &AuditReport) -> Vec<Value> {
             let found = item(g, server);
             let mut v = gap_json(g);
             if let Some(map) = v.as_object_mut() {
-                map.insert("checklist_item".into(), found.remedy.checklist_item.into());
+                map.insert(
+                    "checklist_item".into(),
+                    ChecklistItem::join(&found.remedy.items).into(),
+                );
                 map.insert("fix".into(), found.remedy.fix.into());
             }
             v

@@ -4,6 +4,7 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
+use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::{Audit, AuditReport, Gap};
 use maud::{html, Markup};
 
@@ -85,7 +86,7 @@ fn gap_rows(gaps: &[Gap], r: &AuditReport) -> Markup {
                         @let owner = owner_name(&g.kind, &g.detail);
                         td { (g.check) } td { (g.severity) } td { (g.kind) }
                         td.owner title=(owner_title(owner)) { (owner) } td { (g.detail) }
-                        td { (fix.checklist_item) } td { (fix.fix) }
+                        td { (ChecklistItem::join(&fix.items)) } td { (fix.fix) }
                     }
                 }
                 @if gaps.is_empty() { tr { td colspan="8" { "None." } } }

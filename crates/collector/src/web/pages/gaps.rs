@@ -8,12 +8,12 @@ use axum::http::Uri;
 use maud::{html, Markup};
 
 use super::{ago, layout, owner_title, pager, query_part, when};
-use crate::export::findings::checklist_long;
 use crate::gaps::{now_ms, OwnerFilter};
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};
 use crate::web::WebState;
+use eceprobe_checks::ChecklistItem;
 use eceprobe_checks::Owner;
 
 pub async fn page(State(state): State<WebState>, uri: Uri) -> Result<Markup, PageError> {
@@ -60,7 +60,7 @@ fn fix(g: &GapRow) -> Markup {
                 summary {
                     "What to do"
                     @if !g.checklist_item.is_empty() {
-                        " (" span.checklist title=(checklist_long(&g.checklist_item)) { (g.checklist_item) } ")"
+                        " (" span.checklist title=(ChecklistItem::join_long(&g.checklist_item)) { (ChecklistItem::join(&g.checklist_item)) } ")"
                     }
                 }
                 p.hint { (g.fix) }

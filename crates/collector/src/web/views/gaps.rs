@@ -14,6 +14,7 @@ use crate::store::GapRecord;
 use crate::web::error::WebError;
 use crate::web::params::Paging;
 use crate::web::WebState;
+use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::CheckResult;
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -43,7 +44,8 @@ pub struct GapRow {
     /// the check's latest result), and the checklist item(s) it breaks ("C9, C10"; may be
     /// empty).
     pub fix: String,
-    pub checklist_item: String,
+    #[serde(serialize_with = "crate::export::findings::serialize_items")]
+    pub checklist_item: Vec<ChecklistItem>,
     /// Open since.
     pub opened_unix_ms: i64,
     /// Openings of the same gap (server, check, kind, severity) in the last 7 days,
@@ -116,7 +118,7 @@ pub async fn build(
                 kind: g.kind,
                 detail: g.detail,
                 fix: remedy.fix,
-                checklist_item: remedy.checklist_item,
+                checklist_item: remedy.items,
                 opened_unix_ms: g.opened_unix_ms,
             }
         })
