@@ -18,7 +18,14 @@ use std::path::PathBuf;
 use common::agent::{failing, SimAgent};
 use common::dashboard::{feed_with, get, Dashboard};
 use common::{admin, run_audit, wait_closed, wait_for_gaps};
+use eceprobe_checks::{CheckId, FailureKind, Role};
 use eceprobe_proto::v1::{CheckResult, Finding, Outcome};
+
+/// The hint an agent of this version sends (the mailbox filled in as the agent does).
+fn engine_hint(kind: FailureKind, check: CheckId, port: u16) -> String {
+    kind.hint(check, Role::Services, "outlook.office365.com", port)
+        .replace("<mailbox>", "sales@contoso.com")
+}
 
 /// The mailbox checks and warnings svc-1 reports beside its failing IMAP.
 fn extra_results() -> Vec<CheckResult> {
@@ -46,7 +53,7 @@ fn extra_results() -> Vec<CheckResult> {
                 kind: "xoauth2_rejected".into(),
                 stage: "login".into(),
                 detail: "NO AUTHENTICATE failed.".into(),
-                hint: "the mail server refused the XOAUTH2 login of sales@contoso.com: enable IMAP for the mailbox (C5)".into(),
+                hint: engine_hint(FailureKind::Xoauth2Rejected, CheckId::OauthImap, 993),
                 ..Default::default()
             }),
             ..CheckResult::default()
@@ -60,8 +67,7 @@ fn extra_results() -> Vec<CheckResult> {
                 kind: "ece_version_undeclared".into(),
                 stage: "config".into(),
                 detail: "ece_version is not declared in agent.toml".into(),
-                hint: "declare ece_version and ece_es in agent.toml so C1 is checked (C1)"
-                    .into(),
+                hint: engine_hint(FailureKind::EceVersionUndeclared, CheckId::EceConfig, 0),
                 ..Default::default()
             }],
             ..CheckResult::default()
