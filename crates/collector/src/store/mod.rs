@@ -56,7 +56,8 @@ use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
 pub use fleet::{not_in_service, AwakeSpan, Retirement};
-pub use latency::TimingKey;
+pub use latency::{Stages, TimingKey, Timings};
+pub use latency_ingest::median;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
