@@ -10,6 +10,8 @@ use eceprobe_checks::{
 };
 use serde::Deserialize;
 
+use crate::config_error::invalid;
+pub use crate::config_error::ConfigError;
 use crate::mailbox::Mailbox;
 
 /// `agent.toml`. Unknown keys are errors: a misspelt key silently ignored is a probe that
@@ -123,27 +125,6 @@ pub struct Overrides {
     pub java_truststore: Option<PathBuf>,
     /// `--no-java` (`[ece] ignore_java`).
     pub no_java: bool,
-}
-
-/// A configuration error: which key, what is wrong, how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {error}")]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
-}
-
-pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        message: message.into(),
-    }
 }
 
 /// Everything needed to run the checks.

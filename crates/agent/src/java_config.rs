@@ -16,7 +16,7 @@ use eceprobe_proto::bounds::{self, cut};
 use eceprobe_proto::v1::Hello;
 use serde::Deserialize;
 
-use crate::config::{invalid, ConfigError};
+use crate::config_error::{invalid, ConfigError};
 
 /// `[ece]`: `java_home`, `java_truststore`, `java_truststore_password_file`, `java_options`,
 /// `ignore_java`.

@@ -4,6 +4,7 @@
 //! service around them.
 
 pub mod config;
+mod config_error;
 #[cfg(windows)]
 mod dpapi;
 pub mod java_config;

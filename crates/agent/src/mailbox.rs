@@ -27,7 +27,7 @@ use eceprobe_checks::{
 };
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::{invalid, ConfigError};
 use crate::secret_file::{self, SecretFileError};
 
 /// One `[[mailbox]]` table as written. Unknown keys are errors.
@@ -90,13 +90,6 @@ pub struct Mailbox {
     pub shared: bool,
     pub account: Option<String>,
     pub hosts: CloudHosts,
-}
-
-fn invalid(key: String, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.into(),
-    }
 }
 
 pub(crate) fn valid_tenant(t: &str) -> bool {

@@ -23,8 +23,20 @@ use eceprobe_checks::Role;
 use eceprobe_proto::v1::{self as pb, Hello};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-use crate::run::RunSettings;
+use crate::config_error::ConfigError;
+
+/// Everything `run` needs beyond the probes.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The collector's gRPC URL.
+    pub collector: String,
+    /// TLS with this agent's certificate (None: plaintext on loopback).
+    pub tls: Option<TlsBundle>,
+    pub hello: Hello,
+    pub interval: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

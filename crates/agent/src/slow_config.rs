@@ -8,7 +8,7 @@ use std::time::Duration;
 use eceprobe_checks::Budgets;
 use serde::Deserialize;
 
-use crate::config::{invalid, ConfigError};
+use crate::config_error::{invalid, ConfigError};
 
 /// Per-stage budgets, in milliseconds, and the retransmission threshold.
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use eceprobe_checks::TraceSettings;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// `[trace]`: `enabled = true`, `max_hops = 30`, `budget_ms = 10000`, `probes_per_hop = 2`.
 #[derive(Debug, Default, Deserialize)]

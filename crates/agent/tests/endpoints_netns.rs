@@ -13,6 +13,7 @@
 
 mod netns_fleet;
 
+use eceprobe_proto::now_ms;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -28,13 +29,6 @@ fn list_json(range: &str) -> String {
     format!(
         r#"[{{"id":1,"serviceArea":"Exchange","urls":["outlook.office.com","outlook.office365.com"],"ips":["{range}"],"tcpPorts":"80,443","category":"Optimize","required":true}},{{"id":2,"serviceArea":"Exchange","urls":["outlook.office365.com","smtp.office365.com"],"ips":["{range}"],"tcpPorts":"587,993,995,143","category":"Allow","required":false,"notes":"POP3, IMAP4, SMTP Client traffic"}}]"#
     )
-}
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(since.as_millis()).unwrap()
 }
 
 /// `show svc-1 --json`: the server's latest results and when the gaps were last evaluated.

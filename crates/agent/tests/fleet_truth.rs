@@ -17,8 +17,9 @@
 
 mod netns_fleet;
 
+use eceprobe_proto::now_ms;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use netns_fleet::lab::*;
 use netns_fleet::{preconditions, Binaries, Fleet};
@@ -30,13 +31,6 @@ use netns_fleet::{preconditions, Binaries, Fleet};
 /// outage and failed this test).
 const INTERVAL_S: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(3 * INTERVAL_S as u64);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// Every gap in the history: (agent, check, kind) -> [(opened, closed or 0, reason)].
 type History = BTreeMap<(String, String, String), Vec<(i64, i64, String)>>;

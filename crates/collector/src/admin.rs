@@ -73,11 +73,7 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 }
 
 fn ago(unix_ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    let s = (now - unix_ms).max(0) / 1000;
+    let s = (eceprobe_proto::now_ms() - unix_ms).max(0) / 1000;
     match s {
         0..=119 => format!("{s} s ago"),
         120..=7199 => format!("{} min ago", s / 60),

@@ -6,12 +6,8 @@ use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
 use prost::Message;
 
 use crate::checkname::{self, CheckName, CheckNameError};
-use crate::endpoints::EndpointList;
-use crate::gaps::{AgentView, CheckView};
 use crate::newer::well_formed_kind;
-use crate::store::{
-    AgentRecord, CheckState, JavaReport, KnownAgent, NewResult, SetAside, SystemDns,
-};
+use crate::store::{AgentRecord, JavaReport, NewResult, SetAside, SystemDns};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -285,45 +281,6 @@ fn stage_durations(r: &CheckResult) -> Vec<(String, u64)> {
         add(&s.stage, s.duration_us);
     }
     out
-}
-
-/// An agent as the gap engine sees it.
-pub fn agent_view(known: &KnownAgent) -> AgentView {
-    let a = &known.record;
-    let role = match a.role.as_str() {
-        "services" => eceprobe_checks::Role::Services,
-        "application" => eceprobe_checks::Role::Application,
-        // Undeclared means the server may do either: it needs both sets of checks.
-        _ => eceprobe_checks::Role::Both,
-    };
-    AgentView {
-        agent_id: a.agent_id.clone(),
-        role,
-        deployment: a.deployment.clone(),
-        probe_interval_s: a.probe_interval_s,
-        seen_unix_ms: a.seen_unix_ms,
-        first_seen_unix_ms: known.first_seen_unix_ms,
-    }
-}
-
-/// A check's latest state as the gap engine sees it; None for a name this collector does
-/// not accept (ingest refuses those, so only an older database could hold one).
-pub fn check_view(r: &CheckState, endpoints: &EndpointList) -> Option<CheckView> {
-    let check = CheckName::parse(&r.check).ok()?;
-    Some(CheckView {
-        agent_id: r.agent_id.clone(),
-        check,
-        outcome: r.outcome.clone(),
-        failure_kind: r.failure_kind.clone(),
-        warning_kinds: r.warning_kinds.clone(),
-        duration_us: r.duration_us,
-        // The collector's receiving time, not the agent's start time (its clock may be off).
-        received_unix_ms: r.received_unix_ms,
-        not_microsoft: r
-            .system_dns
-            .as_ref()
-            .and_then(|d| crate::endpoints::not_microsoft(endpoints, &d.host, &d.addresses)),
-    })
 }
 
 #[cfg(test)]

@@ -148,33 +148,6 @@ fn oauth_names_are_accepted_per_mailbox_and_bad_ones_set_aside_by_name() {
 }
 
 #[test]
-fn check_views_carry_the_mailbox() {
-    let state = |check: &str| CheckState {
-        agent_id: "svc".into(),
-        check: check.into(),
-        seq: 1,
-        outcome: "fail".into(),
-        failure_kind: None,
-        warning_kinds: Vec::new(),
-        duration_us: 0,
-        received_unix_ms: 1_800_000_000_000,
-        system_dns: None,
-    };
-    let v = check_view(
-        &state("oauth-imap/ece-mail@contoso.com"),
-        &EndpointList::snapshot(),
-    )
-    .unwrap();
-    assert_eq!(v.check.mailbox(), Some("ece-mail@contoso.com"));
-    assert_eq!(
-        v.received_unix_ms, 1_800_000_000_000,
-        "the collector's time"
-    );
-    assert!(check_view(&state("oauth-imap"), &EndpointList::snapshot()).is_none());
-    assert!(check_view(&state("ftp"), &EndpointList::snapshot()).is_none());
-}
-
-#[test]
 fn stage_durations_come_from_dns_and_the_used_address() {
     use eceprobe_proto::v1::{Attempt, Dns, StageTiming};
     let timing = |stage: &str, duration_us| StageTiming {

@@ -120,7 +120,7 @@ impl Running {
         // One last evaluation, so the database the demo leaves (which `serve --db` and the
         // tests open afterwards) records the gaps of the last results stored: the timer's
         // last turn may have come before the audit's results arrived.
-        if let Err(e) = self.gaps.evaluate_at(gaps::now_ms()).await {
+        if let Err(e) = self.gaps.evaluate_at(eceprobe_proto::now_ms()).await {
             tracing::warn!(error = %e, "the demo's last gap evaluation failed");
         }
         self.store.close().await;
@@ -205,7 +205,7 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         .with_context(|| format!("opening {}", db.display()))?;
     let tracker = Tracker::new(store.clone(), Policy::default());
     tracker
-        .begin_run(gaps::now_ms())
+        .begin_run(eceprobe_proto::now_ms())
         .await
         .context("recording the collector's start")?;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -4,12 +4,13 @@
 
 mod sessions;
 
+use eceprobe_proto::now_ms;
 use sessions::PendingStream;
 pub use sessions::{RetiringGuard, Sessions};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use eceprobe_proto::v1::agent_link_server::AgentLink;
 use eceprobe_proto::v1::{
@@ -141,13 +142,6 @@ impl Ingest {
     pub fn counters(&self) -> Arc<IngestCounters> {
         Arc::clone(&self.counters)
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 /// Logs a stream refused before its Welcome, with the peer's address and the reason (the

@@ -35,6 +35,7 @@ pub mod config;
 pub mod convert;
 pub mod endpoints;
 pub mod export;
+pub mod gap_diff;
 pub mod gaps;
 pub mod ingest;
 pub mod latency;

@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod demo;
 
+use eceprobe_proto::now_ms;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use cli::{AuditCommand, CaCommand, Cli, Command};
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
 use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
-use eceprobe_collector::gaps::{self, now_ms, Tracker};
+use eceprobe_collector::gaps::{self, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
@@ -318,7 +319,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Before the first evaluation: agents' silence counts from when this run started
     // accepting, never across the collector's own downtime.
     tracker
-        .begin_run(gaps::now_ms())
+        .begin_run(eceprobe_proto::now_ms())
         .await
         .context("recording the collector's start in the database")?;
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);

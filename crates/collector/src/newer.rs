@@ -4,7 +4,7 @@
 //! naming a check or a failure/warning kind this version does not know is stored as it came
 //! (and never refused: refusing it would wall off every later result of that agent), shown
 //! with [`NOTE`], and never judged: the gap engine ignores checks it does not know
-//! (`convert::check_view`), and an unknown kind's owner is "unknown" (`gaps/owner.rs`).
+//! (`gaps::check_view`), and an unknown kind's owner is "unknown" (`gaps/owner.rs`).
 //!
 //! Well-formed, and so stored: a check name per [`CheckName::reported`] (a plain
 //! identifier, optionally `/mailbox`, within the bounds) and kinds per [`well_formed_kind`]

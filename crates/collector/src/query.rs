@@ -332,7 +332,7 @@ impl Query for QueryService {
             )));
         }
         let list = self.tracker.endpoints().current();
-        let doc = cr::generate(&inputs, owner, format, &list, crate::gaps::now_ms());
+        let doc = cr::generate(&inputs, owner, format, &list, eceprobe_proto::now_ms());
         Ok(Response::new(ChangeRequestResponse {
             document: doc.text,
             filename: doc.filename,
@@ -385,7 +385,7 @@ impl Query for QueryService {
                 "server '{id}' is connected now: revoke its agent first (eceprobe-collector revoke {id}); its stream then ends within seconds and it can be retired"
             )));
         };
-        let now = crate::gaps::now_ms();
+        let now = eceprobe_proto::now_ms();
         match self.tracker.retire(&id, now).await.map_err(storage)? {
             Some(changes) => Ok(Response::new(RetireServerResponse {
                 gaps_closed: u32::try_from(changes.closed.len()).unwrap_or(u32::MAX),

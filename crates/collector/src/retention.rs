@@ -3,10 +3,10 @@
 //! `Store::prune_before`), once at start and then every hour. History pruning never takes
 //! an audit's results: they go with their audit.
 
+use eceprobe_proto::now_ms;
 use std::time::Duration;
 
 use crate::config::Retention;
-use crate::gaps::now_ms;
 use crate::store::{Store, StoreError};
 
 /// How often retention runs.
@@ -74,19 +74,7 @@ mod tests {
     async fn old_history_and_old_closed_gaps_go_current_state_stays() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("c.db")).await.unwrap();
-        let agent = AgentRecord {
-            agent_id: "svc-1".into(),
-            hostname: "svc-1".into(),
-            role: "services".into(),
-            deployment: "prod".into(),
-            agent_version: "0".into(),
-            os: "linux".into(),
-            ece_version: String::new(),
-            ece_es: String::new(),
-            probe_interval_s: 60,
-            seen_unix_ms: 0,
-            java: None,
-        };
+        let agent = AgentRecord::for_test("svc-1");
         store.upsert_agent(&agent).await.unwrap();
         let result = |seq: u64| NewResult {
             seq,

@@ -5,12 +5,12 @@
 
 mod common;
 
+use eceprobe_proto::now_ms;
 use std::path::Path;
 use std::time::Duration;
 
 use common::agent::{hello, result, Agent, CHECKS};
 use common::{current_gaps, msg, wait_for_gaps, Collector, ConnectTo};
-use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::query_client::QueryClient;

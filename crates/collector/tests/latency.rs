@@ -17,7 +17,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// An hour boundary a week ago, so every history fits in the window before "now".
 fn week_ago() -> i64 {
-    let now = eceprobe_collector::gaps::now_ms();
+    let now = eceprobe_proto::now_ms();
     (now - 8 * 24 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS
 }
 

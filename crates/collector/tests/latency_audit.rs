@@ -50,7 +50,7 @@ fn imap(seq: u64, started_unix_ms: i64, tls_ms: u64, audit_id: &str) -> CheckRes
 /// with one more, all with TLS taking `tls_ms` (+ a little jitter).
 async fn server(d: &Dashboard, id: &str, tls_ms: u64) -> tokio::task::JoinHandle<()> {
     let (mut agent, _) = Agent::connect_with(d.agents, hello(id, "prod")).await;
-    let now = eceprobe_collector::gaps::now_ms();
+    let now = eceprobe_proto::now_ms();
     let history = (1..=4)
         .map(|s| imap(s, now - 60_000 * (5 - s as i64), tls_ms + s * 3, ""))
         .collect();
@@ -64,12 +64,7 @@ async fn server(d: &Dashboard, id: &str, tls_ms: u64) -> tokio::task::JoinHandle
             let Some(order::Kind::RunAudit(audit)) = o.kind else {
                 continue;
             };
-            let result = imap(
-                5,
-                eceprobe_collector::gaps::now_ms(),
-                tls_ms,
-                &audit.audit_id,
-            );
+            let result = imap(5, eceprobe_proto::now_ms(), tls_ms, &audit.audit_id);
             let batch = msg(agent_message::Body::Batch(ResultBatch {
                 results: vec![result],
             }));

@@ -29,7 +29,7 @@ fn engine_hint(kind: FailureKind, check: CheckId, port: u16) -> String {
 
 /// The mailbox checks and warnings svc-1 reports beside its failing IMAP.
 fn extra_results() -> Vec<CheckResult> {
-    let now = eceprobe_collector::gaps::now_ms();
+    let now = eceprobe_proto::now_ms();
     vec![
         CheckResult {
             seq: 6,

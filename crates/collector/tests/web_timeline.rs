@@ -8,13 +8,14 @@
 
 mod common;
 
+use eceprobe_proto::now_ms;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::dashboard::{get, TOKEN};
 use eceprobe_collector::audits::Audits;
 use eceprobe_collector::civil::{civil_from_days, utc_minutes};
-use eceprobe_collector::gaps::{now_ms, Policy, Tracker};
+use eceprobe_collector::gaps::{Policy, Tracker};
 use eceprobe_collector::ingest::{IngestCounters, Sessions};
 use eceprobe_collector::store::{AgentRecord, FoundGap, Store};
 use eceprobe_collector::web::{self, WebState};
@@ -60,17 +61,9 @@ fn found(agent: &str, deployment: &str, check: &str, kind: &str, severity: &str)
 
 fn agent(id: &str, deployment: &str) -> AgentRecord {
     AgentRecord {
-        agent_id: id.into(),
-        hostname: id.into(),
-        role: "services".into(),
-        deployment: deployment.into(),
-        agent_version: "0.1.0".into(),
-        os: "windows".into(),
-        ece_version: "12.6(1)".into(),
-        ece_es: "ES1".into(),
-        probe_interval_s: 60,
+        deployment: deployment.to_owned(),
         seen_unix_ms: now_ms(),
-        java: None,
+        ..AgentRecord::for_test(id)
     }
 }
 

@@ -337,7 +337,7 @@ async fn answering(addr: std::net::SocketAddr, id: &str, report: CheckReport) ->
                 continue;
             };
             seq += 1;
-            let now = eceprobe_collector::gaps::now_ms();
+            let now = eceprobe_proto::now_ms();
             let result = eceprobe_agent::wire::check_result(&report, seq, now, &audit.audit_id);
             let batch = common::msg(agent_message::Body::Batch(ResultBatch {
                 results: vec![result],

@@ -174,11 +174,3 @@ pub fn explain_connect_error(e: anyhow::Error) -> anyhow::Error {
     }
     e.context("connecting to the collector")
 }
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}

@@ -92,7 +92,7 @@ pub async fn run(args: &ConnectArgs, launch: &Launch, report: &mut Report) -> Re
                 tokio::select! {
                     _ = stop.changed() => break,
                     _ = tick.tick() => {
-                        if link.send_heartbeat(agent::now_ms()).await.is_err() {
+                        if link.send_heartbeat(eceprobe_proto::now_ms()).await.is_err() {
                             break;
                         }
                         heartbeats.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +179,7 @@ async fn join(endpoint: &tonic::transport::Endpoint, i: usize, batch: u64) -> Re
         .await
         .with_context(|| format!("agent {}", agent::agent_id(i)))?;
     let first = link.last_stored_seq + 1;
-    let now = agent::now_ms();
+    let now = eceprobe_proto::now_ms();
     let results = (first..first + batch)
         .map(|s| payload::check_result(s, payload::check_of(s), now, false))
         .collect();

@@ -57,7 +57,8 @@ pub async fn run(args: &IngestArgs, launch: &Launch, report: &mut Report) -> Res
         agents: args.agents,
         batch: args.batch,
         results_per_agent: args.results_per_agent,
-        base_ms: agent::now_ms() - i64::try_from(args.results_per_agent).unwrap_or(0) * 12_000,
+        base_ms: eceprobe_proto::now_ms()
+            - i64::try_from(args.results_per_agent).unwrap_or(0) * 12_000,
     };
     let db = launch.dir.join("collector.db");
     let collector = launch.start("collector-ingest", &db, &[]).await?;

@@ -11,6 +11,7 @@
 //! minus the feature's, in the same run. The warnings found on this healthy fleet are the
 //! false positives.
 
+use eceprobe_proto::now_ms;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use eceprobe_collector::audits::Audits;
 use eceprobe_collector::convert;
-use eceprobe_collector::gaps::{now_ms, Policy, Tracker};
+use eceprobe_collector::gaps::{Policy, Tracker};
 use eceprobe_collector::ingest::{IngestCounters, Sessions};
 use eceprobe_collector::latency::latency_warnings;
 use eceprobe_collector::store::Store;

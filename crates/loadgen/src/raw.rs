@@ -127,7 +127,7 @@ pub async fn run(path: &Path, plan: Plan) -> Result<RawOutcome> {
         .await
         .context("applying the collector's migrations")?;
     let sql = Statements::new(has_column(&mut conn, "results", "warning_kinds").await?);
-    let now = agent::now_ms();
+    let now = eceprobe_proto::now_ms();
     let mut tx = conn.begin().await?;
     for i in 0..plan.agents {
         let h = agent::hello(i);
@@ -167,7 +167,7 @@ pub async fn run(path: &Path, plan: Plan) -> Result<RawOutcome> {
                 })
                 .collect();
             let started = Instant::now();
-            write_batch(&mut conn, &sql, id, &rows, agent::now_ms()).await?;
+            write_batch(&mut conn, &sql, id, &rows, eceprobe_proto::now_ms()).await?;
             out.db_time += started.elapsed();
             out.transactions += 1;
             out.rows += rows.len() as u64;

@@ -124,7 +124,7 @@ async fn insert_rows(
 /// Fills the (migrated, empty) collector database at `db`.
 pub async fn seed(db: &Path, plan: SeedPlan) -> Result<Seeded> {
     let started = Instant::now();
-    let now = agent::now_ms();
+    let now = eceprobe_proto::now_ms();
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .journal_mode(SqliteJournalMode::Off)
@@ -289,7 +289,7 @@ pub async fn refresh_seen(db: &Path) -> Result<()> {
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     sqlx::query("UPDATE agents SET seen_unix_ms = ?1")
-        .bind(agent::now_ms())
+        .bind(eceprobe_proto::now_ms())
         .execute(&mut conn)
         .await
         .context("refreshing seen_unix_ms")?;

@@ -13,6 +13,15 @@ pub mod v1 {
 /// and messages from the collector itself. Committed and checked like the code.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/eceprobe.v1.bin");
 
+/// Now on the system clock, in milliseconds since the Unix epoch: the unit of every
+/// `*_unix_ms` of the wire and of the collector's records. A clock before 1970 reads as 0.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
 /// Why the collector refused or ended an agent's stream, in the `Status` metadata under
 /// [`refusal::KEY`]: the message is for people, this is for the agent's own decision
 /// (a revoked agent stops retrying instead of knocking forever).

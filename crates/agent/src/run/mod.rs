@@ -9,12 +9,10 @@ mod schedule;
 mod spool_link;
 mod uplink;
 
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use eceprobe_checks::{CheckSpec, Prober};
-use eceprobe_proto::v1::Hello;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
@@ -27,25 +25,7 @@ use uplink::Uplink;
 pub use link_words::link_error;
 pub use uplink::Revoked;
 
-/// Everything `run` needs beyond the probes.
-#[derive(Clone, Debug)]
-pub struct RunSettings {
-    /// The collector's gRPC URL.
-    pub collector: String,
-    /// TLS with this agent's certificate (None: plaintext on loopback).
-    pub tls: Option<crate::run_config::TlsBundle>,
-    pub hello: Hello,
-    pub interval: Duration,
-    pub spool_dir: PathBuf,
-    pub spool_max_bytes: u64,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
+pub use crate::run_config::RunSettings;
 
 /// Runs until `shutdown` turns true: the suite only (see [`run_with_mailboxes`]).
 pub async fn run(

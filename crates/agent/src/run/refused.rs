@@ -73,7 +73,7 @@ impl Refused {
         };
         let line = format!(
             "{} seq={seq} check={check} collector: {message}\n",
-            super::now_ms()
+            eceprobe_proto::now_ms()
         );
         let written = tokio::task::spawn_blocking(move || append_bounded(&file, &line)).await;
         match written {

@@ -2,7 +2,8 @@
 //! once), and at once when the collector orders an audit. Every result is numbered and
 //! written to the spool before the uplink may send it.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use eceprobe_proto::now_ms;
+use std::time::Duration;
 
 use eceprobe_checks::CheckReport;
 use eceprobe_checks::{CheckSpec, EceFacts, Prober};
@@ -102,13 +103,6 @@ impl Schedule {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 /// The checks judged without network: `ece-config` from the declared ECE facts (evaluated

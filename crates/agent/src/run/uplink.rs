@@ -316,7 +316,7 @@ impl Uplink {
                 () = appended.notified() => {}
                 _ = heartbeat.tick() => {
                     let beat = Heartbeat {
-                        unix_ms: super::now_ms(),
+                        unix_ms: eceprobe_proto::now_ms(),
                         spool_dropped: self.spool.dropped_total(),
                     };
                     tx.send(AgentMessage { body: Some(agent_message::Body::Heartbeat(beat)) })

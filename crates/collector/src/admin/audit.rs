@@ -124,7 +124,7 @@ pub async fn run(
             break report;
         }
         anyhow::ensure!(
-            eceprobe_collector::gaps::now_ms() < give_up,
+            eceprobe_proto::now_ms() < give_up,
             "audit {} did not close by its deadline",
             audit.audit_id
         );

@@ -20,6 +20,7 @@
 
 pub mod report;
 
+use eceprobe_proto::now_ms;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -29,12 +30,12 @@ use eceprobe_proto::v1::{order, Order, RunAudit};
 use tokio::sync::RwLock;
 
 use crate::endpoints::EndpointsHandle;
-use crate::gaps::{now_ms, Policy};
+use crate::gap_diff::{self, GapDiff};
+use crate::gaps::Policy;
 use crate::ingest::Sessions;
 use crate::latency::{audit_latency_warnings, Peer};
-use crate::notify::Notifier;
+use crate::notify::{event, Notifier};
 use crate::store::{AuditRecord, AuditServerRecord, FoundGap, KnownAgent, Store, StoreError};
-pub use report::{GapDiff, NOT_ANSWERED};
 
 /// Agents have this long to answer unless asked otherwise.
 pub const DEFAULT_DEADLINE_S: u32 = 120;
@@ -263,9 +264,46 @@ impl Audits {
         if self.store.close_audit(id, now).await? {
             tracing::info!(audit = %id, not_answered = pending.len(), "audit closed");
             // Only the call that closed it: a resumed or racing watcher sends nothing.
-            self.notifier.audit_closed(self, id).await;
+            self.notify_closed(id).await;
         }
         Ok(true)
+    }
+
+    /// The webhook events of an audit that just closed (its new and resolved gaps, then the
+    /// summary), read only when webhooks are configured. Call once, from the call that
+    /// closed it.
+    async fn notify_closed(&self, audit_id: &str) {
+        if !self.notifier.is_enabled() {
+            return;
+        }
+        let built = async {
+            let f = self.findings(audit_id).await?;
+            let previous = match &f.previous {
+                Some((id, diff)) => {
+                    let before = self.summary(id).await?.record;
+                    Some((
+                        before.closed_unix_ms.unwrap_or(before.started_unix_ms),
+                        diff,
+                    ))
+                }
+                None => None,
+            };
+            let record = &f.summary.record;
+            Ok::<_, AuditError>(event::audit(&event::AuditOutcome {
+                audit_id: &record.audit_id,
+                deployment: &record.deployment,
+                closed_unix_ms: record.closed_unix_ms.unwrap_or_else(now_ms),
+                servers: &f.summary.servers,
+                gaps: &f.gaps,
+                previous,
+            }))
+        };
+        match built.await {
+            Ok(events) => self.notifier.send_all(&events).await,
+            Err(e) => {
+                tracing::warn!(audit = audit_id, error = %e, "cannot read the closed audit; no webhook events for it")
+            }
+        }
     }
 
     pub async fn summary(&self, audit_id: &str) -> Result<AuditSummary, AuditError> {
@@ -334,7 +372,7 @@ impl Audits {
             Some(before) => {
                 let before = self.summary(&before.audit_id).await?;
                 let (_, earlier) = self.gaps_of(&before, &agents).await?;
-                Some((before.record.audit_id, report::diff(&earlier, &gaps)))
+                Some((before.record.audit_id, gap_diff::diff(&earlier, &gaps)))
             }
             None => None,
         };
@@ -398,7 +436,7 @@ impl Audits {
         let agents = self.store.agents().await?;
         let (_, before) = self.gaps_of(&self.summary(from).await?, &agents).await?;
         let (_, after) = self.gaps_of(&self.summary(to).await?, &agents).await?;
-        Ok(report::diff(&before, &after))
+        Ok(gap_diff::diff(&before, &after))
     }
 }
 

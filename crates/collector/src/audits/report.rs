@@ -1,54 +1,12 @@
 //! What an audit found, from its records alone (pure): each server's verdicts (its latest
 //! result per check tagged with the audit), the gaps the policy finds in them, the servers
-//! that did not answer, and the diff between two audits' gaps.
+//! that did not answer (the diff between two audits' gaps is `crate::gap_diff`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use crate::convert::{agent_view, check_view};
 use crate::endpoints::EndpointList;
-use crate::gaps::{evaluate, found_gap, Policy};
+use crate::gaps::{agent_view, check_view, evaluate, found_gap, Policy, NOT_ANSWERED};
 use crate::store::{AuditServerRecord, CheckState, FoundGap, KnownAgent, StoredResult};
-
-/// The finding kind of a server that did not answer an audit.
-pub const NOT_ANSWERED: &str = "not_answered";
-
-/// Gaps of two audits compared on (server, check, kind, severity).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GapDiff {
-    /// In the later audit only.
-    pub new: Vec<FoundGap>,
-    /// In the earlier audit only.
-    pub resolved: Vec<FoundGap>,
-    /// In both (as the later audit found them).
-    pub unchanged: Vec<FoundGap>,
-}
-
-type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
-
-fn key(g: &FoundGap) -> Key<'_> {
-    (&g.agent_id, &g.check, &g.kind, &g.severity)
-}
-
-pub fn diff(before: &[FoundGap], after: &[FoundGap]) -> GapDiff {
-    let earlier: BTreeSet<Key> = before.iter().map(key).collect();
-    let later: BTreeSet<Key> = after.iter().map(key).collect();
-    let mut out = GapDiff::default();
-    for g in after {
-        match earlier.contains(&key(g)) {
-            true => out.unchanged.push(g.clone()),
-            false => out.new.push(g.clone()),
-        }
-    }
-    out.resolved = before
-        .iter()
-        .filter(|g| !later.contains(&key(g)))
-        .cloned()
-        .collect();
-    for list in [&mut out.new, &mut out.resolved, &mut out.unchanged] {
-        list.sort();
-    }
-    out
-}
 
 /// Each server's latest result per check among the audit's results, by server then check.
 pub fn verdicts(results: &[StoredResult]) -> BTreeMap<&str, BTreeMap<&str, &StoredResult>> {
@@ -141,33 +99,6 @@ mod tests {
     use super::*;
     use crate::store::AgentRecord;
 
-    fn gap(agent: &str, check: &str, kind: &str) -> FoundGap {
-        FoundGap {
-            agent_id: agent.into(),
-            check: check.into(),
-            kind: kind.into(),
-            severity: "gap".into(),
-            deployment: "prod".into(),
-            detail: "d".into(),
-        }
-    }
-
-    #[test]
-    fn diff_sorts_gaps_into_new_resolved_and_unchanged() {
-        let before = [gap("a", "imap", "failing"), gap("b", "pop3", "failing")];
-        let mut later_detail = gap("b", "pop3", "failing");
-        later_detail.detail = "other detail, same gap".into();
-        let after = [later_detail.clone(), gap("a", "smtp", "failing")];
-        let d = diff(&before, &after);
-        assert_eq!(d.new, vec![gap("a", "smtp", "failing")]);
-        assert_eq!(d.resolved, vec![gap("a", "imap", "failing")]);
-        assert_eq!(d.unchanged, vec![later_detail]);
-        let same = diff(&after, &after);
-        assert!(same.new.is_empty() && same.resolved.is_empty());
-        assert_eq!(diff(&[], &after).new.len(), 2);
-        assert_eq!(diff(&before, &[]).resolved.len(), 2);
-    }
-
     fn result(agent: &str, seq: u64, check: &str, outcome: &str) -> StoredResult {
         StoredResult {
             agent_id: agent.into(),
@@ -187,18 +118,9 @@ mod tests {
     fn known(id: &str) -> KnownAgent {
         KnownAgent {
             record: AgentRecord {
-                agent_id: id.into(),
-                hostname: id.into(),
-                role: "services".into(),
-                deployment: "prod".into(),
-                agent_version: "0".into(),
-                os: "linux".into(),
-                ece_version: String::new(),
-                ece_es: String::new(),
-                probe_interval_s: 60,
                 // Long silent and just enrolled: an audit's findings must ignore both.
                 seen_unix_ms: 0,
-                java: None,
+                ..AgentRecord::for_test(id)
             },
             last_seq: 0,
             spool_dropped: 0,

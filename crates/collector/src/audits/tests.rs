@@ -3,17 +3,8 @@ use crate::store::{AgentRecord, NewResult};
 
 fn agent(id: &str) -> AgentRecord {
     AgentRecord {
-        agent_id: id.to_owned(),
-        hostname: format!("{id}.ece.example"),
-        role: "services".to_owned(),
-        deployment: "prod".to_owned(),
-        agent_version: "0.1.0".to_owned(),
-        os: "windows".to_owned(),
-        ece_version: String::new(),
-        ece_es: String::new(),
-        probe_interval_s: 60,
         seen_unix_ms: 1,
-        java: None,
+        ..AgentRecord::for_test(id)
     }
 }
 

@@ -36,7 +36,7 @@ fn new_guid() -> String {
     let mut b = [0u8; 16];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
         // No OS randomness: the time still makes an id unlikely to collide.
-        let now = crate::gaps::now_ms().to_be_bytes();
+        let now = eceprobe_proto::now_ms().to_be_bytes();
         b[..8].copy_from_slice(&now);
     }
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -12,6 +12,7 @@
 //! non-200 answer, oversized body, timeout) is a warning naming the file or URL and what
 //! was wrong, shown beside the list in use, which stays.
 
+use eceprobe_proto::now_ms;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +26,6 @@ use super::{
     EndpointList, EndpointsHandle, ListOrigin, OriginKind, MAX_LIST_BYTES, NO_VERSION_FILE,
 };
 use crate::civil::utc_minutes;
-use crate::gaps::now_ms;
 use crate::outbound::get::{get, GetError, Limits};
 use crate::outbound::{HttpUrl, Scheme};
 

@@ -134,11 +134,10 @@ fn an_address_outside_the_ranges_is_a_network_warning_in_words() {
             addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
         }),
     };
-    let inside = crate::convert::check_view(&state("imap", "pass", &["40.97.1.2"]), &list).unwrap();
+    let inside = crate::gaps::check_view(&state("imap", "pass", &["40.97.1.2"]), &list).unwrap();
     assert_eq!(inside.not_microsoft, None);
     let imap =
-        crate::convert::check_view(&state("imap", "pass", &["40.97.1.2", "10.9.8.7"]), &list)
-            .unwrap();
+        crate::gaps::check_view(&state("imap", "pass", &["40.97.1.2", "10.9.8.7"]), &list).unwrap();
     let detail = imap.not_microsoft.clone().unwrap();
     for says in [
         "outlook.office365.com with address 10.9.8.7 that lies outside",
@@ -155,7 +154,7 @@ fn an_address_outside_the_ranges_is_a_network_warning_in_words() {
     assert!(!detail.contains("Fix"), "{detail}");
     assert!(!detail.contains("40.97.1.2"), "{detail}");
     // A failing check keeps it: the answer is the likely cause of the failure.
-    let smtp = crate::convert::check_view(&state("smtp", "fail", &["10.9.8.7"]), &list).unwrap();
+    let smtp = crate::gaps::check_view(&state("smtp", "fail", &["10.9.8.7"]), &list).unwrap();
     let agent = AgentView {
         agent_id: "svc-1".into(),
         role: eceprobe_checks::Role::Services,

@@ -55,7 +55,7 @@ pub struct CheckView {
     pub received_unix_ms: i64,
     /// The `address_not_microsoft` warning's detail, when an address the server's OS
     /// resolver gave for the check's host lies outside Microsoft's published ranges for it
-    /// (judged against the list in use by [`crate::convert::check_view`]).
+    /// (judged against the list in use by [`super::check_view`]).
     pub not_microsoft: Option<String>,
 }
 
@@ -65,6 +65,10 @@ pub enum Severity {
     Gap,
     Warning,
 }
+
+/// The finding kind of a server that did not answer an audit: found by the audit
+/// (`audits/report.rs`), never by the engine, but owned and worded as the other kinds.
+pub const NOT_ANSWERED: &str = "not_answered";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

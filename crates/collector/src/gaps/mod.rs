@@ -8,13 +8,16 @@ mod engine;
 mod owner;
 mod policy;
 mod tracker;
+mod views;
 
 pub use awake::Awake;
 pub use engine::{
     evaluate, evaluate_awake, retired, AgentView, CheckView, FindingKind, GapFinding, Severity,
+    NOT_ANSWERED,
 };
 pub use owner::{
     failure_kind, owner_name, owner_of, probe_kind, OwnerFilter, OWNER_VALUES, UNKNOWN,
 };
 pub use policy::{Policy, PolicyError, Retriever};
-pub use tracker::{found_gap, join_or_abort, now_ms, Tracker, MIN_SPACING, STOP_GRACE};
+pub use tracker::{found_gap, join_or_abort, Tracker, MIN_SPACING, STOP_GRACE};
+pub use views::{agent_view, check_view};

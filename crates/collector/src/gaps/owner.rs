@@ -9,8 +9,7 @@
 
 use eceprobe_checks::{FailureKind, Owner};
 
-use super::engine::FindingKind;
-use crate::audits::report::NOT_ANSWERED;
+use super::engine::{FindingKind, NOT_ANSWERED};
 use crate::store::KindMatch;
 
 /// What the dashboard, the API, the CLI and reports say when the owner is not known.

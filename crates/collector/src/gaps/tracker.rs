@@ -3,15 +3,16 @@
 //! stale gaps) and soon after new results are stored (so a fix shows within seconds), but
 //! never more often than once per [`MIN_SPACING`].
 
+use eceprobe_proto::now_ms;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::views::{agent_view, check_view};
 use super::{evaluate_awake, Awake, GapFinding, Policy};
-use crate::convert::{agent_view, check_view};
 use crate::endpoints::EndpointsHandle;
 use crate::notify::Notifier;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
@@ -223,13 +224,6 @@ pub fn found_gap(g: GapFinding) -> FoundGap {
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,17 +278,8 @@ mod tests {
         let store = Store::open(&dir.path().join("eceprobe.db")).await.unwrap();
         store
             .upsert_agent(&AgentRecord {
-                agent_id: "svc".into(),
-                hostname: "svc.contoso.local".into(),
-                role: "services".into(),
-                deployment: "prod".into(),
-                agent_version: "0.1.0".into(),
-                os: "linux".into(),
-                ece_version: String::new(),
-                ece_es: String::new(),
-                probe_interval_s: 60,
                 seen_unix_ms: T0,
-                java: None,
+                ..AgentRecord::for_test("svc")
             })
             .await
             .unwrap();

@@ -6,21 +6,7 @@ use std::collections::BTreeMap;
 
 use super::thresholds::{LatencyThresholds, MIN_RECENT};
 use super::{LATENCY_REGRESSION, SLOWER_THAN_PEERS};
-
-/// One result's stage durations: stage name and microseconds, in the order they ran.
-pub type Stages = Vec<(String, u64)>;
-
-/// What the store read for one check on one server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Timings {
-    pub agent_id: String,
-    pub check: String,
-    /// The stage durations of the check's last results that did not fail, newest first.
-    pub recent: Vec<Stages>,
-    /// Each stage's median over the check's hourly samples of the 7 days before its
-    /// newest sample's hour, and how many samples that is.
-    pub baseline: BTreeMap<String, (u64, u32)>,
-}
+use crate::store::{median, Stages, Timings};
 
 /// A server in service, as the comparison groups it: same deployment and same role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,21 +36,6 @@ pub struct Over {
     pub here_count: u32,
     pub reference_us: u64,
     pub reference_count: u32,
-}
-
-/// The median (the mean of the two middle values for an even count); None when empty.
-pub fn median(mut values: Vec<u64>) -> Option<u64> {
-    values.sort_unstable();
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some(
-            values[n / 2 - 1] / 2
-                + values[n / 2] / 2
-                + (values[n / 2 - 1] % 2 + values[n / 2] % 2) / 2,
-        ),
-    }
 }
 
 /// Each stage's values over some results.

@@ -17,8 +17,9 @@ mod find;
 mod judge;
 mod thresholds;
 
+pub use crate::store::{median, Timings};
 pub use find::{audit_latency_warnings, latency_warnings, Target};
-pub use judge::{judge, median, Peer, Timings};
+pub use judge::{judge, Peer};
 pub use thresholds::{LatencyThresholds, LatencyThresholdsFile};
 
 use serde::Serialize;

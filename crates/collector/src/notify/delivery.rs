@@ -3,6 +3,7 @@
 //! exponential backoff and jitter (the attempts and the next attempt's time kept in the
 //! row, so a restart continues the schedule), then dead-lettering.
 
+use eceprobe_proto::now_ms;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 use super::{NotifyError, Scheme, WebhookConfig, WebhookUrl};
-use crate::gaps::now_ms;
 use crate::outbound::tls::{client_tls, os_roots, tls_words};
 use crate::store::{OutboxRow, Store, StoreError};
 

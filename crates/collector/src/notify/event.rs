@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::audits::GapDiff;
 use crate::civil::civil_from_days;
+use crate::gap_diff::GapDiff;
 use crate::gaps::owner_name;
 use crate::store::{AuditServerRecord, FoundGap, GapChanges, GapRecord};
 
@@ -222,7 +222,7 @@ pub fn rfc3339(unix_ms: i64) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::audits::report;
+    use crate::gap_diff;
 
     fn record(id: i64, check: &str, closed: Option<i64>) -> GapRecord {
         GapRecord {
@@ -349,7 +349,7 @@ mod tests {
 
         // The next audit: imap fixed, smtp broken, pop3 still broken.
         let second_gaps = vec![found("svc-1", "pop3"), found("svc-1", "smtp")];
-        let diff = report::diff(&first_gaps, &second_gaps);
+        let diff = gap_diff::diff(&first_gaps, &second_gaps);
         let outcome = AuditOutcome {
             audit_id: "a-2",
             deployment: "prod",

@@ -70,6 +70,7 @@
 mod delivery;
 pub mod event;
 
+use eceprobe_proto::now_ms;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -79,8 +80,6 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::audits::Audits;
-use crate::gaps::now_ms;
 pub use crate::outbound::{HttpUrl as WebhookUrl, Scheme, UrlError};
 use crate::store::{GapChanges, OutboxEvent, Store, StoreError};
 use delivery::{Endpoint, Stats};
@@ -378,42 +377,6 @@ impl Notifier {
     pub async fn gap_changes(&self, changes: &GapChanges, at_unix_ms: i64) {
         if self.is_enabled() {
             self.send_all(&event::continuous(changes, at_unix_ms)).await;
-        }
-    }
-
-    /// The events of an audit that just closed (its new and resolved gaps, then the
-    /// summary). Call once, from the call that closed it.
-    pub async fn audit_closed(&self, audits: &Audits, audit_id: &str) {
-        if !self.is_enabled() {
-            return;
-        }
-        let built = async {
-            let f = audits.findings(audit_id).await?;
-            let previous = match &f.previous {
-                Some((id, diff)) => {
-                    let before = audits.summary(id).await?.record;
-                    Some((
-                        before.closed_unix_ms.unwrap_or(before.started_unix_ms),
-                        diff,
-                    ))
-                }
-                None => None,
-            };
-            let record = &f.summary.record;
-            Ok::<_, crate::audits::AuditError>(event::audit(&event::AuditOutcome {
-                audit_id: &record.audit_id,
-                deployment: &record.deployment,
-                closed_unix_ms: record.closed_unix_ms.unwrap_or_else(crate::gaps::now_ms),
-                servers: &f.summary.servers,
-                gaps: &f.gaps,
-                previous,
-            }))
-        };
-        match built.await {
-            Ok(events) => self.send_all(&events).await,
-            Err(e) => {
-                tracing::warn!(audit = audit_id, error = %e, "cannot read the closed audit; no webhook events for it")
-            }
         }
     }
 

@@ -4,8 +4,9 @@ use eceprobe_proto::v1::{self as pb, CheckResult};
 use tonic::Status;
 
 use super::detail;
-use crate::audits::{report, AuditError, AuditFindings, AuditSummary, GapDiff};
+use crate::audits::{report, AuditError, AuditFindings, AuditSummary};
 use crate::endpoints::EndpointList;
+use crate::gap_diff::GapDiff;
 use crate::store::FoundGap;
 
 pub(super) fn status(e: AuditError) -> Status {

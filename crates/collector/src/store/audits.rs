@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 
+use super::request::{settle, Pending, Reply};
 use super::rows::{self, column};
-use super::writer::{settle, Pending, Reply};
 use super::{
     read_error, AuditProgress, AuditRecord, AuditServerRecord, Store, StoreError, StoredResult,
 };
@@ -213,12 +213,10 @@ impl Store {
         audit: AuditRecord,
         servers: Vec<AuditServerRecord>,
     ) -> Result<(), StoreError> {
-        self.write(|reply| {
-            super::writer::Op::Audit(AuditOp::Create {
-                audit,
-                servers,
-                reply,
-            })
+        self.write(|reply| AuditOp::Create {
+            audit,
+            servers,
+            reply,
         })
         .await
     }
@@ -232,13 +230,11 @@ impl Store {
         at_unix_ms: i64,
     ) -> Result<bool, StoreError> {
         let (audit_id, agent_id) = (audit_id.to_owned(), agent_id.to_owned());
-        self.write(|reply| {
-            super::writer::Op::Audit(AuditOp::Answered {
-                audit_id,
-                agent_id,
-                at_unix_ms,
-                reply,
-            })
+        self.write(|reply| AuditOp::Answered {
+            audit_id,
+            agent_id,
+            at_unix_ms,
+            reply,
         })
         .await
     }
@@ -246,12 +242,10 @@ impl Store {
     /// Closes a running audit; false if it was already closed (or does not exist).
     pub async fn close_audit(&self, audit_id: &str, at_unix_ms: i64) -> Result<bool, StoreError> {
         let audit_id = audit_id.to_owned();
-        self.write(|reply| {
-            super::writer::Op::Audit(AuditOp::Close {
-                audit_id,
-                at_unix_ms,
-                reply,
-            })
+        self.write(|reply| AuditOp::Close {
+            audit_id,
+            at_unix_ms,
+            reply,
         })
         .await
     }
@@ -259,11 +253,9 @@ impl Store {
     /// Deletes audits closed before the cutoff, with their tagged results, one audit per
     /// write request so agents' inserts go on in between; returns how many.
     pub async fn prune_audits_before(&self, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
-        self.in_steps(1, |reply| {
-            super::writer::Op::Audit(AuditOp::PruneOne {
-                cutoff_unix_ms,
-                reply,
-            })
+        self.in_steps(1, |reply| AuditOp::PruneOne {
+            cutoff_unix_ms,
+            reply,
         })
         .await
     }

@@ -4,7 +4,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::writer::{settle, Op, Pending, Reply};
+use super::request::{settle, Pending, Reply};
 use super::{GapChanges, GapRecord, Store, StoreError};
 
 /// Runs older than this (by their last sign of life) are deleted at the next start: an
@@ -165,18 +165,16 @@ impl Store {
     /// Records that the collector starts accepting agents now; returns the run's id, to be
     /// kept alive with [`Store::collector_alive`].
     pub async fn begin_collector_run(&self, at_unix_ms: i64) -> Result<i64, StoreError> {
-        self.write(|reply| Op::Fleet(FleetOp::BeginRun { at_unix_ms, reply }))
+        self.write(|reply| FleetOp::BeginRun { at_unix_ms, reply })
             .await
     }
 
     /// Moves the run's last sign of life forward to `at`.
     pub async fn collector_alive(&self, run_id: i64, at_unix_ms: i64) -> Result<(), StoreError> {
-        self.write(|reply| {
-            Op::Fleet(FleetOp::Alive {
-                run_id,
-                at_unix_ms,
-                reply,
-            })
+        self.write(|reply| FleetOp::Alive {
+            run_id,
+            at_unix_ms,
+            reply,
         })
         .await
     }
@@ -207,12 +205,10 @@ impl Store {
         at_unix_ms: i64,
     ) -> Result<Option<Retirement>, StoreError> {
         let agent_id = agent_id.to_owned();
-        self.write(|reply| {
-            Op::Fleet(FleetOp::Retire {
-                agent_id,
-                at_unix_ms,
-                reply,
-            })
+        self.write(|reply| FleetOp::Retire {
+            agent_id,
+            at_unix_ms,
+            reply,
         })
         .await
     }

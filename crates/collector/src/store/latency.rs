@@ -10,8 +10,23 @@ use super::metrics::split_stages;
 use super::rows::column;
 use super::web::{push_ids, AGENT_COLUMNS};
 use super::{read_error, rows, KnownAgent, Store, StoreError};
-use crate::latency::Timings;
 use sqlx::QueryBuilder;
+
+/// One result's stage durations: stage name and microseconds, in the order they ran.
+pub type Stages = Vec<(String, u64)>;
+
+/// What the store read for one check on one server: the latency judgment's input
+/// (`crate::latency`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub agent_id: String,
+    pub check: String,
+    /// The stage durations of the check's last results that did not fail, newest first.
+    pub recent: Vec<Stages>,
+    /// Each stage's median over the check's hourly samples of the 7 days before its
+    /// newest sample's hour, and how many samples that is.
+    pub baseline: BTreeMap<String, (u64, u32)>,
+}
 
 const HOUR_MS: i64 = 3_600_000;
 

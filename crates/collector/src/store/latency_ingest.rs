@@ -11,7 +11,22 @@ use sqlx::SqliteConnection;
 use super::metrics::split_stages;
 use super::rows::column;
 use super::{NewResult, StoreError};
-use crate::latency::median;
+
+/// The median (the mean of the two middle values for an even count); None when empty. The
+/// one definition: the 7-day medians kept here and the latency judgment's figures.
+pub fn median(mut values: Vec<u64>) -> Option<u64> {
+    values.sort_unstable();
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some(
+            values[n / 2 - 1] / 2
+                + values[n / 2] / 2
+                + (values[n / 2 - 1] % 2 + values[n / 2] % 2) / 2,
+        ),
+    }
+}
 
 /// Results kept per (agent, check) in `stage_recent`: the most a server's figure may be
 /// the median of (`[latency] recent`).

@@ -23,6 +23,7 @@ mod latency_ingest;
 pub mod metrics;
 mod outbox;
 mod quarantine;
+mod request;
 mod results;
 mod rows;
 pub mod timeline;
@@ -55,15 +56,17 @@ use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
 pub use fleet::{not_in_service, AwakeSpan, Retirement};
-pub use latency::TimingKey;
+pub use latency::{Stages, TimingKey, Timings};
+pub use latency_ingest::median;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
+use request::Reply;
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,
     SetAside, StoreError, StoredResult, SystemDns,
 };
-use writer::{Msg, Op, Reply};
+use writer::{Msg, Op};
 
 /// `history` returns at most this many rows, whatever limit it is asked for.
 pub const MAX_HISTORY_LIMIT: u32 = 10_000;
@@ -336,10 +339,10 @@ impl Store {
     /// Runs a deleting request (each deletes at most `per_step`) until one deletes less:
     /// every step is its own write request, so agents' inserts go on in between. Returns
     /// the total deleted.
-    async fn in_steps(
+    async fn in_steps<O: Into<Op>>(
         &self,
         per_step: u64,
-        step: impl Fn(Reply<u64>) -> Op,
+        step: impl Fn(Reply<u64>) -> O,
     ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
@@ -398,11 +401,12 @@ impl Store {
     }
 
     /// Queues one write request and waits for its answer (after its batch commits).
-    async fn write<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+    /// Queues a request for the writer and waits for its answer, once its batch committed.
+    async fn write<T, O: Into<Op>>(&self, op: impl FnOnce(Reply<T>) -> O) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writes
-            .send(Msg::Write(op(reply)))
+            .send(Msg::Write(op(reply).into()))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?

@@ -9,8 +9,8 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 
+use super::request::{settle, Pending, Reply};
 use super::rows::{column, unsigned_from_db};
-use super::writer::{settle, Op, Pending, Reply};
 use super::{read_error, Store, StoreError};
 
 /// No retry is scheduled further ahead than this (the notifier's backoff cap); a row
@@ -290,14 +290,12 @@ impl Store {
         cap: u64,
     ) -> Result<Vec<Enqueued>, StoreError> {
         let webhooks = webhooks.to_vec();
-        self.write(|reply| {
-            Op::Outbox(OutboxOp::Enqueue {
-                webhooks,
-                events,
-                now_unix_ms,
-                cap,
-                reply,
-            })
+        self.write(|reply| OutboxOp::Enqueue {
+            webhooks,
+            events,
+            now_unix_ms,
+            cap,
+            reply,
         })
         .await
     }
@@ -364,13 +362,13 @@ impl Store {
 
     /// The event was delivered: its row goes. False if it was gone already.
     pub async fn outbox_delivered(&self, outbox_id: i64) -> Result<bool, StoreError> {
-        self.write(|reply| Op::Outbox(OutboxOp::Remove { outbox_id, reply }))
+        self.write(|reply| OutboxOp::Remove { outbox_id, reply })
             .await
     }
 
     /// The event is given up (a dead letter): its row goes. False if it was gone already.
     pub async fn outbox_dead_letter(&self, outbox_id: i64) -> Result<bool, StoreError> {
-        self.write(|reply| Op::Outbox(OutboxOp::Remove { outbox_id, reply }))
+        self.write(|reply| OutboxOp::Remove { outbox_id, reply })
             .await
     }
 
@@ -382,13 +380,11 @@ impl Store {
         attempts: u32,
         next_attempt_unix_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.write(|reply| {
-            Op::Outbox(OutboxOp::Failed {
-                outbox_id,
-                attempts,
-                next_attempt_unix_ms,
-                reply,
-            })
+        self.write(|reply| OutboxOp::Failed {
+            outbox_id,
+            attempts,
+            next_attempt_unix_ms,
+            reply,
         })
         .await
     }
@@ -400,19 +396,17 @@ impl Store {
         keep: &[String],
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let keep = keep.to_vec();
-        self.write(|reply| Op::Outbox(OutboxOp::ForgetOthers { keep, reply }))
+        self.write(|reply| OutboxOp::ForgetOthers { keep, reply })
             .await
     }
 
     /// Deletes a webhook's oldest rows beyond `cap`; returns their event ids.
     pub async fn outbox_cap(&self, webhook: &str, cap: u64) -> Result<Vec<String>, StoreError> {
         let webhook = webhook.to_owned();
-        self.write(|reply| {
-            Op::Outbox(OutboxOp::Cap {
-                webhook,
-                cap,
-                reply,
-            })
+        self.write(|reply| OutboxOp::Cap {
+            webhook,
+            cap,
+            reply,
         })
         .await
     }

@@ -6,17 +6,8 @@ use super::*;
 
 pub(super) fn agent(id: &str, seen_unix_ms: i64) -> AgentRecord {
     AgentRecord {
-        agent_id: id.to_owned(),
-        hostname: format!("{id}.ece.example"),
-        role: "services".to_owned(),
-        deployment: "prod".to_owned(),
-        agent_version: "0.1.0".to_owned(),
-        os: "windows".to_owned(),
-        ece_version: "12.6(1)".to_owned(),
-        ece_es: "ES1".to_owned(),
-        probe_interval_s: 60,
         seen_unix_ms,
-        java: None,
+        ..AgentRecord::for_test(id)
     }
 }
 

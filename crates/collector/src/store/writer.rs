@@ -9,16 +9,14 @@ use std::time::Instant;
 
 use sqlx::{Connection, SqliteConnection};
 
-use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use tokio::sync::{mpsc, oneshot};
 
+use super::request::{settle, Broken, Pending, Reply};
+use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
     audits, fleet, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult,
     SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
-
-/// Where a request's answer goes, once its batch is committed (or has failed).
-pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// What the writer's channel carries.
 pub(super) enum Msg {
@@ -107,48 +105,22 @@ impl Op {
     }
 }
 
-/// The batch transaction failed as a whole: every request in it gets this.
-pub(super) struct Broken {
-    stage: &'static str,
-    source: Arc<sqlx::Error>,
-}
-
-impl Broken {
-    fn new(stage: &'static str, source: sqlx::Error) -> Broken {
-        Broken {
-            stage,
-            source: Arc::new(source),
-        }
-    }
-
-    fn error(&self) -> StoreError {
-        StoreError::Transaction {
-            stage: self.stage,
-            error: Arc::clone(&self.source),
-        }
+impl From<audits::AuditOp> for Op {
+    fn from(op: audits::AuditOp) -> Op {
+        Op::Audit(op)
     }
 }
 
-/// A request that ran; its answer waits for the end of the transaction.
-pub(super) type Pending = Box<dyn FnOnce(Option<&Broken>) + Send>;
+impl From<outbox::OutboxOp> for Op {
+    fn from(op: outbox::OutboxOp) -> Op {
+        Op::Outbox(op)
+    }
+}
 
-/// Pairs a request's own outcome with its reply. If the transaction then fails, a request
-/// that had succeeded gets the transaction's error (its writes were not kept); one that had
-/// failed keeps its own error.
-pub(super) fn settle<T: Send + 'static>(
-    reply: Reply<T>,
-    outcome: Result<T, StoreError>,
-) -> (Pending, bool) {
-    let ok = outcome.is_ok();
-    let pending: Pending = Box::new(move |broken: Option<&Broken>| {
-        let answer = match (broken, outcome) {
-            (Some(broken), Ok(_)) => Err(broken.error()),
-            (_, outcome) => outcome,
-        };
-        // The caller may have given up waiting; nothing to do then.
-        let _ = reply.send(answer);
-    });
-    (pending, ok)
+impl From<fleet::FleetOp> for Op {
+    fn from(op: fleet::FleetOp) -> Op {
+        Op::Fleet(op)
+    }
 }
 
 /// The writer task: runs until every `Store` clone is dropped or `close` asks it to stop.

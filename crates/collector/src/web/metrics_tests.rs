@@ -12,17 +12,10 @@ use crate::store::{AgentRecord, FoundGap, NewResult, Store};
 
 fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
     AgentRecord {
-        agent_id: id.to_owned(),
-        hostname: id.to_owned(),
         role: role.to_owned(),
         deployment: deployment.to_owned(),
-        agent_version: "0.1.0".to_owned(),
-        os: "windows".to_owned(),
-        ece_version: "12.6(1)".to_owned(),
-        ece_es: "ES1".to_owned(),
-        probe_interval_s: 60,
         seen_unix_ms: 1_700_000_000_500,
-        java: None,
+        ..AgentRecord::for_test(id)
     }
 }
 

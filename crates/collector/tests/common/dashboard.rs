@@ -144,7 +144,7 @@ pub fn result(seq: u64, check: &str, fail: bool) -> CheckResult {
         check: check.into(),
         host: "outlook.office365.com".into(),
         port: 993,
-        started_unix_ms: eceprobe_collector::gaps::now_ms(),
+        started_unix_ms: eceprobe_proto::now_ms(),
         outcome: if fail { Outcome::Fail } else { Outcome::Pass } as i32,
         duration_us: 20_000,
         failure: fail.then(|| Finding {

@@ -28,6 +28,7 @@ mod seeding;
 
 pub use client::in_process;
 
+use eceprobe_proto::now_ms;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use eceprobe_collector::audits::Audits;
-use eceprobe_collector::gaps::{now_ms, Policy, Tracker};
+use eceprobe_collector::gaps::{Policy, Tracker};
 use eceprobe_collector::ingest::{IngestCounters, Sessions};
 use eceprobe_collector::web::{self, WebState};
 use sqlx::sqlite::SqliteConnectOptions;

@@ -1,12 +1,12 @@
 //! The fleet: N servers in the collector's database, seeded in-process through the store's
 //! own methods (or a database seeded before, reused).
 
+use eceprobe_proto::now_ms;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use eceprobe_collector::convert;
-use eceprobe_collector::gaps::now_ms;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::{CheckResult, Finding, Hello, Outcome, Role};
 use sqlx::sqlite::SqliteConnectOptions;

@@ -5,10 +5,11 @@
 use crate::web::views::cells::COLUMNS;
 use axum::extract::State;
 use axum::http::Uri;
+use eceprobe_proto::now_ms;
 use maud::{html, Markup};
 
 use super::{ago, layout, owner_title, pager, query_part, when};
-use crate::gaps::{now_ms, OwnerFilter};
+use crate::gaps::OwnerFilter;
 use crate::web::api::gaps_params;
 use crate::web::error::PageError;
 use crate::web::views::gaps::{build, GapRow, GapsView};

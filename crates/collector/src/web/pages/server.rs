@@ -9,11 +9,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use eceprobe_checks::tls_version_label;
+use eceprobe_proto::now_ms;
 use maud::{html, Markup};
 
 use super::{ago, chart, duration, layout, owner_title, when};
 use crate::checkname::CheckName;
-use crate::gaps::now_ms;
 use crate::web::api::path;
 use crate::web::error::PageError;
 use crate::web::params::{self, NoQuery};

@@ -19,8 +19,8 @@ use eceprobe_checks::CheckId;
 use serde::Serialize;
 
 use crate::checkname::CheckName;
-use crate::convert::{agent_view, check_view};
 use crate::endpoints::EndpointList;
+use crate::gaps::{agent_view, check_view};
 use crate::gaps::{evaluate_awake, retired, Awake, FindingKind, GapFinding, Policy, Severity};
 use crate::order::Attention;
 use crate::store::{CheckState, KnownAgent};
@@ -346,17 +346,8 @@ mod tests {
         use crate::store::AgentRecord;
         KnownAgent {
             record: AgentRecord {
-                agent_id: "svc".into(),
-                hostname: "svc".into(),
-                role: "services".into(),
-                deployment: "prod".into(),
-                agent_version: "0".into(),
-                os: "linux".into(),
-                ece_version: String::new(),
-                ece_es: String::new(),
-                probe_interval_s: 60,
                 seen_unix_ms: NOW - 1000,
-                java: None,
+                ..AgentRecord::for_test("svc")
             },
             last_seq: 0,
             spool_dropped: 0,

@@ -1,13 +1,14 @@
 //! Open gaps and warnings, newest first, filtered, a page at a time, each with how many
 //! times it opened in the last 7 days (a flapping link opens again and again).
 
+use eceprobe_proto::now_ms;
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::PageInfo;
 use crate::export::findings::{open_gap_remedy, Remedy};
-use crate::gaps::{now_ms, OwnerFilter};
+use crate::gaps::OwnerFilter;
 use crate::query::{detail, gap};
 use crate::store::web::OpenGapQuery;
 use crate::store::GapRecord;

@@ -5,6 +5,7 @@
 //! latency warnings of the page's servers (their figures and those of at most 51 peers per
 //! deployment and role on the page, [`crate::latency`]): never the whole fleet.
 
+use eceprobe_proto::now_ms;
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -12,7 +13,6 @@ use serde::Serialize;
 use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell, COLUMNS};
 use super::server::mark_latency;
 use super::PageInfo;
-use crate::gaps::now_ms;
 use crate::latency::{latency_warnings, LatencyWarning};
 use crate::web::error::WebError;
 use crate::web::params::Paging;

@@ -3,6 +3,7 @@
 //! ([`crate::order`]); its mailboxes (the OAuth checks, with what the token said of
 //! itself); and the history of one check with its gaps' open and close times.
 
+use eceprobe_proto::now_ms;
 use serde::Serialize;
 
 use super::cells::{cells, mailbox_states, Cell, CellState};
@@ -12,7 +13,6 @@ pub use super::check_detail::{
     PathView, ProtocolView, StageView, TlsView,
 };
 use crate::checkname::CheckName;
-use crate::gaps::now_ms;
 use crate::latency::{latency_warnings, LatencyWarning};
 use crate::order::{by_attention, Attention};
 use crate::store::{not_in_service, GapFilter, JavaReport, KnownAgent};

@@ -5,9 +5,10 @@
 //! side; at most [`MAX_LANES`] lanes, and in each its latest [`BARS_PER_LANE`] openings,
 //! with how many more there were.
 
+use eceprobe_proto::now_ms;
 use serde::Serialize;
 
-use crate::gaps::{now_ms, owner_name};
+use crate::gaps::owner_name;
 use crate::store::timeline::TimelineWindow;
 use crate::web::error::WebError;
 use crate::web::views::gaps::GapFilters;

@@ -1,0 +1,57 @@
+//! A write request's answer: each request runs inside the writer's batch transaction, and
+//! its reply waits until that transaction has committed (or failed). Shared by the writer
+//! and the stores of each table (`audits.rs`, `outbox.rs`, `fleet.rs`), which run their own
+//! requests, so neither depends on the other.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Where a request's answer goes, once its batch is committed (or has failed).
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// The batch transaction failed as a whole: every request in it gets this.
+pub(super) struct Broken {
+    pub(super) stage: &'static str,
+    pub(super) source: Arc<sqlx::Error>,
+}
+
+impl Broken {
+    pub(super) fn new(stage: &'static str, source: sqlx::Error) -> Broken {
+        Broken {
+            stage,
+            source: Arc::new(source),
+        }
+    }
+
+    pub(super) fn error(&self) -> StoreError {
+        StoreError::Transaction {
+            stage: self.stage,
+            error: Arc::clone(&self.source),
+        }
+    }
+}
+
+/// A request that ran; its answer waits for the end of the transaction.
+pub(super) type Pending = Box<dyn FnOnce(Option<&Broken>) + Send>;
+
+/// Pairs a request's own outcome with its reply. If the transaction then fails, a request
+/// that had succeeded gets the transaction's error (its writes were not kept); one that had
+/// failed keeps its own error.
+pub(super) fn settle<T: Send + 'static>(
+    reply: Reply<T>,
+    outcome: Result<T, StoreError>,
+) -> (Pending, bool) {
+    let ok = outcome.is_ok();
+    let pending: Pending = Box::new(move |broken: Option<&Broken>| {
+        let answer = match (broken, outcome) {
+            (Some(broken), Ok(_)) => Err(broken.error()),
+            (_, outcome) => outcome,
+        };
+        // The caller may have given up waiting; nothing to do then.
+        let _ = reply.send(answer);
+    });
+    (pending, ok)
+}
