@@ -228,17 +228,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let open = state.store.open_gaps_of(&ids).await?;
     let states: Vec<_> = latest
         .iter()
-        .map(|r| crate::store::CheckState {
-            agent_id: r.agent_id.clone(),
-            check: r.check.clone(),
-            seq: r.seq,
-            outcome: r.outcome.clone(),
-            failure_kind: r.failure_kind.clone(),
-            warning_kinds: r.warning_kinds.clone(),
-            duration_us: r.duration_us,
-            received_unix_ms: r.received_unix_ms,
-            system_dns: crate::convert::system_dns_of_detail(&r.detail),
-        })
+        .map(crate::store::StoredResult::state)
         .collect();
     let now = now_ms();
     let policy = state.tracker.policy();
