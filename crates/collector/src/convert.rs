@@ -98,6 +98,12 @@ fn role_name(role: i32) -> &'static str {
     }
 }
 
+/// A stored role ([`role_name`]) as the checks read it: an undeclared one (`unspecified`)
+/// means the server may do either, so it needs both sets of checks.
+pub fn stored_role(stored: &str) -> eceprobe_checks::Role {
+    stored.parse().unwrap_or_default()
+}
+
 /// Checks a Hello and turns it into the agent's record.
 pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, InvalidInput> {
     if !valid_id(&hello.agent_id) {
@@ -290,15 +296,9 @@ fn stage_durations(r: &CheckResult) -> Vec<(String, u64)> {
 /// An agent as the gap engine sees it.
 pub fn agent_view(known: &KnownAgent) -> AgentView {
     let a = &known.record;
-    let role = match a.role.as_str() {
-        "services" => eceprobe_checks::Role::Services,
-        "application" => eceprobe_checks::Role::Application,
-        // Undeclared means the server may do either: it needs both sets of checks.
-        _ => eceprobe_checks::Role::Both,
-    };
     AgentView {
         agent_id: a.agent_id.clone(),
-        role,
+        role: stored_role(&a.role),
         deployment: a.deployment.clone(),
         probe_interval_s: a.probe_interval_s,
         seen_unix_ms: a.seen_unix_ms,

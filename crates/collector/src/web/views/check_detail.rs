@@ -272,7 +272,11 @@ pub struct AttemptView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckDetail {
+    /// As stored: a name this collector does not know (a newer agent's) is shown too.
     pub check: String,
+    /// `check` typed, read once here; None for a newer agent's check.
+    #[serde(skip)]
+    pub name: Option<CheckName>,
     pub seq: u64,
     pub started_unix_ms: i64,
     pub received_unix_ms: i64,
@@ -352,6 +356,7 @@ fn protocol(p: &pb::Protocol) -> ProtocolView {
 /// row) shows as the summary columns alone, as the Query API does ([`query::detail`]).
 pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
     let d = query::detail(r);
+    let name = CheckName::parse(&r.check).ok();
     CheckDetail {
         check: r.check.clone(),
         seq: r.seq,
@@ -417,9 +422,8 @@ pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
                 path: a.path.as_ref().map(path),
             })
             .collect(),
-        mailbox: CheckName::parse(&r.check)
-            .ok()
-            .and_then(|n| n.mailbox().map(str::to_owned)),
+        mailbox: name.as_ref().and_then(|n| n.mailbox().map(str::to_owned)),
+        name,
         oauth: d.oauth.as_ref().map(oauth),
         note: crate::newer::note(
             &r.check,

@@ -3,6 +3,7 @@
 //! ([`crate::order`]); its mailboxes (the OAuth checks, with what the token said of
 //! itself); and the history of one check with its gaps' open and close times.
 
+use eceprobe_checks::CheckId;
 use serde::Serialize;
 
 use super::cells::{cells, mailbox_states, Cell, CellState};
@@ -171,7 +172,7 @@ fn attention(cells: &[Cell], oauth: &[Cell], c: &CheckDetail) -> Attention {
     cells
         .iter()
         .chain(oauth)
-        .find(|cell| cell.check == c.check)
+        .find(|cell| cell.check.names(&c.check))
         .map(|cell| cell.state.attention())
         .unwrap_or_else(|| Attention::of_outcome(&c.outcome))
 }
@@ -188,7 +189,11 @@ fn mailboxes(oauth_cells: &[Cell], checks: &[CheckDetail]) -> Vec<MailboxView> {
             };
             // The token check's claims first; a login check may carry them too.
             let token_user = mine()
-                .filter(|c| c.check.starts_with("oauth-token/"))
+                .filter(|c| {
+                    c.name
+                        .as_ref()
+                        .is_some_and(|n| n.id() == CheckId::OauthToken)
+                })
                 .chain(mine())
                 .filter_map(|c| c.oauth.as_ref())
                 .map(|o| o.token_user.trim())
@@ -306,7 +311,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
 /// warning shows where the others do.
 pub(super) fn mark_latency(cells: &mut [Cell], warnings: &[LatencyWarning]) {
     for cell in cells.iter_mut().filter(|c| c.state == CellState::Pass) {
-        if let Some(w) = warnings.iter().find(|w| w.check == cell.check) {
+        if let Some(w) = warnings.iter().find(|w| cell.check.names(&w.check)) {
             cell.state = CellState::Warn;
             cell.kind = Some(w.kind.clone());
         }
