@@ -7,6 +7,7 @@ use eceprobe_proto::v1::{self as pb, CheckResult};
 use super::{report as found, AuditError, AuditFindings, AuditSummary, Audits, GapDiff};
 use crate::endpoints::EndpointList;
 use crate::query::detail;
+use crate::result_view::{outcome_word, target};
 use crate::store::FoundGap;
 
 /// A list of audits answers at most this many.
@@ -106,12 +107,7 @@ pub fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
 /// A result as an audit's verdict: also what the fix of an open gap is read from
 /// ([`crate::export::findings::open_gap_remedy`]).
 pub fn verdict(r: &CheckResult) -> pb::AuditVerdict {
-    let outcome = match pb::Outcome::try_from(r.outcome) {
-        Ok(pb::Outcome::Pass) => "pass",
-        Ok(pb::Outcome::Warn) => "warn",
-        Ok(pb::Outcome::Fail) => "fail",
-        _ => "",
-    };
+    let outcome = outcome_word(r.outcome).unwrap_or_default();
     // A warning's words (the interception CA, the expiry date) belong in the report as a
     // failure's do: a "warn" verdict carries its first warning.
     let f = r
@@ -127,7 +123,7 @@ pub fn verdict(r: &CheckResult) -> pb::AuditVerdict {
         detail: f.detail,
         hint: f.hint,
         seq: r.seq,
-        target: format!("{}:{}", r.host, r.port),
+        target: target(&r.host, r.port),
         device: f.device,
     }
 }

@@ -112,7 +112,7 @@ fn target_of(r: &StoredResult) -> Target {
     match (d.host.as_str(), d.port) {
         ("", _) => String::new(),
         (host, 0) => host.to_owned(),
-        (host, port) => format!("{host}:{port}"),
+        (host, port) => crate::result_view::target(host, port),
     }
 }
 

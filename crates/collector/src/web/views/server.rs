@@ -1,5 +1,5 @@
 //! One server: its facts, its open gaps, and for each check the latest result decoded
-//! ([`super::check_detail`]), failures first, then warnings, then passes
+//! ([`crate::result_view`]), failures first, then warnings, then passes
 //! ([`crate::order`]); its mailboxes (the OAuth checks, with what the token said of
 //! itself); and the history of one check with its gaps' open and close times.
 
@@ -7,15 +7,14 @@ use eceprobe_checks::CheckId;
 use serde::Serialize;
 
 use super::cells::{cells, mailbox_states, Cell, CellState};
-use super::check_detail::detail;
-pub use super::check_detail::{
-    AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
-    PathView, ProtocolView, StageView, TlsView,
-};
 use crate::checkname::CheckName;
 use crate::gaps::now_ms;
 use crate::latency::{latency_warnings, LatencyWarning};
 use crate::order::{by_attention, Attention};
+pub use crate::result_view::{
+    AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
+    PathView, ProtocolView, StageView, TlsView,
+};
 use crate::store::{not_in_service, GapFilter, JavaReport, KnownAgent};
 use crate::web::error::WebError;
 use crate::web::WebState;
@@ -252,7 +251,10 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let latency = latency_warnings(&state.store, &policy.latency, &ids).await?;
     mark_latency(&mut cells.catalog, &latency);
     mark_latency(&mut cells.oauth, &latency);
-    let mut checks: Vec<CheckDetail> = latest.iter().map(|r| detail(r, now / 1000)).collect();
+    let mut checks: Vec<CheckDetail> = latest
+        .iter()
+        .map(|r| CheckDetail::from_stored(r, now / 1000))
+        .collect();
     by_attention(&mut checks, |c| {
         (attention(&cells.catalog, &cells.oauth, c), c.check.as_str())
     });
