@@ -154,6 +154,19 @@ impl CheckName {
         self.mailbox.as_deref()
     }
 
+    /// Whether `name`, as stored and sent (`oauth-imap/<mailbox>`), is this check: the
+    /// typed name compares with a row's or a wire message's text without parsing it back.
+    pub fn names(&self, name: &str) -> bool {
+        match &self.mailbox {
+            None => name == self.id.as_str(),
+            Some(m) => {
+                name.strip_prefix(self.id.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    == Some(m.as_str())
+            }
+        }
+    }
+
     /// An OAuth check of a mailbox: required wherever it is reported.
     pub fn is_oauth(&self) -> bool {
         self.mailbox.is_some()
@@ -223,6 +236,24 @@ fn mailbox_problem(m: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_name_knows_its_text_and_no_other() {
+        let oauth = CheckName::parse("oauth-imap/a@contoso.com").unwrap();
+        assert!(oauth.names("oauth-imap/a@contoso.com"));
+        for other in [
+            "oauth-imap",
+            "oauth-imap/",
+            "oauth-imap/b@contoso.com",
+            "oauth-pop3/a@contoso.com",
+            "oauth-imapx/a@contoso.com",
+        ] {
+            assert!(!oauth.names(other), "{other}");
+        }
+        let imap = CheckName::parse("imap").unwrap();
+        assert!(imap.names("imap"));
+        assert!(!imap.names("imaps") && !imap.names("imap/a@contoso.com"));
+    }
 
     #[test]
     fn catalog_and_mailbox_names_parse_and_print_back() {

@@ -2,7 +2,7 @@
 //! was wrong in terms the agent's operator can act on.
 
 use eceprobe_proto::bounds;
-use eceprobe_proto::v1::{CheckResult, Hello, Outcome, Role};
+use eceprobe_proto::v1::{CheckResult, Hello, Role};
 use prost::Message;
 
 use crate::checkname::{self, CheckName, CheckNameError};
@@ -94,6 +94,12 @@ fn role_name(role: i32) -> &'static str {
     }
 }
 
+/// A stored role ([`role_name`]) as the checks read it: an undeclared one (`unspecified`)
+/// means the server may do either, so it needs both sets of checks.
+pub fn stored_role(stored: &str) -> eceprobe_checks::Role {
+    stored.parse().unwrap_or_default()
+}
+
 /// Checks a Hello and turns it into the agent's record.
 pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, InvalidInput> {
     if !valid_id(&hello.agent_id) {
@@ -181,12 +187,7 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<BatchRows, InvalidInput> {
 /// One result as a row, or why it cannot be one.
 fn result_row(r: &CheckResult) -> Result<NewResult, Malformed> {
     CheckName::reported(&r.check).map_err(Malformed::CheckName)?;
-    let outcome = match Outcome::try_from(r.outcome) {
-        Ok(Outcome::Pass) => "pass",
-        Ok(Outcome::Warn) => "warn",
-        Ok(Outcome::Fail) => "fail",
-        _ => return Err(Malformed::NoOutcome),
-    };
+    let outcome = crate::result_view::outcome_word(r.outcome).ok_or(Malformed::NoOutcome)?;
     if let Some(f) = r.failure.as_ref().filter(|f| !well_formed_kind(&f.kind)) {
         return Err(Malformed::FailureKind(shown_kind(&f.kind)));
     }

@@ -1,5 +1,6 @@
 //! Tests of `convert.rs`: batches, set-aside results, Hello checks, stage durations.
 use super::*;
+use eceprobe_proto::v1::Outcome;
 
 fn result(seq: u64, check: &str) -> CheckResult {
     CheckResult {

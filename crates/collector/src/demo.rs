@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eceprobe_checks::{Prober, Trust};
+use eceprobe_collector::checkname::CheckName;
 use eceprobe_collector::export::{self, Format};
 use eceprobe_collector::gaps::{self, Policy, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
@@ -490,7 +491,11 @@ fn blocked_lines(report: &AuditReport) -> Vec<String> {
     let mut out = Vec::new();
     for s in &report.servers {
         for v in s.verdicts.iter().filter(|v| v.outcome == "fail") {
-            let line = match v.check.split_once('/') {
+            let name = CheckName::parse(&v.check).ok();
+            let mailbox_check = name
+                .as_ref()
+                .and_then(|n| Some((n.id().as_str(), n.mailbox()?)));
+            let line = match mailbox_check {
                 Some((check, mailbox)) => format!(
                     "{} ({}) reaches {} but {mailbox} is refused for {check}: {} at the {} stage",
                     s.agent_id, s.role, v.target, v.failure_kind, v.stage

@@ -45,6 +45,7 @@ pub mod order;
 pub mod outbound;
 pub mod pki;
 pub mod query;
+pub mod result_view;
 pub mod retention;
 pub mod schedule;
 pub mod server;

@@ -1,10 +1,10 @@
 //! The `Query` service: read-only answers from the store (gaps as the tracker recorded them),
 //! and audits (started here, run by [`crate::audits`]).
 
-mod audits;
 mod servers;
 
-pub(crate) use audits::verdict;
+/// [`crate::export::findings`] reads an open gap's fix from a verdict.
+pub(crate) use crate::audits::answer::verdict;
 
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
@@ -18,7 +18,7 @@ use eceprobe_proto::v1::{
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::audits::Audits;
+use crate::audits::{answer, AuditError, Audits};
 use crate::checkname::CheckName;
 use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
@@ -37,9 +37,6 @@ pub struct QueryService {
     audits: Audits,
 }
 
-/// `ListAudits` answers at most this many.
-const MAX_AUDITS_LIMIT: u32 = 1000;
-
 impl QueryService {
     pub fn new(store: Store, tracker: Tracker, audits: Audits) -> Self {
         QueryService {
@@ -52,6 +49,14 @@ impl QueryService {
 
 fn storage(e: impl std::fmt::Display) -> Status {
     Status::unavailable(format!("storage: {e}"))
+}
+
+fn audit_status(e: AuditError) -> Status {
+    match e {
+        AuditError::Deadline(_) => Status::invalid_argument(e.to_string()),
+        AuditError::Unknown(_) => Status::not_found(e.to_string()),
+        AuditError::Store(e) => storage(e),
+    }
 }
 
 /// The stored detail is the agent's own message; a blob that does not decode (a damaged
@@ -278,18 +283,10 @@ impl Query for QueryService {
         request: Request<RunAuditRequest>,
     ) -> Result<Response<Audit>, Status> {
         let req = request.into_inner();
-        let started = self
-            .audits
-            .start(&req.deployment, req.deadline_s)
+        answer::run(&self.audits, &req.deployment, req.deadline_s)
             .await
-            .map_err(audits::status)?;
-        // Read back, with the servers recorded in its scope.
-        let summary = self
-            .audits
-            .summary(&started.audit_id)
-            .await
-            .map_err(audits::status)?;
-        Ok(Response::new(audits::audit(&summary)))
+            .map(Response::new)
+            .map_err(audit_status)
     }
 
     async fn list_audits(
@@ -297,19 +294,11 @@ impl Query for QueryService {
         request: Request<ListAuditsRequest>,
     ) -> Result<Response<ListAuditsResponse>, Status> {
         let req = request.into_inner();
-        let limit = match req.limit {
-            0 => 50,
-            n => n.min(MAX_AUDITS_LIMIT),
-        };
         let deployment = optional(req.deployment);
-        let found = self
-            .audits
-            .list(deployment.as_deref(), limit)
+        let audits = answer::list(&self.audits, deployment.as_deref(), req.limit)
             .await
-            .map_err(audits::status)?;
-        Ok(Response::new(ListAuditsResponse {
-            audits: found.iter().map(audits::audit).collect(),
-        }))
+            .map_err(audit_status)?;
+        Ok(Response::new(ListAuditsResponse { audits }))
     }
 
     async fn change_request(
@@ -346,9 +335,11 @@ impl Query for QueryService {
         request: Request<GetAuditRequest>,
     ) -> Result<Response<AuditReport>, Status> {
         let id = request.into_inner().audit_id;
-        let found = self.audits.findings(&id).await.map_err(audits::status)?;
         let list = self.tracker.endpoints().current();
-        Ok(Response::new(audits::report(&found, &list)))
+        answer::report_of(&self.audits, &id, &list)
+            .await
+            .map(Response::new)
+            .map_err(audit_status)
     }
 
     async fn diff_audits(
@@ -356,16 +347,10 @@ impl Query for QueryService {
         request: Request<DiffAuditsRequest>,
     ) -> Result<Response<AuditDiff>, Status> {
         let req = request.into_inner();
-        let d = self
-            .audits
-            .diff(&req.from_audit_id, &req.to_audit_id)
+        answer::diff_of(&self.audits, &req.from_audit_id, &req.to_audit_id)
             .await
-            .map_err(audits::status)?;
-        Ok(Response::new(audits::diff(
-            &req.from_audit_id,
-            &req.to_audit_id,
-            &d,
-        )))
+            .map(Response::new)
+            .map_err(audit_status)
     }
 
     async fn retire_server(

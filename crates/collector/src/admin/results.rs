@@ -3,47 +3,45 @@
 
 use eceprobe_collector::gaps::owner_name;
 use eceprobe_collector::order::{by_attention, Attention};
-use eceprobe_proto::v1::{
-    CheckHistoryRequest, CheckResult, GapsRequest, Outcome, ServerResultsRequest,
-};
+use eceprobe_collector::result_view::{CheckDetail, FindingView};
+use eceprobe_proto::v1::{CheckHistoryRequest, CheckResult, GapsRequest, ServerResultsRequest};
 use serde_json::{json, Value};
 
 use super::{ago, client, java, said, server_json, server_notes, table};
 
-/// A result's [`eceprobe_collector::newer::NOTE`], when it names a check or kind this
-/// version does not know.
-fn note(r: &CheckResult) -> Option<&'static str> {
-    eceprobe_collector::newer::note(
-        &r.check,
-        r.failure.as_ref().map(|f| f.kind.as_str()),
-        r.warnings.iter().map(|w| w.kind.as_str()),
-    )
+/// The results as the one decoded model the server page renders too.
+fn decoded(results: &[CheckResult]) -> Vec<CheckDetail> {
+    let now_s = eceprobe_proto::now_ms() / 1000;
+    results
+        .iter()
+        .map(|r| CheckDetail::from_wire(r, now_s))
+        .collect()
 }
 
-fn outcome(r: &CheckResult) -> &'static str {
-    match Outcome::try_from(r.outcome) {
-        Ok(Outcome::Pass) => "PASS",
-        Ok(Outcome::Warn) => "WARN",
-        Ok(Outcome::Fail) => "FAIL",
+fn outcome(r: &CheckDetail) -> &'static str {
+    match r.outcome.as_str() {
+        "pass" => "PASS",
+        "warn" => "WARN",
+        "fail" => "FAIL",
         _ => "?",
     }
 }
 
-fn result_json(r: &CheckResult) -> Value {
-    let finding = |f: &eceprobe_proto::v1::Finding| json!({"kind": f.kind, "stage": f.stage, "detail": f.detail, "hint": f.hint});
+fn result_json(r: &CheckDetail) -> Value {
+    let finding = |f: &FindingView| json!({"kind": f.kind, "stage": f.stage, "detail": f.detail, "hint": f.hint});
     json!({
-        "seq": r.seq, "check": r.check, "target": format!("{}:{}", r.host, r.port),
+        "seq": r.seq, "check": r.check, "target": r.target(),
         "outcome": outcome(r).to_lowercase(), "started_unix_ms": r.started_unix_ms,
         "duration_us": r.duration_us, "used_address": r.used_address,
         "via_proxy": r.via_proxy,
         "failure": r.failure.as_ref().map(finding),
         "warnings": r.warnings.iter().map(finding).collect::<Vec<_>>(),
         "addresses": r.dns.as_ref().map(|d| d.addresses.clone()).unwrap_or_default(),
-        "note": note(r),
+        "note": r.note,
     })
 }
 
-fn result_rows(results: &[CheckResult]) -> Vec<Vec<String>> {
+fn result_rows(results: &[CheckDetail]) -> Vec<Vec<String>> {
     results
         .iter()
         .map(|r| {
@@ -52,14 +50,14 @@ fn result_rows(results: &[CheckResult]) -> Vec<Vec<String>> {
                 (None, Some(w)) => ("-".into(), format!("{}: {}", w.kind, w.detail)),
                 (None, None) => ("-".into(), String::new()),
             };
-            let detail = match (note(r), detail.is_empty()) {
+            let detail = match (r.note, detail.is_empty()) {
                 (Some(n), true) => n.to_owned(),
                 (Some(n), false) => format!("{n}; {detail}"),
                 (None, _) => detail,
             };
             vec![
                 r.check.clone(),
-                format!("{}:{}", r.host, r.port),
+                r.target(),
                 outcome(r).into(),
                 stage,
                 format!("{} ms", r.duration_us.div_ceil(1000)),
@@ -95,7 +93,7 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         let doc = json!({
             "server": server_json(&server),
             "evaluated_unix_ms": evaluated_unix_ms,
-            "latest": resp.latest.iter().map(result_json).collect::<Vec<_>>(),
+            "latest": decoded(&resp.latest).iter().map(result_json).collect::<Vec<_>>(),
             "latency_warnings": resp.latency_warnings.iter().map(|w| json!({
                 "check": w.check,
                 "kind": w.kind,
@@ -128,7 +126,7 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
         server_notes(&server),
     );
     // What matters first: failures, then warnings, then passes (the server page's order).
-    let mut latest = resp.latest;
+    let mut latest = decoded(&resp.latest);
     by_attention(&mut latest, |r| {
         (Attention::of_outcome(outcome(r)), r.check.as_str())
     });
@@ -162,7 +160,7 @@ pub async fn show(url: &str, agent_id: String, as_json: bool) -> anyhow::Result<
 
 /// "What to do": the fix of every failure, then of every warning (the agent's hint for
 /// its kind), each in the results' order; empty when everything passed.
-fn what_to_do(results: &[CheckResult]) -> String {
+fn what_to_do(results: &[CheckDetail]) -> String {
     let failures = results
         .iter()
         .flat_map(|r| r.failure.iter().map(move |f| (r, f)));
@@ -190,13 +188,16 @@ pub async fn history(url: &str, req: CheckHistoryRequest, as_json: bool) -> anyh
         .results;
     if as_json {
         return Ok(serde_json::to_string_pretty(
-            &results.iter().map(result_json).collect::<Vec<_>>(),
+            &decoded(&results)
+                .iter()
+                .map(result_json)
+                .collect::<Vec<_>>(),
         )?);
     }
     Ok(table(
         &[
             "CHECK", "TARGET", "RESULT", "STAGE", "TIME", "WHEN", "DETAIL",
         ],
-        result_rows(&results),
+        result_rows(&decoded(&results)),
     ))
 }

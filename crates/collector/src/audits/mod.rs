@@ -18,6 +18,7 @@
 //! audits left running by a restart start again with [`Audits::resume`]. At shutdown,
 //! [`Audits::stop`] lets an audit being closed enqueue its webhook events first.
 
+pub mod answer;
 pub mod report;
 
 use eceprobe_proto::now_ms;

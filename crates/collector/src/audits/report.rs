@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::endpoints::EndpointList;
 use crate::gaps::{agent_view, check_view, evaluate, found_gap, Policy, NOT_ANSWERED};
-use crate::store::{AuditServerRecord, CheckState, FoundGap, KnownAgent, StoredResult};
+use crate::store::{AuditServerRecord, FoundGap, KnownAgent, StoredResult};
 
 /// Each server's latest result per check among the audit's results, by server then check.
 pub fn verdicts(results: &[StoredResult]) -> BTreeMap<&str, BTreeMap<&str, &StoredResult>> {
@@ -69,7 +69,7 @@ pub fn findings(
     let checks: Vec<_> = verdicts(results)
         .values()
         .flat_map(|by_check| by_check.values())
-        .filter_map(|r| check_view(&state(r), endpoints))
+        .filter_map(|r| check_view(&r.state(), endpoints))
         .collect();
     out.extend(
         evaluate(policy, &views, &checks, at_unix_ms)
@@ -78,20 +78,6 @@ pub fn findings(
     );
     out.sort();
     out
-}
-
-fn state(r: &StoredResult) -> CheckState {
-    CheckState {
-        agent_id: r.agent_id.clone(),
-        check: r.check.clone(),
-        seq: r.seq,
-        outcome: r.outcome.clone(),
-        failure_kind: r.failure_kind.clone(),
-        warning_kinds: r.warning_kinds.clone(),
-        duration_us: r.duration_us,
-        received_unix_ms: r.received_unix_ms,
-        system_dns: crate::convert::system_dns_of_detail(&r.detail),
-    }
 }
 
 #[cfg(test)]

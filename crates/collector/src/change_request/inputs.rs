@@ -37,7 +37,7 @@ impl ServerFacts {
 
     /// The role the ECE process wording depends on; an unspecified one is read as both.
     pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or_default()
+        crate::convert::stored_role(&self.role)
     }
 }
 

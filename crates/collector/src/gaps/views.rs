@@ -11,15 +11,9 @@ use crate::store::{CheckState, KnownAgent};
 /// An agent as the gap engine sees it.
 pub fn agent_view(known: &KnownAgent) -> AgentView {
     let a = &known.record;
-    let role = match a.role.as_str() {
-        "services" => eceprobe_checks::Role::Services,
-        "application" => eceprobe_checks::Role::Application,
-        // Undeclared means the server may do either: it needs both sets of checks.
-        _ => eceprobe_checks::Role::Both,
-    };
     AgentView {
         agent_id: a.agent_id.clone(),
-        role,
+        role: crate::convert::stored_role(&a.role),
         deployment: a.deployment.clone(),
         probe_interval_s: a.probe_interval_s,
         seen_unix_ms: a.seen_unix_ms,

@@ -112,7 +112,7 @@ fn target_of(r: &StoredResult) -> Target {
     match (d.host.as_str(), d.port) {
         ("", _) => String::new(),
         (host, 0) => host.to_owned(),
-        (host, port) => format!("{host}:{port}"),
+        (host, port) => crate::result_view::target(host, port),
     }
 }
 
@@ -199,9 +199,7 @@ fn hint(o: &Over, server: Option<&Peer>, target: &str) -> String {
     let (Ok(kind), Ok(name)) = (o.kind.parse::<FailureKind>(), CheckName::parse(&o.check)) else {
         return String::new();
     };
-    let role: Role = server
-        .and_then(|s| s.role.parse().ok())
-        .unwrap_or(Role::Both);
+    let role = server.map_or(Role::Both, |s| crate::convert::stored_role(&s.role));
     let (host, port) = target
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h, p.parse().ok()?)))

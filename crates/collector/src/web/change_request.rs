@@ -89,14 +89,18 @@ pub async fn download(
         (None, "ps1") => "m365".to_owned(),
         (None, _) => "network".to_owned(),
     };
-    let answer = super::views::audits::service(&state)
-        .change_request(Request::new(ChangeRequestRequest {
-            deployment,
-            owner,
-            format: format.to_owned(),
-        }))
-        .await?
-        .into_inner();
+    let answer = crate::query::QueryService::new(
+        state.store.clone(),
+        state.tracker.clone(),
+        state.audits.clone(),
+    )
+    .change_request(Request::new(ChangeRequestRequest {
+        deployment,
+        owner,
+        format: format.to_owned(),
+    }))
+    .await?
+    .into_inner();
     let mut response = (StatusCode::OK, answer.document).into_response();
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&answer.media_type) {

@@ -8,7 +8,7 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use eceprobe_checks::tls_version_label;
+use eceprobe_checks::{tls_version_label, CheckId};
 use eceprobe_proto::now_ms;
 use maud::{html, Markup};
 
@@ -38,12 +38,8 @@ pub async fn page(
     let mut charts = Vec::new();
     // Every check reported (catalog and mailboxes'); a name the collector no longer
     // accepts (an older database) is shown without a chart.
-    for name in view
-        .checks
-        .iter()
-        .filter_map(|c| CheckName::parse(&c.check).ok())
-    {
-        charts.push(history(&state, &agent_id, &name, CHART_POINTS).await?);
+    for name in view.checks.iter().filter_map(|c| c.name.as_ref()) {
+        charts.push(history(&state, &agent_id, name, CHART_POINTS).await?);
     }
     let title = format!("Server {agent_id}");
     let timeline = super::timeline::section(
@@ -216,11 +212,11 @@ fn oauth_facts(o: &OAuthView, mailbox: &str) -> Markup {
 /// One mailbox: the token user against the mailbox, its checks with the failure and what
 /// to do, and what the token check saw.
 fn mailbox(v: &ServerView, m: &MailboxView) -> Markup {
-    let detail = |name: &str| v.checks.iter().find(|c| c.check == name);
+    let detail = |name: &CheckName| v.checks.iter().find(|c| name.names(&c.check));
     let token = m
         .cells
         .iter()
-        .filter(|c| c.check.starts_with("oauth-token/"))
+        .filter(|c| c.check.id() == CheckId::OauthToken)
         .find_map(|c| detail(&c.check));
     // The probe judged it a problem (not a shared mailbox reached through Full Access).
     let wrong_user = m
@@ -252,7 +248,7 @@ fn mailbox(v: &ServerView, m: &MailboxView) -> Markup {
                         tr class=(cell.state.as_str()) {
                             td {
                                 a href=(format!("#check-{}", cell.check)) {
-                                    (cell.check.split('/').next().unwrap_or_default())
+                                    (cell.check.id().as_str())
                                 }
                             }
                             td { (cell.state.as_str()) }
@@ -294,7 +290,7 @@ fn check(v: &ServerView, c: &CheckDetail, chart_of: Option<&History>) -> Markup 
         .cells
         .iter()
         .chain(v.mailboxes.iter().flat_map(|m| &m.cells))
-        .find(|cell| cell.check == c.check)
+        .find(|cell| cell.check.names(&c.check))
         .map_or(unjudged, |cell| cell.state.as_str());
     html! {
         section.check id=(format!("check-{}", c.check)) {

@@ -1,23 +1,14 @@
-//! Audits, read through the Query service in-process: the dashboard, the JSON API, the
-//! admin CLI and the report exports then show one and the same audit report.
+//! Audits, read from the audits' records as the Query service reads them
+//! ([`crate::audits::answer`]): the dashboard, the JSON API, the admin CLI and the report
+//! exports then show one and the same audit report.
 
-use eceprobe_proto::v1::query_server::Query;
-use eceprobe_proto::v1::{Audit, AuditReport, GetAuditRequest, ListAuditsRequest, RunAuditRequest};
+use eceprobe_proto::v1::{Audit, AuditReport};
 use serde_json::Value;
-use tonic::Request;
 
+use crate::audits::answer;
 use crate::export::json::{audit_json, report_json};
-use crate::query::QueryService;
 use crate::web::error::WebError;
 use crate::web::WebState;
-
-pub(crate) fn service(state: &WebState) -> QueryService {
-    QueryService::new(
-        state.store.clone(),
-        state.tracker.clone(),
-        state.audits.clone(),
-    )
-}
 
 /// Audits newest first.
 pub async fn list(
@@ -25,15 +16,7 @@ pub async fn list(
     deployment: Option<String>,
     limit: u32,
 ) -> Result<Vec<Audit>, WebError> {
-    let request = ListAuditsRequest {
-        deployment: deployment.unwrap_or_default(),
-        limit,
-    };
-    Ok(service(state)
-        .list_audits(Request::new(request))
-        .await?
-        .into_inner()
-        .audits)
+    Ok(answer::list(&state.audits, deployment.as_deref(), limit).await?)
 }
 
 pub fn list_json(audits: &[Audit]) -> Value {
@@ -42,13 +25,8 @@ pub fn list_json(audits: &[Audit]) -> Value {
 
 /// One audit's report: verdicts, gaps, diff with the previous audit of its scope.
 pub async fn report(state: &WebState, audit_id: &str) -> Result<AuditReport, WebError> {
-    let request = GetAuditRequest {
-        audit_id: audit_id.to_owned(),
-    };
-    Ok(service(state)
-        .get_audit(Request::new(request))
-        .await?
-        .into_inner())
+    let endpoints = state.tracker.endpoints().current();
+    Ok(answer::report_of(&state.audits, audit_id, &endpoints).await?)
 }
 
 pub fn report_value(report: &AuditReport) -> Value {
@@ -61,12 +39,5 @@ pub async fn start(
     deployment: String,
     deadline_s: u32,
 ) -> Result<Audit, WebError> {
-    let request = RunAuditRequest {
-        deployment,
-        deadline_s,
-    };
-    Ok(service(state)
-        .run_audit(Request::new(request))
-        .await?
-        .into_inner())
+    Ok(answer::run(&state.audits, &deployment, deadline_s).await?)
 }

@@ -80,7 +80,7 @@ impl CellState {
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
     /// The check's name: a catalog id, or `oauth-imap/<mailbox>`.
-    pub check: String,
+    pub check: CheckName,
     pub state: CellState,
     /// The failure kind (`tcp_refused`) or the finding / warning kind (`slow`,
     /// `tls_intercepted`, `missing`); none for a pass.
@@ -252,7 +252,7 @@ fn cell(
     let duration_us = last.map(|l| l.duration_us);
     let failure = last.and_then(|l| l.failure_kind.clone());
     let make = |state, kind: Option<String>| Cell {
-        check: check.to_string(),
+        check: check.clone(),
         mailbox: check.mailbox().map(str::to_owned),
         state,
         kind,
@@ -301,12 +301,10 @@ mod tests {
     use super::*;
 
     fn oauth(check: &str, state: CellState) -> Cell {
+        let check = CheckName::parse(check).unwrap();
         Cell {
-            mailbox: CheckName::parse(check)
-                .unwrap()
-                .mailbox()
-                .map(str::to_owned),
-            check: check.into(),
+            mailbox: check.mailbox().map(str::to_owned),
+            check,
             state,
             kind: None,
             duration_us: None,
@@ -335,7 +333,10 @@ mod tests {
         let states = mailbox_states(&bad);
         assert_eq!(states["a@contoso.com"], Gap, "the worst of its checks");
         assert_eq!(states["b@contoso.com"], Warn);
-        let stale: Vec<Cell> = ok.iter().map(|c| oauth(&c.check, Stale)).collect();
+        let stale: Vec<Cell> = ok
+            .iter()
+            .map(|c| oauth(&c.check.to_string(), Stale))
+            .collect();
         assert_eq!(mailboxes_cell(&stale).summary, "stale: 3 of 3");
     }
 
@@ -401,7 +402,7 @@ mod tests {
             cells[0]
                 .catalog
                 .iter()
-                .find(|c| c.check == name)
+                .find(|c| c.check.names(name))
                 .cloned()
                 .expect("a column")
         };
@@ -431,7 +432,7 @@ mod tests {
             &Awake::always(),
             &EndpointList::snapshot(),
         );
-        let oauth: Vec<&str> = cells[0].oauth.iter().map(|c| c.check.as_str()).collect();
+        let oauth: Vec<String> = cells[0].oauth.iter().map(|c| c.check.to_string()).collect();
         assert_eq!(oauth, ["oauth-imap/kept@contoso.com"]);
         assert_eq!(mailboxes_cell(&cells[0].oauth).summary, "1 ok");
     }
@@ -447,7 +448,11 @@ mod tests {
                 &Awake::always(),
                 &EndpointList::snapshot(),
             );
-            let names: Vec<&str> = cells[0].catalog.iter().map(|c| c.check.as_str()).collect();
+            let names: Vec<String> = cells[0]
+                .catalog
+                .iter()
+                .map(|c| c.check.to_string())
+                .collect();
             let expected: Vec<&str> = COLUMNS.iter().map(|c| c.as_str()).collect();
             assert_eq!(names, expected, "one cell per column, in order");
             cells[0].catalog[6].clone()

@@ -4,7 +4,6 @@
 
 pub mod audits;
 pub mod cells;
-pub mod check_detail;
 pub mod endpoints;
 pub mod gaps;
 pub mod overview;

@@ -1,20 +1,20 @@
 //! One server: its facts, its open gaps, and for each check the latest result decoded
-//! ([`super::check_detail`]), failures first, then warnings, then passes
+//! ([`crate::result_view`]), failures first, then warnings, then passes
 //! ([`crate::order`]); its mailboxes (the OAuth checks, with what the token said of
 //! itself); and the history of one check with its gaps' open and close times.
 
+use eceprobe_checks::CheckId;
 use eceprobe_proto::now_ms;
 use serde::Serialize;
 
 use super::cells::{cells, mailbox_states, Cell, CellState};
-use super::check_detail::detail;
-pub use super::check_detail::{
-    AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
-    PathView, ProtocolView, StageView, TlsView,
-};
 use crate::checkname::CheckName;
 use crate::latency::{latency_warnings, LatencyWarning};
 use crate::order::{by_attention, Attention};
+pub use crate::result_view::{
+    AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
+    PathView, ProtocolView, StageView, TlsView,
+};
 use crate::store::{not_in_service, GapFilter, JavaReport, KnownAgent};
 use crate::web::error::WebError;
 use crate::web::WebState;
@@ -171,7 +171,7 @@ fn attention(cells: &[Cell], oauth: &[Cell], c: &CheckDetail) -> Attention {
     cells
         .iter()
         .chain(oauth)
-        .find(|cell| cell.check == c.check)
+        .find(|cell| cell.check.names(&c.check))
         .map(|cell| cell.state.attention())
         .unwrap_or_else(|| Attention::of_outcome(&c.outcome))
 }
@@ -188,7 +188,11 @@ fn mailboxes(oauth_cells: &[Cell], checks: &[CheckDetail]) -> Vec<MailboxView> {
             };
             // The token check's claims first; a login check may carry them too.
             let token_user = mine()
-                .filter(|c| c.check.starts_with("oauth-token/"))
+                .filter(|c| {
+                    c.name
+                        .as_ref()
+                        .is_some_and(|n| n.id() == CheckId::OauthToken)
+                })
                 .chain(mine())
                 .filter_map(|c| c.oauth.as_ref())
                 .map(|o| o.token_user.trim())
@@ -228,17 +232,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let open = state.store.open_gaps_of(&ids).await?;
     let states: Vec<_> = latest
         .iter()
-        .map(|r| crate::store::CheckState {
-            agent_id: r.agent_id.clone(),
-            check: r.check.clone(),
-            seq: r.seq,
-            outcome: r.outcome.clone(),
-            failure_kind: r.failure_kind.clone(),
-            warning_kinds: r.warning_kinds.clone(),
-            duration_us: r.duration_us,
-            received_unix_ms: r.received_unix_ms,
-            system_dns: crate::convert::system_dns_of_detail(&r.detail),
-        })
+        .map(crate::store::StoredResult::state)
         .collect();
     let now = now_ms();
     let policy = state.tracker.policy();
@@ -257,7 +251,10 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let latency = latency_warnings(&state.store, &policy.latency, &ids).await?;
     mark_latency(&mut cells.catalog, &latency);
     mark_latency(&mut cells.oauth, &latency);
-    let mut checks: Vec<CheckDetail> = latest.iter().map(|r| detail(r, now / 1000)).collect();
+    let mut checks: Vec<CheckDetail> = latest
+        .iter()
+        .map(|r| CheckDetail::from_stored(r, now / 1000))
+        .collect();
     by_attention(&mut checks, |c| {
         (attention(&cells.catalog, &cells.oauth, c), c.check.as_str())
     });
@@ -316,7 +313,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
 /// warning shows where the others do.
 pub(super) fn mark_latency(cells: &mut [Cell], warnings: &[LatencyWarning]) {
     for cell in cells.iter_mut().filter(|c| c.state == CellState::Pass) {
-        if let Some(w) = warnings.iter().find(|w| w.check == cell.check) {
+        if let Some(w) = warnings.iter().find(|w| cell.check.names(&w.check)) {
             cell.state = CellState::Warn;
             cell.kind = Some(w.kind.clone());
         }

@@ -1,26 +1,12 @@
-//! One check's latest result, decoded from the agent's message for the server page and its
-//! JSON: stages with timings per address, TLS and the certificate chain (with the label of
-//! the root it ends at), the protocol dialog, the failure and warnings with their remedies,
-//! and what an OAuth check saw of the token.
+//! The parts of a decoded result: its DNS answer, each attempt's stages, TLS and chain,
+//! protocol dialog, kernel TCP figures and path trace, and what an OAuth check saw of the
+//! token. Copied from the agent's message here only ([`super::CheckDetail::from_wire`]).
 
 use eceprobe_checks::{anchor_label, RootSource};
 use eceprobe_proto::v1 as pb;
 use serde::Serialize;
 
-use crate::checkname::CheckName;
-use crate::query;
-use crate::store::StoredResult;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FindingView {
-    pub kind: String,
-    pub stage: String,
-    pub detail: String,
-    pub hint: String,
-    /// The device a path trace named (refused the SYN, or the last to answer before
-    /// silence); null when none.
-    pub device: Option<String>,
-}
+use super::{finding, nonempty, FindingView};
 
 /// The path traced to an attempt's address (see the agent's `PathTrace`).
 #[derive(Debug, Clone, Serialize)]
@@ -46,11 +32,7 @@ pub struct HopView {
     pub answer: String,
 }
 
-fn nonempty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn path(p: &pb::PathTrace) -> PathView {
+pub(super) fn path(p: &pb::PathTrace) -> PathView {
     PathView {
         method: p.method.clone(),
         port: p.port,
@@ -202,7 +184,7 @@ pub struct OAuthView {
     pub correlation_id: String,
 }
 
-fn oauth(o: &pb::OAuthInfo) -> OAuthView {
+pub(super) fn oauth(o: &pb::OAuthInfo) -> OAuthView {
     OAuthView {
         mailbox: o.mailbox.clone(),
         grant: o.grant.clone(),
@@ -270,43 +252,7 @@ pub struct AttemptView {
     pub path: Option<PathView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckDetail {
-    pub check: String,
-    pub seq: u64,
-    pub started_unix_ms: i64,
-    pub received_unix_ms: i64,
-    pub duration_us: u64,
-    /// pass, warn or fail.
-    pub outcome: String,
-    pub host: String,
-    pub port: u32,
-    pub via_proxy: String,
-    pub used_address: String,
-    pub dns: Option<DnsView>,
-    pub failure: Option<FindingView>,
-    pub warnings: Vec<FindingView>,
-    pub attempts: Vec<AttemptView>,
-    /// The mailbox of an OAuth check (`oauth-imap/<mailbox>`); null for catalog checks.
-    pub mailbox: Option<String>,
-    /// What an OAuth check saw of the grant and the token; null for catalog checks.
-    pub oauth: Option<OAuthView>,
-    /// [`crate::newer::NOTE`] when the check or a kind is not in this collector's catalog
-    /// (a newer agent's); null otherwise.
-    pub note: Option<&'static str>,
-}
-
-fn finding(f: &pb::Finding) -> FindingView {
-    FindingView {
-        kind: f.kind.clone(),
-        stage: f.stage.clone(),
-        detail: f.detail.clone(),
-        hint: f.hint.clone(),
-        device: nonempty(&f.device),
-    }
-}
-
-fn tls(t: &pb::Tls, now_s: i64) -> TlsView {
+pub(super) fn tls(t: &pb::Tls, now_s: i64) -> TlsView {
     // Only said of an expected root.
     let source =
         RootSource::from_wire(&t.expected_root_source).filter(|_| t.expected_root == Some(true));
@@ -336,7 +282,7 @@ fn tls(t: &pb::Tls, now_s: i64) -> TlsView {
     }
 }
 
-fn protocol(p: &pb::Protocol) -> ProtocolView {
+pub(super) fn protocol(p: &pb::Protocol) -> ProtocolView {
     ProtocolView {
         greeting: p.greeting.clone(),
         front_end: p.front_end.clone(),
@@ -348,83 +294,47 @@ fn protocol(p: &pb::Protocol) -> ProtocolView {
     }
 }
 
-/// The stored detail is the agent's own message; a blob that does not decode (a damaged
-/// row) shows as the summary columns alone, as the Query API does ([`query::detail`]).
-pub(super) fn detail(r: &StoredResult, now_s: i64) -> CheckDetail {
-    let d = query::detail(r);
-    CheckDetail {
-        check: r.check.clone(),
-        seq: r.seq,
-        started_unix_ms: r.started_unix_ms,
-        received_unix_ms: r.received_unix_ms,
-        duration_us: r.duration_us,
-        outcome: r.outcome.clone(),
-        host: d.host,
-        port: d.port,
-        via_proxy: d.via_proxy,
-        used_address: d.used_address,
-        dns: d.dns.map(|x| DnsView {
-            source: x.source,
-            duration_us: x.duration_us,
-            addresses: x.addresses,
-            families: x
-                .families
-                .into_iter()
-                .map(|f| DnsFamilyView {
-                    family: f.family,
-                    duration_us: f.duration_us,
-                    addresses: f.addresses,
-                    error: (!f.error.is_empty()).then_some(f.error),
-                })
-                .collect(),
-        }),
-        failure: d.failure.as_ref().map(finding).or_else(|| {
-            // A damaged blob still says what failed.
-            r.failure_kind.as_ref().map(|kind| FindingView {
-                kind: kind.clone(),
-                stage: r.failure_stage.clone().unwrap_or_default(),
-                detail: String::new(),
-                hint: String::new(),
-                device: None,
-            })
-        }),
-        warnings: d.warnings.iter().map(finding).collect(),
-        attempts: d
-            .attempts
+pub(super) fn dns(x: &pb::Dns) -> DnsView {
+    DnsView {
+        source: x.source.clone(),
+        duration_us: x.duration_us,
+        addresses: x.addresses.clone(),
+        families: x
+            .families
             .iter()
-            .map(|a| AttemptView {
-                address: a.address.clone(),
-                stages: a
-                    .stages
-                    .iter()
-                    .map(|s| StageView {
-                        stage: s.stage.clone(),
-                        ok: s.ok,
-                        duration_us: s.duration_us,
-                    })
-                    .collect(),
-                tls: a.tls.as_ref().map(|t| tls(t, now_s)),
-                protocol: a.protocol.as_ref().map(protocol),
-                failure: a.failure.as_ref().map(finding),
-                warnings: a.warnings.iter().map(finding).collect(),
-                tcp: a.tcp_info.as_ref().map(|t| TcpView {
-                    rtt_us: t.rtt_us,
-                    rttvar_us: t.rttvar_us,
-                    retransmits: t.retransmits,
-                    segments_out: t.segments_out,
-                    spurious: t.spurious,
-                }),
-                path: a.path.as_ref().map(path),
+            .map(|f| DnsFamilyView {
+                family: f.family.clone(),
+                duration_us: f.duration_us,
+                addresses: f.addresses,
+                error: nonempty(&f.error),
             })
             .collect(),
-        mailbox: CheckName::parse(&r.check)
-            .ok()
-            .and_then(|n| n.mailbox().map(str::to_owned)),
-        oauth: d.oauth.as_ref().map(oauth),
-        note: crate::newer::note(
-            &r.check,
-            r.failure_kind.as_deref(),
-            r.warning_kinds.iter().map(String::as_str),
-        ),
+    }
+}
+
+pub(super) fn attempt(a: &pb::Attempt, now_s: i64) -> AttemptView {
+    AttemptView {
+        address: a.address.clone(),
+        stages: a
+            .stages
+            .iter()
+            .map(|s| StageView {
+                stage: s.stage.clone(),
+                ok: s.ok,
+                duration_us: s.duration_us,
+            })
+            .collect(),
+        tls: a.tls.as_ref().map(|t| tls(t, now_s)),
+        protocol: a.protocol.as_ref().map(protocol),
+        failure: a.failure.as_ref().map(finding),
+        warnings: a.warnings.iter().map(finding).collect(),
+        tcp: a.tcp_info.as_ref().map(|t| TcpView {
+            rtt_us: t.rtt_us,
+            rttvar_us: t.rttvar_us,
+            retransmits: t.retransmits,
+            segments_out: t.segments_out,
+            spurious: t.spurious,
+        }),
+        path: a.path.as_ref().map(path),
     }
 }

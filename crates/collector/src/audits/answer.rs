@@ -1,27 +1,64 @@
-//! Audits as the Query API answers them: records, reports and diffs to protobuf.
+//! Audits as every reader shows them, as the wire messages: the Query API answers these,
+//! and the dashboard, its JSON API and the report exports render the same ones (read here
+//! from the audits' records in-process, never through the Query service).
 
 use eceprobe_proto::v1::{self as pb, CheckResult};
-use tonic::Status;
 
-use super::detail;
-use crate::audits::{report, AuditError, AuditFindings, AuditSummary};
+use super::{report as found, AuditError, AuditFindings, AuditSummary, Audits};
 use crate::endpoints::EndpointList;
 use crate::gap_diff::GapDiff;
+use crate::query::detail;
+use crate::result_view::{outcome_word, target};
 use crate::store::FoundGap;
 
-pub(super) fn status(e: AuditError) -> Status {
-    match e {
-        AuditError::Deadline(_) => Status::invalid_argument(e.to_string()),
-        AuditError::Unknown(_) => Status::not_found(e.to_string()),
-        AuditError::Store(e) => super::storage(e),
-    }
+/// A list of audits answers at most this many.
+const MAX_AUDITS_LIMIT: u32 = 1000;
+
+/// Audits newest first, of one deployment's scope or all (`limit` 0: the default 50).
+pub async fn list(
+    audits: &Audits,
+    deployment: Option<&str>,
+    limit: u32,
+) -> Result<Vec<pb::Audit>, AuditError> {
+    let limit = match limit {
+        0 => 50,
+        n => n.min(MAX_AUDITS_LIMIT),
+    };
+    let found = audits.list(deployment, limit).await?;
+    Ok(found.iter().map(audit).collect())
+}
+
+/// Starts an audit (returns once the agents in scope are ordered), read back with the
+/// servers recorded in its scope.
+pub async fn run(
+    audits: &Audits,
+    deployment: &str,
+    deadline_s: u32,
+) -> Result<pb::Audit, AuditError> {
+    let started = audits.start(deployment, deadline_s).await?;
+    Ok(audit(&audits.summary(&started.audit_id).await?))
+}
+
+/// One audit's report: verdicts, gaps, diff with the previous audit of its scope, the
+/// firewall rules its gaps ask for (`endpoints`: the list in use).
+pub async fn report_of(
+    audits: &Audits,
+    audit_id: &str,
+    endpoints: &EndpointList,
+) -> Result<pb::AuditReport, AuditError> {
+    Ok(report(&audits.findings(audit_id).await?, endpoints))
+}
+
+/// The gaps of two audits compared.
+pub async fn diff_of(audits: &Audits, from: &str, to: &str) -> Result<pb::AuditDiff, AuditError> {
+    Ok(diff(from, to, &audits.diff(from, to).await?))
 }
 
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-pub(super) fn audit(s: &AuditSummary) -> pb::Audit {
+pub fn audit(s: &AuditSummary) -> pb::Audit {
     let r = &s.record;
     pb::Audit {
         audit_id: r.audit_id.clone(),
@@ -57,7 +94,7 @@ fn gap(g: &FoundGap) -> pb::Gap {
     }
 }
 
-pub(super) fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
+pub fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
     let gaps = |v: &[FoundGap]| v.iter().map(gap).collect();
     pb::AuditDiff {
         from_audit_id: from.to_owned(),
@@ -70,13 +107,8 @@ pub(super) fn diff(from: &str, to: &str, d: &GapDiff) -> pb::AuditDiff {
 
 /// A result as an audit's verdict: also what the fix of an open gap is read from
 /// ([`crate::export::findings::open_gap_remedy`]).
-pub(crate) fn verdict(r: &CheckResult) -> pb::AuditVerdict {
-    let outcome = match pb::Outcome::try_from(r.outcome) {
-        Ok(pb::Outcome::Pass) => "pass",
-        Ok(pb::Outcome::Warn) => "warn",
-        Ok(pb::Outcome::Fail) => "fail",
-        _ => "",
-    };
+pub fn verdict(r: &CheckResult) -> pb::AuditVerdict {
+    let outcome = outcome_word(r.outcome).unwrap_or_default();
     // A warning's words (the interception CA, the expiry date) belong in the report as a
     // failure's do: a "warn" verdict carries its first warning.
     let f = r
@@ -92,14 +124,14 @@ pub(crate) fn verdict(r: &CheckResult) -> pb::AuditVerdict {
         detail: f.detail,
         hint: f.hint,
         seq: r.seq,
-        target: format!("{}:{}", r.host, r.port),
+        target: target(&r.host, r.port),
         device: f.device,
     }
 }
 
 /// `endpoints`: the list in use, which names each firewall rule's endpoint set.
-pub(super) fn report(f: &AuditFindings, endpoints: &EndpointList) -> pb::AuditReport {
-    let verdicts = report::verdicts(&f.results);
+pub fn report(f: &AuditFindings, endpoints: &EndpointList) -> pb::AuditReport {
+    let verdicts = found::verdicts(&f.results);
     let servers = f
         .summary
         .servers
