@@ -238,6 +238,17 @@ impl CheckId {
     pub const REQUIRED_BY_DEFAULT: [CheckId; count(Select::RequiredByDefault)] =
         pick(Select::RequiredByDefault);
 
+    /// The names of these checks, in a const context (e.g. a tool's fixed list).
+    pub const fn names<const N: usize>(ids: [CheckId; N]) -> [&'static str; N] {
+        let mut out = [""; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = ids[i].as_str();
+            i += 1;
+        }
+        out
+    }
+
     /// The check's row. The variants are in the table's order (a test holds it).
     const fn row(self) -> &'static Row {
         &TABLE[self as usize]
