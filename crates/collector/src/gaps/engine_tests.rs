@@ -29,15 +29,9 @@ pub(super) fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
 }
 
 pub(super) fn all_pass(agent: &str) -> Vec<CheckView> {
-    [
-        CheckId::LoginHttps,
-        CheckId::OutlookHttps,
-        CheckId::Imap,
-        CheckId::Pop3,
-        CheckId::Smtp,
-    ]
-    .into_iter()
-    .map(|c| check(agent, c, "pass"))
+    CheckId::REQUIRED_BY_DEFAULT
+        .into_iter()
+        .map(|c| check(agent, c, "pass"))
     .collect()
 }
 
