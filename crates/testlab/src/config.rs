@@ -314,7 +314,11 @@ mod tests {
     #[test]
     fn the_lab_serves_every_network_check_of_the_catalog_on_its_port() {
         let served: Vec<CheckId> = Endpoint::ALL.iter().map(|e| e.check()).collect();
-        assert_eq!(served, CheckId::ALL, "one endpoint per network check, in order");
+        assert_eq!(
+            served,
+            CheckId::ALL,
+            "one endpoint per network check, in order"
+        );
         let h = Hostnames::default();
         let got: Vec<String> = Endpoint::ALL
             .iter()

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::ChecklistItem;
 pub use cloud::{Cloud, CloudHosts, Role};
 pub use spec::{catalog, CheckSpec, Dialog, HttpExpect};
-pub use url::validate_ece_url;
 pub(crate) use url::split_host_port;
+pub use url::validate_ece_url;
 
 use table::TABLE;
 
@@ -106,7 +106,10 @@ pub enum RowDialog {
     Imap,
     Pop3,
     Smtp,
-    Https { path: HttpsPath, expect: HttpExpect },
+    Https {
+        path: HttpsPath,
+        expect: HttpExpect,
+    },
     /// Nothing on the wire: the check judges declared facts.
     None,
 }

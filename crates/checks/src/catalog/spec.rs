@@ -42,7 +42,6 @@ impl CheckSpec {
     }
 }
 
-
 /// Builds the catalog for a cloud: the table's network checks on the cloud's hosts, in the
 /// table's order, with `ece-url` only when an External Application URL is given. `tenant`
 /// is a tenant id or domain, or `common`.

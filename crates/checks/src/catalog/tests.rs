@@ -17,7 +17,14 @@ fn the_derived_lists_are_the_tables_in_its_order() {
     let names = |ids: &[CheckId]| ids.iter().map(|c| c.as_str()).collect::<Vec<_>>();
     assert_eq!(
         names(&CheckId::ALL),
-        ["login-https", "outlook-https", "imap", "pop3", "smtp", "ece-url"]
+        [
+            "login-https",
+            "outlook-https",
+            "imap",
+            "pop3",
+            "smtp",
+            "ece-url"
+        ]
     );
     assert_eq!(
         names(&CheckId::OAUTH),
@@ -46,7 +53,10 @@ fn the_derived_lists_are_the_tables_in_its_order() {
     assert_eq!(known, expected);
     for row in TABLE {
         assert_eq!(CheckId::ALL.contains(&row.id), row.runs == Runs::Network);
-        assert_eq!(CheckId::OAUTH.contains(&row.id), row.runs == Runs::PerMailbox);
+        assert_eq!(
+            CheckId::OAUTH.contains(&row.id),
+            row.runs == Runs::PerMailbox
+        );
     }
 }
 
@@ -122,9 +132,15 @@ fn needed_by_names_the_process_per_role() {
         any(CheckId::OutlookHttps),
         "ECE's OAuth2 mail (the *.office365.com web endpoints)"
     );
-    assert_eq!(any(CheckId::Imap), "the retriever (incoming mail over IMAP)");
+    assert_eq!(
+        any(CheckId::Imap),
+        "the retriever (incoming mail over IMAP)"
+    );
     assert_eq!(any(CheckId::OauthImap), any(CheckId::Imap));
-    assert_eq!(any(CheckId::Pop3), "the retriever (incoming mail over POP3)");
+    assert_eq!(
+        any(CheckId::Pop3),
+        "the retriever (incoming mail over POP3)"
+    );
     assert_eq!(any(CheckId::OauthPop3), any(CheckId::Pop3));
     assert_eq!(
         any(CheckId::EceUrl),

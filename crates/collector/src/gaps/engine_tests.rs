@@ -32,7 +32,7 @@ pub(super) fn all_pass(agent: &str) -> Vec<CheckView> {
     CheckId::REQUIRED_BY_DEFAULT
         .into_iter()
         .map(|c| check(agent, c, "pass"))
-    .collect()
+        .collect()
 }
 
 pub(super) fn gaps(f: &[GapFinding]) -> Vec<(String, CheckName, FindingKind)> {

@@ -233,8 +233,8 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eceprobe_checks::CheckId;
     use crate::store::{AgentRecord, GapFilter, NewResult};
+    use eceprobe_checks::CheckId;
 
     const T0: i64 = 1_800_000_000_000;
     const MAILBOX: &str = "oauth-imap/old@contoso.com";
