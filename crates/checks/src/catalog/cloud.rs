@@ -4,6 +4,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::HostKind;
+
 /// The role of the ECE server the probe runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,6 +93,19 @@ impl Cloud {
             login: login.into(),
             outlook: outlook.into(),
             smtp: smtp.into(),
+        }
+    }
+}
+
+impl CloudHosts {
+    /// The cloud's host of this kind; None for the ECE URL's host (the configuration's) and
+    /// for checks without a host.
+    pub fn host(&self, kind: HostKind) -> Option<&str> {
+        match kind {
+            HostKind::Login => Some(&self.login),
+            HostKind::Outlook => Some(&self.outlook),
+            HostKind::Smtp => Some(&self.smtp),
+            HostKind::EceUrl | HostKind::None => None,
         }
     }
 }

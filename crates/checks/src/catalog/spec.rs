@@ -64,19 +64,6 @@ pub fn catalog(hosts: &CloudHosts, tenant: &str, ece_url: Option<&str>) -> Vec<C
         .collect()
 }
 
-impl CloudHosts {
-    /// The cloud's host of this kind; None for the ECE URL's host (the configuration's) and
-    /// for checks without a host.
-    pub fn host(&self, kind: HostKind) -> Option<&str> {
-        match kind {
-            HostKind::Login => Some(&self.login),
-            HostKind::Outlook => Some(&self.outlook),
-            HostKind::Smtp => Some(&self.smtp),
-            HostKind::EceUrl | HostKind::None => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::Cloud;
