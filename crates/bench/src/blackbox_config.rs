@@ -6,24 +6,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
-use eceprobe_checks::CheckId;
+use anyhow::{anyhow, bail, Result};
+use eceprobe_checks::catalog::HttpExpect;
+use eceprobe_checks::{CheckId, RowDialog};
 use eceprobe_testlab::Endpoint;
 
 use crate::lab::LabInfo;
-
-/// The lab endpoint a check probes.
-pub fn endpoint_of(check: CheckId) -> Endpoint {
-    match check {
-        CheckId::LoginHttps | CheckId::OauthToken => Endpoint::Login,
-        CheckId::OutlookHttps => Endpoint::OutlookHttps,
-        CheckId::Imap | CheckId::OauthImap => Endpoint::Imap,
-        CheckId::Pop3 | CheckId::OauthPop3 => Endpoint::Pop3,
-        CheckId::Smtp | CheckId::OauthSmtp => Endpoint::Smtp,
-        // ece-config and ece-java probe nothing; they are about ECE's own configuration.
-        CheckId::EceUrl | CheckId::EceConfig | CheckId::EceJava => Endpoint::EceWeb,
-    }
-}
 
 /// One module: its name is the check's id.
 #[derive(Clone, Debug)]
@@ -39,44 +27,33 @@ pub fn modules(lab: &LabInfo, ca_file: &Path) -> Result<(Vec<Module>, String)> {
     let mut yml = String::from("modules:\n");
     let mut out = Vec::new();
     for check in CheckId::ALL {
-        let (addr, host) = lab.endpoint(endpoint_of(check))?;
+        let endpoint = Endpoint::serving(check)
+            .ok_or_else(|| anyhow!("the lab serves no endpoint for {check}"))?;
+        let (addr, host) = lab.endpoint(endpoint)?;
         let tls =
             format!("      tls_config:\n        ca_file: '{ca}'\n        server_name: '{host}'\n");
         let _ = writeln!(yml, "  {}:", check.as_str());
-        let target = match check {
-            // The OAuth checks are not in `CheckId::ALL` (they need credentials): never here.
-            CheckId::Imap
-            | CheckId::Pop3
-            | CheckId::Smtp
-            | CheckId::OauthImap
-            | CheckId::OauthPop3
-            | CheckId::OauthSmtp => {
+        let target = match check.row_dialog() {
+            RowDialog::Imap | RowDialog::Pop3 | RowDialog::Smtp => {
                 yml.push_str("    prober: tcp\n    timeout: 5s\n    tcp:\n");
                 yml.push_str("      preferred_ip_protocol: ip4\n");
                 yml.push_str(&tls);
-                yml.push_str(tcp_dialog(check));
+                yml.push_str(tcp_dialog(check.row_dialog()));
                 addr.to_string()
             }
-            // ece-config and ece-java are not in `CheckId::ALL` either (they probe nothing).
-            CheckId::LoginHttps
-            | CheckId::OutlookHttps
-            | CheckId::EceUrl
-            | CheckId::OauthToken
-            | CheckId::EceConfig
-            | CheckId::EceJava => {
+            RowDialog::Https { path, expect } => {
                 yml.push_str("    prober: http\n    timeout: 5s\n    http:\n");
                 yml.push_str("      preferred_ip_protocol: ip4\n      method: GET\n");
                 // Ours offers http/1.1 only (ALPN); so must theirs.
                 yml.push_str("      enable_http2: false\n");
                 let _ = writeln!(yml, "      headers:\n        Host: '{host}'");
                 yml.push_str(&tls);
-                yml.push_str(http_expect(check));
-                let path = match check {
-                    CheckId::LoginHttps => "/common/v2.0/.well-known/openid-configuration",
-                    _ => "/",
-                };
+                yml.push_str(http_expect(check, expect));
+                let path = path.for_tenant("common").unwrap_or_else(|| "/".into());
                 format!("https://{addr}{path}")
             }
+            // A network check always has a dialog (the catalog's tests hold it).
+            RowDialog::None => bail!("{check} has no dialog to give blackbox_exporter"),
         };
         out.push(Module { check, target });
     }
@@ -85,9 +62,9 @@ pub fn modules(lab: &LabInfo, ca_file: &Path) -> Result<(Vec<Module>, String)> {
 
 /// The query/response dialogs, as ours runs them. `send` gets a `\n` appended by the
 /// exporter; the `\r` makes it CR LF.
-fn tcp_dialog(check: CheckId) -> &'static str {
-    match check {
-        CheckId::Imap => concat!(
+fn tcp_dialog(dialog: RowDialog) -> &'static str {
+    match dialog {
+        RowDialog::Imap => concat!(
             "      tls: true\n",
             "      query_response:\n",
             "        - expect: '^\\* OK'\n",
@@ -95,7 +72,7 @@ fn tcp_dialog(check: CheckId) -> &'static str {
             "        - expect: 'AUTH=XOAUTH2'\n",
             "        - send: \"a2 LOGOUT\\r\"\n",
         ),
-        CheckId::Pop3 => concat!(
+        RowDialog::Pop3 => concat!(
             "      tls: true\n",
             "      query_response:\n",
             "        - expect: '^\\+OK'\n",
@@ -120,14 +97,15 @@ fn tcp_dialog(check: CheckId) -> &'static str {
 }
 
 /// What passes, as ours decides it.
-fn http_expect(check: CheckId) -> &'static str {
-    match check {
-        CheckId::LoginHttps => concat!(
+fn http_expect(check: CheckId, expect: HttpExpect) -> &'static str {
+    match (check, expect) {
+        (_, HttpExpect::OpenidConfiguration) => concat!(
             "      valid_status_codes: [200]\n",
             "      fail_if_body_not_matches_regexp:\n",
             "        - 'token_endpoint'\n",
         ),
-        CheckId::OutlookHttps => concat!(
+        // The lab's outlook answers 302 (as Microsoft's does).
+        (CheckId::OutlookHttps, _) => concat!(
             "      follow_redirects: false\n",
             "      valid_status_codes: [302]\n",
         ),
@@ -136,5 +114,49 @@ fn http_expect(check: CheckId) -> &'static str {
             "      follow_redirects: false\n",
             "      valid_status_codes: [200, 201, 202, 203, 204, 206, 301, 302, 303, 307, 308]\n",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// The modules as blackbox_exporter reads them, for a lab at fixed addresses.
+    #[test]
+    fn the_modules_are_the_catalogs_network_checks() {
+        let endpoints: BTreeMap<String, (std::net::SocketAddr, String)> = Endpoint::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let addr = format!("127.0.0.{}:{}", i + 1, 40000 + i).parse().unwrap();
+                let host = e.host(&eceprobe_testlab::Hostnames::default()).to_string();
+                (e.name().to_string(), (addr, host))
+            })
+            .collect();
+        let lab = LabInfo {
+            resolve: vec![],
+            endpoints,
+            ca_pem_path: PathBuf::from("/lab/ca.pem"),
+        };
+        let (modules, yml) = modules(&lab, &lab.ca_pem_path).unwrap();
+        let checks: Vec<CheckId> = modules.iter().map(|m| m.check).collect();
+        assert_eq!(checks, CheckId::ALL);
+        let expected = include_str!("../testdata/blackbox.yml");
+        assert_eq!(yml, expected);
+        let targets: Vec<&str> = modules.iter().map(|m| m.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "https://127.0.0.1:40000/common/v2.0/.well-known/openid-configuration",
+                "https://127.0.0.2:40001/",
+                "127.0.0.3:40002",
+                "127.0.0.4:40003",
+                "127.0.0.5:40004",
+                "https://127.0.0.6:40005/",
+            ]
+        );
     }
 }

@@ -32,7 +32,10 @@ pub mod tls;
 mod trace;
 pub mod words;
 
-pub use catalog::{catalog, CheckId, CheckSpec, Cloud, CloudHosts, Role};
+pub use catalog::{
+    catalog, CheckId, CheckSpec, Cloud, CloudHosts, HostKind, Retriever, Role, RowDialog, Runs,
+    Target,
+};
 pub use checklist::ChecklistItem;
 pub use ece::EceFacts;
 pub use failure::{FailureKind, Finding, Owner, Remedy, Stage};

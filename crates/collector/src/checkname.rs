@@ -31,7 +31,7 @@
 
 use std::fmt;
 
-use eceprobe_checks::CheckId;
+use eceprobe_checks::{CheckId, Runs};
 use serde::{Serialize, Serializer};
 
 /// The longest mailbox address accepted (RFC 5321's path limit less the brackets).
@@ -176,7 +176,7 @@ impl CheckName {
     /// `ece-config` and `ece-java`, which exist where the administrator configured them (the
     /// mailbox, the ECE facts) or ECE's Java was found.
     pub fn required_when_reported(&self) -> bool {
-        self.is_oauth() || matches!(self.id, CheckId::EceConfig | CheckId::EceJava)
+        self.id.runs() != Runs::Network
     }
 }
 

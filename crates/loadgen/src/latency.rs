@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use eceprobe_checks::CheckId;
 use eceprobe_collector::audits::Audits;
 use eceprobe_collector::convert;
 use eceprobe_collector::gaps::{Policy, Tracker};
@@ -55,15 +56,8 @@ pub struct LatencyArgs {
 /// The access token of the in-process dashboard.
 pub const TOKEN: &str = crate::overview::TOKEN;
 
-const CATALOG: [&str; 6] = [
-    "login-https",
-    "outlook-https",
-    "imap",
-    "pop3",
-    "smtp",
-    "ece-url",
-];
-const OAUTH: [&str; 4] = ["oauth-token", "oauth-imap", "oauth-pop3", "oauth-smtp"];
+const CATALOG: [&str; CheckId::ALL.len()] = CheckId::names(CheckId::ALL);
+const OAUTH: [&str; CheckId::OAUTH.len()] = CheckId::names(CheckId::OAUTH);
 
 fn check_names(n: usize) -> Vec<String> {
     let mut out: Vec<String> = CATALOG.iter().map(|c| c.to_string()).collect();

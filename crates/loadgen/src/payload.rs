@@ -2,22 +2,29 @@
 //! stage timings, TLS and protocol details; about 600 bytes encoded) and the row the
 //! collector stores for it (the same columns, the same detail bytes).
 
+use std::sync::LazyLock;
+
+use eceprobe_checks::{CheckId, Cloud, CloudHosts};
 use eceprobe_proto::v1::{Attempt, CheckResult, Dns, Finding, Outcome, Protocol, StageTiming, Tls};
 use prost::Message;
 
 /// The Microsoft checks every role needs, in the order agents run them.
-pub const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+pub const CHECKS: [&str; CheckId::REQUIRED_BY_DEFAULT.len()] =
+    CheckId::names(CheckId::REQUIRED_BY_DEFAULT);
 
 const ADDRESSES: [&str; 2] = ["52.97.146.162", "40.99.150.34"];
 
+/// The global cloud's host names, where the made-up results point.
+static GLOBAL: LazyLock<CloudHosts> = LazyLock::new(|| Cloud::Global.hosts());
+
+/// The check's host and port in the global cloud (the catalog's); outlook's web front door
+/// for a check without a cloud host.
 fn endpoint(check: &str) -> (&'static str, u32) {
-    match check {
-        "login-https" => ("login.microsoftonline.com", 443),
-        "imap" => ("outlook.office365.com", 993),
-        "pop3" => ("outlook.office365.com", 995),
-        "smtp" => ("smtp.office365.com", 587),
-        _ => ("outlook.office365.com", 443),
-    }
+    let cloud = check.parse::<CheckId>().ok().and_then(|c| {
+        let target = c.target();
+        Some((GLOBAL.host(target.host)?, u32::from(target.port)))
+    });
+    cloud.unwrap_or((GLOBAL.outlook.as_str(), 443))
 }
 
 fn greeting(check: &str) -> &'static str {
@@ -187,6 +194,22 @@ pub fn check_of(seq: u64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_point_at_the_catalogs_global_targets() {
+        let got: Vec<_> = CHECKS.iter().map(|c| (*c, endpoint(c))).collect();
+        assert_eq!(
+            got,
+            [
+                ("login-https", ("login.microsoftonline.com", 443)),
+                ("outlook-https", ("outlook.office365.com", 443)),
+                ("imap", ("outlook.office365.com", 993)),
+                ("pop3", ("outlook.office365.com", 995)),
+                ("smtp", ("smtp.office365.com", 587)),
+            ]
+        );
+        assert_eq!(endpoint("ece-url"), ("outlook.office365.com", 443));
+    }
 
     #[test]
     fn details_are_about_600_bytes_and_rows_mirror_them() {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use eceprobe_checks::{CheckId, HostKind, RowDialog};
+
 use crate::oauth::OAuthConfig;
 
 /// One simulated Microsoft 365 (or ECE) service.
@@ -35,25 +37,42 @@ impl Endpoint {
         Endpoint::EceWeb,
     ];
 
+    /// The catalog check this endpoint serves: its port, host and dialog are the table's
+    /// (`eceprobe_checks::catalog`).
+    pub fn check(self) -> CheckId {
+        match self {
+            Endpoint::Login => CheckId::LoginHttps,
+            Endpoint::OutlookHttps => CheckId::OutlookHttps,
+            Endpoint::Imap => CheckId::Imap,
+            Endpoint::Pop3 => CheckId::Pop3,
+            Endpoint::Smtp => CheckId::Smtp,
+            Endpoint::EceWeb => CheckId::EceUrl,
+        }
+    }
+
+    /// The endpoint serving this check (an OAuth check: its protocol's); None for a check
+    /// that connects nowhere.
+    pub fn serving(check: CheckId) -> Option<Endpoint> {
+        let target = check.target();
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| e.check().target() == target)
+    }
+
     /// The port the real service listens on. By default the lab listens elsewhere (an
     /// ephemeral port) and the probe is pointed at it through a resolve override; with
     /// [`LabConfig::real_ports`] it listens on this port.
     pub fn real_port(self) -> u16 {
-        match self {
-            Endpoint::Login | Endpoint::OutlookHttps | Endpoint::EceWeb => 443,
-            Endpoint::Imap => 993,
-            Endpoint::Pop3 => 995,
-            Endpoint::Smtp => 587,
-        }
+        self.check().target().port
     }
 
     /// The host name this endpoint answers for (and carries in its certificate).
     pub fn host(self, h: &Hostnames) -> &str {
-        match self {
-            Endpoint::Login => &h.login,
-            Endpoint::OutlookHttps | Endpoint::Imap | Endpoint::Pop3 => &h.outlook,
-            Endpoint::Smtp => &h.smtp,
-            Endpoint::EceWeb => &h.ece,
+        match self.check().target().host {
+            HostKind::Login => &h.login,
+            HostKind::Outlook => &h.outlook,
+            HostKind::Smtp => &h.smtp,
+            HostKind::EceUrl | HostKind::None => &h.ece,
         }
     }
 
@@ -71,10 +90,7 @@ impl Endpoint {
 
     /// Whether the endpoint speaks HTTPS (the three port-443 services).
     pub fn is_https(self) -> bool {
-        matches!(
-            self,
-            Endpoint::Login | Endpoint::OutlookHttps | Endpoint::EceWeb
-        )
+        matches!(self.check().row_dialog(), RowDialog::Https { .. })
     }
 
     pub(crate) fn index(self) -> usize {
@@ -288,5 +304,41 @@ impl LabConfig {
     /// Whether endpoints listen on their real ports.
     pub fn uses_real_ports(&self) -> bool {
         self.real_ports
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lab_serves_every_network_check_of_the_catalog_on_its_port() {
+        let served: Vec<CheckId> = Endpoint::ALL.iter().map(|e| e.check()).collect();
+        assert_eq!(
+            served,
+            CheckId::ALL,
+            "one endpoint per network check, in order"
+        );
+        let h = Hostnames::default();
+        let got: Vec<String> = Endpoint::ALL
+            .iter()
+            .map(|e| format!("{e} {}:{}", e.host(&h), e.real_port()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "login login.microsoftonline.com:443",
+                "outlook-https outlook.office365.com:443",
+                "imap outlook.office365.com:993",
+                "pop3 outlook.office365.com:995",
+                "smtp smtp.office365.com:587",
+                "ece-web ece.example.com:443",
+            ]
+        );
+        for c in CheckId::known() {
+            let served = Endpoint::serving(c).map(|e| e.real_port());
+            let expected = (c.target().port != 0).then_some(c.target().port);
+            assert_eq!(served, expected, "{c}");
+        }
     }
 }

@@ -88,11 +88,9 @@ impl Protocol {
 
     /// The server: IMAP 993 and POP3 995 on the outlook host, SMTP 587 on the smtp host.
     pub fn endpoint(self, hosts: &CloudHosts) -> (String, u16) {
-        match self {
-            Protocol::Imap => (hosts.outlook.clone(), 993),
-            Protocol::Pop3 => (hosts.outlook.clone(), 995),
-            Protocol::Smtp => (hosts.smtp.clone(), 587),
-        }
+        let target = self.check_id().target();
+        let host = hosts.host(target.host).unwrap_or_default();
+        (host.to_string(), target.port)
     }
 
     pub(crate) fn dialog(self) -> Dialog {

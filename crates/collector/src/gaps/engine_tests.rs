@@ -29,16 +29,10 @@ pub(super) fn check(agent: &str, check: CheckId, outcome: &str) -> CheckView {
 }
 
 pub(super) fn all_pass(agent: &str) -> Vec<CheckView> {
-    [
-        CheckId::LoginHttps,
-        CheckId::OutlookHttps,
-        CheckId::Imap,
-        CheckId::Pop3,
-        CheckId::Smtp,
-    ]
-    .into_iter()
-    .map(|c| check(agent, c, "pass"))
-    .collect()
+    CheckId::REQUIRED_BY_DEFAULT
+        .into_iter()
+        .map(|c| check(agent, c, "pass"))
+        .collect()
 }
 
 pub(super) fn gaps(f: &[GapFinding]) -> Vec<(String, CheckName, FindingKind)> {

@@ -5,20 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::time::Duration;
 
-use eceprobe_checks::{CheckId, Role};
+use eceprobe_checks::{CheckId, Role, Runs};
 use serde::Deserialize;
 
 use crate::latency::{LatencyThresholds, LatencyThresholdsFile};
 
-/// How mail is retrieved: the retriever needs only the protocol ECE is configured with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Retriever {
-    Imap,
-    Pop3,
-    #[default]
-    Both,
-}
+/// How mail is retrieved (`retriever = "imap"`): the catalog's table says which checks
+/// each choice relaxes.
+pub use eceprobe_checks::Retriever;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,14 +54,6 @@ enum RoleKey {
     Application,
 }
 
-const MICROSOFT_CHECKS: [CheckId; 5] = [
-    CheckId::LoginHttps,
-    CheckId::OutlookHttps,
-    CheckId::Imap,
-    CheckId::Pop3,
-    CheckId::Smtp,
-];
-
 impl Default for Policy {
     /// The checklist's minimum: both server kinds reach every Microsoft endpoint (C8, C10).
     fn default() -> Self {
@@ -76,20 +62,17 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The table's default (`CheckId::default_required`) for each role.
     fn with_retriever(retriever: Retriever) -> Policy {
-        let checks: BTreeSet<CheckId> = MICROSOFT_CHECKS
-            .into_iter()
-            .filter(|c| {
-                !matches!(
-                    (retriever, c),
-                    (Retriever::Imap, CheckId::Pop3) | (Retriever::Pop3, CheckId::Imap)
-                )
-            })
-            .collect();
+        let of = |role| -> BTreeSet<CheckId> {
+            CheckId::known()
+                .filter(|c| c.default_required(role, retriever))
+                .collect()
+        };
         Policy {
             required: [
-                (RoleKey::Services, checks.clone()),
-                (RoleKey::Application, checks),
+                (RoleKey::Services, of(Role::Services)),
+                (RoleKey::Application, of(Role::Application)),
             ]
             .into(),
             stale_after_intervals: 3,
@@ -130,20 +113,19 @@ impl Policy {
             for c in checks {
                 let key = format!("roles.{role}");
                 let id = CheckId::from_str(&c).map_err(|m| invalid(&key, &m))?;
-                if CheckId::OAUTH.contains(&id) {
+                match id.runs() {
+                    Runs::Network => {}
                     // Per mailbox, and required wherever a mailbox is configured.
-                    return Err(invalid(
+                    Runs::PerMailbox => return Err(invalid(
                         &key,
                         &format!("{id} is checked per configured mailbox and always required where it runs; list only catalog checks"),
-                    ));
-                }
-                if matches!(id, CheckId::EceConfig | CheckId::EceJava) {
+                    )),
                     // Runs only where ECE facts are declared (ECE's Java is found); listed
                     // here it would be "missing" on every server without them.
-                    return Err(invalid(
+                    Runs::WhereDeclared => return Err(invalid(
                         &key,
                         &format!("{id} runs where the agent declares ECE facts or finds ECE's Java and is always required there; list only catalog checks"),
-                    ));
+                    )),
                 }
                 set.insert(id);
             }
@@ -199,6 +181,23 @@ fn invalid(key: &str, message: &str) -> PolicyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_policy_is_the_catalogs_per_role_and_retriever() {
+        for (text, retriever) in [
+            ("", Retriever::Both),
+            ("retriever = \"imap\"", Retriever::Imap),
+            ("retriever = \"pop3\"", Retriever::Pop3),
+        ] {
+            let p = Policy::from_toml(text).unwrap();
+            for role in [Role::Services, Role::Application, Role::Both] {
+                let table: BTreeSet<CheckId> = CheckId::known()
+                    .filter(|c| c.default_required(role, retriever))
+                    .collect();
+                assert_eq!(p.required(role), table, "{role:?} {retriever:?}");
+            }
+        }
+    }
 
     #[test]
     fn default_is_the_checklist_minimum() {

@@ -228,6 +228,7 @@ pub fn found_gap(g: GapFinding) -> FoundGap {
 mod tests {
     use super::*;
     use crate::store::{AgentRecord, GapFilter, NewResult};
+    use eceprobe_checks::CheckId;
 
     const T0: i64 = 1_800_000_000_000;
     const MAILBOX: &str = "oauth-imap/old@contoso.com";
@@ -249,9 +250,10 @@ mod tests {
         }
     }
 
-    /// One probe cycle: the five catalog checks, and the mailbox's check while configured.
+    /// One probe cycle: the checks the default policy requires, and the mailbox's check
+    /// while configured.
     fn cycle(first_seq: u64, with_mailbox: bool) -> Vec<NewResult> {
-        let mut names = vec!["login-https", "outlook-https", "imap", "pop3", "smtp"];
+        let mut names = CheckId::names(CheckId::REQUIRED_BY_DEFAULT).to_vec();
         if with_mailbox {
             names.push(MAILBOX);
         }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eceprobe_checks::CheckId;
 use eceprobe_proto::v1::agent_link_client::AgentLinkClient;
 use eceprobe_proto::v1::{
     agent_message, collector_message, order, AgentMessage, CheckResult, CollectorMessage, Finding,
@@ -18,8 +19,9 @@ use tonic::Streaming;
 
 use super::{msg, ConnectTo};
 
-/// What the default policy asks of a services server.
-pub const CHECKS: [&str; 5] = ["login-https", "outlook-https", "imap", "pop3", "smtp"];
+/// What the default policy asks of a services server (the check table's).
+pub const CHECKS: [&str; CheckId::REQUIRED_BY_DEFAULT.len()] =
+    CheckId::names(CheckId::REQUIRED_BY_DEFAULT);
 
 /// The hello of a services server `id` in `deployment` that probes every 60 s (no check
 /// goes missing or stale during a test).

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use eceprobe_checks::CheckId;
 use eceprobe_collector::convert;
 use eceprobe_collector::store::Store;
 use eceprobe_proto::v1::{CheckResult, Finding, Hello, Outcome, Role};
@@ -19,14 +20,7 @@ use crate::report::Report;
 use crate::seed::mix;
 
 /// Every check of the catalog, in the order agents run them.
-const CHECKS: [&str; 6] = [
-    "login-https",
-    "outlook-https",
-    "imap",
-    "pop3",
-    "smtp",
-    "ece-url",
-];
+const CHECKS: [&str; CheckId::ALL.len()] = CheckId::names(CheckId::ALL);
 /// Servers whose results are generated and stored at once while seeding.
 const SEED_IN_FLIGHT: usize = 256;
 /// The failing servers' imap fails in this many of their last rounds.

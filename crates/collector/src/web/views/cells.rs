@@ -101,17 +101,9 @@ pub struct ServerCells {
     pub oauth: Vec<Cell>,
 }
 
-/// The matrix's check columns: the catalog ([`CheckId::ALL`]), then `ece-config`.
-pub const COLUMNS: [CheckId; 8] = [
-    CheckId::LoginHttps,
-    CheckId::OutlookHttps,
-    CheckId::Imap,
-    CheckId::Pop3,
-    CheckId::Smtp,
-    CheckId::EceUrl,
-    CheckId::EceConfig,
-    CheckId::EceJava,
-];
+/// The matrix's check columns: the catalog's ([`CheckId::COLUMNS`]: the network checks,
+/// then `ece-config` and `ece-java`).
+pub const COLUMNS: [CheckId; CheckId::COLUMNS.len()] = CheckId::COLUMNS;
 
 /// The cells of each agent, in the agents' order.
 pub fn cells(
