@@ -11,12 +11,16 @@ use std::path::{Path, PathBuf};
 use eceprobe_checks::java::verdict::{self, RuntimeJudgement};
 use eceprobe_checks::java::{self, Host, JavaRequest, JavaRuntime, JavaView};
 use eceprobe_checks::CheckReport;
-use eceprobe_checks::{JavaTrustInput, Trust, TrustOptions};
-use eceprobe_proto::bounds::{self, cut};
-use eceprobe_proto::v1::Hello;
+use eceprobe_checks::JavaTrustInput;
 use serde::Deserialize;
 
 use crate::config_error::{invalid, ConfigError};
+
+mod hello;
+mod watch;
+
+pub use hello::{fill_hello, for_run, java_runtime_line};
+pub use watch::JavaWatch;
 
 /// `[ece]`: `java_home`, `java_truststore`, `java_truststore_password_file`, `java_options`,
 /// `ignore_java`.
@@ -251,116 +255,6 @@ fn storepass(view: &JavaView, cfg: &JavaConfig) -> String {
     }
 }
 
-/// Hello's `java_runtime` before the runtime's own files are read: its home, when the view
-/// names one (found through it, or configured beside the store); empty when none was
-/// identified. `for_run` replaces it with the runtime's version and TLS when it can.
-pub fn java_runtime_line(view: &JavaView) -> String {
-    match view {
-        JavaView::Found {
-            java_home: Some(home),
-            ..
-        } => home.display().to_string(),
-        _ => String::new(),
-    }
-}
-
-/// What `run` tells the collector of ECE's Java: the runtime line and the trust store's
-/// summary, the line `check` prints (never empty: an empty one means an older agent),
-/// each cut to the wire's bound as the collector would cut it.
-pub fn fill_hello(hello: &mut Hello, view: &JavaView) {
-    let summary = match view.summary() {
-        "" => "Java trust store: (no summary)",
-        s => s,
-    };
-    hello.java_runtime = cut(&java_runtime_line(view), bounds::JAVA_TEXT);
-    hello.java_truststore = cut(summary, bounds::JAVA_TEXT);
-}
-
-/// `run` and the in-process agents: ECE's Java found as `check` finds it (a configured
-/// runtime or store that cannot be used is the same configuration error), its line
-/// logged, and both reported in the Hello.
-pub fn for_run(cfg: &JavaConfig, hello: &mut Hello) -> Result<EceJava, ConfigError> {
-    let java = load(cfg)?;
-    match &java.view {
-        JavaView::Error { .. } => tracing::warn!("{}", java.view.summary()),
-        _ => tracing::info!("{}", java.view.summary()),
-    }
-    fill_hello(hello, &java.view);
-    // Its version and TLS, when its files could be read: "Java 17.0.15 (/usr/lib/jvm/…):
-    // TLS 1.2 and 1.3, 8 of Microsoft's 8 suites enabled".
-    if let Some(Ok(rt)) = &java.runtime {
-        hello.java_runtime = cut(&java::runtime_summary(rt), bounds::JAVA_TEXT);
-    }
-    if let Some(line) = java.runtime_line() {
-        tracing::info!("{line}");
-    }
-    Ok(java)
-}
-
-/// ECE's Java re-read at each probe cycle of `run`: an imported root, a new `jssecacerts` or
-/// a changed `java.security` is judged from the next cycle on, without restarting the agent
-/// (the Hello keeps what was read when the connection opened).
-#[derive(Debug, Clone)]
-pub struct JavaWatch {
-    cfg: JavaConfig,
-    trust: TrustOptions,
-    seen: String,
-}
-
-impl JavaWatch {
-    /// Watches from what `java` (read with `cfg`) says; `trust` is the probes' trust without it.
-    pub fn new(cfg: JavaConfig, trust: TrustOptions, java: &EceJava) -> JavaWatch {
-        JavaWatch {
-            cfg,
-            trust,
-            seen: fingerprint(java),
-        }
-    }
-
-    /// Re-reads ECE's Java. Some when what the probes judge by changed: the trust to probe
-    /// with and ECE's Java as now read. A store that can no longer be read keeps the last
-    /// one, said in the log (at start it would be a configuration error).
-    pub fn poll(&mut self) -> Option<(Trust, EceJava)> {
-        let java = match load(&self.cfg) {
-            Ok(java) => java,
-            Err(e) => {
-                tracing::warn!("ECE's Java can no longer be read ({e}); the checks are judged by the trust store read before");
-                return None;
-            }
-        };
-        let print = fingerprint(&java);
-        if print == self.seen {
-            return None;
-        }
-        let mut opts = self.trust.clone();
-        opts.java = java.trust.clone();
-        let trust = match Trust::new(&opts) {
-            Ok(trust) => trust,
-            Err(e) => {
-                tracing::warn!("ECE's Java changed but the probes' trust cannot be rebuilt ({e}); the checks are judged by the trust store read before");
-                return None;
-            }
-        };
-        self.seen = print;
-        tracing::info!(java = %java.view.summary(), "ECE's Java changed; the checks are judged by it from this cycle on");
-        Some((trust, java))
-    }
-}
-
-/// What the probes judge by: the store's line and its certificates, the runtime's facts.
-fn fingerprint(java: &EceJava) -> String {
-    let anchors: Vec<&str> = match &java.view {
-        JavaView::Found { anchors, .. } => anchors.iter().map(|a| a.sha256.as_str()).collect(),
-        _ => Vec::new(),
-    };
-    let runtime = match &java.runtime {
-        Some(Ok(rt)) => serde_json::to_string(rt).unwrap_or_default(),
-        Some(Err(e)) => e.clone(),
-        None => String::new(),
-    };
-    format!("{}\n{}\n{runtime}", java.view.summary(), anchors.join(","))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -395,144 +289,5 @@ mod tests {
             "{e}"
         );
         assert!(toml::from_str::<crate::config::FileConfig>("[ece]\njava = 1\n").is_err());
-    }
-
-    fn found(java_home: Option<&str>, summary: &str) -> JavaView {
-        JavaView::Found {
-            path: PathBuf::from("/jdk/lib/security/cacerts"),
-            format: java::StoreFormat::Pkcs12,
-            origin: java::Origin::JavaHomeEnv,
-            java_home: java_home.map(PathBuf::from),
-            trusted: 140,
-            integrity_checked: true,
-            encrypted: None,
-            anchors: Vec::new(),
-            summary: summary.into(),
-        }
-    }
-
-    #[test]
-    fn the_hello_carries_the_runtime_and_the_line_check_prints() {
-        let mut hello = Hello::default();
-        let line = "Java trust store: /jdk/lib/security/cacerts (PKCS12, 140 trusted certificates), as JSSE picks it for /jdk (JAVA_HOME)";
-        fill_hello(&mut hello, &found(Some("/jdk"), line));
-        assert_eq!(hello.java_runtime, "/jdk");
-        assert_eq!(hello.java_truststore, line);
-
-        // A store named directly, no runtime: the store is said, the runtime is not made up.
-        fill_hello(&mut hello, &found(None, "Java trust store: /t.p12 (...)"));
-        assert_eq!(hello.java_runtime, "");
-        assert_eq!(hello.java_truststore, "Java trust store: /t.p12 (...)");
-
-        // None and Error: no runtime, and the line still says which (never empty).
-        let none = JavaView::None {
-            summary: "Java: none found (set [ece] java_home ...)".into(),
-        };
-        fill_hello(&mut hello, &none);
-        assert_eq!(
-            (hello.java_runtime.as_str(), hello.java_truststore.as_str()),
-            ("", none.summary())
-        );
-        let error = JavaView::Error {
-            configured: false,
-            summary: "Java trust store: /jdk/lib/security/cacerts: not a JKS or PKCS12 store"
-                .into(),
-        };
-        fill_hello(&mut hello, &error);
-        assert_eq!(hello.java_truststore, error.summary());
-        assert_eq!(java_runtime_line(&error), "");
-
-        // Bounded as the collector keeps it.
-        let long_home = format!("/{}", "j".repeat(5000));
-        fill_hello(
-            &mut hello,
-            &found(Some(&long_home), &"x".repeat(100 * 1024)),
-        );
-        assert!(hello.java_runtime.len() <= bounds::JAVA_TEXT);
-        assert!(hello.java_truststore.len() <= bounds::JAVA_TEXT);
-        assert!(hello.java_truststore.ends_with('…'));
-    }
-
-    #[test]
-    fn run_refuses_a_configured_store_it_cannot_use_as_check_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = JavaConfig {
-            request: JavaRequest {
-                truststore: Some(dir.path().join("missing.p12")),
-                ..Default::default()
-            },
-            password_file: None,
-            ignore: false,
-            run_check: true,
-        };
-        let mut hello = Hello::default();
-        let e = for_run(&cfg, &mut hello).unwrap_err().to_string();
-        assert!(e.starts_with("ece.java_truststore: "), "{e}");
-        assert_eq!(hello.java_truststore, "");
-    }
-
-    use eceprobe_testlab::jdk::keytool;
-
-    fn keytool_run(tool: &Path, args: &[&str]) {
-        let out = std::process::Command::new(tool)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    #[test]
-    fn run_rereads_eces_java_when_its_store_changes() {
-        let Some(tool) = keytool() else { return };
-        let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("trust.jks");
-        let s = store.to_str().unwrap();
-        let key = |alias: &str| {
-            keytool_run(
-                &tool,
-                &[
-                    "-genkeypair",
-                    "-noprompt",
-                    "-storetype",
-                    "JKS",
-                    "-keystore",
-                    s,
-                    "-storepass",
-                    "changeit",
-                    "-keypass",
-                    "changeit",
-                    "-alias",
-                    alias,
-                    "-keyalg",
-                    "EC",
-                    "-dname",
-                    &format!("CN={alias}"),
-                ],
-            )
-        };
-        key("first");
-        let cfg = resolve(EceConfig::default(), None, Some(store.clone()), false).unwrap();
-        let java = load(&cfg).unwrap();
-        let mut watch = JavaWatch::new(cfg.clone(), TrustOptions::default(), &java);
-        assert!(watch.poll().is_none(), "nothing changed, nothing rebuilt");
-
-        // The administrator adds a certificate (as keytool -importcert would): judged from
-        // the next cycle on, once.
-        key("second");
-        let (_, now) = watch.poll().expect("the changed store is read again");
-        let JavaView::Found { anchors, .. } = &now.view else {
-            panic!("{}", now.view.summary())
-        };
-        assert_eq!(anchors.len(), 2);
-        assert_eq!(now.trust.as_ref().map(|t| t.anchors.len()), Some(2));
-        assert!(watch.poll().is_none());
-
-        // A store that became unreadable: the last one stays (said in the log).
-        std::fs::write(&store, b"not a store").unwrap();
-        assert!(watch.poll().is_none());
     }
 }

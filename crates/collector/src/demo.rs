@@ -17,18 +17,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eceprobe_checks::{Prober, Trust};
-use eceprobe_collector::checkname::CheckName;
-use eceprobe_collector::export::{self, Format};
 use eceprobe_collector::gaps::{self, Policy, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::server::Bound;
 use eceprobe_collector::store::Store;
-use eceprobe_proto::v1::{AuditReport, GetAuditRequest, ListAuditsRequest, ListServersRequest};
 use eceprobe_testlab::{Account, Endpoint, Fault, LabConfig, OAuthConfig, SmtpAuth, Testlab};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin;
+mod agent_files;
+mod audit;
+
+use agent_files::write_agent_config;
+use audit::audit_and_report;
 
 const DEPLOYMENT: &str = "demo";
 
@@ -294,219 +295,4 @@ async fn start(dir: &Path) -> anyhow::Result<Started> {
         query_url: format!("http://{query_addr}"),
         dashboard,
     })
-}
-
-/// A TOML basic string: quotes and backslashes escaped (Windows paths have backslashes).
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Writes `<agent id>.toml`: an ordinary agent configuration, pointed at testlab with
-/// resolve overrides (the real host names stay, for SNI and certificate checks).
-fn write_agent_config(
-    dir: &Path,
-    server: &DemoServer,
-    lab: &Testlab,
-    lab_ca: &Path,
-    collector: SocketAddr,
-    tenant: &OAuthConfig,
-) -> anyhow::Result<PathBuf> {
-    let mut resolve = Vec::new();
-    for ep in Endpoint::ALL {
-        let addrs = lab.addrs(ep);
-        // The firewalled server reaches IMAP and POP3 only through the blocked addresses.
-        let pick = match (server.firewalled, ep) {
-            (true, Endpoint::Imap | Endpoint::Pop3) => addrs.get(1),
-            _ => addrs.first(),
-        };
-        let addr = pick.with_context(|| format!("testlab has no address for {}", ep.name()))?;
-        let spec = format!("{}:{}:{addr}", ep.host(lab.hostnames()), ep.real_port());
-        resolve.push(toml_string(&spec));
-    }
-    let ca = toml_string(&lab_ca.display().to_string());
-    let spool = toml_string(
-        &dir.join(format!("spool-{}", server.agent_id))
-            .display()
-            .to_string(),
-    );
-    let text = format!(
-        "# eceprobe demo agent: the {role} server {id}.\n\
-         role = \"{role}\"\n\
-         ece_url = {ece}\n\
-         resolve = [{resolve}]\n\n\
-         [trust]\n\
-         # testlab's CA stands in for Microsoft's roots.\n\
-         os_store = false\n\
-         ca_files = [{ca}]\n\
-         expected_roots = [{ca}]\n\n\
-         [ece]\n\
-         # The lab's roots are in no Java trust store: judge as the host sees it.\n\
-         ignore_java = true\n\n\
-         [timeouts]\n\
-         # A dropped port (the firewall's 995) costs this long; the real default is 5000.\n\
-         tcp_ms = 3000\n\n\
-         [run]\n\
-         collector = \"http://{collector}\"\n\
-         plaintext = true\n\
-         agent_id = \"{id}\"\n\
-         deployment = \"{DEPLOYMENT}\"\n\
-         interval_s = 300\n\
-         spool_dir = {spool}\n\
-         ece_version = \"12.6(1)\"\n\
-         ece_es = \"ES3\"\n",
-        role = server.role,
-        id = server.agent_id,
-        ece = toml_string(&format!("https://{}/", lab.hostnames().ece)),
-        resolve = resolve.join(", "),
-    );
-    let mut text = text;
-    for mailbox in server.mailboxes {
-        text.push_str(&mailbox_table(dir, server, mailbox, tenant)?);
-    }
-    let path = dir.join(format!("{}.toml", server.agent_id));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// A `[[mailbox]]` table, its refresh token written beside the configuration as the agent
-/// wants it (owner-only on Unix, DPAPI-protected on Windows).
-fn mailbox_table(
-    dir: &Path,
-    server: &DemoServer,
-    mailbox: &str,
-    tenant: &OAuthConfig,
-) -> anyhow::Result<String> {
-    let account = tenant
-        .accounts
-        .iter()
-        .find(|a| a.user == mailbox)
-        .with_context(|| format!("the demo tenant has no account {mailbox}"))?;
-    let local = mailbox.split('@').next().unwrap_or(mailbox);
-    let file = dir.join(format!("{}-{local}.refresh", server.agent_id));
-    let token = eceprobe_checks::Secret::new(&account.refresh_token);
-    eceprobe_agent::secret_file::write_atomic(&file, &token)
-        .with_context(|| format!("writing {}", file.display()))?;
-    Ok(format!(
-        "\n[[mailbox]]\n\
-         address = {address}\n\
-         client_id = {client_id}\n\
-         refresh_token_file = {file}\n\
-         protocols = [\"imap\", \"smtp\"]\n",
-        address = toml_string(mailbox),
-        client_id = toml_string(&tenant.client_id),
-        file = toml_string(&file.display().to_string()),
-    ))
-}
-
-/// Waits until both agents have said hello (an audit orders only connected agents).
-async fn wait_for_agents(query_url: &str) -> anyhow::Result<()> {
-    let mut query = admin::client(query_url).await?;
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let known = query
-            .list_servers(ListServersRequest {
-                deployment: DEPLOYMENT.into(),
-            })
-            .await?
-            .into_inner()
-            .servers
-            .len();
-        if known == SERVERS.len() {
-            // Registered for orders right after being recorded: give that a moment.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < give_up,
-            "only {known} of {} demo agents connected within 30 s",
-            SERVERS.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn audit_and_report(query_url: &str, dir: &Path, deadline_s: u32) -> anyhow::Result<u8> {
-    wait_for_agents(query_url).await?;
-    println!(
-        "\nRunning an audit of deployment '{DEPLOYMENT}' (every server runs every check now)...\n"
-    );
-    let (text, code) =
-        admin::audit::run(query_url, DEPLOYMENT.into(), deadline_s, true, false).await?;
-    print!("{text}");
-    let report = latest_report(query_url).await?;
-    let blocked = blocked_lines(&report);
-    if !blocked.is_empty() {
-        println!("\nWhat each server cannot do:");
-        for line in blocked {
-            println!("  {line}");
-        }
-    }
-    let id = report
-        .audit
-        .as_ref()
-        .map(|a| a.audit_id.clone())
-        .unwrap_or_default();
-    println!();
-    for format in [Format::Markdown, Format::Html] {
-        let path = dir.join(format!("audit-{id}.{}", format.extension()));
-        std::fs::write(&path, export::render(&report, format))
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("report: {}", path.display());
-    }
-    Ok(code)
-}
-
-async fn latest_report(query_url: &str) -> anyhow::Result<AuditReport> {
-    let mut query = admin::client(query_url).await?;
-    let audits = query
-        .list_audits(ListAuditsRequest {
-            deployment: DEPLOYMENT.into(),
-            limit: 1,
-        })
-        .await?
-        .into_inner()
-        .audits;
-    let audit = audits.first().context("the audit is not recorded")?;
-    Ok(query
-        .get_audit(GetAuditRequest {
-            audit_id: audit.audit_id.clone(),
-        })
-        .await?
-        .into_inner())
-}
-
-/// One line per failing check: the server, the address and port it cannot reach (or the
-/// mailbox Microsoft refuses), how.
-fn blocked_lines(report: &AuditReport) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &report.servers {
-        for v in s.verdicts.iter().filter(|v| v.outcome == "fail") {
-            let name = CheckName::parse(&v.check).ok();
-            let mailbox_check = name
-                .as_ref()
-                .and_then(|n| Some((n.id().as_str(), n.mailbox()?)));
-            let line = match mailbox_check {
-                Some((check, mailbox)) => format!(
-                    "{} ({}) reaches {} but {mailbox} is refused for {check}: {} at the {} stage",
-                    s.agent_id, s.role, v.target, v.failure_kind, v.stage
-                ),
-                None => format!(
-                    "{} ({}) cannot reach {} for {}: {} at the {} stage",
-                    s.agent_id, s.role, v.target, v.check, v.failure_kind, v.stage
-                ),
-            };
-            out.push(line);
-        }
-    }
-    out
 }
