@@ -144,24 +144,6 @@ pub struct StoredResult {
     pub received_unix_ms: i64,
 }
 
-impl StoredResult {
-    /// The state the gap engine reads, as the `latest` table's summary columns hold it: the
-    /// server page and audits derive it from a full result, the fleet reads it from rows.
-    pub fn state(&self) -> CheckState {
-        CheckState {
-            agent_id: self.agent_id.clone(),
-            check: self.check.clone(),
-            seq: self.seq,
-            outcome: self.outcome.clone(),
-            failure_kind: self.failure_kind.clone(),
-            warning_kinds: self.warning_kinds.clone(),
-            duration_us: self.duration_us,
-            received_unix_ms: self.received_unix_ms,
-            system_dns: crate::convert::system_dns_of_detail(&self.detail),
-        }
-    }
-}
-
 /// The latest state of one check on one agent, without the detail blob: what the gap engine
 /// reads for the whole fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]

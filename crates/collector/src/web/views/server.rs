@@ -232,7 +232,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let open = state.store.open_gaps_of(&ids).await?;
     let states: Vec<_> = latest
         .iter()
-        .map(crate::store::StoredResult::state)
+        .map(crate::convert::state_of)
         .collect();
     let now = now_ms();
     let policy = state.tracker.policy();
