@@ -3,9 +3,6 @@
 
 mod servers;
 
-/// [`crate::export::findings`] reads an open gap's fix from a verdict.
-pub(crate) use crate::audits::answer::verdict;
-
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, ChangeRequestRequest, ChangeRequestResponse,
@@ -15,15 +12,15 @@ use eceprobe_proto::v1::{
     RetireServerRequest, RetireServerResponse, RunAuditRequest, ServerResultsRequest,
     ServerResultsResponse,
 };
-use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::audits::{answer, AuditError, Audits};
 use crate::checkname::CheckName;
 use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
+use crate::result_view::detail;
 use crate::store::{
-    GapFilter, GapRecord, KindMatch, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
+    GapFilter, GapRecord, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
 };
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
@@ -57,19 +54,6 @@ fn audit_status(e: AuditError) -> Status {
         AuditError::Unknown(_) => Status::not_found(e.to_string()),
         AuditError::Store(e) => storage(e),
     }
-}
-
-/// The stored detail is the agent's own message; a blob that does not decode (a damaged
-/// row) is reported as the summary columns alone rather than failing the whole answer.
-/// The Query API and the dashboard's server page both read results through this.
-pub(crate) fn detail(r: &StoredResult) -> CheckResult {
-    CheckResult::decode(r.detail.as_slice()).unwrap_or_else(|_| CheckResult {
-        seq: r.seq,
-        check: r.check.clone(),
-        started_unix_ms: r.started_unix_ms,
-        duration_us: r.duration_us,
-        ..CheckResult::default()
-    })
 }
 
 /// A stored gap as the Query API answers it (and as [`crate::export`] reads findings).

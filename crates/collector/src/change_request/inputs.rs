@@ -105,7 +105,7 @@ impl Inputs {
             .map(|r| {
                 (
                     (r.agent_id.clone(), r.check.clone()),
-                    crate::query::detail(r),
+                    crate::result_view::detail(r),
                 )
             })
             .collect();

@@ -231,7 +231,7 @@ pub fn open_gap_remedy(gap: &Gap, role: &str, latest: Option<&CheckResult>) -> R
         role: role.to_owned(),
         ..AuditServer::default()
     };
-    let verdict = latest.map(crate::query::verdict);
+    let verdict = latest.map(crate::audits::answer::verdict);
     remedy(gap, Some(&server), verdict.as_ref())
 }
 
