@@ -24,12 +24,12 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
-    /// Tests only (unit and integration tests): a Windows services server `agent_id` of
-    /// deployment `prod` running ECE 12.6(1) ES1, probing every 60 s, never seen, Java not
-    /// reported; a test sets what it is about with `AgentRecord { .., ..for_test(..) }`.
-    /// Production records come from an agent's Hello (`convert::agent_record`) or the
-    /// database (`store/rows.rs`).
-    #[doc(hidden)]
+    /// The unit tests' record (the integration tests have theirs in `tests/common`): a
+    /// Windows services server `agent_id` of deployment `prod` running ECE 12.6(1) ES1,
+    /// probing every 60 s, never seen, Java not reported; a test sets what it is about with
+    /// `AgentRecord { .., ..for_test(..) }`. Production records come from an agent's Hello
+    /// (`convert::agent_record`) or the database (`store/rows.rs`).
+    #[cfg(test)]
     pub fn for_test(agent_id: &str) -> AgentRecord {
         AgentRecord {
             agent_id: agent_id.to_owned(),
