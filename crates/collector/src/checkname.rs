@@ -69,7 +69,10 @@ pub enum CheckNameError {
     NotAName(String),
     #[error("check '{name}': {id} is per mailbox: name it {id}/<mailbox>")]
     NoMailbox { name: String, id: &'static str },
-    #[error("check '{name}': only the OAuth checks ({}) name a mailbox", oauth_checks())]
+    #[error(
+        "check '{name}': only the OAuth checks ({}) name a mailbox",
+        oauth_checks()
+    )]
     NotPerMailbox { name: String },
     #[error("check '{name}': the mailbox {problem}")]
     Mailbox { name: String, problem: &'static str },

@@ -308,11 +308,17 @@ mod tests {
             said(&r)
         };
         // A known kind: its row's items, not the older agent's words.
-        assert_eq!(said_by("tcp_timeout", "an older agent's words (C3); needed by x"), "C10");
+        assert_eq!(
+            said_by("tcp_timeout", "an older agent's words (C3); needed by x"),
+            "C10"
+        );
         // A newer agent's kind: the items its own table wrote into the hint.
         let newer = "grant the app consent in tenant (contoso) (C3); needed by token refresh";
         assert_eq!(said_by("oauth_tenant_blocked", newer), "C3");
-        assert_eq!(said_by("newer_kind", "a newer agent's fix (C9, C10); needed by x"), "C9, C10");
+        assert_eq!(
+            said_by("newer_kind", "a newer agent's fix (C9, C10); needed by x"),
+            "C9, C10"
+        );
         // A hint naming no items (none, or a group of other words): C8.
         for hint in [
             "a newer agent's fix; needed by x",
