@@ -19,9 +19,7 @@ use crate::checkname::CheckName;
 use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
 use crate::result_view::detail;
-use crate::store::{
-    GapFilter, GapRecord, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
-};
+use crate::store::{GapFilter, GapRecord, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT};
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
 /// more is read from the store (which returns at most `MAX_GAPS_LIMIT`) to tell the caller
@@ -289,27 +287,28 @@ impl Query for QueryService {
         &self,
         request: Request<ChangeRequestRequest>,
     ) -> Result<Response<ChangeRequestResponse>, Status> {
-        use crate::change_request::{self as cr, ChangeRequestError};
+        use crate::change_request::{self as cr, AnswerError};
         let req = request.into_inner();
-        let invalid = |e: ChangeRequestError| Status::invalid_argument(e.to_string());
-        cr::deployment(&req.deployment).map_err(invalid)?;
-        let (owner, format) = cr::parse_request(&req.owner, &req.format).map_err(invalid)?;
-        let inputs = cr::Inputs::load(&self.store, &req.deployment)
-            .await
-            .map_err(storage)?;
-        if inputs.servers.is_empty() {
-            // A mistyped name would otherwise read as "nothing to change".
-            return Err(Status::not_found(format!(
-                "deployment '{}' has no server: `eceprobe-collector servers` lists the deployments",
-                crate::checkname::shown(&req.deployment)
-            )));
-        }
         let list = self.tracker.endpoints().current();
-        let doc = cr::generate(&inputs, owner, format, &list, eceprobe_proto::now_ms());
+        let now = eceprobe_proto::now_ms();
+        let doc = cr::answer(
+            &self.store,
+            &list,
+            &req.deployment,
+            &req.owner,
+            &req.format,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            AnswerError::Invalid(e) => Status::invalid_argument(e.to_string()),
+            AnswerError::NoServer(_) => Status::not_found(e.to_string()),
+            AnswerError::Store(e) => storage(e),
+        })?;
         Ok(Response::new(ChangeRequestResponse {
             document: doc.text,
             filename: doc.filename,
-            media_type: format.media_type().to_owned(),
+            media_type: doc.format.media_type().to_owned(),
             items: u32::try_from(doc.items).unwrap_or(u32::MAX),
         }))
     }
