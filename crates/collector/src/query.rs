@@ -6,9 +6,9 @@ mod servers;
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, ChangeRequestRequest, ChangeRequestResponse,
-    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
-    GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
-    LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
+    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, GapHistoryRequest,
+    GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest, LatencyWarning,
+    ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
     RetireServerRequest, RetireServerResponse, RunAuditRequest, ServerResultsRequest,
     ServerResultsResponse,
 };
@@ -16,10 +16,10 @@ use tonic::{Request, Response, Status};
 
 use crate::audits::{answer, AuditError, Audits};
 use crate::checkname::CheckName;
-use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
+use crate::gaps::{wire_gap, OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
 use crate::result_view::detail;
-use crate::store::{GapFilter, GapRecord, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT};
+use crate::store::{GapFilter, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT};
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
 /// more is read from the store (which returns at most `MAX_GAPS_LIMIT`) to tell the caller
@@ -51,22 +51,6 @@ fn audit_status(e: AuditError) -> Status {
         AuditError::Deadline(_) => Status::invalid_argument(e.to_string()),
         AuditError::Unknown(_) => Status::not_found(e.to_string()),
         AuditError::Store(e) => storage(e),
-    }
-}
-
-/// A stored gap as the Query API answers it (and as [`crate::export`] reads findings).
-pub(crate) fn gap(g: GapRecord) -> Gap {
-    Gap {
-        deployment: g.deployment,
-        agent_id: g.agent_id,
-        check: g.check,
-        severity: g.severity,
-        kind: g.kind,
-        detail: g.detail,
-        opened_unix_ms: g.opened_unix_ms,
-        closed_unix_ms: g.closed_unix_ms.unwrap_or(0),
-        gap_id: u64::try_from(g.gap_id).unwrap_or(0),
-        close_reason: g.close_reason.unwrap_or_default(),
     }
 }
 
@@ -158,7 +142,7 @@ impl Query for QueryService {
         let truncated = gaps.len() > MAX_CURRENT_GAPS as usize;
         gaps.truncate(MAX_CURRENT_GAPS as usize);
         Ok(Response::new(GapsResponse {
-            gaps: gaps.into_iter().map(gap).collect(),
+            gaps: gaps.into_iter().map(wire_gap).collect(),
             evaluated_unix_ms,
             truncated,
         }))
@@ -185,7 +169,7 @@ impl Query for QueryService {
         };
         let gaps = self.store.gaps(&filter).await.map_err(storage)?;
         Ok(Response::new(GapHistoryResponse {
-            gaps: gaps.into_iter().map(gap).collect(),
+            gaps: gaps.into_iter().map(wire_gap).collect(),
         }))
     }
 

@@ -69,7 +69,7 @@ impl Inputs {
             .gaps(&filter)
             .await?
             .into_iter()
-            .map(crate::query::gap)
+            .map(crate::gaps::wire_gap)
             .collect();
         let servers: Vec<ServerFacts> = store
             .agents()
