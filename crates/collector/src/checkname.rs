@@ -69,10 +69,18 @@ pub enum CheckNameError {
     NotAName(String),
     #[error("check '{name}': {id} is per mailbox: name it {id}/<mailbox>")]
     NoMailbox { name: String, id: &'static str },
-    #[error("check '{name}': only the OAuth checks (oauth-token, oauth-imap, oauth-pop3, oauth-smtp) name a mailbox")]
+    #[error(
+        "check '{name}': only the OAuth checks ({}) name a mailbox",
+        oauth_checks()
+    )]
     NotPerMailbox { name: String },
     #[error("check '{name}': the mailbox {problem}")]
     Mailbox { name: String, problem: &'static str },
+}
+
+/// The OAuth checks as a message lists them, from the table: "oauth-token, oauth-imap, ...".
+fn oauth_checks() -> String {
+    CheckId::OAUTH.map(CheckId::as_str).join(", ")
 }
 
 /// A name for a message: at most [`MAX_SHOWN`] characters, control characters escaped.
@@ -323,7 +331,10 @@ mod tests {
         refused("", "unknown check ''");
         refused("oauth-ftp/a@b.com", "unknown check 'oauth-ftp/a@b.com'");
         refused("oauth-imap", "oauth-imap is per mailbox");
-        refused("imap/a@b.com", "only the OAuth checks");
+        refused(
+            "imap/a@b.com",
+            "check 'imap/a@b.com': only the OAuth checks (oauth-token, oauth-imap, oauth-pop3, oauth-smtp) name a mailbox",
+        );
         refused("oauth-imap/", "mailbox is empty");
         refused("oauth-imap/ECE@contoso.com", "lower case");
         refused("oauth-imap/contoso.com", "local@domain");

@@ -7,7 +7,9 @@ use prost::Message;
 
 use crate::checkname::{self, CheckName, CheckNameError};
 use crate::newer::well_formed_kind;
-use crate::store::{AgentRecord, JavaReport, NewResult, SetAside, SystemDns};
+use crate::store::{
+    AgentRecord, CheckState, JavaReport, NewResult, SetAside, StoredResult, SystemDns,
+};
 
 /// Results accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -246,9 +248,23 @@ pub fn system_dns(r: &CheckResult) -> Option<SystemDns> {
     (host_ok && !addresses.is_empty()).then_some(SystemDns { host, addresses })
 }
 
-/// [`system_dns`] of a stored result's detail (the server page and audits read those).
-pub fn system_dns_of_detail(detail: &[u8]) -> Option<SystemDns> {
-    system_dns(&CheckResult::decode(detail).ok()?)
+/// The state the gap engine reads, as the `latest` table's summary columns hold it, of a
+/// full stored result (audits derive it so; the fleet reads it from rows). Here, not in the
+/// store, because the system DNS answer is decoded from the result's protobuf detail.
+pub fn state_of(r: &StoredResult) -> CheckState {
+    CheckState {
+        agent_id: r.agent_id.clone(),
+        check: r.check.clone(),
+        seq: r.seq,
+        outcome: r.outcome.clone(),
+        failure_kind: r.failure_kind.clone(),
+        warning_kinds: r.warning_kinds.clone(),
+        duration_us: r.duration_us,
+        received_unix_ms: r.received_unix_ms,
+        system_dns: CheckResult::decode(r.detail.as_slice())
+            .ok()
+            .and_then(|d| system_dns(&d)),
+    }
 }
 
 /// Stage durations kept per result (more is an agent gone wrong; the rest is dropped).

@@ -3,28 +3,23 @@
 
 mod servers;
 
-/// [`crate::export::findings`] reads an open gap's fix from a verdict.
-pub(crate) use crate::audits::answer::verdict;
-
 use eceprobe_proto::v1::query_server::Query;
 use eceprobe_proto::v1::{
     Audit, AuditDiff, AuditReport, ChangeRequestRequest, ChangeRequestResponse,
-    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, Gap,
-    GapHistoryRequest, GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest,
-    LatencyWarning, ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
+    CheckHistoryRequest, CheckHistoryResponse, CheckResult, DiffAuditsRequest, GapHistoryRequest,
+    GapHistoryResponse, GapsRequest, GapsResponse, GetAuditRequest, LatencyWarning,
+    ListAuditsRequest, ListAuditsResponse, ListServersRequest, ListServersResponse,
     RetireServerRequest, RetireServerResponse, RunAuditRequest, ServerResultsRequest,
     ServerResultsResponse,
 };
-use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::audits::{answer, AuditError, Audits};
 use crate::checkname::CheckName;
-use crate::gaps::{OwnerFilter, Tracker, OWNER_VALUES};
+use crate::gaps::{wire_gap, OwnerFilter, Tracker, OWNER_VALUES};
 use crate::latency::latency_warnings;
-use crate::store::{
-    GapFilter, GapRecord, KindMatch, Store, StoredResult, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT,
-};
+use crate::result_view::detail;
+use crate::store::{GapFilter, KindMatch, Store, MAX_GAPS_LIMIT, MAX_HISTORY_LIMIT};
 
 /// Current gaps in one answer (about 2 MB encoded, within a client's default 4 MiB). One
 /// more is read from the store (which returns at most `MAX_GAPS_LIMIT`) to tell the caller
@@ -56,35 +51,6 @@ fn audit_status(e: AuditError) -> Status {
         AuditError::Deadline(_) => Status::invalid_argument(e.to_string()),
         AuditError::Unknown(_) => Status::not_found(e.to_string()),
         AuditError::Store(e) => storage(e),
-    }
-}
-
-/// The stored detail is the agent's own message; a blob that does not decode (a damaged
-/// row) is reported as the summary columns alone rather than failing the whole answer.
-/// The Query API and the dashboard's server page both read results through this.
-pub(crate) fn detail(r: &StoredResult) -> CheckResult {
-    CheckResult::decode(r.detail.as_slice()).unwrap_or_else(|_| CheckResult {
-        seq: r.seq,
-        check: r.check.clone(),
-        started_unix_ms: r.started_unix_ms,
-        duration_us: r.duration_us,
-        ..CheckResult::default()
-    })
-}
-
-/// A stored gap as the Query API answers it (and as [`crate::export`] reads findings).
-pub(crate) fn gap(g: GapRecord) -> Gap {
-    Gap {
-        deployment: g.deployment,
-        agent_id: g.agent_id,
-        check: g.check,
-        severity: g.severity,
-        kind: g.kind,
-        detail: g.detail,
-        opened_unix_ms: g.opened_unix_ms,
-        closed_unix_ms: g.closed_unix_ms.unwrap_or(0),
-        gap_id: u64::try_from(g.gap_id).unwrap_or(0),
-        close_reason: g.close_reason.unwrap_or_default(),
     }
 }
 
@@ -176,7 +142,7 @@ impl Query for QueryService {
         let truncated = gaps.len() > MAX_CURRENT_GAPS as usize;
         gaps.truncate(MAX_CURRENT_GAPS as usize);
         Ok(Response::new(GapsResponse {
-            gaps: gaps.into_iter().map(gap).collect(),
+            gaps: gaps.into_iter().map(wire_gap).collect(),
             evaluated_unix_ms,
             truncated,
         }))
@@ -203,7 +169,7 @@ impl Query for QueryService {
         };
         let gaps = self.store.gaps(&filter).await.map_err(storage)?;
         Ok(Response::new(GapHistoryResponse {
-            gaps: gaps.into_iter().map(gap).collect(),
+            gaps: gaps.into_iter().map(wire_gap).collect(),
         }))
     }
 
@@ -305,27 +271,28 @@ impl Query for QueryService {
         &self,
         request: Request<ChangeRequestRequest>,
     ) -> Result<Response<ChangeRequestResponse>, Status> {
-        use crate::change_request::{self as cr, ChangeRequestError};
+        use crate::change_request::{self as cr, AnswerError};
         let req = request.into_inner();
-        let invalid = |e: ChangeRequestError| Status::invalid_argument(e.to_string());
-        cr::deployment(&req.deployment).map_err(invalid)?;
-        let (owner, format) = cr::parse_request(&req.owner, &req.format).map_err(invalid)?;
-        let inputs = cr::Inputs::load(&self.store, &req.deployment)
-            .await
-            .map_err(storage)?;
-        if inputs.servers.is_empty() {
-            // A mistyped name would otherwise read as "nothing to change".
-            return Err(Status::not_found(format!(
-                "deployment '{}' has no server: `eceprobe-collector servers` lists the deployments",
-                crate::checkname::shown(&req.deployment)
-            )));
-        }
         let list = self.tracker.endpoints().current();
-        let doc = cr::generate(&inputs, owner, format, &list, eceprobe_proto::now_ms());
+        let now = eceprobe_proto::now_ms();
+        let doc = cr::answer(
+            &self.store,
+            &list,
+            &req.deployment,
+            &req.owner,
+            &req.format,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            AnswerError::Invalid(e) => Status::invalid_argument(e.to_string()),
+            AnswerError::NoServer(_) => Status::not_found(e.to_string()),
+            AnswerError::Store(e) => storage(e),
+        })?;
         Ok(Response::new(ChangeRequestResponse {
             document: doc.text,
             filename: doc.filename,
-            media_type: format.media_type().to_owned(),
+            media_type: doc.format.media_type().to_owned(),
             items: u32::try_from(doc.items).unwrap_or(u32::MAX),
         }))
     }

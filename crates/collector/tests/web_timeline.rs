@@ -63,7 +63,7 @@ fn agent(id: &str, deployment: &str) -> AgentRecord {
     AgentRecord {
         deployment: deployment.to_owned(),
         seen_unix_ms: now_ms(),
-        ..AgentRecord::for_test(id)
+        ..common::records::agent_record(id)
     }
 }
 

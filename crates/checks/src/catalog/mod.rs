@@ -294,7 +294,8 @@ impl CheckId {
         })
     }
 
-    /// The TAC checklist items the check verifies.
+    /// The TAC checklist items the check verifies: every item a failure or warning found on
+    /// it can break (its kinds' [`crate::FailureKind::items`]; a test holds them to it).
     pub fn checklist(self) -> &'static [ChecklistItem] {
         self.row().checklist
     }
@@ -347,5 +348,7 @@ impl FromStr for CheckId {
     }
 }
 
+#[cfg(test)]
+mod checklist_tests;
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,7 @@ use eceprobe_proto::v1::{self as pb, CheckResult};
 use super::{report as found, AuditError, AuditFindings, AuditSummary, Audits};
 use crate::endpoints::EndpointList;
 use crate::gap_diff::GapDiff;
-use crate::query::detail;
-use crate::result_view::{outcome_word, target};
+use crate::result_view::{detail, outcome_word, target};
 use crate::store::FoundGap;
 
 /// A list of audits answers at most this many.

@@ -69,7 +69,7 @@ pub fn findings(
     let checks: Vec<_> = verdicts(results)
         .values()
         .flat_map(|by_check| by_check.values())
-        .filter_map(|r| check_view(&r.state(), endpoints))
+        .filter_map(|r| check_view(&crate::convert::state_of(r), endpoints))
         .collect();
     out.extend(
         evaluate(policy, &views, &checks, at_unix_ms)

@@ -69,7 +69,7 @@ impl Inputs {
             .gaps(&filter)
             .await?
             .into_iter()
-            .map(crate::query::gap)
+            .map(crate::gaps::wire_gap)
             .collect();
         let servers: Vec<ServerFacts> = store
             .agents()
@@ -105,7 +105,7 @@ impl Inputs {
             .map(|r| {
                 (
                     (r.agent_id.clone(), r.check.clone()),
-                    crate::query::detail(r),
+                    crate::result_view::detail(r),
                 )
             })
             .collect();

@@ -10,8 +10,10 @@
 //! - `ece`: what to set where in ECE's console, for the version each server runs ([`ece`]).
 //!
 //! The dashboard (`/gaps/change-request.*`), the Query API (`ChangeRequest`), the admin
-//! CLI (`gaps --change-request`) and the audit reports all come through here.
+//! CLI (`gaps --change-request`) and the audit reports all come through here; the Query API
+//! and the dashboard through the one [`answer`].
 
+mod answer;
 mod ece;
 mod inputs;
 mod m365;
@@ -20,6 +22,7 @@ pub mod network_text;
 
 use eceprobe_checks::Owner;
 
+pub use answer::{answer, AnswerError};
 pub use inputs::{Inputs, ServerFacts};
 
 use crate::endpoints::EndpointList;

@@ -1,7 +1,10 @@
 //! The one place that says, for each finding of an audit, which checklist items (C1-C11 of
 //! the TAC checklist, typed: [`ChecklistItem`]) it breaks and what to do. A failing check
-//! carries the agent's hint as its fix, and its kind's items (`FailureKind::items`; never
-//! read back out of the hint's words); the kinds the collector finds on its own (missing,
+//! carries the agent's hint as its fix, and its kind's items (`FailureKind::items`, the
+//! kind's current row: an older agent's hint may name other items, the column shows the
+//! row's); only a kind this collector does not know (a newer agent's) takes its items from
+//! the hint's "(C9, C10); needed by" group, as that agent's table wrote them, else C8. The
+//! kinds the collector finds on its own (missing,
 //! stale, not answered, and the warnings) get the items and texts written here, so every
 //! export format says the same thing. The OAuth warnings (`token_lifetime_unexpected`,
 //! `offline_access_missing`) are probe kinds: they get the probe engine's hint too, with the
@@ -79,15 +82,31 @@ fn with_needed_by(fix: String, check: &str, role: Option<Role>) -> String {
 }
 
 /// The items of a failing check whose verdict carries the agent's hint: its kind's, on this
-/// check. A kind this collector does not know (a newer agent's, `newer.rs`) keeps its hint
-/// as the fix, but its items are not known here: C8, the checklist's "every server reaches
-/// Microsoft 365".
+/// check. A kind this collector does not know (a newer agent's) has no row here, so its items
+/// are the ones its agent wrote from its own table into the hint ("FIX (C3); needed by WHO",
+/// [`items_named_in_hint`]); a hint naming none gets C8, the checklist's "every server
+/// reaches Microsoft 365".
 fn failing_items(check: &str, verdict: &AuditVerdict) -> Vec<ChecklistItem> {
     let kind = verdict.failure_kind.parse::<FailureKind>();
     match (kind, CheckName::parse(check)) {
+        // An older agent's hint for a known kind may name other items than the kind's row
+        // names now: the column shows the current row's items.
         (Ok(kind), Ok(name)) => kind.items(name.id()).to_vec(),
-        _ => vec![C8],
+        _ => items_named_in_hint(&verdict.hint).unwrap_or_else(|| vec![C8]),
     }
+}
+
+/// The items an agent's hint names, in the format its remedy renders ("FIX (C9, C10);
+/// needed by WHO"): the last parenthesised group before "; needed by", when every word in it
+/// is a checklist item. None for a hint in any other shape.
+fn items_named_in_hint(hint: &str) -> Option<Vec<ChecklistItem>> {
+    let (before, _) = hint.rsplit_once("; needed by")?;
+    let close = before.rfind(')')?;
+    let open = before[..close].rfind('(')?;
+    before[open + 1..close]
+        .split(',')
+        .map(|word| word.trim().parse::<ChecklistItem>().ok())
+        .collect()
 }
 
 /// The remedy for one finding; `verdict` is the server's verdict for the finding's check
@@ -212,7 +231,7 @@ pub fn open_gap_remedy(gap: &Gap, role: &str, latest: Option<&CheckResult>) -> R
         role: role.to_owned(),
         ..AuditServer::default()
     };
-    let verdict = latest.map(crate::query::verdict);
+    let verdict = latest.map(crate::audits::answer::verdict);
     remedy(gap, Some(&server), verdict.as_ref())
 }
 
@@ -268,7 +287,7 @@ mod tests {
 
     /// A failing check's items are its kind's, whatever its hint's words say (an older
     /// agent's, a mailbox named with parentheses); a kind this collector does not know keeps
-    /// the agent's hint and gets C8.
+    /// the agent's hint and the items that agent's table wrote into it, else C8.
     #[test]
     fn failing_items_are_the_kinds_not_the_hints_words() {
         let failing = |kind: &str, hint: &str| {
@@ -283,16 +302,32 @@ mod tests {
             let gap = gap("imap", "gap", "failing", kind);
             remedy(&gap, Some(&server("services")), Some(&verdict))
         };
-        let r = failing("tcp_timeout", "an older agent's words (C3); needed by x");
+        let said_by = |kind: &str, hint: &str| {
+            let r = failing(kind, hint);
+            assert_eq!(r.fix, hint);
+            said(&r)
+        };
+        // A known kind: its row's items, not the older agent's words.
         assert_eq!(
-            (said(&r).as_str(), r.fix.as_str()),
-            ("C10", "an older agent's words (C3); needed by x")
+            said_by("tcp_timeout", "an older agent's words (C3); needed by x"),
+            "C10"
         );
-        let r = failing("newer_kind", "a newer agent's fix (C9, C10); needed by x");
+        // A newer agent's kind: the items its own table wrote into the hint.
+        let newer = "grant the app consent in tenant (contoso) (C3); needed by token refresh";
+        assert_eq!(said_by("oauth_tenant_blocked", newer), "C3");
         assert_eq!(
-            (said(&r).as_str(), r.fix.as_str()),
-            ("C8", "a newer agent's fix (C9, C10); needed by x")
+            said_by("newer_kind", "a newer agent's fix (C9, C10); needed by x"),
+            "C9, C10"
         );
+        // A hint naming no items (none, or a group of other words): C8.
+        for hint in [
+            "a newer agent's fix; needed by x",
+            "a newer agent's fix (see ece-mail@contoso.com); needed by x",
+            "a newer agent's fix (C3, and more); needed by x",
+            "a newer agent's fix (C3)",
+        ] {
+            assert_eq!(said_by("oauth_tenant_blocked", hint), "C8", "{hint}");
+        }
     }
 
     /// An agent before issue 13 stored a refused POP3 login as `pop_login_refused`; the

@@ -20,4 +20,4 @@ pub use owner::{
 };
 pub use policy::{Policy, PolicyError, Retriever};
 pub use tracker::{found_gap, join_or_abort, Tracker, MIN_SPACING, STOP_GRACE};
-pub use views::{agent_view, check_view};
+pub use views::{agent_view, check_view, wire_gap};

@@ -1,12 +1,13 @@
 //! The store's records as the gap engine sees them: an agent's record as an [`AgentView`],
 //! a latest state as a [`CheckView`] (its name parsed, its `address_not_microsoft` judged
 //! against the endpoint list in use). The tracker, audits and the dashboard's cells read
-//! them through here.
+//! them through here; a recorded gap as the Query API answers it is [`wire_gap`].
 
 use super::engine::{AgentView, CheckView};
 use crate::checkname::CheckName;
 use crate::endpoints::EndpointList;
-use crate::store::{CheckState, KnownAgent};
+use crate::store::{CheckState, GapRecord, KnownAgent};
+use eceprobe_proto::v1::Gap;
 
 /// An agent as the gap engine sees it.
 pub fn agent_view(known: &KnownAgent) -> AgentView {
@@ -39,6 +40,22 @@ pub fn check_view(r: &CheckState, endpoints: &EndpointList) -> Option<CheckView>
             .as_ref()
             .and_then(|d| crate::endpoints::not_microsoft(endpoints, &d.host, &d.addresses)),
     })
+}
+
+/// A stored gap as the Query API answers it (and as [`crate::export`] reads findings).
+pub fn wire_gap(g: GapRecord) -> Gap {
+    Gap {
+        deployment: g.deployment,
+        agent_id: g.agent_id,
+        check: g.check,
+        severity: g.severity,
+        kind: g.kind,
+        detail: g.detail,
+        opened_unix_ms: g.opened_unix_ms,
+        closed_unix_ms: g.closed_unix_ms.unwrap_or(0),
+        gap_id: u64::try_from(g.gap_id).unwrap_or(0),
+        close_reason: g.close_reason.unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ pub async fn audit_latency_warnings(
 
 /// "outlook.office365.com:993" from a result's detail; empty when it says nothing.
 fn target_of(r: &StoredResult) -> Target {
-    let d = crate::query::detail(r);
+    let d = crate::result_view::detail(r);
     match (d.host.as_str(), d.port) {
         ("", _) => String::new(),
         (host, 0) => host.to_owned(),

@@ -10,6 +10,7 @@
 mod parts;
 
 use eceprobe_proto::v1 as pb;
+use prost::Message;
 use serde::Serialize;
 
 pub use parts::{
@@ -19,6 +20,20 @@ pub use parts::{
 
 use crate::checkname::CheckName;
 use crate::store::StoredResult;
+
+/// A stored result as the agent sent it: the stored detail is the agent's own message; a
+/// blob that does not decode (a damaged row) is the summary columns alone rather than
+/// failing the whole answer. The Query API, audits, the dashboard and the change request
+/// all read stored results through this.
+pub fn detail(r: &StoredResult) -> pb::CheckResult {
+    pb::CheckResult::decode(r.detail.as_slice()).unwrap_or_else(|_| pb::CheckResult {
+        seq: r.seq,
+        check: r.check.clone(),
+        started_unix_ms: r.started_unix_ms,
+        duration_us: r.duration_us,
+        ..pb::CheckResult::default()
+    })
+}
 
 /// A result's outcome as stored and shown (`pass`, `warn`, `fail`); None for a message
 /// without one, which ingest refuses.
@@ -129,9 +144,9 @@ impl CheckDetail {
 
     /// A stored result: its detail decoded, under the row's own summary columns. A blob
     /// that does not decode (a damaged row) shows as those columns alone, as the Query API
-    /// answers it ([`crate::query::detail`]).
+    /// answers it ([`detail`]).
     pub fn from_stored(r: &StoredResult, now_s: i64) -> CheckDetail {
-        let mut out = CheckDetail::from_wire(&crate::query::detail(r), now_s);
+        let mut out = CheckDetail::from_wire(&detail(r), now_s);
         out.named(&r.check);
         out.seq = r.seq;
         out.started_unix_ms = r.started_unix_ms;

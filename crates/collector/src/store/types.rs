@@ -24,12 +24,12 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
-    /// Tests only (unit and integration tests): a Windows services server `agent_id` of
-    /// deployment `prod` running ECE 12.6(1) ES1, probing every 60 s, never seen, Java not
-    /// reported; a test sets what it is about with `AgentRecord { .., ..for_test(..) }`.
-    /// Production records come from an agent's Hello (`convert::agent_record`) or the
-    /// database (`store/rows.rs`).
-    #[doc(hidden)]
+    /// The unit tests' record (the integration tests have theirs in `tests/common`): a
+    /// Windows services server `agent_id` of deployment `prod` running ECE 12.6(1) ES1,
+    /// probing every 60 s, never seen, Java not reported; a test sets what it is about with
+    /// `AgentRecord { .., ..for_test(..) }`. Production records come from an agent's Hello
+    /// (`convert::agent_record`) or the database (`store/rows.rs`).
+    #[cfg(test)]
     pub fn for_test(agent_id: &str) -> AgentRecord {
         AgentRecord {
             agent_id: agent_id.to_owned(),
@@ -142,24 +142,6 @@ pub struct StoredResult {
     pub warning_kinds: Vec<String>,
     pub detail: Vec<u8>,
     pub received_unix_ms: i64,
-}
-
-impl StoredResult {
-    /// The state the gap engine reads, as the `latest` table's summary columns hold it: the
-    /// server page and audits derive it from a full result, the fleet reads it from rows.
-    pub fn state(&self) -> CheckState {
-        CheckState {
-            agent_id: self.agent_id.clone(),
-            check: self.check.clone(),
-            seq: self.seq,
-            outcome: self.outcome.clone(),
-            failure_kind: self.failure_kind.clone(),
-            warning_kinds: self.warning_kinds.clone(),
-            duration_us: self.duration_us,
-            received_unix_ms: self.received_unix_ms,
-            system_dns: crate::convert::system_dns_of_detail(&self.detail),
-        }
-    }
 }
 
 /// The latest state of one check on one agent, without the detail blob: what the gap engine

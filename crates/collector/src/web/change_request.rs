@@ -1,19 +1,19 @@
 //! `/gaps/change-request.csv|md|ps1?deployment=D[&owner=O]`: a team's change request as a
-//! file (Content-Disposition names it), through the Query service's `ChangeRequest`, so the
-//! dashboard, the API and the CLI give the same document. `.ps1` is the m365 team's;
+//! file (Content-Disposition names it), through the function the Query service's
+//! `ChangeRequest` answers with ([`crate::change_request::answer`]), so the dashboard, the API
+//! and the CLI give the same document. `.ps1` is the m365 team's;
 //! `.csv` and `.md` are the network team's unless `owner` says otherwise (`owner=ece`).
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use eceprobe_proto::v1::query_server::Query;
-use eceprobe_proto::v1::ChangeRequestRequest;
+use eceprobe_proto::now_ms;
 use serde::Deserialize;
-use tonic::Request;
 
 use super::error::{PageError, WebError};
 use super::{api, params, WebState};
+use crate::change_request::AnswerError;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,34 +80,30 @@ pub async fn download(
             .into())
         }
     };
-    // Any name an agent declares (not only an id's characters): the link encodes it.
-    let deployment = crate::change_request::deployment(q.deployment.as_deref().unwrap_or(""))
-        .map_err(|e| WebError::bad(e.to_string()))?
-        .to_owned();
     let owner = match (q.owner.as_deref(), format) {
-        (Some(o), _) => o.to_owned(),
-        (None, "ps1") => "m365".to_owned(),
-        (None, _) => "network".to_owned(),
+        (Some(o), _) => o,
+        (None, "ps1") => "m365",
+        (None, _) => "network",
     };
-    let answer = crate::query::QueryService::new(
-        state.store.clone(),
-        state.tracker.clone(),
-        state.audits.clone(),
-    )
-    .change_request(Request::new(ChangeRequestRequest {
-        deployment,
-        owner,
-        format: format.to_owned(),
-    }))
-    .await?
-    .into_inner();
-    let mut response = (StatusCode::OK, answer.document).into_response();
+    // Any name an agent declares (not only an id's characters): the link encodes it.
+    let deployment = q.deployment.as_deref().unwrap_or("");
+    let list = state.tracker.endpoints().current();
+    let doc =
+        crate::change_request::answer(&state.store, &list, deployment, owner, format, now_ms())
+            .await
+            .map_err(|e| match e {
+                AnswerError::Invalid(e) => WebError::bad(e.to_string()),
+                AnswerError::NoServer(_) => WebError::NotFound(e.to_string()),
+                AnswerError::Store(e) => e.into(),
+            })?;
+    let mut response = (StatusCode::OK, doc.text).into_response();
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&answer.media_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(doc.format.media_type()),
+    );
     // The file name is made of the deployment's safe characters only.
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", answer.filename)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", doc.filename)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)

@@ -60,18 +60,6 @@ impl From<AuditError> for WebError {
     }
 }
 
-impl From<tonic::Status> for WebError {
-    /// The Query service's answers, which some API endpoints reuse in-process.
-    fn from(s: tonic::Status) -> Self {
-        let message = s.message().to_owned();
-        match s.code() {
-            tonic::Code::InvalidArgument => WebError::BadRequest(message),
-            tonic::Code::NotFound => WebError::NotFound(message),
-            _ => WebError::Unavailable(message),
-        }
-    }
-}
-
 /// A JSON body with the right content type.
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
@@ -150,7 +138,7 @@ macro_rules! from_errors {
     )*};
 }
 
-from_errors!(StoreError, AuditError, tonic::Status);
+from_errors!(StoreError, AuditError);
 
 impl From<WebError> for ApiError {
     fn from(e: WebError) -> Self {

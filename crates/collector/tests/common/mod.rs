@@ -1,13 +1,14 @@
 //! Shared by the collector's integration tests: the real collector binary on loopback
 //! ports with a temporary SQLite file, gRPC plumbing and the Query API. Simulated agents
 //! are in [`agent`], the dashboard over raw HTTP/1.1 in [`dashboard`], a webhook receiver in
-//! [`receiver`].
+//! [`receiver`], store records for tests that fill a store directly in [`records`].
 #![allow(dead_code)]
 
 pub mod agent;
 pub mod dashboard;
 pub mod endpoints_service;
 pub mod receiver;
+pub mod records;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::PageInfo;
 use crate::export::findings::{open_gap_remedy, Remedy};
 use crate::gaps::OwnerFilter;
-use crate::query::{detail, gap};
+use crate::result_view::detail;
 use crate::store::web::OpenGapQuery;
 use crate::store::GapRecord;
 use crate::web::error::WebError;
@@ -164,7 +164,7 @@ async fn remedies(
         .map(|g| {
             let role = roles.get(&g.agent_id).map_or("", String::as_str);
             let result = latest.get(&(g.agent_id.clone(), g.check.clone()));
-            open_gap_remedy(&gap(g.clone()), role, result)
+            open_gap_remedy(&crate::gaps::wire_gap(g.clone()), role, result)
         })
         .collect())
 }

@@ -230,10 +230,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let latest = state.store.latest(agent_id).await?;
     let ids = [agent_id.to_owned()];
     let open = state.store.open_gaps_of(&ids).await?;
-    let states: Vec<_> = latest
-        .iter()
-        .map(crate::store::StoredResult::state)
-        .collect();
+    let states: Vec<_> = latest.iter().map(crate::convert::state_of).collect();
     let now = now_ms();
     let policy = state.tracker.policy();
     let awake = state.tracker.awake();
