@@ -28,8 +28,8 @@ for target in $(cargo +nightly fuzz list); do
         tail -n 40 "$log"
     fi
     # libFuzzer's last status line ("#N DONE cov: .. ft: .. corp: ..") and its execution count.
-    stats="$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)"
-    execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)"
+    stats="$(grep -a -E '^#[0-9]+' "$log" | tail -n 1 || true)"
+    execs="$(grep -a -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)"
     printf '%-18s %-5s %4s s  execs %-10s %s\n' "$target" "$status" \
         "$(( $(date +%s) - start ))" "${execs:-?}" "$stats"
     rm -f "$log"
