@@ -14,6 +14,9 @@ pub mod catalog;
 mod checklist;
 pub mod ece;
 mod failure;
+/// For the fuzz targets in `fuzz/` only: not an API, no stability promised.
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 #[cfg(windows)]
 pub mod icmp_windows;

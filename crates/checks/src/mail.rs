@@ -158,6 +158,21 @@ pub(crate) async fn pop3_capabilities<S: AsyncRead + AsyncWrite + Unpin>(
 pub(crate) async fn smtp_reply<S: AsyncRead + AsyncWrite + Unpin>(
     lines: &mut LineStream<S>,
 ) -> Result<(u16, Vec<String>), StageError> {
+    smtp_reply_shown(lines, &truncate).await
+}
+
+/// [`smtp_reply`], where a line that is not a reply appears in the error as `shown` makes
+/// it: after credentials were sent, a server echoing them must not put them in a detail.
+pub(crate) async fn smtp_reply_shown<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut LineStream<S>,
+    shown: &(dyn Fn(&str) -> String + Sync),
+) -> Result<(u16, Vec<String>), StageError> {
+    let not_a_reply = |line: &str| {
+        StageError::new(
+            FailureKind::ProtocolUnexpected,
+            format!("not an SMTP reply: '{}'", shown(line)),
+        )
+    };
     let mut texts = Vec::new();
     loop {
         let line = lines.read_line().await?;
@@ -165,13 +180,13 @@ pub(crate) async fn smtp_reply<S: AsyncRead + AsyncWrite + Unpin>(
             .get(..3)
             .and_then(|c| c.parse::<u16>().ok())
             .filter(|c| (200..600).contains(c))
-            .ok_or_else(|| unexpected("not an SMTP reply", &line))?;
+            .ok_or_else(|| not_a_reply(&line))?;
         let sep = line.as_bytes().get(3).copied();
         texts.push(line.get(4..).unwrap_or_default().to_string());
         match sep {
             Some(b'-') => continue,
             Some(b' ') | None => return Ok((code, texts)),
-            _ => return Err(unexpected("not an SMTP reply", &line)),
+            _ => return Err(not_a_reply(&line)),
         }
     }
 }

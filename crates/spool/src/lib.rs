@@ -50,6 +50,9 @@
 
 mod error;
 mod frame;
+/// For the fuzz targets in `fuzz/` only: not an API, no stability promised.
+#[doc(hidden)]
+pub mod fuzzing;
 mod ledger;
 mod lock;
 mod recover;

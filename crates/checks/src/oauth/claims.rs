@@ -27,7 +27,7 @@ pub struct ClaimsReport {
     /// `iat` and `exp`, seconds since the Unix epoch.
     pub issued_at: Option<i64>,
     pub expires_at: Option<i64>,
-    /// `exp - iat`, in seconds.
+    /// `exp - iat`, in seconds; None when the difference does not fit.
     pub lifetime_s: Option<i64>,
 }
 
@@ -84,7 +84,10 @@ pub fn decode(token: &Secret) -> Option<ClaimsReport> {
         app_id: text("appid").or_else(|| text("azp")),
         issued_at,
         expires_at,
-        lifetime_s: issued_at.zip(expires_at).map(|(i, e)| e - i),
+        // Checked: a token's numbers are whatever its issuer wrote (floats saturate to i64).
+        lifetime_s: issued_at
+            .zip(expires_at)
+            .and_then(|(i, e)| e.checked_sub(i)),
     })
 }
 
@@ -161,5 +164,17 @@ mod tests {
         ] {
             assert_eq!(decode(&Secret::new(t)), None, "{t}");
         }
+    }
+
+    /// Found while writing the `jwt_claims` fuzz target's invariant: `exp - iat` of
+    /// far-apart numbers overflowed (a panic in a debug build, a wrapped lifetime in release).
+    #[test]
+    fn far_apart_times_have_no_lifetime() {
+        let c = decode(&jwt(&json!({"iat": -1e300, "exp": 1e300}))).unwrap();
+        assert_eq!(
+            (c.issued_at, c.expires_at),
+            (Some(i64::MIN), Some(i64::MAX))
+        );
+        assert_eq!(c.lifetime_s, None);
     }
 }

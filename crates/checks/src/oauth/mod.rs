@@ -17,8 +17,8 @@ mod device;
 mod findings;
 mod run;
 mod secret;
-mod token;
-mod xoauth2;
+pub(crate) mod token;
+pub(crate) mod xoauth2;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::secret::Secret;
 use crate::failure::FailureKind;
 use crate::lines::LineStream;
-use crate::mail::smtp_reply;
+use crate::mail::smtp_reply_shown;
 use crate::net::truncate;
 use crate::StageError;
 
@@ -197,7 +197,7 @@ pub(crate) async fn smtp<S: AsyncRead + AsyncWrite + Unpin>(
         .await?;
     let mut answered_334 = false;
     let (code, texts) = loop {
-        let (code, texts) = smtp_reply(lines).await?;
+        let (code, texts) = smtp_reply_shown(lines, &|line| login.shown(line)).await?;
         if code != 334 || answered_334 {
             break (code, texts);
         }

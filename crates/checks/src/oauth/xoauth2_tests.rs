@@ -264,3 +264,16 @@ async fn smtp_dialogs() {
     .unwrap_err();
     assert_eq!(e.kind, FailureKind::Xoauth2Rejected);
 }
+
+/// Found by the `mail_dialog` fuzz target: a line that is not an SMTP reply was quoted as it
+/// came, so a server echoing the token put it in the detail.
+#[tokio::test]
+async fn smtp_withholds_an_echo_that_is_not_a_reply() {
+    let echo: &'static str = Box::leak(format!("2{TOKEN}3 Authentication\r\n").into_boxed_str());
+    let e = smtp_with(vec![("AUTH XOAUTH2", echo)]).await.unwrap_err();
+    assert_eq!(e.kind, FailureKind::ProtocolUnexpected);
+    assert_eq!(
+        e.detail,
+        "not an SMTP reply: '[reply withheld: it echoes the credentials]'"
+    );
+}
