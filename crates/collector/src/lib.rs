@@ -47,7 +47,9 @@ pub mod pki;
 pub mod query;
 pub mod result_view;
 pub mod retention;
+pub mod retired;
 pub mod schedule;
 pub mod server;
-pub mod store;
+/// The storage boundary, a crate of its own (`crates/store`).
+pub use eceprobe_store as store;
 pub mod web;

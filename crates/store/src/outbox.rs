@@ -6,8 +6,8 @@
 //! `scheme://host:port sha256:<digest of the URL>`, never the URL itself, whose path may be
 //! the receiver's token).
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::SqliteConnection;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 use super::request::{settle, Pending, Reply};
 use super::rows::{column, unsigned_from_db};
@@ -120,7 +120,7 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-pub(super) async fn apply(conn: &mut SqliteConnection, op: OutboxOp) -> (Pending, bool) {
+pub(super) async fn apply(conn: &mut AnyConnection, op: OutboxOp) -> (Pending, bool) {
     match op {
         OutboxOp::Enqueue {
             webhooks,
@@ -133,7 +133,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: OutboxOp) -> (Pending
             enqueue(conn, &webhooks, &events, now_unix_ms, cap).await,
         ),
         OutboxOp::Remove { outbox_id, reply } => {
-            let done = sqlx::query("DELETE FROM webhook_outbox WHERE outbox_id = ?1")
+            let done = sqlx::query("DELETE FROM webhook_outbox WHERE outbox_id = $1")
                 .bind(outbox_id)
                 .execute(&mut *conn)
                 .await
@@ -148,11 +148,11 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: OutboxOp) -> (Pending
             reply,
         } => {
             let done = sqlx::query(
-                "UPDATE webhook_outbox SET attempts = ?2, next_attempt_unix_ms = ?3 \
-                 WHERE outbox_id = ?1",
+                "UPDATE webhook_outbox SET attempts = $2, next_attempt_unix_ms = $3 \
+                 WHERE outbox_id = $1",
             )
             .bind(outbox_id)
-            .bind(attempts)
+            .bind(i64::from(attempts))
             .bind(next_attempt_unix_ms)
             .execute(&mut *conn)
             .await
@@ -170,7 +170,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: OutboxOp) -> (Pending
 }
 
 async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     webhooks: &[String],
     events: &[OutboxEvent],
     now_unix_ms: i64,
@@ -182,7 +182,7 @@ async fn enqueue(
         for e in events {
             let done = sqlx::query(
                 "INSERT INTO webhook_outbox (webhook, event_id, event_kind, body, attempts, \
-                 next_attempt_unix_ms, created_unix_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5) \
+                 next_attempt_unix_ms, created_unix_ms) VALUES ($1, $2, $3, $4, 0, $5, $5) \
                  ON CONFLICT (webhook, event_id) DO NOTHING",
             )
             .bind(webhook)
@@ -205,11 +205,11 @@ async fn enqueue(
 
 /// Deletes a webhook's oldest rows beyond `cap`; returns their event ids.
 async fn trim(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     webhook: &str,
     cap: u64,
 ) -> Result<Vec<String>, StoreError> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE webhook = ?1")
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE webhook = $1")
         .bind(webhook)
         .fetch_one(&mut *conn)
         .await
@@ -221,7 +221,7 @@ async fn trim(
     let excess = i64::try_from(count - cap).unwrap_or(i64::MAX);
     let mut dropped: Vec<(i64, String)> = sqlx::query_as(
         "DELETE FROM webhook_outbox WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox \
-         WHERE webhook = ?1 ORDER BY outbox_id LIMIT ?2) RETURNING outbox_id, event_id",
+         WHERE webhook = $1 ORDER BY outbox_id LIMIT $2) RETURNING outbox_id, event_id",
     )
     .bind(webhook)
     .bind(excess)
@@ -234,7 +234,7 @@ async fn trim(
 
 /// Deletes the rows of every webhook not in `keep`; returns how many per webhook.
 async fn forget_others(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     keep: &[String],
 ) -> Result<Vec<(String, u64)>, StoreError> {
     let counts: Vec<(String, i64)> = sqlx::query_as(
@@ -248,7 +248,7 @@ async fn forget_others(
         if keep.contains(&webhook) {
             continue;
         }
-        sqlx::query("DELETE FROM webhook_outbox WHERE webhook = ?1")
+        sqlx::query("DELETE FROM webhook_outbox WHERE webhook = $1")
             .bind(&webhook)
             .execute(&mut *conn)
             .await
@@ -260,7 +260,7 @@ async fn forget_others(
     Ok(forgotten)
 }
 
-fn row(r: &SqliteRow) -> Result<OutboxRow, StoreError> {
+fn row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
     const T: &str = "webhook_outbox";
     let attempts: i64 = column(r, T, "attempts")?;
     Ok(OutboxRow {
@@ -314,14 +314,14 @@ impl Store {
         let limit = limit.min(MAX_OUTBOX_DUE);
         let rows = sqlx::query(
             "SELECT outbox_id, event_id, event_kind, body, attempts, next_attempt_unix_ms, \
-             created_unix_ms FROM webhook_outbox WHERE webhook = ?1 AND outbox_id < \
-             COALESCE((SELECT MIN(outbox_id) FROM webhook_outbox WHERE webhook = ?1 \
-             AND next_attempt_unix_ms > ?2 AND next_attempt_unix_ms <= ?4), \
-             9223372036854775807) ORDER BY outbox_id LIMIT ?3",
+             created_unix_ms FROM webhook_outbox WHERE webhook = $1 AND outbox_id < \
+             COALESCE((SELECT MIN(outbox_id) FROM webhook_outbox WHERE webhook = $1 \
+             AND next_attempt_unix_ms > $2 AND next_attempt_unix_ms <= $4), \
+             9223372036854775807) ORDER BY outbox_id LIMIT $3",
         )
         .bind(webhook)
         .bind(now_unix_ms)
-        .bind(limit)
+        .bind(i64::from(limit))
         .bind(now_unix_ms.saturating_add(MAX_RETRY_WAIT_MS))
         .fetch_all(&self.inner.reads)
         .await
@@ -332,7 +332,7 @@ impl Store {
     /// When the head of a webhook's queue is next due; None when the queue is empty.
     pub async fn outbox_next_attempt(&self, webhook: &str) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(
-            "SELECT next_attempt_unix_ms FROM webhook_outbox WHERE webhook = ?1 \
+            "SELECT next_attempt_unix_ms FROM webhook_outbox WHERE webhook = $1 \
              ORDER BY outbox_id LIMIT 1",
         )
         .bind(webhook)
@@ -345,7 +345,7 @@ impl Store {
     pub async fn outbox_pending(&self, webhook: Option<&str>) -> Result<u64, StoreError> {
         let count: i64 = match webhook {
             Some(w) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE webhook = ?1")
+                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE webhook = $1")
                     .bind(w)
                     .fetch_one(&self.inner.reads)
                     .await

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool};
+
+use crate::sql::Sql;
 
 use super::rows::column;
 use super::{FoundGap, GapChanges, GapFilter, GapRecord, KindMatch, StoreError, MAX_GAPS_LIMIT};
@@ -34,7 +36,7 @@ fn db_error(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
 /// longer found (at `now`), and updates the detail of the ones still found. Runs inside the
 /// writer's transaction, so a reader sees the whole change or none of it.
 pub(super) async fn reconcile(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     found: Vec<FoundGap>,
     now_unix_ms: i64,
 ) -> Result<GapChanges, StoreError> {
@@ -73,7 +75,7 @@ pub(super) async fn reconcile(
         match open.remove(&key) {
             Some(current) if current.detail == f.detail && current.deployment == f.deployment => {}
             Some(current) => {
-                sqlx::query("UPDATE gaps SET detail = ?2, deployment = ?3 WHERE gap_id = ?1")
+                sqlx::query("UPDATE gaps SET detail = $2, deployment = $3 WHERE gap_id = $1")
                     .bind(current.gap_id)
                     .bind(&f.detail)
                     .bind(&f.deployment)
@@ -85,7 +87,7 @@ pub(super) async fn reconcile(
             None => {
                 let gap_id: i64 = sqlx::query_scalar(
                     "INSERT INTO gaps (deployment, agent_id, check_id, kind, severity, detail, \
-                     opened_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING gap_id",
+                     opened_unix_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING gap_id",
                 )
                 .bind(&f.deployment)
                 .bind(&f.agent_id)
@@ -115,7 +117,7 @@ pub(super) async fn reconcile(
     for (_, mut gap) in open {
         // A clock that stepped back must not close a gap before it opened.
         let closed = now_unix_ms.max(gap.opened_unix_ms);
-        sqlx::query("UPDATE gaps SET closed_unix_ms = ?2 WHERE gap_id = ?1")
+        sqlx::query("UPDATE gaps SET closed_unix_ms = $2 WHERE gap_id = $1")
             .bind(gap.gap_id)
             .bind(closed)
             .execute(&mut *conn)
@@ -129,16 +131,16 @@ pub(super) async fn reconcile(
 
 /// Deletes at most `limit` gaps closed before the cutoff; open gaps are never pruned.
 pub(super) async fn prune_closed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cutoff_unix_ms: i64,
     limit: u32,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "DELETE FROM gaps WHERE gap_id IN (SELECT gap_id FROM gaps \
-         WHERE closed_unix_ms < ?1 LIMIT ?2)",
+         WHERE closed_unix_ms < $1 LIMIT $2)",
     )
     .bind(cutoff_unix_ms)
-    .bind(limit)
+    .bind(i64::from(limit))
     .execute(&mut *conn)
     .await
     .map_err(db_error("pruning closed gaps"))?;
@@ -149,12 +151,12 @@ pub(super) async fn prune_closed(
 /// newest opened first. Only the filters given become SQL conditions, so "open only" is
 /// answered from the small partial index of open gaps.
 pub(super) async fn select(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     filter: &GapFilter,
 ) -> Result<Vec<GapRecord>, StoreError> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM gaps"));
+    let mut q = Sql::new(format!("SELECT {COLUMNS} FROM gaps"));
     let mut first = true;
-    let mut and = |q: &mut QueryBuilder<Sqlite>| {
+    let mut and = |q: &mut Sql| {
         q.push(if first { " WHERE " } else { " AND " });
         first = false;
     };
@@ -191,9 +193,8 @@ pub(super) async fn select(
         0 => MAX_GAPS_LIMIT,
         n => n.min(MAX_GAPS_LIMIT),
     };
-    q.push(" LIMIT ").push_bind(limit);
+    q.push(" LIMIT ").push_bind(i64::from(limit));
     let rows = q
-        .build()
         .fetch_all(pool)
         .await
         .map_err(|e| super::read_error("reading gaps", e))?;
@@ -201,30 +202,32 @@ pub(super) async fn select(
 }
 
 /// `m` as one SQL condition on the gaps table (see [`KindMatch`]). The detail's first word
-/// is cut at the first space, as `gaps::owner` cuts it.
-pub(super) fn push_kind_match(q: &mut QueryBuilder<'_, Sqlite>, m: &KindMatch) {
-    let list = |q: &mut QueryBuilder<'_, Sqlite>, names: &[&'static str]| {
-        q.push("(");
-        let mut list = q.separated(", ");
-        for name in names {
-            list.push_bind(*name);
-        }
-        list.push_unseparated(")");
-    };
+/// is cut at the first space, as `gaps::owner` cuts it: a detail is a listed word, or starts
+/// with one and a space (written with `substr` and `length`, which both engines have).
+pub(super) fn push_kind_match(q: &mut Sql, m: &KindMatch) {
     if m.negate {
         q.push("NOT ");
     }
     q.push("(kind IN ");
-    list(q, &m.kinds);
-    q.push(" OR (kind = ").push_bind(m.by_detail).push(
-        " AND CASE instr(detail, ' ') WHEN 0 THEN detail \
-         ELSE substr(detail, 1, instr(detail, ' ') - 1) END IN ",
-    );
-    list(q, &m.first_words);
-    q.push("))");
+    q.push_list(m.kinds.iter().copied());
+    q.push(" OR (kind = ").push_bind(m.by_detail).push(" AND (");
+    if m.first_words.is_empty() {
+        q.push("1 = 0");
+    }
+    for (i, word) in m.first_words.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("detail = ").push_bind(*word);
+        q.push(" OR substr(detail, 1, ")
+            .push_bind(word.chars().count() as i64 + 1)
+            .push(") = ")
+            .push_bind(format!("{word} "));
+    }
+    q.push(")))");
 }
 
-pub(super) fn gap(row: &SqliteRow) -> Result<GapRecord, StoreError> {
+pub(super) fn gap(row: &AnyRow) -> Result<GapRecord, StoreError> {
     const T: &str = "gaps";
     Ok(GapRecord {
         gap_id: column(row, T, "gap_id")?,

@@ -2,7 +2,7 @@
 //! savepoint: recording agents, storing results idempotently with the latest state, and
 //! pruning history.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{AgentRecord, InsertOutcome, NewResult, SetAside, StoreError};
 
@@ -29,7 +29,7 @@ fn to_db(agent_id: &str, field: &'static str, value: u64) -> Result<i64, StoreEr
 const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deployment, \
      agent_version, os, ece_version, ece_es, probe_interval_s, first_seen_unix_ms, \
      seen_unix_ms, java_runtime, java_truststore) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) \
      ON CONFLICT (agent_id) DO UPDATE SET hostname = excluded.hostname, \
      role = excluded.role, deployment = excluded.deployment, \
      agent_version = excluded.agent_version, os = excluded.os, \
@@ -40,7 +40,7 @@ const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deploy
      retired_unix_ms = NULL";
 
 pub(super) async fn upsert_agent(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     a: &AgentRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(UPSERT_AGENT)
@@ -63,15 +63,15 @@ pub(super) async fn upsert_agent(
 }
 
 pub(super) async fn touch_agent(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     seen_unix_ms: i64,
     spool_dropped: u64,
 ) -> Result<(), StoreError> {
     let spool_dropped = to_db(agent_id, "spool_dropped", spool_dropped)?;
     let done = sqlx::query(
-        "UPDATE agents SET seen_unix_ms = MAX(seen_unix_ms, ?2), spool_dropped = ?3 \
-         WHERE agent_id = ?1",
+        "UPDATE agents SET seen_unix_ms = MAX(seen_unix_ms, $2), spool_dropped = $3 \
+         WHERE agent_id = $1",
     )
     .bind(agent_id)
     .bind(seen_unix_ms)
@@ -91,7 +91,7 @@ pub(super) async fn touch_agent(
 const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
      warning_kinds, detail, audit_id, stage_durations, system_dns) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
      ON CONFLICT (agent_id, seq) DO NOTHING";
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
@@ -102,7 +102,7 @@ const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      warning_kinds, detail, stage_durations, system_dns) SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
      warning_kinds, detail, stage_durations, system_dns FROM results \
-     WHERE agent_id = ?1 AND seq = ?2 \
+     WHERE agent_id = $1 AND seq = $2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
@@ -112,13 +112,13 @@ const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      WHERE excluded.seq > latest.seq";
 
 pub(super) async fn insert_results(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     results: &[NewResult],
     set_aside: &[SetAside],
     received_unix_ms: i64,
 ) -> Result<InsertOutcome, StoreError> {
-    let known: Option<i64> = sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = ?1")
+    let known: Option<i64> = sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = $1")
         .bind(agent_id)
         .fetch_optional(&mut *conn)
         .await
@@ -206,8 +206,8 @@ pub(super) async fn insert_results(
     // stale. The last seq only ever rises.
     max_seq = max_seq.max(highest_inserted.unwrap_or(0));
     sqlx::query(
-        "UPDATE agents SET max_seq = ?2, seen_unix_ms = MAX(seen_unix_ms, ?3) \
-         WHERE agent_id = ?1",
+        "UPDATE agents SET max_seq = $2, seen_unix_ms = MAX(seen_unix_ms, $3) \
+         WHERE agent_id = $1",
     )
     .bind(agent_id)
     .bind(max_seq)
@@ -224,16 +224,16 @@ pub(super) async fn insert_results(
 /// Deletes at most `limit` history rows received before the cutoff, oldest first; results
 /// tagged with an audit stay (they go with their audit).
 pub(super) async fn prune(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cutoff_unix_ms: i64,
     limit: u32,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "DELETE FROM results WHERE rowid IN (SELECT rowid FROM results \
-         WHERE audit_id = '' AND received_unix_ms < ?1 ORDER BY received_unix_ms LIMIT ?2)",
+         WHERE audit_id = '' AND received_unix_ms < $1 ORDER BY received_unix_ms LIMIT $2)",
     )
     .bind(cutoff_unix_ms)
-    .bind(limit)
+    .bind(i64::from(limit))
     .execute(&mut *conn)
     .await
     .map_err(db_error(format!(
@@ -244,10 +244,10 @@ pub(super) async fn prune(
     let hourly = sqlx::query(
         "DELETE FROM stage_hourly WHERE (agent_id, check_id, hour_unix_ms) IN \
          (SELECT agent_id, check_id, hour_unix_ms FROM stage_hourly \
-         WHERE started_unix_ms < ?1 ORDER BY started_unix_ms LIMIT ?2)",
+         WHERE started_unix_ms < $1 ORDER BY started_unix_ms LIMIT $2)",
     )
     .bind(cutoff_unix_ms)
-    .bind(limit)
+    .bind(i64::from(limit))
     .execute(&mut *conn)
     .await
     .map_err(db_error(format!(

@@ -16,6 +16,7 @@
 //! current-state queries never scan history and pruning never touches current state.
 
 mod audits;
+mod database;
 mod fleet;
 mod gaps;
 mod latency;
@@ -26,6 +27,7 @@ mod quarantine;
 mod request;
 mod results;
 mod rows;
+mod sql;
 pub mod timeline;
 mod types;
 pub mod web;
@@ -46,18 +48,15 @@ mod tests;
 #[cfg(test)]
 mod writer_tests;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::ConnectOptions;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-pub use fleet::{not_in_service, AwakeSpan, Retirement};
+pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
+pub use fleet::{AwakeSpan, Retirement};
 pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
@@ -87,10 +86,6 @@ const WRITE_QUEUE_DEPTH: usize = 1_024;
 const PRUNE_CHUNK: u32 = 5_000;
 /// Connections of the read-only pool.
 const READ_POOL_SIZE: u32 = 4;
-/// How long a statement waits for a lock held by another connection before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The store: cheap to clone (an `Arc` inside); every clone talks to the same writer task
 /// and read pool.
@@ -100,16 +95,16 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
+    database: Database,
     writes: mpsc::Sender<Msg>,
-    reads: SqlitePool,
+    reads: AnyPool,
     commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("database", &self.inner.database)
             .field("commits", &self.commits())
             .finish_non_exhaustive()
     }
@@ -117,61 +112,45 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if missing, with its directory) the SQLite file: WAL,
-    /// synchronous=NORMAL, foreign keys, busy timeout, embedded migrations. Starts the
+    /// synchronous=FULL, foreign keys, busy timeout, embedded migrations. Starts the
     /// writer task, so it must run inside a tokio runtime.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                error: source,
-            })?;
-        }
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            error: source,
-        };
-        let mut conn = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // An ack promises the result is stored: FULL keeps that promise through a power
-            // cut, and batching makes its fsync cheap (one per transaction, ~120 us here).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .connect()
-            .await
-            .map_err(open_err)?;
-        if let Err(source) = MIGRATOR.run(&mut conn).await {
-            close_quietly(conn).await;
+        Store::connect(&Database::Sqlite(path.to_path_buf())).await
+    }
+
+    /// Opens the store in a SQLite file or a PostgreSQL database, applying the schema
+    /// migrations of its dialect (a database of a newer schema, or one that is not
+    /// eceprobe's, is refused). Starts the writer task, so it must run inside a tokio
+    /// runtime.
+    pub async fn connect(database: &Database) -> Result<Store, StoreError> {
+        let backend = database.backend();
+        let mut conn = database.connect_writer().await?;
+        if let Err(error) = backend.migrator().run(&mut conn).await {
+            database::close_quietly(conn).await;
             return Err(StoreError::Migrate {
-                path: path.to_path_buf(),
-                error: source,
+                database: database.to_string(),
+                error,
             });
         }
-        let read_options = SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let reads = match SqlitePoolOptions::new()
-            .max_connections(READ_POOL_SIZE)
-            .connect_with(read_options)
-            .await
-        {
+        let reads = match database.connect_reads(READ_POOL_SIZE).await {
             Ok(reads) => reads,
-            Err(source) => {
-                close_quietly(conn).await;
-                return Err(open_err(source));
+            Err(e) => {
+                database::close_quietly(conn).await;
+                return Err(e);
             }
         };
         let commits = Arc::new(AtomicU64::new(0));
         let (writes, queue) = mpsc::channel(WRITE_QUEUE_DEPTH);
-        tokio::spawn(writer::run(conn, queue, Arc::clone(&commits)));
-        tracing::debug!(path = %path.display(), "store opened");
+        tokio::spawn(writer::run(
+            conn,
+            database.clone(),
+            queue,
+            Arc::clone(&commits),
+        ));
+        tracing::debug!(%database, "store opened");
         Ok(Store {
             inner: Arc::new(Inner {
-                path: path.to_path_buf(),
+                database: database.clone(),
                 writes,
                 reads,
                 commits,
@@ -179,9 +158,14 @@ impl Store {
         })
     }
 
-    /// The SQLite file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the store lives.
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    /// The SQLite file, or None on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.database.sqlite_path()
     }
 
     /// Write transactions committed since `open` (each holds one or more requests).
@@ -227,7 +211,7 @@ impl Store {
     /// the agent, so pruning history does not lower it.
     pub async fn last_seq(&self, agent_id: &str) -> Result<u64, StoreError> {
         let max_seq: Option<i64> =
-            sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = ?1")
+            sqlx::query_scalar("SELECT max_seq FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&self.inner.reads)
                 .await
@@ -314,7 +298,7 @@ impl Store {
         let rows = sqlx::query(rows::SELECT_HISTORY)
             .bind(agent_id)
             .bind(check)
-            .bind(limit)
+            .bind(i64::from(limit))
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| {
@@ -399,7 +383,7 @@ impl Store {
             let _ = done.await;
         }
         self.inner.reads.close().await;
-        tracing::debug!(path = %self.inner.path.display(), "store closed");
+        tracing::debug!(database = %self.inner.database, "store closed");
     }
 
     /// Queues one write request and waits for its answer (after its batch commits).
@@ -416,19 +400,12 @@ impl Store {
 }
 
 /// A failed read: a closed pool means a closed store.
-pub(super) fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreError {
+pub(crate) fn read_error(what: impl Into<String>, source: sqlx::Error) -> StoreError {
     match source {
         sqlx::Error::PoolClosed => StoreError::Closed,
         source => StoreError::Database {
             what: what.into(),
             error: source,
         },
-    }
-}
-
-async fn close_quietly(conn: sqlx::SqliteConnection) {
-    use sqlx::Connection;
-    if let Err(e) = conn.close().await {
-        tracing::warn!(error = %e, "closing the SQLite write connection failed");
     }
 }

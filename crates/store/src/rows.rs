@@ -1,6 +1,6 @@
 //! The read queries and the conversion of their rows into the store's structs.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{AgentRecord, CheckState, JavaReport, KnownAgent, StoreError, StoredResult, SystemDns};
@@ -13,7 +13,7 @@ pub(super) const SELECT_AGENTS: &str = "SELECT agent_id, hostname, role, deploym
 
 pub(super) const SELECT_LATEST_OF_AGENT: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail FROM latest WHERE agent_id = ?1 ORDER BY check_id";
+     warning_kinds, detail FROM latest WHERE agent_id = $1 ORDER BY check_id";
 
 /// The latest state of the whole fleet, without detail blobs.
 pub(super) const SELECT_STATES: &str = "SELECT agent_id, check_id, seq, outcome, \
@@ -23,15 +23,15 @@ pub(super) const SELECT_STATES: &str = "SELECT agent_id, check_id, seq, outcome,
 /// Walks `results_by_check` backwards from the newest seq: no sort, no scan.
 pub(super) const SELECT_HISTORY: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail FROM results WHERE agent_id = ?1 AND check_id = ?2 ORDER BY seq DESC LIMIT ?3";
+     warning_kinds, detail FROM results WHERE agent_id = $1 AND check_id = $2 ORDER BY seq DESC LIMIT $3";
 
 pub(super) fn column<'r, T>(
-    row: &'r SqliteRow,
+    row: &'r AnyRow,
     table: &'static str,
     name: &str,
 ) -> Result<T, StoreError>
 where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(name).map_err(|e| StoreError::Corrupt {
         table,
@@ -58,7 +58,7 @@ fn java_report(runtime: Option<String>, truststore: Option<String>) -> Option<Ja
         })
 }
 
-pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
+pub(super) fn agent(row: &AnyRow) -> Result<KnownAgent, StoreError> {
     const T: &str = "agents";
     let interval: i64 = column(row, T, "probe_interval_s")?;
     let record = AgentRecord {
@@ -90,7 +90,7 @@ pub(super) fn agent(row: &SqliteRow) -> Result<KnownAgent, StoreError> {
 }
 
 /// A row of `results` or `latest` (same columns).
-pub(super) fn result(row: &SqliteRow, table: &'static str) -> Result<StoredResult, StoreError> {
+pub(super) fn result(row: &AnyRow, table: &'static str) -> Result<StoredResult, StoreError> {
     Ok(StoredResult {
         agent_id: column(row, table, "agent_id")?,
         seq: unsigned_from_db(table, column(row, table, "seq")?)?,
@@ -106,7 +106,7 @@ pub(super) fn result(row: &SqliteRow, table: &'static str) -> Result<StoredResul
     })
 }
 
-pub(super) fn state(row: &SqliteRow) -> Result<CheckState, StoreError> {
+pub(super) fn state(row: &AnyRow) -> Result<CheckState, StoreError> {
     const T: &str = "latest";
     Ok(CheckState {
         agent_id: column(row, T, "agent_id")?,

@@ -1,11 +1,11 @@
 //! Reads for the dashboard and its JSON API: a page at a time, so a request costs the same
 //! at 10 servers and at 10,000. Every query here is bounded by a LIMIT or by the ids of one
-//! page, and walks an index (see `migrations/0007_dashboard.sql`; the test below checks the
+//! page, and walks an index (see `migrations/sqlite/0007_dashboard.sql`; the test below checks the
 //! query plans).
 
 use super::gaps::{gap, push_kind_match, COLUMNS as GAP_COLUMNS};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
+use crate::sql::Sql;
+use sqlx::any::AnyRow;
 
 use super::rows::{self, column};
 use super::{
@@ -70,17 +70,12 @@ fn too_many(what: &str, n: usize) -> StoreError {
     }
 }
 
-/// `(?, ?, ...)` with the ids bound.
-pub(super) fn push_ids(q: &mut QueryBuilder<'_, Sqlite>, ids: &[String]) {
-    q.push("(");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id.clone());
-    }
-    list.push_unseparated(")");
+/// `($1, $2, ...)` with the ids bound.
+pub(super) fn push_ids(q: &mut Sql, ids: &[String]) {
+    q.push_list(ids.iter().cloned());
 }
 
-fn unsigned(table: &'static str, row: &SqliteRow, name: &str) -> Result<u64, StoreError> {
+fn unsigned(table: &'static str, row: &AnyRow, name: &str) -> Result<u64, StoreError> {
     rows::unsigned_from_db(table, column(row, table, name)?)
 }
 
@@ -88,7 +83,7 @@ impl Store {
     /// One agent by id, or None.
     pub async fn agent(&self, agent_id: &str) -> Result<Option<KnownAgent>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE agent_id = ?1"
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE agent_id = $1"
         ))
         .bind(agent_id)
         .fetch_optional(&self.inner.reads)
@@ -106,19 +101,18 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<KnownAgent>, u64), StoreError> {
         // Retired servers are out of the matrix.
-        let filter = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let filter = |q: &mut Sql| {
             q.push(" WHERE retired_unix_ms IS NULL");
             if let Some(d) = deployment {
                 q.push(" AND deployment = ").push_bind(d.to_owned());
             }
         };
-        let mut q = QueryBuilder::new(format!("SELECT {AGENT_COLUMNS} FROM agents"));
+        let mut q = Sql::new(format!("SELECT {AGENT_COLUMNS} FROM agents"));
         filter(&mut q);
         q.push(" ORDER BY deployment, agent_id LIMIT ")
-            .push_bind(limit);
-        q.push(" OFFSET ").push_bind(offset);
+            .push_bind(i64::from(limit));
+        q.push(" OFFSET ").push_bind(i64::from(offset));
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading a page of agents", e))?;
@@ -126,11 +120,10 @@ impl Store {
             .iter()
             .map(rows::agent)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM agents");
+        let mut count = Sql::new("SELECT COUNT(*) FROM agents");
         filter(&mut count);
         let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.inner.reads)
+            .fetch_scalar(&self.inner.reads)
             .await
             .map_err(|e| read_error("counting agents", e))?;
         Ok((agents, rows::unsigned_from_db("agents", total)?))
@@ -194,14 +187,13 @@ impl Store {
         if ids.len() > MAX_IDS_PER_READ {
             return Err(too_many("latest state", ids.len()));
         }
-        let mut q = QueryBuilder::new(
+        let mut q = Sql::new(
             "SELECT agent_id, check_id, seq, outcome, failure_kind, warning_kinds, \
              duration_us, received_unix_ms, system_dns FROM latest WHERE agent_id IN ",
         );
         push_ids(&mut q, ids);
         q.push(" ORDER BY agent_id, check_id");
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading the latest state of a page of agents", e))?;
@@ -217,13 +209,12 @@ impl Store {
         if ids.len() > MAX_IDS_PER_READ {
             return Err(too_many("open gap", ids.len()));
         }
-        let mut q = QueryBuilder::new(format!(
+        let mut q = Sql::new(format!(
             "SELECT {GAP_COLUMNS} FROM gaps WHERE closed_unix_ms IS NULL AND agent_id IN "
         ));
         push_ids(&mut q, ids);
         q.push(" ORDER BY agent_id, check_id, kind, severity");
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading the open gaps of a page of agents", e))?;
@@ -235,7 +226,7 @@ impl Store {
         &self,
         query: &OpenGapQuery,
     ) -> Result<(Vec<GapRecord>, u64), StoreError> {
-        let filters = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let filters = |q: &mut Sql| {
             q.push(" WHERE closed_unix_ms IS NULL");
             for (name, value) in [
                 ("deployment", &query.deployment),
@@ -253,23 +244,21 @@ impl Store {
                 push_kind_match(q, kinds);
             }
         };
-        let mut q = QueryBuilder::new(format!("SELECT {GAP_COLUMNS} FROM gaps"));
+        let mut q = Sql::new(format!("SELECT {GAP_COLUMNS} FROM gaps"));
         filters(&mut q);
         q.push(" ORDER BY opened_unix_ms DESC, gap_id DESC LIMIT ");
-        q.push_bind(query.limit);
+        q.push_bind(i64::from(query.limit));
         q.push(" OFFSET ");
-        q.push_bind(query.offset);
+        q.push_bind(i64::from(query.offset));
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading a page of open gaps", e))?;
         let gaps = rows.iter().map(gap).collect::<Result<Vec<_>, _>>()?;
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM gaps");
+        let mut count = Sql::new("SELECT COUNT(*) FROM gaps");
         filters(&mut count);
         let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.inner.reads)
+            .fetch_scalar(&self.inner.reads)
             .await
             .map_err(|e| read_error("counting open gaps", e))?;
         Ok((gaps, rows::unsigned_from_db("gaps", total)?))
@@ -288,7 +277,7 @@ impl Store {
         if ids.len() > MAX_IDS_PER_READ {
             return Err(too_many("gap history", ids.len()));
         }
-        let mut q = QueryBuilder::new(
+        let mut q = Sql::new(
             "SELECT agent_id, check_id, kind, severity, COUNT(*) AS n FROM gaps \
              WHERE agent_id IN ",
         );
@@ -297,7 +286,6 @@ impl Store {
         q.push_bind(since_unix_ms);
         q.push(" GROUP BY agent_id, check_id, kind, severity");
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("counting gap openings", e))?;
@@ -326,22 +314,20 @@ impl Store {
         if pairs.len() > MAX_IDS_PER_READ / 2 {
             return Err(too_many("latest result", pairs.len()));
         }
-        let mut q = QueryBuilder::new(
+        let mut q = Sql::new(
             "SELECT agent_id, seq, check_id, started_unix_ms, received_unix_ms, outcome, \
              failure_kind, failure_stage, duration_us, warning_kinds, detail FROM latest \
              WHERE (agent_id, check_id) IN (VALUES ",
         );
-        let mut list = q.separated(", ");
-        for (agent, check) in pairs {
-            list.push("(")
-                .push_bind_unseparated(agent.clone())
-                .push_unseparated(", ")
-                .push_bind_unseparated(check.clone())
-                .push_unseparated(")");
+        for (i, (agent, check)) in pairs.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .push_bind(agent.clone())
+                .push(", ")
+                .push_bind(check.clone())
+                .push(")");
         }
         q.push(")");
         let rows = q
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading the latest results of a page of gaps", e))?;
@@ -358,12 +344,12 @@ impl Store {
     ) -> Result<Vec<HistoryPoint>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, started_unix_ms, received_unix_ms, outcome, failure_kind, \
-             duration_us FROM results WHERE agent_id = ?1 AND check_id = ?2 \
-             ORDER BY seq DESC LIMIT ?3",
+             duration_us FROM results WHERE agent_id = $1 AND check_id = $2 \
+             ORDER BY seq DESC LIMIT $3",
         )
         .bind(agent_id)
         .bind(check)
-        .bind(limit.min(super::MAX_HISTORY_LIMIT))
+        .bind(i64::from(limit.min(super::MAX_HISTORY_LIMIT)))
         .fetch_all(&self.inner.reads)
         .await
         .map_err(|e| read_error(format!("reading the history of {check} on {agent_id}"), e))?;

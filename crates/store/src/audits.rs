@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::SqliteConnection;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 
 use super::request::{settle, Pending, Reply};
 use super::rows::{self, column};
@@ -72,9 +72,9 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 /// Deletes the oldest audit closed before the cutoff (its servers go by cascade) and its
 /// tagged results; returns 1, or 0 when none is that old.
-async fn prune_one(conn: &mut SqliteConnection, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
+async fn prune_one(conn: &mut AnyConnection, cutoff_unix_ms: i64) -> Result<u64, StoreError> {
     let oldest: Option<String> = sqlx::query_scalar(
-        "SELECT audit_id FROM audits WHERE state = 'closed' AND closed_unix_ms < ?1 \
+        "SELECT audit_id FROM audits WHERE state = 'closed' AND closed_unix_ms < $1 \
          ORDER BY closed_unix_ms LIMIT 1",
     )
     .bind(cutoff_unix_ms)
@@ -84,12 +84,12 @@ async fn prune_one(conn: &mut SqliteConnection, cutoff_unix_ms: i64) -> Result<u
     let Some(audit_id) = oldest else {
         return Ok(0);
     };
-    sqlx::query("DELETE FROM results WHERE audit_id = ?1 AND audit_id <> ''")
+    sqlx::query("DELETE FROM results WHERE audit_id = $1 AND audit_id <> ''")
         .bind(&audit_id)
         .execute(&mut *conn)
         .await
         .map_err(db_error("deleting an old audit's results"))?;
-    sqlx::query("DELETE FROM audits WHERE audit_id = ?1")
+    sqlx::query("DELETE FROM audits WHERE audit_id = $1")
         .bind(&audit_id)
         .execute(&mut *conn)
         .await
@@ -97,7 +97,7 @@ async fn prune_one(conn: &mut SqliteConnection, cutoff_unix_ms: i64) -> Result<u
     Ok(1)
 }
 
-pub(super) async fn apply(conn: &mut SqliteConnection, op: AuditOp) -> (Pending, bool) {
+pub(super) async fn apply(conn: &mut AnyConnection, op: AuditOp) -> (Pending, bool) {
     match op {
         AuditOp::PruneOne {
             cutoff_unix_ms,
@@ -115,8 +115,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: AuditOp) -> (Pending,
             reply,
         } => {
             let done = sqlx::query(
-                "UPDATE audit_servers SET answered_unix_ms = ?3 \
-                 WHERE audit_id = ?1 AND agent_id = ?2 AND answered_unix_ms IS NULL",
+                "UPDATE audit_servers SET answered_unix_ms = $3 \
+                 WHERE audit_id = $1 AND agent_id = $2 AND answered_unix_ms IS NULL",
             )
             .bind(&audit_id)
             .bind(&agent_id)
@@ -133,8 +133,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: AuditOp) -> (Pending,
             reply,
         } => {
             let done = sqlx::query(
-                "UPDATE audits SET state = 'closed', closed_unix_ms = ?2 \
-                 WHERE audit_id = ?1 AND state = 'running'",
+                "UPDATE audits SET state = 'closed', closed_unix_ms = $2 \
+                 WHERE audit_id = $1 AND state = 'running'",
             )
             .bind(&audit_id)
             .bind(at_unix_ms)
@@ -148,13 +148,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: AuditOp) -> (Pending,
 }
 
 async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     audit: &AuditRecord,
     servers: &[AuditServerRecord],
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audits (audit_id, deployment, started_unix_ms, deadline_unix_ms, \
-         closed_unix_ms, state, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         closed_unix_ms, state, policy) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&audit.audit_id)
     .bind(&audit.deployment)
@@ -172,11 +172,11 @@ async fn create(
     for s in servers {
         sqlx::query(
             "INSERT INTO audit_servers (audit_id, agent_id, ordered, answered_unix_ms) \
-             VALUES (?1, ?2, ?3, ?4)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(&audit.audit_id)
         .bind(&s.agent_id)
-        .bind(s.ordered)
+        .bind(i64::from(s.ordered))
         .bind(s.answered_unix_ms)
         .execute(&mut *conn)
         .await
@@ -188,13 +188,13 @@ async fn create(
 /// `audit_id <> ''` lets SQLite use the partial index `results_by_audit`.
 pub(super) const SELECT_AUDIT_RESULTS: &str = "SELECT agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail FROM results WHERE audit_id = ?1 AND audit_id <> '' \
+     warning_kinds, detail FROM results WHERE audit_id = $1 AND audit_id <> '' \
      ORDER BY agent_id, seq";
 
 const AUDIT_COLUMNS: &str =
     "audit_id, deployment, started_unix_ms, deadline_unix_ms, closed_unix_ms, policy";
 
-fn audit(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     const T: &str = "audits";
     Ok(AuditRecord {
         audit_id: column(row, T, "audit_id")?,
@@ -262,7 +262,7 @@ impl Store {
 
     pub async fn audit(&self, audit_id: &str) -> Result<Option<AuditRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audits WHERE audit_id = ?1"
+            "SELECT {AUDIT_COLUMNS} FROM audits WHERE audit_id = $1"
         ))
         .bind(audit_id)
         .fetch_optional(&self.inner.reads)
@@ -278,11 +278,11 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audits WHERE ?1 IS NULL OR deployment = ?1 \
-             ORDER BY started_unix_ms DESC, audit_id DESC LIMIT ?2"
+            "SELECT {AUDIT_COLUMNS} FROM audits WHERE $1 IS NULL OR deployment = $1 \
+             ORDER BY started_unix_ms DESC, audit_id DESC LIMIT $2"
         ))
         .bind(deployment)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.inner.reads)
         .await
         .map_err(|e| read_error("listing audits", e))?;
@@ -307,8 +307,8 @@ impl Store {
         before: &AuditRecord,
     ) -> Result<Option<AuditRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audits WHERE deployment = ?1 AND state = 'closed' \
-             AND (started_unix_ms, audit_id) < (?2, ?3) \
+            "SELECT {AUDIT_COLUMNS} FROM audits WHERE deployment = $1 AND state = 'closed' \
+             AND (started_unix_ms, audit_id) < ($2, $3) \
              ORDER BY started_unix_ms DESC, audit_id DESC LIMIT 1"
         ))
         .bind(deployment)
@@ -327,7 +327,7 @@ impl Store {
     ) -> Result<Vec<AuditServerRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT agent_id, ordered, answered_unix_ms FROM audit_servers \
-             WHERE audit_id = ?1 ORDER BY agent_id",
+             WHERE audit_id = $1 ORDER BY agent_id",
         )
         .bind(audit_id)
         .fetch_all(&self.inner.reads)
@@ -338,7 +338,7 @@ impl Store {
                 const T: &str = "audit_servers";
                 Ok(AuditServerRecord {
                     agent_id: column(row, T, "agent_id")?,
-                    ordered: column(row, T, "ordered")?,
+                    ordered: column::<i64>(row, T, "ordered")? != 0,
                     answered_unix_ms: column(row, T, "answered_unix_ms")?,
                 })
             })
@@ -360,7 +360,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT agent_id, COUNT(DISTINCT check_id) AS checks, \
              MAX(received_unix_ms) AS last_received_unix_ms FROM results \
-             WHERE audit_id = ?1 AND audit_id <> '' GROUP BY agent_id",
+             WHERE audit_id = $1 AND audit_id <> '' GROUP BY agent_id",
         )
         .bind(audit_id)
         .fetch_all(&self.inner.reads)

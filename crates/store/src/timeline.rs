@@ -5,10 +5,10 @@
 //! in a lane (its latest openings, with how many there were).
 //!
 //! Open gaps come from the partial indexes of open gaps, closed ones from the indexes of
-//! closed gaps by deployment, by server or by time (`migrations/0013_gap_timeline.sql`): a
+//! closed gaps by deployment, by server or by time (`migrations/sqlite/0013_gap_timeline.sql`): a
 //! read walks the window, never older history (the test below checks the plans).
 
-use sqlx::{QueryBuilder, Sqlite};
+use crate::sql::Sql;
 
 use super::gaps::{gap, COLUMNS};
 use super::rows::{column, unsigned_from_db};
@@ -50,8 +50,8 @@ pub struct Timeline {
 /// The query: `w` the gaps overlapping the window (open ones, then closed ones: each
 /// half walks its own index), `lanes` the first `max_lanes` lanes with their counts, then
 /// each lane's latest `bars_per_lane` gaps.
-fn build(q: &TimelineWindow) -> QueryBuilder<'_, Sqlite> {
-    let scope = |b: &mut QueryBuilder<'_, Sqlite>| {
+fn build(q: &TimelineWindow) -> Sql {
+    let scope = |b: &mut Sql| {
         b.push(" AND opened_unix_ms <= ").push_bind(q.end_unix_ms);
         if let Some(d) = &q.deployment {
             b.push(" AND deployment = ").push_bind(d.clone());
@@ -60,7 +60,7 @@ fn build(q: &TimelineWindow) -> QueryBuilder<'_, Sqlite> {
             b.push(" AND agent_id = ").push_bind(a.clone());
         }
     };
-    let mut b = QueryBuilder::new(format!(
+    let mut b = Sql::new(format!(
         "WITH w AS (SELECT {COLUMNS} FROM gaps WHERE closed_unix_ms IS NULL"
     ));
     scope(&mut b);
@@ -76,14 +76,14 @@ fn build(q: &TimelineWindow) -> QueryBuilder<'_, Sqlite> {
          GROUP BY agent_id, check_id, kind \
          ORDER BY first_opened, agent_id, check_id, kind LIMIT ",
     )
-    .push_bind(q.max_lanes);
+    .push_bind(i64::from(q.max_lanes));
     b.push(
         ") SELECT * FROM (SELECT w.*, lanes.first_opened, lanes.in_window, lanes.lanes_total, \
          ROW_NUMBER() OVER (PARTITION BY w.agent_id, w.check_id, w.kind \
          ORDER BY w.opened_unix_ms DESC, w.gap_id DESC) AS nth \
-         FROM w JOIN lanes USING (agent_id, check_id, kind)) WHERE nth <= ",
+         FROM w JOIN lanes USING (agent_id, check_id, kind)) AS ranked WHERE nth <= ",
     )
-    .push_bind(q.bars_per_lane);
+    .push_bind(i64::from(q.bars_per_lane));
     b.push(" ORDER BY first_opened, agent_id, check_id, kind, opened_unix_ms, gap_id");
     b
 }
@@ -92,7 +92,6 @@ impl Store {
     /// The gaps and warnings that overlapped the query's window, as bounded lanes.
     pub async fn gap_timeline(&self, q: &TimelineWindow) -> Result<Timeline, StoreError> {
         let rows = build(q)
-            .build()
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading the gap timeline", e))?;
@@ -124,7 +123,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::FoundGap;
+    use crate::FoundGap;
 
     fn found(agent: &str, deployment: &str, kind: &str) -> FoundGap {
         FoundGap {
@@ -156,9 +155,9 @@ mod tests {
                 bars_per_lane: 50,
             };
             // The plan does not depend on the values: bind placeholders' worth of them.
-            let sql = format!("EXPLAIN QUERY PLAN {}", build(&q).sql());
+            let sql = format!("EXPLAIN QUERY PLAN {}", build(&q).text());
             let mut explain = sqlx::query(&sql);
-            for _ in 0..sql.matches('?').count() {
+            for _ in 0..sql.matches('$').count() {
                 explain = explain.bind(deployment.or(agent).unwrap_or("x"));
             }
             let plan: Vec<String> = explain

@@ -2,7 +2,7 @@
 //! set aside inside the same transaction as the rest of their batch, so the ack that covers
 //! them is as true as any other.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::rows::{column, unsigned_from_db};
 use super::{read_error, Quarantine, SetAside, Store, StoreError};
@@ -14,7 +14,7 @@ pub const MAX_QUARANTINE_ROWS: i64 = 1_000;
 /// Sets the results aside, each once per (agent, seq); counts the new ones on the agent and
 /// drops the oldest rows beyond [`MAX_QUARANTINE_ROWS`]. Returns how many were new.
 pub(super) async fn set_aside(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     results: &[SetAside],
     received_unix_ms: i64,
@@ -34,7 +34,7 @@ pub(super) async fn set_aside(
         })?;
         let done = sqlx::query(
             "INSERT INTO quarantine (agent_id, seq, reason, summary, received_unix_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (agent_id, seq) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent_id, seq) DO NOTHING",
         )
         .bind(agent_id)
         .bind(seq)
@@ -52,13 +52,13 @@ pub(super) async fn set_aside(
     if new == 0 {
         return Ok(0);
     }
-    sqlx::query("UPDATE agents SET quarantined = quarantined + ?2 WHERE agent_id = ?1")
+    sqlx::query("UPDATE agents SET quarantined = quarantined + $2 WHERE agent_id = $1")
         .bind(agent_id)
         .bind(i64::try_from(new).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await
         .map_err(db(format!("counting agent {agent_id}'s set-aside results")))?;
-    sqlx::query("DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?1")
+    sqlx::query("DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - $1")
         .bind(MAX_QUARANTINE_ROWS)
         .execute(&mut *conn)
         .await
@@ -72,7 +72,7 @@ impl Store {
     pub async fn quarantine(&self, agent_id: &str) -> Result<Option<Quarantine>, StoreError> {
         const T: &str = "quarantine";
         let count: Option<i64> =
-            sqlx::query_scalar("SELECT quarantined FROM agents WHERE agent_id = ?1")
+            sqlx::query_scalar("SELECT quarantined FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&self.inner.reads)
                 .await
@@ -83,7 +83,7 @@ impl Store {
         }
         let row = sqlx::query(
             "SELECT seq, reason, summary, received_unix_ms FROM quarantine \
-             WHERE agent_id = ?1 ORDER BY id DESC LIMIT 1",
+             WHERE agent_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(agent_id)
         .fetch_optional(&self.inner.reads)

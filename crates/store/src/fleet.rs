@@ -2,7 +2,7 @@
 //! collector was awake (so an agent's silence is measured only while someone listened) and
 //! retirement (a server leaves the matrix, its open gaps closed with the reason "retired").
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::request::{settle, Pending, Reply};
 use super::{GapChanges, GapRecord, Store, StoreError};
@@ -71,7 +71,7 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-pub(super) async fn apply(conn: &mut SqliteConnection, op: FleetOp) -> (Pending, bool) {
+pub(super) async fn apply(conn: &mut AnyConnection, op: FleetOp) -> (Pending, bool) {
     match op {
         FleetOp::BeginRun { at_unix_ms, reply } => settle(reply, begin_run(conn, at_unix_ms).await),
         FleetOp::Alive {
@@ -87,23 +87,23 @@ pub(super) async fn apply(conn: &mut SqliteConnection, op: FleetOp) -> (Pending,
     }
 }
 
-async fn begin_run(conn: &mut SqliteConnection, at: i64) -> Result<i64, StoreError> {
-    sqlx::query("DELETE FROM collector_runs WHERE alive_unix_ms < ?1")
+async fn begin_run(conn: &mut AnyConnection, at: i64) -> Result<i64, StoreError> {
+    sqlx::query("DELETE FROM collector_runs WHERE alive_unix_ms < $1")
         .bind(at.saturating_sub(RUNS_KEPT_MS))
         .execute(&mut *conn)
         .await
         .map_err(db_error("deleting old collector runs"))?;
     // A clock that ran fast left runs in the future: they end now at the latest.
     sqlx::query(
-        "UPDATE collector_runs SET started_unix_ms = MIN(started_unix_ms, ?1), \
-         alive_unix_ms = MIN(alive_unix_ms, ?1) WHERE alive_unix_ms > ?1",
+        "UPDATE collector_runs SET started_unix_ms = MIN(started_unix_ms, $1), \
+         alive_unix_ms = MIN(alive_unix_ms, $1) WHERE alive_unix_ms > $1",
     )
     .bind(at)
     .execute(&mut *conn)
     .await
     .map_err(db_error("bounding collector runs recorded in the future"))?;
     sqlx::query_scalar(
-        "INSERT INTO collector_runs (started_unix_ms, alive_unix_ms) VALUES (?1, ?1) \
+        "INSERT INTO collector_runs (started_unix_ms, alive_unix_ms) VALUES ($1, $1) \
          RETURNING run_id",
     )
     .bind(at)
@@ -112,10 +112,10 @@ async fn begin_run(conn: &mut SqliteConnection, at: i64) -> Result<i64, StoreErr
     .map_err(db_error("recording the collector's start"))
 }
 
-async fn alive(conn: &mut SqliteConnection, run_id: i64, at: i64) -> Result<(), StoreError> {
+async fn alive(conn: &mut AnyConnection, run_id: i64, at: i64) -> Result<(), StoreError> {
     // Only forward, and never before the start (a clock stepped back).
     sqlx::query(
-        "UPDATE collector_runs SET alive_unix_ms = MAX(alive_unix_ms, ?2) WHERE run_id = ?1",
+        "UPDATE collector_runs SET alive_unix_ms = MAX(alive_unix_ms, $2) WHERE run_id = $1",
     )
     .bind(run_id)
     .bind(at)
@@ -126,12 +126,12 @@ async fn alive(conn: &mut SqliteConnection, run_id: i64, at: i64) -> Result<(), 
 }
 
 async fn retire(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     at: i64,
 ) -> Result<Option<Retirement>, StoreError> {
     let done = sqlx::query(
-        "UPDATE agents SET retired_unix_ms = ?2 WHERE agent_id = ?1 AND retired_unix_ms IS NULL",
+        "UPDATE agents SET retired_unix_ms = $2 WHERE agent_id = $1 AND retired_unix_ms IS NULL",
     )
     .bind(agent_id)
     .bind(at)
@@ -142,8 +142,8 @@ async fn retire(
         return Ok(None);
     }
     let rows = sqlx::query(&format!(
-        "UPDATE gaps SET closed_unix_ms = MAX(opened_unix_ms, ?2), close_reason = 'retired' \
-         WHERE agent_id = ?1 AND closed_unix_ms IS NULL RETURNING {}",
+        "UPDATE gaps SET closed_unix_ms = MAX(opened_unix_ms, $2), close_reason = 'retired' \
+         WHERE agent_id = $1 AND closed_unix_ms IS NULL RETURNING {}",
         super::gaps::COLUMNS
     ))
     .bind(agent_id)
@@ -216,24 +216,12 @@ impl Store {
     /// When the server was retired, if it is (None: in service, or unknown).
     pub async fn retired_since(&self, agent_id: &str) -> Result<Option<i64>, StoreError> {
         let at: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT retired_unix_ms FROM agents WHERE agent_id = ?1")
+            sqlx::query_scalar("SELECT retired_unix_ms FROM agents WHERE agent_id = $1")
                 .bind(agent_id)
                 .fetch_optional(&self.inner.reads)
                 .await
                 .map_err(|e| super::read_error("reading whether a server is retired", e))?;
         Ok(at.flatten())
-    }
-}
-
-/// What a page or the CLI says of a server that is not in service: retired (when), or
-/// unknown. The one wording of it.
-pub fn not_in_service(agent_id: &str, retired_unix_ms: Option<i64>) -> String {
-    match retired_unix_ms {
-        Some(at) => format!(
-            "server '{agent_id}' was retired on {} (eceprobe-collector retire); its gap history is kept: eceprobe-collector gaps --history --server {agent_id}",
-            crate::civil::utc_minutes(at)
-        ),
-        None => format!("no server with agent id '{agent_id}'"),
     }
 }
 

@@ -10,7 +10,7 @@ use super::metrics::split_stages;
 use super::rows::column;
 use super::web::{push_ids, AGENT_COLUMNS};
 use super::{read_error, rows, KnownAgent, Store, StoreError};
-use sqlx::QueryBuilder;
+use crate::sql::Sql;
 
 /// One result's stage durations: stage name and microseconds, in the order they ran.
 pub type Stages = Vec<(String, u64)>;
@@ -44,11 +44,11 @@ pub struct TimingKey {
 
 /// The last results of a check up to a seq, newest first.
 const SELECT_RECENT_OF: &str = "SELECT seq, outcome, stage_durations FROM results \
-     WHERE agent_id = ?1 AND check_id = ?2 AND seq <= ?3 ORDER BY seq DESC LIMIT ?4";
+     WHERE agent_id = $1 AND check_id = $2 AND seq <= $3 ORDER BY seq DESC LIMIT $4";
 
-/// The hourly samples of a check from ?3 (included) to ?4 (excluded).
+/// The hourly samples of a check from $3 (included) to $4 (excluded).
 const SELECT_HOURLY: &str = "SELECT stage_durations FROM stage_hourly \
-     WHERE agent_id = ?1 AND check_id = ?2 AND hour_unix_ms >= ?3 AND hour_unix_ms < ?4";
+     WHERE agent_id = $1 AND check_id = $2 AND hour_unix_ms >= $3 AND hour_unix_ms < $4";
 
 /// The stage durations of the last results that did not fail, newest first; None when the
 /// newest of them failed (a failing check is a gap, its durations are partial).
@@ -73,12 +73,11 @@ impl Store {
     pub async fn agents_in(&self, ids: &[String]) -> Result<Vec<KnownAgent>, StoreError> {
         let mut out = Vec::new();
         for ids in ids.chunks(IDS_PER_READ) {
-            let mut q = QueryBuilder::new(format!(
+            let mut q = Sql::new(format!(
                 "SELECT {AGENT_COLUMNS} FROM agents WHERE retired_unix_ms IS NULL AND agent_id IN "
             ));
             push_ids(&mut q, ids);
             let rows = q
-                .build()
                 .fetch_all(&self.inner.reads)
                 .await
                 .map_err(|e| read_error("reading servers by id", e))?;
@@ -98,12 +97,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<KnownAgent>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE deployment = ?1 AND role = ?2 \
-             AND retired_unix_ms IS NULL ORDER BY deployment, agent_id LIMIT ?3"
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE deployment = $1 AND role = $2 \
+             AND retired_unix_ms IS NULL ORDER BY deployment, agent_id LIMIT $3"
         ))
         .bind(deployment)
         .bind(role)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.inner.reads)
         .await
         .map_err(|e| read_error(format!("reading the servers of deployment {deployment}"), e))?;
@@ -120,21 +119,18 @@ impl Store {
     ) -> Result<Vec<Timings>, StoreError> {
         let mut out = Vec::new();
         for ids in agent_ids.chunks(IDS_PER_READ) {
-            let mut q = QueryBuilder::new(
-                "SELECT agent_id, check_id, recent FROM stage_recent WHERE agent_id IN ",
-            );
+            let mut q =
+                Sql::new("SELECT agent_id, check_id, recent FROM stage_recent WHERE agent_id IN ");
             push_ids(&mut q, ids);
             let rows = q
-                .build()
                 .fetch_all(&self.inner.reads)
                 .await
                 .map_err(|e| read_error("reading the recent stage durations of servers", e))?;
-            let mut q = QueryBuilder::new(
+            let mut q = Sql::new(
                 "SELECT agent_id, check_id, medians FROM stage_baseline WHERE agent_id IN ",
             );
             push_ids(&mut q, ids);
             let medians = q
-                .build()
                 .fetch_all(&self.inner.reads)
                 .await
                 .map_err(|e| read_error("reading the 7-day stage medians of servers", e))?;
@@ -192,7 +188,7 @@ impl Store {
                 .bind(agent)
                 .bind(check)
                 .bind(key.max_seq)
-                .bind(recent)
+                .bind(i64::from(recent))
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(|e| read_error(what(), e))?;

@@ -28,8 +28,9 @@ impl AgentRecord {
     /// Windows services server `agent_id` of deployment `prod` running ECE 12.6(1) ES1,
     /// probing every 60 s, never seen, Java not reported; a test sets what it is about with
     /// `AgentRecord { .., ..for_test(..) }`. Production records come from an agent's Hello
-    /// (`convert::agent_record`) or the database (`store/rows.rs`).
-    #[cfg(test)]
+    /// (the collector's `convert::agent_record`) or the database (`rows.rs`). Compiled in
+    /// (hidden) because the collector's unit tests are another crate's.
+    #[doc(hidden)]
     pub fn for_test(agent_id: &str) -> AgentRecord {
         AgentRecord {
             agent_id: agent_id.to_owned(),
@@ -251,11 +252,16 @@ pub enum StoreError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("cannot open the SQLite database {path}: {error}")]
-    Open { path: PathBuf, error: sqlx::Error },
-    #[error("cannot apply the schema migrations to the SQLite database {path}: {error}")]
+    /// `database` names it in words ("the SQLite database PATH", "the PostgreSQL database
+    /// USER@HOST:PORT/NAME"), never with a password.
+    #[error("cannot open {database}: {error}")]
+    Open {
+        database: String,
+        error: sqlx::Error,
+    },
+    #[error("cannot apply the schema migrations to {database}: {error}")]
     Migrate {
-        path: PathBuf,
+        database: String,
         error: sqlx::migrate::MigrateError,
     },
     /// A statement failed; `what` says what the store was doing.
@@ -291,6 +297,10 @@ pub enum StoreError {
     Corrupt { table: &'static str, what: String },
     #[error("the store is closed")]
     Closed,
+    /// The write connection was lost and connecting again failed (PostgreSQL stopped, a
+    /// network cut): nothing of the request was stored; it can be sent again later.
+    #[error("{0}; nothing was stored, the write can be sent again once it is reachable")]
+    Unavailable(Arc<StoreError>),
 }
 
 /// An audit as recorded: a point-in-time run of the whole catalog on every server in scope.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::metrics::split_stages;
 use super::rows::column;
@@ -47,7 +47,7 @@ fn db_error(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// The hour's timing sample of a check: the earliest passing (or warning) result that
 /// started in that hour, whatever order results arrive in.
 const UPSERT_HOURLY: &str = "INSERT INTO stage_hourly (agent_id, check_id, hour_unix_ms, \
-     started_unix_ms, seq, stage_durations) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     started_unix_ms, seq, stage_durations) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (agent_id, check_id, hour_unix_ms) DO UPDATE SET \
      started_unix_ms = excluded.started_unix_ms, seq = excluded.seq, \
      stage_durations = excluded.stage_durations \
@@ -93,7 +93,7 @@ pub fn split_medians(stored: &str) -> BTreeMap<String, (u64, u32)> {
 /// Records the hourly sample of one stored result; true when it changed the check's hourly
 /// samples.
 pub(super) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     seq: i64,
     r: &NewResult,
@@ -122,7 +122,7 @@ pub(super) async fn record(
 /// newest [`RECENT_KEPT`] kept) and, when its hourly samples changed, its 7-day medians
 /// are recomputed.
 pub(super) async fn settle(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     agent_id: &str,
     check: &str,
     new: Vec<Recent>,
@@ -130,7 +130,7 @@ pub(super) async fn settle(
 ) -> Result<(), StoreError> {
     let what = || format!("updating the stage durations kept for {check} of agent {agent_id}");
     let stored: Option<String> =
-        sqlx::query_scalar("SELECT recent FROM stage_recent WHERE agent_id = ?1 AND check_id = ?2")
+        sqlx::query_scalar("SELECT recent FROM stage_recent WHERE agent_id = $1 AND check_id = $2")
             .bind(agent_id)
             .bind(check)
             .fetch_optional(&mut *conn)
@@ -142,7 +142,7 @@ pub(super) async fn settle(
     recent.dedup_by_key(|r| r.0);
     recent.truncate(RECENT_KEPT);
     sqlx::query(
-        "INSERT INTO stage_recent (agent_id, check_id, recent) VALUES (?1, ?2, ?3) \
+        "INSERT INTO stage_recent (agent_id, check_id, recent) VALUES ($1, $2, $3) \
          ON CONFLICT (agent_id, check_id) DO UPDATE SET recent = excluded.recent",
     )
     .bind(agent_id)
@@ -159,14 +159,10 @@ pub(super) async fn settle(
 
 /// Each stage's median over the hourly samples of the 7 days before the newest sample's
 /// hour.
-async fn baseline(
-    conn: &mut SqliteConnection,
-    agent_id: &str,
-    check: &str,
-) -> Result<(), StoreError> {
+async fn baseline(conn: &mut AnyConnection, agent_id: &str, check: &str) -> Result<(), StoreError> {
     let what = || format!("updating the 7-day stage medians of {check} of agent {agent_id}");
     let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(hour_unix_ms) FROM stage_hourly WHERE agent_id = ?1 AND check_id = ?2",
+        "SELECT MAX(hour_unix_ms) FROM stage_hourly WHERE agent_id = $1 AND check_id = $2",
     )
     .bind(agent_id)
     .bind(check)
@@ -177,8 +173,8 @@ async fn baseline(
         return Ok(());
     };
     let rows = sqlx::query(
-        "SELECT stage_durations FROM stage_hourly WHERE agent_id = ?1 AND check_id = ?2 \
-         AND hour_unix_ms >= ?3 AND hour_unix_ms < ?4",
+        "SELECT stage_durations FROM stage_hourly WHERE agent_id = $1 AND check_id = $2 \
+         AND hour_unix_ms >= $3 AND hour_unix_ms < $4",
     )
     .bind(agent_id)
     .bind(check)
@@ -198,7 +194,7 @@ async fn baseline(
         .collect();
     sqlx::query(
         "INSERT INTO stage_baseline (agent_id, check_id, hour_unix_ms, medians) \
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (agent_id, check_id) DO UPDATE SET \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, check_id) DO UPDATE SET \
          hour_unix_ms = excluded.hour_unix_ms, medians = excluded.medians",
     )
     .bind(agent_id)

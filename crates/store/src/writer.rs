@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{AnyConnection, Connection};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, outbox, AgentRecord, FoundGap, GapChanges, InsertOutcome, NewResult,
-    SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, outbox, AgentRecord, Backend, Database, FoundGap, GapChanges,
+    InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -125,10 +125,16 @@ impl From<fleet::FleetOp> for Op {
 
 /// The writer task: runs until every `Store` clone is dropped or `close` asks it to stop.
 pub(super) async fn run(
-    mut conn: SqliteConnection,
+    conn: AnyConnection,
+    database: Database,
     mut queue: mpsc::Receiver<Msg>,
     commits: Arc<AtomicU64>,
 ) {
+    let backend = database.backend();
+    // None after the connection was lost (PostgreSQL restarted, a network cut): the next
+    // batch connects again, and fails with the reason while the server stays away, so
+    // agents keep their results in their spools until it is back.
+    let mut conn = Some(conn);
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH_REQUESTS);
     let mut shutdown = None;
     while shutdown.is_none() {
@@ -150,8 +156,32 @@ pub(super) async fn run(
                 }
             }
         }
-        if !batch.is_empty() {
-            write_batch(&mut conn, &mut batch, rows, &commits).await;
+        if batch.is_empty() {
+            continue;
+        }
+        if conn.is_none() {
+            match database.connect_writer().await {
+                Ok(c) => {
+                    tracing::info!(%database, "the store's write connection is back");
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    let failed = Arc::new(e);
+                    for op in batch.drain(..) {
+                        op.fail(StoreError::Unavailable(Arc::clone(&failed)));
+                    }
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            let lost = write_batch(c, backend, &mut batch, rows, &commits).await;
+            if lost {
+                tracing::warn!(%database, "the store's write connection was lost; the next write connects again");
+                if let Some(c) = conn.take() {
+                    let _ = c.close_hard().await;
+                }
+            }
         }
     }
     // Refuse what comes next, and answer what was queued after the shutdown.
@@ -164,8 +194,10 @@ pub(super) async fn run(
             }
         }
     }
-    if let Err(e) = conn.close().await {
-        tracing::warn!(error = %e, "closing the SQLite write connection failed");
+    if let Some(conn) = conn {
+        if let Err(e) = conn.close().await {
+            tracing::warn!(error = %e, "closing the store's write connection failed");
+        }
     }
     if let Some(reply) = shutdown {
         let _ = reply.send(());
@@ -173,17 +205,18 @@ pub(super) async fn run(
 }
 
 /// Runs the batch in one transaction (one savepoint per request), commits, answers.
+/// Returns true when the connection itself is lost (not a statement's failure).
 async fn write_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    backend: Backend,
     batch: &mut Vec<Op>,
     rows: usize,
     commits: &AtomicU64,
-) {
+) -> bool {
     let started = Instant::now();
     let requests = batch.len();
     let mut answers: Vec<Pending> = Vec::with_capacity(requests);
-    // IMMEDIATE: take the write lock now (waiting up to the busy timeout), not halfway.
-    let mut broken = execute(conn, "BEGIN IMMEDIATE")
+    let mut broken = execute(conn, backend.begin())
         .await
         .err()
         .map(|e| Broken::new("begin", e));
@@ -226,13 +259,15 @@ async fn write_batch(
             stage = failed.stage,
             error = %failed.source,
             requests,
-            "SQLite write transaction failed; its requests get the error"
+            "write transaction failed; its requests get the error"
         );
-        // SQLite may already have rolled back (e.g. disk full); then this fails harmlessly.
+        // The engine may already have rolled back (SQLite's disk full, a lost connection);
+        // then this fails harmlessly.
         if let Err(e) = execute(conn, "ROLLBACK").await {
             tracing::debug!(error = %e, "rollback after a failed write transaction");
         }
     }
+    let lost = broken.as_ref().is_some_and(|b| connection_lost(&b.source));
     for answer in answers {
         answer(broken.as_ref());
     }
@@ -242,14 +277,26 @@ async fn write_batch(
         elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "write batch"
     );
+    lost
 }
 
-async fn execute(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+/// An error of the connection, not of a statement: the writer connects again.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+async fn execute(conn: &mut AnyConnection, sql: &'static str) -> Result<(), sqlx::Error> {
     sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
 }
 
 /// Runs one request's statements (inside its savepoint).
-async fn apply(conn: &mut SqliteConnection, op: Op) -> (Pending, bool) {
+async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
     match op {
         Op::UpsertAgent { agent, reply } => settle(reply, upsert_agent(conn, &agent).await),
         Op::Touch {
