@@ -95,8 +95,8 @@ async fn begin_run(conn: &mut AnyConnection, at: i64) -> Result<i64, StoreError>
         .map_err(db_error("deleting old collector runs"))?;
     // A clock that ran fast left runs in the future: they end now at the latest.
     sqlx::query(
-        "UPDATE collector_runs SET started_unix_ms = MIN(started_unix_ms, $1), \
-         alive_unix_ms = MIN(alive_unix_ms, $1) WHERE alive_unix_ms > $1",
+        "UPDATE collector_runs SET started_unix_ms = CASE WHEN started_unix_ms <= $1 THEN started_unix_ms ELSE $1 END, \
+         alive_unix_ms = CASE WHEN alive_unix_ms <= $1 THEN alive_unix_ms ELSE $1 END WHERE alive_unix_ms > $1",
     )
     .bind(at)
     .execute(&mut *conn)
@@ -115,7 +115,7 @@ async fn begin_run(conn: &mut AnyConnection, at: i64) -> Result<i64, StoreError>
 async fn alive(conn: &mut AnyConnection, run_id: i64, at: i64) -> Result<(), StoreError> {
     // Only forward, and never before the start (a clock stepped back).
     sqlx::query(
-        "UPDATE collector_runs SET alive_unix_ms = MAX(alive_unix_ms, $2) WHERE run_id = $1",
+        "UPDATE collector_runs SET alive_unix_ms = CASE WHEN alive_unix_ms >= $2 THEN alive_unix_ms ELSE $2 END WHERE run_id = $1",
     )
     .bind(run_id)
     .bind(at)
@@ -142,7 +142,7 @@ async fn retire(
         return Ok(None);
     }
     let rows = sqlx::query(&format!(
-        "UPDATE gaps SET closed_unix_ms = MAX(opened_unix_ms, $2), close_reason = 'retired' \
+        "UPDATE gaps SET closed_unix_ms = CASE WHEN opened_unix_ms >= $2 THEN opened_unix_ms ELSE $2 END, close_reason = 'retired' \
          WHERE agent_id = $1 AND closed_unix_ms IS NULL RETURNING {}",
         super::gaps::COLUMNS
     ))

@@ -1,7 +1,8 @@
 //! Gaps in the store: opened, kept with their time, closed, read back, pruned.
 
+use super::tests::on_both;
 use super::tests::open_temp;
-use super::{FoundGap, GapFilter};
+use super::{FoundGap, GapFilter, Store};
 
 fn found(agent: &str, check: &str, kind: &str, detail: &str) -> FoundGap {
     FoundGap {
@@ -21,79 +22,84 @@ fn open_only() -> GapFilter {
     }
 }
 
-#[tokio::test]
-async fn gaps_open_stay_open_with_their_time_and_close() {
-    let (_dir, store) = open_temp().await;
-    let first = vec![
-        found("a1", "imap", "failing", "tcp_refused"),
-        found("a2", "smtp", "missing", "never reported"),
-    ];
-    let changes = store.reconcile_gaps(first.clone(), 1_000).await.unwrap();
-    assert_eq!((changes.opened.len(), changes.closed.len()), (2, 0));
+on_both! {
+    async fn gaps_open_stay_open_with_their_time_and_close() {
+        let (_dir, store) = open_temp().await;
+        let first = vec![
+            found("a1", "imap", "failing", "tcp_refused"),
+            found("a2", "smtp", "missing", "never reported"),
+        ];
+        let changes = store.reconcile_gaps(first.clone(), 1_000).await.unwrap();
+        assert_eq!((changes.opened.len(), changes.closed.len()), (2, 0));
 
-    // Found again, one with a new detail: nothing opens, the time is kept.
-    let mut again = first.clone();
-    again[0].detail = "tcp_timeout".to_owned();
-    let changes = store.reconcile_gaps(again, 2_000).await.unwrap();
-    assert_eq!(
-        (changes.opened.len(), changes.closed.len(), changes.updated),
-        (0, 0, 1)
-    );
-    let open = store.gaps(&open_only()).await.unwrap();
-    assert_eq!(open.len(), 2);
-    assert_eq!(open[0].agent_id, "a1");
-    assert_eq!(
-        (open[0].detail.as_str(), open[0].opened_unix_ms),
-        ("tcp_timeout", 1_000)
-    );
+        // Found again, one with a new detail: nothing opens, the time is kept.
+        let mut again = first.clone();
+        again[0].detail = "tcp_timeout".to_owned();
+        let changes = store.reconcile_gaps(again, 2_000).await.unwrap();
+        assert_eq!(
+            (changes.opened.len(), changes.closed.len(), changes.updated),
+            (0, 0, 1)
+        );
+        let open = store.gaps(&open_only()).await.unwrap();
+        assert_eq!(open.len(), 2);
+        assert_eq!(open[0].agent_id, "a1");
+        assert_eq!(
+            (open[0].detail.as_str(), open[0].opened_unix_ms),
+            ("tcp_timeout", 1_000)
+        );
 
-    // a1's imap is fixed: it closes; a2's stays.
-    let changes = store
-        .reconcile_gaps(vec![first[1].clone()], 3_000)
-        .await
-        .unwrap();
-    assert_eq!(changes.closed.len(), 1);
-    assert_eq!(changes.closed[0].closed_unix_ms, Some(3_000));
-    let open = store.gaps(&open_only()).await.unwrap();
-    assert_eq!(open.len(), 1);
-    assert_eq!(open[0].agent_id, "a2");
+        // a1's imap is fixed: it closes; a2's stays.
+        let changes = store
+            .reconcile_gaps(vec![first[1].clone()], 3_000)
+            .await
+            .unwrap();
+        assert_eq!(changes.closed.len(), 1);
+        assert_eq!(changes.closed[0].closed_unix_ms, Some(3_000));
+        let open = store.gaps(&open_only()).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].agent_id, "a2");
 
-    // It fails again: a new gap, a new opening time; history shows both, newest first.
-    store.reconcile_gaps(first.clone(), 4_000).await.unwrap();
-    let imap_history = store
-        .gaps(&GapFilter {
-            agent_id: Some("a1".to_owned()),
-            check: Some("imap".to_owned()),
-            ..GapFilter::default()
-        })
-        .await
-        .unwrap();
-    let spans: Vec<_> = imap_history
-        .iter()
-        .map(|g| (g.opened_unix_ms, g.closed_unix_ms))
-        .collect();
-    assert_eq!(spans, vec![(4_000, None), (1_000, Some(3_000))]);
-    // since: gaps closed before it are left out.
-    let recent = store
-        .gaps(&GapFilter {
-            since_unix_ms: Some(3_500),
-            ..GapFilter::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(recent.len(), 2, "{recent:?}");
-    assert!(recent.iter().all(|g| g.closed_unix_ms.is_none()));
+        // It fails again: a new gap, a new opening time; history shows both, newest first.
+        store.reconcile_gaps(first.clone(), 4_000).await.unwrap();
+        let imap_history = store
+            .gaps(&GapFilter {
+                agent_id: Some("a1".to_owned()),
+                check: Some("imap".to_owned()),
+                ..GapFilter::default()
+            })
+            .await
+            .unwrap();
+        let spans: Vec<_> = imap_history
+            .iter()
+            .map(|g| (g.opened_unix_ms, g.closed_unix_ms))
+            .collect();
+        assert_eq!(spans, vec![(4_000, None), (1_000, Some(3_000))]);
+        // since: gaps closed before it are left out.
+        let recent = store
+            .gaps(&GapFilter {
+                since_unix_ms: Some(3_500),
+                ..GapFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(recent.len(), 2, "{recent:?}");
+        assert!(recent.iter().all(|g| g.closed_unix_ms.is_none()));
 
-    // Pruning removes closed gaps before the cutoff, never open ones.
-    assert_eq!(store.prune_gaps_before(10_000).await.unwrap(), 1);
-    assert_eq!(store.gaps(&GapFilter::default()).await.unwrap().len(), 2);
-    store.close().await;
+        // Pruning removes closed gaps before the cutoff, never open ones.
+        assert_eq!(store.prune_gaps_before(10_000).await.unwrap(), 1);
+        assert_eq!(store.gaps(&GapFilter::default()).await.unwrap().len(), 2);
+        store.close().await;
+    }
 }
 
+/// SQLite's plan (PostgreSQL's planner chooses by its statistics).
 #[tokio::test]
 async fn open_gaps_are_read_from_the_partial_index() {
     use sqlx::Row;
-    let (_dir, store) = open_temp().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("eceprobe.db"))
+        .await
+        .expect("open");
     let rows = sqlx::query(
         "EXPLAIN QUERY PLAN SELECT gap_id FROM gaps WHERE closed_unix_ms IS NULL \
          ORDER BY deployment",

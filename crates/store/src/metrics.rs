@@ -49,7 +49,14 @@ impl Store {
     /// role, by server then check; no detail blobs.
     pub async fn check_metrics(&self) -> Result<Vec<CheckMetric>, StoreError> {
         const T: &str = "latest";
-        let rows = sqlx::query(SELECT_CHECK_METRICS)
+        // PostgreSQL has no index hints (its planner needs none here).
+        let sql = match self.inner.database.backend() {
+            crate::Backend::Sqlite => SELECT_CHECK_METRICS.to_owned(),
+            crate::Backend::Postgres => {
+                SELECT_CHECK_METRICS.replace(" INDEXED BY latest_state", "")
+            }
+        };
+        let rows = sqlx::query(&sql)
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("reading the latest state for metrics", e))?;

@@ -58,11 +58,16 @@ pub(super) async fn set_aside(
         .execute(&mut *conn)
         .await
         .map_err(db(format!("counting agent {agent_id}'s set-aside results")))?;
-    sqlx::query("DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - $1")
-        .bind(MAX_QUARANTINE_ROWS)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("dropping the oldest set-aside results".to_owned()))?;
+    // The newest MAX_QUARANTINE_ROWS by position, not by id arithmetic: ids have holes
+    // (an insert that met ON CONFLICT DO NOTHING, or was rolled back, spent one).
+    sqlx::query(
+        "DELETE FROM quarantine WHERE id <= \
+         (SELECT id FROM quarantine ORDER BY id DESC LIMIT 1 OFFSET $1)",
+    )
+    .bind(MAX_QUARANTINE_ROWS)
+    .execute(&mut *conn)
+    .await
+    .map_err(db("dropping the oldest set-aside results".to_owned()))?;
     Ok(new)
 }
 

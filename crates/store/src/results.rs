@@ -36,7 +36,8 @@ const UPSERT_AGENT: &str = "INSERT INTO agents (agent_id, hostname, role, deploy
      ece_version = excluded.ece_version, ece_es = excluded.ece_es, \
      probe_interval_s = excluded.probe_interval_s, \
      java_runtime = excluded.java_runtime, java_truststore = excluded.java_truststore, \
-     seen_unix_ms = MAX(agents.seen_unix_ms, excluded.seen_unix_ms), \
+     seen_unix_ms = CASE WHEN agents.seen_unix_ms >= excluded.seen_unix_ms \
+     THEN agents.seen_unix_ms ELSE excluded.seen_unix_ms END, \
      retired_unix_ms = NULL";
 
 pub(super) async fn upsert_agent(
@@ -70,7 +71,7 @@ pub(super) async fn touch_agent(
 ) -> Result<(), StoreError> {
     let spool_dropped = to_db(agent_id, "spool_dropped", spool_dropped)?;
     let done = sqlx::query(
-        "UPDATE agents SET seen_unix_ms = MAX(seen_unix_ms, $2), spool_dropped = $3 \
+        "UPDATE agents SET seen_unix_ms = CASE WHEN seen_unix_ms >= $2 THEN seen_unix_ms ELSE $2 END, spool_dropped = $3 \
          WHERE agent_id = $1",
     )
     .bind(agent_id)
@@ -206,7 +207,8 @@ pub(super) async fn insert_results(
     // stale. The last seq only ever rises.
     max_seq = max_seq.max(highest_inserted.unwrap_or(0));
     sqlx::query(
-        "UPDATE agents SET max_seq = $2, seen_unix_ms = MAX(seen_unix_ms, $3) \
+        "UPDATE agents SET max_seq = CASE WHEN max_seq >= $2 THEN max_seq ELSE $2 END, \
+         seen_unix_ms = CASE WHEN seen_unix_ms >= $3 THEN seen_unix_ms ELSE $3 END \
          WHERE agent_id = $1",
     )
     .bind(agent_id)
@@ -229,7 +231,7 @@ pub(super) async fn prune(
     limit: u32,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "DELETE FROM results WHERE rowid IN (SELECT rowid FROM results \
+        "DELETE FROM results WHERE (agent_id, seq) IN (SELECT agent_id, seq FROM results \
          WHERE audit_id = '' AND received_unix_ms < $1 ORDER BY received_unix_ms LIMIT $2)",
     )
     .bind(cutoff_unix_ms)

@@ -123,6 +123,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::tests::{on_both, open_temp};
     use crate::FoundGap;
 
     fn found(agent: &str, deployment: &str, kind: &str) -> FoundGap {
@@ -176,57 +177,57 @@ mod tests {
         store.close().await;
     }
 
-    /// Lanes by first opening, bounded with the count of all; a lane's latest bars only.
-    #[tokio::test]
-    async fn lanes_and_bars_are_bounded_and_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
-        let day = 86_400_000;
-        // Before the window: opened and closed (not in it), opened and still open (in it).
-        store
-            .reconcile_gaps(vec![found("old", "prod", "failing")], 0)
-            .await
-            .unwrap();
-        store.reconcile_gaps(vec![], day).await.unwrap();
-        store
-            .reconcile_gaps(vec![found("b", "prod", "stale")], day)
-            .await
-            .unwrap();
-        // In the window: a flapping gap on "a", then "c" in another deployment.
-        for i in 0..5 {
-            let t = 10 * day + i * 1000;
-            let open = vec![found("b", "prod", "stale"), found("a", "prod", "failing")];
-            store.reconcile_gaps(open, t).await.unwrap();
+    on_both! {
+        /// Lanes by first opening, bounded with the count of all; a lane's latest bars only.
+        async fn lanes_and_bars_are_bounded_and_counted() {
+            let (_dir, store) = open_temp().await;
+            let day = 86_400_000;
+            // Before the window: opened and closed (not in it), opened and still open (in it).
             store
-                .reconcile_gaps(vec![found("b", "prod", "stale")], t + 500)
+                .reconcile_gaps(vec![found("old", "prod", "failing")], 0)
                 .await
                 .unwrap();
+            store.reconcile_gaps(vec![], day).await.unwrap();
+            store
+                .reconcile_gaps(vec![found("b", "prod", "stale")], day)
+                .await
+                .unwrap();
+            // In the window: a flapping gap on "a", then "c" in another deployment.
+            for i in 0..5 {
+                let t = 10 * day + i * 1000;
+                let open = vec![found("b", "prod", "stale"), found("a", "prod", "failing")];
+                store.reconcile_gaps(open, t).await.unwrap();
+                store
+                    .reconcile_gaps(vec![found("b", "prod", "stale")], t + 500)
+                    .await
+                    .unwrap();
+            }
+            store
+                .reconcile_gaps(
+                    vec![found("b", "prod", "stale"), found("c", "lab", "failing")],
+                    11 * day,
+                )
+                .await
+                .unwrap();
+            let q = |deployment: Option<&str>, max_lanes| TimelineWindow {
+                deployment: deployment.map(str::to_owned),
+                agent_id: None,
+                start_unix_ms: 5 * day,
+                end_unix_ms: 12 * day,
+                max_lanes,
+                bars_per_lane: 3,
+            };
+            let t = store.gap_timeline(&q(Some("prod"), 60)).await.unwrap();
+            assert_eq!(t.lanes_total, 2);
+            let keys: Vec<_> = t.lanes.iter().map(|l| l.agent_id.as_str()).collect();
+            assert_eq!(keys, ["b", "a"], "ordered by first opening");
+            let a = &t.lanes[1];
+            assert_eq!(a.gaps_in_window, 5);
+            let opened: Vec<i64> = a.gaps.iter().map(|g| g.opened_unix_ms).collect();
+            assert_eq!(opened, [10 * day + 2000, 10 * day + 3000, 10 * day + 4000]);
+            let all = store.gap_timeline(&q(None, 1)).await.unwrap();
+            assert_eq!((all.lanes.len(), all.lanes_total), (1, 3));
+            store.close().await;
         }
-        store
-            .reconcile_gaps(
-                vec![found("b", "prod", "stale"), found("c", "lab", "failing")],
-                11 * day,
-            )
-            .await
-            .unwrap();
-        let q = |deployment: Option<&str>, max_lanes| TimelineWindow {
-            deployment: deployment.map(str::to_owned),
-            agent_id: None,
-            start_unix_ms: 5 * day,
-            end_unix_ms: 12 * day,
-            max_lanes,
-            bars_per_lane: 3,
-        };
-        let t = store.gap_timeline(&q(Some("prod"), 60)).await.unwrap();
-        assert_eq!(t.lanes_total, 2);
-        let keys: Vec<_> = t.lanes.iter().map(|l| l.agent_id.as_str()).collect();
-        assert_eq!(keys, ["b", "a"], "ordered by first opening");
-        let a = &t.lanes[1];
-        assert_eq!(a.gaps_in_window, 5);
-        let opened: Vec<i64> = a.gaps.iter().map(|g| g.opened_unix_ms).collect();
-        assert_eq!(opened, [10 * day + 2000, 10 * day + 3000, 10 * day + 4000]);
-        let all = store.gap_timeline(&q(None, 1)).await.unwrap();
-        assert_eq!((all.lanes.len(), all.lanes_total), (1, 3));
-        store.close().await;
     }
 }

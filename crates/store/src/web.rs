@@ -430,8 +430,8 @@ mod tests {
             // An owner's page: the open gaps' index, the kind condition checked per row.
             (
                 "SELECT * FROM gaps WHERE closed_unix_ms IS NULL AND NOT (kind IN ('stale') \
-                 OR (kind = 'failing' AND CASE instr(detail, ' ') WHEN 0 THEN detail \
-                 ELSE substr(detail, 1, instr(detail, ' ') - 1) END IN ('tcp_refused'))) \
+                 OR (kind = 'failing' AND (detail = 'tcp_refused' \
+                 OR substr(detail, 1, 12) = 'tcp_refused '))) \
                  ORDER BY opened_unix_ms DESC, gap_id DESC LIMIT 100",
                 "gaps_open_by_opened",
             ),
