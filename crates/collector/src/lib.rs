@@ -50,6 +50,7 @@ pub mod retention;
 pub mod retired;
 pub mod schedule;
 pub mod server;
+pub mod store_settings;
 /// The storage boundary, a crate of its own (`crates/store`).
 pub use eceprobe_store as store;
 pub mod web;

@@ -27,6 +27,7 @@ mod quarantine;
 mod request;
 mod results;
 mod rows;
+mod schema;
 mod sql;
 pub mod timeline;
 mod types;
@@ -125,6 +126,10 @@ impl Store {
     pub async fn connect(database: &Database) -> Result<Store, StoreError> {
         let backend = database.backend();
         let mut conn = database.connect_writer().await?;
+        if let Err(e) = schema::check(&mut conn, backend, &database.to_string()).await {
+            database::close_quietly(conn).await;
+            return Err(e);
+        }
         if let Err(error) = backend.migrator().run(&mut conn).await {
             database::close_quietly(conn).await;
             return Err(StoreError::Migrate {

@@ -29,7 +29,12 @@ impl TestDb {
     pub(super) async fn reopen(&self) -> Store {
         Store::connect(&self.database)
             .await
-            .expect("reopen the store")
+            .expect("open the store")
+    }
+
+    /// A write connection of its own, as another program would have.
+    pub(super) async fn raw(&self) -> sqlx::AnyConnection {
+        self.database.connect_writer().await.expect("connect")
     }
 }
 
@@ -103,30 +108,26 @@ async fn open(path: &Path) -> Store {
 }
 
 pub(super) async fn open_temp() -> (TestDb, Store) {
+    let db = fresh().await;
+    let store = db.reopen().await;
+    (db, store)
+}
+
+/// A new, empty database on the test's engine (the store not opened yet).
+pub(super) async fn fresh() -> TestDb {
     match ENGINE.try_with(|e| *e).unwrap_or(Engine::Sqlite) {
         Engine::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let database = Database::Sqlite(dir.path().join("eceprobe.db"));
-            let store = open(&dir.path().join("eceprobe.db")).await;
-            let db = TestDb {
+            TestDb {
                 _dir: Some(dir),
                 database,
-            };
-            (db, store)
+            }
         }
-        Engine::Postgres => {
-            let database = fresh_postgres_schema().await;
-            let store = Store::connect(&database)
-                .await
-                .expect("open the store on PostgreSQL");
-            (
-                TestDb {
-                    _dir: None,
-                    database,
-                },
-                store,
-            )
-        }
+        Engine::Postgres => TestDb {
+            _dir: None,
+            database: fresh_postgres_schema().await,
+        },
     }
 }
 
@@ -532,3 +533,45 @@ async fn history_pruning_walks_only_untagged_rows() {
 /// The agents' rows: what each Hello updates.
 #[path = "agent_tests.rs"]
 mod agents;
+
+on_both! {
+    /// A database of a newer schema, or one holding another program's tables, is refused
+    /// with the reason and the fix; nothing is migrated or written into it.
+    async fn a_database_not_ours_or_of_a_newer_schema_is_refused() {
+        let foreign = fresh().await;
+        let mut raw = foreign.raw().await;
+        sqlx::query("CREATE TABLE invoices (id BIGINT PRIMARY KEY, total BIGINT)")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        let err = Store::connect(&foreign.database).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotOurs { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("holds other tables (invoices)"), "{message}");
+        assert!(message.contains("an empty database of its own"), "{message}");
+        let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(tables, 0, "the foreign table is untouched");
+
+        let (db, store) = open_temp().await;
+        store.close().await;
+        let mut raw = db.raw().await;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from a newer collector', TRUE, $1, 0)",
+        )
+        .bind(vec![0u8; 48])
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        let err = Store::connect(&db.database).await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("has schema version 99990101000000, newer than this collector's"),
+            "{message}"
+        );
+        assert!(message.contains("run that version or a later one"), "{message}");
+    }
+}

@@ -264,6 +264,18 @@ pub enum StoreError {
         database: String,
         error: sqlx::migrate::MigrateError,
     },
+    #[error(
+        "{database} is not eceprobe's: it holds other tables ({tables}) and no eceprobe schema; give the collector an empty database of its own"
+    )]
+    NotOurs { database: String, tables: String },
+    #[error(
+        "{database} has schema version {found}, newer than this collector's {known}: a newer eceprobe-collector wrote it; run that version or a later one (a downgrade would lose what the newer schema holds)"
+    )]
+    NewerSchema {
+        database: String,
+        found: i64,
+        known: i64,
+    },
     /// A statement failed; `what` says what the store was doing.
     #[error("{what}: {error}")]
     Database { what: String, error: sqlx::Error },
