@@ -181,3 +181,122 @@ async fn a_wrong_password_or_a_missing_server_is_named_without_the_password() {
     assert!(said.contains(":1/"), "the server is named: {said}");
     assert!(!said.contains(&wrong), "{said}");
 }
+
+/// A TCP path to PostgreSQL that the test can cut (every connection reset, new ones
+/// refused) and restore: a network cut or a database restart as the collector sees it.
+struct Path2Db {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Path2Db {
+    async fn to(upstream: std::net::SocketAddr) -> Path2Db {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, open2) = (up.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                open2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Path2Db { addr, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for task in self.open.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_going_away_is_named_and_results_arrive_when_it_returns() {
+    let Some(url) = test_postgres() else {
+        return;
+    };
+    let (db_url, password) = fresh_schema(&url, "outage").await;
+    let mut through = url::Url::parse(&db_url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        through.host_str().unwrap(),
+        through.port().unwrap_or(5432)
+    );
+    let path = Path2Db::to(upstream.parse().unwrap()).await;
+    through.set_port(Some(path.addr.port())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_password(dir.path(), &password);
+    let collector = Collector::start_with(
+        Path::new(through.as_str()),
+        &["--plaintext", "--config", config.to_str().unwrap()],
+    );
+    let (mut agent, _) = Agent::connect(collector.addr, "app-1").await;
+    assert_eq!(agent.send_expect_ack(batch(1..=10)).await, 10);
+
+    path.cut();
+    let status = agent.send_expect_error(batch(11..=20)).await;
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let said = status.message();
+    let server = format!("127.0.0.1:{}", path.addr.port());
+    assert!(said.contains(&server), "the server is named: {said}");
+    assert!(
+        said.contains("nothing of this write was stored") || said.contains("nothing was stored"),
+        "{said}"
+    );
+    assert!(!said.contains(&password), "{said}");
+
+    // Back: the agent reconnects and sends again from its spool; all of it lands once.
+    path.restore();
+    drop(agent);
+    let addr = collector.addr;
+    let mut tries = 0;
+    let (mut agent, last) = loop {
+        // A Hello answered while the read pool still holds a cut connection fails as an
+        // agent would see it (its stream ends); the agent tries again, as it does.
+        match tokio::spawn(async move { Agent::connect(addr, "app-1").await }).await {
+            Ok(connected) => break connected,
+            Err(_) if tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("the collector did not take the agent back: {e}"),
+        }
+    };
+    assert_eq!(last, 10, "what was refused during the cut was not stored");
+    assert_eq!(agent.send_expect_ack(batch(11..=20)).await, 20);
+    drop(agent);
+    collector.kill();
+    let store = Store::connect(&Database::parse(&db_url).unwrap().with_password(&password))
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    for check in CHECKS {
+        seqs.extend(
+            store
+                .history("app-1", check, 10_000)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.seq),
+        );
+    }
+    store.close().await;
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "each result once");
+}

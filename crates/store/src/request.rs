@@ -16,6 +16,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) struct Broken {
     pub(super) stage: &'static str,
     pub(super) source: Arc<sqlx::Error>,
+    /// The database, when the connection to it was lost (not a statement's failure).
+    pub(super) lost: Option<String>,
 }
 
 impl Broken {
@@ -23,13 +25,20 @@ impl Broken {
         Broken {
             stage,
             source: Arc::new(source),
+            lost: None,
         }
     }
 
     pub(super) fn error(&self) -> StoreError {
-        StoreError::Transaction {
-            stage: self.stage,
-            error: Arc::clone(&self.source),
+        match &self.lost {
+            Some(database) => StoreError::ConnectionLost {
+                database: database.clone(),
+                error: Arc::clone(&self.source),
+            },
+            None => StoreError::Transaction {
+                stage: self.stage,
+                error: Arc::clone(&self.source),
+            },
         }
     }
 }
@@ -47,6 +56,8 @@ pub(super) fn settle<T: Send + 'static>(
     let ok = outcome.is_ok();
     let pending: Pending = Box::new(move |broken: Option<&Broken>| {
         let answer = match (broken, outcome) {
+            // A lost connection is the cause of every failure in the batch: say it.
+            (Some(broken), _) if broken.lost.is_some() => Err(broken.error()),
             (Some(broken), Ok(_)) => Err(broken.error()),
             (_, outcome) => outcome,
         };

@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, outbox, AgentRecord, Backend, Database, FoundGap, GapChanges,
-    InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, outbox, AgentRecord, Database, FoundGap, GapChanges, InsertOutcome,
+    NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -130,7 +130,6 @@ pub(super) async fn run(
     mut queue: mpsc::Receiver<Msg>,
     commits: Arc<AtomicU64>,
 ) {
-    let backend = database.backend();
     // None after the connection was lost (PostgreSQL restarted, a network cut): the next
     // batch connects again, and fails with the reason while the server stays away, so
     // agents keep their results in their spools until it is back.
@@ -175,7 +174,7 @@ pub(super) async fn run(
             }
         }
         if let Some(c) = conn.as_mut() {
-            let lost = write_batch(c, backend, &mut batch, rows, &commits).await;
+            let lost = write_batch(c, &database, &mut batch, rows, &commits).await;
             if lost {
                 tracing::warn!(%database, "the store's write connection was lost; the next write connects again");
                 if let Some(c) = conn.take() {
@@ -208,25 +207,33 @@ pub(super) async fn run(
 /// Returns true when the connection itself is lost (not a statement's failure).
 async fn write_batch(
     conn: &mut AnyConnection,
-    backend: Backend,
+    database: &Database,
     batch: &mut Vec<Op>,
     rows: usize,
     commits: &AtomicU64,
 ) -> bool {
+    // A lost connection names the database in every answer of the batch.
+    let broke = |stage, e| {
+        let mut b = Broken::new(stage, e);
+        if connection_lost(&b.source) {
+            b.lost = Some(database.to_string());
+        }
+        b
+    };
     let started = Instant::now();
     let requests = batch.len();
     let mut answers: Vec<Pending> = Vec::with_capacity(requests);
-    let mut broken = execute(conn, backend.begin())
+    let mut broken = execute(conn, database.backend().begin())
         .await
         .err()
-        .map(|e| Broken::new("begin", e));
+        .map(|e| broke("begin", e));
     for op in batch.drain(..) {
         if let Some(broken) = &broken {
             op.fail(broken.error());
             continue;
         }
         if let Err(e) = execute(conn, "SAVEPOINT request").await {
-            let failed = Broken::new("savepoint", e);
+            let failed = broke("savepoint", e);
             op.fail(failed.error());
             broken = Some(failed);
             continue;
@@ -243,7 +250,7 @@ async fn write_batch(
             }
         };
         if let Err(e) = end {
-            broken = Some(Broken::new("the end of a request's savepoint", e));
+            broken = Some(broke("the end of a request's savepoint", e));
         }
     }
     if broken.is_none() {
@@ -251,7 +258,7 @@ async fn write_batch(
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => broken = Some(Broken::new("commit", e)),
+            Err(e) => broken = Some(broke("commit", e)),
         }
     }
     if let Some(failed) = &broken {
@@ -267,7 +274,7 @@ async fn write_batch(
             tracing::debug!(error = %e, "rollback after a failed write transaction");
         }
     }
-    let lost = broken.as_ref().is_some_and(|b| connection_lost(&b.source));
+    let lost = broken.as_ref().is_some_and(|b| b.lost.is_some());
     for answer in answers {
         answer(broken.as_ref());
     }
