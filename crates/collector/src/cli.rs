@@ -12,7 +12,7 @@ use crate::demo;
 #[command(
     name = "eceprobe-collector",
     version,
-    about = "Collects eceprobe agents' results into SQLite"
+    about = "Collects eceprobe agents' results into SQLite or PostgreSQL"
 )]
 pub(crate) struct Cli {
     /// Log level (error, warn, info, debug, trace; default info, warn for `demo`);

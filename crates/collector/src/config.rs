@@ -33,7 +33,7 @@
 //! deployment = "prod"             # default: every deployment
 //! deadline_s = 300                # default 0: the audit default (120); at most 3600
 //!
-//! [store]                         # PostgreSQL instead of `database` (several collectors)
+//! [store]                         # PostgreSQL instead of `database` (one collector per database for now)
 //! url = "postgres://eceprobe@db.example.com/eceprobe?sslmode=verify-full"
 //! password_file = "postgres.password"   # or PGPASSWORD; `database` then only names
 //!                                 # where local files (the kept endpoint list) go

@@ -1,6 +1,7 @@
 //! `[store]` in collector.toml (and `serve --db`): where the store lives. Without it, the
 //! SQLite file of `database` (one command, one file); with `url = "postgres://..."`, a
-//! PostgreSQL database that several collectors can share.
+//! PostgreSQL database (one collector on it until issue 18's leader lands: two would both
+//! evaluate gaps and deliver webhooks).
 //!
 //! ```toml
 //! [store]

@@ -1,5 +1,7 @@
 //! Where the store lives, and how to reach it: a SQLite file (the embedded default: one
-//! command, one file) or a PostgreSQL database (several collectors, one shared state).
+//! command, one file) or a PostgreSQL database (on a server the operator already runs,
+//! backs up and replicates; several collectors sharing one needs the leader of issue 18,
+//! not built yet).
 //!
 //! Both are reached through sqlx's `Any` driver, so every statement of the store is written
 //! once and runs on both; what differs (the schema's dialect, how a write transaction
@@ -19,6 +21,30 @@ use crate::StoreError;
 /// How long connecting to PostgreSQL may take before the collector says it cannot.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The connection parameters sqlx's PostgreSQL driver reads (libpq's names and its own).
+/// Any other is refused by name: sqlx would log an unknown one with its value, and a
+/// libpq parameter such as `sslpassword` is a secret.
+const POSTGRES_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -30,7 +56,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Its name in words and in `/metrics`.
+    /// Its name in words.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -83,15 +109,36 @@ impl Database {
             {
                 return Err(DatabaseUrlError::NoHost);
             }
+            if let Some((key, _)) = url
+                .query_pairs()
+                .find(|(k, _)| !POSTGRES_PARAMETERS.contains(&k.as_ref()))
+            {
+                return Err(DatabaseUrlError::UnknownParameter {
+                    key: key.chars().take(64).collect(),
+                });
+            }
             return Ok(Database::Postgres(PostgresUrl(url)));
         }
-        if let Some(path) = text.strip_prefix("sqlite://") {
-            return Ok(Database::Sqlite(PathBuf::from(path)));
-        }
-        if text.is_empty() {
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+            .unwrap_or(text);
+        if path.is_empty() {
             return Err(DatabaseUrlError::Empty);
         }
-        Ok(Database::Sqlite(PathBuf::from(text)))
+        // Another scheme (pg://, mysql://) is a mistake, not a file to create.
+        if let Some((scheme, _)) = path.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            {
+                return Err(DatabaseUrlError::UnknownScheme {
+                    scheme: scheme.chars().take(32).collect(),
+                });
+            }
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
     }
 
     /// The engine it names.
@@ -110,14 +157,24 @@ impl Database {
         }
     }
 
-    /// The database with this password (read from a file or `PGPASSWORD` by the caller)
-    /// unless its URL already has one. A SQLite file takes none.
+    /// The database with this password (read from `[store] password_file`), which
+    /// replaces one in the URL. A SQLite file takes none.
     pub fn with_password(self, password: &str) -> Database {
         match self {
-            Database::Postgres(PostgresUrl(mut url)) if url.password().is_none() => {
-                // Only a URL that cannot have a password fails here, and a postgres://
-                // URL with a host can; if it could not, it goes on without one.
-                let _ = url.set_password(Some(password));
+            Database::Postgres(PostgresUrl(mut url)) => {
+                // A URL without a host (the socket's directory in `?host=`) cannot carry a
+                // password in its authority: it goes as the `password` parameter then.
+                if url.set_password(Some(password)).is_err() {
+                    let others: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != "password")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    url.query_pairs_mut()
+                        .clear()
+                        .extend_pairs(others)
+                        .append_pair("password", password);
+                }
                 Database::Postgres(PostgresUrl(url))
             }
             other => other,
@@ -189,7 +246,13 @@ async fn connect_postgres(url: &Url) -> Result<AnyConnection, sqlx::Error> {
     let options = any_options(url)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(conn) => conn,
-        Err(_) => Err(sqlx::Error::PoolTimedOut),
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer from the server within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        ))),
     }
 }
 
@@ -291,4 +354,80 @@ pub enum DatabaseUrlError {
     NotAUrl { error: String },
     #[error("the postgres:// URL names no host: write it as postgres://USER@HOST:PORT/DATABASE")]
     NoHost,
+    #[error("the postgres:// URL has the parameter '{key}', which eceprobe does not pass on: use sslmode, sslrootcert, sslcert, sslkey, host, port, dbname, user, application_name or options (the password goes in [store] password_file or PGPASSWORD)")]
+    UnknownParameter { key: String },
+    #[error("'{scheme}://' is no database eceprobe knows: give a SQLite file's path or a postgres:// URL")]
+    UnknownScheme { scheme: String },
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_is_a_path_or_a_postgres_url_and_mistakes_are_named() {
+        assert_eq!(
+            Database::parse("data/c.db").unwrap(),
+            Database::Sqlite(PathBuf::from("data/c.db"))
+        );
+        for sqlite in ["sqlite://data/c.db", "sqlite:data/c.db"] {
+            assert_eq!(
+                Database::parse(sqlite).unwrap(),
+                Database::Sqlite(PathBuf::from("data/c.db"))
+            );
+        }
+        let pg = Database::parse("postgresql://u:pw@db.example/ece?sslmode=require").unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        assert_eq!(
+            pg.to_string(),
+            "the PostgreSQL database u@db.example:5432/ece"
+        );
+        assert!(!format!("{pg:?}").contains("pw"));
+        for (text, says) in [
+            ("", "the database is empty"),
+            ("sqlite://", "the database is empty"),
+            ("pg://u@h/db", "'pg://' is no database eceprobe knows"),
+            ("postgres:///db", "names no host"),
+            (
+                "postgres://u@h/db?sslpassword=s3cret",
+                "the parameter 'sslpassword', which eceprobe does not pass on",
+            ),
+        ] {
+            let err = Database::parse(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_password_from_a_file_replaces_the_urls_and_reaches_a_socket_url_too() {
+        let url = |db: &Database| match db {
+            Database::Postgres(PostgresUrl(u)) => u.clone(),
+            Database::Sqlite(_) => unreachable!(),
+        };
+        let db = Database::parse("postgres://u:old@h/db")
+            .unwrap()
+            .with_password("new");
+        assert_eq!(url(&db).password(), Some("new"));
+        let socket = Database::parse("postgres:///db?host=/run/postgresql&user=u")
+            .unwrap()
+            .with_password("p@ss");
+        let pairs: Vec<(String, String)> = url(&socket)
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert!(
+            pairs.contains(&("password".to_owned(), "p@ss".to_owned())),
+            "{pairs:?}"
+        );
+        assert!(!socket.to_string().contains("p@ss"));
+    }
+
+    #[test]
+    fn a_windows_path_survives_the_url() {
+        let url = sqlite_url(Path::new("/tmp/a dir/x?y#z%.db"), "ro").unwrap();
+        let back: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse().unwrap();
+        assert_eq!(back.get_filename(), Path::new("/tmp/a dir/x?y#z%.db"));
+    }
 }

@@ -220,7 +220,9 @@ pub(super) fn push_kind_match(q: &mut Sql, m: &KindMatch) {
         }
         q.push("detail = ").push_bind(*word);
         q.push(" OR substr(detail, 1, ")
-            .push_bind(word.chars().count() as i64 + 1)
+            // An INTEGER (i32): PostgreSQL has substr(text, int, int) and no implicit
+            // bigint-to-integer cast for a parameter.
+            .push_bind(i32::try_from(word.chars().count() + 1).unwrap_or(i32::MAX))
             .push(") = ")
             .push_bind(format!("{word} "));
     }

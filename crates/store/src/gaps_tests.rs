@@ -114,3 +114,60 @@ async fn open_gaps_are_read_from_the_partial_index() {
     );
     store.close().await;
 }
+
+on_both! {
+    /// An owner's filter (kinds, and a kind chosen by its detail's first word) chooses the
+    /// same gaps on both engines, on the list read and on a page with its total.
+    async fn a_kind_match_chooses_the_same_gaps_on_both_engines() {
+        let (_dir, store) = open_temp().await;
+        let found_all = vec![
+            found("a1", "imap", "failing", "tcp_refused"),
+            found("a2", "imap", "failing", "tcp_refused 40.99.10.34:993"),
+            found("a3", "imap", "failing", "tcp_refusedx"),
+            found("a4", "imap", "failing", "tls_intercepted"),
+            found("a5", "imap", "stale", "silent since"),
+            found("a6", "imap", "missing", "never reported"),
+        ];
+        store.reconcile_gaps(found_all, 1_000).await.unwrap();
+        let network = super::KindMatch {
+            kinds: vec!["stale"],
+            by_detail: "failing",
+            first_words: vec!["tcp_refused", "tcp_timeout"],
+            negate: false,
+        };
+        let ids = |gaps: Vec<super::GapRecord>| {
+            let mut ids: Vec<String> = gaps.into_iter().map(|g| g.agent_id).collect();
+            ids.sort();
+            ids
+        };
+        let listed = store
+            .gaps(&GapFilter {
+                kinds: Some(network.clone()),
+                ..open_only()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(listed), ["a1", "a2", "a5"]);
+        let others = store
+            .gaps(&GapFilter {
+                kinds: Some(super::KindMatch {
+                    negate: true,
+                    ..network.clone()
+                }),
+                ..open_only()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(others), ["a3", "a4", "a6"]);
+        let (page, total) = store
+            .open_gaps_page(&super::web::OpenGapQuery {
+                kinds: Some(network),
+                limit: 2,
+                ..super::web::OpenGapQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (2, 3));
+        store.close().await;
+    }
+}

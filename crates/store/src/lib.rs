@@ -1,4 +1,5 @@
-//! Storage: agents, their results (history) and the latest result per check, in SQLite.
+//! Storage: agents, their results (history) and the latest result per check, gaps,
+//! audits, the webhook outbox, in SQLite or PostgreSQL (one code path; see `database.rs`).
 //!
 //! Knows nothing of gRPC or HTTP: plain structs in, plain structs out. A result's full
 //! detail is an opaque blob (the caller stores the protobuf-encoded result there).
@@ -7,8 +8,8 @@
 //! it drains what is queued (at most [`MAX_BATCH_REQUESTS`] requests or about
 //! [`MAX_BATCH_ROWS`] rows) into one transaction, each request inside its own savepoint so a
 //! failing request is rolled back alone, commits once, then answers every request. Many
-//! agents' inserts thus share few commits. Reads go through a separate read-only pool: WAL
-//! lets them run while the writer writes.
+//! agents' inserts thus share few commits. Reads go through a separate pool (SQLite's:
+//! read-only connections, which WAL lets read while the writer writes).
 //!
 //! Idempotence: results are keyed on `(agent_id, seq)`; a resent result is counted as a
 //! duplicate and never stored twice. The `latest` table holds one row per `(agent_id,
@@ -379,7 +380,7 @@ impl Store {
     }
 
     /// Stops the writer once the requests queued before this call are written, closes
-    /// the write connection (checkpointing the WAL) and the read pool. Other clones of the
+    /// the write connection (SQLite: checkpointing the WAL) and the read pool. Other clones of the
     /// store get [`StoreError::Closed`] afterwards.
     pub async fn close(self) {
         let (reply, done) = oneshot::channel();

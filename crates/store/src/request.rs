@@ -18,6 +18,8 @@ pub(super) struct Broken {
     pub(super) source: Arc<sqlx::Error>,
     /// The database, when the connection to it was lost (not a statement's failure).
     pub(super) lost: Option<String>,
+    /// Lost while committing: whether the batch was stored is not known.
+    pub(super) at_commit: bool,
 }
 
 impl Broken {
@@ -26,6 +28,7 @@ impl Broken {
             stage,
             source: Arc::new(source),
             lost: None,
+            at_commit: false,
         }
     }
 
@@ -34,6 +37,11 @@ impl Broken {
             Some(database) => StoreError::ConnectionLost {
                 database: database.clone(),
                 error: Arc::clone(&self.source),
+                outcome: if self.at_commit {
+                    "whether this write was stored is not known (results sent again are stored once)"
+                } else {
+                    "nothing of this write was stored"
+                },
             },
             None => StoreError::Transaction {
                 stage: self.stage,

@@ -13,7 +13,7 @@ fn db_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     }
 }
 
-/// A u64 the store was given, as SQLite's INTEGER (i64).
+/// A u64 the store was given, as the schema's 64-bit signed integer.
 fn to_db(agent_id: &str, field: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange {
         agent_id: agent_id.to_owned(),

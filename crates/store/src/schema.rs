@@ -46,6 +46,32 @@ pub(crate) async fn check(
             tables: shown.join(", "),
         });
     }
+    // Another sqlx program's database has the table too: ours starts with our first
+    // migration, under its description.
+    let first: Option<String> =
+        sqlx::query_scalar("SELECT description FROM _sqlx_migrations ORDER BY version LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(read)?;
+    let ours = backend
+        .migrator()
+        .iter()
+        .next()
+        .map(|m| m.description.to_string());
+    if first.is_some() && first != ours {
+        return Err(StoreError::NotOurs {
+            database: database.to_owned(),
+            tables: format!(
+                "{}; its first migration is '{}'",
+                tables.join(", ").chars().take(200).collect::<String>(),
+                first
+                    .unwrap_or_default()
+                    .chars()
+                    .take(64)
+                    .collect::<String>()
+            ),
+        });
+    }
     let found: Option<i64> =
         sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
             .fetch_one(&mut *conn)

@@ -153,7 +153,11 @@ pub(super) async fn fresh_postgres_schema() -> Database {
         .expect("create the test's schema");
     admin.close().await.expect("close");
     let sep = if url.contains('?') { '&' } else { '?' };
-    Database::parse(&format!("{url}{sep}options=-csearch_path%3D{schema}")).expect("test url")
+    // application_name: a test can find its own connections among the parallel tests'.
+    Database::parse(&format!(
+        "{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+    ))
+    .expect("test url")
 }
 
 fn now_ms_for_test() -> u128 {
@@ -574,4 +578,47 @@ on_both! {
         );
         assert!(message.contains("run that version or a later one"), "{message}");
     }
+}
+
+/// PostgreSQL ends a connection with a FATAL error before closing it (an operator's
+/// `pg_terminate_backend`, a restart): the writer takes that as a lost connection, says so
+/// naming the database, and the next write connects again.
+#[tokio::test]
+async fn a_terminated_postgres_backend_is_a_lost_connection_and_the_next_write_reconnects() {
+    let Some(_) = test_postgres() else {
+        return;
+    };
+    let db = ENGINE.scope(Engine::Postgres, fresh()).await;
+    let store = db.reopen().await;
+    store.upsert_agent(&agent("a1", 1)).await.unwrap();
+    let mut admin = db.raw().await;
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE pid <> pg_backend_pid() \
+         AND application_name = current_setting('application_name')",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!terminated.is_empty());
+    let err = store
+        .insert_results("a1", vec![result(1, "imap", "pass")], 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ConnectionLost { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("lost the connection to the PostgreSQL database"),
+        "{message}"
+    );
+    assert!(
+        message.contains("nothing of this write was stored"),
+        "{message}"
+    );
+    let out = store
+        .insert_results("a1", vec![result(1, "imap", "pass")], 10)
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 1, "the next write connected again");
+    store.close().await;
 }

@@ -311,10 +311,11 @@ pub enum StoreError {
     Closed,
     /// The connection to the database broke during the write (PostgreSQL stopped, a network
     /// cut): nothing of the write was stored; the writer connects again for the next one.
-    #[error("lost the connection to {database} ({error}); nothing of this write was stored, it can be sent again once the database is reachable")]
+    #[error("lost the connection to {database} ({error}); {outcome}; it can be sent again once the database is reachable")]
     ConnectionLost {
         database: String,
         error: Arc<sqlx::Error>,
+        outcome: &'static str,
     },
     /// The write connection was lost and connecting again failed (PostgreSQL stopped, a
     /// network cut): nothing of the request was stored; it can be sent again later.

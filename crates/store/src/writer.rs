@@ -134,7 +134,13 @@ pub(super) async fn run(
     // batch connects again, and fails with the reason while the server stays away, so
     // agents keep their results in their spools until it is back.
     let mut conn = Some(conn);
-    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH_REQUESTS);
+    // PostgreSQL keeps 64 subtransactions (our savepoints) per transaction in its cache;
+    // beyond, every snapshot pays for the overflow: a batch there holds at most 64 requests.
+    let max_requests = match database.backend() {
+        crate::Backend::Sqlite => MAX_BATCH_REQUESTS,
+        crate::Backend::Postgres => MAX_BATCH_REQUESTS.min(64),
+    };
+    let mut batch: Vec<Op> = Vec::with_capacity(max_requests);
     let mut shutdown = None;
     while shutdown.is_none() {
         let Some(first) = queue.recv().await else {
@@ -149,7 +155,7 @@ pub(super) async fn run(
                 Msg::Write(op) => {
                     rows += op.rows();
                     batch.push(op);
-                    if batch.len() < MAX_BATCH_REQUESTS && rows < MAX_BATCH_ROWS {
+                    if batch.len() < max_requests && rows < MAX_BATCH_ROWS {
                         next = queue.try_recv().ok();
                     }
                 }
@@ -217,6 +223,8 @@ async fn write_batch(
         let mut b = Broken::new(stage, e);
         if connection_lost(&b.source) {
             b.lost = Some(database.to_string());
+            // Lost while committing: the server may have committed before the line broke.
+            b.at_commit = stage == "commit";
         }
         b
     };
@@ -287,15 +295,22 @@ async fn write_batch(
     lost
 }
 
-/// An error of the connection, not of a statement: the writer connects again.
+/// An error of the connection, not of a statement: the writer connects again. PostgreSQL
+/// usually says goodbye before closing (a restart, a failover, `pg_terminate_backend`, an
+/// idle timeout): a FATAL error of class 08 (connection exception) or 57P01-57P05 (admin or
+/// crash shutdown, cannot connect now, idle session timeout) or 25P03 (idle in transaction).
 fn connection_lost(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
+    match e {
         sqlx::Error::Io(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "57P05" | "25P03")
+        }),
+        _ => false,
+    }
 }
 
 async fn execute(conn: &mut AnyConnection, sql: &'static str) -> Result<(), sqlx::Error> {

@@ -1,6 +1,6 @@
 -- eceprobe collector store, PostgreSQL: the whole schema in one migration, equal to the
--- SQLite schema after its 14 migrations (crates/store/migrations/sqlite/0001..0014; until
--- the store crate lands, crates/collector/migrations/). Same tables, columns in the same
+-- SQLite schema after its 14 migrations (crates/store/migrations/sqlite/0001..0014).
+-- Same tables, columns in the same
 -- order, same defaults, CHECK constraints, keys and indexes under the same names, so one
 -- set of queries (sqlx `Any`, `$N` placeholders) runs on both.
 -- crates/store/migrations/compare_schemas.py loads both and checks they agree.
