@@ -7,6 +7,7 @@
 //! [store]
 //! url = "postgres://eceprobe@db.example.com:5432/eceprobe?sslmode=verify-full&sslrootcert=db-ca.pem"
 //! password_file = "postgres.password"   # or PGPASSWORD; never in the URL of a shared file
+//! write_timeout_s = 60            # a statement's bound: past it the connection is lost
 //! ```
 
 use std::io::Read;
@@ -24,6 +25,7 @@ const MAX_PASSWORD_FILE: u64 = 4096;
 pub(crate) struct StoreFile {
     url: Option<String>,
     password_file: Option<PathBuf>,
+    write_timeout_s: Option<u64>,
 }
 
 /// `[store]` in force.
@@ -33,6 +35,8 @@ pub struct StoreSettings {
     pub url: Option<Database>,
     /// A file holding the PostgreSQL password (its first line).
     pub password_file: Option<PathBuf>,
+    /// The writer's bound on one statement on PostgreSQL (None: the store's default).
+    pub write_timeout: Option<std::time::Duration>,
 }
 
 /// What is wrong with `[store]` or `--db`, named by key.
@@ -45,6 +49,8 @@ pub enum StoreSettingsError {
     },
     #[error("[store] password_file {path}: {message}")]
     PasswordFile { path: PathBuf, message: String },
+    #[error("[store] write_timeout_s = {0} is out of range: use 1 to 3600 seconds")]
+    WriteTimeout(u64),
 }
 
 impl StoreSettings {
@@ -62,9 +68,15 @@ impl StoreSettings {
                 })
             })
             .transpose()?;
+        let write_timeout = match file.write_timeout_s {
+            None => None,
+            Some(s @ 1..=3600) => Some(std::time::Duration::from_secs(s)),
+            Some(s) => return Err(StoreSettingsError::WriteTimeout(s)),
+        };
         Ok(StoreSettings {
             url,
             password_file: file.password_file.map(anchored),
+            write_timeout,
         })
     }
 
@@ -91,9 +103,13 @@ impl StoreSettings {
         let Some(url) = &self.url else {
             return Ok(Database::Sqlite(sqlite_path.to_path_buf()));
         };
+        let url = match self.write_timeout {
+            Some(limit) => url.clone().with_write_timeout(limit),
+            None => url.clone(),
+        };
         match &self.password_file {
-            Some(path) => Ok(url.clone().with_password(&read_password(path)?)),
-            None => Ok(url.clone()),
+            Some(path) => Ok(url.with_password(&read_password(path)?)),
+            None => Ok(url),
         }
     }
 }
@@ -137,6 +153,7 @@ mod tests {
             StoreFile {
                 url: Some("postgres://eceprobe@db.example:5433/eceprobe".to_owned()),
                 password_file: Some(pass),
+                write_timeout_s: None,
             },
             |p| p,
         )
@@ -162,6 +179,7 @@ mod tests {
             StoreFile {
                 url: Some("postgres://u:hunter2@[::1/db".to_owned()),
                 password_file: None,
+                write_timeout_s: None,
             },
             |p| p,
         )
@@ -178,6 +196,7 @@ mod tests {
         let settings = StoreSettings {
             url: Some(Database::parse("postgres://u@h/db").unwrap()),
             password_file: Some(empty.clone()),
+            write_timeout: None,
         };
         let err = settings.database(Path::new("x")).unwrap_err().to_string();
         assert!(err.contains(&empty.display().to_string()), "{err}");

@@ -183,11 +183,35 @@ async fn a_wrong_password_or_a_missing_server_is_named_without_the_password() {
 }
 
 /// A TCP path to PostgreSQL that the test can cut (every connection reset, new ones
-/// refused) and restore: a network cut or a database restart as the collector sees it.
+/// refused), freeze (connections held open, nothing passed: a silent drop, as a NAT or a
+/// firewall makes it) and restore.
 struct Path2Db {
     addr: std::net::SocketAddr,
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
     open: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+/// Copies one direction, holding what it reads while the path is frozen.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Path2Db {
@@ -196,22 +220,32 @@ impl Path2Db {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (up2, open2) = (up.clone(), open.clone());
+        let (up2, frozen2, open2) = (up.clone(), frozen.clone(), open.clone());
         tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused
                 }
+                let frozen = frozen2.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(relay(cr, sw, frozen.clone()), relay(sr, cw, frozen));
                 });
                 open2.lock().unwrap().push(task.abort_handle());
             }
         });
-        Path2Db { addr, up, open }
+        Path2Db {
+            addr,
+            up,
+            frozen,
+            open,
+        }
     }
 
     fn cut(&self) {
@@ -221,7 +255,13 @@ impl Path2Db {
         }
     }
 
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn restore(&self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -299,4 +339,69 @@ async fn postgres_going_away_is_named_and_results_arrive_when_it_returns() {
     store.close().await;
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "each result once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_drop_is_bounded_by_the_write_timeout_and_the_collector_reconnects() {
+    let Some(url) = test_postgres() else {
+        return;
+    };
+    let (db_url, password) = fresh_schema(&url, "frozen").await;
+    let mut through = url::Url::parse(&db_url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        through.host_str().unwrap(),
+        through.port().unwrap_or(5432)
+    );
+    let path = Path2Db::to(upstream.parse().unwrap()).await;
+    through.set_port(Some(path.addr.port())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pass"), format!("{password}\n")).unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "[store]\npassword_file = \"pg.pass\"\nwrite_timeout_s = 2\n",
+    )
+    .unwrap();
+    let collector = Collector::start_with(
+        Path::new(through.as_str()),
+        &["--plaintext", "--config", config.to_str().unwrap()],
+    );
+    let (mut agent, _) = Agent::connect(collector.addr, "svc-9").await;
+    assert_eq!(agent.send_expect_ack(batch(1..=5)).await, 5);
+
+    // Nothing passes and nothing is reset: the batch is answered within the bound (the
+    // agent's own wait is 10 s), never left hanging for the kernel's ~15 minutes.
+    path.freeze();
+    let status = agent.send_expect_error(batch(6..=10)).await;
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let said = status.message();
+    assert!(
+        said.contains("within 2 s") || said.contains("write timeout"),
+        "{said}"
+    );
+    assert!(
+        said.contains("is not known") || said.contains("nothing"),
+        "{said}"
+    );
+
+    // The path back (the frozen connections are dropped by the collector): all lands once.
+    path.cut();
+    path.restore();
+    drop(agent);
+    let addr = collector.addr;
+    let mut tries = 0;
+    let (mut agent, last) = loop {
+        match tokio::spawn(async move { Agent::connect(addr, "svc-9").await }).await {
+            Ok(connected) => break connected,
+            Err(_) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("the collector did not take the agent back: {e}"),
+        }
+    };
+    assert_eq!(agent.send_expect_ack(batch(last + 1..=10)).await, 10);
+    drop(agent);
+    collector.kill();
 }

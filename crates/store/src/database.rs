@@ -92,7 +92,13 @@ pub enum Database {
 /// A `postgres://` URL as libpq users write it (`sslmode`, `host`, ...). It may hold a
 /// password, so it is never printed: its `Display` leaves the password out.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PostgresUrl(Url);
+pub struct PostgresUrl(Url, Duration);
+
+/// How long one statement of the writer may wait on PostgreSQL before the connection is
+/// taken for lost (a silent network drop sends no reset: without a bound every write would
+/// wait the kernel's ~15 minutes of retransmissions). A healthy server answers a statement
+/// in milliseconds; a request's statements each get this much.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Database {
     /// A `--db` value or `[store] url`: `postgres://` or `postgresql://` is PostgreSQL,
@@ -117,7 +123,7 @@ impl Database {
                     key: key.chars().take(64).collect(),
                 });
             }
-            return Ok(Database::Postgres(PostgresUrl(url)));
+            return Ok(Database::Postgres(PostgresUrl(url, DEFAULT_WRITE_TIMEOUT)));
         }
         let path = text
             .strip_prefix("sqlite://")
@@ -161,7 +167,7 @@ impl Database {
     /// replaces one in the URL. A SQLite file takes none.
     pub fn with_password(self, password: &str) -> Database {
         match self {
-            Database::Postgres(PostgresUrl(mut url)) => {
+            Database::Postgres(PostgresUrl(mut url, limit)) => {
                 // A URL without a host (the socket's directory in `?host=`) cannot carry a
                 // password in its authority: it goes as the `password` parameter then.
                 if url.set_password(Some(password)).is_err() {
@@ -175,9 +181,26 @@ impl Database {
                         .extend_pairs(others)
                         .append_pair("password", password);
                 }
-                Database::Postgres(PostgresUrl(url))
+                Database::Postgres(PostgresUrl(url, limit))
             }
             other => other,
+        }
+    }
+
+    /// The writer's bound on one statement (PostgreSQL; [`DEFAULT_WRITE_TIMEOUT`] unless
+    /// `[store] write_timeout_s` says otherwise). SQLite's writes wait on no network.
+    pub fn with_write_timeout(self, limit: Duration) -> Database {
+        match self {
+            Database::Postgres(PostgresUrl(url, _)) => Database::Postgres(PostgresUrl(url, limit)),
+            other => other,
+        }
+    }
+
+    /// The writer's bound on one statement, if it has one.
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        match self {
+            Database::Postgres(PostgresUrl(_, limit)) => Some(*limit),
+            Database::Sqlite(_) => None,
         }
     }
 
@@ -403,7 +426,7 @@ mod tests {
     #[test]
     fn a_password_from_a_file_replaces_the_urls_and_reaches_a_socket_url_too() {
         let url = |db: &Database| match db {
-            Database::Postgres(PostgresUrl(u)) => u.clone(),
+            Database::Postgres(PostgresUrl(u, _)) => u.clone(),
             Database::Sqlite(_) => unreachable!(),
         };
         let db = Database::parse("postgres://u:old@h/db")

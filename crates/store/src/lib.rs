@@ -401,7 +401,15 @@ impl Store {
             .send(Msg::Write(op(reply).into()))
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        match answer.await {
+            Ok(answer) => answer,
+            // The writer dropped the request without answering: it stopped (the store is
+            // closed) or the request's statements passed the write timeout.
+            Err(_) if self.inner.writes.is_closed() => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::TimedOut {
+                database: self.inner.database.to_string(),
+            }),
+        }
     }
 }
 

@@ -309,6 +309,10 @@ pub enum StoreError {
     Corrupt { table: &'static str, what: String },
     #[error("the store is closed")]
     Closed,
+    /// A request's statements passed the write timeout: the connection is taken for lost;
+    /// whether they were stored is unknown (results sent again are stored once).
+    #[error("{database} did not answer within the write timeout ([store] write_timeout_s); whether this write was stored is not known (results sent again are stored once); the collector connects again")]
+    TimedOut { database: String },
     /// The connection to the database broke during the write (PostgreSQL stopped, a network
     /// cut): nothing of the write was stored; the writer connects again for the next one.
     #[error("lost the connection to {database} ({error}); {outcome}; it can be sent again once the database is reachable")]

@@ -228,10 +228,13 @@ async fn write_batch(
         }
         b
     };
+    // Every statement bounded on PostgreSQL: a silent network drop is a lost connection
+    // after the bound, not a writer stuck for the kernel's retransmissions.
+    let limit = database.write_timeout();
     let started = Instant::now();
     let requests = batch.len();
     let mut answers: Vec<Pending> = Vec::with_capacity(requests);
-    let mut broken = execute(conn, database.backend().begin())
+    let mut broken = execute(conn, database.backend().begin(), limit)
         .await
         .err()
         .map(|e| broke("begin", e));
@@ -240,20 +243,32 @@ async fn write_batch(
             op.fail(broken.error());
             continue;
         }
-        if let Err(e) = execute(conn, "SAVEPOINT request").await {
+        if let Err(e) = execute(conn, "SAVEPOINT request", limit).await {
             let failed = broke("savepoint", e);
             op.fail(failed.error());
             broken = Some(failed);
             continue;
         }
-        let (answer, ok) = apply(conn, op).await;
+        let applied = match limit {
+            None => Some(apply(conn, op).await),
+            // Past the bound the request is dropped with its reply: its caller hears
+            // `StoreError::TimedOut` (lib.rs), the rest of the batch the lost connection.
+            Some(limit) => tokio::time::timeout(limit, apply(conn, op)).await.ok(),
+        };
+        let Some((answer, ok)) = applied else {
+            broken = Some(broke(
+                "a request's statements",
+                timed_out(limit.unwrap_or_default()),
+            ));
+            continue;
+        };
         answers.push(answer);
         let end = if ok {
-            execute(conn, "RELEASE request").await
+            execute(conn, "RELEASE request", limit).await
         } else {
             // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
-            match execute(conn, "ROLLBACK TO request").await {
-                Ok(()) => execute(conn, "RELEASE request").await,
+            match execute(conn, "ROLLBACK TO request", limit).await {
+                Ok(()) => execute(conn, "RELEASE request", limit).await,
                 Err(e) => Err(e),
             }
         };
@@ -262,7 +277,7 @@ async fn write_batch(
         }
     }
     if broken.is_none() {
-        match execute(conn, "COMMIT").await {
+        match execute(conn, "COMMIT", limit).await {
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
             }
@@ -278,7 +293,7 @@ async fn write_batch(
         );
         // The engine may already have rolled back (SQLite's disk full, a lost connection);
         // then this fails harmlessly.
-        if let Err(e) = execute(conn, "ROLLBACK").await {
+        if let Err(e) = execute(conn, "ROLLBACK", limit).await {
             tracing::debug!(error = %e, "rollback after a failed write transaction");
         }
     }
@@ -313,8 +328,28 @@ fn connection_lost(e: &sqlx::Error) -> bool {
     }
 }
 
-async fn execute(conn: &mut AnyConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-    sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
+/// One statement of the writer's own (BEGIN, SAVEPOINT, COMMIT...), within `limit`.
+async fn execute(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    limit: Option<std::time::Duration>,
+) -> Result<(), sqlx::Error> {
+    let run = sqlx::query(sql).execute(&mut *conn);
+    match limit {
+        None => run.await.map(|_| ()),
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(done) => done.map(|_| ()),
+            Err(_) => Err(timed_out(limit)),
+        },
+    }
+}
+
+/// A statement past the write timeout, as the I/O error it stands for (a lost connection).
+fn timed_out(limit: std::time::Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer from the server within {} s", limit.as_secs()),
+    ))
 }
 
 /// Runs one request's statements (inside its savepoint).
