@@ -12,7 +12,7 @@ use crate::demo;
 #[command(
     name = "eceprobe-collector",
     version,
-    about = "Collects eceprobe agents' results into SQLite"
+    about = "Collects eceprobe agents' results into SQLite or PostgreSQL"
 )]
 pub(crate) struct Cli {
     /// Log level (error, warn, info, debug, trace; default info, warn for `demo`);
@@ -201,9 +201,11 @@ pub(crate) struct ServeArgs {
     /// No TLS: agents on loopback only (demos and tests).
     #[arg(long, conflicts_with = "tls_dir")]
     pub(crate) plaintext: bool,
-    /// The SQLite database file, created if missing (default eceprobe.db).
-    #[arg(long)]
-    pub(crate) db: Option<PathBuf>,
+    /// The store: a SQLite file, created if missing (default eceprobe.db), or a
+    /// PostgreSQL database, postgres://USER@HOST:PORT/NAME?sslmode=verify-full (its
+    /// password from [store] password_file or PGPASSWORD, never in a shared command line).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) db: Option<String>,
     /// Role policy (TOML): which checks each server role needs. Default: the
     /// checklist's minimum (every Microsoft check for both roles).
     #[arg(long, value_name = "FILE")]

@@ -33,11 +33,17 @@
 //! deployment = "prod"             # default: every deployment
 //! deadline_s = 300                # default 0: the audit default (120); at most 3600
 //!
+//! [store]                         # PostgreSQL instead of `database` (one collector per database for now)
+//! url = "postgres://eceprobe@db.example.com/eceprobe?sslmode=verify-full"
+//! password_file = "postgres.password"   # or PGPASSWORD; `database` then only names
+//!                                 # where local files (the kept endpoint list) go
+//!
 //! [microsoft_endpoints]           # Microsoft's published endpoint list; default: the snapshot
 //! url = "https://endpoints.office.com"   # or file = "endpoints-worldwide.json"
 //! refresh_s = 3600                # default and minimum: one hour
 //! ```
 
+use crate::store_settings::{StoreFile, StoreSettings, StoreSettingsError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +82,8 @@ pub struct Config {
     pub http: Http,
     /// Where Microsoft's endpoint list comes from (`[microsoft_endpoints]`).
     pub endpoints: EndpointsConfig,
+    /// PostgreSQL instead of the SQLite file `database` (`[store]`, `--db postgres://`).
+    pub store: StoreSettings,
 }
 
 /// `[http]`: where the dashboard listens and where its access token comes from.
@@ -117,6 +125,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             http: Http::default(),
             endpoints: EndpointsConfig::default(),
+            store: StoreSettings::default(),
         }
     }
 }
@@ -138,6 +147,7 @@ struct File {
     webhook: Vec<WebhookFile>,
     http: Option<HttpFile>,
     microsoft_endpoints: Option<EndpointsFile>,
+    store: Option<StoreFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +200,11 @@ pub enum ConfigError {
     },
     #[error("in {path}: {error}")]
     Policy { path: PathBuf, error: PolicyError },
+    #[error("configuration {path}: {error}")]
+    Store {
+        path: PathBuf,
+        error: StoreSettingsError,
+    },
 }
 
 impl Config {
@@ -227,6 +242,13 @@ impl Config {
             config.database = anchored(db);
         }
         config.policy_file = file.policy_file.map(anchored);
+        if let Some(store) = file.store {
+            config.store =
+                StoreSettings::from_file(store, anchored).map_err(|error| ConfigError::Store {
+                    path: path.to_path_buf(),
+                    error,
+                })?;
+        }
         if let Some(s) = file.evaluate_every_s {
             if !(1..=3600).contains(&s) {
                 return Err(ConfigError::Invalid {

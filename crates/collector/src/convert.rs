@@ -23,6 +23,10 @@ pub enum InvalidInput {
     AgentId(String),
     #[error("hello: {field} is longer than {MAX_TEXT} characters")]
     TooLong { field: &'static str },
+    /// PostgreSQL cannot store U+0000 and a real agent never sends one: refused alike on
+    /// both engines, so the store behaves the same whichever it runs on.
+    #[error("hello: {field} holds a NUL character, which no host name or version has")]
+    Nul { field: &'static str },
     #[error("batch: {0} results, at most {MAX_BATCH} per batch")]
     BatchTooLarge(usize),
     #[error("batch: result {index} has sequence 0; sequences start at 1")]
@@ -49,6 +53,9 @@ pub enum Malformed {
     WarningKind(String),
     #[error("its failure kind '{0}' is not 1-64 characters of a-z, 0-9 and '_'")]
     FailureKind(String),
+    /// PostgreSQL cannot store U+0000: set aside alike on both engines.
+    #[error("its {0} holds a NUL character")]
+    Nul(&'static str),
 }
 
 /// A batch turned into rows: what is stored, and what is set aside (in seq order each).
@@ -120,6 +127,9 @@ pub fn agent_record(hello: &Hello, now_unix_ms: i64) -> Result<AgentRecord, Inva
         if value.len() > MAX_TEXT {
             return Err(InvalidInput::TooLong { field });
         }
+        if value.contains('\0') {
+            return Err(InvalidInput::Nul { field });
+        }
     }
     Ok(AgentRecord {
         agent_id: hello.agent_id.clone(),
@@ -146,8 +156,8 @@ fn java_report(hello: &Hello) -> Option<JavaReport> {
         return None;
     }
     Some(JavaReport {
-        runtime: bounds::cut(hello.java_runtime.trim(), bounds::JAVA_TEXT),
-        truststore: bounds::cut(truststore, bounds::JAVA_TEXT),
+        runtime: without_nul(bounds::cut(hello.java_runtime.trim(), bounds::JAVA_TEXT)),
+        truststore: without_nul(bounds::cut(truststore, bounds::JAVA_TEXT)),
     })
 }
 
@@ -186,12 +196,27 @@ pub fn batch_rows(results: &[CheckResult]) -> Result<BatchRows, InvalidInput> {
     Ok(out)
 }
 
+/// A diagnostic line as stored: U+0000 (which PostgreSQL cannot store) shown as U+FFFD.
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// One result as a row, or why it cannot be one.
 fn result_row(r: &CheckResult) -> Result<NewResult, Malformed> {
     CheckName::reported(&r.check).map_err(Malformed::CheckName)?;
     let outcome = crate::result_view::outcome_word(r.outcome).ok_or(Malformed::NoOutcome)?;
     if let Some(f) = r.failure.as_ref().filter(|f| !well_formed_kind(&f.kind)) {
         return Err(Malformed::FailureKind(shown_kind(&f.kind)));
+    }
+    if r.failure.as_ref().is_some_and(|f| f.stage.contains('\0')) {
+        return Err(Malformed::Nul("failure stage"));
+    }
+    if r.audit_id.contains('\0') {
+        return Err(Malformed::Nul("audit id"));
     }
     let mut warning_kinds = Vec::with_capacity(r.warnings.len());
     for w in &r.warnings {

@@ -251,3 +251,43 @@ fn hello_java_is_kept_bounded_and_its_absence_is_not_reported() {
         Err(InvalidInput::TooLong { field: "os" })
     );
 }
+
+/// U+0000, which PostgreSQL cannot store, is handled before the store on both engines: a
+/// Hello's names refused, a result's stage or audit id set aside, a Java line shown.
+#[test]
+fn nul_characters_are_refused_set_aside_or_shown_before_the_store() {
+    let mut hello = Hello {
+        agent_id: "svc-1".into(),
+        hostname: "svc-1\0evil".into(),
+        ..Hello::default()
+    };
+    let err = agent_record(&hello, 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hello: hostname holds a NUL character, which no host name or version has"
+    );
+    hello.hostname = "svc-1".into();
+    hello.java_truststore = "Java trust store: C:\\ECE\0\\cacerts".into();
+    let java = agent_record(&hello, 0).unwrap().java.unwrap();
+    assert_eq!(
+        java.truststore,
+        "Java trust store: C:\\ECE\u{FFFD}\\cacerts"
+    );
+
+    let mut staged = result(2, "imap");
+    staged.outcome = Outcome::Fail as i32;
+    staged.failure = Some(eceprobe_proto::v1::Finding {
+        kind: "tcp_refused".into(),
+        stage: "tcp\0".into(),
+        ..Default::default()
+    });
+    let mut audited = result(3, "smtp");
+    audited.audit_id = "a-1\0".into();
+    assert_eq!(
+        set_aside(&[result(1, "pop3"), staged, audited]),
+        vec![
+            (2, "its failure stage holds a NUL character".to_owned()),
+            (3, "its audit id holds a NUL character".to_owned()),
+        ]
+    );
+}

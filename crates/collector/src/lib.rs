@@ -1,5 +1,6 @@
 //! The eceprobe collector: agents stream probe results over gRPC (`AgentLink`), the
-//! collector validates them and stores them in SQLite, idempotently on (agent, sequence).
+//! collector validates them and stores them (SQLite or PostgreSQL), idempotently on (agent,
+//! sequence).
 //!
 //! - [`audits`]: connectivity audits: ordering every connected agent, deciding who
 //!   answered, closing at the deadline, and the audit's verdicts, gaps and diff.
@@ -7,7 +8,7 @@
 //! - [`checkname`]: check names (`imap`, `oauth-imap/<mailbox>`): the one parser.
 //! - [`convert`]: wire results to storage rows, with the validation that names bad input.
 //! - [`endpoints`]: Microsoft's published endpoint sets (the list firewall teams import).
-//! - [`store`]: SQLite through sqlx; knows nothing of gRPC.
+//! - [`store`]: the crate `eceprobe-store` (SQLite or PostgreSQL); knows nothing of gRPC.
 //! - [`gaps`]: the policy, the gap engine, and the tracker that records gaps opening and
 //!   closing.
 //! - [`latency`]: `slower_than_peers` and `latency_regression`: stage durations against
@@ -47,7 +48,10 @@ pub mod pki;
 pub mod query;
 pub mod result_view;
 pub mod retention;
+pub mod retired;
 pub mod schedule;
 pub mod server;
-pub mod store;
+pub mod store_settings;
+/// The storage boundary, a crate of its own (`crates/store`).
+pub use eceprobe_store as store;
 pub mod web;

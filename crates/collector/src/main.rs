@@ -62,7 +62,11 @@ fn main() -> ExitCode {
                 };
                 settings.listen = args.listen.unwrap_or(settings.listen);
                 settings.query_listen = args.query_listen.unwrap_or(settings.query_listen);
-                settings.database = args.db.unwrap_or(settings.database);
+                if let Some(db) = args.db {
+                    if let Some(path) = settings.store.apply_flag(&db)? {
+                        settings.database = path;
+                    }
+                }
                 settings.policy_file = args.policy.or(settings.policy_file);
                 if args.tls_dir.is_some() {
                     settings.tls_dir = args.tls_dir;
@@ -274,9 +278,9 @@ fn log_schedules(options: &ServeOptions) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = config.policy()?;
     let db = &config.database;
-    let store = Store::open(db)
-        .await
-        .with_context(|| format!("opening {}", db.display()))?;
+    let database = config.store.database(db)?;
+    // The error names the database (never its password) and the cause.
+    let store = Store::connect(&database).await?;
     let tls = match (&config.tls_dir, config.plaintext) {
         (Some(dir), _) => Some(AgentTls::load(dir)?),
         (None, true) => None,
@@ -304,7 +308,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = writeln!(out, "dashboard on http://{web_addr}/?token={token}");
         let _ = out.flush();
     }
-    tracing::info!(%addr, db = %db.display(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
+    tracing::info!(%addr, %database, evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
     // Its outbox keeps events across restarts: those left from before go out now.
     let notifier = Notifier::start(&config.webhooks, &store).await?;

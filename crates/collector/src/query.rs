@@ -181,7 +181,7 @@ impl Query for QueryService {
         let agents = self.store.agents().await.map_err(storage)?;
         let Some(agent) = agents.iter().find(|a| a.record.agent_id == id) else {
             let retired = self.store.retired_since(&id).await.map_err(storage)?;
-            return Err(Status::not_found(crate::store::not_in_service(
+            return Err(Status::not_found(crate::retired::not_in_service(
                 &id, retired,
             )));
         };

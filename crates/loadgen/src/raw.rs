@@ -17,7 +17,7 @@ use crate::agent;
 use crate::payload::{self, Row};
 
 /// The collector's schema, applied as the collector applies it.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../collector/migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../store/migrations/sqlite");
 
 /// What one baseline run did.
 #[derive(Debug, Default)]

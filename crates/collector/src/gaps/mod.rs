@@ -10,6 +10,9 @@ mod policy;
 mod tracker;
 mod views;
 
+#[cfg(test)]
+mod owner_store_tests;
+
 pub use awake::Awake;
 pub use engine::{
     evaluate, evaluate_awake, retired, AgentView, CheckView, FindingKind, GapFinding, Severity,

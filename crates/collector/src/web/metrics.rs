@@ -5,7 +5,7 @@
 //!
 //! Everything comes from current state: the latest-state table (one row per server and
 //! check, stage durations from a column, never a detail blob), the open gaps (counted by
-//! SQLite), the agents table, ingest's counters and the sessions registry. A scrape costs
+//! the database), the agents table, ingest's counters and the sessions registry. A scrape costs
 //! one pass over `latest` whatever the history holds.
 
 use std::collections::BTreeMap;

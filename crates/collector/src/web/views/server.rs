@@ -15,7 +15,8 @@ pub use crate::result_view::{
     AttemptView, CertView, CheckDetail, DnsFamilyView, DnsView, FindingView, HopView, OAuthView,
     PathView, ProtocolView, StageView, TlsView,
 };
-use crate::store::{not_in_service, GapFilter, JavaReport, KnownAgent};
+use crate::retired::not_in_service;
+use crate::store::{GapFilter, JavaReport, KnownAgent};
 use crate::web::error::WebError;
 use crate::web::WebState;
 

@@ -1,0 +1,186 @@
+//! The reads behind `/metrics`: the fleet's latest state with each server's labels, and the
+//! open gaps counted by deployment, severity and kind. Both read the current-state tables
+//! only (never history) and no detail blob: a scrape of 10,000 servers must stay cheap.
+
+use super::rows::{column, unsigned_from_db};
+use super::{read_error, Store, StoreError};
+
+/// The latest result of one check on one server, as `/metrics` labels and measures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckMetric {
+    pub deployment: String,
+    pub agent_id: String,
+    pub role: String,
+    pub check: String,
+    /// `pass`, `warn` or `fail`.
+    pub outcome: String,
+    pub duration_us: u64,
+    /// Stage name and microseconds, in the order the stages ran (empty for results stored
+    /// before the store kept them).
+    pub stage_durations: Vec<(String, u64)>,
+}
+
+/// How many gaps are open now with these labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenGapCount {
+    pub deployment: String,
+    /// `gap` or `warning`.
+    pub severity: String,
+    pub kind: String,
+    pub count: u64,
+}
+
+/// One pass over the covering index `latest_state` (migration 0006), in key order, each
+/// row joined to its agent by primary key: the detail blobs are never read. Named: with the
+/// join, SQLite's planner would otherwise walk the primary key and read every row (blobs'
+/// overflow pages included) for the columns after the blob. Retired servers have no series.
+const SELECT_CHECK_METRICS: &str = "SELECT a.deployment, l.agent_id, a.role, l.check_id, \
+     l.outcome, l.duration_us, l.stage_durations FROM latest AS l INDEXED BY latest_state \
+     JOIN agents AS a ON a.agent_id = l.agent_id WHERE a.retired_unix_ms IS NULL \
+     ORDER BY l.agent_id, l.check_id";
+
+/// Open gaps only: the partial index `gaps_open` holds exactly those rows.
+const SELECT_OPEN_GAP_COUNTS: &str = "SELECT deployment, severity, kind, COUNT(*) AS n \
+     FROM gaps WHERE closed_unix_ms IS NULL \
+     GROUP BY deployment, severity, kind ORDER BY deployment, severity, kind";
+
+impl Store {
+    /// The latest result of every check on every server, with the server's deployment and
+    /// role, by server then check; no detail blobs.
+    pub async fn check_metrics(&self) -> Result<Vec<CheckMetric>, StoreError> {
+        const T: &str = "latest";
+        // PostgreSQL has no index hints (its planner needs none here).
+        let sql = match self.inner.database.backend() {
+            crate::Backend::Sqlite => SELECT_CHECK_METRICS.to_owned(),
+            crate::Backend::Postgres => {
+                SELECT_CHECK_METRICS.replace(" INDEXED BY latest_state", "")
+            }
+        };
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("reading the latest state for metrics", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(CheckMetric {
+                    deployment: column(row, T, "deployment")?,
+                    agent_id: column(row, T, "agent_id")?,
+                    role: column(row, T, "role")?,
+                    check: column(row, T, "check_id")?,
+                    outcome: column(row, T, "outcome")?,
+                    duration_us: unsigned_from_db(T, column(row, T, "duration_us")?)?,
+                    stage_durations: split_stages(&column::<String>(row, T, "stage_durations")?),
+                })
+            })
+            .collect()
+    }
+
+    /// The gaps open now, counted by deployment, severity and kind.
+    pub async fn open_gap_counts(&self) -> Result<Vec<OpenGapCount>, StoreError> {
+        const T: &str = "gaps";
+        let rows = sqlx::query(SELECT_OPEN_GAP_COUNTS)
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("counting the open gaps", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(OpenGapCount {
+                    deployment: column(row, T, "deployment")?,
+                    severity: column(row, T, "severity")?,
+                    kind: column(row, T, "kind")?,
+                    count: unsigned_from_db(T, column(row, T, "n")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Stage durations as stored: `dns:1234,tcp:560` ('' for none). Names are plain identifiers
+/// (convert.rs keeps only those), so ',' and ':' cannot occur in them.
+pub(super) fn join_stages(stages: &[(String, u64)]) -> String {
+    let mut out = String::new();
+    for (i, (stage, us)) in stages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(stage);
+        out.push(':');
+        out.push_str(&us.to_string());
+    }
+    out
+}
+
+/// The inverse of [`join_stages`]. A malformed entry is skipped, not an error: it is one
+/// timing, and failing the whole scrape over it would hide every other metric.
+pub(super) fn split_stages(stored: &str) -> Vec<(String, u64)> {
+    stored
+        .split(',')
+        .filter_map(|entry| {
+            let (stage, us) = entry.split_once(':')?;
+            let us = us.parse().ok()?;
+            (!stage.is_empty()).then(|| (stage.to_owned(), us))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use sqlx::Row;
+
+    #[test]
+    fn stages_round_trip_and_bad_entries_are_skipped() {
+        let stages = vec![("dns".to_owned(), 12), ("tls".to_owned(), 0)];
+        assert_eq!(join_stages(&stages), "dns:12,tls:0");
+        assert_eq!(split_stages(&join_stages(&stages)), stages);
+        assert!(split_stages("").is_empty());
+        assert_eq!(
+            split_stages("dns:x,:5,tcp:7,junk"),
+            vec![("tcp".to_owned(), 7)]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_metric_reads_use_the_current_state_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let plan = |sql: &str| {
+            let sql = format!("EXPLAIN QUERY PLAN {sql}");
+            let store = store.clone();
+            async move {
+                let rows = sqlx::query(&sql)
+                    .fetch_all(&store.inner.reads)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.get::<String, _>("detail"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        };
+        let checks = plan(SELECT_CHECK_METRICS).await;
+        // The covering index in key order (no sort, no blob), agents looked up by key.
+        assert!(
+            checks.contains("USING COVERING INDEX latest_state"),
+            "{checks}"
+        );
+        assert!(!checks.contains("TEMP B-TREE"), "{checks}");
+        assert!(
+            checks.contains("USING INDEX sqlite_autoindex_agents_1")
+                || checks.contains("USING PRIMARY KEY"),
+            "{checks}"
+        );
+        // The gap engine's whole-fleet read takes the same index.
+        let states = plan(super::super::rows::SELECT_STATES).await;
+        assert!(
+            states.contains("USING COVERING INDEX latest_state"),
+            "{states}"
+        );
+        let gaps = plan(SELECT_OPEN_GAP_COUNTS).await;
+        // Open gaps only, through a partial index of them (never closed history).
+        assert!(gaps.contains("USING INDEX gaps_open"), "{gaps}");
+        store.close().await;
+    }
+}
