@@ -2,29 +2,49 @@
 //! gaps counted by deployment, severity, kind and cause. They read the current-state tables
 //! only (never history) and no detail blob: a scrape of 10,000 servers must stay cheap.
 
+use std::collections::HashMap;
+
 use super::rows::{column, unsigned_from_db};
-use super::{read_error, Store, StoreError};
+use super::{read_error, CheckState, KnownAgent, Store, StoreError};
 
 /// One server's checks as `/metrics` needs them by default: whether each one's latest
-/// result passed. One row per server, so 10,000 servers cost 10,000 rows, not 60,000.
+/// result passed (a warning passes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerChecks {
     pub agent_id: String,
     pub deployment: String,
     pub role: String,
-    /// Each check as its outcome's four letters (`pass`, `warn`, `fail`) then its name,
-    /// one per line (SQLite's `group_concat`; check names hold no line break, convert.rs).
-    packed: String,
+    /// Check name and whether it is up, by check name.
+    pub checks: Vec<(String, bool)>,
 }
 
 impl ServerChecks {
-    /// Each check's name and outcome (`pass`, `warn` or `fail`), by check name.
-    pub fn checks(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.packed.split('\n').filter_map(|entry| {
-            let outcome = entry.get(..4)?;
-            let check = entry.get(4..)?;
-            (!check.is_empty()).then_some((check, outcome))
-        })
+    /// The fleet from what the gap tracker reads anyway (agents in service, by id, and the
+    /// latest states by agent then check): the same rows [`Store::server_checks`] reads,
+    /// without a second read. States of an agent not among `agents` (retired) are left out.
+    pub fn of_fleet(agents: &[KnownAgent], states: &[CheckState]) -> Vec<ServerChecks> {
+        let by_id: HashMap<&str, &KnownAgent> = agents
+            .iter()
+            .map(|a| (a.record.agent_id.as_str(), a))
+            .collect();
+        let mut out: Vec<ServerChecks> = Vec::with_capacity(agents.len());
+        for s in states {
+            let Some(agent) = by_id.get(s.agent_id.as_str()) else {
+                continue;
+            };
+            if out.last().is_none_or(|last| last.agent_id != s.agent_id) {
+                out.push(ServerChecks {
+                    agent_id: s.agent_id.clone(),
+                    deployment: agent.record.deployment.clone(),
+                    role: agent.record.role.clone(),
+                    checks: Vec::new(),
+                });
+            }
+            if let Some(last) = out.last_mut() {
+                last.checks.push((s.check.clone(), s.outcome != "fail"));
+            }
+        }
+        out
     }
 }
 
@@ -84,7 +104,8 @@ const SELECT_OPEN_GAP_COUNTS: &str = "SELECT deployment, severity, kind, \
 
 impl Store {
     /// Every server's checks and whether each passed, with the server's deployment and
-    /// role, by server; no detail blobs.
+    /// role, by server; no detail blobs. What `/metrics` reads before the gap tracker's
+    /// first evaluation ([`crate::gaps::Tracker::fleet_checks`]).
     pub async fn server_checks(&self) -> Result<Vec<ServerChecks>, StoreError> {
         const T: &str = "latest";
         let rows = sqlx::query(SELECT_SERVER_CHECKS)
@@ -93,11 +114,12 @@ impl Store {
             .map_err(|e| read_error("reading the latest state for metrics", e))?;
         rows.iter()
             .map(|row| {
+                let packed: String = column(row, T, "packed")?;
                 Ok(ServerChecks {
                     agent_id: column(row, T, "agent_id")?,
                     deployment: column(row, T, "deployment")?,
                     role: column(row, T, "role")?,
-                    packed: column(row, T, "packed")?,
+                    checks: unpack_checks(&packed),
                 })
             })
             .collect()
@@ -144,6 +166,19 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Each check as its outcome's four letters (`pass`, `warn`, `fail`) then its name, one
+/// per line (SQLite's `group_concat`; check names hold no line break, convert.rs).
+fn unpack_checks(packed: &str) -> Vec<(String, bool)> {
+    packed
+        .split('\n')
+        .filter_map(|entry| {
+            let outcome = entry.get(..4)?;
+            let check = entry.get(4..)?;
+            (!check.is_empty()).then(|| (check.to_owned(), outcome != "fail"))
+        })
+        .collect()
 }
 
 /// Stage durations as stored: `dns:1234,tcp:560` ('' for none). Names are plain identifiers

@@ -8,9 +8,13 @@
 //! timings, per-stage durations and the per-agent series are `/metrics/detail`'s
 //! ([`super::metrics_detail`]), for a slower job or a look by hand.
 //!
-//! Everything comes from current state: the latest-state table read through its covering
-//! index (one row per server, never history, never a detail blob), the open gaps counted by
-//! SQLite, the agents table, ingest's counters and the sessions registry.
+//! Everything comes from current state: the servers' checks as the gap tracker's last
+//! evaluation read them (it reads the whole latest state every `evaluate_every_s` anyway;
+//! before its first, the latest-state table through its covering index, one row per
+//! server), the open gaps counted by SQLite, the agents per deployment, ingest's counters
+//! and the sessions registry.
+
+use std::sync::Arc;
 
 use super::exposition::{Exposition, Type};
 use super::WebState;
@@ -34,7 +38,7 @@ pub enum Form {
 /// when the store does.
 pub async fn render(state: &WebState, form: Form) -> Result<String, StoreError> {
     let (servers, gaps, deployments) = tokio::try_join!(
-        state.store.server_checks(),
+        fleet_checks(state),
         state.store.open_gap_counts(),
         state.store.deployment_counts(),
     )?;
@@ -114,6 +118,15 @@ pub async fn render(state: &WebState, form: Form) -> Result<String, StoreError> 
     Ok(out.text)
 }
 
+/// The fleet's checks as the gap tracker's last evaluation read them, or from the store
+/// before its first (a collector just started, a test without a tracker running).
+async fn fleet_checks(state: &WebState) -> Result<Arc<Vec<ServerChecks>>, StoreError> {
+    match state.tracker.fleet_checks() {
+        Some(fleet) => Ok(fleet),
+        None => Ok(Arc::new(state.store.server_checks().await?)),
+    }
+}
+
 /// Per server and check whether the latest result passed, and per server its deployment
 /// and role. The two families that grow with the fleet, kept to the labels that identify a
 /// series: the deployment and role are joined from `eceprobe_server_info` when wanted
@@ -127,12 +140,11 @@ fn server_families(out: &mut Exposition, servers: &[ServerChecks]) {
         "1 when the check's latest result passed (with or without warnings), 0 when it failed.",
     );
     for s in servers {
-        for (check, outcome) in s.checks() {
-            let up = outcome != "fail";
+        for (check, up) in &s.checks {
             out.sample(
                 name,
                 &[("server", &s.agent_id), ("check", check)],
-                f64::from(up),
+                f64::from(*up),
             );
         }
     }

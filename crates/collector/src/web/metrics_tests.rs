@@ -211,6 +211,21 @@ async fn a_small_fleet_renders_a_line_per_server_and_check() {
             .count(),
         3
     );
+
+    // Once the tracker has evaluated, the same lines come from what it read.
+    let fleet_lines = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("eceprobe_check_up{") || l.starts_with("eceprobe_server_info{")
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(state.tracker.fleet_checks().is_none());
+    state.tracker.evaluate_at(1_700_000_002_000).await.unwrap();
+    assert_eq!(state.tracker.fleet_checks().unwrap().len(), 2);
+    let evaluated = render(&state, Form::Default).await.unwrap();
+    assert_eq!(fleet_lines(&evaluated), fleet_lines(&text));
     state.store.close().await;
 }
 
@@ -238,4 +253,52 @@ fn well_formed(text: &str) {
             assert!(value.parse::<f64>().is_ok() || value == "NaN", "{line}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_failing_result_keeps_the_checks_last_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir.path().join("c.db")).await;
+    let store = &state.store;
+    store
+        .upsert_agent(&agent("app-1", "prod", "application"))
+        .await
+        .unwrap();
+    let at = |seq, outcome, started_unix_ms| NewResult {
+        started_unix_ms,
+        ..result(seq, "imap", outcome, &[])
+    };
+    let last_success = |store: Store| async move {
+        let checks = store.check_metrics().await.unwrap();
+        assert_eq!(checks.len(), 1);
+        checks[0].last_success_unix_ms
+    };
+    store
+        .insert_results("app-1", vec![at(1, "warn", 1_000)], 0)
+        .await
+        .unwrap();
+    assert_eq!(last_success(store.clone()).await, 1_000, "a warning passed");
+    store
+        .insert_results("app-1", vec![at(2, "fail", 2_000)], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        last_success(store.clone()).await,
+        1_000,
+        "kept through a failure"
+    );
+    // A late resend of an older pass does not move it back; a newer pass moves it on.
+    store
+        .insert_results("app-1", vec![at(4, "pass", 4_000), at(3, "pass", 3_000)], 0)
+        .await
+        .unwrap();
+    assert_eq!(last_success(store.clone()).await, 4_000);
+    let detail = render(&state, Form::Detail).await.unwrap();
+    assert!(
+        detail.contains(
+            "eceprobe_check_last_success_timestamp_seconds{server=\"app-1\",check=\"imap\"} 4\n"
+        ),
+        "{detail}"
+    );
+    state.store.close().await;
 }
