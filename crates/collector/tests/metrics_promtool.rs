@@ -14,11 +14,12 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::dashboard::{get, Dashboard};
+use common::dashboard::{get, http, Dashboard};
 use common::demo_once;
 
 /// Where a program is on PATH.
@@ -52,6 +53,46 @@ fn promtool(promtool: &Path, args: &[&str], stdin: &str, dir: &Path) -> (bool, S
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), said)
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `eceprobe-collector demo` (agents probing testlab, results ingested as they come) until
+/// it prints its dashboard URL: the address and the token.
+fn start_demo(dir: &Path) -> (Killed, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(["demo", "--dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let child = Killed(child);
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the demo ended before printing its dashboard URL:\n{said}"
+        );
+        said.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("dashboard on http://") {
+            let (addr, token) = url.split_once("/?token=").unwrap();
+            let (addr, token) = (addr.to_owned(), token.to_owned());
+            // Keep reading so the demo never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            return (child, addr, token);
+        }
+    }
 }
 
 fn deploy_dir() -> PathBuf {
@@ -249,4 +290,39 @@ async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos
     std::fs::write(work.path().join("demo-test.yml"), &test).unwrap();
     let (ok, said) = tool(&["test", "rules", "demo-test.yml"], "");
     assert!(ok, "promtool test rules: {said}\n{test}");
+
+    // The running demo, whose ingest fills the check-duration histogram: promtool reads its
+    // buckets too.
+    let live = tempfile::tempdir().unwrap();
+    let (_demo, addr, token) = start_demo(live.path());
+    let bearer = format!("Bearer {token}");
+    let give_up = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let r = http(
+            addr.parse().unwrap(),
+            "GET",
+            "/metrics",
+            &[("Authorization", &bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.body
+            .contains("eceprobe_check_duration_seconds_count{check=\"imap\"}")
+        {
+            break r.body;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "no check durations after 120 s:\n{}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(text.contains("eceprobe_check_duration_seconds_bucket{check=\"imap\",le=\"+Inf\"} "));
+    let (ok, said) = tool(&["check", "metrics"], &text);
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool on the live demo: {said}\n{text}"
+    );
 }
