@@ -61,6 +61,7 @@ pub struct IngestCounters {
     duplicates: AtomicU64,
     batches: AtomicU64,
     set_aside: AtomicU64,
+    durations: crate::check_durations::CheckDurations,
 }
 
 impl IngestCounters {
@@ -86,6 +87,11 @@ impl IngestCounters {
     /// Results set aside (the quarantine: they cannot be stored truthfully), acked.
     pub fn set_aside(&self) -> u64 {
         self.set_aside.load(Ordering::Relaxed)
+    }
+
+    /// How long the stored checks took, by check (a histogram per check).
+    pub fn durations(&self) -> &crate::check_durations::CheckDurations {
+        &self.durations
     }
 
     fn stored(&self, outcome: &crate::store::InsertOutcome) {
@@ -397,6 +403,11 @@ impl Session {
                     .iter()
                     .map(|s| (s.seq, s.reason.clone()))
                     .collect();
+                let durations: Vec<(String, u64)> = batch
+                    .rows
+                    .iter()
+                    .map(|r| (r.check.clone(), r.duration_us))
+                    .collect();
                 let outcome = self
                     .store
                     .insert_batch(
@@ -415,6 +426,14 @@ impl Session {
                 }
                 tracing::debug!(agent = %self.agent_id, inserted = outcome.inserted, duplicates = outcome.duplicates, set_aside = outcome.set_aside, "batch stored");
                 self.counters.stored(&outcome);
+                // A batch holding resends (after a reconnect) is not observed: which of its
+                // results were new is not known here, and counting one twice would skew
+                // the distribution more than leaving a rare batch out.
+                if outcome.duplicates == 0 {
+                    self.counters
+                        .durations()
+                        .observe(durations.iter().map(|(c, us)| (c.as_str(), *us)));
+                }
                 if outcome.inserted > 0 {
                     self.stored.notify_one();
                 }

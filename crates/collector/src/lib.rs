@@ -30,6 +30,7 @@
 pub mod audits;
 pub mod auth;
 pub mod change_request;
+pub mod check_durations;
 pub mod checkname;
 pub mod civil;
 pub mod config;

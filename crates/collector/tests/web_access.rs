@@ -12,7 +12,7 @@ async fn access_needs_the_token_and_the_cookie_flow_works() {
     let d = Dashboard::start();
     let health = http(d.web, "GET", "/healthz", &[], "").await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok"));
-    for target in ["/api/overview", "/metrics"] {
+    for target in ["/api/overview", "/metrics", "/metrics/detail"] {
         let r = http(d.web, "GET", target, &[], "").await;
         assert_eq!(r.status, 401, "{target}");
         assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));

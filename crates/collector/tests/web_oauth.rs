@@ -209,7 +209,9 @@ async fn mailboxes_are_judged_and_shown_with_the_token_user() {
 
     let metrics = get(d.web, "/metrics").await.body;
     assert!(
-        metrics.contains("eceprobe_check_success{deployment=\"prod\",server=\"svc-1\",role=\"services\",check=\"oauth-imap/ece-mail@contoso.com\"} 0\n"),
+        metrics.contains(
+            "eceprobe_check_up{server=\"svc-1\",check=\"oauth-imap/ece-mail@contoso.com\"} 0\n"
+        ),
         "{metrics}"
     );
 }

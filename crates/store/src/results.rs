@@ -97,19 +97,24 @@ const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
 
 /// Replaces the check's current state only with a higher seq: an older result arriving
 /// late (a resend from an agent's spool) goes to history only. The row is copied from the
-/// result just stored, so the two tables cannot disagree and the detail is bound once.
+/// result just stored, so the two tables cannot disagree and the detail is bound once. A
+/// failing result keeps the check's last success time (migration 0015); a passing one that
+/// arrives late (lower seq) does not move it.
 const UPSERT_LATEST: &str = "INSERT INTO latest (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail, stage_durations, system_dns) SELECT agent_id, seq, check_id, \
-     started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
-     warning_kinds, detail, stage_durations, system_dns FROM results \
+     warning_kinds, detail, stage_durations, system_dns, last_success_unix_ms) SELECT \
+     agent_id, seq, check_id, started_unix_ms, received_unix_ms, outcome, failure_kind, \
+     failure_stage, duration_us, warning_kinds, detail, stage_durations, system_dns, \
+     CASE WHEN outcome = 'fail' THEN 0 ELSE started_unix_ms END FROM results \
      WHERE agent_id = $1 AND seq = $2 \
      ON CONFLICT (agent_id, check_id) DO UPDATE SET seq = excluded.seq, \
      started_unix_ms = excluded.started_unix_ms, received_unix_ms = excluded.received_unix_ms, \
      outcome = excluded.outcome, failure_kind = excluded.failure_kind, \
      failure_stage = excluded.failure_stage, duration_us = excluded.duration_us, \
      warning_kinds = excluded.warning_kinds, detail = excluded.detail, \
-     stage_durations = excluded.stage_durations, system_dns = excluded.system_dns \
+     stage_durations = excluded.stage_durations, system_dns = excluded.system_dns, \
+     last_success_unix_ms = CASE WHEN excluded.outcome = 'fail' \
+     THEN latest.last_success_unix_ms ELSE excluded.last_success_unix_ms END \
      WHERE excluded.seq > latest.seq";
 
 pub(super) async fn insert_results(

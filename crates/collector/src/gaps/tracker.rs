@@ -15,6 +15,7 @@ use super::views::{agent_view, check_view};
 use super::{evaluate_awake, Awake, GapFinding, Policy};
 use crate::endpoints::EndpointsHandle;
 use crate::notify::Notifier;
+use crate::store::metrics::ServerChecks;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
 
 /// Evaluations are at least this far apart, however fast results arrive.
@@ -33,6 +34,8 @@ pub struct Tracker {
     endpoints: EndpointsHandle,
     /// This collector's run (see [`Tracker::begin_run`]) and when the collector was awake.
     awake: Arc<Mutex<(Option<i64>, Awake)>>,
+    /// Every server's checks up or not, as of the last evaluation (`/metrics`).
+    fleet: Arc<Mutex<Option<Arc<Vec<ServerChecks>>>>>,
 }
 
 impl Tracker {
@@ -45,6 +48,7 @@ impl Tracker {
             notifier: Notifier::disabled(),
             endpoints: EndpointsHandle::default(),
             awake: Arc::default(),
+            fleet: Arc::default(),
         }
     }
 
@@ -108,18 +112,29 @@ impl Tracker {
         self.last_evaluated.load(Ordering::Relaxed)
     }
 
+    /// Every server's checks, up or not, as the last evaluation read them: what `/metrics`
+    /// serves, so a scrape reads no fleet-sized table (the state is as old as
+    /// `eceprobe_gap_evaluation_timestamp_seconds`, and agrees with the open gaps). None
+    /// before the first evaluation.
+    pub fn fleet_checks(&self) -> Option<Arc<Vec<ServerChecks>>> {
+        self.fleet
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// One evaluation as of `now`: reads agents and latest states, finds the gaps and
     /// records what opened and closed.
     pub async fn evaluate_at(&self, now_unix_ms: i64) -> Result<GapChanges, StoreError> {
-        let agents: Vec<_> = self.store.agents().await?.iter().map(agent_view).collect();
+        let known = self.store.agents().await?;
+        let agents: Vec<_> = known.iter().map(agent_view).collect();
         let endpoints = self.endpoints.current();
-        let checks: Vec<_> = self
-            .store
-            .latest_states()
-            .await?
+        let states = self.store.latest_states().await?;
+        let checks: Vec<_> = states
             .iter()
             .filter_map(|s| check_view(s, &endpoints))
             .collect();
+        let fleet = Arc::new(ServerChecks::of_fleet(&known, &states));
         let (run, awake) = self.awake_lock().clone();
         if let Some(run) = run {
             // The last sign of life a crash leaves behind: the next start counts from here.
@@ -130,6 +145,7 @@ impl Tracker {
             .map(found_gap)
             .collect();
         let changes = self.store.reconcile_gaps(found, now_unix_ms).await?;
+        *self.fleet.lock().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
         self.last_evaluated
             .fetch_max(now_unix_ms, Ordering::Relaxed);
         for g in &changes.opened {

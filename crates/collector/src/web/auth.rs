@@ -123,7 +123,10 @@ fn is_open(path: &str) -> bool {
 
 /// The API and /metrics answer in JSON; everything else is a page.
 pub fn is_api(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path == "/metrics"
+    path == "/api"
+        || path.starts_with("/api/")
+        || path == "/metrics"
+        || path.starts_with("/metrics/")
 }
 
 fn refused(path: &str) -> Response {

@@ -9,6 +9,7 @@ use crate::audits::Audits;
 use crate::gaps::{Policy, Tracker};
 use crate::ingest::{IngestCounters, Sessions};
 use crate::store::{AgentRecord, FoundGap, NewResult, Store};
+use crate::web::exposition::push_value;
 
 fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
     AgentRecord {
@@ -82,7 +83,7 @@ fn webhooks_have_delivered_dead_lettered_and_pending_per_target() {
 #[test]
 fn label_values_and_help_are_escaped() {
     let mut out = Exposition::with_capacity(0);
-    out.family("m", "gauge", "a \\ b\nc \"q\"");
+    out.family("m", Type::Gauge, "a \\ b\nc \"q\"");
     out.sample("m", &[("l", "x\\y\"z\nw"), ("k", "plain")], 0.25);
     out.sample("m", &[], f64::NAN);
     assert_eq!(
@@ -134,69 +135,103 @@ async fn a_small_fleet_renders_a_line_per_server_and_check() {
             vec![FoundGap {
                 agent_id: "svc-1".to_owned(),
                 check: "pop3".to_owned(),
-                kind: "tcp_refused".to_owned(),
+                kind: "failing".to_owned(),
                 severity: "gap".to_owned(),
                 deployment: "prod".to_owned(),
-                detail: String::new(),
+                detail: "tcp_refused (outlook.office365.com:995)".to_owned(),
             }],
             1,
         )
         .await
         .unwrap();
 
-    let text = render(&state).await.unwrap();
-    let has = |line: &str| {
+    state
+        .counters
+        .durations()
+        .observe([("oauth-imap/a@b.c", 40_000), ("imap", 2_000_000)]);
+    let text = render(&state, Form::Default).await.unwrap();
+    let detail = render(&state, Form::Detail).await.unwrap();
+    let has = |text: &str, line: &str| {
         assert!(
             text.lines().any(|l| l == line),
             "no line {line:?} in:\n{text}"
         )
     };
-    has("# HELP eceprobe_check_success 1 when the check's latest result passed (with or without warnings), 0 when it failed.");
-    has("# TYPE eceprobe_check_success gauge");
-    has(
-        r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="imap"} 1"#,
+    for text in [&text, &detail] {
+        let has = |line: &str| has(text, line);
+        has("# HELP eceprobe_check_up 1 when the check's latest result passed (with or without warnings), 0 when it failed.");
+        has("# TYPE eceprobe_check_up gauge");
+        has(r#"eceprobe_check_up{server="app-1",check="imap"} 1"#);
+        has(r#"eceprobe_check_up{server="app-1",check="smtp"} 1"#);
+        has(r#"eceprobe_check_up{server="svc-1",check="pop3"} 0"#);
+        has(r#"eceprobe_server_info{server="app-1",deployment="prod",role="application"} 1"#);
+        has(r#"eceprobe_server_info{server="svc-1",deployment="lab \"b\"\\\n",role="services"} 1"#);
+        has(
+            r#"eceprobe_open_gaps{deployment="prod",severity="gap",kind="failing",cause="tcp_refused",owner="network"} 1"#,
+        );
+        has(r#"eceprobe_agents_known{deployment="prod"} 1"#);
+        has("eceprobe_agents_connected 0");
+        has("# TYPE eceprobe_check_duration_seconds histogram");
+        has(r#"eceprobe_check_duration_seconds_bucket{check="imap",le="1"} 0"#);
+        has(r#"eceprobe_check_duration_seconds_bucket{check="imap",le="2.5"} 1"#);
+        has(r#"eceprobe_check_duration_seconds_bucket{check="imap",le="+Inf"} 1"#);
+        has(r#"eceprobe_check_duration_seconds_sum{check="imap"} 2"#);
+        has(r#"eceprobe_check_duration_seconds_count{check="oauth-imap"} 1"#);
+        has("# TYPE eceprobe_ingest_results_total counter");
+        has("eceprobe_ingest_results_total 0");
+        has("eceprobe_gap_evaluation_timestamp_seconds 0");
+        has(&format!(
+            "eceprobe_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ));
+        well_formed(text);
+    }
+    // Only the detail has the per check timings and the per agent series.
+    for line in [
+        r#"eceprobe_check_warning{server="app-1",check="smtp"} 1"#,
+        r#"eceprobe_check_warning{server="app-1",check="imap"} 0"#,
+        r#"eceprobe_check_last_duration_seconds{server="app-1",check="imap"} 1.5"#,
+        r#"eceprobe_check_last_success_timestamp_seconds{server="app-1",check="imap"} 1700000000"#,
+        r#"eceprobe_check_last_success_timestamp_seconds{server="svc-1",check="pop3"} 0"#,
+        r#"eceprobe_check_last_stage_duration_seconds{server="app-1",check="imap",stage="dns"} 0.002"#,
+        r#"eceprobe_check_last_stage_duration_seconds{server="app-1",check="imap",stage="tcp"} 0.03"#,
+        r#"eceprobe_check_last_stage_duration_seconds{server="app-1",check="smtp",stage="tls"} 1"#,
+        r#"eceprobe_agent_spool_dropped_total{server="svc-1"} 7"#,
+        r#"eceprobe_agent_last_seen_timestamp_seconds{server="svc-1"} 1700000001"#,
+    ] {
+        has(&detail, line);
+        assert!(
+            !text.contains(line.split('{').next().unwrap()),
+            "{line} in the default"
+        );
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("eceprobe_check_up{"))
+            .count(),
+        3
     );
-    has(
-        r#"eceprobe_check_success{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
-    );
-    has(
-        r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="smtp"} 1"#,
-    );
-    has(
-        r#"eceprobe_check_warning{deployment="prod",server="app-1",role="application",check="imap"} 0"#,
-    );
-    has(
-        r#"eceprobe_check_success{deployment="lab \"b\"\\\n",server="svc-1",role="services",check="pop3"} 0"#,
-    );
-    has(
-        r#"eceprobe_check_duration_seconds{deployment="prod",server="app-1",role="application",check="imap"} 1.5"#,
-    );
-    has(
-        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="dns"} 0.002"#,
-    );
-    has(
-        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="imap",stage="tcp"} 0.03"#,
-    );
-    has(
-        r#"eceprobe_check_stage_duration_seconds{deployment="prod",server="app-1",check="smtp",stage="tls"} 1"#,
-    );
-    has(r#"eceprobe_open_gaps{deployment="prod",severity="gap",kind="tcp_refused"} 1"#);
-    has(r#"eceprobe_agents_known{deployment="prod"} 1"#);
-    has("eceprobe_agents_connected 0");
-    has(r#"eceprobe_agent_spool_dropped_total{deployment="lab \"b\"\\\n",server="svc-1"} 7"#);
-    has(
-        r#"eceprobe_agent_last_seen_timestamp_seconds{deployment="lab \"b\"\\\n",server="svc-1"} 1700000001"#,
-    );
-    has("# TYPE eceprobe_ingest_results_total counter");
-    has("eceprobe_ingest_results_total 0");
-    has("eceprobe_gap_evaluation_timestamp_seconds 0");
-    has(&format!(
-        "eceprobe_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    ));
 
-    // Well formed: every sample's family was opened by HELP then TYPE, and each family
-    // appears once (its samples together).
+    // Once the tracker has evaluated, the same lines come from what it read.
+    let fleet_lines = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("eceprobe_check_up{") || l.starts_with("eceprobe_server_info{")
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(state.tracker.fleet_checks().is_none());
+    state.tracker.evaluate_at(1_700_000_002_000).await.unwrap();
+    assert_eq!(state.tracker.fleet_checks().unwrap().len(), 2);
+    let evaluated = render(&state, Form::Default).await.unwrap();
+    assert_eq!(fleet_lines(&evaluated), fleet_lines(&text));
+    state.store.close().await;
+}
+
+/// Every sample's family was opened by HELP then TYPE, and each family appears once (its
+/// samples together).
+fn well_formed(text: &str) {
     let mut families = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
@@ -208,16 +243,62 @@ async fn a_small_fleet_renders_a_line_per_server_and_check() {
             families.push(name);
         } else {
             let name = line.split(['{', ' ']).next().unwrap();
-            assert_eq!(Some(&name.to_owned()), families.last(), "{line}");
+            let family = families.last().unwrap();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| *b == family.as_str()))
+                .unwrap_or(name);
+            assert_eq!(base, family, "{line}");
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok() || value == "NaN", "{line}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_failing_result_keeps_the_checks_last_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir.path().join("c.db")).await;
+    let store = &state.store;
+    store
+        .upsert_agent(&agent("app-1", "prod", "application"))
+        .await
+        .unwrap();
+    let at = |seq, outcome, started_unix_ms| NewResult {
+        started_unix_ms,
+        ..result(seq, "imap", outcome, &[])
+    };
+    let last_success = |store: Store| async move {
+        let checks = store.check_metrics().await.unwrap();
+        assert_eq!(checks.len(), 1);
+        checks[0].last_success_unix_ms
+    };
+    store
+        .insert_results("app-1", vec![at(1, "warn", 1_000)], 0)
+        .await
+        .unwrap();
+    assert_eq!(last_success(store.clone()).await, 1_000, "a warning passed");
+    store
+        .insert_results("app-1", vec![at(2, "fail", 2_000)], 0)
+        .await
+        .unwrap();
     assert_eq!(
-        text.lines()
-            .filter(|l| l.starts_with("eceprobe_check_success{"))
-            .count(),
-        3
+        last_success(store.clone()).await,
+        1_000,
+        "kept through a failure"
+    );
+    // A late resend of an older pass does not move it back; a newer pass moves it on.
+    store
+        .insert_results("app-1", vec![at(4, "pass", 4_000), at(3, "pass", 3_000)], 0)
+        .await
+        .unwrap();
+    assert_eq!(last_success(store.clone()).await, 4_000);
+    let detail = render(&state, Form::Detail).await.unwrap();
+    assert!(
+        detail.contains(
+            "eceprobe_check_last_success_timestamp_seconds{server=\"app-1\",check=\"imap\"} 4\n"
+        ),
+        "{detail}"
     );
     state.store.close().await;
 }

@@ -10,9 +10,11 @@ mod assets;
 pub mod auth;
 pub mod change_request;
 pub mod error;
+mod exposition;
 mod head;
 mod headers;
 pub mod metrics;
+mod metrics_detail;
 pub mod pages;
 pub mod params;
 pub mod views;
@@ -92,7 +94,8 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .merge(api)
         .merge(pages)
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(metrics_default))
+        .route("/metrics/detail", get(metrics_detail))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))
         .route("/healthz", get(|| async { "ok" }))
@@ -104,12 +107,20 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-async fn metrics_text(State(state): State<WebState>) -> Response {
-    match metrics::render(&state).await {
+async fn metrics_default(State(state): State<WebState>) -> Response {
+    metrics_text(&state, metrics::Form::Default).await
+}
+
+async fn metrics_detail(State(state): State<WebState>) -> Response {
+    metrics_text(&state, metrics::Form::Detail).await
+}
+
+async fn metrics_text(state: &WebState, form: metrics::Form) -> Response {
+    match metrics::render(state, form).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
             )],
             text,
         )

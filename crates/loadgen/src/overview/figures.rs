@@ -56,7 +56,7 @@ pub fn write(
         series,
         floor,
         floor_steps,
-        metrics,
+        metrics_detail,
         measured,
         plans,
     } = measured;
@@ -73,7 +73,7 @@ pub fn write(
         let mean = evaluations.iter().sum::<Duration>() / evaluations.len() as u32;
         report.float("gap_evaluation_mean_ms", mean.as_secs_f64() * 1e3);
     }
-    let names: [(&str, String); 9] = [
+    let names: [(&str, String); 10] = [
         ("healthz", "/healthz (HTTP floor)".into()),
         ("overview", format!("/api/overview?page=1..{pages}")),
         (
@@ -91,7 +91,8 @@ pub fn write(
             "timeline_fleet",
             "/api/timeline?days=30 (whole fleet)".into(),
         ),
-        ("metrics", "/metrics".into()),
+        ("metrics", "/metrics (default form)".into()),
+        ("metrics_detail", "/metrics/detail".into()),
     ];
     let mut table = String::from(
         "| endpoint | n | HTTP p50 ms | p90 | p99 | max | in-process p50 ms | p90 | p99 | max | body KiB |\n\
@@ -109,7 +110,7 @@ pub fn write(
     };
     for (key, name) in &names {
         let s = match *key {
-            "metrics" => metrics,
+            "metrics_detail" => metrics_detail,
             k => series.get(k).context("a request kind without figures")?,
         };
         table.push_str(&row(name, s));
@@ -177,11 +178,11 @@ pub fn write(
     report.note(format!(
         "each round: the storage floor, then /healthz, the overview, the filtered overview, \
          the HTML page, /api/gaps, a server page, a deployment's gap timeline (HTML) and \
-         the fleet's 30-day timeline (JSON), each over HTTP (web::serve, a \
+         the fleet's 30-day timeline (JSON) and /metrics (the default form), each over HTTP (web::serve, a \
          connection per request as the dashboard closes each, opened before the clock \
          starts; request written to body read) and in-process through \
          web::router (oneshot, body collected), in alternating order; {} rounds after {} \
-         warm-up rounds; /metrics {} times after them (plus one warm-up)",
+         warm-up rounds; /metrics/detail {} times after them (plus one warm-up)",
         args.requests, args.warmup, args.metrics_requests
     ));
     for p in plans {

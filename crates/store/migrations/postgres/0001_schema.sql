@@ -1,5 +1,5 @@
 -- eceprobe collector store, PostgreSQL: the whole schema in one migration, equal to the
--- SQLite schema after its 14 migrations (crates/store/migrations/sqlite/0001..0014).
+-- SQLite schema after its 15 migrations (crates/store/migrations/sqlite/0001..0015).
 -- Same tables, columns in the same
 -- order, same defaults, CHECK constraints, keys and indexes under the same names, so one
 -- set of queries (sqlx `Any`, `$N` placeholders) runs on both.
@@ -12,7 +12,8 @@
 --                    results_untagged_by_received 0004 (replaced 0001's results_by_received);
 --                    stage_durations 0006; system_dns 0012; results_by_check 0001
 --   latest           0001; warning_kinds 0002; stage_durations 0006; system_dns 0012;
---                    latest_state as 0012 rebuilt it (0006 first made it)
+--                    latest_state as 0015 rebuilt it (0006 first made it, 0012 and 0015
+--                    widened it); last_success_unix_ms 0015
 --   gaps             0002; close_reason 0009; gaps_open, gaps_by_agent, gaps_by_opened,
 --                    gaps_by_closed 0002; gaps_open_by_deployment, gaps_open_by_opened 0007;
 --                    gaps_closed_by_deployment, gaps_closed_by_agent 0013
@@ -117,13 +118,15 @@ CREATE TABLE latest (
     warning_kinds    TEXT COLLATE "C" NOT NULL DEFAULT '',
     stage_durations  TEXT COLLATE "C" NOT NULL DEFAULT '',
     system_dns       TEXT COLLATE "C" NOT NULL DEFAULT '',
+    last_success_unix_ms BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (agent_id, check_id)
 );
 
 -- 0012 (0006 made it without system_dns). A covering index for SQLite's sake (its rows put
 -- ALTERed columns after the blob); PostgreSQL can use it for index-only scans too.
 CREATE INDEX latest_state ON latest (agent_id, check_id, seq, outcome, failure_kind,
-    warning_kinds, duration_us, received_unix_ms, stage_durations, system_dns);
+    warning_kinds, duration_us, received_unix_ms, stage_durations, system_dns,
+    last_success_unix_ms);
 
 -- 0002 (+0009 close_reason)
 CREATE TABLE gaps (
