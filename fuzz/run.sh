@@ -2,7 +2,8 @@
 # Builds every fuzz target and runs each for SECONDS (default 30) from its committed seeds
 # (fuzz/corpus/<target>/seed-*; what a run adds there stays untracked). Prints each target's
 # executions and coverage (libFuzzer's final stats line) and exits non-zero when any target
-# crashes (its input lands in fuzz/artifacts/<target>/). Needs nightly and cargo-fuzz:
+# crashes or hangs (its input lands in fuzz/artifacts/<target>/; the file and the command that
+# replays it are printed). Needs nightly and cargo-fuzz:
 #   rustup toolchain install nightly && cargo install cargo-fuzz --locked
 set -euo pipefail
 
@@ -15,18 +16,31 @@ cargo +nightly fuzz build
 echo "build: $(( $(date +%s) - build_start )) s"
 
 failed=()
+reproduce=()
 for target in $(cargo +nightly fuzz list); do
     log="$(mktemp)"
     start=$(date +%s)
+    mark="$(mktemp)"
     # -rss_limit_mb: a parser that lets input grow memory fails here, not only on OOM.
+    # -timeout: one input taking 60 s is a hang (the probe's stages have deadlines of seconds).
     if cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=1024 \
-        -print_final_stats=1 >"$log" 2>&1; then
+        -timeout=60 -print_final_stats=1 >"$log" 2>&1; then
         status=ok
     else
         status=CRASH
         failed+=("$target")
         tail -n 40 "$log"
+        # What this run left (crash-, timeout-, oom-, leak-*), and how to replay each.
+        while IFS= read -r file; do
+            reproduce+=("fuzz/$file: cd fuzz && cargo +nightly fuzz run $target $file")
+        done < <(find "artifacts/$target" -type f -newer "$mark" 2>/dev/null | sort)
     fi
+    rm -f "$mark"
+    # The targets that read files keep them in a folder named by their process id, removed as
+    # they go; a crash leaves it. Only folders of processes gone (another run may be live).
+    for left in /dev/shm/eceprobe-fuzz-* "${TMPDIR:-/tmp}"/eceprobe-fuzz-*; do
+        if [ -e "$left" ] && ! kill -0 "${left##*-}" 2>/dev/null; then rm -rf "$left"; fi
+    done
     # libFuzzer's last status line ("#N DONE cov: .. ft: .. corp: ..") and its execution count.
     stats="$(grep -a -E '^#[0-9]+' "$log" | tail -n 1 || true)"
     execs="$(grep -a -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)"
@@ -36,6 +50,10 @@ for target in $(cargo +nightly fuzz list); do
 done
 
 if ((${#failed[@]})); then
-    echo "crashed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    echo "crashed: ${failed[*]}" >&2
+    for line in "${reproduce[@]}"; do
+        echo "  input $line" >&2
+    done
+    echo "fix it in the library with a regression test from the input (docs/FUZZING.md)" >&2
     exit 1
 fi

@@ -1,7 +1,9 @@
 //! For the fuzz targets in `fuzz/` only (not an API): the record reader over bytes that a
-//! crash, a full disk or another program may have left in a segment file.
+//! crash, a full disk or another program may have left in a segment file; and what a
+//! spool directory's recovery reads (`ledger`, segment files) as files.
 
-use crate::frame;
+use crate::ledger::Ledger;
+use crate::{frame, segment};
 
 /// A record as the reader decodes it.
 pub struct Record<'a> {
@@ -33,3 +35,23 @@ pub fn encode(seq: u64, payload: &[u8]) -> Vec<u8> {
     frame::encode(&mut out, seq, payload);
     out
 }
+
+/// The `ledger` file's bytes for these numbers, checksum included, as the spool writes it.
+pub fn ledger_bytes(acked_seq: u64, drop_floor: u64, seq_high: u64, dropped_total: u64) -> Vec<u8> {
+    Ledger {
+        acked_seq,
+        drop_floor,
+        seq_high,
+        dropped_total,
+    }
+    .encode()
+    .to_vec()
+}
+
+/// The file name of the segment whose first record has `first_seq`.
+pub fn segment_name(first_seq: u64) -> String {
+    segment::file_name(first_seq)
+}
+
+/// The magic a segment file starts with.
+pub const SEGMENT_MAGIC: &[u8] = segment::SEGMENT_MAGIC;

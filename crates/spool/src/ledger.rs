@@ -37,7 +37,7 @@ impl Ledger {
         self.acked_seq.max(self.drop_floor)
     }
 
-    fn encode(&self) -> [u8; LEN] {
+    pub(crate) fn encode(&self) -> [u8; LEN] {
         let mut out = [0u8; LEN];
         out[..8].copy_from_slice(MAGIC);
         let fields = [

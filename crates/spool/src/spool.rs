@@ -49,7 +49,8 @@ impl Spool {
         let found = recover::recover(&dir, &ledger)?;
         let seq_high = ledger.seq_high.max(found.max_seq).max(ledger.acked_seq);
         if found.lost > 0 {
-            ledger.dropped_total += found.lost;
+            // Saturating: a ledger written by another program may hold any number.
+            ledger.dropped_total = ledger.dropped_total.saturating_add(found.lost);
             ledger.seq_high = seq_high;
             ledger.store(&dir)?;
         }

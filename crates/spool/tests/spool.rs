@@ -112,6 +112,34 @@ fn damage_inside_an_older_segment_cuts_it_and_counts_the_loss() {
     assert_eq!(spool.stats().dropped_total, lost, "counted once");
 }
 
+/// Found by the fuzz target `spool_recovery`: a well-formed ledger another program wrote with
+/// a drop count near u64::MAX overflowed on open (a panic with overflow checks, a count
+/// wrapping to a small number without). The count saturates.
+#[test]
+fn a_drop_count_at_its_maximum_stays_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), small()).unwrap();
+    append_each(&mut spool, 1..=20);
+    drop(spool);
+    let files = segment_files(dir.path());
+    let mut bytes = fs::read(&files[0]).unwrap();
+    bytes[8 + 2 * 100 + 40] ^= 0xff;
+    fs::write(&files[0], &bytes).unwrap();
+    let ledger = eceprobe_spool::fuzzing::ledger_bytes(0, 0, 20, u64::MAX - 1);
+    fs::write(dir.path().join("ledger"), ledger).unwrap();
+
+    // Damage inside an older segment: records lost on open.
+    let mut spool = Spool::open(dir.path(), small()).unwrap();
+    assert_eq!(spool.stats().dropped_total, u64::MAX);
+    assert_eq!(seqs(&mut spool)[..2], [1, 2]);
+    // The budget's evictions count too.
+    assert!(append_each(&mut spool, 21..=80) > 0);
+    assert_eq!(spool.stats().dropped_total, u64::MAX);
+    drop(spool);
+    let spool = Spool::open(dir.path(), small()).unwrap();
+    assert_eq!(spool.stats().dropped_total, u64::MAX);
+}
+
 #[test]
 fn damage_found_on_read_is_cut_and_counted() {
     let dir = tempfile::tempdir().unwrap();

@@ -123,7 +123,7 @@ impl Spool {
         seg.size = at;
         let empty = seg.entries.is_empty();
         self.persist(Ledger {
-            dropped_total: self.ledger.dropped_total + lost,
+            dropped_total: self.ledger.dropped_total.saturating_add(lost),
             ..self.ledger
         })?;
         if empty {

@@ -124,7 +124,7 @@ impl Spool {
         let next = Ledger {
             drop_floor: self.ledger.drop_floor.max(floor),
             seq_high: self.ledger.seq_high.max(batch_last),
-            dropped_total: self.ledger.dropped_total + dropped,
+            dropped_total: self.ledger.dropped_total.saturating_add(dropped),
             ..self.ledger
         };
         self.persist(next)?;
