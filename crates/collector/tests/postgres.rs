@@ -69,6 +69,33 @@ fn batch(seqs: impl IntoIterator<Item = u64>) -> AgentMessage {
     msg(agent_message::Body::Batch(ResultBatch { results }))
 }
 
+/// Each seq stored for the agent, in order, read through the store as the collector does.
+async fn stored_seqs(db_url: &str, password: &str, agent: &str) -> Vec<u64> {
+    let database = Database::parse(db_url).unwrap().with_password(password);
+    let store = Store::connect(&database).await.unwrap();
+    let mut seqs = Vec::new();
+    for check in CHECKS {
+        let history = store.history(agent, check, 10_000).await.unwrap();
+        seqs.extend(history.iter().map(|r| r.seq));
+    }
+    store.close().await;
+    seqs.sort_unstable();
+    seqs
+}
+
+/// The agent connecting again after the database came back, as a real agent does with its
+/// backoff: a Hello answered while the read pool still holds a broken connection fails (its
+/// stream ends), and the next try succeeds.
+async fn reconnect(addr: std::net::SocketAddr, id: &'static str) -> (Agent, u64) {
+    for _ in 0..20 {
+        match tokio::spawn(async move { Agent::connect(addr, id).await }).await {
+            Ok(connected) => return connected,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+    panic!("the collector did not take agent {id} back within 20 tries");
+}
+
 /// The config that holds the password file (the URL comes by --db, without it).
 fn config_with_password(dir: &Path, password: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("pg.pass"), format!("{password}\n")).unwrap();
@@ -111,23 +138,11 @@ async fn serve_on_postgres_stores_once_survives_a_kill_and_keeps_the_password_ou
     drop(agent);
     collector.kill();
 
-    let store = Store::connect(&Database::parse(&db_url).unwrap().with_password(&password))
-        .await
-        .unwrap();
-    let mut seqs = Vec::new();
-    for check in CHECKS {
-        seqs.extend(
-            store
-                .history("svc-1", check, 10_000)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.seq),
-        );
-    }
-    store.close().await;
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "each result once");
+    assert_eq!(
+        stored_seqs(&db_url, &password, "svc-1").await,
+        (1..=40).collect::<Vec<_>>(),
+        "each result once"
+    );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("collector serving"), "{logged}");
     assert!(!logged.contains(&password), "the password reached the log");
@@ -304,41 +319,16 @@ async fn postgres_going_away_is_named_and_results_arrive_when_it_returns() {
     // Back: the agent reconnects and sends again from its spool; all of it lands once.
     path.restore();
     drop(agent);
-    let addr = collector.addr;
-    let mut tries = 0;
-    let (mut agent, last) = loop {
-        // A Hello answered while the read pool still holds a cut connection fails as an
-        // agent would see it (its stream ends); the agent tries again, as it does.
-        match tokio::spawn(async move { Agent::connect(addr, "app-1").await }).await {
-            Ok(connected) => break connected,
-            Err(_) if tries < 10 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("the collector did not take the agent back: {e}"),
-        }
-    };
+    let (mut agent, last) = reconnect(collector.addr, "app-1").await;
     assert_eq!(last, 10, "what was refused during the cut was not stored");
     assert_eq!(agent.send_expect_ack(batch(11..=20)).await, 20);
     drop(agent);
     collector.kill();
-    let store = Store::connect(&Database::parse(&db_url).unwrap().with_password(&password))
-        .await
-        .unwrap();
-    let mut seqs = Vec::new();
-    for check in CHECKS {
-        seqs.extend(
-            store
-                .history("app-1", check, 10_000)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.seq),
-        );
-    }
-    store.close().await;
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "each result once");
+    assert_eq!(
+        stored_seqs(&db_url, &password, "app-1").await,
+        (1..=20).collect::<Vec<_>>(),
+        "each result once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -389,18 +379,7 @@ async fn a_silent_drop_is_bounded_by_the_write_timeout_and_the_collector_reconne
     path.cut();
     path.restore();
     drop(agent);
-    let addr = collector.addr;
-    let mut tries = 0;
-    let (mut agent, last) = loop {
-        match tokio::spawn(async move { Agent::connect(addr, "svc-9").await }).await {
-            Ok(connected) => break connected,
-            Err(_) if tries < 20 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("the collector did not take the agent back: {e}"),
-        }
-    };
+    let (mut agent, last) = reconnect(collector.addr, "svc-9").await;
     assert_eq!(agent.send_expect_ack(batch(last + 1..=10)).await, 10);
     drop(agent);
     collector.kill();

@@ -38,6 +38,8 @@ mod writer;
 #[cfg(test)]
 mod audits_tests;
 #[cfg(test)]
+mod engines;
+#[cfg(test)]
 mod fleet_tests;
 #[cfg(test)]
 mod gaps_tests;
