@@ -196,6 +196,16 @@ impl Database {
         }
     }
 
+    /// What to look at when opening fails.
+    fn open_fix(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "",
+            Database::Postgres(_) => {
+                "; check the host, port and database name in the URL, that the server lets this collector in (pg_hba.conf, sslmode), and the password ([store] password_file or PGPASSWORD)"
+            }
+        }
+    }
+
     /// The writer's bound on one statement, if it has one.
     pub(crate) fn write_timeout(&self) -> Option<Duration> {
         match self {
@@ -211,6 +221,7 @@ impl Database {
         let open_err = |error| StoreError::Open {
             database: self.to_string(),
             error,
+            fix: self.open_fix(),
         };
         match self {
             Database::Sqlite(path) => {
@@ -251,6 +262,7 @@ impl Database {
         let open_err = |error| StoreError::Open {
             database: self.to_string(),
             error,
+            fix: self.open_fix(),
         };
         let url = match self {
             Database::Sqlite(path) => sqlite_url(path, "ro")?,
@@ -312,6 +324,7 @@ fn sqlite_url(path: &Path, mode: &str) -> Result<Url, StoreError> {
     Url::parse(&url).map_err(|e| StoreError::Open {
         database: format!("the SQLite database {}", path.display()),
         error: sqlx::Error::Configuration(e.to_string().into()),
+        fix: "",
     })
 }
 

@@ -254,10 +254,12 @@ pub enum StoreError {
     },
     /// `database` names it in words ("the SQLite database PATH", "the PostgreSQL database
     /// USER@HOST:PORT/NAME"), never with a password.
-    #[error("cannot open {database}: {error}")]
+    #[error("cannot open {database}: {error}{fix}")]
     Open {
         database: String,
         error: sqlx::Error,
+        /// What to look at, in words ('' when the cause says it all).
+        fix: &'static str,
     },
     #[error("cannot apply the schema migrations to {database}: {error}")]
     Migrate {
