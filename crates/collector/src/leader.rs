@@ -166,8 +166,24 @@ impl Roles {
 pub struct Elector {
     store: Store,
     name: Arc<str>,
+    /// This process among those that ran under `name`: a restart takes the lease back at
+    /// once (see `Store::take_lease`).
+    instance: String,
     lease: Duration,
     role: watch::Sender<Role>,
+}
+
+/// A process's instance: its pid and 64 random bits (a pid alone repeats across hosts and
+/// reboots).
+fn new_instance() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    // Without randomness the pid and the time still tell this process apart.
+    let random = match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => u64::from_be_bytes(bytes),
+        Err(_) => u64::try_from(eceprobe_proto::now_ms()).unwrap_or(0),
+    };
+    format!("{}-{random:016x}", std::process::id())
 }
 
 /// The elector of a collector named `name` (unique among the collectors sharing the
@@ -183,6 +199,7 @@ pub fn elect(store: Store, name: &str, lease: Duration) -> (Elector, Leadership)
     let elector = Elector {
         store,
         name,
+        instance: new_instance(),
         lease: lease.max(MIN_LEASE),
         role: tx,
     };
@@ -204,10 +221,18 @@ impl Elector {
             let asked = Instant::now();
             // Bounded by the renewal period: a database that does not answer must not
             // keep a leader believing past its lease.
-            let answer =
-                tokio::time::timeout(every, self.store.take_lease(LEASE, &self.name, ttl_ms)).await;
+            let taking = self
+                .store
+                .take_lease(LEASE, &self.name, &self.instance, ttl_ms);
+            let answer = tokio::time::timeout(every, taking).await;
             match answer {
-                Ok(Ok(lease)) if lease.holder == *self.name => {
+                Ok(Ok(lease)) if lease.holder == *self.name && lease.instance == self.instance => {
+                    if let Role::Leading { term } = *self.role.borrow() {
+                        if term != lease.term {
+                            // Renewals keep the term: someone held the lease in between.
+                            tracing::warn!(collector = %self.name, from = term, to = lease.term, "the leader lease changed hands while this collector led: another running collector uses the same name; give each its own [store] collector_name");
+                        }
+                    }
                     valid_until = Some(asked + self.lease * 3 / 4);
                     self.publish(Role::Leading { term: lease.term });
                 }
@@ -248,7 +273,11 @@ impl Elector {
         let led = matches!(*self.role.borrow(), Role::Leading { .. });
         self.publish(Role::Unknown);
         if led {
-            match self.store.release_lease(LEASE, &self.name).await {
+            match self
+                .store
+                .release_lease(LEASE, &self.name, &self.instance)
+                .await
+            {
                 Ok(_) => tracing::info!("leader lease released: another collector takes over now"),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot release the leader lease; another collector takes over once it expires")
@@ -280,8 +309,9 @@ impl Elector {
     }
 }
 
-/// This collector's default name in the lease: the host's name and the agents' port, so
-/// collectors on one host differ and a restarted collector is recognised as itself.
+/// This collector's default name in the lease: the host's name and the agents' port as
+/// configured (not as bound: a restart keeps its name), so collectors on one host differ
+/// and a restarted collector takes its lease back at once.
 pub fn default_name(agents_port: u16) -> String {
     let host = std::env::var("HOSTNAME")
         .ok()

@@ -312,8 +312,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // One leader among the collectors sharing the database (a lone collector leads itself
     // within its first renewal): it evaluates gaps, prunes, runs scheduled audits and
     // delivers webhooks; every collector serves agents, the Query API and the dashboard.
-    let name =
-        (config.store.collector_name.clone()).unwrap_or_else(|| leader::default_name(addr.port()));
+    let name = (config.store.collector_name.clone())
+        .unwrap_or_else(|| leader::default_name(config.listen.port()));
     let lease = config.store.lease.unwrap_or(leader::DEFAULT_LEASE);
     let (elector, leadership) = leader::elect(store.clone(), &name, lease);
     let (stop_electing, electing_stop) = tokio::sync::watch::channel(false);

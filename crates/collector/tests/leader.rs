@@ -21,15 +21,16 @@ use eceprobe_collector::leader::LEASE;
 use eceprobe_collector::store::{Database, Lease, Store};
 use eceprobe_proto::v1::{agent_message, AgentMessage, ResultBatch};
 
-/// A lease of 3 s (the shortest accepted), evaluations every second, one webhook.
-fn config(dir: &Path, password: &str, hook: std::net::SocketAddr) -> PathBuf {
+/// Collector `name`'s configuration: a lease of 3 s (the shortest accepted), evaluations
+/// every second, one webhook.
+fn config(dir: &Path, name: &str, password: &str, hook: std::net::SocketAddr) -> PathBuf {
     std::fs::write(dir.join("pg.pass"), format!("{password}\n")).unwrap();
-    let config = dir.join("collector.toml");
+    let config = dir.join(format!("{name}.toml"));
     std::fs::write(
         &config,
         format!(
             "evaluate_every_s = 1\n[store]\npassword_file = \"pg.pass\"\nlease_s = 3\n\
-             [[webhook]]\nurl = \"http://{hook}/hooks/leader-test\"\n"
+             collector_name = \"{name}\"\n[[webhook]]\nurl = \"http://{hook}/hooks/leader-test\"\n"
         ),
     )
     .unwrap();
@@ -79,8 +80,8 @@ async fn wait_holder(
     }
 }
 
-fn holder_is(collector: &Collector) -> impl Fn(&str) -> bool + '_ {
-    move |holder: &str| holder.ends_with(&format!(":{}", collector.addr.port()))
+fn holder_is(name: &str) -> impl Fn(&str) -> bool + '_ {
+    move |holder: &str| holder == name
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,16 +92,20 @@ async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_d
     let (db_url, password) = fresh_schema(&url, "leader").await;
     let (hook, received) = Receiver::listen(|_| 200).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &password, hook);
-    let args = ["--plaintext", "--config", config.to_str().unwrap()];
+    let (config_a, config_b) = (
+        config(dir.path(), "mon-a", &password, hook),
+        config(dir.path(), "mon-b", &password, hook),
+    );
+    let args_a = ["--plaintext", "--config", config_a.to_str().unwrap()];
+    let args_b = ["--plaintext", "--config", config_b.to_str().unwrap()];
     let db = Path::new(&db_url);
     let store = Store::connect(&Database::parse(&db_url).unwrap().with_password(&password))
         .await
         .unwrap();
 
-    let a = Collector::start_logging(db, &args, &dir.path().join("a.log"));
-    let (first, _) = wait_holder(&store, "collector A to lead", holder_is(&a)).await;
-    let b = Collector::start_logging(db, &args, &dir.path().join("b.log"));
+    let a = Collector::start_logging(db, &args_a, &dir.path().join("a.log"));
+    let (first, _) = wait_holder(&store, "collector A to lead", holder_is("mon-a")).await;
+    let b = Collector::start_logging(db, &args_b, &dir.path().join("b.log"));
     // Two agents, one on each collector, each with one failing check.
     let (mut svc1, _) = Agent::connect(a.addr, "svc-1").await;
     let (mut svc2, _) = Agent::connect(b.addr, "svc-2").await;
@@ -134,7 +139,7 @@ async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_d
     drop(svc1);
     let killed_at = Instant::now();
     a.kill();
-    let (taken, waited) = wait_holder(&store, "collector B to take over", holder_is(&b)).await;
+    let (taken, waited) = wait_holder(&store, "collector B to take over", holder_is("mon-b")).await;
     let takeover = killed_at.elapsed();
     eprintln!(
         "takeover after SIGKILL: {} ms (lease 3 s; seen {} ms after the first poll)",
@@ -177,22 +182,25 @@ async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_d
     }
 
     // A comes back: B keeps the lease; A serves as a follower.
-    let a = Collector::start_logging(db, &args, &dir.path().join("a2.log"));
+    let a = Collector::start_logging(db, &args_a, &dir.path().join("a2.log"));
     let (mut svc3, _) = Agent::connect(a.addr, "svc-3").await;
     svc3.send_expect_ack(all_passing(1)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let lease = lease_of(&store).await.unwrap();
-    assert!(holder_is(&b)(&lease.holder), "B still leads: {lease:?}");
+    assert!(
+        holder_is("mon-b")(&lease.holder),
+        "B still leads: {lease:?}"
+    );
     // A clean stop of the leader hands the lease over at once (no wait for the expiry).
     let mut b = b;
     b.interrupt();
     b.exited("SIGINT");
     let after_stop = lease_of(&store).await.unwrap();
     assert!(
-        !holder_is(&b)(&after_stop.holder) || !after_stop.is_current(),
+        !holder_is("mon-b")(&after_stop.holder) || !after_stop.is_current(),
         "B released its lease at its stop instead of leaving it to expire: {after_stop:?}"
     );
-    let (handed, _) = wait_holder(&store, "A to lead after B stopped", holder_is(&a)).await;
+    let (handed, _) = wait_holder(&store, "A to lead after B stopped", holder_is("mon-a")).await;
     assert_eq!(handed.term, taken.term + 1);
 
     // Everything acked is stored once: history holds each seq of each agent once.

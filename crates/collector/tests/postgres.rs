@@ -15,7 +15,6 @@ use common::postgres::{config_with_password, fresh_schema, test_postgres};
 use common::{msg, wait_for_gaps, Collector};
 use eceprobe_collector::store::{Database, Store};
 use eceprobe_proto::v1::{agent_message, AgentMessage, ResultBatch};
-use sqlx::Connection;
 
 fn batch(seqs: impl IntoIterator<Item = u64>) -> AgentMessage {
     let results = seqs

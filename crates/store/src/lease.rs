@@ -20,6 +20,8 @@ use super::{Backend, Store, StoreError};
 pub struct Lease {
     /// The collector holding it (its name as it gave it).
     pub holder: String,
+    /// Which process of that name holds it (see [`Store::take_lease`]).
+    pub instance: String,
     /// Raised by one each time the lease changes hands.
     pub term: i64,
     /// When the holder took it, renewed it last, and when it ends unless renewed (the
@@ -51,12 +53,13 @@ pub struct Fence {
 }
 
 const LEASE_COLUMNS: &str =
-    "holder, term, acquired_unix_ms, renewed_unix_ms, expires_unix_ms, evaluated_unix_ms";
+    "holder, instance, term, acquired_unix_ms, renewed_unix_ms, expires_unix_ms, evaluated_unix_ms";
 
 pub(super) enum LeaseOp {
     Take {
         name: String,
         holder: String,
+        instance: String,
         ttl_ms: i64,
         backend: Backend,
         reply: Reply<Lease>,
@@ -64,6 +67,7 @@ pub(super) enum LeaseOp {
     Release {
         name: String,
         holder: String,
+        instance: String,
         backend: Backend,
         reply: Reply<bool>,
     },
@@ -119,36 +123,60 @@ pub(super) async fn apply(conn: &mut AnyConnection, op: LeaseOp) -> (Pending, bo
         LeaseOp::Take {
             name,
             holder,
+            instance,
             ttl_ms,
             backend,
             reply,
-        } => settle(reply, take(conn, &name, &holder, ttl_ms, backend).await),
+        } => {
+            let who = Who {
+                holder: &holder,
+                instance: &instance,
+            };
+            settle(reply, take(conn, &name, who, ttl_ms, backend).await)
+        }
         LeaseOp::Release {
             name,
             holder,
+            instance,
             backend,
             reply,
-        } => settle(reply, release(conn, &name, &holder, backend).await),
+        } => {
+            let who = Who {
+                holder: &holder,
+                instance: &instance,
+            };
+            settle(reply, release(conn, &name, who, backend).await)
+        }
     }
 }
 
-/// Renews the lease when `holder` has it, takes it when it has expired (a new term) or
-/// was never taken (term 1); returns the lease as it stands afterwards, whoever holds it.
+/// A collector process: its name and its instance.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    holder: &'a str,
+    instance: &'a str,
+}
+
+/// Renews the lease when this process has it; takes it (a new term) when it has expired
+/// or when another process of the same name holds it (a restart: the old process is gone,
+/// or a second collector given the same name, which is then told); takes it at term 1 when
+/// never taken. Returns the lease as it stands afterwards, whoever holds it.
 async fn take(
     conn: &mut AnyConnection,
     name: &str,
-    holder: &str,
+    who: Who<'_>,
     ttl_ms: i64,
     backend: Backend,
 ) -> Result<Lease, StoreError> {
     let now = db_now(conn, backend).await?;
     let expires = now.saturating_add(ttl_ms);
     let renewed = sqlx::query(
-        "UPDATE leader_lease SET renewed_unix_ms = $3, expires_unix_ms = $4 \
-         WHERE name = $1 AND holder = $2",
+        "UPDATE leader_lease SET renewed_unix_ms = $4, expires_unix_ms = $5 \
+         WHERE name = $1 AND holder = $2 AND instance = $3",
     )
     .bind(name)
-    .bind(holder)
+    .bind(who.holder)
+    .bind(who.instance)
     .bind(now)
     .bind(expires)
     .execute(&mut *conn)
@@ -157,11 +185,13 @@ async fn take(
     .rows_affected();
     if renewed == 0 {
         let taken = sqlx::query(
-            "UPDATE leader_lease SET holder = $2, term = term + 1, acquired_unix_ms = $3, \
-             renewed_unix_ms = $3, expires_unix_ms = $4 WHERE name = $1 AND expires_unix_ms <= $3",
+            "UPDATE leader_lease SET holder = $2, instance = $3, term = term + 1, \
+             acquired_unix_ms = $4, renewed_unix_ms = $4, expires_unix_ms = $5 \
+             WHERE name = $1 AND (expires_unix_ms <= $4 OR holder = $2)",
         )
         .bind(name)
-        .bind(holder)
+        .bind(who.holder)
+        .bind(who.instance)
         .bind(now)
         .bind(expires)
         .execute(&mut *conn)
@@ -170,12 +200,13 @@ async fn take(
         .rows_affected();
         if taken == 0 {
             sqlx::query(
-                "INSERT INTO leader_lease (name, holder, term, acquired_unix_ms, \
-                 renewed_unix_ms, expires_unix_ms) VALUES ($1, $2, 1, $3, $3, $4) \
+                "INSERT INTO leader_lease (name, holder, instance, term, acquired_unix_ms, \
+                 renewed_unix_ms, expires_unix_ms) VALUES ($1, $2, $3, 1, $4, $4, $5) \
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind(name)
-            .bind(holder)
+            .bind(who.holder)
+            .bind(who.instance)
             .bind(now)
             .bind(expires)
             .execute(&mut *conn)
@@ -193,21 +224,22 @@ async fn take(
     lease(&row, now)
 }
 
-/// Ends `holder`'s lease now (at a clean stop), so another collector takes over at once
+/// Ends this process's lease now (at a clean stop), so another collector takes over at once
 /// instead of after the expiry. False when it did not hold it.
 async fn release(
     conn: &mut AnyConnection,
     name: &str,
-    holder: &str,
+    who: Who<'_>,
     backend: Backend,
 ) -> Result<bool, StoreError> {
     let now = db_now(conn, backend).await?;
     let ended = sqlx::query(
-        "UPDATE leader_lease SET expires_unix_ms = $3 WHERE name = $1 AND holder = $2 \
-         AND expires_unix_ms > $3",
+        "UPDATE leader_lease SET expires_unix_ms = $4 WHERE name = $1 AND holder = $2 \
+         AND instance = $3 AND expires_unix_ms > $4",
     )
     .bind(name)
-    .bind(holder)
+    .bind(who.holder)
+    .bind(who.instance)
     .bind(now)
     .execute(&mut *conn)
     .await
@@ -256,6 +288,9 @@ fn lease(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<Lease, StoreError>
         holder: row
             .try_get("holder")
             .map_err(db_error("reading the leader lease"))?,
+        instance: row
+            .try_get("instance")
+            .map_err(db_error("reading the leader lease"))?,
         term: get("term")?,
         acquired_unix_ms: get("acquired_unix_ms")?,
         renewed_unix_ms: get("renewed_unix_ms")?,
@@ -266,20 +301,24 @@ fn lease(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<Lease, StoreError>
 }
 
 impl Store {
-    /// Renews `holder`'s lease `name` for `ttl_ms`, or takes it if it has expired or was
-    /// never taken. Returns the lease as it stands afterwards: `holder` leads when the
-    /// returned holder is itself.
+    /// Renews the lease `name` for `ttl_ms` when the process `instance` of the collector
+    /// `holder` has it; takes it if it has expired, was never taken, or is held by another
+    /// process of the same name (a restarted collector leads again at once). Returns the
+    /// lease as it stands afterwards: this process leads when the returned holder and
+    /// instance are its own.
     pub async fn take_lease(
         &self,
         name: &str,
         holder: &str,
+        instance: &str,
         ttl_ms: i64,
     ) -> Result<Lease, StoreError> {
         let backend = self.database().backend();
-        let (name, holder) = (name.to_owned(), holder.to_owned());
+        let (name, holder, instance) = (name.to_owned(), holder.to_owned(), instance.to_owned());
         self.write(|reply| LeaseOp::Take {
             name,
             holder,
+            instance,
             ttl_ms,
             backend,
             reply,
@@ -287,13 +326,19 @@ impl Store {
         .await
     }
 
-    /// Ends `holder`'s lease `name` now; false when it did not hold a running one.
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+    /// Ends the lease `name` of this process now; false when it did not hold a running one.
+    pub async fn release_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        instance: &str,
+    ) -> Result<bool, StoreError> {
         let backend = self.database().backend();
-        let (name, holder) = (name.to_owned(), holder.to_owned());
+        let (name, holder, instance) = (name.to_owned(), holder.to_owned(), instance.to_owned());
         self.write(|reply| LeaseOp::Release {
             name,
             holder,
+            instance,
             backend,
             reply,
         })

@@ -32,24 +32,24 @@ on_both! {
         let (a, b) = (db.reopen().await, db.reopen().await);
         assert_eq!(a.lease(LEASE).await.unwrap(), None, "never taken");
 
-        let first = a.take_lease(LEASE, "a:7443", 60_000).await.unwrap();
+        let first = a.take_lease(LEASE, "a:7443", "p-a:7443", 60_000).await.unwrap();
         assert_eq!((first.holder.as_str(), first.term), ("a:7443", 1));
         assert!(first.is_current());
         // B asks while A's lease runs: A keeps it, B is told who leads.
-        let seen = b.take_lease(LEASE, "b:7443", 60_000).await.unwrap();
+        let seen = b.take_lease(LEASE, "b:7443", "p-b:7443", 60_000).await.unwrap();
         assert_eq!((seen.holder.as_str(), seen.term), ("a:7443", 1));
         // A renews: same term, a later expiry.
-        let renewed = a.take_lease(LEASE, "a:7443", 60_000).await.unwrap();
+        let renewed = a.take_lease(LEASE, "a:7443", "p-a:7443", 60_000).await.unwrap();
         assert_eq!((renewed.holder.as_str(), renewed.term), ("a:7443", 1));
         assert!(renewed.expires_unix_ms >= first.expires_unix_ms);
 
         // A's lease runs out (a short one, then A falls silent): B takes term 2.
-        a.take_lease(LEASE, "a:7443", 1).await.unwrap();
+        a.take_lease(LEASE, "a:7443", "p-a:7443", 1).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let taken = b.take_lease(LEASE, "b:7443", 60_000).await.unwrap();
+        let taken = b.take_lease(LEASE, "b:7443", "p-b:7443", 60_000).await.unwrap();
         assert_eq!((taken.holder.as_str(), taken.term), ("b:7443", 2));
         // A comes back: it does not lead, and is told B does.
-        let back = a.take_lease(LEASE, "a:7443", 60_000).await.unwrap();
+        let back = a.take_lease(LEASE, "a:7443", "p-a:7443", 60_000).await.unwrap();
         assert_eq!((back.holder.as_str(), back.term), ("b:7443", 2));
         let read = a.lease(LEASE).await.unwrap().unwrap();
         assert_eq!((read.holder.as_str(), read.term), ("b:7443", 2));
@@ -61,7 +61,7 @@ on_both! {
     async fn a_former_leaders_gap_reconcile_is_refused_and_changes_nothing() {
         let db = fresh().await;
         let (a, b) = (db.reopen().await, db.reopen().await);
-        a.take_lease(LEASE, "a", 1).await.unwrap();
+        a.take_lease(LEASE, "a", "p-a", 1).await.unwrap();
         let opened = a
             .reconcile_gaps_fenced(vec![gap("svc-1")], 1_000, fence("a", 1))
             .await
@@ -69,7 +69,7 @@ on_both! {
         assert_eq!(opened.opened.len(), 1, "the leader's write is made");
 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(b.take_lease(LEASE, "b", 60_000).await.unwrap().term, 2);
+        assert_eq!(b.take_lease(LEASE, "b", "p-b", 60_000).await.unwrap().term, 2);
         // A evaluated before it lost the lease and writes late: refused, nothing changed.
         let late = a
             .reconcile_gaps_fenced(vec![gap("svc-2")], 2_000, fence("a", 1))
@@ -102,12 +102,12 @@ on_both! {
     async fn a_released_lease_is_taken_at_once_by_the_next_collector() {
         let db = fresh().await;
         let (a, b) = (db.reopen().await, db.reopen().await);
-        a.take_lease(LEASE, "a", 60_000).await.unwrap();
-        assert!(!b.release_lease(LEASE, "b").await.unwrap(), "b holds nothing to release");
-        assert!(a.release_lease(LEASE, "a").await.unwrap());
-        let taken = b.take_lease(LEASE, "b", 60_000).await.unwrap();
+        a.take_lease(LEASE, "a", "p-a", 60_000).await.unwrap();
+        assert!(!b.release_lease(LEASE, "b", "p-b").await.unwrap(), "b holds nothing to release");
+        assert!(a.release_lease(LEASE, "a", "p-a").await.unwrap());
+        let taken = b.take_lease(LEASE, "b", "p-b", 60_000).await.unwrap();
         assert_eq!((taken.holder.as_str(), taken.term), ("b", 2));
-        assert!(!a.release_lease(LEASE, "a").await.unwrap(), "a no longer holds it");
+        assert!(!a.release_lease(LEASE, "a", "p-a").await.unwrap(), "a no longer holds it");
     }
 }
 
@@ -122,9 +122,9 @@ on_both! {
             // Every round the lease has expired (1 ms) and all three ask at once.
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             let (x, y, z) = tokio::join!(
-                stores[0].take_lease(LEASE, names[0], 1),
-                stores[1].take_lease(LEASE, names[1], 1),
-                stores[2].take_lease(LEASE, names[2], 1),
+                stores[0].take_lease(LEASE, names[0], "p", 1),
+                stores[1].take_lease(LEASE, names[1], "p", 1),
+                stores[2].take_lease(LEASE, names[2], "p", 1),
             );
             for lease in [x.unwrap(), y.unwrap(), z.unwrap()] {
                 let first = holders.entry(lease.term).or_insert(lease.holder.clone());
@@ -132,5 +132,26 @@ on_both! {
             }
         }
         assert!(holders.len() > 1, "the lease never changed hands: {holders:?}");
+    }
+}
+
+on_both! {
+    async fn a_collector_restarted_under_its_name_leads_again_at_once_and_the_old_process_does_not() {
+        let db = fresh().await;
+        let store = db.reopen().await;
+        let first = store.take_lease(LEASE, "mon-1", "run-1", 60_000).await.unwrap();
+        assert_eq!((first.instance.as_str(), first.term), ("run-1", 1));
+        // The process is killed and started again: same name, a new instance. It does not
+        // wait the minute out: it takes the lease at once, with a new term.
+        let again = store.take_lease(LEASE, "mon-1", "run-2", 60_000).await.unwrap();
+        assert_eq!((again.holder.as_str(), again.instance.as_str(), again.term), ("mon-1", "run-2", 2));
+        // Had the first process not died (two collectors given one name), it finds it
+        // no longer holds the lease (and takes it back, as the fence allows one term only).
+        let old = store.lease(LEASE).await.unwrap().unwrap();
+        assert_ne!(old.instance, "run-1");
+        assert!(!store.release_lease(LEASE, "mon-1", "run-1").await.unwrap());
+        // Another collector still waits for the expiry.
+        let other = store.take_lease(LEASE, "mon-2", "run-9", 60_000).await.unwrap();
+        assert_eq!((other.holder.as_str(), other.term), ("mon-1", 2));
     }
 }

@@ -3,6 +3,7 @@
 CREATE TABLE leader_lease (
     name             TEXT COLLATE "C" PRIMARY KEY,
     holder           TEXT COLLATE "C" NOT NULL,
+    instance         TEXT COLLATE "C" NOT NULL,
     term             BIGINT NOT NULL,
     acquired_unix_ms BIGINT NOT NULL,
     renewed_unix_ms  BIGINT NOT NULL,
