@@ -41,6 +41,7 @@ pub mod gap_diff;
 pub mod gaps;
 pub mod ingest;
 pub mod latency;
+pub mod leader;
 pub mod newer;
 pub mod notify;
 pub mod order;

@@ -15,6 +15,7 @@ use eceprobe_collector::config::Config;
 use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
 use eceprobe_collector::gaps::{self, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
+use eceprobe_collector::leader;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
 use eceprobe_collector::retention;
@@ -308,10 +309,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = writeln!(out, "dashboard on http://{web_addr}/?token={token}");
         let _ = out.flush();
     }
-    tracing::info!(%addr, %database, evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
+    // One leader among the collectors sharing the database (a lone collector leads itself
+    // within its first renewal): it evaluates gaps, prunes, runs scheduled audits and
+    // delivers webhooks; every collector serves agents, the Query API and the dashboard.
+    let name = (config.store.collector_name.clone())
+        .unwrap_or_else(|| leader::default_name(config.listen.port()));
+    let lease = config.store.lease.unwrap_or(leader::DEFAULT_LEASE);
+    let (elector, leadership) = leader::elect(store.clone(), &name, lease);
+    let (stop_electing, electing_stop) = tokio::sync::watch::channel(false);
+    let electing = tokio::spawn(elector.run(electing_stop));
+    tracing::info!(%addr, %database, collector = %name, lease_s = lease.as_secs(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
     // Its outbox keeps events across restarts: those left from before go out now.
-    let notifier = Notifier::start(&config.webhooks, &store).await?;
+    let notifier = Notifier::start_led(&config.webhooks, &store, leadership.clone()).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
     // Microsoft's endpoint list: the kept or configured one in use before the first
     // evaluation; then looked at again every refresh period.
@@ -319,7 +329,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     endpoints.start().await;
     let tracker = Tracker::new(store.clone(), policy)
         .with_notifier(notifier.clone())
-        .with_endpoints(endpoints.handle());
+        .with_endpoints(endpoints.handle())
+        .with_leadership(leadership.clone());
     // Before the first evaluation: agents' silence counts from when this run started
     // accepting, never across the collector's own downtime.
     tracker
@@ -328,7 +339,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("recording the collector's start in the database")?;
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
-    let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
+    let pruning = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention,
+        leadership.clone(),
+    ));
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
@@ -359,6 +374,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     refreshing.abort();
     // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;
+    // Last of the singleton work: the lease is released so another collector leads now.
+    let _ = stop_electing.send(true);
+    if electing.await.is_err() {
+        tracing::warn!(
+            "the leader election task failed; another collector takes over once the lease expires"
+        );
+    }
     store.close().await;
     served?;
     Ok(())

@@ -311,6 +311,9 @@ pub enum StoreError {
     Corrupt { table: &'static str, what: String },
     #[error("the store is closed")]
     Closed,
+    /// A fenced write by a collector that no longer holds the leader lease at its term.
+    #[error("this collector ({holder}) no longer leads (its term {term} has passed to another collector): the write was not made; the leader does it")]
+    NotLeader { holder: String, term: i64 },
     /// A request's statements passed the write timeout: the connection is taken for lost;
     /// whether they were stored is unknown (results sent again are stored once).
     #[error("{database} did not answer within the write timeout ([store] write_timeout_s); whether this write was stored is not known (results sent again are stored once); the collector connects again")]
