@@ -18,6 +18,7 @@ use eceprobe_collector::ingest::IngestLimits;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
 use eceprobe_collector::retention;
+use eceprobe_collector::revocation_db::SharedRevocations;
 use eceprobe_collector::schedule::SystemClock;
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
@@ -96,10 +97,12 @@ fn main() -> ExitCode {
                     out = out.display()
                 ))
             }
-            Command::Revoke { agent_id, dir } => {
-                let n = pki::revoke(&dir, &agent_id)?;
-                Ok(format!("{n} certificate(s) of agent {agent_id} revoked: a running collector ends its open stream within seconds and stores nothing more from it; to take the server out of the matrix too: eceprobe-collector retire {agent_id}"))
-            }
+            Command::Revoke {
+                agent_id,
+                dir,
+                db,
+                config,
+            } => revoke(&agent_id, &dir, db, config).await,
             Command::Retire { target, server } => {
                 admin::retire(&target.collector, server, target.json).await
             }
@@ -275,14 +278,67 @@ fn log_schedules(options: &ServeOptions) {
     }
 }
 
+/// `revoke`: into the CA directory's `revoked.txt` (this collector), and into the
+/// database when one is given (every collector sharing it).
+async fn revoke(
+    agent_id: &str,
+    dir: &std::path::Path,
+    db: Option<String>,
+    config: Option<std::path::PathBuf>,
+) -> anyhow::Result<String> {
+    let file = dir.join(pki::REVOKED);
+    let (new, all) = pki::revoke_listing(dir, agent_id)?;
+    let then =
+        format!("to take the server out of the matrix too: eceprobe-collector retire {agent_id}");
+    if db.is_none() && config.is_none() {
+        return Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {}: the collector serving from {} ends the agent's open stream within seconds and stores nothing more from it (collectors sharing a database: give --db or --config so all of them refuse it); {then}", file.display(), dir.display()));
+    }
+    let mut settings = match &config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = db {
+        if let Some(path) = settings.store.apply_flag(&db)? {
+            settings.database = path;
+        }
+    }
+    let database = settings.store.database(&settings.database)?;
+    let store = Store::connect(&database).await?;
+    let at = now_ms();
+    let rows = all
+        .iter()
+        .map(|sha256| eceprobe_collector::store::Revocation {
+            sha256: sha256.clone(),
+            agent_id: agent_id.to_owned(),
+            revoked_unix_ms: at,
+        })
+        .collect();
+    let recorded = store.record_revocations(rows).await;
+    store.close().await;
+    let in_db = recorded.with_context(|| {
+        format!(
+            "recording the revocation in {database} (it is in {} already)",
+            file.display()
+        )
+    })?;
+    Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {} and in {database} ({in_db} new there): every collector of that database ends the agent's open stream within seconds, stores nothing more from it and refuses it from then on; {then}", file.display()))
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = config.policy()?;
     let db = &config.database;
     let database = config.store.database(db)?;
     // The error names the database (never its password) and the cause.
     let store = Store::connect(&database).await?;
+    // The revocations recorded in the database (by `revoke --db` on any collector sharing
+    // it): read once before serving (a start that cannot read them fails), then followed.
+    let shared_revocations = SharedRevocations::new();
+    shared_revocations
+        .refresh(&store)
+        .await
+        .context("reading the revoked certificates from the database")?;
     let tls = match (&config.tls_dir, config.plaintext) {
-        (Some(dir), _) => Some(AgentTls::load(dir)?),
+        (Some(dir), _) => Some(AgentTls::load(dir)?.with_shared_revocations(shared_revocations.clone())),
         (None, true) => None,
         (None, false) => anyhow::bail!(
             "agents need TLS: create a CA with `eceprobe-collector ca init --dir pki --name <collector name>` and serve with --tls-dir pki (or tls_dir in the configuration); --plaintext serves agents on loopback only, for demos and tests"
@@ -329,6 +385,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
+    let (stop_revocations, revocations_stop) = tokio::sync::watch::channel(false);
+    let following = tokio::spawn(shared_revocations.follow(store.clone(), revocations_stop));
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
@@ -354,6 +412,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_evaluating.send(true);
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
+    let _ = stop_revocations.send(true);
+    let _ = following.await;
     // A fetch cut short loses nothing: the kept copy is replaced only whole.
     let _ = stop_endpoints.send(true);
     refreshing.abort();

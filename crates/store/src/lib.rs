@@ -27,6 +27,7 @@ mod outbox;
 mod quarantine;
 mod request;
 mod results;
+mod revocations;
 mod rows;
 mod schema;
 mod sql;
@@ -66,6 +67,7 @@ pub use latency_ingest::median;
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
+pub use revocations::{Revocation, MAX_REVOCATIONS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,

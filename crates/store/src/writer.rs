@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, outbox, AgentRecord, Database, FoundGap, GapChanges, InsertOutcome,
-    NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, outbox, revocations, AgentRecord, Database, FoundGap, GapChanges,
+    InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -63,6 +63,7 @@ pub(super) enum Op {
     Audit(audits::AuditOp),
     Outbox(outbox::OutboxOp),
     Fleet(fleet::FleetOp),
+    Revoke(revocations::RevokeOp),
 }
 
 impl Op {
@@ -80,6 +81,7 @@ impl Op {
             Op::Audit(op) => op.rows(),
             Op::Outbox(op) => op.rows(),
             Op::Fleet(op) => op.rows(),
+            Op::Revoke(op) => op.rows(),
         }
     }
 
@@ -101,6 +103,7 @@ impl Op {
             Op::Audit(op) => op.fail(error),
             Op::Outbox(op) => op.fail(error),
             Op::Fleet(op) => op.fail(error),
+            Op::Revoke(op) => op.fail(error),
         }
     }
 }
@@ -114,6 +117,12 @@ impl From<audits::AuditOp> for Op {
 impl From<outbox::OutboxOp> for Op {
     fn from(op: outbox::OutboxOp) -> Op {
         Op::Outbox(op)
+    }
+}
+
+impl From<revocations::RevokeOp> for Op {
+    fn from(op: revocations::RevokeOp) -> Op {
+        Op::Revoke(op)
     }
 }
 
@@ -393,5 +402,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Audit(op) => audits::apply(conn, op).await,
         Op::Outbox(op) => outbox::apply(conn, op).await,
         Op::Fleet(op) => fleet::apply(conn, op).await,
+        Op::Revoke(op) => revocations::apply(conn, op).await,
     }
 }
