@@ -332,13 +332,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&database).await?;
     // The revocations recorded in the database (by `revoke --db` on any collector sharing
     // it): read once before serving (a start that cannot read them fails), then followed.
-    let shared_revocations = SharedRevocations::new();
-    shared_revocations
-        .refresh(&store)
-        .await
-        .context("reading the revoked certificates from the database")?;
+    // Plaintext agents have no certificate to revoke: nothing to follow.
+    let shared_revocations = match &config.tls_dir {
+        Some(_) => {
+            let shared = SharedRevocations::new();
+            shared
+                .refresh(&store)
+                .await
+                .context("reading the revoked certificates from the database")?;
+            Some(shared)
+        }
+        None => None,
+    };
     let tls = match (&config.tls_dir, config.plaintext) {
-        (Some(dir), _) => Some(AgentTls::load(dir)?.with_shared_revocations(shared_revocations.clone())),
+        (Some(dir), _) => {
+            let tls = AgentTls::load(dir)?;
+            Some(match &shared_revocations {
+                Some(shared) => tls.with_shared_revocations(shared.clone()),
+                None => tls,
+            })
+        }
         (None, true) => None,
         (None, false) => anyhow::bail!(
             "agents need TLS: create a CA with `eceprobe-collector ca init --dir pki --name <collector name>` and serve with --tls-dir pki (or tls_dir in the configuration); --plaintext serves agents on loopback only, for demos and tests"
@@ -386,7 +399,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
     let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
     let (stop_revocations, revocations_stop) = tokio::sync::watch::channel(false);
-    let following = tokio::spawn(shared_revocations.follow(store.clone(), revocations_stop));
+    let following = shared_revocations
+        .map(|shared| tokio::spawn(shared.follow(store.clone(), revocations_stop)));
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
@@ -413,7 +427,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
     let _ = stop_revocations.send(true);
-    let _ = following.await;
+    if let Some(following) = following {
+        let _ = following.await;
+    }
     // A fetch cut short loses nothing: the kept copy is replaced only whole.
     let _ = stop_endpoints.send(true);
     refreshing.abort();

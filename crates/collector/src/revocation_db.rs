@@ -28,6 +28,8 @@ use crate::store::{Store, StoreError};
 pub const REFRESH: Duration = Duration::from_secs(2);
 /// How long the last set read is trusted when reads fail (see the module's words).
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// One read's bound: a database that stopped answering holds no reader longer than this.
+const READ_LIMIT: Duration = Duration::from_secs(5);
 
 /// What the database says of one certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +100,16 @@ impl SharedRevocations {
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            match self.refresh(&store).await {
+            let read = match tokio::time::timeout(READ_LIMIT, self.refresh(&store)).await {
+                Ok(Ok(count)) => Ok(count),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "{} did not answer within {} s",
+                    store.database(),
+                    READ_LIMIT.as_secs()
+                )),
+            };
+            match read {
                 Ok(count) => {
                     if failing {
                         tracing::info!(
@@ -134,5 +145,17 @@ mod tests {
         }
         assert_eq!(shared.lookup("ab"), Lookup::Revoked);
         assert_eq!(shared.lookup("cd"), Lookup::NotRevoked);
+        // Reads failed for longer than the bound: what the set holds still counts, the
+        // rest is not known.
+        let old = Instant::now()
+            .checked_sub(STALE_AFTER + Duration::from_secs(5))
+            .unwrap();
+        shared.state.write().unwrap().read_at = Some(old);
+        assert_eq!(shared.lookup("ab"), Lookup::Revoked);
+        assert!(
+            matches!(shared.lookup("cd"), Lookup::Unknown { read_s_ago: Some(s) } if s >= STALE_AFTER.as_secs()),
+            "{:?}",
+            shared.lookup("cd")
+        );
     }
 }
