@@ -51,6 +51,7 @@ pub mod query;
 pub mod result_view;
 pub mod retention;
 pub mod retired;
+pub mod revocation_db;
 pub mod schedule;
 pub mod server;
 pub mod store_settings;

@@ -19,6 +19,7 @@ use eceprobe_collector::leader;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
 use eceprobe_collector::retention;
+use eceprobe_collector::revocation_db::SharedRevocations;
 use eceprobe_collector::schedule::SystemClock;
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
@@ -97,10 +98,12 @@ fn main() -> ExitCode {
                     out = out.display()
                 ))
             }
-            Command::Revoke { agent_id, dir } => {
-                let n = pki::revoke(&dir, &agent_id)?;
-                Ok(format!("{n} certificate(s) of agent {agent_id} revoked: a running collector ends its open stream within seconds and stores nothing more from it; to take the server out of the matrix too: eceprobe-collector retire {agent_id}"))
-            }
+            Command::Revoke {
+                agent_id,
+                dir,
+                db,
+                config,
+            } => revoke(&agent_id, &dir, db, config).await,
             Command::Retire { target, server } => {
                 admin::retire(&target.collector, server, target.json).await
             }
@@ -276,14 +279,80 @@ fn log_schedules(options: &ServeOptions) {
     }
 }
 
+/// `revoke`: into the CA directory's `revoked.txt` (this collector), and into the
+/// database when one is given (every collector sharing it).
+async fn revoke(
+    agent_id: &str,
+    dir: &std::path::Path,
+    db: Option<String>,
+    config: Option<std::path::PathBuf>,
+) -> anyhow::Result<String> {
+    let file = dir.join(pki::REVOKED);
+    let (new, all) = pki::revoke_listing(dir, agent_id)?;
+    let then =
+        format!("to take the server out of the matrix too: eceprobe-collector retire {agent_id}");
+    if db.is_none() && config.is_none() {
+        return Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {}: the collector serving from {} ends the agent's open stream within seconds and stores nothing more from it (collectors sharing a database: give --db or --config so all of them refuse it); {then}", file.display(), dir.display()));
+    }
+    let mut settings = match &config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = db {
+        if let Some(path) = settings.store.apply_flag(&db)? {
+            settings.database = path;
+        }
+    }
+    let database = settings.store.database(&settings.database)?;
+    let store = Store::connect(&database).await?;
+    let at = now_ms();
+    let rows = all
+        .iter()
+        .map(|sha256| eceprobe_collector::store::Revocation {
+            sha256: sha256.clone(),
+            agent_id: agent_id.to_owned(),
+            revoked_unix_ms: at,
+        })
+        .collect();
+    let recorded = store.record_revocations(rows).await;
+    store.close().await;
+    let in_db = recorded.with_context(|| {
+        format!(
+            "recording the revocation in {database} (it is in {} already)",
+            file.display()
+        )
+    })?;
+    Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {} and in {database} ({in_db} new there): every collector of that database ends the agent's open stream within seconds, stores nothing more from it and refuses it from then on; {then}", file.display()))
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = config.policy()?;
     let db = &config.database;
     let database = config.store.database(db)?;
     // The error names the database (never its password) and the cause.
     let store = Store::connect(&database).await?;
+    // The revocations recorded in the database (by `revoke --db` on any collector sharing
+    // it): read once before serving (a start that cannot read them fails), then followed.
+    // Plaintext agents have no certificate to revoke: nothing to follow.
+    let shared_revocations = match &config.tls_dir {
+        Some(_) => {
+            let shared = SharedRevocations::new();
+            shared
+                .refresh(&store)
+                .await
+                .context("reading the revoked certificates from the database")?;
+            Some(shared)
+        }
+        None => None,
+    };
     let tls = match (&config.tls_dir, config.plaintext) {
-        (Some(dir), _) => Some(AgentTls::load(dir)?),
+        (Some(dir), _) => {
+            let tls = AgentTls::load(dir)?;
+            Some(match &shared_revocations {
+                Some(shared) => tls.with_shared_revocations(shared.clone()),
+                None => tls,
+            })
+        }
         (None, true) => None,
         (None, false) => anyhow::bail!(
             "agents need TLS: create a CA with `eceprobe-collector ca init --dir pki --name <collector name>` and serve with --tls-dir pki (or tls_dir in the configuration); --plaintext serves agents on loopback only, for demos and tests"
@@ -344,6 +413,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.retention,
         leadership.clone(),
     ));
+    let (stop_revocations, revocations_stop) = tokio::sync::watch::channel(false);
+    let following = shared_revocations
+        .map(|shared| tokio::spawn(shared.follow(store.clone(), revocations_stop)));
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
@@ -369,6 +441,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_evaluating.send(true);
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
+    let _ = stop_revocations.send(true);
+    if let Some(following) = following {
+        let _ = following.await;
+    }
     // A fetch cut short loses nothing: the kept copy is replaced only whole.
     let _ = stop_endpoints.send(true);
     refreshing.abort();

@@ -8,7 +8,10 @@ default), primary keys, UNIQUE constraints, foreign keys, CHECK constraints and 
 indexes (columns, order, uniqueness, partial predicate). Prints every difference; exits 0
 when there is none, 1 when there is one, 2 when it cannot run.
 
-    compare_schemas.py POSTGRES_URL [SQLITE_MIGRATIONS_DIR] [POSTGRES_MIGRATIONS_DIR]
+    compare_schemas.py POSTGRES_URL [SQLITE_MIGRATIONS_DIR] [POSTGRES_MIGRATIONS]
+
+POSTGRES_MIGRATIONS is a directory (every *.sql in it, in name order, as sqlx applies
+them; default postgres/ here) or one file.
 
 POSTGRES_URL defaults to $ECEPROBE_TEST_POSTGRES. The throwaway schema is dropped at the end.
 """
@@ -148,13 +151,18 @@ def psql(url, sql):
     return done.stdout
 
 
-def pg_schema(url, migrations):
+def pg_migrations_text(path):
+    """The PostgreSQL migrations as one script: a file, or a directory's *.sql in order."""
+    if path.is_dir():
+        return "\n".join(f.read_text() for f in sorted(path.glob("*.sql")))
+    return path.read_text()
+
+
+def pg_schema(url, schema_file):
     ns = "cmp_" + uuid.uuid4().hex[:12]
     setup = f"CREATE SCHEMA {ns}; SET search_path = {ns};\n"
-    # Every PostgreSQL migration, in order, as sqlx applies them.
-    schema = "\n".join(f.read_text() for f in sorted(migrations.glob("*.sql")))
     try:
-        out = psql(url, setup + schema + "\n" + PG_INTROSPECT)
+        out = psql(url, setup + pg_migrations_text(schema_file) + "\n" + PG_INTROSPECT)
     finally:
         psql(url, f"DROP SCHEMA IF EXISTS {ns} CASCADE;")
     raw = json.loads(out.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ mod outbox;
 mod quarantine;
 mod request;
 mod results;
+mod revocations;
 mod rows;
 mod schema;
 mod sql;
@@ -70,6 +71,7 @@ pub use lease::{Fence, Lease};
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
+pub use revocations::{Revocation, MAX_REVOCATIONS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,

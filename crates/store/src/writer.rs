@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, lease, outbox, AgentRecord, Database, Fence, FoundGap, GapChanges,
+    audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
+    GapChanges,
     InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
@@ -65,6 +66,7 @@ pub(super) enum Op {
     Outbox(outbox::OutboxOp),
     Fleet(fleet::FleetOp),
     Lease(lease::LeaseOp),
+    Revoke(revocations::RevokeOp),
 }
 
 impl Op {
@@ -83,6 +85,7 @@ impl Op {
             Op::Outbox(op) => op.rows(),
             Op::Fleet(op) => op.rows(),
             Op::Lease(op) => op.rows(),
+            Op::Revoke(op) => op.rows(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Op {
             Op::Outbox(op) => op.fail(error),
             Op::Fleet(op) => op.fail(error),
             Op::Lease(op) => op.fail(error),
+            Op::Revoke(op) => op.fail(error),
         }
     }
 }
@@ -124,6 +128,12 @@ impl From<outbox::OutboxOp> for Op {
 impl From<lease::LeaseOp> for Op {
     fn from(op: lease::LeaseOp) -> Op {
         Op::Lease(op)
+    }
+}
+
+impl From<revocations::RevokeOp> for Op {
+    fn from(op: revocations::RevokeOp) -> Op {
+        Op::Revoke(op)
     }
 }
 
@@ -415,5 +425,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Outbox(op) => outbox::apply(conn, op).await,
         Op::Fleet(op) => fleet::apply(conn, op).await,
         Op::Lease(op) => lease::apply(conn, op).await,
+        Op::Revoke(op) => revocations::apply(conn, op).await,
     }
 }
