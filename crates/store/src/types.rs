@@ -330,6 +330,10 @@ pub enum StoreError {
     /// network cut): nothing of the request was stored; it can be sent again later.
     #[error("{0}; nothing was stored, the write can be sent again once it is reachable")]
     Unavailable(Arc<StoreError>),
+    /// Connecting again took longer than the write timeout: a path that drops packets
+    /// silently (a NAT or firewall that forgot the flow) would otherwise hold every write.
+    #[error("{database} did not answer a new connection within {seconds} s (the write timeout, [store] write_timeout_s): check the network path to it")]
+    ConnectTimedOut { database: String, seconds: u64 },
 }
 
 /// An audit as recorded: a point-in-time run of the whole catalog on every server in scope.

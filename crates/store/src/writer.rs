@@ -15,8 +15,7 @@ use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
     audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
-    GapChanges,
-    InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -185,7 +184,20 @@ pub(super) async fn run(
             continue;
         }
         if conn.is_none() {
-            match database.connect_writer().await {
+            // Bounded as a statement is: connecting over a path that silently drops
+            // packets would otherwise hold every write queued behind it.
+            let connecting = database.connect_writer();
+            let connected = match database.write_timeout() {
+                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                    Ok(connected) => connected,
+                    Err(_) => Err(StoreError::ConnectTimedOut {
+                        database: database.to_string(),
+                        seconds: limit.as_secs(),
+                    }),
+                },
+                None => connecting.await,
+            };
+            match connected {
                 Ok(c) => {
                     tracing::info!(%database, "the store's write connection is back");
                     conn = Some(c);
