@@ -261,6 +261,23 @@ fn print_text(text: &str) {
     }
 }
 
+/// Ctrl-C, or SIGTERM on Unix (what systemd and `kill` send): either stops serving cleanly,
+/// so the leader lease is released and due webhook events go out.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// How long shutdown waits for due webhook events (the rest waits in the outbox).
 const WEBHOOK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -419,7 +436,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         tracing::info!("shutting down");
     };
     let options = ServeOptions {

@@ -2,9 +2,9 @@
 //! `ECEPROBE_TEST_POSTGRES`, a failure under `ECEPROBE_REQUIRE_POSTGRES=1`): one leads and
 //! evaluates the gaps of agents connected to either; SIGKILL the leader and the other
 //! takes over within its lease, closes the gaps fixed since, and delivers their webhook
-//! events; the killed one comes back as a follower; a clean stop hands the lease over at
-//! once. Every event is delivered with one `event_id` per change, and what agents sent is
-//! stored once.
+//! events; the killed one comes back as a follower; a clean stop (SIGTERM, as systemd
+//! stops it) hands the lease over at once. Every event is delivered with one `event_id` per
+//! change, and what agents sent is stored once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -193,8 +193,8 @@ async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_d
     );
     // A clean stop of the leader hands the lease over at once (no wait for the expiry).
     let mut b = b;
-    b.interrupt();
-    b.exited("SIGINT");
+    b.terminate();
+    assert!(b.exited("SIGTERM").success(), "a clean stop");
     let after_stop = lease_of(&store).await.unwrap();
     assert!(
         !holder_is("mon-b")(&after_stop.holder) || !after_stop.is_current(),

@@ -103,6 +103,16 @@ impl Collector {
             .success());
     }
 
+    /// Sends SIGTERM (what systemd and `kill` send to stop a service).
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
     /// How it exited, which it must within 10 s (of `after`, says the failure).
     pub fn exited(&mut self, after: &str) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
