@@ -44,6 +44,8 @@ mod fleet_tests;
 #[cfg(test)]
 mod gaps_tests;
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
 mod quarantine_tests;
