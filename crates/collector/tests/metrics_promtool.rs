@@ -22,6 +22,21 @@ use std::time::{Duration, Instant};
 use common::dashboard::{get, http, Dashboard};
 use common::demo_once;
 
+/// promtool, or None when the test may skip (it says why); with ECEPROBE_REQUIRE_PROMTOOL
+/// set, a missing promtool fails the test.
+fn promtool_or_skip() -> Option<PathBuf> {
+    let found = which("promtool");
+    if found.is_none() {
+        let why = "promtool not found (apt-get install prometheus)";
+        assert!(
+            std::env::var_os("ECEPROBE_REQUIRE_PROMTOOL").is_none(),
+            "ECEPROBE_REQUIRE_PROMTOOL is set but {why}"
+        );
+        eprintln!("skipping the promtool test: {why}");
+    }
+    found
+}
+
 /// Where a program is on PATH.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -133,13 +148,7 @@ fn alert(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos_gaps() {
-    let Some(promtool_bin) = which("promtool") else {
-        let why = "promtool not found (apt-get install prometheus)";
-        assert!(
-            std::env::var_os("ECEPROBE_REQUIRE_PROMTOOL").is_none(),
-            "ECEPROBE_REQUIRE_PROMTOOL is set but {why}"
-        );
-        eprintln!("skipping the promtool test: {why}");
+    let Some(promtool_bin) = promtool_or_skip() else {
         return;
     };
     let demo = tempfile::tempdir().unwrap();
@@ -208,7 +217,7 @@ async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos
     let (ok, said) = tool(&["check", "config", "prometheus.yml"], "");
     assert!(ok, "promtool check config: {said}");
     let (ok, said) = tool(&["check", "rules", "eceprobe-rules.yml"], "");
-    assert!(ok && said.contains("5 rules found"), "{said}");
+    assert!(ok && said.contains("6 rules found"), "{said}");
 
     // The rules over an hour of the real scrape: what the demo broke fires, nothing else.
     let mut test = format!(
@@ -280,6 +289,7 @@ async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos
         "EceprobeTlsIntercepted",
         "EceprobeAgentSilent",
         "EceprobeOutboxDeadLettering",
+        "EceprobeGapEvaluationStalled",
     ] {
         test.push_str(&expect(quiet, &[]));
     }
@@ -325,4 +335,61 @@ async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos
         ok && said.trim().is_empty(),
         "promtool on the live demo: {said}\n{text}"
     );
+}
+
+/// The stalled-evaluation alert over a timestamp that advances for 10 minutes (an
+/// evaluation a minute), then stops: quiet while it advances and for the first 5 minutes
+/// after, pending for its `for:`, then firing with the collector's instance.
+#[test]
+fn promtool_fires_the_stalled_evaluation_alert_only_once_evaluations_stop() {
+    let Some(promtool_bin) = promtool_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(deploy_dir().join("eceprobe-rules.yml")).unwrap();
+    std::fs::write(work.path().join("eceprobe-rules.yml"), rules).unwrap();
+    let quiet = |at: &str| {
+        format!(
+            "      - eval_time: {at}\n        alertname: EceprobeGapEvaluationStalled\n        exp_alerts: []\n"
+        )
+    };
+    let mut test = String::from(
+        "rule_files:\n  - eceprobe-rules.yml\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    \
+         input_series:\n      - series: 'eceprobe_gap_evaluation_timestamp_seconds{instance=\"collector:7480\",job=\"eceprobe\"}'\n        \
+         values: '0+60x10 600+0x30'\n    alert_rule_test:\n",
+    );
+    // At 15 minutes the last evaluation (at 10) is exactly 300 s old: not over.
+    for at in ["5m", "10m", "15m", "16m"] {
+        test.push_str(&quiet(at));
+    }
+    test.push_str("      - eval_time: 20m\n        alertname: EceprobeGapEvaluationStalled\n        exp_alerts:\n");
+    test.push_str(&alert(
+        &[
+            ("severity", "warning"),
+            ("owner", "ece"),
+            ("instance", "collector:7480"),
+            ("job", "eceprobe"),
+        ],
+        &[
+            (
+                "summary",
+                "collector:7480: gaps not evaluated for over 5 minutes",
+            ),
+            (
+                "description",
+                "The eceprobe collector at collector:7480 has not evaluated its gaps for over \
+                 5 minutes: gaps neither open nor close, no webhook event is sent, and its \
+                 /metrics states an old evaluation. Its log says why (gap evaluation failed); \
+                 check its database.",
+            ),
+        ],
+    ));
+    std::fs::write(work.path().join("stalled-test.yml"), &test).unwrap();
+    let (ok, said) = promtool(
+        &promtool_bin,
+        &["test", "rules", "stalled-test.yml"],
+        "",
+        work.path(),
+    );
+    assert!(ok, "promtool test rules: {said}\n{test}");
 }

@@ -48,6 +48,8 @@ mod gaps_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
+mod migration_tests;
+#[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
 mod quarantine_tests;

@@ -5,6 +5,7 @@
 
 mod awake;
 mod engine;
+mod evaluated;
 mod owner;
 mod policy;
 mod tracker;
@@ -18,6 +19,7 @@ pub use engine::{
     evaluate, evaluate_awake, retired, AgentView, CheckView, FindingKind, GapFinding, Severity,
     NOT_ANSWERED,
 };
+pub use evaluated::Evaluated;
 pub use owner::{
     failure_kind, owner_name, owner_of, probe_kind, OwnerFilter, OWNER_VALUES, UNKNOWN,
 };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::evaluated::Evaluated;
 use super::views::{agent_view, check_view};
 use super::{evaluate_awake, Awake, GapFinding, Policy};
 use crate::endpoints::EndpointsHandle;
@@ -35,8 +36,9 @@ pub struct Tracker {
     endpoints: EndpointsHandle,
     /// This collector's run (see [`Tracker::begin_run`]) and when the collector was awake.
     awake: Arc<Mutex<(Option<i64>, Awake)>>,
-    /// Every server's checks up or not, as of the last evaluation (`/metrics`).
-    fleet: Arc<Mutex<Option<Arc<Vec<ServerChecks>>>>>,
+    /// What the last evaluation saw of the fleet (`/metrics`); watched so the dashboard
+    /// can render it as soon as it changes.
+    evaluated: Arc<watch::Sender<Option<Arc<Evaluated>>>>,
     /// Whether this collector leads: only the leader evaluates (see `leader.rs`).
     leadership: Leadership,
 }
@@ -51,7 +53,7 @@ impl Tracker {
             notifier: Notifier::disabled(),
             endpoints: EndpointsHandle::default(),
             awake: Arc::default(),
-            fleet: Arc::default(),
+            evaluated: Arc::new(watch::channel(None).0),
             leadership: Leadership::default(),
         }
     }
@@ -135,27 +137,38 @@ impl Tracker {
     }
 
     /// When the recorded gaps were last brought up to date (Unix ms; 0 = not yet): by this
-    /// collector, or, on one that does not lead, by the leader as the lease records it.
+    /// collector, when what that evaluation saw was published ([`Tracker::evaluated`]), or,
+    /// on one that does not lead, by the leader as the lease records it.
     pub fn last_evaluated_unix_ms(&self) -> i64 {
         self.last_evaluated.load(Ordering::Relaxed)
     }
 
-    /// Every server's checks, up or not, as the last evaluation read them: what `/metrics`
-    /// serves, so a scrape reads no fleet-sized table (the state is as old as
-    /// `eceprobe_gap_evaluation_timestamp_seconds`, and agrees with the open gaps). None
-    /// before the first evaluation.
-    pub fn fleet_checks(&self) -> Option<Arc<Vec<ServerChecks>>> {
-        self.fleet
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// What the last evaluation saw of the fleet: every server's checks, up or not, the
+    /// gaps open after it and the servers per deployment. What `/metrics` serves, so a
+    /// scrape reads no fleet-sized table; as old as its `unix_ms`, which is
+    /// `eceprobe_gap_evaluation_timestamp_seconds`. None before the first evaluation.
+    pub fn evaluated(&self) -> Option<Arc<Evaluated>> {
+        self.evaluated.borrow().clone()
+    }
+
+    /// Changes each time an evaluation publishes what it saw ([`Tracker::evaluated`]).
+    pub fn watch_evaluated(&self) -> watch::Receiver<Option<Arc<Evaluated>>> {
+        self.evaluated.subscribe()
     }
 
     /// A turn on a collector that does not lead: its run kept alive, and the leader's last
     /// recorded evaluation taken as the time the gaps it shows are as of.
+    /// What `/metrics` serves here is then read from the store once per leader's
+    /// evaluation (not per scrape), stated as of that evaluation.
     async fn follow(&self, now_unix_ms: i64) -> Result<(), StoreError> {
         self.keep_alive(now_unix_ms).await?;
-        if let Some(lease) = self.store.lease(crate::leader::LEASE).await? {
+        let Some(lease) = self.store.lease(crate::leader::LEASE).await? else {
+            return Ok(());
+        };
+        let newer = lease.evaluated_unix_ms > self.last_evaluated_unix_ms();
+        if lease.evaluated_unix_ms > 0 && (newer || self.evaluated().is_none()) {
+            let seen = Evaluated::read(&self.store, lease.evaluated_unix_ms).await?;
+            self.evaluated.send_replace(Some(Arc::new(seen)));
             self.last_evaluated
                 .fetch_max(lease.evaluated_unix_ms, Ordering::Relaxed);
         }
@@ -175,7 +188,8 @@ impl Tracker {
             .iter()
             .filter_map(|s| check_view(s, &endpoints))
             .collect();
-        let fleet = Arc::new(ServerChecks::of_fleet(&known, &states));
+        let servers = ServerChecks::of_fleet(&known, &states);
+        drop(states);
         let (run, awake) = self.awake_lock().clone();
         if let Some(run) = run {
             // The last sign of life a crash leaves behind: the next start counts from here.
@@ -189,9 +203,21 @@ impl Tracker {
             .store
             .reconcile_gaps_fenced(found, now_unix_ms, fence)
             .await?;
-        *self.fleet.lock().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
-        self.last_evaluated
-            .fetch_max(now_unix_ms, Ordering::Relaxed);
+        // Counted right after the changes were recorded, so `/metrics`' open gaps agree with
+        // its `eceprobe_check_up` (both this evaluation's). A failed count must not lose the
+        // webhook events below: /metrics then keeps the previous evaluation whole, and its
+        // timestamp says how old it is.
+        match self.store.open_gap_counts().await {
+            Ok(open_gaps) => {
+                let seen = Evaluated::new(now_unix_ms, servers, &known, open_gaps);
+                self.evaluated.send_replace(Some(Arc::new(seen)));
+                self.last_evaluated
+                    .fetch_max(now_unix_ms, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the gaps were evaluated and recorded but could not be counted for /metrics; it keeps the previous evaluation's state until the next one")
+            }
+        }
         for g in &changes.opened {
             tracing::info!(deployment = %g.deployment, agent = %g.agent_id, check = %g.check, kind = %g.kind, severity = %g.severity, detail = %g.detail, "gap opened");
         }
@@ -216,6 +242,9 @@ impl Tracker {
         };
         let changes = GapChanges::from(retirement);
         tracing::info!(agent = %agent_id, gaps_closed = changes.closed.len(), "server retired");
+        // The last evaluation's view (`/metrics`) still lists the server and counts its
+        // gaps: the running tracker evaluates again within a second.
+        self.stored.notify_one();
         self.notifier.gap_changes(&changes, now_unix_ms).await;
         Ok(Some(changes))
     }

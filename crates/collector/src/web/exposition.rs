@@ -4,11 +4,13 @@
 //!
 //! Why not the `prometheus-client` crate (docs/ARCHITECTURE.md, "Dependencies"): it is a
 //! registry of long-lived metric objects that the program updates, while /metrics renders
-//! the store's current state on each scrape (60,000 series at 10,000 servers); and it writes
+//! the gap evaluation's view of the fleet (60,000 series at 10,000 servers); and it writes
 //! OpenMetrics only. This writer is checked by `promtool check metrics` on a real scrape
 //! (tests/metrics_promtool.rs).
 
 use std::fmt::Write;
+
+use bytes::Bytes;
 
 use crate::check_durations::{Buckets, BOUNDS_S};
 
@@ -33,6 +35,11 @@ impl Exposition {
         Exposition {
             text: String::with_capacity(bytes),
         }
+    }
+
+    /// The text as shared bytes (no copy).
+    pub fn into_bytes(self) -> Bytes {
+        Bytes::from(self.text)
     }
 
     /// The HELP and TYPE lines that open a family.

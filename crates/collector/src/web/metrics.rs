@@ -8,21 +8,29 @@
 //! timings, per-stage durations and the per-agent series are `/metrics/detail`'s
 //! ([`super::metrics_detail`]), for a slower job or a look by hand.
 //!
-//! Everything comes from current state: the servers' checks as the gap tracker's last
-//! evaluation read them (it reads the whole latest state every `evaluate_every_s` anyway;
-//! before its first, the latest-state table through its covering index, one row per
-//! server), the open gaps counted by
-//! the database, the agents per deployment, ingest's counters
-//! and the sessions registry.
+//! What a scrape states, and how old: the fleet-sized part (`eceprobe_check_up`,
+//! `eceprobe_server_info`, `eceprobe_open_gaps`, `eceprobe_agents_known`) is what the gap
+//! tracker's last evaluation saw ([`Evaluated`]: it reads the whole latest state every
+//! `evaluate_every_s` anyway, and within a second of new results), so those four families
+//! agree with each other and are as old as `eceprobe_gap_evaluation_timestamp_seconds`.
+//! Their text is rendered once per evaluation (as soon as the dashboard sees it, see
+//! [`warm`], or by the first scrape after it) and shared, as bytes, by every scrape until
+//! the next: about 4 MiB held at 10,000 servers. The rest is small and live, written per
+//! scrape: the build and endpoint list, ingest's counters and histogram, the agents
+//! connected, the evaluation's timestamp, the webhooks. Each family lies wholly in one
+//! part, so HELP and TYPE open it once. Before the first evaluation a scrape reads the
+//! same view from the store and renders it for itself.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
+use super::chunks::Chunks;
 use super::exposition::{Exposition, Type};
 use super::WebState;
-use crate::gaps::owner_name;
+use crate::gaps::{owner_name, Evaluated, Tracker};
 use crate::leader::{Leadership, Role};
 use crate::notify::WebhookStats;
-use crate::store::metrics::ServerChecks;
 use crate::store::StoreError;
 
 pub use super::exposition::CONTENT_TYPE;
@@ -36,106 +44,111 @@ pub enum Form {
     Detail,
 }
 
-/// Renders the form asked. Reads the store (a few queries on the read pool); fails only
-/// when the store does.
-pub async fn render(state: &WebState, form: Form) -> Result<String, StoreError> {
-    let (servers, gaps, deployments) = tokio::try_join!(
-        fleet_checks(state),
-        state.store.open_gap_counts(),
-        state.store.deployment_counts(),
-    )?;
-    // About 60 bytes a check's line, 80 a server's.
-    let per_server = if form == Form::Detail { 1200 } else { 450 };
-    let mut out = Exposition::with_capacity(servers.len() * per_server + 16 * 1024);
-
-    out.family(
+/// Renders the form asked: the live parts written now around the evaluation's shared text.
+/// Reads the store only before the first evaluation and for the detail's first scrape after
+/// each; fails only when the store does.
+pub async fn render(state: &WebState, form: Form) -> Result<Chunks, StoreError> {
+    let evaluated = match state.tracker.evaluated() {
+        Some(e) => e,
+        // As of the last evaluation this collector knows of (0: none yet).
+        None => {
+            Arc::new(Evaluated::read(&state.store, state.tracker.last_evaluated_unix_ms()).await?)
+        }
+    };
+    let mut head = Exposition::with_capacity(2 * 1024);
+    head.family(
         "eceprobe_build_info",
         Type::Gauge,
         "The collector's version; always 1.",
     );
-    out.sample(
+    head.sample(
         "eceprobe_build_info",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
-    endpoint_list_families(&mut out, state);
-    server_families(&mut out, &servers);
+    endpoint_list_families(&mut head, state);
+    let fleet = fleet_text(&evaluated).await;
 
+    let mut tail = Exposition::with_capacity(16 * 1024);
     let name = "eceprobe_check_duration_seconds";
-    out.family(
+    tail.family(
         name,
         Type::Histogram,
         "How long checks took, every stage and address included, by check (the mailbox left \
          out), over the results stored since the collector started.",
     );
     for (check, buckets) in state.counters.durations().snapshot() {
-        out.histogram(name, &[("check", &check)], &buckets);
+        tail.histogram(name, &[("check", &check)], &buckets);
     }
-
-    let name = "eceprobe_open_gaps";
-    out.family(
-        name,
-        Type::Gauge,
-        "Gaps (severity gap) and warnings (severity warning) open now, by kind, the probe's \
-         failure kind of a failing check (cause) and the team that closes them (owner).",
-    );
-    for g in &gaps {
-        out.sample(
-            name,
-            &[
-                ("deployment", &g.deployment),
-                ("severity", &g.severity),
-                ("kind", &g.kind),
-                ("cause", &g.cause),
-                ("owner", owner_name(&g.kind, &g.cause)),
-            ],
-            g.count as f64,
-        );
-    }
-
-    let name = "eceprobe_agents_known";
-    out.family(
-        name,
-        Type::Gauge,
-        "Agents (ECE servers) the collector knows and has not retired, by deployment.",
-    );
-    for d in &deployments {
-        out.sample(name, &[("deployment", &d.deployment)], d.servers as f64);
-    }
-    out.family(
+    tail.family(
         "eceprobe_agents_connected",
         Type::Gauge,
         "Agents with an open stream to this collector now.",
     );
-    out.sample(
+    tail.sample(
         "eceprobe_agents_connected",
         &[],
         state.sessions.connected().len() as f64,
     );
-    ingest_families(&mut out, state);
-    leader_families(&mut out, state.tracker.leadership());
-    webhook_families(&mut out, &state.tracker.notifier().stats());
+    ingest_families(&mut tail, state, evaluated.unix_ms);
+    leader_families(&mut tail, state.tracker.leadership());
+    webhook_families(&mut tail, &state.tracker.notifier().stats());
+    let mut parts = vec![head.into_bytes(), fleet, tail.into_bytes()];
     if form == Form::Detail {
-        super::metrics_detail::render_into(&mut out, state).await?;
+        // Read at the first detail scrape after the evaluation and shared until the next
+        // one: the per check and per agent values are at most one evaluation older than
+        // the scrape (docs/API.md).
+        let detail = evaluated
+            .detail_text
+            .get_or_try_init(|| async {
+                let mut out = Exposition::with_capacity(evaluated.servers.len() * 1200);
+                super::metrics_detail::render_into(&mut out, state).await?;
+                Ok::<_, StoreError>(out.into_bytes())
+            })
+            .await?;
+        parts.push(detail.clone());
     }
-    Ok(out.text)
+    Ok(Chunks::new(parts))
 }
 
-/// The fleet's checks as the gap tracker's last evaluation read them, or from the store
-/// before its first (a collector just started, a test without a tracker running).
-async fn fleet_checks(state: &WebState) -> Result<Arc<Vec<ServerChecks>>, StoreError> {
-    match state.tracker.fleet_checks() {
-        Some(fleet) => Ok(fleet),
-        None => Ok(Arc::new(state.store.server_checks().await?)),
+/// The evaluation's fleet-sized families, rendered by the first caller and shared.
+async fn fleet_text(evaluated: &Evaluated) -> Bytes {
+    evaluated
+        .text
+        .get_or_init(|| async { fleet_families(evaluated).into_bytes() })
+        .await
+        .clone()
+}
+
+/// Renders each evaluation's text as soon as the tracker publishes it, so no scrape waits
+/// for it (under steady ingest evaluations come every few seconds, faster than scrapes:
+/// rendering on the first scrape would make nearly every scrape pay for it). Runs until
+/// the tracker is gone; the dashboard's server runs it beside its connections.
+pub async fn warm(tracker: Tracker) {
+    let mut evaluations = tracker.watch_evaluated();
+    drop(tracker);
+    loop {
+        // The guard is not held across the rendering: the tracker publishes meanwhile.
+        let latest = evaluations.borrow_and_update().clone();
+        if let Some(evaluated) = latest {
+            fleet_text(&evaluated).await;
+        }
+        if evaluations.changed().await.is_err() {
+            return;
+        }
     }
 }
 
-/// Per server and check whether the latest result passed, and per server its deployment
-/// and role. The two families that grow with the fleet, kept to the labels that identify a
-/// series: the deployment and role are joined from `eceprobe_server_info` when wanted
+/// The families that grow with the fleet, and the gap and server counts that must agree
+/// with them (the same evaluation). Per server and check whether the latest result passed,
+/// and per server its deployment and role, kept to the labels that identify a series: the
+/// deployment and role are joined from `eceprobe_server_info` when wanted
 /// (`* on (server) group_left (deployment) eceprobe_server_info`), which costs one series
 /// per server instead of two labels on every check's.
-fn server_families(out: &mut Exposition, servers: &[ServerChecks]) {
+fn fleet_families(evaluated: &Evaluated) -> Exposition {
+    let servers = &evaluated.servers;
+    // About 60 bytes a check's line, 80 a server's.
+    let mut out = Exposition::with_capacity(servers.len() * 450 + 16 * 1024);
     let name = "eceprobe_check_up";
     out.family(
         name,
@@ -168,10 +181,41 @@ fn server_families(out: &mut Exposition, servers: &[ServerChecks]) {
             1.0,
         );
     }
+    let name = "eceprobe_open_gaps";
+    out.family(
+        name,
+        Type::Gauge,
+        "Gaps (severity gap) and warnings (severity warning) open now, by kind, the probe's \
+         failure kind of a failing check (cause) and the team that closes them (owner).",
+    );
+    for g in &evaluated.open_gaps {
+        out.sample(
+            name,
+            &[
+                ("deployment", &g.deployment),
+                ("severity", &g.severity),
+                ("kind", &g.kind),
+                ("cause", &g.cause),
+                ("owner", owner_name(&g.kind, &g.cause)),
+            ],
+            g.count as f64,
+        );
+    }
+    let name = "eceprobe_agents_known";
+    out.family(
+        name,
+        Type::Gauge,
+        "Agents (ECE servers) the collector knows and has not retired, by deployment.",
+    );
+    for (deployment, servers) in &evaluated.agents_known {
+        out.sample(name, &[("deployment", deployment)], *servers as f64);
+    }
+    out
 }
 
-/// What ingest counted since the collector started, and when the gaps were last evaluated.
-fn ingest_families(out: &mut Exposition, state: &WebState) {
+/// What ingest counted since the collector started, and when the gaps were last evaluated:
+/// the evaluation the fleet-sized part states (`evaluated_unix_ms`; 0 before the first).
+fn ingest_families(out: &mut Exposition, state: &WebState, evaluated_unix_ms: i64) {
     let counters = &state.counters;
     for (name, help, value) in [
         (
@@ -206,7 +250,7 @@ fn ingest_families(out: &mut Exposition, state: &WebState) {
     out.sample(
         "eceprobe_gap_evaluation_timestamp_seconds",
         &[],
-        ms_to_seconds(state.tracker.last_evaluated_unix_ms()),
+        ms_to_seconds(evaluated_unix_ms),
     );
 }
 

@@ -11,6 +11,11 @@ use crate::ingest::{IngestCounters, Sessions};
 use crate::store::{AgentRecord, FoundGap, NewResult, Store};
 use crate::web::exposition::push_value;
 
+/// A scrape's body as text, rendered as the handler renders it.
+async fn scrape(state: &WebState, form: Form) -> String {
+    String::from_utf8(render(state, form).await.unwrap().to_vec()).unwrap()
+}
+
 fn agent(id: &str, deployment: &str, role: &str) -> AgentRecord {
     AgentRecord {
         role: role.to_owned(),
@@ -149,8 +154,8 @@ async fn a_small_fleet_renders_a_line_per_server_and_check() {
         .counters
         .durations()
         .observe([("oauth-imap/a@b.c", 40_000), ("imap", 2_000_000)]);
-    let text = render(&state, Form::Default).await.unwrap();
-    let detail = render(&state, Form::Detail).await.unwrap();
+    let text = scrape(&state, Form::Default).await;
+    let detail = scrape(&state, Form::Detail).await;
     let has = |text: &str, line: &str| {
         assert!(
             text.lines().any(|l| l == line),
@@ -221,11 +226,23 @@ async fn a_small_fleet_renders_a_line_per_server_and_check() {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    assert!(state.tracker.fleet_checks().is_none());
+    assert!(state.tracker.evaluated().is_none());
     state.tracker.evaluate_at(1_700_000_002_000).await.unwrap();
-    assert_eq!(state.tracker.fleet_checks().unwrap().len(), 2);
-    let evaluated = render(&state, Form::Default).await.unwrap();
+    let seen = state.tracker.evaluated().unwrap();
+    assert_eq!(seen.servers.len(), 2);
+    assert!(seen.text.get().is_none(), "rendered on demand only");
+    let evaluated = scrape(&state, Form::Default).await;
     assert_eq!(fleet_lines(&evaluated), fleet_lines(&text));
+    assert!(evaluated
+        .lines()
+        .any(|l| l == "eceprobe_gap_evaluation_timestamp_seconds 1700000002"));
+    // The text is rendered once and shared: a second scrape serves the same bytes.
+    let shared = seen.text.get().unwrap().clone();
+    assert!(evaluated.contains(std::str::from_utf8(&shared).unwrap()));
+    scrape(&state, Form::Default).await;
+    assert_eq!(seen.text.get().unwrap().as_ptr(), shared.as_ptr());
+    well_formed(&evaluated);
+    well_formed(&scrape(&state, Form::Detail).await);
     state.store.close().await;
 }
 
@@ -293,12 +310,50 @@ async fn a_failing_result_keeps_the_checks_last_success() {
         .await
         .unwrap();
     assert_eq!(last_success(store.clone()).await, 4_000);
-    let detail = render(&state, Form::Detail).await.unwrap();
+    let detail = scrape(&state, Form::Detail).await;
     assert!(
         detail.contains(
             "eceprobe_check_last_success_timestamp_seconds{server=\"app-1\",check=\"imap\"} 4\n"
         ),
         "{detail}"
     );
+    state.store.close().await;
+}
+
+#[tokio::test]
+async fn each_evaluation_is_rendered_as_soon_as_it_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir.path().join("c.db")).await;
+    let store = &state.store;
+    store
+        .upsert_agent(&agent("app-1", "prod", "application"))
+        .await
+        .unwrap();
+    let warming = tokio::spawn(warm(state.tracker.clone()));
+    for (seq, outcome, up) in [(1, "pass", 1), (2, "fail", 0)] {
+        store
+            .insert_results("app-1", vec![result(seq, "imap", outcome, &[])], 0)
+            .await
+            .unwrap();
+        state
+            .tracker
+            .evaluate_at(1_700_000_002_000 + seq as i64)
+            .await
+            .unwrap();
+        let seen = state.tracker.evaluated().unwrap();
+        // No scrape asks for it: the warming task renders it.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while seen.text.get().is_none() {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "evaluation {seq} not rendered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let text = std::str::from_utf8(seen.text.get().unwrap()).unwrap();
+        let line = format!("eceprobe_check_up{{server=\"app-1\",check=\"imap\"}} {up}");
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    warming.abort();
     state.store.close().await;
 }

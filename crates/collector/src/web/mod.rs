@@ -9,6 +9,7 @@ pub mod api;
 mod assets;
 pub mod auth;
 pub mod change_request;
+mod chunks;
 pub mod error;
 mod exposition;
 mod head;
@@ -117,12 +118,12 @@ async fn metrics_detail(State(state): State<WebState>) -> Response {
 
 async fn metrics_text(state: &WebState, form: metrics::Form) -> Response {
     match metrics::render(state, form).await {
-        Ok(text) => (
+        Ok(body) => (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(metrics::CONTENT_TYPE),
             )],
-            text,
+            body.into_body(),
         )
             .into_response(),
         Err(e) => error::ApiError(e.into()).into_response(),
@@ -193,6 +194,8 @@ pub async fn serve(
     state: WebState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Each gap evaluation's /metrics text rendered as soon as it is published.
+    let warming = tokio::spawn(metrics::warm(state.tracker.clone()));
     let app = router(state);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (closing, closed) = watch::channel(false);
@@ -260,6 +263,7 @@ pub async fn serve(
         });
     }
     let _ = closing.send(true);
+    warming.abort();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while connections.join_next().await.is_some() {}
     })
