@@ -17,8 +17,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection};
 
+use crate::copy_keys;
 use crate::copy_schema::{self, quoted, Table, Value};
 use crate::{database, schema, Backend, Database, StoreError};
 
@@ -96,12 +97,17 @@ pub enum CopyError {
     NoSource { path: PathBuf },
     #[error("{database} holds no eceprobe tables (an empty database): there is nothing to copy; give the file the collector wrote (`database` in collector.toml)")]
     EmptySource { database: String },
-    #[error("the target must be a PostgreSQL database (postgres://USER@HOST:PORT/NAME), not {database}")]
+    #[error(
+        "the target must be a PostgreSQL database (postgres://USER@HOST:PORT/NAME), not {database}"
+    )]
     TargetNotPostgres { database: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{database} is being written by another connection ({error}): a collector still running on it? Stop the collector first, then run migrate again")]
-    SourceBusy { database: String, error: sqlx::Error },
+    SourceBusy {
+        database: String,
+        error: sqlx::Error,
+    },
     #[error("the source and the target schemas differ: {differences}. Both were brought to this build's schema, so one was changed by another program or by hand: copy the collector's own file into an empty PostgreSQL database")]
     SchemaDiffers { differences: String },
     #[error("table {table} has no primary key: migrate copies in key order, to resume without doubling rows")]
@@ -241,7 +247,7 @@ impl Copy<'_> {
             }
         }
         for table in &tables {
-            self.move_identities(table).await?;
+            copy_keys::move_identities(&mut *self.source, &mut *self.target, table).await?;
         }
         // Counted again, after everything: the report is what both sides hold now.
         let mut counts = Vec::with_capacity(tables.len());
@@ -252,8 +258,8 @@ impl Copy<'_> {
                 .map_or(0, |(_, n)| *n);
             counts.push(TableCount {
                 table: table.name.clone(),
-                source_rows: count(&mut *self.source, table, "the source").await?,
-                target_rows: count(&mut *self.target, table, "the target").await?,
+                source_rows: copy_keys::count(&mut *self.source, table, "the source").await?,
+                target_rows: copy_keys::count(&mut *self.target, table, "the target").await?,
                 copied_now,
             });
         }
@@ -272,16 +278,22 @@ impl Copy<'_> {
     /// first row otherwise. Refuses a target holding a key the source lacks.
     async fn resume_point(&mut self, table: &Table) -> Result<Resume, CopyError> {
         let name = &table.name;
-        let source_rows = count(&mut *self.source, table, "the source").await?;
-        let target_rows = count(&mut *self.target, table, "the target").await?;
-        let Some(key) = self.last_target_key(table).await? else {
+        let source_rows = copy_keys::count(&mut *self.source, table, "the source").await?;
+        let target_rows = copy_keys::count(&mut *self.target, table, "the target").await?;
+        let Some(key) = copy_keys::last_key(&mut *self.target, table).await? else {
             return Ok(Resume {
                 source_rows,
                 target_rows,
                 after: None,
             });
         };
-        let foreign = self.target_keys_not_in_source(table).await?;
+        let foreign = copy_keys::keys_not_in(
+            &mut *self.source,
+            &mut *self.target,
+            table,
+            self.options.chunk_rows,
+        )
+        .await?;
         if foreign > 0 {
             return Err(CopyError::ForeignRows {
                 table: name.clone(),
@@ -290,7 +302,7 @@ impl Copy<'_> {
                 foreign,
             });
         }
-        let upto = self.source_rows_upto(table, &key).await?;
+        let upto = copy_keys::rows_upto(&mut *self.source, table, &key).await?;
         if upto == target_rows {
             return Ok(Resume {
                 source_rows,
@@ -366,13 +378,14 @@ impl Copy<'_> {
             for v in after.iter().flatten() {
                 query = v.clone().bind(query);
             }
-            let rows = query
-                .fetch_all(&mut *self.source)
-                .await
-                .map_err(|error| CopyError::Sql {
-                    what: format!("reading {name} from the source"),
-                    error,
-                })?;
+            let rows =
+                query
+                    .fetch_all(&mut *self.source)
+                    .await
+                    .map_err(|error| CopyError::Sql {
+                        what: format!("reading {name} from the source"),
+                        error,
+                    })?;
             if rows.is_empty() {
                 break;
             }
@@ -404,7 +417,11 @@ impl Copy<'_> {
 
     /// Inserts one chunk in one transaction; returns the rows inserted (a row already
     /// there is left as it is).
-    async fn insert_chunk(&mut self, table: &Table, rows: Vec<Vec<Value>>) -> Result<u64, CopyError> {
+    async fn insert_chunk(
+        &mut self,
+        table: &Table,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, CopyError> {
         let width = table.columns.len();
         let per_statement = (MAX_PARAMETERS / width).max(1);
         let overriding = match table.identity.is_empty() {
@@ -429,21 +446,17 @@ impl Copy<'_> {
             while rows.peek().is_some() {
                 let part: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
                 let mut sql = head.clone();
-                let mut n = 0;
-                for (r, _) in part.iter().enumerate() {
-                    sql.push_str(if r == 0 { "(" } else { ", (" });
-                    for c in 0..width {
-                        n += 1;
-                        sql.push_str(&format!("{}${n}", if c == 0 { "" } else { ", " }));
-                    }
-                    sql.push(')');
-                }
+                sql.push_str(&copy_schema::placeholders(part.len(), width));
                 sql.push_str(" ON CONFLICT DO NOTHING");
                 let mut query = sqlx::query(&sql);
                 for v in part.into_iter().flatten() {
                     query = v.bind(query);
                 }
-                inserted += query.execute(&mut *tx).await.map_err(write)?.rows_affected();
+                inserted += query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(write)?
+                    .rows_affected();
             }
             tx.commit().await.map_err(write)?;
             Ok(inserted)
@@ -457,205 +470,4 @@ impl Copy<'_> {
             }),
         }
     }
-
-    /// The target's highest primary key of the table, None when it is empty.
-    async fn last_target_key(&mut self, table: &Table) -> Result<Option<Vec<Value>>, CopyError> {
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY {} LIMIT 1",
-            table.key_list(""),
-            quoted(&table.name),
-            table.key_list(" DESC")
-        );
-        let row = sqlx::query(&sql)
-            .fetch_optional(&mut *self.target)
-            .await
-            .map_err(|error| CopyError::Sql {
-                what: format!("reading the last key of {} in the target", table.name),
-                error,
-            })?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        table
-            .key_columns()
-            .enumerate()
-            .map(|(i, c)| {
-                Value::read(&row, i, c.kind).map_err(|error| CopyError::Value {
-                    table: table.name.clone(),
-                    error,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-    }
-
-    /// How many of the target's keys of the table the source lacks, read in chunks in key
-    /// order (bounded memory).
-    async fn target_keys_not_in_source(&mut self, table: &Table) -> Result<u64, CopyError> {
-        let width = table.key.len();
-        // SQLite takes at most 32,766 parameters in one statement.
-        let chunk = self.options.chunk_rows.clamp(1, 32_766 / width);
-        let read = |what: &str| {
-            let what = format!("{what} {} to compare the keys", table.name);
-            move |error| CopyError::Sql { what, error }
-        };
-        let mut after: Option<Vec<Value>> = None;
-        let mut missing = 0;
-        loop {
-            let sql = format!(
-                "SELECT {} FROM {} {} ORDER BY {} LIMIT {chunk}",
-                table.key_list(""),
-                quoted(&table.name),
-                match after {
-                    None => String::new(),
-                    Some(_) => format!("WHERE {}", table.key_compare(">")),
-                },
-                table.key_list(""),
-            );
-            let mut query = sqlx::query(&sql);
-            for v in after.iter().flatten() {
-                query = v.clone().bind(query);
-            }
-            let rows = query
-                .fetch_all(&mut *self.target)
-                .await
-                .map_err(read("reading the target's"))?;
-            if rows.is_empty() {
-                return Ok(missing);
-            }
-            let keys: Vec<Vec<Value>> = rows
-                .iter()
-                .map(|row| {
-                    table
-                        .key_columns()
-                        .enumerate()
-                        .map(|(i, c)| Value::read(row, i, c.kind))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|error| CopyError::Value {
-                    table: table.name.clone(),
-                    error,
-                })?;
-            let n = keys.len();
-            let mut values = String::new();
-            let mut p = 0;
-            for r in 0..n {
-                values.push_str(if r == 0 { "(" } else { ", (" });
-                for c in 0..width {
-                    p += 1;
-                    values.push_str(&format!("{}${p}", if c == 0 { "" } else { ", " }));
-                }
-                values.push(')');
-            }
-            let sql = format!(
-                "SELECT COUNT(*) FROM {} WHERE ({}) IN (VALUES {values})",
-                quoted(&table.name),
-                table.key_list("")
-            );
-            after = keys.last().cloned();
-            let mut query = sqlx::query(&sql);
-            for v in keys.into_iter().flatten() {
-                query = v.bind(query);
-            }
-            let found: i64 = query
-                .fetch_one(&mut *self.source)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(read("looking up in the source the keys of"))?;
-            missing += (n as u64).saturating_sub(u64::try_from(found).unwrap_or(0));
-            if n < chunk {
-                return Ok(missing);
-            }
-        }
-    }
-
-    /// The source's rows up to and including `key`.
-    async fn source_rows_upto(&mut self, table: &Table, key: &[Value]) -> Result<u64, CopyError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE {}",
-            quoted(&table.name),
-            table.key_compare("<=")
-        );
-        let mut query = sqlx::query(&sql);
-        for v in key {
-            query = v.clone().bind(query);
-        }
-        let n: i64 = query
-            .fetch_one(&mut *self.source)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|error| CopyError::Sql {
-                what: format!("counting the rows of {} in the source", table.name),
-                error,
-            })?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Moves each identity sequence of the table past the highest id copied (and past
-    /// SQLite's AUTOINCREMENT record, which remembers ids of deleted rows too), so the
-    /// collector's next insert takes a new id.
-    async fn move_identities(&mut self, table: &Table) -> Result<(), CopyError> {
-        for column in &table.identity {
-            let fail = |error| CopyError::Sql {
-                what: format!(
-                    "moving the id sequence of {}.{column} past the copied ids",
-                    table.name
-                ),
-                error,
-            };
-            let max: Option<i64> = sqlx::query_scalar(&format!(
-                "SELECT MAX({}) FROM {}",
-                quoted(column),
-                quoted(&table.name)
-            ))
-            .fetch_one(&mut *self.target)
-            .await
-            .map_err(fail)?;
-            let autoincrement = self.sqlite_sequence(&table.name).await?;
-            let highest = max.into_iter().chain(autoincrement).max();
-            sqlx::query("SELECT setval(pg_get_serial_sequence($1, $2), $3, $4)")
-                .bind(quoted(&table.name))
-                .bind(column)
-                .bind(highest.unwrap_or(1))
-                .bind(highest.is_some())
-                .execute(&mut *self.target)
-                .await
-                .map_err(fail)?;
-        }
-        Ok(())
-    }
-
-    /// SQLite's AUTOINCREMENT record of the table, if it has one.
-    async fn sqlite_sequence(&mut self, table: &str) -> Result<Option<i64>, CopyError> {
-        let read = |error| CopyError::Sql {
-            what: "reading the source's sqlite_sequence".to_owned(),
-            error,
-        };
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
-        )
-        .fetch_one(&mut *self.source)
-        .await
-        .map_err(read)?;
-        if exists == 0 {
-            return Ok(None);
-        }
-        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
-            .bind(table)
-            .fetch_optional(&mut *self.source)
-            .await
-            .map_err(read)
-    }
-}
-
-async fn count(conn: &mut AnyConnection, table: &Table, side: &str) -> Result<u64, CopyError> {
-    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quoted(&table.name)))
-        .fetch_one(conn)
-        .await
-        .map_err(|error| CopyError::Sql {
-            what: format!("counting the rows of {} in {side}", table.name),
-            error,
-        })?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -209,6 +209,22 @@ fn parents_first(
     Ok(ordered)
 }
 
+/// `($1, $2), ($3, $4)`: the parameters of `rows` rows of `width` values.
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            n += 1;
+            sql.push_str(if c == 0 { "$" } else { ", $" });
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// An identifier in double quotes, as both engines read it.
 pub(crate) fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

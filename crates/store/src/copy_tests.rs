@@ -237,13 +237,18 @@ async fn a_sqlite_store_copied_to_postgres_answers_the_same_and_takes_new_writes
         .await
         .expect("a new event on the copy");
     assert_eq!(queued[0].inserted, 1, "{queued:?}");
-    postgres.begin_collector_run(T0 + 7 * HOUR).await.expect("a new run");
+    postgres
+        .begin_collector_run(T0 + 7 * HOUR)
+        .await
+        .expect("a new run");
     sqlite.close().await;
     postgres.close().await;
 
     // Run again on a finished copy: nothing is copied, everything still matches.
     let again = copy_sqlite_to_postgres(&path, &target, &CopyOptions::default()).await;
-    let err = again.expect_err("the target now holds the collector's new rows").to_string();
+    let err = again
+        .expect_err("the target now holds the collector's new rows")
+        .to_string();
     assert!(err.contains("did not come from this file"), "{err}");
 }
 
@@ -267,7 +272,10 @@ async fn an_interrupted_copy_run_again_finishes_without_doubling_anything() {
             .expect("a partial copy");
         assert!(report.stopped_early && !report.matches(), "{report:?}");
         let copied: u64 = report.tables.iter().map(|t| t.copied_now).sum();
-        assert!((budget..budget + 3).contains(&copied), "{copied}: {report:?}");
+        assert!(
+            (budget..budget + 3).contains(&copied),
+            "{copied}: {report:?}"
+        );
     }
     let options = CopyOptions {
         chunk_rows: 3,
@@ -279,13 +287,19 @@ async fn an_interrupted_copy_run_again_finishes_without_doubling_anything() {
     assert!(report.matches(), "{report:?}");
     let total: u64 = report.tables.iter().map(|t| t.source_rows).sum();
     let now: u64 = report.tables.iter().map(|t| t.copied_now).sum();
-    assert!(now < total, "the third run copied only what was missing: {report:?}");
+    assert!(
+        now < total,
+        "the third run copied only what was missing: {report:?}"
+    );
     // Once more: everything is there, nothing is copied.
     let report = copy_sqlite_to_postgres(&path, &target, &options)
         .await
         .expect("a finished copy again");
     assert!(report.matches(), "{report:?}");
-    assert!(report.tables.iter().all(|t| t.copied_now == 0), "{report:?}");
+    assert!(
+        report.tables.iter().all(|t| t.copied_now == 0),
+        "{report:?}"
+    );
 
     let sqlite = Store::open(&path).await.expect("reopen sqlite");
     let postgres = Store::connect(&target).await.expect("open postgres");

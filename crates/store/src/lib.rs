@@ -18,6 +18,7 @@
 
 mod audits;
 mod copy;
+mod copy_keys;
 mod copy_schema;
 mod database;
 mod fleet;
