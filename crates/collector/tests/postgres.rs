@@ -11,51 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::agent::{result, Agent, CHECKS};
+use common::postgres::{fresh_schema, test_postgres};
 use common::{msg, wait_for_gaps, Collector};
 use eceprobe_collector::store::{Database, Store};
 use eceprobe_proto::v1::{agent_message, AgentMessage, ResultBatch};
-use sqlx::Connection;
-
-fn test_postgres() -> Option<String> {
-    match std::env::var("ECEPROBE_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("ECEPROBE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "ECEPROBE_REQUIRE_POSTGRES=1 but ECEPROBE_TEST_POSTGRES is not set: start one with .ci/postgres.sh start"
-            );
-            eprintln!("skipped: ECEPROBE_TEST_POSTGRES is not set (url=$(.ci/postgres.sh start) gives one)");
-            None
-        }
-    }
-}
-
-/// A schema of its own in the test database: the URL without its password (which goes
-/// to a password file, as an operator keeps it) and the password.
-async fn fresh_schema(url: &str, name: &str) -> (String, String) {
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(url).await.unwrap();
-    let schema = format!("c{}_{name}", std::process::id());
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let mut parsed = url::Url::parse(url).unwrap();
-    let password = parsed
-        .password()
-        .expect("a password in ECEPROBE_TEST_POSTGRES")
-        .to_owned();
-    parsed.set_password(None).unwrap();
-    parsed
-        .query_pairs_mut()
-        .append_pair("options", &format!("-csearch_path={schema}"));
-    (parsed.to_string(), password)
-}
 
 fn batch(seqs: impl IntoIterator<Item = u64>) -> AgentMessage {
     let results = seqs

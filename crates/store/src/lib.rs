@@ -64,7 +64,9 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-pub use copy::{copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport, TableCount};
+pub use copy::{
+    copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport, TableCount, DEFAULT_CHUNK_ROWS,
+};
 pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
 pub use fleet::{AwakeSpan, Retirement};
 pub use latency::{Stages, TimingKey, Timings};

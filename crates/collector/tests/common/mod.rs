@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod dashboard;
 pub mod endpoints_service;
+pub mod postgres;
 pub mod receiver;
 pub mod records;
 

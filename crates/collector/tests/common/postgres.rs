@@ -1,0 +1,47 @@
+//! The PostgreSQL of `ECEPROBE_TEST_POSTGRES` (`.ci/postgres.sh start` prints one) for the
+//! tests that run the collector on it: unset, they say why they are skipped, unless
+//! `ECEPROBE_REQUIRE_POSTGRES=1` (CI) makes that a failure.
+
+use sqlx::Connection;
+
+/// The test PostgreSQL's URL, or None (the reason printed) when there is none.
+pub fn test_postgres() -> Option<String> {
+    match std::env::var("ECEPROBE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("ECEPROBE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "ECEPROBE_REQUIRE_POSTGRES=1 but ECEPROBE_TEST_POSTGRES is not set: start one with .ci/postgres.sh start"
+            );
+            eprintln!("skipped: ECEPROBE_TEST_POSTGRES is not set (url=$(.ci/postgres.sh start) gives one)");
+            None
+        }
+    }
+}
+
+/// A schema of its own in the test database: the URL without its password (which goes
+/// to a password file, as an operator keeps it) and the password.
+pub async fn fresh_schema(url: &str, name: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(url).await.unwrap();
+    let schema = format!("c{}_{name}", std::process::id());
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let mut parsed = url::Url::parse(url).unwrap();
+    let password = parsed
+        .password()
+        .expect("a password in ECEPROBE_TEST_POSTGRES")
+        .to_owned();
+    parsed.set_password(None).unwrap();
+    parsed
+        .query_pairs_mut()
+        .append_pair("options", &format!("-csearch_path={schema}"));
+    (parsed.to_string(), password)
+}
