@@ -41,15 +41,19 @@ pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<(String, u8)> {
 /// The report: where from and to, a table of counts, and the verdict with what to do next.
 fn render(r: &CopyReport) -> String {
     let mut out = String::new();
-    let migrated = match r.source_version_before < r.schema_version {
+    let migrated = match r.source_version_before < r.source_version {
         true => format!(
             ", brought from schema version {} to {} first, as serve would",
-            r.source_version_before, r.schema_version
+            r.source_version_before, r.source_version
         ),
-        false => format!(", schema version {}", r.schema_version),
+        false => format!(", schema version {}", r.source_version),
     };
     let _ = writeln!(out, "from {}{migrated}", r.source);
-    let _ = writeln!(out, "to   {}", r.target);
+    let _ = writeln!(
+        out,
+        "to   {}, schema version {}",
+        r.target, r.target_version
+    );
     let width = r
         .tables
         .iter()

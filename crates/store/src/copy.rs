@@ -67,9 +67,12 @@ pub struct CopyReport {
     pub source: String,
     /// The target in words (never its password).
     pub target: String,
-    /// The source's schema version before the copy brought it to `schema_version`.
+    /// The source's schema version before the copy brought it to `source_version` (the
+    /// versions count each engine's own migrations).
     pub source_version_before: i64,
-    pub schema_version: i64,
+    pub source_version: i64,
+    /// The target's schema version.
+    pub target_version: i64,
     /// Every table, in the order copied, with both counts.
     pub tables: Vec<TableCount>,
     /// The row budget stopped the copy before the end.
@@ -171,6 +174,9 @@ pub async fn copy_sqlite_to_postgres(
             }
         };
         schema::prepare(&mut source, &source_db).await?;
+        let after = schema::version(&mut source, Backend::Sqlite, &source_db.to_string())
+            .await?
+            .unwrap_or(before);
         let mut target = to.connect_writer().await?;
         let copied = async {
             schema::prepare(&mut target, to).await?;
@@ -191,7 +197,7 @@ pub async fn copy_sqlite_to_postgres(
                 to,
                 options,
             };
-            let report = copy.run(&source_db, before, version).await;
+            let report = copy.run(&source_db, [before, after, version]).await;
             if let Err(e) = sqlx::query("ROLLBACK").execute(&mut source).await {
                 tracing::warn!(error = %e, "releasing the source's lock failed");
             }
@@ -225,8 +231,7 @@ impl Copy<'_> {
     async fn run(
         mut self,
         source_db: &Database,
-        before: i64,
-        version: i64,
+        [before, after, target_version]: [i64; 3],
     ) -> Result<CopyReport, CopyError> {
         let tables = copy_schema::plan(&mut *self.source, &mut *self.target).await?;
         let mut budget = self.options.row_budget;
@@ -267,7 +272,8 @@ impl Copy<'_> {
             source: source_db.to_string(),
             target: self.to.to_string(),
             source_version_before: before,
-            schema_version: version,
+            source_version: after,
+            target_version,
             tables: counts,
             stopped_early,
         })

@@ -400,3 +400,86 @@ async fn a_source_that_is_not_an_eceprobe_store_is_refused_with_the_reason() {
         .to_string();
     assert!(err.contains("must be a PostgreSQL database"), "{err}");
 }
+
+#[tokio::test]
+async fn an_older_collectors_file_is_brought_to_this_schema_then_copied() {
+    if test_postgres().is_none() {
+        return;
+    }
+    use sqlx::Connection;
+    // A file as a collector of schema 12 left it: its first 12 migrations, one agent.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("old.db");
+    let all = Backend::Sqlite.migrator();
+    let old = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(all.iter().take(12).cloned().collect()),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    {
+        let mut conn = Database::Sqlite(path.clone())
+            .connect_writer()
+            .await
+            .expect("create the old file");
+        old.run(&mut conn).await.expect("the first 12 migrations");
+        sqlx::query(
+            "INSERT INTO agents (agent_id, hostname, role, deployment, agent_version, os, \
+             ece_version, ece_es, probe_interval_s, first_seen_unix_ms, seen_unix_ms, max_seq) \
+             VALUES ('old-1', 'old-1.example', 'services', 'prod', '0.0.9', 'windows', \
+             '12.5', 'ES1', 60, 1, 2, 7)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("an agent of then");
+        conn.close().await.expect("close");
+    }
+    let target = fresh_postgres_schema().await;
+    let report = copy_sqlite_to_postgres(&path, &target, &CopyOptions::default())
+        .await
+        .expect("copy");
+    assert!(report.matches(), "{report:?}");
+    let newest = all.iter().map(|m| m.version).max().unwrap();
+    assert_eq!(
+        (report.source_version_before, report.source_version),
+        (12, newest)
+    );
+    let postgres = Store::connect(&target).await.expect("open postgres");
+    assert_eq!(postgres.last_seq("old-1").await.unwrap(), 7);
+    let agents = postgres.agents().await.unwrap();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    postgres.close().await;
+}
+
+#[tokio::test]
+async fn a_source_a_collector_is_writing_is_refused_until_it_stops() {
+    if test_postgres().is_none() {
+        return;
+    }
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = filled_sqlite(dir.path()).await;
+    let target = fresh_postgres_schema().await;
+    // A collector's writer in the middle of a transaction, past SQLite's busy timeout.
+    let mut writer = Database::Sqlite(path.clone())
+        .connect_writer()
+        .await
+        .expect("a writer");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .await
+        .expect("the write lock");
+    let err = copy_sqlite_to_postgres(&path, &target, &CopyOptions::default())
+        .await
+        .expect_err("a source being written")
+        .to_string();
+    assert!(
+        err.contains("is being written by another connection"),
+        "{err}"
+    );
+    assert!(err.contains("Stop the collector first"), "{err}");
+    sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
+    writer.close().await.unwrap();
+    let report = copy_sqlite_to_postgres(&path, &target, &CopyOptions::default())
+        .await
+        .expect("the copy once the writer stopped");
+    assert!(report.matches(), "{report:?}");
+}
