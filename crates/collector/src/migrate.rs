@@ -78,7 +78,7 @@ fn render(r: &CopyReport) -> String {
         let rows: u64 = r.tables.iter().map(|t| t.source_rows).sum();
         let _ = writeln!(
             out,
-            "every table matches: {rows} rows in {} tables.\nNext: start the collector on PostgreSQL (`serve --db postgres://...` or [store] url in collector.toml); keep the SQLite file as a backup.",
+            "every table matches: {rows} rows in {} tables.\nNext: start the collector on PostgreSQL (`serve --db postgres://...` or [store] url in collector.toml), not on the SQLite file: what a collector writes there now is not in the copy. Keep the file as a backup.",
             r.tables.len()
         );
     } else {
