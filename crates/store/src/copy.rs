@@ -27,6 +27,9 @@ use crate::{database, schema, Backend, Database, StoreError};
 pub const DEFAULT_CHUNK_ROWS: usize = 5_000;
 /// PostgreSQL takes at most 65,535 parameters in one statement.
 const MAX_PARAMETERS: usize = 65_535;
+/// Rows per INSERT statement: PostgreSQL plans a statement of 4,681 rows (65,535 / 14
+/// columns) more slowly per row than one of 500 (200,000 results: ~32 s against ~27 s here).
+const MAX_STATEMENT_ROWS: usize = 500;
 /// Progress is logged at least this often (rows) within a table.
 const PROGRESS_EVERY: u64 = 100_000;
 
@@ -429,7 +432,7 @@ impl Copy<'_> {
         rows: Vec<Vec<Value>>,
     ) -> Result<u64, CopyError> {
         let width = table.columns.len();
-        let per_statement = (MAX_PARAMETERS / width).max(1);
+        let per_statement = (MAX_PARAMETERS / width).clamp(1, MAX_STATEMENT_ROWS);
         let overriding = match table.identity.is_empty() {
             true => "",
             false => " OVERRIDING SYSTEM VALUE",
