@@ -27,8 +27,9 @@ use crate::{database, schema, Backend, Database, StoreError};
 pub const DEFAULT_CHUNK_ROWS: usize = 5_000;
 /// PostgreSQL takes at most 65,535 parameters in one statement.
 const MAX_PARAMETERS: usize = 65_535;
-/// Rows per INSERT statement: PostgreSQL plans a statement of 4,681 rows (65,535 / 14
-/// columns) more slowly per row than one of 500 (200,000 results: ~32 s against ~27 s here).
+/// Rows per INSERT statement: 500 rows of 14 columns instead of the 4,681 PostgreSQL's
+/// parameter limit allows took the copy's peak RSS from ~58 to ~38 MiB for 200,000 results
+/// at the same speed within the noise (docs/BENCHMARKS.md).
 const MAX_STATEMENT_ROWS: usize = 500;
 /// Progress is logged at least this often (rows) within a table.
 const PROGRESS_EVERY: u64 = 100_000;
