@@ -66,8 +66,10 @@ struct CheckArgs {
 struct RunArgs {
     #[command(flatten)]
     probe: ProbeArgs,
-    /// The collector's URL, e.g. http://127.0.0.1:7443 ([run] collector).
-    #[arg(long, value_name = "URL")]
+    /// The collector's URL, e.g. http://127.0.0.1:7443 ([run] collector); several,
+    /// comma-separated, for collectors sharing one database ([run] collectors): the agent
+    /// stays on one and moves to the next when it is unreachable.
+    #[arg(long, value_name = "URL[,URL...]")]
     collector: Option<String>,
     /// Allow a plaintext link (loopback only): for demos and tests.
     #[arg(long)]

@@ -4,6 +4,9 @@
 //! ```toml
 //! [run]
 //! collector = "https://collector.corp.example:7443"
+//! # or, with several collectors sharing one PostgreSQL: the agent stays on one and moves
+//! # to the next when it is unreachable (`uplink.rs`)
+//! # collectors = ["https://collector-a.corp.example:7443", "https://collector-b.corp.example:7443"]
 //! tls_dir = 'C:\ProgramData\eceprobe\tls'  # the bundle from `eceprobe-collector enroll`
 //! agent_id = "ece-svc-01"               # default: the host name; must match the bundle
 //! deployment = "prod"
@@ -28,9 +31,9 @@ use crate::config_error::ConfigError;
 /// Everything `run` needs beyond the probes.
 #[derive(Clone, Debug)]
 pub struct RunSettings {
-    /// The collector's gRPC URL.
-    pub collector: String,
-    /// TLS with this agent's certificate (None: plaintext on loopback).
+    /// The collectors' gRPC URLs, in the order they are tried (at least one).
+    pub collectors: Vec<String>,
+    /// TLS with this agent's certificate, for every collector (None: plaintext on loopback).
     pub tls: Option<TlsBundle>,
     pub hello: Hello,
     pub interval: Duration,
@@ -42,6 +45,8 @@ pub struct RunSettings {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub collector: Option<String>,
+    /// Several collectors sharing one database; not together with `collector`.
+    pub collectors: Option<Vec<String>>,
     pub plaintext: Option<bool>,
     /// The enrollment bundle: agent.pem, agent.key, ca.pem.
     pub tls_dir: Option<PathBuf>,
@@ -60,6 +65,7 @@ pub struct RunConfig {
 /// Flags on top of the `[run]` section.
 #[derive(Debug, Default)]
 pub struct RunOverrides {
+    /// One URL, or several separated by commas (`--collector URL,URL`).
     pub collector: Option<String>,
     pub plaintext: bool,
     pub tls_dir: Option<PathBuf>,
@@ -122,11 +128,25 @@ pub struct TlsBundle {
     pub cert_pem: String,
     pub key_pem: String,
     pub ca_pem: String,
-    /// The name to verify the collector's certificate against.
-    pub server_name: String,
+    /// The name to verify every collector's certificate against (`server_name`); None:
+    /// each collector's own host name in its URL.
+    pub server_name: Option<String>,
 }
 
-fn load_bundle(dir: &std::path::Path, server_name: String) -> Result<TlsBundle, ConfigError> {
+impl TlsBundle {
+    /// The name the certificate of the collector at `url` must carry.
+    pub fn server_name_for(&self, url: &str) -> String {
+        match &self.server_name {
+            Some(name) => name.clone(),
+            None => url_host(url.strip_prefix("https://").unwrap_or(url)).to_owned(),
+        }
+    }
+}
+
+fn load_bundle(
+    dir: &std::path::Path,
+    server_name: Option<String>,
+) -> Result<TlsBundle, ConfigError> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read_to_string(&path).map_err(|e| {
@@ -147,28 +167,30 @@ fn load_bundle(dir: &std::path::Path, server_name: String) -> Result<TlsBundle, 
     })
 }
 
-/// Checks the collector URL: https needs the enrollment bundle; plaintext is allowed only
-/// to loopback and only when asked for.
-fn collector_url(
-    url: &str,
-    plaintext: bool,
-    tls_dir: Option<PathBuf>,
-    server_name: Option<String>,
-) -> Result<(String, Option<TlsBundle>), ConfigError> {
-    const KEY: &str = "run.collector";
-    if let Some(rest) = url.strip_prefix("https://") {
-        let Some(dir) = tls_dir else {
-            return Err(invalid(
-                "run.tls_dir",
-                "required with an https:// collector: the directory holding this agent's enrollment bundle (agent.pem, agent.key, ca.pem)",
-            ));
-        };
-        let name = server_name.unwrap_or_else(|| url_host(rest).to_owned());
-        return Ok((url.to_owned(), Some(load_bundle(&dir, name)?)));
+/// The most collectors an agent takes: a list longer than this is a mistake, not a fleet.
+const MAX_COLLECTORS: usize = 16;
+
+/// How one URL of the list is named in errors: by the key alone when it is the only one,
+/// else with its position and text.
+fn entry_key(key: &str, index: usize, count: usize) -> String {
+    match count {
+        1 => key.to_owned(),
+        _ => format!("{key}[{index}]"),
+    }
+}
+
+/// Checks one collector URL: https needs the enrollment bundle; plaintext is allowed only
+/// to loopback and only when asked for. Ok(true) for https.
+fn check_collector_url(url: &str, plaintext: bool, key: &str) -> Result<bool, ConfigError> {
+    if url
+        .strip_prefix("https://")
+        .is_some_and(|rest| !url_host(rest).is_empty())
+    {
+        return Ok(true);
     }
     let Some(rest) = url.strip_prefix("http://") else {
         return Err(invalid(
-            KEY,
+            key,
             format!("'{url}' is not a collector URL; use e.g. https://collector.corp.example:7443"),
         ));
     };
@@ -176,19 +198,97 @@ fn collector_url(
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
         return Err(invalid(
-            KEY,
+            key,
             format!("'{url}': plaintext is only allowed to a loopback address (127.0.0.1, ::1, localhost)"),
         ));
     }
     if !plaintext {
         return Err(invalid(
-            KEY,
+            key,
             format!(
                 "'{url}' is plaintext: say so explicitly with plaintext = true (or --plaintext), or use https:// with an enrollment bundle"
             ),
         ));
     }
-    Ok((url.to_owned(), None))
+    Ok(false)
+}
+
+/// The collector URLs from the flag (comma-separated) or the file (`collector` or
+/// `collectors`, not both), with the key to name in errors.
+fn collector_list(
+    flag: Option<String>,
+    one: Option<String>,
+    many: Option<Vec<String>>,
+) -> Result<(Vec<String>, &'static str), ConfigError> {
+    if let Some(flag) = flag {
+        let urls = flag.split(',').map(|u| u.trim().to_owned()).collect();
+        return Ok((urls, "--collector"));
+    }
+    match (one, many) {
+        (Some(_), Some(_)) => Err(invalid(
+            "run.collectors",
+            "both collector and collectors are set in [run]: keep one, e.g. collectors = [\"https://a:7443\", \"https://b:7443\"] (collector = \"...\" is the same list of one)",
+        )),
+        (Some(url), None) => Ok((vec![url], "run.collector")),
+        (None, Some(urls)) => Ok((urls, "run.collectors")),
+        (None, None) => Err(invalid(
+            "run.collector",
+            "required: the collector's URL, e.g. collector = \"http://127.0.0.1:7443\" in [run] or --collector (several: collectors = [...] or --collector URL,URL)",
+        )),
+    }
+}
+
+/// Checks every collector URL (each error names its entry); the bundle is loaded once and
+/// serves them all (one CA for the deployment), as does the server-name override.
+fn collector_urls(
+    urls: Vec<String>,
+    key: &str,
+    plaintext: bool,
+    tls_dir: Option<PathBuf>,
+    server_name: Option<String>,
+) -> Result<(Vec<String>, Option<TlsBundle>), ConfigError> {
+    if urls.is_empty() || urls.iter().all(String::is_empty) {
+        return Err(invalid(
+            key,
+            "the list is empty: name at least one collector, e.g. https://collector.corp.example:7443",
+        ));
+    }
+    if urls.len() > MAX_COLLECTORS {
+        return Err(invalid(
+            key,
+            format!("{} collectors listed: at most {MAX_COLLECTORS}", urls.len()),
+        ));
+    }
+    let mut https = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let key = entry_key(key, i, urls.len());
+        if url.is_empty() {
+            return Err(invalid(
+                &key,
+                "an empty entry: remove it, or name a collector",
+            ));
+        }
+        if urls[..i].contains(url) {
+            return Err(invalid(&key, format!("'{url}' is listed twice")));
+        }
+        https.push(check_collector_url(url, plaintext, &key)?);
+    }
+    if https.iter().any(|h| *h) != https.iter().all(|h| *h) {
+        return Err(invalid(
+            key,
+            "mixes https:// and plaintext http:// collectors: every collector of a deployment serves agents the same way",
+        ));
+    }
+    if !https[0] {
+        return Ok((urls, None));
+    }
+    let Some(dir) = tls_dir else {
+        return Err(invalid(
+            "run.tls_dir",
+            "required with an https:// collector: the directory holding this agent's enrollment bundle (agent.pem, agent.key, ca.pem)",
+        ));
+    };
+    Ok((urls, Some(load_bundle(&dir, server_name)?)))
 }
 
 fn role(r: Role) -> pb::Role {
@@ -206,14 +306,10 @@ pub fn resolve(
     server_role: Role,
 ) -> Result<RunSettings, ConfigError> {
     let plaintext = cli.plaintext || file.plaintext.unwrap_or(false);
-    let url = cli.collector.or(file.collector).ok_or_else(|| {
-        invalid(
-            "run.collector",
-            "required: the collector's URL, e.g. collector = \"http://127.0.0.1:7443\" in [run] or --collector",
-        )
-    })?;
-    let (collector, tls) = collector_url(
-        &url,
+    let (urls, key) = collector_list(cli.collector, file.collector, file.collectors)?;
+    let (collectors, tls) = collector_urls(
+        urls,
+        key,
         plaintext,
         cli.tls_dir.or(file.tls_dir),
         file.server_name,
@@ -259,7 +355,7 @@ pub fn resolve(
         java_truststore: String::new(),
     };
     Ok(RunSettings {
-        collector,
+        collectors,
         tls,
         hello,
         interval: Duration::from_secs(interval_s),
@@ -272,84 +368,5 @@ pub fn resolve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(collector: &str, plaintext: bool) -> Result<RunSettings, ConfigError> {
-        let file = RunConfig {
-            collector: Some(collector.into()),
-            agent_id: Some("svc-1".into()),
-            ..RunConfig::default()
-        };
-        let cli = RunOverrides {
-            plaintext,
-            ..RunOverrides::default()
-        };
-        resolve(file, cli, Role::Services)
-    }
-
-    #[test]
-    fn plaintext_only_to_loopback_and_only_when_asked() {
-        assert!(run("http://127.0.0.1:7443", true).is_ok());
-        assert!(run("http://[::1]:7443", true).is_ok());
-        assert!(run("http://localhost:7443", true).is_ok());
-        let err = run("http://127.0.0.1:7443", false).unwrap_err().to_string();
-        assert!(err.contains("plaintext = true"), "{err}");
-        let err = run("http://10.0.0.5:7443", true).unwrap_err().to_string();
-        assert!(err.contains("only allowed to a loopback"), "{err}");
-        let err = run("https://collector.corp:7443", true)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("run.tls_dir: required"), "{err}");
-        let file = RunConfig {
-            collector: Some("https://collector.corp:7443".into()),
-            tls_dir: Some("/nonexistent/bundle".into()),
-            agent_id: Some("svc-1".into()),
-            ..RunConfig::default()
-        };
-        let err = resolve(file, RunOverrides::default(), Role::Services)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/nonexistent/bundle/agent.pem"), "{err}");
-    }
-
-    #[test]
-    fn keys_are_checked_by_name() {
-        let mut file = RunConfig {
-            collector: Some("http://127.0.0.1:1".into()),
-            plaintext: Some(true),
-            agent_id: Some("bad id".into()),
-            ..RunConfig::default()
-        };
-        let err = resolve(file, RunOverrides::default(), Role::Services).unwrap_err();
-        assert!(err.to_string().starts_with("run.agent_id"), "{err}");
-        file = RunConfig {
-            collector: Some("http://127.0.0.1:1".into()),
-            plaintext: Some(true),
-            agent_id: Some("a".into()),
-            interval_s: Some(1),
-            ..RunConfig::default()
-        };
-        let err = resolve(file, RunOverrides::default(), Role::Services).unwrap_err();
-        assert!(err.to_string().starts_with("run.interval_s"), "{err}");
-        let err = resolve(
-            RunConfig::default(),
-            RunOverrides::default(),
-            Role::Services,
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().starts_with("run.collector: required"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn the_hello_says_who_and_what() {
-        let s = run("http://127.0.0.1:7443", true).unwrap();
-        assert_eq!(s.hello.agent_id, "svc-1");
-        assert_eq!(s.hello.role, pb::Role::Services as i32);
-        assert_eq!(s.hello.probe_interval_s, 60);
-        assert_eq!(s.spool_max_bytes, 64 * 1024 * 1024);
-    }
-}
+#[path = "run_config_tests.rs"]
+mod tests;

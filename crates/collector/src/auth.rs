@@ -10,16 +10,28 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
 use crate::pki::{self, PkiError, Revoked};
+use crate::revocation_db::{Lookup, SharedRevocations, STALE_AFTER};
 
 /// The revocation list as the serving collector sees it: re-read whenever the file changes
 /// (length or modification time; `revoke` appends a line), so a revocation applies at once
 /// without a restart. Asked at every Hello, before every batch or heartbeat is stored, and
-/// every [`crate::ingest`] sweep of the open streams. Cheap to clone: every clone shares the
-/// cache.
+/// every [`crate::ingest`] sweep of the open streams. With collectors sharing a database,
+/// the revocations recorded there count too ([`crate::revocation_db`]). Cheap to clone:
+/// every clone shares the cache.
 #[derive(Clone, Debug)]
 pub struct Revocations {
     path: PathBuf,
     cache: Arc<Mutex<Cached>>,
+    shared: Option<SharedRevocations>,
+}
+
+/// Why it cannot be said whether a certificate is revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    #[error(transparent)]
+    File(#[from] PkiError),
+    #[error("the revoked certificates in the database could not be read for {} s or more ({}); try again once the database answers", STALE_AFTER.as_secs(), match .read_s_ago { Some(s) => format!("last read {s} s ago"), None => "never read".to_owned() })]
+    Stale { read_s_ago: Option<u64> },
 }
 
 #[derive(Debug, Default)]
@@ -34,11 +46,28 @@ impl Revocations {
         Revocations {
             path,
             cache: Arc::default(),
+            shared: None,
         }
     }
 
-    /// Whether the certificate of this SHA-256 fingerprint is revoked now.
-    pub fn is_revoked(&self, fingerprint: &str) -> Result<bool, PkiError> {
+    /// Whether the certificate of this SHA-256 fingerprint is revoked now, in the file or
+    /// in the database. A revocation known in either place wins over the other's error.
+    pub fn is_revoked(&self, fingerprint: &str) -> Result<bool, RevocationError> {
+        let shared = self.shared.as_ref().map(|s| s.lookup(fingerprint));
+        if shared == Some(Lookup::Revoked) {
+            return Ok(true);
+        }
+        if self.in_file(fingerprint)? {
+            return Ok(true);
+        }
+        match shared {
+            Some(Lookup::Unknown { read_s_ago }) => Err(RevocationError::Stale { read_s_ago }),
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether `revoked.txt` lists the certificate.
+    fn in_file(&self, fingerprint: &str) -> Result<bool, PkiError> {
         let stamp = match std::fs::metadata(&self.path) {
             Ok(m) => Some((m.len(), m.modified().ok())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -111,6 +140,13 @@ impl AgentTls {
     /// The revocation list this collector checks.
     pub fn revocations(&self) -> &Revocations {
         &self.revocations
+    }
+
+    /// Refuses also the certificates revoked in the database `shared` follows (collectors
+    /// sharing one database).
+    pub fn with_shared_revocations(mut self, shared: SharedRevocations) -> AgentTls {
+        self.revocations.shared = Some(shared);
+        self
     }
 
     /// Whether the session's client certificate may speak for `agent_id`; Ok with the

@@ -61,6 +61,13 @@ pub(crate) enum Command {
         agent_id: String,
         #[arg(long, default_value = "pki")]
         dir: PathBuf,
+        /// Also record the revocation in this database (as `serve --db` takes it), so every
+        /// collector sharing it refuses the agent within seconds, not only this one.
+        #[arg(long, value_name = "FILE|URL")]
+        db: Option<String>,
+        /// Also record it in the database of this configuration (as `serve --config`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Take a server out of service: it leaves the matrix and the policy, its open gaps close
     /// with the reason "retired", its history stays. Revoke its agent first; a re-enrolled

@@ -33,10 +33,12 @@
 //! deployment = "prod"             # default: every deployment
 //! deadline_s = 300                # default 0: the audit default (120); at most 3600
 //!
-//! [store]                         # PostgreSQL instead of `database` (one collector per database for now)
+//! [store]                         # PostgreSQL instead of `database`, shareable by collectors
 //! url = "postgres://eceprobe@db.example.com/eceprobe?sslmode=verify-full"
 //! password_file = "postgres.password"   # or PGPASSWORD; `database` then only names
 //!                                 # where local files (the kept endpoint list) go
+//! collector_name = "ece-mon-1"    # default: host:agents-port; unique per collector
+//! lease_s = 10                    # the leader lease (3-600 s): takeover within about this
 //!
 //! [microsoft_endpoints]           # Microsoft's published endpoint list; default: the snapshot
 //! url = "https://endpoints.office.com"   # or file = "endpoints-worldwide.json"

@@ -16,9 +16,11 @@ use eceprobe_collector::config::Config;
 use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
 use eceprobe_collector::gaps::{self, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
+use eceprobe_collector::leader;
 use eceprobe_collector::notify::Notifier;
 use eceprobe_collector::pki;
 use eceprobe_collector::retention;
+use eceprobe_collector::revocation_db::SharedRevocations;
 use eceprobe_collector::schedule::SystemClock;
 use eceprobe_collector::server::{Bound, ServeOptions};
 use eceprobe_collector::store::Store;
@@ -102,10 +104,12 @@ fn main() -> ExitCode {
                     out = out.display()
                 ))
             }
-            Command::Revoke { agent_id, dir } => {
-                let n = pki::revoke(&dir, &agent_id)?;
-                Ok(format!("{n} certificate(s) of agent {agent_id} revoked: a running collector ends its open stream within seconds and stores nothing more from it; to take the server out of the matrix too: eceprobe-collector retire {agent_id}"))
-            }
+            Command::Revoke {
+                agent_id,
+                dir,
+                db,
+                config,
+            } => revoke(&agent_id, &dir, db, config).await,
             Command::Retire { target, server } => {
                 admin::retire(&target.collector, server, target.json).await
             }
@@ -281,14 +285,80 @@ fn log_schedules(options: &ServeOptions) {
     }
 }
 
+/// `revoke`: into the CA directory's `revoked.txt` (this collector), and into the
+/// database when one is given (every collector sharing it).
+async fn revoke(
+    agent_id: &str,
+    dir: &std::path::Path,
+    db: Option<String>,
+    config: Option<std::path::PathBuf>,
+) -> anyhow::Result<String> {
+    let file = dir.join(pki::REVOKED);
+    let (new, all) = pki::revoke_listing(dir, agent_id)?;
+    let then =
+        format!("to take the server out of the matrix too: eceprobe-collector retire {agent_id}");
+    if db.is_none() && config.is_none() {
+        return Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {}: the collector serving from {} ends the agent's open stream within seconds and stores nothing more from it (collectors sharing a database: give --db or --config so all of them refuse it); {then}", file.display(), dir.display()));
+    }
+    let mut settings = match &config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = db {
+        if let Some(path) = settings.store.apply_flag(&db)? {
+            settings.database = path;
+        }
+    }
+    let database = settings.store.database(&settings.database)?;
+    let store = Store::connect(&database).await?;
+    let at = now_ms();
+    let rows = all
+        .iter()
+        .map(|sha256| eceprobe_collector::store::Revocation {
+            sha256: sha256.clone(),
+            agent_id: agent_id.to_owned(),
+            revoked_unix_ms: at,
+        })
+        .collect();
+    let recorded = store.record_revocations(rows).await;
+    store.close().await;
+    let in_db = recorded.with_context(|| {
+        format!(
+            "recording the revocation in {database} (it is in {} already)",
+            file.display()
+        )
+    })?;
+    Ok(format!("{new} certificate(s) of agent {agent_id} revoked, recorded in {} and in {database} ({in_db} new there): every collector of that database ends the agent's open stream within seconds, stores nothing more from it and refuses it from then on; {then}", file.display()))
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let policy = config.policy()?;
     let db = &config.database;
     let database = config.store.database(db)?;
     // The error names the database (never its password) and the cause.
     let store = Store::connect(&database).await?;
+    // The revocations recorded in the database (by `revoke --db` on any collector sharing
+    // it): read once before serving (a start that cannot read them fails), then followed.
+    // Plaintext agents have no certificate to revoke: nothing to follow.
+    let shared_revocations = match &config.tls_dir {
+        Some(_) => {
+            let shared = SharedRevocations::new();
+            shared
+                .refresh(&store)
+                .await
+                .context("reading the revoked certificates from the database")?;
+            Some(shared)
+        }
+        None => None,
+    };
     let tls = match (&config.tls_dir, config.plaintext) {
-        (Some(dir), _) => Some(AgentTls::load(dir)?),
+        (Some(dir), _) => {
+            let tls = AgentTls::load(dir)?;
+            Some(match &shared_revocations {
+                Some(shared) => tls.with_shared_revocations(shared.clone()),
+                None => tls,
+            })
+        }
         (None, true) => None,
         (None, false) => anyhow::bail!(
             "agents need TLS: create a CA with `eceprobe-collector ca init --dir pki --name <collector name>` and serve with --tls-dir pki (or tls_dir in the configuration); --plaintext serves agents on loopback only, for demos and tests"
@@ -314,10 +384,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = writeln!(out, "dashboard on http://{web_addr}/?token={token}");
         let _ = out.flush();
     }
-    tracing::info!(%addr, %database, evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
+    // One leader among the collectors sharing the database (a lone collector leads itself
+    // within its first renewal): it evaluates gaps, prunes, runs scheduled audits and
+    // delivers webhooks; every collector serves agents, the Query API and the dashboard.
+    let name = (config.store.collector_name.clone())
+        .unwrap_or_else(|| leader::default_name(config.listen.port()));
+    let lease = config.store.lease.unwrap_or(leader::DEFAULT_LEASE);
+    let (elector, leadership) = leader::elect(store.clone(), &name, lease);
+    let (stop_electing, electing_stop) = tokio::sync::watch::channel(false);
+    let electing = tokio::spawn(elector.run(electing_stop));
+    tracing::info!(%addr, %database, collector = %name, lease_s = lease.as_secs(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
     // Its outbox keeps events across restarts: those left from before go out now.
-    let notifier = Notifier::start(&config.webhooks, &store).await?;
+    let notifier = Notifier::start_led(&config.webhooks, &store, leadership.clone()).await?;
     tracing::info!("webhooks: {} configured", notifier.webhooks());
     // Microsoft's endpoint list: the kept or configured one in use before the first
     // evaluation; then looked at again every refresh period.
@@ -325,7 +404,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     endpoints.start().await;
     let tracker = Tracker::new(store.clone(), policy)
         .with_notifier(notifier.clone())
-        .with_endpoints(endpoints.handle());
+        .with_endpoints(endpoints.handle())
+        .with_leadership(leadership.clone());
     // Before the first evaluation: agents' silence counts from when this run started
     // accepting, never across the collector's own downtime.
     tracker
@@ -334,7 +414,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("recording the collector's start in the database")?;
     let (stop_evaluating, evaluating_stop) = tokio::sync::watch::channel(false);
     let evaluating = tokio::spawn(tracker.clone().run(config.evaluate_every, evaluating_stop));
-    let pruning = tokio::spawn(retention::run(store.clone(), config.retention));
+    let pruning = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention,
+        leadership.clone(),
+    ));
+    let (stop_revocations, revocations_stop) = tokio::sync::watch::channel(false);
+    let following = shared_revocations
+        .map(|shared| tokio::spawn(shared.follow(store.clone(), revocations_stop)));
     let (stop_endpoints, endpoints_stop) = tokio::sync::watch::channel(false);
     let refreshing = tokio::spawn(endpoints.run_refreshes(endpoints_stop));
     let shutdown = async {
@@ -360,11 +447,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop_evaluating.send(true);
     gaps::join_or_abort(evaluating, gaps::STOP_GRACE).await;
     pruning.abort();
+    let _ = stop_revocations.send(true);
+    if let Some(following) = following {
+        let _ = following.await;
+    }
     // A fetch cut short loses nothing: the kept copy is replaced only whole.
     let _ = stop_endpoints.send(true);
     refreshing.abort();
     // A short grace for due events; the rest stays in the outbox for the next start.
     notifier.drain(WEBHOOK_GRACE).await;
+    // Last of the singleton work: the lease is released so another collector leads now.
+    let _ = stop_electing.send(true);
+    if electing.await.is_err() {
+        tracing::warn!(
+            "the leader election task failed; another collector takes over once the lease expires"
+        );
+    }
     store.close().await;
     served?;
     Ok(())

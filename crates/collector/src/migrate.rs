@@ -21,7 +21,7 @@ pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<(String, u8)> {
     let settings = StoreSettings {
         url: Some(to),
         password_file: args.password_file,
-        write_timeout: None,
+        ..StoreSettings::default()
     };
     let to = settings.database(&args.from)?;
     tracing::info!(

@@ -258,6 +258,12 @@ pub fn enroll(dir: &Path, agent_id: &str, out: &Path) -> Result<String, PkiError
 
 /// Revokes every certificate issued to `agent_id`; returns how many were newly revoked.
 pub fn revoke(dir: &Path, agent_id: &str) -> Result<usize, PkiError> {
+    revoke_listing(dir, agent_id).map(|(new, _)| new)
+}
+
+/// Revokes every certificate issued to `agent_id` in `revoked.txt`; returns how many were
+/// newly revoked there, and the fingerprints of all of them (for the shared database).
+pub fn revoke_listing(dir: &Path, agent_id: &str) -> Result<(usize, Vec<String>), PkiError> {
     let issued_path = dir.join(ISSUED);
     let issued = match std::fs::read_to_string(&issued_path) {
         Ok(text) => text,
@@ -279,13 +285,13 @@ pub fn revoke(dir: &Path, agent_id: &str) -> Result<usize, PkiError> {
     let revoked_path = dir.join(REVOKED);
     let already = Revoked::load(&revoked_path)?;
     let mut count = 0;
-    for sha in theirs {
+    for sha in &theirs {
         if !already.contains(sha) {
             append_line(&revoked_path, &format!("{sha} {agent_id}"))?;
             count += 1;
         }
     }
-    Ok(count)
+    Ok((count, theirs.into_iter().map(str::to_owned).collect()))
 }
 
 /// The revoked fingerprints, as `revoked.txt` lists them (first word of each line).

@@ -7,6 +7,7 @@ use eceprobe_proto::now_ms;
 use std::time::Duration;
 
 use crate::config::Retention;
+use crate::leader::Leadership;
 use crate::store::{Store, StoreError};
 
 /// How often retention runs.
@@ -43,10 +44,14 @@ pub async fn prune_once(
     Ok(pruned)
 }
 
-/// Prunes now and every [`EVERY`], forever (abort the task to stop it). Failures are
-/// logged and retried at the next pass.
-pub async fn run(store: Store, retention: Retention) {
+/// Prunes now and every [`EVERY`], forever (abort the task to stop it), while this
+/// collector leads (only one collector prunes a shared database). Failures are logged and
+/// retried at the next pass.
+pub async fn run(store: Store, retention: Retention, leadership: Leadership) {
     loop {
+        if leadership.leading().await.is_none() {
+            return;
+        }
         match prune_once(&store, retention, now_ms()).await {
             Ok(p) if p.results + p.gaps + p.audits > 0 => {
                 tracing::info!(

@@ -163,7 +163,12 @@ impl Bound {
         if let Err(e) = audits.resume().await {
             tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
         }
-        let scheduling = schedule::run(options.schedules, audits.clone(), options.clock);
+        let scheduling = schedule::run(
+            options.schedules,
+            audits.clone(),
+            options.clock,
+            tracker.leadership().clone(),
+        );
         let audits_at_stop = audits.clone();
         let ingest = Ingest::new(
             store.clone(),

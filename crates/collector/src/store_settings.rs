@@ -1,13 +1,15 @@
-//! `[store]` in collector.toml (and `serve --db`): where the store lives. Without it, the
-//! SQLite file of `database` (one command, one file); with `url = "postgres://..."`, a
-//! PostgreSQL database (one collector on it until issue 18's leader lands: two would both
-//! evaluate gaps and deliver webhooks).
+//! `[store]` in collector.toml (and `serve --db`): where the store lives, and how this
+//! collector shares it with others. Without it, the SQLite file of `database` (one command,
+//! one file); with `url = "postgres://..."`, a PostgreSQL database that several collectors
+//! may share: one of them leads (see `leader.rs`).
 //!
 //! ```toml
 //! [store]
 //! url = "postgres://eceprobe@db.example.com:5432/eceprobe?sslmode=verify-full&sslrootcert=db-ca.pem"
 //! password_file = "postgres.password"   # or PGPASSWORD; never in the URL of a shared file
 //! write_timeout_s = 60            # a statement's bound: past it the connection is lost
+//! collector_name = "ece-mon-1"    # this collector among those sharing the database (default: host:port)
+//! lease_s = 10                    # the leader's lease: a dead leader's work moves on within about this
 //! ```
 
 use std::io::Read;
@@ -26,6 +28,8 @@ pub(crate) struct StoreFile {
     url: Option<String>,
     password_file: Option<PathBuf>,
     write_timeout_s: Option<u64>,
+    collector_name: Option<String>,
+    lease_s: Option<u64>,
 }
 
 /// `[store]` in force.
@@ -37,6 +41,10 @@ pub struct StoreSettings {
     pub password_file: Option<PathBuf>,
     /// The writer's bound on one statement on PostgreSQL (None: the store's default).
     pub write_timeout: Option<std::time::Duration>,
+    /// This collector's name in the leader lease (None: "host:agents-port").
+    pub collector_name: Option<String>,
+    /// How long the leader's lease lasts unless renewed (None: the default).
+    pub lease: Option<std::time::Duration>,
 }
 
 /// What is wrong with `[store]` or `--db`, named by key.
@@ -51,6 +59,10 @@ pub enum StoreSettingsError {
     PasswordFile { path: PathBuf, message: String },
     #[error("[store] write_timeout_s = {0} is out of range: use 1 to 3600 seconds")]
     WriteTimeout(u64),
+    #[error("[store] lease_s = {0} is out of range: use 3 to 600 seconds (a dead leader's work moves to another collector within about this long)")]
+    Lease(u64),
+    #[error("[store] collector_name {0:?} is not usable: use 1 to 128 letters, digits, '.', '-', '_' or ':' (it names this collector on the dashboard and in /metrics)")]
+    CollectorName(String),
 }
 
 impl StoreSettings {
@@ -73,10 +85,23 @@ impl StoreSettings {
             Some(s @ 1..=3600) => Some(std::time::Duration::from_secs(s)),
             Some(s) => return Err(StoreSettingsError::WriteTimeout(s)),
         };
+        let lease = match file.lease_s {
+            None => None,
+            Some(s @ 3..=600) => Some(std::time::Duration::from_secs(s)),
+            Some(s) => return Err(StoreSettingsError::Lease(s)),
+        };
+        let collector_name = match file.collector_name {
+            Some(name) if !collector_name_ok(&name) => {
+                return Err(StoreSettingsError::CollectorName(name))
+            }
+            name => name,
+        };
         Ok(StoreSettings {
             url,
             password_file: file.password_file.map(anchored),
             write_timeout,
+            collector_name,
+            lease,
         })
     }
 
@@ -112,6 +137,15 @@ impl StoreSettings {
             None => Ok(url),
         }
     }
+}
+
+/// A name an operator can read and type: it appears on the dashboard, in /metrics labels
+/// and in logs.
+fn collector_name_ok(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
 }
 
 /// The password file's first line, without its line end.
@@ -154,6 +188,7 @@ mod tests {
                 url: Some("postgres://eceprobe@db.example:5433/eceprobe".to_owned()),
                 password_file: Some(pass),
                 write_timeout_s: None,
+                ..StoreFile::default()
             },
             |p| p,
         )
@@ -180,6 +215,7 @@ mod tests {
                 url: Some("postgres://u:hunter2@[::1/db".to_owned()),
                 password_file: None,
                 write_timeout_s: None,
+                ..StoreFile::default()
             },
             |p| p,
         )
@@ -196,11 +232,37 @@ mod tests {
         let settings = StoreSettings {
             url: Some(Database::parse("postgres://u@h/db").unwrap()),
             password_file: Some(empty.clone()),
-            write_timeout: None,
+            ..StoreSettings::default()
         };
         let err = settings.database(Path::new("x")).unwrap_err().to_string();
         assert!(err.contains(&empty.display().to_string()), "{err}");
         assert!(err.contains("is empty"), "{err}");
+    }
+
+    #[test]
+    fn the_lease_and_the_collector_name_are_checked() {
+        let file = |name: Option<&str>, lease_s: Option<u64>| StoreFile {
+            collector_name: name.map(str::to_owned),
+            lease_s,
+            ..StoreFile::default()
+        };
+        let ok = StoreSettings::from_file(file(Some("ece-mon-1:7443"), Some(20)), |p| p).unwrap();
+        assert_eq!(ok.collector_name.as_deref(), Some("ece-mon-1:7443"));
+        assert_eq!(ok.lease, Some(std::time::Duration::from_secs(20)));
+        let err = StoreSettings::from_file(file(None, Some(1)), |p| p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("[store] lease_s = 1 is out of range: use 3 to 600"),
+            "{err}"
+        );
+        let err = StoreSettings::from_file(file(Some("mon 1\n"), None), |p| p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[store] collector_name \"mon 1\\n\" is not usable"),
+            "{err}"
+        );
     }
 
     #[test]

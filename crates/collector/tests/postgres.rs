@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::agent::{result, Agent, CHECKS};
-use common::postgres::{fresh_schema, test_postgres};
+use common::postgres::{config_with_password, fresh_schema, test_postgres};
 use common::{msg, wait_for_gaps, Collector};
 use eceprobe_collector::store::{Database, Store};
 use eceprobe_proto::v1::{agent_message, AgentMessage, ResultBatch};
@@ -53,14 +53,6 @@ async fn reconnect(addr: std::net::SocketAddr, id: &'static str) -> (Agent, u64)
         }
     }
     panic!("the collector did not take agent {id} back within 20 tries");
-}
-
-/// The config that holds the password file (the URL comes by --db, without it).
-fn config_with_password(dir: &Path, password: &str) -> std::path::PathBuf {
-    std::fs::write(dir.join("pg.pass"), format!("{password}\n")).unwrap();
-    let config = dir.join("collector.toml");
-    std::fs::write(&config, "[store]\npassword_file = \"pg.pass\"\n").unwrap();
-    config
 }
 
 #[tokio::test(flavor = "multi_thread")]

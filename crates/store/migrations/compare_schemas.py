@@ -8,7 +8,10 @@ default), primary keys, UNIQUE constraints, foreign keys, CHECK constraints and 
 indexes (columns, order, uniqueness, partial predicate). Prints every difference; exits 0
 when there is none, 1 when there is one, 2 when it cannot run.
 
-    compare_schemas.py POSTGRES_URL [SQLITE_MIGRATIONS_DIR] [POSTGRES_SCHEMA_FILE]
+    compare_schemas.py POSTGRES_URL [SQLITE_MIGRATIONS_DIR] [POSTGRES_MIGRATIONS]
+
+POSTGRES_MIGRATIONS is a directory (every *.sql in it, in name order, as sqlx applies
+them; default postgres/ here) or one file.
 
 POSTGRES_URL defaults to $ECEPROBE_TEST_POSTGRES. The throwaway schema is dropped at the end.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # Until the store crate takes them, the SQLite migrations live with the collector.
 SQLITE_DIRS = [HERE / "sqlite", HERE.parent.parent / "collector" / "migrations"]
-PG_FILE = HERE / "postgres" / "0001_schema.sql"
+PG_DIR = HERE / "postgres"
 
 # SQLite declared type -> the PostgreSQL type the schema must use (see 0001_schema.sql).
 TYPE_MAP = {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea"}
@@ -148,11 +151,18 @@ def psql(url, sql):
     return done.stdout
 
 
+def pg_migrations_text(path):
+    """The PostgreSQL migrations as one script: a file, or a directory's *.sql in order."""
+    if path.is_dir():
+        return "\n".join(f.read_text() for f in sorted(path.glob("*.sql")))
+    return path.read_text()
+
+
 def pg_schema(url, schema_file):
     ns = "cmp_" + uuid.uuid4().hex[:12]
     setup = f"CREATE SCHEMA {ns}; SET search_path = {ns};\n"
     try:
-        out = psql(url, setup + schema_file.read_text() + "\n" + PG_INTROSPECT)
+        out = psql(url, setup + pg_migrations_text(schema_file) + "\n" + PG_INTROSPECT)
     finally:
         psql(url, f"DROP SCHEMA IF EXISTS {ns} CASCADE;")
     raw = json.loads(out.strip().splitlines()[-1])
@@ -242,7 +252,7 @@ def main():
     if migrations is None:
         print(f"no SQLite migrations found in {[str(d) for d in SQLITE_DIRS]}", file=sys.stderr)
         return 2
-    schema_file = Path(sys.argv[3]) if len(sys.argv) > 3 else PG_FILE
+    schema_file = Path(sys.argv[3]) if len(sys.argv) > 3 else PG_DIR
     lite = sqlite_schema(migrations)
     pg = pg_schema(url, schema_file)
     diffs = compare(lite, pg)

@@ -35,8 +35,8 @@ fn gap(agent_id: &str, check: &str) -> FoundGap {
 }
 
 /// A SQLite store filled as a collector fills it: agents with results and latency, set-aside
-/// results, gaps opened and closed, a closed audit, queued webhook events, collector runs
-/// and a retired agent.
+/// results, gaps opened and closed, a closed audit, queued webhook events, collector runs,
+/// a retired agent, a revoked certificate and the leader's lease.
 async fn filled_sqlite(dir: &Path) -> PathBuf {
     let path = dir.join("eceprobe.db");
     let store = Store::open(&path).await.expect("open sqlite");
@@ -117,6 +117,18 @@ async fn filled_sqlite(dir: &Path) -> PathBuf {
         .retire_agent("web-1", T0 + 5 * HOUR)
         .await
         .expect("retire");
+    store
+        .record_revocations(vec![Revocation {
+            sha256: "ab".repeat(32),
+            agent_id: "web-1".to_owned(),
+            revoked_unix_ms: T0 + 5 * HOUR,
+        }])
+        .await
+        .expect("revocation");
+    store
+        .take_lease("leader", "collector-a", "instance-1", 10_000)
+        .await
+        .expect("lease");
     store.close().await;
     path
 }
@@ -147,6 +159,12 @@ async fn assert_same_answers(sqlite: &Store, postgres: &Store) {
     same!(|s| s.audit_servers("audit-1"));
     same!(|s| s.audit_results("audit-1"));
     same!(|s| s.timings(&ids, 10));
+    same!(|s| s.revocations());
+    let lease = |l: Option<Lease>| l.map(|l| (l.holder, l.instance, l.term, l.expires_unix_ms));
+    assert_eq!(
+        sqlite.lease("leader").await.map(lease).unwrap(),
+        postgres.lease("leader").await.map(lease).unwrap()
+    );
     for open_only in [true, false] {
         let filter = GapFilter {
             open_only,

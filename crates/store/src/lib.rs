@@ -25,11 +25,13 @@ mod fleet;
 mod gaps;
 mod latency;
 mod latency_ingest;
+mod lease;
 pub mod metrics;
 mod outbox;
 mod quarantine;
 mod request;
 mod results;
+mod revocations;
 mod rows;
 mod schema;
 mod sql;
@@ -48,6 +50,8 @@ mod engines;
 mod fleet_tests;
 #[cfg(test)]
 mod gaps_tests;
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod outbox_tests;
 #[cfg(test)]
@@ -71,9 +75,11 @@ pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
 pub use fleet::{AwakeSpan, Retirement};
 pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
+pub use lease::{Fence, Lease};
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
+pub use revocations::{Revocation, MAX_REVOCATIONS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,
@@ -356,9 +362,23 @@ impl Store {
         found: Vec<FoundGap>,
         now_unix_ms: i64,
     ) -> Result<GapChanges, StoreError> {
+        self.reconcile_gaps_fenced(found, now_unix_ms, None).await
+    }
+
+    /// [`reconcile_gaps`](Self::reconcile_gaps), made only while `fence` still holds its
+    /// leader lease at its term ([`StoreError::NotLeader`] otherwise, nothing changed):
+    /// a collector that lost the lease while evaluating cannot overwrite the new leader's
+    /// gaps.
+    pub async fn reconcile_gaps_fenced(
+        &self,
+        found: Vec<FoundGap>,
+        now_unix_ms: i64,
+        fence: Option<Fence>,
+    ) -> Result<GapChanges, StoreError> {
         self.write(|reply| Op::ReconcileGaps {
             found,
             now_unix_ms,
+            fence,
             reply,
         })
         .await

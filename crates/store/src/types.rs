@@ -311,6 +311,9 @@ pub enum StoreError {
     Corrupt { table: &'static str, what: String },
     #[error("the store is closed")]
     Closed,
+    /// A fenced write by a collector that no longer holds the leader lease at its term.
+    #[error("this collector ({holder}) no longer leads (its term {term} has passed to another collector): the write was not made; the leader does it")]
+    NotLeader { holder: String, term: i64 },
     /// A request's statements passed the write timeout: the connection is taken for lost;
     /// whether they were stored is unknown (results sent again are stored once).
     #[error("{database} did not answer within the write timeout ([store] write_timeout_s); whether this write was stored is not known (results sent again are stored once); the collector connects again")]
@@ -327,6 +330,10 @@ pub enum StoreError {
     /// network cut): nothing of the request was stored; it can be sent again later.
     #[error("{0}; nothing was stored, the write can be sent again once it is reachable")]
     Unavailable(Arc<StoreError>),
+    /// Connecting again took longer than the write timeout: a path that drops packets
+    /// silently (a NAT or firewall that forgot the flow) would otherwise hold every write.
+    #[error("{database} did not answer a new connection within {seconds} s (the write timeout, [store] write_timeout_s): check the network path to it")]
+    ConnectTimedOut { database: String, seconds: u64 },
 }
 
 /// An audit as recorded: a point-in-time run of the whole catalog on every server in scope.

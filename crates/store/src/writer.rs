@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, outbox, AgentRecord, Database, FoundGap, GapChanges, InsertOutcome,
-    NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
+    GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -53,6 +53,7 @@ pub(super) enum Op {
     ReconcileGaps {
         found: Vec<FoundGap>,
         now_unix_ms: i64,
+        fence: Option<Fence>,
         reply: Reply<GapChanges>,
     },
     PruneGaps {
@@ -63,6 +64,8 @@ pub(super) enum Op {
     Audit(audits::AuditOp),
     Outbox(outbox::OutboxOp),
     Fleet(fleet::FleetOp),
+    Lease(lease::LeaseOp),
+    Revoke(revocations::RevokeOp),
 }
 
 impl Op {
@@ -80,6 +83,8 @@ impl Op {
             Op::Audit(op) => op.rows(),
             Op::Outbox(op) => op.rows(),
             Op::Fleet(op) => op.rows(),
+            Op::Lease(op) => op.rows(),
+            Op::Revoke(op) => op.rows(),
         }
     }
 
@@ -101,6 +106,8 @@ impl Op {
             Op::Audit(op) => op.fail(error),
             Op::Outbox(op) => op.fail(error),
             Op::Fleet(op) => op.fail(error),
+            Op::Lease(op) => op.fail(error),
+            Op::Revoke(op) => op.fail(error),
         }
     }
 }
@@ -114,6 +121,18 @@ impl From<audits::AuditOp> for Op {
 impl From<outbox::OutboxOp> for Op {
     fn from(op: outbox::OutboxOp) -> Op {
         Op::Outbox(op)
+    }
+}
+
+impl From<lease::LeaseOp> for Op {
+    fn from(op: lease::LeaseOp) -> Op {
+        Op::Lease(op)
+    }
+}
+
+impl From<revocations::RevokeOp> for Op {
+    fn from(op: revocations::RevokeOp) -> Op {
+        Op::Revoke(op)
     }
 }
 
@@ -165,7 +184,20 @@ pub(super) async fn run(
             continue;
         }
         if conn.is_none() {
-            match database.connect_writer().await {
+            // Bounded as a statement is: connecting over a path that silently drops
+            // packets would otherwise hold every write queued behind it.
+            let connecting = database.connect_writer();
+            let connected = match database.write_timeout() {
+                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                    Ok(connected) => connected,
+                    Err(_) => Err(StoreError::ConnectTimedOut {
+                        database: database.to_string(),
+                        seconds: limit.as_secs(),
+                    }),
+                },
+                None => connecting.await,
+            };
+            match connected {
                 Ok(c) => {
                     tracing::info!(%database, "the store's write connection is back");
                     conn = Some(c);
@@ -383,8 +415,19 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::ReconcileGaps {
             found,
             now_unix_ms,
+            fence,
             reply,
-        } => settle(reply, gaps::reconcile(conn, found, now_unix_ms).await),
+        } => {
+            let fenced = match &fence {
+                Some(fence) => lease::check(conn, fence, now_unix_ms).await,
+                None => Ok(()),
+            };
+            let outcome = match fenced {
+                Ok(()) => gaps::reconcile(conn, found, now_unix_ms).await,
+                Err(e) => Err(e),
+            };
+            settle(reply, outcome)
+        }
         Op::PruneGaps {
             cutoff_unix_ms,
             limit,
@@ -393,5 +436,7 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Audit(op) => audits::apply(conn, op).await,
         Op::Outbox(op) => outbox::apply(conn, op).await,
         Op::Fleet(op) => fleet::apply(conn, op).await,
+        Op::Lease(op) => lease::apply(conn, op).await,
+        Op::Revoke(op) => revocations::apply(conn, op).await,
     }
 }

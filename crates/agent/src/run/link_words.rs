@@ -68,6 +68,15 @@ pub fn link_error(err: &(dyn StdError + 'static), collector_url: &str) -> String
     if let Some(e) = words::find::<io::Error>(err) {
         return io_words(e, &at);
     }
+    if chain_text(err).contains("error reading a body from connection") {
+        // h2 says this when the collector's end of a running stream went away (the
+        // process stopped or was killed, or the network cut it): rustls' text under it
+        // (close_notify, with a link to its docs) says nothing an operator acts on.
+        return format!(
+            "the collector at {} went away while streaming (it stopped or restarted, or the network between cut the connection)",
+            at.authority
+        );
+    }
     if chain_text(err).contains("connection closed") {
         // hyper fails a request on a closed connection with "operation was canceled" and
         // no cause; a TLS 1.3 refusal of this agent's certificate often looks just so.

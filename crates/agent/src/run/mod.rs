@@ -3,6 +3,7 @@
 //! never stops probing and a slow probe never stalls the link.
 
 mod backoff;
+mod failover;
 mod link_words;
 mod refused;
 mod schedule;
@@ -58,26 +59,14 @@ pub async fn run_with_mailboxes(
     let offline = offline.into();
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
-    let mut endpoint = Endpoint::from_shared(settings.collector.clone())
-        .with_context(|| format!("collector URL '{}'", settings.collector))?
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_keepalive(Some(Duration::from_secs(60)))
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
-    if let Some(tls) = &settings.tls {
-        // Only the collector's own CA is trusted here, not the OS store: a TLS-inspecting
-        // proxy cannot stand in for the collector.
-        let config = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&tls.ca_pem))
-            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
-            .domain_name(tls.server_name.clone());
-        endpoint = endpoint
-            .tls_config(config)
-            .context("the agent's TLS bundle (agent.pem, agent.key, ca.pem)")?;
-    }
+    let collectors = settings
+        .collectors
+        .iter()
+        .map(|url| collector_endpoint(url, settings.tls.as_ref()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     tracing::info!(
         agent = %settings.hello.agent_id,
-        collector = %settings.collector,
+        collectors = %settings.collectors.join(", "),
         interval_s = settings.interval.as_secs(),
         mailboxes = mailboxes.len(),
         spool = %settings.spool_dir.display(),
@@ -93,7 +82,7 @@ pub async fn run_with_mailboxes(
         spool: spool.clone(),
     };
     let uplink = Uplink {
-        endpoint,
+        collectors,
         hello: settings.hello,
         spool,
         audits: audits_tx,
@@ -127,6 +116,35 @@ pub async fn run_with_mailboxes(
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The endpoint of one collector: the same bundle for every collector (one CA per
+/// deployment), each verified by the override name or its own host name.
+fn collector_endpoint(
+    url: &str,
+    tls: Option<&crate::run_config::TlsBundle>,
+) -> anyhow::Result<uplink::Collector> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("collector URL '{url}'"))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if let Some(tls) = tls {
+        // Only the collector's own CA is trusted here, not the OS store: a TLS-inspecting
+        // proxy cannot stand in for the collector.
+        let config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&tls.ca_pem))
+            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+            .domain_name(tls.server_name_for(url));
+        endpoint = endpoint
+            .tls_config(config)
+            .context("the agent's TLS bundle (agent.pem, agent.key, ca.pem)")?;
+    }
+    Ok(uplink::Collector {
+        url: url.to_owned(),
+        endpoint,
+    })
 }
 
 /// Resolves once `shutdown` is true (or its sender is gone). The watch guard is dropped

@@ -10,6 +10,10 @@
 //! is set aside (`refused.rs`: acked in the spool, logged, counted, written down); then
 //! full batches again. Nothing else is skipped, nothing doubled (the collector keeps
 //! results unique on seq).
+//!
+//! With several collectors (sharing one database), a collector that is unreachable or
+//! unavailable is left for the next (`failover.rs`); a refusal about this agent itself is
+//! not: another collector of the same deployment would say the same.
 
 use std::time::Duration;
 
@@ -24,6 +28,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use super::backoff::Backoff;
+use super::failover::{Next, Rotation};
 use super::refused::{self, Refused};
 use super::schedule::AuditOrder;
 use super::spool_link::SharedSpool;
@@ -54,8 +59,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A batch not acked within this long means the link is broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct Uplink {
+/// One collector the agent may stream to.
+pub struct Collector {
+    /// As configured: for the log and the sentences.
+    pub url: String,
     pub endpoint: Endpoint,
+}
+
+pub struct Uplink {
+    /// In the order tried; at least one.
+    pub collectors: Vec<Collector>,
     /// Who this agent is.
     pub hello: Hello,
     pub spool: SharedSpool,
@@ -110,6 +123,28 @@ impl LinkError {
             == Some(eceprobe_proto::refusal::REVOKED)
     }
 
+    /// Whether another collector may do better: this one is unreachable, unavailable or
+    /// broke the stream. A refusal about this agent (its certificate, its id, a result
+    /// refused for good) or a spool error would be the same anywhere.
+    fn moves_on(&self) -> bool {
+        use tonic::Code;
+        match self {
+            LinkError::Connect(_)
+            | LinkError::Timeout(_)
+            | LinkError::Closed
+            | LinkError::Protocol(_) => true,
+            LinkError::Refused(s) | LinkError::Ended(s) => !matches!(
+                s.code(),
+                Code::PermissionDenied
+                    | Code::Unauthenticated
+                    | Code::InvalidArgument
+                    | Code::FailedPrecondition
+                    | Code::OutOfRange
+            ),
+            LinkError::Spool(_) | LinkError::Isolating(_) | LinkError::SetAside(_) => false,
+        }
+    }
+
     /// In words, with the collector's address and the fix (`link_words.rs`): tonic's own
     /// text is often only "transport error".
     fn words(&self, collector: &str) -> String {
@@ -136,36 +171,50 @@ impl Uplink {
         // Some(seq): a batch up to seq was refused for good; send one result at a time until
         // the collector has acked it.
         let mut isolate: Option<u64> = None;
+        let mut rotation = Rotation::new(self.collectors.len());
         loop {
             let mut healthy = false;
             let session_stop = shutdown.clone();
+            let at = &self.collectors[rotation.current()];
             let result = tokio::select! {
                 () = stopped(&mut shutdown) => return Ok(()),
-                r = self.session(&mut healthy, session_stop, &mut isolate) => r,
+                r = self.session(at, &mut healthy, session_stop, &mut isolate) => r,
             };
-            match result {
+            let e = match result {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_revoked() => {
-                    let revoked = Revoked(e.words(&self.endpoint.uri().to_string()));
-                    tracing::error!(error = %revoked, "the collector revoked this agent's certificate: not retrying");
-                    return Err(revoked);
+                Err(e) => e,
+            };
+            let error = e.words(&at.url);
+            if e.is_revoked() {
+                let revoked = Revoked(error);
+                tracing::error!(error = %revoked, collector = %at.url, "the collector revoked this agent's certificate: not retrying");
+                return Err(revoked);
+            }
+            if healthy {
+                backoff.reset();
+                rotation.connected();
+            }
+            if e.moves_on() {
+                if let Next::Now(next) = rotation.unreachable() {
+                    let to = &self.collectors[next].url;
+                    tracing::warn!(from = %at.url, to = %to, reason = %error, "moving to the next collector: this one is unreachable or unavailable");
+                    continue;
                 }
-                Err(e) => {
-                    if healthy {
-                        backoff.reset();
-                    }
-                    let wait = backoff.next_wait();
-                    let error = e.words(&self.endpoint.uri().to_string());
-                    if matches!(e, LinkError::Isolating(_) | LinkError::SetAside(_)) {
-                        tracing::warn!(%error, reconnect_in_ms = wait.as_millis() as u64, "finding the result the collector refuses");
-                    } else {
-                        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "collector link down");
-                    }
-                    tokio::select! {
-                        () = stopped(&mut shutdown) => return Ok(()),
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
+            } else {
+                rotation.stay();
+            }
+            let wait = backoff.next_wait();
+            let next = &self.collectors[rotation.current()].url;
+            if matches!(e, LinkError::Isolating(_) | LinkError::SetAside(_)) {
+                tracing::warn!(%error, reconnect_in_ms = wait.as_millis() as u64, "finding the result the collector refuses");
+            } else if self.collectors.len() > 1 && e.moves_on() {
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, next = %next, "collector link down: no collector of the list is reachable; trying again from the one that worked last");
+            } else {
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, collector = %next, "collector link down");
+            }
+            tokio::select! {
+                () = stopped(&mut shutdown) => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -173,11 +222,12 @@ impl Uplink {
     /// One stream, from connect to its end. Ok only on shutdown.
     async fn session(
         &self,
+        at: &Collector,
         healthy: &mut bool,
         mut shutdown: watch::Receiver<bool>,
         isolate: &mut Option<u64>,
     ) -> Result<(), LinkError> {
-        let channel: Channel = tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect())
+        let channel: Channel = tokio::time::timeout(CONNECT_TIMEOUT, at.endpoint.connect())
             .await
             .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT))??;
         let mut client = AgentLinkClient::new(channel);
@@ -212,7 +262,7 @@ impl Uplink {
             "" => "not reported (a collector older than the field)",
             v => v,
         };
-        tracing::info!(last_stored_seq = stored, collector_version, agent_version = %self.hello.agent_version, "connected to the collector");
+        tracing::info!(collector = %at.url, last_stored_seq = stored, collector_version, agent_version = %self.hello.agent_version, "connected to the collector");
         let major = |v: &str| v.split('.').next().and_then(|m| m.parse::<u64>().ok());
         if let (Some(theirs), Some(ours)) = (
             major(&welcome.collector_version),

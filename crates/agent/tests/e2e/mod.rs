@@ -253,6 +253,14 @@ impl Agent {
         log
     }
 
+    /// Its exit code once it exited on its own, within `secs` (None: still running).
+    pub async fn exited(&mut self, secs: u64) -> Option<i32> {
+        match tokio::time::timeout(Duration::from_secs(secs), self.child.wait()).await {
+            Ok(status) => status.unwrap().code(),
+            Err(_) => None,
+        }
+    }
+
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
     }

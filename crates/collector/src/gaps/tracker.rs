@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use super::views::{agent_view, check_view};
 use super::{evaluate_awake, Awake, GapFinding, Policy};
 use crate::endpoints::EndpointsHandle;
+use crate::leader::{Leadership, Role};
 use crate::notify::Notifier;
 use crate::store::metrics::ServerChecks;
 use crate::store::{FoundGap, GapChanges, Store, StoreError};
@@ -36,6 +37,8 @@ pub struct Tracker {
     awake: Arc<Mutex<(Option<i64>, Awake)>>,
     /// Every server's checks up or not, as of the last evaluation (`/metrics`).
     fleet: Arc<Mutex<Option<Arc<Vec<ServerChecks>>>>>,
+    /// Whether this collector leads: only the leader evaluates (see `leader.rs`).
+    leadership: Leadership,
 }
 
 impl Tracker {
@@ -49,6 +52,30 @@ impl Tracker {
             endpoints: EndpointsHandle::default(),
             awake: Arc::default(),
             fleet: Arc::default(),
+            leadership: Leadership::default(),
+        }
+    }
+
+    /// Evaluates only while `leadership` leads, its reconcile fenced by the lease's term;
+    /// default: a collector alone, which always evaluates.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Tracker {
+        self.leadership = leadership;
+        self
+    }
+
+    /// Who leads, as this collector knows it.
+    pub fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+
+    /// Records that this collector is still up (its run's last sign of life), so agents'
+    /// silence is measured while any collector listened. The leader does it at every
+    /// evaluation; the others at every turn of [`Tracker::run`].
+    pub async fn keep_alive(&self, now_unix_ms: i64) -> Result<(), StoreError> {
+        let run = self.awake_lock().0;
+        match run {
+            Some(run) => self.store.collector_alive(run, now_unix_ms).await,
+            None => Ok(()),
         }
     }
 
@@ -107,7 +134,8 @@ impl Tracker {
         Arc::clone(&self.stored)
     }
 
-    /// When the recorded gaps were last brought up to date (Unix ms; 0 = not yet).
+    /// When the recorded gaps were last brought up to date (Unix ms; 0 = not yet): by this
+    /// collector, or, on one that does not lead, by the leader as the lease records it.
     pub fn last_evaluated_unix_ms(&self) -> i64 {
         self.last_evaluated.load(Ordering::Relaxed)
     }
@@ -123,9 +151,22 @@ impl Tracker {
             .clone()
     }
 
+    /// A turn on a collector that does not lead: its run kept alive, and the leader's last
+    /// recorded evaluation taken as the time the gaps it shows are as of.
+    async fn follow(&self, now_unix_ms: i64) -> Result<(), StoreError> {
+        self.keep_alive(now_unix_ms).await?;
+        if let Some(lease) = self.store.lease(crate::leader::LEASE).await? {
+            self.last_evaluated
+                .fetch_max(lease.evaluated_unix_ms, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// One evaluation as of `now`: reads agents and latest states, finds the gaps and
     /// records what opened and closed.
     pub async fn evaluate_at(&self, now_unix_ms: i64) -> Result<GapChanges, StoreError> {
+        // Checked first (not leading: nothing read), and again by the store at the write.
+        let fence = self.leadership.fence()?;
         let known = self.store.agents().await?;
         let agents: Vec<_> = known.iter().map(agent_view).collect();
         let endpoints = self.endpoints.current();
@@ -144,7 +185,10 @@ impl Tracker {
             .into_iter()
             .map(found_gap)
             .collect();
-        let changes = self.store.reconcile_gaps(found, now_unix_ms).await?;
+        let changes = self
+            .store
+            .reconcile_gaps_fenced(found, now_unix_ms, fence)
+            .await?;
         *self.fleet.lock().unwrap_or_else(PoisonError::into_inner) = Some(fleet);
         self.last_evaluated
             .fetch_max(now_unix_ms, Ordering::Relaxed);
@@ -182,20 +226,40 @@ impl Tracker {
     /// enqueued, before this returns; aborting the task instead could lose the events of a
     /// change just committed. Callers await the task (bounded by [`STOP_GRACE`]) after
     /// signalling. A failed evaluation is logged and retried at the next turn.
+    ///
+    /// Only the leader evaluates (see [`Tracker::with_leadership`]); on another
+    /// collector each turn only keeps its run alive, and a change of role starts the next
+    /// turn at once, so a new leader evaluates without waiting a period.
     pub async fn run(self, every: Duration, mut shutdown: watch::Receiver<bool>) {
         let rest = every.saturating_sub(MIN_SPACING);
+        let mut roles = self.leadership.subscribe();
         loop {
             if *shutdown.borrow_and_update() {
                 return;
             }
-            if let Err(e) = self.evaluate_at(now_ms()).await {
-                tracing::warn!(error = %e, "gap evaluation failed; retrying at the next turn");
+            let leading = matches!(roles.now(), Role::Leading { .. });
+            let turn = match leading {
+                true => self.evaluate_at(now_ms()).await.map(|_| ()),
+                false => self.follow(now_ms()).await,
+            };
+            match turn {
+                Ok(()) => {}
+                Err(StoreError::NotLeader { .. }) => {
+                    tracing::info!("gap evaluation not recorded: this collector no longer leads (the leader evaluates)");
+                }
+                Err(e) if leading => {
+                    tracing::warn!(error = %e, "gap evaluation failed; retrying at the next turn")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record that this collector is up; retrying at the next turn")
+                }
             }
             let wait = async {
                 tokio::time::sleep(MIN_SPACING).await;
                 tokio::select! {
                     () = tokio::time::sleep(rest) => {}
-                    () = self.stored.notified() => {}
+                    () = self.stored.notified(), if leading => {}
+                    () = roles.changed() => {}
                 }
             };
             tokio::select! {

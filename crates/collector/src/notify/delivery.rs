@@ -23,6 +23,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 use super::{NotifyError, Scheme, WebhookConfig, WebhookUrl};
+use crate::leader::Leadership;
 use crate::outbound::tls::{client_tls, os_roots, tls_words};
 use crate::store::{OutboxRow, Store, StoreError};
 
@@ -192,9 +193,20 @@ enum Next {
 /// Delivers the webhook's outbox in order, forever: takes the due rows oldest first;
 /// when none is due, sleeps until the head's next attempt or a wake-up (a new event).
 /// Ends when the store closes.
-pub(super) async fn run(endpoint: Endpoint, outbox: Outbox, stats: Arc<Stats>, wake: Arc<Notify>) {
+pub(super) async fn run(
+    endpoint: Endpoint,
+    outbox: Outbox,
+    stats: Arc<Stats>,
+    wake: Arc<Notify>,
+    leadership: Leadership,
+) {
     let target = endpoint.url.to_string();
     loop {
+        // Only the leading collector delivers: another waits here, its events queued in
+        // the shared outbox for the leader.
+        if leadership.leading().await.is_none() {
+            return;
+        }
         let due = match outbox
             .store
             .outbox_due(&outbox.webhook, now_ms(), DUE_BATCH)
@@ -223,6 +235,9 @@ pub(super) async fn run(endpoint: Endpoint, outbox: Outbox, stats: Arc<Stats>, w
         stats.busy.store(true, Ordering::Relaxed);
         let mut next = Next::Go;
         for row in due {
+            if !leadership.is_leading() {
+                break;
+            }
             next = deliver(&endpoint, &outbox, &target, &stats, row).await;
             if !matches!(next, Next::Go) {
                 break;

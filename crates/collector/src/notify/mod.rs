@@ -80,6 +80,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::leader::Leadership;
 pub use crate::outbound::{HttpUrl as WebhookUrl, Scheme, UrlError};
 use crate::store::{GapChanges, OutboxEvent, Store, StoreError};
 use delivery::{Endpoint, Stats};
@@ -207,6 +208,8 @@ struct Shared {
     store: Store,
     hooks: Vec<Hook>,
     keys: Vec<String>,
+    /// Only the leading collector delivers.
+    leadership: Leadership,
 }
 
 /// Sends events to the configured webhooks; cheap to clone. Disabled (sending nothing)
@@ -241,6 +244,17 @@ impl Notifier {
     /// runtime); none: disabled. The outbox rows of webhooks no longer configured are
     /// deleted (logged with their count); the rows left from before are delivered.
     pub async fn start(webhooks: &[WebhookConfig], store: &Store) -> Result<Notifier, NotifyError> {
+        Notifier::start_led(webhooks, store, Leadership::default()).await
+    }
+
+    /// [`Notifier::start`] on one of several collectors sharing a database: every
+    /// collector queues events in the shared outbox, only the one `leadership` says leads
+    /// delivers them (each event keeps its `event_id` whoever delivers it).
+    pub async fn start_led(
+        webhooks: &[WebhookConfig],
+        store: &Store,
+        leadership: Leadership,
+    ) -> Result<Notifier, NotifyError> {
         let mut endpoints = Vec::with_capacity(webhooks.len());
         let mut keys: Vec<String> = Vec::with_capacity(webhooks.len());
         for config in webhooks {
@@ -286,6 +300,7 @@ impl Notifier {
                 },
                 Arc::clone(&stats),
                 Arc::clone(&wake),
+                leadership.clone(),
             ));
             hooks.push(Hook {
                 target,
@@ -299,6 +314,7 @@ impl Notifier {
                 store: store.clone(),
                 hooks,
                 keys,
+                leadership,
             })),
         })
     }
@@ -406,6 +422,10 @@ impl Notifier {
     /// outbox and goes out at the next start.
     pub async fn drain(&self, grace: Duration) {
         let Some(shared) = &self.shared else { return };
+        if !shared.leadership.is_leading() {
+            // Another collector delivers; this one's events wait in the shared outbox.
+            return;
+        }
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let mut flushing = false;

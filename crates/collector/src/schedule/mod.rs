@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::audits::{Audits, MAX_DEADLINE_S};
+use crate::leader::Leadership;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron::{Cron, CronError};
 
@@ -146,16 +147,33 @@ impl Schedule {
     }
 }
 
-/// Runs every schedule until aborted (dropping this future stops them all).
-pub async fn run(schedules: Vec<Schedule>, audits: Audits, clock: Arc<dyn Clock>) {
+/// Runs every schedule until aborted (dropping this future stops them all). Every
+/// collector keeps the schedules' time; only the one leading at a slot starts its audit.
+pub async fn run(
+    schedules: Vec<Schedule>,
+    audits: Audits,
+    clock: Arc<dyn Clock>,
+    leadership: Leadership,
+) {
     let mut loops = tokio::task::JoinSet::new();
     for schedule in schedules {
-        loops.spawn(run_one(schedule, audits.clone(), Arc::clone(&clock)));
+        let leadership = leadership.clone();
+        loops.spawn(run_one(
+            schedule,
+            audits.clone(),
+            Arc::clone(&clock),
+            leadership,
+        ));
     }
     while loops.join_next().await.is_some() {}
 }
 
-async fn run_one(schedule: Schedule, audits: Audits, clock: Arc<dyn Clock>) {
+async fn run_one(
+    schedule: Schedule,
+    audits: Audits,
+    clock: Arc<dyn Clock>,
+    leadership: Leadership,
+) {
     let name = schedule.name.as_str();
     let mut after = clock.now();
     loop {
@@ -164,6 +182,15 @@ async fn run_one(schedule: Schedule, audits: Audits, clock: Arc<dyn Clock>) {
             return;
         };
         clock.sleep_until(at).await;
+        if !leadership.is_leading() {
+            tracing::info!(
+                schedule = name,
+                slot = %schedule.local(at),
+                "scheduled audit left to the leading collector"
+            );
+            after = at.max(clock.now());
+            continue;
+        }
         match audits
             .start(&schedule.deployment, schedule.deadline_s)
             .await

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use super::exposition::{Exposition, Type};
 use super::WebState;
 use crate::gaps::owner_name;
+use crate::leader::{Leadership, Role};
 use crate::notify::WebhookStats;
 use crate::store::metrics::ServerChecks;
 use crate::store::StoreError;
@@ -112,6 +113,7 @@ pub async fn render(state: &WebState, form: Form) -> Result<String, StoreError> 
         state.sessions.connected().len() as f64,
     );
     ingest_families(&mut out, state);
+    leader_families(&mut out, state.tracker.leadership());
     webhook_families(&mut out, &state.tracker.notifier().stats());
     if form == Form::Detail {
         super::metrics_detail::render_into(&mut out, state).await?;
@@ -206,6 +208,34 @@ fn ingest_families(out: &mut Exposition, state: &WebState) {
         &[],
         ms_to_seconds(state.tracker.last_evaluated_unix_ms()),
     );
+}
+
+/// Whether this collector leads the ones sharing its database: alert rules on gaps, audits
+/// and webhooks read the leader's series (`and on (instance) eceprobe_collector_leader ==
+/// 1`), and "no collector leads" is `max(eceprobe_collector_leader) < 1`.
+fn leader_families(out: &mut Exposition, leadership: &Leadership) {
+    let (leading, term) = match leadership.role() {
+        Role::Leading { term } => (1.0, term),
+        Role::Following { term, .. } => (0.0, term),
+        Role::Unknown => (0.0, 0),
+    };
+    let labels = [("collector", leadership.name())];
+    let name = "eceprobe_collector_leader";
+    out.family(
+        name,
+        Type::Gauge,
+        "1 when this collector leads those sharing its database (it evaluates gaps, prunes, \
+         starts scheduled audits and delivers webhooks), 0 when another does or none is known.",
+    );
+    out.sample(name, &labels, leading);
+    let name = "eceprobe_collector_leader_term";
+    out.family(
+        name,
+        Type::Gauge,
+        "The leader lease's term as this collector last saw it: raised by one at each change \
+         of leader (0: not known).",
+    );
+    out.sample(name, &labels, term as f64);
 }
 
 /// Per webhook (`scheme://host:port`; the path may hold a secret and is never shown): what

@@ -1,10 +1,12 @@
-//! The PostgreSQL of `ECEPROBE_TEST_POSTGRES` (`.ci/postgres.sh start` prints one) for the
-//! tests that run the collector on it: unset, they say why they are skipped, unless
-//! `ECEPROBE_REQUIRE_POSTGRES=1` (CI) makes that a failure.
+//! The PostgreSQL of `ECEPROBE_TEST_POSTGRES` (`.ci/postgres.sh start` prints one) for
+//! tests that run collectors on it: skipped with the reason when unset, a failure under
+//! `ECEPROBE_REQUIRE_POSTGRES=1`; a schema of its own per test; the password kept in a
+//! file, as an operator keeps it.
+
+use std::path::Path;
 
 use sqlx::Connection;
 
-/// The test PostgreSQL's URL, or None (the reason printed) when there is none.
 pub fn test_postgres() -> Option<String> {
     match std::env::var("ECEPROBE_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -44,4 +46,12 @@ pub async fn fresh_schema(url: &str, name: &str) -> (String, String) {
         .query_pairs_mut()
         .append_pair("options", &format!("-csearch_path={schema}"));
     (parsed.to_string(), password)
+}
+
+/// The config that holds the password file (the URL comes by --db, without it).
+pub fn config_with_password(dir: &Path, password: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("pg.pass"), format!("{password}\n")).unwrap();
+    let config = dir.join("collector.toml");
+    std::fs::write(&config, "[store]\npassword_file = \"pg.pass\"\n").unwrap();
+    config
 }

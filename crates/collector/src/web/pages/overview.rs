@@ -83,6 +83,14 @@ pub fn render(v: &Overview) -> Markup {
             ". Last evaluated " (when(v.evaluated_unix_ms)) " ("
             (ago(v.generated_unix_ms, v.evaluated_unix_ms)) "); this page refreshes every 15 s."
         }
+        p.summary.collectors {
+            "Served by collector " code { (v.collector) } ". "
+            @match &v.leader {
+                Some(leader) if *leader == v.collector => { "It leads: it evaluates the gaps and delivers webhooks." }
+                Some(leader) => { "Collector " code { (leader) } " leads: it evaluates the gaps and delivers webhooks." }
+                None => { "Which collector leads is not known (just started, or the database does not answer): gap evaluation may be stopped; see the collectors' logs." }
+            }
+        }
         section.deployments {
             h2 { "Deployments" }
             table {

@@ -14,6 +14,7 @@ use super::cells::{cells, mailboxes_cell, Cell, MailboxesCell, COLUMNS};
 use super::server::mark_latency;
 use super::PageInfo;
 use crate::latency::{latency_warnings, LatencyWarning};
+use crate::leader::Role;
 use crate::web::error::WebError;
 use crate::web::params::Paging;
 use crate::web::WebState;
@@ -56,6 +57,10 @@ pub struct Overview {
     /// When the recorded gaps were last brought up to date (0: not yet).
     pub evaluated_unix_ms: i64,
     pub generated_unix_ms: i64,
+    /// The collector serving this page, and the one leading (evaluating the gaps shown):
+    /// None while not known.
+    pub collector: String,
+    pub leader: Option<String>,
     /// The columns: every check of the catalog (then the servers' `mailboxes` cell).
     pub checks: Vec<&'static str>,
     pub deployments: Vec<DeploymentRow>,
@@ -129,9 +134,17 @@ pub async fn build(
             }
         })
         .collect();
+    let leadership = state.tracker.leadership();
+    let leader = match leadership.role() {
+        Role::Leading { .. } => Some(leadership.name().to_owned()),
+        Role::Following { leader, .. } => Some(leader),
+        Role::Unknown => None,
+    };
     Ok(Overview {
         evaluated_unix_ms,
         generated_unix_ms: now,
+        collector: leadership.name().to_owned(),
+        leader,
         checks: COLUMNS.iter().map(|c| c.as_str()).collect(),
         open_gaps: counts.iter().map(|d| d.open_gaps).sum(),
         open_warnings: counts.iter().map(|d| d.open_warnings).sum(),
