@@ -30,6 +30,17 @@ pub(crate) enum Command {
     Demo(demo::DemoArgs),
     /// Accept agents' streams and store their results.
     Serve(ServeArgs),
+    /// Copy a SQLite store into a PostgreSQL database, every table, then compare the counts.
+    ///
+    /// Stop the collector first: migrate holds the SQLite file's write lock while it copies
+    /// (a collector still writing it makes migrate stop with that reason), and whatever a
+    /// collector writes into the file afterwards is not in the copy. An older collector's
+    /// file is brought to this build's schema first, as `serve` would; a newer one's is
+    /// refused. The target's schema is created if it is empty. Interrupted (Ctrl-C, a lost
+    /// connection), run it again: it resumes where it stopped and copies nothing twice. A
+    /// target holding rows that did not come from this file is refused untouched.
+    /// Exit 0: every table's count matches; 1: a count differs (named); 2: an error.
+    Migrate(MigrateArgs),
     /// The collector's certificate authority (for agents' TLS).
     #[command(subcommand)]
     Ca(CaCommand),
@@ -217,6 +228,24 @@ pub(crate) struct ServeArgs {
     /// checklist's minimum (every Microsoft check for both roles).
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct MigrateArgs {
+    /// The collector's SQLite file (`database` in collector.toml, default eceprobe.db).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from: PathBuf,
+    /// The PostgreSQL database, postgres://USER@HOST:PORT/NAME?sslmode=verify-full: empty,
+    /// or one an interrupted migrate left. Its password from --password-file or PGPASSWORD,
+    /// never in a shared command line.
+    #[arg(long, value_name = "URL")]
+    pub(crate) to: String,
+    /// A file holding the PostgreSQL password on its first line (as [store] password_file).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Rows per transaction on PostgreSQL (what an interruption can leave half done).
+    #[arg(long, value_name = "N", default_value_t = eceprobe_collector::store::DEFAULT_CHUNK_ROWS)]
+    pub(crate) chunk_rows: usize,
 }
 
 #[derive(Subcommand)]

@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod demo;
+mod migrate;
 
 use eceprobe_proto::now_ms;
 use std::process::ExitCode;
@@ -76,6 +77,11 @@ fn main() -> ExitCode {
                 }
                 settings.plaintext |= args.plaintext;
                 return serve(settings).await.map(|()| 0);
+            }
+            Command::Migrate(args) => {
+                let (text, code) = migrate::run(args).await?;
+                print_text(&text);
+                return Ok(code);
             }
             Command::Ca(CaCommand::Init { dir, names }) => {
                 pki::init(&dir, &names)?;

@@ -17,6 +17,9 @@
 //! current-state queries never scan history and pruning never touches current state.
 
 mod audits;
+mod copy;
+mod copy_keys;
+mod copy_schema;
 mod database;
 mod fleet;
 mod gaps;
@@ -39,6 +42,8 @@ mod writer;
 
 #[cfg(test)]
 mod audits_tests;
+#[cfg(test)]
+mod copy_tests;
 #[cfg(test)]
 mod engines;
 #[cfg(test)]
@@ -65,6 +70,9 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+pub use copy::{
+    copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport, TableCount, DEFAULT_CHUNK_ROWS,
+};
 pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
 pub use fleet::{AwakeSpan, Retirement};
 pub use latency::{Stages, TimingKey, Timings};
@@ -135,18 +143,10 @@ impl Store {
     /// eceprobe's, is refused). Starts the writer task, so it must run inside a tokio
     /// runtime.
     pub async fn connect(database: &Database) -> Result<Store, StoreError> {
-        let backend = database.backend();
         let mut conn = database.connect_writer().await?;
-        if let Err(e) = schema::check(&mut conn, backend, &database.to_string()).await {
+        if let Err(e) = schema::prepare(&mut conn, database).await {
             database::close_quietly(conn).await;
             return Err(e);
-        }
-        if let Err(error) = backend.migrator().run(&mut conn).await {
-            database::close_quietly(conn).await;
-            return Err(StoreError::Migrate {
-                database: database.to_string(),
-                error,
-            });
         }
         let reads = match database.connect_reads(READ_POOL_SIZE).await {
             Ok(reads) => reads,
