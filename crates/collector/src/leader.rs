@@ -21,7 +21,7 @@ use crate::store::{Fence, Store, StoreError};
 
 /// The lease the singleton work runs under.
 pub const LEASE: &str = "singleton";
-/// How long a lease lasts unless renewed ([leader] lease_s): a dead leader's work moves
+/// How long a lease lasts unless renewed ([store] lease_s): a dead leader's work moves
 /// to another collector within about this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 /// Shortest lease accepted: renewals every third of it must still fit a busy writer.
@@ -81,6 +81,12 @@ impl Leadership {
 
     pub fn role(&self) -> Role {
         self.role.borrow().clone()
+    }
+
+    /// Whether this collector holds a lease in the database (others may share it), rather
+    /// than leading alone ([`Leadership::sole`]).
+    pub fn is_shared(&self) -> bool {
+        self.fenced
     }
 
     pub fn is_leading(&self) -> bool {
@@ -214,17 +220,26 @@ impl Elector {
         let ttl_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
         // Until when this collector may act as leader without a newer renewal.
         let mut valid_until: Option<Instant> = None;
+        // When the database last answered the lease.
+        let mut answered = Instant::now();
         loop {
             if *shutdown.borrow_and_update() {
                 break;
             }
             let asked = Instant::now();
-            // Bounded by the renewal period: a database that does not answer must not
-            // keep a leader believing past its lease.
+            self.step_down_if_past(&mut valid_until);
+            // Bounded by the renewal period, and by the step-down time when that comes
+            // first: a database that does not answer must not keep a leader believing past
+            // its lease.
+            let bound = match valid_until {
+                Some(until) => (asked + every).min(until),
+                None => asked + every,
+            };
             let taking = self
                 .store
                 .take_lease(LEASE, &self.name, &self.instance, ttl_ms);
-            let answer = tokio::time::timeout(every, taking).await;
+            let answer = tokio::time::timeout_at(bound, taking).await;
+            let answered_now = matches!(answer, Ok(Ok(_)));
             match answer {
                 Ok(Ok(lease)) if lease.holder == *self.name && lease.instance == self.instance => {
                     if let Role::Leading { term } = *self.role.borrow() {
@@ -238,6 +253,9 @@ impl Elector {
                 }
                 Ok(Ok(lease)) => {
                     valid_until = None;
+                    if lease.holder == *self.name {
+                        tracing::error!(collector = %self.name, "another running collector uses this collector's name and holds the leader lease: give each collector its own [store] collector_name (this one stays a follower meanwhile)");
+                    }
                     self.publish(Role::Following {
                         leader: lease.holder,
                         term: lease.term,
@@ -248,18 +266,21 @@ impl Elector {
                 }
                 Err(_) => {
                     tracing::warn!(
-                        waited_ms = every.as_millis() as u64,
+                        waited_ms = bound.saturating_duration_since(asked).as_millis() as u64,
                         "the database did not answer the leader lease in time; trying again"
                     );
                 }
             }
-            if let Some(until) = valid_until {
-                if Instant::now() >= until {
-                    valid_until = None;
-                    tracing::warn!("this collector could not renew its leader lease in time: it stops the singleton work (gap evaluation, retention, scheduled audits, webhook delivery) until it leads again");
-                    self.publish(Role::Unknown);
-                }
+            if answered_now {
+                answered = asked;
+            } else if asked.saturating_duration_since(answered) > self.lease
+                && matches!(*self.role.borrow(), Role::Following { .. })
+            {
+                // A follower cut off from the database no longer knows who leads: it
+                // stops saying so.
+                self.publish(Role::Unknown);
             }
+            self.step_down_if_past(&mut valid_until);
             // Wake for the next renewal, or at the step-down time if it comes first.
             let next = match valid_until {
                 Some(until) => (asked + every).min(until),
@@ -278,10 +299,22 @@ impl Elector {
                 .release_lease(LEASE, &self.name, &self.instance)
                 .await
             {
-                Ok(_) => tracing::info!("leader lease released: another collector takes over now"),
+                Ok(_) => tracing::info!("leader lease released: another collector takes it at its next ask (within a third of the lease)"),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot release the leader lease; another collector takes over once it expires")
                 }
+            }
+        }
+    }
+
+    /// Past the step-down time without a renewal: this collector stops acting as leader,
+    /// before the database may give the lease to another.
+    fn step_down_if_past(&self, valid_until: &mut Option<Instant>) {
+        if let Some(until) = *valid_until {
+            if Instant::now() >= until {
+                *valid_until = None;
+                tracing::warn!("this collector could not renew its leader lease in time: it stops the singleton work (gap evaluation, retention, scheduled audits, webhook delivery) until it leads again");
+                self.publish(Role::Unknown);
             }
         }
     }

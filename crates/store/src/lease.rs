@@ -157,10 +157,12 @@ struct Who<'a> {
     instance: &'a str,
 }
 
-/// Renews the lease when this process has it; takes it (a new term) when it has expired
-/// or when another process of the same name holds it (a restart: the old process is gone,
-/// or a second collector given the same name, which is then told); takes it at term 1 when
-/// never taken. Returns the lease as it stands afterwards, whoever holds it.
+/// Renews the lease when this process has it; takes it (a new term) when it has expired,
+/// or when another process of the same name holds it but has missed its renewals for half
+/// a lease (a restart: the old process is gone; a second running collector given the same
+/// name renews every third of a lease, so it keeps the lease and the newcomer is told);
+/// takes it at term 1 when never taken. Returns the lease as it stands afterwards, whoever
+/// holds it.
 async fn take(
     conn: &mut AnyConnection,
     name: &str,
@@ -187,13 +189,14 @@ async fn take(
         let taken = sqlx::query(
             "UPDATE leader_lease SET holder = $2, instance = $3, term = term + 1, \
              acquired_unix_ms = $4, renewed_unix_ms = $4, expires_unix_ms = $5 \
-             WHERE name = $1 AND (expires_unix_ms <= $4 OR holder = $2)",
+             WHERE name = $1 AND (expires_unix_ms <= $4 OR (holder = $2 AND renewed_unix_ms <= $6))",
         )
         .bind(name)
         .bind(who.holder)
         .bind(who.instance)
         .bind(now)
         .bind(expires)
+        .bind(now.saturating_sub(ttl_ms / 2))
         .execute(&mut *conn)
         .await
         .map_err(db_error("taking over the expired leader lease"))?
@@ -303,7 +306,8 @@ fn lease(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<Lease, StoreError>
 impl Store {
     /// Renews the lease `name` for `ttl_ms` when the process `instance` of the collector
     /// `holder` has it; takes it if it has expired, was never taken, or is held by another
-    /// process of the same name (a restarted collector leads again at once). Returns the
+    /// process of the same name that has not renewed it for half of `ttl_ms` (a restarted
+    /// collector leads again without waiting out its old lease). Returns the
     /// lease as it stands afterwards: this process leads when the returned holder and
     /// instance are its own.
     pub async fn take_lease(

@@ -58,6 +58,11 @@ fn reconnect_cap(probe_interval_s: u32) -> Duration {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A batch not acked within this long means the link is broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+/// A session counts as a good one (backoff reset, its collector the one to come back to)
+/// only after lasting this long: one that breaks right after the welcome (a batch the
+/// database refuses, a collector restarting in a loop) must not make the agent reconnect,
+/// to it or to the next collector, without waiting.
+const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 
 /// One collector the agent may stream to.
 pub struct Collector {
@@ -176,6 +181,7 @@ impl Uplink {
             let mut healthy = false;
             let session_stop = shutdown.clone();
             let at = &self.collectors[rotation.current()];
+            let began = tokio::time::Instant::now();
             let result = tokio::select! {
                 () = stopped(&mut shutdown) => return Ok(()),
                 r = self.session(at, &mut healthy, session_stop, &mut isolate) => r,
@@ -190,7 +196,7 @@ impl Uplink {
                 tracing::error!(error = %revoked, collector = %at.url, "the collector revoked this agent's certificate: not retrying");
                 return Err(revoked);
             }
-            if healthy {
+            if healthy && began.elapsed() >= HEALTHY_SESSION {
                 backoff.reset();
                 rotation.connected();
             }

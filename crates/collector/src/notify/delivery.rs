@@ -44,6 +44,10 @@ const DUE_BATCH: u32 = 100;
 /// The longest the task sleeps without looking at its queue again (a clock that stepped,
 /// a store that failed).
 const MAX_IDLE: Duration = Duration::from_secs(60);
+/// ...and at most this when the outbox is shared by collectors: another collector's events
+/// (an audit closed there, a retirement asked of it) wake only that collector's tasks, so
+/// the leader looks at the outbox this often.
+const SHARED_IDLE: Duration = Duration::from_secs(5);
 /// After a failed store read or write.
 const STORE_RETRY: Duration = Duration::from_secs(5);
 
@@ -201,6 +205,10 @@ pub(super) async fn run(
     leadership: Leadership,
 ) {
     let target = endpoint.url.to_string();
+    let cap = match leadership.is_shared() {
+        true => SHARED_IDLE,
+        false => MAX_IDLE,
+    };
     loop {
         // Only the leading collector delivers: another waits here, its events queued in
         // the shared outbox for the leader.
@@ -216,7 +224,7 @@ pub(super) async fn run(
             Err(StoreError::Closed) => return,
             Err(e) => {
                 tracing::warn!(webhook = %target, error = %e, "cannot read the webhook outbox; trying again in 5 s");
-                idle(&wake, Some(now_ms() + STORE_RETRY.as_millis() as i64)).await;
+                idle(&wake, Some(now_ms() + STORE_RETRY.as_millis() as i64), cap).await;
                 continue;
             }
         };
@@ -229,7 +237,7 @@ pub(super) async fn run(
                     Some(now_ms() + STORE_RETRY.as_millis() as i64)
                 }
             };
-            idle(&wake, next).await;
+            idle(&wake, next, cap).await;
             continue;
         }
         stats.busy.store(true, Ordering::Relaxed);
@@ -250,12 +258,11 @@ pub(super) async fn run(
     }
 }
 
-/// Waits for a wake-up, or until `next` (Unix ms; none: only a wake-up), at most
-/// [`MAX_IDLE`].
-async fn idle(wake: &Notify, next: Option<i64>) {
+/// Waits for a wake-up, or until `next` (Unix ms; none: only a wake-up), at most `cap`.
+async fn idle(wake: &Notify, next: Option<i64>, cap: Duration) {
     let wait = match next {
-        Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(MAX_IDLE),
-        None => MAX_IDLE,
+        Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(cap),
+        None => cap,
     };
     if wait.is_zero() {
         return;

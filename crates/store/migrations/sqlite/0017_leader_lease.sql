@@ -7,9 +7,9 @@
 -- stalled past its lease cannot overwrite the new leader's work.
 --
 -- `holder` is the collector's name as operators read it; `instance` tells its processes
--- apart: a collector restarted under the same name takes its lease back at once (a new
--- term) instead of waiting for it to expire, and two running collectors given the same name
--- cannot both hold it.
+-- apart: a collector restarted under the same name takes its lease back once the old
+-- process has missed its renewals for half a lease (a new term) instead of waiting for it to
+-- expire, and of two running collectors given the same name only one holds it.
 --
 -- Times are the database's clock (not the collectors'), so hosts whose clocks disagree
 -- still agree on when a lease ends. `evaluated_unix_ms` is when the leader last recorded
