@@ -114,6 +114,13 @@ impl Leadership {
         }
     }
 
+    /// Waits until the role is known (leading or following): the first answer from the
+    /// database.
+    pub async fn known(&self) {
+        let mut role = self.role.clone();
+        let _ = role.wait_for(|r| *r != Role::Unknown).await;
+    }
+
     /// Waits until this collector leads; returns its term. None once the elector has
     /// stopped (the collector is shutting down) without it leading.
     pub async fn leading(&self) -> Option<i64> {
@@ -222,6 +229,8 @@ impl Elector {
         let mut valid_until: Option<Instant> = None;
         // When the database last answered the lease.
         let mut answered = Instant::now();
+        // Since when another process of this name has held the lease.
+        let mut same_name_since: Option<Instant> = None;
         loop {
             if *shutdown.borrow_and_update() {
                 break;
@@ -254,7 +263,17 @@ impl Elector {
                 Ok(Ok(lease)) => {
                     valid_until = None;
                     if lease.holder == *self.name {
-                        tracing::error!(collector = %self.name, "another running collector uses this collector's name and holds the leader lease: give each collector its own [store] collector_name (this one stays a follower meanwhile)");
+                        // An earlier process of this name (a restart) stops renewing and is
+                        // replaced within half a lease; one that goes on renewing is a
+                        // second running collector given the same name.
+                        let since = *same_name_since.get_or_insert(asked);
+                        if asked.saturating_duration_since(since) > self.lease {
+                            tracing::error!(collector = %self.name, "another running collector uses this collector's name and holds the leader lease: give each collector its own [store] collector_name (this one stays a follower meanwhile)");
+                        } else {
+                            tracing::info!(collector = %self.name, "the leader lease is held by an earlier process of this collector's name: taken over once it has not been renewed for half a lease");
+                        }
+                    } else {
+                        same_name_since = None;
                     }
                     self.publish(Role::Following {
                         leader: lease.holder,

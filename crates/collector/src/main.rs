@@ -410,6 +410,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (elector, leadership) = leader::elect(store.clone(), &name, lease);
     let (stop_electing, electing_stop) = tokio::sync::watch::channel(false);
     let electing = tokio::spawn(elector.run(electing_stop));
+    // The first answer before serving, so a lone collector (or the first of several)
+    // evaluates at its first turn rather than one period later; bounded: a database slow
+    // to answer only delays the first evaluation.
+    if tokio::time::timeout(lease / 3, leadership.known())
+        .await
+        .is_err()
+    {
+        tracing::warn!("no answer from the database about the leader lease yet; serving meanwhile");
+    }
     tracing::info!(%addr, %database, collector = %name, lease_s = lease.as_secs(), evaluate_every_s = config.evaluate_every.as_secs(), "collector serving");
     // Before serving, so a bad webhook (unreadable ca_file) stops the start, not an event.
     // Its outbox keeps events across restarts: those left from before go out now.

@@ -158,8 +158,19 @@ async fn promtool_accepts_a_real_scrape_and_the_shipped_alerts_fire_on_the_demos
     let work = tempfile::tempdir().unwrap();
     let tool = |args: &[&str], stdin: &str| promtool(&promtool_bin, args, stdin, work.path());
 
-    // Both forms, as scraped, pass promtool's format check and its lint.
-    let scrape = get(dash.web, "/metrics").await;
+    // Both forms, as scraped, pass promtool's format check and its lint. Scraped once the
+    // collector has evaluated (a scrape in its first second says "not yet": 0).
+    let mut scrape = get(dash.web, "/metrics").await;
+    for _ in 0..100 {
+        if !scrape
+            .body
+            .contains("\neceprobe_gap_evaluation_timestamp_seconds 0\n")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        scrape = get(dash.web, "/metrics").await;
+    }
     assert_eq!(scrape.status, 200, "{}", scrape.body);
     assert_eq!(
         scrape.header("content-type"),

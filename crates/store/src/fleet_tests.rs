@@ -112,3 +112,57 @@ on_both! {
         store.close().await;
     }
 }
+
+on_both! {
+    async fn the_metrics_reads_give_the_same_fleet_and_counts_on_both_engines() {
+        use super::tests::result;
+        let (_dir, store) = open_temp().await;
+        for id in ["svc-1", "svc-2", "gone"] {
+            store.upsert_agent(&agent(id, 1_000)).await.unwrap();
+        }
+        store
+            .insert_results("svc-1", vec![result(1, "imap", "fail"), result(2, "smtp", "pass")], 2_000)
+            .await
+            .unwrap();
+        store.insert_results("svc-2", vec![result(1, "pop3", "pass")], 2_000).await.unwrap();
+        store.insert_results("gone", vec![result(1, "imap", "pass")], 2_000).await.unwrap();
+        let mut failing = found("svc-1", "imap");
+        failing.detail = "tcp_refused 52.98.1.1:993".to_owned();
+        let mut warning = found("svc-2", "smtp");
+        warning.kind = "intercepted".to_owned();
+        warning.severity = "warning".to_owned();
+        warning.detail = "tls_intercepted by 10.0.0.1".to_owned();
+        store.reconcile_gaps(vec![failing, warning, found("gone", "pop3")], 3_000).await.unwrap();
+        store.retire_agent("gone", 4_000).await.unwrap();
+
+        let fleet = store.server_checks().await.unwrap();
+        let seen: Vec<_> = fleet
+            .iter()
+            .map(|s| (s.agent_id.as_str(), s.deployment.as_str(), s.checks.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("svc-1", "prod", vec![("imap".to_owned(), false), ("smtp".to_owned(), true)]),
+                ("svc-2", "prod", vec![("pop3".to_owned(), true)]),
+            ],
+            "a retired server has no series"
+        );
+        let counts: Vec<_> = store
+            .open_gap_counts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.severity, c.kind, c.cause, c.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("gap".to_owned(), "failing".to_owned(), "tcp_refused".to_owned(), 1),
+                ("warning".to_owned(), "intercepted".to_owned(), String::new(), 1),
+            ],
+            "the cause is a failing gap's first word; the retired server's gap closed"
+        );
+        store.close().await;
+    }
+}

@@ -150,6 +150,18 @@ pub(super) async fn apply(conn: &mut AnyConnection, op: LeaseOp) -> (Pending, bo
     }
 }
 
+/// How long the lease of another process of the same name must have gone unrenewed before
+/// a process takes it over. Half a lease on PostgreSQL, where two hosts given the same name
+/// could both run; none on SQLite, whose collectors share a file on one host, where two
+/// processes of one name (the host and the agents' port) cannot both be listening: there it
+/// is always a restart, and the restarted collector evaluates at once.
+fn restart_grace_ms(backend: Backend, ttl_ms: i64) -> i64 {
+    match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => ttl_ms / 2,
+    }
+}
+
 /// A collector process: its name and its instance.
 #[derive(Clone, Copy)]
 struct Who<'a> {
@@ -196,7 +208,7 @@ async fn take(
         .bind(who.instance)
         .bind(now)
         .bind(expires)
-        .bind(now.saturating_sub(ttl_ms / 2))
+        .bind(now.saturating_sub(restart_grace_ms(backend, ttl_ms)))
         .execute(&mut *conn)
         .await
         .map_err(db_error("taking over the expired leader lease"))?

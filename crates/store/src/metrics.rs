@@ -95,12 +95,23 @@ const SELECT_CHECK_METRICS: &str = "SELECT l.agent_id, l.check_id, l.outcome, \
      ORDER BY l.agent_id, l.check_id";
 
 /// Open gaps only: the partial index `gaps_open` holds exactly those rows. The cause is the
-/// detail's first word, as `gaps::failure_kind` cuts it.
+/// detail's first word, as `gaps::failure_kind` cuts it; `POSITION` stands for the
+/// dialect's "where is the first space" (SQLite's `instr`, PostgreSQL's `strpos`: neither
+/// has the other's, see POSTGRES-NOTES.md).
 const SELECT_OPEN_GAP_COUNTS: &str = "SELECT deployment, severity, kind, \
-     CASE WHEN kind = 'failing' THEN substr(detail, 1, instr(detail || ' ', ' ') - 1) \
+     CASE WHEN kind = 'failing' THEN substr(detail, 1, POSITION(detail || ' ', ' ') - 1) \
      ELSE '' END AS cause, COUNT(*) AS n \
      FROM gaps WHERE closed_unix_ms IS NULL \
      GROUP BY deployment, severity, kind, cause ORDER BY deployment, severity, kind, cause";
+
+/// [`SELECT_OPEN_GAP_COUNTS`] in the dialect of `backend`.
+fn open_gap_counts_sql(backend: crate::Backend) -> String {
+    let position = match backend {
+        crate::Backend::Sqlite => "instr",
+        crate::Backend::Postgres => "strpos",
+    };
+    SELECT_OPEN_GAP_COUNTS.replace("POSITION(", &format!("{position}("))
+}
 
 impl Store {
     /// Every server's checks and whether each passed, with the server's deployment and
@@ -108,6 +119,13 @@ impl Store {
     /// first evaluation ([`crate::gaps::Tracker::fleet_checks`]).
     pub async fn server_checks(&self) -> Result<Vec<ServerChecks>, StoreError> {
         const T: &str = "latest";
+        if self.inner.database.backend() == crate::Backend::Postgres {
+            // No group_concat nor index hints there: the two reads the gap tracker makes,
+            // grouped here (a scrape before the first evaluation, a follower once per
+            // leader's evaluation).
+            let (agents, states) = tokio::try_join!(self.agents(), self.latest_states())?;
+            return Ok(ServerChecks::of_fleet(&agents, &states));
+        }
         let rows = sqlx::query(SELECT_SERVER_CHECKS)
             .fetch_all(&self.inner.reads)
             .await
@@ -157,7 +175,8 @@ impl Store {
     /// The gaps open now, counted by deployment, severity, kind and cause.
     pub async fn open_gap_counts(&self) -> Result<Vec<OpenGapCount>, StoreError> {
         const T: &str = "gaps";
-        let rows = sqlx::query(SELECT_OPEN_GAP_COUNTS)
+        let sql = open_gap_counts_sql(self.inner.database.backend());
+        let rows = sqlx::query(&sql)
             .fetch_all(&self.inner.reads)
             .await
             .map_err(|e| read_error("counting the open gaps", e))?;
@@ -273,7 +292,7 @@ mod tests {
             states.contains("USING COVERING INDEX latest_state"),
             "{states}"
         );
-        let gaps = plan(SELECT_OPEN_GAP_COUNTS).await;
+        let gaps = plan(&open_gap_counts_sql(crate::Backend::Sqlite)).await;
         // Open gaps only, through a partial index of them (never closed history).
         assert!(gaps.contains("USING INDEX gaps_open"), "{gaps}");
         store.close().await;

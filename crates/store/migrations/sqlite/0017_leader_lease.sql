@@ -7,9 +7,10 @@
 -- stalled past its lease cannot overwrite the new leader's work.
 --
 -- `holder` is the collector's name as operators read it; `instance` tells its processes
--- apart: a collector restarted under the same name takes its lease back once the old
--- process has missed its renewals for half a lease (a new term) instead of waiting for it to
--- expire, and of two running collectors given the same name only one holds it.
+-- apart: a collector restarted under the same name takes its lease back (a new term) instead
+-- of waiting for it to expire: at once on SQLite, once the old process has missed its
+-- renewals for half a lease on PostgreSQL, where of two running collectors given the same
+-- name only one holds it.
 --
 -- Times are the database's clock (not the collectors'), so hosts whose clocks disagree
 -- still agree on when a lease ends. `evaluated_unix_ms` is when the leader last recorded
