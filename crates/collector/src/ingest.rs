@@ -243,6 +243,9 @@ impl AgentLink for Ingest {
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
         pending.number = None;
         drop(pending);
+        // Before the welcome: an audit started on any collector once the agent has its
+        // welcome finds it connected.
+        self.sessions.opened(&agent_id, number).await;
         tracing::info!(agent = %agent_id, peer = %peer.map_or_else(String::new, |p| p.to_string()), last_stored_seq, "agent connected");
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let welcome = reply(collector_message::Body::Welcome(Welcome {
@@ -295,7 +298,7 @@ struct Revocation {
 impl Session {
     async fn run(self, inbound: Streaming<AgentMessage>, orders: mpsc::Receiver<Order>) {
         self.serve(inbound, orders).await;
-        self.sessions.deregister(&self.agent_id, self.number);
+        self.sessions.closed(&self.agent_id, self.number).await;
     }
 
     async fn serve(&self, mut inbound: Streaming<AgentMessage>, mut orders: mpsc::Receiver<Order>) {

@@ -188,7 +188,7 @@ pub struct Elector {
 
 /// A process's instance: its pid and 64 random bits (a pid alone repeats across hosts and
 /// reboots).
-fn new_instance() -> String {
+pub(crate) fn new_instance() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 8];
     // Without randomness the pid and the time still tell this process apart.

@@ -332,11 +332,19 @@ impl Query for QueryService {
         }
         // A connected agent would be back at its next Hello: the retirement would not hold.
         // The guard holds off a Hello racing this retirement until it is recorded.
-        let Some(_retiring) = self.audits.sessions().begin_retire(&id) else {
-            return Err(Status::failed_precondition(format!(
+        let connected_now = || {
+            Status::failed_precondition(format!(
                 "server '{id}' is connected now: revoke its agent first (eceprobe-collector revoke {id}); its stream then ends within seconds and it can be retired"
-            )));
+            ))
         };
+        let Some(_retiring) = self.audits.sessions().begin_retire(&id) else {
+            return Err(connected_now());
+        };
+        // Connected to another collector sharing the database: refused the same way.
+        let connected = self.audits.sessions().connected().await.map_err(storage)?;
+        if connected.binary_search(&id).is_ok() {
+            return Err(connected_now());
+        }
         let now = eceprobe_proto::now_ms();
         match self.tracker.retire(&id, now).await.map_err(storage)? {
             Some(changes) => Ok(Response::new(RetireServerResponse {

@@ -156,13 +156,25 @@ impl Bound {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let (stop, stopping) = watch::channel(false);
-        let sessions = Sessions::new();
+        let leadership = tracker.leadership().clone();
+        // Collectors sharing the database record their agents' streams there: who is
+        // connected, and an audit's orders, then span all of them.
+        let sessions = match leadership.is_shared() {
+            true => Sessions::shared(store.clone(), leadership.name()),
+            false => Sessions::new(),
+        };
+        let (alive, recorded) = tokio::sync::oneshot::channel();
+        let keeping_alive = tokio::spawn(sessions.clone().keep_alive(alive, stopping.clone()));
+        // Before agents stream: the earlier process's rows are cleared first.
+        let _ = recorded.await;
         let audits = Audits::new(store.clone(), sessions.clone(), tracker.policy())
             .with_notifier(tracker.notifier())
-            .with_endpoints(tracker.endpoints());
+            .with_endpoints(tracker.endpoints())
+            .with_leadership(leadership);
         if let Err(e) = audits.resume().await {
             tracing::warn!(error = %e, "cannot read the audits left running; they stay open");
         }
+        let sharing = tokio::spawn(audits.clone().run_shared(stopping.clone()));
         let scheduling = schedule::run(
             options.schedules,
             audits.clone(),
@@ -257,6 +269,9 @@ impl Bound {
             let _ = stop.send(true);
         };
         let (_, agents, queries, dashboard) = tokio::join!(signal, agents, queries, dashboard);
+        // The streams have ended (their rows deleted); this process's record goes too.
+        let _ = sharing.await;
+        let _ = keeping_alive.await;
         // Before the caller closes the store: an audit being closed enqueues its events.
         if !audits_at_stop.stop(AUDIT_STOP_GRACE).await {
             tracing::warn!(

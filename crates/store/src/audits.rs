@@ -18,7 +18,17 @@ pub(super) enum AuditOp {
     Create {
         audit: AuditRecord,
         servers: Vec<AuditServerRecord>,
+        /// The ordered servers had their orders already (a lone collector queues them
+        /// itself): recorded as delivered at the start.
+        delivered: bool,
         reply: Reply<()>,
+    },
+    /// Claims (`at` Some) or gives back (None) the delivery of an audit's order to a server.
+    Delivery {
+        audit_id: String,
+        agent_id: String,
+        at_unix_ms: Option<i64>,
+        reply: Reply<bool>,
     },
     Answered {
         audit_id: String,
@@ -42,7 +52,7 @@ impl AuditOp {
     pub(super) fn rows(&self) -> usize {
         match self {
             AuditOp::Create { servers, .. } => servers.len() + 1,
-            AuditOp::Answered { .. } | AuditOp::Close { .. } => 1,
+            AuditOp::Answered { .. } | AuditOp::Close { .. } | AuditOp::Delivery { .. } => 1,
             // One audit's tagged results: up to a suite per server in scope.
             AuditOp::PruneOne { .. } => super::MAX_BATCH_ROWS,
         }
@@ -53,7 +63,9 @@ impl AuditOp {
             AuditOp::Create { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            AuditOp::Answered { reply, .. } | AuditOp::Close { reply, .. } => {
+            AuditOp::Answered { reply, .. }
+            | AuditOp::Close { reply, .. }
+            | AuditOp::Delivery { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             AuditOp::PruneOne { reply, .. } => {
@@ -106,8 +118,18 @@ pub(super) async fn apply(conn: &mut AnyConnection, op: AuditOp) -> (Pending, bo
         AuditOp::Create {
             audit,
             servers,
+            delivered,
             reply,
-        } => settle(reply, create(conn, &audit, &servers).await),
+        } => settle(reply, create(conn, &audit, &servers, delivered).await),
+        AuditOp::Delivery {
+            audit_id,
+            agent_id,
+            at_unix_ms,
+            reply,
+        } => settle(
+            reply,
+            super::audit_orders::delivery(conn, &audit_id, &agent_id, at_unix_ms).await,
+        ),
         AuditOp::Answered {
             audit_id,
             agent_id,
@@ -151,6 +173,7 @@ async fn create(
     conn: &mut AnyConnection,
     audit: &AuditRecord,
     servers: &[AuditServerRecord],
+    delivered: bool,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audits (audit_id, deployment, started_unix_ms, deadline_unix_ms, \
@@ -171,13 +194,14 @@ async fn create(
     .map_err(db_error("recording an audit"))?;
     for s in servers {
         sqlx::query(
-            "INSERT INTO audit_servers (audit_id, agent_id, ordered, answered_unix_ms) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO audit_servers (audit_id, agent_id, ordered, answered_unix_ms, \
+             delivered_unix_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&audit.audit_id)
         .bind(&s.agent_id)
         .bind(i64::from(s.ordered))
         .bind(s.answered_unix_ms)
+        .bind((delivered && s.ordered).then_some(audit.started_unix_ms))
         .execute(&mut *conn)
         .await
         .map_err(db_error("recording a server of an audit"))?;
@@ -216,6 +240,7 @@ impl Store {
         self.write(|reply| AuditOp::Create {
             audit,
             servers,
+            delivered: true,
             reply,
         })
         .await

@@ -36,7 +36,8 @@ fn gap(agent_id: &str, check: &str) -> FoundGap {
 
 /// A SQLite store filled as a collector fills it: agents with results and latency, set-aside
 /// results, gaps opened and closed, a closed audit, queued webhook events, collector runs,
-/// a retired agent, a revoked certificate and the leader's lease.
+/// a retired agent, a revoked certificate, the leader's lease, and a collector's liveness and
+/// an agent's connection (stale once copied: they count only while that collector is seen).
 async fn filled_sqlite(dir: &Path) -> PathBuf {
     let path = dir.join("eceprobe.db");
     let store = Store::open(&path).await.expect("open sqlite");
@@ -129,6 +130,14 @@ async fn filled_sqlite(dir: &Path) -> PathBuf {
         .take_lease("leader", "collector-a", "instance-1", 10_000)
         .await
         .expect("lease");
+    store
+        .collector_started("collector-a", "instance-1")
+        .await
+        .expect("liveness");
+    store
+        .agent_connected(AGENTS[0], "instance-1", 1)
+        .await
+        .expect("connection");
     store.close().await;
     path
 }
@@ -160,6 +169,7 @@ async fn assert_same_answers(sqlite: &Store, postgres: &Store) {
     same!(|s| s.audit_results("audit-1"));
     same!(|s| s.timings(&ids, 10));
     same!(|s| s.revocations());
+    same!(|s| s.connections(i64::MAX));
     let lease = |l: Option<Lease>| l.map(|l| (l.holder, l.instance, l.term, l.expires_unix_ms));
     assert_eq!(
         sqlite.lease("leader").await.map(lease).unwrap(),

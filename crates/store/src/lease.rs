@@ -100,7 +100,7 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// The database's clock in Unix ms, as an SQL expression of each dialect.
 /// PostgreSQL's `clock_timestamp()`, not `now()`: the latter is the transaction's start,
 /// and a batch may have waited on a lock.
-fn now_sql(backend: Backend) -> &'static str {
+pub(super) fn now_sql(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
@@ -111,7 +111,7 @@ fn now_sql(backend: Backend) -> &'static str {
     }
 }
 
-async fn db_now(conn: &mut AnyConnection, backend: Backend) -> Result<i64, StoreError> {
+pub(super) async fn db_now(conn: &mut AnyConnection, backend: Backend) -> Result<i64, StoreError> {
     sqlx::query_scalar(now_sql(backend))
         .fetch_one(&mut *conn)
         .await

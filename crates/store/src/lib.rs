@@ -16,7 +16,9 @@
 //! check)`, replaced only by a higher seq in the same transaction as the insert, so
 //! current-state queries never scan history and pruning never touches current state.
 
+mod audit_orders;
 mod audits;
+mod connections;
 mod copy;
 mod copy_keys;
 mod copy_schema;
@@ -42,6 +44,8 @@ mod writer;
 
 #[cfg(test)]
 mod audits_tests;
+#[cfg(test)]
+mod connections_tests;
 #[cfg(test)]
 mod copy_tests;
 #[cfg(test)]
@@ -70,6 +74,8 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+pub use audit_orders::UndeliveredOrder;
+pub use connections::Connection;
 pub use copy::{
     copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport, TableCount, DEFAULT_CHUNK_ROWS,
 };

@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
-    GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, connections, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence,
+    FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS,
+    MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -65,6 +66,7 @@ pub(super) enum Op {
     Outbox(outbox::OutboxOp),
     Fleet(fleet::FleetOp),
     Lease(lease::LeaseOp),
+    Presence(connections::PresenceOp),
     Revoke(revocations::RevokeOp),
 }
 
@@ -84,6 +86,7 @@ impl Op {
             Op::Outbox(op) => op.rows(),
             Op::Fleet(op) => op.rows(),
             Op::Lease(op) => op.rows(),
+            Op::Presence(op) => op.rows(),
             Op::Revoke(op) => op.rows(),
         }
     }
@@ -107,6 +110,7 @@ impl Op {
             Op::Outbox(op) => op.fail(error),
             Op::Fleet(op) => op.fail(error),
             Op::Lease(op) => op.fail(error),
+            Op::Presence(op) => op.fail(error),
             Op::Revoke(op) => op.fail(error),
         }
     }
@@ -127,6 +131,12 @@ impl From<outbox::OutboxOp> for Op {
 impl From<lease::LeaseOp> for Op {
     fn from(op: lease::LeaseOp) -> Op {
         Op::Lease(op)
+    }
+}
+
+impl From<connections::PresenceOp> for Op {
+    fn from(op: connections::PresenceOp) -> Op {
+        Op::Presence(op)
     }
 }
 
@@ -437,6 +447,7 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Outbox(op) => outbox::apply(conn, op).await,
         Op::Fleet(op) => fleet::apply(conn, op).await,
         Op::Lease(op) => lease::apply(conn, op).await,
+        Op::Presence(op) => connections::apply(conn, op).await,
         Op::Revoke(op) => revocations::apply(conn, op).await,
     }
 }

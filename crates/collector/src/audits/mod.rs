@@ -3,7 +3,9 @@
 //! Starting one orders every connected agent in scope (through ingest's [`Sessions`]) and
 //! records the servers in scope: known but not connected ones are recorded as not ordered
 //! (they are findings of their own). A watcher task per running audit then decides who
-//! answered and closes the audit.
+//! answered and closes the audit. With several collectors on one database, "connected"
+//! is connected to any of them, each collector delivers the orders to its own agents, and
+//! only the leader watches and closes audits ([`delivery`]).
 //!
 //! The answered rule: a server has answered when at least one result tagged with the audit
 //! has arrived and either (a) it has a tagged result for as many checks as it has ever
@@ -15,26 +17,28 @@
 //! `missing` gaps); the others as not answered.
 //!
 //! The audit closes when every ordered server answered, or at its deadline. Watchers of
-//! audits left running by a restart start again with [`Audits::resume`]. At shutdown,
+//! audits left running by a restart (or by a leader that died) start again with
+//! [`Audits::resume`]. At shutdown,
 //! [`Audits::stop`] lets an audit being closed enqueue its webhook events first.
 
 pub mod answer;
+mod delivery;
 pub mod report;
 
 use eceprobe_proto::now_ms;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use eceprobe_proto::v1::{order, Order, RunAudit};
-use tokio::sync::RwLock;
+use tokio::sync::{Notify, RwLock};
 
 use crate::endpoints::EndpointsHandle;
 use crate::gap_diff::{self, GapDiff};
 use crate::gaps::Policy;
 use crate::ingest::Sessions;
 use crate::latency::{audit_latency_warnings, Peer};
+use crate::leader::Leadership;
 use crate::notify::{event, Notifier};
 use crate::store::{AuditRecord, AuditServerRecord, FoundGap, KnownAgent, Store, StoreError};
 
@@ -92,6 +96,12 @@ pub struct Audits {
     /// Held (read) by a watcher from closing an audit to enqueuing its events; taken
     /// (write) by [`Audits::stop`] to wait for those in progress.
     closing: Arc<RwLock<()>>,
+    /// Who leads: with a shared database only the leader watches and closes audits.
+    leadership: Leadership,
+    /// The audits this process watches now (one watcher each).
+    watched: Arc<Mutex<HashSet<String>>>,
+    /// Wakes the delivery of orders at once (an audit was just started here).
+    deliver_now: Arc<Notify>,
 }
 
 /// Sortable and unique enough: the start time, then 16 bits that differ between audits
@@ -116,7 +126,17 @@ impl Audits {
             endpoints: EndpointsHandle::default(),
             stopping: Arc::new(AtomicBool::new(false)),
             closing: Arc::new(RwLock::new(())),
+            leadership: Leadership::default(),
+            watched: Arc::default(),
+            deliver_now: Arc::new(Notify::new()),
         }
+    }
+
+    /// With a shared database, only the leader watches and closes audits (closing enqueues
+    /// webhook events: two closers would send them twice). Default: leading alone.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Audits {
+        self.leadership = leadership;
+        self
     }
 
     /// The registry of connected agents this audits orders through.
@@ -166,7 +186,8 @@ impl Audits {
             closed_unix_ms: None,
             policy: self.policy.to_toml(),
         };
-        let connected: BTreeSet<String> = self.sessions.connected().into_iter().collect();
+        let shared = self.sessions.is_shared();
+        let connected: BTreeSet<String> = self.sessions.connected().await?.into_iter().collect();
         let servers: Vec<AuditServerRecord> = self
             .store
             .agents()
@@ -175,7 +196,10 @@ impl Audits {
             .filter(|a| deployment.is_empty() || a.record.deployment == deployment)
             .map(|a| {
                 let id = a.record.agent_id;
-                let ordered = connected.contains(&id) && self.sessions.order(&id, order_of(&audit));
+                // Shared: every collector delivers to its own agents (delivery.rs); alone,
+                // this one orders its streams now, and a full queue is "not ordered".
+                let ordered = connected.contains(&id)
+                    && (shared || self.sessions.order(&id, delivery::order_of(&audit)));
                 AuditServerRecord {
                     agent_id: id,
                     ordered,
@@ -185,22 +209,29 @@ impl Audits {
             .collect();
         let ordered = servers.iter().filter(|s| s.ordered).count();
         tracing::info!(audit = %audit.audit_id, deployment, servers = servers.len(), ordered, deadline_s, "audit started");
-        self.store.create_audit(audit.clone(), servers).await?;
-        tokio::spawn(self.clone().watch(audit.clone()));
-        Ok(audit)
-    }
-
-    /// Watches again the audits a previous run of the collector left running.
-    pub async fn resume(&self) -> Result<(), StoreError> {
-        for audit in self.store.running_audits().await? {
-            tokio::spawn(self.clone().watch(audit));
+        if shared {
+            self.store
+                .create_audit_undelivered(audit.clone(), servers)
+                .await?;
+            self.deliver_now.notify_one();
+        } else {
+            self.store.create_audit(audit.clone(), servers).await?;
         }
-        Ok(())
+        // A follower does not watch it: the leader adopts it within a second.
+        if self.leadership.is_leading() {
+            self.spawn_watcher(audit.clone());
+        }
+        Ok(audit)
     }
 
     async fn watch(self, audit: AuditRecord) {
         loop {
             if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            if !self.leadership.is_leading() {
+                // Another collector leads now: it adopts the audit.
+                tracing::info!(audit = %audit.audit_id, "no longer leading: this collector stops watching the audit");
                 return;
             }
             match self.step(&audit, now_ms()).await {
@@ -438,16 +469,6 @@ impl Audits {
         let (_, before) = self.gaps_of(&self.summary(from).await?, &agents).await?;
         let (_, after) = self.gaps_of(&self.summary(to).await?, &agents).await?;
         Ok(gap_diff::diff(&before, &after))
-    }
-}
-
-fn order_of(audit: &AuditRecord) -> Order {
-    Order {
-        order_id: audit.audit_id.clone(),
-        kind: Some(order::Kind::RunAudit(RunAudit {
-            audit_id: audit.audit_id.clone(),
-            deadline_unix_ms: audit.deadline_unix_ms,
-        })),
     }
 }
 

@@ -83,12 +83,13 @@ pub async fn render(state: &WebState, form: Form) -> Result<Chunks, StoreError> 
     tail.family(
         "eceprobe_agents_connected",
         Type::Gauge,
-        "Agents with an open stream to this collector now.",
+        "Agents with an open stream now: to this collector, or to any collector alive \
+         sharing its database (counted every 5 s).",
     );
     tail.sample(
         "eceprobe_agents_connected",
         &[],
-        state.sessions.connected().len() as f64,
+        state.sessions.connected_count() as f64,
     );
     ingest_families(&mut tail, state, evaluated.unix_ms);
     leader_families(&mut tail, state.tracker.leadership());

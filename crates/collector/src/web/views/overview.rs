@@ -96,7 +96,7 @@ pub async fn build(
     let endpoints = state.tracker.endpoints().current();
     let matrix = cells(&policy, &agents, &states, now, &awake, &endpoints);
     let latency = latency_warnings(store, &policy.latency, &ids).await?;
-    let connected: BTreeSet<String> = state.sessions.connected().into_iter().collect();
+    let connected: BTreeSet<String> = state.sessions.connected().await?.into_iter().collect();
     let newer = crate::newer::reporting_newer(&states);
     let mut gaps_of: HashMap<&str, u64> = HashMap::new();
     for g in open.iter().filter(|g| g.severity == "gap") {

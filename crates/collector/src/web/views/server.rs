@@ -259,6 +259,7 @@ pub async fn build(state: &WebState, agent_id: &str) -> Result<ServerView, WebEr
     let connected = state
         .sessions
         .connected()
+        .await?
         .binary_search(&agent.record.agent_id)
         .is_ok();
     let r = &agent.record;
