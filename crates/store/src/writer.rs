@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
-    GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, lease, outbox, revocations, schedule_slots, AgentRecord, Database, Fence,
+    FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS,
+    MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -66,6 +67,7 @@ pub(super) enum Op {
     Fleet(fleet::FleetOp),
     Lease(lease::LeaseOp),
     Revoke(revocations::RevokeOp),
+    Slot(schedule_slots::SlotOp),
 }
 
 impl Op {
@@ -85,6 +87,7 @@ impl Op {
             Op::Fleet(op) => op.rows(),
             Op::Lease(op) => op.rows(),
             Op::Revoke(op) => op.rows(),
+            Op::Slot(op) => op.rows(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Op {
             Op::Fleet(op) => op.fail(error),
             Op::Lease(op) => op.fail(error),
             Op::Revoke(op) => op.fail(error),
+            Op::Slot(op) => op.fail(error),
         }
     }
 }
@@ -127,6 +131,12 @@ impl From<outbox::OutboxOp> for Op {
 impl From<lease::LeaseOp> for Op {
     fn from(op: lease::LeaseOp) -> Op {
         Op::Lease(op)
+    }
+}
+
+impl From<schedule_slots::SlotOp> for Op {
+    fn from(op: schedule_slots::SlotOp) -> Op {
+        Op::Slot(op)
     }
 }
 
@@ -438,5 +448,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Fleet(op) => fleet::apply(conn, op).await,
         Op::Lease(op) => lease::apply(conn, op).await,
         Op::Revoke(op) => revocations::apply(conn, op).await,
+        Op::Slot(op) => schedule_slots::apply(conn, op).await,
     }
 }
