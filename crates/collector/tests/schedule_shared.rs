@@ -50,10 +50,7 @@ async fn settle() {
 /// given. The directory keeps the file.
 async fn databases(name: &str) -> Vec<(Database, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
-    let mut out = vec![(
-        Database::Sqlite(dir.path().join("eceprobe.db")),
-        Some(dir),
-    )];
+    let mut out = vec![(Database::Sqlite(dir.path().join("eceprobe.db")), Some(dir))];
     if let Some(url) = common::postgres::test_postgres() {
         let (db_url, password) = common::postgres::fresh_schema(&url, name).await;
         out.push((
@@ -142,8 +139,15 @@ async fn two_collectors_that_both_believe_they_lead_start_a_slot_once() {
         settle().await;
         let fired = slots(&a.store).await;
         assert_eq!(fired.len(), 1, "{fired:?}");
-        assert_eq!(fired[0].collector, "b", "only the lease's holder at its term fires");
-        assert_eq!(audit_ids(&a.store).await, [fired[0].audit_id.clone()], "one audit");
+        assert_eq!(
+            fired[0].collector, "b",
+            "only the lease's holder at its term fires"
+        );
+        assert_eq!(
+            audit_ids(&a.store).await,
+            [fired[0].audit_id.clone()],
+            "one audit"
+        );
 
         for c in [a, b] {
             c.loops.abort();
@@ -180,7 +184,11 @@ async fn a_slot_no_collector_led_at_is_fired_by_the_next_leader_within_the_windo
         clock.set(at("2026-11-30T06:00:30Z"));
         b.role.send_replace(Role::Leading { term: taken.term });
         settle().await;
-        assert_eq!(audit_ids(&b.store).await.len(), 1, "the slot A fired is not fired again");
+        assert_eq!(
+            audit_ids(&b.store).await.len(),
+            1,
+            "the slot A fired is not fired again"
+        );
 
         // Day 2: no collector leads at the slot (B lost the lease for a moment); B leads
         // again 40 s later and fires the slot late.
@@ -208,7 +216,11 @@ async fn a_slot_no_collector_led_at_is_fired_by_the_next_leader_within_the_windo
         clock.set(at("2026-12-02T06:02:30Z"));
         b.role.send_replace(Role::Leading { term: taken.term });
         settle().await;
-        assert_eq!(slots(&b.store).await.len(), 2, "a slot older than the window stays missed");
+        assert_eq!(
+            slots(&b.store).await.len(),
+            2,
+            "a slot older than the window stays missed"
+        );
         assert_eq!(audit_ids(&b.store).await.len(), 2);
 
         // Day 4: leading at the slot, B fires it on time.
