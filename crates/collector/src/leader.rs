@@ -45,6 +45,8 @@ pub struct Leadership {
     name: Arc<str>,
     /// False for a collector alone ([`Leadership::sole`]): it leads always, unfenced.
     fenced: bool,
+    /// The lease's length (zero for a collector alone): how long a takeover may take.
+    lease: Duration,
     role: watch::Receiver<Role>,
 }
 
@@ -71,8 +73,29 @@ impl Leadership {
         Leadership {
             name: name.into(),
             fenced: false,
+            lease: Duration::ZERO,
             role,
         }
+    }
+
+    /// A collector sharing the database whose role the caller publishes instead of an
+    /// [`Elector`] (tests; anything electing by other means). Its fence is checked against
+    /// the lease in the store like an elected one's.
+    pub fn published(name: &str, lease: Duration) -> (watch::Sender<Role>, Leadership) {
+        let (tx, role) = watch::channel(Role::Unknown);
+        let leadership = Leadership {
+            name: name.into(),
+            fenced: true,
+            lease,
+            role,
+        };
+        (tx, leadership)
+    }
+
+    /// The lease's length: a dead leader's work moves to another collector within about
+    /// this and a third more (zero for a collector alone).
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     pub fn name(&self) -> &str {
@@ -207,6 +230,7 @@ pub fn elect(store: Store, name: &str, lease: Duration) -> (Elector, Leadership)
     let leadership = Leadership {
         name: Arc::clone(&name),
         fenced: true,
+        lease: lease.max(MIN_LEASE),
         role: rx,
     };
     let elector = Elector {

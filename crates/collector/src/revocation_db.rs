@@ -1,7 +1,16 @@
 //! Revocations shared by every collector of one database (issue 18): `revoke --db` records
-//! into `revoked_certificates`; each serving collector re-reads that set every
+//! into `revoked_certificates`; each serving collector reads what is new there every
 //! [`REFRESH`] and refuses a certificate revoked there or in its own `revoked.txt`
-//! ([`crate::auth::Revocations`]). An open stream is checked every second (ingest's sweep),
+//! ([`crate::auth::Revocations`]).
+//!
+//! The first read takes the whole set (the newest [`MAX_REVOCATIONS`] if the table holds
+//! more: a cap leaves out the oldest, never the newest). Each later read takes only the
+//! revocations timed from [`OVERLAP`] before the newest one known: a revocation's time is
+//! the revoking host's clock and its row may commit a little after another's, and the
+//! overlap covers both. Revocations are only ever added, so the set is complete when it
+//! holds as many as the table: every read also counts the table (an index scan, no rows
+//! sent), and a set that holds fewer (a revocation timed further back, by a host whose
+//! clock was behind) is read whole again. An open stream is checked every second (ingest's sweep),
 //! so a revocation made through one collector ends the agent's stream on another within a
 //! few seconds.
 //!
@@ -22,12 +31,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Revocation, Store, StoreError, MAX_REVOCATIONS};
 
 /// How often a serving collector re-reads the revocations in the database.
 pub const REFRESH: Duration = Duration::from_secs(2);
 /// How long the last set read is trusted when reads fail (see the module's words).
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How far before the newest revocation known each read starts again (see the module's
+/// words).
+pub const OVERLAP: Duration = Duration::from_secs(60);
+/// The most revocations one incremental read takes; a read that fills it reads the whole
+/// set instead.
+const PAGE: u32 = 10_000;
 /// One read's bound: a database that stopped answering holds no reader longer than this.
 const READ_LIMIT: Duration = Duration::from_secs(5);
 
@@ -51,6 +66,8 @@ pub struct SharedRevocations {
 #[derive(Debug, Default)]
 struct State {
     revoked: HashSet<String>,
+    /// The newest revocation's time known (Unix ms); None: the set was never read.
+    newest_unix_ms: Option<i64>,
     /// When the last read succeeded; None: never.
     read_at: Option<Instant>,
 }
@@ -60,24 +77,48 @@ impl SharedRevocations {
         SharedRevocations::default()
     }
 
-    /// Reads the set again; on failure the last set stays. Returns how many are revoked.
+    /// Reads what is new in the database (the whole set at first, or when the set is found
+    /// incomplete); on failure the last set stays. Returns how many are revoked.
     pub async fn refresh(&self, store: &Store) -> Result<usize, StoreError> {
-        let rows = store.revocations().await?;
-        let revoked: HashSet<String> = rows
-            .into_iter()
-            .map(|r| r.sha256.to_ascii_lowercase())
-            .collect();
-        let count = revoked.len();
-        // Nothing panics while holding the lock; a poisoned one holds a whole set anyway.
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.revoked = revoked;
+        let newest = self.read().newest_unix_ms;
+        // Counted before reading: a set read afterwards holds at least these.
+        let count = store.revocations_count().await?;
+        let whole =
+            usize::try_from(count.min(MAX_REVOCATIONS.unsigned_abs())).unwrap_or(usize::MAX);
+        if let Some(newest) = newest {
+            let from = newest.saturating_sub(OVERLAP.as_millis() as i64);
+            let new = store.revocations_from(from, PAGE).await?;
+            if new.len() < PAGE as usize {
+                let mut state = self.write();
+                merge(&mut state, new);
+                if state.revoked.len() >= whole {
+                    state.read_at = Some(Instant::now());
+                    return Ok(state.revoked.len());
+                }
+                tracing::info!(known = state.revoked.len(), in_database = count, "a revocation timed before the newest one known was recorded (its host's clock is behind): reading the whole set again");
+            }
+        }
+        let all = store.revocations().await?;
+        let mut state = self.write();
+        state.revoked.clear();
+        state.newest_unix_ms = None;
+        merge(&mut state, all);
         state.read_at = Some(Instant::now());
-        Ok(count)
+        Ok(state.revoked.len())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one holds a whole set anyway.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the certificate of this SHA-256 fingerprint is revoked in the database.
     pub fn lookup(&self, fingerprint: &str) -> Lookup {
-        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let state = self.read();
         if state.revoked.contains(fingerprint) {
             return Lookup::Revoked;
         }
@@ -89,7 +130,7 @@ impl SharedRevocations {
         }
     }
 
-    /// Re-reads every [`REFRESH`] until `stop` turns true. A failure is said once (with
+    /// Reads what is new every [`REFRESH`] until `stop` turns true. A failure is said once (with
     /// the store's words), and its end too.
     pub async fn follow(self, store: Store, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(REFRESH);
@@ -130,6 +171,17 @@ impl SharedRevocations {
     }
 }
 
+/// Adds revocations to the set, keeping the newest time seen.
+fn merge(state: &mut State, rows: Vec<Revocation>) {
+    for r in rows {
+        state.newest_unix_ms = Some(match state.newest_unix_ms {
+            Some(t) => t.max(r.revoked_unix_ms),
+            None => r.revoked_unix_ms,
+        });
+        state.revoked.insert(r.sha256.to_ascii_lowercase());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +209,45 @@ mod tests {
             "{:?}",
             shared.lookup("cd")
         );
+    }
+
+    fn revoked(sha: &str, at: i64) -> Revocation {
+        Revocation {
+            sha256: sha.to_owned(),
+            agent_id: "svc-1".to_owned(),
+            revoked_unix_ms: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn later_reads_take_what_is_new_and_a_revocation_timed_in_the_past_is_not_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("eceprobe.db")).await.unwrap();
+        let shared = SharedRevocations::new();
+        assert_eq!(shared.refresh(&store).await.unwrap(), 0);
+        let hour = 3_600_000;
+        store
+            .record_revocations(vec![revoked("aa", 10 * hour), revoked("bb", 20 * hour)])
+            .await
+            .unwrap();
+        assert_eq!(shared.refresh(&store).await.unwrap(), 2);
+        assert_eq!(shared.read().newest_unix_ms, Some(20 * hour));
+        // A revocation after the newest: read incrementally.
+        store
+            .record_revocations(vec![revoked("cc", 21 * hour)])
+            .await
+            .unwrap();
+        assert_eq!(shared.refresh(&store).await.unwrap(), 3);
+        assert_eq!(shared.lookup("cc"), Lookup::Revoked);
+        // One timed long before (a host whose clock is behind): past the overlap, yet found,
+        // as the set then holds fewer than the table.
+        store
+            .record_revocations(vec![revoked("dd", hour)])
+            .await
+            .unwrap();
+        assert_eq!(shared.refresh(&store).await.unwrap(), 4);
+        assert_eq!(shared.lookup("dd"), Lookup::Revoked);
+        assert_eq!(shared.lookup("ee"), Lookup::NotRevoked);
+        store.close().await;
     }
 }

@@ -178,6 +178,7 @@ impl Bound {
         let scheduling = schedule::run(
             options.schedules,
             audits.clone(),
+            store.clone(),
             options.clock,
             tracker.leadership().clone(),
         );

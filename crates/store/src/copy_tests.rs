@@ -36,8 +36,9 @@ fn gap(agent_id: &str, check: &str) -> FoundGap {
 
 /// A SQLite store filled as a collector fills it: agents with results and latency, set-aside
 /// results, gaps opened and closed, a closed audit, queued webhook events, collector runs,
-/// a retired agent, a revoked certificate, the leader's lease, and a collector's liveness and
-/// an agent's connection (stale once copied: they count only while that collector is seen).
+/// a retired agent, a revoked certificate, the leader's lease, a collector's liveness and
+/// an agent's connection (stale once copied: they count only while that collector is seen),
+/// a delivered webhook event and a scheduled slot fired.
 async fn filled_sqlite(dir: &Path) -> PathBuf {
     let path = dir.join("eceprobe.db");
     let store = Store::open(&path).await.expect("open sqlite");
@@ -114,6 +115,23 @@ async fn filled_sqlite(dir: &Path) -> PathBuf {
         .outbox_enqueue(&hooks, events, T0 + 4 * HOUR, 100)
         .await
         .expect("outbox");
+    let first = store
+        .outbox_due("hook-b", T0 + 4 * HOUR, 1)
+        .await
+        .expect("due")
+        .remove(0);
+    store
+        .outbox_delivered(first.outbox_id)
+        .await
+        .expect("delivered");
+    store
+        .claim_schedule_slot("monday", T0 + 6 * HOUR, "collector-a", T0 + 6 * HOUR, None)
+        .await
+        .expect("slot");
+    store
+        .schedule_slot_started("monday", T0 + 6 * HOUR, "audit-1")
+        .await
+        .expect("slot's audit");
     store
         .retire_agent("web-1", T0 + 5 * HOUR)
         .await
@@ -170,6 +188,8 @@ async fn assert_same_answers(sqlite: &Store, postgres: &Store) {
     same!(|s| s.timings(&ids, 10));
     same!(|s| s.revocations());
     same!(|s| s.connections(i64::MAX));
+    same!(|s| s.outbox_counts());
+    same!(|s| s.schedule_slots("monday", 0, 10));
     let lease = |l: Option<Lease>| l.map(|l| (l.holder, l.instance, l.term, l.expires_unix_ms));
     assert_eq!(
         sqlite.lease("leader").await.map(lease).unwrap(),

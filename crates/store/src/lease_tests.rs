@@ -151,12 +151,16 @@ on_both! {
         }
         let twin = store.take_lease(LEASE, "mon-1", "run-2", 60_000).await.unwrap();
         assert_eq!((twin.instance.as_str(), twin.term), ("run-1", 1));
-        // The first process dies (no renewal for over half a lease, 40 ms here): its
+        // The first process dies (no renewal for over half a lease, 1 s here): its
         // successor under the same name takes the lease, a new term, without waiting for
         // the expiry (a minute).
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        let again = store.take_lease(LEASE, "mon-1", "run-2", 40).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let again = store.take_lease(LEASE, "mon-1", "run-2", 2_000).await.unwrap();
         assert_eq!((again.holder.as_str(), again.instance.as_str(), again.term), ("mon-1", "run-2", 2));
+        // Renewed for a minute at once, so a loaded machine's pause before the next step
+        // never lets this 2 s lease expire (which would rightly hand it to mon-2).
+        let renewed = store.take_lease(LEASE, "mon-1", "run-2", 60_000).await.unwrap();
+        assert_eq!((renewed.instance.as_str(), renewed.term), ("run-2", 2));
         assert!(!store.release_lease(LEASE, "mon-1", "run-1").await.unwrap(), "run-1 no longer holds it");
         // Another collector's name still waits for the expiry.
         let other = store.take_lease(LEASE, "mon-2", "run-9", 60_000).await.unwrap();

@@ -30,11 +30,13 @@ mod latency_ingest;
 mod lease;
 pub mod metrics;
 mod outbox;
+mod outbox_counts;
 mod quarantine;
 mod request;
 mod results;
 mod revocations;
 mod rows;
+mod schedule_slots;
 mod schema;
 mod sql;
 pub mod timeline;
@@ -63,6 +65,8 @@ mod outbox_tests;
 #[cfg(test)]
 mod quarantine_tests;
 #[cfg(test)]
+mod schedule_slots_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod writer_tests;
@@ -85,9 +89,11 @@ pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
 pub use lease::{Fence, Lease};
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
+pub use outbox_counts::OutboxCounts;
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
 pub use revocations::{Revocation, MAX_REVOCATIONS};
+pub use schedule_slots::{ScheduleSlot, SlotClaim, SLOT_RECORD_KEEP_MS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
     GapFilter, GapRecord, InsertOutcome, JavaReport, KindMatch, KnownAgent, NewResult, Quarantine,

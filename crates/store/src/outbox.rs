@@ -9,6 +9,7 @@
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
+use super::outbox_counts::{self, Outcome};
 use super::request::{settle, Pending, Reply};
 use super::rows::{column, unsigned_from_db};
 use super::{read_error, Store, StoreError};
@@ -65,6 +66,7 @@ pub(super) enum OutboxOp {
     },
     Remove {
         outbox_id: i64,
+        outcome: Outcome,
         reply: Reply<bool>,
     },
     Failed {
@@ -132,15 +134,11 @@ pub(super) async fn apply(conn: &mut AnyConnection, op: OutboxOp) -> (Pending, b
             reply,
             enqueue(conn, &webhooks, &events, now_unix_ms, cap).await,
         ),
-        OutboxOp::Remove { outbox_id, reply } => {
-            let done = sqlx::query("DELETE FROM webhook_outbox WHERE outbox_id = $1")
-                .bind(outbox_id)
-                .execute(&mut *conn)
-                .await
-                .map(|d| d.rows_affected() > 0)
-                .map_err(db_error("removing a webhook event from the outbox"));
-            settle(reply, done)
-        }
+        OutboxOp::Remove {
+            outbox_id,
+            outcome,
+            reply,
+        } => settle(reply, remove(conn, outbox_id, outcome).await),
         OutboxOp::Failed {
             outbox_id,
             attempts,
@@ -203,7 +201,29 @@ async fn enqueue(
     Ok(outcomes)
 }
 
-/// Deletes a webhook's oldest rows beyond `cap`; returns their event ids.
+/// Deletes a delivered or dead-lettered row and counts it; false when it was gone.
+async fn remove(
+    conn: &mut AnyConnection,
+    outbox_id: i64,
+    outcome: Outcome,
+) -> Result<bool, StoreError> {
+    let webhook: Option<String> =
+        sqlx::query_scalar("DELETE FROM webhook_outbox WHERE outbox_id = $1 RETURNING webhook")
+            .bind(outbox_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error("removing a webhook event from the outbox"))?;
+    match webhook {
+        Some(webhook) => {
+            outbox_counts::count(conn, &webhook, outcome, 1).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Deletes a webhook's oldest rows beyond `cap` (counted as dead letters); returns their
+/// event ids.
 async fn trim(
     conn: &mut AnyConnection,
     webhook: &str,
@@ -229,6 +249,7 @@ async fn trim(
     .await
     .map_err(db_error("dropping a webhook's oldest queued events"))?;
     dropped.sort();
+    outbox_counts::count(conn, webhook, Outcome::DeadLettered, dropped.len() as u64).await?;
     Ok(dropped.into_iter().map(|(_, id)| id).collect())
 }
 
@@ -360,16 +381,26 @@ impl Store {
         unsigned_from_db("webhook_outbox", count)
     }
 
-    /// The event was delivered: its row goes. False if it was gone already.
+    /// The event was delivered: its row goes, counted as delivered. False if it was gone
+    /// already.
     pub async fn outbox_delivered(&self, outbox_id: i64) -> Result<bool, StoreError> {
-        self.write(|reply| OutboxOp::Remove { outbox_id, reply })
-            .await
+        self.write(|reply| OutboxOp::Remove {
+            outbox_id,
+            outcome: Outcome::Delivered,
+            reply,
+        })
+        .await
     }
 
-    /// The event is given up (a dead letter): its row goes. False if it was gone already.
+    /// The event is given up (a dead letter): its row goes, counted as dead-lettered. False
+    /// if it was gone already.
     pub async fn outbox_dead_letter(&self, outbox_id: i64) -> Result<bool, StoreError> {
-        self.write(|reply| OutboxOp::Remove { outbox_id, reply })
-            .await
+        self.write(|reply| OutboxOp::Remove {
+            outbox_id,
+            outcome: Outcome::DeadLettered,
+            reply,
+        })
+        .await
     }
 
     /// An attempt failed: `attempts` made so far, the next at `next_attempt_unix_ms`.

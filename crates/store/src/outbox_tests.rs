@@ -185,3 +185,31 @@ on_both! {
         store.close().await;
     }
 }
+
+on_both! {
+    async fn every_collector_reads_the_same_counts_of_delivered_dead_and_pending_events() {
+        let (db, store) = open_temp().await;
+        let other = db.reopen().await;
+        // Queued by two collectors; the cap of 3 drops the oldest of A's four.
+        store.outbox_enqueue(&hooks(), vec![event("e1"), event("e2")], 1_000, 3).await.unwrap();
+        other.outbox_enqueue(&hooks(), vec![event("e3"), event("e4")], 1_001, 3).await.unwrap();
+        let due = store.outbox_due(A, 2_000, 10).await.unwrap();
+        let due_ids: Vec<_> = due.iter().map(|r| r.event_id.as_str()).collect();
+        assert_eq!(due_ids, ["e2", "e3", "e4"]);
+        // The leader delivers one of each collector's and gives one up.
+        assert!(store.outbox_delivered(due[0].outbox_id).await.unwrap());
+        assert!(store.outbox_delivered(due[1].outbox_id).await.unwrap());
+        assert!(store.outbox_dead_letter(due[2].outbox_id).await.unwrap());
+        // Gone already: not counted twice.
+        assert!(!store.outbox_delivered(due[0].outbox_id).await.unwrap());
+        for reader in [&store, &other] {
+            let counts = reader.outbox_counts().await.unwrap();
+            let a = counts.get(A).copied().unwrap_or_default();
+            assert_eq!((a.pending, a.delivered, a.dead_lettered), (0, 2, 2), "A: {counts:?}");
+            let b = counts.get(B).copied().unwrap_or_default();
+            assert_eq!((b.pending, b.delivered, b.dead_lettered), (3, 0, 1), "B: {counts:?}");
+        }
+        other.close().await;
+        store.close().await;
+    }
+}

@@ -72,16 +72,68 @@ impl Store {
         self.write(|reply| RevokeOp { revoked, reply }).await
     }
 
-    /// Every revoked certificate, oldest first (at most [`MAX_REVOCATIONS`]).
+    /// The revoked certificates, oldest first: every one, or the newest
+    /// [`MAX_REVOCATIONS`] when the table holds more (a cap never drops the newest).
     pub async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        self.newest_revocations(MAX_REVOCATIONS).await
+    }
+
+    /// The newest `limit` revocations, oldest first.
+    pub(crate) async fn newest_revocations(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let mut rows = self
+            .read_revocations(
+                "SELECT sha256, agent_id, revoked_unix_ms FROM revoked_certificates \
+                 ORDER BY revoked_unix_ms DESC, sha256 DESC LIMIT $1",
+                None,
+                limit.min(MAX_REVOCATIONS),
+            )
+            .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The revocations made at or after `from_unix_ms`, oldest first, at most `limit`
+    /// (and [`MAX_REVOCATIONS`]): what a collector that read the set before reads next.
+    pub async fn revocations_from(
+        &self,
+        from_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        self.read_revocations(
             "SELECT sha256, agent_id, revoked_unix_ms FROM revoked_certificates \
-             ORDER BY revoked_unix_ms, sha256 LIMIT $1",
+             WHERE revoked_unix_ms >= $2 ORDER BY revoked_unix_ms, sha256 LIMIT $1",
+            Some(from_unix_ms),
+            i64::from(limit).min(MAX_REVOCATIONS),
         )
-        .bind(MAX_REVOCATIONS)
-        .fetch_all(&self.inner.reads)
         .await
-        .map_err(|e| read_error("reading the revoked certificates", e))?;
+    }
+
+    /// How many certificates are revoked.
+    pub async fn revocations_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_certificates")
+            .fetch_one(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("counting the revoked certificates", e))?;
+        super::rows::unsigned_from_db("revoked_certificates", count)
+    }
+
+    async fn read_revocations(
+        &self,
+        sql: &str,
+        from_unix_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let mut query = sqlx::query_as(sql).bind(limit);
+        if let Some(from) = from_unix_ms {
+            query = query.bind(from);
+        }
+        let rows: Vec<(String, String, i64)> = query
+            .fetch_all(&self.inner.reads)
+            .await
+            .map_err(|e| read_error("reading the revoked certificates", e))?;
         Ok(rows
             .into_iter()
             .map(|(sha256, agent_id, revoked_unix_ms)| Revocation {
@@ -132,6 +184,49 @@ mod tests {
                 ]
             );
             other.close().await;
+            store.close().await;
+        }
+    }
+
+    on_both! {
+        async fn the_newest_revocations_are_read_from_a_time_and_a_cap_keeps_the_newest() {
+            let (_db, store) = open_temp().await;
+            store
+                .record_revocations(vec![
+                    revoked("aa", "svc-1", 10),
+                    revoked("bb", "svc-2", 20),
+                    revoked("cc", "svc-3", 20),
+                    revoked("dd", "svc-4", 30),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(store.revocations_count().await.unwrap(), 4);
+            let from: Vec<_> = store
+                .revocations_from(20, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.sha256)
+                .collect();
+            assert_eq!(from, ["bb", "cc", "dd"]);
+            // A page: the oldest of those first, so the caller reads on from the last.
+            let page: Vec<_> = store
+                .revocations_from(20, 2)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.sha256)
+                .collect();
+            assert_eq!(page, ["bb", "cc"]);
+            // Over a cap, the oldest are left out, never the newest.
+            let newest: Vec<_> = store
+                .newest_revocations(2)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.sha256)
+                .collect();
+            assert_eq!(newest, ["cc", "dd"]);
             store.close().await;
         }
     }

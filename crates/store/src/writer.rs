@@ -14,9 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, connections, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence,
-    FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS,
-    MAX_BATCH_ROWS,
+    audits, connections, fleet, gaps, lease, outbox, revocations, schedule_slots, AgentRecord,
+    Database, Fence, FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError,
+    MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -68,6 +68,7 @@ pub(super) enum Op {
     Lease(lease::LeaseOp),
     Presence(connections::PresenceOp),
     Revoke(revocations::RevokeOp),
+    Slot(schedule_slots::SlotOp),
 }
 
 impl Op {
@@ -88,6 +89,7 @@ impl Op {
             Op::Lease(op) => op.rows(),
             Op::Presence(op) => op.rows(),
             Op::Revoke(op) => op.rows(),
+            Op::Slot(op) => op.rows(),
         }
     }
 
@@ -112,6 +114,7 @@ impl Op {
             Op::Lease(op) => op.fail(error),
             Op::Presence(op) => op.fail(error),
             Op::Revoke(op) => op.fail(error),
+            Op::Slot(op) => op.fail(error),
         }
     }
 }
@@ -137,6 +140,12 @@ impl From<lease::LeaseOp> for Op {
 impl From<connections::PresenceOp> for Op {
     fn from(op: connections::PresenceOp) -> Op {
         Op::Presence(op)
+    }
+}
+
+impl From<schedule_slots::SlotOp> for Op {
+    fn from(op: schedule_slots::SlotOp) -> Op {
+        Op::Slot(op)
     }
 }
 
@@ -449,5 +458,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Lease(op) => lease::apply(conn, op).await,
         Op::Presence(op) => connections::apply(conn, op).await,
         Op::Revoke(op) => revocations::apply(conn, op).await,
+        Op::Slot(op) => schedule_slots::apply(conn, op).await,
     }
 }

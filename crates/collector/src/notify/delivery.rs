@@ -4,7 +4,7 @@
 //! row, so a restart continues the schedule), then dead-lettering.
 
 use eceprobe_proto::now_ms;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,25 +58,12 @@ pub(super) struct Outbox {
     pub webhook: String,
 }
 
+/// What this process's delivery task shows of itself; what was delivered, dead-lettered
+/// and is pending the store counts (the outbox is shared by collectors).
 #[derive(Default)]
 pub(super) struct Stats {
-    pub delivered: AtomicU64,
-    pub dead_letters: AtomicU64,
-    /// Rows in the outbox for this webhook.
-    pub pending: AtomicU64,
     /// A turn of delivery is under way.
     pub busy: AtomicBool,
-}
-
-impl Stats {
-    fn taken(&self) {
-        // Never below zero, whatever happened meanwhile.
-        let _ = self
-            .pending
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_sub(1))
-            });
-    }
 }
 
 /// Headers the request itself sets; a configured one would break the framing.
@@ -246,7 +233,7 @@ pub(super) async fn run(
             if !leadership.is_leading() {
                 break;
             }
-            next = deliver(&endpoint, &outbox, &target, &stats, row).await;
+            next = deliver(&endpoint, &outbox, &target, row).await;
             if !matches!(next, Next::Go) {
                 break;
             }
@@ -274,27 +261,16 @@ async fn idle(wake: &Notify, next: Option<i64>, cap: Duration) {
 }
 
 /// One attempt at one row, and what the outbox records of it.
-async fn deliver(
-    endpoint: &Endpoint,
-    outbox: &Outbox,
-    target: &str,
-    stats: &Stats,
-    row: OutboxRow,
-) -> Next {
+async fn deliver(endpoint: &Endpoint, outbox: &Outbox, target: &str, row: OutboxRow) -> Next {
     let attempt = row.attempts.saturating_add(1);
     let event_id = row.event_id;
     let store = &outbox.store;
     let failure = match endpoint.post(Bytes::from(row.body.into_bytes())).await {
         Ok(status) => {
-            stats.delivered.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(webhook = %target, event_id = %event_id, status, attempt, "webhook event delivered");
             return match store.outbox_delivered(row.outbox_id).await {
-                Ok(true) => {
-                    stats.taken();
-                    Next::Go
-                }
-                // Dropped meanwhile (a full outbox): counted then.
-                Ok(false) => Next::Go,
+                // False: dropped meanwhile (a full outbox), counted then.
+                Ok(_) => Next::Go,
                 Err(StoreError::Closed) => Next::Stop,
                 Err(e) => {
                     tracing::warn!(webhook = %target, event_id = %event_id, error = %e, "webhook event delivered, but the outbox could not forget it: it will be sent again");
@@ -308,12 +284,7 @@ async fn deliver(
     if failure.permanent || attempt >= endpoint.max_attempts {
         tracing::warn!(webhook = %target, event_id = %event_id, attempts = attempt, error = %failure.message, "webhook event dead-lettered");
         return match store.outbox_dead_letter(row.outbox_id).await {
-            Ok(true) => {
-                stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                stats.taken();
-                Next::Go
-            }
-            Ok(false) => Next::Go,
+            Ok(_) => Next::Go,
             Err(StoreError::Closed) => Next::Stop,
             Err(e) => {
                 tracing::warn!(webhook = %target, event_id = %event_id, error = %e, "cannot remove a dead-lettered webhook event from the outbox");

@@ -47,7 +47,7 @@
 //! attempt, capped at 60 s) up to `max_attempts`; the attempts made and the next attempt's
 //! time are kept in the row, and the queue waits for its head (order is kept). After
 //! `max_attempts`, or at once for any other 4xx (retrying would not help), the event is
-//! dead-lettered: its row is deleted, it is counted ([`Notifier::dead_letters`]) and
+//! dead-lettered: its row is deleted, it is counted (in the store, with the deletion) and
 //! logged at warn with its event id. A webhook holds at most [`QUEUE_CAPACITY`] rows: the
 //! oldest beyond are dead-lettered. At most 64 KiB of an answer's body is read.
 //!
@@ -74,15 +74,15 @@ use eceprobe_proto::now_ms;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::leader::Leadership;
 pub use crate::outbound::{HttpUrl as WebhookUrl, Scheme, UrlError};
-use crate::store::{GapChanges, OutboxEvent, Store, StoreError};
+use crate::store::{GapChanges, OutboxCounts, OutboxEvent, Store, StoreError};
 use delivery::{Endpoint, Stats};
 pub use event::{AuditClosedEvent, Event, GapEvent, Source};
 
@@ -182,14 +182,15 @@ pub enum NotifyError {
     Store(#[from] StoreError),
 }
 
-/// What one webhook's deliveries came to.
+/// What one webhook's deliveries came to, over every collector sharing the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookStats {
     /// `scheme://host:port`.
     pub target: String,
     pub delivered: u64,
     /// Given up after every attempt, refused for good, or the oldest dropped from a full
-    /// outbox.
+    /// outbox; and the events this process could not queue at all (the store's write
+    /// failed, so only this process knows of them).
     pub dead_letters: u64,
     /// In the outbox: queued, waiting for a retry or being delivered.
     pub pending: u64,
@@ -202,6 +203,9 @@ struct Hook {
     key: String,
     stats: Arc<Stats>,
     wake: Arc<Notify>,
+    /// Events this process could not write to the outbox (dead letters the store cannot
+    /// count).
+    unqueued: AtomicU64,
 }
 
 struct Shared {
@@ -210,6 +214,8 @@ struct Shared {
     keys: Vec<String>,
     /// Only the leading collector delivers.
     leadership: Leadership,
+    /// The counts last read from the store: shown while it cannot be read.
+    last_counts: Mutex<BTreeMap<String, OutboxCounts>>,
 }
 
 /// Sends events to the configured webhooks; cheap to clone. Disabled (sending nothing)
@@ -281,13 +287,9 @@ impl Notifier {
             let stats = Arc::new(Stats::default());
             let dropped = store.outbox_cap(key, QUEUE_CAPACITY as u64).await?;
             if !dropped.is_empty() {
-                stats
-                    .dead_letters
-                    .fetch_add(dropped.len() as u64, Ordering::Relaxed);
                 tracing::warn!(webhook = %target, events = dropped.len(), "webhook outbox over its capacity: the oldest events are dead-lettered");
             }
             let pending = store.outbox_pending(Some(key)).await?;
-            stats.pending.store(pending, Ordering::Relaxed);
             if pending > 0 {
                 tracing::info!(webhook = %target, pending, "webhook events from before the start: delivering them");
             }
@@ -307,6 +309,7 @@ impl Notifier {
                 key: key.clone(),
                 stats,
                 wake,
+                unqueued: AtomicU64::new(0),
             });
         }
         Ok(Notifier {
@@ -315,6 +318,7 @@ impl Notifier {
                 hooks,
                 keys,
                 leadership,
+                last_counts: Mutex::new(BTreeMap::new()),
             })),
         })
     }
@@ -354,10 +358,6 @@ impl Notifier {
         if n == 0 {
             return;
         }
-        // Counted before the rows exist, so a delivery task never takes one uncounted.
-        for hook in &shared.hooks {
-            hook.stats.pending.fetch_add(n, Ordering::Relaxed);
-        }
         let cap = QUEUE_CAPACITY as u64;
         match shared
             .store
@@ -366,12 +366,7 @@ impl Notifier {
         {
             Ok(outcomes) => {
                 for (hook, done) in shared.hooks.iter().zip(outcomes) {
-                    hook.stats
-                        .pending
-                        .fetch_sub(n.saturating_sub(done.inserted), Ordering::Relaxed);
                     for event_id in &done.dropped {
-                        hook.stats.pending.fetch_sub(1, Ordering::Relaxed);
-                        hook.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(webhook = %hook.target, event_id = %event_id, "webhook outbox full; its oldest event is dead-lettered");
                     }
                     hook.wake.notify_one();
@@ -379,8 +374,7 @@ impl Notifier {
             }
             Err(e) => {
                 for hook in &shared.hooks {
-                    hook.stats.pending.fetch_sub(n, Ordering::Relaxed);
-                    hook.stats.dead_letters.fetch_add(n, Ordering::Relaxed);
+                    hook.unqueued.fetch_add(n, Ordering::Relaxed);
                     for event in events {
                         tracing::warn!(webhook = %hook.target, event_id = event.event_id(), error = %e, "cannot queue a webhook event in the outbox; event dead-lettered");
                     }
@@ -397,42 +391,67 @@ impl Notifier {
     }
 
     /// Dead letters over every webhook.
-    pub fn dead_letters(&self) -> u64 {
-        self.stats().iter().map(|s| s.dead_letters).sum()
+    pub async fn dead_letters(&self) -> u64 {
+        self.stats().await.iter().map(|s| s.dead_letters).sum()
     }
 
-    pub fn stats(&self) -> Vec<WebhookStats> {
+    /// Each webhook's events as the store counts them (every collector's, since each
+    /// webhook's first event), plus the events this process could not queue. While the
+    /// store cannot be read, the counts last read.
+    pub async fn stats(&self) -> Vec<WebhookStats> {
         let Some(shared) = &self.shared else {
             return Vec::new();
+        };
+        let counts = match shared.store.outbox_counts().await {
+            Ok(counts) => {
+                let mut last = shared
+                    .last_counts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                *last = counts.clone();
+                counts
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot count the webhooks' events; showing the counts last read");
+                shared
+                    .last_counts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            }
         };
         shared
             .hooks
             .iter()
-            .map(|h| WebhookStats {
-                target: h.target.clone(),
-                delivered: h.stats.delivered.load(Ordering::Relaxed),
-                dead_letters: h.stats.dead_letters.load(Ordering::Relaxed),
-                pending: h.stats.pending.load(Ordering::Relaxed),
+            .map(|h| {
+                let counted = counts.get(&h.key).copied().unwrap_or_default();
+                WebhookStats {
+                    target: h.target.clone(),
+                    delivered: counted.delivered,
+                    dead_letters: counted
+                        .dead_lettered
+                        .saturating_add(h.unqueued.load(Ordering::Relaxed)),
+                    pending: counted.pending,
+                }
             })
             .collect()
     }
 
-    /// At shutdown: waits until no webhook has an event due or on its way, or `grace` has
-    /// passed. Whatever is left (waiting for a retry, or not sent in time) stays in the
-    /// outbox and goes out at the next start.
+    /// At shutdown: on the leader, waits until no webhook has an event due or on its way
+    /// (whichever collector queued it: the leader delivers them all), or `grace` has
+    /// passed, or this collector no longer leads. On a follower, returns at once: it
+    /// delivers nothing, and its events wait in the shared outbox for the leader. Whatever
+    /// is left (waiting for a retry, or not sent in time) stays in the outbox and goes out
+    /// from the leader, or from this collector at its next start.
     pub async fn drain(&self, grace: Duration) {
         let Some(shared) = &self.shared else { return };
         if !shared.leadership.is_leading() {
-            // Another collector delivers; this one's events wait in the shared outbox.
             return;
         }
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let mut flushing = false;
             for hook in &shared.hooks {
-                if hook.stats.pending.load(Ordering::Relaxed) == 0 {
-                    continue;
-                }
                 if hook.stats.busy.load(Ordering::Relaxed) {
                     flushing = true;
                     break;
@@ -445,16 +464,19 @@ impl Notifier {
                     _ => {}
                 }
             }
-            if !flushing || tokio::time::Instant::now() >= deadline {
+            if !flushing
+                || !shared.leadership.is_leading()
+                || tokio::time::Instant::now() >= deadline
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let pending: u64 = self.stats().iter().map(|s| s.pending).sum();
+        let pending: u64 = self.stats().await.iter().map(|s| s.pending).sum();
         if pending > 0 {
             tracing::info!(
                 pending,
-                "webhook events not yet delivered at shutdown are kept for the next start"
+                "webhook events not yet delivered at shutdown stay in the outbox for the leading collector or the next start"
             );
         }
     }

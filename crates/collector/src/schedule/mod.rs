@@ -2,9 +2,25 @@
 //! each a cron expression in a time zone that starts an audit of a deployment.
 //!
 //! One loop per schedule: compute the next fire time, sleep until it on the [`Clock`],
-//! start the audit, then compute the next fire time after that slot. A slot fires at most
-//! once, and missed slots are never caught up: after downtime (or a wall-clock jump
-//! forward) the next fire is the next slot in the future.
+//! start the audit, then compute the next fire time after that slot. After downtime (or a
+//! wall-clock jump forward) the next fire is the next slot in the future: slots that fell
+//! due while the collector was not running are never caught up.
+//!
+//! With several collectors on one database ([`crate::leader`]), every collector keeps the
+//! schedules' time and only the leader fires a slot, and a slot fires at most once across
+//! them all: the leader records the slot in the database (`schedule_slots`, keyed on the
+//! schedule's name and the slot's time, which the cron expression gives the same on every
+//! collector) in one transaction with the check that it still holds the lease at its
+//! term, and only the collector whose record was made starts the audit ([`run`]).
+//!
+//! The one catch-up: a slot that fell due while this collector was running but did not
+//! lead (a takeover after the leader died, when for up to a lease and a third no collector
+//! leads; or this collector cut off from the database for a moment) is fired late by this
+//! collector if it comes to lead within [`catch_up_window`] of the slot and no collector
+//! recorded the slot. A collector that was not running at a slot never fires it, and a
+//! slot older than the window is never fired: real downtime stays downtime. A collector
+//! alone leads throughout, so it fires every slot while it runs, as before, and none from
+//! before its start.
 //!
 //! Only the firing follows the schedule's clock: the audit it starts keeps its deadline on
 //! the system clock, as every audit does (see [`crate::audits`]). Tests drive the firing
@@ -14,17 +30,16 @@ pub mod clock;
 pub mod cron;
 #[cfg(test)]
 mod cron_tests;
-
-use std::sync::Arc;
+mod run;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::audits::{Audits, MAX_DEADLINE_S};
-use crate::leader::Leadership;
+use crate::audits::MAX_DEADLINE_S;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron::{Cron, CronError};
+pub use run::{catch_up_window, run, MIN_CATCH_UP};
 
 /// One `[[schedule]]` table as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -144,69 +159,5 @@ impl Schedule {
             local.minute(),
             self.time_zone_name
         )
-    }
-}
-
-/// Runs every schedule until aborted (dropping this future stops them all). Every
-/// collector keeps the schedules' time; only the one leading at a slot starts its audit.
-pub async fn run(
-    schedules: Vec<Schedule>,
-    audits: Audits,
-    clock: Arc<dyn Clock>,
-    leadership: Leadership,
-) {
-    let mut loops = tokio::task::JoinSet::new();
-    for schedule in schedules {
-        let leadership = leadership.clone();
-        loops.spawn(run_one(
-            schedule,
-            audits.clone(),
-            Arc::clone(&clock),
-            leadership,
-        ));
-    }
-    while loops.join_next().await.is_some() {}
-}
-
-async fn run_one(
-    schedule: Schedule,
-    audits: Audits,
-    clock: Arc<dyn Clock>,
-    leadership: Leadership,
-) {
-    let name = schedule.name.as_str();
-    let mut after = clock.now();
-    loop {
-        let Some(at) = schedule.next_after(after) else {
-            tracing::warn!(schedule = name, cron = ?schedule.cron_text, "schedule never fires again");
-            return;
-        };
-        clock.sleep_until(at).await;
-        if !leadership.is_leading() {
-            tracing::info!(
-                schedule = name,
-                slot = %schedule.local(at),
-                "scheduled audit left to the leading collector"
-            );
-            after = at.max(clock.now());
-            continue;
-        }
-        match audits
-            .start(&schedule.deployment, schedule.deadline_s)
-            .await
-        {
-            Ok(audit) => tracing::info!(
-                schedule = name,
-                audit = %audit.audit_id,
-                slot = %schedule.local(at),
-                "scheduled audit started"
-            ),
-            Err(e) => {
-                tracing::warn!(schedule = name, error = %e, "scheduled audit could not start")
-            }
-        }
-        // After the slot, or after now if we woke late (suspend, clock jump): a slot
-        // missed meanwhile is skipped, not caught up.
-        after = at.max(clock.now());
     }
 }

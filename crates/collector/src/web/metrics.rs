@@ -93,7 +93,7 @@ pub async fn render(state: &WebState, form: Form) -> Result<Chunks, StoreError> 
     );
     ingest_families(&mut tail, state, evaluated.unix_ms);
     leader_families(&mut tail, state.tracker.leadership());
-    webhook_families(&mut tail, &state.tracker.notifier().stats());
+    webhook_families(&mut tail, &state.tracker.notifier().stats().await);
     let mut parts = vec![head.into_bytes(), fleet, tail.into_bytes()];
     if form == Form::Detail {
         // Read at the first detail scrape after the evaluation and shared until the next
@@ -294,7 +294,7 @@ pub(super) fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
     out.family(
         name,
         Type::Counter,
-        "Webhook events since the collector started, by outcome: delivered, or dead_lettered (given up after every attempt, refused for good, or the oldest dropped from a full outbox).",
+        "Webhook events by outcome, over every collector sharing the database (counted in its outbox since the webhook's first event): delivered, or dead_lettered (given up after every attempt, refused for good, or the oldest dropped from a full outbox).",
     );
     for h in hooks {
         for (outcome, n) in [
@@ -312,7 +312,7 @@ pub(super) fn webhook_families(out: &mut Exposition, hooks: &[WebhookStats]) {
     out.family(
         name,
         Type::Gauge,
-        "Webhook events in the outbox: queued, waiting for a retry or being delivered.",
+        "Webhook events in the outbox shared by the collectors: queued, waiting for a retry or being delivered.",
     );
     for h in hooks {
         out.sample(name, &[("webhook", &h.target)], h.pending as f64);
