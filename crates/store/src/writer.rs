@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, fleet, gaps, lease, outbox, revocations, AgentRecord, Database, Fence, FoundGap,
-    GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, fleet, gaps, join_tokens, lease, outbox, revocations, AgentRecord, Database, Fence,
+    FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError, MAX_BATCH_REQUESTS,
+    MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -66,6 +67,7 @@ pub(super) enum Op {
     Fleet(fleet::FleetOp),
     Lease(lease::LeaseOp),
     Revoke(revocations::RevokeOp),
+    Join(join_tokens::JoinOp),
 }
 
 impl Op {
@@ -85,6 +87,7 @@ impl Op {
             Op::Fleet(op) => op.rows(),
             Op::Lease(op) => op.rows(),
             Op::Revoke(op) => op.rows(),
+            Op::Join(op) => op.rows(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Op {
             Op::Fleet(op) => op.fail(error),
             Op::Lease(op) => op.fail(error),
             Op::Revoke(op) => op.fail(error),
+            Op::Join(op) => op.fail(error),
         }
     }
 }
@@ -127,6 +131,12 @@ impl From<outbox::OutboxOp> for Op {
 impl From<lease::LeaseOp> for Op {
     fn from(op: lease::LeaseOp) -> Op {
         Op::Lease(op)
+    }
+}
+
+impl From<join_tokens::JoinOp> for Op {
+    fn from(op: join_tokens::JoinOp) -> Op {
+        Op::Join(op)
     }
 }
 
@@ -438,5 +448,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Fleet(op) => fleet::apply(conn, op).await,
         Op::Lease(op) => lease::apply(conn, op).await,
         Op::Revoke(op) => revocations::apply(conn, op).await,
+        Op::Join(op) => join_tokens::apply(conn, op).await,
     }
 }
