@@ -273,6 +273,10 @@ fn collector_list(
     }
 }
 
+/// The collectors, and how the agent proves itself to them: a bundle, a join to make
+/// first, or neither (plaintext).
+type Link = (Vec<String>, Option<TlsBundle>, Option<JoinPlan>);
+
 /// Checks every collector URL (each error names its entry); the bundle is loaded once and
 /// serves them all (one CA for the deployment), as does the server-name override.
 fn collector_urls(
@@ -282,7 +286,7 @@ fn collector_urls(
     tls_dir: Option<PathBuf>,
     server_name: Option<String>,
     join: Option<JoinToken>,
-) -> Result<(Vec<String>, Option<TlsBundle>, Option<JoinPlan>), ConfigError> {
+) -> Result<Link, ConfigError> {
     if urls.is_empty() || urls.iter().all(String::is_empty) {
         return Err(invalid(
             key,
