@@ -129,6 +129,7 @@ async fn filled_sqlite(dir: &Path) -> PathBuf {
         .take_lease("leader", "collector-a", "instance-1", 10_000)
         .await
         .expect("lease");
+    super::join_tokens::tests::fill(&store).await;
     store.close().await;
     path
 }
@@ -160,6 +161,11 @@ async fn assert_same_answers(sqlite: &Store, postgres: &Store) {
     same!(|s| s.audit_results("audit-1"));
     same!(|s| s.timings(&ids, 10));
     same!(|s| s.revocations());
+    let token = super::join_tokens::tests::comparable;
+    assert_eq!(
+        sqlite.join_tokens().await.map(token).unwrap(),
+        postgres.join_tokens().await.map(token).unwrap()
+    );
     let lease = |l: Option<Lease>| l.map(|l| (l.holder, l.instance, l.term, l.expires_unix_ms));
     assert_eq!(
         sqlite.lease("leader").await.map(lease).unwrap(),

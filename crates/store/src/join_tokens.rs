@@ -394,4 +394,4 @@ impl Store {
 
 #[cfg(test)]
 #[path = "join_tokens_tests.rs"]
-mod tests;
+pub(crate) mod tests;

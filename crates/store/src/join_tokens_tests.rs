@@ -25,6 +25,34 @@ fn join(id: &str, agent: &str, key: &str) -> JoinRequest {
     }
 }
 
+/// A token and one join with it, as a collector's database holds them (the copy's tests).
+pub(crate) async fn fill(store: &Store) {
+    store
+        .create_join_token(new("0123456789ab", 3_600_000, 3, false))
+        .await
+        .expect("token");
+    let joined = store
+        .use_join_token(join("0123456789ab", "web-2", "k1"))
+        .await;
+    joined.expect("join").expect("the token allows the join");
+}
+
+/// A token without the database's clock of its read (which differs between two reads).
+pub(crate) fn comparable(tokens: Vec<JoinToken>) -> Vec<(String, String, i64, i64, i64)> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            (
+                t.id,
+                t.deployment,
+                t.expires_unix_ms - t.created_unix_ms,
+                t.max_uses,
+                t.uses,
+            )
+        })
+        .collect()
+}
+
 on_both! {
     async fn a_token_counts_its_uses_and_refuses_once_used_up_revoked_or_unknown() {
         let (_db, store) = open_temp().await;
