@@ -145,7 +145,16 @@ pub async fn join(
     collectors: &[String],
     agent_id: &str,
 ) -> Result<String, JoinError> {
-    std::fs::create_dir_all(&plan.dir).map_err(io(&plan.dir))?;
+    if !plan.dir.exists() {
+        std::fs::create_dir_all(&plan.dir).map_err(io(&plan.dir))?;
+        // A directory made here for the key: its owner only (Windows: ProgramData's ACL).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let owner_only = std::fs::Permissions::from_mode(0o700);
+            std::fs::set_permissions(&plan.dir, owner_only).map_err(io(&plan.dir))?;
+        }
+    }
     let key = load_or_make_key(&plan.dir.join("agent.key"))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();

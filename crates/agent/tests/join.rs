@@ -84,6 +84,8 @@ async fn join_once(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Its output at debug level, refused or not, never holds the secret.
+    assert!(!text.contains(&secret_of(token)), "the secret in: {text}");
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -196,6 +198,12 @@ async fn an_agent_joins_with_a_token_streams_and_the_token_leaks_nowhere() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(&tls_dir).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "the directory the agent made for its key"
+        );
     }
     // Restarted with the same flags: the bundle is there, the token is not used again.
     let (code, out) = join_once(addr, &tls_dir, "svc-join", &good).await;

@@ -102,3 +102,48 @@ pub fn bundle_certificate(dir: &Path, agent_id: &str) -> Result<Option<String>, 
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_bounded_checked_signed_for_the_id_only_and_revocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("pki");
+        pki::init(&ca, &["collector.contoso.local".into()]).unwrap();
+        let too_big = vec![0u8; MAX_CSR_BYTES + 1];
+        assert!(matches!(
+            read_request(&too_big),
+            Err(RequestError::TooLarge(_))
+        ));
+        let err = read_request(b"not a request").err().unwrap().to_string();
+        assert!(err.contains("PKCS#10"), "{err}");
+
+        // The request asks for another name: the certificate names the agent id only.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "admin");
+        let der = params.serialize_request(&key).unwrap().der().to_vec();
+        let request = read_request(&der).unwrap();
+        assert_eq!(
+            request.key_sha256,
+            pki::fingerprint(&key.subject_public_key_info())
+        );
+        assert_eq!(bundle_certificate(&ca, "svc-1").unwrap(), None);
+        let signed = sign(&ca, "svc-1", request).unwrap();
+        let cert =
+            rustls_pki_types::pem::PemObject::from_pem_slice(signed.certificate_pem.as_bytes())
+                .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())
+                .unwrap();
+        assert_eq!(pki::agent_identity(&cert).as_deref(), Some("svc-1"));
+        // A joined certificate is not a bundle's, and `revoke` finds it.
+        assert_eq!(bundle_certificate(&ca, "svc-1").unwrap(), None);
+        assert_eq!(pki::revoke(&ca, "svc-1").unwrap(), 1);
+        // A bundle's certificate counts until it is revoked.
+        let sha = pki::enroll(&ca, "app-1", &dir.path().join("b")).unwrap();
+        assert_eq!(bundle_certificate(&ca, "app-1").unwrap(), Some(sha));
+        pki::revoke(&ca, "app-1").unwrap();
+        assert_eq!(bundle_certificate(&ca, "app-1").unwrap(), None);
+    }
+}
