@@ -200,15 +200,21 @@ impl Bound {
         let query = QueryServer::new(QueryService::new(store, tracker, audits))
             .max_decoding_message_size(64 * 1024);
         // Health and reflection on both listeners (server/grpc_tools.rs).
-        use eceprobe_proto::v1::{agent_link_server, query_server};
+        use eceprobe_proto::v1::{agent_link_server, enrollment_server, query_server};
         let (agents_health, agents_health_service) =
             grpc_tools::ListenerHealth::serving(agent_link_server::SERVICE_NAME).await;
         let (query_health, query_health_service) =
             grpc_tools::ListenerHealth::serving(query_server::SERVICE_NAME).await;
         let (agents_reflection, agents_reflection_alpha) =
-            grpc_tools::reflection(agent_link_server::SERVICE_NAME)?;
+            grpc_tools::reflection(match enrollment {
+                Some(_) => &[
+                    agent_link_server::SERVICE_NAME,
+                    enrollment_server::SERVICE_NAME,
+                ],
+                None => &[agent_link_server::SERVICE_NAME],
+            })?;
         let (query_reflection, query_reflection_alpha) =
-            grpc_tools::reflection(query_server::SERVICE_NAME)?;
+            grpc_tools::reflection(&[query_server::SERVICE_NAME])?;
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
