@@ -93,6 +93,22 @@ fn a_token_is_printed_once_stored_hashed_listed_and_revoked() {
     let (ok, out) = collector(&["token", "revoke", &parsed.id, "--db", &db_s]);
     assert!(!ok && out.contains("no standing join token"), "{out}");
 
+    // --allow-reenroll is recorded with the token and listed.
+    let (ok, out) = collector(&[
+        "token",
+        "create",
+        "--deployment",
+        "lab",
+        "--allow-reenroll",
+        "--dir",
+        &pki_s,
+        "--db",
+        &db_s,
+    ]);
+    assert!(ok && out.contains("re-enrollment allowed"), "{out}");
+    let (ok, list) = collector(&["token", "list", "--db", &db_s]);
+    assert!(ok && list.contains("usable, re-enroll"), "{list}");
+
     // Bad input, in words.
     let (ok, out) = collector(&[
         "token",
