@@ -8,6 +8,7 @@ mod config_error;
 #[cfg(windows)]
 mod dpapi;
 pub mod java_config;
+pub mod join;
 pub mod mailbox;
 pub mod render;
 pub mod run;

@@ -40,6 +40,9 @@ enum Command {
     Check(CheckArgs),
     /// Probe on a schedule and stream the results to the collector, until stopped.
     Run(RunArgs),
+    /// Join with a token and stop: make this server's key, get its certificate from the
+    /// collector (`run --join` does the same, then runs).
+    Join(RunArgs),
     /// Get a mailbox's refresh token (device code sign-in) and save it if it is the mailbox's own.
     Token(token_cmd::TokenArgs),
     /// Protect a secret file so the agent accepts it (Windows: DPAPI; Unix: chmod 600), or check one.
@@ -77,6 +80,10 @@ struct RunArgs {
     /// The enrollment bundle (agent.pem, agent.key, ca.pem) for an https:// collector.
     #[arg(long, value_name = "DIR")]
     tls_dir: Option<PathBuf>,
+    /// A join token from `eceprobe-collector token create` ([run] join): with no bundle in
+    /// the TLS directory yet, the agent makes its key there and gets its certificate first.
+    #[arg(long, value_name = "TOKEN")]
+    join: Option<String>,
     /// This agent's name at the collector (default: the host name).
     #[arg(long)]
     agent_id: Option<String>,
@@ -227,6 +234,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check(args),
         Command::Run(args) => run_agent(args, stop_signal()).map(|()| EXIT_PASS),
+        Command::Join(args) => join_only(args),
         Command::Token(args) => token_cmd::run(args),
         Command::Secret(cmd) => secret_cmd::run(cmd),
         Command::Service(cmd) => service::dispatch(cmd),
@@ -338,18 +346,7 @@ fn run_agent(
     args: RunArgs,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (run_file, cfg) = args.probe.resolve()?;
-    let overrides = run_config::RunOverrides {
-        collector: args.collector,
-        plaintext: args.plaintext,
-        tls_dir: args.tls_dir,
-        agent_id: args.agent_id,
-        deployment: args.deployment,
-        interval_s: args.interval,
-        spool_dir: args.spool_dir,
-    };
-    let mut settings =
-        run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+    let (mut settings, cfg) = args.settings()?;
     // ECE's Java, found as `check` finds it: every chain is judged by its trust store too,
     // `ece-java` runs each cycle, and the collector hears of it in the Hello.
     let mut cfg = cfg;
@@ -386,6 +383,50 @@ fn run_agent(
         )
         .await
     })
+}
+
+impl RunArgs {
+    /// The probes' configuration and the run settings, from the file and the flags.
+    fn settings(self) -> anyhow::Result<(run_config::RunSettings, config::Resolved)> {
+        let (run_file, cfg) = self.probe.resolve()?;
+        let overrides = run_config::RunOverrides {
+            collector: self.collector,
+            plaintext: self.plaintext,
+            tls_dir: self.tls_dir,
+            join: self.join,
+            agent_id: self.agent_id,
+            deployment: self.deployment,
+            interval_s: self.interval,
+            spool_dir: self.spool_dir,
+        };
+        let settings =
+            run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;
+        Ok((settings, cfg))
+    }
+}
+
+/// `join`: the join of `run --join`, then stop.
+fn join_only(args: RunArgs) -> anyhow::Result<u8> {
+    let (mut settings, _) = args.settings()?;
+    let Some(dir) = settings.join.as_ref().map(|p| p.dir.clone()) else {
+        if settings.tls.is_some() {
+            println!("already joined: this agent's bundle is in its TLS directory (tls_dir); the token was not used");
+            return Ok(EXIT_PASS);
+        }
+        anyhow::bail!("give the join token: eceprobe-agent join --join TOKEN --collector https://<collector>:7443 (or join = \"...\" in [run] of agent.toml)");
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(eceprobe_agent::join::complete(&mut settings))?;
+    println!(
+        "joined as {} (deployment '{}'): key and certificate in {}. Start the agent (eceprobe-agent run, or the service); the token is not needed any more.",
+        settings.hello.agent_id,
+        settings.hello.deployment,
+        dir.display()
+    );
+    Ok(EXIT_PASS)
 }
 
 /// Ctrl-C, or SIGTERM from systemd.

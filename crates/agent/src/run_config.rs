@@ -8,6 +8,9 @@
 //! # to the next when it is unreachable (`uplink.rs`)
 //! # collectors = ["https://collector-a.corp.example:7443", "https://collector-b.corp.example:7443"]
 //! tls_dir = 'C:\ProgramData\eceprobe\tls'  # the bundle from `eceprobe-collector enroll`
+//! # or, instead of carrying a bundle: join with a token (`eceprobe-collector token create`);
+//! # the agent makes its key in tls_dir and gets its certificate there (crate::join)
+//! # join = "ej1.<id>.<secret>.sha256:<CA fingerprint>"
 //! agent_id = "ece-svc-01"               # default: the host name; must match the bundle
 //! deployment = "prod"
 //! interval_s = 60
@@ -23,6 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use eceprobe_checks::Role;
+use eceprobe_proto::join_token::JoinToken;
 use eceprobe_proto::v1::{self as pb, Hello};
 use serde::Deserialize;
 
@@ -39,6 +43,16 @@ pub struct RunSettings {
     pub interval: Duration,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    /// A join to make before running: the bundle is not in its directory yet.
+    pub join: Option<JoinPlan>,
+}
+
+/// A join with a token ([`crate::join`]), and where its bundle goes.
+#[derive(Clone, Debug)]
+pub struct JoinPlan {
+    pub token: JoinToken,
+    pub dir: PathBuf,
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +64,8 @@ pub struct RunConfig {
     pub plaintext: Option<bool>,
     /// The enrollment bundle: agent.pem, agent.key, ca.pem.
     pub tls_dir: Option<PathBuf>,
+    /// A join token: with no bundle in tls_dir yet, the agent joins with it first.
+    pub join: Option<String>,
     /// The name the collector's certificate carries, when the URL uses another (an IP).
     pub server_name: Option<String>,
     pub agent_id: Option<String>,
@@ -69,6 +85,7 @@ pub struct RunOverrides {
     pub collector: Option<String>,
     pub plaintext: bool,
     pub tls_dir: Option<PathBuf>,
+    pub join: Option<String>,
     pub agent_id: Option<String>,
     pub deployment: Option<String>,
     pub interval_s: Option<u64>,
@@ -90,6 +107,18 @@ fn default_spool_dir() -> PathBuf {
     } else {
         PathBuf::from("/var/lib/eceprobe/spool")
     }
+}
+
+/// Where a joined agent's bundle goes when tls_dir is not set: next to the spool.
+fn default_tls_dir() -> PathBuf {
+    default_spool_dir().with_file_name("tls")
+}
+
+/// Whether `dir` holds a whole bundle (a join then is done already).
+pub fn bundle_complete(dir: &std::path::Path) -> bool {
+    ["agent.pem", "agent.key", "ca.pem"]
+        .iter()
+        .all(|f| dir.join(f).is_file())
 }
 
 /// This machine's name, as agents are named by default.
@@ -114,7 +143,7 @@ fn valid_agent_id(id: &str) -> bool {
 }
 
 /// The host of an http(s) URL.
-fn url_host(rest: &str) -> &str {
+pub(crate) fn url_host(rest: &str) -> &str {
     let authority = rest.split('/').next().unwrap_or_default();
     match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
@@ -131,6 +160,8 @@ pub struct TlsBundle {
     /// The name to verify every collector's certificate against (`server_name`); None:
     /// each collector's own host name in its URL.
     pub server_name: Option<String>,
+    /// The deployment of the token this agent joined with (`deployment.txt`), if it did.
+    pub joined_deployment: Option<String>,
 }
 
 impl TlsBundle {
@@ -143,7 +174,7 @@ impl TlsBundle {
     }
 }
 
-fn load_bundle(
+pub fn load_bundle(
     dir: &std::path::Path,
     server_name: Option<String>,
 ) -> Result<TlsBundle, ConfigError> {
@@ -164,6 +195,10 @@ fn load_bundle(
         key_pem: read("agent.key")?,
         ca_pem: read("ca.pem")?,
         server_name,
+        joined_deployment: std::fs::read_to_string(dir.join("deployment.txt"))
+            .ok()
+            .map(|d| d.trim().chars().take(128).collect::<String>())
+            .filter(|d| !d.is_empty()),
     })
 }
 
@@ -238,6 +273,10 @@ fn collector_list(
     }
 }
 
+/// The collectors, and how the agent proves itself to them: a bundle, a join to make
+/// first, or neither (plaintext).
+type Link = (Vec<String>, Option<TlsBundle>, Option<JoinPlan>);
+
 /// Checks every collector URL (each error names its entry); the bundle is loaded once and
 /// serves them all (one CA for the deployment), as does the server-name override.
 fn collector_urls(
@@ -246,7 +285,8 @@ fn collector_urls(
     plaintext: bool,
     tls_dir: Option<PathBuf>,
     server_name: Option<String>,
-) -> Result<(Vec<String>, Option<TlsBundle>), ConfigError> {
+    join: Option<JoinToken>,
+) -> Result<Link, ConfigError> {
     if urls.is_empty() || urls.iter().all(String::is_empty) {
         return Err(invalid(
             key,
@@ -280,15 +320,36 @@ fn collector_urls(
         ));
     }
     if !https[0] {
-        return Ok((urls, None));
+        if join.is_some() {
+            return Err(invalid(
+                "run.join",
+                "joining needs an https:// collector (the agent checks the collector's CA against the token before sending it)",
+            ));
+        }
+        return Ok((urls, None, None));
     }
-    let Some(dir) = tls_dir else {
-        return Err(invalid(
-            "run.tls_dir",
-            "required with an https:// collector: the directory holding this agent's enrollment bundle (agent.pem, agent.key, ca.pem)",
-        ));
+    let dir = match (tls_dir, &join) {
+        (Some(dir), _) => dir,
+        (None, Some(_)) => default_tls_dir(),
+        (None, None) => {
+            return Err(invalid(
+                "run.tls_dir",
+                "required with an https:// collector: the directory holding this agent's enrollment bundle (agent.pem, agent.key, ca.pem), or join with a token (join = \"...\" or --join, from `eceprobe-collector token create`)",
+            ))
+        }
     };
-    Ok((urls, Some(load_bundle(&dir, server_name)?)))
+    if let Some(token) = join {
+        // Joined before (the bundle is there): the token is not used again.
+        if !bundle_complete(&dir) {
+            let plan = JoinPlan {
+                token,
+                dir,
+                server_name,
+            };
+            return Ok((urls, None, Some(plan)));
+        }
+    }
+    Ok((urls, Some(load_bundle(&dir, server_name)?), None))
 }
 
 fn role(r: Role) -> pb::Role {
@@ -307,12 +368,20 @@ pub fn resolve(
 ) -> Result<RunSettings, ConfigError> {
     let plaintext = cli.plaintext || file.plaintext.unwrap_or(false);
     let (urls, key) = collector_list(cli.collector, file.collector, file.collectors)?;
-    let (collectors, tls) = collector_urls(
+    let join = match cli.join.or(file.join) {
+        // Its words never repeat the token, so they can be shown and logged.
+        Some(text) => {
+            Some(JoinToken::parse(&text).map_err(|e| invalid("run.join", e.to_string()))?)
+        }
+        None => None,
+    };
+    let (collectors, tls, join) = collector_urls(
         urls,
         key,
         plaintext,
         cli.tls_dir.or(file.tls_dir),
         file.server_name,
+        join,
     )?;
     let agent_id = match cli.agent_id.or(file.agent_id) {
         Some(id) => id,
@@ -344,7 +413,11 @@ pub fn resolve(
         agent_id,
         hostname: host_name().unwrap_or_default(),
         role: role(server_role) as i32,
-        deployment: cli.deployment.or(file.deployment).unwrap_or_default(),
+        deployment: cli
+            .deployment
+            .or(file.deployment)
+            .or_else(|| tls.as_ref().and_then(|t| t.joined_deployment.clone()))
+            .unwrap_or_default(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         os: std::env::consts::OS.to_owned(),
         ece_version: file.ece_version.unwrap_or_default(),
@@ -364,6 +437,7 @@ pub fn resolve(
             .or(file.spool_dir)
             .unwrap_or_else(default_spool_dir),
         spool_max_bytes: spool_max_mb * 1024 * 1024,
+        join,
     })
 }
 

@@ -144,6 +144,7 @@ fn each_collector_is_verified_by_its_own_name_unless_overridden() {
         key_pem: String::new(),
         ca_pem: String::new(),
         server_name: None,
+        joined_deployment: None,
     };
     assert_eq!(bundle.server_name_for("https://a.corp:7443"), "a.corp");
     assert_eq!(bundle.server_name_for("https://[::1]:7443/"), "::1");
@@ -164,4 +165,50 @@ fn the_hello_says_who_and_what() {
     assert_eq!(s.hello.role, pb::Role::Services as i32);
     assert_eq!(s.hello.probe_interval_s, 60);
     assert_eq!(s.spool_max_bytes, 64 * 1024 * 1024);
+}
+
+#[test]
+fn a_join_token_plans_a_join_until_the_bundle_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!(
+        "ej1.0123456789ab.{}.sha256:{}",
+        "c".repeat(40),
+        "d".repeat(64)
+    );
+    let file = RunConfig {
+        collector: Some("https://collector.corp:7443".into()),
+        agent_id: Some("svc-1".into()),
+        tls_dir: Some(dir.path().to_path_buf()),
+        join: Some(token.clone()),
+        ..RunConfig::default()
+    };
+    let settings = resolve(file, RunOverrides::default(), Role::Services).unwrap();
+    let plan = settings.join.expect("a join is planned");
+    assert_eq!(plan.dir, dir.path());
+    assert!(settings.tls.is_none());
+    // A bad token: its words never repeat it.
+    let cli = RunOverrides {
+        collector: Some("https://collector.corp:7443".into()),
+        join: Some(token.replace("ej1.", "ej9.")),
+        ..RunOverrides::default()
+    };
+    let err = resolve(RunConfig::default(), cli, Role::Services)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("run.join: the join token is not valid"),
+        "{err}"
+    );
+    assert!(!err.contains(&"c".repeat(40)), "{err}");
+    // Plaintext collectors cannot be joined.
+    let cli = RunOverrides {
+        collector: Some("http://127.0.0.1:7443".into()),
+        plaintext: true,
+        join: Some(token),
+        ..RunOverrides::default()
+    };
+    let err = resolve(RunConfig::default(), cli, Role::Services)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("https://"), "{err}");
 }

@@ -108,6 +108,7 @@ pub fn revoked_status(agent_id: &str) -> Status {
 /// The agent-facing TLS of a collector, from its `ca init` directory.
 #[derive(Clone, Debug)]
 pub struct AgentTls {
+    dir: PathBuf,
     revocations: Revocations,
     server_cert: String,
     server_key: String,
@@ -124,6 +125,7 @@ impl AgentTls {
             })
         };
         Ok(AgentTls {
+            dir: dir.to_path_buf(),
             revocations: Revocations::new(dir.join(pki::REVOKED)),
             server_cert: read(pki::SERVER_CERT)?,
             server_key: read(pki::SERVER_KEY)?,
@@ -135,6 +137,11 @@ impl AgentTls {
     /// from (PEM), for the TLS listener (`server/agent_tls.rs`).
     pub(crate) fn pems(&self) -> (&str, &str, &str) {
         (&self.server_cert, &self.server_key, &self.ca_cert)
+    }
+
+    /// The CA directory (`ca init`): joins are signed with its key.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The revocation list this collector checks.
@@ -158,7 +165,7 @@ impl AgentTls {
     ) -> Result<String, Status> {
         let Some(leaf) = peer_certs.and_then(|c| c.first()) else {
             return Err(Status::unauthenticated(
-                "no client certificate: enroll this agent (eceprobe-collector enroll) and configure its bundle",
+                "it presented no client certificate: join the agent with a token (eceprobe-agent run --join TOKEN, from eceprobe-collector token create) or install its bundle (eceprobe-collector enroll)",
             ));
         };
         let fingerprint = pki::fingerprint(leaf.as_ref());

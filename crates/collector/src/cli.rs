@@ -69,6 +69,10 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Join tokens: a server joins with one, makes its own key and gets its certificate
+    /// (the bundle of `enroll` is not needed then).
+    #[command(subcommand)]
+    Token(crate::token_cmd::TokenCommand),
     /// Take a server out of service: it leaves the matrix and the policy, its open gaps close
     /// with the reason "retired", its history stays. Revoke its agent first; a re-enrolled
     /// agent that reports again brings it back.

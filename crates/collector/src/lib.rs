@@ -21,6 +21,8 @@
 //! - [`civil`]: UTC calendar dates without a date-time crate.
 //! - [`export`]: audit reports (Markdown, HTML, CSV, JSON) for a change ticket.
 //! - [`pki`]: the collector's CA: server certificate, agent enrollment, revocation.
+//! - [`join`]: enrollment with a join token: tokens, and the `Enrollment` RPC that signs an
+//!   agent's own key.
 //! - [`config`]: the collector's TOML configuration.
 //! - [`retention`]: deletes history and closed gaps past their age.
 //! - [`schedule`]: cron schedules (time zone aware) that start audits, on a clock tests control.
@@ -40,6 +42,7 @@ pub mod export;
 pub mod gap_diff;
 pub mod gaps;
 pub mod ingest;
+pub mod join;
 pub mod latency;
 pub mod leader;
 pub mod newer;

@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod demo;
 mod migrate;
+mod token_cmd;
 
 use eceprobe_proto::now_ms;
 use std::process::ExitCode;
@@ -110,6 +111,7 @@ fn main() -> ExitCode {
                 db,
                 config,
             } => revoke(&agent_id, &dir, db, config).await,
+            Command::Token(command) => token_cmd::run(command).await,
             Command::Retire { target, server } => {
                 admin::retire(&target.collector, server, target.json).await
             }

@@ -29,7 +29,7 @@ pub const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
 pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server.key";
-const ISSUED: &str = "issued.log";
+pub(crate) const ISSUED: &str = "issued.log";
 pub const REVOKED: &str = "revoked.txt";
 /// What an enrollment bundle holds, as the agent reads it.
 pub const AGENT_CERT: &str = "agent.pem";
@@ -37,7 +37,7 @@ pub const AGENT_KEY: &str = "agent.key";
 
 const CA_NAME: &str = "eceprobe collector CA";
 const CA_YEARS: i32 = 20;
-const LEAF_YEARS: i32 = 3;
+pub(crate) const LEAF_YEARS: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -71,12 +71,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     }
 }
 
-fn read(path: &Path) -> Result<String, PkiError> {
+pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
     std::fs::read_to_string(path).map_err(io(path))
 }
 
 /// Writes a file readable by its owner only (private keys).
-fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -93,7 +93,7 @@ fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
     std::fs::write(path, text).map_err(io(path))
 }
 
-fn append_line(path: &Path, line: &str) -> Result<(), PkiError> {
+pub(crate) fn append_line(path: &Path, line: &str) -> Result<(), PkiError> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -112,7 +112,7 @@ pub fn valid_agent_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
-fn serial() -> Result<SerialNumber, PkiError> {
+pub(crate) fn serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| rcgen::Error::RingUnspecified)?;
@@ -121,7 +121,7 @@ fn serial() -> Result<SerialNumber, PkiError> {
 }
 
 /// Valid from yesterday (clock skew) for `years`.
-fn validity(params: &mut CertificateParams, years: i32) {
+pub(crate) fn validity(params: &mut CertificateParams, years: i32) {
     let now = time_now_ymd();
     let (y, m, d) = now;
     params.not_before = rcgen::date_time_ymd(y, m, d.saturating_sub(1).max(1));
@@ -153,7 +153,7 @@ fn ca_params() -> CertificateParams {
 }
 
 /// The CA of a directory, ready to sign.
-fn load_ca(dir: &Path) -> Result<Issuer<'static, KeyPair>, PkiError> {
+pub(crate) fn load_ca(dir: &Path) -> Result<Issuer<'static, KeyPair>, PkiError> {
     let key_path = dir.join(CA_KEY);
     if !key_path.exists() {
         return Err(PkiError::NoCa(dir.to_path_buf()));

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use eceprobe_proto::v1::agent_link_server::AgentLinkServer;
+use eceprobe_proto::v1::enrollment_server::EnrollmentServer;
 use eceprobe_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,6 +17,7 @@ use crate::audits::Audits;
 use crate::auth::AgentTls;
 use crate::gaps::Tracker;
 use crate::ingest::{Ingest, IngestLimits, Sessions};
+use crate::join::JoinService;
 use crate::query::QueryService;
 use crate::schedule::{self, Clock, Schedule, SystemClock};
 use crate::store::Store;
@@ -203,18 +205,29 @@ impl Bound {
             (listener, state)
         });
         let ingest = AgentLinkServer::new(ingest).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        // Joins need TLS (the agent checks the CA before it sends its token) and the CA key.
+        let enrollment = self.tls.as_ref().map(|tls| {
+            EnrollmentServer::new(JoinService::new(store.clone(), tls.dir().to_path_buf()))
+                .max_decoding_message_size(crate::join::MAX_JOIN_MESSAGE_BYTES)
+        });
         let query = QueryServer::new(QueryService::new(store, tracker, audits))
             .max_decoding_message_size(64 * 1024);
         // Health and reflection on both listeners (server/grpc_tools.rs).
-        use eceprobe_proto::v1::{agent_link_server, query_server};
+        use eceprobe_proto::v1::{agent_link_server, enrollment_server, query_server};
         let (agents_health, agents_health_service) =
             grpc_tools::ListenerHealth::serving(agent_link_server::SERVICE_NAME).await;
         let (query_health, query_health_service) =
             grpc_tools::ListenerHealth::serving(query_server::SERVICE_NAME).await;
         let (agents_reflection, agents_reflection_alpha) =
-            grpc_tools::reflection(agent_link_server::SERVICE_NAME)?;
+            grpc_tools::reflection(match enrollment {
+                Some(_) => &[
+                    agent_link_server::SERVICE_NAME,
+                    enrollment_server::SERVICE_NAME,
+                ],
+                None => &[agent_link_server::SERVICE_NAME],
+            })?;
         let (query_reflection, query_reflection_alpha) =
-            grpc_tools::reflection(query_server::SERVICE_NAME)?;
+            grpc_tools::reflection(&[query_server::SERVICE_NAME])?;
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
@@ -223,6 +236,7 @@ impl Bound {
         let incoming = |l: TcpListener| TcpIncoming::from(l).with_nodelay(Some(true));
         let agents_router = tonic::transport::Server::builder()
             .add_service(ingest)
+            .add_optional_service(enrollment)
             .add_service(agents_health_service)
             .add_service(agents_reflection)
             .add_service(agents_reflection_alpha);

@@ -115,13 +115,17 @@ async fn every_refused_agent_is_logged_with_its_address_and_why() {
         "{line}"
     );
 
-    // At TLS: no client certificate.
+    // No client certificate: TLS lets it in (a joining agent has none yet, for the
+    // Enrollment RPC), the stream is refused at Hello, with how to enroll.
     try_hello(addr, tls(&pki_dir, None), "ghost-1").await;
     let line = logged(
         &log,
-        &["agent refused at TLS", "presented no client certificate"],
+        &["agent refused at hello", "presented no client certificate"],
     );
-    assert!(line.contains("peer=127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("peer=127.0.0.1:") && line.contains("--join"),
+        "{line}"
+    );
 
     // At TLS: an agent whose ca.pem is another collector's refuses the collector.
     try_hello(addr, tls(&other_pki, Some(&app)), "app-1").await;

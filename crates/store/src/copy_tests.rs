@@ -156,6 +156,7 @@ async fn filled_sqlite(dir: &Path) -> PathBuf {
         .agent_connected(AGENTS[0], "instance-1", 1)
         .await
         .expect("connection");
+    super::join_tokens::tests::fill(&store).await;
     store.close().await;
     path
 }
@@ -190,6 +191,11 @@ async fn assert_same_answers(sqlite: &Store, postgres: &Store) {
     same!(|s| s.connections(i64::MAX));
     same!(|s| s.outbox_counts());
     same!(|s| s.schedule_slots("monday", 0, 10));
+    let token = super::join_tokens::tests::comparable;
+    assert_eq!(
+        sqlite.join_tokens().await.map(token).unwrap(),
+        postgres.join_tokens().await.map(token).unwrap()
+    );
     let lease = |l: Option<Lease>| l.map(|l| (l.holder, l.instance, l.term, l.expires_unix_ms));
     assert_eq!(
         sqlite.lease("leader").await.map(lease).unwrap(),

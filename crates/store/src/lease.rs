@@ -100,7 +100,7 @@ fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// The database's clock in Unix ms, as an SQL expression of each dialect.
 /// PostgreSQL's `clock_timestamp()`, not `now()`: the latter is the transaction's start,
 /// and a batch may have waited on a lock.
-pub(super) fn now_sql(backend: Backend) -> &'static str {
+pub(crate) fn now_sql(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"

@@ -25,6 +25,7 @@ mod copy_schema;
 mod database;
 mod fleet;
 mod gaps;
+mod join_tokens;
 mod latency;
 mod latency_ingest;
 mod lease;
@@ -85,6 +86,7 @@ pub use copy::{
 };
 pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
 pub use fleet::{AwakeSpan, Retirement};
+pub use join_tokens::{JoinRefusal, JoinRequest, JoinToken, Joined, NewJoinToken, MAX_JOIN_TOKENS};
 pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
 pub use lease::{Fence, Lease};

@@ -14,9 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::request::{settle, Broken, Pending, Reply};
 use super::results::{insert_results, prune, touch_agent, upsert_agent};
 use super::{
-    audits, connections, fleet, gaps, lease, outbox, revocations, schedule_slots, AgentRecord,
-    Database, Fence, FoundGap, GapChanges, InsertOutcome, NewResult, SetAside, StoreError,
-    MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
+    audits, connections, fleet, gaps, join_tokens, lease, outbox, revocations, schedule_slots,
+    AgentRecord, Database, Fence, FoundGap, GapChanges, InsertOutcome, NewResult, SetAside,
+    StoreError, MAX_BATCH_REQUESTS, MAX_BATCH_ROWS,
 };
 
 /// What the writer's channel carries.
@@ -69,6 +69,7 @@ pub(super) enum Op {
     Presence(connections::PresenceOp),
     Revoke(revocations::RevokeOp),
     Slot(schedule_slots::SlotOp),
+    Join(join_tokens::JoinOp),
 }
 
 impl Op {
@@ -90,6 +91,7 @@ impl Op {
             Op::Presence(op) => op.rows(),
             Op::Revoke(op) => op.rows(),
             Op::Slot(op) => op.rows(),
+            Op::Join(op) => op.rows(),
         }
     }
 
@@ -115,6 +117,7 @@ impl Op {
             Op::Presence(op) => op.fail(error),
             Op::Revoke(op) => op.fail(error),
             Op::Slot(op) => op.fail(error),
+            Op::Join(op) => op.fail(error),
         }
     }
 }
@@ -146,6 +149,12 @@ impl From<connections::PresenceOp> for Op {
 impl From<schedule_slots::SlotOp> for Op {
     fn from(op: schedule_slots::SlotOp) -> Op {
         Op::Slot(op)
+    }
+}
+
+impl From<join_tokens::JoinOp> for Op {
+    fn from(op: join_tokens::JoinOp) -> Op {
+        Op::Join(op)
     }
 }
 
@@ -459,5 +468,6 @@ async fn apply(conn: &mut AnyConnection, op: Op) -> (Pending, bool) {
         Op::Presence(op) => connections::apply(conn, op).await,
         Op::Revoke(op) => revocations::apply(conn, op).await,
         Op::Slot(op) => schedule_slots::apply(conn, op).await,
+        Op::Join(op) => join_tokens::apply(conn, op).await,
     }
 }

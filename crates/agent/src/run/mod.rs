@@ -57,6 +57,9 @@ pub async fn run_with_mailboxes(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let offline = offline.into();
+    let mut settings = settings;
+    // Joining with a token first, when the bundle is not there yet (crate::join).
+    crate::join::complete(&mut settings).await?;
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
     let collectors = settings

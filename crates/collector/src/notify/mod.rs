@@ -69,13 +69,14 @@
 
 mod delivery;
 pub mod event;
+mod stats;
 
 use eceprobe_proto::now_ms;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -85,6 +86,7 @@ pub use crate::outbound::{HttpUrl as WebhookUrl, Scheme, UrlError};
 use crate::store::{GapChanges, OutboxCounts, OutboxEvent, Store, StoreError};
 use delivery::{Endpoint, Stats};
 pub use event::{AuditClosedEvent, Event, GapEvent, Source};
+pub use stats::WebhookStats;
 
 /// `[[webhook]] url`, parsed; a refusal says what to write instead, never repeating the URL
 /// (its path often is the receiver's secret).
@@ -112,6 +114,8 @@ pub fn webhook_url(text: &str) -> Result<WebhookUrl, String> {
 
 /// Events waiting per webhook (outbox rows); beyond this the oldest are dead-lettered.
 pub const QUEUE_CAPACITY: usize = 10_000;
+/// How long a scrape waits for the outbox's counts before showing the last ones read.
+pub(super) const COUNTS_WAIT: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
 pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
@@ -180,20 +184,6 @@ pub enum NotifyError {
     Invalid { target: String, reason: String },
     #[error("the webhook outbox: {0}")]
     Store(#[from] StoreError),
-}
-
-/// What one webhook's deliveries came to, over every collector sharing the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookStats {
-    /// `scheme://host:port`.
-    pub target: String,
-    pub delivered: u64,
-    /// Given up after every attempt, refused for good, or the oldest dropped from a full
-    /// outbox; and the events this process could not queue at all (the store's write
-    /// failed, so only this process knows of them).
-    pub dead_letters: u64,
-    /// In the outbox: queued, waiting for a retry or being delivered.
-    pub pending: u64,
 }
 
 struct Hook {
@@ -388,53 +378,6 @@ impl Notifier {
         if self.is_enabled() {
             self.send_all(&event::continuous(changes, at_unix_ms)).await;
         }
-    }
-
-    /// Dead letters over every webhook.
-    pub async fn dead_letters(&self) -> u64 {
-        self.stats().await.iter().map(|s| s.dead_letters).sum()
-    }
-
-    /// Each webhook's events as the store counts them (every collector's, since each
-    /// webhook's first event), plus the events this process could not queue. While the
-    /// store cannot be read, the counts last read.
-    pub async fn stats(&self) -> Vec<WebhookStats> {
-        let Some(shared) = &self.shared else {
-            return Vec::new();
-        };
-        let counts = match shared.store.outbox_counts().await {
-            Ok(counts) => {
-                let mut last = shared
-                    .last_counts
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                *last = counts.clone();
-                counts
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot count the webhooks' events; showing the counts last read");
-                shared
-                    .last_counts
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-            }
-        };
-        shared
-            .hooks
-            .iter()
-            .map(|h| {
-                let counted = counts.get(&h.key).copied().unwrap_or_default();
-                WebhookStats {
-                    target: h.target.clone(),
-                    delivered: counted.delivered,
-                    dead_letters: counted
-                        .dead_lettered
-                        .saturating_add(h.unqueued.load(Ordering::Relaxed)),
-                    pending: counted.pending,
-                }
-            })
-            .collect()
     }
 
     /// At shutdown: on the leader, waits until no webhook has an event due or on its way

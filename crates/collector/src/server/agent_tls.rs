@@ -90,6 +90,11 @@ impl AgentAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                // A client certificate is asked for, verified when presented, but not
+                // required: an agent joining with a token has none yet, and the Enrollment
+                // RPC is all it can use without one. AgentLink refuses a stream without a
+                // certificate at Hello (auth.rs), and says so in the log.
+                .allow_unauthenticated()
                 .build()
                 .map_err(|e| AgentTlsError::Config(e.to_string()))?;
         let cert = CertifiedKey::from_der(chain, key, &provider).map_err(config)?;

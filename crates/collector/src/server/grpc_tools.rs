@@ -50,11 +50,11 @@ impl ListenerHealth {
     }
 }
 
-/// Reflection for a listener serving `service`: it lists that service, health and
-/// reflection (not the other listener's service, which is not reachable here) and
-/// describes every message of `proto/eceprobe/v1`.
+/// Reflection for a listener serving `services`: it lists them, health and reflection
+/// (not the other listener's services, which are not reachable here) and describes every
+/// message of `proto/eceprobe/v1`.
 pub(super) fn reflection(
-    service: &'static str,
+    services: &[&'static str],
 ) -> Result<
     (
         ServerReflectionServer<impl ServerReflection>,
@@ -63,11 +63,13 @@ pub(super) fn reflection(
     tonic_reflection::server::Error,
 > {
     let builder = || {
-        tonic_reflection::server::Builder::configure()
+        let mut b = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(eceprobe_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name(service)
-            .with_service_name("grpc.health.v1.Health")
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for service in services {
+            b = b.with_service_name(*service);
+        }
+        b.with_service_name("grpc.health.v1.Health")
             .with_service_name("grpc.reflection.v1.ServerReflection")
             .with_service_name("grpc.reflection.v1alpha.ServerReflection")
     };

@@ -1,0 +1,397 @@
+//! Join tokens and the agents they enrolled (migration 0020 / PostgreSQL 0006, issue 19).
+//!
+//! A token is stored by its id and the SHA-256 of its secret, never the secret. Using one
+//! is a single conditional UPDATE (the token's secret matches, it is not revoked, not
+//! expired by the database's clock, and has uses left), inside the writer's transaction:
+//! on PostgreSQL a second collector's UPDATE waits for the first's row lock and then sees
+//! the uses it left; on SQLite the writers are serialised by the file lock. So two agents
+//! racing for the last use cannot both have it.
+
+use sqlx::{AnyConnection, Row};
+
+use super::request::{settle, Pending, Reply};
+use super::{read_error, Backend, Store, StoreError};
+
+/// The most tokens listed at once.
+pub const MAX_JOIN_TOKENS: i64 = 10_000;
+
+/// A token to record; the secret itself stays with the caller.
+#[derive(Debug, Clone)]
+pub struct NewJoinToken {
+    pub id: String,
+    /// SHA-256 of the secret, lowercase hex.
+    pub secret_sha256: String,
+    pub deployment: String,
+    /// From now (the database's clock).
+    pub valid_for_ms: i64,
+    pub max_uses: i64,
+    pub allow_reenroll: bool,
+}
+
+/// A token as recorded (without its hash), with the database's clock when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    pub id: String,
+    pub deployment: String,
+    pub created_unix_ms: i64,
+    pub expires_unix_ms: i64,
+    pub max_uses: i64,
+    pub uses: i64,
+    /// 0 while the token stands.
+    pub revoked_unix_ms: i64,
+    pub allow_reenroll: bool,
+    pub now_unix_ms: i64,
+}
+
+/// What a join asks: the token, and who joins with which key.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub token_id: String,
+    pub secret_sha256: String,
+    pub agent_id: String,
+    /// SHA-256 of the agent's public key, lowercase hex.
+    pub key_sha256: String,
+    /// A standing certificate of this id from a bundle (`enroll`: its key made on the
+    /// collector), by its SHA-256: the id is enrolled with another key.
+    pub bundle_cert_sha256: Option<String>,
+}
+
+/// A join the token allowed (one of its uses is spent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub deployment: String,
+    /// The id was enrolled before with another key (the token allowed re-enrollment).
+    pub reenrolled: bool,
+}
+
+/// Why a token did not allow a join; nothing was spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// No token of this id, or its secret differs (not told apart: a guess learns nothing).
+    Unknown,
+    Revoked,
+    Expired {
+        expires_unix_ms: i64,
+    },
+    UsedUp {
+        max_uses: i64,
+    },
+    /// The id is enrolled with another key, and the token does not allow re-enrollment.
+    AlreadyEnrolled {
+        key_sha256: String,
+    },
+    /// The id has a bundle's certificate, and the token does not allow re-enrollment.
+    BundleEnrolled {
+        cert_sha256: String,
+    },
+}
+
+pub(super) enum JoinOp {
+    Create {
+        token: NewJoinToken,
+        backend: Backend,
+        reply: Reply<JoinToken>,
+    },
+    Revoke {
+        id: String,
+        backend: Backend,
+        reply: Reply<bool>,
+    },
+    Use {
+        request: JoinRequest,
+        backend: Backend,
+        reply: Reply<Result<Joined, JoinRefusal>>,
+    },
+}
+
+impl JoinOp {
+    pub(super) fn rows(&self) -> usize {
+        2
+    }
+
+    pub(super) fn fail(self, error: StoreError) {
+        match self {
+            JoinOp::Create { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            JoinOp::Revoke { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            JoinOp::Use { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+/// The database's clock in Unix ms, as an expression (a scalar subquery) of each dialect.
+fn now_expr(backend: Backend) -> String {
+    format!("({})", super::lease::now_sql(backend))
+}
+
+fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| StoreError::Database {
+        what: what.to_owned(),
+        error,
+    }
+}
+
+const COLUMNS: &str = "id, deployment, created_unix_ms, expires_unix_ms, max_uses, uses, \
+                       revoked_unix_ms, allow_reenroll";
+
+fn token(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<JoinToken, sqlx::Error> {
+    Ok(JoinToken {
+        id: row.try_get("id")?,
+        deployment: row.try_get("deployment")?,
+        created_unix_ms: row.try_get("created_unix_ms")?,
+        expires_unix_ms: row.try_get("expires_unix_ms")?,
+        max_uses: row.try_get("max_uses")?,
+        uses: row.try_get("uses")?,
+        revoked_unix_ms: row.try_get("revoked_unix_ms")?,
+        allow_reenroll: row.try_get::<i64, _>("allow_reenroll")? != 0,
+        now_unix_ms,
+    })
+}
+
+pub(super) async fn apply(conn: &mut AnyConnection, op: JoinOp) -> (Pending, bool) {
+    match op {
+        JoinOp::Create {
+            token,
+            backend,
+            reply,
+        } => settle(reply, create(conn, &token, backend).await),
+        JoinOp::Revoke { id, backend, reply } => {
+            let done = sqlx::query(&format!(
+                "UPDATE join_tokens SET revoked_unix_ms = {} \
+                 WHERE id = $1 AND revoked_unix_ms = 0",
+                now_expr(backend)
+            ))
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|d| d.rows_affected() > 0)
+            .map_err(db_error("revoking the join token"));
+            settle(reply, done)
+        }
+        JoinOp::Use {
+            request,
+            backend,
+            reply,
+        } => settle(reply, use_token(conn, &request, backend).await),
+    }
+}
+
+async fn create(
+    conn: &mut AnyConnection,
+    t: &NewJoinToken,
+    backend: Backend,
+) -> Result<JoinToken, StoreError> {
+    let now = now_expr(backend);
+    let row = sqlx::query(&format!(
+        "INSERT INTO join_tokens (id, secret_sha256, deployment, created_unix_ms, \
+         expires_unix_ms, max_uses, uses, revoked_unix_ms, allow_reenroll) \
+         VALUES ($1, $2, $3, {now}, {now} + $4, $5, 0, 0, $6) \
+         RETURNING {COLUMNS}, {now} AS now_unix_ms"
+    ))
+    .bind(&t.id)
+    .bind(&t.secret_sha256)
+    .bind(&t.deployment)
+    .bind(t.valid_for_ms)
+    .bind(t.max_uses)
+    .bind(i64::from(t.allow_reenroll))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error("recording the join token"))?;
+    let now_unix_ms = row
+        .try_get("now_unix_ms")
+        .map_err(db_error("reading the join token"))?;
+    token(&row, now_unix_ms).map_err(db_error("reading the join token"))
+}
+
+async fn use_token(
+    conn: &mut AnyConnection,
+    r: &JoinRequest,
+    backend: Backend,
+) -> Result<Result<Joined, JoinRefusal>, StoreError> {
+    let now = now_expr(backend);
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, {now} AS now_unix_ms FROM join_tokens \
+         WHERE id = $1 AND secret_sha256 = $2"
+    ))
+    .bind(&r.token_id)
+    .bind(&r.secret_sha256)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error("reading the join token"))?;
+    let Some(row) = row else {
+        return Ok(Err(JoinRefusal::Unknown));
+    };
+    let now_unix_ms: i64 = row
+        .try_get("now_unix_ms")
+        .map_err(db_error("reading the join token"))?;
+    let t = token(&row, now_unix_ms).map_err(db_error("reading the join token"))?;
+    let enrolled: Option<String> =
+        sqlx::query_scalar("SELECT key_sha256 FROM enrolled_agents WHERE agent_id = $1")
+            .bind(&r.agent_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error("reading the enrolled agents"))?;
+    let reenrolled = enrolled.as_deref().is_some_and(|k| k != r.key_sha256);
+    if !t.allow_reenroll {
+        if let (true, Some(key_sha256)) = (reenrolled, &enrolled) {
+            let key_sha256 = key_sha256.clone();
+            return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
+        }
+        if let (None, Some(cert_sha256)) = (&enrolled, &r.bundle_cert_sha256) {
+            let cert_sha256 = cert_sha256.clone();
+            return Ok(Err(JoinRefusal::BundleEnrolled { cert_sha256 }));
+        }
+    }
+    let reenrolled = reenrolled || (enrolled.is_none() && r.bundle_cert_sha256.is_some());
+    // The one decision: every condition is re-checked by the UPDATE itself, against the
+    // row as it is now (another collector may have used it since the SELECT).
+    let used = sqlx::query(&format!(
+        "UPDATE join_tokens SET uses = uses + 1 \
+         WHERE id = $1 AND secret_sha256 = $2 AND revoked_unix_ms = 0 \
+         AND uses < max_uses AND expires_unix_ms > {now}"
+    ))
+    .bind(&r.token_id)
+    .bind(&r.secret_sha256)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error("using the join token"))?
+    .rows_affected();
+    if used == 0 {
+        return refusal(conn, r, backend).await.map(Err);
+    }
+    // Another join may have enrolled the id with another key since the SELECT (two
+    // collectors): then the row is left as it is, and the use is given back.
+    let recorded = sqlx::query(&format!(
+        "INSERT INTO enrolled_agents (agent_id, key_sha256, token_id, enrolled_unix_ms) \
+         VALUES ($1, $2, $3, {now}) ON CONFLICT (agent_id) DO UPDATE SET \
+         key_sha256 = excluded.key_sha256, token_id = excluded.token_id, \
+         enrolled_unix_ms = excluded.enrolled_unix_ms \
+         WHERE enrolled_agents.key_sha256 = excluded.key_sha256 OR $4 = 1"
+    ))
+    .bind(&r.agent_id)
+    .bind(&r.key_sha256)
+    .bind(&r.token_id)
+    .bind(i64::from(t.allow_reenroll))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error("recording the enrolled agent"))?
+    .rows_affected();
+    if recorded == 0 {
+        sqlx::query("UPDATE join_tokens SET uses = uses - 1 WHERE id = $1")
+            .bind(&r.token_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error("giving back the join token's use"))?;
+        let key_sha256: String =
+            sqlx::query_scalar("SELECT key_sha256 FROM enrolled_agents WHERE agent_id = $1")
+                .bind(&r.agent_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_error("reading the enrolled agents"))?;
+        return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
+    }
+    Ok(Ok(Joined {
+        deployment: t.deployment,
+        reenrolled,
+    }))
+}
+
+/// Why the UPDATE found no usable token, read after it (the row as it is now).
+async fn refusal(
+    conn: &mut AnyConnection,
+    r: &JoinRequest,
+    backend: Backend,
+) -> Result<JoinRefusal, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, {} AS now_unix_ms FROM join_tokens WHERE id = $1",
+        now_expr(backend)
+    ))
+    .bind(&r.token_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error("reading the join token"))?;
+    let Some(row) = row else {
+        return Ok(JoinRefusal::Unknown);
+    };
+    let now: i64 = row
+        .try_get("now_unix_ms")
+        .map_err(db_error("reading the join token"))?;
+    let t = token(&row, now).map_err(db_error("reading the join token"))?;
+    Ok(if t.revoked_unix_ms != 0 {
+        JoinRefusal::Revoked
+    } else if t.expires_unix_ms <= now {
+        JoinRefusal::Expired {
+            expires_unix_ms: t.expires_unix_ms,
+        }
+    } else {
+        JoinRefusal::UsedUp {
+            max_uses: t.max_uses,
+        }
+    })
+}
+
+impl Store {
+    /// Records a new join token; returns it as stored (its times by the database's clock).
+    pub async fn create_join_token(&self, token: NewJoinToken) -> Result<JoinToken, StoreError> {
+        let backend = self.database().backend();
+        self.write(|reply| JoinOp::Create {
+            token,
+            backend,
+            reply,
+        })
+        .await
+    }
+
+    /// Revokes a token; false when there is none of this id or it was revoked already.
+    pub async fn revoke_join_token(&self, id: &str) -> Result<bool, StoreError> {
+        let backend = self.database().backend();
+        let id = id.to_owned();
+        self.write(|reply| JoinOp::Revoke { id, backend, reply })
+            .await
+    }
+
+    /// Spends one use of the token for this agent and key, or says why not (spending
+    /// nothing). Once Ok, the agent id is recorded as enrolled with this key.
+    pub async fn use_join_token(
+        &self,
+        request: JoinRequest,
+    ) -> Result<Result<Joined, JoinRefusal>, StoreError> {
+        let backend = self.database().backend();
+        self.write(|reply| JoinOp::Use {
+            request,
+            backend,
+            reply,
+        })
+        .await
+    }
+
+    /// Every token, newest first (at most [`MAX_JOIN_TOKENS`]).
+    pub async fn join_tokens(&self) -> Result<Vec<JoinToken>, StoreError> {
+        let backend = self.database().backend();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, {} AS now_unix_ms FROM join_tokens \
+             ORDER BY created_unix_ms DESC, id LIMIT $1",
+            now_expr(backend)
+        ))
+        .bind(MAX_JOIN_TOKENS)
+        .fetch_all(&self.inner.reads)
+        .await
+        .map_err(|e| read_error("reading the join tokens", e))?;
+        rows.iter()
+            .map(|row| {
+                let now = row.try_get("now_unix_ms")?;
+                token(row, now)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| read_error("reading the join tokens", e))
+    }
+}
+
+#[cfg(test)]
+#[path = "join_tokens_tests.rs"]
+pub(crate) mod tests;

@@ -1,0 +1,176 @@
+//! Join tokens on both engines: uses counted and bounded (also by racing joins), expiry by
+//! the database's clock, revocation, and the enrolled id's key.
+
+use super::super::tests::{on_both, open_temp};
+use super::*;
+
+fn new(id: &str, valid_for_ms: i64, max_uses: i64, allow_reenroll: bool) -> NewJoinToken {
+    NewJoinToken {
+        id: id.to_owned(),
+        secret_sha256: format!("hash-of-{id}"),
+        deployment: "prod".to_owned(),
+        valid_for_ms,
+        max_uses,
+        allow_reenroll,
+    }
+}
+
+fn join(id: &str, agent: &str, key: &str) -> JoinRequest {
+    JoinRequest {
+        token_id: id.to_owned(),
+        secret_sha256: format!("hash-of-{id}"),
+        agent_id: agent.to_owned(),
+        key_sha256: key.to_owned(),
+        bundle_cert_sha256: None,
+    }
+}
+
+/// A token and one join with it, as a collector's database holds them (the copy's tests).
+pub(crate) async fn fill(store: &Store) {
+    store
+        .create_join_token(new("0123456789ab", 3_600_000, 3, false))
+        .await
+        .expect("token");
+    let joined = store
+        .use_join_token(join("0123456789ab", "web-2", "k1"))
+        .await;
+    joined.expect("join").expect("the token allows the join");
+}
+
+/// A token without the database's clock of its read (which differs between two reads).
+pub(crate) fn comparable(tokens: Vec<JoinToken>) -> Vec<(String, String, i64, i64, i64)> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            (
+                t.id,
+                t.deployment,
+                t.expires_unix_ms - t.created_unix_ms,
+                t.max_uses,
+                t.uses,
+            )
+        })
+        .collect()
+}
+
+on_both! {
+    async fn a_token_counts_its_uses_and_refuses_once_used_up_revoked_or_unknown() {
+        let (_db, store) = open_temp().await;
+        let t = store.create_join_token(new("t1", 3_600_000, 2, false)).await.unwrap();
+        assert_eq!((t.uses, t.max_uses, t.revoked_unix_ms), (0, 2, 0));
+        assert_eq!(t.expires_unix_ms - t.created_unix_ms, 3_600_000);
+        let ok = store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap();
+        assert_eq!(ok, Ok(Joined { deployment: "prod".into(), reenrolled: false }));
+        // The same agent and key again (a join repeated): allowed, one more use.
+        assert!(store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap().is_ok());
+        assert_eq!(
+            store.use_join_token(join("t1", "svc-2", "k2")).await.unwrap(),
+            Err(JoinRefusal::UsedUp { max_uses: 2 })
+        );
+        let mut wrong = join("t1", "svc-2", "k2");
+        wrong.secret_sha256 = "another".into();
+        assert_eq!(store.use_join_token(wrong).await.unwrap(), Err(JoinRefusal::Unknown));
+        assert_eq!(
+            store.use_join_token(join("nope", "svc-2", "k2")).await.unwrap(),
+            Err(JoinRefusal::Unknown)
+        );
+        store.create_join_token(new("t2", 3_600_000, 5, false)).await.unwrap();
+        assert!(store.revoke_join_token("t2").await.unwrap());
+        assert!(!store.revoke_join_token("t2").await.unwrap(), "already revoked");
+        assert!(!store.revoke_join_token("none").await.unwrap());
+        assert_eq!(
+            store.use_join_token(join("t2", "svc-3", "k3")).await.unwrap(),
+            Err(JoinRefusal::Revoked)
+        );
+        let listed = store.join_tokens().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        let t1 = listed.iter().find(|t| t.id == "t1").unwrap();
+        assert_eq!(t1.uses, 2);
+        let t2 = listed.iter().find(|t| t.id == "t2").unwrap();
+        assert!(t2.revoked_unix_ms > 0 && t2.uses == 0);
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn an_expired_token_is_refused_by_the_database_clock() {
+        let (_db, store) = open_temp().await;
+        // Expired at its creation.
+        store.create_join_token(new("old", -1, 5, false)).await.unwrap();
+        let refused = store.use_join_token(join("old", "svc-1", "k1")).await.unwrap();
+        assert!(matches!(refused, Err(JoinRefusal::Expired { .. })), "{refused:?}");
+        let t = &store.join_tokens().await.unwrap()[0];
+        assert_eq!(t.uses, 0, "a refusal spends nothing");
+        assert!(t.expires_unix_ms <= t.now_unix_ms);
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn an_enrolled_id_with_another_key_needs_a_token_allowing_reenrollment() {
+        let (_db, store) = open_temp().await;
+        store.create_join_token(new("plain", 3_600_000, 10, false)).await.unwrap();
+        store.create_join_token(new("again", 3_600_000, 10, true)).await.unwrap();
+        assert!(store.use_join_token(join("plain", "svc-1", "k1")).await.unwrap().is_ok());
+        assert_eq!(
+            store.use_join_token(join("plain", "svc-1", "k2")).await.unwrap(),
+            Err(JoinRefusal::AlreadyEnrolled { key_sha256: "k1".into() })
+        );
+        let plain = store.join_tokens().await.unwrap();
+        assert_eq!(plain.iter().find(|t| t.id == "plain").unwrap().uses, 1);
+        assert_eq!(
+            store.use_join_token(join("again", "svc-1", "k2")).await.unwrap(),
+            Ok(Joined { deployment: "prod".into(), reenrolled: true })
+        );
+        // Now k2 is the id's key: k1 is the other one.
+        assert_eq!(
+            store.use_join_token(join("plain", "svc-1", "k1")).await.unwrap(),
+            Err(JoinRefusal::AlreadyEnrolled { key_sha256: "k2".into() })
+        );
+        // An id with a bundle's certificate: the same rule.
+        let mut bundled = join("plain", "app-1", "k9");
+        bundled.bundle_cert_sha256 = Some("c1".into());
+        assert_eq!(
+            store.use_join_token(bundled.clone()).await.unwrap(),
+            Err(JoinRefusal::BundleEnrolled { cert_sha256: "c1".into() })
+        );
+        bundled.token_id = "again".into();
+        bundled.secret_sha256 = "hash-of-again".into();
+        assert_eq!(
+            store.use_join_token(bundled).await.unwrap(),
+            Ok(Joined { deployment: "prod".into(), reenrolled: true })
+        );
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn racing_joins_never_spend_more_than_the_uses() {
+        let (db, store) = open_temp().await;
+        store.create_join_token(new("race", 3_600_000, 3, false)).await.unwrap();
+        // Two stores (two collectors) on one database, twelve joins at once.
+        let other = db.reopen().await;
+        let mut joins = Vec::new();
+        for i in 0..12 {
+            let s = if i % 2 == 0 { store.clone() } else { other.clone() };
+            joins.push(tokio::spawn(async move {
+                s.use_join_token(join("race", &format!("svc-{i}"), &format!("k{i}"))).await
+            }));
+        }
+        let mut allowed = 0;
+        for j in joins {
+            match j.await.unwrap() {
+                Ok(Ok(_)) => allowed += 1,
+                Ok(Err(JoinRefusal::UsedUp { max_uses: 3 })) => {}
+                // SQLite's second writer may find the file locked: an error, nothing spent.
+                Ok(Err(other)) => panic!("{other:?}"),
+                Err(_) => {}
+            }
+        }
+        assert!(allowed <= 3, "{allowed} joins allowed");
+        let t = &store.join_tokens().await.unwrap()[0];
+        assert_eq!(t.uses, allowed);
+        other.close().await;
+        store.close().await;
+    }
+}
