@@ -149,12 +149,11 @@ fn load_bundle(
 ) -> Result<TlsBundle, ConfigError> {
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| {
+        crate::user_file::read_text(&path).map_err(|e| {
             invalid(
                 "run.tls_dir",
                 format!(
-                    "cannot read {}: {e}; copy the bundle from `eceprobe-collector enroll` (agent.pem, agent.key, ca.pem) there",
-                    path.display()
+                    "{e}; copy the bundle from `eceprobe-collector enroll` (agent.pem, agent.key, ca.pem) there"
                 ),
             )
         })
