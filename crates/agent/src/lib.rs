@@ -10,6 +10,7 @@ mod dpapi;
 pub mod java_config;
 pub mod mailbox;
 pub mod render;
+pub mod report_file;
 pub mod run;
 pub mod run_config;
 pub mod secret_file;

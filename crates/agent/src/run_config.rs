@@ -93,7 +93,7 @@ fn default_spool_dir() -> PathBuf {
 }
 
 /// This machine's name, as agents are named by default.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     if let Ok(name) = std::env::var("COMPUTERNAME") {
         return Some(name);
     }
