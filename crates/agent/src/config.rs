@@ -144,10 +144,7 @@ pub struct Resolved {
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text = crate::user_file::read_text(path)?;
     let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -179,8 +176,7 @@ fn anchor_paths(file: &mut FileConfig, base: &Path) {
 }
 
 fn read_pem(key: &str, path: &Path) -> Result<(String, String), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let text = crate::user_file::read_text(path).map_err(|e| invalid(key, e.to_string()))?;
     Ok((format!("{key} {}", path.display()), text))
 }
 
@@ -369,6 +365,40 @@ mod tests {
         assert_eq!(
             file.mailbox[0].refresh_token_file,
             Some(d.join("a.refresh"))
+        );
+    }
+
+    #[test]
+    fn a_config_file_over_a_mebibyte_is_refused_naming_it_and_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        // Valid TOML all along (a comment), so only the size can refuse it.
+        let mut text = String::from("role = \"services\"\n#");
+        text.push_str(&"x".repeat(usize::try_from(crate::user_file::MAX_BYTES).unwrap()));
+        std::fs::write(&path, &text).unwrap();
+        let err = load_file(&path).err().unwrap().to_string();
+        assert!(
+            err.starts_with(&format!("{} holds more than 1024 KiB", path.display())),
+            "{err}"
+        );
+        text.truncate(usize::try_from(crate::user_file::MAX_BYTES).unwrap());
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(load_file(&path).unwrap().role, Some(Role::Services));
+        // A PEM file it names is bounded the same way, the error naming the key.
+        let pem = dir.path().join("huge.pem");
+        std::fs::write(&pem, [text.as_bytes(), b"more"].concat()).unwrap();
+        std::fs::write(&path, "[trust]\nca_files = ['huge.pem']\n").unwrap();
+        let file = load_file(&path).unwrap();
+        let err = resolve(file, Overrides::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "trust.ca_files: {} holds more than",
+                pem.display()
+            )),
+            "{err}"
         );
     }
 

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 /// A configuration error: which key, what is wrong, how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {error}")]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    /// agent.toml itself cannot be read (missing, too large, not text).
+    #[error(transparent)]
+    Read(#[from] crate::user_file::UserFileError),
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]

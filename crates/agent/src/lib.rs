@@ -11,11 +11,13 @@ pub mod java_config;
 pub mod join;
 pub mod mailbox;
 pub mod render;
+pub mod report_file;
 pub mod run;
 pub mod run_config;
 pub mod secret_file;
 pub mod slow_config;
 pub mod trace_config;
+pub mod user_file;
 pub mod wire;
 
 use std::path::Path;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use eceprobe_agent::report_file::{self, ReportFormat, RunFacts};
 use eceprobe_agent::{config, mailbox, render, run, run_config};
 use eceprobe_checks::{CheckId, Cloud, Prober, Role, Trust};
 
@@ -63,6 +64,10 @@ struct CheckArgs {
     /// Run the OAuth checks of this [[mailbox]] only (by address). Repeatable.
     #[arg(long = "mailbox", value_name = "ADDRESS")]
     mailboxes: Vec<String>,
+    /// Also write the run as a report: FILE.html (a self-contained page to print or attach)
+    /// or FILE.md (Markdown for a ticket). No secret is ever in it.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -263,6 +268,9 @@ fn init_logging(level: &str) {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
+    // A report that cannot be written in the format asked is said before anything runs.
+    let report_format = args.report.as_deref().map(ReportFormat::of).transpose()?;
+    let config_file = args.probe.config.clone();
     let (_, mut cfg) = args.probe.resolve()?;
     if !args.mailboxes.is_empty() {
         for wanted in &args.mailboxes {
@@ -306,6 +314,19 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         report.duration_us = report.duration_us.saturating_add(extra);
         report
     });
+    if let (Some(path), Some(format)) = (&args.report, report_format) {
+        let facts = RunFacts {
+            host: run_config::host_name().unwrap_or_else(|| "this server".to_owned()),
+            role: cfg.role,
+            cloud: cfg.cloud,
+            java: java.summary(),
+            java_runtime: ece_java.runtime_line(),
+            config: config_file.as_deref(),
+        };
+        let text = report_file::render(&facts, &report, format);
+        report_file::write(path, &text, &cfg.mailboxes)?;
+        eprintln!("report written to {}", path.display());
+    }
     if args.json {
         let doc = JsonOutput {
             agent_version: env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,7 @@ use eceprobe_checks::{
     anchor_label, CheckId, CheckReport, OAuthInfo, Outcome, Owner, RootSource, SuiteReport,
 };
 
-fn duration(us: u64) -> String {
+pub(crate) fn duration(us: u64) -> String {
     if us >= 1_000_000 {
         format!("{:.2} s", us as f64 / 1e6)
     } else {
@@ -95,7 +95,7 @@ fn oauth_detail(c: &CheckReport, o: &OAuthInfo) -> String {
     parts.join(", ")
 }
 
-fn detail(c: &CheckReport) -> String {
+pub(crate) fn detail(c: &CheckReport) -> String {
     match (&c.failure, c.warnings.first(), &c.oauth) {
         (Some(f), _, _) => format!("{}: {}", f.kind, f.detail),
         // Every warning with its figures (a slow resolver and a lossy path are two facts).
@@ -111,7 +111,7 @@ fn detail(c: &CheckReport) -> String {
 }
 
 /// The TARGET column: the mailbox for the OAuth checks, host:port for the others.
-fn target(c: &CheckReport) -> String {
+pub(crate) fn target(c: &CheckReport) -> String {
     match &c.oauth {
         Some(o) => o.mailbox.clone(),
         None => c.target(),
@@ -119,7 +119,7 @@ fn target(c: &CheckReport) -> String {
 }
 
 /// Names the check in "What to do": the mailbox too for the OAuth checks.
-fn label(c: &CheckReport) -> String {
+pub(crate) fn label(c: &CheckReport) -> String {
     match &c.oauth {
         Some(o) => format!("{} {}", c.check, o.mailbox),
         None => c.check.to_string(),

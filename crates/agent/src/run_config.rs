@@ -122,7 +122,7 @@ pub fn bundle_complete(dir: &std::path::Path) -> bool {
 }
 
 /// This machine's name, as agents are named by default.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     if let Ok(name) = std::env::var("COMPUTERNAME") {
         return Some(name);
     }
@@ -180,12 +180,11 @@ pub fn load_bundle(
 ) -> Result<TlsBundle, ConfigError> {
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|e| {
+        crate::user_file::read_text(&path).map_err(|e| {
             invalid(
                 "run.tls_dir",
                 format!(
-                    "cannot read {}: {e}; copy the bundle from `eceprobe-collector enroll` (agent.pem, agent.key, ca.pem) there",
-                    path.display()
+                    "{e}; copy the bundle from `eceprobe-collector enroll` (agent.pem, agent.key, ca.pem) there"
                 ),
             )
         })

@@ -225,20 +225,26 @@ fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), SecretFile
     Ok(())
 }
 
-/// The one line of a secret file's bytes: UTF-8 (a leading byte-order mark, which Notepad
-/// and PowerShell 5 write, dropped), trimmed, non-empty, with no space or line break
-/// inside (no token or client secret has one).
+/// The one line of a secret file's bytes: UTF-8 (leading byte-order marks, which Notepad
+/// and PowerShell 5 write, dropped), trimmed, non-empty, with no space, line break or
+/// byte-order mark inside (no token or client secret has one).
 fn secret_line<'a>(path: &Path, raw: &'a [u8]) -> Result<&'a str, SecretFileError> {
     let path = || path.to_path_buf();
     if raw.starts_with(&[0xff, 0xfe]) || raw.starts_with(&[0xfe, 0xff]) {
         return Err(SecretFileError::Utf16 { path: path() });
     }
     let text = std::str::from_utf8(raw).map_err(|_| SecretFileError::NotText { path: path() })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
+    // Every leading mark: a file saved again by such an editor may carry two. A mark left
+    // inside is no part of any token or secret (it would not survive being written back:
+    // `agent_secret_file` found a secret "\u{feff}1" read back as "1").
+    let text = text.trim_start_matches('\u{feff}').trim();
     if text.is_empty() {
         return Err(SecretFileError::Empty { path: path() });
     }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+    {
         return Err(SecretFileError::NotOneLine { path: path() });
     }
     Ok(text)

@@ -167,3 +167,27 @@ fn a_directory_or_a_huge_file_is_not_read() {
     assert!(matches!(err, SecretFileError::TooLarge { .. }), "{err}");
     assert!(err.hint().contains("Check the path"), "{}", err.hint());
 }
+
+/// Found by `agent_secret_file` (its input: two byte-order marks, then the secret): the
+/// second mark was kept as part of the secret, and the secret written back (a rotated
+/// token) read back without it.
+#[test]
+fn byte_order_marks_are_never_part_of_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rt.txt");
+    std::fs::write(&path, "\u{feff}\u{feff}0.AX-token\r\n").unwrap();
+    #[cfg(unix)]
+    chmod(&path, 0o600);
+    let secret = read(&path).unwrap();
+    assert_eq!(secret.expose(), "0.AX-token");
+    write_atomic(&path, &secret).unwrap();
+    assert_eq!(read(&path).unwrap().expose(), "0.AX-token");
+    // One inside is refused, as a space would be.
+    std::fs::write(&path, "0.AX\u{feff}-token\n").unwrap();
+    #[cfg(unix)]
+    chmod(&path, 0o600);
+    assert!(matches!(
+        read(&path),
+        Err(SecretFileError::NotOneLine { .. })
+    ));
+}

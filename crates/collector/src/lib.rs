@@ -34,7 +34,8 @@ pub mod auth;
 pub mod change_request;
 pub mod check_durations;
 pub mod checkname;
-pub mod civil;
+/// UTC calendar dates (in `eceprobe-report`, which the agent's report uses too).
+pub use eceprobe_report::civil;
 pub mod config;
 pub mod convert;
 pub mod endpoints;

@@ -28,6 +28,24 @@ pub enum HopAnswer {
     NoAnswer,
 }
 
+impl HopAnswer {
+    /// What answered, in words (the agent's report; the collector's server page says the
+    /// same of the wire's names).
+    pub fn words(&self) -> String {
+        match self {
+            HopAnswer::TimeExceeded => "ICMP time exceeded".to_owned(),
+            HopAnswer::Unreachable { icmp_type, code } => {
+                format!("ICMP unreachable (type {icmp_type} code {code})")
+            }
+            HopAnswer::Reset => "TCP reset".to_owned(),
+            HopAnswer::SynAck => "SYN-ACK".to_owned(),
+            HopAnswer::EchoReply => "ICMP echo reply".to_owned(),
+            HopAnswer::Local { reason } => format!("not sent: {reason}"),
+            HopAnswer::NoAnswer => "no answer".to_owned(),
+        }
+    }
+}
+
 /// One hop of a path trace: the probes sent with this TTL and what came back first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hop {

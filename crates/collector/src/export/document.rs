@@ -1,10 +1,12 @@
-//! The report as a document, built once from the [`AuditReport`]: headings, paragraphs,
-//! tables and the policy as a code block, in the order every format prints them. The
-//! Markdown and HTML renderers only lay it out; the text is raw (unescaped) here and each
-//! renderer escapes it for its format.
+//! The report as a document ([`eceprobe_report::Document`], the model the agent's `check
+//! --report` uses too), built once from the [`AuditReport`]: headings, paragraphs, tables
+//! and the policy as a code block, in the order every format prints them. The Markdown and
+//! HTML renderers (`eceprobe_report`) only lay it out; the text is raw (unescaped) here and
+//! each renderer escapes it for its format.
 
 use eceprobe_checks::ChecklistItem;
 use eceprobe_proto::v1::{AuditReport, AuditServer, AuditVerdict, Gap, NetworkChangeRequest};
+use eceprobe_report::{Block, Class, Document, Row, Span, Table, Tone};
 
 use super::{
     audit_id, changes_line, closed_text, counts, orphan_items, policy, scope, server_items,
@@ -13,37 +15,12 @@ use super::{
 use crate::gaps::owner_name;
 use crate::order::Attention;
 
-/// How a row is coloured: red for a gap, amber for a warning, green for a pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Class {
-    Gap,
-    Warning,
-    Pass,
-}
-
-impl Class {
-    fn of_severity(severity: &str) -> Class {
-        match severity {
-            "gap" => Class::Gap,
-            _ => Class::Warning,
-        }
-    }
-
-    /// Where a row of this colour is listed: red, amber, green.
-    pub(super) fn attention(self) -> Attention {
-        match self {
-            Class::Gap => Attention::Fail,
-            Class::Warning => Attention::Warn,
-            Class::Pass => Attention::Pass,
-        }
-    }
-
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Class::Gap => "gap",
-            Class::Warning => "warning",
-            Class::Pass => "pass",
-        }
+/// Where a row of this colour is listed: red, amber, green.
+pub(super) fn attention(class: Class) -> Attention {
+    match class {
+        Class::Gap => Attention::Fail,
+        Class::Warning => Attention::Warn,
+        Class::Pass => Attention::Pass,
     }
 }
 
@@ -59,70 +36,12 @@ pub(super) fn verdict_class(items: &[Item], v: &AuditVerdict) -> Class {
     }
 }
 
-/// The whole report: its title and its blocks.
-#[derive(Debug)]
-pub(super) struct Document {
-    pub title: String,
-    pub blocks: Vec<Block>,
-}
-
-#[derive(Debug)]
-pub(super) enum Block {
-    /// Level 1 to 4.
-    Heading(u8, String),
-    Paragraph(Tone, Vec<Span>),
-    /// Item/value pairs, the summary's facts.
-    Facts(Vec<(&'static str, String)>),
-    Table(Table),
-    /// Preformatted text in a language (the policy, TOML).
-    Code {
-        lang: &'static str,
-        text: String,
-    },
-    /// A group the HTML page frames with this class (a server, the changes).
-    Section(&'static str, Vec<Block>),
-}
-
-/// How a paragraph stands out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Tone {
-    Plain,
-    /// The summary line the report opens with.
-    Summary,
-    /// A server that did not answer.
-    Missing,
-}
-
-/// A run of a paragraph's text.
-#[derive(Debug)]
-pub(super) enum Span {
-    Text(String),
-    /// A value from an agent that may be empty: HTML shows an empty one as "-".
-    Value(String),
-}
-
-#[derive(Debug)]
-pub(super) struct Table {
-    /// What kind of table, for the HTML class.
-    pub class: &'static str,
-    pub header: &'static [&'static str],
-    pub rows: Vec<Row>,
-    /// The column that names the row's class (but a pass) where colour is not available.
-    pub marked: Option<usize>,
-}
-
-#[derive(Debug)]
-pub(super) struct Row {
-    pub class: Class,
-    pub cells: Vec<String>,
-}
-
 fn text(s: impl Into<String>) -> Block {
-    Block::Paragraph(Tone::Plain, vec![Span::Text(s.into())])
+    Block::text(s)
 }
 
 fn heading(level: u8, s: impl Into<String>) -> Block {
-    Block::Heading(level, s.into())
+    Block::heading(level, s)
 }
 
 fn summary(out: &mut Vec<Block>, r: &AuditReport) {

@@ -14,9 +14,7 @@ pub mod by_team;
 mod csv;
 mod document;
 pub mod findings;
-mod html;
 pub mod json;
-mod markdown;
 #[cfg(test)]
 pub(crate) mod sample;
 #[cfg(test)]
@@ -30,10 +28,10 @@ use eceprobe_proto::v1::{Audit, AuditReport, AuditServer, AuditVerdict, Gap};
 /// One CSV row (RFC 4180, formula-guarded) and one Markdown table (cells escaped): the
 /// change requests write theirs as the reports do.
 pub(crate) use csv::push_row as csv_row;
-use document::verdict_class;
+use document::{attention, verdict_class};
+pub(crate) use eceprobe_report::markdown::inline as markdown_inline;
+pub(crate) use eceprobe_report::markdown::table as markdown_table;
 pub use findings::{remedy, Remedy};
-pub(crate) use markdown::inline as markdown_inline;
-pub(crate) use markdown::table as markdown_table;
 
 use crate::order::{by_attention, Attention};
 
@@ -84,8 +82,8 @@ impl fmt::Display for Format {
 /// The report in one format.
 pub fn render(report: &AuditReport, format: Format) -> String {
     match format {
-        Format::Markdown => markdown::render(report),
-        Format::Html => html::render(report),
+        Format::Markdown => eceprobe_report::markdown::render(&document::document(report)),
+        Format::Html => eceprobe_report::html::render(&document::document(report)),
         Format::Csv => csv::render(report),
         Format::Json => format!("{:#}\n", json::report_json(report)),
     }
@@ -263,7 +261,7 @@ fn orphan_items(r: &AuditReport) -> Vec<Item<'_>> {
 fn verdicts_in_order<'a>(items: &[Item], s: &'a AuditServer) -> Vec<&'a AuditVerdict> {
     let mut verdicts: Vec<&AuditVerdict> = s.verdicts.iter().collect();
     by_attention(&mut verdicts, |v| {
-        (verdict_class(items, v).attention(), v.check.as_str())
+        (attention(verdict_class(items, v)), v.check.as_str())
     });
     verdicts
 }
@@ -283,7 +281,7 @@ fn servers_in_order(r: &AuditReport) -> Vec<&AuditServer> {
                 .chain(
                     s.verdicts
                         .iter()
-                        .map(|v| verdict_class(&items, v).attention()),
+                        .map(|v| attention(verdict_class(&items, v))),
                 )
                 .min()
                 .unwrap_or(Attention::Pass);

@@ -1,5 +1,5 @@
-//! Calendar dates from Unix time, in UTC, without a date-time crate: the admin CLI prints
-//! them and the CA stamps certificates with them.
+//! Calendar dates from Unix time, in UTC, without a date-time crate: the reports, the
+//! collector's admin CLI and its CA (which stamps certificates with them) print them.
 
 /// (year, month 1-12, day 1-31) of a day counted from 1970-01-01 (H. Hinnant's algorithm,
 /// exact for the proleptic Gregorian calendar).

@@ -3,9 +3,7 @@
 //! Text from the agents goes through [`cell`] or [`inline`]: a `|` or a newline would end a
 //! table cell or start a block, and `<`/`>` would be raw HTML to a renderer that allows it.
 
-use eceprobe_proto::v1::AuditReport;
-
-use super::document::{document, Block, Class, Row, Span, Table, Tone};
+use crate::{Block, Class, Document, Row, Span, Table, Tone};
 
 /// Text for one table cell: `|` escaped, newlines as `<br>`, no raw HTML.
 fn cell(s: &str) -> String {
@@ -21,14 +19,15 @@ fn cell(s: &str) -> String {
 }
 
 /// Text in a heading or a paragraph: one line, no raw HTML.
-pub(crate) fn inline(s: &str) -> String {
+pub fn inline(s: &str) -> String {
     s.replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace("\r\n", " ")
         .replace(['\r', '\n'], " ")
 }
 
-pub(crate) fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+/// A table of `header` and `rows`, each cell escaped ([`cell`]).
+pub fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push_str(&format!("| {} |\n", header.join(" | ")));
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     for row in rows {
@@ -94,9 +93,10 @@ fn block(out: &mut String, b: &Block) {
     }
 }
 
-pub fn render(r: &AuditReport) -> String {
+/// The Markdown of `doc` (its title is the first heading's business).
+pub fn render(doc: &Document) -> String {
     let mut out = String::new();
-    document(r).blocks.iter().for_each(|b| block(&mut out, b));
+    doc.blocks.iter().for_each(|b| block(&mut out, b));
     out
 }
 

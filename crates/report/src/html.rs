@@ -3,9 +3,7 @@
 //! can read it back. All text from the report goes through [`esc`]: host names and details
 //! come from agents and are hostile input.
 
-use eceprobe_proto::v1::AuditReport;
-
-use super::document::{document, Block, Span, Table, Tone};
+use crate::{Block, Document, Span, Table, Tone};
 
 const STYLE: &str = "
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; font-size: 14px; color: #222; margin: 2em; }
@@ -125,8 +123,8 @@ fn block(out: &mut String, b: &Block) {
     }
 }
 
-pub fn render(r: &AuditReport) -> String {
-    let doc = document(r);
+/// The page for `doc`.
+pub fn render(doc: &Document) -> String {
     let mut out = String::from("<!DOCTYPE html>\n");
     out.push_str("<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n");
     out.push_str("<meta charset=\"utf-8\"/>\n");
