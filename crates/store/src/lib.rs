@@ -81,6 +81,7 @@ pub use lease::{Fence, Lease};
 pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAIT_MS};
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
+pub use results::StoredText;
 pub use revocations::{Revocation, MAX_REVOCATIONS};
 pub use types::{
     AgentRecord, AuditProgress, AuditRecord, AuditServerRecord, CheckState, FoundGap, GapChanges,
