@@ -104,7 +104,7 @@ fn main() -> ExitCode {
     if !filter.contains('=') {
         // Index rebuilds while seeding are slow on purpose: no warning for each. The
         // collector in-process (overview) would log every seeded gap opening.
-        filter.push_str(",sqlx::query=error,eceprobe_collector=warn");
+        filter.push_str(",sqlx::query=error,sqlx::postgres::notice=warn,eceprobe_collector=warn");
     }
     tracing_subscriber::fmt()
         .with_env_filter(

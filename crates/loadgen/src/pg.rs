@@ -54,7 +54,7 @@ impl Pg {
         }
         // Parsed above already; the text may hold a password, so it is not repeated.
         let mut url = url::Url::parse(text).context("--db is not a URL")?;
-        let in_url = url.password().map(|p| percent_decode(p));
+        let in_url = url.password().map(percent_decode);
         let _ = url.set_password(None);
         let password = match password_file {
             Some(path) => Some(read_password(path)?),

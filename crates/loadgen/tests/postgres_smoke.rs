@@ -40,7 +40,10 @@ fn ingest_on_postgres_runs_every_phase_and_stores_every_row() {
     );
     // The password in a file, as an operator keeps it, not on the command line.
     let mut url = url::Url::parse(&url).unwrap();
-    let password = url.password().expect("a password in ECEPROBE_TEST_POSTGRES").to_owned();
+    let password = url
+        .password()
+        .expect("a password in ECEPROBE_TEST_POSTGRES")
+        .to_owned();
     url.set_password(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let password_file = dir.path().join("pg.pass");
@@ -69,5 +72,8 @@ fn ingest_on_postgres_runs_every_phase_and_stores_every_row() {
     }
     assert_eq!(report["notes"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["database"], url.as_str());
-    assert!(!out.stdout.windows(password.len()).any(|w| w == password.as_bytes()));
+    assert!(!out
+        .stdout
+        .windows(password.len())
+        .any(|w| w == password.as_bytes()));
 }
