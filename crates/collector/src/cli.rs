@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::demo;
+/// What `eceprobe-collector demo` says: the demo is a program of its own.
+pub(crate) const DEMO_MOVED: &str = "eceprobe-collector: the demo is a program of its own now, eceprobe-demo, so that the collector you deploy does not carry the simulated Microsoft 365. `cargo build --release` builds it beside the collector: run ./target/release/eceprobe-demo (same options: --once, --dir DIR, --deadline-s N).";
 
 #[derive(Parser)]
 #[command(
@@ -15,8 +16,7 @@ use crate::demo;
     about = "Collects eceprobe agents' results into SQLite or PostgreSQL"
 )]
 pub(crate) struct Cli {
-    /// Log level (error, warn, info, debug, trace; default info, warn for `demo`);
-    /// ECEPROBE_LOG also works.
+    /// Log level (error, warn, info, debug, trace; default info); ECEPROBE_LOG also works.
     #[arg(long, global = true)]
     pub(crate) log_level: Option<String>,
     #[command(subcommand)]
@@ -25,9 +25,12 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Start here: a collector, a simulated Microsoft 365 and two agents on this machine
-    /// (one behind a firewall that blocks 993/995), an audit and its report.
-    Demo(demo::DemoArgs),
+    /// Moved: the demo is `eceprobe-demo` (this says so, for the commands people remember).
+    #[command(hide = true)]
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Accept agents' streams and store their results.
     Serve(ServeArgs),
     /// Copy a SQLite store into a PostgreSQL database, every table, then compare the counts.

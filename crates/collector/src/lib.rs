@@ -2,6 +2,8 @@
 //! collector validates them and stores them (SQLite or PostgreSQL), idempotently on (agent,
 //! sequence).
 //!
+//! - [`admin`]: the admin CLI's requests to a collector's Query API and their tables (the
+//!   `eceprobe-collector` commands, and `eceprobe-demo`'s audit).
 //! - [`audits`]: connectivity audits: ordering every connected agent, deciding who
 //!   answered, closing at the deadline, and the audit's verdicts, gaps and diff.
 //! - [`ingest`]: the `AgentLink` service, one task per agent stream, bounded everywhere.
@@ -29,6 +31,10 @@
 //! - [`web`]: the dashboard, the JSON API and `/metrics` over HTTP.
 //! - [`notify`]: webhook events when gaps open or close and when audits close.
 
+// The admin CLI's modules name the library `eceprobe_collector`, as they did in the binary.
+extern crate self as eceprobe_collector;
+
+pub mod admin;
 pub mod audits;
 pub mod auth;
 pub mod change_request;

@@ -1,8 +1,6 @@
 //! `eceprobe-collector`: receives agents' probe results and keeps them.
 
-mod admin;
 mod cli;
-mod demo;
 mod migrate;
 mod token_cmd;
 
@@ -12,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use cli::{AuditCommand, CaCommand, Cli, Command};
+use eceprobe_collector::admin;
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::config::Config;
 use eceprobe_collector::endpoints::{EndpointsHandle, Loader};
@@ -31,12 +30,7 @@ use eceprobe_proto::v1::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo(_));
-    let level = match (&cli.log_level, quiet) {
-        (Some(level), _) => level.clone(),
-        (None, true) => "warn".into(),
-        (None, false) => "info".into(),
-    };
+    let level = cli.log_level.clone().unwrap_or_else(|| "info".into());
     let filter = std::env::var("ECEPROBE_LOG").unwrap_or(level);
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -58,7 +52,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let text = match cli.command {
-            Command::Demo(args) => return demo::run(args).await,
+            Command::Demo { .. } => {
+                eprintln!("{}", cli::DEMO_MOVED);
+                return Ok(2);
+            }
             Command::Serve(args) => {
                 let mut settings = match args.config {
                     Some(path) => Config::load(&path)?,

@@ -1,5 +1,5 @@
 //! The dashboard in a real headless Chromium (Debian's `chromium` and `chromium-driver`),
-//! driven over WebDriver. The fixture is `eceprobe-collector demo`: a collector fed by two
+//! driven over WebDriver. The fixture is `eceprobe-demo`: a collector fed by two
 //! real agents probing testlab, the application server's firewall blocking 993 and 995.
 //! It also checks the gaps page of issue 15: the gaps under the teams that close them, the
 //! network change request (ece-app-01's 993 and 995 on endpoint set 2) and the timeline.
@@ -38,10 +38,10 @@ impl Drop for Killed {
     }
 }
 
-/// `eceprobe-collector demo` until its dashboard URL (with the login token) is printed.
+/// `eceprobe-demo` until its dashboard URL (with the login token) is printed.
 fn start_demo(dir: &Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(["demo", "--dir"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-demo"))
+        .arg("--dir")
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

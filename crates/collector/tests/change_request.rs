@@ -1,4 +1,4 @@
-//! Change requests from real gaps: `eceprobe-collector demo --once` runs real agents against
+//! Change requests from real gaps: `eceprobe-demo --once` runs real agents against
 //! testlab (the application server's firewall refuses 993 and drops 995; SMTP AUTH is off for
 //! sales@contoso.com), then a collector serves the demo's database and each surface is asked
 //! as a user would: the CLI, the dashboard's downloads and links, the Query API.

@@ -1,4 +1,4 @@
-//! `eceprobe-collector demo --once`: the newcomer's first command, run as they would run it.
+//! `eceprobe-demo --once`: the newcomer's first command, run as they would run it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -130,5 +130,20 @@ fn demo_once_finds_the_blocked_ports_and_writes_the_report() {
     assert!(
         !second.contains("first audit of this scope"),
         "the second audit has a previous one:\n{second}"
+    );
+}
+
+/// The collector that is deployed carries no demo; asked for one, it says where it went.
+#[test]
+fn the_collector_says_the_demo_is_a_program_of_its_own() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
+        .args(["demo", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("run ./target/release/eceprobe-demo"),
+        "stderr: {err}"
     );
 }

@@ -1,5 +1,5 @@
 //! /metrics as Prometheus reads it (issue 20), checked by Prometheus' own `promtool`
-//! (Debian's `prometheus` package) on a real scrape: `eceprobe-collector demo --once` runs
+//! (Debian's `prometheus` package) on a real scrape: `eceprobe-demo --once` runs
 //! real agents against testlab (the application server's firewall refuses 993 and drops 995;
 //! SMTP AUTH is off for sales@contoso.com), then the real collector serves the demo's
 //! database and its `/metrics` and `/metrics/detail` go through `promtool check metrics`.
@@ -80,11 +80,11 @@ impl Drop for Killed {
     }
 }
 
-/// `eceprobe-collector demo` (agents probing testlab, results ingested as they come) until
+/// `eceprobe-demo` (agents probing testlab, results ingested as they come) until
 /// it prints its dashboard URL: the address and the token.
 fn start_demo(dir: &Path) -> (Killed, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(["demo", "--dir"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eceprobe-demo"))
+        .arg("--dir")
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

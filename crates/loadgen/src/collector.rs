@@ -20,6 +20,8 @@ pub struct Launch {
     /// Where its stderr files go (the run's work directory).
     pub dir: PathBuf,
     pub flags: ServeFlags,
+    /// `--keep-work-dir`: keep what the run made (a PostgreSQL run's schemas too).
+    pub keep: bool,
 }
 
 /// What this collector's `serve` accepts: versions differ (a separate Query listener and
@@ -82,8 +84,15 @@ pub struct Stopped {
 
 impl Launch {
     /// `serve --listen 127.0.0.1:0 --db <db>` plus `extra`; waits for `listening on ADDR`.
-    /// `name` names its stderr file.
-    pub async fn start(&self, name: &str, db: &Path, extra: &[String]) -> Result<Collector> {
+    /// `name` names its stderr file. `db` is a SQLite file or a PostgreSQL URL without its
+    /// password (it is logged).
+    pub async fn start(
+        &self,
+        name: &str,
+        db: impl AsRef<std::ffi::OsStr>,
+        extra: &[String],
+    ) -> Result<Collector> {
+        let db = Path::new(db.as_ref());
         let stderr_path = self.dir.join(format!("{name}.stderr"));
         let stderr = std::fs::File::create(&stderr_path)
             .with_context(|| format!("creating {}", stderr_path.display()))?;

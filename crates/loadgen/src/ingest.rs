@@ -1,18 +1,15 @@
 //! Goal 1, ingest rate: N agents over real gRPC, each sending batches and waiting for their
-//! acks (at most W outstanding); then, in the same run, the raw SQLite baseline.
+//! acks (at most W outstanding); then, in the same run, the raw SQLite baseline. With
+//! `--db postgres://...` the same against PostgreSQL (`pg_ingest.rs`).
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use tokio::sync::{Barrier, Semaphore};
 
-use crate::agent::{self, Link};
 use crate::collector::Launch;
+use crate::fleet::{self, Drive, FleetRun};
 use crate::procfs;
 use crate::raw::{self, Plan};
 use crate::report::Report;
@@ -35,134 +32,63 @@ pub struct IngestArgs {
     /// Agents connecting at the same time.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
-    /// Skip the raw SQLite baseline.
+    /// Skip the baseline (raw SQLite; on PostgreSQL the plain INSERTs and COPY).
     #[arg(long)]
     pub no_raw: bool,
+    /// PostgreSQL instead of a SQLite file: postgres://USER@HOST:PORT/DB. The user needs
+    /// CREATE on the database: each phase runs in a schema of its own, dropped at the end.
+    /// The password from --password-file, the URL or PGPASSWORD.
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// With --db: a file holding the PostgreSQL password on its first line.
+    #[arg(long, value_name = "FILE", requires = "db")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// With --db: skip the phase with two collectors sharing the database.
+    #[arg(long, requires = "db")]
+    pub no_pair: bool,
 }
 
-/// What one agent did.
-struct Driven {
-    acked: u64,
-    latencies: Vec<Duration>,
+impl IngestArgs {
+    /// The run's fleet and pace, checked.
+    pub fn drive(&self) -> Result<Drive> {
+        anyhow::ensure!(self.agents > 0, "--agents must be at least 1");
+        anyhow::ensure!(
+            (1..=500).contains(&self.batch),
+            "--batch must be 1-500 (the collector's limit)"
+        );
+        Ok(Drive {
+            plan: Plan {
+                agents: self.agents,
+                batch: self.batch,
+                results_per_agent: self.results_per_agent,
+                base_ms: eceprobe_proto::now_ms()
+                    - i64::try_from(self.results_per_agent).unwrap_or(0) * 12_000,
+            },
+            window: self.window.max(1),
+            connect_concurrency: self.connect_concurrency.max(1),
+        })
+    }
 }
 
 pub async fn run(args: &IngestArgs, launch: &Launch, report: &mut Report) -> Result<()> {
-    anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
-    anyhow::ensure!(
-        (1..=500).contains(&args.batch),
-        "--batch must be 1-500 (the collector's limit)"
-    );
-    let window = args.window.max(1);
-    let plan = Plan {
-        agents: args.agents,
-        batch: args.batch,
-        results_per_agent: args.results_per_agent,
-        base_ms: eceprobe_proto::now_ms()
-            - i64::try_from(args.results_per_agent).unwrap_or(0) * 12_000,
-    };
+    let drive = args.drive()?;
+    if let Some(db) = &args.db {
+        return crate::pg_ingest::run(args, db, drive, launch, report).await;
+    }
+    let plan = drive.plan;
     let db = launch.dir.join("collector.db");
     let collector = launch.start("collector-ingest", &db, &[]).await?;
-    let endpoint = agent::endpoint(collector.addr)?;
-
-    let connect_started = Instant::now();
-    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
-    let start = Arc::new(Barrier::new(args.agents + 1));
-    let mut tasks = Vec::with_capacity(args.agents);
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<()>>(args.agents);
-    for i in 0..args.agents {
-        let endpoint = endpoint.clone();
-        let gate = Arc::clone(&gate);
-        let start = Arc::clone(&start);
-        let ready = ready_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            let permit = gate.acquire_owned().await;
-            let link = Link::open(&endpoint, agent::hello(i)).await;
-            drop(permit);
-            let link = match link {
-                Ok(l) => {
-                    let _ = ready.send(Ok(())).await;
-                    l
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
-                    return Err(e);
-                }
-            };
-            start.wait().await;
-            drive(link, plan, window).await
-        }));
-    }
-    drop(ready_tx);
-    for _ in 0..args.agents {
-        match ready_rx.recv().await {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                return Err(e).context(format!(
-                    "an agent could not connect; the collector's stderr is in {}",
-                    collector.stderr_path.display()
-                ))
-            }
-            None => break,
-        }
-    }
-    let connect_time = connect_started.elapsed();
-    tracing::info!(
-        agents = args.agents,
-        ?connect_time,
-        "all agents connected; sending"
-    );
-    let cpu_before = (collector.cpu_s()?, procfs::cpu_s("self")?);
-    start.wait().await;
-    let started = Instant::now();
-    let mut acked = 0u64;
-    let mut latencies = Vec::new();
-    for t in tasks {
-        let d = t
-            .await
-            .context("an agent task panicked")?
-            .with_context(|| {
-                format!(
-                    "an agent failed; the collector's stderr is in {}",
-                    collector.stderr_path.display()
-                )
-            })?;
-        acked += d.acked;
-        latencies.extend(d.latencies);
-    }
-    let wall = started.elapsed();
-    let collector_cpu = collector.cpu_s()? - cpu_before.0;
-    let loadgen_cpu = procfs::cpu_s("self")? - cpu_before.1;
+    let fleet = fleet::run(&[&collector], drive).await?;
     let status = collector.status()?;
     let stopped = collector.stop().await?;
     let stored = count_results(&db).await?;
 
-    let acks = Summary::of(&latencies);
-    let rate = acked as f64 / wall.as_secs_f64();
-    report.int("agents", args.agents as u64);
-    report.int("batch_results", args.batch as u64);
-    report.int("window_batches", window as u64);
-    report.int("results_acked", acked);
-    report.int("results_stored_in_db", stored);
-    report.float("connect_s", connect_time.as_secs_f64());
-    report.float("ingest_wall_s", wall.as_secs_f64());
-    report.float("results_per_s", rate);
-    report.latency("ack", &acks);
-    report.float("collector_cpu_s", collector_cpu);
-    report.float(
-        "collector_cpu_us_per_result",
-        collector_cpu * 1e6 / acked.max(1) as f64,
-    );
-    report.float("loadgen_cpu_s", loadgen_cpu);
+    let rate = report_fleet(report, "", args, &fleet, stored);
     report.float("collector_peak_rss_mib", status.hwm_mib());
     report.float("collector_rss_end_mib", status.rss_mib());
     report.int("collector_threads", status.threads);
     report.float("collector_stop_s", stopped.elapsed.as_secs_f64());
     report.text("collector_exit", stopped.status);
-    if stored != acked {
-        report.note(format!(
-            "stored rows ({stored}) differ from results acked ({acked})"
-        ));
-    }
     if !args.no_raw {
         let cpu = procfs::cpu_s("self")?;
         let raw = raw::run(&launch.dir.join("raw.db"), plan)
@@ -182,41 +108,41 @@ pub async fn run(args: &IngestArgs, launch: &Launch, report: &mut Report) -> Res
     Ok(())
 }
 
-/// One agent: batches of increasing seq from the welcome's last_stored_seq + 1, at most
-/// `window` unacked; the latency of a batch runs from its send to the ack that covers it.
-async fn drive(mut link: Link, plan: Plan, window: usize) -> Result<Driven> {
-    let mut next = link.last_stored_seq + 1;
-    let end = next + plan.results_per_agent;
-    let mut outstanding: VecDeque<(u64, Instant)> = VecDeque::with_capacity(window);
-    let mut out = Driven {
-        acked: 0,
-        latencies: Vec::with_capacity(plan.results_per_agent as usize / plan.batch.max(1) + 1),
-    };
-    let mut acked_to = link.last_stored_seq;
-    loop {
-        while outstanding.len() < window && next < end {
-            let last = (next + plan.batch as u64 - 1).min(end - 1);
-            let results = (next..=last).map(|s| plan.result(s)).collect();
-            let sent = Instant::now();
-            link.send_batch(results).await?;
-            outstanding.push_back((last, sent));
-            next = last + 1;
-        }
-        if outstanding.is_empty() {
-            break;
-        }
-        let up_to = link.next_ack().await?;
-        while let Some(&(last, sent)) = outstanding.front() {
-            if last > up_to {
-                break;
-            }
-            out.latencies.push(sent.elapsed());
-            outstanding.pop_front();
-        }
-        acked_to = acked_to.max(up_to);
+/// A collector run's figures, each name after `prefix` (the SQLite scenario's names with
+/// ""); returns the stored rate (results acked per second).
+pub fn report_fleet(
+    report: &mut Report,
+    prefix: &str,
+    args: &IngestArgs,
+    fleet: &FleetRun,
+    stored: u64,
+) -> f64 {
+    let acked = fleet.acked;
+    let rate = acked as f64 / fleet.wall.as_secs_f64();
+    if prefix.is_empty() {
+        report.int("agents", args.agents as u64);
+        report.int("batch_results", args.batch as u64);
+        report.int("window_batches", args.window.max(1) as u64);
     }
-    out.acked = acked_to - link.last_stored_seq;
-    Ok(out)
+    let name = |n: &str| format!("{prefix}{n}");
+    report.int(&name("results_acked"), acked);
+    report.int(&name("results_stored_in_db"), stored);
+    report.float(&name("connect_s"), fleet.connect.as_secs_f64());
+    report.float(&name("ingest_wall_s"), fleet.wall.as_secs_f64());
+    report.float(&name("results_per_s"), rate);
+    report.latency(&name("ack"), &Summary::of(&fleet.latencies));
+    report.float(&name("collector_cpu_s"), fleet.collector_cpu_s);
+    report.float(
+        &name("collector_cpu_us_per_result"),
+        fleet.collector_cpu_s * 1e6 / acked.max(1) as f64,
+    );
+    report.float(&name("loadgen_cpu_s"), fleet.loadgen_cpu_s);
+    if stored != acked {
+        report.note(format!(
+            "{prefix}stored rows ({stored}) differ from results acked ({acked})"
+        ));
+    }
+    rate
 }
 
 /// Rows in the collector's results table, read after it stopped.

@@ -6,6 +6,7 @@
 //! cargo build --release -p eceprobe-loadgen -p eceprobe-collector
 //! ulimit -n 20000      # connect: one fd per agent in the loadgen and in the collector
 //! target/release/eceprobe-loadgen ingest --agents 100 --batch 50 --results-per-agent 2000
+//! PGPASSWORD=... target/release/eceprobe-loadgen ingest --db postgres://eceprobe@127.0.0.1:55432/eceprobe_test
 //! target/release/eceprobe-loadgen connect --agents 10000
 //! target/release/eceprobe-loadgen gaps --agents 10000 --rows 10000000 --keep-db /var/tmp/gaps.db
 //! cargo run --release -p eceprobe-loadgen -- overview --servers 10000
@@ -13,17 +14,22 @@
 //!
 //! `ingest`, `connect` and `gaps` start their own collector (`--collector-bin`, default the
 //! `eceprobe-collector` next to this executable) on `127.0.0.1:0` with a database in a
-//! temporary work directory (kept, and named, when a run fails), and stop it with SIGINT.
+//! temporary work directory (kept, and named, when a run fails), and stop it with SIGINT;
+//! `ingest --db postgres://...` starts them on schemas of its own in that database.
 //! `overview` runs the collector's store and dashboard in-process (no collector binary).
 
 mod agent;
 mod collector;
 mod connect;
+mod fleet;
 mod gaps;
 mod ingest;
 mod latency;
 mod overview;
 mod payload;
+mod pg;
+mod pg_ingest;
+mod pg_raw;
 mod procfs;
 mod raw;
 mod report;
@@ -68,7 +74,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest rate over gRPC, ack latency and peak RSS, against raw SQLite inserts.
+    /// Ingest rate over gRPC, ack latency and peak RSS, against raw SQLite inserts; with
+    /// --db postgres://..., on PostgreSQL against plain INSERTs and COPY, and two
+    /// collectors sharing the database.
     Ingest(ingest::IngestArgs),
     /// The collector's memory with many agents connected and heartbeating.
     Connect(connect::ConnectArgs),
@@ -96,7 +104,7 @@ fn main() -> ExitCode {
     if !filter.contains('=') {
         // Index rebuilds while seeding are slow on purpose: no warning for each. The
         // collector in-process (overview) would log every seeded gap opening.
-        filter.push_str(",sqlx::query=error,eceprobe_collector=warn");
+        filter.push_str(",sqlx::query=error,sqlx::postgres::notice=warn,eceprobe_collector=warn");
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -137,6 +145,7 @@ fn run(cli: Cli) -> Result<()> {
             bin: bin.clone(),
             log_level: cli.collector_log_level.clone(),
             dir: work.path().to_path_buf(),
+            keep: cli.keep_work_dir,
         })
     };
     let scenario = match &cli.command {

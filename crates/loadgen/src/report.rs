@@ -99,9 +99,27 @@ impl Report {
     }
 }
 
-/// The command line that produced a run, quoted where a shell would need it.
+/// A URL's password as `***` (`--db postgres://u:secret@h/db`, or `--db=...`): the
+/// command line is printed with the figures.
+fn without_password(arg: String) -> String {
+    let (flag, value) = match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (format!("{flag}="), value),
+        _ => (String::new(), arg.as_str()),
+    };
+    match url::Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            format!("{flag}{url}")
+        }
+        _ => arg,
+    }
+}
+
+/// The command line that produced a run, quoted where a shell would need it, without
+/// passwords.
 pub fn command_line() -> String {
     std::env::args()
+        .map(without_password)
         .map(|a| {
             let plain = !a.is_empty()
                 && a.chars()
@@ -114,4 +132,26 @@ pub fn command_line() -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_not_printed() {
+        assert_eq!(
+            without_password("postgres://u:s3cret@h:5432/db".into()),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            without_password("--db=postgres://u:s3cret@h/db".into()),
+            "--db=postgres://u:***@h/db"
+        );
+        assert_eq!(
+            without_password("postgres://u@h/db".into()),
+            "postgres://u@h/db"
+        );
+        assert_eq!(without_password("--agents=4".into()), "--agents=4");
+    }
 }

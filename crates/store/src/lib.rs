@@ -94,6 +94,7 @@ pub use outbox::{Enqueued, OutboxEvent, OutboxRow, MAX_OUTBOX_DUE, MAX_RETRY_WAI
 pub use outbox_counts::OutboxCounts;
 pub use quarantine::MAX_QUARANTINE_ROWS;
 use request::Reply;
+pub use results::StoredText;
 pub use revocations::{Revocation, MAX_REVOCATIONS};
 pub use schedule_slots::{ScheduleSlot, SlotClaim, SLOT_RECORD_KEEP_MS};
 pub use types::{

@@ -89,6 +89,28 @@ pub(super) async fn touch_agent(
     Ok(())
 }
 
+/// The text columns a result is stored with beside its summary, as the writer binds them.
+/// Public so the load generator's baselines write the very same rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredText {
+    /// `tls_intercepted,slow` ('' for none).
+    pub warning_kinds: String,
+    /// `dns:1234,tcp:560` ('' for none).
+    pub stage_durations: String,
+    /// `HOST ADDRESS,ADDRESS` ('' for none).
+    pub system_dns: String,
+}
+
+impl NewResult {
+    pub fn stored_text(&self) -> StoredText {
+        StoredText {
+            warning_kinds: super::rows::join_kinds(&self.warning_kinds),
+            stage_durations: super::metrics::join_stages(&self.stage_durations),
+            system_dns: super::rows::join_system_dns(self.system_dns.as_ref()),
+        }
+    }
+}
+
 const INSERT_RESULT: &str = "INSERT INTO results (agent_id, seq, check_id, \
      started_unix_ms, received_unix_ms, outcome, failure_kind, failure_stage, duration_us, \
      warning_kinds, detail, audit_id, stage_durations, system_dns) \
@@ -152,7 +174,11 @@ pub(super) async fn insert_results(
                 r.seq, r.check
             )
         };
-        let stages = super::metrics::join_stages(&r.stage_durations);
+        let StoredText {
+            warning_kinds,
+            stage_durations: stages,
+            system_dns,
+        } = r.stored_text();
         let stored = sqlx::query(INSERT_RESULT)
             .bind(agent_id)
             .bind(seq)
@@ -163,11 +189,11 @@ pub(super) async fn insert_results(
             .bind(r.failure_kind.as_deref())
             .bind(r.failure_stage.as_deref())
             .bind(duration_us)
-            .bind(super::rows::join_kinds(&r.warning_kinds))
+            .bind(warning_kinds)
             .bind(r.detail.as_slice())
             .bind(r.audit_id.as_str())
             .bind(&stages)
-            .bind(super::rows::join_system_dns(r.system_dns.as_ref()))
+            .bind(system_dns)
             .execute(&mut *conn)
             .await
             .map_err(db_error(what()))?;

@@ -9,7 +9,7 @@ use eceprobe_collector::export::{self, Format};
 use eceprobe_proto::v1::{AuditReport, GetAuditRequest, ListAuditsRequest, ListServersRequest};
 
 use super::{DEPLOYMENT, SERVERS};
-use crate::admin;
+use eceprobe_collector::admin;
 
 /// Waits until both agents have said hello (an audit orders only connected agents).
 async fn wait_for_agents(query_url: &str) -> anyhow::Result<()> {

@@ -142,12 +142,12 @@ impl Drop for Collector {
     }
 }
 
-/// `eceprobe-collector demo --once --dir DIR` as a newcomer runs it (real agents against
+/// `eceprobe-demo --once --dir DIR` as a newcomer runs it (real agents against
 /// testlab: the application server's 993 refused and 995 dropped, SMTP AUTH off for
 /// sales@contoso.com): its exit code and what it printed; its stderr must hold no error.
 pub fn demo_once(dir: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-collector"))
-        .args(["demo", "--once", "--dir"])
+    let out = Command::new(env!("CARGO_BIN_EXE_eceprobe-demo"))
+        .args(["--once", "--dir"])
         .arg(dir)
         .output()
         .unwrap();

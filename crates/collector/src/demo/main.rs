@@ -1,5 +1,4 @@
-//! `eceprobe-collector demo`: the whole product on one machine, for a newcomer's first
-//! minute. A collector on a fresh SQLite file, testlab as Microsoft 365 (with a tenant) on
+//! `eceprobe-demo`: the whole product on one machine, for a newcomer's first minute. A collector on a fresh SQLite file, testlab as Microsoft 365 (with a tenant) on
 //! loopback, and two agents in this process: a services server that also runs the OAuth
 //! checks of two mailboxes, one of which has SMTP AUTH turned off, and an application server
 //! whose firewall refuses 993 (IMAP) and drops 995 (POP3). It runs an audit, prints the gap
@@ -10,12 +9,17 @@
 //! Nothing here is simulated beyond testlab: the agents are the real `run` loop (spool,
 //! uplink, audit orders) over real gRPC, reading the `agent.toml` files the demo writes,
 //! so the directory it leaves behind shows what a real installation's files look like.
+//!
+//! A program of its own (the collector package's `demo` feature, on by default), so the
+//! `eceprobe-collector` that is deployed never links the simulated Microsoft 365.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Parser;
 use eceprobe_checks::{Prober, Trust};
 use eceprobe_collector::gaps::{self, Policy, Tracker};
 use eceprobe_collector::ingest::IngestLimits;
@@ -74,8 +78,16 @@ fn demo_tenant() -> OAuthConfig {
     oauth
 }
 
-#[derive(clap::Args)]
-pub struct DemoArgs {
+#[derive(Parser)]
+#[command(
+    name = "eceprobe-demo",
+    version,
+    about = "Start here: a collector, a simulated Microsoft 365 and two agents on this machine (one behind a firewall that blocks 993/995), an audit and its report"
+)]
+struct DemoArgs {
+    /// Log level (error, warn, info, debug, trace; default warn); ECEPROBE_LOG also works.
+    #[arg(long)]
+    log_level: Option<String>,
     /// Exit after the report, with `audit run --wait`'s codes: 0 no gap, 1 gaps (the demo's
     /// firewall makes some), 2 the demo could not run.
     #[arg(long)]
@@ -130,7 +142,38 @@ impl Running {
     }
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
+fn main() -> ExitCode {
+    let args = DemoArgs::parse();
+    let level = args.log_level.clone().unwrap_or_else(|| "warn".into());
+    let filter = std::env::var("ECEPROBE_LOG").unwrap_or(level);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("eceprobe-demo: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("eceprobe-demo: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("eceprobe-demo-{}", std::process::id())),
