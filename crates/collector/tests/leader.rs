@@ -10,32 +10,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::agent::{result, Agent, CHECKS};
-use common::postgres::{fresh_schema, test_postgres};
+use common::postgres::{fresh_schema, ha_config, holder_is, lease_of, test_postgres, wait_holder};
 use common::receiver::Receiver;
 use common::{msg, wait_for_gaps, Collector};
-use eceprobe_collector::leader::LEASE;
-use eceprobe_collector::store::{Database, Lease, Store};
+use eceprobe_collector::store::{Database, Store};
 use eceprobe_proto::v1::{agent_message, AgentMessage, ResultBatch};
-
-/// Collector `name`'s configuration: a lease of 3 s (the shortest accepted), evaluations
-/// every second, one webhook.
-fn config(dir: &Path, name: &str, password: &str, hook: std::net::SocketAddr) -> PathBuf {
-    std::fs::write(dir.join("pg.pass"), format!("{password}\n")).unwrap();
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "evaluate_every_s = 1\n[store]\npassword_file = \"pg.pass\"\nlease_s = 3\n\
-             collector_name = \"{name}\"\n[[webhook]]\nurl = \"http://{hook}/hooks/leader-test\"\n"
-        ),
-    )
-    .unwrap();
-    config
-}
 
 /// `check` of `agent`'s results from `first` on: failing (tcp_refused) or passing.
 fn batch(seqs: std::ops::RangeInclusive<u64>, check: &str, failing: bool) -> AgentMessage {
@@ -54,36 +37,6 @@ fn all_passing(first: u64) -> AgentMessage {
     msg(agent_message::Body::Batch(ResultBatch { results }))
 }
 
-async fn lease_of(store: &Store) -> Option<Lease> {
-    store.lease(LEASE).await.unwrap()
-}
-
-/// Polls the lease (at most 20 s) until `holder` matches; returns it and how long it took.
-async fn wait_holder(
-    store: &Store,
-    what: &str,
-    holder: impl Fn(&str) -> bool,
-) -> (Lease, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(lease) = lease_of(store).await {
-            if holder(&lease.holder) && lease.is_current() {
-                return (lease, start.elapsed());
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}; lease now: {:?}",
-            lease_of(store).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn holder_is(name: &str) -> impl Fn(&str) -> bool + '_ {
-    move |holder: &str| holder == name
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_doubled() {
     let Some(url) = test_postgres() else {
@@ -93,8 +46,8 @@ async fn the_leader_dies_the_other_collector_takes_over_and_nothing_is_lost_or_d
     let (hook, received) = Receiver::listen(|_| 200).await;
     let dir = tempfile::tempdir().unwrap();
     let (config_a, config_b) = (
-        config(dir.path(), "mon-a", &password, hook),
-        config(dir.path(), "mon-b", &password, hook),
+        ha_config(dir.path(), "mon-a", &password, hook),
+        ha_config(dir.path(), "mon-b", &password, hook),
     );
     let args_a = ["--plaintext", "--config", config_a.to_str().unwrap()];
     let args_b = ["--plaintext", "--config", config_b.to_str().unwrap()];

@@ -78,6 +78,47 @@ impl Agent {
         }
     }
 
+    /// Like [`Agent::connect`], but `None` when the collector is down or ends the stream
+    /// (an agent that reconnects elsewhere, as after a collector's crash).
+    pub async fn try_connect(addr: SocketAddr, id: &str) -> Option<(Agent, u64)> {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?;
+        let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
+            .await
+            .ok()?
+            .ok()?;
+        let mut client = AgentLinkClient::new(channel);
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(msg(agent_message::Body::Hello(hello(id, "prod"))))
+            .await
+            .ok()?;
+        let call = client.connect(ReceiverStream::new(rx));
+        let mut rx = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .ok()?
+            .ok()?
+            .into_inner();
+        let welcome = tokio::time::timeout(Duration::from_secs(10), rx.message()).await;
+        match welcome.ok()?.ok()??.body {
+            Some(collector_message::Body::Welcome(w)) => {
+                Some((Agent { tx, rx }, w.last_stored_seq))
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends a batch and waits for its ack, skipping orders (which it leaves unanswered);
+    /// `None` when the stream fails or stays silent 10 s (the agent then reconnects and
+    /// resends).
+    pub async fn try_send(&mut self, m: AgentMessage) -> Option<u64> {
+        self.tx.send(m).await.ok()?;
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), self.rx.message()).await;
+            if let Some(collector_message::Body::Ack(a)) = next.ok()?.ok()??.body {
+                return Some(a.up_to_seq);
+            }
+        }
+    }
+
     pub async fn next(&mut self) -> Option<collector_message::Body> {
         let m = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
             .await
