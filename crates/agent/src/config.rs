@@ -143,11 +143,26 @@ pub struct Resolved {
     pub java: crate::java_config::JavaConfig,
 }
 
+/// toml's message and where, never the offending line itself: agent.toml may hold a join
+/// token (`join = ...`), which must not reach the console, a log or the event log.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = crate::user_file::read_text(path)?;
     let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: parse_message(&text, &e),
     })?;
     if let Some(base) = path.parent() {
         anchor_paths(&mut file, base);
@@ -366,6 +381,25 @@ mod tests {
             file.mailbox[0].refresh_token_file,
             Some(d.join("a.refresh"))
         );
+    }
+
+    #[test]
+    fn a_misplaced_or_unquoted_join_token_is_never_quoted_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let secret = "0123456789abcdef0123456789abcdef01234567";
+        for text in [
+            format!("join = \"ej1.3f9a2c10b7d4.{secret}.sha256:00\"\n[run]\n"),
+            format!("[run]\njoin = ej1.3f9a2c10b7d4.{secret}\n"),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let Err(e) = load_file(&path) else {
+                panic!("accepted: {text}")
+            };
+            let e = e.to_string();
+            assert!(!e.contains(secret), "the token's secret is shown: {e}");
+            assert!(e.contains("agent.toml") && e.contains("line "), "{e}");
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@ use tonic::{Code, Status};
 use crate::pki::{self, PkiError, Revoked};
 use crate::revocation_db::{Lookup, SharedRevocations, STALE_AFTER};
 
+/// Why an agent without a client certificate is refused, and what to do.
+pub const NO_CERTIFICATE: &str = "it presented no client certificate: join the agent with a token (eceprobe-agent run --join TOKEN, from eceprobe-collector token create) or install its bundle (eceprobe-collector enroll)";
+
 /// The revocation list as the serving collector sees it: re-read whenever the file changes
 /// (length or modification time; `revoke` appends a line), so a revocation applies at once
 /// without a restart. Asked at every Hello, before every batch or heartbeat is stored, and
@@ -164,9 +167,7 @@ impl AgentTls {
         agent_id: &str,
     ) -> Result<String, Status> {
         let Some(leaf) = peer_certs.and_then(|c| c.first()) else {
-            return Err(Status::unauthenticated(
-                "it presented no client certificate: join the agent with a token (eceprobe-agent run --join TOKEN, from eceprobe-collector token create) or install its bundle (eceprobe-collector enroll)",
-            ));
+            return Err(Status::unauthenticated(NO_CERTIFICATE));
         };
         let fingerprint = pki::fingerprint(leaf.as_ref());
         let revoked = self

@@ -23,6 +23,7 @@ use crate::schedule::{self, Clock, Schedule, SystemClock};
 use crate::store::Store;
 
 mod agent_tls;
+mod cert_gate;
 mod grpc_tools;
 
 pub use agent_tls::AgentTlsError;
@@ -235,6 +236,9 @@ impl Bound {
         // algorithm; tonic's own nodelay setting does not apply to a listener passed in.
         let incoming = |l: TcpListener| TcpIncoming::from(l).with_nodelay(Some(true));
         let agents_router = tonic::transport::Server::builder()
+            .layer(cert_gate::CertGateLayer {
+                required: self.tls.is_some(),
+            })
             .add_service(ingest)
             .add_optional_service(enrollment)
             .add_service(agents_health_service)

@@ -116,11 +116,15 @@ async fn every_refused_agent_is_logged_with_its_address_and_why() {
     );
 
     // No client certificate: TLS lets it in (a joining agent has none yet, for the
-    // Enrollment RPC), the stream is refused at Hello, with how to enroll.
+    // Enrollment RPC), its stream is refused before its Hello is even read, with how to
+    // enroll.
     try_hello(addr, tls(&pki_dir, None), "ghost-1").await;
     let line = logged(
         &log,
-        &["agent refused at hello", "presented no client certificate"],
+        &[
+            "agent refused before hello",
+            "presented no client certificate",
+        ],
     );
     assert!(
         line.contains("peer=127.0.0.1:") && line.contains("--join"),
