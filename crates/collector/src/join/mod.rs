@@ -206,10 +206,15 @@ impl Enrollment for JoinService {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let r = request.into_inner();
-        let (agent, token) = (
-            eceprobe_proto::bounds::cut(&r.agent_id, 128),
-            eceprobe_proto::bounds::cut(&r.token_id, ID_HEX),
-        );
+        // From a client not yet trusted: cut and with control characters escaped, so a
+        // refusal's log line cannot forge others (as `ingest` does for a Hello's name).
+        let printable = |text: &str, max: usize| -> String {
+            eceprobe_proto::bounds::cut(text, max)
+                .chars()
+                .flat_map(char::escape_default)
+                .collect()
+        };
+        let (agent, token) = (printable(&r.agent_id, 128), printable(&r.token_id, ID_HEX));
         let Ok(_slot) = self.at_once.try_acquire() else {
             return Err(Status::resource_exhausted(format!(
                 "{MAX_JOINS_AT_ONCE} agents are joining right now: try again in a few seconds"
@@ -223,7 +228,8 @@ impl Enrollment for JoinService {
             ))),
         };
         if let Err(status) = &outcome {
-            tracing::warn!(%peer, %agent, %token, reason = %status.message(), "join refused");
+            let reason = status.message().escape_default();
+            tracing::warn!(%peer, %agent, %token, %reason, "join refused");
         }
         outcome.map(Response::new)
     }
