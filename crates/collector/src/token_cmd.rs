@@ -163,6 +163,8 @@ pub(crate) async fn run(command: TokenCommand) -> anyhow::Result<String> {
             Ok(out)
         }
         TokenCommand::Revoke { id, db } => {
+            // Ids are stored in lowercase hex; one copied in capitals is the same token.
+            let id = id.trim().to_ascii_lowercase();
             let store = db.open().await?;
             let revoked = store.revoke_join_token(&id).await;
             store.close().await;
