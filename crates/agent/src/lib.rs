@@ -17,7 +17,7 @@ pub mod run_config;
 pub mod secret_file;
 pub mod slow_config;
 pub mod trace_config;
-pub mod user_file;
+pub use eceprobe_userfile as user_file;
 pub mod wire;
 
 use std::path::Path;

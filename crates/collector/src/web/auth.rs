@@ -28,11 +28,8 @@ pub const MIN_TOKEN_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("[http] token_file {path}: cannot read it: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("[http] token_file: {0}")]
+    Read(eceprobe_userfile::UserFileError),
     #[error("[http] token_file {path}: the token is {len} characters; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32 > {path}`)")]
     TooShort { path: String, len: usize },
     #[error("[http] token_file {path}: the token must be printable ASCII without spaces (it travels in headers, cookies and URLs); e.g. `openssl rand -hex 32 > {path}`")]
@@ -48,10 +45,7 @@ pub fn load_or_generate(token_file: Option<&Path>) -> Result<String, TokenError>
         return generate();
     };
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = eceprobe_userfile::read_text(path).map_err(TokenError::Read)?;
     let token = text.trim();
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(TokenError::Charset { path: shown });

@@ -1,14 +1,16 @@
-//! The text files an administrator points the agent at (`agent.toml`, `[trust]`'s PEM files,
-//! the enrollment bundle of `[run] tls_dir`), read with a bound: a path mistyped to a log, a
-//! disk image or `/dev/zero` is refused with the file's name and the limit, not read into
-//! memory until the machine runs out. Secret files have their own, smaller bound
-//! (`secret_file::MAX_FILE_BYTES`).
+//! The text files an administrator points eceprobe at, read with a bound: the agent's
+//! (`agent.toml`, `[trust]`'s PEM files, the enrollment bundle of `[run] tls_dir`) and the
+//! collector's (`collector.toml`, the policy file, the web token file, its PKI directory). A
+//! path mistyped to a log, a disk image or `/dev/zero` is refused with the file's name and
+//! the limit, not read into memory until the machine runs out. Files with a smaller natural
+//! size have their own, smaller bound (the agent's `secret_file::MAX_FILE_BYTES`, the
+//! collector's PostgreSQL password file).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The most a configuration, PEM or bundle file may hold: an agent.toml is a few KiB, a CA
-/// bundle with every public root about 220 KiB.
+/// The most a configuration, policy, PEM or bundle file may hold: an agent.toml or a
+/// collector.toml is a few KiB, a CA bundle with every public root about 220 KiB.
 pub const MAX_BYTES: u64 = 1024 * 1024;
 
 /// Why a user's text file cannot be read.
@@ -19,7 +21,7 @@ pub enum UserFileError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("{} holds more than {} KiB, the most the agent reads from such a file: check the path", path.display(), max / 1024)]
+    #[error("{} holds more than {} KiB, the most eceprobe reads from such a file: check the path", path.display(), max / 1024)]
     TooLarge { path: PathBuf, max: u64 },
     #[error("{} is not UTF-8 text: save it as UTF-8 (or ASCII)", path.display())]
     NotText { path: PathBuf },
