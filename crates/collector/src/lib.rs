@@ -57,6 +57,7 @@ pub mod notify;
 pub mod order;
 pub mod outbound;
 pub mod pki;
+pub mod process;
 pub mod query;
 pub mod result_view;
 pub mod retention;

@@ -30,25 +30,13 @@ use eceprobe_proto::v1::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = cli.log_level.clone().unwrap_or_else(|| "info".into());
-    let filter = std::env::var("ECEPROBE_LOG").unwrap_or(level);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("eceprobe-collector: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let runtime = match eceprobe_collector::process::start(
+        "eceprobe-collector",
+        cli.log_level.clone(),
+        "info",
+    ) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let text = match cli.command {

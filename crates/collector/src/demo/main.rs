@@ -144,26 +144,11 @@ impl Running {
 
 fn main() -> ExitCode {
     let args = DemoArgs::parse();
-    let level = args.log_level.clone().unwrap_or_else(|| "warn".into());
-    let filter = std::env::var("ECEPROBE_LOG").unwrap_or(level);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("eceprobe-demo: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let runtime =
+        match eceprobe_collector::process::start("eceprobe-demo", args.log_level.clone(), "warn") {
+            Ok(runtime) => runtime,
+            Err(code) => return code,
+        };
     match runtime.block_on(run(args)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
