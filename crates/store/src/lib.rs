@@ -50,6 +50,8 @@ mod audits_tests;
 #[cfg(test)]
 mod connections_tests;
 #[cfg(test)]
+mod copy_refusal_tests;
+#[cfg(test)]
 mod copy_tests;
 #[cfg(test)]
 mod engines;
