@@ -79,8 +79,12 @@ impl SharedSpool {
                 let dropped = spool.append(&numbered)?;
                 if dropped > 0 {
                     tracing::warn!(
+                        eventlog = crate::eventlog::SPOOL_OVERFLOW,
                         dropped,
-                        "the spool is full: the oldest unsent results were dropped"
+                        spool = %spool.dir().display(),
+                        "the spool is full: the oldest unsent results were dropped. The collector has \
+                         not acknowledged results for a while: the log says why the link is down; \
+                         [run] spool_max_mb keeps more (default 64)"
                     );
                 }
                 Ok((first, last))
