@@ -2,8 +2,10 @@
 //! administrator looks for in Event Viewer, beside the file log (which keeps everything).
 //!
 //! What goes there (`select`), the one rule to keep in mind when logging:
-//! - every ERROR and WARN event of the agent's own code (targets `eceprobe*`; a library's
-//!   events stay in the file log, their words are the library's), as an error or a warning;
+//! - every ERROR and WARN event of the agent's own code (target `eceprobe_agent*`), as an
+//!   error or a warning. The libraries' events (the spool's, the probes', tonic's) stay in
+//!   the file log: their words are written for it, and the agent says what they mean for
+//!   the service where it handles them (the spool's drop, say, as [`SPOOL_OVERFLOW`]);
 //! - an INFO event only when it carries the field `eventlog = <id>` with an id of [`KINDS`]
 //!   (`tracing::info!(eventlog = eventlog::SERVICE_STARTED, ...)`): the marker, defined here
 //!   and nowhere else. ERROR and WARN events may carry it too, to get their own id.
@@ -33,6 +35,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 pub use limit::{Limiter, Limits, Verdict, LIMITS};
+
+/// The agent's events (its library's and its binary's: both crates are `eceprobe_agent`).
+const OWN_TARGET: &str = "eceprobe_agent";
 
 /// The event source's name in the Application log (Event Viewer's "Source" column,
 /// `Get-WinEvent -ProviderName`), the same as the service's.
@@ -139,7 +144,7 @@ pub fn select(target: &str, level: Level, fields: words::Fields) -> Option<Entry
         Level::INFO if marked.is_some() => (EntryType::Information, 0),
         _ => return None,
     };
-    if marked.is_none() && !target.starts_with("eceprobe") {
+    if marked.is_none() && !target.starts_with(OWN_TARGET) {
         return None;
     }
     let kind = marked.or_else(|| kind(fallback))?;

@@ -106,7 +106,7 @@ fn selection_follows_level_target_and_marker() {
         Some((EntryType::Error, OTHER_ERROR))
     );
     assert_eq!(
-        pick("eceprobe_checks", Level::WARN, None),
+        pick("eceprobe_agent::run::uplink", Level::WARN, None),
         Some((EntryType::Warning, OTHER_WARNING))
     );
     assert_eq!(pick("eceprobe_agent", Level::INFO, None), None);
@@ -125,6 +125,10 @@ fn selection_follows_level_target_and_marker() {
         Some((EntryType::Warning, OTHER_WARNING))
     );
     assert_eq!(pick("tonic::transport", Level::ERROR, None), None);
+    assert_eq!(
+        pick("eceprobe_spool::spool::write", Level::WARN, None),
+        None
+    );
     assert_eq!(
         pick("eceprobe_agent", Level::DEBUG, Some(SERVICE_STARTED)),
         None
@@ -244,4 +248,43 @@ fn a_configuration_error_is_told_from_other_failures() {
     assert!(!is_configuration_error(&anyhow::anyhow!(
         "the collector link stopped"
     )));
+}
+
+/// After a join: the agent, the collector and the certificate's validity, never a token.
+#[test]
+fn enrollment_names_the_agent_the_collector_and_the_certificate() {
+    use crate::run_config::{resolve, RunConfig, RunOverrides, TlsBundle};
+    let file = RunConfig {
+        collector: Some("http://127.0.0.1:7443".into()),
+        agent_id: Some("svc-1".into()),
+        ..RunConfig::default()
+    };
+    let cli = RunOverrides {
+        plaintext: true,
+        ..RunOverrides::default()
+    };
+    let mut settings = resolve(file, cli, eceprobe_checks::Role::Services).unwrap();
+    settings.hello.deployment = "prod".into();
+    let issued = rcgen::generate_simple_self_signed(vec!["svc-1".to_owned()]).unwrap();
+    settings.tls = Some(TlsBundle {
+        cert_pem: issued.cert.pem(),
+        key_pem: issued.signing_key.serialize_pem(),
+        ca_pem: issued.cert.pem(),
+        server_name: None,
+        joined_deployment: Some("prod".into()),
+    });
+    let entries = record(|| crate::run::log_enrolled(&settings));
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let (entry_type, id, text) = &entries[0];
+    assert_eq!((*entry_type, *id), (EntryType::Information, ENROLLED));
+    assert!(text.starts_with("enrolled with a join token: "), "{text}");
+    for line in [
+        "\nagent: svc-1\n",
+        "\ndeployment: prod\n",
+        "\ncollector: http://127.0.0.1:7443\n",
+        "\ncertificate valid until: 4096-01-01",
+        "\ncertificate sha256: ",
+    ] {
+        assert!(text.contains(line), "no {line:?} in {text}");
+    }
 }
