@@ -8,7 +8,8 @@
 //!   the service where it handles them (the spool's drop, say, as [`SPOOL_OVERFLOW`]);
 //! - an INFO event only when it carries the field `eventlog = <id>` with an id of [`KINDS`]
 //!   (`tracing::info!(eventlog = eventlog::SERVICE_STARTED, ...)`): the marker, defined here
-//!   and nowhere else. ERROR and WARN events may carry it too, to get their own id.
+//!   and nowhere else. ERROR and WARN events may carry it too, to get their own id. The
+//!   file log shows it as `eventlog=1000`: the id to look for in Event Viewer.
 //!
 //! The text is the message, then each field on a line of its own in words (`words.rs`),
 //! capped at [`words::MAX_CHARS`]. A failure loop cannot flood the log (`limit.rs`): the same

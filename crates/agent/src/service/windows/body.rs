@@ -40,7 +40,7 @@ pub(super) fn run() -> anyhow::Result<u8> {
 /// and its start, stop, enrollment, errors and warnings to the Application event log.
 fn init_file_logging() {
     let log = RotatingLog::new(log_dir(), LOG_FILE, LOG_MAX_BYTES, LOG_KEEP);
-    super::super::init_logging(log, "info");
+    super::super::init_logging(log, "info", Some(&log_dir().join(LOG_FILE)));
     // A panic would otherwise leave no trace: the service has no stderr.
     std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
 }
