@@ -288,3 +288,18 @@ fn enrollment_names_the_agent_the_collector_and_the_certificate() {
         assert!(text.contains(line), "no {line:?} in {text}");
     }
 }
+
+/// deploy/windows/README.md's table lists every id, and no other.
+#[test]
+fn the_windows_readme_lists_every_event_id() {
+    let readme = include_str!("../../../../deploy/windows/README.md");
+    let mut listed: Vec<u32> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next()?.parse().ok())
+        .collect();
+    let mut ids: Vec<u32> = KINDS.iter().map(|k| k.id).collect();
+    listed.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(listed, ids);
+}
