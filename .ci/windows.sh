@@ -42,7 +42,19 @@ do_install() {
 }
 
 do_clippy() { step clippy; cw clippy -p eceprobe-agent -p eceprobe-checks -- -D warnings; }
-do_build() { step build; cw build -p eceprobe-agent; ls -l "$EXE"; }
+do_build() { step build; cw build -p eceprobe-agent; ls -l "$EXE"; message_table; }
+
+# The event log's message table (crates/agent/windows/messages.mc, linked by the agent's
+# build.rs) is in the exe with every id the .mc declares: read back from the exe by windres.
+message_table() {
+  local want got
+  want=$(sed -n 's/^MessageId=\([0-9]*\).*/\1/p' crates/agent/windows/messages.mc | sort -n | xargs)
+  got=$(x86_64-w64-mingw32-windres -i "$EXE" -O rc \
+    | sed -n 's/^ *MessageId = \(0x[0-9a-f]*\)$/\1/p' | while read -r h; do echo $((h)); done | sort -n | xargs)
+  [ -n "$want" ] && [ "$want" = "$got" ] \
+    || { echo "the exe's message table holds ids [$got], messages.mc declares [$want]"; return 1; }
+  echo "message table in the exe: event ids $got"
+}
 
 wine_prefix() {
   [ -f "$WINEPREFIX/.eceprobe-ready" ] && return 0
@@ -158,6 +170,12 @@ do_service() {
   "$WINESERVER" -w || true
   "$WINESERVER" -p
   trap service_failed EXIT
+  # Wine's ReportEventW writes no log: it prints each event's string on the `eventlog`
+  # debug channel (errors as err, warnings as warn, information as trace). services.exe,
+  # and so the service it starts, inherits the debug settings and the stderr of the first
+  # program run after the wineserver: that one starts it, with stderr to $EVLOG.
+  WINEDEBUG=-all,err+eventlog,warn+eventlog,trace+eventlog timeout 120 "$WINE" "$EXE" --version \
+    >/dev/null 2>"$EVLOG"
   mkdir -p "$SVC_DATA"
   cat > "$SVC_DATA/agent.toml" <<'TOML'
 # Written by .ci/windows.sh for the Wine service test.
@@ -179,12 +197,20 @@ TOML
   rm -rf "$SVC_DATA/logs" "$SVC_DATA/spool"
 
   svc install
+  event_source_registered
   svc start
   svc_status RUNNING 0
   wait_log "agent running"     # the service body read the config and runs the agent
   svc stop
   svc_status STOPPED 1
   wait_log "service stopped"   # the SCM's Stop reached run_agent, which returned Ok
+  # Start and stop in the Application log, as the service wrote them (Wine escapes the
+  # string: CR LF as \r\n, a backslash doubled).
+  evlog trace 'L"service started\r\nversion: '
+  evlog trace 'L"service stopped\r\n'
+  # A warning of the agent's own, its error in words (once: the same message waits 10 min).
+  evlog warn 'L"collector link down\r\nerror: connection refused by 127.0.0.1:9: nothing listens there'
+  evlog trace 'The service log has every detail: C:\\ProgramData\\eceprobe\\logs\\agent.log'
   # A broken configuration: the service reports RUNNING, then STOPPED with the agent's
   # exit code (what Windows' recovery actions act on), and `start` says so.
   sed -i 's/^role = .*/role = "no-such-role"/' "$SVC_DATA/agent.toml"
@@ -193,7 +219,13 @@ TOML
   timeout 120 "$WINE" "$EXE" service start || rc=$?
   [ "$rc" -eq 2 ] || { echo "start with a broken configuration exited $rc, not 2"; return 1; }
   svc_status "STOPPED, last exit: agent exit code 2" 1
+  # The configuration error as an error event: the file, the key and the values allowed.
+  evlog err 'L"the agent stopped: C:\\ProgramData\\eceprobe\\agent.toml: line 2, column 8 (role): unknown variant `no-such-role`, expected one of `services`, `application`, `both`'
   svc uninstall
+  rc=0
+  out=$(timeout 60 "$WINE" reg query "$EVENT_SOURCE_KEY" 2>&1) || rc=$?
+  [ "$rc" -ne 0 ] || { echo "$out"; echo "the event source's key is still there after uninstall"; return 1; }
+  echo "event source key removed by uninstall"
   rc=0
   out=$(timeout 60 "$WINE" "$EXE" service status 2>&1) || rc=$?
   echo "$out"
@@ -201,6 +233,35 @@ TOML
 
   trap - EXIT
   "$WINESERVER" -k 2>/dev/null || true
+}
+
+EVLOG=$WINEPREFIX/eceprobe-eventlog.txt
+EVENT_SOURCE_KEY='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\eceprobe-agent'
+
+# `service install` registered the event source: EventMessageFile is this exe (its message
+# table), TypesSupported 7 (error, warning, information).
+event_source_registered() {
+  local out exe
+  exe=$(timeout 60 "$WINE" winepath -w "$EXE" | tr -d '\r')
+  out=$(timeout 60 "$WINE" reg query "$EVENT_SOURCE_KEY" | tr -d '\r')
+  echo "$out"
+  grep -qiF "EventMessageFile    REG_EXPAND_SZ    $exe" <<<"$out" \
+    && grep -qiE 'TypesSupported +REG_DWORD +0x7$' <<<"$out" \
+    || { echo "the event source's key does not name $exe with TypesSupported 7"; return 1; }
+}
+
+# Waits (up to 10 s) for Wine's eventlog channel at level $1 to carry the string $2.
+evlog() {
+  local deadline=$((SECONDS + 10))
+  until grep -F ":$1:eventlog:ReportEventW " "$EVLOG" | grep -qF -- "$2"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "no $1 event holding: $2"
+      grep -F 'ReportEventW' "$EVLOG" || echo "(no event at all in $EVLOG)"
+      return 1
+    fi
+    sleep 1
+  done
+  echo "event log ($1): $(grep -F ":$1:eventlog:ReportEventW " "$EVLOG" | grep -F -- "$2" | head -1 | cut -c1-200)"
 }
 
 # `eceprobe-agent service ...`, bounded in time; fails the step on a non-zero exit.
@@ -246,6 +307,8 @@ service_failed() {
   local rc=$?
   echo "=== windows service step failed (exit $rc); the service log:"
   cat "$SVC_DATA/logs/agent.log" 2>/dev/null || echo "(no $SVC_DATA/logs/agent.log)"
+  echo "=== the events (Wine's eventlog channel):"
+  grep -F 'ReportEventW' "$EVLOG" 2>/dev/null || echo "(none in $EVLOG)"
   timeout 60 "$WINE" "$EXE" service uninstall >/dev/null 2>&1 || true
   "$WINESERVER" -k 2>/dev/null || true
   exit "$rc"

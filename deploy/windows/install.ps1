@@ -165,6 +165,12 @@ function Uninstall-Agent {
         & sc.exe delete $ServiceName | Out-Null
         if ($LASTEXITCODE -ne 0) { throw "sc.exe delete $ServiceName failed (exit code $LASTEXITCODE)" }
     }
+    # `service uninstall` removes the event source; without the program, this does.
+    $EventSource = "HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\Application\$ServiceName"
+    if (Test-Path -LiteralPath $EventSource) {
+        Remove-Item -LiteralPath $EventSource -Recurse -Force
+        Write-Host "Removed the event source $EventSource"
+    }
     if (Test-Path -LiteralPath $InstallDir) {
         Remove-Item -LiteralPath $InstallDir -Recurse -Force
         Write-Host "Removed $InstallDir"

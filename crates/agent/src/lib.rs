@@ -7,6 +7,7 @@ pub mod config;
 mod config_error;
 #[cfg(windows)]
 mod dpapi;
+pub mod eventlog;
 pub mod java_config;
 pub mod join;
 pub mod mailbox;

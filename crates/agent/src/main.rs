@@ -441,6 +441,8 @@ fn join_only(args: RunArgs) -> anyhow::Result<u8> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(eceprobe_agent::join::complete(&mut settings))?;
+    // For the event log when a command installs it (the service's `init_logging`).
+    run::log_enrolled(&settings);
     println!(
         "joined as {} (deployment '{}'): key and certificate in {}. Start the agent (eceprobe-agent run, or the service); the token is not needed any more.",
         settings.hello.agent_id,

@@ -59,7 +59,11 @@ pub async fn run_with_mailboxes(
     let offline = offline.into();
     let mut settings = settings;
     // Joining with a token first, when the bundle is not there yet (crate::join).
+    let joining = settings.join.is_some();
     crate::join::complete(&mut settings).await?;
+    if joining {
+        log_enrolled(&settings);
+    }
     let spool = SharedSpool::open(&settings.spool_dir, settings.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?;
     let collectors = settings
@@ -119,6 +123,31 @@ pub async fn run_with_mailboxes(
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// After a join: who this agent is now, where it joined, and until when its certificate is
+/// valid, as an event for the Application event log (never the token, which the settings
+/// no longer hold).
+pub fn log_enrolled(settings: &RunSettings) {
+    use rustls::pki_types::pem::PemObject;
+    let cert = settings.tls.as_ref().and_then(|tls| {
+        rustls::pki_types::CertificateDer::from_pem_slice(tls.cert_pem.as_bytes())
+            .ok()
+            .and_then(|der| eceprobe_checks::tls::cert_info(&der))
+    });
+    let (valid_until, sha256) = match &cert {
+        Some(info) => (info.not_after.as_str(), info.sha256.as_str()),
+        None => ("(the certificate could not be read)", ""),
+    };
+    tracing::info!(
+        eventlog = crate::eventlog::ENROLLED,
+        agent = %settings.hello.agent_id,
+        deployment = %settings.hello.deployment,
+        collector = %settings.collectors.join(", "),
+        certificate_valid_until = %valid_until,
+        certificate_sha256 = %sha256,
+        "enrolled with a join token: this server made its key and the collector issued its certificate"
+    );
 }
 
 /// The endpoint of one collector: the same bundle for every collector (one CA per

@@ -79,8 +79,12 @@ impl SharedSpool {
                 let dropped = spool.append(&numbered)?;
                 if dropped > 0 {
                     tracing::warn!(
+                        eventlog = crate::eventlog::SPOOL_OVERFLOW,
                         dropped,
-                        "the spool is full: the oldest unsent results were dropped"
+                        spool = %spool.dir().display(),
+                        "the spool is full: the oldest unsent results were dropped. The collector has \
+                         not acknowledged results for a while: the log says why the link is down; \
+                         [run] spool_max_mb keeps more (default 64)"
                     );
                 }
                 Ok((first, last))
@@ -117,5 +121,74 @@ impl SharedSpool {
             spool.ack(seq)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::eventlog::{EntryType, EventLogLayer, Sink, LIMITS, SPOOL_OVERFLOW};
+
+    #[derive(Clone, Default)]
+    struct Recorded(Arc<Mutex<Vec<(EntryType, u32, String)>>>);
+
+    impl Sink for Recorded {
+        fn write(&self, entry_type: EntryType, id: u32, text: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((entry_type, id, text.to_owned()));
+        }
+    }
+
+    /// A spool over its budget drops the oldest results and says so in the event log, once
+    /// per repeat window however often it happens, with the spool and the fix.
+    #[test]
+    fn an_overflowing_spool_reaches_the_event_log_once() {
+        let sink = Recorded::default();
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry().with(EventLogLayer::new(sink.clone(), LIMITS, None)),
+        );
+        // The disk work runs on the blocking pool: every thread reports to the test's layer.
+        let on_thread = dispatch.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&on_thread)))
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spool = SharedSpool::open(dir.path(), 4096).unwrap();
+        runtime.block_on(async {
+            for _ in 0..40 {
+                spool
+                    .append_numbered(|_| vec![vec![7u8; 500]])
+                    .await
+                    .unwrap();
+            }
+        });
+        assert!(
+            spool.dropped_total() > 1,
+            "the spool dropped results more than once"
+        );
+        let entries = sink.0.lock().unwrap().clone();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let (entry_type, id, text) = &entries[0];
+        assert_eq!((*entry_type, *id), (EntryType::Warning, SPOOL_OVERFLOW));
+        assert!(
+            text.starts_with("the spool is full: the oldest unsent results were dropped"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[run] spool_max_mb") && text.contains("\ndropped: "),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("spool: {}", dir.path().display())),
+            "{text}"
+        );
     }
 }

@@ -69,6 +69,36 @@ pub fn log_dir() -> PathBuf {
     data_dir().join("logs")
 }
 
+/// The service's logging: `writer` (the service's rotating file) at ECEPROBE_LOG's level,
+/// else `default_level`, and the Application event log beside it (Windows; see
+/// `eceprobe_agent::eventlog` for what goes there). `log_file`, where `writer` writes, is
+/// named at the end of every event. The one call for any command that should report to
+/// the event log as the service does (e.g. one an installer runs, writing to stderr).
+pub fn init_logging<W>(writer: W, default_level: &str, log_file: Option<&std::path::Path>)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let filter = std::env::var("ECEPROBE_LOG").unwrap_or_else(|_| default_level.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let footer =
+        log_file.map(|path| format!("The service log has every detail: {}", path.display()));
+    // The filter is the file's only: the event log takes its own events (INFO and above)
+    // whatever ECEPROBE_LOG says.
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(file)
+        .with(eceprobe_agent::eventlog::layer(footer))
+        .try_init();
+}
+
 /// The service's arguments, as if `run --config <config>` had been typed: one code path with
 /// the `run` command, clap included.
 #[derive(Parser)]

@@ -10,6 +10,8 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::{define_windows_service, service_dispatcher};
 
+use eceprobe_agent::eventlog;
+
 use super::super::logfile::RotatingLog;
 use super::super::{config_path, log_dir, LOG_FILE, LOG_KEEP, LOG_MAX_BYTES, SERVICE_NAME};
 use super::{os_code, scm_error, ERROR_FAILED_SERVICE_CONTROLLER_CONNECT, STATE_TIMEOUT};
@@ -34,17 +36,11 @@ pub(super) fn run() -> anyhow::Result<u8> {
 }
 
 /// The service has no console: its log goes to `%ProgramData%\eceprobe\logs\agent.log`, at
-/// `info` unless ECEPROBE_LOG says otherwise (set it in the service's Environment value).
+/// `info` unless ECEPROBE_LOG says otherwise (set it in the service's Environment value),
+/// and its start, stop, enrollment, errors and warnings to the Application event log.
 fn init_file_logging() {
-    let filter = std::env::var("ECEPROBE_LOG").unwrap_or_else(|_| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let log = RotatingLog::new(log_dir(), LOG_FILE, LOG_MAX_BYTES, LOG_KEEP);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(log)
-        .with_ansi(false)
-        .try_init();
+    super::super::init_logging(log, "info", Some(&log_dir().join(LOG_FILE)));
     // A panic would otherwise leave no trace: the service has no stderr.
     std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
 }
@@ -103,6 +99,7 @@ fn service_body() -> windows_service::Result<()> {
     ))?;
     let config = config_path();
     tracing::info!(
+        eventlog = eventlog::SERVICE_STARTED,
         version = env!("CARGO_PKG_VERSION"),
         config = %config.display(),
         "service started"
@@ -121,17 +118,29 @@ fn service_body() -> windows_service::Result<()> {
         super::super::service_run_args(config).and_then(|args| crate::run_agent(args, stop));
     let exit_code = match result {
         Ok(()) => {
-            tracing::info!("service stopped");
+            tracing::info!(eventlog = eventlog::SERVICE_STOPPED, "service stopped");
             ServiceExitCode::NO_ERROR
         }
         // Revoked: a clean stop, so the recovery actions (which restart a service that
         // stopped with an error) do not knock at the collector every minute for ever.
         Err(e) if e.downcast_ref::<eceprobe_agent::run::Revoked>().is_some() => {
-            tracing::error!("{e:#}");
+            tracing::error!(eventlog = eventlog::SERVICE_FAILED, "{e:#}");
             ServiceExitCode::NO_ERROR
         }
+        // The same sentence as `run` prints on a console: the key and the fix.
+        Err(e) if eventlog::is_configuration_error(&e) => {
+            tracing::error!(
+                eventlog = eventlog::CONFIGURATION_ERROR,
+                config = %config_path().display(),
+                "the agent stopped: {e:#}"
+            );
+            ServiceExitCode::ServiceSpecific(u32::from(EXIT_CANNOT_RUN))
+        }
         Err(e) => {
-            tracing::error!("the agent stopped: {e:#}");
+            tracing::error!(
+                eventlog = eventlog::SERVICE_FAILED,
+                "the agent stopped: {e:#}"
+            );
             ServiceExitCode::ServiceSpecific(u32::from(EXIT_CANNOT_RUN))
         }
     };

@@ -3,6 +3,7 @@
 //! not a Windows call lives in `service/mod.rs` or `run`.
 
 mod body;
+mod event_source;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek, SeekFrom};
@@ -157,6 +158,8 @@ fn install() -> anyhow::Result<u8> {
         );
     }
 
+    event_source::register(&info.executable_path)?;
+
     let dir = data_dir();
     let created = !dir.exists();
     std::fs::create_dir_all(log_dir())
@@ -169,6 +172,11 @@ fn install() -> anyhow::Result<u8> {
     println!("  start:    automatic; on failure restarts after 10 s, 30 s, 60 s");
     println!("  config:   {}", config_path().display());
     println!("  logs:     {}", log_dir().join(LOG_FILE).display());
+    println!(
+        "  events:   Application log, source '{}' ({})",
+        eceprobe_agent::eventlog::SOURCE,
+        event_source::key_path()
+    );
     if created {
         println!(
             "note: created {}; keys will live there: restrict it to SYSTEM and Administrators \
@@ -207,6 +215,10 @@ fn uninstall() -> anyhow::Result<u8> {
     let service = match manager(ServiceManagerAccess::CONNECT)?.open_service(SERVICE_NAME, access) {
         Ok(service) => service,
         Err(e) if os_code(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => {
+            // A source left by an interrupted uninstall goes all the same.
+            if event_source::unregister()? {
+                println!("removed the event source {}", event_source::key_path());
+            }
             println!("service '{SERVICE_NAME}' is not installed; nothing to do");
             return Ok(EXIT_PASS);
         }
@@ -220,6 +232,11 @@ fn uninstall() -> anyhow::Result<u8> {
         .delete()
         .map_err(|e| scm_error(e, "removing the service"))?;
     println!("removed service '{SERVICE_NAME}'");
+    // After the service: its stop is the source's last event. The events already written
+    // stay in the Application log (Event Viewer then shows them without their text).
+    if event_source::unregister()? {
+        println!("removed the event source {}", event_source::key_path());
+    }
     println!(
         "kept {} (configuration, logs, spool); delete the folder to remove them too",
         data_dir().display()
