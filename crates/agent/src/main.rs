@@ -2,6 +2,7 @@
 
 mod secret_cmd;
 mod service;
+mod setup_cmd;
 mod token_cmd;
 
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ enum Command {
     /// Windows: install, uninstall, start, stop or query the agent's Windows service.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// The MSI's steps: check the install's values and write agent.toml, or delete the data
+    /// directory. Run by the installer as LocalSystem.
+    #[command(subcommand)]
+    Setup(setup_cmd::SetupCommand),
 }
 
 #[derive(Args)]
@@ -243,6 +248,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token_cmd::run(args),
         Command::Secret(cmd) => secret_cmd::run(cmd),
         Command::Service(cmd) => service::dispatch(cmd),
+        Command::Setup(cmd) => setup_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
