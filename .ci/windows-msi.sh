@@ -79,8 +79,15 @@ do_msi() {
   msi_registered "$MSI_OLD" >/dev/null && { echo "the 0.0.1 product is still registered after the upgrade"; return 1; }
   msi_registered "$MSI_NEW" >/dev/null || { echo "the upgraded product is not registered"; return 1; }
   echo "upgraded in place: agent.toml, tls/agent.key and the spool kept; 0.0.1 is gone (Add/Remove Programs lists $(msi_registered "$MSI_NEW"))"
+  # Going back is refused (MajorUpgrade's DowngradeErrorMessage), before anything changes.
+  msi_refused_downgrade
 
   echo "--- uninstall: the service and the program go, the data stays"
+  # Wine's msiexec goes on to RemoveFiles while the service's process may still be exiting,
+  # and a program file in use then stays behind (Windows Installer waits for the stop, and
+  # moves a file still in use aside, deleting it at the next reboot). So the service is
+  # stopped first here; its stop at uninstall is the ServiceControl event checked above.
+  svc stop >/dev/null
   msiexec_ok /x "$MSI_NEW"
   msi_nothing_installed
   [ -f "$toml" ] && [ -f "$SVC_DATA/tls/agent.key" ] || { echo "uninstall removed the data"; return 1; }
@@ -88,6 +95,7 @@ do_msi() {
   echo "--- install again (agent.toml kept, no properties), then uninstall with REMOVEDATA=1"
   msiexec_ok /i "$MSI_NEW"
   svc_status RUNNING 0
+  svc stop >/dev/null
   msiexec_ok /x "$MSI_NEW" REMOVEDATA=1
   msi_nothing_installed
   [ ! -e "$SVC_DATA" ] || { ls -la "$SVC_DATA"; echo "REMOVEDATA=1 left $SVC_DATA"; return 1; }
@@ -196,6 +204,20 @@ msi_refused() {
   msi_nothing_installed
   [ ! -e "$SVC_DATA/agent.toml" ] || { echo "a refused install left agent.toml"; return 1; }
   rm -rf "$SVC_DATA"
+}
+
+# The older MSI over the newer one: 1603 at the launch conditions, the newer one untouched.
+msi_refused_downgrade() {
+  local rc=0 said
+  echo "--- msiexec /i the 0.0.1 MSI over 0.1.0 (expect 1603: a downgrade)"
+  msiexec_rc /i "$MSI_OLD" || rc=$?
+  said=$(tr -d '\r' < "$MSI_LOG" | grep -a '^Action start' | tail -1)
+  [ "$rc" -eq $((1603 % 256)) ] && grep -q 'LaunchConditions\.$' <<<"$said" \
+    || { echo "the downgrade was not refused at the launch conditions (exit $rc; $said)"; return 1; }
+  msi_registered "$MSI_NEW" >/dev/null && ! msi_registered "$MSI_OLD" >/dev/null \
+    || { echo "the refused downgrade changed what is installed"; return 1; }
+  svc_status RUNNING 0 >/dev/null
+  echo "exit $rc; stopped at a launch condition; 0.1.0 still installed and running"
 }
 
 # No service, no program.
