@@ -44,20 +44,29 @@ fn the_msi_step_writes_agent_toml_once_and_refuses_in_words() {
         "{text}"
     );
     let log = std::fs::read_to_string(dir.join("logs/setup.log")).unwrap();
-    assert!(log.contains("setup configure refused: ROLE: unknown role 'database'"), "{log}");
+    assert!(
+        log.contains("setup configure refused: ROLE: unknown role 'database'"),
+        "{log}"
+    );
     assert!(!dir.join("agent.toml").exists());
 
     let good = configure(&dir, "https://c.example:7443", "services", "");
     let text = said(&good);
     assert_eq!(good.status.code(), Some(0), "{text}");
-    assert!(text.contains("wrote ") && text.contains("agent.toml"), "{text}");
+    assert!(
+        text.contains("wrote ") && text.contains("agent.toml"),
+        "{text}"
+    );
     let toml = std::fs::read_to_string(dir.join("agent.toml")).unwrap();
     assert!(toml.contains(&format!("join = '{}'", token())), "{toml}");
 
     let again = configure(&dir, "https://other.example:7443", "both", "prod");
     assert_eq!(again.status.code(), Some(0));
     assert!(said(&again).contains("kept "), "{}", said(&again));
-    assert_eq!(std::fs::read_to_string(dir.join("agent.toml")).unwrap(), toml);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("agent.toml")).unwrap(),
+        toml
+    );
 
     let log = std::fs::read_to_string(dir.join("logs/setup.log")).unwrap();
     for text in [said(&bad), said(&good), said(&again), log] {
