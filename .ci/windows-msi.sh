@@ -3,8 +3,8 @@
 #
 # - its tables, read back with msiinfo (what Wine cannot show, e.g. the hidden target);
 # - bad properties (a COLLECTOR that is not an https:// URL, twice; an unknown ROLE; a
-#   DEPLOYMENT only `setup configure` refuses) each fail with 1603, a sentence in the
-#   install log (or setup.log), and nothing installed;
+#   malformed JOIN_TOKEN; a DEPLOYMENT only `setup configure` refuses) each fail with 1603,
+#   a sentence in the install log (or setup.log), and nothing installed; so does a downgrade;
 # - the older MSI (0.0.1) installed with COLLECTOR, JOIN_TOKEN, ROLE, DEPLOYMENT against a
 #   real collector on loopback (a token from `token create`): the service runs, joined, and
 #   the token's secret is in neither the install log nor the agent's log;
@@ -46,9 +46,14 @@ do_msi() {
   rm -rf "$SVC_DATA" "$(dirname "$PROGRAM")"
 
   local good=(COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=services DEPLOYMENT=ci JOIN_TOKEN="$MSI_TOKEN")
-  msi_refused launch COLLECTOR=ftp://x ROLE=services JOIN_TOKEN="$MSI_TOKEN"
-  msi_refused launch COLLECTOR="not a url" ROLE=services JOIN_TOKEN="$MSI_TOKEN"
-  msi_refused launch COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=database JOIN_TOKEN="$MSI_TOKEN"
+  msi_refused "launch:COLLECTOR=ftp://x is not an https:// URL: give the collector's address" \
+    COLLECTOR=ftp://x ROLE=services JOIN_TOKEN="$MSI_TOKEN"
+  msi_refused "launch:COLLECTOR=not a url is not an https:// URL" \
+    COLLECTOR="not a url" ROLE=services JOIN_TOKEN="$MSI_TOKEN"
+  msi_refused "launch:ROLE=database is not a role: use ROLE=services, ROLE=application or ROLE=both" \
+    COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=database JOIN_TOKEN="$MSI_TOKEN"
+  msi_refused "launch:JOIN_TOKEN is not a join token: copy it whole" \
+    COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=services JOIN_TOKEN="${MSI_TOKEN/.sha256:/.sha1:}"
   # Past the launch conditions: the deferred `setup configure` refuses it after the program
   # and the service were installed, and the install rolls them back.
   msi_refused "'ci/x' is not a deployment name" "${good[@]}" DEPLOYMENT=ci/x
@@ -65,7 +70,7 @@ do_msi() {
   echo "agent.toml as the MSI wrote it:"
   masked "$(sed 's/^/  | /' "$toml")"
   msi_no_secret "$MSI_LOG" "$SVC_DATA/logs/agent.log"
-  echo "agent.toml holds the values; joined (tls/agent.pem); the token's secret is in no log"
+  echo "agent.toml holds the values; joined (tls/agent.pem); the token's secret in no log (but Wine's unmasked property dump)"
 
   echo "--- upgrade to the workspace version, keeping the edited agent.toml, the key and the spool"
   echo "# edited by CI" >> "$toml"
@@ -121,11 +126,24 @@ msi_tables() {
   msi_has CustomAction '^ConfigureAgent\t11282\tAgentExe\tsetup configure --data-dir "\[CommonAppDataFolder\]eceprobe" --collector "\[COLLECTOR\]" --role "\[ROLE\]" --deployment "\[DEPLOYMENT\]" --join "\[JOIN_TOKEN\]"'
   msi_has CustomAction '^ServiceRecovery\t3090\tAgentExe\tservice install'
   msi_has CustomAction '^RemoveData\t3090\tAgentExe\tsetup remove-data'
-  msi_has InstallExecuteSequence '^ConfigureAgent\tNOT REMOVE~="ALL"\t5801$'
-  msi_has InstallExecuteSequence '^RemoveData\tREMOVE~="ALL" AND REMOVEDATA="1" AND NOT UPGRADINGPRODUCTCODE\t2001$'
-  msi_has InstallExecuteSequence '^RemoveExistingProducts\t\t1450$'
-  msi_has LaunchCondition 'COLLECTOR << "https://"'
-  msi_has LaunchCondition 'ROLE = "services" OR ROLE = "application" OR ROLE = "both"'
+  msi_has InstallExecuteSequence '^ConfigureAgent\tNOT REMOVE~="ALL"\t'
+  msi_has InstallExecuteSequence '^RemoveData\tREMOVE~="ALL" AND REMOVEDATA="1" AND NOT UPGRADINGPRODUCTCODE\t'
+  # The order that matters: configured after the service is registered and before it
+  # starts; the data removed after the service is deleted and before the program goes; the
+  # older version removed before anything is installed; the sentences set before the
+  # launch conditions read them.
+  msi_before InstallServices ConfigureAgent ServiceRecovery StartServices
+  msi_before DeleteServices RemoveData RemoveFiles
+  msi_before InstallValidate RemoveExistingProducts InstallInitialize
+  msi_before RefuseCollector LaunchConditions
+  msi_before RefuseRole LaunchConditions
+  msi_before RefuseJoinToken LaunchConditions
+  msi_has LaunchCondition '^Installed OR NOT EceprobeRefused\t\[EceprobeRefused\]$'
+  msi_has CustomAction '^RefuseCollector\t51\tEceprobeRefused\tCOLLECTOR=\[COLLECTOR\] is not an https:// URL'
+  msi_has CustomAction '^RefuseRole\t51\tEceprobeRefused\tROLE=\[ROLE\] is not a role'
+  msi_has CustomAction '^RefuseJoinToken\t51\tEceprobeRefused\tJOIN_TOKEN is not a join token'
+  msi_has InstallExecuteSequence '^RefuseCollector\tNOT Installed AND COLLECTOR AND NOT \(COLLECTOR << "https://"\)\t'
+  msi_has InstallExecuteSequence '^RefuseRole\tNOT Installed AND ROLE AND NOT \(ROLE = "services" OR ROLE = "application" OR ROLE = "both"\)\t'
   msi_has Property '^MsiHiddenProperties\tJOIN_TOKEN$'
   msi_has Property '^SecureCustomProperties\t.*COLLECTOR;ROLE;DEPLOYMENT;JOIN_TOKEN;REMOVEDATA$'
   msi_has Property '^UpgradeCode\t\{f33280fe-5823-426a-953a-f048eb74f561\}$'
@@ -134,6 +152,17 @@ msi_tables() {
     echo "a component lives under ProgramData"; return 1
   fi
   echo "msi tables: directories, service, control, custom actions, conditions, hidden JOIN_TOKEN"
+}
+
+# Each action of InstallExecuteSequence runs before the next one named.
+msi_before() {
+  local prev=-1 action n
+  for action in "$@"; do
+    n=$(awk -F'\t' -v a="$action" '$1 == a { print $3 }' "$MSI_DIR/InstallExecuteSequence.idt")
+    [ -n "$n" ] && [ "$n" -gt "$prev" ] \
+      || { echo "InstallExecuteSequence: $action (${n:-missing}) is not after the actions before it in: $*"; return 1; }
+    prev=$n
+  done
 }
 
 # A collector on loopback with TLS, and a join token of its own.
@@ -176,11 +205,10 @@ msiexec_ok() {
   echo "msiexec $1 $(basename "$2") $(masked "${*:3}"): exit 0"
 }
 
-# An install with bad properties: 1603 and nothing installed. $1 = launch: refused by a
-# launch condition, before anything changed. Windows logs the condition's sentence; Wine's
-# msiexec, with /qn, logs none (dlls/msi/action.c shows it only in a message box), so here
-# the install must have stopped at LaunchConditions (the sentences are checked in the
-# LaunchCondition table by msi_tables). Else $1 is what setup.log must say.
+# An install with bad properties: 1603 and nothing installed. $1 = launch:SENTENCE: refused
+# at the launch conditions, before anything changed, the sentence in the install log (the
+# value of EceprobeRefused in its property dump: Wine's msiexec, with /qn, does not write a
+# failed launch condition's message, which Windows does). Else $1 is what setup.log must say.
 msi_refused() {
   local want=$1 rc=0 said; shift
   echo "--- msiexec /i with $(masked "$*") (expect 1603)"
@@ -188,12 +216,14 @@ msi_refused() {
   # A failed deferred action ends a Windows install with 1603; Wine's msiexec returns 1627
   # (ERROR_FUNCTION_FAILED) for it.
   local codes=" $((1603 % 256)) "
-  [ "$want" = launch ] || codes+="$((1627 % 256)) "
+  [[ $want == launch:* ]] || codes+="$((1627 % 256)) "
   [[ $codes == *" $rc "* ]] || { echo "msiexec exited $rc, not 1603 (Wine: $((1603 % 256)); 1627, $((1627 % 256)), for a failed action)"; tail -40 "$MSI_LOG"; return 1; }
-  if [ "$want" = launch ]; then
+  if [[ $want == launch:* ]]; then
     said=$(tr -d '\r' < "$MSI_LOG" | grep -a '^Action start' | tail -1)
     grep -q 'LaunchConditions\.$' <<<"$said" || { echo "the install went past LaunchConditions: $said"; return 1; }
-    said="stopped at a launch condition: $said"
+    said=$(tr -d '\r' < "$MSI_LOG" | grep -a -m1 -F -- "EceprobeRefused = ${want#launch:}" || true)
+    [ -n "$said" ] || { echo "the install log does not say '${want#launch:}'"; tail -40 "$MSI_LOG"; return 1; }
+    said="stopped at the launch conditions; the log: $said"
   else
     said=$(grep -a -m1 -- "$want" "$SVC_DATA/logs/setup.log" 2>/dev/null || true)
     [ -n "$said" ] || { echo "setup.log does not say '$want'"; cat "$SVC_DATA/logs/setup.log" 2>/dev/null; tail -40 "$MSI_LOG"; return 1; }

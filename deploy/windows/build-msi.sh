@@ -12,8 +12,9 @@
 # - the hidden-target bit (msidbCustomActionTypeHideTarget, 0x2000) of ConfigureAgent,
 #   whose command line holds JOIN_TOKEN: Windows Installer then logs neither;
 # - RemoveExistingProducts right after InstallValidate: the older version is removed whole
-#   before the new one installs (wixl places it after InstallServices, where the old
-#   version's uninstall would delete the service the new one had just registered);
+#   before the new one installs (wixl places it by a sort of its own, which has put it after
+#   InstallServices, where the old version's uninstall would delete the service the new one
+#   had just registered);
 # - the silent-install properties in SecureCustomProperties, so they reach the elevated
 #   part of the install when it is started by a deployment tool or an elevated user.
 set -euo pipefail
