@@ -280,6 +280,8 @@ msi_failed() {
   echo "=== windows msi step failed (exit $rc); the last install log: ${MSI_LOG:-none}; the service log:"
   cat "$SVC_DATA/logs/agent.log" 2>/dev/null || echo "(no $SVC_DATA/logs/agent.log)"
   cat "$SVC_DATA/logs/setup.log" 2>/dev/null || true
+  echo "--- the collector's log:"
+  tail -20 "$MSI_DIR/collector/collector.log" 2>/dev/null || true
   msiexec_rc /x "$MSI_NEW" >/dev/null 2>&1 || true
   msiexec_rc /x "$MSI_OLD" >/dev/null 2>&1 || true
   msi_cleanup
