@@ -4,14 +4,16 @@
 # clippy-checked with the cfg(windows) code in view, and run under Wine against testlab.
 # Based on ../shared/windows/cross-windows.sh (see its README for why each setting is there).
 #
-# Usage: .ci/windows.sh [install] [clippy] [build] [smoke] [javasvc] [service]   (default: all six)
+# Usage: .ci/windows.sh [install] [clippy] [build] [smoke] [javasvc] [service] [msi]   (default: all seven)
 # `smoke` needs the host's release build of eceprobe-testlab (cargo build --release).
 # `javasvc` finds ECE's Java through an ECE Windows service's registry entry.
 # `service` runs the agent as a Windows service under Wine's service control manager.
+# `msi` builds the MSI (deploy/windows/build-msi.sh) and installs, upgrades and removes it
+# under Wine's msiexec (.ci/windows-msi.sh); it needs the host's release eceprobe-collector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKSPACE=$PWD
-STEPS=${*:-install clippy build smoke javasvc service}
+STEPS=${*:-install clippy build smoke javasvc service msi}
 TARGET=x86_64-pc-windows-gnu
 WINE=/usr/lib/wine/wine64
 WINESERVER=/usr/lib/wine/wineserver
@@ -36,7 +38,8 @@ do_install() {
   step install
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 wine64 >/dev/null
+    rustc-web cargo-web rust-web-src rust-web-clippy gcc-mingw-w64-x86-64 wine64 \
+    wixl msitools >/dev/null
   rustc --version
   test -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std"
 }
@@ -151,12 +154,8 @@ javasvc_cleanup() {
   return "$rc"
 }
 
-# The Windows service end to end, through Wine's service control manager: install, start,
-# status (RUNNING), stop, status (STOPPED), a start that fails, uninstall. The agent gets a configuration whose
-# collector is a closed loopback port (it keeps retrying, which is what a service does) and
-# whose one probe goes to loopback, so nothing leaves the machine.
-do_service() {
-  step service
+# What the steps that run the Windows service need from Wine.
+wine_services() {
   wine_prefix
   SVC_DATA=$WINEPREFIX/drive_c/ProgramData/eceprobe
   # Wine builds a service's environment with ProgramData = the profile list's "Public"
@@ -169,6 +168,15 @@ do_service() {
   "$WINESERVER" -k 2>/dev/null || true
   "$WINESERVER" -w || true
   "$WINESERVER" -p
+}
+
+# The Windows service end to end, through Wine's service control manager: install, start,
+# status (RUNNING), stop, status (STOPPED), a start that fails, uninstall. The agent gets a configuration whose
+# collector is a closed loopback port (it keeps retrying, which is what a service does) and
+# whose one probe goes to loopback, so nothing leaves the machine.
+do_service() {
+  step service
+  wine_services
   trap service_failed EXIT
   # Wine's ReportEventW writes no log: it prints each event's string on the `eventlog`
   # debug channel (errors as err, warnings as warn, information as trace). services.exe,
@@ -313,6 +321,9 @@ service_failed() {
   "$WINESERVER" -k 2>/dev/null || true
   exit "$rc"
 }
+
+# shellcheck source=windows-msi.sh
+. "$WORKSPACE/.ci/windows-msi.sh"
 
 for s in $STEPS; do "do_$s"; done
 step done

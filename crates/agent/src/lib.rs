@@ -16,6 +16,7 @@ pub mod report_file;
 pub mod run;
 pub mod run_config;
 pub mod secret_file;
+pub mod setup;
 pub mod slow_config;
 pub mod trace_config;
 pub use eceprobe_userfile as user_file;

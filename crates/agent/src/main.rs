@@ -2,6 +2,7 @@
 
 mod secret_cmd;
 mod service;
+mod setup_cmd;
 mod token_cmd;
 
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ enum Command {
     /// Windows: install, uninstall, start, stop or query the agent's Windows service.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// The MSI's steps: check the install's values and write agent.toml, or delete the data
+    /// directory. Run by the installer as LocalSystem.
+    #[command(subcommand)]
+    Setup(setup_cmd::SetupCommand),
 }
 
 #[derive(Args)]
@@ -232,9 +237,13 @@ fn main() -> ExitCode {
             });
         }
     };
-    // The Windows service logs to a file; it sets that up itself.
-    if !matches!(&cli.command, Command::Service(cmd) if cmd.logs_to_file()) {
-        init_logging(&cli.log_level);
+    // The Windows service logs to a file; it sets that up itself. The installer's steps
+    // (`setup`) report to the event log too, as the service does: Windows Installer keeps
+    // no program output, and a refused install must be found somewhere an admin looks.
+    match &cli.command {
+        Command::Service(cmd) if cmd.logs_to_file() => {}
+        Command::Setup(_) => service::init_logging(std::io::stderr, &cli.log_level, None),
+        _ => init_logging(&cli.log_level),
     }
     let result = match cli.command {
         Command::Check(args) => check(args),
@@ -243,6 +252,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token_cmd::run(args),
         Command::Secret(cmd) => secret_cmd::run(cmd),
         Command::Service(cmd) => service::dispatch(cmd),
+        Command::Setup(cmd) => setup_cmd::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -188,6 +188,24 @@ mod tests {
         }
     }
 
+    /// The MSI registers the service itself (ServiceInstall): with the same name, display
+    /// name, description and command as `service install`.
+    #[test]
+    fn the_msi_registers_the_service_as_service_install_does() {
+        let wxs = include_str!("../../../../deploy/windows/eceprobe-agent.wxs");
+        for (what, value) in [
+            ("Name", SERVICE_NAME),
+            ("DisplayName", DISPLAY_NAME),
+            ("Description", DESCRIPTION),
+            ("Arguments", "service run"),
+        ] {
+            assert!(
+                wxs.contains(&format!(" {what}=\"{value}\"")),
+                "the .wxs has no {what}=\"{value}\""
+            );
+        }
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn elsewhere_the_command_points_at_systemd() {
