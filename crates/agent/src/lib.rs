@@ -9,6 +9,7 @@ mod config_error;
 mod dpapi;
 pub mod java_config;
 pub mod join;
+pub mod join_forget;
 pub mod mailbox;
 pub mod render;
 pub mod report_file;

@@ -51,17 +51,37 @@ pub struct JoinRequest {
     pub agent_id: String,
     /// SHA-256 of the agent's public key, lowercase hex.
     pub key_sha256: String,
-    /// A standing certificate of this id from a bundle (`enroll`: its key made on the
-    /// collector), by its SHA-256: the id is enrolled with another key.
-    pub bundle_cert_sha256: Option<String>,
+    /// The certificates the CA issued before (`issued.log`) to this agent id, or to this
+    /// key under any id: what decides a revoked id, a revoked key, a bundle, a re-enrollment.
+    pub issued: Vec<IssuedCertificate>,
 }
 
-/// A join the token allowed (one of its uses is spent).
+/// A certificate the CA issued, as `issued.log` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    pub agent_id: String,
+    /// The certificate's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Its key's SHA-256 when recorded (joins; bundles made since issue 19), else None.
+    pub key_sha256: Option<String>,
+    /// Bundles (`enroll`) make the key on the collector; a join's key is the agent's own.
+    pub bundle: bool,
+    /// Listed in the CA directory's `revoked.txt` (the database's list is read here).
+    pub revoked_in_file: bool,
+}
+
+/// A join the token allowed (one of its uses is spent, unless it is a retry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
     pub deployment: String,
     /// The id was enrolled before with another key (the token allowed re-enrollment).
     pub reenrolled: bool,
+    /// The same token, id and key as the join that enrolled the id (its reply was lost):
+    /// a certificate again, and no use spent.
+    pub retry: bool,
+    /// The certificates of the id's earlier keys, revoked in the same transaction
+    /// (`revoked_certificates`): the old key can no longer connect.
+    pub superseded: Vec<String>,
 }
 
 /// Why a token did not allow a join; nothing was spent.
@@ -82,6 +102,15 @@ pub enum JoinRefusal {
     },
     /// The id has a bundle's certificate, and the token does not allow re-enrollment.
     BundleEnrolled {
+        cert_sha256: String,
+    },
+    /// Every certificate of the id is revoked, and the token does not allow re-enrollment.
+    AgentRevoked {
+        cert_sha256: String,
+    },
+    /// The key belongs to a revoked certificate (of this id or another): never again.
+    KeyRevoked {
+        agent_id: String,
         cert_sha256: String,
     },
 }
@@ -208,6 +237,32 @@ async fn create(
     token(&row, now_unix_ms).map_err(db_error("reading the join token"))
 }
 
+/// An issued certificate, and whether it is revoked (in `revoked.txt` or the database).
+struct Known<'a> {
+    cert: &'a IssuedCertificate,
+    revoked: bool,
+}
+
+async fn known<'a>(
+    conn: &mut AnyConnection,
+    issued: &'a [IssuedCertificate],
+) -> Result<Vec<Known<'a>>, StoreError> {
+    let mut out = Vec::with_capacity(issued.len());
+    for cert in issued {
+        let in_db: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM revoked_certificates WHERE sha256 = $1")
+                .bind(cert.sha256.to_ascii_lowercase())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error("reading the revoked certificates"))?;
+        out.push(Known {
+            cert,
+            revoked: cert.revoked_in_file || in_db.is_some(),
+        });
+    }
+    Ok(out)
+}
+
 async fn use_token(
     conn: &mut AnyConnection,
     r: &JoinRequest,
@@ -230,24 +285,74 @@ async fn use_token(
         .try_get("now_unix_ms")
         .map_err(db_error("reading the join token"))?;
     let t = token(&row, now_unix_ms).map_err(db_error("reading the join token"))?;
-    let enrolled: Option<String> =
-        sqlx::query_scalar("SELECT key_sha256 FROM enrolled_agents WHERE agent_id = $1")
+    let certs = known(conn, &r.issued).await?;
+    // A key once revoked never gets a certificate again, whatever the token or the id.
+    if let Some(k) = certs
+        .iter()
+        .find(|k| k.revoked && k.cert.key_sha256.as_deref() == Some(r.key_sha256.as_str()))
+    {
+        return Ok(Err(JoinRefusal::KeyRevoked {
+            agent_id: k.cert.agent_id.clone(),
+            cert_sha256: k.cert.sha256.clone(),
+        }));
+    }
+    let enrolled: Option<(String, String)> =
+        sqlx::query_as("SELECT key_sha256, token_id FROM enrolled_agents WHERE agent_id = $1")
             .bind(&r.agent_id)
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_error("reading the enrolled agents"))?;
-    let reenrolled = enrolled.as_deref().is_some_and(|k| k != r.key_sha256);
+    let ours: Vec<&Known<'_>> = certs
+        .iter()
+        .filter(|k| k.cert.agent_id == r.agent_id)
+        .collect();
+    // The reply of the join that enrolled this id with this key and this token was lost:
+    // the agent asks again. Its certificate again, no use spent (a token still standing).
+    if enrolled
+        .as_ref()
+        .is_some_and(|(key, token)| *key == r.key_sha256 && *token == r.token_id)
+    {
+        if t.revoked_unix_ms != 0 {
+            return Ok(Err(JoinRefusal::Revoked));
+        }
+        if t.expires_unix_ms <= now_unix_ms {
+            return Ok(Err(JoinRefusal::Expired {
+                expires_unix_ms: t.expires_unix_ms,
+            }));
+        }
+        return Ok(Ok(Joined {
+            deployment: t.deployment,
+            reenrolled: false,
+            retry: true,
+            superseded: Vec::new(),
+        }));
+    }
+    // The id's certificates of other keys (a bundle's, an earlier join's) still standing.
+    let standing_other: Vec<&Known<'_>> = ours
+        .iter()
+        .copied()
+        .filter(|k| !k.revoked && k.cert.key_sha256.as_deref() != Some(r.key_sha256.as_str()))
+        .collect();
+    let enrolled_key = enrolled.as_ref().map(|(key, _)| key.clone());
     if !t.allow_reenroll {
-        if let (true, Some(key_sha256)) = (reenrolled, &enrolled) {
+        if let Some(last) = ours.last().filter(|_| ours.iter().all(|k| k.revoked)) {
+            return Ok(Err(JoinRefusal::AgentRevoked {
+                cert_sha256: last.cert.sha256.clone(),
+            }));
+        }
+        if let Some(key_sha256) = enrolled_key.as_ref().filter(|k| **k != r.key_sha256) {
             let key_sha256 = key_sha256.clone();
             return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
         }
-        if let (None, Some(cert_sha256)) = (&enrolled, &r.bundle_cert_sha256) {
-            let cert_sha256 = cert_sha256.clone();
-            return Ok(Err(JoinRefusal::BundleEnrolled { cert_sha256 }));
+        if let Some(bundle) = standing_other.iter().find(|k| k.cert.bundle) {
+            return Ok(Err(JoinRefusal::BundleEnrolled {
+                cert_sha256: bundle.cert.sha256.clone(),
+            }));
         }
     }
-    let reenrolled = reenrolled || (enrolled.is_none() && r.bundle_cert_sha256.is_some());
+    let reenrolled = enrolled_key.as_ref().is_some_and(|k| *k != r.key_sha256)
+        || !standing_other.is_empty()
+        || !ours.is_empty() && ours.iter().all(|k| k.revoked);
     // The one decision: every condition is re-checked by the UPDATE itself, against the
     // row as it is now (another collector may have used it since the SELECT).
     let used = sqlx::query(&format!(
@@ -295,9 +400,29 @@ async fn use_token(
                 .map_err(db_error("reading the enrolled agents"))?;
         return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
     }
+    // Re-enrolled: the earlier keys' certificates are revoked with this same commit, so
+    // every collector of the database refuses the old key from its next read of the list.
+    let mut superseded = Vec::with_capacity(standing_other.len());
+    for k in &standing_other {
+        let sha256 = k.cert.sha256.to_ascii_lowercase();
+        sqlx::query(&format!(
+            "INSERT INTO revoked_certificates (sha256, agent_id, revoked_unix_ms) \
+             VALUES ($1, $2, {now}) ON CONFLICT (sha256) DO NOTHING"
+        ))
+        .bind(&sha256)
+        .bind(&r.agent_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error(
+            "revoking the re-enrolled agent's earlier certificate",
+        ))?;
+        superseded.push(sha256);
+    }
     Ok(Ok(Joined {
         deployment: t.deployment,
         reenrolled,
+        retry: false,
+        superseded,
     }))
 }
 
@@ -356,7 +481,9 @@ impl Store {
     }
 
     /// Spends one use of the token for this agent and key, or says why not (spending
-    /// nothing). Once Ok, the agent id is recorded as enrolled with this key.
+    /// nothing). Once Ok, the agent id is recorded as enrolled with this key, and its other
+    /// keys' standing certificates are revoked in the same transaction. A retry of the join
+    /// that enrolled the id (same token, id and key) is allowed again without a use.
     pub async fn use_join_token(
         &self,
         request: JoinRequest,

@@ -336,10 +336,10 @@ fn reason(e: &io::Error, recording: &Recording) -> String {
 /// A TLS error of the handshake, said of the peer (an agent, or what claims to be one).
 fn peer_tls(e: &rustls::Error) -> String {
     use rustls::Error as E;
+    // No arm for `NoCertificatesPresented`: the handshake allows a client without a
+    // certificate (a joining agent); such a client is refused after TLS, by the gate
+    // (`cert_gate.rs`) or at Hello (`auth.rs`), with `auth::NO_CERTIFICATE`'s words.
     match e {
-        E::NoCertificatesPresented => {
-            "it presented no client certificate: an agent needs its enrollment bundle (eceprobe-collector enroll)".to_string()
-        }
         E::AlertReceived(
             a @ (AlertDescription::UnknownCA
             | AlertDescription::BadCertificate
