@@ -222,7 +222,10 @@ async fn connections_without_a_certificate_are_capped_and_agents_still_connect()
     // An agent with its certificate is not counted among them.
     let mut agent = tls_client(collector.addr, &pki_dir, Some(&bundle)).await;
     assert!(!closed_within(&mut agent, 1).await, "the agent was closed");
-    assert!(!closed_within(&mut idle[0], 1).await, "the first was closed");
+    assert!(
+        !closed_within(&mut idle[0], 1).await,
+        "the first was closed"
+    );
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(
         said.contains("64 connections without a client certificate (agents joining) are open already; connection closed"),
@@ -232,5 +235,8 @@ async fn connections_without_a_certificate_are_capped_and_agents_still_connect()
     drop(idle.pop());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut next = tls_client(collector.addr, &pki_dir, None).await;
-    assert!(!closed_within(&mut next, 1).await, "a freed place was not given");
+    assert!(
+        !closed_within(&mut next, 1).await,
+        "a freed place was not given"
+    );
 }

@@ -26,6 +26,7 @@ mod database;
 mod fleet;
 mod gaps;
 mod join_tokens;
+mod join_use;
 mod latency;
 mod latency_ingest;
 mod lease;
