@@ -449,3 +449,32 @@ impl ServerCertVerifier for Pin {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_not_a_refusal_and_a_collector_that_cannot_sign_gives_way() {
+        let url = "https://collector-a:7443";
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        )));
+        let words = answered(url, &broken).to_string();
+        assert!(
+            words.starts_with("could not reach collector https://collector-a:7443 to join: "),
+            "{words}"
+        );
+        let no_ca = tonic::Status::failed_precondition("this collector cannot sign certificates");
+        assert!(matches!(answered(url, &no_ca), JoinError::NotHere { .. }));
+        let busy = tonic::Status::resource_exhausted("16 agents are joining right now");
+        assert!(matches!(answered(url, &busy), JoinError::NotHere { .. }));
+        let used_up = tonic::Status::permission_denied("join token 1 is used up");
+        let words = answered(url, &used_up).to_string();
+        assert_eq!(
+            words,
+            "collector https://collector-a:7443 refused the join: join token 1 is used up"
+        );
+    }
+}

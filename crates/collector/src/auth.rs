@@ -105,7 +105,8 @@ pub fn revoked_status(agent_id: &str, joined: bool) -> Status {
         Code::PermissionDenied,
         match joined {
             true => format!(
-                "the certificate of agent '{agent_id}' is revoked on this collector: to bring the server back, create a join token that allows it (eceprobe-collector token create --deployment NAME --allow-reenroll), delete agent.key and agent.pem in the agent's tls_dir, and run the agent with the new token"
+                "the certificate of agent '{agent_id}' is revoked on this collector: to bring the server back, create a join token that allows it ({}), delete agent.key and agent.pem in the agent's tls_dir, and run the agent with the new token",
+                eceprobe_proto::refusal::JOINED_FIX
             ),
             false => format!(
                 "the certificate of agent '{agent_id}' is revoked on this collector: enroll the agent again (eceprobe-collector enroll {agent_id}) and install the new bundle, or join it with a token made with `eceprobe-collector token create --allow-reenroll`"
