@@ -50,6 +50,15 @@ async fn a_revoked_agent_comes_back_only_with_a_reenroll_token_and_a_new_key() {
         "{}",
         refused.message()
     );
+    // And the agent says it so, not "enroll the agent again".
+    let words = eceprobe_agent::run::link_error(&refused, &url(c.addr));
+    assert!(
+        words.starts_with(
+            "the collector refused this agent: the certificate of agent 'svc-r' is revoked"
+        ) && words.contains("--allow-reenroll")
+            && !words.contains("enroll the agent again"),
+        "{words}"
+    );
 
     // The same key (the certificate deleted, agent.key kept): never again, whatever the
     // token or the id.
