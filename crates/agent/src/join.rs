@@ -7,7 +7,12 @@
 //! Files written (owner-only on Unix; on Windows the data directory's ACL applies):
 //! `agent.key` (first, and kept if a join is retried, so a retry is the same key),
 //! `ca.pem`, `deployment.txt` (the token's deployment), and `agent.pem` last: a directory
-//! with the three bundle files is a finished join.
+//! with the three bundle files is a finished join. A token read from agent.toml is then
+//! commented out there (`join_forget.rs`).
+//!
+//! Collectors are tried in their order: one that cannot reach, cannot sign (no `ca.key`),
+//! is busy or unavailable gives way to the next; a refusal of the token or the key (bad,
+//! expired, used up, revoked) is the same on every collector of the database and stops.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,8 +54,12 @@ pub enum JoinError {
     BadKey { path: PathBuf, reason: String },
     #[error("making the key or the certificate request: {0}")]
     Key(#[from] rcgen::Error),
-    #[error("cannot reach collector {url} to join: {reason}")]
+    #[error("could not reach collector {url} to join: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error("collector {url} could not take the join: {message}")]
+    NotHere { url: String, message: String },
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config_error::ConfigError),
     #[error("refusing collector {url}: its certificate chain ends at a CA whose SHA-256 is {presented}, but the join token names {expected}. The URL reaches another collector (or something in between presents its own certificate): use the collector that made the token, or make a token there (eceprobe-collector token create)")]
     WrongCa {
         url: String,
@@ -126,8 +135,20 @@ pub async fn complete(settings: &mut RunSettings) -> Result<(), JoinError> {
         return Ok(());
     };
     let deployment = join(&plan, &settings.collectors, &settings.hello.agent_id).await?;
-    if settings.hello.deployment.is_empty() {
-        settings.hello.deployment = deployment;
+    // The token has done its work: not left in agent.toml (the certificate is in tls_dir).
+    if let Some(config) = &plan.written_in {
+        let (secret, id, dir) = (&plan.token.secret, &plan.token.id, &plan.dir);
+        let (config, secret, id, dir) = (config.clone(), secret.clone(), id.clone(), dir.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::join_forget::forget_and_say(&config, &secret, &id, &dir)
+        })
+        .await;
+    }
+    match &plan.configured_deployment {
+        Some(said) if *said != deployment => {
+            return Err(run_config::deployment_differs(said, &deployment).into())
+        }
+        _ => settings.hello.deployment = deployment,
     }
     let bundle = run_config::load_bundle(&plan.dir, plan.server_name.clone()).map_err(|e| {
         JoinError::Io {
@@ -164,7 +185,7 @@ pub async fn join(
     for url in collectors {
         match join_one(plan, url, agent_id, &csr_der).await {
             Ok(deployment) => return Ok(deployment),
-            Err(e @ JoinError::Unreachable { .. }) => {
+            Err(e @ (JoinError::Unreachable { .. } | JoinError::NotHere { .. })) => {
                 tracing::warn!(error = %e, "join: trying the next collector");
                 last = Some(e);
             }
@@ -215,10 +236,7 @@ async fn join_one(
         .max_decoding_message_size(MAX_REPLY_BYTES)
         .join(request)
         .await
-        .map_err(|status| JoinError::Refused {
-            url: url.to_owned(),
-            message: status.message().to_owned(),
-        })?
+        .map_err(|status| answered(url, &status))?
         .into_inner();
     let presented = rustls::pki_types::pem::PemObject::from_pem_slice(reply.ca_pem.as_bytes())
         .map(|c: CertificateDer<'static>| sha256_hex(c.as_ref()))
@@ -241,6 +259,35 @@ async fn join_one(
         "joined: certificate received"
     );
     Ok(reply.deployment)
+}
+
+/// A failed Join call in words: the connection failed (no answer from the collector), the
+/// collector cannot take it now (another may), or it refused the join (none will).
+fn answered(url: &str, status: &tonic::Status) -> JoinError {
+    use tonic::Code;
+    // tonic's own statuses for a broken connection carry their cause; a collector's
+    // answer, decoded from its trailers, carries none.
+    if let Some(cause) = std::error::Error::source(status) {
+        return JoinError::Unreachable {
+            url: url.to_owned(),
+            reason: crate::run::link_error(cause, url),
+        };
+    }
+    let message = crate::run::refused::escaped(status.message(), 1024);
+    let url = url.to_owned();
+    match status.code() {
+        // No ca.key here, too many joins at once, its database away, slow, or a collector
+        // without joins: another collector of the list may do it.
+        Code::FailedPrecondition
+        | Code::ResourceExhausted
+        | Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Unimplemented
+        | Code::Aborted
+        | Code::Internal
+        | Code::Unknown => JoinError::NotHere { url, message },
+        _ => JoinError::Refused { url, message },
+    }
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -400,5 +447,34 @@ impl ServerCertVerifier for Pin {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_not_a_refusal_and_a_collector_that_cannot_sign_gives_way() {
+        let url = "https://collector-a:7443";
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        )));
+        let words = answered(url, &broken).to_string();
+        assert!(
+            words.starts_with("could not reach collector https://collector-a:7443 to join: "),
+            "{words}"
+        );
+        let no_ca = tonic::Status::failed_precondition("this collector cannot sign certificates");
+        assert!(matches!(answered(url, &no_ca), JoinError::NotHere { .. }));
+        let busy = tonic::Status::resource_exhausted("16 agents are joining right now");
+        assert!(matches!(answered(url, &busy), JoinError::NotHere { .. }));
+        let used_up = tonic::Status::permission_denied("join token 1 is used up");
+        let words = answered(url, &used_up).to_string();
+        assert_eq!(
+            words,
+            "collector https://collector-a:7443 refused the join: join token 1 is used up"
+        );
     }
 }

@@ -10,6 +10,7 @@ mod dpapi;
 pub mod eventlog;
 pub mod java_config;
 pub mod join;
+pub mod join_forget;
 pub mod mailbox;
 pub mod render;
 pub mod report_file;

@@ -419,6 +419,7 @@ fn run_agent(
 impl RunArgs {
     /// The probes' configuration and the run settings, from the file and the flags.
     fn settings(self) -> anyhow::Result<(run_config::RunSettings, config::Resolved)> {
+        let config_file = self.probe.config.clone();
         let (run_file, cfg) = self.probe.resolve()?;
         let overrides = run_config::RunOverrides {
             collector: self.collector,
@@ -429,6 +430,7 @@ impl RunArgs {
             deployment: self.deployment,
             interval_s: self.interval,
             spool_dir: self.spool_dir,
+            config_file,
         };
         let settings =
             run_config::resolve(run_file, overrides, cfg.role).context("configuration")?;

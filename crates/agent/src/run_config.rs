@@ -53,6 +53,12 @@ pub struct JoinPlan {
     pub token: JoinToken,
     pub dir: PathBuf,
     pub server_name: Option<String>,
+    /// The configuration file the token came from (`join = "..."`): its line is rewritten
+    /// as a comment once joined (`join_forget.rs`). None: it came from `--join`.
+    pub written_in: Option<PathBuf>,
+    /// The deployment the configuration names (flag or file), if any: a join token made
+    /// for another is a configuration error once its deployment is known.
+    pub configured_deployment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +96,8 @@ pub struct RunOverrides {
     pub deployment: Option<String>,
     pub interval_s: Option<u64>,
     pub spool_dir: Option<PathBuf>,
+    /// The configuration file `[run]` was read from (`--config`), if any.
+    pub config_file: Option<PathBuf>,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -344,11 +352,24 @@ fn collector_urls(
                 token,
                 dir,
                 server_name,
+                written_in: None,
+                configured_deployment: None,
             };
             return Ok((urls, None, Some(plan)));
         }
     }
     Ok((urls, Some(load_bundle(&dir, server_name)?), None))
+}
+
+/// The configuration names a deployment other than the one this agent joined: the
+/// collector would refuse every Hello (its certificate names the joined one).
+pub fn deployment_differs(configured: &str, joined: &str) -> ConfigError {
+    invalid(
+        "run.deployment",
+        format!(
+            "'{configured}', but this agent joined deployment '{joined}' (its certificate was issued for it, and deployment.txt in tls_dir says so): remove deployment from [run] (and --deployment) so that the agent uses '{joined}', or set it to '{joined}'; to move the server to '{configured}', join again with a token made for it (eceprobe-collector token create --deployment {configured} --allow-reenroll) after deleting agent.key and agent.pem in tls_dir"
+        ),
+    )
 }
 
 fn role(r: Role) -> pb::Role {
@@ -367,6 +388,7 @@ pub fn resolve(
 ) -> Result<RunSettings, ConfigError> {
     let plaintext = cli.plaintext || file.plaintext.unwrap_or(false);
     let (urls, key) = collector_list(cli.collector, file.collector, file.collectors)?;
+    let token_in_file = cli.join.is_none() && file.join.is_some();
     let join = match cli.join.or(file.join) {
         // Its words never repeat the token, so they can be shown and logged.
         Some(text) => {
@@ -374,7 +396,7 @@ pub fn resolve(
         }
         None => None,
     };
-    let (collectors, tls, join) = collector_urls(
+    let (collectors, tls, mut join) = collector_urls(
         urls,
         key,
         plaintext,
@@ -408,15 +430,22 @@ pub fn resolve(
             format!("{spool_max_mb} is out of range: use 1 to 4096 MiB"),
         ));
     }
+    let configured = cli.deployment.or(file.deployment);
+    let joined = tls.as_ref().and_then(|t| t.joined_deployment.clone());
+    if let (Some(said), Some(joined)) = (&configured, &joined) {
+        if said != joined {
+            return Err(deployment_differs(said, joined));
+        }
+    }
+    if let Some(plan) = &mut join {
+        plan.written_in = cli.config_file.filter(|_| token_in_file);
+        plan.configured_deployment = configured.clone();
+    }
     let hello = Hello {
         agent_id,
         hostname: host_name().unwrap_or_default(),
         role: role(server_role) as i32,
-        deployment: cli
-            .deployment
-            .or(file.deployment)
-            .or_else(|| tls.as_ref().and_then(|t| t.joined_deployment.clone()))
-            .unwrap_or_default(),
+        deployment: configured.or(joined).unwrap_or_default(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         os: std::env::consts::OS.to_owned(),
         ece_version: file.ece_version.unwrap_or_default(),

@@ -3,22 +3,23 @@
 //! security cases: an expired, used-up or revoked token refused; a collector with another
 //! CA refused by the agent; a second key for an enrolled id refused unless the token allows
 //! re-enrollment; the token's secret in no log (the agent's stderr, the collector's tracing
-//! output), not in the database file (its hash only) and not in the agent's files.
+//! output), not in the database file (its hash only) and not in the agent's files (its
+//! line in agent.toml is a comment once joined). The review's cases (a revoked agent, the
+//! old key of a re-enrolled one, a retry after a lost reply, the token's deployment, a
+//! collector that cannot sign) are in `join_review.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e;
+mod join_common;
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use e2e::{eventually, Agent, Collector};
 use eceprobe_collector::auth::AgentTls;
 use eceprobe_collector::store::Store;
 use eceprobe_collector::{join, pki};
 use eceprobe_testlab::{LabConfig, Testlab};
-
-const NAME: &str = "collector.contoso.local";
+use join_common::{contains, files, join_once, secret_of, token, NAME};
 
 /// The collector's tracing output (in this process), for the leak check.
 #[derive(Clone, Default)]
@@ -43,72 +44,6 @@ fn capture_logs() -> Captured {
         .with_ansi(false)
         .init();
     captured
-}
-
-/// A token recorded in the collector's database; its text.
-async fn token(db: &Path, pki_dir: &Path, uses: u32, reenroll: bool, valid_ms: i64) -> String {
-    let mut minted = join::mint(pki_dir, "prod", Duration::from_secs(3600), uses, reenroll)
-        .expect("mint a token");
-    minted.record.valid_for_ms = valid_ms;
-    let store = Store::open(db).await.unwrap();
-    store.create_join_token(minted.record).await.unwrap();
-    store.close().await;
-    minted.token.to_text()
-}
-
-/// `eceprobe-agent join`: exit code and stderr.
-async fn join_once(
-    addr: std::net::SocketAddr,
-    dir: &Path,
-    agent: &str,
-    token: &str,
-) -> (i32, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eceprobe-agent"))
-        .args([
-            "join",
-            "--role",
-            "services",
-            "--log-level",
-            "debug",
-            "--collector",
-        ])
-        .arg(format!("https://127.0.0.1:{}", addr.port()))
-        .arg("--tls-dir")
-        .arg(dir)
-        .args(["--agent-id", agent, "--join", token])
-        .output()
-        .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Its output at debug level, refused or not, never holds the secret.
-    assert!(!text.contains(&secret_of(token)), "the secret in: {text}");
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn secret_of(token: &str) -> String {
-    token.split('.').nth(2).unwrap().to_owned()
-}
-
-/// Every file under `dir`, its bytes.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push((path.clone(), std::fs::read(&path).unwrap()));
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,15 +99,20 @@ async fn an_agent_joins_with_a_token_streams_and_the_token_leaks_nowhere() {
     let (code, out) = join_once(addr, &dir.path().join("tls-r"), "svc-r", &revoked).await;
     assert!(code != 0 && out.contains("was revoked"), "{out}");
 
-    // The good token: `run --join` joins, then streams its results.
+    // The good token, in agent.toml as the MSI writes it: `run` joins, then streams its
+    // results, and the token's line becomes a comment (every other byte kept).
     let tls_dir = dir.path().join("tls");
+    let config = dir.path().join("agent.toml");
+    let before = "# written by the installer\r\n[run]\r\n";
+    let after = "\r\nspool_max_mb = 64 # kept\r\n";
+    std::fs::write(&config, format!("{before}join = \"{good}\"{after}")).unwrap();
     let link = [
         "--collector".to_string(),
         format!("https://127.0.0.1:{}", addr.port()),
         "--tls-dir".to_string(),
         tls_dir.display().to_string(),
-        "--join".to_string(),
-        good.clone(),
+        "--config".to_string(),
+        config.display().to_string(),
     ];
     let agent = Agent::start_with(
         &lab,
@@ -190,6 +130,18 @@ async fn an_agent_joins_with_a_token_streams_and_the_token_leaks_nowhere() {
     })
     .await;
     let agent_log = agent.stop().await;
+    let rewritten = std::fs::read_to_string(&config).unwrap();
+    let line = rewritten
+        .strip_prefix(before)
+        .and_then(|r| r.strip_suffix(after))
+        .unwrap_or_else(|| panic!("more than the token's line changed: {rewritten:?}"));
+    let good_id = good.split('.').nth(1).unwrap();
+    assert!(
+        line.starts_with("# join: used on ")
+            && line.contains(&format!("(token id {good_id})"))
+            && line.contains(&tls_dir.display().to_string()),
+        "{line}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -270,3 +222,6 @@ async fn an_agent_joins_with_a_token_streams_and_the_token_leaks_nowhere() {
     }
     lab.shutdown().await;
 }
+
+#[path = "join_review/mod.rs"]
+mod join_review;

@@ -93,7 +93,9 @@ impl Revocations {
 
 /// The status a revoked agent gets, at Hello or when its open stream is ended: the words
 /// for the operator, and [`eceprobe_proto::refusal`] metadata so the agent stops retrying.
-pub fn revoked_status(agent_id: &str) -> Status {
+/// `joined`: its certificate came from a join token (it makes its own key), so the fix is
+/// a new token, not a bundle.
+pub fn revoked_status(agent_id: &str, joined: bool) -> Status {
     let mut metadata = MetadataMap::new();
     metadata.insert(
         eceprobe_proto::refusal::KEY,
@@ -101,11 +103,26 @@ pub fn revoked_status(agent_id: &str) -> Status {
     );
     Status::with_metadata(
         Code::PermissionDenied,
-        format!(
-            "the certificate of agent '{agent_id}' is revoked on this collector: enroll the agent again (eceprobe-collector enroll {agent_id}) and install the new bundle"
-        ),
+        match joined {
+            true => format!(
+                "the certificate of agent '{agent_id}' is revoked on this collector: to bring the server back, create a join token that allows it ({}), delete agent.key and agent.pem in the agent's tls_dir, and run the agent with the new token",
+                eceprobe_proto::refusal::JOINED_FIX
+            ),
+            false => format!(
+                "the certificate of agent '{agent_id}' is revoked on this collector: enroll the agent again (eceprobe-collector enroll {agent_id}) and install the new bundle, or join it with a token made with `eceprobe-collector token create --allow-reenroll`"
+            ),
+        },
         metadata,
     )
+}
+
+/// A client certificate allowed to speak for its agent.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// Its SHA-256, by which the stream is watched for revocation.
+    pub fingerprint: String,
+    /// Issued by a join (not a bundle): a revoked one is told to get a new token.
+    pub joined: bool,
 }
 
 /// The agent-facing TLS of a collector, from its `ca init` directory.
@@ -159,26 +176,41 @@ impl AgentTls {
         self
     }
 
-    /// Whether the session's client certificate may speak for `agent_id`; Ok with the
+    /// Whether the session's client certificate may speak for `agent_id` of `deployment`
+    /// (a joined certificate names the deployment its token was made for); Ok with the
     /// certificate's SHA-256 fingerprint, by which the stream is watched for revocation.
     pub fn authorize(
         &self,
         peer_certs: Option<&[tonic::transport::CertificateDer<'static>]>,
         agent_id: &str,
-    ) -> Result<String, Status> {
+        deployment: &str,
+    ) -> Result<Authorized, Status> {
         let Some(leaf) = peer_certs.and_then(|c| c.first()) else {
             return Err(Status::unauthenticated(NO_CERTIFICATE));
         };
         let fingerprint = pki::fingerprint(leaf.as_ref());
+        let joined = pki::joined_deployment(leaf.as_ref());
         let revoked = self
             .revocations
             .is_revoked(&fingerprint)
             .map_err(|e| Status::unavailable(format!("cannot read the revocation list: {e}")))?;
         if revoked {
-            return Err(revoked_status(agent_id));
+            return Err(revoked_status(agent_id, joined.is_some()));
         }
+        if let Some(issued_for) = joined.as_deref().filter(|d| *d != deployment) {
+            return Err(Status::permission_denied(format!(
+                "agent '{agent_id}' joined deployment '{}' (its certificate was issued for it by the join token), but its Hello says deployment '{}': remove deployment from [run] of agent.toml (the agent then uses the joined one, from deployment.txt in its tls_dir) or set it to '{}'; a server moving to another deployment joins again with a token made for it (--allow-reenroll)",
+                issued_for.escape_default(),
+                eceprobe_proto::bounds::cut(deployment, 128).escape_default(),
+                issued_for.escape_default()
+            )));
+        }
+        let joined = joined.is_some();
         match pki::agent_identity(leaf.as_ref()) {
-            Some(name) if name == agent_id => Ok(fingerprint),
+            Some(name) if name == agent_id => Ok(Authorized {
+                fingerprint,
+                joined,
+            }),
             Some(name) => Err(Status::permission_denied(format!(
                 "the certificate is agent '{name}''s; it cannot report as '{agent_id}'"
             ))),

@@ -206,12 +206,17 @@ impl AgentLink for Ingest {
             .map_err(|e| refused(&hello.agent_id, Status::invalid_argument(e.to_string())))?;
         let mut revocation = None;
         if let Some(tls) = &self.tls {
-            let fingerprint = tls
-                .authorize(peer_certs.as_deref().map(Vec::as_slice), &record.agent_id)
+            let authorized = tls
+                .authorize(
+                    peer_certs.as_deref().map(Vec::as_slice),
+                    &record.agent_id,
+                    &record.deployment,
+                )
                 .map_err(|status| refused(&record.agent_id, status))?;
             revocation = Some(Revocation {
                 list: tls.revocations().clone(),
-                fingerprint,
+                fingerprint: authorized.fingerprint,
+                joined: authorized.joined,
                 unreadable: Default::default(),
             });
         }
@@ -291,6 +296,8 @@ struct Session {
 struct Revocation {
     list: Revocations,
     fingerprint: String,
+    /// A joined agent's certificate: its fix is a new join token.
+    joined: bool,
     /// The list could not be read at the last look: said once, not every second.
     unreadable: std::sync::atomic::AtomicBool,
 }
@@ -380,7 +387,7 @@ impl Session {
             Ok(false) => Ok(()),
             Ok(true) => {
                 tracing::warn!(agent = %self.agent_id, "the agent's certificate was revoked: ending its stream; nothing more it sends is stored");
-                Err(revoked_status(&self.agent_id))
+                Err(revoked_status(&self.agent_id, r.joined))
             }
             Err(e) => {
                 if !was_unreadable {

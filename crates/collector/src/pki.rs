@@ -36,6 +36,8 @@ pub const AGENT_CERT: &str = "agent.pem";
 pub const AGENT_KEY: &str = "agent.key";
 
 const CA_NAME: &str = "eceprobe collector CA";
+/// The organisation a joined agent's certificate names; its unit is the token's deployment.
+pub const JOINED_ORG: &str = "eceprobe joined agent";
 const CA_YEARS: i32 = 20;
 pub(crate) const LEAF_YEARS: i32 = 3;
 
@@ -248,9 +250,11 @@ pub fn enroll(dir: &Path, agent_id: &str, out: &Path) -> Result<String, PkiError
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    // The key's SHA-256 too: a join presenting this key once revoked is refused for good.
+    let key_sha256 = fingerprint(&rcgen::PublicKeyData::subject_public_key_info(&key));
     append_line(
         &dir.join(ISSUED),
-        &format!("{agent_id}\t{serial_hex}\t{sha256}"),
+        &format!("{agent_id}\t{serial_hex}\t{sha256}\tbundle-key={key_sha256}"),
     )?;
     tracing::info!(agent = agent_id, %sha256, "agent certificate issued");
     Ok(sha256)
@@ -321,12 +325,24 @@ impl Revoked {
 
 /// The agent id a client certificate names (its subject's common name).
 pub fn agent_identity(der: &[u8]) -> Option<String> {
+    subject_text(der, ObjectIdentifier::new_unwrap("2.5.4.3"))
+}
+
+/// The deployment a joined agent's certificate was issued for (its unit, under
+/// [`JOINED_ORG`]); None for a bundle's certificate (and a join's from before issue 19).
+pub fn joined_deployment(der: &[u8]) -> Option<String> {
+    let org = subject_text(der, ObjectIdentifier::new_unwrap("2.5.4.10"))?;
+    (org == JOINED_ORG)
+        .then(|| subject_text(der, ObjectIdentifier::new_unwrap("2.5.4.11")))
+        .flatten()
+}
+
+/// The first value of attribute `oid` in a certificate's subject, as text.
+fn subject_text(der: &[u8], oid: ObjectIdentifier) -> Option<String> {
     let cert = x509_cert::Certificate::from_der(der).ok()?;
-    const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-    let cn = CN;
     for rdn in cert.tbs_certificate.subject.0.iter() {
         for atv in rdn.0.iter() {
-            if atv.oid == cn {
+            if atv.oid == oid {
                 let value = atv.value.decode_as::<String>().ok().or_else(|| {
                     atv.value
                         .decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()

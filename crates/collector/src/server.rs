@@ -24,6 +24,7 @@ use crate::store::Store;
 
 mod agent_tls;
 mod cert_gate;
+mod certless;
 mod grpc_tools;
 
 pub use agent_tls::AgentTlsError;

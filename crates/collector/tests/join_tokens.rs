@@ -4,6 +4,8 @@
 //! the secret; revoke takes it out of use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -136,4 +138,105 @@ fn a_token_is_printed_once_stored_hashed_listed_and_revoked() {
         &db_s,
     ]);
     assert!(!ok && out.contains("ca init"), "{out}");
+}
+
+/// A TLS client of the agents' port, with the enrolled bundle in `bundle` or without any
+/// client certificate (as a joining agent is).
+async fn tls_client(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    bundle: Option<&Path>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca.join(pki::CA_CERT)).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match bundle {
+        Some(b) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(b.join(pki::AGENT_CERT)).unwrap()],
+                PrivateKeyDer::from_pem_file(b.join(pki::AGENT_KEY)).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Whether the collector closed the connection within `secs` (what it sent, HTTP/2's
+/// settings, is read and dropped).
+async fn closed_within(
+    conn: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    secs: u64,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let read_all = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(secs), read_all)
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_without_a_certificate_are_capped_and_agents_still_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    pki::init(&pki_dir, &["127.0.0.1".to_string()]).unwrap();
+    let bundle = dir.path().join("bundle");
+    pki::enroll(&pki_dir, "svc-1", &bundle).unwrap();
+    let tls_dir = pki_dir.display().to_string();
+    let log = dir.path().join("collector.log");
+    let collector = common::Collector::start_logging(
+        &dir.path().join("eceprobe.db"),
+        &["--tls-dir", &tls_dir],
+        &log,
+    );
+    // 64 idle connections without a certificate (joins that never send): held open.
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(tls_client(collector.addr, &pki_dir, None).await);
+    }
+    // One more: closed at once, and the log says why.
+    let mut extra = tls_client(collector.addr, &pki_dir, None).await;
+    assert!(closed_within(&mut extra, 5).await, "the 65th stays open");
+    // An agent with its certificate is not counted among them.
+    let mut agent = tls_client(collector.addr, &pki_dir, Some(&bundle)).await;
+    assert!(!closed_within(&mut agent, 1).await, "the agent was closed");
+    assert!(
+        !closed_within(&mut idle[0], 1).await,
+        "the first was closed"
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("64 connections without a client certificate (agents joining) are open already; connection closed"),
+        "{said}"
+    );
+    // Their places come back: one closed, one more gets in and stays.
+    drop(idle.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut next = tls_client(collector.addr, &pki_dir, None).await;
+    assert!(
+        !closed_within(&mut next, 1).await,
+        "a freed place was not given"
+    );
 }

@@ -32,6 +32,10 @@ pub mod refusal {
     pub const KEY: &str = "eceprobe-refusal";
     /// The agent's certificate is revoked: only a new enrollment helps.
     pub const REVOKED: &str = "revoked";
+    /// In the words of a revoked agent whose certificate came from a join: its fix is a
+    /// new join token, which the agent then says instead of "enroll the agent again".
+    pub const JOINED_FIX: &str =
+        "eceprobe-collector token create --deployment NAME --allow-reenroll";
 }
 
 /// Bounds on the free text of the wire, shared so an agent never sends what the collector

@@ -51,17 +51,37 @@ pub struct JoinRequest {
     pub agent_id: String,
     /// SHA-256 of the agent's public key, lowercase hex.
     pub key_sha256: String,
-    /// A standing certificate of this id from a bundle (`enroll`: its key made on the
-    /// collector), by its SHA-256: the id is enrolled with another key.
-    pub bundle_cert_sha256: Option<String>,
+    /// The certificates the CA issued before (`issued.log`) to this agent id, or to this
+    /// key under any id: what decides a revoked id, a revoked key, a bundle, a re-enrollment.
+    pub issued: Vec<IssuedCertificate>,
 }
 
-/// A join the token allowed (one of its uses is spent).
+/// A certificate the CA issued, as `issued.log` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    pub agent_id: String,
+    /// The certificate's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Its key's SHA-256 when recorded (joins; bundles made since issue 19), else None.
+    pub key_sha256: Option<String>,
+    /// Bundles (`enroll`) make the key on the collector; a join's key is the agent's own.
+    pub bundle: bool,
+    /// Listed in the CA directory's `revoked.txt` (the database's list is read here).
+    pub revoked_in_file: bool,
+}
+
+/// A join the token allowed (one of its uses is spent, unless it is a retry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
     pub deployment: String,
     /// The id was enrolled before with another key (the token allowed re-enrollment).
     pub reenrolled: bool,
+    /// The same token, id and key as the join that enrolled the id (its reply was lost):
+    /// a certificate again, and no use spent.
+    pub retry: bool,
+    /// The certificates of the id's earlier keys, revoked in the same transaction
+    /// (`revoked_certificates`): the old key can no longer connect.
+    pub superseded: Vec<String>,
 }
 
 /// Why a token did not allow a join; nothing was spent.
@@ -82,6 +102,15 @@ pub enum JoinRefusal {
     },
     /// The id has a bundle's certificate, and the token does not allow re-enrollment.
     BundleEnrolled {
+        cert_sha256: String,
+    },
+    /// Every certificate of the id is revoked, and the token does not allow re-enrollment.
+    AgentRevoked {
+        cert_sha256: String,
+    },
+    /// The key belongs to a revoked certificate (of this id or another): never again.
+    KeyRevoked {
+        agent_id: String,
         cert_sha256: String,
     },
 }
@@ -125,21 +154,22 @@ impl JoinOp {
 }
 
 /// The database's clock in Unix ms, as an expression (a scalar subquery) of each dialect.
-fn now_expr(backend: Backend) -> String {
+pub(super) fn now_expr(backend: Backend) -> String {
     format!("({})", super::lease::now_sql(backend))
 }
 
-fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn db_error(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |error| StoreError::Database {
         what: what.to_owned(),
         error,
     }
 }
 
-const COLUMNS: &str = "id, deployment, created_unix_ms, expires_unix_ms, max_uses, uses, \
+pub(super) const COLUMNS: &str =
+    "id, deployment, created_unix_ms, expires_unix_ms, max_uses, uses, \
                        revoked_unix_ms, allow_reenroll";
 
-fn token(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<JoinToken, sqlx::Error> {
+pub(super) fn token(row: &sqlx::any::AnyRow, now_unix_ms: i64) -> Result<JoinToken, sqlx::Error> {
     Ok(JoinToken {
         id: row.try_get("id")?,
         deployment: row.try_get("deployment")?,
@@ -177,7 +207,10 @@ pub(super) async fn apply(conn: &mut AnyConnection, op: JoinOp) -> (Pending, boo
             request,
             backend,
             reply,
-        } => settle(reply, use_token(conn, &request, backend).await),
+        } => settle(
+            reply,
+            super::join_use::use_token(conn, &request, backend).await,
+        ),
     }
 }
 
@@ -208,133 +241,6 @@ async fn create(
     token(&row, now_unix_ms).map_err(db_error("reading the join token"))
 }
 
-async fn use_token(
-    conn: &mut AnyConnection,
-    r: &JoinRequest,
-    backend: Backend,
-) -> Result<Result<Joined, JoinRefusal>, StoreError> {
-    let now = now_expr(backend);
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, {now} AS now_unix_ms FROM join_tokens \
-         WHERE id = $1 AND secret_sha256 = $2"
-    ))
-    .bind(&r.token_id)
-    .bind(&r.secret_sha256)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error("reading the join token"))?;
-    let Some(row) = row else {
-        return Ok(Err(JoinRefusal::Unknown));
-    };
-    let now_unix_ms: i64 = row
-        .try_get("now_unix_ms")
-        .map_err(db_error("reading the join token"))?;
-    let t = token(&row, now_unix_ms).map_err(db_error("reading the join token"))?;
-    let enrolled: Option<String> =
-        sqlx::query_scalar("SELECT key_sha256 FROM enrolled_agents WHERE agent_id = $1")
-            .bind(&r.agent_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error("reading the enrolled agents"))?;
-    let reenrolled = enrolled.as_deref().is_some_and(|k| k != r.key_sha256);
-    if !t.allow_reenroll {
-        if let (true, Some(key_sha256)) = (reenrolled, &enrolled) {
-            let key_sha256 = key_sha256.clone();
-            return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
-        }
-        if let (None, Some(cert_sha256)) = (&enrolled, &r.bundle_cert_sha256) {
-            let cert_sha256 = cert_sha256.clone();
-            return Ok(Err(JoinRefusal::BundleEnrolled { cert_sha256 }));
-        }
-    }
-    let reenrolled = reenrolled || (enrolled.is_none() && r.bundle_cert_sha256.is_some());
-    // The one decision: every condition is re-checked by the UPDATE itself, against the
-    // row as it is now (another collector may have used it since the SELECT).
-    let used = sqlx::query(&format!(
-        "UPDATE join_tokens SET uses = uses + 1 \
-         WHERE id = $1 AND secret_sha256 = $2 AND revoked_unix_ms = 0 \
-         AND uses < max_uses AND expires_unix_ms > {now}"
-    ))
-    .bind(&r.token_id)
-    .bind(&r.secret_sha256)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error("using the join token"))?
-    .rows_affected();
-    if used == 0 {
-        return refusal(conn, r, backend).await.map(Err);
-    }
-    // Another join may have enrolled the id with another key since the SELECT (two
-    // collectors): then the row is left as it is, and the use is given back.
-    let recorded = sqlx::query(&format!(
-        "INSERT INTO enrolled_agents (agent_id, key_sha256, token_id, enrolled_unix_ms) \
-         VALUES ($1, $2, $3, {now}) ON CONFLICT (agent_id) DO UPDATE SET \
-         key_sha256 = excluded.key_sha256, token_id = excluded.token_id, \
-         enrolled_unix_ms = excluded.enrolled_unix_ms \
-         WHERE enrolled_agents.key_sha256 = excluded.key_sha256 OR $4 = 1"
-    ))
-    .bind(&r.agent_id)
-    .bind(&r.key_sha256)
-    .bind(&r.token_id)
-    .bind(i64::from(t.allow_reenroll))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error("recording the enrolled agent"))?
-    .rows_affected();
-    if recorded == 0 {
-        sqlx::query("UPDATE join_tokens SET uses = uses - 1 WHERE id = $1")
-            .bind(&r.token_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error("giving back the join token's use"))?;
-        let key_sha256: String =
-            sqlx::query_scalar("SELECT key_sha256 FROM enrolled_agents WHERE agent_id = $1")
-                .bind(&r.agent_id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_error("reading the enrolled agents"))?;
-        return Ok(Err(JoinRefusal::AlreadyEnrolled { key_sha256 }));
-    }
-    Ok(Ok(Joined {
-        deployment: t.deployment,
-        reenrolled,
-    }))
-}
-
-/// Why the UPDATE found no usable token, read after it (the row as it is now).
-async fn refusal(
-    conn: &mut AnyConnection,
-    r: &JoinRequest,
-    backend: Backend,
-) -> Result<JoinRefusal, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, {} AS now_unix_ms FROM join_tokens WHERE id = $1",
-        now_expr(backend)
-    ))
-    .bind(&r.token_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error("reading the join token"))?;
-    let Some(row) = row else {
-        return Ok(JoinRefusal::Unknown);
-    };
-    let now: i64 = row
-        .try_get("now_unix_ms")
-        .map_err(db_error("reading the join token"))?;
-    let t = token(&row, now).map_err(db_error("reading the join token"))?;
-    Ok(if t.revoked_unix_ms != 0 {
-        JoinRefusal::Revoked
-    } else if t.expires_unix_ms <= now {
-        JoinRefusal::Expired {
-            expires_unix_ms: t.expires_unix_ms,
-        }
-    } else {
-        JoinRefusal::UsedUp {
-            max_uses: t.max_uses,
-        }
-    })
-}
-
 impl Store {
     /// Records a new join token; returns it as stored (its times by the database's clock).
     pub async fn create_join_token(&self, token: NewJoinToken) -> Result<JoinToken, StoreError> {
@@ -356,7 +262,9 @@ impl Store {
     }
 
     /// Spends one use of the token for this agent and key, or says why not (spending
-    /// nothing). Once Ok, the agent id is recorded as enrolled with this key.
+    /// nothing). Once Ok, the agent id is recorded as enrolled with this key, and its other
+    /// keys' standing certificates are revoked in the same transaction. A retry of the join
+    /// that enrolled the id (same token, id and key) is allowed again without a use.
     pub async fn use_join_token(
         &self,
         request: JoinRequest,

@@ -21,7 +21,26 @@ fn join(id: &str, agent: &str, key: &str) -> JoinRequest {
         secret_sha256: format!("hash-of-{id}"),
         agent_id: agent.to_owned(),
         key_sha256: key.to_owned(),
-        bundle_cert_sha256: None,
+        issued: Vec::new(),
+    }
+}
+
+fn joined(reenrolled: bool) -> Joined {
+    Joined {
+        deployment: "prod".into(),
+        reenrolled,
+        retry: false,
+        superseded: Vec::new(),
+    }
+}
+
+fn cert(agent: &str, sha: &str, key: Option<&str>, revoked_in_file: bool) -> IssuedCertificate {
+    IssuedCertificate {
+        agent_id: agent.to_owned(),
+        sha256: sha.to_owned(),
+        key_sha256: key.map(str::to_owned),
+        bundle: key.is_none(),
+        revoked_in_file,
     }
 }
 
@@ -60,9 +79,12 @@ on_both! {
         assert_eq!((t.uses, t.max_uses, t.revoked_unix_ms), (0, 2, 0));
         assert_eq!(t.expires_unix_ms - t.created_unix_ms, 3_600_000);
         let ok = store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap();
-        assert_eq!(ok, Ok(Joined { deployment: "prod".into(), reenrolled: false }));
-        // The same agent and key again (a join repeated): allowed, one more use.
-        assert!(store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap().is_ok());
+        assert_eq!(ok, Ok(joined(false)));
+        // The same token, agent and key again (its reply was lost): allowed, no use spent.
+        let retry = store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap();
+        assert_eq!(retry, Ok(Joined { retry: true, ..joined(false) }));
+        assert_eq!(store.join_tokens().await.unwrap()[0].uses, 1);
+        assert!(store.use_join_token(join("t1", "svc-4", "k4")).await.unwrap().is_ok());
         assert_eq!(
             store.use_join_token(join("t1", "svc-2", "k2")).await.unwrap(),
             Err(JoinRefusal::UsedUp { max_uses: 2 })
@@ -120,7 +142,7 @@ on_both! {
         assert_eq!(plain.iter().find(|t| t.id == "plain").unwrap().uses, 1);
         assert_eq!(
             store.use_join_token(join("again", "svc-1", "k2")).await.unwrap(),
-            Ok(Joined { deployment: "prod".into(), reenrolled: true })
+            Ok(joined(true))
         );
         // Now k2 is the id's key: k1 is the other one.
         assert_eq!(
@@ -129,17 +151,20 @@ on_both! {
         );
         // An id with a bundle's certificate: the same rule.
         let mut bundled = join("plain", "app-1", "k9");
-        bundled.bundle_cert_sha256 = Some("c1".into());
+        bundled.issued = vec![cert("app-1", "c1", None, false)];
         assert_eq!(
             store.use_join_token(bundled.clone()).await.unwrap(),
             Err(JoinRefusal::BundleEnrolled { cert_sha256: "c1".into() })
         );
         bundled.token_id = "again".into();
         bundled.secret_sha256 = "hash-of-again".into();
+        // Re-enrolled: the bundle's certificate is revoked in the same transaction.
         assert_eq!(
             store.use_join_token(bundled).await.unwrap(),
-            Ok(Joined { deployment: "prod".into(), reenrolled: true })
+            Ok(Joined { superseded: vec!["c1".into()], ..joined(true) })
         );
+        let revoked: Vec<_> = store.revocations().await.unwrap().into_iter().map(|r| (r.sha256, r.agent_id)).collect();
+        assert_eq!(revoked, [("c1".to_string(), "app-1".to_string())]);
         store.close().await;
     }
 }
@@ -171,6 +196,71 @@ on_both! {
         let t = &store.join_tokens().await.unwrap()[0];
         assert_eq!(t.uses, allowed);
         other.close().await;
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn a_revoked_id_needs_a_reenroll_token_and_a_revoked_key_is_never_taken_again() {
+        let (_db, store) = open_temp().await;
+        store.create_join_token(new("plain", 3_600_000, 10, false)).await.unwrap();
+        store.create_join_token(new("again", 3_600_000, 10, true)).await.unwrap();
+        assert!(store.use_join_token(join("plain", "svc-1", "k1")).await.unwrap().is_ok());
+        // `revoke svc-1`: its one certificate (key k1) in revoked.txt.
+        let mut same = join("plain", "svc-1", "k1");
+        same.issued = vec![cert("svc-1", "c1", Some("k1"), true)];
+        let key_revoked = Err(JoinRefusal::KeyRevoked { agent_id: "svc-1".into(), cert_sha256: "c1".into() });
+        assert_eq!(store.use_join_token(same.clone()).await.unwrap(), key_revoked);
+        // Under another id, or with a token allowing re-enrollment: still never.
+        let mut other_id = same.clone();
+        other_id.agent_id = "svc-9".into();
+        assert_eq!(store.use_join_token(other_id).await.unwrap(), key_revoked);
+        same.token_id = "again".into();
+        same.secret_sha256 = "hash-of-again".into();
+        assert_eq!(store.use_join_token(same).await.unwrap(), key_revoked);
+        // A new key for the revoked id: only with a token allowing re-enrollment.
+        let mut fresh = join("plain", "svc-1", "k2");
+        fresh.issued = vec![cert("svc-1", "c1", Some("k1"), true)];
+        assert_eq!(
+            store.use_join_token(fresh.clone()).await.unwrap(),
+            Err(JoinRefusal::AgentRevoked { cert_sha256: "c1".into() })
+        );
+        // Revoked in the database only (`revoke --db` on another collector): the same.
+        let mut in_db = join("plain", "svc-2", "k5");
+        store.record_revocations(vec![crate::Revocation { sha256: "c5".into(), agent_id: "svc-2".into(), revoked_unix_ms: 1 }]).await.unwrap();
+        in_db.issued = vec![cert("svc-2", "c5", None, false)];
+        assert_eq!(
+            store.use_join_token(in_db).await.unwrap(),
+            Err(JoinRefusal::AgentRevoked { cert_sha256: "c5".into() })
+        );
+        fresh.token_id = "again".into();
+        fresh.secret_sha256 = "hash-of-again".into();
+        let done = store.use_join_token(fresh).await.unwrap().unwrap();
+        assert!(done.reenrolled && done.superseded.is_empty(), "{done:?}");
+        let uses: Vec<_> = store.join_tokens().await.unwrap().into_iter().map(|t| (t.id, t.uses)).collect();
+        assert!(uses.contains(&("plain".into(), 1)) && uses.contains(&("again".into(), 1)), "{uses:?}");
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn a_reenrollment_revokes_the_earlier_keys_certificates_in_its_transaction() {
+        let (_db, store) = open_temp().await;
+        store.create_join_token(new("plain", 3_600_000, 10, false)).await.unwrap();
+        store.create_join_token(new("again", 3_600_000, 10, true)).await.unwrap();
+        assert!(store.use_join_token(join("plain", "svc-1", "k1")).await.unwrap().is_ok());
+        let mut second = join("again", "svc-1", "k2");
+        second.issued = vec![cert("svc-1", "c1", Some("k1"), false)];
+        let done = store.use_join_token(second).await.unwrap().unwrap();
+        assert_eq!(done.superseded, ["c1"]);
+        assert_eq!(store.revocations().await.unwrap()[0].sha256, "c1");
+        // The old key now: refused for good.
+        let mut old = join("plain", "svc-1", "k1");
+        old.issued = vec![cert("svc-1", "c1", Some("k1"), false), cert("svc-1", "c2", Some("k2"), false)];
+        assert_eq!(
+            store.use_join_token(old).await.unwrap(),
+            Err(JoinRefusal::KeyRevoked { agent_id: "svc-1".into(), cert_sha256: "c1".into() })
+        );
         store.close().await;
     }
 }

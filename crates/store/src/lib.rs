@@ -26,6 +26,7 @@ mod database;
 mod fleet;
 mod gaps;
 mod join_tokens;
+mod join_use;
 mod latency;
 mod latency_ingest;
 mod lease;
@@ -88,7 +89,9 @@ pub use copy::{
 };
 pub use database::{Backend, Database, DatabaseUrlError, PostgresUrl};
 pub use fleet::{AwakeSpan, Retirement};
-pub use join_tokens::{JoinRefusal, JoinRequest, JoinToken, Joined, NewJoinToken, MAX_JOIN_TOKENS};
+pub use join_tokens::{
+    IssuedCertificate, JoinRefusal, JoinRequest, JoinToken, Joined, NewJoinToken, MAX_JOIN_TOKENS,
+};
 pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
 pub use lease::{Fence, Lease};

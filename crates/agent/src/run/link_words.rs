@@ -93,6 +93,10 @@ pub fn link_error(err: &(dyn StdError + 'static), collector_url: &str) -> String
 fn answered(status: &Status) -> String {
     let message = status.message();
     match status.code() {
+        // A joined agent: the collector's own words name the new token to get.
+        Code::PermissionDenied if message.contains(eceprobe_proto::refusal::JOINED_FIX) => {
+            format!("the collector refused this agent: {message}")
+        }
         Code::PermissionDenied if message.contains("revoked") => {
             "the collector refused this agent: its certificate is revoked; enroll the agent again (eceprobe-collector enroll) and install the new bundle".to_string()
         }

@@ -5,7 +5,7 @@
 mod backoff;
 mod failover;
 mod link_words;
-mod refused;
+pub(crate) mod refused;
 mod schedule;
 mod spool_link;
 mod uplink;

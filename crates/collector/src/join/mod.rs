@@ -124,10 +124,11 @@ impl JoinService {
             sign::read_request(&r.csr_der).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let ca_dir = self.ca_dir.clone();
         let agent = r.agent_id.clone();
-        let bundle = tokio::task::spawn_blocking(move || {
+        let key = request.key_sha256.clone();
+        let issued = tokio::task::spawn_blocking(move || {
             // Signing needs the CA key: check it is here before a use of the token is spent.
             pki::load_ca(&ca_dir)?;
-            sign::bundle_certificate(&ca_dir, &agent)
+            sign::history(&ca_dir, &agent, &key)
         })
         .await
         .map_err(|_| Status::internal("the join's task stopped"))?
@@ -140,23 +141,37 @@ impl JoinService {
                 secret_sha256: secret_sha256(&r.token_secret.to_ascii_lowercase()),
                 agent_id: r.agent_id.clone(),
                 key_sha256: request.key_sha256.clone(),
-                bundle_cert_sha256: bundle,
+                issued,
             })
             .await
             .map_err(|e| Status::unavailable(format!("the collector's database: {e}; try again")))?
             .map_err(|refusal| refused(&token_id, &r.agent_id, refusal))?;
         let ca_dir = self.ca_dir.clone();
         let agent = r.agent_id.clone();
-        let signed = tokio::task::spawn_blocking(move || sign::sign(&ca_dir, &agent, request))
-            .await
-            .map_err(|_| Status::internal("the join's task stopped"))?
-            .map_err(no_ca)?;
+        let deployment = joined.deployment.clone();
+        let superseded = joined.superseded.clone();
+        let signed = tokio::task::spawn_blocking(move || {
+            // The database holds the earlier keys' revocation (every collector of it reads
+            // it); revoked.txt holds it too, as `revoke` writes both.
+            let listed = superseded.iter().try_for_each(|sha| {
+                pki::append_line(&ca_dir.join(pki::REVOKED), &format!("{sha} {agent}"))
+            });
+            if let Err(e) = listed {
+                tracing::warn!(agent = %agent, error = %e, "the re-enrolled agent's earlier certificates are revoked in the database but could not be added to revoked.txt: add them with `eceprobe-collector revoke` after the new certificate is in place, or fix the file's permissions");
+            }
+            sign::sign(&ca_dir, &agent, &deployment, request)
+        })
+        .await
+        .map_err(|_| Status::internal("the join's task stopped"))?
+        .map_err(no_ca)?;
         tracing::info!(
             agent = %r.agent_id,
             token = %token_id,
             deployment = %joined.deployment,
             sha256 = %signed.certificate_sha256,
             reenrolled = joined.reenrolled,
+            retry = joined.retry,
+            revoked_earlier = joined.superseded.len(),
             "agent joined: certificate issued"
         );
         Ok(JoinReply {
@@ -193,7 +208,14 @@ fn refused(id: &str, agent: &str, refusal: JoinRefusal) -> Status {
             "agent id '{agent}' is already enrolled with another key (SHA-256 {key_sha256}): a reinstalled server joins with a token made with `token create --allow-reenroll`; a different server needs its own agent_id"
         )),
         JoinRefusal::BundleEnrolled { cert_sha256 } => Status::already_exists(format!(
-            "agent id '{agent}' already has a certificate from `eceprobe-collector enroll` (SHA-256 {cert_sha256}): revoke it first (`eceprobe-collector revoke {agent}`), or join with a token made with `token create --allow-reenroll`"
+            "agent id '{agent}' already has a certificate from `eceprobe-collector enroll` (SHA-256 {cert_sha256}): join with a token made with `token create --allow-reenroll` (the bundle's certificate is then revoked)"
+        )),
+        JoinRefusal::AgentRevoked { cert_sha256 } => Status::permission_denied(format!(
+            "agent id '{agent}' was revoked (its certificate SHA-256 {cert_sha256} is on the revocation list): it joins again only with a token made with `eceprobe-collector token create --allow-reenroll`, and with a new key (delete agent.key and agent.pem in the agent's tls_dir first)"
+        )),
+        JoinRefusal::KeyRevoked { agent_id, cert_sha256 } => Status::permission_denied(format!(
+            "this key was revoked (certificate SHA-256 {cert_sha256} of agent '{}') and is never accepted again: delete agent.key and agent.pem in the agent's tls_dir so that it makes a new key, then join with a token made with `eceprobe-collector token create --allow-reenroll`",
+            agent_id.escape_default()
         )),
     }
 }

@@ -1,6 +1,8 @@
 //! The CA's side of a join: an agent's certificate request checked and signed, recorded in
 //! `issued.log` like a bundle's certificate (so `revoke` finds it), with the key's SHA-256
-//! as a fourth field that tells a joined certificate from a bundle's.
+//! as a fourth field (`join-key=`; a bundle's is `bundle-key=`, or none before issue 19).
+//! A joined certificate names its deployment (the token's) in its subject, so the
+//! collector refuses a Hello that says another (`auth.rs`).
 
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use rcgen::{
 use rustls_pki_types::CertificateSigningRequestDer;
 
 use crate::pki::{self, PkiError};
+use crate::store::IssuedCertificate;
 
 /// The largest certificate request accepted: an ECDSA or RSA-4096 request is far smaller.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
@@ -48,9 +51,16 @@ pub struct Signed {
     pub ca_pem: String,
 }
 
-/// Signs the request's key for `agent_id`: the certificate says only what a bundle's says
-/// (the agent's id, client authentication); nothing the request asked for is copied.
-pub fn sign(dir: &Path, agent_id: &str, request: Request) -> Result<Signed, PkiError> {
+/// Signs the request's key for `agent_id` of `deployment`: the certificate says what a
+/// bundle's says (the agent's id, client authentication) and the deployment the token was
+/// made for ([`pki::JOINED_ORG`], the deployment as its unit); nothing the request asked
+/// for is copied.
+pub fn sign(
+    dir: &Path,
+    agent_id: &str,
+    deployment: &str,
+    request: Request,
+) -> Result<Signed, PkiError> {
     if !pki::valid_agent_id(agent_id) {
         return Err(PkiError::AgentId(agent_id.to_owned()));
     }
@@ -59,6 +69,12 @@ pub fn sign(dir: &Path, agent_id: &str, request: Request) -> Result<Signed, PkiE
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, agent_id);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, pki::JOINED_ORG);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, deployment);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
@@ -84,23 +100,45 @@ pub fn sign(dir: &Path, agent_id: &str, request: Request) -> Result<Signed, PkiE
     })
 }
 
-/// The SHA-256 of a certificate issued to `agent_id` by `enroll` (a bundle: its key was
-/// made here) that is not revoked, if any: such an agent is enrolled with another key.
-pub fn bundle_certificate(dir: &Path, agent_id: &str) -> Result<Option<String>, PkiError> {
+/// The certificates `issued.log` records for `agent_id`, or for the key `key_sha256`
+/// under any id, each with whether `revoked.txt` lists it (the store adds its own list).
+pub fn history(
+    dir: &Path,
+    agent_id: &str,
+    key_sha256: &str,
+) -> Result<Vec<IssuedCertificate>, PkiError> {
     let path = dir.join(pki::ISSUED);
     let issued = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(PkiError::Io { path, error }),
     };
     let revoked = pki::Revoked::load(&dir.join(pki::REVOKED))?;
-    Ok(issued.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split('\t').collect();
-        match fields.as_slice() {
-            [id, _, sha] if *id == agent_id && !revoked.contains(sha) => Some((*sha).to_owned()),
-            _ => None,
-        }
-    }))
+    Ok(issued
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let (id, sha, key, bundle) = match fields.as_slice() {
+                [id, _, sha] => (*id, *sha, None, true),
+                [id, _, sha, key] => match (
+                    key.strip_prefix("join-key="),
+                    key.strip_prefix("bundle-key="),
+                ) {
+                    (Some(k), _) => (*id, *sha, Some(k), false),
+                    (None, Some(k)) => (*id, *sha, Some(k), true),
+                    (None, None) => (*id, *sha, None, true),
+                },
+                _ => return None,
+            };
+            (id == agent_id || key == Some(key_sha256)).then(|| IssuedCertificate {
+                agent_id: id.to_owned(),
+                sha256: sha.to_ascii_lowercase(),
+                key_sha256: key.map(str::to_owned),
+                bundle,
+                revoked_in_file: revoked.contains(&sha.to_ascii_lowercase()),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -130,20 +168,26 @@ mod tests {
             request.key_sha256,
             pki::fingerprint(&key.subject_public_key_info())
         );
-        assert_eq!(bundle_certificate(&ca, "svc-1").unwrap(), None);
-        let signed = sign(&ca, "svc-1", request).unwrap();
+        let key_sha = request.key_sha256.clone();
+        assert!(history(&ca, "svc-1", &key_sha).unwrap().is_empty());
+        let signed = sign(&ca, "svc-1", "prod", request).unwrap();
         let cert =
             rustls_pki_types::pem::PemObject::from_pem_slice(signed.certificate_pem.as_bytes())
                 .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())
                 .unwrap();
         assert_eq!(pki::agent_identity(&cert).as_deref(), Some("svc-1"));
-        // A joined certificate is not a bundle's, and `revoke` finds it.
-        assert_eq!(bundle_certificate(&ca, "svc-1").unwrap(), None);
+        assert_eq!(pki::joined_deployment(&cert).as_deref(), Some("prod"));
+        // A joined certificate is not a bundle's, and `revoke` finds it; found by its key too.
+        let seen = history(&ca, "svc-9", &key_sha).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(!seen[0].bundle && !seen[0].revoked_in_file && seen[0].agent_id == "svc-1");
         assert_eq!(pki::revoke(&ca, "svc-1").unwrap(), 1);
-        // A bundle's certificate counts until it is revoked.
+        assert!(history(&ca, "svc-1", "x").unwrap()[0].revoked_in_file);
+        // A bundle's certificate, with its key's SHA-256, and no deployment.
         let sha = pki::enroll(&ca, "app-1", &dir.path().join("b")).unwrap();
-        assert_eq!(bundle_certificate(&ca, "app-1").unwrap(), Some(sha));
+        let seen = history(&ca, "app-1", "x").unwrap();
+        assert!(seen[0].bundle && seen[0].sha256 == sha && seen[0].key_sha256.is_some());
         pki::revoke(&ca, "app-1").unwrap();
-        assert_eq!(bundle_certificate(&ca, "app-1").unwrap(), None);
+        assert!(history(&ca, "app-1", "x").unwrap()[0].revoked_in_file);
     }
 }

@@ -34,6 +34,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 
+use super::certless::{AgentConn, CERTLESS_LIFETIME, MAX_CERTLESS};
 use crate::auth::AgentTls;
 
 /// A TLS handshake that has not finished by then is dropped.
@@ -149,10 +150,11 @@ impl AgentAcceptor {
 
 /// The agents' connections once their TLS handshake succeeded, for tonic's
 /// `serve_with_incoming_shutdown`; every refusal is logged with the peer and the reason.
+/// Those without a client certificate are bounded (`certless.rs`).
 pub(super) fn incoming(
     listener: TcpListener,
     acceptor: AgentAcceptor,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<AgentConn<TlsStream<TcpStream>>, io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel(READY_QUEUE);
     tokio::spawn(accept_loop(listener, acceptor, tx));
     ReceiverStream::new(rx).map(Ok)
@@ -163,9 +165,10 @@ pub(super) fn incoming(
 async fn accept_loop(
     listener: TcpListener,
     acceptor: AgentAcceptor,
-    tx: mpsc::Sender<TlsStream<TcpStream>>,
+    tx: mpsc::Sender<AgentConn<TlsStream<TcpStream>>>,
 ) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let certless = Arc::new(tokio::sync::Semaphore::new(MAX_CERTLESS));
     let budget = Arc::new(LogBudget::default());
     loop {
         let accepted = tokio::select! {
@@ -193,13 +196,25 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let tx = tx.clone();
         let budget = Arc::clone(&budget);
+        let certless = Arc::clone(&certless);
         tokio::spawn(async move {
             let handshake = acceptor.handshake(tcp).await;
             drop(slot);
             match handshake {
-                Ok(tls) => {
-                    let _ = tx.send(tls).await;
+                Ok(tls) if tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) => {
+                    let _ = tx.send(AgentConn::trusted(tls)).await;
                 }
+                Ok(tls) => match certless.try_acquire_owned() {
+                    Ok(slot) => {
+                        let conn = AgentConn::bounded(tls, slot, CERTLESS_LIFETIME);
+                        let _ = tx.send(conn).await;
+                    }
+                    // Dropped: closed at once (a joining agent tries again after its backoff).
+                    Err(_) => budget.note(
+                        &peer,
+                        &format!("{MAX_CERTLESS} connections without a client certificate (agents joining) are open already; connection closed"),
+                    ),
+                },
                 Err(refusal) => refusal.log(peer, &budget).await,
             }
         });
@@ -336,10 +351,10 @@ fn reason(e: &io::Error, recording: &Recording) -> String {
 /// A TLS error of the handshake, said of the peer (an agent, or what claims to be one).
 fn peer_tls(e: &rustls::Error) -> String {
     use rustls::Error as E;
+    // No arm for `NoCertificatesPresented`: the handshake allows a client without a
+    // certificate (a joining agent); such a client is refused after TLS, by the gate
+    // (`cert_gate.rs`) or at Hello (`auth.rs`), with `auth::NO_CERTIFICATE`'s words.
     match e {
-        E::NoCertificatesPresented => {
-            "it presented no client certificate: an agent needs its enrollment bundle (eceprobe-collector enroll)".to_string()
-        }
         E::AlertReceived(
             a @ (AlertDescription::UnknownCA
             | AlertDescription::BadCertificate

@@ -1,0 +1,154 @@
+//! Connections without a client certificate on the agents' port are bounded. They exist for
+//! one call, `Enrollment.Join` (`cert_gate.rs` answers every other path UNAUTHENTICATED),
+//! and a join is decided within 15 s; yet HTTP/2 would let such a client keep its
+//! connection open and idle for ever, and many of them would hold file descriptors the
+//! agents' streams and the database need. So, besides the handshake's own bounds
+//! (`agent_tls.rs`): at most [`MAX_CERTLESS`] at once (one more is closed at once, and
+//! logged), and each is closed [`CERTLESS_LIFETIME`] after its handshake whatever it does.
+//! A connection with a certificate is not touched.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
+use tonic::transport::server::Connected;
+
+/// Connections without a client certificate open at once (joins in progress).
+pub(super) const MAX_CERTLESS: usize = 64;
+/// How long one may stay open: a join (the agent's whole call is bounded at 30 s) with room.
+pub(super) const CERTLESS_LIFETIME: Duration = Duration::from_secs(60);
+
+/// An agent's connection as tonic serves it; bounded when it has no client certificate.
+pub(crate) struct AgentConn<S> {
+    inner: S,
+    bound: Option<Bound>,
+}
+
+struct Bound {
+    /// Held while the connection lives: its place among [`MAX_CERTLESS`].
+    _slot: OwnedSemaphorePermit,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<S> AgentConn<S> {
+    /// A connection with a client certificate: as it is.
+    pub(super) fn trusted(inner: S) -> AgentConn<S> {
+        AgentConn { inner, bound: None }
+    }
+
+    /// A connection without one: it holds `slot` and ends after `lifetime`.
+    pub(super) fn bounded(inner: S, slot: OwnedSemaphorePermit, lifetime: Duration) -> Self {
+        AgentConn {
+            inner,
+            bound: Some(Bound {
+                _slot: slot,
+                deadline: Box::pin(tokio::time::sleep(lifetime)),
+            }),
+        }
+    }
+
+    /// Whether its time is over (and the waker is registered for when it will be).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.bound
+            .as_mut()
+            .is_some_and(|b| b.deadline.as_mut().poll(cx).is_ready())
+    }
+}
+
+fn over() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "a connection without a client certificate is closed {} s after its handshake",
+            CERTLESS_LIFETIME.as_secs()
+        ),
+    )
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for AgentConn<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        // Over: the end of the stream, so hyper closes the connection (an idle one too:
+        // the deadline's timer wakes this read).
+        if self.expired(cx) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for AgentConn<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(over()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The same connection information as the stream inside (the gate and `Hello` read the
+/// client's certificate from it).
+impl<S: Connected> Connected for AgentConn<S> {
+    type ConnectInfo = S::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_bounded_connection_ends_at_its_deadline_even_idle_and_frees_its_slot() {
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let slot = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let lifetime = Duration::from_millis(300);
+        let mut conn = AgentConn::bounded(ours, slot, lifetime);
+        assert!(Arc::clone(&slots).try_acquire_owned().is_err(), "held");
+        theirs.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).await.unwrap();
+        // Idle from now: the read ends (end of stream) when the lifetime is over.
+        let started = tokio::time::Instant::now();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert_eq!(n, 0);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(conn.write_all(b"late").await.is_err());
+        drop(conn);
+        assert!(Arc::clone(&slots).try_acquire_owned().is_ok(), "freed");
+        // A trusted connection has no deadline.
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let mut conn = AgentConn::trusted(ours);
+        let reading = tokio::spawn(async move { conn.read(&mut [0u8; 4]).await.map(|_| ()) });
+        tokio::time::sleep(lifetime * 3).await;
+        assert!(!reading.is_finished());
+        theirs.write_all(b"x").await.unwrap();
+        reading.await.unwrap().unwrap();
+    }
+}
