@@ -129,12 +129,26 @@ fn load_or_make_key(path: &Path) -> Result<KeyPair, JoinError> {
     }
 }
 
-/// Joins if `settings` plan a join, then loads the bundle as `run` uses it.
+impl JoinError {
+    /// No collector could be reached, or none could sign: what a rollout meets before the
+    /// firewall opens or while the collector is down. Worth trying again later; any other
+    /// error (a refused token, a wrong CA, the agent's own files) is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            JoinError::Unreachable { .. } | JoinError::NotHere { .. }
+        )
+    }
+}
+
+/// Joins if `settings` plan a join, then loads the bundle as `run` uses it. The plan stays
+/// in `settings` until the join is made, so a failed one can be tried again.
 pub async fn complete(settings: &mut RunSettings) -> Result<(), JoinError> {
-    let Some(plan) = settings.join.take() else {
+    let Some(plan) = settings.join.clone() else {
         return Ok(());
     };
     let deployment = join(&plan, &settings.collectors, &settings.hello.agent_id).await?;
+    settings.join = None;
     // The token has done its work: not left in agent.toml (the certificate is in tls_dir).
     if let Some(config) = &plan.written_in {
         let (secret, id, dir) = (&plan.token.secret, &plan.token.id, &plan.dir);

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::mailbox::Mailbox;
+use backoff::Backoff;
 pub use schedule::OfflineChecks;
 use schedule::Schedule;
 use spool_link::SharedSpool;
@@ -60,7 +61,10 @@ pub async fn run_with_mailboxes(
     let mut settings = settings;
     // Joining with a token first, when the bundle is not there yet (crate::join).
     let joining = settings.join.is_some();
-    crate::join::complete(&mut settings).await?;
+    let mut waiting = shutdown.clone();
+    if !join_first(&mut settings, &mut waiting).await? {
+        return Ok(());
+    }
     if joining {
         log_enrolled(&settings);
     }
@@ -177,6 +181,39 @@ fn collector_endpoint(
         url: url.to_owned(),
         endpoint,
     })
+}
+
+/// Backoff between join attempts when no collector could take the join.
+const JOIN_RETRY_FIRST: Duration = Duration::from_secs(5);
+const JOIN_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Joins first when the plan says so. No collector reachable (or none able to sign) is what
+/// a rollout meets before the firewall opens: the agent waits and tries again, as its link
+/// does, instead of stopping (a service would only be restarted into the same failure); a
+/// refused token, a wrong CA or the agent's own files stop it. False: stopped while waiting.
+async fn join_first(
+    settings: &mut RunSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
+    let mut backoff = Backoff::new(JOIN_RETRY_FIRST, JOIN_RETRY_MAX);
+    loop {
+        match crate::join::complete(settings).await {
+            Ok(()) => return Ok(true),
+            Err(e) if e.is_transient() => {
+                let wait = backoff.next_wait();
+                tracing::warn!(
+                    error = %e,
+                    retry_in_s = wait.as_secs(),
+                    "cannot join yet: no collector could take the join; trying again (the token stays unused meanwhile)"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stopped(shutdown) => return Ok(false),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Resolves once `shutdown` is true (or its sender is gone). The watch guard is dropped

@@ -2,7 +2,8 @@
 //! a real port and a real database file: a revoked agent comes back only with a token that
 //! allows it and a new key; a re-enrolled agent's old key cannot connect; a retry after a
 //! lost reply spends nothing; the token's deployment is the agent's; a collector that
-//! cannot sign gives way to the next one of the list, a refused token stops.
+//! cannot sign gives way to the next one of the list, a refused token stops; an agent whose
+//! collector is down at its first start waits for it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -12,7 +13,9 @@ use eceprobe_collector::pki;
 use eceprobe_collector::store::Store;
 use tonic::Code;
 
-use super::e2e::Collector;
+use eceprobe_testlab::{LabConfig, Testlab};
+
+use super::e2e::{eventually, Agent, Collector};
 use super::join_common::{agent_join, hello, join_once, token, url, uses, NAME};
 
 /// A CA, and a collector serving with it on a real database file.
@@ -238,5 +241,74 @@ async fn a_collector_that_cannot_sign_gives_way_to_the_next_and_a_refusal_stops(
     );
     assert!(!out.contains("could not take the join"), "{out}");
     n.crash().await;
+    c.crash().await;
+}
+
+/// The collector down when the agent first starts (a rollout before the firewall opens):
+/// `run` waits and tries again instead of stopping, spends nothing meanwhile, stops at once
+/// when asked, and joins and streams once the collector is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_waits_for_an_unreachable_collector_then_joins() {
+    let lab = Testlab::start(LabConfig::healthy()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _) = lab.write_ca_files(dir.path()).unwrap();
+    let (c, pki_dir, db) = collector(dir.path()).await;
+    let addr = c.addr;
+    let good = token(&db, &pki_dir, 1, false, HOUR_MS).await;
+    c.crash().await;
+    let tls_dir = dir.path().join("tls");
+    let link = [
+        "--collector".to_string(),
+        url(addr),
+        "--tls-dir".to_string(),
+        tls_dir.display().to_string(),
+        "--join".to_string(),
+        good.clone(),
+    ];
+    let start = |n: u32| {
+        Agent::start_with(
+            &lab,
+            &ca,
+            &link,
+            "svc-wait",
+            &dir.path().join("spool"),
+            dir.path().join(format!("agent-{n}.log")),
+        )
+    };
+    let waits = |agent: &Agent| {
+        let log = agent.log();
+        match log.contains("cannot join yet") && log.contains(&url(addr)) {
+            true => Ok(()),
+            false => Err(log),
+        }
+    };
+
+    // Asked to stop while it waits: it exits 0 at once, nothing joined, nothing spent.
+    let first = start(1);
+    eventually(30, "the agent saying it waits to join", || async {
+        waits(&first)
+    })
+    .await;
+    let log = first.stop().await;
+    assert!(!tls_dir.join("agent.pem").exists(), "{log}");
+    assert_eq!(uses(&db, &good).await, 0);
+
+    // Waiting when the collector comes back: it joins and streams.
+    let mut second = start(2);
+    eventually(30, "the agent saying it waits to join", || async {
+        waits(&second)
+    })
+    .await;
+    assert_eq!(second.exited(1).await, None, "{}", second.log());
+    let c = Collector::start(&db, addr, Some(AgentTls::load(&pki_dir).unwrap())).await;
+    eventually(90, "results from the agent that waited", || async {
+        match c.last_seq("svc-wait").await {
+            0 => Err(second.log()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    assert_eq!(uses(&db, &good).await, 1);
+    second.stop().await;
     c.crash().await;
 }
