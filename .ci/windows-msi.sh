@@ -67,12 +67,15 @@ do_msi() {
   [ -f "$SVC_DATA/tls/agent.pem" ] || { echo "the service did not join: no tls/agent.pem"; return 1; }
   local toml=$SVC_DATA/agent.toml
   grep -qx 'role = "services"' "$toml" && grep -qx "collector = 'https://127.0.0.1:$MSI_PORT'" "$toml" \
-    && grep -qx "deployment = 'ci'" "$toml" && grep -q "join = '$MSI_TOKEN_ID\|^# *join" "$toml" \
+    && grep -qx "deployment = 'ci'" "$toml" \
     || { masked "$(cat "$toml")"; echo "agent.toml does not hold the install's values"; return 1; }
-  echo "agent.toml as the MSI wrote it:"
+  # Joined, the agent turned the token's line into a comment (the token is spent).
+  grep -q "^# join: used on .*(token id ${MSI_TOKEN_ID#ej1.})" "$toml" && ! grep -q '^join *=' "$toml" \
+    || { masked "$(cat "$toml")"; echo "agent.toml still holds the join token after the join"; return 1; }
+  echo "agent.toml as the MSI wrote it and the agent left it after joining:"
   masked "$(sed 's/^/  | /' "$toml")"
-  msi_no_secret "$MSI_LOG" "$SVC_DATA/logs/agent.log"
-  echo "agent.toml holds the values; joined (tls/agent.pem); the token's secret in no log (but Wine's unmasked property dump)"
+  msi_no_secret "$MSI_LOG" "$SVC_DATA/logs/agent.log" "$toml"
+  echo "agent.toml holds the values; joined (tls/agent.pem); the token's secret in no log and no longer in agent.toml (but Wine's unmasked property dump)"
 
   echo "--- upgrade to the workspace version, keeping the edited agent.toml, the key and the spool"
   echo "# edited by CI" >> "$toml"

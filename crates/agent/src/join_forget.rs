@@ -4,6 +4,7 @@
 //! of the file stays as it was (comments, order, line endings). If the file cannot be
 //! written, a warning says to remove the line by hand.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What was done with the token's line.
@@ -84,9 +85,14 @@ pub fn forget(
     let mut aside = config.as_os_str().to_owned();
     aside.push(".joined");
     let aside = PathBuf::from(aside);
-    let written = std::fs::write(&aside, new.as_bytes())
+    // Written and flushed through one handle opened for writing: Windows refuses to flush
+    // a handle opened for reading (FlushFileBuffers: access denied).
+    let written = std::fs::File::create(&aside)
+        .and_then(|mut file| {
+            file.write_all(new.as_bytes())?;
+            file.sync_all()
+        })
         .and_then(|()| std::fs::set_permissions(&aside, permissions))
-        .and_then(|()| std::fs::File::open(&aside)?.sync_all())
         .and_then(|()| std::fs::rename(&aside, config));
     if let Err(error) = written {
         let _ = std::fs::remove_file(&aside);

@@ -197,7 +197,13 @@ async fn join_first(
 ) -> anyhow::Result<bool> {
     let mut backoff = Backoff::new(JOIN_RETRY_FIRST, JOIN_RETRY_MAX);
     loop {
-        match crate::join::complete(settings).await {
+        // A stop asked for during an attempt (each collector may take tens of seconds) ends
+        // it: the key is on disk and a later attempt spends no use for it.
+        let attempt = tokio::select! {
+            attempt = crate::join::complete(settings) => attempt,
+            () = stopped(shutdown) => return Ok(false),
+        };
+        match attempt {
             Ok(()) => return Ok(true),
             Err(e) if e.is_transient() => {
                 let wait = backoff.next_wait();
