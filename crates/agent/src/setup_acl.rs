@@ -100,10 +100,14 @@ pub fn restrict(dir: &Path) -> Result<(), SetupError> {
         // With /C icacls goes on past a file it could not change and exits non-zero at the
         // end: the install is refused then, as it must be (something stayed as it was).
         if !out.status.success() {
-            let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let said = format!(
+                "{} {}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             return Err(SetupError::Acl {
                 path: dir.to_path_buf(),
-                detail: format!("icacls exited with {}: {said}", out.status),
+                detail: format!("icacls exited with {}: {}", out.status, said.trim()),
             });
         }
     }
