@@ -4,7 +4,11 @@
 # - its tables, read back with msiinfo (what Wine cannot show, e.g. the hidden target);
 # - bad properties (a COLLECTOR that is not an https:// URL, twice; an unknown ROLE; a
 #   malformed JOIN_TOKEN; a DEPLOYMENT only `setup configure` refuses) each fail with 1603,
-#   a sentence in the install log (or setup.log), and nothing installed; so does a downgrade;
+#   a sentence in the install log (or the event log; no data directory made), nothing
+#   installed, and no value repeated (a token given as DEPLOYMENT); so does a COLLECTOR with
+#   user:pass@, and a downgrade (a " in a property: its condition in the tables only);
+# - a repair (msiexec /fa) not running `setup configure` again: in the tables only (Wine's
+#   msiexec does not repair);
 # - the older MSI (0.0.1) installed with COLLECTOR, JOIN_TOKEN, ROLE, DEPLOYMENT against a
 #   real collector on loopback (a token from `token create`): the service runs, joined, and
 #   the token's secret is in neither the install log nor the agent's log;
@@ -46,17 +50,25 @@ do_msi() {
   rm -rf "$SVC_DATA" "$(dirname "$PROGRAM")"
 
   local good=(COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=services DEPLOYMENT=ci JOIN_TOKEN="$MSI_TOKEN")
-  msi_refused "launch:COLLECTOR=ftp://x is not an https:// URL: give the collector's address" \
+  msi_refused "launch:COLLECTOR is not an https:// URL (its value is not repeated here): give the collector's address" \
     COLLECTOR=ftp://x ROLE=services JOIN_TOKEN="$MSI_TOKEN"
-  msi_refused "launch:COLLECTOR=not a url is not an https:// URL" \
+  msi_refused "launch:COLLECTOR is not an https:// URL" \
     COLLECTOR="not a url" ROLE=services JOIN_TOKEN="$MSI_TOKEN"
-  msi_refused "launch:ROLE=database is not a role: use ROLE=services, ROLE=application or ROLE=both" \
+  msi_refused "launch:COLLECTOR holds an @ (a user name or password, user:pass@host)" \
+    COLLECTOR="https://ci:pw@127.0.0.1:$MSI_PORT" ROLE=services JOIN_TOKEN="$MSI_TOKEN"
+  # A " in a property (RefuseQuote) is checked in the tables only: from Linux, Wine turns
+  # DEPLOYMENT='ci"x' into ci\x before msiexec sees it.
+  msi_refused "launch:ROLE is not a role (its value is not repeated here): use ROLE=services, ROLE=application or ROLE=both" \
     COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=database JOIN_TOKEN="$MSI_TOKEN"
   msi_refused "launch:JOIN_TOKEN is not a join token: copy it whole" \
     COLLECTOR="https://127.0.0.1:$MSI_PORT" ROLE=services JOIN_TOKEN="${MSI_TOKEN/.sha256:/.sha1:}"
   # Past the launch conditions: the deferred `setup configure` refuses it after the program
   # and the service were installed, and the install rolls them back.
   msi_refused "'ci/x' is not a deployment name" "${good[@]}" DEPLOYMENT=ci/x
+  # The token given as DEPLOYMENT: refused without repeating it (the install log's property
+  # dump shows DEPLOYMENT's value, on Windows too: only JOIN_TOKEN is hidden there).
+  MSI_DUMPED='JOIN_TOKEN|DEPLOYMENT' msi_refused "DEPLOYMENT: the value (not repeated: it looks like a join token" \
+    "${good[@]}" DEPLOYMENT="$MSI_TOKEN"
 
   echo "--- install the 0.0.1 MSI with the properties"
   msiexec_ok /i "$MSI_OLD" "${good[@]}"
@@ -89,6 +101,9 @@ do_msi() {
   msi_registered "$MSI_OLD" >/dev/null && { echo "the 0.0.1 product is still registered after the upgrade"; return 1; }
   msi_registered "$MSI_NEW" >/dev/null || { echo "the upgraded product is not registered"; return 1; }
   echo "upgraded in place: agent.toml, tls/agent.key and the spool kept; 0.0.1 is gone (Add/Remove Programs lists $(msi_registered "$MSI_NEW"))"
+  # A repair (msiexec /fa) that skips `setup configure` is checked in the tables only
+  # (ConfigureAgent's condition): Wine's msiexec does not repair (a package path gives
+  # 1605, a product code is "not implemented").
   # Going back is refused (MajorUpgrade's DowngradeErrorMessage), before anything changes.
   msi_refused_downgrade
 
@@ -130,8 +145,16 @@ msi_tables() {
   # Deferred, no impersonation (1024+2048), an exe from the installed file (18); hidden target (8192).
   msi_has CustomAction '^ConfigureAgent\t11282\tAgentExe\tsetup configure --data-dir "\[CommonAppDataFolder\]eceprobe" --collector "\[COLLECTOR\]" --role "\[ROLE\]" --deployment "\[DEPLOYMENT\]" --join "\[JOIN_TOKEN\]"'
   msi_has CustomAction '^ServiceRecovery\t3090\tAgentExe\tservice install'
-  msi_has CustomAction '^RemoveData\t3090\tAgentExe\tsetup remove-data'
-  msi_has InstallExecuteSequence '^ConfigureAgent\tNOT REMOVE~="ALL"\t'
+  # A commit action (50 exe named by a property + 64 exit ignored + 1024 in the script +
+  # 512 commit + 2048 no impersonation): cmd's rmdir, once the uninstall succeeded.
+  msi_has CustomAction '^RemoveData\t3698\tEceprobeCmd\t/c rmdir /s /q "\[CommonAppDataFolder\]eceprobe"\t'
+  msi_has CustomAction '^SetEceprobeCmd\t[0-9]+\tEceprobeCmd\t\[System64Folder\]cmd\.exe\t'
+  # Not at a repair: a first install or an upgrade only. WIX_UPGRADE_DETECTED is the
+  # property MajorUpgrade's Upgrade row sets (checked below).
+  msi_has InstallExecuteSequence '^ConfigureAgent\t\(NOT Installed OR WIX_UPGRADE_DETECTED\) AND NOT REMOVE~="ALL"\t'
+  msi_has InstallExecuteSequence '^ServiceRecovery\t\(NOT Installed OR WIX_UPGRADE_DETECTED\) AND NOT REMOVE~="ALL"\t'
+  msi_has Upgrade '^\{F33280FE-5823-426A-953A-F048EB74F561\}\t\t[0-9.]+\t\t1\t\tWIX_UPGRADE_DETECTED$'
+  msi_has InstallExecuteSequence '^SetEceprobeCmd\tREMOVE~="ALL" AND REMOVEDATA="1" AND NOT UPGRADINGPRODUCTCODE\t'
   msi_has InstallExecuteSequence '^RemoveData\tREMOVE~="ALL" AND REMOVEDATA="1" AND NOT UPGRADINGPRODUCTCODE\t'
   # The order that matters: configured after the service is registered and before it
   # starts; the data removed after the service is deleted and before the program goes; the
@@ -143,9 +166,22 @@ msi_tables() {
   msi_before RefuseCollector LaunchConditions
   msi_before RefuseRole LaunchConditions
   msi_before RefuseJoinToken LaunchConditions
+  msi_before RefuseUserinfo LaunchConditions
+  msi_before RefuseQuote LaunchConditions
+  msi_before SetEceprobeCmd RemoveData
   msi_has LaunchCondition '^Installed OR NOT EceprobeRefused\t\[EceprobeRefused\]$'
-  msi_has CustomAction '^RefuseCollector\t51\tEceprobeRefused\tCOLLECTOR=\[COLLECTOR\] is not an https:// URL'
-  msi_has CustomAction '^RefuseRole\t51\tEceprobeRefused\tROLE=\[ROLE\] is not a role'
+  # The sentences repeat no value (it could be a token given to the wrong property).
+  msi_has CustomAction '^RefuseCollector\t51\tEceprobeRefused\tCOLLECTOR is not an https:// URL \(its value is not repeated here\)'
+  msi_has CustomAction '^RefuseRole\t51\tEceprobeRefused\tROLE is not a role \(its value is not repeated here\)'
+  msi_has CustomAction '^RefuseUserinfo\t51\tEceprobeRefused\tCOLLECTOR holds an @'
+  msi_has CustomAction '^RefuseQuote\t51\tEceprobeRefused\tCOLLECTOR, DEPLOYMENT or JOIN_TOKEN holds a double quote'
+  if grep -P '^Refuse' "$MSI_DIR/CustomAction.idt" | grep -qE '\[(COLLECTOR|ROLE|DEPLOYMENT|JOIN_TOKEN)\]'; then
+    echo "a refusal's sentence repeats a property's value"; return 1
+  fi
+  # A " cannot be written in a condition's string literal: compared with EceprobeQuote.
+  msi_has Property '^EceprobeQuote\t"$'
+  msi_has InstallExecuteSequence '^RefuseQuote\tNOT Installed AND \(COLLECTOR >< EceprobeQuote OR DEPLOYMENT >< EceprobeQuote OR JOIN_TOKEN >< EceprobeQuote\)\t'
+  msi_has InstallExecuteSequence '^RefuseUserinfo\tNOT Installed AND COLLECTOR >< "@"\t'
   msi_has CustomAction '^RefuseJoinToken\t51\tEceprobeRefused\tJOIN_TOKEN is not a join token'
   msi_has InstallExecuteSequence '^RefuseCollector\tNOT Installed AND COLLECTOR AND NOT \(COLLECTOR << "https://"\)\t'
   msi_has InstallExecuteSequence '^RefuseRole\tNOT Installed AND ROLE AND NOT \(ROLE = "services" OR ROLE = "application" OR ROLE = "both"\)\t'
@@ -213,7 +249,7 @@ msiexec_rc() {
 msiexec_ok() {
   local rc=0
   msiexec_rc "$@" || rc=$?
-  [ "$rc" -eq 0 ] || { echo "msiexec $* exited $rc (log $MSI_LOG):"; tail -40 "$MSI_LOG"; return 1; }
+  [ "$rc" -eq 0 ] || { masked "msiexec $* exited $rc (log $MSI_LOG):"; masked "$(tail -40 "$MSI_LOG")"; return 1; }
   echo "msiexec $1 $(basename "$2") $(masked "${*:3}"): exit 0"
 }
 
@@ -229,24 +265,23 @@ msi_refused() {
   # (ERROR_FUNCTION_FAILED) for it.
   local codes=" $((1603 % 256)) "
   [[ $want == launch:* ]] || codes+="$((1627 % 256)) "
-  [[ $codes == *" $rc "* ]] || { echo "msiexec exited $rc, not 1603 (Wine: $((1603 % 256)); 1627, $((1627 % 256)), for a failed action)"; tail -40 "$MSI_LOG"; return 1; }
+  [[ $codes == *" $rc "* ]] || { echo "msiexec exited $rc, not 1603 (Wine: $((1603 % 256)); 1627, $((1627 % 256)), for a failed action)"; masked "$(tail -40 "$MSI_LOG")"; return 1; }
   if [[ $want == launch:* ]]; then
     said=$(tr -d '\r' < "$MSI_LOG" | grep -a '^Action start' | tail -1)
-    grep -q 'LaunchConditions\.$' <<<"$said" || { echo "the install went past LaunchConditions: $said"; return 1; }
+    grep -q 'LaunchConditions\.$' <<<"$said" || { masked "the install went past LaunchConditions: $said"; return 1; }
     said=$(tr -d '\r' < "$MSI_LOG" | grep -a -m1 -F -- "EceprobeRefused = ${want#launch:}" || true)
-    [ -n "$said" ] || { echo "the install log does not say '${want#launch:}'"; tail -40 "$MSI_LOG"; return 1; }
-    said="stopped at the launch conditions; the log: $said"
+    [ -n "$said" ] || { echo "the install log does not say '${want#launch:}'"; masked "$(tail -40 "$MSI_LOG")"; return 1; }
+    said="stopped at the launch conditions; the log: $(masked "$said")"
   else
-    said=$(grep -a -m1 -- "$want" "$SVC_DATA/logs/setup.log" 2>/dev/null || true)
-    [ -n "$said" ] || { echo "setup.log does not say '$want'"; cat "$SVC_DATA/logs/setup.log" 2>/dev/null; tail -40 "$MSI_LOG"; return 1; }
-    said="setup.log: $said"
-    # The same words in the Application event log, as an error (event 1100).
+    # A refused first install creates no data directory (not even logs\setup.log): the
+    # words are in the Application event log, as an error (event 1100).
+    [ ! -e "$SVC_DATA" ] || { ls -laR "$SVC_DATA"; echo "a refused first install created $SVC_DATA"; return 1; }
     grep -aF ':err:eventlog:ReportEventW ' "$MSI_EVENTS" | grep -qaF -- "$want" \
-      || { echo "the event log has no error saying '$want':"; grep -aF ReportEventW "$MSI_EVENTS" || echo "(no event)"; return 1; }
-    said="$said; and the event log (error): $(grep -aF ':err:eventlog:ReportEventW ' "$MSI_EVENTS" | grep -aF -- "$want" | head -1 | cut -c1-160)"
+      || { echo "the event log has no error saying '$want':"; masked "$(grep -aF ReportEventW "$MSI_EVENTS" || echo "(no event)")"; return 1; }
+    said="no data directory made; the event log (error): $(masked "$(grep -aF ':err:eventlog:ReportEventW ' "$MSI_EVENTS" | grep -aF -- "$want" | head -1 | cut -c1-160)")"
   fi
   echo "exit $rc (1603 or Wine's 1627, as Linux sees them); $said"
-  msi_no_secret "$MSI_LOG"
+  msi_no_secret "$MSI_LOG" "$MSI_EVENTS"
   msi_nothing_installed
   [ ! -e "$SVC_DATA/agent.toml" ] || { echo "a refused install left agent.toml"; return 1; }
   rm -rf "$SVC_DATA"
@@ -283,7 +318,7 @@ msi_nothing_installed() {
 msi_no_secret() {
   local f leaked
   for f in "$@"; do
-    leaked=$(tr -d '\r' < "$f" | grep -a -- "$MSI_SECRET" | grep -av '^Property([SC]): JOIN_TOKEN = ' || true)
+    leaked=$(tr -d '\r' < "$f" | grep -a -- "$MSI_SECRET" | grep -avE "^Property\([SC]\): (${MSI_DUMPED:-JOIN_TOKEN}) = " || true)
     [ -z "$leaked" ] || { echo "the join token's secret is in $f:"; sed "s/$MSI_SECRET/<secret>/g" <<<"$leaked"; return 1; }
   done
 }
@@ -296,10 +331,10 @@ msi_cleanup() {
 msi_failed() {
   local rc=$?
   echo "=== windows msi step failed (exit $rc); the last install log: ${MSI_LOG:-none}; the service log:"
-  cat "$SVC_DATA/logs/agent.log" 2>/dev/null || echo "(no $SVC_DATA/logs/agent.log)"
-  cat "$SVC_DATA/logs/setup.log" 2>/dev/null || true
+  masked "$(cat "$SVC_DATA/logs/agent.log" 2>/dev/null || echo "(no $SVC_DATA/logs/agent.log)")"
+  masked "$(cat "$SVC_DATA/logs/setup.log" 2>/dev/null || true)"
   echo "--- the collector's log:"
-  tail -20 "$MSI_DIR/collector/collector.log" 2>/dev/null || true
+  masked "$(tail -20 "$MSI_DIR/collector/collector.log" 2>/dev/null || true)"
   msiexec_rc /x "$MSI_NEW" >/dev/null 2>&1 || true
   msiexec_rc /x "$MSI_OLD" >/dev/null 2>&1 || true
   msi_cleanup

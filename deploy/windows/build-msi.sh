@@ -7,8 +7,12 @@
 #   VERSION  default: the workspace's version (Cargo.toml [workspace.package]); an MSI
 #            version is three numbers, so a suffix such as -rc1 is dropped
 #
-# wixl (0.101) cannot express four things the package needs; they are set on its output
+# wixl (0.101) cannot express five things the package needs; they are set on its output
 # with msibuild, and .ci/windows.sh's msi step checks them with msiinfo:
+# - RemoveData as a commit action (msidbCustomActionTypeCommit, 512: wixl knows only
+#   Execute="deferred"): it runs once the uninstall succeeded, so one that fails and rolls
+#   back has not deleted the data (50 cmd.exe named by a property + 64 exit ignored + 1024
+#   in the script + 2048 as LocalSystem + 512 = 3698);
 # - the hidden-target bit (msidbCustomActionTypeHideTarget, 0x2000) of ConfigureAgent,
 #   whose command line holds JOIN_TOKEN: Windows Installer then logs neither;
 # - RemoveExistingProducts right after InstallValidate: the older version is removed whole
@@ -37,6 +41,7 @@ rm -f "$out"
   && wixl --arch x64 -D Version="$version" -D AgentExe="$(basename "$exe")" -o "$out" "$here/eceprobe-agent.wxs")
 msibuild "$out" \
   -q "UPDATE CustomAction SET Type = 11282 WHERE Action = 'ConfigureAgent'" \
+  -q "UPDATE CustomAction SET Type = 3698 WHERE Action = 'RemoveData'" \
   -q "UPDATE InstallExecuteSequence SET Sequence = 1450 WHERE Action = 'RemoveExistingProducts'" \
   -q "UPDATE Property SET Value = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;COLLECTOR;ROLE;DEPLOYMENT;JOIN_TOKEN;REMOVEDATA' WHERE Property = 'SecureCustomProperties'" \
   -q "UPDATE Registry SET Value = '#%[#AgentExe]' WHERE Name = 'EventMessageFile'"

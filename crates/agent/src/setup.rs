@@ -5,7 +5,9 @@
 //! writes `agent.toml` from the properties when there is none: an existing one (an upgrade,
 //! or one an administrator put there first) is never touched. `remove-data` deletes the data
 //! directory (REMOVEDATA=1 at uninstall). A refusal is an `Err` whose words name the
-//! property, the value (never the join token's) and the fix: the MSI then rolls back.
+//! property, the value (never the join token's, nor a value that looks like one: `shown`)
+//! and the fix: the MSI then rolls back. The data directory is checked for links and
+//! restricted by `acl` (setup_acl.rs).
 //!
 //! The join token is written into agent.toml (the service reads it at its first start);
 //! it is never printed, and the errors about it never repeat it.
@@ -54,8 +56,13 @@ pub enum SetupError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("restricting {path} to SYSTEM and Administrators failed: {detail}. Run the install as an administrator; if it persists, run `icacls {path} /reset` and install again")]
+    #[error("restricting {path} to SYSTEM and Administrators failed: {detail}. Run the install as an administrator; if it persists, delete {path} (after saving agent.toml if you need it) and install again")]
     Acl { path: PathBuf, detail: String },
+    /// The data directory or something in it is a link (a junction on Windows): made by
+    /// someone before the install, it would point the agent's key and configuration
+    /// somewhere else.
+    #[error("{link} is a link (a symbolic link or junction), not a folder or file of its own: refusing to restrict or write {data_dir} through it (someone may have made it to redirect the agent's key). Delete {data_dir} (rmdir on a junction removes the link only) and install again")]
+    Link { link: PathBuf, data_dir: PathBuf },
     #[error("{0} does not end in \\eceprobe: refusing to delete it (REMOVEDATA deletes the agent's own data directory only)")]
     NotOurs(PathBuf),
 }
@@ -91,8 +98,16 @@ pub fn check(answers: &Answers) -> Result<Checked, SetupError> {
                 return Err(SetupError::Invalid {
                     property: "COLLECTOR",
                     message: format!(
-                        "'{url}' is not an https:// URL of the collector; use e.g. COLLECTOR=https://collector.corp.example:7443"
+                        "{} is not an https:// URL of the collector; use e.g. COLLECTOR=https://collector.corp.example:7443",
+                        shown(url)
                     ),
+                });
+            }
+            if has_userinfo(url) {
+                // Not repeated: what is before the @ may be a password.
+                return Err(SetupError::Invalid {
+                    property: "COLLECTOR",
+                    message: "holds a user name or password (user:pass@ before the host); the collector takes none: give only https://host:port, e.g. COLLECTOR=https://collector.corp.example:7443".to_owned(),
                 });
             }
             Some(url.to_owned())
@@ -100,9 +115,12 @@ pub fn check(answers: &Answers) -> Result<Checked, SetupError> {
         None => None,
     };
     let role = match given(&answers.role) {
-        Some(text) => Some(text.parse::<Role>().map_err(|e| SetupError::Invalid {
+        Some(text) => Some(text.parse::<Role>().map_err(|_| SetupError::Invalid {
             property: "ROLE",
-            message: format!("{e}: what this server does in ECE"),
+            message: format!(
+                "unknown role {} (use services, application or both): what this server does in ECE",
+                shown(text)
+            ),
         })?),
         None => None,
     };
@@ -112,7 +130,8 @@ pub fn check(answers: &Answers) -> Result<Checked, SetupError> {
             return Err(SetupError::Invalid {
                 property: "DEPLOYMENT",
                 message: format!(
-                    "'{name}' is not a deployment name: use 1-64 letters, digits, '.', '-' or '_', e.g. DEPLOYMENT=prod"
+                    "{} is not a deployment name: use 1-64 letters, digits, '.', '-' or '_', e.g. DEPLOYMENT=prod",
+                    shown(name)
                 ),
             })
         }
@@ -132,6 +151,39 @@ pub fn check(answers: &Answers) -> Result<Checked, SetupError> {
         deployment,
         join,
     })
+}
+
+/// A refused value as the messages repeat it, quoted; one that looks like a join token
+/// (`ej1.`, or 32 hex digits in a row: a secret or its hash) is not repeated, since an
+/// operator who swapped properties (DEPLOYMENT=ej1...) would otherwise put the token in the
+/// install log, setup.log and the event log.
+pub fn shown(value: &str) -> String {
+    if looks_secret(value) {
+        "the value (not repeated: it looks like a join token; did you swap two properties?)"
+            .to_owned()
+    } else {
+        format!("'{value}'")
+    }
+}
+
+fn looks_secret(value: &str) -> bool {
+    let mut run = 0;
+    for c in value.chars() {
+        run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
+        if run >= 32 {
+            return true;
+        }
+    }
+    value.trim().to_ascii_lowercase().starts_with("ej1.")
+}
+
+/// Whether the URL's authority (after https://, before the path) holds `user@` or
+/// `user:pass@`.
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    rest.split(['/', '?', '#'])
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -226,6 +278,7 @@ pub enum Outcome {
 
 pub fn configure(answers: &Answers, data_dir: &Path) -> Result<Outcome, SetupError> {
     let checked = check(answers)?;
+    acl::refuse_links(data_dir)?;
     let config_path = data_dir.join("agent.toml");
     if config_path.exists() {
         make_dirs(data_dir)?;
@@ -266,7 +319,9 @@ fn make_dirs(data_dir: &Path) -> Result<(), SetupError> {
         let dir = data_dir.join(sub);
         std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
     }
-    restrict(data_dir)
+    // Again after creating: a link made meanwhile is refused rather than restricted.
+    acl::refuse_links(data_dir)?;
+    acl::restrict(data_dir)
 }
 
 /// Creates `path` with `text`; never replaces a file (another writer got there first: kept).
@@ -281,63 +336,6 @@ fn write_new(path: &Path, text: &str) -> Result<(), SetupError> {
         .map_err(io("writing", path))
 }
 
-/// SYSTEM and Administrators only, as install.ps1 does: well-known SIDs, so it works in any
-/// Windows language; the owner becomes Administrators; what is inside takes the folder's ACL.
-#[cfg(windows)]
-fn restrict(dir: &Path) -> Result<(), SetupError> {
-    let system_root = std::env::var_os("SystemRoot").unwrap_or_else(|| r"C:\Windows".into());
-    let icacls = PathBuf::from(system_root)
-        .join("System32")
-        .join("icacls.exe");
-    let d = dir.as_os_str();
-    let wildcard = dir.join("*");
-    let runs: [Vec<&std::ffi::OsStr>; 3] = [
-        vec![
-            d,
-            "/inheritance:r".as_ref(),
-            "/grant:r".as_ref(),
-            "*S-1-5-18:(OI)(CI)F".as_ref(),
-            "*S-1-5-32-544:(OI)(CI)F".as_ref(),
-            "/Q".as_ref(),
-        ],
-        vec![
-            d,
-            "/setowner".as_ref(),
-            "*S-1-5-32-544".as_ref(),
-            "/Q".as_ref(),
-        ],
-        vec![
-            wildcard.as_os_str(),
-            "/reset".as_ref(),
-            "/T".as_ref(),
-            "/C".as_ref(),
-            "/Q".as_ref(),
-        ],
-    ];
-    for args in runs {
-        let out = std::process::Command::new(&icacls)
-            .args(&args)
-            .output()
-            .map_err(io("running", &icacls))?;
-        if !out.status.success() {
-            let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            return Err(SetupError::Acl {
-                path: dir.to_path_buf(),
-                detail: format!("icacls exited with {}: {said}", out.status),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Elsewhere (tests, Linux): owner only.
-#[cfg(not(windows))]
-fn restrict(dir: &Path) -> Result<(), SetupError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(io("restricting", dir))
-}
-
 /// Deletes the data directory (configuration, keys, secrets, logs, spool). Ok(false): there
 /// was none.
 pub fn remove_data(data_dir: &Path) -> Result<bool, SetupError> {
@@ -350,6 +348,9 @@ pub fn remove_data(data_dir: &Path) -> Result<bool, SetupError> {
         Err(e) => Err(io("deleting", data_dir)(e)),
     }
 }
+
+#[path = "setup_acl.rs"]
+pub mod acl;
 
 #[cfg(test)]
 #[path = "setup_tests.rs"]

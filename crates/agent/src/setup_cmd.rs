@@ -1,7 +1,8 @@
 //! `eceprobe-agent setup ...`: the MSI's steps (deploy/windows/eceprobe-agent.wxs runs them
 //! as LocalSystem); the work is `eceprobe_agent::setup`. The installer does not keep a
 //! program's output, so each outcome, failures included, is also appended to
-//! `<data dir>\logs\setup.log`, where the administrator finds why an install rolled back.
+//! `<data dir>\logs\setup.log` (when the data directory is there: a refused first install
+//! creates nothing), where the administrator finds why an install rolled back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,8 +70,9 @@ pub fn run(cmd: SetupCommand) -> anyhow::Result<u8> {
                             data_dir.display()
                         ),
                         Outcome::Kept(path) => format!(
-                            "kept {} as it was (an existing configuration is never replaced; values given to this install were not applied: edit the file to change them)",
-                            path.display()
+                            "kept {} as it was before this install (an existing configuration is never replaced; values given to this install were not applied: edit the file to change them; if non-administrators could write {} before the first install, delete it and install again)",
+                            path.display(),
+                            data_dir.display()
                         ),
                     };
                     println!("{said}");
@@ -99,14 +101,28 @@ pub fn run(cmd: SetupCommand) -> anyhow::Result<u8> {
 }
 
 /// Appends one line to `<data dir>\logs\setup.log`. Only words from `setup` reach it; they
-/// never hold the join token. A record that cannot be written is said on stderr.
+/// never hold the join token. Written only into a data directory that is already there and
+/// holds no link on the way to the file: a refused install creates nothing (the event log
+/// has its words), and SYSTEM never appends through a link someone else made. A record that
+/// cannot be written is said on stderr.
 fn record(data_dir: &Path, line: &str) {
     use tracing_subscriber::fmt::format::Writer;
     use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-    let mut stamp = String::new();
-    let _ = SystemTime.format_time(&mut Writer::new(&mut stamp));
     let logs = data_dir.join("logs");
     let path = logs.join("setup.log");
+    let plain = |p: &Path| std::fs::symlink_metadata(p).map(|m| !m.file_type().is_symlink());
+    if !plain(data_dir).unwrap_or(false)
+        || !plain(&logs).unwrap_or(true)
+        || !plain(&path).unwrap_or(true)
+    {
+        eprintln!(
+            "eceprobe-agent: not recorded in {} (no data directory, or a link on the way)",
+            path.display()
+        );
+        return;
+    }
+    let mut stamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut stamp));
     let written = std::fs::create_dir_all(&logs).and_then(|()| {
         let mut file = std::fs::OpenOptions::new()
             .create(true)

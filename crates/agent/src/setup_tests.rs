@@ -189,3 +189,148 @@ fn remove_data_deletes_only_a_directory_named_eceprobe() {
     assert!(e.contains("refusing to delete"), "{e}");
     assert!(tmp.path().exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_anywhere_in_the_data_directory_is_refused_before_anything_changes() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let a = answers("https://c.example:7443", "services", "prod", TOKEN);
+    // Each case: what a local user made before the install, and the link the words name.
+    type Plant = fn(&Path, &Path) -> PathBuf;
+    let cases: [(&str, Plant); 5] = [
+        ("the data directory", |dir, elsewhere| {
+            symlink(elsewhere, dir).unwrap();
+            dir.to_path_buf()
+        }),
+        ("tls", |dir, elsewhere| {
+            std::fs::create_dir_all(dir).unwrap();
+            symlink(elsewhere, dir.join("tls")).unwrap();
+            dir.join("tls")
+        }),
+        ("secrets", |dir, elsewhere| {
+            std::fs::create_dir_all(dir).unwrap();
+            symlink(elsewhere, dir.join("secrets")).unwrap();
+            dir.join("secrets")
+        }),
+        ("agent.toml", |dir, elsewhere| {
+            std::fs::create_dir_all(dir).unwrap();
+            let target = elsewhere.join("mine.toml");
+            std::fs::write(&target, "role = \"services\"\n").unwrap();
+            symlink(&target, dir.join("agent.toml")).unwrap();
+            dir.join("agent.toml")
+        }),
+        ("a key in tls", |dir, elsewhere| {
+            std::fs::create_dir_all(dir.join("tls")).unwrap();
+            symlink(
+                elsewhere.join("agent.key"),
+                dir.join("tls").join("agent.key"),
+            )
+            .unwrap();
+            dir.join("tls").join("agent.key")
+        }),
+    ];
+    for (what, plant) in cases {
+        let (tmp, dir) = data_dir();
+        let elsewhere = tmp.path().join("users-folder");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let link = plant(&dir, &elsewhere);
+        let e = configure(&a, &dir).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{} is a link", link.display()))
+                && e.contains("Delete")
+                && e.contains("and install again"),
+            "{what}: {e}"
+        );
+        // Nothing was written or restricted through the link.
+        let mode = std::fs::metadata(&elsewhere).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o777,
+            "{what}: the link's target was restricted"
+        );
+        let inside: Vec<_> = std::fs::read_dir(&elsewhere)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            inside.is_empty() || inside == ["mine.toml"],
+            "{what}: {inside:?}"
+        );
+        assert!(!dir.join("agent.toml").exists() || what == "agent.toml");
+    }
+}
+
+#[test]
+fn the_icacls_sequence_takes_everything_back_without_following_links() {
+    let dir = Path::new(r"C:\ProgramData\eceprobe");
+    let runs: Vec<String> = acl::icacls_runs(dir)
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let d = dir.display().to_string();
+    let inside = dir.join("*").display().to_string();
+    assert_eq!(
+        runs,
+        [
+            format!("{d} /setowner *S-1-5-32-544 /T /C /L /Q"),
+            format!("{d} /reset /T /C /L /Q"),
+            format!("{d} /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F /Q"),
+            format!("{d} /setowner *S-1-5-32-544 /T /C /L /Q"),
+            format!("{inside} /reset /T /C /L /Q"),
+        ]
+    );
+}
+
+#[test]
+fn a_refused_value_that_looks_like_a_token_is_not_repeated() {
+    let hex = "0123456789abcdef0123456789abcdef";
+    let cases = [
+        answers(TOKEN, "services", "", ""),
+        answers("https://c:7443", TOKEN, "", ""),
+        answers("https://c:7443", "services", TOKEN, ""),
+        answers("https://c:7443", &format!("x{hex}"), "", ""),
+        answers("https://c:7443", "services", &format!("prod-{hex}!"), ""),
+        answers(&format!("http://{hex}"), "services", "", ""),
+    ];
+    for a in cases {
+        let e = check(&a).err().expect("refused").to_string();
+        assert!(!e.contains(SECRET) && !e.contains(hex), "{e}");
+        assert!(
+            e.contains("not repeated: it looks like a join token"),
+            "{e}"
+        );
+    }
+    // Anything else is repeated, so the operator sees what was wrong.
+    let e = check(&answers("https://c:7443", "services", "prod east", ""))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("'prod east' is not a deployment name"), "{e}");
+}
+
+#[test]
+fn a_collector_url_with_a_user_or_password_is_refused_without_repeating_it() {
+    for url in [
+        "https://admin:hunter2@c.example:7443",
+        "https://admin@c.example:7443/x",
+    ] {
+        let e = check(&answers(url, "services", "", ""))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.starts_with("COLLECTOR: holds a user name or password")
+                && e.contains("give only https://host:port"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2") && !e.contains("admin"), "{e}");
+    }
+    // An @ after the host (in a path) is not userinfo.
+    assert!(check(&answers("https://c.example:7443/a@b", "services", "", "")).is_ok());
+}

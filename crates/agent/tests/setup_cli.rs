@@ -1,6 +1,7 @@
 //! `eceprobe-agent setup configure`, the real binary as the MSI runs it (every property
 //! passed, empty ones as ""): the file it writes, its refusal in words with exit 2 and the
-//! same words in `logs/setup.log`, and the join token's secret in none of its output.
+//! same words in `logs/setup.log` (only when the data directory is there: a refused first
+//! install creates nothing), and the join token's secret in none of its output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -43,6 +44,13 @@ fn the_msi_step_writes_agent_toml_once_and_refuses_in_words() {
             && text.contains("the install is rolled back"),
         "{text}"
     );
+    // A refused first install creates nothing, not even logs\setup.log (the event log and
+    // the console have the words).
+    assert!(!dir.exists(), "a refused install made {}", dir.display());
+    // Into a data directory that is there, the refusal is recorded.
+    std::fs::create_dir(&dir).unwrap();
+    let bad = configure(&dir, "https://c.example:7443", "database", "");
+    assert_eq!(bad.status.code(), Some(2), "{}", said(&bad));
     let log = std::fs::read_to_string(dir.join("logs/setup.log")).unwrap();
     assert!(
         log.contains("setup configure refused: ROLE: unknown role 'database'"),
@@ -62,7 +70,11 @@ fn the_msi_step_writes_agent_toml_once_and_refuses_in_words() {
 
     let again = configure(&dir, "https://other.example:7443", "both", "prod");
     assert_eq!(again.status.code(), Some(0));
-    assert!(said(&again).contains("kept "), "{}", said(&again));
+    assert!(
+        said(&again).contains("kept ") && said(&again).contains("as it was before this install"),
+        "{}",
+        said(&again)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("agent.toml")).unwrap(),
         toml
