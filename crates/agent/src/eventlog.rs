@@ -295,4 +295,4 @@ pub fn is_configuration_error(e: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 #[path = "eventlog/tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -194,8 +194,9 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// A TOML string holding `s` exactly: a literal string ('C:\ProgramData\...', as the
-/// examples write Windows paths) when it can be one, else an escaped basic string.
-fn toml_str(s: &str) -> String {
+/// examples write Windows paths) when it can be one, else an escaped basic string. Also
+/// what the demo writes its agents' configurations with.
+pub fn toml_str(s: &str) -> String {
     if !s.contains('\'') && !s.chars().any(char::is_control) {
         return format!("'{s}'");
     }

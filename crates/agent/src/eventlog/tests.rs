@@ -5,9 +5,9 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use super::*;
 
-/// The entries a layer wrote, for the tests.
+/// The entries a layer wrote, for the tests (here and of the modules that log to it).
 #[derive(Clone, Default)]
-struct Recorded(Arc<Mutex<Vec<(EntryType, u32, String)>>>);
+pub(crate) struct Recorded(pub(crate) Arc<Mutex<Vec<(EntryType, u32, String)>>>);
 
 impl Sink for Recorded {
     fn write(&self, entry_type: EntryType, id: u32, text: &str) {

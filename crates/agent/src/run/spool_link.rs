@@ -126,24 +126,11 @@ impl SharedSpool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::eventlog::{EntryType, EventLogLayer, Sink, LIMITS, SPOOL_OVERFLOW};
-
-    #[derive(Clone, Default)]
-    struct Recorded(Arc<Mutex<Vec<(EntryType, u32, String)>>>);
-
-    impl Sink for Recorded {
-        fn write(&self, entry_type: EntryType, id: u32, text: &str) {
-            self.0
-                .lock()
-                .unwrap()
-                .push((entry_type, id, text.to_owned()));
-        }
-    }
+    use crate::eventlog::tests::Recorded;
+    use crate::eventlog::{EntryType, EventLogLayer, LIMITS, SPOOL_OVERFLOW};
 
     /// A spool over its budget drops the oldest results and says so in the event log, once
     /// per repeat window however often it happens, with the spool and the fix.

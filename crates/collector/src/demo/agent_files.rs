@@ -4,24 +4,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use eceprobe_agent::setup::toml_str;
 use eceprobe_testlab::{Endpoint, OAuthConfig, Testlab};
 
 use super::{DemoServer, DEPLOYMENT};
-
-/// A TOML basic string: quotes and backslashes escaped (Windows paths have backslashes).
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// Writes `<agent id>.toml`: an ordinary agent configuration, pointed at testlab with
 /// resolve overrides (the real host names stay, for SNI and certificate checks).
@@ -43,10 +29,10 @@ pub(super) fn write_agent_config(
         };
         let addr = pick.with_context(|| format!("testlab has no address for {}", ep.name()))?;
         let spec = format!("{}:{}:{addr}", ep.host(lab.hostnames()), ep.real_port());
-        resolve.push(toml_string(&spec));
+        resolve.push(toml_str(&spec));
     }
-    let ca = toml_string(&lab_ca.display().to_string());
-    let spool = toml_string(
+    let ca = toml_str(&lab_ca.display().to_string());
+    let spool = toml_str(
         &dir.join(format!("spool-{}", server.agent_id))
             .display()
             .to_string(),
@@ -78,7 +64,7 @@ pub(super) fn write_agent_config(
          ece_es = \"ES3\"\n",
         role = server.role,
         id = server.agent_id,
-        ece = toml_string(&format!("https://{}/", lab.hostnames().ece)),
+        ece = toml_str(&format!("https://{}/", lab.hostnames().ece)),
         resolve = resolve.join(", "),
     );
     let mut text = text;
@@ -114,8 +100,8 @@ fn mailbox_table(
          client_id = {client_id}\n\
          refresh_token_file = {file}\n\
          protocols = [\"imap\", \"smtp\"]\n",
-        address = toml_string(mailbox),
-        client_id = toml_string(&tenant.client_id),
-        file = toml_string(&file.display().to_string()),
+        address = toml_str(mailbox),
+        client_id = toml_str(&tenant.client_id),
+        file = toml_str(&file.display().to_string()),
     ))
 }
