@@ -83,3 +83,64 @@ pub(super) async fn revoked_meanwhile(
         cause.agent_id.escape_default()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(sha: &str) -> IssuedCertificate {
+        IssuedCertificate {
+            agent_id: "svc-1".into(),
+            sha256: sha.into(),
+            key_sha256: Some("k1".into()),
+            bundle: false,
+            revoked_in_file: false,
+            deployment: Some("prod".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revocation_racing_the_join_revokes_what_it_issued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let ca = dir.path().join("pki");
+        std::fs::create_dir_all(&ca).unwrap();
+        // Standing when the join began; revoked (by `revoke --db`) before it answered.
+        let before = revoked_now(&store, &[cert("aa")]).await.unwrap();
+        assert!(before.is_empty());
+        let revoked = Revocation {
+            sha256: "aa".into(),
+            agent_id: "svc-1".into(),
+            revoked_unix_ms: 1,
+        };
+        store.record_revocations(vec![revoked]).await.unwrap();
+        let seen = |before| Seen {
+            before,
+            superseded: &[],
+            after: vec![cert("aa"), cert("nn")],
+        };
+        let refused = revoked_meanwhile(&store, &ca, "svc-1", seen(&before), "nn")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert!(
+            refused.message().contains("was revoked while it joined")
+                && refused.message().contains("--allow-reenroll"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(store.revoked_among(&["nn".into()]).await.unwrap(), ["nn"]);
+        let listed = std::fs::read_to_string(ca.join(pki::REVOKED)).unwrap();
+        assert!(listed.contains("nn svc-1"), "{listed}");
+        // Revoked before the join began (or superseded by it): the join stands.
+        let known: HashSet<String> = ["aa".to_string()].into();
+        let other = Seen {
+            after: vec![cert("aa"), cert("mm")],
+            ..seen(&known)
+        };
+        revoked_meanwhile(&store, &ca, "svc-1", other, "mm")
+            .await
+            .unwrap();
+        store.close().await;
+    }
+}
