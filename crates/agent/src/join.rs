@@ -144,20 +144,18 @@ impl JoinError {
 /// Joins if `settings` plan a join, then loads the bundle as `run` uses it. The plan stays
 /// in `settings` until the join is made, so a failed one can be tried again.
 pub async fn complete(settings: &mut RunSettings) -> Result<(), JoinError> {
+    // Joined before, but the token's line is still in agent.toml (a crash or a failed
+    // rewrite after agent.pem was written): rewritten now, else it would stay for good.
+    if let Some(leftover) = settings.leftover_join.take() {
+        crate::join_forget::forget_plan(&leftover).await;
+    }
     let Some(plan) = settings.join.clone() else {
         return Ok(());
     };
     let deployment = join(&plan, &settings.collectors, &settings.hello.agent_id).await?;
     settings.join = None;
     // The token has done its work: not left in agent.toml (the certificate is in tls_dir).
-    if let Some(config) = &plan.written_in {
-        let (secret, id, dir) = (&plan.token.secret, &plan.token.id, &plan.dir);
-        let (config, secret, id, dir) = (config.clone(), secret.clone(), id.clone(), dir.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            crate::join_forget::forget_and_say(&config, &secret, &id, &dir)
-        })
-        .await;
-    }
+    crate::join_forget::forget_plan(&plan).await;
     match &plan.configured_deployment {
         Some(said) if *said != deployment => {
             return Err(run_config::deployment_differs(said, &deployment).into())

@@ -2,7 +2,8 @@
 //! token has done its work but would stay in the agent's files: a secret left on disk. The
 //! one line holding it is rewritten as a comment that says what happened; every other byte
 //! of the file stays as it was (comments, order, line endings). If the file cannot be
-//! written, a warning says to remove the line by hand.
+//! written, a warning says to remove the line by hand. A line left by a join that stopped
+//! short (a crash after agent.pem was written) is rewritten at the next start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,17 @@ pub fn forget_and_say(config: &Path, secret: &str, token_id: &str, tls_dir: &Pat
             "the join token came from this configuration file but no line `join = \"...\"` holding it was found to rewrite: remove the token from the file by hand"
         ),
         Err(e) => tracing::warn!(error = %e, "cannot rewrite the join token's line"),
+    }
+}
+
+/// [`forget_and_say`] for the token of `plan`, if it came from a configuration file (off
+/// the async runtime: it reads and writes a file).
+pub async fn forget_plan(plan: &crate::run_config::JoinPlan) {
+    if let Some(config) = &plan.written_in {
+        let (secret, id, dir) = (&plan.token.secret, &plan.token.id, &plan.dir);
+        let (config, secret, id, dir) = (config.clone(), secret.clone(), id.clone(), dir.clone());
+        let _ =
+            tokio::task::spawn_blocking(move || forget_and_say(&config, &secret, &id, &dir)).await;
     }
 }
 

@@ -443,6 +443,13 @@ fn join_only(args: RunArgs) -> anyhow::Result<u8> {
     let (mut settings, _) = args.settings()?;
     let Some(dir) = settings.join.as_ref().map(|p| p.dir.clone()) else {
         if settings.tls.is_some() {
+            // A token line left in agent.toml by an earlier join that stopped short.
+            if let Some(left) = settings.leftover_join.take() {
+                if let Some(config) = &left.written_in {
+                    let (secret, id) = (&left.token.secret, &left.token.id);
+                    eceprobe_agent::join_forget::forget_and_say(config, secret, id, &left.dir);
+                }
+            }
             println!("already joined: this agent's bundle is in its TLS directory (tls_dir); the token was not used");
             return Ok(EXIT_PASS);
         }

@@ -45,6 +45,10 @@ pub struct RunSettings {
     pub spool_max_bytes: u64,
     /// A join to make before running: the bundle is not in its directory yet.
     pub join: Option<JoinPlan>,
+    /// A token still in the configuration file although its bundle is complete (the agent
+    /// stopped, or the rewrite failed, between writing agent.pem and rewriting the line):
+    /// its line is rewritten at start ([`crate::join::complete`]), not left for good.
+    pub leftover_join: Option<JoinPlan>,
 }
 
 /// A join with a token ([`crate::join`]), and where its bundle goes.
@@ -282,7 +286,13 @@ fn collector_list(
 
 /// The collectors, and how the agent proves itself to them: a bundle, a join to make
 /// first, or neither (plaintext).
-type Link = (Vec<String>, Option<TlsBundle>, Option<JoinPlan>);
+/// The collectors, the bundle, a join to make, a token whose join is made (bundle complete).
+type Link = (
+    Vec<String>,
+    Option<TlsBundle>,
+    Option<JoinPlan>,
+    Option<JoinPlan>,
+);
 
 /// Checks every collector URL (each error names its entry); the bundle is loaded once and
 /// serves them all (one CA for the deployment), as does the server-name override.
@@ -333,7 +343,7 @@ fn collector_urls(
                 "joining needs an https:// collector (the agent checks the collector's CA against the token before sending it)",
             ));
         }
-        return Ok((urls, None, None));
+        return Ok((urls, None, None, None));
     }
     let dir = match (tls_dir, &join) {
         (Some(dir), _) => dir,
@@ -345,20 +355,18 @@ fn collector_urls(
             ))
         }
     };
-    if let Some(token) = join {
-        // Joined before (the bundle is there): the token is not used again.
-        if !bundle_complete(&dir) {
-            let plan = JoinPlan {
-                token,
-                dir,
-                server_name,
-                written_in: None,
-                configured_deployment: None,
-            };
-            return Ok((urls, None, Some(plan)));
-        }
+    let plan = join.map(|token| JoinPlan {
+        token,
+        dir: dir.clone(),
+        server_name: server_name.clone(),
+        written_in: None,
+        configured_deployment: None,
+    });
+    if let Some(plan) = plan.as_ref().filter(|_| !bundle_complete(&dir)) {
+        return Ok((urls, None, Some(plan.clone()), None));
     }
-    Ok((urls, Some(load_bundle(&dir, server_name)?), None))
+    // Joined before (the bundle is there): the token is not used again, only forgotten.
+    Ok((urls, Some(load_bundle(&dir, server_name)?), None, plan))
 }
 
 /// The configuration names a deployment other than the one this agent joined: the
@@ -367,7 +375,7 @@ pub fn deployment_differs(configured: &str, joined: &str) -> ConfigError {
     invalid(
         "run.deployment",
         format!(
-            "'{configured}', but this agent joined deployment '{joined}' (its certificate was issued for it, and deployment.txt in tls_dir says so): remove deployment from [run] (and --deployment) so that the agent uses '{joined}', or set it to '{joined}'; to move the server to '{configured}', join again with a token made for it (eceprobe-collector token create --deployment {configured} --allow-reenroll) after deleting agent.key and agent.pem in tls_dir"
+            "'{configured}', but this agent joined deployment '{joined}' (its certificate was issued for it, and deployment.txt in tls_dir says so): remove deployment from [run] (and --deployment) so that the agent uses '{joined}', or set it to '{joined}'; to move the server to '{configured}', give it a new agent_id and join with a token made for it (eceprobe-collector token create --deployment {configured}) after deleting agent.key and agent.pem in tls_dir (an agent id stays in the deployment it joined)"
         ),
     )
 }
@@ -396,7 +404,7 @@ pub fn resolve(
         }
         None => None,
     };
-    let (collectors, tls, mut join) = collector_urls(
+    let (collectors, tls, mut join, leftover) = collector_urls(
         urls,
         key,
         plaintext,
@@ -437,10 +445,16 @@ pub fn resolve(
             return Err(deployment_differs(said, joined));
         }
     }
+    let written_in = cli.config_file.filter(|_| token_in_file);
     if let Some(plan) = &mut join {
-        plan.written_in = cli.config_file.filter(|_| token_in_file);
+        plan.written_in = written_in.clone();
         plan.configured_deployment = configured.clone();
     }
+    // Only a token from the file is rewritten there (one from --join is not on disk).
+    let leftover_join = leftover.zip(written_in).map(|(plan, config)| JoinPlan {
+        written_in: Some(config),
+        ..plan
+    });
     let hello = Hello {
         agent_id,
         hostname: host_name().unwrap_or_default(),
@@ -466,6 +480,7 @@ pub fn resolve(
             .unwrap_or_else(default_spool_dir),
         spool_max_bytes: spool_max_mb * 1024 * 1024,
         join,
+        leftover_join,
     })
 }
 

@@ -113,6 +113,16 @@ pub(crate) async fn run(command: TokenCommand) -> anyhow::Result<String> {
             dir,
             db,
         } => {
+            // Written into issued.log's tab-separated lines and the certificates' subject.
+            if deployment.is_empty()
+                || deployment.chars().count() > 128
+                || deployment.chars().any(char::is_control)
+            {
+                anyhow::bail!(
+                    "--deployment '{}': use 1-128 characters without tabs or line breaks, e.g. prod",
+                    deployment.escape_default()
+                );
+            }
             let minted = join::mint(&dir, &deployment, expires, uses, allow_reenroll)?;
             let store = db.open().await?;
             let created = store.create_join_token(minted.record).await;

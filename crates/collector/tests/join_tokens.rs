@@ -138,6 +138,21 @@ fn a_token_is_printed_once_stored_hashed_listed_and_revoked() {
         &db_s,
     ]);
     assert!(!ok && out.contains("ca init"), "{out}");
+    // A deployment is written into issued.log's tab-separated lines: no tab, no line break.
+    let (ok, out) = collector(&[
+        "token",
+        "create",
+        "--deployment",
+        "prod\tx",
+        "--dir",
+        &pki_s,
+        "--db",
+        &db_s,
+    ]);
+    assert!(
+        !ok && out.contains("--deployment 'prod\\tx'") && out.contains("without tabs"),
+        "{out}"
+    );
 }
 
 /// A TLS client of the agents' port, with the enrolled bundle in `bundle` or without any
@@ -146,6 +161,7 @@ async fn tls_client(
     addr: std::net::SocketAddr,
     ca: &Path,
     bundle: Option<&Path>,
+    source: &str,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -168,7 +184,13 @@ async fn tls_client(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // From `source` (127.0.0.x: every loopback address is this host's, yet another source
+    // to the collector's per-address share).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
         .connect(name, tcp)
@@ -211,16 +233,24 @@ async fn connections_without_a_certificate_are_capped_and_agents_still_connect()
         &["--tls-dir", &tls_dir],
         &log,
     );
-    // 64 idle connections without a certificate (joins that never send): held open.
+    // 64 idle connections without a certificate (joins that never send), 4 from each of
+    // 16 addresses (one address gets no more than 4): held open.
+    let source = |i: usize| format!("127.0.0.{}", i / 4 + 1);
     let mut idle = Vec::new();
-    for _ in 0..64 {
-        idle.push(tls_client(collector.addr, &pki_dir, None).await);
+    for i in 0..64 {
+        idle.push(tls_client(collector.addr, &pki_dir, None, &source(i)).await);
     }
-    // One more: closed at once, and the log says why.
-    let mut extra = tls_client(collector.addr, &pki_dir, None).await;
+    // One more, from a 17th address: closed at once, and the log says why.
+    let mut extra = tls_client(collector.addr, &pki_dir, None, "127.0.0.17").await;
     assert!(closed_within(&mut extra, 5).await, "the 65th stays open");
+    // A 5th from one address: its share is full.
+    let mut fifth = tls_client(collector.addr, &pki_dir, None, "127.0.0.1").await;
+    assert!(
+        closed_within(&mut fifth, 5).await,
+        "a 5th from one address stays open"
+    );
     // An agent with its certificate is not counted among them.
-    let mut agent = tls_client(collector.addr, &pki_dir, Some(&bundle)).await;
+    let mut agent = tls_client(collector.addr, &pki_dir, Some(&bundle), "127.0.0.1").await;
     assert!(!closed_within(&mut agent, 1).await, "the agent was closed");
     assert!(
         !closed_within(&mut idle[0], 1).await,
@@ -228,13 +258,14 @@ async fn connections_without_a_certificate_are_capped_and_agents_still_connect()
     );
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(
-        said.contains("64 connections without a client certificate (agents joining) are open already; connection closed"),
+        said.contains("64 connections without a client certificate (agents joining) are open already; connection closed")
+            && said.contains("4 connections without a client certificate (agents joining) are open from this address already; connection closed"),
         "{said}"
     );
     // Their places come back: one closed, one more gets in and stays.
     drop(idle.pop());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut next = tls_client(collector.addr, &pki_dir, None).await;
+    let mut next = tls_client(collector.addr, &pki_dir, None, &source(63)).await;
     assert!(
         !closed_within(&mut next, 1).await,
         "a freed place was not given"

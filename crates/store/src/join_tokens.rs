@@ -68,6 +68,9 @@ pub struct IssuedCertificate {
     pub bundle: bool,
     /// Listed in the CA directory's `revoked.txt` (the database's list is read here).
     pub revoked_in_file: bool,
+    /// The deployment a join issued it for (the token's; its subject's unit), when
+    /// `issued.log` records it; None for a bundle's and a join's from before.
+    pub deployment: Option<String>,
 }
 
 /// A join the token allowed (one of its uses is spent, unless it is a retry).
@@ -112,6 +115,16 @@ pub enum JoinRefusal {
     KeyRevoked {
         agent_id: String,
         cert_sha256: String,
+    },
+    /// The id was joined for another deployment than the token's: a token of one
+    /// deployment cannot take (and revoke) another's agent, re-enrollment or not.
+    OtherDeployment {
+        current: String,
+        token: String,
+    },
+    /// The free retry of this token, id and key gave its certificates already.
+    RetriesSpent {
+        certificates: usize,
     },
 }
 

@@ -3,6 +3,7 @@
 
 use super::super::tests::{on_both, open_temp};
 use super::*;
+use crate::MAX_CERTIFICATES_PER_KEY;
 
 fn new(id: &str, valid_for_ms: i64, max_uses: i64, allow_reenroll: bool) -> NewJoinToken {
     NewJoinToken {
@@ -41,6 +42,7 @@ fn cert(agent: &str, sha: &str, key: Option<&str>, revoked_in_file: bool) -> Iss
         key_sha256: key.map(str::to_owned),
         bundle: key.is_none(),
         revoked_in_file,
+        deployment: key.map(|_| "prod".to_owned()),
     }
 }
 
@@ -261,6 +263,50 @@ on_both! {
             store.use_join_token(old).await.unwrap(),
             Err(JoinRefusal::KeyRevoked { agent_id: "svc-1".into(), cert_sha256: "c1".into() })
         );
+        store.close().await;
+    }
+}
+
+on_both! {
+    async fn the_read_check_another_deployment_and_the_retry_bound() {
+        let (_db, store) = open_temp().await;
+        store.create_join_token(new("t1", 3_600_000, 1, true)).await.unwrap();
+        let check = |id: &'static str, secret: &'static str, agent: &'static str| {
+            let store = store.clone();
+            async move { store.check_join_token(id, secret, agent, "k1").await.unwrap() }
+        };
+        assert_eq!(check("t1", "hash-of-t1", "svc-1").await, Ok(()));
+        assert_eq!(check("t1", "wrong", "svc-1").await, Err(JoinRefusal::Unknown));
+        assert_eq!(check("zz", "hash-of-zz", "svc-1").await, Err(JoinRefusal::Unknown));
+        assert!(store.use_join_token(join("t1", "svc-1", "k1")).await.unwrap().is_ok());
+        // Used up, but a retry of the join that enrolled svc-1 with k1 still passes.
+        assert_eq!(check("t1", "hash-of-t1", "svc-1").await, Ok(()));
+        assert_eq!(check("t1", "hash-of-t1", "svc-2").await, Err(JoinRefusal::UsedUp { max_uses: 1 }));
+        // The retry is free up to the bound of certificates for this id and key.
+        let mut retry = join("t1", "svc-1", "k1");
+        retry.issued = (0..MAX_CERTIFICATES_PER_KEY)
+            .map(|i| cert("svc-1", &format!("c{i}"), Some("k1"), false))
+            .collect();
+        assert_eq!(
+            store.use_join_token(retry).await.unwrap(),
+            Err(JoinRefusal::RetriesSpent { certificates: MAX_CERTIFICATES_PER_KEY })
+        );
+        // A token of another deployment, re-enrollment allowed, cannot take a prod id.
+        let mut lab = new("t2", 3_600_000, 5, true);
+        lab.deployment = "lab".into();
+        store.create_join_token(lab).await.unwrap();
+        let mut take = join("t2", "svc-1", "k9");
+        take.issued = vec![cert("svc-1", "c0", Some("k1"), false)];
+        assert_eq!(
+            store.use_join_token(take).await.unwrap(),
+            Err(JoinRefusal::OtherDeployment { current: "prod".into(), token: "lab".into() })
+        );
+        assert_eq!(store.join_tokens().await.unwrap().iter().find(|t| t.id == "t2").unwrap().uses, 0);
+        store.create_join_token(new("t3", 3_600_000, 5, false)).await.unwrap();
+        store.revoke_join_token("t3").await.unwrap();
+        assert_eq!(check("t3", "hash-of-t3", "svc-1").await, Err(JoinRefusal::Revoked));
+        store.create_join_token(new("t4", -1, 5, false)).await.unwrap();
+        assert!(matches!(check("t4", "hash-of-t4", "svc-1").await, Err(JoinRefusal::Expired { .. })));
         store.close().await;
     }
 }

@@ -9,7 +9,75 @@ use sqlx::{AnyConnection, Row};
 use super::join_tokens::{
     db_error, now_expr, token, IssuedCertificate, JoinRefusal, JoinRequest, Joined, COLUMNS,
 };
-use super::{Backend, StoreError};
+use super::{read_error, Backend, Store, StoreError};
+
+/// A free retry (same token, id and key) gets a certificate again at most so many times in
+/// all: each is a line in `issued.log`, so an agent that keeps losing its `agent.pem` (or a
+/// holder of its key and token) cannot grow the file without bound.
+pub const MAX_CERTIFICATES_PER_KEY: usize = 3;
+
+impl Store {
+    /// Whether the token could allow this join, read only (no use spent, no write): what the
+    /// collector checks before it reads its CA key and files, so a junk request costs one
+    /// read of the database. `use_join_token` decides again, in the writer's transaction.
+    pub async fn check_join_token(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        agent_id: &str,
+        key_sha256: &str,
+    ) -> Result<Result<(), JoinRefusal>, StoreError> {
+        let now = now_expr(self.database().backend());
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, {now} AS now_unix_ms, \
+             (SELECT COUNT(*) FROM enrolled_agents WHERE agent_id = $3 AND key_sha256 = $4 \
+              AND token_id = $1) AS retry FROM join_tokens \
+             WHERE id = $1 AND secret_sha256 = $2"
+        ))
+        .bind(token_id)
+        .bind(secret_sha256)
+        .bind(agent_id)
+        .bind(key_sha256)
+        .fetch_optional(&self.inner.reads)
+        .await
+        .map_err(|e| read_error("reading the join token", e))?;
+        let Some(row) = row else {
+            return Ok(Err(JoinRefusal::Unknown));
+        };
+        let read = |e| read_error("reading the join token", e);
+        let now_unix_ms: i64 = row.try_get("now_unix_ms").map_err(read)?;
+        let retry: i64 = row.try_get("retry").map_err(read)?;
+        let t = token(&row, now_unix_ms).map_err(read)?;
+        Ok(if t.revoked_unix_ms != 0 {
+            Err(JoinRefusal::Revoked)
+        } else if t.expires_unix_ms <= now_unix_ms {
+            Err(JoinRefusal::Expired {
+                expires_unix_ms: t.expires_unix_ms,
+            })
+        } else if t.uses >= t.max_uses && retry == 0 {
+            Err(JoinRefusal::UsedUp {
+                max_uses: t.max_uses,
+            })
+        } else {
+            Ok(())
+        })
+    }
+
+    /// Which of these certificates (SHA-256, lowercase hex) the database lists as revoked.
+    pub async fn revoked_among(&self, sha256s: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for sha in sha256s {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT sha256 FROM revoked_certificates WHERE sha256 = $1")
+                    .bind(sha.to_ascii_lowercase())
+                    .fetch_optional(&self.inner.reads)
+                    .await
+                    .map_err(|e| read_error("reading the revoked certificates", e))?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+}
 
 /// An issued certificate, and whether it is revoked (in `revoked.txt` or the database).
 struct Known<'a> {
@@ -94,12 +162,29 @@ pub(super) async fn use_token(
                 expires_unix_ms: t.expires_unix_ms,
             }));
         }
+        let certificates = ours
+            .iter()
+            .filter(|k| k.cert.key_sha256.as_deref() == Some(r.key_sha256.as_str()))
+            .count();
+        if certificates >= MAX_CERTIFICATES_PER_KEY {
+            return Ok(Err(JoinRefusal::RetriesSpent { certificates }));
+        }
         return Ok(Ok(Joined {
             deployment: t.deployment,
             reenrolled: false,
             retry: true,
             superseded: Vec::new(),
         }));
+    }
+    // The id's deployment is its last joined certificate's: a token of another deployment
+    // (re-enrollment allowed or not) would take the id from it and revoke its certificates.
+    if let Some(current) = ours.iter().rev().find_map(|k| k.cert.deployment.as_ref()) {
+        if *current != t.deployment {
+            return Ok(Err(JoinRefusal::OtherDeployment {
+                current: current.clone(),
+                token: t.deployment,
+            }));
+        }
     }
     // The id's certificates of other keys (a bundle's, an earlier join's) still standing.
     let standing_other: Vec<&Known<'_>> = ours

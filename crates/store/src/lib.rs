@@ -92,6 +92,7 @@ pub use fleet::{AwakeSpan, Retirement};
 pub use join_tokens::{
     IssuedCertificate, JoinRefusal, JoinRequest, JoinToken, Joined, NewJoinToken, MAX_JOIN_TOKENS,
 };
+pub use join_use::MAX_CERTIFICATES_PER_KEY;
 pub use latency::{Stages, TimingKey, Timings};
 pub use latency_ingest::median;
 pub use lease::{Fence, Lease};

@@ -3,7 +3,8 @@
 //! allows it and a new key; a re-enrolled agent's old key cannot connect; a retry after a
 //! lost reply spends nothing; the token's deployment is the agent's; a collector that
 //! cannot sign gives way to the next one of the list, a refused token stops; an agent whose
-//! collector is down at its first start waits for it.
+//! collector is down at its first start waits for it. The second review's cases are in
+//! `security.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -17,6 +18,8 @@ use eceprobe_testlab::{LabConfig, Testlab};
 
 use super::e2e::{eventually, Agent, Collector};
 use super::join_common::{agent_join, hello, join_once, token, url, uses, NAME};
+
+mod security;
 
 /// A CA, and a collector serving with it on a real database file.
 async fn collector(dir: &Path) -> (Collector, std::path::PathBuf, std::path::PathBuf) {
@@ -189,12 +192,8 @@ async fn a_collector_that_cannot_sign_gives_way_to_the_next_and_a_refusal_stops(
         std::fs::copy(pki_dir.join(f), keyless.join(f)).unwrap();
     }
     let tls = AgentTls::load(&keyless).unwrap();
-    let n = Collector::start(
-        &dir.path().join("keyless.db"),
-        "127.0.0.1:0".parse().unwrap(),
-        Some(tls),
-    )
-    .await;
+    // Of the same database: a collector of another would not know the token.
+    let n = Collector::start(&db, "127.0.0.1:0".parse().unwrap(), Some(tls)).await;
     let good = token(&db, &pki_dir, 5, false, HOUR_MS).await;
     let expired = token(&db, &pki_dir, 5, false, -1).await;
     let join = |list: String, t: &str, tls: &str, id: &str| {

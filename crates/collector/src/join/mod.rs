@@ -8,6 +8,7 @@
 //! certificate for it (`server/agent_tls.rs`); `AgentLink` still refuses a stream without
 //! one (`auth.rs`).
 
+mod recheck;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +123,15 @@ impl JoinService {
         }
         let request =
             sign::read_request(&r.csr_der).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let token_id = r.token_id.to_ascii_lowercase();
+        let secret = secret_sha256(&r.token_secret.to_ascii_lowercase());
+        // The token first, read only: a junk request costs one database read, not a read
+        // of the CA's key and of issued.log and revoked.txt.
+        self.store
+            .check_join_token(&token_id, &secret, &r.agent_id, &request.key_sha256)
+            .await
+            .map_err(|e| Status::unavailable(format!("the collector's database: {e}; try again")))?
+            .map_err(|refusal| refused(&token_id, &r.agent_id, refusal))?;
         let ca_dir = self.ca_dir.clone();
         let agent = r.agent_id.clone();
         let key = request.key_sha256.clone();
@@ -133,12 +143,12 @@ impl JoinService {
         .await
         .map_err(|_| Status::internal("the join's task stopped"))?
         .map_err(no_ca)?;
-        let token_id = r.token_id.to_ascii_lowercase();
+        let before = recheck::revoked_now(&self.store, &issued).await?;
         let joined = self
             .store
             .use_join_token(store::JoinRequest {
                 token_id: token_id.clone(),
-                secret_sha256: secret_sha256(&r.token_secret.to_ascii_lowercase()),
+                secret_sha256: secret,
                 agent_id: r.agent_id.clone(),
                 key_sha256: request.key_sha256.clone(),
                 issued,
@@ -150,6 +160,7 @@ impl JoinService {
         let agent = r.agent_id.clone();
         let deployment = joined.deployment.clone();
         let superseded = joined.superseded.clone();
+        let key = request.key_sha256.clone();
         let signed = tokio::task::spawn_blocking(move || {
             // The database holds the earlier keys' revocation (every collector of it reads
             // it); revoked.txt holds it too, as `revoke` writes both.
@@ -159,11 +170,27 @@ impl JoinService {
             if let Err(e) = listed {
                 tracing::warn!(agent = %agent, error = %e, "the re-enrolled agent's earlier certificates are revoked in the database but could not be added to revoked.txt: add them with `eceprobe-collector revoke` after the new certificate is in place, or fix the file's permissions");
             }
-            sign::sign(&ca_dir, &agent, &deployment, request)
+            let signed = sign::sign(&ca_dir, &agent, &deployment, request)?;
+            let after = sign::history(&ca_dir, &agent, &key)?;
+            Ok::<_, PkiError>((signed, after))
         })
         .await
         .map_err(|_| Status::internal("the join's task stopped"))?
         .map_err(no_ca)?;
+        let (signed, after) = signed;
+        let seen = recheck::Seen {
+            before: &before,
+            superseded: &joined.superseded,
+            after,
+        };
+        recheck::revoked_meanwhile(
+            &self.store,
+            &self.ca_dir,
+            &r.agent_id,
+            seen,
+            &signed.certificate_sha256,
+        )
+        .await?;
         tracing::info!(
             agent = %r.agent_id,
             token = %token_id,
@@ -212,6 +239,13 @@ fn refused(id: &str, agent: &str, refusal: JoinRefusal) -> Status {
         )),
         JoinRefusal::AgentRevoked { cert_sha256 } => Status::permission_denied(format!(
             "agent id '{agent}' was revoked (its certificate SHA-256 {cert_sha256} is on the revocation list): it joins again only with a token made with `eceprobe-collector token create --allow-reenroll`, and with a new key (delete agent.key and agent.pem in the agent's tls_dir first)"
+        )),
+        JoinRefusal::OtherDeployment { current, token } => Status::permission_denied(format!(
+            "agent id '{agent}' belongs to deployment '{current}', but join token {id} was made for deployment '{token}': a token of one deployment cannot take another's agent; join with a token made for '{current}' (`eceprobe-collector token create --deployment {current}`), or give this server its own agent_id for '{token}'"
+        )),
+        JoinRefusal::RetriesSpent { certificates } => Status::resource_exhausted(format!(
+            "agent id '{agent}' already got {certificates} certificates for this key with join token {id} (a join repeated after a lost reply is free only {} times): find why agent.pem in the agent's tls_dir does not stay (its permissions, a cleanup tool), then join with a new token (`eceprobe-collector token create`)",
+            store::MAX_CERTIFICATES_PER_KEY
         )),
         JoinRefusal::KeyRevoked { agent_id, cert_sha256 } => Status::permission_denied(format!(
             "this key was revoked (certificate SHA-256 {cert_sha256} of agent '{}') and is never accepted again: delete agent.key and agent.pem in the agent's tls_dir so that it makes a new key, then join with a token made with `eceprobe-collector token create --allow-reenroll`",

@@ -1,6 +1,8 @@
 //! The CA's side of a join: an agent's certificate request checked and signed, recorded in
 //! `issued.log` like a bundle's certificate (so `revoke` finds it), with the key's SHA-256
-//! as a fourth field (`join-key=`; a bundle's is `bundle-key=`, or none before issue 19).
+//! as a fourth field (`join-key=`; a bundle's is `bundle-key=`, or none before issue 19),
+//! and a join's deployment as a fifth (`deployment=`: a token of another deployment cannot
+//! take the id, `store/src/join_use.rs`).
 //! A joined certificate names its deployment (the token's) in its subject, so the
 //! collector refuses a Hello that says another (`auth.rs`).
 
@@ -89,7 +91,7 @@ pub fn sign(
     pki::append_line(
         &dir.join(pki::ISSUED),
         &format!(
-            "{agent_id}\t{serial_hex}\t{certificate_sha256}\tjoin-key={}",
+            "{agent_id}\t{serial_hex}\t{certificate_sha256}\tjoin-key={}\tdeployment={deployment}",
             request.key_sha256
         ),
     )?;
@@ -118,24 +120,22 @@ pub fn history(
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            let (id, sha, key, bundle) = match fields.as_slice() {
-                [id, _, sha] => (*id, *sha, None, true),
-                [id, _, sha, key] => match (
-                    key.strip_prefix("join-key="),
-                    key.strip_prefix("bundle-key="),
-                ) {
-                    (Some(k), _) => (*id, *sha, Some(k), false),
-                    (None, Some(k)) => (*id, *sha, Some(k), true),
-                    (None, None) => (*id, *sha, None, true),
-                },
-                _ => return None,
+            let [id, _, sha, rest @ ..] = fields.as_slice() else {
+                return None;
             };
-            (id == agent_id || key == Some(key_sha256)).then(|| IssuedCertificate {
-                agent_id: id.to_owned(),
+            let field = |name: &str| rest.iter().find_map(|f| f.strip_prefix(name));
+            let (key, bundle) = match (field("join-key="), field("bundle-key=")) {
+                (Some(k), _) => (Some(k), false),
+                (None, Some(k)) => (Some(k), true),
+                (None, None) => (None, true),
+            };
+            (*id == agent_id || key == Some(key_sha256)).then(|| IssuedCertificate {
+                agent_id: (*id).to_owned(),
                 sha256: sha.to_ascii_lowercase(),
                 key_sha256: key.map(str::to_owned),
                 bundle,
                 revoked_in_file: revoked.contains(&sha.to_ascii_lowercase()),
+                deployment: field("deployment=").map(str::to_owned),
             })
         })
         .collect())
@@ -181,6 +181,7 @@ mod tests {
         let seen = history(&ca, "svc-9", &key_sha).unwrap();
         assert_eq!(seen.len(), 1);
         assert!(!seen[0].bundle && !seen[0].revoked_in_file && seen[0].agent_id == "svc-1");
+        assert_eq!(seen[0].deployment.as_deref(), Some("prod"));
         assert_eq!(pki::revoke(&ca, "svc-1").unwrap(), 1);
         assert!(history(&ca, "svc-1", "x").unwrap()[0].revoked_in_file);
         // A bundle's certificate, with its key's SHA-256, and no deployment.

@@ -34,7 +34,9 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 
-use super::certless::{AgentConn, CERTLESS_LIFETIME, MAX_CERTLESS};
+use super::certless::{
+    AgentConn, PerSource, CERTLESS_LIFETIME, MAX_CERTLESS, MAX_CERTLESS_PER_SOURCE,
+};
 use crate::auth::AgentTls;
 
 /// A TLS handshake that has not finished by then is dropped.
@@ -169,6 +171,7 @@ async fn accept_loop(
 ) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let certless = Arc::new(tokio::sync::Semaphore::new(MAX_CERTLESS));
+    let per_source = PerSource::default();
     let budget = Arc::new(LogBudget::default());
     loop {
         let accepted = tokio::select! {
@@ -197,6 +200,7 @@ async fn accept_loop(
         let tx = tx.clone();
         let budget = Arc::clone(&budget);
         let certless = Arc::clone(&certless);
+        let per_source = per_source.clone();
         tokio::spawn(async move {
             let handshake = acceptor.handshake(tcp).await;
             drop(slot);
@@ -204,16 +208,23 @@ async fn accept_loop(
                 Ok(tls) if tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) => {
                     let _ = tx.send(AgentConn::trusted(tls)).await;
                 }
-                Ok(tls) => match certless.try_acquire_owned() {
-                    Ok(slot) => {
-                        let conn = AgentConn::bounded(tls, slot, CERTLESS_LIFETIME);
-                        let _ = tx.send(conn).await;
-                    }
-                    // Dropped: closed at once (a joining agent tries again after its backoff).
-                    Err(_) => budget.note(
+                // Dropped when refused: closed at once (a joining agent tries again after
+                // its backoff). Its source's share first, so one host cannot take them all.
+                Ok(tls) => match per_source.take(peer.ip()) {
+                    None => budget.note(
                         &peer,
-                        &format!("{MAX_CERTLESS} connections without a client certificate (agents joining) are open already; connection closed"),
+                        &format!("{MAX_CERTLESS_PER_SOURCE} connections without a client certificate (agents joining) are open from this address already; connection closed"),
                     ),
+                    Some(source) => match certless.try_acquire_owned() {
+                        Ok(slot) => {
+                            let conn = AgentConn::bounded(tls, slot, source, CERTLESS_LIFETIME);
+                            let _ = tx.send(conn).await;
+                        }
+                        Err(_) => budget.note(
+                            &peer,
+                            &format!("{MAX_CERTLESS} connections without a client certificate (agents joining) are open already; connection closed"),
+                        ),
+                    },
                 },
                 Err(refusal) => refusal.log(peer, &budget).await,
             }
