@@ -273,10 +273,16 @@ async fn a_host_whose_answers_on_993_wait_1_5_s_gets_a_slow_warning() {
         "a warning is not a failure: {text}"
     );
     let row = text.lines().find(|l| l.starts_with("imap ")).unwrap();
-    assert!(
-        row.contains("WARN") && row.contains("slow: the TLS handshake took 1.5"),
-        "{row}"
-    );
+    // The figure is the handshake as the agent timed it: the server's 1.5 s delay starts
+    // at its accept, a moment before the agent's clock for the handshake does, so a loaded
+    // machine may show 1.49 s.
+    let took: f64 = row
+        .split("slow: the TLS handshake took ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|figure| figure.parse().ok())
+        .unwrap_or_else(|| panic!("no handshake figure: {row}"));
+    assert!(row.contains("WARN") && (1.4..3.0).contains(&took), "{row}");
     assert!(row.contains("(its budget is 1 s)"), "{row}");
     assert!(
         text.contains("1 check: 0 passed, 0 failed, 1 with warnings"),
