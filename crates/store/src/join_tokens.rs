@@ -232,11 +232,13 @@ async fn create(
     t: &NewJoinToken,
     backend: Backend,
 ) -> Result<JoinToken, StoreError> {
+    // The clock read once for both times: PostgreSQL's is clock_timestamp(), which moves
+    // between two reads in one statement (a token of 1 h lasting 1 h and 1 ms).
     let now = now_expr(backend);
     let row = sqlx::query(&format!(
         "INSERT INTO join_tokens (id, secret_sha256, deployment, created_unix_ms, \
          expires_unix_ms, max_uses, uses, revoked_unix_ms, allow_reenroll) \
-         VALUES ($1, $2, $3, {now}, {now} + $4, $5, 0, 0, $6) \
+         SELECT $1, $2, $3, clock.at_ms, clock.at_ms + $4, $5, 0, 0, $6 FROM (SELECT {now} AS at_ms) AS clock \
          RETURNING {COLUMNS}, {now} AS now_unix_ms"
     ))
     .bind(&t.id)
